@@ -1,0 +1,16 @@
+/**
+ * The migrations, imported statically so the same list runs from TypeScript (tests) and from the
+ * compiled build, with no directory scanning.
+ */
+import type { Knex } from 'knex';
+import * as foundation from './20261128_001_foundation';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+const migrations: ReadonlyArray<[string, Migration]> = [['20261128_001_foundation', foundation]];
+
+export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
+  getMigrations: async () => [...migrations],
+  getMigrationName: ([name]) => name,
+  getMigration: async ([, migration]) => migration,
+};

@@ -1,0 +1,24 @@
+/**
+ * What the registration and sign-in forms accept.
+ */
+import { z } from 'zod';
+
+export const registrationForm = z.object({
+  name: z.string().trim().min(1, 'Enter your name.').max(200, 'Your name can be at most 200 characters.'),
+  email: z.string().trim().toLowerCase().email('Enter an email address like name@example.com.').max(254, 'That email address is too long.'),
+  password: z.string().min(10, 'Choose a password of at least 10 characters.').max(256, 'Your password can be at most 256 characters.'),
+});
+
+export type RegistrationForm = z.infer<typeof registrationForm>;
+
+export const signInForm = z.object({
+  email: z.string().trim().toLowerCase().max(254).default(''),
+  password: z.string().max(256).default(''),
+});
+
+export type SignInForm = z.infer<typeof signInForm>;
+
+/** The first message of a failed parse, for showing above a form. */
+export function firstMessage(error: z.ZodError): string {
+  return error.issues[0]?.message ?? 'Check the form and try again.';
+}

@@ -1,0 +1,81 @@
+/**
+ * The app registration document (DESIGN.md, "App registration document"): the same JSON for the
+ * CLI and for dynamic client registration (RFC 7591 with `rules` and `capabilities`). This checks
+ * it with messages that name the field; oidc-provider then checks the standard metadata again.
+ */
+import { z } from 'zod';
+import { capabilitiesSchema, rulesSchema } from '../rules/app-rules';
+
+const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
+
+const redirectUri = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      if (url.hash) return false;
+      if (url.protocol === 'https:') return true;
+      // Plain http only for apps running on the person's own machine (RFC 8252 §7.3).
+      return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    } catch {
+      // Private-use URI schemes for native apps (RFC 8252 §7.1), e.g. com.example.app:/callback.
+      return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:\/[^\s]*$/i.test(value);
+    }
+  },
+  { message: 'must be an https URL (http only for localhost) without a fragment' },
+);
+
+export const registrationDocument = z
+  .object({
+    client_name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+    redirect_uris: z.array(redirectUri).max(20).default([]),
+    token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
+    grant_types: z
+      .array(z.enum(GRANT_TYPES))
+      .min(1)
+      .refine((list) => new Set(list).size === list.length, { message: 'must not repeat a grant type' })
+      .optional(),
+    rules: rulesSchema.default([]),
+    capabilities: capabilitiesSchema.default([]),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }, { message: 'must be a JWK Set' }).optional(),
+    jwks_uri: z.url({ protocol: /^https$/, message: 'must be an https URL' }).optional(),
+  })
+  .passthrough()
+  .transform((doc) => {
+    const refresh = doc.rules.some((rule) => rule.scope === 'offline_access' || rule.scope === 'online_access');
+    const grantTypes = doc.grant_types ?? [
+      ...(doc.redirect_uris.length ? ['authorization_code' as const] : []),
+      ...(refresh ? ['refresh_token' as const] : []),
+      ...(doc.capabilities.length ? ['client_credentials' as const] : []),
+    ];
+    return { ...doc, grant_types: grantTypes, response_types: grantTypes.includes('authorization_code') ? ['code'] : [] };
+  })
+  .superRefine((doc, ctx) => {
+    if (doc.grant_types.includes('authorization_code') && doc.redirect_uris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'must list at least one URI for authorization_code' });
+    }
+    if (doc.grant_types.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'must not be empty' });
+    }
+    if (doc.token_endpoint_auth_method === 'private_key_jwt' && !doc.jwks && !doc.jwks_uri) {
+      ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'or jwks_uri is required for private_key_jwt' });
+    }
+  });
+
+export type RegistrationDocument = z.infer<typeof registrationDocument>;
+
+/** "rules[1].scope must be …": the first problem, naming the field. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'the document is invalid';
+  const field = issue.path.reduce<string>(
+    (text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)),
+    '',
+  );
+  return field ? `${field}: ${issue.message}` : issue.message;
+}
+
+/** Whether the app authenticates with a client secret (and so is issued one). */
+export function needsClientSecret(doc: RegistrationDocument): boolean {
+  return doc.token_endpoint_auth_method === 'client_secret_basic' || doc.token_endpoint_auth_method === 'client_secret_post';
+}

@@ -1,0 +1,126 @@
+/**
+ * Settings. This is the only module that reads `process.env`: every setting is an environment
+ * variable, checked once at start-up, and a bad one stops the process with one line naming it.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    ISSUER: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    DATABASE_URL: optionalText.pipe(
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+        .optional(),
+    ),
+    DATA_DIR: z.string().trim().min(1).default('./data'),
+    DB_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+    KEY_ENCRYPTION_SECRET: optionalText.pipe(
+      z.string().min(32, 'must be at least 32 characters').optional(),
+    ),
+    COOKIE_KEYS: optionalText.pipe(
+      z
+        .string()
+        .transform((value) => value.split(',').map((key) => key.trim()).filter(Boolean))
+        .pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1))
+        .optional(),
+    ),
+    REGISTRATION_INITIAL_ACCESS_TOKEN: optionalText.pipe(
+      z.string().min(32, 'must be at least 32 characters').optional(),
+    ),
+    TRUST_PROXY: z
+      .enum(['true', 'false', '1', '0', ''])
+      .default('false')
+      .transform((value) => value === 'true' || value === '1'),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    ACCESS_TOKEN_TTL: seconds(3600),
+    SESSION_TTL: seconds(14 * 24 * 3600),
+    INTERACTION_TTL: seconds(3600),
+    OFFLINE_REFRESH_TOKEN_TTL: z.coerce.number().int().min(0).default(0),
+    ONLINE_REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+    SWEEP_INTERVAL: seconds(600),
+    SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
+    SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
+    SIGNIN_LOCK_DURATION: seconds(15 * 60),
+  })
+  .strip();
+
+export type Config = Readonly<{
+  env: 'development' | 'production' | 'test';
+  port: number;
+  /** Public base URL; also the OpenID issuer identifier (no trailing slash). */
+  issuer: string;
+  /** `undefined` means the embedded PostgreSQL (PGlite) under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  dbPoolMax: number;
+  keyEncryptionSecret: string | undefined;
+  cookieKeys: readonly string[] | undefined;
+  registrationInitialAccessToken: string | undefined;
+  trustProxy: boolean;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  ttl: Readonly<{
+    accessToken: number;
+    session: number;
+    interaction: number;
+    /** 0: an offline authorization's refresh token lives until it is revoked. */
+    offlineRefreshToken: number;
+    onlineRefreshToken: number;
+  }>;
+  sweepInterval: number;
+  signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
+}>;
+
+/** Thrown for a setting that fails validation; the message names the setting. */
+export class ConfigError extends Error {}
+
+/**
+ * Reads and validates the settings from the environment (`overrides` win, for tests and the CLI).
+ * @throws ConfigError naming the first bad setting.
+ */
+export function loadConfig(overrides: Record<string, string | undefined> = {}): Config {
+  const parsed = schema.safeParse({ ...process.env, ...overrides });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') ?? 'environment';
+    throw new ConfigError(`setting ${name} is invalid: ${issue?.message ?? 'bad value'}`);
+  }
+  const env = parsed.data;
+  const issuer = (env.ISSUER ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  return Object.freeze({
+    env: env.NODE_ENV,
+    port: env.PORT,
+    issuer,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: path.resolve(env.DATA_DIR),
+    dbPoolMax: env.DB_POOL_MAX,
+    keyEncryptionSecret: env.KEY_ENCRYPTION_SECRET,
+    cookieKeys: env.COOKIE_KEYS ? Object.freeze([...env.COOKIE_KEYS]) : undefined,
+    registrationInitialAccessToken: env.REGISTRATION_INITIAL_ACCESS_TOKEN,
+    trustProxy: env.TRUST_PROXY,
+    logLevel: env.LOG_LEVEL,
+    ttl: Object.freeze({
+      accessToken: env.ACCESS_TOKEN_TTL,
+      session: env.SESSION_TTL,
+      interaction: env.INTERACTION_TTL,
+      offlineRefreshToken: env.OFFLINE_REFRESH_TOKEN_TTL,
+      onlineRefreshToken: env.ONLINE_REFRESH_TOKEN_TTL,
+    }),
+    sweepInterval: env.SWEEP_INTERVAL,
+    signIn: Object.freeze({
+      failuresPerAccount: env.SIGNIN_FAILURES_PER_ACCOUNT,
+      failuresPerAddress: env.SIGNIN_FAILURES_PER_ADDRESS,
+      lockDuration: env.SIGNIN_LOCK_DURATION,
+    }),
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * The one place our own routes' errors become responses: a page for browsers, JSON
+ * `{ error, error_description }` for API callers. Unknown errors are logged and answered with a
+ * plain 500 page, never a stack trace.
+ */
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { describeError, log } from '../log';
+import { HttpError, NotFound, PayloadTooLarge, BadRequest, TooManyRequests } from './errors';
+import { sendPage } from './render';
+
+/** body-parser's errors carry a `type`; turn the ones a client causes into ours. */
+function fromBodyParser(error: unknown): HttpError | undefined {
+  const type = (error as { type?: unknown })?.type;
+  if (type === 'entity.parse.failed') return new BadRequest('The request body is not valid: check that it is well-formed JSON or form data.');
+  if (type === 'entity.too.large') return new PayloadTooLarge();
+  if (type === 'parameters.too.many') return new PayloadTooLarge('The form has too many fields.');
+  if (typeof type === 'string' && (type === 'encoding.unsupported' || type === 'charset.unsupported')) {
+    return new HttpError(415, 'unsupported_media_type', 'The request body uses an encoding carevault does not accept.');
+  }
+  if (type === 'request.aborted') return new BadRequest('The request was aborted.');
+  return undefined;
+}
+
+export function wantsJson(req: Request): boolean {
+  if (req.path.startsWith('/api/') || req.path.startsWith('/fhir')) return true;
+  return !req.accepts('html') && Boolean(req.accepts('json'));
+}
+
+export const notFound: RequestHandler = (_req, _res, next) => {
+  next(new NotFound());
+};
+
+export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
+  const known = error instanceof HttpError ? error : fromBodyParser(error);
+  if (!known) log.error('unexpected error', { method: req.method, path: req.path, ...describeError(error) });
+  if (res.headersSent) {
+    next(error);
+    return;
+  }
+  const status = known?.status ?? 500;
+  const code = known?.code ?? 'server_error';
+  const description = known?.description ?? 'Something went wrong on our side. Please try again.';
+  if (known instanceof TooManyRequests) res.set('Retry-After', String(known.retryAfterSeconds));
+  if (wantsJson(req)) {
+    res.status(status).json({ error: code, error_description: description });
+    return;
+  }
+  const title = status === 404 ? 'Page not found' : status >= 500 ? 'Something went wrong' : 'That did not work';
+  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined }).catch((renderError: unknown) => {
+    log.error('error page failed', describeError(renderError));
+    res.status(status).type('text').send(description);
+  });
+};

@@ -1,0 +1,22 @@
+/**
+ * Server-rendered pages: a view rendered inside the layout. Views escape everything with `<%=`;
+ * the layout receives the already-rendered body.
+ */
+import path from 'node:path';
+import ejs from 'ejs';
+import type { Response } from 'express';
+import { VIEWS_DIR } from '../paths';
+
+export type PageLocals = Record<string, unknown> & { title: string };
+
+/** Renders `view` (relative to views/) inside the layout. */
+export async function renderPage(view: string, locals: PageLocals): Promise<string> {
+  const options = { cache: true, root: VIEWS_DIR };
+  const body = await ejs.renderFile(path.join(VIEWS_DIR, `${view}.ejs`), locals, options);
+  return ejs.renderFile(path.join(VIEWS_DIR, 'layout.ejs'), { ...locals, body }, options);
+}
+
+export async function sendPage(res: Response, status: number, view: string, locals: PageLocals): Promise<void> {
+  const html = await renderPage(view, { person: res.locals.person, csrfToken: res.locals.csrfToken, ...locals });
+  res.status(status).type('html').send(html);
+}

@@ -1,0 +1,38 @@
+/**
+ * The consent decision (HealthVault's mandatory and optional rules): required rules are granted
+ * whatever the form says, each optional rule only when its box was checked; the record must be one
+ * the person holds. Nothing the browser sends can widen what the app asked for.
+ */
+import { z } from 'zod';
+import type { RuleView } from '../rules/app-rules';
+
+export type ConsentDecision =
+  | { kind: 'allow'; granted: string[]; declined: string[]; recordId: string | undefined }
+  | { kind: 'deny' }
+  | { kind: 'invalid'; message: string };
+
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  .transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]));
+
+const consentForm = z.object({
+  decision: z.enum(['allow', 'deny'], { message: 'Choose Allow or Deny.' }),
+  rules: list,
+  record: z.string().optional(),
+});
+
+export function consentDecision(body: unknown, rules: readonly RuleView[], records: readonly { id: string }[]): ConsentDecision {
+  const parsed = consentForm.safeParse(body ?? {});
+  if (!parsed.success) return { kind: 'invalid', message: parsed.error.issues[0]?.message ?? 'Choose Allow or Deny.' };
+  if (parsed.data.decision === 'deny') return { kind: 'deny' };
+
+  const recordId = parsed.data.record ?? (records.length === 1 ? records[0]?.id : undefined);
+  if (records.length > 0 && !records.some((record) => record.id === recordId)) {
+    return { kind: 'invalid', message: 'Choose which record the app may reach.' };
+  }
+  const checked = new Set(parsed.data.rules);
+  const granted = rules.filter((rule) => rule.required || checked.has(rule.scope)).map((rule) => rule.scope);
+  const declined = rules.filter((rule) => !rule.required && !checked.has(rule.scope)).map((rule) => rule.scope);
+  return { kind: 'allow', granted, declined, recordId };
+}

@@ -1,0 +1,148 @@
+/**
+ * Web-based authorization pages: sign-in, registration and consent, inside an oidc-provider
+ * interaction (all under /interaction/:uid, where its cookie is scoped).
+ */
+import express, { type Request, type Response } from 'express';
+import { firstMessage, registrationForm, signInForm } from '../accounts/schemas';
+import type { AccountService } from '../accounts/service';
+import { HttpError } from '../http/errors';
+import { sendPage } from '../http/render';
+import type { Interactions, PendingInteraction } from '../oidc/interactions';
+import { consentDecision } from './consent';
+
+type Deps = {
+  interactions: Interactions;
+  accounts: AccountService;
+  csrf: { issue: express.RequestHandler; verify: express.RequestHandler };
+};
+
+function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+}
+
+export function interactionRoutes({ interactions, accounts, csrf }: Deps): express.Router {
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
+  const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
+
+  const showSignIn = (res: Response, pending: PendingInteraction, status = 200, email = '', error?: string) =>
+    sendPage(res, status, 'interactions/signin', {
+      title: 'Sign in',
+      clientName: pending.firstParty ? '' : pending.clientName,
+      action: `${base(pending)}/login`,
+      registerHref: `${base(pending)}/register`,
+      email,
+      error,
+    });
+
+  const showRegister = (res: Response, pending: PendingInteraction, status = 200, values = { name: '', email: '' }, error?: string) =>
+    sendPage(res, status, 'interactions/register', {
+      title: 'Create account',
+      clientName: pending.firstParty ? '' : pending.clientName,
+      action: `${base(pending)}/register`,
+      signInHref: base(pending),
+      ...values,
+      error,
+    });
+
+  const showConsent = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
+    const records = await accounts.recordsOf(pending.accountId ?? '');
+    await sendPage(res, status, 'interactions/consent', {
+      title: `Connect ${pending.clientName}`,
+      clientName: pending.clientName,
+      action: `${base(pending)}/consent`,
+      rules: pending.rules,
+      identity: pending.identity,
+      records,
+      selectedRecord: records[0]?.id,
+      error,
+    });
+  };
+
+  router.get('/interaction/:uid', csrf.issue, async (req, res) => {
+    const pending = await interactions.load(req, res);
+    if (pending.prompt === 'login') {
+      await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
+      return;
+    }
+    // carevault's own pages need no consent to learn who signed in.
+    if (pending.firstParty) {
+      await interactions.finishConsent(req, res, [], []);
+      return;
+    }
+    await showConsent(res, pending);
+  });
+
+  router.get('/interaction/:uid/register', csrf.issue, async (req, res) => {
+    const pending = await interactions.load(req, res);
+    if (pending.prompt !== 'login') {
+      res.redirect(303, base(pending));
+      return;
+    }
+    await showRegister(res, pending);
+  });
+
+  router.post('/interaction/:uid/login', form, csrf.issue, csrf.verify, async (req, res) => {
+    const pending = await interactions.load(req, res);
+    if (pending.prompt !== 'login') {
+      res.redirect(303, base(pending));
+      return;
+    }
+    const input = signInForm.safeParse(req.body ?? {});
+    const email = input.success ? input.data.email : '';
+    if (!input.success) {
+      await showSignIn(res, pending, 400, email, firstMessage(input.error));
+      return;
+    }
+    try {
+      const person = await accounts.authenticate(input.data, clientAddress(req));
+      await interactions.finishLogin(req, res, person.id);
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      await showSignIn(res, pending, error.status, email, error.description);
+    }
+  });
+
+  router.post('/interaction/:uid/register', form, csrf.issue, csrf.verify, async (req, res) => {
+    const pending = await interactions.load(req, res);
+    if (pending.prompt !== 'login') {
+      res.redirect(303, base(pending));
+      return;
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const values = { name: typeof body.name === 'string' ? body.name : '', email: typeof body.email === 'string' ? body.email : '' };
+    const input = registrationForm.safeParse(body);
+    if (!input.success) {
+      await showRegister(res, pending, 400, values, firstMessage(input.error));
+      return;
+    }
+    try {
+      const person = await accounts.register(input.data, clientAddress(req));
+      await interactions.finishLogin(req, res, person.id);
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      await showRegister(res, pending, error.status, values, error.description);
+    }
+  });
+
+  router.post('/interaction/:uid/consent', form, csrf.issue, csrf.verify, async (req, res) => {
+    const pending = await interactions.load(req, res);
+    if (pending.prompt !== 'consent' || !pending.accountId) {
+      res.redirect(303, base(pending));
+      return;
+    }
+    const records = await accounts.recordsOf(pending.accountId);
+    const decision = consentDecision(req.body, pending.rules, records);
+    if (decision.kind === 'invalid') {
+      await showConsent(res, pending, 400, decision.message);
+      return;
+    }
+    if (decision.kind === 'deny') {
+      await interactions.finishDenied(req, res);
+      return;
+    }
+    await interactions.finishConsent(req, res, decision.granted, decision.declined);
+  });
+
+  return router;
+}

@@ -1,0 +1,61 @@
+/**
+ * oidc-provider's storage adapter over PostgreSQL, so sessions, interactions, grants, codes and
+ * tokens are shared by every instance. `find` reports `consumed` so code re-use is detected;
+ * clients' secrets are stored hashed.
+ * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
+ */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { ModelStore } from './store';
+
+export function createAdapterClass(store: ModelStore, hashClientSecret: (secret: string) => string) {
+  return class PostgresAdapter implements Adapter {
+    constructor(private readonly model: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      // Client secrets are kept only as hashes.
+      const stored =
+        this.model === 'Client' && typeof payload.client_secret === 'string' && !payload.client_secret.startsWith('sha256:')
+          ? { ...payload, client_secret: hashClientSecret(payload.client_secret) }
+          : payload;
+      await store.upsert({
+        model: this.model,
+        id,
+        payload: stored as Record<string, unknown>,
+        grantId: payload.grantId,
+        userCode: payload.userCode,
+        uid: payload.uid,
+        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : undefined,
+      });
+    }
+
+    private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      const row = await store.find(this.model, by, value);
+      if (!row) return undefined;
+      return { ...(row.payload as AdapterPayload), ...(row.consumed_at ? { consumed: true } : {}) };
+    }
+
+    find(id: string) {
+      return this.findBy('id', id);
+    }
+
+    findByUid(uid: string) {
+      return this.findBy('uid', uid);
+    }
+
+    findByUserCode(userCode: string) {
+      return this.findBy('user_code', userCode);
+    }
+
+    async consume(id: string): Promise<void> {
+      await store.consume(this.model, id);
+    }
+
+    async destroy(id: string): Promise<void> {
+      await store.destroy(this.model, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await store.revokeByGrantId(this.model, grantId);
+    }
+  };
+}

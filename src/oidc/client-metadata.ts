@@ -1,0 +1,35 @@
+/**
+ * The registration document's extension fields (`rules`, `capabilities`) as oidc-provider client
+ * metadata. The client's `scope` is derived from them, so oidc-provider itself refuses a requested
+ * scope the app did not register (RFC 7591 §2: `scope` limits what the client may request).
+ */
+import { errors } from 'oidc-provider';
+import type { ZodError } from 'zod';
+import { capabilitiesSchema, clientScope, rulesSchema, type Rule } from '../rules/app-rules';
+import type { Capability } from '../rules/scopes';
+
+function describe(key: string, error: ZodError): string {
+  const issue = error.issues[0];
+  const where = [key, ...(issue?.path ?? [])].map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('').slice(1);
+  return `${where.replace(/\.\[/g, '[')} ${issue?.message ?? 'is invalid'}`;
+}
+
+/** oidc-provider's `extraClientMetadata.validator`: checks and normalizes rules and capabilities. */
+export function validateExtraMetadata(_ctx: unknown, key: string, value: unknown, metadata: Record<string, unknown>): void {
+  const schema = key === 'rules' ? rulesSchema : capabilitiesSchema;
+  const parsed = schema.safeParse(value ?? []);
+  if (!parsed.success) throw new errors.InvalidClientMetadata(describe(key, parsed.error));
+  metadata[key] = parsed.data;
+  if (key === 'capabilities') {
+    const rules = (metadata.rules ?? []) as Rule[];
+    metadata.scope = clientScope(rules, parsed.data as Capability[]);
+    const usesRefresh = rules.some((rule) => rule.scope === 'offline_access' || rule.scope === 'online_access');
+    const grantTypes = (metadata.grant_types ?? []) as string[];
+    if (usesRefresh && !grantTypes.includes('refresh_token')) {
+      throw new errors.InvalidClientMetadata('grant_types must include refresh_token when rules hold offline_access or online_access');
+    }
+    if (parsed.data.length > 0 && !grantTypes.includes('client_credentials')) {
+      throw new errors.InvalidClientMetadata('grant_types must include client_credentials when capabilities are listed');
+    }
+  }
+}

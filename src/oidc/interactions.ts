@@ -1,0 +1,117 @@
+/**
+ * What the sign-in and consent pages need from oidc-provider, in domain terms: the pending
+ * interaction (who asks, for what) and the ways to finish it. Interaction routes use this instead of
+ * importing oidc-provider. https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#user-flows
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Provider, { errors } from 'oidc-provider';
+import { HttpError } from '../http/errors';
+import { rulesOf, viewRule, type RuleView } from '../rules/app-rules';
+import { describeScope, isIdentityScope, splitScopes } from '../rules/scopes';
+import { HOME_CLIENT_ID } from './home-client';
+
+export type PendingInteraction = {
+  uid: string;
+  prompt: 'login' | 'consent';
+  /** True when carevault's own pages asked (no consent needed). */
+  firstParty: boolean;
+  clientId: string;
+  clientName: string;
+  /** Signed-in person, once the login prompt is done. */
+  accountId: string | undefined;
+  /** The app's rules that this request asks for, in the app's registered order. */
+  rules: RuleView[];
+  /** Identity scopes asked for, in words. */
+  identity: string[];
+  /** `screen_hint=signup` sends new people straight to registration. */
+  wantsSignup: boolean;
+};
+
+/** The interaction cookie is missing or the interaction expired or finished. */
+export class InteractionExpired extends HttpError {
+  constructor(reason: string) {
+    super(400, 'interaction_expired', 'This sign-in took too long or was already finished. Go back to the app and start again.');
+    this.cause = reason;
+  }
+}
+
+export function createInteractions(current: () => Provider) {
+  async function details(req: IncomingMessage, res: ServerResponse) {
+    try {
+      return await current().interactionDetails(req, res);
+    } catch (error) {
+      if (error instanceof errors.SessionNotFound) throw new InteractionExpired(error.message);
+      throw error;
+    }
+  }
+
+  async function finish(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>) {
+    try {
+      await current().interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+    } catch (error) {
+      if (error instanceof errors.SessionNotFound) throw new InteractionExpired(error.message);
+      throw error;
+    }
+  }
+
+  return {
+    async load(req: IncomingMessage, res: ServerResponse): Promise<PendingInteraction> {
+      const interaction = await details(req, res);
+      const clientId = String(interaction.params.client_id ?? '');
+      const client = await current().Client.find(clientId);
+      if (!client) throw new InteractionExpired('client gone');
+      const requested = new Set(splitScopes(interaction.params.scope as string | undefined));
+      const rules = rulesOf((client as unknown as { rules?: unknown }).rules)
+        .filter((rule) => requested.has(rule.scope))
+        .map(viewRule);
+      const identity = [...requested]
+        .filter((scope) => isIdentityScope(scope) && scope !== 'openid')
+        .map(describeScope);
+      return {
+        uid: interaction.uid,
+        prompt: interaction.prompt.name === 'login' ? 'login' : 'consent',
+        firstParty: clientId === HOME_CLIENT_ID,
+        clientId,
+        clientName: client.clientName ?? clientId,
+        accountId: interaction.session?.accountId,
+        rules,
+        identity,
+        wantsSignup: interaction.params.screen_hint === 'signup',
+      };
+    },
+
+    /** Completes the login prompt for `accountId` and sends the browser on. */
+    async finishLogin(req: IncomingMessage, res: ServerResponse, accountId: string): Promise<void> {
+      await finish(req, res, { login: { accountId } });
+    },
+
+    /**
+     * Completes the consent prompt granting exactly `granted` (plus the identity scopes asked) and
+     * recording the app's optional rules the person declined, so they are not asked again.
+     */
+    async finishConsent(req: IncomingMessage, res: ServerResponse, granted: string[], declined: string[]): Promise<void> {
+      const interaction = await details(req, res);
+      const accountId = interaction.session?.accountId;
+      const clientId = String(interaction.params.client_id);
+      if (!accountId) throw new InteractionExpired('not signed in');
+      const { Grant } = current();
+      const existing = interaction.grantId ? await Grant.find(interaction.grantId) : undefined;
+      const grant = existing ?? new Grant({ accountId, clientId });
+      const identity = splitScopes(interaction.params.scope as string | undefined).filter(isIdentityScope);
+      const scopes = [...identity, ...granted];
+      if (scopes.length) grant.addOIDCScope(scopes.join(' '));
+      if (declined.length) grant.rejectOIDCScope(declined.join(' '));
+      const missing = interaction.prompt.details as { missingOIDCClaims?: string[] };
+      if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+      const grantId = await grant.save();
+      await finish(req, res, { consent: { grantId } });
+    },
+
+    /** Ends the interaction with `access_denied`, sent back to the app (RFC 6749 §4.1.2.1). */
+    async finishDenied(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      await finish(req, res, { error: 'access_denied', error_description: 'The person denied access.' });
+    },
+  };
+}
+
+export type Interactions = ReturnType<typeof createInteractions>;

@@ -1,0 +1,172 @@
+/**
+ * The OpenID Provider: oidc-provider configured for carevault — authorization code with PKCE (S256,
+ * every client), refresh tokens, introspection, revocation, RP-initiated logout, discovery, and
+ * dynamic registration behind an initial access token. Every model is stored in PostgreSQL.
+ * https://openid.net/specs/openid-connect-core-1_0.html
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Knex } from 'knex';
+import Provider, { type Configuration, type JWKS } from 'oidc-provider';
+import type { Config } from '../config';
+import type { AccountService } from '../accounts/service';
+import { advertisedScopes, allScopes } from '../rules/scopes';
+import { createAdapterClass } from './adapter';
+import { validateExtraMetadata } from './client-metadata';
+import { HOME_CLIENT_ID, homeClientMetadata } from './home-client';
+import { audiencePolicy, scopePolicy } from './request-policy';
+import { createModelStore } from './store';
+import { logoutSource, postLogoutSuccessSource, renderError } from './views';
+
+/** The endpoint paths; discovery advertises them, and app.ts routes them to the provider. */
+export const OIDC_ROUTES = {
+  authorization: '/authorize',
+  token: '/token',
+  userinfo: '/userinfo',
+  jwks: '/jwks',
+  introspection: '/introspect',
+  revocation: '/revoke',
+  registration: '/oauth/register',
+  end_session: '/session/end',
+  pushed_authorization_request: '/par',
+  device_authorization: '/device/authorize',
+  code_verification: '/device',
+} as const;
+
+/** 100 years: what "until revoked" means for a TTL that must be a positive number. */
+const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
+
+export type ProviderDeps = {
+  config: Config;
+  knex: Knex;
+  accounts: AccountService;
+  jwks: JWKS;
+  cookieKeys: string[];
+};
+
+function hashClientSecret(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret).digest('base64url')}`;
+}
+
+export function createProvider({ config, knex, accounts, jwks, cookieKeys }: ProviderDeps): Provider {
+  const secure = config.issuer.startsWith('https:');
+  const store = createModelStore(knex);
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass(store, hashClientSecret),
+    clients: [homeClientMetadata(config.issuer)],
+    jwks,
+    cookies: {
+      keys: cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+    },
+    routes: OIDC_ROUTES,
+    scopes: allScopes(),
+    claims: {
+      openid: ['sub'],
+      profile: ['name'],
+      email: ['email', 'email_verified'],
+      fhirUser: ['fhirUser'],
+    },
+    async findAccount(_ctx, sub) {
+      const person = await accounts.findPerson(sub);
+      if (!person) return undefined;
+      const [ownRecord] = await accounts.recordsOf(person.id);
+      return {
+        accountId: person.id,
+        async claims() {
+          return {
+            sub: person.id,
+            name: person.name,
+            email: person.email,
+            email_verified: false,
+            ...(ownRecord ? { fhirUser: `${config.issuer}/fhir/Patient/${ownRecord.id}` } : {}),
+          };
+        },
+      };
+    },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      clientCredentials: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      registration: config.registrationInitialAccessToken
+        ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken }
+        : { enabled: false },
+      resourceIndicators: { enabled: false },
+    },
+    pkce: { required: () => true },
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+      clientAuthSigningAlgValues: ['RS256', 'RS384', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    responseTypes: ['code'],
+    extraParams: {
+      scope: scopePolicy,
+      aud: audiencePolicy(`${config.issuer}/fhir`),
+      screen_hint: null,
+    },
+    extraClientMetadata: { properties: ['rules', 'capabilities'], validator: validateExtraMetadata },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async issueRefreshToken(_ctx, client, code) {
+      if (!client.grantTypeAllowed('refresh_token')) return false;
+      return code.scopes.has('offline_access') || code.scopes.has('online_access');
+    },
+    // Every refresh rotates: a stolen, already-used refresh token is detected and ends the grant.
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      AuthorizationCode: 60,
+      ClientCredentials: 600,
+      IdToken: 3600,
+      Interaction: config.ttl.interaction,
+      Session: config.ttl.session,
+      DeviceCode: 28 * 24 * 3600,
+      // Authorizations do not expire on their own: the person or the app revokes them.
+      Grant: UNTIL_REVOKED,
+      RefreshToken(_ctx, token) {
+        if (token.scopes.has('offline_access')) return config.ttl.offlineRefreshToken || UNTIL_REVOKED;
+        return config.ttl.onlineRefreshToken;
+      },
+    },
+    renderError,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+
+  // Discovery lists a readable sample of record scopes rather than every combination of letters
+  // (oidc-provider's `discovery` option only fills missing fields).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+      (ctx.body as Record<string, unknown>).scopes_supported = advertisedScopes();
+    }
+  });
+
+  // Stored client secrets are SHA-256 hashes (the adapter hashes on write): the secrets are 256-bit
+  // random strings, so a fast hash suffices and the token endpoint stays fast.
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    const stored = this.clientSecret ?? '';
+    const candidate = stored.startsWith('sha256:') ? hashClientSecret(actual) : actual;
+    const a = Buffer.from(stored);
+    const b = Buffer.from(candidate);
+    return a.length === b.length && timingSafeEqual(a, b);
+  };
+
+  return provider;
+}
+
+export { HOME_CLIENT_ID };

@@ -1,0 +1,46 @@
+/**
+ * Checks on authorization and device authorization requests that oidc-provider leaves to us. They
+ * run as `extraParams` validators, after the client and redirect_uri are verified, so a refusal is
+ * returned to the app as an OAuth error.
+ * - No `scope` means every rule the app registered (HealthVault: the app's rule set).
+ * - A scope that is neither an identity scope nor one of the app's rules is refused with
+ *   `invalid_scope` (RFC 6749 §4.1.2.1), including scopes carevault does not know at all.
+ * - SMART `aud` must name this server's FHIR base URL (SMART App Launch §2.0.3).
+ */
+import { errors, type KoaContextWithOIDC, type Client } from 'oidc-provider';
+import { rulesOf } from '../rules/app-rules';
+import { isIdentityScope, splitScopes } from '../rules/scopes';
+
+/**
+ * The scope as the app sent it: by this point oidc-provider has already dropped the scopes it does
+ * not know from `params.scope`. (For pushed and signed request objects that is what we have.)
+ */
+function rawScope(ctx: KoaContextWithOIDC): string | undefined {
+  const raw = (ctx.method === 'POST' ? (ctx.oidc as unknown as { body?: Record<string, unknown> }).body : ctx.query)?.scope;
+  if (typeof raw === 'string') return raw;
+  return ctx.oidc.params?.scope as string | undefined;
+}
+
+export function scopePolicy(ctx: KoaContextWithOIDC, _value: string | undefined, client?: Client): void {
+  if (!client) return;
+  const params = ctx.oidc.params as Record<string, unknown>;
+  const allowed = new Set(splitScopes(client.scope));
+  const requested = splitScopes(rawScope(ctx));
+  if (requested.length === 0) {
+    const rules = rulesOf((client as unknown as { rules?: unknown }).rules).map((rule) => rule.scope);
+    params.scope = rules.length ? rules.join(' ') : undefined;
+    return;
+  }
+  const refused = requested.find((scope) => !isIdentityScope(scope) && !allowed.has(scope));
+  if (refused) throw new errors.InvalidScope('requested scope is not allowed', refused);
+}
+
+export function audiencePolicy(fhirBaseUrl: string) {
+  const expected = fhirBaseUrl.replace(/\/+$/, '');
+  return (_ctx: KoaContextWithOIDC, value: string | undefined): void => {
+    if (value === undefined) return;
+    if (value.replace(/\/+$/, '') !== expected) {
+      throw new errors.InvalidRequest(`aud must be this server's FHIR base URL, ${expected}`);
+    }
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * Who is signed in, for carevault's own pages: read from oidc-provider's session, the single
+ * session behind both the authorization pages and the person's pages.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Provider from 'oidc-provider';
+
+export function createSessions(current: () => Provider) {
+  return {
+    /** The signed-in person's id, or `undefined`. */
+    async accountId(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<string | undefined> {
+      const session = await current().Session.get({ req, res, secure } as never);
+      return session.accountId;
+    },
+  };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;

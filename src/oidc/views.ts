@@ -1,0 +1,41 @@
+/**
+ * The pages oidc-provider itself shows — its error page and the sign-out confirmation — rendered
+ * with our layout. Errors that cannot be sent back to the app land here (OAuth 2.0 §4.1.2.1: never
+ * redirect to an unverified redirect_uri).
+ */
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { renderPage } from '../http/render';
+
+const PLAIN_WORDS: Readonly<Record<string, string>> = {
+  invalid_client: 'This app is not registered with carevault, so it cannot connect to your record.',
+  invalid_redirect_uri: 'The app asked to send you back to an address it has not registered, so carevault stopped here to keep your record safe.',
+  invalid_request: 'The app sent a request carevault could not understand.',
+  invalid_scope: 'The app asked for access it has not registered.',
+  unauthorized_client: 'This app is not allowed to sign you in this way.',
+  access_denied: 'Access was not given.',
+  session_not_found: 'This sign-in took too long or was already finished.',
+};
+
+export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = await renderPage('pages/error', {
+    title: 'Something went wrong',
+    message: PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.',
+    code: out.error,
+    detail: out.error_description,
+  });
+}
+
+export async function logoutSource(ctx: KoaContextWithOIDC, form: string): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = await renderPage('pages/logout', { title: 'Sign out', logoutForm: form });
+}
+
+export async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = await renderPage('pages/message', {
+    title: 'You are signed out',
+    message: 'You have signed out of carevault. Apps that could reach your records only while you were signed in no longer can.',
+    link: { href: '/', text: 'Go to the carevault home page' },
+  });
+}

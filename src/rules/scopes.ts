@@ -1,0 +1,122 @@
+/**
+ * The scope grammar: identity scopes, online/offline access and SMART record scopes
+ * `patient/<Type|*>.<cruds>` (SMART v2, with v1 `.read`/`.write`/`.*` accepted as their v2 equals).
+ * Pure functions only. https://build.fhir.org/ig/HL7/smart-app-launch/scopes-and-launch-context.html
+ */
+import { RECORD_TYPES, TYPE_WORDS, isRecordType, type RecordType } from './catalogue';
+
+/** Open to every app without being registered as a rule. */
+export const IDENTITY_SCOPES = ['openid', 'profile', 'email', 'fhirUser', 'launch/patient'] as const;
+export const ACCESS_SCOPES = ['offline_access', 'online_access'] as const;
+/** App-level APIs an app may call with a client-credentials token. */
+export const CAPABILITIES = ['dopu', 'connect', 'direct'] as const;
+
+export type Capability = (typeof CAPABILITIES)[number];
+export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
+
+const PERMISSIONS: readonly Permission[] = ['c', 'r', 'u', 'd', 's'];
+const V1_PERMISSIONS: Readonly<Record<string, string>> = { read: 'rs', write: 'cud', '*': 'cruds' };
+
+export type RecordScope = {
+  scope: string;
+  type: RecordType | '*';
+  permissions: ReadonlySet<Permission>;
+};
+
+const RECORD_SCOPE = /^patient\/([A-Za-z]+|\*)\.([a-z]+|\*)$/;
+
+/** Parses a record scope; `undefined` when `scope` is not one. */
+export function parseRecordScope(scope: string): RecordScope | undefined {
+  const match = RECORD_SCOPE.exec(scope);
+  if (!match) return undefined;
+  const [, type = '', rawPermissions = ''] = match;
+  if (type !== '*' && !isRecordType(type)) return undefined;
+  const letters = V1_PERMISSIONS[rawPermissions] ?? rawPermissions;
+  // SMART v2: a non-empty subset of c r u d s, in that order, each at most once.
+  let last = -1;
+  for (const letter of letters) {
+    const index = PERMISSIONS.indexOf(letter as Permission);
+    if (index <= last) return undefined;
+    last = index;
+  }
+  if (letters === '') return undefined;
+  return { scope, type, permissions: new Set(letters as Iterable<Permission>) as ReadonlySet<Permission> };
+}
+
+export function isIdentityScope(scope: string): boolean {
+  return (IDENTITY_SCOPES as readonly string[]).includes(scope);
+}
+
+/** A scope an app may register as a rule: a record scope, `offline_access` or `online_access`. */
+export function isRuleScope(scope: string): boolean {
+  return (ACCESS_SCOPES as readonly string[]).includes(scope) || parseRecordScope(scope) !== undefined;
+}
+
+function permissionCombinations(): string[] {
+  const result: string[] = [];
+  for (let mask = 1; mask < 1 << PERMISSIONS.length; mask += 1) {
+    result.push(PERMISSIONS.filter((_, index) => mask & (1 << index)).join(''));
+  }
+  return result;
+}
+
+/** Every scope the server understands (oidc-provider drops scopes it does not know). */
+export function allScopes(): string[] {
+  const record: string[] = [];
+  for (const type of ['*', ...RECORD_TYPES]) {
+    for (const permissions of [...permissionCombinations(), ...Object.keys(V1_PERMISSIONS)]) {
+      record.push(`patient/${type}.${permissions}`);
+    }
+  }
+  return [...IDENTITY_SCOPES, ...ACCESS_SCOPES, ...CAPABILITIES, ...record];
+}
+
+/** A short list for discovery documents (the full grammar is documented, not enumerated). */
+export function advertisedScopes(): string[] {
+  return [
+    ...IDENTITY_SCOPES,
+    ...ACCESS_SCOPES,
+    'patient/*.cruds',
+    'patient/*.rs',
+    ...RECORD_TYPES.flatMap((type) => [`patient/${type}.rs`, `patient/${type}.cruds`]),
+  ];
+}
+
+const VERBS: Readonly<Record<Permission, string>> = { c: 'add to', r: 'read', u: 'change', d: 'delete', s: 'search' };
+
+function sentence(words: string[]): string {
+  if (words.length <= 1) return words.join('');
+  return `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+const SCOPE_WORDS: Readonly<Record<string, string>> = {
+  openid: 'Know that it is you',
+  profile: 'See your name',
+  email: 'See your email address',
+  fhirUser: 'Know which record is yours',
+  'launch/patient': 'Know which record you chose',
+  offline_access: 'Keep access while you are away, until you remove it',
+  online_access: 'Keep access while you are signed in',
+  dopu: 'Drop off packages for people',
+  connect: 'Create connect requests',
+  direct: 'Send Direct messages',
+};
+
+/** A scope in plain words, e.g. "Read and search your observations — vital signs and lab results". */
+export function describeScope(scope: string): string {
+  const known = SCOPE_WORDS[scope];
+  if (known) return known;
+  const parsed = parseRecordScope(scope);
+  if (!parsed) return scope;
+  const verbs = PERMISSIONS.filter((letter) => parsed.permissions.has(letter)).map((letter) => VERBS[letter]);
+  return `${capitalize(sentence(verbs))} ${TYPE_WORDS[parsed.type]}`;
+}
+
+/** Splits a space-delimited scope string into its distinct scopes, in order. */
+export function splitScopes(scope: string | undefined | null): string[] {
+  return [...new Set((scope ?? '').split(' ').filter(Boolean))];
+}

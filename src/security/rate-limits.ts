@@ -1,0 +1,65 @@
+/**
+ * Limits on guessable things. Counters live in PostgreSQL (rate-limiter-flexible's store) so every
+ * instance sees the same counts. A key that reaches its limit is locked for the lock duration.
+ */
+import type { Knex } from 'knex';
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { TooManyRequests } from '../http/errors';
+
+export type Limit = {
+  /** Throws {@link TooManyRequests} while `key` is locked. */
+  assertOpen(key: string): Promise<void>;
+  /** Counts one failure; throws {@link TooManyRequests} when it reaches the limit. */
+  recordFailure(key: string): Promise<void>;
+  /** Forgets the failures of `key` (after a success). */
+  reset(key: string): Promise<void>;
+};
+
+function minutes(ms: number): string {
+  const count = Math.max(1, Math.ceil(ms / 60_000));
+  return count === 1 ? '1 minute' : `${count} minutes`;
+}
+
+/**
+ * A limit of `points` failures per `duration` seconds for one kind of key (`prefix`); reaching it
+ * locks the key for `lockDuration` seconds.
+ */
+export function createLimit(
+  knex: Knex,
+  options: { prefix: string; points: number; duration: number; lockDuration: number; message: string },
+): Limit {
+  const limiter = new RateLimiterPostgres({
+    storeClient: knex,
+    storeType: 'knex',
+    tableName: 'rate_limits',
+    tableCreated: true,
+    clearExpiredByTimeout: false,
+    keyPrefix: options.prefix,
+    points: options.points,
+    duration: options.duration,
+    blockDuration: options.lockDuration,
+  });
+  const refuse = (res: RateLimiterRes) => {
+    throw new TooManyRequests(`${options.message} Try again in ${minutes(res.msBeforeNext)}.`, Math.ceil(res.msBeforeNext / 1000));
+  };
+  return {
+    async assertOpen(key) {
+      const res = await limiter.get(key);
+      if (res && res.consumedPoints >= options.points) refuse(res);
+    },
+    async recordFailure(key) {
+      try {
+        const res = await limiter.penalty(key, 1);
+        if (res.consumedPoints >= options.points) {
+          await limiter.block(key, options.lockDuration);
+        }
+      } catch (error) {
+        if (error instanceof RateLimiterRes) refuse(error);
+        throw error;
+      }
+    },
+    async reset(key) {
+      await limiter.delete(key);
+    },
+  };
+}
