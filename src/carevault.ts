@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAccountService } from './accounts/service';
 import { createApp } from './app';
+import { registerApp } from './apps/service';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { log, setLogLevel } from './log';
@@ -16,6 +17,8 @@ export type Carevault = {
   url: string;
   db: Database;
   server: http.Server;
+  /** Registers an app from a registration document, as `carevault apps create` does. */
+  registerApp(document: unknown): Promise<Record<string, unknown>>;
   /** Stops accepting requests, lets running ones finish, then closes the database. */
   close(): Promise<void>;
 };
@@ -46,6 +49,7 @@ export async function startCarevault(config: Config): Promise<Carevault> {
       url,
       db,
       server,
+      registerApp: (document) => registerApp(document, oidc.saveClient),
       close() {
         closing ??= (async () => {
           oidc.stop();

@@ -3,6 +3,7 @@
  * run as `extraParams` validators, after the client and redirect_uri are verified, so a refusal is
  * returned to the app as an OAuth error.
  * - No `scope` means every rule the app registered (HealthVault: the app's rule set).
+ * - `offline_access` is kept without `prompt=consent` when the app may refresh.
  * - A scope that is neither an identity scope nor one of the app's rules is refused with
  *   `invalid_scope` (RFC 6749 §4.1.2.1), including scopes carevault does not know at all.
  * - SMART `aud` must name this server's FHIR base URL (SMART App Launch §2.0.3).
@@ -33,6 +34,9 @@ export function scopePolicy(ctx: KoaContextWithOIDC, _value: string | undefined,
   }
   const refused = requested.find((scope) => !isIdentityScope(scope) && !allowed.has(scope));
   if (refused) throw new errors.InvalidScope('requested scope is not allowed', refused);
+  // oidc-provider drops offline_access unless prompt=consent (OIDC Core §11); SMART apps never send
+  // it, and the consent page asks for offline access as a rule anyway, so it is kept.
+  params.scope = requested.filter((scope) => scope !== 'offline_access' || client.grantTypeAllowed('refresh_token')).join(' ');
 }
 
 export function audiencePolicy(fhirBaseUrl: string) {

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { AccountService } from '../accounts/service';
 import type { Config } from '../config';
 import { describeError, log } from '../log';
+import { saveClient } from './clients';
 import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadSigningJwks } from './keys';
 import { OIDC_ROUTES, createProvider } from './provider';
@@ -51,6 +52,8 @@ export async function startOidc({ config, knex, accounts }: { config: Config; kn
     interactions: createInteractions(current),
     sessions: createSessions(current),
     handle: (req: IncomingMessage, res: ServerResponse) => handler(req, res),
+    /** Stores a client through the live provider's validation (for app registration). */
+    saveClient: (metadata: Record<string, unknown> & { client_id: string }) => saveClient(provider, metadata),
     reload,
     stop: () => clearInterval(timer),
   };

@@ -17,3 +17,10 @@ function sameRealm(value: unknown): unknown {
 
 globalThis.structuredClone = ((value: unknown, options?: StructuredSerializeOptions) =>
   sameRealm(nativeClone(value, options))) as typeof structuredClone;
+
+// oidc-provider warns once at import that Node 20 is not its supported runtime; tests run on 20.
+const warn = console.warn.bind(console);
+console.warn = (...args: unknown[]) => {
+  if (typeof args[0] === 'string' && args[0].includes('Unsupported runtime')) return;
+  warn(...args);
+};

@@ -1,0 +1,97 @@
+/**
+ * Plays a third-party app with openid-client: registers it, starts an authorization with PKCE,
+ * and exchanges the code the person's browser brings back.
+ */
+import * as oidc from 'openid-client';
+import type { TestServer } from './server';
+import { Browser, type PageResponse } from './browser';
+
+export const CALLBACK = 'https://app.example/callback';
+
+export type TestApp = {
+  clientId: string;
+  clientSecret: string | undefined;
+  config: oidc.Configuration;
+  registered: Record<string, unknown>;
+};
+
+export const WEIGHT_TRACKER = {
+  client_name: 'Weight Tracker',
+  redirect_uris: [CALLBACK],
+  token_endpoint_auth_method: 'client_secret_basic',
+  grant_types: ['authorization_code', 'refresh_token'],
+  rules: [
+    { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
+    { scope: 'patient/MedicationStatement.cruds', required: false, reason: 'Keep your medicines list' },
+    { scope: 'offline_access', required: false, reason: 'Sync your scale while you are away' },
+  ],
+};
+
+export async function registerTestApp(server: TestServer, document: Record<string, unknown> = WEIGHT_TRACKER): Promise<TestApp> {
+  const registered = await server.registerApp(document);
+  const clientId = registered.client_id as string;
+  const clientSecret = registered.client_secret as string | undefined;
+  const auth = clientSecret ? oidc.ClientSecretBasic(clientSecret) : oidc.None();
+  const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, auth, { execute: [oidc.allowInsecureRequests] });
+  return { clientId, clientSecret, config, registered };
+}
+
+export type Authorization = { url: URL; verifier: string; state: string; nonce: string };
+
+export async function startAuthorization(app: TestApp, params: Record<string, string> = {}): Promise<Authorization> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(app.config, {
+    redirect_uri: CALLBACK,
+    scope: 'openid profile email patient/Observation.rs offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    ...params,
+  });
+  return { url, verifier, state, nonce };
+}
+
+export function exchangeCode(app: TestApp, authorization: Authorization, callback: string) {
+  return oidc.authorizationCodeGrant(app.config, new URL(callback), {
+    pkceCodeVerifier: authorization.verifier,
+    expectedState: authorization.state,
+    expectedNonce: authorization.nonce,
+  });
+}
+
+let counter = 0;
+
+export function newPerson(name = 'Alex Morgan') {
+  counter += 1;
+  return { name, email: `person${Date.now()}${counter}@example.org`, password: 'correct horse battery staple' };
+}
+
+/**
+ * The person's side of web-based authorization: from the app's URL through registration (or
+ * sign-in) and consent, to the redirect back to the app. Returns the last response (the redirect
+ * to the app's callback, or the page where it stopped).
+ */
+export async function authorizeInBrowser(
+  browser: Browser,
+  url: URL,
+  person: { name: string; email: string; password: string },
+  options: { register?: boolean; uncheck?: string[]; record?: string; decision?: 'allow' | 'deny' } = {},
+): Promise<PageResponse> {
+  let page = await browser.visit(url.toString());
+  if (page.html.includes('>Sign in</button>')) {
+    if (options.register) {
+      page = await browser.visit(page.html.match(/href="(\/interaction\/[^"]+\/register)"/)?.[1] ?? '');
+      page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+    } else {
+      page = await browser.submit(page, { email: person.email, password: person.password });
+    }
+  }
+  if (page.html.includes('>Allow</button>')) {
+    const fields = { decision: options.decision ?? 'allow', ...(options.record ? { record: options.record } : {}) };
+    page = await browser.submit(page, fields, '/consent', { uncheck: options.uncheck });
+  }
+  return page;
+}
