@@ -4,10 +4,14 @@
  */
 import type { Knex } from 'knex';
 import * as foundation from './20261128_001_foundation';
+import * as authorizations from './20261128_002_authorizations';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
-const migrations: ReadonlyArray<[string, Migration]> = [['20261128_001_foundation', foundation]];
+const migrations: ReadonlyArray<[string, Migration]> = [
+  ['20261128_001_foundation', foundation],
+  ['20261128_002_authorizations', authorizations],
+];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   getMigrations: async () => [...migrations],

@@ -6,6 +6,9 @@ import cookieParser from 'cookie-parser';
 import express from 'express';
 import { accountRoutes } from './accounts/routes';
 import type { AccountService } from './accounts/service';
+import type { AuditLog } from './audit/service';
+import { authorizationRoutes } from './authorizations/routes';
+import type { AuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
 import { errorHandler, notFound } from './http/error-handler';
@@ -13,6 +16,7 @@ import { interactionRoutes } from './interactions/routes';
 import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR } from './paths';
+import { recordRoutes } from './records/routes';
 import { createCsrf } from './security/csrf';
 import { securityHeaders } from './security/headers';
 
@@ -20,10 +24,12 @@ export type AppDeps = {
   config: Config;
   db: Database;
   accounts: AccountService;
+  authorizations: AuthorizationService;
+  audit: AuditLog;
   oidc: OidcRuntime;
 };
 
-export function createApp({ config, db, accounts, oidc }: AppDeps): express.Express {
+export function createApp({ config, db, accounts, authorizations, audit, oidc }: AppDeps): express.Express {
   const app = express();
   const secure = config.issuer.startsWith('https:');
   app.disable('x-powered-by');
@@ -57,7 +63,9 @@ export function createApp({ config, db, accounts, oidc }: AppDeps): express.Expr
   });
 
   app.use(accountRoutes({ issuer: config.issuer, routes: OIDC_ROUTES, accounts }));
-  app.use(interactionRoutes({ interactions: oidc.interactions, accounts, csrf }));
+  app.use(interactionRoutes({ interactions: oidc.interactions, accounts, authorizations, csrf }));
+  app.use(recordRoutes({ accounts, audit, csrf }));
+  app.use(authorizationRoutes({ accounts, authorizations, csrf }));
 
   app.use(notFound);
   app.use(errorHandler);

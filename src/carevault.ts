@@ -6,6 +6,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAccountService } from './accounts/service';
 import { createApp } from './app';
+import { createAuditLog } from './audit/service';
+import { authorizationHooks, createAuthorizationService } from './authorizations/service';
 import { registerApp } from './apps/service';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
@@ -30,8 +32,10 @@ export async function startCarevault(config: Config): Promise<Carevault> {
     const applied = await migrate(db.knex);
     if (applied.length) log.info('database migrated', { applied });
     const accounts = createAccountService(db.knex, config);
-    const oidc = await startOidc({ config, knex: db.knex, accounts });
-    const app = createApp({ config, db, accounts, oidc });
+    const audit = createAuditLog(db.knex);
+    const authorizations = createAuthorizationService(db.knex, audit);
+    const oidc = await startOidc({ config, knex: db.knex, accounts, authorizations: authorizationHooks(accounts, authorizations) });
+    const app = createApp({ config, db, accounts, authorizations, audit, oidc });
     const stopSweeper = startSweeper(db.knex, config.sweepInterval);
 
     const server = http.createServer(app);

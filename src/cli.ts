@@ -10,8 +10,10 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { setLogLevel } from './log';
 import { saveClient } from './oidc/clients';
-import { ensureSigningKeys, loadCookieKeys, loadSigningJwks, rotateSigningKeys } from './oidc/keys';
-import { createProvider } from './oidc/provider';
+import { ensureSigningKeys, rotateSigningKeys } from './oidc/keys';
+import { buildProvider } from './oidc/runtime';
+import { createAuditLog } from './audit/service';
+import { authorizationHooks, createAuthorizationService } from './authorizations/service';
 
 const USAGE = `Usage:
   carevault migrate                          bring the database schema up to date
@@ -44,7 +46,7 @@ function readDocument(args: string[]): unknown {
 }
 
 async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, 'command');
   try {
     await migrate(db.knex);
     return await fn(db);
@@ -58,7 +60,7 @@ async function run(argv: string[]): Promise<number> {
   const config = loadConfig();
   setLogLevel('warn');
   if (command === 'migrate' && sub === undefined) {
-    const db = await openDatabase(config);
+    const db = await openDatabase(config, 'command');
     try {
       const applied = await migrate(db.knex);
       process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');
@@ -70,14 +72,9 @@ async function run(argv: string[]): Promise<number> {
   if (command === 'apps' && sub === 'create') {
     const document = readDocument(rest);
     const registered = await withDatabase(config, async ({ knex }) => {
-      await ensureSigningKeys(knex, config.keyEncryptionSecret);
-      const provider = createProvider({
-        config,
-        knex,
-        accounts: createAccountService(knex, config),
-        jwks: await loadSigningJwks(knex, config.keyEncryptionSecret),
-        cookieKeys: await loadCookieKeys(knex, config.cookieKeys, config.keyEncryptionSecret),
-      });
+      const accounts = createAccountService(knex, config);
+      const authorizations = authorizationHooks(accounts, createAuthorizationService(knex, createAuditLog(knex)));
+      const { provider } = await buildProvider({ config, knex, accounts, authorizations });
       return registerApp(document, (metadata) => saveClient(provider, metadata));
     });
     process.stdout.write(`${JSON.stringify(registered, null, 2)}\n`);

@@ -4,7 +4,7 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from './config';
-import { openEmbeddedDatabase } from './db/embedded';
+import { openEmbeddedDatabase, type EmbeddedRole } from './db/embedded';
 import { migrationSource } from '../migrations';
 
 export type Database = {
@@ -17,7 +17,10 @@ export type Database = {
 };
 
 /** Opens the configured database (serving the embedded one if no other process does). */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>): Promise<Database> {
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>,
+  role: EmbeddedRole = 'server',
+): Promise<Database> {
   if (config.databaseUrl) {
     const knex = knexFactory({
       client: 'pg',
@@ -29,7 +32,7 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
   // The embedded server queues queries from all connections on one engine; a small pool is enough
   // and leaves connections for the CLI and a second instance.
   const poolMax = Math.min(config.dbPoolMax, 4);
-  const embedded = await openEmbeddedDatabase(config.dataDir, 32);
+  const embedded = await openEmbeddedDatabase(config.dataDir, 32, role);
   const knex = knexFactory({
     client: 'pg',
     connection: { host: embedded.socketDir, user: 'postgres', database: 'postgres' },

@@ -8,7 +8,7 @@ import { insertResource } from '../fhir/store';
 import { HttpError } from '../http/errors';
 import { createLimit } from '../security/rate-limits';
 import { hashSecret, verifySecret } from '../security/secrets';
-import type { RegistrationForm, SignInForm } from './schemas';
+import type { RecordInCareForm, RegistrationForm, SignInForm } from './schemas';
 import { createAccountStore, isUniqueViolation, type PersonRow } from './store';
 
 /** A refusal to show above the form, with the status to answer. */
@@ -100,6 +100,28 @@ export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>)
       await addressLimit.recordFailure(address);
       await accountLimit.recordFailure(accountKey);
       throw new FormRefusal(WRONG_CREDENTIALS, 401);
+    },
+
+    /** Adds a record for someone in the person's care, who becomes its custodian (one transaction). */
+    async addRecordInCare(personId: string, form: RecordInCareForm): Promise<string> {
+      const recordId = randomUUID();
+      await store.transaction(async (trx) => {
+        await store.insertRecord(trx, { id: recordId, name: form.name, birth_date: form.birth_date });
+        await store.insertCustodianship(trx, { person_id: personId, record_id: recordId, relationship: form.relationship });
+        await insertResource(trx, {
+          type: 'Patient',
+          id: recordId,
+          record_id: recordId,
+          version_id: 1,
+          last_updated: new Date(),
+          content: { resourceType: 'Patient', id: recordId, name: [{ text: form.name }], birthDate: form.birth_date },
+        });
+      });
+      return recordId;
+    },
+
+    isCustodian(personId: string, recordId: string): Promise<boolean> {
+      return store.isCustodian(personId, recordId);
     },
 
     async findPerson(id: string): Promise<Person | undefined> {

@@ -32,6 +32,11 @@ export function createAccountStore(knex: Knex) {
       return knex<PersonRow>('people').where({ id }).first();
     },
 
+    async isCustodian(personId: string, recordId: string): Promise<boolean> {
+      const row = await knex('custodianships').where({ person_id: personId, record_id: recordId }).first('record_id');
+      return Boolean(row);
+    },
+
     /** The records a person holds, their own first, then by name. */
     async recordsOf(personId: string): Promise<RecordRow[]> {
       return knex('records as r')

@@ -42,13 +42,12 @@ export const registrationDocument = z
   })
   .passthrough()
   .transform((doc) => {
+    // Rules and capabilities imply the grant types they need (as in dynamic registration).
     const refresh = doc.rules.some((rule) => rule.scope === 'offline_access' || rule.scope === 'online_access');
-    const grantTypes = doc.grant_types ?? [
-      ...(doc.redirect_uris.length ? ['authorization_code' as const] : []),
-      ...(refresh ? ['refresh_token' as const] : []),
-      ...(doc.capabilities.length ? ['client_credentials' as const] : []),
-    ];
-    return { ...doc, grant_types: grantTypes, response_types: grantTypes.includes('authorization_code') ? ['code'] : [] };
+    const grantTypes = new Set(doc.grant_types ?? (doc.redirect_uris.length ? ['authorization_code' as const] : []));
+    if (refresh) grantTypes.add('refresh_token');
+    if (doc.capabilities.length) grantTypes.add('client_credentials');
+    return { ...doc, grant_types: [...grantTypes], response_types: grantTypes.has('authorization_code') ? ['code'] : [] };
   })
   .superRefine((doc, ctx) => {
     if (doc.grant_types.includes('authorization_code') && doc.redirect_uris.length === 0) {

@@ -2,7 +2,8 @@
  * The embedded PostgreSQL (PGlite) under DATA_DIR. PGlite takes no lock on its files and a second
  * opener sees a stale copy, so exactly one process owns the directory (a pid file says which) and
  * serves it on a unix socket speaking the PostgreSQL wire protocol; every other process — a second
- * server instance, the CLI — connects through that socket with the same `pg` driver.
+ * server instance, the CLI — connects through that socket with the same `pg` driver. A server
+ * that finds the CLI holding the directory waits for it to finish rather than depend on it.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -12,6 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /** The socket file name `pg` expects when given a directory as `host`. */
 const SOCKET_NAME = '.s.PGSQL.5432';
 const PID_NAME = 'carevault.pid';
+
+/** Who opens the directory: a long-running server, or a short command. */
+export type EmbeddedRole = 'server' | 'command';
 
 export type EmbeddedDatabase = {
   /** Directory holding the socket; pass it to `pg` as `host`. */
@@ -41,16 +45,28 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Creates the pid file if no live process holds it; returns false when another process does. */
-function claimOwnership(pidFile: string): boolean {
+type Owner = { pid: number; role: EmbeddedRole };
+
+function readOwner(pidFile: string): Owner | undefined {
+  try {
+    const [pid = '', role = 'server'] = fs.readFileSync(pidFile, 'utf8').trim().split(' ');
+    const owner = { pid: Number.parseInt(pid, 10), role: role === 'command' ? 'command' : 'server' } as const;
+    return Number.isInteger(owner.pid) && owner.pid !== process.pid && processAlive(owner.pid) ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Creates the pid file if no live process holds it; otherwise returns the process that does. */
+function claimOwnership(pidFile: string, role: EmbeddedRole): Owner | 'claimed' {
   for (;;) {
     try {
-      fs.writeFileSync(pidFile, String(process.pid), { flag: 'wx' });
-      return true;
+      fs.writeFileSync(pidFile, `${process.pid} ${role}`, { flag: 'wx' });
+      return 'claimed';
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) return false;
+      const owner = readOwner(pidFile);
+      if (owner) return owner;
       fs.rmSync(pidFile, { force: true });
     }
   }
@@ -60,18 +76,20 @@ function claimOwnership(pidFile: string): boolean {
  * Opens the embedded database in `dataDir`: serves it when no other process does, otherwise
  * returns the socket of the process that serves it.
  */
-export async function openEmbeddedDatabase(dataDir: string, maxConnections: number): Promise<EmbeddedDatabase> {
+export async function openEmbeddedDatabase(dataDir: string, maxConnections: number, role: EmbeddedRole): Promise<EmbeddedDatabase> {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const socketPath = path.join(dataDir, SOCKET_NAME);
   const pidFile = path.join(dataDir, PID_NAME);
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
 
   for (;;) {
-    if (await canConnect(socketPath)) return { socketDir: dataDir, owner: false, close: async () => {} };
-    if (claimOwnership(pidFile)) break;
-    // Another live process owns the directory and is still starting: wait for its socket.
+    const owner = claimOwnership(pidFile, role);
+    if (owner === 'claimed') break;
+    // A server relies on its owner for as long as it runs, so it never leans on a short command.
+    const usable = role === 'command' || owner.role === 'server';
+    if (usable && (await canConnect(socketPath))) return { socketDir: dataDir, owner: false, close: async () => {} };
     if (Date.now() > deadline) {
-      throw new Error(`the embedded database in ${dataDir} is held by another process that does not answer`);
+      throw new Error(`the embedded database in ${dataDir} is held by process ${owner.pid}, which does not let go; stop it or use another DATA_DIR`);
     }
     await sleep(200);
   }

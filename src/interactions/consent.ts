@@ -7,8 +7,8 @@ import { z } from 'zod';
 import type { RuleView } from '../rules/app-rules';
 
 export type ConsentDecision =
-  | { kind: 'allow'; granted: string[]; declined: string[]; recordId: string | undefined }
-  | { kind: 'deny' }
+  | { kind: 'allow'; granted: string[]; declined: string[]; recordId: string }
+  | { kind: 'deny'; recordId: string | undefined }
   | { kind: 'invalid'; message: string };
 
 const list = z
@@ -25,12 +25,10 @@ const consentForm = z.object({
 export function consentDecision(body: unknown, rules: readonly RuleView[], records: readonly { id: string }[]): ConsentDecision {
   const parsed = consentForm.safeParse(body ?? {});
   if (!parsed.success) return { kind: 'invalid', message: parsed.error.issues[0]?.message ?? 'Choose Allow or Deny.' };
-  if (parsed.data.decision === 'deny') return { kind: 'deny' };
-
   const recordId = parsed.data.record ?? (records.length === 1 ? records[0]?.id : undefined);
-  if (records.length > 0 && !records.some((record) => record.id === recordId)) {
-    return { kind: 'invalid', message: 'Choose which record the app may reach.' };
-  }
+  const known = records.some((record) => record.id === recordId);
+  if (parsed.data.decision === 'deny') return { kind: 'deny', recordId: known ? recordId : undefined };
+  if (!recordId || !known) return { kind: 'invalid', message: 'Choose which record the app may reach.' };
   const checked = new Set(parsed.data.rules);
   const granted = rules.filter((rule) => rule.required || checked.has(rule.scope)).map((rule) => rule.scope);
   const declined = rules.filter((rule) => !rule.required && !checked.has(rule.scope)).map((rule) => rule.scope);

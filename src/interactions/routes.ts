@@ -5,6 +5,7 @@
 import express, { type Request, type Response } from 'express';
 import { firstMessage, registrationForm, signInForm } from '../accounts/schemas';
 import type { AccountService } from '../accounts/service';
+import type { AuthorizationService } from '../authorizations/service';
 import { HttpError } from '../http/errors';
 import { sendPage } from '../http/render';
 import type { Interactions, PendingInteraction } from '../oidc/interactions';
@@ -13,6 +14,7 @@ import { consentDecision } from './consent';
 type Deps = {
   interactions: Interactions;
   accounts: AccountService;
+  authorizations: AuthorizationService;
   csrf: { issue: express.RequestHandler; verify: express.RequestHandler };
 };
 
@@ -20,7 +22,7 @@ function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
-export function interactionRoutes({ interactions, accounts, csrf }: Deps): express.Router {
+export function interactionRoutes({ interactions, accounts, authorizations, csrf }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
@@ -67,7 +69,8 @@ export function interactionRoutes({ interactions, accounts, csrf }: Deps): expre
     }
     // carevault's own pages need no consent to learn who signed in.
     if (pending.firstParty) {
-      await interactions.finishConsent(req, res, [], []);
+      const { grantId } = await interactions.saveGrant(req, res, [], [], undefined);
+      await interactions.finishConsent(req, res, grantId);
       return;
     }
     await showConsent(res, pending);
@@ -131,17 +134,31 @@ export function interactionRoutes({ interactions, accounts, csrf }: Deps): expre
       res.redirect(303, base(pending));
       return;
     }
+    const person = await accounts.findPerson(pending.accountId);
     const records = await accounts.recordsOf(pending.accountId);
     const decision = consentDecision(req.body, pending.rules, records);
-    if (decision.kind === 'invalid') {
-      await showConsent(res, pending, 400, decision.message);
+    if (!person || decision.kind === 'invalid') {
+      await showConsent(res, pending, 400, decision.kind === 'invalid' ? decision.message : undefined);
       return;
     }
     if (decision.kind === 'deny') {
+      const recordId = decision.recordId ?? records[0]?.id;
+      if (recordId) await authorizations.recordDenial(pending.clientId, recordId, person.id, person.name);
       await interactions.finishDenied(req, res);
       return;
     }
-    await interactions.finishConsent(req, res, decision.granted, decision.declined);
+    const existing = await authorizations.find(pending.clientId, decision.recordId);
+    const { grantId, scope } = await interactions.saveGrant(req, res, decision.granted, decision.declined, existing?.grant_id);
+    await authorizations.recordConsent({
+      grantId,
+      clientId: pending.clientId,
+      personId: person.id,
+      personName: person.name,
+      recordId: decision.recordId,
+      scope,
+      declined: decision.declined,
+    });
+    await interactions.finishConsent(req, res, grantId);
   });
 
   return router;

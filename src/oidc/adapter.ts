@@ -4,7 +4,7 @@
  * clients' secrets are stored hashed.
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ModelStore } from './store';
 
 export function createAdapterClass(store: ModelStore, hashClientSecret: (secret: string) => string) {
@@ -46,8 +46,15 @@ export function createAdapterClass(store: ModelStore, hashClientSecret: (secret:
       return this.findBy('user_code', userCode);
     }
 
+    /**
+     * Codes and refresh tokens are single-use. oidc-provider checks `consumed` and then consumes,
+     * so two concurrent requests could both pass its check; the conditional update here lets
+     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+     */
     async consume(id: string): Promise<void> {
-      await store.consume(this.model, id);
+      if (!(await store.consume(this.model, id))) {
+        throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+      }
     }
 
     async destroy(id: string): Promise<void> {

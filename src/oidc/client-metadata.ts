@@ -23,13 +23,12 @@ export function validateExtraMetadata(_ctx: unknown, key: string, value: unknown
   if (key === 'capabilities') {
     const rules = (metadata.rules ?? []) as Rule[];
     metadata.scope = clientScope(rules, parsed.data as Capability[]);
+    // Rules and capabilities imply the grant types they need, so the same document registers the
+    // same app through the CLI and through dynamic registration.
+    const grantTypes = [...((metadata.grant_types ?? []) as string[])];
     const usesRefresh = rules.some((rule) => rule.scope === 'offline_access' || rule.scope === 'online_access');
-    const grantTypes = (metadata.grant_types ?? []) as string[];
-    if (usesRefresh && !grantTypes.includes('refresh_token')) {
-      throw new errors.InvalidClientMetadata('grant_types must include refresh_token when rules hold offline_access or online_access');
-    }
-    if (parsed.data.length > 0 && !grantTypes.includes('client_credentials')) {
-      throw new errors.InvalidClientMetadata('grant_types must include client_credentials when capabilities are listed');
-    }
+    if (usesRefresh && !grantTypes.includes('refresh_token')) grantTypes.push('refresh_token');
+    if (parsed.data.length > 0 && !grantTypes.includes('client_credentials')) grantTypes.push('client_credentials');
+    metadata.grant_types = grantTypes;
   }
 }

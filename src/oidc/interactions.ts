@@ -86,24 +86,39 @@ export function createInteractions(current: () => Provider) {
     },
 
     /**
-     * Completes the consent prompt granting exactly `granted` (plus the identity scopes asked) and
-     * recording the app's optional rules the person declined, so they are not asked again.
+     * Saves the grant for what the person approved: exactly `granted` plus the identity scopes
+     * asked, with the optional rules declined recorded so they are not asked again. An existing
+     * grant (the app's authorization for the same record) is rewritten, not added to.
+     * @returns the grant id and the full granted scope.
      */
-    async finishConsent(req: IncomingMessage, res: ServerResponse, granted: string[], declined: string[]): Promise<void> {
+    async saveGrant(
+      req: IncomingMessage,
+      res: ServerResponse,
+      granted: string[],
+      declined: string[],
+      existingGrantId: string | null | undefined,
+    ): Promise<{ grantId: string; scope: string[] }> {
       const interaction = await details(req, res);
       const accountId = interaction.session?.accountId;
       const clientId = String(interaction.params.client_id);
       if (!accountId) throw new InteractionExpired('not signed in');
       const { Grant } = current();
-      const existing = interaction.grantId ? await Grant.find(interaction.grantId) : undefined;
-      const grant = existing ?? new Grant({ accountId, clientId });
+      const existing = existingGrantId ? await Grant.find(existingGrantId) : undefined;
+      const grant = existing && existing.accountId === accountId ? existing : new Grant({ accountId, clientId });
+      const writable = grant as unknown as { openid?: unknown; rejected?: unknown };
+      writable.openid = undefined;
+      writable.rejected = undefined;
       const identity = splitScopes(interaction.params.scope as string | undefined).filter(isIdentityScope);
-      const scopes = [...identity, ...granted];
-      if (scopes.length) grant.addOIDCScope(scopes.join(' '));
+      const scope = [...new Set([...identity, ...granted])];
+      if (scope.length) grant.addOIDCScope(scope.join(' '));
       if (declined.length) grant.rejectOIDCScope(declined.join(' '));
       const missing = interaction.prompt.details as { missingOIDCClaims?: string[] };
       if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
-      const grantId = await grant.save();
+      return { grantId: await grant.save(), scope };
+    },
+
+    /** Completes the consent prompt with a saved grant and sends the browser back to the app. */
+    async finishConsent(req: IncomingMessage, res: ServerResponse, grantId: string): Promise<void> {
       await finish(req, res, { consent: { grantId } });
     },
 

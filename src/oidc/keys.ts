@@ -77,11 +77,20 @@ export async function loadSigningJwks(knex: Knex, secret: string | undefined): P
   return { keys: await Promise.all(ordered.map(async (row) => JSON.parse(await openSecret(row.private_jwk, secret)) as JWK)) };
 }
 
-/** Cookie-signing keys: COOKIE_KEYS when set, else generated once and kept in the database. */
+/**
+ * A secret generated once and shared by every instance through the database (sealed when a
+ * key-encryption secret is set; one stored in the clear before that is sealed now).
+ */
+export async function loadServerSecret(knex: Knex, name: string, secret: string | undefined): Promise<string> {
+  const secrets = createSecretStore(knex);
+  const stored = await secrets.putIfAbsent(name, await sealSecret(randomToken(), secret));
+  const plain = await openSecret(stored, secret);
+  if (secret && plain === stored) await secrets.replace(name, await sealSecret(plain, secret));
+  return plain;
+}
+
+/** Cookie-signing keys: COOKIE_KEYS when set, else one generated once and kept in the database. */
 export async function loadCookieKeys(knex: Knex, configured: readonly string[] | undefined, secret: string | undefined): Promise<string[]> {
   if (configured) return [...configured];
-  const secrets = createSecretStore(knex);
-  const stored = await secrets.putIfAbsent('cookie_keys', await sealSecret(JSON.stringify([randomToken()]), secret));
-  if (secret && stored.startsWith('[')) await secrets.replace('cookie_keys', await sealSecret(stored, secret));
-  return JSON.parse(await openSecret(stored, secret)) as string[];
+  return [await loadServerSecret(knex, 'cookie_key', secret)];
 }

@@ -4,7 +4,7 @@
  * dynamic registration behind an initial access token. Every model is stored in PostgreSQL.
  * https://openid.net/specs/openid-connect-core-1_0.html
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
 import Provider, { type Configuration, type JWKS } from 'oidc-provider';
 import type { Config } from '../config';
@@ -12,6 +12,7 @@ import type { AccountService } from '../accounts/service';
 import { advertisedScopes, allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
 import { validateExtraMetadata } from './client-metadata';
+import { bindGrantsToRecords, loadExistingGrant, type AuthorizationHooks } from './grants';
 import { HOME_CLIENT_ID, homeClientMetadata } from './home-client';
 import { audiencePolicy, scopePolicy } from './request-policy';
 import { createModelStore } from './store';
@@ -39,15 +40,18 @@ export type ProviderDeps = {
   config: Config;
   knex: Knex;
   accounts: AccountService;
+  authorizations: AuthorizationHooks;
   jwks: JWKS;
   cookieKeys: string[];
+  /** Secret that makes each app's `sub` for a person different and unlinkable. */
+  pairwiseSalt: string;
 };
 
 function hashClientSecret(secret: string): string {
   return `sha256:${createHash('sha256').update(secret).digest('base64url')}`;
 }
 
-export function createProvider({ config, knex, accounts, jwks, cookieKeys }: ProviderDeps): Provider {
+export function createProvider({ config, knex, accounts, authorizations, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
   const secure = config.issuer.startsWith('https:');
   const store = createModelStore(knex);
 
@@ -68,10 +72,13 @@ export function createProvider({ config, knex, accounts, jwks, cookieKeys }: Pro
       email: ['email', 'email_verified'],
       fhirUser: ['fhirUser'],
     },
-    async findAccount(_ctx, sub) {
+    async findAccount(ctx, sub, token) {
       const person = await accounts.findPerson(sub);
       if (!person) return undefined;
-      const [ownRecord] = await accounts.recordsOf(person.id);
+      // fhirUser names the record the authorization is bound to, else the person's own record.
+      const grantId = (token as { grantId?: string } | undefined)?.grantId ?? ctx.oidc?.entities?.Grant?.jti;
+      const boundRecord = grantId ? await authorizations.recordOfGrant(grantId) : undefined;
+      const ownRecord = boundRecord ? { id: boundRecord } : (await accounts.recordsOf(person.id))[0];
       return {
         accountId: person.id,
         async claims() {
@@ -87,8 +94,9 @@ export function createProvider({ config, knex, accounts, jwks, cookieKeys }: Pro
     },
     features: {
       devInteractions: { enabled: false },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // An app may introspect and revoke only its own tokens.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       clientCredentials: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       registration: config.registrationInitialAccessToken
@@ -120,6 +128,12 @@ export function createProvider({ config, knex, accounts, jwks, cookieKeys }: Pro
     },
     extraClientMetadata: { properties: ['rules', 'capabilities'], validator: validateExtraMetadata },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    loadExistingGrant: loadExistingGrant(authorizations),
+    subjectTypes: ['public', 'pairwise'],
+    // Pairwise by app (not by redirect host), so every app sees its own `sub` (OIDC Core §8.1).
+    async pairwiseIdentifier(_ctx, accountId, client) {
+      return createHmac('sha256', pairwiseSalt).update(`${client.clientId}\u0000${accountId}`).digest('base64url');
+    },
     async issueRefreshToken(_ctx, client, code) {
       if (!client.grantTypeAllowed('refresh_token')) return false;
       return code.scopes.has('offline_access') || code.scopes.has('online_access');
@@ -152,8 +166,23 @@ export function createProvider({ config, knex, accounts, jwks, cookieKeys }: Pro
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
-      (ctx.body as Record<string, unknown>).scopes_supported = advertisedScopes();
+      Object.assign(ctx.body, { scopes_supported: advertisedScopes(), subject_types_supported: ['pairwise'] });
     }
+    // Stored client secrets are hashes; never hand one back (RFC 7592 read).
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (ctx.oidc?.route === 'client' && typeof body?.client_secret === 'string' && body.client_secret.startsWith('sha256:')) {
+      delete body.client_secret;
+    }
+  });
+  bindGrantsToRecords(provider, authorizations);
+
+  // Every app gets pairwise identifiers. Registering clients as `subject_type: pairwise` would make
+  // oidc-provider demand a sector_identifier_uri for several redirect hosts and private_key_jwt
+  // for device-flow clients (Patient Connect), so the subject type is fixed here instead.
+  Object.defineProperty(provider.Client.prototype, 'subjectType', {
+    configurable: true,
+    get: () => 'pairwise',
+    set: () => undefined,
   });
 
   // Stored client secrets are SHA-256 hashes (the adapter hashes on write): the secrets are 256-bit

@@ -10,8 +10,11 @@ import type { Config } from '../config';
 import { describeError, log } from '../log';
 import { saveClient } from './clients';
 import { createInteractions } from './interactions';
-import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadSigningJwks } from './keys';
+import type { AuthorizationHooks } from './grants';
+import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks } from './keys';
 import { OIDC_ROUTES, createProvider } from './provider';
+
+export type { AuthorizationHooks };
 import { createSessions } from './sessions';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -26,11 +29,23 @@ export function isProviderPath(path: string): boolean {
   return owned.some((route) => path === route || path.startsWith(`${route}/`));
 }
 
-export async function startOidc({ config, knex, accounts }: { config: Config; knex: Knex; accounts: AccountService }) {
+type OidcDeps = { config: Config; knex: Knex; accounts: AccountService; authorizations: AuthorizationHooks };
+
+/** Makes sure keys and secrets exist, then builds a provider (also used by the CLI). */
+export async function buildProvider({ config, knex, accounts, authorizations }: OidcDeps) {
   await ensureSigningKeys(knex, config.keyEncryptionSecret);
   const cookieKeys = await loadCookieKeys(knex, config.cookieKeys, config.keyEncryptionSecret);
-  let jwks = await loadSigningJwks(knex, config.keyEncryptionSecret);
-  let provider = createProvider({ config, knex, accounts, jwks, cookieKeys });
+  const pairwiseSalt = await loadServerSecret(knex, 'pairwise_salt', config.keyEncryptionSecret);
+  const jwks = await loadSigningJwks(knex, config.keyEncryptionSecret);
+  const build = (keys: typeof jwks) => createProvider({ config, knex, accounts, authorizations, jwks: keys, cookieKeys, pairwiseSalt });
+  return { provider: build(jwks), jwks, cookieKeys, build };
+}
+
+export async function startOidc(deps: OidcDeps) {
+  const { config, knex } = deps;
+  const built = await buildProvider(deps);
+  const { cookieKeys } = built;
+  let { jwks, provider } = built;
   let handler = provider.callback() as Handler;
   const current = (): Provider => provider;
 
@@ -38,7 +53,7 @@ export async function startOidc({ config, knex, accounts }: { config: Config; kn
     const next = await loadSigningJwks(knex, config.keyEncryptionSecret);
     if (fingerprint(next) === fingerprint(jwks)) return;
     jwks = next;
-    provider = createProvider({ config, knex, accounts, jwks, cookieKeys });
+    provider = built.build(jwks);
     handler = provider.callback() as Handler;
     log.info('signing keys reloaded', { kids: fingerprint(jwks) });
   };

@@ -44,8 +44,10 @@ export function createModelStore(knex: Knex) {
       return live(table().select('payload', 'consumed_at').where('model', model).andWhere(by, value)).first();
     },
 
-    async consume(model: string, id: string): Promise<void> {
-      await knex('oidc_models').where({ model, id }).update({ consumed_at: knex.fn.now() });
+    /** Marks a code or token used; false when it already was (a concurrent use won). */
+    async consume(model: string, id: string): Promise<boolean> {
+      const count = await knex('oidc_models').where({ model, id }).whereNull('consumed_at').update({ consumed_at: knex.fn.now() });
+      return count === 1;
     },
 
     async destroy(model: string, id: string): Promise<void> {
@@ -54,6 +56,17 @@ export function createModelStore(knex: Knex) {
 
     async revokeByGrantId(model: string, grantId: string): Promise<void> {
       await knex('oidc_models').where({ model, grant_id: grantId }).delete();
+    },
+
+    /**
+     * Deletes a grant and everything issued under it (codes, access and refresh tokens), inside
+     * the caller's transaction: the grant's tokens stop working the moment it commits.
+     */
+    async deleteGrant(db: Knex | Knex.Transaction, grantId: string): Promise<void> {
+      await db('oidc_models')
+        .where({ grant_id: grantId })
+        .orWhere((q) => q.where({ model: 'Grant', id: grantId }))
+        .delete();
     },
 
     /** Deletes rows that expired before now; returns how many. */

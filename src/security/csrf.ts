@@ -41,3 +41,5 @@ export function createCsrf(secret: string, secure: boolean) {
 
   return { issue, verify };
 }
+
+export type Csrf = ReturnType<typeof createCsrf>;
