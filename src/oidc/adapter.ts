@@ -7,7 +7,11 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ModelStore } from './store';
 
-export function createAdapterClass(store: ModelStore, hashClientSecret: (secret: string) => string) {
+/**
+ * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again is
+ *   refused without ending the grant: concurrent refreshes by the same app are a race, not a replay.
+ */
+export function createAdapterClass(store: ModelStore, hashClientSecret: (secret: string) => string, refreshReuseGrace: number) {
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -29,9 +33,10 @@ export function createAdapterClass(store: ModelStore, hashClientSecret: (secret:
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const row = await store.find(this.model, by, value);
+      const grace = this.model === 'RefreshToken' ? refreshReuseGrace : 0;
+      const row = await store.find(this.model, by, value, grace);
       if (!row) return undefined;
-      return { ...(row.payload as AdapterPayload), ...(row.consumed_at ? { consumed: true } : {}) };
+      return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
     }
 
     find(id: string) {

@@ -56,7 +56,7 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
   const store = createModelStore(knex);
 
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, hashClientSecret),
+    adapter: createAdapterClass(store, hashClientSecret, config.refreshReuseGrace),
     clients: [homeClientMetadata(config.issuer)],
     jwks,
     cookies: {
@@ -66,6 +66,8 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
     },
     routes: OIDC_ROUTES,
     scopes: allScopes(),
+    // SMART apps read fhirUser (and the name) from the ID token itself.
+    conformIdTokenClaims: false,
     claims: {
       openid: ['sub'],
       profile: ['name'],

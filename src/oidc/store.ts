@@ -6,7 +6,8 @@ import type { Knex } from 'knex';
 
 export type ModelRow = {
   payload: Record<string, unknown>;
-  consumed_at: Date | null;
+  /** Consumed, and longer ago than the grace the caller gave. */
+  consumed: boolean;
 };
 
 export type StoredModel = {
@@ -40,8 +41,14 @@ export function createModelStore(knex: Knex) {
         .merge(['payload', 'grant_id', 'user_code', 'uid', 'expires_at']);
     },
 
-    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string): Promise<ModelRow | undefined> {
-      return live(table().select('payload', 'consumed_at').where('model', model).andWhere(by, value)).first();
+    /** A live row; `consumed` only counts uses more than `graceSeconds` ago (database clock). */
+    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0): Promise<ModelRow | undefined> {
+      return live(
+        table()
+          .select('payload', knex.raw(`(consumed_at is not null and consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]))
+          .where('model', model)
+          .andWhere(by, value),
+      ).first();
     },
 
     /** Marks a code or token used; false when it already was (a concurrent use won). */

@@ -15,6 +15,24 @@ export type Limit = {
   reset(key: string): Promise<void>;
 };
 
+/**
+ * The limiter sends named prepared statements. The embedded database serves every connection from
+ * one PostgreSQL session, where a name prepared by one connection collides with the next; so its
+ * queries run unnamed, on a connection from the knex pool.
+ */
+function unnamedQueries(knex: Knex) {
+  return {
+    async query(query: { text: string; values?: unknown[] }) {
+      const connection = (await knex.client.acquireConnection()) as { query(q: { text: string; values?: unknown[] }): Promise<unknown> };
+      try {
+        return await connection.query({ text: query.text, values: query.values ?? [] });
+      } finally {
+        await knex.client.releaseConnection(connection);
+      }
+    },
+  };
+}
+
 function minutes(ms: number): string {
   const count = Math.max(1, Math.ceil(ms / 60_000));
   return count === 1 ? '1 minute' : `${count} minutes`;
@@ -29,8 +47,8 @@ export function createLimit(
   options: { prefix: string; points: number; duration: number; lockDuration: number; message: string },
 ): Limit {
   const limiter = new RateLimiterPostgres({
-    storeClient: knex,
-    storeType: 'knex',
+    storeClient: unnamedQueries(knex),
+    storeType: 'pool',
     tableName: 'rate_limits',
     tableCreated: true,
     clearExpiredByTimeout: false,
