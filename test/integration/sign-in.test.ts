@@ -1,0 +1,246 @@
+/**
+ * Registration and sign-in through carevault's own pages, against a real server and database:
+ * what registration stores, how bad input and wrong passwords are answered, the limits on
+ * guessing (kept in the database), and signing in and out of the home pages.
+ */
+import { Browser, textOf, type PageResponse } from '../support/browser';
+import { startTestServer, type TestServer } from '../support/server';
+
+const WRONG = 'The email or password is wrong.';
+const ACCOUNT_LIMIT = 3;
+
+let server: TestServer;
+let counter = 0;
+
+function newPerson(name: string) {
+  counter += 1;
+  return { name, email: `signin${Date.now()}${counter}@example.org`, password: `a long secret ${counter} for ${name}` };
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ SIGNIN_FAILURES_PER_ACCOUNT: String(ACCOUNT_LIMIT) });
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** The message shown above a form, exactly as a person reads it. */
+function alertOf(page: PageResponse): string | undefined {
+  const match = /<div class="alert" role="alert">([\s\S]*?)<\/div>/.exec(page.html);
+  return match ? textOf(match[1] ?? '') : undefined;
+}
+
+/** A browser on the registration page (GET /register → the authorization flow → the form). */
+async function registrationPage(target: TestServer = server): Promise<{ browser: Browser; page: PageResponse }> {
+  const browser = new Browser(target.issuer);
+  const page = await browser.visit('/register');
+  expect(page.status).toBe(200);
+  expect(page.html).toContain('>Create account</button>');
+  return { browser, page };
+}
+
+/** A browser on the sign-in page (GET /login). */
+async function signInPage(target: TestServer = server): Promise<{ browser: Browser; page: PageResponse }> {
+  const browser = new Browser(target.issuer);
+  const page = await browser.visit('/login');
+  expect(page.status).toBe(200);
+  expect(page.html).toContain('>Sign in</button>');
+  return { browser, page };
+}
+
+async function register(person: { name: string; email: string; password: string }, target: TestServer = server): Promise<Browser> {
+  const { browser, page } = await registrationPage(target);
+  const home = await browser.submit(page, person);
+  expect(home.status).toBe(200);
+  expect(textOf(home.html)).toContain(`Hello, ${person.name}`);
+  return browser;
+}
+
+async function tableCounts(): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of ['people', 'records', 'custodianships', 'resources']) {
+    const [row] = await server.db.knex(table).count<{ count: string }[]>({ count: '*' });
+    counts[table] = Number(row?.count);
+  }
+  return counts;
+}
+
+describe('registration', () => {
+  test('creates the person with an argon2id hash, and their own record with a Patient', async () => {
+    const person = newPerson('Morgan Lee');
+    await register(person);
+
+    const rows = await server.db.knex('people').whereRaw('lower(email) = ?', [person.email]);
+    expect(rows).toHaveLength(1);
+    const row = rows[0] as Record<string, unknown>;
+    expect(row.name).toBe(person.name);
+    expect(String(row.password_hash)).toMatch(/^\$argon2id\$/);
+    for (const value of Object.values(row)) expect(String(value)).not.toContain(person.password);
+
+    const records = await server.db
+      .knex('records as r')
+      .join('custodianships as c', 'c.record_id', 'r.id')
+      .where('c.person_id', row.id as string)
+      .select('r.id', 'r.name', 'c.relationship');
+    expect(records).toEqual([{ id: expect.any(String), name: person.name, relationship: 'self' }]);
+
+    const resources = await server.db.knex('resources').where({ record_id: records[0].id });
+    expect(resources).toHaveLength(1);
+    expect(resources[0]).toMatchObject({ type: 'Patient', id: records[0].id });
+    const patient = resources[0].content as { resourceType: string; id: string; name: { text?: string }[] };
+    expect(patient.resourceType).toBe('Patient');
+    expect(patient.id).toBe(records[0].id);
+    expect(patient.name[0]?.text).toBe(person.name);
+
+    // The plain password is nowhere in the database's tables of people and records.
+    const everything = JSON.stringify([
+      await server.db.knex('people'),
+      await server.db.knex('records'),
+      await server.db.knex('resources'),
+      await server.db.knex('oidc_models').select('payload'),
+    ]);
+    expect(everything).not.toContain(person.password);
+  });
+
+  test('an email already taken is refused with 409 and no second person', async () => {
+    const person = newPerson('Jordan First');
+    await register(person);
+    const before = await tableCounts();
+
+    const { browser, page } = await registrationPage();
+    const refused = await browser.submit(page, { name: 'Jordan Second', email: person.email.toUpperCase(), password: 'another long password' });
+    expect(refused.status).toBe(409);
+    expect(alertOf(refused)).toContain('An account with this email already exists');
+    expect(await tableCounts()).toEqual(before);
+    expect(await server.db.knex('people').whereRaw('lower(email) = ?', [person.email])).toHaveLength(1);
+  });
+
+  test.each([
+    ['a short password', { name: 'Short Pass', password: 'short' }, 'Choose a password of at least 10 characters.'],
+    ['a bad email', { name: 'Bad Email', email: 'not-an-email' }, 'Enter an email address like name@example.com.'],
+    ['an empty name', { name: '   ' }, 'Enter your name.'],
+  ])('%s is refused with 400 and a message naming it, writing nothing', async (_label, change, message) => {
+    const before = await tableCounts();
+    const { browser, page } = await registrationPage();
+    const person = { ...newPerson('Valid Name'), ...change };
+    const refused = await browser.submit(page, person);
+    expect(refused.status).toBe(400);
+    expect(alertOf(refused)).toBe(message);
+    expect(refused.html).toContain('>Create account</button>');
+    expect(await tableCounts()).toEqual(before);
+  });
+});
+
+describe('sign-in', () => {
+  test('a wrong password and an unknown email get exactly the same answer (401)', async () => {
+    const person = newPerson('Casey Wrong');
+    await register(person);
+
+    const wrongPassword = await signInPage();
+    const first = await wrongPassword.browser.submit(wrongPassword.page, { email: person.email, password: 'not the password at all' });
+    expect(first.status).toBe(401);
+    expect(alertOf(first)).toBe(WRONG);
+
+    const unknownEmail = await signInPage();
+    const second = await unknownEmail.browser.submit(unknownEmail.page, { email: `nobody${Date.now()}@example.org`, password: person.password });
+    expect(second.status).toBe(401);
+    expect(alertOf(second)).toBe(WRONG);
+  });
+
+  test(`after ${ACCOUNT_LIMIT} wrong passwords even the right one is refused (429, "Try again in"), counted in rate_limits`, async () => {
+    const person = newPerson('Quinn Locked');
+    await register(person);
+
+    const { browser, page: start } = await signInPage();
+    let page = start;
+    for (let attempt = 1; attempt <= ACCOUNT_LIMIT; attempt += 1) {
+      page = await browser.submit(page, { email: person.email, password: `wrong password ${attempt}` });
+      expect(page.status).toBe(401);
+      expect(alertOf(page)).toBe(WRONG);
+    }
+    const rows = (await server.db.knex('rate_limits').where('key', 'like', `%${person.email}%`)) as { key: string; points: number }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.points).toBeGreaterThanOrEqual(ACCOUNT_LIMIT);
+
+    const refused = await browser.submit(page, { email: person.email, password: person.password });
+    expect(refused.status).toBe(429);
+    expect(alertOf(refused)).toContain('Try again in');
+    expect(refused.location).toBeUndefined();
+
+    // The same from a new browser: the lock is on the account, not the browser.
+    const other = await signInPage();
+    const again = await other.browser.submit(other.page, { email: person.email, password: person.password });
+    expect(again.status).toBe(429);
+    expect(alertOf(again)).toContain('Try again in');
+  });
+
+  test('signing in at /login shows "Hello, <name>" on /; /logout asks, then signs out', async () => {
+    const person = newPerson('Avery Home');
+    await register(person);
+
+    const { browser, page } = await signInPage();
+    const home = await browser.submit(page, { email: person.email, password: person.password });
+    expect(home.status).toBe(200);
+    expect(new URL(home.url).pathname).toBe('/');
+    expect(textOf(home.html)).toContain(`Hello, ${person.name}`);
+    expect(textOf((await browser.visit('/')).html)).toContain(`Hello, ${person.name}`);
+
+    const confirm = await browser.visit('/logout');
+    expect(confirm.status).toBe(200);
+    expect(textOf(confirm.html)).toContain('Sign out of carevault?');
+    const xsrf = confirm.html.match(/name="xsrf" value="([^"]+)"/)?.[1];
+    const action = confirm.html.match(/<form[^>]*action="([^"]+)"/)?.[1];
+    expect(xsrf).toEqual(expect.any(String));
+    expect(action).toEqual(expect.any(String));
+    const done = await browser.visit(action ?? '', { form: { xsrf: xsrf ?? '', logout: 'yes' } });
+    expect(done.status).toBe(200);
+    expect(textOf(done.html)).toContain('You are signed out');
+
+    const after = await browser.visit('/');
+    expect(after.status).toBe(200);
+    expect(textOf(after.html)).not.toContain(person.name);
+    expect(textOf(after.html)).toContain('Create account');
+  });
+
+  test('a stranger on / sees no one signed in', async () => {
+    const home = await new Browser(server.issuer).visit('/');
+    expect(home.status).toBe(200);
+    expect(textOf(home.html)).not.toContain('Hello,');
+  });
+});
+
+describe('the per-address limit', () => {
+  const ADDRESS_LIMIT = 4;
+  let limited: TestServer;
+
+  beforeAll(async () => {
+    limited = await startTestServer({ SIGNIN_FAILURES_PER_ADDRESS: String(ADDRESS_LIMIT) });
+  });
+
+  afterAll(async () => {
+    await limited?.stop();
+  });
+
+  test('wrong passwords for different accounts from one client lock sign-in for every account', async () => {
+    const person = newPerson('Robin Address');
+    await register(person, limited);
+
+    // One failure each for several accounts: no account reaches its own limit (5).
+    for (let attempt = 1; attempt <= ADDRESS_LIMIT; attempt += 1) {
+      const { browser, page } = await signInPage(limited);
+      const failed = await browser.submit(page, { email: `guess${attempt}-${Date.now()}@example.org`, password: 'a guessed password' });
+      expect(failed.status).toBe(401);
+      expect(alertOf(failed)).toBe(WRONG);
+    }
+
+    const { browser, page } = await signInPage(limited);
+    const refused = await browser.submit(page, { email: person.email, password: person.password });
+    expect(refused.status).toBe(429);
+    expect(alertOf(refused)).toContain('Try again in');
+
+    const rows = (await limited.db.knex('rate_limits').where('key', 'like', 'signin-address%')) as { key: string; points: number }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.points).toBeGreaterThanOrEqual(ADDRESS_LIMIT);
+  });
+});

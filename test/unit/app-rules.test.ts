@@ -1,0 +1,94 @@
+/**
+ * An app's registered rules and capabilities (src/rules/app-rules.ts): what the registration
+ * document may hold, and the client scope it adds up to.
+ */
+import { capabilitiesSchema, clientScope, rulesOf, rulesSchema, viewRule } from '../../src/rules/app-rules';
+
+const observation = { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' };
+const medicines = { scope: 'patient/MedicationStatement.cruds', required: false, reason: 'Keep your medicines list' };
+const offline = { scope: 'offline_access', required: false, reason: 'Sync your scale while you are away' };
+const online = { scope: 'online_access', required: false, reason: 'Stay connected while you are signed in' };
+
+function refusal(value: unknown): string {
+  const parsed = rulesSchema.safeParse(value);
+  expect(parsed.success).toBe(false);
+  return parsed.error?.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`).join('; ') ?? '';
+}
+
+describe('rulesSchema', () => {
+  test('accepts the design document rules and defaults required to false', () => {
+    const parsed = rulesSchema.safeParse([observation, medicines, offline, { scope: 'patient/Condition.read', reason: 'See your conditions' }]);
+    expect(parsed.success).toBe(true);
+    expect(parsed.data?.[3]).toEqual({ scope: 'patient/Condition.read', reason: 'See your conditions', required: false });
+    expect(rulesSchema.safeParse([]).success).toBe(true);
+  });
+
+  test('refuses the same scope twice', () => {
+    expect(refusal([observation, { ...observation, required: false, reason: 'Again' }])).toContain('must not list the same scope twice');
+  });
+
+  test('refuses offline_access and online_access together', () => {
+    expect(refusal([observation, offline, online])).toContain('may hold offline_access or online_access, not both');
+  });
+
+  test('refuses a scope that is not a rule scope, naming the field', () => {
+    for (const scope of ['openid', 'patient/Foo.rs', 'patient/Observation.sr', 'dopu', '']) {
+      const parsed = rulesSchema.safeParse([{ scope, required: true, reason: 'Because' }]);
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.path).toEqual([0, 'scope']);
+    }
+  });
+
+  test('refuses a missing or empty reason', () => {
+    expect(rulesSchema.safeParse([{ scope: 'patient/Observation.rs', required: true }]).success).toBe(false);
+    const parsed = rulesSchema.safeParse([{ scope: 'patient/Observation.rs', required: true, reason: '   ' }]);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toBe('must say why the app needs it');
+  });
+
+  test('refuses unknown fields and non-boolean required', () => {
+    expect(rulesSchema.safeParse([{ ...observation, extra: 1 }]).success).toBe(false);
+    expect(rulesSchema.safeParse([{ ...observation, required: 'yes' }]).success).toBe(false);
+    expect(rulesSchema.safeParse('patient/Observation.rs').success).toBe(false);
+  });
+});
+
+describe('capabilitiesSchema', () => {
+  test('accepts the known capabilities once each', () => {
+    expect(capabilitiesSchema.safeParse(['dopu', 'connect', 'direct']).success).toBe(true);
+    expect(capabilitiesSchema.safeParse(['dopu', 'dopu']).success).toBe(false);
+    expect(capabilitiesSchema.safeParse(['email']).success).toBe(false);
+  });
+});
+
+describe('clientScope', () => {
+  test('is the identity scopes, then every rule scope, then every capability', () => {
+    expect(clientScope([observation, medicines, offline], ['dopu', 'connect'])).toBe(
+      'openid profile email fhirUser launch/patient patient/Observation.rs patient/MedicationStatement.cruds offline_access dopu connect',
+    );
+  });
+
+  test('is only the identity scopes for an app without rules', () => {
+    expect(clientScope([], [])).toBe('openid profile email fhirUser launch/patient');
+  });
+});
+
+describe('rules as shown and as stored', () => {
+  test('viewRule puts the scope in words; required rules are checked', () => {
+    expect(viewRule(observation)).toEqual({
+      scope: 'patient/Observation.rs',
+      words: 'Read and search your observations — vital signs and lab results',
+      reason: 'Chart your weight',
+      required: true,
+      checked: true,
+    });
+    expect(viewRule({ ...medicines, checked: false }).checked).toBe(false);
+    expect(viewRule({ ...observation, checked: false }).checked).toBe(true);
+  });
+
+  test('rulesOf tolerates clients without rules', () => {
+    expect(rulesOf(undefined)).toEqual([]);
+    expect(rulesOf('nonsense')).toEqual([]);
+    expect(rulesOf([observation])).toEqual([observation]);
+  });
+});
