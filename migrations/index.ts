@@ -5,12 +5,14 @@
 import type { Knex } from 'knex';
 import * as foundation from './20261128_001_foundation';
 import * as authorizations from './20261128_002_authorizations';
+import * as fhirSearch from './20261128_003_fhir_search';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261128_001_foundation', foundation],
   ['20261128_002_authorizations', authorizations],
+  ['20261128_003_fhir_search', fhirSearch],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -3,6 +3,7 @@
  * the paths it owns, then one 404 and one error handler.
  */
 import cookieParser from 'cookie-parser';
+import cors from 'cors';
 import express from 'express';
 import { accountRoutes } from './accounts/routes';
 import type { AccountService } from './accounts/service';
@@ -11,11 +12,15 @@ import { authorizationRoutes } from './authorizations/routes';
 import type { AuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
+import { createRecordAccess } from './fhir/access';
+import { fhirRoutes } from './fhir/routes';
+import type { FhirService } from './fhir/service';
+import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { errorHandler, notFound } from './http/error-handler';
 import { interactionRoutes } from './interactions/routes';
 import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
-import { PUBLIC_DIR } from './paths';
+import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
 import { createCsrf } from './security/csrf';
 import { securityHeaders } from './security/headers';
@@ -26,10 +31,11 @@ export type AppDeps = {
   accounts: AccountService;
   authorizations: AuthorizationService;
   audit: AuditLog;
+  fhir: FhirService;
   oidc: OidcRuntime;
 };
 
-export function createApp({ config, db, accounts, authorizations, audit, oidc }: AppDeps): express.Express {
+export function createApp({ config, db, accounts, authorizations, audit, fhir, oidc }: AppDeps): express.Express {
   const app = express();
   const secure = config.issuer.startsWith('https:');
   app.disable('x-powered-by');
@@ -46,6 +52,20 @@ export function createApp({ config, db, accounts, authorizations, audit, oidc }:
   });
 
   app.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+
+  const endpoints = endpointsOf(config);
+  app.get('/.well-known/smart-configuration', cors(), (_req, res) => {
+    res.json(smartConfiguration(endpoints));
+  });
+  app.use(
+    '/fhir',
+    fhirRoutes({
+      endpoints,
+      service: fhir,
+      access: createRecordAccess(oidc.accessTokens, authorizations, (clientId) => authorizations.clientName(clientId)),
+      version: VERSION,
+    }),
+  );
   app.get('/healthz', async (_req, res) => {
     await db.check();
     res.json({ status: 'ok' });
@@ -64,10 +84,27 @@ export function createApp({ config, db, accounts, authorizations, audit, oidc }:
 
   app.use(accountRoutes({ issuer: config.issuer, routes: OIDC_ROUTES, accounts }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, authorizations, csrf }));
-  app.use(recordRoutes({ accounts, audit, csrf }));
+  app.use(recordRoutes({ accounts, audit, fhir, csrf }));
   app.use(authorizationRoutes({ accounts, authorizations, csrf }));
 
   app.use(notFound);
   app.use(errorHandler);
   return app;
+}
+
+/** The public addresses of carevault's endpoints, for the SMART and FHIR discovery documents. */
+function endpointsOf(config: Config): Endpoints {
+  const at = (path: string) => `${config.issuer}${path}`;
+  return {
+    issuer: config.issuer,
+    fhirBase: at('/fhir'),
+    authorization: at(OIDC_ROUTES.authorization),
+    token: at(OIDC_ROUTES.token),
+    jwks: at(OIDC_ROUTES.jwks),
+    introspection: at(OIDC_ROUTES.introspection),
+    revocation: at(OIDC_ROUTES.revocation),
+    userinfo: at(OIDC_ROUTES.userinfo),
+    registration: config.registrationInitialAccessToken ? at(OIDC_ROUTES.registration) : undefined,
+    management: at('/apps'),
+  };
 }

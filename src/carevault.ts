@@ -6,6 +6,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAccountService } from './accounts/service';
 import { createApp } from './app';
+import { createFhirService } from './fhir/service';
+import { validateResource } from './fhir/validation';
 import { createAuditLog } from './audit/service';
 import { authorizationHooks, createAuthorizationService } from './authorizations/service';
 import { registerApp } from './apps/service';
@@ -35,7 +37,10 @@ export async function startCarevault(config: Config): Promise<Carevault> {
     const audit = createAuditLog(db.knex);
     const authorizations = createAuthorizationService(db.knex, audit);
     const oidc = await startOidc({ config, knex: db.knex, accounts, authorizations: authorizationHooks(accounts, authorizations) });
-    const app = createApp({ config, db, accounts, authorizations, audit, oidc });
+    const fhir = createFhirService(db.knex, audit, (id) => authorizations.touch(id));
+    // Loads the FHIR definitions now rather than on the first write.
+    validateResource({ resourceType: 'Observation' }, 'Observation');
+    const app = createApp({ config, db, accounts, authorizations, audit, fhir, oidc });
     const stopSweeper = startSweeper(db.knex, config.sweepInterval);
 
     const server = http.createServer(app);

@@ -4,16 +4,9 @@
  * while a server owns it).
  */
 import fs from 'node:fs';
-import { createAccountService } from './accounts/service';
-import { InvalidApp, registerApp } from './apps/service';
-import { ConfigError, loadConfig, type Config } from './config';
-import { migrate, openDatabase, type Database } from './db';
+import { InvalidApp } from './apps/service';
+import { ConfigError, loadConfig } from './config';
 import { setLogLevel } from './log';
-import { saveClient } from './oidc/clients';
-import { ensureSigningKeys, rotateSigningKeys } from './oidc/keys';
-import { buildProvider } from './oidc/runtime';
-import { createAuditLog } from './audit/service';
-import { authorizationHooks, createAuthorizationService } from './authorizations/service';
 
 const USAGE = `Usage:
   carevault migrate                          bring the database schema up to date
@@ -45,47 +38,25 @@ function readDocument(args: string[]): unknown {
   }
 }
 
-async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openDatabase(config, 'command');
-  try {
-    await migrate(db.knex);
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
-
 async function run(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
   const config = loadConfig();
   setLogLevel('warn');
   if (command === 'migrate' && sub === undefined) {
-    const db = await openDatabase(config, 'command');
-    try {
-      const applied = await migrate(db.knex);
-      process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');
-    } finally {
-      await db.close();
-    }
+    const { migrateCommand } = await import('./cli-commands.js');
+    const applied = await migrateCommand(config);
+    process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'database is up to date\n');
     return 0;
   }
   if (command === 'apps' && sub === 'create') {
     const document = readDocument(rest);
-    const registered = await withDatabase(config, async ({ knex }) => {
-      const accounts = createAccountService(knex, config);
-      const authorizations = authorizationHooks(accounts, createAuthorizationService(knex, createAuditLog(knex)));
-      const { provider } = await buildProvider({ config, knex, accounts, authorizations });
-      return registerApp(document, (metadata) => saveClient(provider, metadata));
-    });
-    process.stdout.write(`${JSON.stringify(registered, null, 2)}\n`);
+    const { createAppCommand } = await import('./cli-commands.js');
+    process.stdout.write(`${JSON.stringify(await createAppCommand(config, document), null, 2)}\n`);
     return 0;
   }
   if (command === 'keys' && sub === 'rotate') {
-    const result = await withDatabase(config, async ({ knex }) => {
-      await ensureSigningKeys(knex, config.keyEncryptionSecret);
-      return rotateSigningKeys(knex, config.keyEncryptionSecret);
-    });
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const { rotateKeysCommand } = await import('./cli-commands.js');
+    process.stdout.write(`${JSON.stringify(await rotateKeysCommand(config), null, 2)}\n`);
     return 0;
   }
   if (command === undefined || command === 'help' || command === '--help') {

@@ -17,3 +17,6 @@ function findRoot(start: string): string {
 export const ROOT = findRoot(__dirname);
 export const VIEWS_DIR = path.join(ROOT, 'views');
 export const PUBLIC_DIR = path.join(ROOT, 'public');
+
+/** carevault's version, from package.json. */
+export const VERSION = String((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version?: unknown }).version ?? '0.0.0');

@@ -2,11 +2,12 @@
  * Process entry for `npm start`: settings → start → serve; SIGTERM/SIGINT shut down gracefully.
  */
 import { ConfigError, loadConfig } from './config';
-import { startCarevault } from './carevault';
 import { describeError, log } from './log';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Loaded after the settings are checked, so a bad setting is the only thing printed.
+  const { startCarevault } = await import('./carevault.js');
   const carevault = await startCarevault(config);
   const shutdown = (signal: string) => {
     log.info('shutting down', { signal });

@@ -9,20 +9,21 @@ import { capabilitiesSchema, rulesSchema } from '../rules/app-rules';
 const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
 
+/** Private-use URI schemes of native apps (RFC 8252 §7.1) are reverse domain names. */
+function isPrivateUseScheme(url: URL): boolean {
+  return /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/i.test(url.protocol);
+}
+
 const redirectUri = z.string().refine(
   (value) => {
-    try {
-      const url = new URL(value);
-      if (url.hash) return false;
-      if (url.protocol === 'https:') return true;
-      // Plain http only for apps running on the person's own machine (RFC 8252 §7.3).
-      return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    } catch {
-      // Private-use URI schemes for native apps (RFC 8252 §7.1), e.g. com.example.app:/callback.
-      return /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:\/[^\s]*$/i.test(value);
-    }
+    if (!URL.canParse(value)) return false;
+    const url = new URL(value);
+    if (url.hash) return false;
+    if (url.protocol === 'https:' || isPrivateUseScheme(url)) return true;
+    // Plain http only for apps running on the person's own machine (RFC 8252 §7.3).
+    return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   },
-  { message: 'must be an https URL (http only for localhost) without a fragment' },
+  { message: 'must be an https URL (http only for localhost, or an app scheme like com.example.app:/callback) without a fragment' },
 );
 
 export const registrationDocument = z
@@ -47,7 +48,14 @@ export const registrationDocument = z
     const grantTypes = new Set(doc.grant_types ?? (doc.redirect_uris.length ? ['authorization_code' as const] : []));
     if (refresh) grantTypes.add('refresh_token');
     if (doc.capabilities.length) grantTypes.add('client_credentials');
-    return { ...doc, grant_types: [...grantTypes], response_types: grantTypes.has('authorization_code') ? ['code'] : [] };
+    // An app scheme means an app installed on the person's device (OIDC Registration §2).
+    const native = doc.redirect_uris.some((uri) => isPrivateUseScheme(new URL(uri)));
+    return {
+      ...doc,
+      ...(native && doc.application_type === undefined ? { application_type: 'native' } : {}),
+      grant_types: [...grantTypes],
+      response_types: grantTypes.has('authorization_code') ? ['code'] : [],
+    };
   })
   .superRefine((doc, ctx) => {
     if (doc.grant_types.includes('authorization_code') && doc.redirect_uris.length === 0) {

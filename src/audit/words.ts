@@ -1,6 +1,7 @@
 /**
  * Audit events in plain words, as the history page shows them.
  */
+import { countOf, isRecordType } from '../rules/catalogue';
 import { describeScope, splitScopes } from '../rules/scopes';
 import type { AuditEventRow } from './store';
 
@@ -44,6 +45,17 @@ export function describeEvent(event: AuditEventRow): HistoryLine {
       return { when: event.occurred_at, summary: `${app} received access tokens`, details: [] };
     case 'token.refreshed':
       return { when: event.occurred_at, summary: `${app} renewed its access tokens`, details: [] };
+    case 'fhir.read':
+    case 'fhir.created':
+    case 'fhir.updated':
+    case 'fhir.deleted':
+    case 'fhir.searched': {
+      const type = text(d.type, '');
+      const count = typeof d.count === 'number' ? d.count : 0;
+      const things = isRecordType(type) ? countOf(type, count) : `${count} ${type}`;
+      const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.searched': 'searched and found' }[event.kind];
+      return { when: event.occurred_at, summary: `${app} ${verb} ${things}`, details: [] };
+    }
     default:
       return { when: event.occurred_at, summary: `${app}: ${event.kind}`, details: [] };
   }

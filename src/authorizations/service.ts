@@ -153,6 +153,15 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
       return row.record_id;
     },
 
+    /** Notes that an app used its authorization (shown as "last used"). */
+    touch(authorizationId: string): Promise<void> {
+      return store.touch(authorizationId);
+    },
+
+    clientName(clientId: string): Promise<string | undefined> {
+      return store.clientName(clientId);
+    },
+
     /** The apps that can reach each of these records, newest first. */
     connectedApps(recordIds: string[]) {
       return store.connectedApps(recordIds);

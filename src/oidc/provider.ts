@@ -158,6 +158,16 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
       },
     },
     renderError,
+    // Browser apps (SMART public clients) call the token endpoint from their own origin.
+    clientBasedCORS(_ctx, origin, client) {
+      return (client.redirectUris ?? []).some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      });
+    },
   };
 
   const provider = new Provider(config.issuer, configuration);

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { AccountService } from '../accounts/service';
 import type { Config } from '../config';
 import { describeError, log } from '../log';
+import { createAccessTokens } from './access-tokens';
 import { saveClient } from './clients';
 import { createInteractions } from './interactions';
 import type { AuthorizationHooks } from './grants';
@@ -66,6 +67,7 @@ export async function startOidc(deps: OidcDeps) {
     cookieKeys,
     interactions: createInteractions(current),
     sessions: createSessions(current),
+    accessTokens: createAccessTokens(current),
     handle: (req: IncomingMessage, res: ServerResponse) => handler(req, res),
     /** Stores a client through the live provider's validation (for app registration). */
     saveClient: (metadata: Record<string, unknown> & { client_id: string }) => saveClient(provider, metadata),

@@ -7,16 +7,22 @@ import express, { type Request, type Response } from 'express';
 import { RELATIONSHIP_WORDS, firstMessage, recordInCareForm } from '../accounts/schemas';
 import type { AccountService, Person } from '../accounts/service';
 import type { AuditLog } from '../audit/service';
+import type { FhirService } from '../fhir/service';
+import { TYPE_NOUNS, isRecordType } from '../rules/catalogue';
 import { NotFound } from '../http/errors';
 import { sendPage } from '../http/render';
 import type { Csrf } from '../security/csrf';
 import { requirePerson } from '../http/require-person';
 
-type Deps = { accounts: AccountService; audit: AuditLog; csrf: Csrf };
+type Deps = { accounts: AccountService; audit: AuditLog; fhir: FhirService; csrf: Csrf };
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function recordRoutes({ accounts, audit, csrf }: Deps): express.Router {
+export function recordRoutes({ accounts, audit, fhir, csrf }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
 
@@ -53,7 +59,11 @@ export function recordRoutes({ accounts, audit, csrf }: Deps): express.Router {
 
   router.get('/records/:id', requirePerson, async (req, res) => {
     const record = await recordFor(req, res.locals.person as Person);
-    await sendPage(res, 200, 'records/show', { title: record.name, record });
+    const groups = (await fhir.contentsOf(record.id)).map((group) => ({
+      ...group,
+      heading: isRecordType(group.type) ? capitalize(TYPE_NOUNS[group.type][1]) : group.type,
+    }));
+    await sendPage(res, 200, 'records/show', { title: record.name, record, groups });
   });
 
   router.get('/records/:id/history', requirePerson, async (req, res) => {

@@ -31,3 +31,20 @@ export const TYPE_WORDS: Readonly<Record<RecordType | '*', string>> = {
 export function isRecordType(value: string): value is RecordType {
   return (RECORD_TYPES as readonly string[]).includes(value);
 }
+
+/** How to count resources of a type in a sentence: [one, many]. */
+export const TYPE_NOUNS: Readonly<Record<RecordType, readonly [string, string]>> = {
+  Patient: ['personal details record', 'personal details records'],
+  Observation: ['observation', 'observations'],
+  Condition: ['condition', 'conditions'],
+  MedicationStatement: ['medicine', 'medicines'],
+  AllergyIntolerance: ['allergy', 'allergies'],
+  Immunization: ['immunization', 'immunizations'],
+  Procedure: ['procedure', 'procedures'],
+  DocumentReference: ['document', 'documents'],
+};
+
+export function countOf(type: RecordType, count: number): string {
+  const [one, many] = TYPE_NOUNS[type];
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -1,0 +1,100 @@
+/**
+ * SMART App Launch discovery (`.well-known/smart-configuration`) and the FHIR CapabilityStatement
+ * (`/fhir/metadata`). https://build.fhir.org/ig/HL7/smart-app-launch/conformance.html
+ */
+import { RECORD_TYPES } from '../rules/catalogue';
+import { advertisedScopes } from '../rules/scopes';
+import { searchParamsOf } from './search';
+
+export type Endpoints = {
+  issuer: string;
+  fhirBase: string;
+  authorization: string;
+  token: string;
+  jwks: string;
+  introspection: string;
+  revocation: string;
+  userinfo: string;
+  registration: string | undefined;
+  management: string;
+};
+
+export function smartConfiguration(endpoints: Endpoints) {
+  return {
+    issuer: endpoints.issuer,
+    jwks_uri: endpoints.jwks,
+    authorization_endpoint: endpoints.authorization,
+    token_endpoint: endpoints.token,
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS256', 'RS384', 'ES256', 'ES384'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    ...(endpoints.registration ? { registration_endpoint: endpoints.registration } : {}),
+    userinfo_endpoint: endpoints.userinfo,
+    introspection_endpoint: endpoints.introspection,
+    revocation_endpoint: endpoints.revocation,
+    management_endpoint: endpoints.management,
+    scopes_supported: advertisedScopes(),
+    response_types_supported: ['code'],
+    code_challenge_methods_supported: ['S256'],
+    capabilities: [
+      'launch-standalone',
+      'client-public',
+      'client-confidential-symmetric',
+      'client-confidential-asymmetric',
+      'context-standalone-patient',
+      'permission-offline',
+      'permission-online',
+      'permission-patient',
+      'permission-v1',
+      'permission-v2',
+      'sso-openid-connect',
+    ],
+  };
+}
+
+export function capabilityStatement(endpoints: Endpoints, version: string) {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-11-28',
+    kind: 'instance',
+    software: { name: 'carevault', version },
+    implementation: { description: 'carevault personal health records', url: endpoints.fhirBase },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        security: {
+          cors: true,
+          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+          description: 'Every request needs a SMART access token; it reaches one record, within its scopes.',
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [
+                { url: 'authorize', valueUri: endpoints.authorization },
+                { url: 'token', valueUri: endpoints.token },
+                { url: 'revoke', valueUri: endpoints.revocation },
+                { url: 'introspect', valueUri: endpoints.introspection },
+                { url: 'manage', valueUri: endpoints.management },
+                ...(endpoints.registration ? [{ url: 'register', valueUri: endpoints.registration }] : []),
+              ],
+            },
+          ],
+        },
+        resource: RECORD_TYPES.map((type) => ({
+          type,
+          interaction: (type === 'Patient' ? ['read', 'update', 'search-type'] : ['read', 'create', 'update', 'delete', 'search-type']).map((code) => ({ code })),
+          versioning: 'versioned-update',
+          readHistory: false,
+          updateCreate: false,
+          conditionalCreate: false,
+          conditionalUpdate: false,
+          conditionalDelete: 'not-supported',
+          searchParam: searchParamsOf(type).map(({ name, type: paramType }) => ({ name, type: paramType })),
+        })),
+      },
+    ],
+  };
+}
