@@ -21,6 +21,8 @@ export type Carevault = {
   url: string;
   db: Database;
   server: http.Server;
+  /** Picks up rotated signing keys now rather than at the next periodic check. */
+  reloadKeys(): Promise<void>;
   /** Registers an app from a registration document, as `carevault apps create` does. */
   registerApp(document: unknown): Promise<Record<string, unknown>>;
   /** Stops accepting requests, lets running ones finish, then closes the database. */
@@ -59,6 +61,7 @@ export async function startCarevault(config: Config): Promise<Carevault> {
       db,
       server,
       registerApp: (document) => registerApp(document, oidc.saveClient),
+      reloadKeys: () => oidc.reload(),
       close() {
         closing ??= (async () => {
           oidc.stop();

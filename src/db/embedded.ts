@@ -47,11 +47,16 @@ function processAlive(pid: number): boolean {
 
 type Owner = { pid: number; role: EmbeddedRole };
 
+/** Data directories this process serves (a second instance in the same process must not reopen them). */
+const servedHere = new Set<string>();
+
 function readOwner(pidFile: string): Owner | undefined {
   try {
     const [pid = '', role = 'server'] = fs.readFileSync(pidFile, 'utf8').trim().split(' ');
     const owner = { pid: Number.parseInt(pid, 10), role: role === 'command' ? 'command' : 'server' } as const;
-    return Number.isInteger(owner.pid) && owner.pid !== process.pid && processAlive(owner.pid) ? owner : undefined;
+    if (!Number.isInteger(owner.pid)) return undefined;
+    if (owner.pid === process.pid) return servedHere.has(pidFile) ? owner : undefined;
+    return processAlive(owner.pid) ? owner : undefined;
   } catch {
     return undefined;
   }
@@ -101,12 +106,14 @@ export async function openEmbeddedDatabase(dataDir: string, maxConnections: numb
     fs.rmSync(socketPath, { force: true });
     const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections });
     await server.start();
+    servedHere.add(pidFile);
     return {
       socketDir: dataDir,
       owner: true,
       async close() {
         await server.stop();
         await db.close();
+        servedHere.delete(pidFile);
         fs.rmSync(socketPath, { force: true });
         fs.rmSync(pidFile, { force: true });
       },

@@ -33,6 +33,11 @@ export class Browser {
     }
   }
 
+  /** The Cookie header this browser would send to `target` (to replay it against another instance). */
+  cookiesFor(target: string): string {
+    return this.cookieHeader(new URL(target, this.origin));
+  }
+
   /** One request, no redirect following. */
   async request(target: string, init: { method?: string; form?: Record<string, string | string[]> } = {}): Promise<PageResponse> {
     const url = new URL(target, this.origin);

@@ -39,17 +39,22 @@ async function createPostgresDatabase(baseUrl: string): Promise<{ url: string; d
   };
 }
 
-export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * Starts carevault on a fresh database, or, with `sameDatabaseAs`, a second instance of the same
+ * issuer on that server's database (its own port); stopping the second leaves the data alone.
+ */
+export async function startTestServer(overrides: Record<string, string> = {}, sameDatabaseAs?: TestServer): Promise<TestServer> {
   const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-test-'));
+  const shared = sameDatabaseAs?.config;
+  const dataDir = shared?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cv-test-'));
   const baseUrl = loadConfig().databaseUrl;
-  const database = baseUrl ? await createPostgresDatabase(baseUrl) : undefined;
+  const database = shared ? undefined : baseUrl ? await createPostgresDatabase(baseUrl) : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),
-    ISSUER: `http://localhost:${port}`,
+    ISSUER: shared?.issuer ?? `http://localhost:${port}`,
     DATA_DIR: dataDir,
-    DATABASE_URL: database?.url ?? '',
+    DATABASE_URL: shared ? (shared.databaseUrl ?? '') : (database?.url ?? ''),
     LOG_LEVEL: 'error',
     ...overrides,
   });
@@ -60,6 +65,7 @@ export async function startTestServer(overrides: Record<string, string> = {}): P
     issuer: config.issuer,
     async stop() {
       await carevault.close();
+      if (shared) return;
       await database?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
