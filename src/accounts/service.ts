@@ -28,6 +28,31 @@ function toPerson(row: PersonRow): Person {
 
 export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>) {
   const store = createAccountStore(knex);
+
+  /** A new record — one FHIR Patient — and its first custodian, inside the caller's transaction. */
+  async function openRecord(
+    trx: Knex.Transaction,
+    record: { recordId: string; custodianId: string; name: string; birthDate: string | null; relationship: string },
+  ): Promise<void> {
+    const { recordId } = record;
+    const lastUpdated = new Date();
+    await store.insertRecord(trx, { id: recordId, name: record.name, birth_date: record.birthDate });
+    await store.insertCustodianship(trx, { person_id: record.custodianId, record_id: recordId, relationship: record.relationship });
+    await insertResource(trx, {
+      type: 'Patient',
+      id: recordId,
+      record_id: recordId,
+      version_id: 1,
+      last_updated: lastUpdated,
+      content: {
+        resourceType: 'Patient',
+        id: recordId,
+        meta: { versionId: '1', lastUpdated: lastUpdated.toISOString() },
+        name: [{ text: record.name }],
+        ...(record.birthDate ? { birthDate: record.birthDate } : {}),
+      },
+    });
+  }
   const { failuresPerAccount, failuresPerAddress, lockDuration } = config.signIn;
   const accountLimit = createLimit(knex, {
     prefix: 'signin-account',
@@ -63,16 +88,7 @@ export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>)
       try {
         await store.transaction(async (trx) => {
           await store.insertPerson(trx, person);
-          await store.insertRecord(trx, { id: recordId, name: form.name, birth_date: null });
-          await store.insertCustodianship(trx, { person_id: person.id, record_id: recordId, relationship: 'self' });
-          await insertResource(trx, {
-            type: 'Patient',
-            id: recordId,
-            record_id: recordId,
-            version_id: 1,
-            last_updated: new Date(),
-            content: { resourceType: 'Patient', id: recordId, name: [{ text: form.name }] },
-          });
+          await openRecord(trx, { recordId, custodianId: person.id, name: form.name, birthDate: null, relationship: 'self' });
         });
       } catch (error) {
         if (isUniqueViolation(error)) throw new FormRefusal('An account with this email already exists. Sign in instead.', 409);
@@ -105,18 +121,9 @@ export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>)
     /** Adds a record for someone in the person's care, who becomes its custodian (one transaction). */
     async addRecordInCare(personId: string, form: RecordInCareForm): Promise<string> {
       const recordId = randomUUID();
-      await store.transaction(async (trx) => {
-        await store.insertRecord(trx, { id: recordId, name: form.name, birth_date: form.birth_date });
-        await store.insertCustodianship(trx, { person_id: personId, record_id: recordId, relationship: form.relationship });
-        await insertResource(trx, {
-          type: 'Patient',
-          id: recordId,
-          record_id: recordId,
-          version_id: 1,
-          last_updated: new Date(),
-          content: { resourceType: 'Patient', id: recordId, name: [{ text: form.name }], birthDate: form.birth_date },
-        });
-      });
+      await store.transaction((trx) =>
+        openRecord(trx, { recordId, custodianId: personId, name: form.name, birthDate: form.birth_date, relationship: form.relationship }),
+      );
       return recordId;
     },
 

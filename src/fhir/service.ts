@@ -11,7 +11,7 @@ import { demand, type RecordAccess } from './access';
 import { indexResource } from './indexing';
 import { InvalidResource, Refused, ResourceNotFound, VersionConflict } from './outcome';
 import { parseSearch, type SearchCriteria } from './search';
-import { deleteResource, findResource, insertResource, recordContents, replaceResource, searchResources, type ResourceRow } from './store';
+import { deleteResource, findResource, insertResource, recordContents, renameRecord, replaceResource, searchResources, type ResourceRow } from './store';
 import { summarize } from './summary';
 import { validateResource } from './validation';
 
@@ -27,6 +27,14 @@ const PATIENT_ELEMENT: Readonly<Record<Exclude<RecordType, 'Patient'>, string>> 
   Procedure: 'subject',
   DocumentReference: 'subject',
 };
+
+/** The name people see for a Patient: its first name's text, or given and family names. */
+function patientName(patient: Json): string | undefined {
+  const [first] = (patient.name as { text?: unknown; given?: unknown; family?: unknown }[] | undefined) ?? [];
+  if (typeof first?.text === 'string' && first.text.trim()) return first.text.trim().slice(0, 200);
+  const parts = [...(Array.isArray(first?.given) ? first.given : []), first?.family].filter((part): part is string => typeof part === 'string');
+  return parts.length ? parts.join(' ').slice(0, 200) : undefined;
+}
 
 export type StoredResource = { content: Json; versionId: number; lastUpdated: Date };
 
@@ -121,6 +129,8 @@ export function createFhirService(knex: Knex, audit: AuditLog, touch: (authoriza
         if (!(await replaceResource(trx, row, existing.version_id))) {
           throw new VersionConflict(`${type}/${id} was changed by someone else at the same time; read it again.`);
         }
+        const name = type === 'Patient' ? patientName(content) : undefined;
+        if (name) await renameRecord(trx, access.recordId, name);
         await record(access, 'fhir.updated', type, 1, trx);
       });
       await touch(access.authorizationId);

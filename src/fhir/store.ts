@@ -40,6 +40,11 @@ export async function replaceResource(trx: Knex.Transaction, row: ResourceRow, e
   return count === 1;
 }
 
+/** Keeps the record's display name in step with its Patient's name. */
+export async function renameRecord(trx: Knex.Transaction, recordId: string, name: string): Promise<void> {
+  await trx('records').where({ id: recordId }).update({ name });
+}
+
 export async function deleteResource(trx: Knex.Transaction, recordId: string, type: string, id: string): Promise<boolean> {
   return (await trx('resources').where({ record_id: recordId, type, id }).delete()) === 1;
 }

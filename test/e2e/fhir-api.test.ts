@@ -315,6 +315,22 @@ test('missing, bad and removed tokens get 401 with WWW-Authenticate', async () =
   expect(Date.now() - started).toBeLessThan(1000);
 });
 
+test("the record's Patient is read and updated, never created or deleted, and its name is the record's name", async () => {
+  const nia = await registeredPerson('Nia Duarte');
+  const { token } = await tokenFor(nia, ['patient/Patient.cruds'], 'Profile Sync');
+  const patient = await fhir(token, 'GET', `Patient/${nia.ownRecord}`);
+  expect(patient.status).toBe(200);
+  expect(patient.body.meta.versionId).toBe('1');
+  expect(patient.body.name[0].text).toBe('Nia Duarte');
+  const renamed = await fhir(token, 'PUT', `Patient/${nia.ownRecord}`, { ...patient.body, name: [{ given: ['Nia', 'M.'], family: 'Duarte' }], birthDate: '1990-05-06' });
+  expect(renamed.status).toBe(200);
+  expect(renamed.body.meta.versionId).toBe('2');
+  expect(textOf((await nia.browser.visit('/records')).html)).toContain('Nia M. Duarte');
+  expect((await fhir(token, 'POST', 'Patient', { resourceType: 'Patient', name: [{ text: 'Second' }] })).status).toBe(405);
+  expect((await fhir(token, 'DELETE', `Patient/${nia.ownRecord}`)).status).toBe(405);
+  expect((await fhir(token, 'GET', 'Patient')).body.total).toBe(1);
+});
+
 test('discovery documents answer without a token', async () => {
   const metadata = await fhir(undefined, 'GET', 'metadata');
   expect(metadata.status).toBe(200);
