@@ -67,8 +67,12 @@ export function createApp({ config, db, accounts, authorizations, audit, fhir, o
     }),
   );
   app.get('/healthz', async (_req, res) => {
-    await db.check();
-    res.json({ status: 'ok' });
+    try {
+      await db.check();
+      res.json({ status: 'ok' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', error_description: 'The database does not answer.' });
+    }
   });
 
   const [cookieKey = ''] = oidc.cookieKeys;

@@ -4,6 +4,8 @@
  */
 import express from 'express';
 import type { AccountService, Person } from '../accounts/service';
+import { NotFound } from '../http/errors';
+import { isUuid } from '../http/params';
 import { sendPage } from '../http/render';
 import { requirePerson } from '../http/require-person';
 import { describeScope } from '../rules/scopes';
@@ -46,7 +48,9 @@ export function authorizationRoutes({ accounts, authorizations, csrf }: Deps): e
 
   router.post('/apps/:id/remove', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
     const person = res.locals.person as Person;
-    await authorizations.remove(String(req.params.id), person, (recordId) => accounts.isCustodian(person.id, recordId));
+    const id = String(req.params.id);
+    if (!isUuid(id)) throw new NotFound('That app no longer has access to this record.');
+    await authorizations.remove(id, person, (recordId) => accounts.isCustodian(person.id, recordId));
     res.redirect(303, '/apps');
   });
 

@@ -64,6 +64,11 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
       maxAge: 600,
     }),
   );
+  // Readable by apps on other origins (helmet's default is same-origin).
+  router.use((_req, res, next) => {
+    res.set('Cross-Origin-Resource-Policy', 'cross-origin');
+    next();
+  });
   const json = express.json({ type: ['application/fhir+json', 'application/json'], limit: '1mb', strict: true });
   const recordAccess = (req: Request) => access.fromHeader(req.get('Authorization'));
 

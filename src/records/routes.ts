@@ -10,6 +10,7 @@ import type { AuditLog } from '../audit/service';
 import type { FhirService } from '../fhir/service';
 import { TYPE_NOUNS, isRecordType } from '../rules/catalogue';
 import { NotFound } from '../http/errors';
+import { isUuid } from '../http/params';
 import { sendPage } from '../http/render';
 import type { Csrf } from '../security/csrf';
 import { requirePerson } from '../http/require-person';
@@ -19,8 +20,6 @@ type Deps = { accounts: AccountService; audit: AuditLog; fhir: FhirService; csrf
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function recordRoutes({ accounts, audit, fhir, csrf }: Deps): express.Router {
   const router = express.Router();
@@ -34,7 +33,7 @@ export function recordRoutes({ accounts, audit, fhir, csrf }: Deps): express.Rou
   /** The record, when the signed-in person is one of its custodians. */
   const recordFor = async (req: Request, person: Person) => {
     const id = String(req.params.id ?? '');
-    if (!UUID.test(id)) throw new NotFound();
+    if (!isUuid(id)) throw new NotFound();
     const record = (await accounts.recordsOf(person.id)).find((candidate) => candidate.id === id);
     if (!record) throw new NotFound();
     return record;
