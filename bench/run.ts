@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     });
     page = await browser.visit(url.toString());
     page = await browser.submit(page, { decision: 'allow' }, '/consent');
-    let tokens = await oidc.authorizationCodeGrant(app, new URL(page.location ?? ''), { pkceCodeVerifier: verifier });
+    let tokens: oidc.TokenEndpointResponse = await oidc.authorizationCodeGrant(app, new URL(page.location ?? ''), { pkceCodeVerifier: verifier });
     const headers = { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/fhir+json' };
     const observation = JSON.stringify({
       resourceType: 'Observation',

@@ -62,7 +62,7 @@ export function createApp({ config, db, accounts, authorizations, audit, fhir, o
     fhirRoutes({
       endpoints,
       service: fhir,
-      access: createRecordAccess(oidc.accessTokens, authorizations, (clientId) => authorizations.clientName(clientId)),
+      access: createRecordAccess(oidc.accessTokens, authorizations),
       version: VERSION,
     }),
   );

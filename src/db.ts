@@ -29,9 +29,11 @@ export async function openDatabase(
     });
     return wrap(knex, 'postgres', async () => {});
   }
-  // The embedded server queues queries from all connections on one engine; a small pool is enough
-  // and leaves connections for the CLI and a second instance.
-  const poolMax = Math.min(config.dbPoolMax, 4);
+  // PGlite is one PostgreSQL session behind the socket; queries from several connections at once
+  // get their extended-protocol messages mixed ("portal cannot be run"), so this process uses one
+  // connection and knex queues the rest. (No code may wait on a second connection inside a
+  // transaction: on the embedded database there is none.)
+  const poolMax = 1;
   const embedded = await openEmbeddedDatabase(config.dataDir, 32, role);
   const knex = knexFactory({
     client: 'pg',

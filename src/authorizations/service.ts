@@ -54,6 +54,10 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
       return store.findByGrant(grantId);
     },
 
+    findByGrantWithApp(grantId: string) {
+      return store.findByGrantWithApp(grantId);
+    },
+
     setGrant(id: string, grantId: string | null) {
       return store.setGrant(id, grantId);
     },
@@ -153,13 +157,9 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
       return row.record_id;
     },
 
-    /** Notes that an app used its authorization (shown as "last used"). */
+    /** Notes that an app used its authorization (shown as "last used", to the minute). */
     touch(authorizationId: string): Promise<void> {
-      return store.touch(authorizationId);
-    },
-
-    clientName(clientId: string): Promise<string | undefined> {
-      return store.clientName(clientId);
+      return store.touchIfStale(authorizationId);
     },
 
     /** The apps that can reach each of these records, newest first. */

@@ -46,6 +46,15 @@ export function createAuthorizationStore(knex: Knex) {
       return live(db).where({ grant_id: grantId }).first();
     },
 
+    /** The live authorization a grant carries, with the app's name, in one query. */
+    async findByGrantWithApp(grantId: string): Promise<ConnectedAppRow | undefined> {
+      return knex('authorizations as a')
+        .leftJoin('oidc_models as c', (join) => join.on('c.id', 'a.client_id').andOn('c.model', knex.raw('?', ['Client'])))
+        .where('a.grant_id', grantId)
+        .whereNull('a.revoked_at')
+        .first('a.*', knex.raw(`c.payload->>'client_name' as client_name`));
+    },
+
     async findById(id: string): Promise<AuthorizationRow | undefined> {
       return knex<AuthorizationRow>('authorizations').where({ id }).first();
     },
@@ -74,6 +83,14 @@ export function createAuthorizationStore(knex: Knex) {
 
     async touch(id: string): Promise<void> {
       await knex('authorizations').where({ id }).update({ last_used_at: knex.fn.now() });
+    },
+
+    /** Like `touch`, but at most once a minute (an app calling the API often need not write each time). */
+    async touchIfStale(id: string): Promise<void> {
+      await knex('authorizations')
+        .where({ id })
+        .andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', knex.raw(`now() - interval '60 seconds'`)))
+        .update({ last_used_at: knex.fn.now() });
     },
 
     /** Live authorizations of the given records, with the app's registered name. */

@@ -18,7 +18,7 @@ export type RecordAccess = {
 };
 
 type AuthorizationLookup = {
-  findByGrant(grantId: string): Promise<{ id: string; record_id: string; client_id: string } | undefined>;
+  findByGrantWithApp(grantId: string): Promise<{ id: string; record_id: string; client_id: string; client_name: string | null } | undefined>;
 };
 
 const VERB: Readonly<Record<Permission, string>> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
@@ -34,7 +34,7 @@ export function demand(access: RecordAccess, type: RecordType, permission: Permi
   }
 }
 
-export function createRecordAccess(accessTokens: AccessTokens, authorizations: AuthorizationLookup, clientName: (clientId: string) => Promise<string | undefined>) {
+export function createRecordAccess(accessTokens: AccessTokens, authorizations: AuthorizationLookup) {
   return {
     /** Resolves the `Authorization: Bearer …` header of a request. */
     async fromHeader(header: string | undefined): Promise<RecordAccess> {
@@ -42,7 +42,7 @@ export function createRecordAccess(accessTokens: AccessTokens, authorizations: A
       if (!match?.[1]) throw new Unauthorized('An access token is required (Authorization: Bearer …).', false);
       const token = await accessTokens.verify(match[1]);
       if (!token) throw new Unauthorized('The access token is not valid: it expired or was revoked.', true);
-      const authorization = token.grantId ? await authorizations.findByGrant(token.grantId) : undefined;
+      const authorization = token.grantId ? await authorizations.findByGrantWithApp(token.grantId) : undefined;
       if (!authorization) throw new Unauthorized('The access token does not reach any record.', true);
       const permissions = new Map<RecordType | '*', Set<Permission>>();
       for (const scope of token.scopes) {
@@ -55,7 +55,7 @@ export function createRecordAccess(accessTokens: AccessTokens, authorizations: A
       return {
         recordId: authorization.record_id,
         clientId: token.clientId,
-        clientName: (await clientName(token.clientId)) ?? token.clientId,
+        clientName: authorization.client_name ?? token.clientId,
         authorizationId: authorization.id,
         permissions,
       };

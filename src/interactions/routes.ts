@@ -49,14 +49,17 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
 
   const showConsent = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
     const records = await accounts.recordsOf(pending.accountId ?? '');
+    // Start from the record this app already reaches, with the optional rules declined there unticked.
+    const existing = (await Promise.all(records.map((record) => authorizations.find(pending.clientId, record.id)))).find(Boolean);
+    const declined = new Set((existing?.declined ?? '').split(' ').filter(Boolean));
     await sendPage(res, status, 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
       clientName: pending.clientName,
       action: `${base(pending)}/consent`,
-      rules: pending.rules,
+      rules: pending.rules.map((rule) => (declined.has(rule.scope) ? { ...rule, checked: false } : rule)),
       identity: pending.identity,
       records,
-      selectedRecord: records[0]?.id,
+      selectedRecord: existing?.record_id ?? records[0]?.id,
       error,
     });
   };

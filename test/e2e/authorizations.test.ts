@@ -117,6 +117,13 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
   expect(history).toContain('Dana Whitfield allowed Weight Tracker to reach this record, also while you are away');
   expect(history.indexOf('Weight Tracker renewed its access tokens')).toBeLessThan(history.indexOf('Weight Tracker received access tokens'));
   expect(history.indexOf('Weight Tracker received access tokens')).toBeLessThan(history.indexOf('Dana Whitfield allowed'));
+  // With several records the consent page asks again, starting from the record the app reaches,
+  // with the rule declined there unticked.
+  const again = await signedIn.visit((await startAuthorization(app, { scope: ALL_RULES })).url.toString());
+  expect(again.html).toMatch(new RegExp(`name="record" value="${childId}" checked`));
+  expect(again.html).toMatch(/name="rules" value="patient\/MedicationStatement.cruds" {2}aria/);
+  expect(again.html).toMatch(/name="rules" value="offline_access" checked/);
+
   const { browser: stranger } = await registeredPerson('Someone Else');
   expect((await stranger.visit(`/records/${childId}/history`)).status).toBe(404);
 });
