@@ -331,6 +331,16 @@ test("the record's Patient is read and updated, never created or deleted, and it
   expect((await fhir(token, 'GET', 'Patient')).body.total).toBe(1);
 });
 
+test('concurrent writes and reads all land (no request fails under load)', async () => {
+  const zoe = await registeredPerson('Zoe Park');
+  const { token } = await tokenFor(zoe, ['patient/Observation.cruds']);
+  const writes = await Promise.all(Array.from({ length: 16 }, (_, i) => fhir(token, 'POST', 'Observation', weight(60 + i))));
+  expect(writes.map((res) => res.status)).toEqual(Array.from({ length: 16 }, () => 201));
+  const reads = await Promise.all(writes.map((res) => fhir(token, 'GET', `Observation/${res.body.id}`)));
+  expect(reads.map((res) => res.status)).toEqual(Array.from({ length: 16 }, () => 200));
+  expect((await fhir(token, 'GET', 'Observation?_count=100')).body.total).toBe(16);
+});
+
 test('discovery documents answer without a token', async () => {
   const metadata = await fhir(undefined, 'GET', 'metadata');
   expect(metadata.status).toBe(200);
