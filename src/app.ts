@@ -77,6 +77,13 @@ export function createApp({ config, db, accounts, authorizations, audit, fhir, o
 
   const [cookieKey = ''] = oidc.cookieKeys;
   app.use(cookieParser(cookieKey));
+  // cookie-parser turns `j:`-prefixed values into objects; carevault's cookies are all strings.
+  app.use((req, _res, next) => {
+    for (const jar of [req.cookies, req.signedCookies] as Record<string, unknown>[]) {
+      for (const [name, value] of Object.entries(jar ?? {})) if (typeof value !== 'string') delete jar[name];
+    }
+    next();
+  });
   const csrf = createCsrf(cookieKey, secure);
 
   // Who is signed in, for the layout and the person's pages.

@@ -2,17 +2,24 @@
  * What the registration and sign-in forms accept.
  */
 import { z } from 'zod';
+import { isCleanText, isStorableText } from '../security/storable-text';
+
+const CLEAN = 'Remove the control characters from this field.';
 
 export const registrationForm = z.object({
-  name: z.string().trim().min(1, 'Enter your name.').max(200, 'Your name can be at most 200 characters.'),
+  name: z.string().trim().min(1, 'Enter your name.').max(200, 'Your name can be at most 200 characters.').refine(isCleanText, CLEAN),
   email: z.string().trim().toLowerCase().email('Enter an email address like name@example.com.').max(254, 'That email address is too long.'),
-  password: z.string().min(10, 'Choose a password of at least 10 characters.').max(256, 'Your password can be at most 256 characters.'),
+  password: z
+    .string()
+    .min(10, 'Choose a password of at least 10 characters.')
+    .max(256, 'Your password can be at most 256 characters.')
+    .refine(isStorableText, 'Your password cannot contain a NUL character.'),
 });
 
 export type RegistrationForm = z.infer<typeof registrationForm>;
 
 export const signInForm = z.object({
-  email: z.string().trim().toLowerCase().max(254).default(''),
+  email: z.string().trim().toLowerCase().max(254).refine(isCleanText, 'The email or password is wrong.').default(''),
   password: z.string().max(256).default(''),
 });
 
@@ -34,7 +41,7 @@ export const RELATIONSHIP_WORDS: Readonly<Record<(typeof RELATIONSHIPS)[number],
 };
 
 export const recordInCareForm = z.object({
-  name: z.string().trim().min(1, 'Enter their name.').max(200, 'The name can be at most 200 characters.'),
+  name: z.string().trim().min(1, 'Enter their name.').max(200, 'The name can be at most 200 characters.').refine(isCleanText, CLEAN),
   birth_date: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'Enter the birth date as a date, like 2019-04-23.')

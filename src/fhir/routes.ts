@@ -5,6 +5,8 @@
  */
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import { fromBodyParser } from '../http/error-handler';
+import type { HttpError } from '../http/errors';
 import { describeError, log } from '../log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import type { RecordAccessResolver } from './access';
@@ -164,7 +166,10 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
     else if ((error as { type?: string })?.type === 'entity.too.large') failure = new TooLarge('1 MB');
     else if ((error as { type?: string })?.type === 'entity.parse.failed') failure = new InvalidResource('The body is not valid JSON.');
     else if ((error as { type?: string })?.type === 'charset.unsupported' || (error as { type?: string })?.type === 'encoding.unsupported') failure = new UnsupportedMediaType();
-    else {
+    else if (fromBodyParser(error)) {
+      const known = fromBodyParser(error) as HttpError;
+      failure = new FhirError(known.status, known.status === 404 ? 'not-found' : 'invalid', known.description);
+    } else {
       log.error('unexpected FHIR error', { method: req.method, path: req.originalUrl.split('?')[0], ...describeError(error) });
       send(res, 500, operationOutcome([{ severity: 'error', code: 'exception', diagnostics: 'Something went wrong on our side. Please try again.' }]));
       return;

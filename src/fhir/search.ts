@@ -4,6 +4,7 @@
  * `Prefer: handling=strict`. https://hl7.org/fhir/R4/search.html
  */
 import type { RecordType } from '../rules/catalogue';
+import { isCleanText } from '../security/storable-text';
 import { InvalidResource } from './outcome';
 
 export type DateComparison = { prefix: 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb'; start: Date; end: Date };
@@ -86,7 +87,9 @@ export function parseDate(param: string, raw: string): DateComparison {
     from = start(Number(month), Number(day), Number(hour), Number(minute), Number(second ?? 0));
     to = new Date(from.getTime() + (second ? 1_000 : 60_000));
   }
-  if (Number.isNaN(from.getTime())) throw new InvalidResource(`${param}=${raw} is not a real date.`);
+  // Date rolls 2024-02-30 over to March: a date that does not survive the round trip is not real.
+  const real = !month || !day || new Date(Date.UTC(y, Number(month) - 1, Number(day))).getUTCDate() === Number(day);
+  if (Number.isNaN(from.getTime()) || !real || Number(month ?? 1) > 12) throw new InvalidResource(`${param}=${raw} is not a real date.`);
   return { prefix: prefix as DateComparison['prefix'], start: from, end: to };
 }
 
@@ -103,6 +106,7 @@ export function parseSearch(type: RecordType, query: Record<string, unknown>, st
   for (const [name, rawValue] of Object.entries(query)) {
     for (const raw of Array.isArray(rawValue) ? rawValue : [rawValue]) {
       if (typeof raw !== 'string') continue;
+      if (!isCleanText(raw) || !isCleanText(name)) throw new InvalidResource(`The search parameter ${name} holds characters that are not allowed.`);
       if (name === '_count') {
         const count = Number(raw);
         if (!Number.isInteger(count) || count < 0) throw new InvalidResource(`_count must be a whole number, at most ${MAX_COUNT}.`);

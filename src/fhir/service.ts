@@ -13,6 +13,7 @@ import { InvalidResource, Refused, ResourceNotFound, VersionConflict } from './o
 import { parseSearch, type SearchCriteria } from './search';
 import { deleteResource, findResource, insertResource, recordContents, renameRecord, replaceResource, searchResources, type ResourceRow } from './store';
 import { summarize } from './summary';
+import { findUnstorable } from '../security/storable-text';
 import { validateResource } from './validation';
 
 type Json = Record<string, unknown>;
@@ -54,9 +55,13 @@ export function createFhirService(knex: Knex, audit: AuditLog, touch: (authoriza
   function bindToRecord(access: RecordAccess, type: RecordType, resource: Json): Json {
     if (type === 'Patient') return resource;
     const element = PATIENT_ELEMENT[type];
-    const reference = (resource[element] as { reference?: unknown } | undefined)?.reference;
-    if (resource[element] === undefined) return { ...resource, [element]: { reference: `Patient/${access.recordId}` } };
-    if (typeof reference !== 'string' || reference.replace(/^.*\/(Patient\/)/, '$1') !== `Patient/${access.recordId}`) {
+    const value = resource[element];
+    if (value === undefined) return { ...resource, [element]: { reference: `Patient/${access.recordId}` } };
+    const reference = value && typeof value === 'object' && !Array.isArray(value) ? (value as { reference?: unknown }).reference : undefined;
+    if (typeof reference !== 'string') {
+      throw new InvalidResource(`${type}.${element} must be a Reference like {"reference": "Patient/${access.recordId}"}.`, [`${type}.${element}`]);
+    }
+    if (reference.replace(/^.*\/(Patient\/)/, '$1') !== `Patient/${access.recordId}`) {
       throw new Refused(`${type}.${element} must refer to this record's patient, Patient/${access.recordId}.`);
     }
     return resource;
@@ -73,6 +78,9 @@ export function createFhirService(knex: Knex, audit: AuditLog, touch: (authoriza
 
   function asResource(type: RecordType, body: unknown): Json {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidResource(`The body must be a ${type} resource.`);
+    const unstorable = findUnstorable(body, type);
+    if (unstorable?.problem === 'depth') throw new InvalidResource(`${unstorable.path}: the resource is nested too deeply.`, [unstorable.path]);
+    if (unstorable) throw new InvalidResource(`${unstorable.path}: text cannot contain NUL characters or broken Unicode.`, [unstorable.path]);
     const resource = body as Json;
     if (resource.resourceType !== type) throw new InvalidResource(`resourceType must be ${type}.`, [`${type}.resourceType`]);
     return resource;

@@ -9,7 +9,7 @@ import { HttpError, NotFound, PayloadTooLarge, BadRequest, TooManyRequests } fro
 import { sendPage } from './render';
 
 /** body-parser's errors carry a `type`; turn the ones a client causes into ours. */
-function fromBodyParser(error: unknown): HttpError | undefined {
+export function fromBodyParser(error: unknown): HttpError | undefined {
   const type = (error as { type?: unknown })?.type;
   if (type === 'entity.parse.failed') return new BadRequest('The request body is not valid: check that it is well-formed JSON or form data.');
   if (type === 'entity.too.large') return new PayloadTooLarge();
@@ -18,6 +18,12 @@ function fromBodyParser(error: unknown): HttpError | undefined {
     return new HttpError(415, 'unsupported_media_type', 'The request body uses an encoding carevault does not accept.');
   }
   if (type === 'request.aborted') return new BadRequest('The request was aborted.');
+  // Other client errors from express and its parsers (a malformed %-escape in the path, a body
+  // whose gzip is broken) carry their 4xx status.
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new HttpError(status, 'invalid_request', 'The request is not valid: check the address and what was sent.');
+  }
   return undefined;
 }
 

@@ -27,6 +27,14 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
 
+  /** The pending interaction; `undefined` once it has its result (the browser is sent on to resume). */
+  const pendingOf = async (req: Request, res: Response): Promise<PendingInteraction | undefined> => {
+    const pending = await interactions.load(req, res);
+    if (!pending.finishedReturnTo) return pending;
+    res.redirect(303, pending.finishedReturnTo);
+    return undefined;
+  };
+
   const showSignIn = (res: Response, pending: PendingInteraction, status = 200, email = '', error?: string) =>
     sendPage(res, status, 'interactions/signin', {
       title: 'Sign in',
@@ -65,7 +73,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   };
 
   router.get('/interaction/:uid', csrf.issue, async (req, res) => {
-    const pending = await interactions.load(req, res);
+    const pending = await pendingOf(req, res);
+    if (!pending) return;
     if (pending.prompt === 'login') {
       await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
       return;
@@ -80,7 +89,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   });
 
   router.get('/interaction/:uid/register', csrf.issue, async (req, res) => {
-    const pending = await interactions.load(req, res);
+    const pending = await pendingOf(req, res);
+    if (!pending) return;
     if (pending.prompt !== 'login') {
       res.redirect(303, base(pending));
       return;
@@ -89,7 +99,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   });
 
   router.post('/interaction/:uid/login', form, csrf.issue, csrf.verify, async (req, res) => {
-    const pending = await interactions.load(req, res);
+    const pending = await pendingOf(req, res);
+    if (!pending) return;
     if (pending.prompt !== 'login') {
       res.redirect(303, base(pending));
       return;
@@ -110,7 +121,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   });
 
   router.post('/interaction/:uid/register', form, csrf.issue, csrf.verify, async (req, res) => {
-    const pending = await interactions.load(req, res);
+    const pending = await pendingOf(req, res);
+    if (!pending) return;
     if (pending.prompt !== 'login') {
       res.redirect(303, base(pending));
       return;
@@ -132,7 +144,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   });
 
   router.post('/interaction/:uid/consent', form, csrf.issue, csrf.verify, async (req, res) => {
-    const pending = await interactions.load(req, res);
+    const pending = await pendingOf(req, res);
+    if (!pending) return;
     if (pending.prompt !== 'consent' || !pending.accountId) {
       res.redirect(303, base(pending));
       return;

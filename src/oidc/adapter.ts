@@ -5,6 +5,7 @@
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { findUnstorable, isStorableText } from '../security/storable-text';
 import type { ModelStore } from './store';
 
 /**
@@ -16,6 +17,8 @@ export function createAdapterClass(store: ModelStore, hashClientSecret: (secret:
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      // PostgreSQL cannot store NUL or broken Unicode; such a parameter is the request's fault.
+      if (findUnstorable(payload)) throw new errors.InvalidRequest('a parameter contains characters that are not allowed (NUL or broken Unicode)');
       // Client secrets are kept only as hashes.
       const stored =
         this.model === 'Client' && typeof payload.client_secret === 'string' && !payload.client_secret.startsWith('sha256:')
@@ -33,6 +36,7 @@ export function createAdapterClass(store: ModelStore, hashClientSecret: (secret:
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableText(value)) return undefined;
       const grace = this.model === 'RefreshToken' ? refreshReuseGrace : 0;
       const row = await store.find(this.model, by, value, grace);
       if (!row) return undefined;

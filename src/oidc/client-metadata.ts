@@ -5,7 +5,9 @@
  */
 import { errors } from 'oidc-provider';
 import type { ZodError } from 'zod';
+import { describeIssue, registrationDocument } from '../apps/registration';
 import { capabilitiesSchema, clientScope, rulesSchema, type Rule } from '../rules/app-rules';
+import { HOME_CLIENT_ID } from './home-client';
 import type { Capability } from '../rules/scopes';
 
 function describe(key: string, error: ZodError): string {
@@ -20,6 +22,11 @@ export function validateExtraMetadata(_ctx: unknown, key: string, value: unknown
   const parsed = schema.safeParse(value ?? []);
   if (!parsed.success) throw new errors.InvalidClientMetadata(describe(key, parsed.error));
   metadata[key] = parsed.data;
+  if (key === 'capabilities' && metadata.client_id !== HOME_CLIENT_ID) {
+    // Dynamic registration takes the same document as the CLI, with the same checks.
+    const whole = registrationDocument.safeParse({ ...metadata });
+    if (!whole.success) throw new errors.InvalidClientMetadata(describeIssue(whole.error));
+  }
   if (key === 'capabilities') {
     const rules = (metadata.rules ?? []) as Rule[];
     metadata.scope = clientScope(rules, parsed.data as Capability[]);

@@ -25,6 +25,8 @@ export type PendingInteraction = {
   identity: string[];
   /** `screen_hint=signup` sends new people straight to registration. */
   wantsSignup: boolean;
+  /** Set once the interaction has its result: where the browser goes to carry on. */
+  finishedReturnTo: string | undefined;
 };
 
 /** The interaction cookie is missing or the interaction expired or finished. */
@@ -77,6 +79,7 @@ export function createInteractions(current: () => Provider) {
         rules,
         identity,
         wantsSignup: interaction.params.screen_hint === 'signup',
+        finishedReturnTo: interaction.result ? interaction.returnTo : undefined,
       };
     },
 

@@ -16,6 +16,7 @@ import { bindGrantsToRecords, loadExistingGrant, type AuthorizationHooks } from 
 import { HOME_CLIENT_ID, homeClientMetadata } from './home-client';
 import { audiencePolicy, scopePolicy } from './request-policy';
 import { createModelStore } from './store';
+import { renderPage } from '../http/render';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
 
 /** The endpoint paths; discovery advertises them, and app.ts routes them to the provider. */
@@ -32,6 +33,17 @@ export const OIDC_ROUTES = {
   device_authorization: '/device/authorize',
   code_verification: '/device',
 } as const;
+
+/** Endpoints called by apps, not browsers: their errors are JSON. */
+const API_ROUTES: readonly string[] = [
+  OIDC_ROUTES.token,
+  OIDC_ROUTES.userinfo,
+  OIDC_ROUTES.introspection,
+  OIDC_ROUTES.revocation,
+  OIDC_ROUTES.registration,
+  OIDC_ROUTES.pushed_authorization_request,
+  OIDC_ROUTES.device_authorization,
+];
 
 /** 100 years: what "until revoked" means for a TTL that must be a positive number. */
 const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
@@ -187,6 +199,22 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
     }
   });
   bindGrantsToRecords(provider, authorizations);
+
+  // A method or feature oidc-provider does not serve on one of its paths gets koa's bare "Not
+  // Found"; answer as carevault does elsewhere: JSON for the APIs, a page for browsers.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status !== 404 || ctx.body != null) return;
+    const description = `There is no ${ctx.method} ${ctx.path} here.`;
+    if (API_ROUTES.some((route) => ctx.path === route || ctx.path.startsWith(`${route}/`))) {
+      ctx.status = 404;
+      ctx.body = { error: 'invalid_request', error_description: description };
+      return;
+    }
+    ctx.status = 404;
+    ctx.type = 'html';
+    ctx.body = await renderPage('pages/error', { title: 'Page not found', message: description, code: 'not_found', detail: undefined });
+  });
 
   // Every app gets pairwise identifiers. Registering clients as `subject_type: pairwise` would make
   // oidc-provider demand a sector_identifier_uri for several redirect hosts and private_key_jwt
