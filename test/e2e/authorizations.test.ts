@@ -15,7 +15,7 @@ import {
   startAuthorization,
   type TestApp,
 } from '../support/app';
-import { startTestServer, type TestServer } from '../support/server';
+import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
 const INITIAL_ACCESS_TOKEN = 'initial-access-token-for-tests-0123456789abcdef';
 
@@ -58,16 +58,6 @@ async function signOut(browser: Browser) {
   expect(textOf(done.html)).toContain('You are signed out');
 }
 
-async function ownRecordOf(email: string): Promise<string> {
-  const row = await server.db
-    .knex('records as r')
-    .join('custodianships as c', 'c.record_id', 'r.id')
-    .join('people as p', 'p.id', 'c.person_id')
-    .where('p.email', email)
-    .andWhere('c.relationship', 'self')
-    .first('r.id');
-  return row.id as string;
-}
 
 function scopes(value: string | undefined) {
   return (value ?? '').split(' ').filter(Boolean).sort();
@@ -232,7 +222,7 @@ test('refresh tokens rotate: of concurrent uses exactly one wins; a replayed one
   await expectRefused(oidc.refreshTokenGrant(app.config, winner.refresh_token ?? ''));
   expect((await oidc.tokenIntrospection(app.config, next.access_token)).active).toBe(false);
   await expectRefused(oidc.refreshTokenGrant(app.config, next.refresh_token ?? ''));
-  const record = await ownRecordOf(person.email);
+  const record = await ownRecordOf(server, person.email);
   expect(await server.db.knex('authorizations').where({ record_id: record }).whereNull('revoked_at')).toHaveLength(0);
 });
 
@@ -257,7 +247,7 @@ test('Remove access ends every token of the authorization at once, and the app c
   }
   await expectRefused(oidc.refreshTokenGrant(app.config, refreshed.refresh_token ?? ''));
 
-  const record = await ownRecordOf(person.email);
+  const record = await ownRecordOf(server, person.email);
   const history = textOf((await browser.visit(`/records/${record}/history`)).html);
   expect(history).toContain("Pat Quinn removed Weight Tracker's access");
 
@@ -274,7 +264,7 @@ test('an app revoking its refresh token ends its authorization', async () => {
   await oidc.tokenRevocation(app.config, tokens.refresh_token ?? '');
   expect((await oidc.tokenIntrospection(app.config, tokens.access_token)).active).toBe(false);
   expect(textOf((await browser.visit('/apps')).html)).not.toContain('Weight Tracker');
-  const record = await ownRecordOf(person.email);
+  const record = await ownRecordOf(server, person.email);
   expect(textOf((await browser.visit(`/records/${record}/history`)).html)).toContain('Weight Tracker ended its own access');
 });
 

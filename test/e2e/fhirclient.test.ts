@@ -9,7 +9,7 @@ import smart from 'fhirclient/lib/entry/node';
 import type Client from 'fhirclient/lib/Client';
 import { Browser, textOf } from '../support/browser';
 import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, CALLBACK, type TestApp } from '../support/app';
-import { freePort, startTestServer, type TestServer } from '../support/server';
+import { freePort, ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
 const CAPABILITIES = [
   'launch-standalone',
@@ -176,16 +176,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function ownRecordOf(email: string): Promise<string> {
-  const row = await server.db
-    .knex('records as r')
-    .join('custodianships as c', 'c.record_id', 'r.id')
-    .join('people as p', 'p.id', 'c.person_id')
-    .where('p.email', email)
-    .andWhere('c.relationship', 'self')
-    .first('r.id');
-  return row.id as string;
-}
 
 function weight(kg: number, effectiveDateTime: string) {
   return {
@@ -260,7 +250,7 @@ test('fhirclient completes a standalone launch, reads the Patient and searches t
   let page = await browser.visit('/register');
   page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
   expect(textOf(page.html)).toContain('Hello, Rowan Ellis');
-  const recordId = await ownRecordOf(person.email);
+  const recordId = await ownRecordOf(server, person.email);
   const observationIds = await addWeights(browser, person);
 
   seen.length = 0;

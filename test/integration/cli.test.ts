@@ -10,25 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { openDatabase } from '../../src/db';
+import { CALLBACK, WEIGHT_TRACKER } from '../support/app';
 import { startTestServer, type TestServer } from '../support/server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BASE_DATABASE_URL = process.env.DATABASE_URL || undefined;
-const CALLBACK = 'https://weight.example/callback';
 /** What oidc-provider prints at import on Node 20 (see STACK-NOTES.md); not carevault's output. */
 const RUNTIME_WARNING = /^oidc-provider WARNING: Unsupported runtime/;
 
-const WEIGHT_TRACKER = {
-  client_name: 'Weight Tracker',
-  redirect_uris: [CALLBACK],
-  token_endpoint_auth_method: 'client_secret_basic',
-  grant_types: ['authorization_code', 'refresh_token'],
-  rules: [
-    { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
-    { scope: 'patient/MedicationStatement.cruds', required: false, reason: 'Keep your medicines list' },
-    { scope: 'offline_access', required: false, reason: 'Sync your scale while you are away' },
-  ],
-};
 
 const PUBLIC_APP = {
   client_name: 'Pocket Diary',

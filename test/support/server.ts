@@ -71,3 +71,15 @@ export async function startTestServer(overrides: Record<string, string> = {}, sa
     },
   };
 }
+
+/** The id of the person's own record (looked up in the database, as an operator would). */
+export async function ownRecordOf(server: TestServer, email: string): Promise<string> {
+  const row = await server.db
+    .knex('records as r')
+    .join('custodianships as c', 'c.record_id', 'r.id')
+    .join('people as p', 'p.id', 'c.person_id')
+    .where('p.email', email)
+    .andWhere('c.relationship', 'self')
+    .first('r.id');
+  return row.id as string;
+}
