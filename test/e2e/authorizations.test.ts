@@ -118,6 +118,28 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
   expect((await stranger.visit(`/records/${childId}/history`)).status).toBe(404);
 });
 
+test('one app holds separate authorizations for two records, each bound to its own record', async () => {
+  const own = await registerTestApp(server, { ...WEIGHT_TRACKER, client_name: 'Family Scale' });
+  const { person, browser } = await registeredPerson('Rene Castillo');
+  const childId = await addChild(browser, 'Lia Castillo');
+  const ownRecord = await ownRecordOf(server, person.email);
+
+  const first = await startAuthorization(own, { scope: ALL_RULES });
+  const forSelf = await exchangeCode(own, first, (await authorizeInBrowser(browser, first.url, person, { record: ownRecord })).location ?? '');
+  const second = await startAuthorization(own, { scope: ALL_RULES });
+  const forChild = await exchangeCode(own, second, (await authorizeInBrowser(browser, second.url, person, { record: childId })).location ?? '');
+  expect(forSelf.patient).toBe(ownRecord);
+  expect(forChild.patient).toBe(childId);
+
+  // Both keep working, each on its own record.
+  expect((await oidc.refreshTokenGrant(own.config, forSelf.refresh_token ?? '')).patient).toBe(ownRecord);
+  expect((await oidc.refreshTokenGrant(own.config, forChild.refresh_token ?? '')).patient).toBe(childId);
+  const live = await server.db.knex('authorizations').where({ client_id: own.clientId }).whereNull('revoked_at');
+  expect(live.map((row: { record_id: string }) => row.record_id).sort()).toEqual([ownRecord, childId].sort());
+  const apps = textOf((await browser.visit('/apps')).html);
+  expect(apps.match(/Family Scale/g)).toHaveLength(2);
+});
+
 test('declined optional rules are not asked again until prompt=consent; new required rules are', async () => {
   const own = await registerTestApp(server, { ...WEIGHT_TRACKER, client_name: 'Step Counter' });
   const { person, browser } = await registeredPerson('Noor Haddad');
