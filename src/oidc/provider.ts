@@ -4,19 +4,20 @@
  * dynamic registration behind an initial access token. Every model is stored in PostgreSQL.
  * https://openid.net/specs/openid-connect-core-1_0.html
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Knex } from 'knex';
 import Provider, { type Configuration, type JWKS } from 'oidc-provider';
 import type { Config } from '../config';
 import type { AccountService } from '../accounts/service';
-import { advertisedScopes, allScopes } from '../rules/scopes';
+import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
+import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { bindGrantsToRecords, loadExistingGrant, type AuthorizationHooks } from './grants';
 import { HOME_CLIENT_ID, homeClientMetadata } from './home-client';
 import { audiencePolicy, scopePolicy } from './request-policy';
 import { createModelStore } from './store';
-import { renderPage } from '../http/render';
+import { shapeResponses } from './responses';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
 
 /** The endpoint paths; discovery advertises them, and app.ts routes them to the provider. */
@@ -58,10 +59,6 @@ export type ProviderDeps = {
   /** Secret that makes each app's `sub` for a person different and unlinkable. */
   pairwiseSalt: string;
 };
-
-function hashClientSecret(secret: string): string {
-  return `sha256:${createHash('sha256').update(secret).digest('base64url')}`;
-}
 
 export function createProvider({ config, knex, accounts, authorizations, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
   const secure = config.issuer.startsWith('https:');
@@ -185,55 +182,9 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
 
-  // Discovery lists a readable sample of record scopes rather than every combination of letters
-  // (oidc-provider's `discovery` option only fills missing fields).
-  provider.use(async (ctx, next) => {
-    await next();
-    if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
-      Object.assign(ctx.body, { scopes_supported: advertisedScopes(), subject_types_supported: ['pairwise'] });
-    }
-    // Stored client secrets are hashes; never hand one back (RFC 7592 read).
-    const body = ctx.body as Record<string, unknown> | undefined;
-    if (ctx.oidc?.route === 'client' && typeof body?.client_secret === 'string' && body.client_secret.startsWith('sha256:')) {
-      delete body.client_secret;
-    }
-  });
+  shapeResponses(provider, API_ROUTES);
   bindGrantsToRecords(provider, authorizations);
-
-  // A method or feature oidc-provider does not serve on one of its paths gets koa's bare "Not
-  // Found"; answer as carevault does elsewhere: JSON for the APIs, a page for browsers.
-  provider.use(async (ctx, next) => {
-    await next();
-    if (ctx.status !== 404 || ctx.body != null) return;
-    const description = `There is no ${ctx.method} ${ctx.path} here.`;
-    if (API_ROUTES.some((route) => ctx.path === route || ctx.path.startsWith(`${route}/`))) {
-      ctx.status = 404;
-      ctx.body = { error: 'invalid_request', error_description: description };
-      return;
-    }
-    ctx.status = 404;
-    ctx.type = 'html';
-    ctx.body = await renderPage('pages/error', { title: 'Page not found', message: description, code: 'not_found', detail: undefined });
-  });
-
-  // Every app gets pairwise identifiers. Registering clients as `subject_type: pairwise` would make
-  // oidc-provider demand a sector_identifier_uri for several redirect hosts and private_key_jwt
-  // for device-flow clients (Patient Connect), so the subject type is fixed here instead.
-  Object.defineProperty(provider.Client.prototype, 'subjectType', {
-    configurable: true,
-    get: () => 'pairwise',
-    set: () => undefined,
-  });
-
-  // Stored client secrets are SHA-256 hashes (the adapter hashes on write): the secrets are 256-bit
-  // random strings, so a fast hash suffices and the token endpoint stays fast.
-  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
-    const stored = this.clientSecret ?? '';
-    const candidate = stored.startsWith('sha256:') ? hashClientSecret(actual) : actual;
-    const a = Buffer.from(stored);
-    const b = Buffer.from(candidate);
-    return a.length === b.length && timingSafeEqual(a, b);
-  };
+  applyClientPolicy(provider);
 
   return provider;
 }
