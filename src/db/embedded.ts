@@ -1,10 +1,15 @@
 /**
  * The embedded PostgreSQL (PGlite) under DATA_DIR. PGlite takes no lock on its files and a second
  * opener sees a stale copy, so exactly one process owns the directory (a pid file says which) and
- * serves it on a unix socket speaking the PostgreSQL wire protocol; every other process — a second
- * server instance, the CLI — connects through that socket with the same `pg` driver. A server
- * that finds the CLI holding the directory waits for it to finish rather than depend on it.
+ * serves it on a unix socket speaking the PostgreSQL wire protocol, through which the CLI reaches
+ * it with the same `pg` driver. A server that finds the CLI holding the directory waits for it to
+ * finish. A second server is refused: pglite-socket runs every connection's protocol messages
+ * through one session one message at a time, so two busy clients can mix their statements
+ * ("portal cannot be run"); several instances need a PostgreSQL server.
  */
+
+/** Thrown when another server already serves the directory. */
+export class EmbeddedDatabaseBusy extends Error {}
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -90,9 +95,12 @@ export async function openEmbeddedDatabase(dataDir: string, maxConnections: numb
   for (;;) {
     const owner = claimOwnership(pidFile, role);
     if (owner === 'claimed') break;
-    // A server relies on its owner for as long as it runs, so it never leans on a short command.
-    const usable = role === 'command' || owner.role === 'server';
-    if (usable && (await canConnect(socketPath))) return { socketDir: dataDir, owner: false, close: async () => {} };
+    if (role === 'server' && owner.role === 'server') {
+      throw new EmbeddedDatabaseBusy(
+        `the embedded database in ${dataDir} is already served by process ${owner.pid}; to run several instances, use a PostgreSQL server (DATABASE_URL)`,
+      );
+    }
+    if (role === 'command' && (await canConnect(socketPath))) return { socketDir: dataDir, owner: false, close: async () => {} };
     if (Date.now() > deadline) {
       throw new Error(`the embedded database in ${dataDir} is held by process ${owner.pid}, which does not let go; stop it or use another DATA_DIR`);
     }

@@ -1,27 +1,28 @@
 /**
- * Scale-out and keeping state: two instances on one database serve one issuer (tokens, sessions
- * and keys are shared), keys are sealed under KEY_ENCRYPTION_SECRET, rotation publishes new keys
- * before they sign, expired rows are swept, and the audit log cannot be edited.
+ * Scale-out and keeping state: two instances on one PostgreSQL database serve one issuer (tokens,
+ * sessions and keys are shared) while the embedded database refuses a second server, keys are
+ * sealed under KEY_ENCRYPTION_SECRET, rotation publishes new keys before they sign, expired rows
+ * are swept, and the audit log cannot be edited.
  */
 import * as oidc from 'openid-client';
 import { sweepOnce } from '../../src/sweeper';
-import { rotateSigningKeys } from '../../src/oidc/keys';
+import { loadCookieKeys, loadSigningJwks, rotateSigningKeys } from '../../src/oidc/keys';
+import { loadConfig } from '../../src/config';
 import { Browser, textOf } from '../support/browser';
 import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization } from '../support/app';
 import { startTestServer, type TestServer } from '../support/server';
 
 const SECRET = 'a-key-encryption-secret-of-more-than-32-characters';
 
+const ON_POSTGRES = Boolean(loadConfig().databaseUrl);
+
 let first: TestServer;
-let second: TestServer;
 
 beforeAll(async () => {
   first = await startTestServer({ KEY_ENCRYPTION_SECRET: SECRET });
-  second = await startTestServer({ KEY_ENCRYPTION_SECRET: SECRET }, first);
 });
 
 afterAll(async () => {
-  await second?.stop();
   await first?.stop();
 });
 
@@ -29,7 +30,22 @@ function at(server: TestServer, path: string): string {
   return `${server.url}${path}`;
 }
 
-test('two instances serve one issuer: keys, tokens and the sign-in session are shared', async () => {
+test('a second instance serves the same issuer on PostgreSQL (keys, apps, tokens, session), and is refused on the embedded database', async () => {
+  if (!ON_POSTGRES) {
+    await expect(startTestServer({ KEY_ENCRYPTION_SECRET: SECRET }, first)).rejects.toThrow(
+      /already served by process \d+; to run several instances, use a PostgreSQL server/,
+    );
+    return;
+  }
+  const second = await startTestServer({ KEY_ENCRYPTION_SECRET: SECRET }, first);
+  try {
+    await servesTheSameIssuer(second);
+  } finally {
+    await second.stop();
+  }
+});
+
+async function servesTheSameIssuer(second: TestServer) {
   const jwks = async (server: TestServer) => (await (await fetch(at(server, '/jwks'))).json()) as { keys: { kid: string }[] };
   expect((await jwks(second)).keys.map((key) => key.kid)).toEqual((await jwks(first)).keys.map((key) => key.kid));
   const discovery = (await (await fetch(at(second, '/.well-known/openid-configuration'))).json()) as { issuer: string };
@@ -60,7 +76,15 @@ test('two instances serve one issuer: keys, tokens and the sign-in session are s
   expect(textOf(await home.text())).toContain('Hello, Shared Session');
   const fhir = await fetch(at(second, '/fhir/Observation'), { headers: { authorization: `Bearer ${tokens.access_token}` } });
   expect(fhir.status).toBe(200);
-});
+
+  // An app registered through the second instance is known to the first.
+  const other = await registerTestApp(second);
+  const config = await oidc.discovery(new URL(first.issuer), other.clientId, undefined, oidc.ClientSecretBasic(other.clientSecret ?? ''), {
+    execute: [oidc.allowInsecureRequests],
+  });
+  const started = await startAuthorization({ ...other, config });
+  expect((await new Browser(first.issuer).visit(started.url.toString())).html).toContain('>Sign in</button>');
+}
 
 test('signing keys are sealed under KEY_ENCRYPTION_SECRET, and a wrong secret stops start-up with a clear message', async () => {
   const rows = await first.db.knex('signing_keys').select('private_jwk');
@@ -73,9 +97,10 @@ test('signing keys are sealed under KEY_ENCRYPTION_SECRET, and a wrong secret st
   const secrets = await first.db.knex('server_secrets').select('name', 'value');
   for (const secret of secrets) expect(secret.value.split('.')).toHaveLength(5);
 
-  await expect(startTestServer({ KEY_ENCRYPTION_SECRET: 'a-different-secret-that-is-long-enough-too' }, first)).rejects.toThrow(
-    /KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/,
-  );
+  const wrong = 'a-different-secret-that-is-long-enough-too';
+  await expect(loadSigningJwks(first.db.knex, wrong)).rejects.toThrow(/KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/);
+  await expect(loadCookieKeys(first.db.knex, undefined, wrong)).rejects.toThrow(/KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/);
+  await expect(loadSigningJwks(first.db.knex, undefined)).rejects.toThrow(/set KEY_ENCRYPTION_SECRET/);
 });
 
 test('rotated keys are published at once and sign only from their activation', async () => {
@@ -113,14 +138,4 @@ test('expired codes, tokens and counters are swept; the audit log refuses edits'
   expect(event).toBeDefined();
   await expect(knex('audit_events').where({ id: event.id }).update({ kind: 'edited' })).rejects.toThrow(/append-only/);
   await expect(knex('audit_events').where({ id: event.id }).delete()).rejects.toThrow(/append-only/);
-});
-
-test('the second instance keeps serving requests for an app it never saw registered', async () => {
-  const app = await registerTestApp(second);
-  const config = await oidc.discovery(new URL(first.issuer), app.clientId, undefined, oidc.ClientSecretBasic(app.clientSecret ?? ''), {
-    execute: [oidc.allowInsecureRequests],
-  });
-  const authorization = await startAuthorization({ ...app, config });
-  const page = await new Browser(first.issuer).visit(authorization.url.toString());
-  expect(page.html).toContain('>Sign in</button>');
 });
