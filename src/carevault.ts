@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import { createAccountService } from './accounts/service';
 import { createApp } from './app';
 import { createFhirService } from './fhir/service';
-import { validateResource } from './fhir/validation';
 import { createAuditLog } from './audit/service';
 import { authorizationHooks, createAuthorizationService } from './authorizations/service';
 import { registerApp } from './apps/service';
@@ -40,8 +39,6 @@ export async function startCarevault(config: Config): Promise<Carevault> {
     const authorizations = createAuthorizationService(db.knex, audit);
     const oidc = await startOidc({ config, knex: db.knex, accounts, authorizations: authorizationHooks(accounts, authorizations) });
     const fhir = createFhirService(db.knex, audit, (id) => authorizations.touch(id));
-    // Loads the FHIR definitions now rather than on the first write.
-    validateResource({ resourceType: 'Observation' }, 'Observation');
     const app = createApp({ config, db, accounts, authorizations, audit, fhir, oidc });
     const stopSweeper = startSweeper(db.knex, config.sweepInterval);
 

@@ -72,14 +72,15 @@ export const registrationDocument = z
 export type RegistrationDocument = z.infer<typeof registrationDocument>;
 
 /** "rules[1].scope must be …": the first problem, naming the field. */
-export function describeIssue(error: z.ZodError): string {
+export function describeIssue(error: z.ZodError, field?: string): string {
   const issue = error.issues[0];
   if (!issue) return 'the document is invalid';
-  const field = issue.path.reduce<string>(
+  const path = field === undefined ? issue.path : [field, ...issue.path];
+  const where = path.reduce<string>(
     (text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)),
     '',
   );
-  return field ? `${field}: ${issue.message}` : issue.message;
+  return where ? `${where}: ${issue.message}` : issue.message;
 }
 
 /** Whether the app authenticates with a client secret (and so is issued one). */

@@ -6,6 +6,7 @@ import { randomToken } from '../security/secrets';
 import { clientScope } from '../rules/app-rules';
 import { describeIssue, needsClientSecret, registrationDocument } from './registration';
 
+/** The registration document is refused; the message names the field. */
 export class InvalidApp extends Error {}
 
 export type SaveClient = (metadata: Record<string, unknown> & { client_id: string }) => Promise<void>;
@@ -27,11 +28,6 @@ export async function registerApp(input: unknown, saveClient: SaveClient): Promi
     scope: clientScope(doc.rules, doc.capabilities),
     ...(needsClientSecret(doc) ? { client_secret: randomToken(32), client_secret_expires_at: 0 } : {}),
   };
-  try {
-    await saveClient(metadata);
-  } catch (error) {
-    if (error instanceof Error && error.name === 'InvalidAppMetadata') throw new InvalidApp(error.message);
-    throw error;
-  }
+  await saveClient(metadata);
   return metadata;
 }

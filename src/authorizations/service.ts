@@ -9,13 +9,15 @@ import type { AuditLog } from '../audit/service';
 import { Forbidden, NotFound } from '../http/errors';
 import { createModelStore } from '../oidc/store';
 import { isIdentityScope, splitScopes } from '../rules/scopes';
-import { createAuthorizationStore, type Access, type AuthorizationRow } from './store';
+import { createAuthorizationStore, type Access, type ConnectedAppRow } from './store';
 
-export type ConsentRecord = {
+/** The app and the person, as the audit log names them. */
+type App = { clientId: string; clientName: string };
+type Who = { id: string; name: string };
+
+export type ConsentRecord = App & {
   grantId: string;
-  clientId: string;
-  personId: string;
-  personName: string;
+  person: Who;
   recordId: string;
   /** Everything granted: identity scopes and rules. */
   scope: string[];
@@ -34,10 +36,7 @@ export function accessOf(scope: readonly string[]): Access {
 export function createAuthorizationService(knex: Knex, audit: AuditLog) {
   const store = createAuthorizationStore(knex);
   const models = createModelStore(knex);
-
-  async function auditDetails(row: Pick<AuthorizationRow, 'client_id'>) {
-    return { client_name: (await store.clientName(row.client_id)) ?? row.client_id };
-  }
+  const appName = (row: ConnectedAppRow) => ({ client_name: row.client_name ?? row.client_id });
 
   return {
     /** The live authorization of an app for a record. */
@@ -50,12 +49,13 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
       return (await store.findByGrant(grantId))?.record_id;
     },
 
-    findByGrant(grantId: string) {
-      return store.findByGrant(grantId);
+    /** The live authorizations of an app for any of these records, most recently changed first. */
+    findForRecords(clientId: string, recordIds: string[]) {
+      return store.findLiveForRecords(clientId, recordIds);
     },
 
     findByGrantWithApp(grantId: string) {
-      return store.findByGrantWithApp(grantId);
+      return store.findLiveWithApp({ grant_id: grantId });
     },
 
     setGrant(id: string, grantId: string | null) {
@@ -65,13 +65,11 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
     /** Records what the person approved on the consent page, creating or updating the authorization. */
     async recordConsent(consent: ConsentRecord): Promise<void> {
       const rules = consent.scope.filter((scope) => !isIdentityScope(scope));
-      // Read before the transaction: on the embedded database a second connection waits for it.
-      const details = await auditDetails({ client_id: consent.clientId });
       await store.transaction(async (trx) => {
         const existing = await store.lockLive(trx, consent.clientId, consent.recordId);
         const fields = {
           grant_id: consent.grantId,
-          person_id: consent.personId,
+          person_id: consent.person.id,
           scope: consent.scope.join(' '),
           declined: consent.declined.join(' '),
           access: accessOf(consent.scope),
@@ -83,21 +81,21 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
             recordId: consent.recordId,
             kind: 'authorization.granted',
             clientId: consent.clientId,
-            personId: consent.personId,
-            details: { ...details, person_name: consent.personName, rules: rules.join(' '), access: fields.access },
+            personId: consent.person.id,
+            details: { client_name: consent.clientName, person_name: consent.person.name, rules: rules.join(' '), access: fields.access },
           },
           trx,
         );
       });
     },
 
-    async recordDenial(clientId: string, recordId: string, personId: string, personName: string): Promise<void> {
+    async recordDenial(app: App, recordId: string, person: Who): Promise<void> {
       await audit.append({
         recordId,
         kind: 'authorization.denied',
-        clientId,
-        personId,
-        details: { ...(await auditDetails({ client_id: clientId })), person_name: personName },
+        clientId: app.clientId,
+        personId: person.id,
+        details: { client_name: app.clientName, person_name: person.name },
       });
     },
 
@@ -105,17 +103,16 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
      * Remove access: the person (a custodian of the record) ends an authorization; its grant and
      * every token from it are deleted in the same transaction.
      */
-    async remove(authorizationId: string, person: { id: string; name: string }, custodianOf: (recordId: string) => Promise<boolean>): Promise<void> {
-      const row = await store.findById(authorizationId);
-      if (!row || row.revoked_at) throw new NotFound('That app no longer has access to this record.');
+    async remove(authorizationId: string, person: Who, custodianOf: (recordId: string) => Promise<boolean>): Promise<void> {
+      const row = await store.findLiveWithApp({ id: authorizationId });
+      if (!row) throw new NotFound('That app no longer has access to this record.');
       if (!(await custodianOf(row.record_id))) throw new Forbidden('You do not look after this record.');
-      const details = await auditDetails(row);
       await store.transaction(async (trx) => {
         const ended = await store.revoke(trx, row.id, 'person');
         if (!ended) return;
         if (row.grant_id) await models.deleteGrant(trx, row.grant_id);
         await audit.append(
-          { recordId: row.record_id, kind: 'authorization.removed', clientId: row.client_id, personId: person.id, details: { ...details, by: 'person', person_name: person.name } },
+          { recordId: row.record_id, kind: 'authorization.removed', clientId: row.client_id, personId: person.id, details: { ...appName(row), by: 'person', person_name: person.name } },
           trx,
         );
       });
@@ -128,38 +125,37 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
      * the authorization.
      */
     async grantEnded(grantId: string, how: GrantEnd): Promise<void> {
-      const row = await store.findByGrant(grantId);
+      const row = await store.findLiveWithApp({ grant_id: grantId });
       if (!row) return;
       if (how === 'signed_out' && row.access !== 'offline') {
         await store.setGrant(row.id, null);
         return;
       }
-      const details = await auditDetails(row);
       await store.transaction(async (trx) => {
         const ended = await store.revoke(trx, row.id, how);
         if (!ended) return;
         await models.deleteGrant(trx, grantId);
-        await audit.append({ recordId: row.record_id, kind: 'authorization.removed', clientId: row.client_id, details: { ...details, by: how } }, trx);
+        await audit.append({ recordId: row.record_id, kind: 'authorization.removed', clientId: row.client_id, details: { ...appName(row), by: how } }, trx);
       });
     },
 
     /** An app received tokens under a grant (authorization code, refresh or device code). */
     async tokensIssued(grantId: string, refreshed: boolean): Promise<string | undefined> {
-      const row = await store.findByGrant(grantId);
+      const row = await store.findLiveWithApp({ grant_id: grantId });
       if (!row) return undefined;
       await store.touch(row.id);
       await audit.append({
         recordId: row.record_id,
         kind: refreshed ? 'token.refreshed' : 'token.issued',
         clientId: row.client_id,
-        details: await auditDetails(row),
+        details: appName(row),
       });
       return row.record_id;
     },
 
     /** Notes that an app used its authorization (shown as "last used", to the minute). */
     touch(authorizationId: string): Promise<void> {
-      return store.touchIfStale(authorizationId);
+      return store.touch(authorizationId);
     },
 
     /** The apps that can reach each of these records, newest first. */

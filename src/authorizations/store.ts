@@ -27,14 +27,24 @@ type Db = Knex | Knex.Transaction;
 
 export function createAuthorizationStore(knex: Knex) {
   const live = (db: Db) => db<AuthorizationRow>('authorizations').whereNull('revoked_at');
+  /** Authorizations joined with the registered name of their app. */
+  const withAppName = () =>
+    knex('authorizations as a')
+      .leftJoin('oidc_models as c', (join) => join.on('c.id', 'a.client_id').andOn('c.model', knex.raw('?', ['Client'])))
+      .select('a.*', knex.raw(`c.payload->>'client_name' as client_name`));
 
   return {
     transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
       return knex.transaction(fn);
     },
 
-    async findLive(clientId: string, recordId: string, db: Db = knex): Promise<AuthorizationRow | undefined> {
-      return live(db).where({ client_id: clientId, record_id: recordId }).first();
+    async findLive(clientId: string, recordId: string): Promise<AuthorizationRow | undefined> {
+      return live(knex).where({ client_id: clientId, record_id: recordId }).first();
+    },
+
+    async findLiveForRecords(clientId: string, recordIds: string[]): Promise<AuthorizationRow[]> {
+      if (recordIds.length === 0) return [];
+      return live(knex).where({ client_id: clientId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
     },
 
     /** Locks the live authorization of an app for a record, so two consents cannot both insert. */
@@ -42,21 +52,14 @@ export function createAuthorizationStore(knex: Knex) {
       return live(trx).where({ client_id: clientId, record_id: recordId }).forUpdate().first();
     },
 
-    async findByGrant(grantId: string, db: Db = knex): Promise<AuthorizationRow | undefined> {
-      return live(db).where({ grant_id: grantId }).first();
+    async findByGrant(grantId: string): Promise<AuthorizationRow | undefined> {
+      return live(knex).where({ grant_id: grantId }).first();
     },
 
-    /** The live authorization a grant carries, with the app's name, in one query. */
-    async findByGrantWithApp(grantId: string): Promise<ConnectedAppRow | undefined> {
-      return knex('authorizations as a')
-        .leftJoin('oidc_models as c', (join) => join.on('c.id', 'a.client_id').andOn('c.model', knex.raw('?', ['Client'])))
-        .where('a.grant_id', grantId)
-        .whereNull('a.revoked_at')
-        .first('a.*', knex.raw(`c.payload->>'client_name' as client_name`));
-    },
-
-    async findById(id: string): Promise<AuthorizationRow | undefined> {
-      return knex<AuthorizationRow>('authorizations').where({ id }).first();
+    /** A live authorization (by id or by grant) with the app's name, in one query. */
+    async findLiveWithApp(by: { id: string } | { grant_id: string }): Promise<ConnectedAppRow | undefined> {
+      const [[column, value] = ['id', '']] = Object.entries(by);
+      return withAppName().where(`a.${column}`, value).whereNull('a.revoked_at').first();
     },
 
     async insert(trx: Knex.Transaction, row: Omit<AuthorizationRow, 'created_at' | 'updated_at' | 'last_used_at' | 'revoked_at' | 'revoked_by'>): Promise<void> {
@@ -67,8 +70,8 @@ export function createAuthorizationStore(knex: Knex) {
       await trx('authorizations').where({ id }).update({ ...changes, updated_at: knex.fn.now() });
     },
 
-    async setGrant(id: string, grantId: string | null, db: Db = knex): Promise<void> {
-      await db('authorizations').where({ id }).update({ grant_id: grantId });
+    async setGrant(id: string, grantId: string | null): Promise<void> {
+      await knex('authorizations').where({ id }).update({ grant_id: grantId });
     },
 
     /** Ends a live authorization; returns it, or `undefined` when it was not live. */
@@ -81,12 +84,8 @@ export function createAuthorizationStore(knex: Knex) {
       return row;
     },
 
+    /** Records a use, at most once a minute (an app calling the API often need not write each time). */
     async touch(id: string): Promise<void> {
-      await knex('authorizations').where({ id }).update({ last_used_at: knex.fn.now() });
-    },
-
-    /** Like `touch`, but at most once a minute (an app calling the API often need not write each time). */
-    async touchIfStale(id: string): Promise<void> {
       await knex('authorizations')
         .where({ id })
         .andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', knex.raw(`now() - interval '60 seconds'`)))
@@ -96,17 +95,7 @@ export function createAuthorizationStore(knex: Knex) {
     /** Live authorizations of the given records, with the app's registered name. */
     async connectedApps(recordIds: string[]): Promise<ConnectedAppRow[]> {
       if (recordIds.length === 0) return [];
-      return knex('authorizations as a')
-        .leftJoin('oidc_models as c', (join) => join.on('c.id', 'a.client_id').andOn('c.model', knex.raw('?', ['Client'])))
-        .whereIn('a.record_id', recordIds)
-        .whereNull('a.revoked_at')
-        .select('a.*', knex.raw(`c.payload->>'client_name' as client_name`))
-        .orderBy('a.created_at', 'desc');
-    },
-
-    async clientName(clientId: string): Promise<string | undefined> {
-      const row = await knex('oidc_models').where({ model: 'Client', id: clientId }).select(knex.raw(`payload->>'client_name' as name`)).first();
-      return (row?.name as string | undefined) ?? undefined;
+      return withAppName().whereIn('a.record_id', recordIds).whereNull('a.revoked_at').orderBy('a.created_at', 'desc');
     },
   };
 }

@@ -4,12 +4,11 @@
  * an OperationOutcome. https://hl7.org/fhir/R4/http.html
  */
 import cors from 'cors';
-import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { fromBodyParser } from '../http/error-handler';
-import type { HttpError } from '../http/errors';
 import { describeError, log } from '../log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
-import type { RecordAccessResolver } from './access';
+import type { RecordAccess, RecordAccessResolver } from './access';
 import { FhirError, InvalidResource, TooLarge, UnsupportedMediaType, operationOutcome } from './outcome';
 import type { FhirService, StoredResource } from './service';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
@@ -48,10 +47,6 @@ function ifMatchVersion(req: Request): number | undefined {
   const match = /^(?:W\/)?"(\d+)"$/.exec(header.trim());
   if (!match) throw new InvalidResource('If-Match must be an ETag like W/"1".');
   return Number(match[1]);
-}
-
-function requireJson(req: Request): void {
-  if (!req.is(['application/fhir+json', 'application/json'])) throw new UnsupportedMediaType();
 }
 
 export function fhirRoutes({ endpoints, service, access, version }: Deps): express.Router {
@@ -117,36 +112,25 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
     sendResource(res, 200, resource);
   });
 
-  router.post('/:type', async (req, res, next) => {
+  // Writes: the token first (a refused app sends its body for nothing), then the media type, then the body.
+  const authorize: RequestHandler = async (req, res, next) => {
+    res.locals.access = await recordAccess(req);
+    next();
+  };
+  const jsonOnly: RequestHandler = (req, _res, next) => {
+    if (!req.is(['application/fhir+json', 'application/json'])) throw new UnsupportedMediaType();
+    next();
+  };
+
+  router.post('/:type', authorize, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
-    const granted = await recordAccess(req);
-    requireJson(req);
-    json(req, res, async (error?: unknown) => {
-      if (error) return next(error);
-      try {
-        const created = await service.create(granted, type, req.body);
-        res.set('Location', `${endpoints.fhirBase}/${type}/${String(created.content.id)}/_history/${created.versionId}`);
-        sendResource(res, 201, created);
-      } catch (failure) {
-        next(failure);
-      }
-    });
+    const created = await service.create(res.locals.access as RecordAccess, type, req.body);
+    res.set('Location', `${endpoints.fhirBase}/${type}/${String(created.content.id)}/_history/${created.versionId}`);
+    sendResource(res, 201, created);
   });
 
-  router.put('/:type/:id', async (req, res, next) => {
-    const type = typeOf(req);
-    const id = idOf(req);
-    const granted = await recordAccess(req);
-    requireJson(req);
-    const expected = ifMatchVersion(req);
-    json(req, res, async (error?: unknown) => {
-      if (error) return next(error);
-      try {
-        sendResource(res, 200, await service.update(granted, type, id, req.body, expected));
-      } catch (failure) {
-        next(failure);
-      }
-    });
+  router.put('/:type/:id', authorize, jsonOnly, json, async (req, res) => {
+    sendResource(res, 200, await service.update(res.locals.access as RecordAccess, typeOf(req), idOf(req), req.body, ifMatchVersion(req)));
   });
 
   router.delete('/:type/:id', async (req, res) => {
@@ -161,15 +145,13 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
   });
 
   const errors: ErrorRequestHandler = (error, req, res, _next) => {
+    const client = error instanceof FhirError ? undefined : fromBodyParser(error);
     let failure: FhirError;
     if (error instanceof FhirError) failure = error;
-    else if ((error as { type?: string })?.type === 'entity.too.large') failure = new TooLarge('1 MB');
-    else if ((error as { type?: string })?.type === 'entity.parse.failed') failure = new InvalidResource('The body is not valid JSON.');
-    else if ((error as { type?: string })?.type === 'charset.unsupported' || (error as { type?: string })?.type === 'encoding.unsupported') failure = new UnsupportedMediaType();
-    else if (fromBodyParser(error)) {
-      const known = fromBodyParser(error) as HttpError;
-      failure = new FhirError(known.status, known.status === 404 ? 'not-found' : 'invalid', known.description);
-    } else {
+    else if (client?.status === 413) failure = new TooLarge('1 MB');
+    else if (client?.status === 415) failure = new UnsupportedMediaType();
+    else if (client) failure = new FhirError(client.status, client.status === 404 ? 'not-found' : 'invalid', client.description);
+    else {
       log.error('unexpected FHIR error', { method: req.method, path: req.originalUrl.split('?')[0], ...describeError(error) });
       send(res, 500, operationOutcome([{ severity: 'error', code: 'exception', diagnostics: 'Something went wrong on our side. Please try again.' }]));
       return;

@@ -4,11 +4,11 @@
  */
 import express, { type Request, type Response } from 'express';
 import { firstMessage, registrationForm, signInForm } from '../accounts/schemas';
-import type { AccountService } from '../accounts/service';
+import type { AccountService, Person } from '../accounts/service';
 import type { AuthorizationService } from '../authorizations/service';
 import { HttpError } from '../http/errors';
 import { sendPage } from '../http/render';
-import type { Interactions, PendingInteraction } from '../oidc/interactions';
+import { InteractionExpired, type Interactions, type PendingInteraction } from '../oidc/interactions';
 import { consentDecision } from './consent';
 
 type Deps = {
@@ -27,12 +27,26 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
 
-  /** The pending interaction; `undefined` once it has its result (the browser is sent on to resume). */
-  const pendingOf = async (req: Request, res: Response): Promise<PendingInteraction | undefined> => {
+  /**
+   * The pending interaction, or `undefined` after sending the browser on: to resume one that has
+   * its result, or back to the interaction's page when it is not at `prompt`.
+   */
+  const pendingOf = async (req: Request, res: Response, prompt?: PendingInteraction['prompt']): Promise<PendingInteraction | undefined> => {
     const pending = await interactions.load(req, res);
-    if (!pending.finishedReturnTo) return pending;
-    res.redirect(303, pending.finishedReturnTo);
+    if (pending.finishedReturnTo) res.redirect(303, pending.finishedReturnTo);
+    else if (prompt && pending.prompt !== prompt) res.redirect(303, base(pending));
+    else return pending;
     return undefined;
+  };
+
+  /** Runs a sign-in or registration step; a refusal (4xx) is shown above the form it came from. */
+  const attempt = async (step: () => Promise<void>, showRefusal: (status: number, message: string) => Promise<void>) => {
+    try {
+      await step();
+    } catch (error) {
+      if (!(error instanceof HttpError) || error.status >= 500) throw error;
+      await showRefusal(error.status, error.description);
+    }
   };
 
   const showSignIn = (res: Response, pending: PendingInteraction, status = 200, email = '', error?: string) =>
@@ -58,7 +72,7 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   const showConsent = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
     const records = await accounts.recordsOf(pending.accountId ?? '');
     // Start from the record this app already reaches, with the optional rules declined there unticked.
-    const existing = (await Promise.all(records.map((record) => authorizations.find(pending.clientId, record.id)))).find(Boolean);
+    const [existing] = await authorizations.findForRecords(pending.clientId, records.map((record) => record.id));
     const declined = new Set((existing?.declined ?? '').split(' ').filter(Boolean));
     await sendPage(res, status, 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
@@ -81,7 +95,7 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
     }
     // carevault's own pages need no consent to learn who signed in.
     if (pending.firstParty) {
-      const { grantId } = await interactions.saveGrant(req, res, [], [], undefined);
+      const { grantId } = await interactions.saveGrant(pending, [], [], undefined);
       await interactions.finishConsent(req, res, grantId);
       return;
     }
@@ -89,44 +103,29 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   });
 
   router.get('/interaction/:uid/register', csrf.issue, async (req, res) => {
-    const pending = await pendingOf(req, res);
+    const pending = await pendingOf(req, res, 'login');
     if (!pending) return;
-    if (pending.prompt !== 'login') {
-      res.redirect(303, base(pending));
-      return;
-    }
     await showRegister(res, pending);
   });
 
   router.post('/interaction/:uid/login', form, csrf.issue, csrf.verify, async (req, res) => {
-    const pending = await pendingOf(req, res);
+    const pending = await pendingOf(req, res, 'login');
     if (!pending) return;
-    if (pending.prompt !== 'login') {
-      res.redirect(303, base(pending));
-      return;
-    }
     const input = signInForm.safeParse(req.body ?? {});
     const email = input.success ? input.data.email : '';
     if (!input.success) {
       await showSignIn(res, pending, 400, email, firstMessage(input.error));
       return;
     }
-    try {
-      const person = await accounts.authenticate(input.data, clientAddress(req));
-      await interactions.finishLogin(req, res, person.id);
-    } catch (error) {
-      if (!(error instanceof HttpError) || error.status >= 500) throw error;
-      await showSignIn(res, pending, error.status, email, error.description);
-    }
+    await attempt(
+      async () => interactions.finishLogin(req, res, (await accounts.authenticate(input.data, clientAddress(req))).id),
+      (status, message) => showSignIn(res, pending, status, email, message),
+    );
   });
 
   router.post('/interaction/:uid/register', form, csrf.issue, csrf.verify, async (req, res) => {
-    const pending = await pendingOf(req, res);
+    const pending = await pendingOf(req, res, 'login');
     if (!pending) return;
-    if (pending.prompt !== 'login') {
-      res.redirect(303, base(pending));
-      return;
-    }
     const body = (req.body ?? {}) as Record<string, unknown>;
     const values = { name: typeof body.name === 'string' ? body.name : '', email: typeof body.email === 'string' ? body.email : '' };
     const input = registrationForm.safeParse(body);
@@ -134,46 +133,34 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
       await showRegister(res, pending, 400, values, firstMessage(input.error));
       return;
     }
-    try {
-      const person = await accounts.register(input.data, clientAddress(req));
-      await interactions.finishLogin(req, res, person.id);
-    } catch (error) {
-      if (!(error instanceof HttpError) || error.status >= 500) throw error;
-      await showRegister(res, pending, error.status, values, error.description);
-    }
+    await attempt(
+      async () => interactions.finishLogin(req, res, (await accounts.register(input.data, clientAddress(req))).id),
+      (status, message) => showRegister(res, pending, status, values, message),
+    );
   });
 
   router.post('/interaction/:uid/consent', form, csrf.issue, csrf.verify, async (req, res) => {
-    const pending = await pendingOf(req, res);
+    const pending = await pendingOf(req, res, 'consent');
     if (!pending) return;
-    if (pending.prompt !== 'consent' || !pending.accountId) {
-      res.redirect(303, base(pending));
-      return;
-    }
-    const person = await accounts.findPerson(pending.accountId);
+    if (!pending.accountId) throw new InteractionExpired('not signed in');
+    // The interaction belongs to the session, so its person is the one signed in.
+    const person = res.locals.person as Person | undefined;
     const records = await accounts.recordsOf(pending.accountId);
     const decision = consentDecision(req.body, pending.rules, records);
-    if (!person || decision.kind === 'invalid') {
+    if (person?.id !== pending.accountId || decision.kind === 'invalid') {
       await showConsent(res, pending, 400, decision.kind === 'invalid' ? decision.message : undefined);
       return;
     }
+    const app = { clientId: pending.clientId, clientName: pending.clientName };
     if (decision.kind === 'deny') {
       const recordId = decision.recordId ?? records[0]?.id;
-      if (recordId) await authorizations.recordDenial(pending.clientId, recordId, person.id, person.name);
+      if (recordId) await authorizations.recordDenial(app, recordId, person);
       await interactions.finishDenied(req, res);
       return;
     }
     const existing = await authorizations.find(pending.clientId, decision.recordId);
-    const { grantId, scope } = await interactions.saveGrant(req, res, decision.granted, decision.declined, existing?.grant_id);
-    await authorizations.recordConsent({
-      grantId,
-      clientId: pending.clientId,
-      personId: person.id,
-      personName: person.name,
-      recordId: decision.recordId,
-      scope,
-      declined: decision.declined,
-    });
+    const { grantId, scope } = await interactions.saveGrant(pending, decision.granted, decision.declined, existing?.grant_id);
+    await authorizations.recordConsent({ grantId, ...app, person, recordId: decision.recordId, scope, declined: decision.declined });
     await interactions.finishConsent(req, res, grantId);
   });
 

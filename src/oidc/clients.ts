@@ -5,17 +5,14 @@
  */
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
-
-export class InvalidAppMetadata extends Error {
-  override name = 'InvalidAppMetadata';
-}
+import { InvalidApp } from '../apps/service';
 
 export async function saveClient(provider: Provider, metadata: Record<string, unknown> & { client_id: string }): Promise<void> {
   try {
     await provider.Client.validate(metadata as never);
   } catch (error) {
     if (error instanceof errors.InvalidClientMetadata || error instanceof errors.InvalidRedirectUri) {
-      throw new InvalidAppMetadata(error.error_description ?? error.message);
+      throw new InvalidApp(error.error_description ?? error.message);
     }
     throw error;
   }

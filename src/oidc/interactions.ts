@@ -23,6 +23,10 @@ export type PendingInteraction = {
   rules: RuleView[];
   /** Identity scopes asked for, in words. */
   identity: string[];
+  /** Identity scopes asked for, granted with any consent. */
+  identityScopes: string[];
+  /** Claims the request asked for that no grant holds yet. */
+  missingClaims: string[];
   /** `screen_hint=signup` sends new people straight to registration. */
   wantsSignup: boolean;
   /** Set once the interaction has its result: where the browser goes to carry on. */
@@ -37,28 +41,23 @@ export class InteractionExpired extends HttpError {
   }
 }
 
-export function createInteractions(current: () => Provider) {
-  async function details(req: IncomingMessage, res: ServerResponse) {
-    try {
-      return await current().interactionDetails(req, res);
-    } catch (error) {
-      if (error instanceof errors.SessionNotFound) throw new InteractionExpired(error.message);
-      throw error;
-    }
+/** oidc-provider's "no such interaction" as the page that tells the person to start again. */
+async function orExpired<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof errors.SessionNotFound) throw new InteractionExpired(error.message);
+    throw error;
   }
+}
 
-  async function finish(req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>) {
-    try {
-      await current().interactionFinished(req, res, result, { mergeWithLastSubmission: false });
-    } catch (error) {
-      if (error instanceof errors.SessionNotFound) throw new InteractionExpired(error.message);
-      throw error;
-    }
-  }
+export function createInteractions(current: () => Provider) {
+  const finish = (req: IncomingMessage, res: ServerResponse, result: Record<string, unknown>) =>
+    orExpired(current().interactionFinished(req, res, result, { mergeWithLastSubmission: false }));
 
   return {
     async load(req: IncomingMessage, res: ServerResponse): Promise<PendingInteraction> {
-      const interaction = await details(req, res);
+      const interaction = await orExpired(current().interactionDetails(req, res));
       const clientId = String(interaction.params.client_id ?? '');
       const client = await current().Client.find(clientId);
       if (!client) throw new InteractionExpired('client gone');
@@ -66,9 +65,7 @@ export function createInteractions(current: () => Provider) {
       const rules = rulesOf((client as unknown as { rules?: unknown }).rules)
         .filter((rule) => requested.has(rule.scope))
         .map(viewRule);
-      const identity = [...requested]
-        .filter((scope) => isIdentityScope(scope) && scope !== 'openid')
-        .map(describeScope);
+      const identityScopes = [...requested].filter(isIdentityScope);
       return {
         uid: interaction.uid,
         prompt: interaction.prompt.name === 'login' ? 'login' : 'consent',
@@ -77,7 +74,9 @@ export function createInteractions(current: () => Provider) {
         clientName: client.clientName ?? clientId,
         accountId: interaction.session?.accountId,
         rules,
-        identity,
+        identity: identityScopes.filter((scope) => scope !== 'openid').map(describeScope),
+        identityScopes,
+        missingClaims: (interaction.prompt.details as { missingOIDCClaims?: string[] }).missingOIDCClaims ?? [],
         wantsSignup: interaction.params.screen_hint === 'signup',
         finishedReturnTo: interaction.result ? interaction.returnTo : undefined,
       };
@@ -95,15 +94,12 @@ export function createInteractions(current: () => Provider) {
      * @returns the grant id and the full granted scope.
      */
     async saveGrant(
-      req: IncomingMessage,
-      res: ServerResponse,
+      pending: PendingInteraction,
       granted: string[],
       declined: string[],
       existingGrantId: string | null | undefined,
     ): Promise<{ grantId: string; scope: string[] }> {
-      const interaction = await details(req, res);
-      const accountId = interaction.session?.accountId;
-      const clientId = String(interaction.params.client_id);
+      const { accountId, clientId } = pending;
       if (!accountId) throw new InteractionExpired('not signed in');
       const { Grant } = current();
       const existing = existingGrantId ? await Grant.find(existingGrantId) : undefined;
@@ -111,12 +107,10 @@ export function createInteractions(current: () => Provider) {
       const writable = grant as unknown as { openid?: unknown; rejected?: unknown };
       writable.openid = undefined;
       writable.rejected = undefined;
-      const identity = splitScopes(interaction.params.scope as string | undefined).filter(isIdentityScope);
-      const scope = [...new Set([...identity, ...granted])];
+      const scope = [...new Set([...pending.identityScopes, ...granted])];
       if (scope.length) grant.addOIDCScope(scope.join(' '));
       if (declined.length) grant.rejectOIDCScope(declined.join(' '));
-      const missing = interaction.prompt.details as { missingOIDCClaims?: string[] };
-      if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
+      if (pending.missingClaims.length) grant.addOIDCClaims(pending.missingClaims);
       return { grantId: await grant.save(), scope };
     },
 

@@ -69,12 +69,21 @@ export async function rotateSigningKeys(knex: Knex, secret: string | undefined, 
  * (oidc-provider signs with the first matching key), then the others still published.
  */
 export async function loadSigningJwks(knex: Knex, secret: string | undefined): Promise<{ keys: JWK[] }> {
+  const ordered = await publishedInOrder(knex);
+  return { keys: await Promise.all(ordered.map(async (row) => JSON.parse(await openSecret(row.private_jwk, secret)) as JWK)) };
+}
+
+/** The published keys' ids in JWKS order: what changes when keys rotate or activate. */
+export async function signingKeyOrder(knex: Knex): Promise<string> {
+  return (await publishedInOrder(knex)).map((row) => row.kid).join(',');
+}
+
+async function publishedInOrder(knex: Knex): Promise<SigningKeyRow[]> {
   const rows = await createKeyStore(knex).publishedKeys(RETIRED_KEY_RETENTION);
   const now = Date.now();
   const signsNow = (row: SigningKeyRow) =>
     row.active_from.getTime() <= now && (!row.retired_at || row.retired_at.getTime() > now);
-  const ordered = [...rows.filter(signsNow), ...rows.filter((row) => !signsNow(row))];
-  return { keys: await Promise.all(ordered.map(async (row) => JSON.parse(await openSecret(row.private_jwk, secret)) as JWK)) };
+  return [...rows.filter(signsNow), ...rows.filter((row) => !signsNow(row))];
 }
 
 /**

@@ -12,7 +12,7 @@ import { createAccessTokens } from './access-tokens';
 import { saveClient } from './clients';
 import { createInteractions } from './interactions';
 import type { AuthorizationHooks } from './grants';
-import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks } from './keys';
+import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
 import { OIDC_ROUTES, createProvider } from './provider';
 
 export type { AuthorizationHooks };
@@ -20,14 +20,11 @@ import { createSessions } from './sessions';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-function fingerprint(jwks: { keys: { kid?: string }[] }): string {
-  return jwks.keys.map((key) => key.kid).join(',');
-}
+const PROVIDER_PATHS: readonly string[] = [...Object.values(OIDC_ROUTES), '/.well-known/openid-configuration'];
 
 /** The paths oidc-provider answers; everything else is carevault's own. */
 export function isProviderPath(path: string): boolean {
-  const owned = [...Object.values(OIDC_ROUTES), '/.well-known/openid-configuration'];
-  return owned.some((route) => path === route || path.startsWith(`${route}/`));
+  return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`));
 }
 
 type OidcDeps = { config: Config; knex: Knex; accounts: AccountService; authorizations: AuthorizationHooks };
@@ -39,24 +36,26 @@ export async function buildProvider({ config, knex, accounts, authorizations }: 
   const pairwiseSalt = await loadServerSecret(knex, 'pairwise_salt', config.keyEncryptionSecret);
   const jwks = await loadSigningJwks(knex, config.keyEncryptionSecret);
   const build = (keys: typeof jwks) => createProvider({ config, knex, accounts, authorizations, jwks: keys, cookieKeys, pairwiseSalt });
-  return { provider: build(jwks), jwks, cookieKeys, build };
+  return { provider: build(jwks), cookieKeys, build };
 }
 
 export async function startOidc(deps: OidcDeps) {
   const { config, knex } = deps;
   const built = await buildProvider(deps);
   const { cookieKeys } = built;
-  let { jwks, provider } = built;
+  let { provider } = built;
   let handler = provider.callback() as Handler;
   const current = (): Provider => provider;
 
+  // Keys are only decrypted again when their order changed (a rotation, or a key activating).
+  let order = await signingKeyOrder(knex);
   const reload = async () => {
-    const next = await loadSigningJwks(knex, config.keyEncryptionSecret);
-    if (fingerprint(next) === fingerprint(jwks)) return;
-    jwks = next;
-    provider = built.build(jwks);
+    const next = await signingKeyOrder(knex);
+    if (next === order) return;
+    order = next;
+    provider = built.build(await loadSigningJwks(knex, config.keyEncryptionSecret));
     handler = provider.callback() as Handler;
-    log.info('signing keys reloaded', { kids: fingerprint(jwks) });
+    log.info('signing keys reloaded', { kids: order });
   };
   const timer = setInterval(() => {
     reload().catch((error: unknown) => log.warn('key reload failed', describeError(error)));

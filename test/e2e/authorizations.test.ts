@@ -118,6 +118,23 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
   expect((await stranger.visit(`/records/${childId}/history`)).status).toBe(404);
 });
 
+test('adding someone in care refuses an impossible birth date or relationship and writes nothing', async () => {
+  const { browser } = await registeredPerson('Tess Marlow');
+  const before = await server.db.knex('records').count({ n: '*' }).first();
+  for (const [fields, message] of [
+    [{ name: 'Baby', birth_date: '2999-01-01', relationship: 'child' }, 'The birth date cannot be in the future.'],
+    [{ name: 'Old', birth_date: '1899-12-31', relationship: 'parent' }, 'Enter a birth date after 1900.'],
+    [{ name: 'Nope', birth_date: '2020-02-30', relationship: 'child' }, 'Enter a real date.'],
+    [{ name: 'Pet', birth_date: '2020-02-02', relationship: 'dog' }, 'Choose how they are related to you.'],
+    [{ name: '', birth_date: '2020-02-02', relationship: 'child' }, 'Enter their name.'],
+  ] as const) {
+    const page = await browser.submit(await browser.visit('/records'), fields, '/records');
+    expect(page.status).toBe(400);
+    expect(textOf(page.html)).toContain(message);
+  }
+  expect(await server.db.knex('records').count({ n: '*' }).first()).toEqual(before);
+});
+
 test('one app holds separate authorizations for two records, each bound to its own record', async () => {
   const own = await registerTestApp(server, { ...WEIGHT_TRACKER, client_name: 'Family Scale' });
   const { person, browser } = await registeredPerson('Rene Castillo');

@@ -243,4 +243,15 @@ describe('the per-address limit', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]?.points).toBeGreaterThanOrEqual(ADDRESS_LIMIT);
   });
+
+  test('registrations from one client are limited too: past the limit the page says so and nothing is written', async () => {
+    // The first test registered one person from this client; fill the rest of the allowance.
+    for (let count = 2; count <= ADDRESS_LIMIT; count += 1) await register(newPerson(`Allowed ${count}`), limited);
+    const person = newPerson('One Too Many');
+    const { browser, page } = await registrationPage(limited);
+    const refused = await browser.submit(page, person);
+    expect(refused.status).toBe(429);
+    expect(alertOf(refused)).toContain('Too many accounts were created from your network.');
+    expect(await limited.db.knex('people').whereRaw('lower(email) = ?', [person.email])).toHaveLength(0);
+  });
 });
