@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import * as foundation from './20261128_001_foundation';
 import * as authorizations from './20261128_002_authorizations';
 import * as fhirSearch from './20261128_003_fhir_search';
+import * as recordOwners from './20261129_004_record_owners';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -13,6 +14,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261128_001_foundation', foundation],
   ['20261128_002_authorizations', authorizations],
   ['20261128_003_fhir_search', fhirSearch],
+  ['20261129_004_record_owners', recordOwners],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

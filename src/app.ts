@@ -1,20 +1,15 @@
 /**
- * The express app: security headers, static files, carevault's own routes, then oidc-provider for
- * the paths it owns, then one 404 and one error handler.
+ * The express app: security headers, static files, oidc-provider for the paths it owns, the FHIR
+ * API behind the bearer gate, the person's pages, the features' routes, then one 404 and one error
+ * handler.
  */
 import cookieParser from 'cookie-parser';
 import cors from 'cors';
 import express from 'express';
 import { accountRoutes } from './accounts/routes';
-import type { AccountService } from './accounts/service';
-import type { AuditLog } from './audit/service';
 import { authorizationRoutes } from './authorizations/routes';
-import type { AuthorizationService } from './authorizations/service';
-import type { Config } from './config';
-import type { Database } from './db';
-import { createRecordAccess } from './fhir/access';
+import type { Feature, Services } from './compose';
 import { fhirRoutes } from './fhir/routes';
-import type { FhirService } from './fhir/service';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { errorHandler, notFound } from './http/error-handler';
 import { interactionRoutes } from './interactions/routes';
@@ -25,22 +20,14 @@ import { recordRoutes } from './records/routes';
 import { createCsrf } from './security/csrf';
 import { securityHeaders } from './security/headers';
 
-export type AppDeps = {
-  config: Config;
-  db: Database;
-  accounts: AccountService;
-  authorizations: AuthorizationService;
-  audit: AuditLog;
-  fhir: FhirService;
-  oidc: OidcRuntime;
-};
+export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[] };
 
-export function createApp({ config, db, accounts, authorizations, audit, fhir, oidc }: AppDeps): express.Express {
+export function createApp({ services, oidc, features }: AppDeps): express.Express {
+  const { config, db, accounts, records, repositories, authorizations, audit, gate } = services;
   const app = express();
-  const secure = config.issuer.startsWith('https:');
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
-  app.use(securityHeaders(secure));
+  app.use(securityHeaders(config.secure));
 
   // oidc-provider parses its own bodies and answers its own errors.
   app.use((req, res, next) => {
@@ -57,15 +44,7 @@ export function createApp({ config, db, accounts, authorizations, audit, fhir, o
   app.get('/.well-known/smart-configuration', cors(), (_req, res) => {
     res.json(smartConfiguration(endpoints));
   });
-  app.use(
-    '/fhir',
-    fhirRoutes({
-      endpoints,
-      service: fhir,
-      access: createRecordAccess(oidc.accessTokens, authorizations),
-      version: VERSION,
-    }),
-  );
+  app.use('/fhir', fhirRoutes({ endpoints, repositories, gate, version: VERSION }));
   app.get('/healthz', async (_req, res) => {
     try {
       await db.check();
@@ -84,19 +63,21 @@ export function createApp({ config, db, accounts, authorizations, audit, fhir, o
     }
     next();
   });
-  const csrf = createCsrf(cookieKey, secure);
+  const csrf = createCsrf(cookieKey, config.secure);
 
   // Who is signed in, for the layout and the person's pages.
   app.use(async (req, res, next) => {
-    const accountId = await oidc.sessions.accountId(req, res, secure);
+    const accountId = await oidc.sessions.accountId(req, res);
     res.locals.person = accountId ? await accounts.findPerson(accountId) : undefined;
     next();
   });
 
-  app.use(accountRoutes({ issuer: config.issuer, routes: OIDC_ROUTES, accounts }));
-  app.use(interactionRoutes({ interactions: oidc.interactions, accounts, authorizations, csrf }));
-  app.use(recordRoutes({ accounts, audit, fhir, csrf }));
-  app.use(authorizationRoutes({ accounts, authorizations, csrf }));
+  const prompts = new Map(features.flatMap((feature) => [...(feature.prompts ?? [])]));
+  app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
+  app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
+  app.use(recordRoutes({ records, repositories, audit, csrf }));
+  app.use(authorizationRoutes({ records, authorizations, csrf }));
+  for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 
   app.use(notFound);
   app.use(errorHandler);
@@ -104,7 +85,7 @@ export function createApp({ config, db, accounts, authorizations, audit, fhir, o
 }
 
 /** The public addresses of carevault's endpoints, for the SMART and FHIR discovery documents. */
-function endpointsOf(config: Config): Endpoints {
+function endpointsOf(config: Services['config']): Endpoints {
   const at = (path: string) => `${config.issuer}${path}`;
   return {
     issuer: config.issuer,

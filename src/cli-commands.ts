@@ -1,20 +1,18 @@
 /**
- * The work behind each `carevault` command (loaded only once the settings are known to be good).
+ * The work behind each `carevault` command (loaded only once the settings are known to be good),
+ * on the same composition root as the server. None needs the OpenID core running: registering an
+ * app checks the document with the same client rules, without signing keys.
  */
-import { createAccountService } from './accounts/service';
-import { registerApp } from './apps/service';
-import { createAuditLog } from './audit/service';
-import { authorizationHooks, createAuthorizationService } from './authorizations/service';
+import { composeServices } from './compose';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
-import { saveClient } from './oidc/clients';
+import { clientSaver, clientValidator } from './oidc/clients';
 import { ensureSigningKeys, rotateSigningKeys } from './oidc/keys';
-import { buildProvider } from './oidc/runtime';
 
 async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>): Promise<T> {
   const db = await openDatabase(config, 'command');
   try {
-    await migrate(db.knex);
+    await migrate(db);
     return await fn(db);
   } finally {
     await db.close();
@@ -25,7 +23,7 @@ async function withDatabase<T>(config: Config, fn: (db: Database) => Promise<T>)
 export async function migrateCommand(config: Config): Promise<string[]> {
   const db = await openDatabase(config, 'command');
   try {
-    return await migrate(db.knex);
+    return await migrate(db);
   } finally {
     await db.close();
   }
@@ -33,17 +31,15 @@ export async function migrateCommand(config: Config): Promise<string[]> {
 
 /** Registers an app from its registration document; returns the registered client. */
 export function createAppCommand(config: Config, document: unknown): Promise<Record<string, unknown>> {
-  return withDatabase(config, async ({ knex }) => {
-    const accounts = createAccountService(knex, config);
-    const authorizations = authorizationHooks(accounts, createAuthorizationService(knex, createAuditLog(knex)));
-    const { provider } = await buildProvider({ config, knex, accounts, authorizations });
-    return registerApp(document, (metadata) => saveClient(provider, metadata));
+  return withDatabase(config, (db) => {
+    const validator = clientValidator(config);
+    return composeServices(config, db, clientSaver(db, () => validator)).apps.register(document);
   });
 }
 
 export function rotateKeysCommand(config: Config) {
-  return withDatabase(config, async ({ knex }) => {
-    await ensureSigningKeys(knex, config.keyEncryptionSecret);
-    return rotateSigningKeys(knex, config.keyEncryptionSecret);
+  return withDatabase(config, async (db) => {
+    await ensureSigningKeys(db, config.keyEncryptionSecret);
+    return rotateSigningKeys(db, config.keyEncryptionSecret);
   });
 }

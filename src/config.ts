@@ -14,7 +14,6 @@ const optionalText = z
 
 const schema = z
   .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     ISSUER: optionalText.pipe(z.url({ protocol: /^https?$/ }).optional()),
     DATABASE_URL: optionalText.pipe(
@@ -57,10 +56,11 @@ const schema = z
   .strip();
 
 export type Config = Readonly<{
-  env: 'development' | 'production' | 'test';
   port: number;
   /** Public base URL; also the OpenID issuer identifier (no trailing slash). */
   issuer: string;
+  /** Served over https (the issuer says so): cookies are Secure, HSTS is sent. */
+  secure: boolean;
   /** `undefined` means the embedded PostgreSQL (PGlite) under `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
@@ -101,9 +101,9 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
   const env = parsed.data;
   const issuer = (env.ISSUER ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
   return Object.freeze({
-    env: env.NODE_ENV,
     port: env.PORT,
     issuer,
+    secure: issuer.startsWith('https:'),
     databaseUrl: env.DATABASE_URL,
     dataDir: path.resolve(env.DATA_DIR),
     dbPoolMax: env.DB_POOL_MAX,

@@ -1,16 +1,37 @@
 /**
  * The database: knex over the `pg` driver, for a PostgreSQL server (DATABASE_URL) or for the
  * embedded PostgreSQL reached through its socket — one driver and one SQL dialect for both.
+ *
+ * Transactions are ambient: `db.transaction(fn)` runs `fn` with the transaction in async-local
+ * storage, and every store's `db.table(…)` inside it runs on that transaction. A consent, a pickup
+ * or a Direct message then writes its rows, oidc-provider's rows and the audit event in one
+ * transaction without passing a handle through every call — and no code inside a transaction can
+ * wait on a second connection (the embedded database has only one).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from './config';
 import { openEmbeddedDatabase, type EmbeddedRole } from './db/embedded';
 import { migrationSource } from '../migrations';
 
 export type Database = {
-  knex: Knex;
   /** `embedded` when the data lives in PGlite under DATA_DIR. */
   kind: 'embedded' | 'postgres';
+  /** The pool itself: for migrations and for the few callers that manage connections (rate limits). */
+  knex: Knex;
+  /** A query on `name` (`'records as r'` works), in the current transaction if there is one. */
+  table(name: string): Knex.QueryBuilder;
+  /** Raw SQL, in the current transaction if there is one. */
+  raw(sql: string, bindings?: readonly Knex.RawBinding[]): Knex.Raw;
+  /** The database clock, as a value to write or compare. */
+  now(): Knex.Raw;
+  /** Runs `fn` in a transaction; joins the current one when called inside another. */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Takes a lock held until the current transaction ends (PostgreSQL advisory lock on `key`), so
+   * racing requests for the same thing (a consent, a pickup) run one after the other.
+   */
+  lock(key: string): Promise<void>;
   /** Throws when the database does not answer. */
   check(): Promise<void>;
   close(): Promise<void>;
@@ -31,22 +52,34 @@ export async function openDatabase(
   }
   // PGlite is one PostgreSQL session behind the socket; queries from several connections at once
   // get their extended-protocol messages mixed ("portal cannot be run"), so this process uses one
-  // connection and knex queues the rest. (No code may wait on a second connection inside a
-  // transaction: on the embedded database there is none.)
-  const poolMax = 1;
+  // connection and knex queues the rest.
   const embedded = await openEmbeddedDatabase(config.dataDir, 32, role);
   const knex = knexFactory({
     client: 'pg',
     connection: { host: embedded.socketDir, user: 'postgres', database: 'postgres' },
-    pool: { min: 0, max: poolMax },
+    pool: { min: 0, max: 1 },
   });
   return wrap(knex, 'embedded', () => embedded.close());
 }
 
 function wrap(knex: Knex, kind: Database['kind'], closeServer: () => Promise<void>): Database {
+  const ambient = new AsyncLocalStorage<Knex.Transaction>();
+  const current = (): Knex | Knex.Transaction => ambient.getStore() ?? knex;
   return {
-    knex,
     kind,
+    knex,
+    table: (name: string) => current()(name),
+    raw: (sql, bindings = []) => current().raw(sql, bindings as Knex.RawBinding[]),
+    now: () => knex.fn.now() as unknown as Knex.Raw,
+    transaction<T>(fn: () => Promise<T>): Promise<T> {
+      if (ambient.getStore()) return fn();
+      return knex.transaction((trx) => ambient.run(trx, fn));
+    },
+    async lock(key) {
+      const trx = ambient.getStore();
+      if (!trx) throw new Error('db.lock needs a transaction');
+      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [key]);
+    },
     async check() {
       await knex.raw('select 1');
     },
@@ -58,7 +91,12 @@ function wrap(knex: Knex, kind: Database['kind'], closeServer: () => Promise<voi
 }
 
 /** Brings the schema up to date; safe to run from several processes at once (knex's lock). */
-export async function migrate(knex: Knex): Promise<string[]> {
-  const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
+export async function migrate(db: Pick<Database, 'knex'>): Promise<string[]> {
+  const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
   return applied;
+}
+
+/** True for PostgreSQL's unique_violation. */
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }

@@ -1,23 +1,22 @@
 /**
- * Periodic clean-up of expired rows (codes, tokens, sessions, interactions, rate-limit counters).
- * Safe on any number of instances: each run is an idempotent delete.
+ * Periodic clean-up: runs every registered sweep (expired tokens and counters, and the features'
+ * own) on a timer. Safe on any number of instances: each sweep is an idempotent delete.
  */
-import type { Knex } from 'knex';
+import type { Sweep } from './compose';
 import { describeError, log } from './log';
-import { createModelStore } from './oidc/store';
-import { sweepRateLimits } from './security/store';
 
-export async function sweepOnce(knex: Knex): Promise<{ models: number; rateLimits: number }> {
-  const models = await createModelStore(knex).sweepExpired();
-  const rateLimits = await sweepRateLimits(knex);
-  return { models, rateLimits };
+/** Runs every sweep once; returns how many rows each removed, by sweep name. */
+export async function sweepOnce(sweeps: readonly Sweep[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const sweep of sweeps) counts[sweep.name] = await sweep.run();
+  return counts;
 }
 
-/** Starts sweeping every `intervalSeconds`; returns a function that stops it. */
-export function startSweeper(knex: Knex, intervalSeconds: number): () => void {
+/** Starts sweeping every `intervalSeconds`; returns a function that stops it (after a running sweep). */
+export function startSweeper(sweeps: readonly Sweep[], intervalSeconds: number): () => Promise<unknown> {
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
-    running = sweepOnce(knex)
+    running = sweepOnce(sweeps)
       .then((counts) => log.debug('swept expired rows', counts))
       .catch((error: unknown) => log.warn('sweep failed', describeError(error)));
   }, intervalSeconds * 1000);

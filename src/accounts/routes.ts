@@ -6,15 +6,16 @@ import { createHash } from 'node:crypto';
 import express, { type CookieOptions, type Request } from 'express';
 import { sendPage } from '../http/render';
 import { HOME_CLIENT_ID } from '../oidc/home-client';
+import type { RecordService } from '../records/service';
 import { randomToken } from '../security/secrets';
-import type { AccountService } from './service';
 
 const SIGNIN_COOKIE = 'cv.signin';
 
 type Deps = {
   issuer: string;
+  secure: boolean;
   routes: { authorization: string; end_session: string };
-  accounts: AccountService;
+  records: RecordService;
 };
 
 /** Only same-site paths, so `return` cannot become an open redirect. */
@@ -23,9 +24,8 @@ export function safeReturnPath(value: unknown): string {
   return value;
 }
 
-export function accountRoutes({ issuer, routes, accounts }: Deps): express.Router {
+export function accountRoutes({ issuer, secure, routes, records }: Deps): express.Router {
   const router = express.Router();
-  const secure = issuer.startsWith('https:');
   const cookie: CookieOptions = { httpOnly: true, sameSite: 'lax', secure, signed: true, maxAge: 3600_000, path: '/' };
 
   const startSignIn = (req: Request, res: express.Response, signup: boolean) => {
@@ -51,8 +51,7 @@ export function accountRoutes({ issuer, routes, accounts }: Deps): express.Route
 
   router.get('/', async (_req, res) => {
     const person = res.locals.person as { id: string } | undefined;
-    const records = person ? await accounts.recordsOf(person.id) : [];
-    await sendPage(res, 200, 'pages/home', { title: 'Home', records });
+    await sendPage(res, 200, 'pages/home', { title: 'Home', records: person ? await records.recordsOf(person.id) : [] });
   });
 
   router.get('/login', (req, res) => startSignIn(req, res, false));

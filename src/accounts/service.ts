@@ -1,22 +1,16 @@
 /**
- * People: registration (which creates their own record) and sign-in with limits on guessing.
+ * People: registration (which opens their own record) and sign-in with limits on guessing.
  */
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
 import type { Config } from '../config';
-import { insertResource } from '../fhir/store';
-import { HttpError } from '../http/errors';
+import { isUniqueViolation, type Database } from '../db';
+import { Conflict, WrongCredentials } from '../errors';
+import { isUuid } from '../ids';
+import type { RecordService } from '../records/service';
 import { createLimit } from '../security/rate-limits';
 import { hashSecret, verifySecret } from '../security/secrets';
-import type { RecordInCareForm, RegistrationForm, SignInForm } from './schemas';
-import { createAccountStore, isUniqueViolation, type PersonRow } from './store';
-
-/** A refusal to show above the form, with the status to answer. */
-export class FormRefusal extends HttpError {
-  constructor(description: string, status = 400) {
-    super(status, 'invalid_form', description);
-  }
-}
+import type { RegistrationForm, SignInForm } from './schemas';
+import { createAccountStore, type PersonRow } from './store';
 
 export const WRONG_CREDENTIALS = 'The email or password is wrong.';
 
@@ -26,49 +20,24 @@ function toPerson(row: PersonRow): Person {
   return { id: row.id, email: row.email, name: row.name };
 }
 
-export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>) {
-  const store = createAccountStore(knex);
-
-  /** A new record — one FHIR Patient — and its first custodian, inside the caller's transaction. */
-  async function openRecord(
-    trx: Knex.Transaction,
-    record: { recordId: string; custodianId: string; name: string; birthDate: string | null; relationship: string },
-  ): Promise<void> {
-    const { recordId } = record;
-    const lastUpdated = new Date();
-    await store.insertRecord(trx, { id: recordId, name: record.name, birth_date: record.birthDate });
-    await store.insertCustodianship(trx, { person_id: record.custodianId, record_id: recordId, relationship: record.relationship });
-    await insertResource(trx, {
-      type: 'Patient',
-      id: recordId,
-      record_id: recordId,
-      version_id: 1,
-      last_updated: lastUpdated,
-      content: {
-        resourceType: 'Patient',
-        id: recordId,
-        meta: { versionId: '1', lastUpdated: lastUpdated.toISOString() },
-        name: [{ text: record.name }],
-        ...(record.birthDate ? { birthDate: record.birthDate } : {}),
-      },
-    });
-  }
+export function createAccountService(db: Database, records: RecordService, config: Pick<Config, 'signIn'>) {
+  const store = createAccountStore(db);
   const { failuresPerAccount, failuresPerAddress, lockDuration } = config.signIn;
-  const accountLimit = createLimit(knex, {
+  const accountLimit = createLimit(db, {
     prefix: 'signin-account',
     points: failuresPerAccount,
     duration: lockDuration,
     lockDuration,
     message: 'Too many wrong passwords for this account.',
   });
-  const addressLimit = createLimit(knex, {
+  const addressLimit = createLimit(db, {
     prefix: 'signin-address',
     points: failuresPerAddress,
     duration: lockDuration,
     lockDuration,
     message: 'Too many sign-in attempts from your network.',
   });
-  const registrationLimit = createLimit(knex, {
+  const registrationLimit = createLimit(db, {
     prefix: 'register-address',
     points: failuresPerAddress,
     duration: 3600,
@@ -78,25 +47,25 @@ export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>)
 
   return {
     /**
-     * Creates a person and their own record (a FHIR Patient with their name), in one transaction.
-     * @throws FormRefusal when the email is taken.
+     * Creates a person and opens their own record (a FHIR Patient with their name), in one transaction.
+     * @throws Conflict when the email is taken.
      */
     async register(form: RegistrationForm, address: string): Promise<Person> {
       await registrationLimit.assertOpen(address);
-      const person = { id: randomUUID(), email: form.email, name: form.name, password_hash: await hashSecret(form.password) };
-      const recordId = randomUUID();
+      const person = { id: randomUUID(), email: form.email, name: form.name };
+      const passwordHash = await hashSecret(form.password);
       try {
-        await store.transaction(async (trx) => {
-          await store.insertPerson(trx, person);
-          await openRecord(trx, { recordId, custodianId: person.id, name: form.name, birthDate: null, relationship: 'self' });
+        await db.transaction(async () => {
+          await store.insertPerson({ ...person, password_hash: passwordHash });
+          await records.open(person, { name: form.name, birthDate: undefined, relationship: 'self' });
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw new FormRefusal('An account with this email already exists. Sign in instead.', 409);
+        if (isUniqueViolation(error)) throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
         throw error;
       }
       // Every registration counts, so one address cannot mint accounts without end.
       await registrationLimit.recordFailure(address).catch(() => undefined);
-      return { id: person.id, email: person.email, name: person.name };
+      return person;
     },
 
     /**
@@ -115,29 +84,13 @@ export function createAccountService(knex: Knex, config: Pick<Config, 'signIn'>)
       if (!row) await verifySecret(undefined, form.password);
       await addressLimit.recordFailure(address);
       await accountLimit.recordFailure(accountKey);
-      throw new FormRefusal(WRONG_CREDENTIALS, 401);
-    },
-
-    /** Adds a record for someone in the person's care, who becomes its custodian (one transaction). */
-    async addRecordInCare(personId: string, form: RecordInCareForm): Promise<string> {
-      const recordId = randomUUID();
-      await store.transaction((trx) =>
-        openRecord(trx, { recordId, custodianId: personId, name: form.name, birthDate: form.birth_date, relationship: form.relationship }),
-      );
-      return recordId;
-    },
-
-    isCustodian(personId: string, recordId: string): Promise<boolean> {
-      return store.isCustodian(personId, recordId);
+      throw new WrongCredentials(WRONG_CREDENTIALS);
     },
 
     async findPerson(id: string): Promise<Person | undefined> {
+      if (!isUuid(id)) return undefined;
       const row = await store.findPerson(id);
       return row ? toPerson(row) : undefined;
-    },
-
-    recordsOf(personId: string) {
-      return store.recordsOf(personId);
     },
   };
 }

@@ -4,10 +4,8 @@
  * it with messages that name the field; oidc-provider then checks the standard metadata again.
  */
 import { z } from 'zod';
+import { CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS, GRANT_TYPES } from '../oidc/protocol';
 import { capabilitiesSchema, rulesSchema } from '../rules/app-rules';
-
-const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
 
 /** Private-use URI schemes of native apps (RFC 8252 §7.1) are reverse domain names. */
 function isPrivateUseScheme(url: URL): boolean {
@@ -30,7 +28,7 @@ export const registrationDocument = z
   .object({
     client_name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
     redirect_uris: z.array(redirectUri).max(20).default([]),
-    token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
+    token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).default('client_secret_basic'),
     grant_types: z
       .array(z.enum(GRANT_TYPES))
       .min(1)
@@ -63,6 +61,14 @@ export const registrationDocument = z
     }
     if (doc.grant_types.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'must not be empty' });
+    }
+    // App-level APIs act without a person: only an app that proves who it is may call them.
+    if (doc.capabilities.length && !CONFIDENTIAL_AUTH_METHODS.includes(doc.token_endpoint_auth_method)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capabilities'],
+        message: 'need a confidential app: set token_endpoint_auth_method to client_secret_basic, client_secret_post or private_key_jwt',
+      });
     }
     if (doc.token_endpoint_auth_method === 'private_key_jwt' && !doc.jwks && !doc.jwks_uri) {
       ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'or jwks_uri is required for private_key_jwt' });

@@ -1,20 +1,32 @@
 /**
- * The per-record access log: what was allowed, denied and removed, and when apps got tokens.
+ * The per-record access log: what was allowed, denied and removed, when apps got tokens, and what
+ * apps and people read and wrote. Events are appended in the transaction of the change they record
+ * (the ambient one, see db.ts), so both land or neither.
  */
-import type { Knex } from 'knex';
-import { appendAuditEvent, auditEventsOf, type NewAuditEvent } from './store';
+import type { Database } from '../db';
+import { createAuditStore, type NewAuditEvent } from './store';
 import { describeEvent, type HistoryLine } from './words';
 
-export function createAuditLog(knex: Knex) {
+/** The registered names of apps, by client id (the OpenID core knows them). */
+export type AppNames = (clientIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
+
+export function createAuditLog(db: Database, appNames: AppNames) {
+  const store = createAuditStore(db);
   return {
-    /** Appends an event; pass the transaction the change itself runs in, so both land or neither. */
-    append(event: NewAuditEvent, db: Knex | Knex.Transaction = knex): Promise<void> {
-      return appendAuditEvent(db, event);
+    append(event: NewAuditEvent): Promise<void> {
+      return store.append(event);
     },
 
     /** The record's history in plain words, newest first. */
     async history(recordId: string, limit = 200): Promise<HistoryLine[]> {
-      return (await auditEventsOf(knex, recordId, limit)).map(describeEvent);
+      const events = await store.eventsOf(recordId, limit);
+      const names = await appNames([...new Set(events.map((event) => event.client_id).filter((id): id is string => Boolean(id)))]);
+      return events.map((event) => describeEvent(event, names));
+    },
+
+    /** When each app last used each record, keyed `record_id client_id`. */
+    lastUsed(pairs: readonly { recordId: string; clientId: string }[]) {
+      return store.lastUsed(pairs);
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * SQL for the audit log: appended to, never changed (a trigger refuses updates and deletes).
  */
-import type { Knex } from 'knex';
+import type { Database } from '../db';
 
 export type AuditEventRow = {
   id: string;
@@ -21,16 +21,35 @@ export type NewAuditEvent = {
   details?: Record<string, unknown>;
 };
 
-export async function appendAuditEvent(db: Knex | Knex.Transaction, event: NewAuditEvent): Promise<void> {
-  await db('audit_events').insert({
-    record_id: event.recordId,
-    kind: event.kind,
-    client_id: event.clientId ?? null,
-    person_id: event.personId ?? null,
-    details: event.details ?? {},
-  });
-}
+export function createAuditStore(db: Database) {
+  return {
+    async append(event: NewAuditEvent): Promise<void> {
+      await db.table('audit_events').insert({
+        record_id: event.recordId,
+        kind: event.kind,
+        client_id: event.clientId ?? null,
+        person_id: event.personId ?? null,
+        details: event.details ?? {},
+      });
+    },
 
-export async function auditEventsOf(knex: Knex, recordId: string, limit: number): Promise<AuditEventRow[]> {
-  return knex<AuditEventRow>('audit_events').where({ record_id: recordId }).orderBy('id', 'desc').limit(limit);
+    async eventsOf(recordId: string, limit: number): Promise<AuditEventRow[]> {
+      return db.table('audit_events').where({ record_id: recordId }).orderBy('id', 'desc').limit(limit);
+    },
+
+    /** When each app last used each record (a token or a FHIR request), by `record_id client_id`. */
+    async lastUsed(pairs: readonly { recordId: string; clientId: string }[]): Promise<Map<string, Date>> {
+      if (pairs.length === 0) return new Map();
+      const values = pairs.map(() => '(?::uuid, ?)').join(', ');
+      const { rows } = (await db.raw(
+        `select v.record_id, v.client_id,
+           (select max(e.occurred_at) from audit_events e
+             where e.record_id = v.record_id and e.client_id = v.client_id
+               and (e.kind like 'fhir.%' or e.kind like 'token.%')) as last_used_at
+         from (values ${values}) as v(record_id, client_id)`,
+        pairs.flatMap((pair) => [pair.recordId, pair.clientId]),
+      )) as { rows: { record_id: string; client_id: string; last_used_at: Date | null }[] };
+      return new Map(rows.filter((row) => row.last_used_at).map((row) => [`${row.record_id} ${row.client_id}`, row.last_used_at as Date]));
+    },
+  };
 }

@@ -2,18 +2,12 @@
  * Audit events in plain words, as the history page shows them.
  */
 import { countOf, isRecordType } from '../rules/catalogue';
-import { describeScope, splitScopes } from '../rules/scopes';
+import { ACCESS_WORDS, describeScope, recordRules, type Access } from '../rules/scopes';
 import type { AuditEventRow } from './store';
 
 function text(value: unknown, fallback: string): string {
   return typeof value === 'string' && value ? value : fallback;
 }
-
-const ACCESS_WORDS: Readonly<Record<string, string>> = {
-  offline: 'also while you are away',
-  online: 'only while you are signed in',
-  none: 'for a short time, each time you sign in',
-};
 
 const ENDED_WORDS: Readonly<Record<string, string>> = {
   person: 'removed its access',
@@ -23,16 +17,18 @@ const ENDED_WORDS: Readonly<Record<string, string>> = {
 
 export type HistoryLine = { when: Date; summary: string; details: string[] };
 
-export function describeEvent(event: AuditEventRow): HistoryLine {
+/** An event as a line of the record's history; `appNames` gives the apps' registered names. */
+export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string, string>): HistoryLine {
   const d = event.details;
-  const app = text(d.client_name, 'An app');
+  const app = (event.client_id && appNames.get(event.client_id)) || text(d.client_name, 'An app');
+  const actor = event.client_id ? app : text(d.person_name, app);
   const person = text(d.person_name, 'Someone');
   switch (event.kind) {
     case 'authorization.granted':
       return {
         when: event.occurred_at,
-        summary: `${person} allowed ${app} to reach this record, ${ACCESS_WORDS[text(d.access, 'none')] ?? ''}`.trim(),
-        details: splitScopes(text(d.rules, '')).filter((scope) => scope !== 'offline_access' && scope !== 'online_access').map(describeScope),
+        summary: `${person} allowed ${app} to reach this record, ${ACCESS_WORDS[(text(d.access, 'none') in ACCESS_WORDS ? d.access : 'none') as Access].words}`,
+        details: recordRules(text(d.rules, '')).map(describeScope),
       };
     case 'authorization.denied':
       return { when: event.occurred_at, summary: `${person} denied ${app} access`, details: [] };
@@ -54,7 +50,7 @@ export function describeEvent(event: AuditEventRow): HistoryLine {
       const count = typeof d.count === 'number' ? d.count : 0;
       const things = isRecordType(type) ? countOf(type, count) : `${count} ${type}`;
       const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.searched': 'searched and found' }[event.kind];
-      return { when: event.occurred_at, summary: `${app} ${verb} ${things}`, details: [] };
+      return { when: event.occurred_at, summary: `${actor} ${verb} ${things}`, details: [] };
     }
     default:
       return { when: event.occurred_at, summary: `${app}: ${event.kind}`, details: [] };

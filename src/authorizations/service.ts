@@ -1,42 +1,67 @@
 /**
  * Authorizations: which app may reach which record under which rules, online or offline. Each is
- * carried by one oidc-provider grant; removing it deletes the grant and its tokens in the same
- * transaction that records the removal.
+ * carried by one oidc-provider grant. A consent, a removal or an ending writes the authorization,
+ * the grant and its tokens, and the audit event in one transaction; what the app holds is always
+ * exactly what the person last approved.
  */
 import { randomUUID } from 'node:crypto';
-import type { Knex } from 'knex';
-import type { AuditLog } from '../audit/service';
-import { Forbidden, NotFound } from '../http/errors';
-import { createModelStore } from '../oidc/store';
-import { isIdentityScope, splitScopes } from '../rules/scopes';
-import { createAuthorizationStore, type Access, type ConnectedAppRow } from './store';
+import type { AuditLog, AppNames } from '../audit/service';
+import type { Database } from '../db';
+import { NotFound } from '../errors';
+import { isUuid } from '../ids';
+import type { PendingInteraction } from '../interactions/pending';
+import { accessOf, recordRules, splitScopes, type Access } from '../rules/scopes';
+import { createAuthorizationStore, type AuthorizationRow } from './store';
 
-/** The app and the person, as the audit log names them. */
-type App = { clientId: string; clientName: string };
-type Who = { id: string; name: string };
-
-export type ConsentRecord = App & {
-  grantId: string;
-  person: Who;
-  recordId: string;
-  /** Everything granted: identity scopes and rules. */
-  scope: string[];
-  declined: string[];
+/** What the OpenID core does to a grant's stored codes and tokens (oidc/storage.ts). */
+export type GrantTokens = {
+  /** Deletes a grant and every code and token issued under it. */
+  deleteGrant(grantId: string): Promise<void>;
+  /** Deletes the access and refresh tokens of a grant that carry any of `scopes`. */
+  revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void>;
 };
 
-/** How a grant ended when oidc-provider ended it. */
-export type GrantEnd = 'app' | 'security' | 'signed_out';
+/** The person acting, as the audit log names them. */
+type Who = { id: string; name: string };
 
-export function accessOf(scope: readonly string[]): Access {
-  if (scope.includes('offline_access')) return 'offline';
-  if (scope.includes('online_access')) return 'online';
-  return 'none';
-}
+/** How oidc-provider ended a grant: the app revoked it, or an old code or token was used again. */
+export type GrantEnd = 'app' | 'security';
 
-export function createAuthorizationService(knex: Knex, audit: AuditLog) {
-  const store = createAuthorizationStore(knex);
-  const models = createModelStore(knex);
-  const appName = (row: ConnectedAppRow) => ({ client_name: row.client_name ?? row.client_id });
+/** An app that can reach a record, for the connected-apps page. */
+export type ConnectedApp = {
+  id: string;
+  recordId: string;
+  clientId: string;
+  name: string;
+  rules: string[];
+  access: Access;
+  authorizedAt: Date;
+  lastUsedAt: Date | undefined;
+};
+
+export function createAuthorizationService(deps: {
+  db: Database;
+  audit: AuditLog;
+  appNames: AppNames;
+  grants: GrantTokens;
+  isCustodian(personId: string, recordId: string): Promise<boolean>;
+}) {
+  const { db, audit, appNames, grants } = deps;
+  const store = createAuthorizationStore(db);
+
+  /** Ends a live authorization, its grant and tokens, with the audit event, in one transaction. */
+  const end = (row: AuthorizationRow, by: string, person?: Who) =>
+    db.transaction(async () => {
+      if (!(await store.revoke(row.id, by))) return;
+      if (row.grant_id) await grants.deleteGrant(row.grant_id);
+      await audit.append({
+        recordId: row.record_id,
+        kind: 'authorization.removed',
+        clientId: row.client_id,
+        ...(person ? { personId: person.id } : {}),
+        details: { by, ...(person ? { person_name: person.name } : {}) },
+      });
+    });
 
   return {
     /** The live authorization of an app for a record. */
@@ -44,58 +69,74 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
       return store.findLive(clientId, recordId);
     },
 
-    /** The record a grant reaches, or `undefined` when the grant carries no live authorization. */
-    async recordOfGrant(grantId: string): Promise<string | undefined> {
-      return (await store.findByGrant(grantId))?.record_id;
-    },
-
     /** The live authorizations of an app for any of these records, most recently changed first. */
-    findForRecords(clientId: string, recordIds: string[]) {
+    findForRecords(clientId: string, recordIds: readonly string[]) {
       return store.findLiveForRecords(clientId, recordIds);
     },
 
-    findByGrantWithApp(grantId: string) {
-      return store.findLiveWithApp({ grant_id: grantId });
+    /** The live authorization a grant carries. */
+    findByGrant(grantId: string) {
+      return store.findByGrant(grantId);
     },
 
-    setGrant(id: string, grantId: string | null) {
+    setGrant(id: string, grantId: string) {
       return store.setGrant(id, grantId);
     },
 
-    /** Records what the person approved on the consent page, creating or updating the authorization. */
-    async recordConsent(consent: ConsentRecord): Promise<void> {
-      const rules = consent.scope.filter((scope) => !isIdentityScope(scope));
-      await store.transaction(async (trx) => {
-        const existing = await store.lockLive(trx, consent.clientId, consent.recordId);
+    /**
+     * The person allowed the app to reach `recordId` with the `granted` rules (and declined the
+     * others). In one transaction, serialized per app and record so racing consents converge on one
+     * authorization and one grant: the grant is saved (rewritten when the app already has one), the
+     * authorization written, every token carrying a rule the person no longer approves deleted, the
+     * consent audited, and the interaction answered.
+     * @returns where the browser goes on (back to the app with a code).
+     * @throws AlreadyAnswered when this interaction was answered by another submission.
+     */
+    async allow(pending: PendingInteraction, person: Who, decision: { recordId: string; granted: readonly string[]; declined: readonly string[] }): Promise<string> {
+      const { clientId } = pending;
+      const { recordId } = decision;
+      return db.transaction(async () => {
+        await store.lockAppAndRecord(clientId, recordId);
+        const existing = await store.findLive(clientId, recordId);
+        const grantId = await pending.saveGrant({ existingGrantId: existing?.grant_id, granted: decision.granted, declined: decision.declined });
+        const scope = [...new Set([...pending.identityScopes, ...decision.granted])];
         const fields = {
-          grant_id: consent.grantId,
-          person_id: consent.person.id,
-          scope: consent.scope.join(' '),
-          declined: consent.declined.join(' '),
-          access: accessOf(consent.scope),
+          grant_id: grantId,
+          person_id: person.id,
+          scope: scope.join(' '),
+          declined: decision.declined.join(' '),
+          access: accessOf(scope),
+          session_uid: pending.sessionUid ?? null,
         };
-        if (existing) await store.update(trx, existing.id, fields);
-        else await store.insert(trx, { id: randomUUID(), client_id: consent.clientId, record_id: consent.recordId, ...fields });
-        await audit.append(
-          {
-            recordId: consent.recordId,
-            kind: 'authorization.granted',
-            clientId: consent.clientId,
-            personId: consent.person.id,
-            details: { client_name: consent.clientName, person_name: consent.person.name, rules: rules.join(' '), access: fields.access },
-          },
-          trx,
-        );
+        if (existing) {
+          if (existing.grant_id && existing.grant_id !== grantId) {
+            await grants.deleteGrant(existing.grant_id);
+          } else {
+            const withdrawn = splitScopes(existing.scope).filter((item) => !scope.includes(item));
+            if (withdrawn.length) await grants.revokeTokensCarrying(grantId, withdrawn);
+          }
+          await store.update(existing.id, fields);
+        } else {
+          await store.insert({ id: randomUUID(), client_id: clientId, record_id: recordId, ...fields });
+        }
+        await audit.append({
+          recordId,
+          kind: 'authorization.granted',
+          clientId,
+          personId: person.id,
+          details: { person_name: person.name, rules: recordRules(fields.scope).join(' '), access: fields.access },
+        });
+        return pending.finish({ consent: { grantId } });
       });
     },
 
-    async recordDenial(app: App, recordId: string, person: Who): Promise<void> {
-      await audit.append({
-        recordId,
-        kind: 'authorization.denied',
-        clientId: app.clientId,
-        personId: person.id,
-        details: { client_name: app.clientName, person_name: person.name },
+    /** The person denied the app; the denial is audited on the record they had chosen, if any. */
+    async deny(pending: PendingInteraction, person: Who, recordId: string | undefined): Promise<string> {
+      return db.transaction(async () => {
+        if (recordId) {
+          await audit.append({ recordId, kind: 'authorization.denied', clientId: pending.clientId, personId: person.id, details: { person_name: person.name } });
+        }
+        return pending.finish({ denied: 'The person denied access.' });
       });
     },
 
@@ -103,83 +144,65 @@ export function createAuthorizationService(knex: Knex, audit: AuditLog) {
      * Remove access: the person (a custodian of the record) ends an authorization; its grant and
      * every token from it are deleted in the same transaction.
      */
-    async remove(authorizationId: string, person: Who, custodianOf: (recordId: string) => Promise<boolean>): Promise<void> {
-      const row = await store.findLiveWithApp({ id: authorizationId });
-      if (!row) throw new NotFound('That app no longer has access to this record.');
-      if (!(await custodianOf(row.record_id))) throw new Forbidden('You do not look after this record.');
-      await store.transaction(async (trx) => {
-        const ended = await store.revoke(trx, row.id, 'person');
-        if (!ended) return;
-        if (row.grant_id) await models.deleteGrant(trx, row.grant_id);
-        await audit.append(
-          { recordId: row.record_id, kind: 'authorization.removed', clientId: row.client_id, personId: person.id, details: { ...appName(row), by: 'person', person_name: person.name } },
-          trx,
-        );
-      });
+    async remove(authorizationId: string, person: Who): Promise<void> {
+      const row = isUuid(authorizationId) ? await store.findById(authorizationId) : undefined;
+      if (!row || !(await deps.isCustodian(person.id, row.record_id))) throw new NotFound('That app no longer has access to this record.');
+      await end(row, 'person', person);
     },
 
     /**
-     * oidc-provider ended a grant: the app revoked its refresh token, a code or refresh token was
-     * replayed, or the person signed out. Signing out ends only the grant of an online
-     * authorization (the app may reach the record again when the person is back); the others end
-     * the authorization.
+     * oidc-provider ended a grant: the app revoked its refresh token, or a code or refresh token
+     * was used again. The authorization ends with it.
      */
     async grantEnded(grantId: string, how: GrantEnd): Promise<void> {
-      const row = await store.findLiveWithApp({ grant_id: grantId });
-      if (!row) return;
-      if (how === 'signed_out' && row.access !== 'offline') {
-        await store.setGrant(row.id, null);
-        return;
+      const row = await store.findByGrant(grantId);
+      if (row) await end(row, how);
+    },
+
+    /**
+     * The person signed out: every authorization of that sign-in session that is not offline loses
+     * its grant and tokens. The authorization stands; the app reaches the record again when the
+     * person next signs in to it.
+     */
+    async signedOut(sessionUid: string): Promise<void> {
+      for (const row of await store.findSessionBound(sessionUid)) {
+        await db.transaction(async () => {
+          await store.setGrant(row.id, null);
+          if (row.grant_id) await grants.deleteGrant(row.grant_id);
+        });
       }
-      await store.transaction(async (trx) => {
-        const ended = await store.revoke(trx, row.id, how);
-        if (!ended) return;
-        await models.deleteGrant(trx, grantId);
-        await audit.append({ recordId: row.record_id, kind: 'authorization.removed', clientId: row.client_id, details: { ...appName(row), by: how } }, trx);
-      });
     },
 
-    /** An app received tokens under a grant (authorization code, refresh or device code). */
-    async tokensIssued(grantId: string, refreshed: boolean): Promise<string | undefined> {
-      const row = await store.findLiveWithApp({ grant_id: grantId });
-      if (!row) return undefined;
-      await store.touch(row.id);
-      await audit.append({
-        recordId: row.record_id,
-        kind: refreshed ? 'token.refreshed' : 'token.issued',
-        clientId: row.client_id,
-        details: appName(row),
-      });
-      return row.record_id;
-    },
-
-    /** Notes that an app used its authorization (shown as "last used", to the minute). */
-    touch(authorizationId: string): Promise<void> {
-      return store.touch(authorizationId);
+    /**
+     * An app received tokens under an authorization (authorization code or refresh). A code binds
+     * an authorization that is not offline to the session it was issued in.
+     */
+    async tokensIssued(authorization: Pick<AuthorizationRow, 'id' | 'record_id' | 'client_id' | 'access' | 'session_uid'>, issued: { refreshed: boolean; sessionUid: string | undefined }): Promise<void> {
+      if (issued.sessionUid && authorization.access !== 'offline' && authorization.session_uid !== issued.sessionUid) {
+        await store.setSession(authorization.id, issued.sessionUid);
+      }
+      await audit.append({ recordId: authorization.record_id, kind: issued.refreshed ? 'token.refreshed' : 'token.issued', clientId: authorization.client_id });
     },
 
     /** The apps that can reach each of these records, newest first. */
-    connectedApps(recordIds: string[]) {
-      return store.connectedApps(recordIds);
+    async connectedApps(recordIds: readonly string[]): Promise<ConnectedApp[]> {
+      const rows = await store.liveForRecords(recordIds);
+      const [names, lastUsed] = await Promise.all([
+        appNames([...new Set(rows.map((row) => row.client_id))]),
+        audit.lastUsed(rows.map((row) => ({ recordId: row.record_id, clientId: row.client_id }))),
+      ]);
+      return rows.map((row) => ({
+        id: row.id,
+        recordId: row.record_id,
+        clientId: row.client_id,
+        name: names.get(row.client_id) ?? row.client_id,
+        rules: recordRules(row.scope),
+        access: row.access,
+        authorizedAt: row.created_at,
+        lastUsedAt: lastUsed.get(`${row.record_id} ${row.client_id}`),
+      }));
     },
   };
 }
 
 export type AuthorizationService = ReturnType<typeof createAuthorizationService>;
-
-/** The rules in an authorization's scope (without identity scopes). */
-export function rulesIn(scope: string): string[] {
-  return splitScopes(scope).filter((item) => !isIdentityScope(item));
-}
-
-/** What the OpenID core needs to bind grants to records (see oidc/grants.ts). */
-export function authorizationHooks(accounts: { recordsOf(personId: string): Promise<{ id: string }[]> }, authorizations: AuthorizationService) {
-  return {
-    recordsOf: (personId: string) => accounts.recordsOf(personId),
-    find: (clientId: string, recordId: string) => authorizations.find(clientId, recordId),
-    setGrant: (id: string, grantId: string) => authorizations.setGrant(id, grantId),
-    recordOfGrant: (grantId: string) => authorizations.recordOfGrant(grantId),
-    grantEnded: (grantId: string, how: GrantEnd) => authorizations.grantEnded(grantId, how),
-    tokensIssued: (grantId: string, refreshed: boolean) => authorizations.tokensIssued(grantId, refreshed),
-  };
-}

@@ -1,9 +1,8 @@
 /**
  * SQL for authorizations: an app's approved access to one record, and the grant that carries it.
  */
-import type { Knex } from 'knex';
-
-export type Access = 'offline' | 'online' | 'none';
+import type { Database } from '../db';
+import type { Access } from '../rules/scopes';
 
 export type AuthorizationRow = {
   id: string;
@@ -14,88 +13,77 @@ export type AuthorizationRow = {
   scope: string;
   declined: string;
   access: Access;
+  /** The sign-in session an online authorization lasts for. */
+  session_uid: string | null;
   created_at: Date;
   updated_at: Date;
-  last_used_at: Date | null;
   revoked_at: Date | null;
   revoked_by: string | null;
 };
 
-export type ConnectedAppRow = AuthorizationRow & { client_name: string | null };
+export type NewAuthorization = Pick<AuthorizationRow, 'id' | 'grant_id' | 'client_id' | 'person_id' | 'record_id' | 'scope' | 'declined' | 'access' | 'session_uid'>;
 
-type Db = Knex | Knex.Transaction;
-
-export function createAuthorizationStore(knex: Knex) {
-  const live = (db: Db) => db<AuthorizationRow>('authorizations').whereNull('revoked_at');
-  /** Authorizations joined with the registered name of their app. */
-  const withAppName = () =>
-    knex('authorizations as a')
-      .leftJoin('oidc_models as c', (join) => join.on('c.id', 'a.client_id').andOn('c.model', knex.raw('?', ['Client'])))
-      .select('a.*', knex.raw(`c.payload->>'client_name' as client_name`));
+export function createAuthorizationStore(db: Database) {
+  const live = () => db.table('authorizations').whereNull('revoked_at');
 
   return {
-    transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-      return knex.transaction(fn);
+    /** Serializes consents for one app and record (until the transaction ends). */
+    lockAppAndRecord(clientId: string, recordId: string): Promise<void> {
+      return db.lock(`authorization:${clientId}:${recordId}`);
     },
 
     async findLive(clientId: string, recordId: string): Promise<AuthorizationRow | undefined> {
-      return live(knex).where({ client_id: clientId, record_id: recordId }).first();
+      return live().where({ client_id: clientId, record_id: recordId }).first();
     },
 
-    async findLiveForRecords(clientId: string, recordIds: string[]): Promise<AuthorizationRow[]> {
+    async findLiveForRecords(clientId: string, recordIds: readonly string[]): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
-      return live(knex).where({ client_id: clientId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
+      return live().where({ client_id: clientId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
     },
 
-    /** Locks the live authorization of an app for a record, so two consents cannot both insert. */
-    async lockLive(trx: Knex.Transaction, clientId: string, recordId: string): Promise<AuthorizationRow | undefined> {
-      return live(trx).where({ client_id: clientId, record_id: recordId }).forUpdate().first();
+    async findById(id: string): Promise<AuthorizationRow | undefined> {
+      return live().where({ id }).first();
     },
 
     async findByGrant(grantId: string): Promise<AuthorizationRow | undefined> {
-      return live(knex).where({ grant_id: grantId }).first();
+      return live().where({ grant_id: grantId }).first();
     },
 
-    /** A live authorization (by id or by grant) with the app's name, in one query. */
-    async findLiveWithApp(by: { id: string } | { grant_id: string }): Promise<ConnectedAppRow | undefined> {
-      const [[column, value] = ['id', '']] = Object.entries(by);
-      return withAppName().where(`a.${column}`, value).whereNull('a.revoked_at').first();
+    /** Live authorizations that are not offline and last for this sign-in session. */
+    async findSessionBound(sessionUid: string): Promise<AuthorizationRow[]> {
+      return live().where({ session_uid: sessionUid }).whereNot({ access: 'offline' });
     },
 
-    async insert(trx: Knex.Transaction, row: Omit<AuthorizationRow, 'created_at' | 'updated_at' | 'last_used_at' | 'revoked_at' | 'revoked_by'>): Promise<void> {
-      await trx('authorizations').insert(row);
+    async insert(row: NewAuthorization): Promise<void> {
+      await db.table('authorizations').insert(row);
     },
 
-    async update(trx: Knex.Transaction, id: string, changes: Partial<Pick<AuthorizationRow, 'grant_id' | 'person_id' | 'scope' | 'declined' | 'access'>>): Promise<void> {
-      await trx('authorizations').where({ id }).update({ ...changes, updated_at: knex.fn.now() });
+    async update(id: string, changes: Partial<Pick<AuthorizationRow, 'grant_id' | 'person_id' | 'scope' | 'declined' | 'access' | 'session_uid'>>): Promise<void> {
+      await db.table('authorizations').where({ id }).update({ ...changes, updated_at: db.now() });
     },
 
     async setGrant(id: string, grantId: string | null): Promise<void> {
-      await knex('authorizations').where({ id }).update({ grant_id: grantId });
+      await db.table('authorizations').where({ id }).update({ grant_id: grantId });
+    },
+
+    async setSession(id: string, sessionUid: string): Promise<void> {
+      await db.table('authorizations').where({ id }).whereRaw('session_uid is distinct from ?', [sessionUid]).update({ session_uid: sessionUid });
     },
 
     /** Ends a live authorization; returns it, or `undefined` when it was not live. */
-    async revoke(trx: Knex.Transaction, id: string, by: string): Promise<AuthorizationRow | undefined> {
-      const [row] = await trx<AuthorizationRow>('authorizations')
+    async revoke(id: string, by: string): Promise<AuthorizationRow | undefined> {
+      const [row] = await db.table('authorizations')
         .where({ id })
         .whereNull('revoked_at')
-        .update({ revoked_at: knex.fn.now(), revoked_by: by, grant_id: null })
+        .update({ revoked_at: db.now() as unknown as Date, revoked_by: by, grant_id: null })
         .returning('*');
-      return row;
+      return row as AuthorizationRow | undefined;
     },
 
-    /** Records a use, at most once a minute (an app calling the API often need not write each time). */
-    async touch(id: string): Promise<void> {
-      await knex('authorizations')
-        .where({ id })
-        .andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', knex.raw(`now() - interval '60 seconds'`)))
-        .update({ last_used_at: knex.fn.now() });
-    },
-
-    /** Live authorizations of the given records, with the app's registered name. */
-    async connectedApps(recordIds: string[]): Promise<ConnectedAppRow[]> {
+    /** Live authorizations of the given records, newest first. */
+    async liveForRecords(recordIds: readonly string[]): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
-      return withAppName().whereIn('a.record_id', recordIds).whereNull('a.revoked_at').orderBy('a.created_at', 'desc');
+      return live().whereIn('record_id', recordIds).orderBy('created_at', 'desc');
     },
   };
 }

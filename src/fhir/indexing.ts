@@ -1,9 +1,11 @@
 /**
- * What a resource is searched by: the date it is about and its token values, computed on write so
- * search is plain indexed SQL. Token values are stored in every form FHIR token search accepts:
- * `code` (any system), `system|code`, `|code` (no system) and `system|` (any code in the system).
- * https://hl7.org/fhir/R4/search.html#token
+ * What a resource is searched by, computed on write from the catalogue's entry for its type, so
+ * search is plain indexed SQL: the date it is about, and its token values in every form FHIR token
+ * search accepts — `code` (any system), `system|code`, `|code` (no system) and `system|` (any code
+ * in the system). https://hl7.org/fhir/R4/search.html#token
  */
+import { CATALOGUE, isRecordType, type TokenSource } from '../rules/catalogue';
+
 type Json = Record<string, unknown>;
 
 function asObject(value: unknown): Json | undefined {
@@ -13,6 +15,11 @@ function asObject(value: unknown): Json | undefined {
 function asArray(value: unknown): unknown[] {
   if (Array.isArray(value)) return value;
   return value === undefined ? [] : [value];
+}
+
+/** The value at a dotted element path (`effectivePeriod.start`). */
+export function elementAt(resource: Json, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => asObject(value)?.[key], resource);
 }
 
 function codings(concept: unknown): { system?: string; code?: string }[] {
@@ -32,72 +39,36 @@ function tokenForms(param: string, system: string | undefined, code: string | un
   return forms;
 }
 
-function conceptTokens(param: string, concepts: unknown): string[] {
-  return asArray(concepts).flatMap((concept) => codings(concept).flatMap(({ system, code }) => tokenForms(param, system, code)));
+function tokensOf(param: string, source: TokenSource, resource: Json): string[] {
+  if ('code' in source) {
+    const value = resource[source.code];
+    return typeof value === 'string' ? tokenForms(param, undefined, value) : [];
+  }
+  return asArray(resource[source.concept]).flatMap((concept) => codings(concept).flatMap(({ system, code }) => tokenForms(param, system, code)));
 }
 
-function codeTokens(param: string, value: unknown): string[] {
-  return typeof value === 'string' ? tokenForms(param, undefined, value) : [];
+/** A FHIR date, dateTime or instant as the moment it starts (`2024` → 1 Jan 2024). */
+export function parseFhirDate(value: unknown): Date | undefined {
+  if (typeof value !== 'string') return undefined;
+  const date = new Date(value.length === 4 ? `${value}-01-01` : value.length === 7 ? `${value}-01` : value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-function firstDate(...values: unknown[]): Date | undefined {
-  for (const value of values) {
-    if (typeof value !== 'string') continue;
-    const date = new Date(value.length === 4 ? `${value}-01-01` : value.length === 7 ? `${value}-01` : value);
-    if (!Number.isNaN(date.getTime())) return date;
+/** The date a resource is about: the first of its type's date elements that holds one. */
+export function dateOf(resource: Json): Date | undefined {
+  const type = String(resource.resourceType);
+  if (!isRecordType(type)) return undefined;
+  for (const path of CATALOGUE[type].date ?? []) {
+    const date = parseFhirDate(elementAt(resource, path));
+    if (date) return date;
   }
   return undefined;
 }
 
 /** Search index values for a resource of one of the catalogue types. */
 export function indexResource(resource: Json): { searchDate: Date | undefined; searchTokens: string[] } {
-  const period = (key: string) => asObject(resource[key])?.start;
-  switch (resource.resourceType) {
-    case 'Observation':
-      return {
-        searchDate: firstDate(resource.effectiveDateTime, period('effectivePeriod'), resource.effectiveInstant, resource.issued),
-        searchTokens: [...conceptTokens('code', resource.code), ...conceptTokens('category', resource.category), ...codeTokens('status', resource.status)],
-      };
-    case 'Condition':
-      return {
-        searchDate: firstDate(resource.onsetDateTime, period('onsetPeriod'), resource.recordedDate),
-        searchTokens: [
-          ...conceptTokens('code', resource.code),
-          ...conceptTokens('category', resource.category),
-          ...conceptTokens('clinical-status', resource.clinicalStatus),
-          ...conceptTokens('verification-status', resource.verificationStatus),
-        ],
-      };
-    case 'AllergyIntolerance':
-      return {
-        searchDate: firstDate(resource.recordedDate, resource.onsetDateTime),
-        searchTokens: [
-          ...conceptTokens('code', resource.code),
-          ...conceptTokens('clinical-status', resource.clinicalStatus),
-          ...conceptTokens('verification-status', resource.verificationStatus),
-        ],
-      };
-    case 'MedicationStatement':
-      return {
-        searchDate: firstDate(resource.effectiveDateTime, period('effectivePeriod'), resource.dateAsserted),
-        searchTokens: [...conceptTokens('code', resource.medicationCodeableConcept), ...codeTokens('status', resource.status)],
-      };
-    case 'Immunization':
-      return {
-        searchDate: firstDate(resource.occurrenceDateTime),
-        searchTokens: [...conceptTokens('vaccine-code', resource.vaccineCode), ...codeTokens('status', resource.status)],
-      };
-    case 'Procedure':
-      return {
-        searchDate: firstDate(resource.performedDateTime, period('performedPeriod')),
-        searchTokens: [...conceptTokens('code', resource.code), ...codeTokens('status', resource.status)],
-      };
-    case 'DocumentReference':
-      return {
-        searchDate: firstDate(resource.date),
-        searchTokens: [...conceptTokens('type', resource.type), ...conceptTokens('category', resource.category), ...codeTokens('status', resource.status)],
-      };
-    default:
-      return { searchDate: undefined, searchTokens: [] };
-  }
+  const type = String(resource.resourceType);
+  if (!isRecordType(type)) return { searchDate: undefined, searchTokens: [] };
+  const searchTokens = Object.entries(CATALOGUE[type].tokens).flatMap(([param, source]) => tokensOf(param, source, resource));
+  return { searchDate: dateOf(resource), searchTokens };
 }

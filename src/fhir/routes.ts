@@ -1,22 +1,59 @@
 /**
- * `/fhir`: the FHIR R4 RESTful API over the records — thin HTTP over fhir/service.ts. JSON only
- * (application/fhir+json), 1 MB bodies, ETags and If-Match, CORS for browser apps, and every error
- * an OperationOutcome. https://hl7.org/fhir/R4/http.html
+ * `/fhir`: the FHIR R4 RESTful API over the records — the bearer gate resolves the token to the
+ * record it reaches, the route checks the token's scopes, and the record repository does the work.
+ * JSON only (application/fhir+json), 1 MB bodies, ETags and If-Match, CORS for browser apps, and
+ * every error an OperationOutcome. https://hl7.org/fhir/R4/http.html
  */
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
+import { recordCallerOf, type BearerGate } from '../api/gate';
+import { DomainError, STATUS_OF, type FailureKind } from '../errors';
 import { fromBodyParser } from '../http/error-handler';
 import { describeError, log } from '../log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
-import type { RecordAccess, RecordAccessResolver } from './access';
-import { FhirError, InvalidResource, TooLarge, UnsupportedMediaType, operationOutcome } from './outcome';
-import type { FhirService, StoredResource } from './service';
+import { demand } from './access';
+import { InvalidResource } from './errors';
+import type { RecordRepositories, StoredResource } from './repository';
+import { parseSearch } from './search';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-type Deps = { endpoints: Endpoints; service: FhirService; access: RecordAccessResolver; version: string };
+type Deps = { endpoints: Endpoints; repositories: RecordRepositories; gate: BearerGate; version: string };
+
+/** The OperationOutcome issue type for each kind of refusal (https://hl7.org/fhir/R4/valueset-issue-type.html). */
+const ISSUE_TYPE: Readonly<Record<FailureKind, string>> = {
+  invalid: 'invalid',
+  unauthenticated: 'login',
+  forbidden: 'forbidden',
+  not_found: 'not-found',
+  conflict: 'conflict',
+  precondition_failed: 'conflict',
+  gone: 'deleted',
+  too_large: 'too-costly',
+  unsupported: 'not-supported',
+  too_many_attempts: 'throttled',
+};
+
+/** An HTTP-level refusal of the FHIR API (unknown type or interaction, wrong media type). */
+class FhirHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly issueType: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function operationOutcome(code: string, diagnostics: string, expression: readonly string[] = []) {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'error', code, diagnostics, ...(expression.length ? { expression } : {}) }],
+  };
+}
 
 function send(res: Response, status: number, body: unknown): void {
   res.status(status).type(FHIR_JSON).send(JSON.stringify(body));
@@ -30,13 +67,13 @@ function sendResource(res: Response, status: number, resource: StoredResource): 
 
 function typeOf(req: Request): RecordType {
   const type = String(req.params.type);
-  if (!isRecordType(type)) throw new FhirError(404, 'not-supported', `carevault does not hold ${type} resources.`);
+  if (!isRecordType(type)) throw new FhirHttpError(404, 'not-supported', `carevault does not hold ${type} resources.`);
   return type;
 }
 
 function idOf(req: Request): string {
   const id = String(req.params.id);
-  if (!ID.test(id)) throw new FhirError(404, 'not-found', `${id} is not a FHIR id.`);
+  if (!ID.test(id)) throw new FhirHttpError(404, 'not-found', `${id} is not a FHIR id.`);
   return id;
 }
 
@@ -49,15 +86,15 @@ function ifMatchVersion(req: Request): number | undefined {
   return Number(match[1]);
 }
 
-export function fhirRoutes({ endpoints, service, access, version }: Deps): express.Router {
+export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): express.Router {
   const router = express.Router();
   // Bearer tokens, no cookies: any origin may call, as SMART browser apps do.
   router.use(
     cors({
       origin: true,
       methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'If-Match', 'Prefer'],
-      exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'WWW-Authenticate'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'If-Match', 'If-None-Match', 'Prefer', 'DPoP'],
+      exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'WWW-Authenticate', 'DPoP-Nonce'],
       maxAge: 600,
     }),
   );
@@ -67,21 +104,33 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
     next();
   });
   const json = express.json({ type: ['application/fhir+json', 'application/json'], limit: '1mb', strict: true });
-  const recordAccess = (req: Request) => access.fromHeader(req.get('Authorization'));
+  /** The record the token reaches, as the token's app. */
+  const repository = (res: Response) => {
+    const caller = recordCallerOf(res);
+    return repositories.forRecord(caller.recordId, { kind: 'app', clientId: caller.clientId });
+  };
 
   router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version)));
   router.get('/.well-known/smart-configuration', (_req, res) => {
     res.json(smartConfiguration(endpoints));
   });
 
-  router.get('/:type', async (req, res) => {
+  // Reads and deletes check the address before the token (writes check the token before their body).
+  const address: RequestHandler = (req, _res, next) => {
+    typeOf(req);
+    if (req.params.id !== undefined) idOf(req);
+    next();
+  };
+
+  router.get('/:type', address, gate.forRecords, async (req, res) => {
     const type = typeOf(req);
-    const granted = await recordAccess(req);
+    demand(recordCallerOf(res), type, 's');
     const strict = /handling=strict/.test(req.get('Prefer') ?? '');
-    const result = await service.search(granted, type, req.query as Record<string, unknown>, strict);
+    const criteria = parseSearch(type, req.query as Record<string, unknown>, strict);
+    const result = await repository(res).search(type, criteria);
     const link = (cursor?: number) => {
-      const params = new URLSearchParams(result.criteria.used);
-      params.set('_count', String(result.criteria.count));
+      const params = new URLSearchParams(criteria.used);
+      params.set('_count', String(criteria.count));
       if (cursor !== undefined) params.set('_cursor', String(cursor));
       return `${endpoints.fhirBase}/${type}?${params.toString()}`;
     };
@@ -90,7 +139,7 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
       type: 'searchset',
       total: result.total,
       link: [
-        { relation: 'self', url: link(result.criteria.after) },
+        { relation: 'self', url: link(criteria.after) },
         ...(result.nextCursor !== undefined ? [{ relation: 'next', url: link(result.nextCursor) }] : []),
       ],
       entry: result.resources.map((resource) => ({
@@ -101,10 +150,11 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
     });
   });
 
-  router.get('/:type/:id', async (req, res) => {
+  router.get('/:type/:id', address, gate.forRecords, async (req, res) => {
     const type = typeOf(req);
     const id = idOf(req);
-    const resource = await service.read(await recordAccess(req), type, id);
+    demand(recordCallerOf(res), type, 'r');
+    const resource = await repository(res).read(type, id);
     if (req.get('If-None-Match') === `W/"${resource.versionId}"`) {
       res.status(304).set('ETag', `W/"${resource.versionId}"`).end();
       return;
@@ -113,51 +163,59 @@ export function fhirRoutes({ endpoints, service, access, version }: Deps): expre
   });
 
   // Writes: the token first (a refused app sends its body for nothing), then the media type, then the body.
-  const authorize: RequestHandler = async (req, res, next) => {
-    res.locals.access = await recordAccess(req);
-    next();
-  };
   const jsonOnly: RequestHandler = (req, _res, next) => {
-    if (!req.is(['application/fhir+json', 'application/json'])) throw new UnsupportedMediaType();
+    if (!req.is(['application/fhir+json', 'application/json'])) {
+      throw new FhirHttpError(415, 'not-supported', 'Send FHIR resources as JSON, with Content-Type application/fhir+json.');
+    }
     next();
   };
 
-  router.post('/:type', authorize, jsonOnly, json, async (req, res) => {
+  router.post('/:type', gate.forRecords, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
-    const created = await service.create(res.locals.access as RecordAccess, type, req.body);
+    demand(recordCallerOf(res), type, 'c');
+    const created = await repository(res).create(type, req.body);
     res.set('Location', `${endpoints.fhirBase}/${type}/${String(created.content.id)}/_history/${created.versionId}`);
     sendResource(res, 201, created);
   });
 
-  router.put('/:type/:id', authorize, jsonOnly, json, async (req, res) => {
-    sendResource(res, 200, await service.update(res.locals.access as RecordAccess, typeOf(req), idOf(req), req.body, ifMatchVersion(req)));
-  });
-
-  router.delete('/:type/:id', async (req, res) => {
+  router.put('/:type/:id', gate.forRecords, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
     const id = idOf(req);
-    await service.remove(await recordAccess(req), type, id);
+    demand(recordCallerOf(res), type, 'u');
+    sendResource(res, 200, await repository(res).update(type, id, req.body, ifMatchVersion(req)));
+  });
+
+  router.delete('/:type/:id', address, gate.forRecords, async (req, res) => {
+    const type = typeOf(req);
+    const id = idOf(req);
+    demand(recordCallerOf(res), type, 'd');
+    await repository(res).remove(type, id);
     res.status(204).end();
   });
 
   router.use((req, _res, next) => {
-    next(new FhirError(404, 'not-supported', `carevault has no FHIR interaction ${req.method} ${req.path}.`));
+    next(new FhirHttpError(404, 'not-supported', `carevault has no FHIR interaction ${req.method} ${req.path}.`));
   });
 
   const errors: ErrorRequestHandler = (error, req, res, _next) => {
-    const client = error instanceof FhirError ? undefined : fromBodyParser(error);
-    let failure: FhirError;
-    if (error instanceof FhirError) failure = error;
-    else if (client?.status === 413) failure = new TooLarge('1 MB');
-    else if (client?.status === 415) failure = new UnsupportedMediaType();
-    else if (client) failure = new FhirError(client.status, client.status === 404 ? 'not-found' : 'invalid', client.description);
-    else {
-      log.error('unexpected FHIR error', { method: req.method, path: req.originalUrl.split('?')[0], ...describeError(error) });
-      send(res, 500, operationOutcome([{ severity: 'error', code: 'exception', diagnostics: 'Something went wrong on our side. Please try again.' }]));
+    if (error instanceof InvalidToken || error instanceof InsufficientScope) res.set('WWW-Authenticate', challengeOf(error));
+    if (error instanceof DomainError) {
+      send(res, STATUS_OF[error.kind], operationOutcome(ISSUE_TYPE[error.kind], error.message, error instanceof InvalidResource ? error.expression : []));
       return;
     }
-    res.set(failure.headers);
-    send(res, failure.status, failure.toOutcome());
+    if (error instanceof FhirHttpError) {
+      send(res, error.status, operationOutcome(error.issueType, error.message));
+      return;
+    }
+    const client = fromBodyParser(error);
+    if (client) {
+      const issue = client.status === 413 ? 'too-costly' : client.status === 415 ? 'not-supported' : client.status === 404 ? 'not-found' : 'invalid';
+      const message = client.status === 413 ? 'The resource is larger than 1 MB.' : client.status === 415 ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.' : client.description;
+      send(res, client.status, operationOutcome(issue, message));
+      return;
+    }
+    log.error('unexpected FHIR error', { method: req.method, path: req.originalUrl.split('?')[0], ...describeError(error) });
+    send(res, 500, operationOutcome('exception', 'Something went wrong on our side. Please try again.'));
   };
   router.use(errors);
   return router;

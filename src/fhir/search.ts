@@ -3,9 +3,9 @@
  * Unknown parameters are ignored (and left out of the Bundle's self link), unless the client asks
  * `Prefer: handling=strict`. https://hl7.org/fhir/R4/search.html
  */
-import type { RecordType } from '../rules/catalogue';
+import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { isCleanText } from '../security/storable-text';
-import { InvalidResource } from './outcome';
+import { InvalidResource } from './errors';
 
 export type DateComparison = { prefix: 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb'; start: Date; end: Date };
 
@@ -27,38 +27,14 @@ export type SearchCriteria = {
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 100;
 
-const TOKEN_PARAMS: Readonly<Record<RecordType, readonly string[]>> = {
-  Patient: [],
-  Observation: ['code', 'category', 'status'],
-  Condition: ['code', 'category', 'clinical-status', 'verification-status'],
-  AllergyIntolerance: ['code', 'clinical-status', 'verification-status'],
-  MedicationStatement: ['code', 'status'],
-  Immunization: ['vaccine-code', 'status'],
-  Procedure: ['code', 'status'],
-  DocumentReference: ['type', 'category', 'status'],
-};
-
-const DATE_TYPES: ReadonlySet<RecordType> = new Set(['Observation', 'Condition', 'AllergyIntolerance', 'MedicationStatement', 'Immunization', 'Procedure', 'DocumentReference']);
-
-const PATIENT_PARAMS: Readonly<Record<RecordType, readonly string[]>> = {
-  Patient: [],
-  Observation: ['patient', 'subject'],
-  Condition: ['patient', 'subject'],
-  AllergyIntolerance: ['patient'],
-  MedicationStatement: ['patient', 'subject'],
-  Immunization: ['patient'],
-  Procedure: ['patient', 'subject'],
-  DocumentReference: ['patient', 'subject'],
-};
-
 /** The search parameters of a type, for the CapabilityStatement. */
 export function searchParamsOf(type: RecordType): { name: string; type: 'token' | 'date' | 'reference' }[] {
   return [
     { name: '_id', type: 'token' },
     { name: '_lastUpdated', type: 'date' },
-    ...TOKEN_PARAMS[type].map((name) => ({ name, type: 'token' as const })),
-    ...(DATE_TYPES.has(type) ? [{ name: 'date', type: 'date' as const }] : []),
-    ...PATIENT_PARAMS[type].map((name) => ({ name, type: 'reference' as const })),
+    ...Object.keys(CATALOGUE[type].tokens).map((name) => ({ name, type: 'token' as const })),
+    ...(CATALOGUE[type].date ? [{ name: 'date', type: 'date' as const }] : []),
+    ...CATALOGUE[type].patientParams.map((name) => ({ name, type: 'reference' as const })),
   ];
 }
 
@@ -102,6 +78,7 @@ function values(raw: string): string[] {
  * @param strict `Prefer: handling=strict`: unknown parameters are an error.
  */
 export function parseSearch(type: RecordType, query: Record<string, unknown>, strict: boolean): SearchCriteria {
+  const entry = CATALOGUE[type];
   const criteria: SearchCriteria = { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: DEFAULT_COUNT, after: undefined, used: [] };
   for (const [name, rawValue] of Object.entries(query)) {
     for (const raw of Array.isArray(rawValue) ? rawValue : [rawValue]) {
@@ -120,11 +97,11 @@ export function parseSearch(type: RecordType, query: Record<string, unknown>, st
         criteria.ids.push(values(raw));
       } else if (name === '_lastUpdated') {
         criteria.lastUpdated.push(parseDate(name, raw));
-      } else if (name === 'date' && DATE_TYPES.has(type)) {
+      } else if (name === 'date' && entry.date) {
         criteria.dates.push(parseDate(name, raw));
-      } else if (TOKEN_PARAMS[type].includes(name)) {
+      } else if (Object.hasOwn(entry.tokens, name)) {
         criteria.tokens.push(values(raw).map((value) => `${name}:${value}`));
-      } else if (PATIENT_PARAMS[type].includes(name)) {
+      } else if (entry.patientParams.includes(name)) {
         criteria.patients.push(...values(raw).map((value) => value.replace(/^.*Patient\//, '')));
       } else if (strict) {
         throw new InvalidResource(`carevault does not support the search parameter ${name} on ${type}.`);

@@ -2,6 +2,7 @@
  * SMART App Launch discovery (`.well-known/smart-configuration`) and the FHIR CapabilityStatement
  * (`/fhir/metadata`). https://build.fhir.org/ig/HL7/smart-app-launch/conformance.html
  */
+import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, GRANT_TYPES } from '../oidc/protocol';
 import { RECORD_TYPES } from '../rules/catalogue';
 import { advertisedScopes } from '../rules/scopes';
 import { searchParamsOf } from './search';
@@ -25,9 +26,10 @@ export function smartConfiguration(endpoints: Endpoints) {
     jwks_uri: endpoints.jwks,
     authorization_endpoint: endpoints.authorization,
     token_endpoint: endpoints.token,
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-    token_endpoint_auth_signing_alg_values_supported: ['RS256', 'RS384', 'ES256', 'ES384'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    token_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
+    token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
+    dpop_signing_alg_values_supported: [...DPOP_ALGS],
+    grant_types_supported: [...GRANT_TYPES],
     ...(endpoints.registration ? { registration_endpoint: endpoints.registration } : {}),
     userinfo_endpoint: endpoints.userinfo,
     introspection_endpoint: endpoints.introspection,

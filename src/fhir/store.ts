@@ -1,8 +1,9 @@
 /**
  * SQL for FHIR resources: the current version of each resource, with the record it belongs to
- * and the values it is searched by.
+ * and the values it is searched by. Only the record repository calls this.
  */
 import type { Knex } from 'knex';
+import type { Database } from '../db';
 import type { DateComparison, SearchCriteria } from './search';
 
 export type ResourceRow = {
@@ -15,39 +16,6 @@ export type ResourceRow = {
   search_date?: Date | null;
   search_tokens?: string[];
 };
-
-type Db = Knex | Knex.Transaction;
-
-export async function insertResource(db: Db, row: ResourceRow): Promise<void> {
-  await db('resources').insert(row);
-}
-
-export async function findResource(db: Db, recordId: string, type: string, id: string): Promise<ResourceRow | undefined> {
-  return db<ResourceRow>('resources').where({ record_id: recordId, type, id }).first();
-}
-
-/** Writes a new version if the stored one is still `expectedVersion`; false when it moved on. */
-export async function replaceResource(trx: Knex.Transaction, row: ResourceRow, expectedVersion: number): Promise<boolean> {
-  const count = await trx('resources')
-    .where({ record_id: row.record_id, type: row.type, id: row.id, version_id: expectedVersion })
-    .update({
-      version_id: row.version_id,
-      last_updated: row.last_updated,
-      content: row.content,
-      search_date: row.search_date ?? null,
-      search_tokens: row.search_tokens ?? [],
-    });
-  return count === 1;
-}
-
-/** Keeps the record's display name in step with its Patient's name. */
-export async function renameRecord(trx: Knex.Transaction, recordId: string, name: string): Promise<void> {
-  await trx('records').where({ id: recordId }).update({ name });
-}
-
-export async function deleteResource(trx: Knex.Transaction, recordId: string, type: string, id: string): Promise<boolean> {
-  return (await trx('resources').where({ record_id: recordId, type, id }).delete()) === 1;
-}
 
 function applyDate(query: Knex.QueryBuilder, column: string, date: DateComparison): void {
   const { prefix, start, end } = date;
@@ -75,25 +43,54 @@ function applyDate(query: Knex.QueryBuilder, column: string, date: DateCompariso
   }
 }
 
-/** The matching resources of one record and type, in creation order, and how many match in all. */
-export async function searchResources(knex: Knex, recordId: string, type: string, criteria: SearchCriteria) {
-  const base = knex('resources').where({ record_id: recordId, type });
-  for (const ids of criteria.ids) base.whereIn('id', ids);
-  for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
-  for (const date of criteria.dates) applyDate(base, 'search_date', date);
-  for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
-  const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
-  const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(criteria.count + 1);
-  if (criteria.after !== undefined) page.where('seq', '>', criteria.after);
-  const rows = (await page) as (ResourceRow & { seq: string })[];
-  return { total: Number(total), rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
+export function createResourceStore(db: Database) {
+  return {
+    async insert(row: ResourceRow): Promise<void> {
+      await db.table('resources').insert(row);
+    },
+
+    async find(recordId: string, type: string, id: string): Promise<ResourceRow | undefined> {
+      return db.table('resources').where({ record_id: recordId, type, id }).first();
+    },
+
+    /** Writes a new version if the stored one is still `expectedVersion`; false when it moved on. */
+    async replace(row: ResourceRow, expectedVersion: number): Promise<boolean> {
+      const count = await db
+        .table('resources')
+        .where({ record_id: row.record_id, type: row.type, id: row.id, version_id: expectedVersion })
+        .update({
+          version_id: row.version_id,
+          last_updated: row.last_updated,
+          content: row.content,
+          search_date: row.search_date ?? null,
+          search_tokens: row.search_tokens ?? [],
+        });
+      return count === 1;
+    },
+
+    async delete(recordId: string, type: string, id: string): Promise<boolean> {
+      return (await db.table('resources').where({ record_id: recordId, type, id }).delete()) === 1;
+    },
+
+    /** The matching resources of one record and type, in creation order, and how many match in all. */
+    async search(recordId: string, type: string, criteria: SearchCriteria) {
+      const base = db.table('resources').where({ record_id: recordId, type });
+      for (const ids of criteria.ids) base.whereIn('id', ids);
+      for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
+      for (const date of criteria.dates) applyDate(base, 'search_date', date);
+      for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
+      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(criteria.count + 1);
+      if (criteria.after !== undefined) page.where('seq', '>', criteria.after);
+      const rows = (await page) as (ResourceRow & { seq: string })[];
+      return { total: Number(total), rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
+    },
+
+    /** Everything in a record except its Patient, newest first, for the person's record page. */
+    async contents(recordId: string, limit: number): Promise<ResourceRow[]> {
+      return db.table('resources').where({ record_id: recordId }).whereNot({ type: 'Patient' }).orderBy('last_updated', 'desc').limit(limit);
+    },
+  };
 }
 
-/** Everything in a record except its Patient, newest first, for the person's record page. */
-export async function recordContents(knex: Knex, recordId: string, limit: number): Promise<ResourceRow[]> {
-  return knex<ResourceRow>('resources')
-    .where({ record_id: recordId })
-    .whereNot({ type: 'Patient' })
-    .orderBy('last_updated', 'desc')
-    .limit(limit);
-}
+export type ResourceStore = ReturnType<typeof createResourceStore>;

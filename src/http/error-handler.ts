@@ -1,11 +1,14 @@
 /**
  * The one place our own routes' errors become responses: a page for browsers, JSON
- * `{ error, error_description }` for API callers. Unknown errors are logged and answered with a
- * plain 500 page, never a stack trace.
+ * `{ error, error_description }` for API callers. Domain errors get the status of their kind; the
+ * bearer gate's refusals their `WWW-Authenticate` challenge. Unknown errors are logged and
+ * answered with a plain 500, never a stack trace.
  */
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
+import { DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
 import { describeError, log } from '../log';
-import { HttpError, NotFound, PayloadTooLarge, BadRequest, TooManyRequests } from './errors';
+import { HttpError, PayloadTooLarge, BadRequest } from './errors';
 import { sendPage } from './render';
 
 /** body-parser's errors carry a `type`; turn the ones a client causes into ours. */
@@ -36,8 +39,14 @@ export const notFound: RequestHandler = (_req, _res, next) => {
   next(new NotFound());
 };
 
+/** A refusal as status, code and sentence; `undefined` for an error nobody expected. */
+function refusalOf(error: unknown): { status: number; code: string; description: string } | undefined {
+  if (error instanceof DomainError) return { status: STATUS_OF[error.kind], code: error.code, description: error.message };
+  return error instanceof HttpError ? error : fromBodyParser(error);
+}
+
 export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
-  const known = error instanceof HttpError ? error : fromBodyParser(error);
+  const known = refusalOf(error);
   if (!known) log.error('unexpected error', { method: req.method, path: req.path, ...describeError(error) });
   if (res.headersSent) {
     next(error);
@@ -46,7 +55,8 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
   const status = known?.status ?? 500;
   const code = known?.code ?? 'server_error';
   const description = known?.description ?? 'Something went wrong on our side. Please try again.';
-  if (known instanceof TooManyRequests) res.set('Retry-After', String(known.retryAfterSeconds));
+  if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
+  if (error instanceof InvalidToken || error instanceof InsufficientScope) res.set('WWW-Authenticate', challengeOf(error));
   if (wantsJson(req)) {
     res.status(status).json({ error: code, error_description: description });
     return;

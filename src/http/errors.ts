@@ -1,6 +1,7 @@
 /**
- * Errors our own routes throw. Each carries its HTTP status, a machine code and a sentence a person
- * can read; the one error handler in app.ts renders them as a page or as JSON.
+ * Refusals of the HTTP layer itself (a malformed body, a form without its CSRF token): each carries
+ * its status, a machine code and a sentence a person can read. Services throw domain errors
+ * (src/errors.ts) instead; the one error handler renders both.
  */
 export class HttpError extends Error {
   constructor(
@@ -18,14 +19,8 @@ export class BadRequest extends HttpError {
   }
 }
 
-export class NotFound extends HttpError {
-  constructor(description = 'There is nothing at this address.') {
-    super(404, 'not_found', description);
-  }
-}
-
 export class Forbidden extends HttpError {
-  constructor(description = 'You are not allowed to do that.', code = 'forbidden') {
+  constructor(description: string, code = 'forbidden') {
     super(403, code, description);
   }
 }
@@ -33,14 +28,5 @@ export class Forbidden extends HttpError {
 export class PayloadTooLarge extends HttpError {
   constructor(description = 'The request is too large.') {
     super(413, 'payload_too_large', description);
-  }
-}
-
-export class TooManyRequests extends HttpError {
-  constructor(
-    description: string,
-    readonly retryAfterSeconds: number,
-  ) {
-    super(429, 'too_many_requests', description);
   }
 }

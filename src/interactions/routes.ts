@@ -1,28 +1,39 @@
 /**
- * Web-based authorization pages: sign-in, registration and consent, inside an oidc-provider
- * interaction (all under /interaction/:uid, where its cookie is scoped).
+ * Web-based authorization pages, inside an oidc-provider interaction (all under /interaction/:uid,
+ * where its cookie is scoped): sign-in and registration for the `login` prompt, the record picker
+ * and rules for `consent`, and the pages of carevault's own prompts, registered by name.
  */
 import express, { type Request, type Response } from 'express';
-import { firstMessage, registrationForm, signInForm } from '../accounts/schemas';
+import { firstMessage } from '../http/forms';
+import { registrationForm, signInForm } from '../accounts/schemas';
 import type { AccountService, Person } from '../accounts/service';
 import type { AuthorizationService } from '../authorizations/service';
-import { HttpError } from '../http/errors';
+import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
+import type { Csrf } from '../security/csrf';
 import { sendPage } from '../http/render';
-import { InteractionExpired, type Interactions, type PendingInteraction } from '../oidc/interactions';
+import type { Interactions } from '../oidc/interactions';
+import type { RecordService } from '../records/service';
 import { consentDecision } from './consent';
+import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from './pending';
+
+/** The page of a prompt of carevault's own (a step the flow cannot skip), shown at /interaction/:uid. */
+export type PromptPage = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
 
 type Deps = {
   interactions: Interactions;
   accounts: AccountService;
+  records: RecordService;
   authorizations: AuthorizationService;
-  csrf: { issue: express.RequestHandler; verify: express.RequestHandler };
+  csrf: Csrf;
+  /** Pages of further prompts, by prompt name. */
+  prompts?: ReadonlyMap<string, PromptPage>;
 };
 
-function clientAddress(req: Request): string {
+export function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
-export function interactionRoutes({ interactions, accounts, authorizations, csrf }: Deps): express.Router {
+export function interactionRoutes({ interactions, accounts, records, authorizations, csrf, prompts = new Map() }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
@@ -31,21 +42,36 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
    * The pending interaction, or `undefined` after sending the browser on: to resume one that has
    * its result, or back to the interaction's page when it is not at `prompt`.
    */
-  const pendingOf = async (req: Request, res: Response, prompt?: PendingInteraction['prompt']): Promise<PendingInteraction | undefined> => {
+  const pendingOf = async (req: Request, res: Response, prompt?: string): Promise<PendingInteraction | undefined> => {
     const pending = await interactions.load(req, res);
     if (pending.finishedReturnTo) res.redirect(303, pending.finishedReturnTo);
-    else if (prompt && pending.prompt !== prompt) res.redirect(303, base(pending));
+    else if (prompt && pending.prompt.name !== prompt) res.redirect(303, base(pending));
     else return pending;
     return undefined;
   };
 
-  /** Runs a sign-in or registration step; a refusal (4xx) is shown above the form it came from. */
-  const attempt = async (step: () => Promise<void>, showRefusal: (status: number, message: string) => Promise<void>) => {
+  /** Sends the browser on once the interaction is answered; a second answer gets a plain page. */
+  const answer = async (res: Response, work: () => Promise<string>) => {
     try {
-      await step();
+      res.redirect(303, await work());
     } catch (error) {
-      if (!(error instanceof HttpError) || error.status >= 500) throw error;
-      await showRefusal(error.status, error.description);
+      if (!(error instanceof AlreadyAnswered)) throw error;
+      await sendPage(res, 409, 'pages/message', {
+        title: 'Already answered',
+        message: error.message,
+        link: error.returnTo ? { href: error.returnTo, text: 'Continue' } : undefined,
+      });
+    }
+  };
+
+  /** Runs a sign-in or registration step; a refusal is shown above the form it came from. */
+  const attempt = async (res: Response, step: () => Promise<string>, showRefusal: (status: number, message: string) => Promise<void>) => {
+    try {
+      await answer(res, step);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error instanceof InteractionExpired) throw error;
+      if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
+      await showRefusal(STATUS_OF[error.kind], error.message);
     }
   };
 
@@ -70,9 +96,9 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
     });
 
   const showConsent = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
-    const records = await accounts.recordsOf(pending.accountId ?? '');
+    const held = await records.recordsOf(pending.accountId ?? '');
     // Start from the record this app already reaches, with the optional rules declined there unticked.
-    const [existing] = await authorizations.findForRecords(pending.clientId, records.map((record) => record.id));
+    const [existing] = await authorizations.findForRecords(pending.clientId, held.map((record) => record.id));
     const declined = new Set((existing?.declined ?? '').split(' ').filter(Boolean));
     await sendPage(res, status, 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
@@ -80,8 +106,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
       action: `${base(pending)}/consent`,
       rules: pending.rules.map((rule) => (declined.has(rule.scope) ? { ...rule, checked: false } : rule)),
       identity: pending.identity,
-      records,
-      selectedRecord: existing?.record_id ?? records[0]?.id,
+      records: held,
+      selectedRecord: existing?.record_id ?? held[0]?.id,
       error,
     });
   };
@@ -89,17 +115,19 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
   router.get('/interaction/:uid', csrf.issue, async (req, res) => {
     const pending = await pendingOf(req, res);
     if (!pending) return;
-    if (pending.prompt === 'login') {
+    const { name } = pending.prompt;
+    if (name === 'login') {
       await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
-      return;
+    } else if (name === 'consent' && pending.firstParty) {
+      // carevault's own pages need no consent to learn who signed in.
+      await answer(res, async () => pending.finish({ consent: { grantId: await pending.saveGrant({ existingGrantId: undefined, granted: [], declined: [] }) } }));
+    } else if (name === 'consent') {
+      await showConsent(res, pending);
+    } else {
+      const page = prompts.get(name);
+      if (!page) throw new Error(`no page for the ${name} prompt`);
+      await page(req, res, pending);
     }
-    // carevault's own pages need no consent to learn who signed in.
-    if (pending.firstParty) {
-      const { grantId } = await interactions.saveGrant(pending, [], [], undefined);
-      await interactions.finishConsent(req, res, grantId);
-      return;
-    }
-    await showConsent(res, pending);
   });
 
   router.get('/interaction/:uid/register', csrf.issue, async (req, res) => {
@@ -118,7 +146,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
       return;
     }
     await attempt(
-      async () => interactions.finishLogin(req, res, (await accounts.authenticate(input.data, clientAddress(req))).id),
+      res,
+      async () => pending.finish({ login: { accountId: (await accounts.authenticate(input.data, clientAddress(req))).id } }),
       (status, message) => showSignIn(res, pending, status, email, message),
     );
   });
@@ -134,7 +163,8 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
       return;
     }
     await attempt(
-      async () => interactions.finishLogin(req, res, (await accounts.register(input.data, clientAddress(req))).id),
+      res,
+      async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id } }),
       (status, message) => showRegister(res, pending, status, values, message),
     );
   });
@@ -145,23 +175,17 @@ export function interactionRoutes({ interactions, accounts, authorizations, csrf
     if (!pending.accountId) throw new InteractionExpired('not signed in');
     // The interaction belongs to the session, so its person is the one signed in.
     const person = res.locals.person as Person | undefined;
-    const records = await accounts.recordsOf(pending.accountId);
-    const decision = consentDecision(req.body, pending.rules, records);
-    if (person?.id !== pending.accountId || decision.kind === 'invalid') {
+    const held = await records.recordsOf(pending.accountId);
+    const decision = consentDecision(req.body, pending.rules, held);
+    if (!person || person.id !== pending.accountId || decision.kind === 'invalid') {
       await showConsent(res, pending, 400, decision.kind === 'invalid' ? decision.message : undefined);
       return;
     }
-    const app = { clientId: pending.clientId, clientName: pending.clientName };
     if (decision.kind === 'deny') {
-      const recordId = decision.recordId ?? records[0]?.id;
-      if (recordId) await authorizations.recordDenial(app, recordId, person);
-      await interactions.finishDenied(req, res);
+      await answer(res, () => authorizations.deny(pending, person, decision.recordId ?? held[0]?.id));
       return;
     }
-    const existing = await authorizations.find(pending.clientId, decision.recordId);
-    const { grantId, scope } = await interactions.saveGrant(pending, decision.granted, decision.declined, existing?.grant_id);
-    await authorizations.recordConsent({ grantId, ...app, person, recordId: decision.recordId, scope, declined: decision.declined });
-    await interactions.finishConsent(req, res, grantId);
+    await answer(res, () => authorizations.allow(pending, person, decision));
   });
 
   return router;

@@ -4,7 +4,7 @@
  * clients' secrets are stored hashed.
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { findUnstorable, isStorableText } from '../security/storable-text';
 import type { ModelStore } from './store';
 
@@ -58,12 +58,19 @@ export function createAdapterClass(store: ModelStore, hashClientSecret: (secret:
     /**
      * Codes and refresh tokens are single-use. oidc-provider checks `consumed` and then consumes,
      * so two concurrent requests could both pass its check; the conditional update here lets
-     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2). A code that lost that race
+     * was presented twice: like oidc-provider does for a code it finds consumed, the grant and
+     * every token issued from it are revoked — whichever request arrived first.
      */
     async consume(id: string): Promise<void> {
-      if (!(await store.consume(this.model, id))) {
-        throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+      const { won, grantId } = await store.consume(this.model, id);
+      if (won) return;
+      if (this.model === 'AuthorizationCode' && grantId) {
+        await store.deleteGrant(grantId);
+        const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+        ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
+      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
     }
 
     async destroy(id: string): Promise<void> {

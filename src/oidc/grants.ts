@@ -2,23 +2,43 @@
  * Grants bound to records. oidc-provider keeps no custom fields on a Grant, so the record and the
  * rules live in carevault's authorizations, keyed by grant id; this file connects the two:
  * - an existing authorization skips consent when nothing new is asked (OIDC Core §3.1.2.4);
- * - the token response carries SMART's `patient` (SMART App Launch, token response);
- * - grants that oidc-provider ends (revocation, replay, sign-out) end or pause the authorization;
+ * - access tokens carry the record they reach, and the token response SMART's `patient`
+ *   (SMART App Launch, token response), from one lookup per token request;
+ * - grants that oidc-provider ends (revocation, replay) end the authorization; signing out ends
+ *   the grants of the authorizations that last only while the person is signed in;
  * - every token issued or refreshed is recorded.
  */
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { HOME_CLIENT_ID } from './home-client';
 
+/** An authorization as the OpenID core needs it. */
+export type BoundAuthorization = { id: string; record_id: string; client_id: string; access: 'offline' | 'online' | 'none'; session_uid: string | null };
+
 export type AuthorizationHooks = {
   /** Records a person holds (custodian of). */
-  recordsOf(personId: string): Promise<{ id: string }[]>;
+  recordIdsOf(personId: string): Promise<string[]>;
   find(clientId: string, recordId: string): Promise<{ id: string; grant_id: string | null; scope: string; declined: string } | undefined>;
   setGrant(authorizationId: string, grantId: string): Promise<void>;
-  recordOfGrant(grantId: string): Promise<string | undefined>;
-  grantEnded(grantId: string, how: 'app' | 'security' | 'signed_out'): Promise<void>;
-  tokensIssued(grantId: string, refreshed: boolean): Promise<string | undefined>;
+  /** The live authorization a grant carries. */
+  findByGrant(grantId: string): Promise<BoundAuthorization | undefined>;
+  grantEnded(grantId: string, how: 'app' | 'security'): Promise<void>;
+  tokensIssued(authorization: BoundAuthorization, issued: { refreshed: boolean; sessionUid: string | undefined }): Promise<void>;
+  signedOut(sessionUid: string): Promise<void>;
 };
+
+/** The authorization behind a token request's grant, looked up once per request. */
+const boundTo = new WeakMap<object, Promise<BoundAuthorization | undefined>>();
+
+export function authorizationOf(hooks: AuthorizationHooks, ctx: object | undefined, grantId: string): Promise<BoundAuthorization | undefined> {
+  if (!ctx) return hooks.findByGrant(grantId);
+  let found = boundTo.get(ctx);
+  if (!found) {
+    found = hooks.findByGrant(grantId);
+    boundTo.set(ctx, found);
+  }
+  return found;
+}
 
 /** oidc-provider's `loadExistingGrant`. */
 export function loadExistingGrant(hooks: AuthorizationHooks) {
@@ -32,10 +52,10 @@ export function loadExistingGrant(hooks: AuthorizationHooks) {
       return grantId ? provider.Grant.find(grantId) : undefined;
     }
     // With several records the consent page asks which one, every time.
-    const records = await hooks.recordsOf(session.accountId);
+    const records = await hooks.recordIdsOf(session.accountId);
     const [only] = records;
     if (records.length !== 1 || !only) return undefined;
-    const authorization = await hooks.find(client.clientId, only.id);
+    const authorization = await hooks.find(client.clientId, only);
     if (!authorization) return undefined;
     if (authorization.grant_id) {
       const grant = await provider.Grant.find(authorization.grant_id);
@@ -50,18 +70,25 @@ export function loadExistingGrant(hooks: AuthorizationHooks) {
   };
 }
 
-const endedGrants = new WeakMap<object, string[]>();
-
-function endOf(route: string | undefined): 'app' | 'security' | 'signed_out' {
-  if (route === 'revocation') return 'app';
-  if (route?.startsWith('end_session')) return 'signed_out';
-  return 'security';
+/** oidc-provider's `extraTokenClaims`: a person's access token names the record it reaches. */
+export function extraTokenClaims(hooks: AuthorizationHooks) {
+  return async (ctx: KoaContextWithOIDC, token: { kind?: string; grantId?: string }) => {
+    if (token.kind !== 'AccessToken' || !token.grantId) return undefined;
+    const authorization = await authorizationOf(hooks, ctx, token.grantId);
+    return authorization ? { patient: authorization.record_id } : undefined;
+  };
 }
 
-/** Installs the middleware and event listener that keep authorizations in step with grants. */
+const endedGrants = new WeakMap<object, string[]>();
+const signedOut = new WeakSet<object>();
+
+/** Installs the middleware and event listeners that keep authorizations in step with grants. */
 export function bindGrantsToRecords(provider: Provider, hooks: AuthorizationHooks): void {
   provider.on('grant.revoked', (ctx: object, grantId: string) => {
     endedGrants.get(ctx)?.push(grantId);
+  });
+  provider.on('end_session.success', (ctx: object) => {
+    signedOut.add(ctx);
   });
 
   provider.use(async (ctx, next) => {
@@ -69,12 +96,16 @@ export function bindGrantsToRecords(provider: Provider, hooks: AuthorizationHook
     endedGrants.set(ctx, ended);
     await next();
     const oidc = (ctx as KoaContextWithOIDC).oidc;
-    for (const grantId of ended) await hooks.grantEnded(grantId, endOf(oidc?.route));
+    for (const grantId of ended) await hooks.grantEnded(grantId, oidc?.route === 'revocation' ? 'app' : 'security');
+    if (signedOut.has(ctx) && oidc?.session?.uid) await hooks.signedOut(oidc.session.uid);
     const body = ctx.body as Record<string, unknown> | undefined;
     if (oidc?.route !== 'token' || ctx.status !== 200 || typeof body?.access_token !== 'string') return;
     const grantId = oidc.entities.Grant?.jti;
     if (!grantId) return;
-    const recordId = await hooks.tokensIssued(grantId, oidc.params?.grant_type === 'refresh_token');
-    if (recordId) body.patient = recordId;
+    const authorization = await authorizationOf(hooks, ctx, grantId);
+    if (!authorization) return;
+    body.patient = authorization.record_id;
+    const code = oidc.entities.AuthorizationCode as { sessionUid?: string } | undefined;
+    await hooks.tokensIssued(authorization, { refreshed: oidc.params?.grant_type === 'refresh_token', sessionUid: code?.sessionUid });
   });
 }

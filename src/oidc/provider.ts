@@ -1,23 +1,23 @@
 /**
  * The OpenID Provider: oidc-provider configured for carevault — authorization code with PKCE (S256,
- * every client), refresh tokens, introspection, revocation, RP-initiated logout, discovery, and
- * dynamic registration behind an initial access token. Every model is stored in PostgreSQL.
- * https://openid.net/specs/openid-connect-core-1_0.html
+ * every client), refresh tokens, client credentials, introspection, revocation, RP-initiated
+ * logout, discovery, DPoP, PAR, and dynamic registration behind an initial access token. Every model
+ * is stored in PostgreSQL. https://openid.net/specs/openid-connect-core-1_0.html
  */
 import { createHmac } from 'node:crypto';
-import type { Knex } from 'knex';
 import Provider, { type Configuration, type JWKS } from 'oidc-provider';
 import type { Config } from '../config';
-import type { AccountService } from '../accounts/service';
+import type { Database } from '../db';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
-import { bindGrantsToRecords, loadExistingGrant, type AuthorizationHooks } from './grants';
-import { HOME_CLIENT_ID, homeClientMetadata } from './home-client';
+import { authorizationOf, bindGrantsToRecords, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
+import { homeClientMetadata } from './home-client';
+import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
 import { audiencePolicy, scopePolicy } from './request-policy';
-import { createModelStore } from './store';
 import { shapeResponses } from './responses';
+import { createModelStore } from './store';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
 
 /** The endpoint paths; discovery advertises them, and app.ts routes them to the provider. */
@@ -31,8 +31,9 @@ export const OIDC_ROUTES = {
   registration: '/oauth/register',
   end_session: '/session/end',
   pushed_authorization_request: '/par',
+  // Patient Connect (RFC 8628): reserved until the device flow is enabled with its secret question.
   device_authorization: '/device/authorize',
-  code_verification: '/device',
+  code_verification: '/connect',
 } as const;
 
 /** Endpoints called by apps, not browsers: their errors are JSON. */
@@ -49,10 +50,57 @@ const API_ROUTES: readonly string[] = [
 /** 100 years: what "until revoked" means for a TTL that must be a positive number. */
 const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
 
+/** The people behind accounts, as the ID token and userinfo need them. */
+export type People = {
+  findPerson(id: string): Promise<{ id: string; name: string; email: string } | undefined>;
+  ownRecordOf(personId: string): Promise<string | undefined>;
+};
+
+/**
+ * What decides whether a client's metadata is acceptable: the part of the configuration that
+ * registration (CLI or dynamic) checks against. The full provider is built on it.
+ */
+export function clientRules(config: Config): Configuration {
+  return {
+    scopes: allScopes(),
+    responseTypes: ['code'],
+    clientAuthMethods: [...CLIENT_AUTH_METHODS],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
+      userinfoSigningAlgValues: [...SIGNING_ALGS],
+      introspectionSigningAlgValues: [...SIGNING_ALGS],
+      authorizationSigningAlgValues: [...SIGNING_ALGS],
+      clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGS],
+      requestObjectSigningAlgValues: [...REQUEST_OBJECT_ALGS],
+      dPoPSigningAlgValues: [...DPOP_ALGS],
+    },
+    extraClientMetadata: { properties: ['rules', 'capabilities'], validator: validateExtraMetadata },
+    subjectTypes: ['public', 'pairwise'],
+    features: clientFeatures(config),
+  };
+}
+
+/** The features a client's metadata may depend on (grant types, registration). */
+function clientFeatures(config: Config) {
+  return {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    registration: config.registrationInitialAccessToken
+      ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken }
+      : { enabled: false },
+  } as const;
+}
+
 export type ProviderDeps = {
   config: Config;
-  knex: Knex;
-  accounts: AccountService;
+  db: Database;
+  people: People;
   authorizations: AuthorizationHooks;
   jwks: JWKS;
   cookieKeys: string[];
@@ -60,21 +108,19 @@ export type ProviderDeps = {
   pairwiseSalt: string;
 };
 
-export function createProvider({ config, knex, accounts, authorizations, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
-  const secure = config.issuer.startsWith('https:');
-  const store = createModelStore(knex);
-
+export function createProvider({ config, db, people, authorizations, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
+  const rules = clientRules(config);
   const configuration: Configuration = {
-    adapter: createAdapterClass(store, hashClientSecret, config.refreshReuseGrace),
+    ...rules,
+    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace),
     clients: [homeClientMetadata(config.issuer)],
     jwks,
     cookies: {
       keys: cookieKeys,
-      long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
-      short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secure },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secure },
     },
     routes: OIDC_ROUTES,
-    scopes: allScopes(),
     // SMART apps read fhirUser (and the name) from the ID token itself.
     conformIdTokenClaims: false,
     claims: {
@@ -84,12 +130,12 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
       fhirUser: ['fhirUser'],
     },
     async findAccount(ctx, sub, token) {
-      const person = await accounts.findPerson(sub);
+      const person = await people.findPerson(sub);
       if (!person) return undefined;
       // fhirUser names the record the authorization is bound to, else the person's own record.
       const grantId = (token as { grantId?: string } | undefined)?.grantId ?? ctx.oidc?.entities?.Grant?.jti;
-      const boundRecord = grantId ? await authorizations.recordOfGrant(grantId) : undefined;
-      const ownRecord = boundRecord ? { id: boundRecord } : (await accounts.recordsOf(person.id))[0];
+      const bound = grantId ? await authorizationOf(authorizations, ctx, grantId) : undefined;
+      const recordId = bound?.record_id ?? (await people.ownRecordOf(person.id));
       return {
         accountId: person.id,
         async claims() {
@@ -98,49 +144,28 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
             name: person.name,
             email: person.email,
             email_verified: false,
-            ...(ownRecord ? { fhirUser: `${config.issuer}/fhir/Patient/${ownRecord.id}` } : {}),
+            ...(recordId ? { fhirUser: `${config.issuer}/fhir/Patient/${recordId}` } : {}),
           };
         },
       };
     },
     features: {
-      devInteractions: { enabled: false },
+      ...clientFeatures(config),
       // An app may introspect and revoke only its own tokens.
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
-      clientCredentials: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
-      registration: config.registrationInitialAccessToken
-        ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken }
-        : { enabled: false },
       resourceIndicators: { enabled: false },
     },
     pkce: { required: () => true },
-    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    clientDefaults: {
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic',
-      id_token_signed_response_alg: 'RS256',
-    },
-    enabledJWA: {
-      idTokenSigningAlgValues: ['RS256', 'ES256'],
-      userinfoSigningAlgValues: ['RS256', 'ES256'],
-      introspectionSigningAlgValues: ['RS256', 'ES256'],
-      authorizationSigningAlgValues: ['RS256', 'ES256'],
-      clientAuthSigningAlgValues: ['RS256', 'RS384', 'PS256', 'ES256', 'ES384', 'EdDSA'],
-      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-    },
-    responseTypes: ['code'],
     extraParams: {
       scope: scopePolicy,
       aud: audiencePolicy(`${config.issuer}/fhir`),
       screen_hint: null,
     },
-    extraClientMetadata: { properties: ['rules', 'capabilities'], validator: validateExtraMetadata },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     loadExistingGrant: loadExistingGrant(authorizations),
-    subjectTypes: ['public', 'pairwise'],
+    extraTokenClaims: extraTokenClaims(authorizations) as Configuration['extraTokenClaims'],
     // Pairwise by app (not by redirect host), so every app sees its own `sub` (OIDC Core §8.1).
     async pairwiseIdentifier(_ctx, accountId, client) {
       return createHmac('sha256', pairwiseSalt).update(`${client.clientId}\u0000${accountId}`).digest('base64url');
@@ -149,6 +174,11 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
       if (!client.grantTypeAllowed('refresh_token')) return false;
       return code.scopes.has('offline_access') || code.scopes.has('online_access');
     },
+    // Online access ends when the person signs out of the session the app's code came from, which
+    // carevault tracks per authorization (authorizations/service.ts); oidc-provider's own binding
+    // keeps one grant per app in a session, and would end an app's access to one record when the
+    // person authorizes it for another.
+    expiresWithSession: async () => false,
     // Every refresh rotates: a stolen, already-used refresh token is detected and ends the grant.
     rotateRefreshToken: true,
     ttl: {
@@ -158,7 +188,6 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
       IdToken: 3600,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
-      DeviceCode: 28 * 24 * 3600,
       // Authorizations do not expire on their own: the person or the app revokes them.
       Grant: UNTIL_REVOKED,
       RefreshToken(_ctx, token) {
@@ -188,5 +217,3 @@ export function createProvider({ config, knex, accounts, authorizations, jwks, c
 
   return provider;
 }
-
-export { HOME_CLIENT_ID };

@@ -5,12 +5,13 @@
  * - No `scope` means every rule the app registered (HealthVault: the app's rule set).
  * - `offline_access` is kept without `prompt=consent` when the app may refresh.
  * - A scope that is neither an identity scope nor one of the app's rules is refused with
- *   `invalid_scope` (RFC 6749 §4.1.2.1), including scopes carevault does not know at all.
+ *   `invalid_scope` (RFC 6749 §4.1.2.1), including scopes carevault does not know at all, and the
+ *   app-level capabilities (`dopu`, `connect`, `direct`): those are for client-credentials tokens.
  * - SMART `aud` must name this server's FHIR base URL (SMART App Launch §2.0.3).
  */
 import { errors, type KoaContextWithOIDC, type Client } from 'oidc-provider';
 import { rulesOf } from '../rules/app-rules';
-import { isIdentityScope, splitScopes } from '../rules/scopes';
+import { isCapability, isIdentityScope, splitScopes } from '../rules/scopes';
 
 /**
  * The scope as the app sent it: by this point oidc-provider has already dropped the scopes it does
@@ -32,6 +33,8 @@ export function scopePolicy(ctx: KoaContextWithOIDC, _value: string | undefined,
     params.scope = rules.length ? rules.join(' ') : undefined;
     return;
   }
+  const capability = requested.find(isCapability);
+  if (capability) throw new errors.InvalidScope(`${capability} is an app capability, granted only with client credentials`, capability);
   const refused = requested.find((scope) => !isIdentityScope(scope) && !allowed.has(scope));
   if (refused) throw new errors.InvalidScope('requested scope is not allowed', refused);
   // oidc-provider drops offline_access unless prompt=consent (OIDC Core §11); SMART apps never send

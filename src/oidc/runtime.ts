@@ -1,21 +1,18 @@
 /**
- * Starts the OpenID core: makes sure signing and cookie keys exist, builds the provider, and swaps
- * in a rebuilt provider when `carevault keys rotate` (on any instance) changes the published keys.
+ * Starts the OpenID core for a server: makes sure signing and cookie keys exist, builds the
+ * provider, and swaps in a rebuilt provider when `carevault keys rotate` (on any instance) changes
+ * the published keys.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
-import type { AccountService } from '../accounts/service';
 import type { Config } from '../config';
+import type { Database } from '../db';
 import { describeError, log } from '../log';
-import { createAccessTokens } from './access-tokens';
-import { saveClient } from './clients';
-import { createInteractions } from './interactions';
+import { clientSaver } from './clients';
 import type { AuthorizationHooks } from './grants';
+import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
-import { OIDC_ROUTES, createProvider } from './provider';
-
-export type { AuthorizationHooks };
+import { OIDC_ROUTES, createProvider, type People } from './provider';
 import { createSessions } from './sessions';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -27,33 +24,26 @@ export function isProviderPath(path: string): boolean {
   return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`));
 }
 
-type OidcDeps = { config: Config; knex: Knex; accounts: AccountService; authorizations: AuthorizationHooks };
+export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks };
 
-/** Makes sure keys and secrets exist, then builds a provider (also used by the CLI). */
-export async function buildProvider({ config, knex, accounts, authorizations }: OidcDeps) {
-  await ensureSigningKeys(knex, config.keyEncryptionSecret);
-  const cookieKeys = await loadCookieKeys(knex, config.cookieKeys, config.keyEncryptionSecret);
-  const pairwiseSalt = await loadServerSecret(knex, 'pairwise_salt', config.keyEncryptionSecret);
-  const jwks = await loadSigningJwks(knex, config.keyEncryptionSecret);
-  const build = (keys: typeof jwks) => createProvider({ config, knex, accounts, authorizations, jwks: keys, cookieKeys, pairwiseSalt });
-  return { provider: build(jwks), cookieKeys, build };
-}
+export async function startOidc({ config, db, people, authorizations }: OidcDeps) {
+  await ensureSigningKeys(db, config.keyEncryptionSecret);
+  const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
+  const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
+  const build = async () =>
+    createProvider({ config, db, people, authorizations, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt });
 
-export async function startOidc(deps: OidcDeps) {
-  const { config, knex } = deps;
-  const built = await buildProvider(deps);
-  const { cookieKeys } = built;
-  let { provider } = built;
+  // Keys are only decrypted again when their order changed (a rotation, or a key activating).
+  let order = await signingKeyOrder(db);
+  let provider = await build();
   let handler = provider.callback() as Handler;
   const current = (): Provider => provider;
 
-  // Keys are only decrypted again when their order changed (a rotation, or a key activating).
-  let order = await signingKeyOrder(knex);
   const reload = async () => {
-    const next = await signingKeyOrder(knex);
+    const next = await signingKeyOrder(db);
     if (next === order) return;
     order = next;
-    provider = built.build(await loadSigningJwks(knex, config.keyEncryptionSecret));
+    provider = await build();
     handler = provider.callback() as Handler;
     log.info('signing keys reloaded', { kids: order });
   };
@@ -64,12 +54,11 @@ export async function startOidc(deps: OidcDeps) {
 
   return {
     cookieKeys,
-    interactions: createInteractions(current),
-    sessions: createSessions(current),
-    accessTokens: createAccessTokens(current),
+    interactions: createInteractions(current, db),
+    sessions: createSessions(current, config.secure),
     handle: (req: IncomingMessage, res: ServerResponse) => handler(req, res),
-    /** Stores a client through the live provider's validation (for app registration). */
-    saveClient: (metadata: Record<string, unknown> & { client_id: string }) => saveClient(provider, metadata),
+    /** Stores a client after the live provider's validation (for app registration). */
+    saveClient: clientSaver(db, current),
     reload,
     stop: () => clearInterval(timer),
   };

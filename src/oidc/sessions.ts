@@ -5,10 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 
-export function createSessions(current: () => Provider) {
+export function createSessions(current: () => Provider, secure: boolean) {
   return {
     /** The signed-in person's id, or `undefined`. */
-    async accountId(req: IncomingMessage, res: ServerResponse, secure: boolean): Promise<string | undefined> {
+    async accountId(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
       const session = await current().Session.get({ req, res, secure } as never);
       return session.accountId;
     },

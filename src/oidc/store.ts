@@ -3,6 +3,7 @@
  * server secrets.
  */
 import type { Knex } from 'knex';
+import type { Database } from '../db';
 
 export type ModelRow = {
   payload: Record<string, unknown>;
@@ -20,14 +21,13 @@ export type StoredModel = {
   expiresAt?: Date | undefined;
 };
 
-export function createModelStore(knex: Knex) {
-  const table = () => knex<ModelRow>('oidc_models');
-  const live = (query: Knex.QueryBuilder) =>
-    query.where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', knex.fn.now()));
+export function createModelStore(db: Database) {
+  const live = (query: Knex.QueryBuilder) => query.where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.now()));
 
   return {
     async upsert(row: StoredModel): Promise<void> {
-      await knex('oidc_models')
+      await db
+        .table('oidc_models')
         .insert({
           model: row.model,
           id: row.id,
@@ -44,41 +44,112 @@ export function createModelStore(knex: Knex) {
     /** A live row; `consumed` only counts uses more than `graceSeconds` ago (database clock). */
     async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0): Promise<ModelRow | undefined> {
       return live(
-        table()
-          .select('payload', knex.raw(`(consumed_at is not null and consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]))
+        db
+          .table('oidc_models')
+          .select('payload', db.raw(`(consumed_at is not null and consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]))
           .where('model', model)
           .andWhere(by, value),
       ).first();
     },
 
-    /** Marks a code or token used; false when it already was (a concurrent use won). */
-    async consume(model: string, id: string): Promise<boolean> {
-      const count = await knex('oidc_models').where({ model, id }).whereNull('consumed_at').update({ consumed_at: knex.fn.now() });
-      return count === 1;
+    /**
+     * Marks a code or token used. `won` is false when it already was (a concurrent use won);
+     * `grantId` is the grant it was issued under.
+     */
+    async consume(model: string, id: string): Promise<{ won: boolean; grantId: string | undefined }> {
+      const rows = (await db
+        .table('oidc_models')
+        .where({ model, id })
+        .whereNull('consumed_at')
+        .update({ consumed_at: db.now() })
+        .returning('grant_id')) as { grant_id: string | null }[];
+      if (rows.length === 1) return { won: true, grantId: rows[0]?.grant_id ?? undefined };
+      const row = (await db.table('oidc_models').where({ model, id }).first('grant_id')) as { grant_id: string | null } | undefined;
+      return { won: false, grantId: row?.grant_id ?? undefined };
     },
 
     async destroy(model: string, id: string): Promise<void> {
-      await knex('oidc_models').where({ model, id }).delete();
+      await db.table('oidc_models').where({ model, id }).delete();
     },
 
     async revokeByGrantId(model: string, grantId: string): Promise<void> {
-      await knex('oidc_models').where({ model, grant_id: grantId }).delete();
+      await db.table('oidc_models').where({ model, grant_id: grantId }).delete();
     },
 
     /**
-     * Deletes a grant and everything issued under it (codes, access and refresh tokens), inside
-     * the caller's transaction: the grant's tokens stop working the moment it commits.
+     * Deletes a grant and everything issued under it (codes, access and refresh tokens), in the
+     * current transaction: the grant's tokens stop working the moment it commits.
      */
-    async deleteGrant(db: Knex | Knex.Transaction, grantId: string): Promise<void> {
-      await db('oidc_models')
+    async deleteGrant(grantId: string): Promise<void> {
+      await db
+        .table('oidc_models')
         .where({ grant_id: grantId })
         .orWhere((q) => q.where({ model: 'Grant', id: grantId }))
         .delete();
     },
 
-    /** Deletes rows that expired before now; returns how many. */
+    /** Deletes the access and refresh tokens of a grant whose scope holds any of `scopes`. */
+    async deleteTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
+      await db
+        .table('oidc_models')
+        .where({ grant_id: grantId })
+        .whereIn('model', ['AccessToken', 'RefreshToken'])
+        .whereRaw(`string_to_array(coalesce(payload->>'scope', ''), ' ') && ?::text[]`, [scopes as string[]])
+        .delete();
+    },
+
+    /**
+     * A live access token (user or client credentials) by its value; a user token only while its
+     * grant exists — one query.
+     */
+    async findAccessToken(value: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
+      return live(
+        db
+          .table('oidc_models as t')
+          .select('t.model', 't.payload')
+          .whereIn('t.model', ['AccessToken', 'ClientCredentials'])
+          .andWhere('t.id', value)
+          .andWhere((q) =>
+            q
+              .where('t.model', 'ClientCredentials')
+              .orWhereExists((g) => g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id')),
+          ),
+      ).first();
+    },
+
+    /** The registered names of clients. */
+    async clientNames(clientIds: readonly string[]): Promise<{ id: string; name: string | null }[]> {
+      if (clientIds.length === 0) return [];
+      return db.table('oidc_models').where('model', 'Client').whereIn('id', clientIds).select('id', db.raw(`payload->>'client_name' as name`));
+    },
+
+    /**
+     * Stores a one-time value (a DPoP proof's jti) until it expires; false when it was seen before
+     * (RFC 9449 §11.1).
+     */
+    async firstUse(model: string, id: string, expiresAt: Date): Promise<boolean> {
+      const rows = await db
+        .table('oidc_models')
+        .insert({ model, id, payload: {}, expires_at: expiresAt })
+        .onConflict(['model', 'id'])
+        .ignore()
+        .returning('id');
+      return rows.length === 1;
+    },
+
+    /**
+     * Deletes rows that expired before now, and codes and tokens whose grant is gone (issued by a
+     * request that raced the grant's revocation); returns how many.
+     */
     async sweepExpired(): Promise<number> {
-      return knex('oidc_models').where('expires_at', '<', knex.fn.now()).delete();
+      const expired = await db.table('oidc_models').where('expires_at', '<', db.now()).delete();
+      const orphaned = await db
+        .table('oidc_models as t')
+        .whereIn('t.model', ['AuthorizationCode', 'AccessToken', 'RefreshToken'])
+        .whereNotNull('t.grant_id')
+        .whereNotExists((g) => g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id'))
+        .delete();
+      return expired + orphaned;
     },
   };
 }
@@ -94,52 +165,53 @@ export type SigningKeyRow = {
   retired_at: Date | null;
 };
 
-export function createKeyStore(knex: Knex) {
+export function createKeyStore(db: Database) {
   return {
     /** Keys still published: the active ones and those retired less than `retentionSeconds` ago. */
     async publishedKeys(retentionSeconds: number): Promise<SigningKeyRow[]> {
-      return knex<SigningKeyRow>('signing_keys')
+      return db.table('signing_keys')
         .select('*')
         .whereNull('retired_at')
-        .orWhere('retired_at', '>', knex.raw(`now() - make_interval(secs => ?)`, [retentionSeconds]))
+        .orWhere('retired_at', '>', db.raw(`now() - make_interval(secs => ?)`, [retentionSeconds]))
         .orderBy('active_from', 'desc');
     },
 
     async allKeys(): Promise<SigningKeyRow[]> {
-      return knex<SigningKeyRow>('signing_keys').select('*');
+      return db.table('signing_keys').select('*');
     },
 
     /**
      * Runs `fn` holding a transaction-scoped advisory lock, so two instances starting together
      * (or a rotation racing a start) do not both generate keys.
      */
-    async withKeyLock<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-      return knex.transaction(async (trx) => {
-        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['carevault.signing_keys']);
-        return fn(trx);
+    async withKeyLock<T>(fn: () => Promise<T>): Promise<T> {
+      return db.transaction(async () => {
+        await db.lock('carevault.signing_keys');
+        return fn();
       });
     },
 
-    async activeAlgs(trx: Knex.Transaction): Promise<string[]> {
-      const rows = await trx('signing_keys').distinct('alg').whereNull('retired_at');
-      return rows.map((row: { alg: string }) => row.alg);
+    async activeAlgs(): Promise<string[]> {
+      const rows = await db.table('signing_keys').distinct('alg').whereNull('retired_at');
+      return rows.map((row) => String(row.alg));
     },
 
-    async insertKey(trx: Knex.Transaction, row: Omit<SigningKeyRow, 'created_at' | 'retired_at'>): Promise<void> {
-      await trx('signing_keys').insert(row);
+    async insertKey(row: Omit<SigningKeyRow, 'created_at' | 'retired_at'>): Promise<void> {
+      await db.table('signing_keys').insert(row);
     },
 
-    async retireActiveKeys(trx: Knex.Transaction, alg: string, at: Date): Promise<void> {
-      await trx('signing_keys').where({ alg }).whereNull('retired_at').update({ retired_at: at });
+    async retireActiveKeys(alg: string, at: Date): Promise<void> {
+      await db.table('signing_keys').where({ alg }).whereNull('retired_at').update({ retired_at: at });
     },
 
     async replaceSealedKey(kid: string, privateJwk: string): Promise<void> {
-      await knex('signing_keys').where({ kid }).update({ private_jwk: privateJwk });
+      await db.table('signing_keys').where({ kid }).update({ private_jwk: privateJwk });
     },
 
     async deleteRetiredBefore(retentionSeconds: number): Promise<number> {
-      return knex('signing_keys')
-        .where('retired_at', '<', knex.raw(`now() - make_interval(secs => ?)`, [retentionSeconds]))
+      return db
+        .table('signing_keys')
+        .where('retired_at', '<', db.raw(`now() - make_interval(secs => ?)`, [retentionSeconds]))
         .delete();
     },
   };
@@ -147,20 +219,16 @@ export function createKeyStore(knex: Knex) {
 
 export type KeyStore = ReturnType<typeof createKeyStore>;
 
-export function createSecretStore(knex: Knex) {
+export function createSecretStore(db: Database) {
   return {
-    async get(name: string): Promise<string | undefined> {
-      const row = await knex('server_secrets').select('value').where({ name }).first();
-      return row?.value as string | undefined;
-    },
     /** Stores `value` unless another process stored one first; returns the value that won. */
     async putIfAbsent(name: string, value: string): Promise<string> {
-      await knex('server_secrets').insert({ name, value }).onConflict('name').ignore();
-      const row = await knex('server_secrets').select('value').where({ name }).first();
-      return row.value as string;
+      await db.table('server_secrets').insert({ name, value }).onConflict('name').ignore();
+      const row = await db.table('server_secrets').select('value').where({ name }).first();
+      return String(row?.value);
     },
     async replace(name: string, value: string): Promise<void> {
-      await knex('server_secrets').where({ name }).update({ value });
+      await db.table('server_secrets').where({ name }).update({ value });
     },
   };
 }

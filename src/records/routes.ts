@@ -4,40 +4,30 @@
  * it does not exist (404).
  */
 import express, { type Request, type Response } from 'express';
-import { RELATIONSHIP_WORDS, firstMessage, recordInCareForm } from '../accounts/schemas';
-import type { AccountService, Person } from '../accounts/service';
+import type { Person } from '../accounts/service';
 import type { AuditLog } from '../audit/service';
-import type { FhirService } from '../fhir/service';
-import { TYPE_NOUNS, isRecordType } from '../rules/catalogue';
-import { NotFound } from '../http/errors';
-import { isUuid } from '../http/params';
+import type { RecordRepositories } from '../fhir/repository';
+import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
-import type { Csrf } from '../security/csrf';
 import { requirePerson } from '../http/require-person';
+import { CATALOGUE, isRecordType } from '../rules/catalogue';
+import type { Csrf } from '../security/csrf';
+import { capitalize } from '../text';
+import { RELATIONSHIP_WORDS, recordInCareForm } from './schemas';
+import type { RecordService } from './service';
 
-type Deps = { accounts: AccountService; audit: AuditLog; fhir: FhirService; csrf: Csrf };
+type Deps = { records: RecordService; repositories: RecordRepositories; audit: AuditLog; csrf: Csrf };
 
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-export function recordRoutes({ accounts, audit, fhir, csrf }: Deps): express.Router {
+export function recordRoutes({ records, repositories, audit, csrf }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
 
   const showRecords = async (res: Response, person: Person, status = 200, values: Record<string, string> = {}, error?: string) => {
-    const records = await accounts.recordsOf(person.id);
-    await sendPage(res, status, 'records/list', { title: 'Records', records, relationships: RELATIONSHIP_WORDS, values, error });
+    await sendPage(res, status, 'records/list', { title: 'Records', records: await records.recordsOf(person.id), relationships: RELATIONSHIP_WORDS, values, error });
   };
 
   /** The record, when the signed-in person is one of its custodians. */
-  const recordFor = async (req: Request, person: Person) => {
-    const id = String(req.params.id ?? '');
-    if (!isUuid(id)) throw new NotFound();
-    const record = (await accounts.recordsOf(person.id)).find((candidate) => candidate.id === id);
-    if (!record) throw new NotFound();
-    return record;
-  };
+  const recordFor = (req: Request, res: Response) => records.recordFor((res.locals.person as Person).id, String(req.params.id ?? ''));
 
   router.get('/records', requirePerson, csrf.issue, async (_req, res) => {
     await showRecords(res, res.locals.person as Person);
@@ -52,21 +42,23 @@ export function recordRoutes({ accounts, audit, fhir, csrf }: Deps): express.Rou
       await showRecords(res, person, 400, values, firstMessage(input.error));
       return;
     }
-    await accounts.addRecordInCare(person.id, input.data);
+    await records.open(person, { name: input.data.name, birthDate: input.data.birth_date, relationship: input.data.relationship });
     res.redirect(303, '/records');
   });
 
   router.get('/records/:id', requirePerson, async (req, res) => {
-    const record = await recordFor(req, res.locals.person as Person);
-    const groups = (await fhir.contentsOf(record.id)).map((group) => ({
+    const person = res.locals.person as Person;
+    const record = await recordFor(req, res);
+    const contents = await repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }).contents();
+    const groups = contents.map((group) => ({
       ...group,
-      heading: isRecordType(group.type) ? capitalize(TYPE_NOUNS[group.type][1]) : group.type,
+      heading: isRecordType(group.type) ? capitalize(CATALOGUE[group.type].nouns[1]) : group.type,
     }));
     await sendPage(res, 200, 'records/show', { title: record.name, record, groups });
   });
 
   router.get('/records/:id/history', requirePerson, async (req, res) => {
-    const record = await recordFor(req, res.locals.person as Person);
+    const record = await recordFor(req, res);
     const lines = await audit.history(record.id);
     await sendPage(res, 200, 'records/history', { title: `History of ${record.name}`, record, lines });
   });

@@ -1,6 +1,9 @@
 /**
- * The record catalogue: the FHIR resource types a record holds, with the words people see.
- * https://hl7.org/fhir/R4/resourcelist.html
+ * The record catalogue: the FHIR resource types a record holds, and everything carevault knows
+ * about each one, in one table — the words people see, the element that names the record's
+ * Patient, the search parameters and where their values come from, and what a one-line summary
+ * shows. Adding a type is one entry here (the table's type makes a missing entry a compile error).
+ * https://hl7.org/fhir/R4/resourcelist.html · https://hl7.org/fhir/R4/searchparameter-registry.html
  */
 export const RECORD_TYPES = [
   'Patient',
@@ -15,36 +18,118 @@ export const RECORD_TYPES = [
 
 export type RecordType = (typeof RECORD_TYPES)[number];
 
-/** What a type holds, as a person would say it ("your observations — vital signs and lab results"). */
-export const TYPE_WORDS: Readonly<Record<RecordType | '*', string>> = {
-  '*': 'your whole health record',
-  Patient: 'your personal details — name, birth date and contact details',
-  Observation: 'your observations — vital signs and lab results',
-  Condition: 'your conditions — health problems and diagnoses',
-  MedicationStatement: 'your medicines list',
-  AllergyIntolerance: 'your allergies and intolerances',
-  Immunization: 'your immunizations — the vaccines you have had',
-  Procedure: 'your procedures — operations and treatments',
-  DocumentReference: 'your documents — clinical notes and files',
+/** Where a token search parameter's values come from: a CodeableConcept element (or a list of them), or a code. */
+export type TokenSource = { concept: string } | { code: string };
+
+export type TypeEntry = {
+  /** What the type holds, as a person would say it ("your observations — vital signs and lab results"). */
+  words: string;
+  /** How to count it in a sentence: [one, many]. */
+  nouns: readonly [string, string];
+  /** The element naming the record's Patient; the Patient itself has none. */
+  patientElement: 'subject' | 'patient' | undefined;
+  /** Search parameters naming the patient (they must name the token's record). */
+  patientParams: readonly string[];
+  /** Token search parameters and where their values come from. */
+  tokens: Readonly<Record<string, TokenSource>>;
+  /** The elements giving the date the resource is about (the `date` parameter), first present wins; dotted for a Period's start. */
+  date: readonly string[] | undefined;
+  /** The elements that name one resource in a summary line, first present wins; `value` adds its value[x]. */
+  summary: { name: readonly string[]; value: boolean };
 };
+
+const concept = (element: string): TokenSource => ({ concept: element });
+const code = (element: string): TokenSource => ({ code: element });
+
+export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
+  Patient: {
+    words: 'your personal details — name, birth date and contact details',
+    nouns: ['personal details record', 'personal details records'],
+    patientElement: undefined,
+    patientParams: [],
+    tokens: {},
+    date: undefined,
+    summary: { name: [], value: false },
+  },
+  Observation: {
+    words: 'your observations — vital signs and lab results',
+    nouns: ['observation', 'observations'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: { code: concept('code'), category: concept('category'), status: code('status') },
+    date: ['effectiveDateTime', 'effectivePeriod.start', 'effectiveInstant', 'issued'],
+    summary: { name: ['code'], value: true },
+  },
+  Condition: {
+    words: 'your conditions — health problems and diagnoses',
+    nouns: ['condition', 'conditions'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: {
+      code: concept('code'),
+      category: concept('category'),
+      'clinical-status': concept('clinicalStatus'),
+      'verification-status': concept('verificationStatus'),
+    },
+    date: ['onsetDateTime', 'onsetPeriod.start', 'recordedDate'],
+    summary: { name: ['code'], value: false },
+  },
+  MedicationStatement: {
+    words: 'your medicines list',
+    nouns: ['medicine', 'medicines'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: { code: concept('medicationCodeableConcept'), status: code('status') },
+    date: ['effectiveDateTime', 'effectivePeriod.start', 'dateAsserted'],
+    summary: { name: ['medicationCodeableConcept'], value: false },
+  },
+  AllergyIntolerance: {
+    words: 'your allergies and intolerances',
+    nouns: ['allergy', 'allergies'],
+    patientElement: 'patient',
+    patientParams: ['patient'],
+    tokens: { code: concept('code'), 'clinical-status': concept('clinicalStatus'), 'verification-status': concept('verificationStatus') },
+    date: ['recordedDate', 'onsetDateTime'],
+    summary: { name: ['code'], value: false },
+  },
+  Immunization: {
+    words: 'your immunizations — the vaccines you have had',
+    nouns: ['immunization', 'immunizations'],
+    patientElement: 'patient',
+    patientParams: ['patient'],
+    tokens: { 'vaccine-code': concept('vaccineCode'), status: code('status') },
+    date: ['occurrenceDateTime'],
+    summary: { name: ['vaccineCode'], value: false },
+  },
+  Procedure: {
+    words: 'your procedures — operations and treatments',
+    nouns: ['procedure', 'procedures'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: { code: concept('code'), status: code('status') },
+    date: ['performedDateTime', 'performedPeriod.start'],
+    summary: { name: ['code'], value: false },
+  },
+  DocumentReference: {
+    words: 'your documents — clinical notes and files',
+    nouns: ['document', 'documents'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: { type: concept('type'), category: concept('category'), status: code('status') },
+    date: ['date'],
+    summary: { name: ['type', 'description'], value: false },
+  },
+};
+
+/** What `*` (every type) holds, in the same words. */
+export const ALL_TYPES_WORDS = 'your whole health record';
 
 export function isRecordType(value: string): value is RecordType {
   return (RECORD_TYPES as readonly string[]).includes(value);
 }
 
-/** How to count resources of a type in a sentence: [one, many]. */
-export const TYPE_NOUNS: Readonly<Record<RecordType, readonly [string, string]>> = {
-  Patient: ['personal details record', 'personal details records'],
-  Observation: ['observation', 'observations'],
-  Condition: ['condition', 'conditions'],
-  MedicationStatement: ['medicine', 'medicines'],
-  AllergyIntolerance: ['allergy', 'allergies'],
-  Immunization: ['immunization', 'immunizations'],
-  Procedure: ['procedure', 'procedures'],
-  DocumentReference: ['document', 'documents'],
-};
-
+/** "3 observations", "1 medicine". */
 export function countOf(type: RecordType, count: number): string {
-  const [one, many] = TYPE_NOUNS[type];
+  const [one, many] = CATALOGUE[type].nouns;
   return `${count} ${count === 1 ? one : many}`;
 }

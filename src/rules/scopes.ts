@@ -3,7 +3,8 @@
  * `patient/<Type|*>.<cruds>` (SMART v2, with v1 `.read`/`.write`/`.*` accepted as their v2 equals).
  * Pure functions only. https://build.fhir.org/ig/HL7/smart-app-launch/scopes-and-launch-context.html
  */
-import { RECORD_TYPES, TYPE_WORDS, isRecordType, type RecordType } from './catalogue';
+import { capitalize, sentence } from '../text';
+import { ALL_TYPES_WORDS, CATALOGUE, RECORD_TYPES, isRecordType, type RecordType } from './catalogue';
 
 /** Open to every app without being registered as a rule. */
 export const IDENTITY_SCOPES = ['openid', 'profile', 'email', 'fhirUser', 'launch/patient'] as const;
@@ -41,6 +42,10 @@ export function parseRecordScope(scope: string): RecordScope | undefined {
   }
   if (letters === '') return undefined;
   return { scope, type, permissions: new Set(letters as Iterable<Permission>) as ReadonlySet<Permission> };
+}
+
+export function isCapability(scope: string): scope is Capability {
+  return (CAPABILITIES as readonly string[]).includes(scope);
 }
 
 export function isIdentityScope(scope: string): boolean {
@@ -84,15 +89,6 @@ export function advertisedScopes(): string[] {
 
 const VERBS: Readonly<Record<Permission, string>> = { c: 'add to', r: 'read', u: 'change', d: 'delete', s: 'search' };
 
-function sentence(words: string[]): string {
-  if (words.length <= 1) return words.join('');
-  return `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
 const SCOPE_WORDS: Readonly<Record<string, string>> = {
   openid: 'Know that it is you',
   profile: 'See your name',
@@ -113,10 +109,31 @@ export function describeScope(scope: string): string {
   const parsed = parseRecordScope(scope);
   if (!parsed) return scope;
   const verbs = PERMISSIONS.filter((letter) => parsed.permissions.has(letter)).map((letter) => VERBS[letter]);
-  return `${capitalize(sentence(verbs))} ${TYPE_WORDS[parsed.type]}`;
+  return `${capitalize(sentence(verbs))} ${parsed.type === '*' ? ALL_TYPES_WORDS : CATALOGUE[parsed.type].words}`;
 }
 
 /** Splits a space-delimited scope string into its distinct scopes, in order. */
 export function splitScopes(scope: string | undefined | null): string[] {
   return [...new Set((scope ?? '').split(' ').filter(Boolean))];
+}
+
+/** How long an authorization lasts, from its scope: HealthVault's offline and online access. */
+export type Access = 'offline' | 'online' | 'none';
+
+export function accessOf(scopes: readonly string[]): Access {
+  if (scopes.includes('offline_access')) return 'offline';
+  if (scopes.includes('online_access')) return 'online';
+  return 'none';
+}
+
+/** Each kind of access in words ("also while you are away"), and its short name. */
+export const ACCESS_WORDS: Readonly<Record<Access, { words: string; short: string | undefined }>> = {
+  offline: { words: 'also while you are away', short: 'offline' },
+  online: { words: 'only while you are signed in', short: 'online' },
+  none: { words: 'only right after you sign in', short: undefined },
+};
+
+/** The record rules in a granted scope: no identity scopes, no access scopes. */
+export function recordRules(scope: string): string[] {
+  return splitScopes(scope).filter((item) => !isIdentityScope(item) && !(ACCESS_SCOPES as readonly string[]).includes(item));
 }

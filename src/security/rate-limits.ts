@@ -4,12 +4,13 @@
  */
 import type { Knex } from 'knex';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { TooManyRequests } from '../http/errors';
+import type { Database } from '../db';
+import { TooManyAttempts } from '../errors';
 
 export type Limit = {
-  /** Throws {@link TooManyRequests} while `key` is locked. */
+  /** Throws {@link TooManyAttempts} while `key` is locked. */
   assertOpen(key: string): Promise<void>;
-  /** Counts one failure; throws {@link TooManyRequests} when it reaches the limit. */
+  /** Counts one failure; throws {@link TooManyAttempts} when it reaches the limit. */
   recordFailure(key: string): Promise<void>;
   /** Forgets the failures of `key` (after a success). */
   reset(key: string): Promise<void>;
@@ -18,7 +19,8 @@ export type Limit = {
 /**
  * The limiter sends named prepared statements. The embedded database serves every connection from
  * one PostgreSQL session, where a name prepared by one connection collides with the next; so its
- * queries run unnamed, on a connection from the knex pool.
+ * queries run unnamed, on a connection from the knex pool — never call a limit inside a
+ * transaction (on the embedded database the pool's one connection is the transaction's).
  */
 function unnamedQueries(knex: Knex) {
   return {
@@ -43,11 +45,11 @@ function minutes(ms: number): string {
  * locks the key for `lockDuration` seconds.
  */
 export function createLimit(
-  knex: Knex,
+  db: Pick<Database, 'knex'>,
   options: { prefix: string; points: number; duration: number; lockDuration: number; message: string },
 ): Limit {
   const limiter = new RateLimiterPostgres({
-    storeClient: unnamedQueries(knex),
+    storeClient: unnamedQueries(db.knex),
     storeType: 'pool',
     tableName: 'rate_limits',
     tableCreated: true,
@@ -58,7 +60,7 @@ export function createLimit(
     blockDuration: options.lockDuration,
   });
   const refuse = (res: RateLimiterRes) => {
-    throw new TooManyRequests(`${options.message} Try again in ${minutes(res.msBeforeNext)}.`, Math.ceil(res.msBeforeNext / 1000));
+    throw new TooManyAttempts(`${options.message} Try again in ${minutes(res.msBeforeNext)}.`, Math.ceil(res.msBeforeNext / 1000));
   };
   return {
     async assertOpen(key) {

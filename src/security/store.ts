@@ -1,9 +1,9 @@
 /**
  * SQL for security counters.
  */
-import type { Knex } from 'knex';
+import type { Database } from '../db';
 
 /** Deletes rate-limit counters whose window has passed (rate-limiter-flexible stores ms epochs). */
-export async function sweepRateLimits(knex: Knex): Promise<number> {
-  return knex('rate_limits').where('expire', '<', Date.now()).delete();
+export async function sweepRateLimits(db: Database): Promise<number> {
+  return db.table('rate_limits').where('expire', '<', Date.now()).delete();
 }

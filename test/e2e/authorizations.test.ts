@@ -15,7 +15,7 @@ import {
   startAuthorization,
   type TestApp,
 } from '../support/app';
-import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { ownRecordOf, startTestServer, type TestServer, recordIdNamed } from '../support/server';
 
 const INITIAL_ACCESS_TOKEN = 'initial-access-token-for-tests-0123456789abcdef';
 
@@ -46,8 +46,7 @@ async function addChild(browser: Browser, name: string, birthDate = '2019-04-23'
   const page = await browser.visit('/records');
   const after = await browser.submit(page, { name, birth_date: birthDate, relationship: 'child' }, '/records');
   expect(textOf(after.html)).toContain(name);
-  const row = await server.db.knex('records').where({ name }).first();
-  return row.id as string;
+  return (await recordIdNamed(server, name)) ?? '';
 }
 
 async function signOut(browser: Browser) {

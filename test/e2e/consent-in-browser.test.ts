@@ -9,7 +9,7 @@ import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type Authorization, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
-import { startTestServer, type TestServer } from '../support/server';
+import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 
 const APP_NAME = 'Family Health Diary';
 const OBSERVATIONS = 'patient/Observation.rs';
@@ -154,9 +154,8 @@ test("a parent adds their child's record and authorizes the app for the child's 
   const childRow = page.getByRole('row').filter({ has: page.getByRole('link', { name: childName, exact: true }) });
   await childRow.waitFor();
   expect(await childRow.textContent()).toContain('My child');
-  const child = (await server.db.knex('records').where({ name: childName }).first()) as { id: string } | undefined;
-  expect(child?.id).toEqual(expect.any(String));
-  const childId = child?.id ?? '';
+  const childId = (await recordIdNamed(server, childName)) ?? '';
+  expect(childId).toMatch(/^[0-9a-f-]{36}$/);
 
   // Already signed in: the app's request goes straight to consent, which asks which record.
   const authorization = await startAuthorization(app, { scope: SCOPE });

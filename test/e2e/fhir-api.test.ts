@@ -5,7 +5,7 @@
  */
 import { Browser, textOf } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization } from '../support/app';
-import { startTestServer, type TestServer } from '../support/server';
+import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 
 let server: TestServer;
 
@@ -32,7 +32,7 @@ async function registeredPerson(name: string): Promise<Person> {
 async function addChild(who: Person, name: string): Promise<string> {
   const page = await who.browser.visit('/records');
   await who.browser.submit(page, { name, birth_date: '2020-02-02', relationship: 'child' }, '/records');
-  return (await server.db.knex('records').where({ name }).first()).id as string;
+  return (await recordIdNamed(server, name)) ?? '';
 }
 
 /** An access token for `who`'s record (or `recordId`) with exactly `rules` granted. */

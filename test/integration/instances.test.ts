@@ -5,7 +5,6 @@
  * are swept, and the audit log cannot be edited.
  */
 import * as oidc from 'openid-client';
-import { sweepOnce } from '../../src/sweeper';
 import { loadCookieKeys, loadSigningJwks, rotateSigningKeys } from '../../src/oidc/keys';
 import { loadConfig } from '../../src/config';
 import { Browser, textOf } from '../support/browser';
@@ -98,14 +97,14 @@ test('signing keys are sealed under KEY_ENCRYPTION_SECRET, and a wrong secret st
   for (const secret of secrets) expect(secret.value.split('.')).toHaveLength(5);
 
   const wrong = 'a-different-secret-that-is-long-enough-too';
-  await expect(loadSigningJwks(first.db.knex, wrong)).rejects.toThrow(/KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/);
-  await expect(loadCookieKeys(first.db.knex, undefined, wrong)).rejects.toThrow(/KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/);
-  await expect(loadSigningJwks(first.db.knex, undefined)).rejects.toThrow(/set KEY_ENCRYPTION_SECRET/);
+  await expect(loadSigningJwks(first.db, wrong)).rejects.toThrow(/KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/);
+  await expect(loadCookieKeys(first.db, undefined, wrong)).rejects.toThrow(/KEY_ENCRYPTION_SECRET is not the secret they were encrypted with/);
+  await expect(loadSigningJwks(first.db, undefined)).rejects.toThrow(/set KEY_ENCRYPTION_SECRET/);
 });
 
 test('rotated keys are published at once and sign only from their activation', async () => {
   const before = (await (await fetch(at(first, '/jwks'))).json()) as { keys: { kid: string; alg: string }[] };
-  const rotation = await rotateSigningKeys(first.db.knex, SECRET, 3600);
+  const rotation = await rotateSigningKeys(first.db, SECRET, 3600);
   const newKids = rotation.keys.map((key) => key.kid);
   expect(newKids).toHaveLength(2);
   // Instances reload keys on a timer; the test asks for the reload now.
@@ -129,7 +128,7 @@ test('expired codes, tokens and counters are swept; the audit log refuses edits'
   const knex = first.db.knex;
   await knex('oidc_models').insert({ model: 'AccessToken', id: 'expired-token-for-sweep-test', payload: {}, expires_at: new Date(Date.now() - 60_000) });
   await knex('rate_limits').insert({ key: 'sweep-test', points: 1, expire: Date.now() - 60_000 });
-  const swept = await sweepOnce(knex);
+  const swept = await first.sweepOnce();
   expect(swept.models).toBeGreaterThanOrEqual(1);
   expect(swept.rateLimits).toBeGreaterThanOrEqual(1);
   expect(await knex('oidc_models').where({ id: 'expired-token-for-sweep-test' })).toHaveLength(0);

@@ -78,11 +78,13 @@ describe('registration', () => {
     expect(String(row.password_hash)).toMatch(/^\$argon2id\$/);
     for (const value of Object.values(row)) expect(String(value)).not.toContain(person.password);
 
+    // A record's name is its Patient's.
     const records = await server.db
       .knex('records as r')
       .join('custodianships as c', 'c.record_id', 'r.id')
+      .join('resources as p', (join) => join.on(server.db.knex.raw('p.id = r.id::text')).andOnVal('p.type', 'Patient'))
       .where('c.person_id', row.id as string)
-      .select('r.id', 'r.name', 'c.relationship');
+      .select('r.id', server.db.knex.raw(`p.content->'name'->0->>'text' as name`), 'c.relationship');
     expect(records).toEqual([{ id: expect.any(String), name: person.name, relationship: 'self' }]);
 
     const resources = await server.db.knex('resources').where({ record_id: records[0].id });

@@ -50,7 +50,6 @@ export async function startTestServer(overrides: Record<string, string> = {}, sa
   const baseUrl = loadConfig().databaseUrl;
   const database = shared ? undefined : baseUrl ? await createPostgresDatabase(baseUrl) : undefined;
   const config = loadConfig({
-    NODE_ENV: 'test',
     PORT: String(port),
     ISSUER: shared?.issuer ?? `http://localhost:${port}`,
     DATA_DIR: dataDir,
@@ -82,4 +81,10 @@ export async function ownRecordOf(server: TestServer, email: string): Promise<st
     .andWhere('c.relationship', 'self')
     .first('r.id');
   return row.id as string;
+}
+
+/** The id of the record whose Patient is named `name` (a record's name is its Patient's). */
+export async function recordIdNamed(server: TestServer, name: string): Promise<string | undefined> {
+  const row = await server.db.knex('resources').where({ type: 'Patient' }).whereRaw(`content->'name'->0->>'text' = ?`, [name]).first('record_id');
+  return row?.record_id as string | undefined;
 }

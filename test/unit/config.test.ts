@@ -58,7 +58,7 @@ describe('loadConfig', () => {
     expect(config.issuer).toBe('http://localhost:3000');
     expect(config.databaseUrl).toBeUndefined();
     expect(config.dataDir).toBe(path.resolve('./data'));
-    expect(config.env).toBe('development');
+    expect(config.secure).toBe(false);
     expect(config.keyEncryptionSecret).toBeUndefined();
     expect(config.cookieKeys).toBeUndefined();
     expect(config.registrationInitialAccessToken).toBeUndefined();
@@ -78,6 +78,11 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...CLEAN, ISSUER: 'https://vault.example/' }).issuer).toBe('https://vault.example');
     expect(loadConfig({ ...CLEAN, ISSUER: 'https://vault.example/phr//' }).issuer).toBe('https://vault.example/phr');
     expect(loadConfig({ ...CLEAN, ISSUER: 'https://vault.example' }).issuer).toBe('https://vault.example');
+  });
+
+  test('an https issuer means secure cookies', () => {
+    expect(loadConfig({ ...CLEAN, ISSUER: 'https://vault.example' }).secure).toBe(true);
+    expect(loadConfig({ ...CLEAN, ISSUER: 'http://localhost:3000' }).secure).toBe(false);
   });
 
   test('an empty optional setting counts as unset', () => {

@@ -1,0 +1,42 @@
+/**
+ * What the record repository refuses, as domain errors (the FHIR API renders them as
+ * OperationOutcomes; a pickup or a filing shows them on a page).
+ */
+import { DomainError, Invalid, NotFound } from '../errors';
+
+/** The resource is not valid FHIR R4, or breaks a rule of the record; `expression` locates it. */
+export class InvalidResource extends Invalid {
+  constructor(
+    message: string,
+    readonly expression: string[] = [],
+  ) {
+    super(message, 'invalid_resource');
+  }
+}
+
+export class ResourceNotFound extends NotFound {
+  constructor(type: string, id: string) {
+    super(`${type}/${id} is not in this record.`);
+  }
+}
+
+/** The resource changed since the version the caller last saw. */
+export class VersionConflict extends DomainError {
+  constructor(message: string) {
+    super('precondition_failed', message, 'version_conflict');
+  }
+}
+
+/** An interaction the record does not allow for this type (a second Patient, deleting the Patient). */
+export class NotSupported extends DomainError {
+  constructor(message: string) {
+    super('unsupported', message, 'not_supported');
+  }
+}
+
+/** A write that would reach another record. */
+export class OtherRecord extends DomainError {
+  constructor(message: string) {
+    super('forbidden', message, 'other_record');
+  }
+}

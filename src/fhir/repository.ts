@@ -1,0 +1,194 @@
+/**
+ * The record-scoped repository: read, create, update, delete and search FHIR resources within one
+ * record, on behalf of a named actor (an app through its token, or a person through carevault's own
+ * pages: a pickup, a filed attachment, a new record). Every write is validated as FHIR R4, bound to
+ * the record's Patient, indexed for search, versioned, and audited in the same transaction. It needs
+ * no token: whoever calls it has already decided that the actor may reach this record.
+ * https://hl7.org/fhir/R4/http.html
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/service';
+import type { Database } from '../db';
+import { CATALOGUE, type RecordType } from '../rules/catalogue';
+import { findUnstorable } from '../security/storable-text';
+import { InvalidResource, NotSupported, OtherRecord, ResourceNotFound, VersionConflict } from './errors';
+import { indexResource } from './indexing';
+import type { SearchCriteria } from './search';
+import { createResourceStore, type ResourceRow } from './store';
+import { summarize } from './summary';
+import { validateResource } from './validation';
+
+type Json = Record<string, unknown>;
+
+/** Who reads or writes, as the record's history names them. */
+export type Actor = { kind: 'app'; clientId: string } | { kind: 'person'; personId: string; name: string };
+
+export type StoredResource = { content: Json; versionId: number; lastUpdated: Date };
+
+export type SearchResult = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
+
+export type RecordContents = { type: string; items: { summary: string; lastUpdated: Date }[] }[];
+
+export type RecordRepository = {
+  read(type: RecordType, id: string): Promise<StoredResource>;
+  /** A record's Patient takes the record's id; every other resource a new one. */
+  create(type: RecordType, body: unknown): Promise<StoredResource>;
+  /** `ifMatch` is the version the caller last saw (HTTP If-Match). */
+  update(type: RecordType, id: string, body: unknown, ifMatch?: number): Promise<StoredResource>;
+  remove(type: RecordType, id: string): Promise<void>;
+  search(type: RecordType, criteria: SearchCriteria): Promise<SearchResult>;
+  /** What the record holds, by type, newest first (the person's record page; not audited). */
+  contents(limit?: number): Promise<RecordContents>;
+};
+
+function toStored(row: Pick<ResourceRow, 'content' | 'version_id' | 'last_updated'>): StoredResource {
+  return { content: row.content, versionId: row.version_id, lastUpdated: row.last_updated };
+}
+
+function asResource(type: RecordType, body: unknown): Json {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidResource(`The body must be a ${type} resource.`);
+  const unstorable = findUnstorable(body, type);
+  if (unstorable?.problem === 'depth') throw new InvalidResource(`${unstorable.path}: the resource is nested too deeply.`, [unstorable.path]);
+  if (unstorable) throw new InvalidResource(`${unstorable.path}: text cannot contain NUL characters or broken Unicode.`, [unstorable.path]);
+  const resource = body as Json;
+  if (resource.resourceType !== type) throw new InvalidResource(`resourceType must be ${type}.`, [`${type}.resourceType`]);
+  return resource;
+}
+
+function validated(type: RecordType, resource: Json): Json {
+  const result = validateResource(resource, type);
+  if (!result.valid) {
+    const [first] = result.issues;
+    throw new InvalidResource(first ? `${first.path}: ${first.message}` : 'The resource is not valid.', result.issues.map((issue) => issue.path));
+  }
+  return resource;
+}
+
+/**
+ * Points the resource at the record's Patient when it names no patient, and refuses one that names
+ * another (a write can never move data into someone else's record).
+ */
+function bindToRecord(recordId: string, type: RecordType, resource: Json): Json {
+  const element = CATALOGUE[type].patientElement;
+  if (!element) return resource;
+  const value = resource[element];
+  if (value === undefined) return { ...resource, [element]: { reference: `Patient/${recordId}` } };
+  const reference = value && typeof value === 'object' && !Array.isArray(value) ? (value as { reference?: unknown }).reference : undefined;
+  if (typeof reference !== 'string') {
+    throw new InvalidResource(`${type}.${element} must be a Reference like {"reference": "Patient/${recordId}"}.`, [`${type}.${element}`]);
+  }
+  if (reference.replace(/^.*\/(Patient\/)/, '$1') !== `Patient/${recordId}`) {
+    throw new OtherRecord(`${type}.${element} must refer to this record's patient, Patient/${recordId}.`);
+  }
+  return resource;
+}
+
+function withMeta(resource: Json, id: string, versionId: number, lastUpdated: Date): Json {
+  const meta = { ...((resource.meta as Json | undefined) ?? {}), versionId: String(versionId), lastUpdated: lastUpdated.toISOString() };
+  return { ...resource, id, meta };
+}
+
+function rowOf(recordId: string, type: RecordType, id: string, versionId: number, lastUpdated: Date, content: Json): ResourceRow {
+  const { searchDate, searchTokens } = indexResource(content);
+  return { type, id, record_id: recordId, version_id: versionId, last_updated: lastUpdated, content, search_date: searchDate ?? null, search_tokens: searchTokens };
+}
+
+export function createRecordRepositories(db: Database, audit: AuditLog) {
+  const store = createResourceStore(db);
+
+  return {
+    /**
+     * The repository of one record for `actor`. With `audited: false` the caller appends one event
+     * for its whole operation (opening a record, a pickup) instead of one per write.
+     */
+    forRecord(recordId: string, actor: Actor, options: { audited?: boolean } = {}): RecordRepository {
+      const audited = options.audited ?? true;
+      const record = async (kind: string, type: RecordType, count: number) => {
+        if (!audited) return;
+        await audit.append({
+          recordId,
+          kind,
+          ...(actor.kind === 'app' ? { clientId: actor.clientId } : { personId: actor.personId }),
+          details: { type, count, ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
+        });
+      };
+
+      return {
+        async read(type, id) {
+          const row = await store.find(recordId, type, id);
+          if (!row) throw new ResourceNotFound(type, id);
+          await record('fhir.read', type, 1);
+          return toStored(row);
+        },
+
+        async create(type, body) {
+          const id = type === 'Patient' ? recordId : randomUUID();
+          if (type === 'Patient' && (await store.find(recordId, type, id))) {
+            throw new NotSupported('A record holds exactly one Patient: update it instead.');
+          }
+          const resource = validated(type, bindToRecord(recordId, type, asResource(type, body)));
+          const lastUpdated = new Date();
+          const content = withMeta(resource, id, 1, lastUpdated);
+          await db.transaction(async () => {
+            await store.insert(rowOf(recordId, type, id, 1, lastUpdated, content));
+            await record('fhir.created', type, 1);
+          });
+          return { content, versionId: 1, lastUpdated };
+        },
+
+        async update(type, id, body, ifMatch) {
+          const resource = asResource(type, body);
+          if (resource.id !== id) throw new InvalidResource(`The resource's id must be ${id}, as in the URL.`, [`${type}.id`]);
+          const existing = await store.find(recordId, type, id);
+          if (!existing) throw new ResourceNotFound(type, id);
+          if (ifMatch !== undefined && ifMatch !== existing.version_id) {
+            throw new VersionConflict(`${type}/${id} has changed: it is at version ${existing.version_id}, not ${ifMatch}.`);
+          }
+          const checked = validated(type, bindToRecord(recordId, type, resource));
+          const versionId = existing.version_id + 1;
+          const lastUpdated = new Date();
+          const content = withMeta(checked, id, versionId, lastUpdated);
+          await db.transaction(async () => {
+            if (!(await store.replace(rowOf(recordId, type, id, versionId, lastUpdated, content), existing.version_id))) {
+              throw new VersionConflict(`${type}/${id} was changed by someone else at the same time; read it again.`);
+            }
+            await record('fhir.updated', type, 1);
+          });
+          return { content, versionId, lastUpdated };
+        },
+
+        async remove(type, id) {
+          if (type === 'Patient') throw new NotSupported('The Patient of a record cannot be deleted.');
+          await db.transaction(async () => {
+            if (!(await store.delete(recordId, type, id))) throw new ResourceNotFound(type, id);
+            await record('fhir.deleted', type, 1);
+          });
+        },
+
+        async search(type, criteria) {
+          const otherPatient = criteria.patients.some((patient) => patient !== recordId);
+          const result = otherPatient ? { total: 0, rows: [], more: false } : await store.search(recordId, type, criteria);
+          await record('fhir.searched', type, result.total);
+          const last = result.rows.at(-1) as { seq?: string } | undefined;
+          return {
+            total: result.total,
+            resources: result.rows.map(toStored),
+            nextCursor: result.more && last?.seq ? Number(last.seq) : undefined,
+          };
+        },
+
+        async contents(limit = 500) {
+          const groups = new Map<string, { summary: string; lastUpdated: Date }[]>();
+          for (const row of await store.contents(recordId, limit)) {
+            const items = groups.get(row.type) ?? [];
+            items.push({ summary: summarize(row.content), lastUpdated: row.last_updated });
+            groups.set(row.type, items);
+          }
+          return [...groups].map(([type, items]) => ({ type, items }));
+        },
+      };
+    },
+  };
+}
+
+export type RecordRepositories = ReturnType<typeof createRecordRepositories>;

@@ -1,0 +1,69 @@
+/**
+ * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
+ * other folder touches its table): apps' names, ending a grant with everything issued under it,
+ * withdrawing tokens that carry a scope, looking up an access token, and remembering one-time
+ * values. Each is one query, in the current transaction when there is one.
+ */
+import type { Database } from '../db';
+import { splitScopes } from '../rules/scopes';
+import { isStorableText } from '../security/storable-text';
+import { createModelStore } from './store';
+
+/** An access token's facts, as the resource servers (the FHIR and app APIs) need them. */
+export type AccessTokenFacts = {
+  /** `person`: issued to an app for a person's record; `app`: a client-credentials token. */
+  kind: 'person' | 'app';
+  clientId: string;
+  scopes: string[];
+  /** The record a person token reaches (SMART `patient`). */
+  recordId: string | undefined;
+  /** The JWK thumbprint a DPoP-bound token is bound to (RFC 9449 §6). */
+  jkt: string | undefined;
+};
+
+export function createOidcStorage(db: Database) {
+  const models = createModelStore(db);
+  return {
+    /** Registered app names by client id. */
+    async appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>> {
+      const rows = await models.clientNames(clientIds);
+      return new Map(rows.map((row) => [row.id, row.name ?? row.id]));
+    },
+
+    deleteGrant(grantId: string): Promise<void> {
+      return models.deleteGrant(grantId);
+    },
+
+    revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
+      return models.deleteTokensCarrying(grantId, scopes);
+    },
+
+    /**
+     * A live access token by its value: unknown, expired, revoked, or issued under a grant that
+     * ended → `undefined`. Tokens are opaque and stored, so a removal is effective at once
+     * (RFC 6750, RFC 7662 §2.2).
+     */
+    async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
+      if (!/^[\w-]{20,200}$/.test(value)) return undefined;
+      const row = await models.findAccessToken(value);
+      const payload = row?.payload as { clientId?: unknown; scope?: unknown; jkt?: unknown; exp?: unknown; extra?: { patient?: unknown } } | undefined;
+      if (!row || !payload || typeof payload.clientId !== 'string') return undefined;
+      if (typeof payload.exp === 'number' && payload.exp * 1000 <= Date.now()) return undefined;
+      return {
+        kind: row.model === 'ClientCredentials' ? 'app' : 'person',
+        clientId: payload.clientId,
+        scopes: splitScopes(typeof payload.scope === 'string' ? payload.scope : ''),
+        recordId: typeof payload.extra?.patient === 'string' ? payload.extra.patient : undefined,
+        jkt: typeof payload.jkt === 'string' ? payload.jkt : undefined,
+      };
+    },
+
+    /** Remembers a DPoP proof's `jti` until `expiresAt`; false when it was used before. */
+    async firstUseOfProof(jti: string, expiresAt: Date): Promise<boolean> {
+      if (!isStorableText(jti) || jti.length > 200) return false;
+      return models.firstUse('ResourceProof', jti, expiresAt);
+    },
+  };
+}
+
+export type OidcStorage = ReturnType<typeof createOidcStorage>;
