@@ -7,6 +7,7 @@ import * as foundation from './20261128_001_foundation';
 import * as authorizations from './20261128_002_authorizations';
 import * as fhirSearch from './20261128_003_fhir_search';
 import * as recordOwners from './20261129_004_record_owners';
+import * as auditSubjects from './20261129_005_audit_subjects';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -15,6 +16,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261128_002_authorizations', authorizations],
   ['20261128_003_fhir_search', fhirSearch],
   ['20261129_004_record_owners', recordOwners],
+  ['20261129_005_audit_subjects', auditSubjects],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -24,6 +24,11 @@ export function createAuditLog(db: Database, appNames: AppNames) {
       return events.map((event) => describeEvent(event, names));
     },
 
+    /** The raw events about a subject (`package:<id>`), newest first. */
+    eventsAbout(subject: string, limit = 200) {
+      return store.eventsAbout(subject, limit);
+    },
+
     /** When each app last used each record, keyed `record_id client_id`. */
     lastUsed(pairs: readonly { recordId: string; clientId: string }[]) {
       return store.lastUsed(pairs);

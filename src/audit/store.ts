@@ -5,7 +5,8 @@ import type { Database } from '../db';
 
 export type AuditEventRow = {
   id: string;
-  record_id: string;
+  record_id: string | null;
+  subject: string | null;
   occurred_at: Date;
   kind: string;
   client_id: string | null;
@@ -13,8 +14,8 @@ export type AuditEventRow = {
   details: Record<string, unknown>;
 };
 
-export type NewAuditEvent = {
-  recordId: string;
+/** An event is about a record, or about a subject not (yet) in one (`package:<id>`), or both. */
+export type NewAuditEvent = ({ recordId: string; subject?: string | undefined } | { recordId?: undefined; subject: string }) & {
   kind: string;
   clientId?: string | undefined;
   personId?: string | undefined;
@@ -25,7 +26,8 @@ export function createAuditStore(db: Database) {
   return {
     async append(event: NewAuditEvent): Promise<void> {
       await db.table('audit_events').insert({
-        record_id: event.recordId,
+        record_id: event.recordId ?? null,
+        subject: event.subject ?? null,
         kind: event.kind,
         client_id: event.clientId ?? null,
         person_id: event.personId ?? null,
@@ -35,6 +37,10 @@ export function createAuditStore(db: Database) {
 
     async eventsOf(recordId: string, limit: number): Promise<AuditEventRow[]> {
       return db.table('audit_events').where({ record_id: recordId }).orderBy('id', 'desc').limit(limit);
+    },
+
+    async eventsAbout(subject: string, limit: number): Promise<AuditEventRow[]> {
+      return db.table('audit_events').where({ subject }).orderBy('id', 'desc').limit(limit);
     },
 
     /** When each app last used each record (a token or a FHIR request), by `record_id client_id`. */

@@ -21,12 +21,16 @@ export function applyClientPolicy(provider: Provider): void {
     set: () => undefined,
   });
 
-  // The adapter stores hashes; a secret stored before hashing compares as it is.
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
-    const stored = this.clientSecret ?? '';
-    const candidate = stored.startsWith('sha256:') ? hashClientSecret(actual) : actual;
-    const a = Buffer.from(stored);
-    const b = Buffer.from(candidate);
-    return a.length === b.length && timingSafeEqual(a, b);
+    return secretMatches(this.clientSecret, actual);
   };
+}
+
+/** Compares a presented client secret with the stored one (a hash; one stored before hashing compares as it is). */
+export function secretMatches(stored: string | undefined, actual: string): boolean {
+  if (!stored) return false;
+  const candidate = stored.startsWith('sha256:') ? hashClientSecret(actual) : actual;
+  const a = Buffer.from(stored);
+  const b = Buffer.from(candidate);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -7,6 +7,7 @@
 import type { Database } from '../db';
 import { splitScopes } from '../rules/scopes';
 import { isStorableText } from '../security/storable-text';
+import { secretMatches } from './client-policy';
 import { createModelStore } from './store';
 
 /** An access token's facts, as the resource servers (the FHIR and app APIs) need them. */
@@ -56,6 +57,19 @@ export function createOidcStorage(db: Database) {
         recordId: typeof payload.extra?.patient === 'string' ? payload.extra.patient : undefined,
         jkt: typeof payload.jkt === 'string' ? payload.jkt : undefined,
       };
+    },
+
+    /**
+     * A confidential app proving who it is with its client id and secret outside the token
+     * endpoint (SMTP AUTH for Direct): its name and capabilities, or `undefined`.
+     */
+    async authenticateApp(clientId: string, secret: string): Promise<{ clientId: string; name: string; capabilities: string[] } | undefined> {
+      if (!isStorableText(clientId) || clientId.length > 200) return undefined;
+      const client = await models.findClient(clientId);
+      const stored = typeof client?.client_secret === 'string' ? client.client_secret : undefined;
+      if (!client || !secretMatches(stored, secret)) return undefined;
+      const capabilities = Array.isArray(client.capabilities) ? client.capabilities.filter((item): item is string => typeof item === 'string') : [];
+      return { clientId, name: typeof client.client_name === 'string' ? client.client_name : clientId, capabilities };
     },
 
     /** Remembers a DPoP proof's `jti` until `expiresAt`; false when it was used before. */

@@ -117,6 +117,12 @@ export function createModelStore(db: Database) {
       ).first();
     },
 
+    /** A registered client's metadata. */
+    async findClient(clientId: string): Promise<Record<string, unknown> | undefined> {
+      const row = (await db.table('oidc_models').where({ model: 'Client', id: clientId }).first('payload')) as { payload: Record<string, unknown> } | undefined;
+      return row?.payload;
+    },
+
     /** The registered names of clients. */
     async clientNames(clientIds: readonly string[]): Promise<{ id: string; name: string | null }[]> {
       if (clientIds.length === 0) return [];
