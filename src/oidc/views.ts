@@ -3,7 +3,7 @@
  * with our layout. Errors that cannot be sent back to the app land here (OAuth 2.0 §4.1.2.1: never
  * redirect to an unverified redirect_uri).
  */
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { renderPage } from '../http/render';
 
 const PLAIN_WORDS: Readonly<Record<string, string>> = {
@@ -16,11 +16,14 @@ const PLAIN_WORDS: Readonly<Record<string, string>> = {
   session_not_found: 'This sign-in took too long or was already finished.',
 };
 
-export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void> {
+export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error?: Error): Promise<void> {
   ctx.type = 'html';
+  // A sign-in whose interaction or session is gone (expired, finished, or rotated by another tab
+  // resuming at the same moment) is the person's to start again, not the app's fault.
+  const expired = error instanceof errors.SessionNotFound;
   ctx.body = await renderPage('pages/error', {
-    title: 'Something went wrong',
-    message: PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.',
+    title: expired ? 'Please start again' : 'Something went wrong',
+    message: expired ? 'This sign-in took too long or was already finished. Go back to the app and start again.' : (PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.'),
     code: out.error,
     detail: out.error_description,
   });

@@ -11,9 +11,10 @@ import * as oidc from 'openid-client';
 import { createBearerGate } from '../../src/api/gate';
 import { errorHandler } from '../../src/http/error-handler';
 import { createOidcStorage } from '../../src/oidc/storage';
-import { Browser, textOf } from '../support/browser';
-import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { textOf } from '../support/browser';
+import { CALLBACK, authorizeInBrowser, registerTestApp, startAuthorization, type TestApp } from '../support/app';
+import { signedUpPerson, type SignedUp } from '../support/people';
+import { startTestServer, type TestServer } from '../support/server';
 
 let server: TestServer;
 
@@ -35,17 +36,8 @@ const READER = {
   ],
 };
 
-async function signedUpPerson(name: string) {
-  const person = newPerson(name);
-  const browser = new Browser(server.issuer);
-  let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
-  expect(textOf(page.html)).toContain(`Hello, ${name}`);
-  return { person, browser, record: await ownRecordOf(server, person.email) };
-}
-
 /** Runs the code flow for `who`, optionally binding the tokens to a DPoP key. */
-async function tokensFor(app: TestApp, who: Awaited<ReturnType<typeof signedUpPerson>>, DPoP?: oidc.DPoPHandle) {
+async function tokensFor(app: TestApp, who: SignedUp, DPoP?: oidc.DPoPHandle) {
   const authorization = await startAuthorization(app, { scope: 'openid patient/Patient.rus patient/Observation.cruds' });
   const back = await authorizeInBrowser(who.browser, authorization.url, who.person);
   return oidc.authorizationCodeGrant(
@@ -68,7 +60,7 @@ const WEIGHT = {
 describe('DPoP-bound tokens at /fhir', () => {
   test('read with a proof (openid-client), refused as Bearer, refused with a replayed or misdirected proof', async () => {
     const app = await registerTestApp(server, READER);
-    const who = await signedUpPerson('Dee Pop');
+    const who = await signedUpPerson(server, 'Dee Pop');
     const DPoP = oidc.getDPoPHandle(app.config, await oidc.randomDPoPKeyPair());
     const tokens = await tokensFor(app, who, DPoP);
     expect(tokens.token_type.toLowerCase()).toBe('dpop');
@@ -123,7 +115,7 @@ describe('DPoP-bound tokens at /fhir', () => {
 
   test('an unbound token keeps working as Bearer', async () => {
     const app = await registerTestApp(server, READER);
-    const who = await signedUpPerson('Bea Rer');
+    const who = await signedUpPerson(server, 'Bea Rer');
     const tokens = await tokensFor(app, who);
     const res = await fetch(`${server.issuer}/fhir/Patient/${who.record}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(res.status).toBe(200);
@@ -182,7 +174,7 @@ describe('client-credentials tokens and capabilities', () => {
     expect(unknown.headers.get('www-authenticate')).toContain('error="invalid_token"');
 
     const app = await registerTestApp(server, READER);
-    const who = await signedUpPerson('Per Son');
+    const who = await signedUpPerson(server, 'Per Son');
     const tokens = await tokensFor(app, who);
     expect((await fetch(apiUrl, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status).toBe(403);
   });
@@ -213,7 +205,7 @@ describe('round trips', () => {
 
   test('the gate resolves a request in at most two queries; a FHIR read by id, audit included, in at most three', async () => {
     const app = await registerTestApp(server, READER);
-    const who = await signedUpPerson('Count Queries');
+    const who = await signedUpPerson(server, 'Count Queries');
     const tokens = await tokensFor(app, who);
     const bearer = { authorization: `Bearer ${tokens.access_token}` };
     const created = (await (
@@ -237,7 +229,7 @@ describe('round trips', () => {
 
 test("a Patient update by an app shows on the person's records page: the record's name and birth date are its Patient's", async () => {
   const app = await registerTestApp(server, READER);
-  const who = await signedUpPerson('Sam Lee');
+  const who = await signedUpPerson(server, 'Sam Lee');
   const tokens = await tokensFor(app, who);
   const bearer = { authorization: `Bearer ${tokens.access_token}` };
   const patient = (await (await fetch(`${server.issuer}/fhir/Patient/${who.record}`, { headers: bearer })).json()) as Record<string, unknown>;

@@ -190,6 +190,7 @@ describe('carevault apps create and keys rotate (on the database migrated above)
     ['redirect_uris[0]', { ...WEIGHT_TRACKER, redirect_uris: ['http://weight.example/callback'] }],
     ['client_name', { ...WEIGHT_TRACKER, client_name: undefined }],
     ['token_endpoint_auth_method', { ...WEIGHT_TRACKER, token_endpoint_auth_method: 'client_secret_jwt' }],
+    ['capabilities', { ...WEIGHT_TRACKER, token_endpoint_auth_method: 'none', capabilities: ['dopu'] }],
   ])('a document with a bad %s is refused with exit code 1, naming the field', async (field, document) => {
     const result = await cli(target, ['apps', 'create', '--file', writeDocument(target, 'bad', document)]);
     expect(result.code).toBe(1);
