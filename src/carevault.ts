@@ -56,7 +56,7 @@ export async function startCarevault(config: Config): Promise<Carevault> {
     const applied = await migrate(db);
     if (applied.length) log.info('database migrated', { applied });
     const services = composeServices(config, db, (metadata) => (oidc as OidcRuntime).saveClient(metadata));
-    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks });
+    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, connect: services.connectHooks });
     const features = composeFeatures(services, oidc);
     const app = createApp({ services, oidc, features });
     const web = httpListener(app, config.port);

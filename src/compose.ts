@@ -6,6 +6,8 @@
 import type express from 'express';
 import { createAccountService } from './accounts/service';
 import { createBearerGate } from './api/gate';
+import { connectRoutes } from './connect/routes';
+import { createConnectService } from './connect/service';
 import { createAppRegistry } from './apps/service';
 import { createAuditLog } from './audit/service';
 import { createAuthorizationService } from './authorizations/service';
@@ -13,6 +15,7 @@ import type { Config } from './config';
 import type { Database } from './db';
 import { createRecordRepositories } from './fhir/repository';
 import type { PromptPage } from './interactions/routes';
+import type { ConnectHooks } from './oidc/device-flow';
 import type { AuthorizationHooks } from './oidc/grants';
 import type { OidcRuntime } from './oidc/runtime';
 import type { People } from './oidc/provider';
@@ -20,6 +23,7 @@ import { createOidcStorage } from './oidc/storage';
 import { createModelStore } from './oidc/store';
 import { createRecordService } from './records/service';
 import type { Csrf } from './security/csrf';
+import { createLimit } from './security/rate-limits';
 import { sweepRateLimits } from './security/store';
 import type { SaveClient } from './apps/service';
 
@@ -57,6 +61,13 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     grants: oidcStorage,
     isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
   });
+  const connect = createConnectService({
+    db,
+    audit,
+    authorizationOfGrant: (grantId) => authorizations.findByGrant(grantId),
+    endDeviceCode: (deviceCode) => oidcStorage.endDeviceCode(deviceCode),
+    pollInterval: config.connectPollInterval,
+  });
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });
 
@@ -75,18 +86,54 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     ownRecordOf: (personId) => records.ownRecordOf(personId),
   };
 
+  /** What the OpenID core's device flow needs from Patient Connect (oidc/device-flow.ts). */
+  const connectHooks: ConnectHooks = {
+    pendingFor: (clientId, externalId) => connect.pendingFor(clientId, externalId),
+    requested: (input) => connect.requested(input),
+    promptState: (deviceCode, accountId) => connect.promptState(deviceCode, accountId),
+    async approved(deviceCode, grantId, accountId) {
+      const person = await accounts.findPerson(accountId);
+      const approved = person ? await connect.approved(deviceCode, grantId, person) : undefined;
+      return approved && { recordName: (await records.recordFor(accountId, approved.recordId)).name };
+    },
+    declined: (deviceCode) => connect.declined(deviceCode),
+    poll: (deviceCode) => connect.poll(deviceCode),
+    pollInterval: config.connectPollInterval,
+    codeGuesses: createLimit(db, {
+      prefix: 'connect-code-address',
+      points: config.signIn.failuresPerAccount * 2,
+      duration: config.signIn.lockDuration,
+      lockDuration: config.signIn.lockDuration,
+      message: 'Too many wrong identity codes from your network.',
+    }),
+  };
+
   const sweeps: Sweep[] = [
     // Expired codes, tokens, sessions and interactions.
     { name: 'models', run: () => createModelStore(db).sweepExpired() },
     { name: 'rateLimits', run: () => sweepRateLimits(db) },
   ];
 
-  return { config, db, oidcStorage, audit, repositories, records, accounts, authorizations, apps, gate, authorizationHooks, people, sweeps };
+  return { config, db, oidcStorage, audit, repositories, records, accounts, authorizations, connect, apps, gate, authorizationHooks, connectHooks, people, sweeps };
 }
 
 export type Services = ReturnType<typeof composeServices>;
 
 /** The connectivity options, each a feature folder, built on the services and the OpenID core. */
-export function composeFeatures(_services: Services, _oidc: OidcRuntime): Feature[] {
-  return [];
+export function composeFeatures(services: Services, oidc: OidcRuntime): Feature[] {
+  const { connect, gate, oidcStorage } = services;
+  const connectPages = connectRoutes({
+    connect,
+    interactions: oidc.interactions,
+    gate,
+    appName: async (clientId) => (await oidcStorage.appNames([clientId])).get(clientId) ?? clientId,
+  });
+  return [
+    {
+      name: 'connect',
+      routes: connectPages.routes,
+      prompts: connectPages.prompts,
+      sweeps: [{ name: 'connectRequests', run: () => connect.sweep() }],
+    },
+  ];
 }

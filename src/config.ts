@@ -52,6 +52,7 @@ const schema = z
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
     SIGNIN_LOCK_DURATION: seconds(15 * 60),
+    CONNECT_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
   })
   .strip();
 
@@ -82,6 +83,8 @@ export type Config = Readonly<{
   /** Seconds a just-rotated refresh token is refused without ending its authorization. */
   refreshReuseGrace: number;
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
+  /** Seconds a Patient Connect app waits between polls of the token endpoint (RFC 8628 `interval`). */
+  connectPollInterval: number;
 }>;
 
 /** Thrown for a setting that fails validation; the message names the setting. */
@@ -126,5 +129,6 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       failuresPerAddress: env.SIGNIN_FAILURES_PER_ADDRESS,
       lockDuration: env.SIGNIN_LOCK_DURATION,
     }),
+    connectPollInterval: env.CONNECT_POLL_INTERVAL,
   });
 }

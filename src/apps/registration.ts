@@ -46,6 +46,8 @@ export const registrationDocument = z
     const grantTypes = new Set(doc.grant_types ?? (doc.redirect_uris.length ? ['authorization_code' as const] : []));
     if (refresh) grantTypes.add('refresh_token');
     if (doc.capabilities.length) grantTypes.add('client_credentials');
+    // Patient Connect rides on the device authorization grant (RFC 8628).
+    if (doc.capabilities.includes('connect')) grantTypes.add('urn:ietf:params:oauth:grant-type:device_code');
     // An app scheme means an app installed on the person's device (OIDC Registration §2).
     const native = doc.redirect_uris.some((uri) => isPrivateUseScheme(new URL(uri)));
     return {
@@ -69,6 +71,9 @@ export const registrationDocument = z
         path: ['capabilities'],
         message: 'need a confidential app: set token_endpoint_auth_method to client_secret_basic, client_secret_post or private_key_jwt',
       });
+    }
+    if (doc.capabilities.includes('connect') && !doc.rules.some((rule) => rule.scope === 'offline_access')) {
+      ctx.addIssue({ code: 'custom', path: ['capabilities'], message: 'connect needs an offline_access rule: a connected app works while the person is away' });
     }
     if (doc.token_endpoint_auth_method === 'private_key_jwt' && !doc.jwks && !doc.jwks_uri) {
       ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'or jwks_uri is required for private_key_jwt' });

@@ -37,6 +37,8 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       const summary = by === 'person' ? `${person} removed ${app}'s access` : `${app} ${ENDED_WORDS[by] ?? 'lost its access'}`;
       return { when: event.occurred_at, summary, details: [] };
     }
+    case 'connect.authorized':
+      return { when: event.occurred_at, summary: `${person} connected ${app} to this record with a connect request`, details: [] };
     case 'token.issued':
       return { when: event.occurred_at, summary: `${app} received access tokens`, details: [] };
     case 'token.refreshed':

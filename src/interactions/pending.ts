@@ -16,8 +16,8 @@ export type InteractionOutcome =
 
 export type PendingInteraction = {
   uid: string;
-  /** The step the flow is at (`login`, `consent`, or a prompt of carevault's own), and why. */
-  prompt: { name: string; reasons: readonly string[] };
+  /** The step the flow is at (`login`, `consent`, or a prompt of carevault's own), why, and what that prompt said of it. */
+  prompt: { name: string; reasons: readonly string[]; details: Readonly<Record<string, unknown>> };
   /** True when carevault's own pages asked (no consent needed). */
   firstParty: boolean;
   clientId: string;

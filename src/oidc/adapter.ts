@@ -8,11 +8,21 @@ import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWit
 import { findUnstorable, isStorableText } from '../security/storable-text';
 import type { ModelStore } from './store';
 
+/** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
+const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
+
 /**
  * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again is
  *   refused without ending the grant: concurrent refreshes by the same app are a race, not a replay.
+ * @param devicePolled called when the token endpoint looks up a device code (an app polling);
+ *   it may throw an OAuth error (`slow_down`, `access_denied`).
  */
-export function createAdapterClass(store: ModelStore, hashClientSecret: (secret: string) => string, refreshReuseGrace: number) {
+export function createAdapterClass(
+  store: ModelStore,
+  hashClientSecret: (secret: string) => string,
+  refreshReuseGrace: number,
+  devicePolled?: (deviceCode: string) => Promise<void>,
+) {
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -31,14 +41,18 @@ export function createAdapterClass(store: ModelStore, hashClientSecret: (secret:
         grantId: payload.grantId,
         userCode: payload.userCode,
         uid: payload.uid,
-        expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : undefined,
+        expiresAt: expiresIn ? new Date(Date.now() + (expiresIn + (this.model === 'DeviceCode' ? DEVICE_CODE_RETENTION : 0)) * 1000) : undefined,
       });
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(value)) return undefined;
       const grace = this.model === 'RefreshToken' ? refreshReuseGrace : 0;
-      const row = await store.find(this.model, by, value, grace);
+      if (this.model === 'DeviceCode' && by === 'id' && devicePolled && (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx?.oidc?.route === 'token') {
+        await devicePolled(value);
+      }
+      // oidc-provider checks a device code's expiry itself, to answer expired_token.
+      const row = await store.find(this.model, by, value, grace, this.model === 'DeviceCode');
       if (!row) return undefined;
       return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
     }

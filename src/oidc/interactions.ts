@@ -49,7 +49,7 @@ export function createInteractions(current: () => Provider, db: Database) {
 
       return {
         uid: interaction.uid,
-        prompt: { name: interaction.prompt.name, reasons: [...interaction.prompt.reasons] },
+        prompt: { name: interaction.prompt.name, reasons: [...interaction.prompt.reasons], details: { ...interaction.prompt.details } },
         firstParty: clientId === HOME_CLIENT_ID,
         clientId,
         clientName: client.clientName ?? clientId,

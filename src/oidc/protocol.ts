@@ -10,7 +10,7 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 /** Methods with which an app proves who it is (confidential apps). */
 export const CONFIDENTIAL_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** carevault signs ID tokens and responses with these (SMART needs RS256). */

@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import type { Database } from '../db';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
+import { CONNECT_PATH, connectMiddleware, connectParams, deviceFlowFeature, interactionsPolicy, pollPolicy, type ConnectHooks } from './device-flow';
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { authorizationOf, bindGrantsToRecords, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
@@ -31,9 +32,9 @@ export const OIDC_ROUTES = {
   registration: '/oauth/register',
   end_session: '/session/end',
   pushed_authorization_request: '/par',
-  // Patient Connect (RFC 8628): reserved until the device flow is enabled with its secret question.
+  // Patient Connect (RFC 8628): the clinic's app asks here; the person enters the identity code at /connect.
   device_authorization: '/device/authorize',
-  code_verification: '/connect',
+  code_verification: CONNECT_PATH,
 } as const;
 
 /** Endpoints called by apps, not browsers: their errors are JSON. */
@@ -91,6 +92,8 @@ function clientFeatures(config: Config) {
   return {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // Enabled for the client rules too: apps with the connect capability register the device grant.
+    deviceFlow: { enabled: true },
     registration: config.registrationInitialAccessToken
       ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken }
       : { enabled: false },
@@ -102,17 +105,18 @@ export type ProviderDeps = {
   db: Database;
   people: People;
   authorizations: AuthorizationHooks;
+  connect: ConnectHooks;
   jwks: JWKS;
   cookieKeys: string[];
   /** Secret that makes each app's `sub` for a person different and unlinkable. */
   pairwiseSalt: string;
 };
 
-export function createProvider({ config, db, people, authorizations, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
+export function createProvider({ config, db, people, authorizations, connect, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
   const rules = clientRules(config);
   const configuration: Configuration = {
     ...rules,
-    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace),
+    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, pollPolicy(connect)),
     clients: [homeClientMetadata(config.issuer)],
     jwks,
     cookies: {
@@ -156,14 +160,16 @@ export function createProvider({ config, db, people, authorizations, jwks, cooki
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: { enabled: false },
+      deviceFlow: deviceFlowFeature(connect),
     },
     pkce: { required: () => true },
     extraParams: {
       scope: scopePolicy,
       aud: audiencePolicy(`${config.issuer}/fhir`),
       screen_hint: null,
+      ...connectParams(connect),
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionsPolicy(connect) },
     loadExistingGrant: loadExistingGrant(authorizations),
     extraTokenClaims: extraTokenClaims(authorizations) as Configuration['extraTokenClaims'],
     // Pairwise by app (not by redirect host), so every app sees its own `sub` (OIDC Core §8.1).
@@ -188,6 +194,8 @@ export function createProvider({ config, db, people, authorizations, jwks, cooki
       IdToken: 3600,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
+      // A connect request's identity code (HealthVault: 28 days; 90 to collect once validated).
+      DeviceCode: 28 * 24 * 3600,
       // Authorizations do not expire on their own: the person or the app revokes them.
       Grant: UNTIL_REVOKED,
       RefreshToken(_ctx, token) {
@@ -211,6 +219,7 @@ export function createProvider({ config, db, people, authorizations, jwks, cooki
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
 
+  provider.use(connectMiddleware(connect));
   shapeResponses(provider, API_ROUTES);
   bindGrantsToRecords(provider, authorizations);
   applyClientPolicy(provider);

@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import type { Database } from '../db';
 import { describeError, log } from '../log';
 import { clientSaver } from './clients';
+import type { ConnectHooks } from './device-flow';
 import type { AuthorizationHooks } from './grants';
 import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
@@ -24,14 +25,14 @@ export function isProviderPath(path: string): boolean {
   return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`));
 }
 
-export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks };
+export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks; connect: ConnectHooks };
 
-export async function startOidc({ config, db, people, authorizations }: OidcDeps) {
+export async function startOidc({ config, db, people, authorizations, connect }: OidcDeps) {
   await ensureSigningKeys(db, config.keyEncryptionSecret);
   const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
   const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
   const build = async () =>
-    createProvider({ config, db, people, authorizations, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt });
+    createProvider({ config, db, people, authorizations, connect, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt });
 
   // Keys are only decrypted again when their order changed (a rotation, or a key activating).
   let order = await signingKeyOrder(db);

@@ -35,6 +35,11 @@ export function createOidcStorage(db: Database) {
       return models.deleteGrant(grantId);
     },
 
+    /** Ends the device code of a connect request that was withdrawn. */
+    endDeviceCode(deviceCode: string): Promise<void> {
+      return models.deleteDeviceCode(deviceCode);
+    },
+
     revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
       return models.deleteTokensCarrying(grantId, scopes);
     },

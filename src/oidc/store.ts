@@ -41,15 +41,17 @@ export function createModelStore(db: Database) {
         .merge(['payload', 'grant_id', 'user_code', 'uid', 'expires_at']);
     },
 
-    /** A live row; `consumed` only counts uses more than `graceSeconds` ago (database clock). */
-    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0): Promise<ModelRow | undefined> {
-      return live(
-        db
-          .table('oidc_models')
-          .select('payload', db.raw(`(consumed_at is not null and consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]))
-          .where('model', model)
-          .andWhere(by, value),
-      ).first();
+    /**
+     * A live row (or, with `includeExpired`, one not yet swept); `consumed` only counts uses more
+     * than `graceSeconds` ago (database clock).
+     */
+    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<ModelRow | undefined> {
+      const query = db
+        .table('oidc_models')
+        .select('payload', db.raw(`(consumed_at is not null and consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]))
+        .where('model', model)
+        .andWhere(by, value);
+      return (includeExpired ? query : live(query)).first();
     },
 
     /**
@@ -115,6 +117,11 @@ export function createModelStore(db: Database) {
               .orWhereExists((g) => g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id')),
           ),
       ).first();
+    },
+
+    /** Deletes a device code (its connect request was withdrawn). */
+    async deleteDeviceCode(deviceCode: string): Promise<void> {
+      await db.table('oidc_models').where({ model: 'DeviceCode', id: deviceCode }).delete();
     },
 
     /** A registered client's metadata. */

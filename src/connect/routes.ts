@@ -1,0 +1,103 @@
+/**
+ * Patient Connect over HTTP: the secret-question step of the authorization flow (a prompt page at
+ * /interaction/:uid, so it cannot be skipped by going straight to consent), and the app API
+ * `GET /api/connect/requests` (which requests to collect) and `DELETE /api/connect/requests/<id>`.
+ */
+import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Person } from '../accounts/service';
+import { appCallerOf, type BearerGate } from '../api/gate';
+import { Invalid } from '../errors';
+import { sendPage } from '../http/render';
+import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from '../interactions/pending';
+import type { PromptPage } from '../interactions/routes';
+import type { Interactions } from '../oidc/interactions';
+import { CONNECT_PROMPT } from '../oidc/device-flow';
+import type { Csrf } from '../security/csrf';
+import { WRONG_ANSWERS_ALLOWED, type ConnectService } from './service';
+
+type Deps = { connect: ConnectService; interactions: Interactions; gate: BearerGate; appName(clientId: string): Promise<string> };
+
+const listQuery = z
+  .object({
+    status: z.enum(['pending', 'authorized', 'denied', 'locked', 'expired', 'withdrawn']).optional(),
+    since: z.iso.datetime({ offset: true, message: 'since must be an ISO 8601 date-time, like 2026-11-29T10:00:00Z' }).optional(),
+    cursor: z.string().max(200).optional(),
+    count: z.coerce.number().int().min(1).max(200).default(100),
+  })
+  .strict();
+
+function noStore(res: Response): void {
+  res.set('Cache-Control', 'no-store');
+}
+
+export function connectRoutes({ connect, interactions, gate, appName }: Deps) {
+  /** The secret-question page for the pending interaction's connect request. */
+  const showQuestion = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
+    const request = await connect.questionOf(String(pending.prompt.details.connect_request ?? ''));
+    if (!request) throw new InteractionExpired('connect request gone');
+    noStore(res);
+    await sendPage(res, status, 'connect/question', {
+      title: 'Answer the secret question',
+      clinicName: await appName(request.clientId),
+      friendlyName: request.friendlyName,
+      question: request.question,
+      attemptsLeft: WRONG_ANSWERS_ALLOWED - request.wrongAnswers,
+      action: `/interaction/${pending.uid}/${CONNECT_PROMPT}`,
+      error,
+    });
+  };
+
+  const prompt: PromptPage = (_req, res, pending) => showQuestion(res, pending);
+
+  return {
+    prompts: new Map([[CONNECT_PROMPT, prompt]]),
+
+    routes({ csrf }: { csrf: Csrf }): express.Router {
+      const router = express.Router();
+      const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
+
+      router.post(`/interaction/:uid/${CONNECT_PROMPT}`, form, csrf.issue, csrf.verify, async (req: Request, res: Response) => {
+        const pending = await interactions.load(req, res);
+        if (pending.finishedReturnTo) return res.redirect(303, pending.finishedReturnTo);
+        if (pending.prompt.name !== CONNECT_PROMPT) return res.redirect(303, `/interaction/${pending.uid}`);
+        const person = res.locals.person as Person | undefined;
+        if (!person || person.id !== pending.accountId) throw new InteractionExpired('not signed in');
+        const answer = typeof req.body?.answer === 'string' ? req.body.answer : '';
+        if (answer.trim() === '') return showQuestion(res, pending, 400, 'Enter the answer to the question.');
+        const outcome = await connect.answer(String(pending.prompt.details.connect_request ?? ''), person, answer);
+        if (outcome === 'wrong') return showQuestion(res, pending, 400, 'That answer is not right. Check it and try again.');
+        try {
+          const next = await pending.finish(
+            outcome === 'right'
+              ? { prompt: { name: CONNECT_PROMPT, details: {} } }
+              : { denied: 'The secret question was answered wrongly three times: the connect request is locked.' },
+          );
+          res.redirect(303, next);
+        } catch (error) {
+          if (!(error instanceof AlreadyAnswered)) throw error;
+          res.redirect(303, error.returnTo ?? `/interaction/${pending.uid}`);
+        }
+      });
+
+      const api = express.Router();
+      api.use((_req, res, next) => {
+        noStore(res);
+        next();
+      });
+      api.get('/api/connect/requests', gate.forApps('connect'), async (req, res) => {
+        const query = listQuery.safeParse(req.query);
+        if (!query.success) throw new Invalid(query.error.issues[0]?.message ?? 'The query is not valid.');
+        const { status, since, cursor, count } = query.data;
+        const page = await connect.list(appCallerOf(res).clientId, { status, since: since ? new Date(since) : undefined, cursor, count });
+        const next = page.next ? `/api/connect/requests?${new URLSearchParams({ ...(status ? { status } : {}), ...(since ? { since } : {}), count: String(count), cursor: page.next }).toString()}` : undefined;
+        res.json({ requests: page.requests, ...(next ? { next } : {}) });
+      });
+      api.delete('/api/connect/requests/:id', gate.forApps('connect'), async (req, res) => {
+        res.json(await connect.withdraw(appCallerOf(res).clientId, String(req.params.id)));
+      });
+      router.use(api);
+      return router;
+    },
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * Patient Connect (HealthVault's connect requests) on the OAuth device authorization grant
+ * (RFC 8628): an app that met a person creates a request with a secret question; the person enters
+ * the identity code, answers, chooses a record and approves the app's rules; the app then collects
+ * offline tokens with its device code. This service keeps the requests: their answers (hashed),
+ * the three-strikes lock, polling pace, the record they end up in, and the app's view of them.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/service';
+import type { Database } from '../db';
+import { isUniqueViolation } from '../db';
+import { Conflict, Invalid, NotFound } from '../errors';
+import { isUuid } from '../ids';
+import { answerMatches } from '../security/answers';
+import { createConnectStore, type ConnectRequestRow, type ConnectStatus } from './store';
+
+/** HealthVault's numbers: 28 days to validate, 3 wrong answers, 90 days to collect once validated. */
+export const REQUEST_LIFETIME_DAYS = 28;
+export const COLLECT_WITHIN_DAYS = 90;
+export const WRONG_ANSWERS_ALLOWED = 3;
+
+const DAY = 24 * 3600 * 1000;
+
+/** A request as its app sees it (never the question's answer). */
+export type ConnectRequestView = {
+  id: string;
+  external_id: string;
+  status: ConnectStatus;
+  patient?: string;
+  created_at: string;
+  expires_at: string;
+  authorized_at?: string;
+};
+
+/** What the secret-question page shows. */
+export type QuestionToAsk = { id: string; clientId: string; friendlyName: string; question: string; wrongAnswers: number };
+
+/** Where the interaction stands on the secret question for the signed-in person. */
+export type PromptState = { kind: 'answered' } | { kind: 'ask'; request: QuestionToAsk } | { kind: 'ended'; why: string } | { kind: 'not_connect' };
+
+export type AnswerOutcome = 'right' | 'wrong' | 'locked';
+
+function viewOf(row: ConnectRequestRow): ConnectRequestView {
+  return {
+    id: row.id,
+    external_id: row.external_id,
+    status: row.status,
+    ...(row.record_id && row.status === 'authorized' ? { patient: row.record_id } : {}),
+    created_at: row.created_at.toISOString(),
+    expires_at: row.expires_at.toISOString(),
+    ...(row.authorized_at ? { authorized_at: row.authorized_at.toISOString() } : {}),
+  };
+}
+
+const ENDED_WORDS: Readonly<Record<Exclude<ConnectStatus, 'pending' | 'authorized'>, string>> = {
+  denied: 'This connect request was declined.',
+  locked: 'This connect request is locked: its secret question was answered wrongly three times. Ask the clinic for a new one.',
+  expired: 'This connect request has expired. Ask the clinic for a new one.',
+  withdrawn: 'The clinic withdrew this connect request.',
+};
+
+export function createConnectService(deps: {
+  db: Database;
+  audit: AuditLog;
+  /** The live authorization a grant carries (its record). */
+  authorizationOfGrant(grantId: string): Promise<{ record_id: string } | undefined>;
+  /** Ends the device code a withdrawn request rode on. */
+  endDeviceCode(deviceCode: string): Promise<void>;
+  /** Seconds between polls (RFC 8628 `interval`). */
+  pollInterval: number;
+}) {
+  const { db, audit } = deps;
+  const store = createConnectStore(db);
+  const event = (row: Pick<ConnectRequestRow, 'id' | 'client_id'>, kind: string, extra: { recordId?: string; personId?: string; details?: Record<string, unknown> } = {}) =>
+    audit.append({
+      subject: `connect:${row.id}`,
+      kind,
+      clientId: row.client_id,
+      ...(extra.recordId ? { recordId: extra.recordId } : {}),
+      ...(extra.personId ? { personId: extra.personId } : {}),
+      details: extra.details ?? {},
+    });
+
+  return {
+    /** The pending request of this app with this external id, if any. */
+    async pendingFor(clientId: string, externalId: string): Promise<string | undefined> {
+      return (await store.findPending(clientId, externalId))?.id;
+    },
+
+    /**
+     * A device authorization request became a connect request.
+     * @throws Conflict naming the pending request that has the same external id.
+     */
+    async requested(input: { deviceCode: string; clientId: string; externalId: string; friendlyName: string; question: string; answerHash: string }): Promise<string> {
+      const id = randomUUID();
+      try {
+        await db.transaction(async () => {
+          await store.insert({
+            id,
+            client_id: input.clientId,
+            external_id: input.externalId,
+            friendly_name: input.friendlyName,
+            question: input.question,
+            answer_hash: input.answerHash,
+            device_code: input.deviceCode,
+            poll_interval: deps.pollInterval,
+            expires_at: new Date(Date.now() + REQUEST_LIFETIME_DAYS * DAY),
+          });
+          await event({ id, client_id: input.clientId }, 'connect.requested', { details: { external_id: input.externalId, friendly_name: input.friendlyName } });
+        });
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        const existing = await store.findPending(input.clientId, input.externalId);
+        throw new Conflict(`A pending connect request for external_id ${input.externalId} exists already: ${existing?.id ?? 'unknown'}.`, 'request_exists');
+      }
+      return id;
+    },
+
+    /** Whether the signed-in person still has to answer the secret question of this device code's request. */
+    async promptState(deviceCode: string, accountId: string | undefined): Promise<PromptState> {
+      const row = await store.findByDeviceCode(deviceCode);
+      if (!row) return { kind: 'not_connect' };
+      if (row.status !== 'pending' && row.status !== 'authorized') return { kind: 'ended', why: ENDED_WORDS[row.status] };
+      if (row.status === 'pending' && row.expires_at.getTime() <= Date.now()) return { kind: 'ended', why: ENDED_WORDS.expired };
+      if (accountId && row.answered_by === accountId) return { kind: 'answered' };
+      return {
+        kind: 'ask',
+        request: { id: row.id, clientId: row.client_id, friendlyName: row.friendly_name, question: row.question, wrongAnswers: row.wrong_answers },
+      };
+    },
+
+    /** The request a secret-question page asks about. */
+    async questionOf(id: string): Promise<QuestionToAsk | undefined> {
+      const row = isUuid(id) ? await store.find(id) : undefined;
+      return row && { id: row.id, clientId: row.client_id, friendlyName: row.friendly_name, question: row.question, wrongAnswers: row.wrong_answers };
+    },
+
+    /**
+     * The person answers the secret question. A right answer lets them go on to choose the record
+     * and approve; the third wrong one locks the request for good.
+     */
+    async answer(id: string, person: { id: string; name: string }, answer: string): Promise<AnswerOutcome> {
+      const before = isUuid(id) ? await store.find(id) : undefined;
+      if (!before) throw new NotFound('There is no such connect request.');
+      // Argon2 runs before the transaction: nothing slow while the request is locked.
+      const right = await answerMatches(before.answer_hash, answer);
+      return db.transaction(async () => {
+        await store.lock(id);
+        const row = await store.find(id);
+        if (!row || row.status !== 'pending') return 'locked';
+        if (right) {
+          await store.update(id, { answered_by: person.id });
+          await event(row, 'connect.answered', { personId: person.id, details: { person_name: person.name } });
+          return 'right';
+        }
+        const wrong = await store.countWrongAnswer(id);
+        await event(row, 'connect.answer_wrong', { personId: person.id, details: { attempt: wrong } });
+        if (wrong < WRONG_ANSWERS_ALLOWED) return 'wrong';
+        await store.update(id, { status: 'locked', ended_at: new Date() });
+        await event(row, 'connect.locked');
+        return 'locked';
+      });
+    },
+
+    /**
+     * The person approved: the device code now carries a grant. The request is authorized for the
+     * record that grant's authorization reaches, and stays collectable for 90 days.
+     * @returns the record and the new collection deadline, or `undefined` for a device code that is no connect request.
+     */
+    async approved(deviceCode: string, grantId: string, person: { id: string; name: string }): Promise<{ recordId: string; collectUntil: Date } | undefined> {
+      const row = await store.findByDeviceCode(deviceCode);
+      const authorization = await deps.authorizationOfGrant(grantId);
+      if (!row || !authorization) return undefined;
+      const collectUntil = new Date(Date.now() + COLLECT_WITHIN_DAYS * DAY);
+      await db.transaction(async () => {
+        await store.update(row.id, { status: 'authorized', record_id: authorization.record_id, authorized_at: new Date(), expires_at: collectUntil });
+        await event(row, 'connect.authorized', { recordId: authorization.record_id, personId: person.id, details: { person_name: person.name, external_id: row.external_id } });
+      });
+      return { recordId: authorization.record_id, collectUntil };
+    },
+
+    /** The person declined at the consent step (or the flow ended with an error). */
+    async declined(deviceCode: string): Promise<void> {
+      const row = await store.findByDeviceCode(deviceCode);
+      if (!row || row.status !== 'pending') return;
+      await db.transaction(async () => {
+        await store.update(row.id, { status: 'denied', ended_at: new Date() });
+        await event(row, 'connect.denied');
+      });
+    },
+
+    /**
+     * The app polls the token endpoint with the device code. `slow_down` when it polls sooner than
+     * its interval; `ended` when the request was locked or withdrawn (the app gets access_denied).
+     */
+    async poll(deviceCode: string): Promise<'ok' | 'slow_down' | 'ended' | 'unknown'> {
+      const polled = await store.poll(deviceCode);
+      if (!polled) return 'unknown';
+      if (polled.row.status === 'locked' || polled.row.status === 'withdrawn' || polled.row.status === 'denied') return 'ended';
+      // Only waiting is paced: once the person has answered, the app may collect at once.
+      return polled.tooSoon && polled.row.status === 'pending' && !polled.row.answered_by ? 'slow_down' : 'ok';
+    },
+
+    /** The app's requests, filtered and paged (`cursor` from the previous page). */
+    async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; cursor?: string; count: number }) {
+      const after = decodeCursor(filter.cursor);
+      const rows = await store.list(clientId, { status: filter.status, since: filter.since, after, count: filter.count + 1 });
+      const page = rows.slice(0, filter.count);
+      const last = page.at(-1);
+      const next = rows.length > filter.count && last ? encodeCursor(last) : undefined;
+      return { requests: page.map(viewOf), next };
+    },
+
+    /** The app withdraws a pending request: its identity code stops working. */
+    async withdraw(clientId: string, id: string): Promise<ConnectRequestView> {
+      const row = isUuid(id) ? await store.find(id) : undefined;
+      if (!row || row.client_id !== clientId) throw new NotFound('This app has no connect request with that id.');
+      return db.transaction(async () => {
+        await store.lock(id);
+        const current = await store.find(id);
+        if (!current || current.status !== 'pending') {
+          throw new Conflict(`The connect request is ${current?.status ?? 'gone'}; only a pending one can be withdrawn.`, 'not_pending');
+        }
+        await store.update(id, { status: 'withdrawn', ended_at: new Date() });
+        await deps.endDeviceCode(current.device_code);
+        await event(current, 'connect.withdrawn');
+        return viewOf({ ...current, status: 'withdrawn' });
+      });
+    },
+
+    /** Marks requests past their 28 days as expired; returns how many. */
+    async sweep(): Promise<number> {
+      const expired = await store.expire();
+      for (const row of expired) await event(row, 'connect.expired');
+      return expired.length;
+    },
+  };
+}
+
+export type ConnectService = ReturnType<typeof createConnectService>;
+
+function encodeCursor(row: ConnectRequestRow): string {
+  const at = row.authorized_at ?? row.ended_at ?? row.created_at;
+  return Buffer.from(JSON.stringify([at.toISOString(), row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined): { at: Date; id: string } | undefined {
+  if (!cursor) return undefined;
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime()) || !isUuid(id)) throw new Error('malformed cursor');
+    return { at: date, id };
+  } catch {
+    throw new Invalid('The cursor is not valid: start the listing again from its first page.');
+  }
+}

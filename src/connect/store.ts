@@ -1,0 +1,100 @@
+/**
+ * SQL for connect requests (Patient Connect).
+ */
+import type { Database } from '../db';
+
+export type ConnectStatus = 'pending' | 'authorized' | 'denied' | 'locked' | 'expired' | 'withdrawn';
+
+export type ConnectRequestRow = {
+  id: string;
+  client_id: string;
+  external_id: string;
+  friendly_name: string;
+  question: string;
+  answer_hash: string;
+  device_code: string;
+  status: ConnectStatus;
+  wrong_answers: number;
+  answered_by: string | null;
+  record_id: string | null;
+  created_at: Date;
+  expires_at: Date;
+  authorized_at: Date | null;
+  ended_at: Date | null;
+  last_polled_at: Date | null;
+  poll_interval: number;
+};
+
+export type NewConnectRequest = Pick<ConnectRequestRow, 'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'device_code' | 'expires_at' | 'poll_interval'>;
+
+export function createConnectStore(db: Database) {
+  const table = () => db.table('connect_requests');
+
+  return {
+    lock(id: string): Promise<void> {
+      return db.lock(`connect:${id}`);
+    },
+
+    async insert(row: NewConnectRequest): Promise<void> {
+      await table().insert(row);
+    },
+
+    async find(id: string): Promise<ConnectRequestRow | undefined> {
+      return table().where({ id }).first();
+    },
+
+    async findByDeviceCode(deviceCode: string): Promise<ConnectRequestRow | undefined> {
+      return table().where({ device_code: deviceCode }).first();
+    },
+
+    async findPending(clientId: string, externalId: string): Promise<ConnectRequestRow | undefined> {
+      return table().where({ client_id: clientId, external_id: externalId, status: 'pending' }).first();
+    },
+
+    async update(id: string, changes: Partial<Omit<ConnectRequestRow, 'id' | 'client_id' | 'device_code'>>): Promise<void> {
+      await table().where({ id }).update(changes);
+    },
+
+    /** Counts a wrong answer; returns how many there have been. */
+    async countWrongAnswer(id: string): Promise<number> {
+      const [row] = (await table().where({ id }).increment('wrong_answers', 1).returning('wrong_answers')) as { wrong_answers: number }[];
+      return row?.wrong_answers ?? 0;
+    },
+
+    /**
+     * Records a poll of the token endpoint. Returns the request as it was, and whether the poll came
+     * sooner than its interval (then the interval grows by 5 seconds, RFC 8628 §3.5).
+     */
+    async poll(deviceCode: string): Promise<{ row: ConnectRequestRow; tooSoon: boolean } | undefined> {
+      const { rows } = (await db.raw(
+        `with before as (select id, last_polled_at, poll_interval from connect_requests where device_code = ? for update)
+         update connect_requests c
+            set poll_interval = case when b.last_polled_at > now() - make_interval(secs => b.poll_interval) then b.poll_interval + 5 else b.poll_interval end,
+                last_polled_at = now()
+           from before b
+          where c.id = b.id
+          returning c.*, coalesce(b.last_polled_at > now() - make_interval(secs => b.poll_interval), false) as too_soon`,
+        [deviceCode],
+      )) as { rows: (ConnectRequestRow & { too_soon: boolean })[] };
+      const [row] = rows;
+      return row ? { row, tooSoon: Boolean(row.too_soon) } : undefined;
+    },
+
+    /** The app's requests, newest change first, after a cursor (keyset paging on id within a time). */
+    async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number }): Promise<ConnectRequestRow[]> {
+      const at = db.raw('coalesce(authorized_at, ended_at, created_at)');
+      const query = table().where({ client_id: clientId });
+      if (filter.status) query.andWhere({ status: filter.status });
+      if (filter.since) query.andWhere(at, '>=', filter.since);
+      if (filter.after) query.andWhereRaw('(coalesce(authorized_at, ended_at, created_at), id) > (?, ?)', [filter.after.at, filter.after.id]);
+      return query.orderByRaw('coalesce(authorized_at, ended_at, created_at) asc, id asc').limit(filter.count);
+    },
+
+    /** Marks pending requests whose time ran out as expired; returns them. */
+    async expire(): Promise<ConnectRequestRow[]> {
+      return table().where({ status: 'pending' }).andWhere('expires_at', '<', db.now()).update({ status: 'expired', ended_at: db.now() }).returning('*');
+    },
+  };
+}
+
+export type ConnectStore = ReturnType<typeof createConnectStore>;

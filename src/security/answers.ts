@@ -1,0 +1,20 @@
+/**
+ * Secret answers (HealthVault's secret question, for connect requests and packages): compared
+ * trimmed, case-folded, with inner spaces collapsed, and kept only as argon2id hashes.
+ */
+import { hashSecret, verifySecret } from './secrets';
+
+/** The form an answer is compared in: "  Blue  Whale " and "blue whale" are the same answer. */
+export function normalizeAnswer(answer: string): string {
+  return answer.normalize('NFKC').trim().toLowerCase().replace(/\s+/g, ' ');
+}
+
+export const MIN_ANSWER_LENGTH = 6;
+
+export function hashAnswer(answer: string): Promise<string> {
+  return hashSecret(normalizeAnswer(answer));
+}
+
+export function answerMatches(hash: string, answer: string): Promise<boolean> {
+  return verifySecret(hash, normalizeAnswer(answer));
+}
