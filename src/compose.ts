@@ -11,6 +11,7 @@ import { createAuditLog } from './audit/service';
 import { createAuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
+import { dopuFeature } from './dopu/feature';
 import { createRecordRepositories } from './fhir/repository';
 import type { PromptPage } from './interactions/routes';
 import type { AuthorizationHooks } from './oidc/grants';
@@ -87,6 +88,6 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
 export type Services = ReturnType<typeof composeServices>;
 
 /** The connectivity options, each a feature folder, built on the services and the OpenID core. */
-export function composeFeatures(_services: Services, _oidc: OidcRuntime): Feature[] {
-  return [];
+export function composeFeatures(services: Services, oidc: OidcRuntime): Feature[] {
+  return [dopuFeature(services, oidc)];
 }

@@ -52,6 +52,9 @@ const schema = z
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
     SIGNIN_LOCK_DURATION: seconds(15 * 60),
+    SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
+    MAIL_FROM: optionalText.pipe(z.string().max(254).optional()),
+    PICKUP_CODE_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
   })
   .strip();
 
@@ -82,6 +85,10 @@ export type Config = Readonly<{
   /** Seconds a just-rotated refresh token is refused without ending its authorization. */
   refreshReuseGrace: number;
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
+  /** Outgoing mail: SMTP when `smtpUrl` is set, else `.eml` files in `<dataDir>/outbox`. */
+  mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
+  /** Unknown pickup codes one client address may try per hour before it is locked for an hour. */
+  pickupCodeFailuresPerAddress: number;
 }>;
 
 /** Thrown for a setting that fails validation; the message names the setting. */
@@ -126,5 +133,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       failuresPerAddress: env.SIGNIN_FAILURES_PER_ADDRESS,
       lockDuration: env.SIGNIN_LOCK_DURATION,
     }),
+    mail: Object.freeze({ smtpUrl: env.SMTP_URL, from: env.MAIL_FROM ?? `carevault <no-reply@${new URL(issuer).hostname}>` }),
+    pickupCodeFailuresPerAddress: env.PICKUP_CODE_FAILURES_PER_ADDRESS,
   });
 }
