@@ -1,5 +1,6 @@
 /**
- * Pickup codes (DESIGN.md "DOPU": 20 letters shown as 5 groups of 4, `JKYZ-QNMN-VHRX-ZGNR-GZNH`).
+ * Pickup codes (DESIGN.md "DOPU": 20 letters shown as 5 groups of 4, `JKWZ-QNMN-VHRX-ZGNR-GZNH`;
+ * DESIGN.md's own example `JKYZ-…` has a Y, which this alphabet leaves out).
  * The alphabet is the 20 consonants oidc-provider's device flow uses for `charset: 'base-20'`, so
  * pickup codes and Patient Connect codes look alike; no vowels (no words) and none of the
  * look-alikes of digits. 20 letters of 20 give 86 bits from the CSPRNG: too many to guess, so a
@@ -18,7 +19,7 @@ export function newPickupCode(): string {
   return code;
 }
 
-/** `JKYZQNMN…` → `JKYZ-QNMN-VHRX-ZGNR-GZNH`, as people see and type it. */
+/** `JKWZQNMN…` → `JKWZ-QNMN-VHRX-ZGNR-GZNH`, as people see and type it. */
 export function formatPickupCode(code: string): string {
   return code.match(/.{1,4}/g)?.join('-') ?? code;
 }

@@ -82,7 +82,7 @@ export function createPickupService({ db, audit, repositories, records, packages
       await codeLimit.recordFailure(address);
       throw code
         ? new NotFound('No package has this pickup code. Check the code and try again.')
-        : new Invalid('A pickup code is 20 letters in 5 groups of 4, like JKYZ-QNMN-VHRX-ZGNR-GZNH.', 'invalid_code');
+        : new Invalid('A pickup code is 20 letters in 5 groups of 4, like JKWZ-QNMN-VHRX-ZGNR-GZNH.', 'invalid_code');
     }
     return { row, sender: await ensurePending(row) };
   };
