@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { Conflict, Invalid, NotFound } from '../errors';
 import { isUuid } from '../ids';
-import { describeError, log } from '../log';
+import { log } from '../log';
 import { formatPickupCode, hashPickupCode, newPickupCode } from './codes';
 import { checkContents, type PackageResource } from './contents';
 import type { Mailer } from './mail';
@@ -149,7 +149,9 @@ export function createDopuService({ db, audit, mailer, appNames, issuer, clock }
       if (body.email) {
         await emailPerson(body.email, clientId, body.friendly_name, url, shown, expiresAt).catch((error: unknown) => {
           // The app has the code to hand over; the package must not be lost because mail failed.
-          log.warn('pickup email not sent', { package: id, ...describeError(error) });
+          // Only the kind of failure is logged: a mail server's answer can quote the address.
+          const { name, code: reason } = error as { name?: unknown; code?: unknown };
+          log.warn('pickup email not sent', { package: id, error: typeof name === 'string' ? name : 'Error', code: typeof reason === 'string' ? reason : undefined });
         });
       }
       return { id, pickup_code: shown, pickup_url: url, expires_at: expiresAt.toISOString() };

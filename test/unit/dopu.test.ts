@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { CODE_ALPHABET, formatPickupCode, hashPickupCode, newPickupCode, normalizePickupCode } from '../../src/dopu/codes';
 import { checkContents, intoRecord } from '../../src/dopu/contents';
+import { createMailer } from '../../src/dopu/mail';
 import { reviewOf } from '../../src/dopu/review';
 import { deriveKey, newSalt, normalizeAnswer, open, seal } from '../../src/dopu/sealing';
 import { createTicketSealer } from '../../src/dopu/ticket';
 import { PDF, sampleResources } from '../support/dopu';
+import { freePort } from '../support/server';
 
 describe('pickup codes', () => {
   test('20 letters of the 20-letter base-20 alphabet, shown as 5 groups of 4, evenly spread', () => {
@@ -139,5 +141,12 @@ describe('dropped-off resources', () => {
     expect(review[0]?.items).toEqual(['Body weight — 72 kg on 2 Jan 2026']);
     expect(review[1]?.items[0]).toMatch(/^Quokka-syndrome-8821 on 2 Jan 2026$/);
     expect(review[2]?.items[0]).toMatch(/^Discharge letter on 2 Jan 2026, with discharge-letter\.pdf \(PDF, \d+ bytes\)$/);
+  });
+});
+
+describe('mail', () => {
+  test('with SMTP_URL the mailer talks SMTP: an unreachable server is an error the caller sees', async () => {
+    const mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${await freePort()}`, outboxDir: '/nonexistent', from: 'carevault <no-reply@localhost>' });
+    await expect(mailer.send({ to: 'someone@example.org', subject: 'Hello', text: 'Hi' })).rejects.toMatchObject({ code: 'ESOCKET' });
   });
 });
