@@ -5,7 +5,7 @@
  * is inside, in plain words → **Accept** or **Decline**. Every page is `Cache-Control: no-store`;
  * each form carries only the code or the sealed ticket, never decrypted contents.
  */
-import express, { type Request, type RequestHandler, type Response } from 'express';
+import express, { type RequestHandler, type Response } from 'express';
 import type { Person } from '../accounts/service';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { CODE_ALPHABET, formatPickupCode, hashPickupCode, newPickupCode, normalizePickupCode } from '../../src/dopu/codes';
 import { checkContents, intoRecord } from '../../src/dopu/contents';
+import { ConfigError, loadConfig } from '../../src/config';
 import { createMailer } from '../../src/dopu/mail';
 import { reviewOf } from '../../src/dopu/review';
 import { deriveKey, newSalt, normalizeAnswer, open, seal } from '../../src/dopu/sealing';
@@ -148,5 +149,18 @@ describe('mail', () => {
   test('with SMTP_URL the mailer talks SMTP: an unreachable server is an error the caller sees', async () => {
     const mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${await freePort()}`, outboxDir: '/nonexistent', from: 'carevault <no-reply@localhost>' });
     await expect(mailer.send({ to: 'someone@example.org', subject: 'Hello', text: 'Hi' })).rejects.toMatchObject({ code: 'ESOCKET' });
+  });
+});
+
+describe('settings', () => {
+  test('SMTP_URL, MAIL_FROM and PICKUP_CODE_FAILURES_PER_ADDRESS: defaults and one clear line for a bad value', () => {
+    const defaults = loadConfig({ ISSUER: 'https://vault.example.org', SMTP_URL: '', MAIL_FROM: '', PICKUP_CODE_FAILURES_PER_ADDRESS: undefined });
+    expect(defaults.mail).toEqual({ smtpUrl: undefined, from: 'carevault <no-reply@vault.example.org>' });
+    expect(defaults.pickupCodeFailuresPerAddress).toBe(20);
+    const set = loadConfig({ SMTP_URL: 'smtps://user:secret@mail.example.org:465', MAIL_FROM: 'Vault <vault@example.org>', PICKUP_CODE_FAILURES_PER_ADDRESS: '7' });
+    expect(set.mail).toEqual({ smtpUrl: 'smtps://user:secret@mail.example.org:465', from: 'Vault <vault@example.org>' });
+    expect(set.pickupCodeFailuresPerAddress).toBe(7);
+    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.org' })).toThrow(new ConfigError('setting SMTP_URL is invalid: must be an smtp:// or smtps:// URL'));
+    expect(() => loadConfig({ PICKUP_CODE_FAILURES_PER_ADDRESS: '0' })).toThrow(/^setting PICKUP_CODE_FAILURES_PER_ADDRESS is invalid/);
   });
 });
