@@ -8,7 +8,8 @@ import * as authorizations from './20261128_002_authorizations';
 import * as fhirSearch from './20261128_003_fhir_search';
 import * as recordOwners from './20261129_004_record_owners';
 import * as auditSubjects from './20261129_005_audit_subjects';
-import * as connectRequests from './20261129_008_connect_requests';
+import * as dopuPackages from './20261130_006_dopu_packages';
+import * as connectRequests from './20261130_007_connect_requests';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -18,7 +19,8 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261128_003_fhir_search', fhirSearch],
   ['20261129_004_record_owners', recordOwners],
   ['20261129_005_audit_subjects', auditSubjects],
-  ['20261129_008_connect_requests', connectRequests],
+  ['20261130_006_dopu_packages', dopuPackages],
+  ['20261130_007_connect_requests', connectRequests],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

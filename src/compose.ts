@@ -6,13 +6,14 @@
 import type express from 'express';
 import { createAccountService } from './accounts/service';
 import { createBearerGate } from './api/gate';
-import { connectRoutes } from './connect/routes';
+import { connectFeature } from './connect/feature';
 import { createConnectService } from './connect/service';
 import { createAppRegistry } from './apps/service';
 import { createAuditLog } from './audit/service';
 import { createAuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
+import { dopuFeature } from './dopu/feature';
 import { createRecordRepositories } from './fhir/repository';
 import type { PromptPage } from './interactions/routes';
 import type { ConnectHooks } from './oidc/device-flow';
@@ -121,19 +122,5 @@ export type Services = ReturnType<typeof composeServices>;
 
 /** The connectivity options, each a feature folder, built on the services and the OpenID core. */
 export function composeFeatures(services: Services, oidc: OidcRuntime): Feature[] {
-  const { connect, gate, oidcStorage } = services;
-  const connectPages = connectRoutes({
-    connect,
-    interactions: oidc.interactions,
-    gate,
-    appName: async (clientId) => (await oidcStorage.appNames([clientId])).get(clientId) ?? clientId,
-  });
-  return [
-    {
-      name: 'connect',
-      routes: connectPages.routes,
-      prompts: connectPages.prompts,
-      sweeps: [{ name: 'connectRequests', run: () => connect.sweep() }],
-    },
-  ];
+  return [dopuFeature(services, oidc), connectFeature(services, oidc)];
 }

@@ -53,6 +53,9 @@ const schema = z
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
     SIGNIN_LOCK_DURATION: seconds(15 * 60),
     CONNECT_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
+    SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
+    MAIL_FROM: optionalText.pipe(z.string().max(254).optional()),
+    PICKUP_CODE_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
   })
   .strip();
 
@@ -85,6 +88,10 @@ export type Config = Readonly<{
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
   /** Seconds a Patient Connect app waits between polls of the token endpoint (RFC 8628 `interval`). */
   connectPollInterval: number;
+  /** Outgoing mail: SMTP when `smtpUrl` is set, else `.eml` files in `<dataDir>/outbox`. */
+  mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
+  /** Unknown pickup codes one client address may try per hour before it is locked for an hour. */
+  pickupCodeFailuresPerAddress: number;
 }>;
 
 /** Thrown for a setting that fails validation; the message names the setting. */
@@ -130,5 +137,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       lockDuration: env.SIGNIN_LOCK_DURATION,
     }),
     connectPollInterval: env.CONNECT_POLL_INTERVAL,
+    mail: Object.freeze({ smtpUrl: env.SMTP_URL, from: env.MAIL_FROM ?? `carevault <no-reply@${new URL(issuer).hostname}>` }),
+    pickupCodeFailuresPerAddress: env.PICKUP_CODE_FAILURES_PER_ADDRESS,
   });
 }

@@ -54,6 +54,10 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.searched': 'searched and found' }[event.kind];
       return { when: event.occurred_at, summary: `${actor} ${verb} ${things}`, details: [] };
     }
+    case 'dopu.picked_up': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${app} dropped off ${count === 1 ? '1 item — you picked it up' : `${count} items — you picked them up`}`, details: [] };
+    }
     default:
       return { when: event.occurred_at, summary: `${app}: ${event.kind}`, details: [] };
   }

@@ -31,8 +31,11 @@ export type RecordContents = { type: string; items: { summary: string; lastUpdat
 
 export type RecordRepository = {
   read(type: RecordType, id: string): Promise<StoredResource>;
-  /** A record's Patient takes the record's id; every other resource a new one. */
-  create(type: RecordType, body: unknown): Promise<StoredResource>;
+  /**
+   * A record's Patient takes the record's id; every other resource a new one, or `options.id` when
+   * carevault itself chose it (a pickup keeps references between the resources it writes).
+   */
+  create(type: RecordType, body: unknown, options?: { id?: string }): Promise<StoredResource>;
   /** `ifMatch` is the version the caller last saw (HTTP If-Match). */
   update(type: RecordType, id: string, body: unknown, ifMatch?: number): Promise<StoredResource>;
   remove(type: RecordType, id: string): Promise<void>;
@@ -121,8 +124,8 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           return toStored(row);
         },
 
-        async create(type, body) {
-          const id = type === 'Patient' ? recordId : randomUUID();
+        async create(type, body, options = {}) {
+          const id = type === 'Patient' ? recordId : (options.id ?? randomUUID());
           if (type === 'Patient' && (await store.find(recordId, type, id))) {
             throw new NotSupported('A record holds exactly one Patient: update it instead.');
           }

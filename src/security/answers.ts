@@ -4,7 +4,11 @@
  */
 import { hashSecret, verifySecret } from './secrets';
 
-/** The form an answer is compared in: "  Blue  Whale " and "blue whale" are the same answer. */
+/**
+ * The form an answer is compared in (DESIGN.md: "compared case-insensitively (trimmed)"): "  Blue
+ * Whale " and "blue whale" are the same answer. NFKC first, so the same letters typed on another
+ * keyboard (full-width, composed accents) compare equal.
+ */
 export function normalizeAnswer(answer: string): string {
   return answer.normalize('NFKC').trim().toLowerCase().replace(/\s+/g, ' ');
 }

@@ -1,0 +1,39 @@
+/**
+ * DOPU as a feature of the server (ARCHITECTURE.md "How to add…"): its services built on the
+ * shared ones, its routes, and its sweep, for composeFeatures in src/compose.ts.
+ */
+import path from 'node:path';
+import type { Feature, Services } from '../compose';
+import type { OidcRuntime } from '../oidc/runtime';
+import { createMailer } from './mail';
+import { createPickupService } from './pickup';
+import { dopuRoutes } from './routes';
+import { createDopuService } from './service';
+import { createTicketSealer } from './ticket';
+
+export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => Date = () => new Date()): Feature {
+  const { config, db, audit, repositories, records, gate, oidcStorage } = services;
+  const appNames = (ids: readonly string[]) => oidcStorage.appNames(ids);
+  const [serverSecret] = oidc.cookieKeys;
+  if (!serverSecret) throw new Error('DOPU needs a cookie key to seal pickup tickets');
+  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
+  const packages = createDopuService({ db, audit, mailer, appNames, issuer: config.issuer, clock });
+  const pickup = createPickupService({
+    db,
+    audit,
+    repositories,
+    records,
+    packages,
+    tickets: createTicketSealer(serverSecret, clock),
+    appNames,
+    clock,
+    codeFailuresPerAddress: config.pickupCodeFailuresPerAddress,
+  });
+  return {
+    name: 'dopu',
+    routes: ({ csrf }) => dopuRoutes({ gate, packages, pickup, records, issuer: config.issuer, csrf }),
+    // Packages past their 28 days are marked expired, which deletes their contents (an ended
+    // package keeps none: picked up, declined, locked and withdrawn ones are emptied as they end).
+    sweeps: [{ name: 'dopuPackages', run: () => packages.sweep() }],
+  };
+}

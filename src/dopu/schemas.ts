@@ -1,0 +1,70 @@
+/**
+ * What the DOPU API and the pickup forms accept (issue 10). `friendly_name` and `question` are
+ * shown to whoever holds the code: one line of plain text (pages escape it; no markup survives).
+ * The answer counts as it is compared — at least 6 characters once trimmed and collapsed.
+ */
+import { z } from 'zod';
+import { isCleanText } from '../security/storable-text';
+import { MIN_ANSWER_LENGTH, normalizeAnswer } from '../security/answers';
+
+export const MAX_RESOURCES = 100;
+export const MAX_PACKAGE_BYTES = 5 * 1024 * 1024;
+export const PACKAGE_STATUSES = ['pending', 'picked_up', 'declined', 'expired', 'locked', 'withdrawn'] as const;
+export type PackageStatus = (typeof PACKAGE_STATUSES)[number];
+
+const LINE_BREAK = /[\r\n\u2028\u2029]/;
+
+function oneLine(max: number) {
+  return z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((value) => isCleanText(value) && !LINE_BREAK.test(value), 'must be one line of plain text, without control characters');
+}
+
+export const dropOffBody = z.strictObject(
+  {
+    friendly_name: oneLine(200),
+    question: oneLine(500),
+    answer: z
+      .string({ error: 'must be a string' })
+      .max(200, 'must be at most 200 characters')
+      .refine(isCleanText, 'must be plain text, without control characters')
+      .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, 'must be at least 6 characters (spaces at either end do not count)'),
+    external_id: oneLine(200).optional(),
+    email: z.email({ error: 'must be an email address like name@example.com' }).max(254, 'must be at most 254 characters').optional(),
+    resources: z
+      .array(z.unknown(), { error: 'must be an array of FHIR resources' })
+      .min(1, 'must hold at least one resource')
+      .max(MAX_RESOURCES, `must hold at most ${MAX_RESOURCES} resources`),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a package` : 'The body must be a JSON object describing the package.') },
+);
+
+export type DropOffBody = z.infer<typeof dropOffBody>;
+
+export const packageListQuery = z.strictObject(
+  {
+    status: z.enum(PACKAGE_STATUSES, { error: `must be one of ${PACKAGE_STATUSES.join(', ')}` }).optional(),
+    since: z.iso.datetime({ offset: true, error: 'must be a date and time like 2026-01-02T08:00:00Z' }).optional(),
+    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+    cursor: z.string().max(200).optional(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a parameter of this list` : 'Invalid query.') },
+);
+
+export type PackageListQuery = z.infer<typeof packageListQuery>;
+
+export const codeForm = z.object({ code: z.string().max(200).default('') });
+
+export const answerForm = z.object({
+  code: z.string().max(200).default(''),
+  answer: z.string().max(200, 'The answer can be at most 200 characters.').refine((value) => value.trim() !== '', 'Enter the answer to the question.'),
+});
+
+export const ticketForm = z.object({
+  ticket: z.string().min(1).max(4000),
+  record: z.string().max(64).optional(),
+  decision: z.enum(['accept', 'decline']).optional(),
+});

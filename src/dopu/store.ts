@@ -1,0 +1,90 @@
+/**
+ * SQL for DOPU packages (table `dopu_packages`, migrations/20261130_006_dopu_packages.ts). Every
+ * status change empties `sealed` in the same statement (a check constraint insists), and happens
+ * only from `pending`, so two racing changes cannot both win.
+ */
+import type { Database } from '../db';
+import type { PackageStatus } from './schemas';
+
+export type PackageRow = {
+  id: string;
+  client_id: string;
+  external_id: string | null;
+  friendly_name: string;
+  question: string;
+  code_hash: string;
+  salt: Buffer;
+  sealed: Buffer | null;
+  resource_count: number;
+  status: PackageStatus;
+  wrong_answers: number;
+  created_at: Date;
+  expires_at: Date;
+  updated_at: Date;
+  picked_up_at: Date | null;
+};
+
+/** What an app may learn of its package: never the contents, the code or the question's answer. */
+export type PackageFacts = Pick<PackageRow, 'id' | 'client_id' | 'external_id' | 'status' | 'created_at' | 'expires_at' | 'updated_at' | 'picked_up_at' | 'resource_count'>;
+
+const FACTS = ['id', 'client_id', 'external_id', 'status', 'created_at', 'expires_at', 'updated_at', 'picked_up_at', 'resource_count'] as const;
+const WITHOUT_CONTENTS = [...FACTS, 'friendly_name', 'question', 'code_hash', 'salt', 'wrong_answers'] as const;
+
+export type ListFilter = { status?: PackageStatus | undefined; since?: Date | undefined; after?: { updatedAt: Date; id: string } | undefined; limit: number };
+
+export function createPackageStore(db: Database) {
+  const packages = () => db.table('dopu_packages');
+
+  return {
+    async insert(row: Omit<PackageRow, 'status' | 'wrong_answers' | 'picked_up_at'>): Promise<void> {
+      await packages().insert(row);
+    },
+
+    /** The package with its sealed contents (up to 5 MB: only when they are to be opened). */
+    async withContents(id: string): Promise<PackageRow | undefined> {
+      return packages().where({ id }).first();
+    },
+
+    /** The package a code opens, without its contents. */
+    async findByCode(codeHash: string): Promise<Omit<PackageRow, 'sealed'> | undefined> {
+      return packages().where({ code_hash: codeHash }).first(...WITHOUT_CONTENTS);
+    },
+
+    async factsOf(clientId: string, id: string): Promise<PackageFacts | undefined> {
+      return packages().where({ id, client_id: clientId }).first(...FACTS);
+    },
+
+    /** The app's packages by when their status last changed, oldest first, `limit + 1` to tell if there are more. */
+    async list(clientId: string, filter: ListFilter): Promise<PackageFacts[]> {
+      const query = packages().where({ client_id: clientId }).select(...FACTS).orderBy([{ column: 'updated_at' }, { column: 'id' }]).limit(filter.limit + 1);
+      if (filter.status) query.andWhere({ status: filter.status });
+      if (filter.since) query.andWhere('updated_at', '>=', filter.since);
+      if (filter.after) query.andWhereRaw('(updated_at, id) > (?, ?::uuid)', [filter.after.updatedAt, filter.after.id]);
+      return query;
+    },
+
+    async countWrongAnswer(id: string, now: Date): Promise<number> {
+      const [row] = await packages().where({ id, status: 'pending' }).update({ wrong_answers: db.raw('wrong_answers + 1'), updated_at: now }).returning('wrong_answers');
+      return (row as { wrong_answers: number } | undefined)?.wrong_answers ?? 0;
+    },
+
+    /** Ends a pending package (its contents deleted); `undefined` when it was no longer pending. */
+    async end(id: string, status: Exclude<PackageStatus, 'pending'>, now: Date): Promise<PackageFacts | undefined> {
+      const [row] = await packages()
+        .where({ id, status: 'pending' })
+        .update({ status, sealed: null, updated_at: now, ...(status === 'picked_up' ? { picked_up_at: now } : {}) })
+        .returning([...FACTS]);
+      return row as PackageFacts | undefined;
+    },
+
+    /** Marks pending packages past their expiry as expired (contents deleted); optionally only one app's, or one package. */
+    async expireDue(now: Date, only: { clientId?: string; id?: string } = {}): Promise<PackageFacts[]> {
+      const query = packages().where({ status: 'pending' }).andWhere('expires_at', '<=', now);
+      if (only.clientId) query.andWhere({ client_id: only.clientId });
+      if (only.id) query.andWhere({ id: only.id });
+      return query.update({ status: 'expired', sealed: null, updated_at: now }).returning([...FACTS]);
+    },
+  };
+}
+
+export type PackageStore = ReturnType<typeof createPackageStore>;
