@@ -8,6 +8,7 @@ import * as authorizations from './20261128_002_authorizations';
 import * as fhirSearch from './20261128_003_fhir_search';
 import * as recordOwners from './20261129_004_record_owners';
 import * as auditSubjects from './20261129_005_audit_subjects';
+import * as directMessages from './20261130_012_direct_messages';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -17,6 +18,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261128_003_fhir_search', fhirSearch],
   ['20261129_004_record_owners', recordOwners],
   ['20261129_005_audit_subjects', auditSubjects],
+  ['20261130_012_direct_messages', directMessages],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

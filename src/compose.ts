@@ -11,6 +11,7 @@ import { createAuditLog } from './audit/service';
 import { createAuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
+import { directFeature } from './direct/feature';
 import { createRecordRepositories } from './fhir/repository';
 import type { PromptPage } from './interactions/routes';
 import type { AuthorizationHooks } from './oidc/grants';
@@ -38,6 +39,8 @@ export type Feature = {
   prompts?: ReadonlyMap<string, PromptPage>;
   sweeps?: readonly Sweep[];
   listeners?: readonly Listener[];
+  /** Each record's Direct address (`<name>@<domain>`), shown on /records. */
+  recordAddresses?: (records: readonly { id: string; name: string }[]) => Promise<ReadonlyMap<string, string>>;
 };
 
 /**
@@ -87,6 +90,6 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
 export type Services = ReturnType<typeof composeServices>;
 
 /** The connectivity options, each a feature folder, built on the services and the OpenID core. */
-export function composeFeatures(_services: Services, _oidc: OidcRuntime): Feature[] {
-  return [];
+export function composeFeatures(services: Services, _oidc: OidcRuntime): Feature[] {
+  return [directFeature(services)];
 }

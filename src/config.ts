@@ -52,8 +52,24 @@ const schema = z
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
     SIGNIN_LOCK_DURATION: seconds(15 * 60),
+    DIRECT_DOMAIN: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a domain name like direct.example.org')
+      .default('direct.localhost'),
+    DIRECT_SMTP_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
+    DIRECT_TLS_CERT: optionalText,
+    DIRECT_TLS_KEY: optionalText,
   })
-  .strip();
+  .strip()
+  .superRefine((env, context) => {
+    // A certificate without its key (or the reverse) would silently mean "no STARTTLS".
+    if (Boolean(env.DIRECT_TLS_CERT) !== Boolean(env.DIRECT_TLS_KEY)) {
+      const missing = env.DIRECT_TLS_CERT ? 'DIRECT_TLS_KEY' : 'DIRECT_TLS_CERT';
+      context.addIssue({ code: 'custom', path: [missing], message: 'DIRECT_TLS_CERT and DIRECT_TLS_KEY must be set together' });
+    }
+  });
 
 export type Config = Readonly<{
   port: number;
@@ -82,6 +98,14 @@ export type Config = Readonly<{
   /** Seconds a just-rotated refresh token is refused without ending its authorization. */
   refreshReuseGrace: number;
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
+  direct: Readonly<{
+    /** Records' Direct addresses are `<name>@<domain>`. */
+    domain: string;
+    /** The SMTP receiver's port; `undefined`: no SMTP receiver. */
+    smtpPort: number | undefined;
+    /** PEM files for STARTTLS; `undefined`: AUTH without TLS (loopback, tests, behind a TLS relay). */
+    tls: Readonly<{ certFile: string; keyFile: string }> | undefined;
+  }>;
 }>;
 
 /** Thrown for a setting that fails validation; the message names the setting. */
@@ -125,6 +149,14 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       failuresPerAccount: env.SIGNIN_FAILURES_PER_ACCOUNT,
       failuresPerAddress: env.SIGNIN_FAILURES_PER_ADDRESS,
       lockDuration: env.SIGNIN_LOCK_DURATION,
+    }),
+    direct: Object.freeze({
+      domain: env.DIRECT_DOMAIN,
+      smtpPort: env.DIRECT_SMTP_PORT,
+      tls:
+        env.DIRECT_TLS_CERT && env.DIRECT_TLS_KEY
+          ? Object.freeze({ certFile: path.resolve(env.DIRECT_TLS_CERT), keyFile: path.resolve(env.DIRECT_TLS_KEY) })
+          : undefined,
     }),
   });
 }
