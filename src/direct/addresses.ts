@@ -13,9 +13,13 @@ const FALLBACK = 'record';
 
 /** The local part every candidate for `name` starts from: lower-case ASCII words joined by dots. */
 export function localPartBase(name: string): string {
-  // Decomposing first folds letters slugify's table lacks (Ṭ → T); hyphens and underscores
-  // separate words like spaces.
-  const decomposed = name.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[-_]/g, ' ');
+  // Decomposing first folds letters slugify's table lacks (Ṭ → T); apostrophes join (O'Brien →
+  // obrien); any other symbol separates words (slugify would spell some out: < as "less").
+  const decomposed = name
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/['’ʼ]/g, '')
+    .replace(/[^\p{L}\p{N}]+/gu, ' ');
   const slug = slugify(decomposed, { lower: true, strict: true, replacement: '.', trim: true });
   const base = slug.replace(/\.{2,}/g, '.').slice(0, MAX_BASE).replace(/^\.+|\.+$/g, '');
   return base || FALLBACK;
