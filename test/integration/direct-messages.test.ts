@@ -151,6 +151,26 @@ describe('sending through the API', () => {
   });
 });
 
+describe('guessing addresses', () => {
+  test('100 messages to unknown addresses within an hour lock the app out (429 with Retry-After)', async () => {
+    const guesser = await registerClinic(server, 'Address Guesser');
+    const guesserToken = await directToken(guesser);
+    const statuses: number[] = [];
+    for (let i = 0; i < 101; i += 1) {
+      statuses.push((await postMessage(server, guesserToken, { to: `guess${i}@direct.carevault.test`, subject: 'x' })).status);
+    }
+    expect(statuses.slice(0, 100).every((status) => status === 404)).toBe(true);
+    const locked = await postMessage(server, guesserToken, { to: alex.address, subject: 'Now a real one' });
+    expect(statuses[100]).toBe(429);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(3000);
+    expect(String(locked.json.error_description)).toMatch(/^Too many messages to Direct addresses that do not exist\. Try again in 60 minutes\.$/);
+    // Other apps are not affected.
+    expect((await postMessage(server, token, { to: alex.address, subject: 'Still fine' })).status).toBe(201);
+    console.log(`address guessing: 100 × 404, then ${statuses[100]} (even for a real address) with Retry-After ${locked.headers.get('retry-after')} s`);
+  });
+});
+
 describe('receiving over SMTP', () => {
   test('nodemailer, signed in with the app\'s client id and secret, delivers a PDF and a C-CDA', async () => {
     const transport = smtpTransport(smtpPort, clinic);
@@ -232,6 +252,28 @@ describe('receiving over SMTP', () => {
 
     expect(await storedCounts(server)).toEqual(before);
     console.log(`SMTP refusals: 530, 535, 535, 550, 554, 552 (27 MB in ${oversizeMs} ms), 552 (decoded), 552 (declared SIZE): 0 stored`);
+  });
+
+  test('at most 20 recipients in one message (452 for the 21st)', async () => {
+    // A parent with 20 records in their care, each with its address.
+    const parent = await signUp(server, 'Pat Many');
+    for (let i = 1; i <= 20; i += 1) {
+      const page = await parent.browser.visit('/records');
+      await parent.browser.submit(page, { name: `Kid ${String.fromCharCode(64 + i)} Many`, birth_date: '2020-01-01', relationship: 'child' }, '/records');
+    }
+    const list = await parent.browser.visit('/records');
+    const addresses = [...list.html.matchAll(/>(kid\.[a-z]\.many@direct\.carevault\.test)</g)].map((match) => match[1] as string);
+    expect(addresses).toHaveLength(20);
+    const replies = await smtpDialog(smtpPort, [
+      'EHLO test.example',
+      authPlain(clinic.clientId, clinic.clientSecret ?? ''),
+      'MAIL FROM:<results@riverside.example>',
+      ...addresses.map((address) => `RCPT TO:<${address}>`),
+      `RCPT TO:<${parent.address}>`,
+    ]);
+    const rcpt = replies.slice(4).map((reply) => reply.slice(0, 3));
+    expect(rcpt).toEqual([...Array.from({ length: 20 }, () => '250'), '452']);
+    expect(replies.at(-1)).toMatch(/At most 20 recipients per message/);
   });
 
   test('wrong secrets are limited per app', async () => {
