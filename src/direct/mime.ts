@@ -5,6 +5,7 @@
  */
 import { simpleParser } from 'mailparser';
 import type { IncomingAttachment } from './attachments';
+import { RefusedMessage } from './errors';
 import { MAX_SUBJECT_CHARS } from './limits';
 
 export type ParsedMail = { subject: string; text: string; attachments: IncomingAttachment[] };
@@ -17,8 +18,14 @@ export function readableText(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(CONTROL, '').toWellFormed();
 }
 
+/** @throws RefusedMessage when the bytes cannot be read as mail at all. */
 export async function parseMail(raw: Buffer): Promise<ParsedMail> {
-  const mail = await simpleParser(raw, { skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+  let mail: Awaited<ReturnType<typeof simpleParser>>;
+  try {
+    mail = await simpleParser(raw, { skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+  } catch {
+    throw new RefusedMessage('The message could not be read as MIME mail (RFC 5322, RFC 2045).');
+  }
   const subject = readableText(mail.subject ?? '').replace(/\s+/g, ' ').trim().slice(0, MAX_SUBJECT_CHARS);
   return {
     subject,

@@ -4,6 +4,7 @@
  * client id and secret); every refusal comes with its status or SMTP reply and leaves nothing
  * stored; a message lands whole or not at all; racing requests converge.
  */
+import http from 'node:http';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -288,6 +289,66 @@ describe('receiving over SMTP', () => {
     expect(locked.code).toBe(454);
     expect(locked.response).toMatch(/Too many failed sign-ins for this app/);
     console.log(`SMTP AUTH guesses: ${codes.join(', ')}; then the right secret: ${locked.code}`);
+  });
+});
+
+describe('the Send form at the HTTP level', () => {
+  /** The inbox's Send form of `member`: where it posts and its CSRF token. */
+  async function sendForm(member: Member, path = '/inbox') {
+    const page = await member.browser.visit(path);
+    return { action: /action="([^"]+\/send)"/.exec(page.html)?.[1] ?? '', csrf: /name="_csrf" value="([^"]+)"/.exec(page.html)?.[1] ?? '' };
+  }
+
+  function post(member: Member, action: string, form: FormData) {
+    return fetch(new URL(action, server.issuer), { method: 'POST', body: form, redirect: 'manual', headers: { accept: 'text/html', cookie: member.browser.cookiesFor(action) } });
+  }
+
+  function message(fields: Record<string, string>, files: { name: string; type: string; content: Buffer }[] = []): FormData {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    for (const file of files) form.append('attachments', new Blob([new Uint8Array(file.content)], { type: file.type }), file.name);
+    return form;
+  }
+
+  test('sends with a file; refuses a missing CSRF token, 21 files, a form over the limit before reading it, and someone else\'s record', async () => {
+    const sam = await signUp(server, 'Sam Form');
+    const { action, csrf } = await sendForm(sam);
+    const before = await storedCounts(server);
+
+    const sent = await post(sam, action, message({ _csrf: csrf, to: alex.address, subject: 'Form', message: 'With a file' }, [{ name: 'note.txt', type: 'text/plain', content: Buffer.from('hello') }]));
+    expect(sent.status).toBe(303);
+    expect(sent.headers.get('location')).toBe(`${action.replace(/\/send$/, '')}?done=sent`);
+
+    const noToken = await post(sam, action, message({ to: alex.address, subject: 'No token' }));
+    expect(noToken.status).toBe(403);
+    expect(textOf(await noToken.text())).toContain('This form has expired or did not come from carevault');
+
+    const tooMany = await post(sam, action, message({ _csrf: csrf, to: alex.address, subject: 'Many' }, Array.from({ length: 21 }, (_, i) => ({ name: `p${i}.png`, type: 'image/png', content: PNG }))));
+    expect(tooMany.status).toBe(400);
+    expect(textOf(await tooMany.text())).toContain('A message can carry at most 20 attachments: nothing was sent.');
+
+    // Someone else's record: it does not exist for Sam.
+    const foreign = await post(sam, `/inbox/${alex.recordId}/send`, message({ _csrf: csrf, to: alex.address, subject: 'As Alex' }));
+    expect(foreign.status).toBe(404);
+
+    // A declared length over the limit is refused before a byte of the body is read.
+    const huge = await new Promise<number>((resolve, reject) => {
+      const request = http.request(new URL(action, server.issuer), {
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(40 * MB), cookie: sam.browser.cookiesFor(action), accept: 'text/html' },
+      });
+      request.on('response', (res) => {
+        resolve(res.statusCode ?? 0);
+        request.destroy();
+      });
+      request.on('error', reject);
+      request.flushHeaders();
+    });
+    expect(huge).toBe(413);
+
+    const after = await storedCounts(server);
+    expect(after).toEqual({ messages: before.messages + 1, attachments: before.attachments + 1 });
+    console.log(`Send form: sent 1 (303); refused no CSRF 403, 21 files ${tooMany.status}, another's record ${foreign.status}, 40 MB declared ${huge} unread`);
   });
 });
 
