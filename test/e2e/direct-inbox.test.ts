@@ -158,8 +158,7 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
 });
 
 test('two people exchange messages through the pages; refusals show above the form; only custodians see an inbox', async () => {
-  const sam = await register('Sam Lee');
-  const jo = await register('Jo Park');
+  const [sam, jo] = await Promise.all([register('Sam Lee'), register('Jo Park')]);
 
   // Sam writes to Jo, with a text file.
   await sam.page.goto(`${server.issuer}/inbox`);

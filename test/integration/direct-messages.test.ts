@@ -17,6 +17,7 @@ import {
   GIF,
   PDF,
   PNG,
+  addressOnInbox,
   attachment,
   directToken,
   postMessage,
@@ -31,7 +32,7 @@ import {
 } from '../support/direct';
 import { MAX_SMTP_BYTES } from '../../src/direct/limits';
 import { freePort, ownRecordOf, startTestServer, type TestServer } from '../support/server';
-import { newPerson, type TestApp } from '../support/app';
+import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 
 const MB = 1024 * 1024;
 
@@ -399,6 +400,28 @@ describe('addresses', () => {
       for (const page of loads.slice(index * 5, index * 5 + 5)) expect(page.html).toContain(`Direct address: <strong>${mine}@direct.carevault.test</strong>`);
     }
     console.log(`15 concurrent inbox loads by 3 people named Sam Lee: ${rows.length} addresses (${rows.map((row: { local_part: string }) => row.local_part).sort().join(', ')}), ${statuses.filter((s) => s >= 500).length} 5xx`);
+  });
+
+  test('an address never changes: renaming the Patient keeps it', async () => {
+    const lee = await signUp(server, 'Lee Before');
+    expect(lee.address).toBe('lee.before@direct.carevault.test');
+    const renamer = await registerTestApp(server, {
+      client_name: 'Name Fixer',
+      redirect_uris: [CALLBACK],
+      token_endpoint_auth_method: 'client_secret_basic',
+      rules: [{ scope: 'patient/Patient.rus', required: true, reason: 'Fix the spelling of your name' }],
+    });
+    const authorization = await startAuthorization(renamer, { scope: 'openid patient/Patient.rus' });
+    const back = await authorizeInBrowser(lee.browser, authorization.url, lee.person);
+    const tokens = await exchangeCode(renamer, authorization, back.location ?? '');
+    const url = `${server.issuer}/fhir/Patient/${lee.recordId}`;
+    const headers = { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/fhir+json' };
+    const patient = (await (await fetch(url, { headers })).json()) as Record<string, unknown>;
+    const renamed = await fetch(url, { method: 'PUT', headers, body: JSON.stringify({ ...patient, name: [{ text: 'Lee After' }] }) });
+    expect(renamed.status).toBe(200);
+    const inbox = await lee.browser.visit('/inbox');
+    expect(textOf(inbox.html)).toContain('Inbox of Lee After');
+    expect(await addressOnInbox(lee.browser)).toBe('lee.before@direct.carevault.test');
   });
 
   test('names fold to ASCII, and /records shows the address', async () => {

@@ -4,6 +4,7 @@
  * secret), people signed up with an HTTP-level browser who read their Direct address off their
  * inbox page, and small but real attachments (a PDF, a C-CDA, a PNG).
  */
+import http from 'node:http';
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import * as oidc from 'openid-client';
@@ -51,20 +52,41 @@ export function attachment(filename: string, contentType: string, content: Buffe
   return { filename, content_type: contentType, data: content.toString('base64') };
 }
 
+/**
+ * `POST /api/direct/messages`, on a connection of its own: a body of tens of MB sent on a kept-alive
+ * connection the server is just closing would fail in the test, not in carevault.
+ */
 export async function postMessage(server: TestServer, token: string | undefined, body: unknown, contentType = 'application/json') {
-  const res = await fetch(`${server.issuer}/api/direct/messages`, {
-    method: 'POST',
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': contentType },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+  const payload = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  const { status, headers, text } = await new Promise<{ status: number; headers: Headers; text: string }>((resolve, reject) => {
+    const request = http.request(
+      new URL('/api/direct/messages', server.issuer),
+      {
+        method: 'POST',
+        agent: false,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': contentType, 'content-length': String(payload.length) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const answer = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') answer.set(name, value);
+          resolve({ status: res.statusCode ?? 0, headers: answer, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
   });
-  const text = await res.text();
   let json: Record<string, unknown> = {};
   try {
     json = JSON.parse(text) as Record<string, unknown>;
   } catch {
     json = { raw: text };
   }
-  return { status: res.status, json, headers: res.headers };
+  return { status, json, headers };
 }
 
 /** nodemailer's SMTP transport to the Direct receiver, signed in as `app` (or not at all). */
