@@ -10,6 +10,7 @@ import * as recordOwners from './20261129_004_record_owners';
 import * as auditSubjects from './20261129_005_audit_subjects';
 import * as dopuPackages from './20261130_006_dopu_packages';
 import * as connectRequests from './20261130_007_connect_requests';
+import * as directMessages from './20261130_008_direct_messages';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -21,6 +22,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261129_005_audit_subjects', auditSubjects],
   ['20261130_006_dopu_packages', dopuPackages],
   ['20261130_007_connect_requests', connectRequests],
+  ['20261130_008_direct_messages', directMessages],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -75,7 +75,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
   const prompts = new Map(features.flatMap((feature) => [...(feature.prompts ?? [])]));
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
-  app.use(recordRoutes({ records, repositories, audit, csrf }));
+  app.use(recordRoutes({ records, repositories, audit, csrf, addressesOf: features.find((feature) => feature.recordAddresses)?.recordAddresses }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

@@ -13,6 +13,7 @@ import { createAuditLog } from './audit/service';
 import { createAuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
+import { directFeature } from './direct/feature';
 import { dopuFeature } from './dopu/feature';
 import { createRecordRepositories } from './fhir/repository';
 import type { PromptPage } from './interactions/routes';
@@ -43,6 +44,8 @@ export type Feature = {
   prompts?: ReadonlyMap<string, PromptPage>;
   sweeps?: readonly Sweep[];
   listeners?: readonly Listener[];
+  /** Each record's Direct address (`<name>@<domain>`), shown on /records. */
+  recordAddresses?: (records: readonly { id: string; name: string }[]) => Promise<ReadonlyMap<string, string>>;
 };
 
 /**
@@ -122,5 +125,5 @@ export type Services = ReturnType<typeof composeServices>;
 
 /** The connectivity options, each a feature folder, built on the services and the OpenID core. */
 export function composeFeatures(services: Services, oidc: OidcRuntime): Feature[] {
-  return [dopuFeature(services, oidc), connectFeature(services, oidc)];
+  return [dopuFeature(services, oidc), connectFeature(services, oidc), directFeature(services)];
 }

@@ -56,8 +56,24 @@ const schema = z
     SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
     MAIL_FROM: optionalText.pipe(z.string().max(254).optional()),
     PICKUP_CODE_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
+    DIRECT_DOMAIN: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a domain name like direct.example.org')
+      .default('direct.localhost'),
+    DIRECT_SMTP_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
+    DIRECT_TLS_CERT: optionalText,
+    DIRECT_TLS_KEY: optionalText,
   })
-  .strip();
+  .strip()
+  .superRefine((env, context) => {
+    // A certificate without its key (or the reverse) would silently mean "no STARTTLS".
+    if (Boolean(env.DIRECT_TLS_CERT) !== Boolean(env.DIRECT_TLS_KEY)) {
+      const missing = env.DIRECT_TLS_CERT ? 'DIRECT_TLS_KEY' : 'DIRECT_TLS_CERT';
+      context.addIssue({ code: 'custom', path: [missing], message: 'DIRECT_TLS_CERT and DIRECT_TLS_KEY must be set together' });
+    }
+  });
 
 export type Config = Readonly<{
   port: number;
@@ -92,6 +108,14 @@ export type Config = Readonly<{
   mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
   /** Unknown pickup codes one client address may try per hour before it is locked for an hour. */
   pickupCodeFailuresPerAddress: number;
+  direct: Readonly<{
+    /** Records' Direct addresses are `<name>@<domain>`. */
+    domain: string;
+    /** The SMTP receiver's port; `undefined`: no SMTP receiver. */
+    smtpPort: number | undefined;
+    /** PEM files for STARTTLS; `undefined`: AUTH without TLS (loopback, tests, behind a TLS relay). */
+    tls: Readonly<{ certFile: string; keyFile: string }> | undefined;
+  }>;
 }>;
 
 /** Thrown for a setting that fails validation; the message names the setting. */
@@ -139,5 +163,13 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
     connectPollInterval: env.CONNECT_POLL_INTERVAL,
     mail: Object.freeze({ smtpUrl: env.SMTP_URL, from: env.MAIL_FROM ?? `carevault <no-reply@${new URL(issuer).hostname}>` }),
     pickupCodeFailuresPerAddress: env.PICKUP_CODE_FAILURES_PER_ADDRESS,
+    direct: Object.freeze({
+      domain: env.DIRECT_DOMAIN,
+      smtpPort: env.DIRECT_SMTP_PORT,
+      tls:
+        env.DIRECT_TLS_CERT && env.DIRECT_TLS_KEY
+          ? Object.freeze({ certFile: path.resolve(env.DIRECT_TLS_CERT), keyFile: path.resolve(env.DIRECT_TLS_KEY) })
+          : undefined,
+    }),
   });
 }

@@ -15,6 +15,12 @@ const ENDED_WORDS: Readonly<Record<string, string>> = {
   security: 'lost its access because an old code or token was used again',
 };
 
+/** " with 2 attachments", " with 1 attachment", or nothing (Direct messages). */
+function withAttachments(count: unknown): string {
+  if (typeof count !== 'number' || count <= 0) return '';
+  return ` with ${count} attachment${count === 1 ? '' : 's'}`;
+}
+
 export type HistoryLine = { when: Date; summary: string; details: string[] };
 
 /** An event as a line of the record's history; `appNames` gives the apps' registered names. */
@@ -58,6 +64,17 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       const count = typeof d.count === 'number' ? d.count : 0;
       return { when: event.occurred_at, summary: `${app} dropped off ${count === 1 ? '1 item — you picked it up' : `${count} items — you picked them up`}`, details: [] };
     }
+    case 'direct.received': {
+      // An app by its registered name; a person's record by its name and Direct address.
+      const sender = event.client_id ? app : `${text(d.sender_name, 'Someone')}${typeof d.sender_address === 'string' ? ` (${d.sender_address})` : ''}`;
+      return { when: event.occurred_at, summary: `${sender} sent you '${text(d.subject, '(no subject)')}'${withAttachments(d.attachments)}`, details: [] };
+    }
+    case 'direct.sent':
+      return { when: event.occurred_at, summary: `${person} sent '${text(d.subject, '(no subject)')}' to ${text(d.to, 'another address')}${withAttachments(d.attachments)}`, details: [] };
+    case 'direct.filed':
+      return { when: event.occurred_at, summary: `${person} added ${text(d.filename, 'an attachment')} from the message '${text(d.subject, '(no subject)')}' to this record as a document`, details: [] };
+    case 'direct.deleted':
+      return { when: event.occurred_at, summary: `${person} deleted the message '${text(d.subject, '(no subject)')}' from ${text(d.sender_name, 'someone')}`, details: [] };
     default:
       return { when: event.occurred_at, summary: `${app}: ${event.kind}`, details: [] };
   }

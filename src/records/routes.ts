@@ -14,16 +14,25 @@ import { CATALOGUE, isRecordType } from '../rules/catalogue';
 import type { Csrf } from '../security/csrf';
 import { capitalize } from '../text';
 import { RELATIONSHIP_WORDS, recordInCareForm } from './schemas';
-import type { RecordService } from './service';
+import type { RecordService, RecordSummary } from './service';
 
-type Deps = { records: RecordService; repositories: RecordRepositories; audit: AuditLog; csrf: Csrf };
+type Deps = {
+  records: RecordService;
+  repositories: RecordRepositories;
+  audit: AuditLog;
+  csrf: Csrf;
+  /** Each record's Direct address, when Direct messaging is there to give them. */
+  addressesOf?: (records: readonly RecordSummary[]) => Promise<ReadonlyMap<string, string>>;
+};
 
-export function recordRoutes({ records, repositories, audit, csrf }: Deps): express.Router {
+export function recordRoutes({ records, repositories, audit, csrf, addressesOf }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
 
   const showRecords = async (res: Response, person: Person, status = 200, values: Record<string, string> = {}, error?: string) => {
-    await sendPage(res, status, 'records/list', { title: 'Records', records: await records.recordsOf(person.id), relationships: RELATIONSHIP_WORDS, values, error });
+    const held = await records.recordsOf(person.id);
+    const addresses = addressesOf ? await addressesOf(held) : undefined;
+    await sendPage(res, status, 'records/list', { title: 'Records', records: held, addresses, relationships: RELATIONSHIP_WORDS, values, error });
   };
 
   /** The record, when the signed-in person is one of its custodians. */

@@ -1,0 +1,168 @@
+/**
+ * `/inbox` (issue 12 §5, DESIGN.md "Pages"): one inbox per record the person holds — only its
+ * custodians see it, to anyone else it does not exist (404). The list (unread first), a message
+ * (its text only, escaped, links inert: HTML from a message is never shown), downloading an
+ * attachment, **Add to record**, deleting, and **Send** (fields To, Subject, Message, files) to
+ * another carevault address. Pages are never cached.
+ */
+import express, { type Request, type Response } from 'express';
+import type { Person } from '../accounts/service';
+import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
+import { firstMessage } from '../http/forms';
+import { sendPage } from '../http/render';
+import { requirePerson } from '../http/require-person';
+import type { RecordService, RecordSummary } from '../records/service';
+import type { Csrf } from '../security/csrf';
+import { kindLabel, kindOfStored } from './attachments';
+import { sendFormParser } from './multipart';
+import { sendForm } from './schemas';
+import type { DirectService } from './service';
+
+type Deps = { records: RecordService; direct: DirectService; csrf: Csrf };
+
+/** Sentences shown after an action, by the `done` query parameter (never text from the URL). */
+const NOTICES: Readonly<Record<string, string>> = {
+  sent: 'Your message was sent.',
+  deleted: 'The message was deleted.',
+  filed: 'The attachment was added to the record as a document.',
+  'already-filed': 'That attachment is already in the record.',
+};
+
+function noticeOf(req: Request): string | undefined {
+  return typeof req.query.done === 'string' ? NOTICES[req.query.done] : undefined;
+}
+
+function sizeWords(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
+
+  // Messages are health information: no copies in browser or proxy caches.
+  router.use('/inbox', (_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  const personOf = (res: Response) => res.locals.person as Person;
+
+  /** The record of `:recordId`, when the signed-in person is one of its custodians (else 404). */
+  const recordOf = (req: Request, res: Response) => records.recordFor(personOf(res).id, String(req.params.recordId ?? ''));
+
+  const inboxUrl = (record: RecordSummary) => `/inbox/${record.id}`;
+
+  const showInbox = async (
+    req: Request,
+    res: Response,
+    record: RecordSummary,
+    options: { status?: number; values?: Record<string, string>; error?: string } = {},
+  ) => {
+    const held = await records.recordsOf(personOf(res).id);
+    const [addresses, unread, messages] = await Promise.all([
+      direct.addressesOf(held),
+      direct.unreadCounts(held.map((item) => item.id)),
+      direct.inbox(record.id),
+    ]);
+    await sendPage(res, options.status ?? 200, 'direct/inbox', {
+      title: `Inbox of ${record.name}`,
+      record,
+      address: addresses.get(record.id),
+      inboxes: held.map((item) => ({ ...item, address: addresses.get(item.id), unread: unread.get(item.id) ?? 0, current: item.id === record.id })),
+      messages,
+      values: options.values ?? {},
+      error: options.error,
+      notice: options.error ? undefined : noticeOf(req),
+    });
+  };
+
+  router.get('/inbox', requirePerson, csrf.issue, async (req, res) => {
+    const [own] = await records.recordsOf(personOf(res).id);
+    if (!own) {
+      await sendPage(res, 200, 'pages/message', { title: 'Inbox', message: 'You hold no record yet, so there is no inbox.' });
+      return;
+    }
+    await showInbox(req, res, own);
+  });
+
+  router.get('/inbox/:recordId', requirePerson, csrf.issue, async (req, res) => {
+    await showInbox(req, res, await recordOf(req, res));
+  });
+
+  router.post('/inbox/:recordId/send', requirePerson, sendFormParser, csrf.issue, csrf.verify, async (req, res) => {
+    const person = personOf(res);
+    const record = await recordOf(req, res);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const values = Object.fromEntries(['to', 'subject', 'message'].map((key) => [key, typeof body[key] === 'string' ? (body[key] as string) : '']));
+    const input = sendForm.safeParse(body);
+    if (!input.success) {
+      await showInbox(req, res, record, { status: 400, values, error: firstMessage(input.error) });
+      return;
+    }
+    const files = (Array.isArray(req.files) ? req.files : []) as Express.Multer.File[];
+    try {
+      await direct.sendFromInbox({ kind: 'person', personId: person.id, personName: person.name, record }, input.data.to, {
+        subject: input.data.subject,
+        text: input.data.message,
+        attachments: files.map((file) => ({ filename: file.originalname, contentType: file.mimetype, content: file.buffer })),
+      });
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
+      const again = files.length ? ' Nothing was sent: attach the files again.' : ' Nothing was sent.';
+      await showInbox(req, res, record, { status: STATUS_OF[error.kind], values, error: `${error.message}${again}` });
+      return;
+    }
+    res.redirect(303, `${inboxUrl(record)}?done=sent`);
+  });
+
+  router.get('/inbox/:recordId/messages/:messageId', requirePerson, csrf.issue, async (req, res) => {
+    const record = await recordOf(req, res);
+    const { message, attachments } = await direct.open(record.id, String(req.params.messageId));
+    const addresses = await direct.addressesOf([record]);
+    await sendPage(res, 200, 'direct/message', {
+      title: message.subject || '(no subject)',
+      record,
+      address: addresses.get(record.id),
+      message,
+      attachments: attachments.map((attachment) => {
+        const kind = kindOfStored(attachment.content_type);
+        return { ...attachment, kind: kind ? kindLabel(kind) : attachment.content_type, size: sizeWords(attachment.size_bytes) };
+      }),
+      notice: noticeOf(req),
+    });
+  });
+
+  router.get('/inbox/:recordId/messages/:messageId/attachments/:attachmentId', requirePerson, async (req, res) => {
+    const record = await recordOf(req, res);
+    const attachment = await direct.attachment(record.id, String(req.params.messageId), String(req.params.attachmentId));
+    // Always a download, of the type it was stored as, never sniffed or run as a page.
+    res.attachment(attachment.filename);
+    res.set({
+      'Content-Type': attachment.content_type,
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': "sandbox; default-src 'none'",
+    });
+    res.send(attachment.content);
+  });
+
+  router.post('/inbox/:recordId/messages/:messageId/attachments/:attachmentId/file', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const person = personOf(res);
+    const record = await recordOf(req, res);
+    const messageId = String(req.params.messageId);
+    const { already } = await direct.file({ personId: person.id, name: person.name }, record.id, messageId, String(req.params.attachmentId));
+    res.redirect(303, `${inboxUrl(record)}/messages/${messageId}?done=${already ? 'already-filed' : 'filed'}`);
+  });
+
+  router.post('/inbox/:recordId/messages/:messageId/delete', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const person = personOf(res);
+    const record = await recordOf(req, res);
+    await direct.remove({ personId: person.id, name: person.name }, record.id, String(req.params.messageId));
+    res.redirect(303, `${inboxUrl(record)}?done=deleted`);
+  });
+
+  return router;
+}

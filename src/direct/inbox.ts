@@ -1,0 +1,108 @@
+/**
+ * Reading an inbox (issue 12 §5): the list (unread first), a message and its attachments, **Add to
+ * record** (an attachment filed as a DocumentReference through the record repository, once), and
+ * deleting — each change audited in its transaction. The caller has checked that the person is a
+ * custodian of the record. Knows nothing of HTTP.
+ */
+import type { AuditLog } from '../audit/service';
+import type { Database } from '../db';
+import { NotFound } from '../errors';
+import type { RecordRepositories } from '../fhir/repository';
+import { isUuid } from '../ids';
+import { documentReferenceOf } from './filing';
+import type { AttachmentRow, DirectStore, InboxRow, MessageRow } from './store';
+
+/** A person acting on an inbox (a custodian of its record). */
+export type Reader = { personId: string; name: string };
+
+export type InboxMessage = InboxRow;
+
+export type OpenedMessage = { message: MessageRow; attachments: AttachmentRow[] };
+
+type Deps = { db: Database; store: DirectStore; audit: AuditLog; repositories: RecordRepositories };
+
+/** How many messages an inbox page lists. */
+const INBOX_PAGE = 200;
+
+export function createInbox({ db, store, audit, repositories }: Deps) {
+  /** The message of `messageId` in the inbox of `recordId`. @throws NotFound */
+  async function messageIn(recordId: string, messageId: string): Promise<MessageRow> {
+    const message = isUuid(messageId) ? await store.message(recordId, messageId) : undefined;
+    if (!message) throw new NotFound('There is no such message in this inbox.');
+    return message;
+  }
+
+  return {
+    /** The inbox of a record: unread first, newest first. */
+    inbox(recordId: string): Promise<InboxMessage[]> {
+      return store.inbox(recordId, INBOX_PAGE);
+    },
+
+    unreadCounts(recordIds: readonly string[]): Promise<Map<string, number>> {
+      return store.unreadCounts(recordIds);
+    },
+
+    /** A message and its attachments (not their bytes); marks it read. @throws NotFound */
+    async open(recordId: string, messageId: string): Promise<OpenedMessage> {
+      const message = await messageIn(recordId, messageId);
+      if (!message.read_at) await store.markRead(message.id);
+      return { message, attachments: await store.attachmentsOf(message.id) };
+    },
+
+    /** An attachment with its bytes. @throws NotFound */
+    async attachment(recordId: string, messageId: string, attachmentId: string) {
+      const attachment = isUuid(messageId) && isUuid(attachmentId) ? await store.attachment(recordId, messageId, attachmentId) : undefined;
+      if (!attachment) throw new NotFound('There is no such attachment in this inbox.');
+      return attachment;
+    },
+
+    /**
+     * Adds an attachment to the record as a DocumentReference, once: a second "Add to record"
+     * (or a racing one) finds it filed and says so.
+     * @throws NotFound, InvalidResource (from the repository).
+     */
+    async file(reader: Reader, recordId: string, messageId: string, attachmentId: string): Promise<{ resourceId: string; already: boolean }> {
+      if (!isUuid(messageId) || !isUuid(attachmentId)) throw new NotFound('There is no such attachment in this inbox.');
+      return db.transaction(async () => {
+        await db.lock(`direct-attachment:${attachmentId}`);
+        const message = await messageIn(recordId, messageId);
+        const attachment = await store.attachment(recordId, messageId, attachmentId);
+        if (!attachment) throw new NotFound('There is no such attachment in this inbox.');
+        if (attachment.filed_resource_id) return { resourceId: attachment.filed_resource_id, already: true };
+        const repository = repositories.forRecord(recordId, { kind: 'person', personId: reader.personId, name: reader.name }, { audited: false });
+        const created = await repository.create(
+          'DocumentReference',
+          documentReferenceOf(
+            { filename: attachment.filename, contentType: attachment.content_type, content: attachment.content },
+            { senderName: message.sender_name, subject: message.subject, receivedAt: message.received_at },
+          ),
+        );
+        const resourceId = String(created.content.id);
+        await store.setFiled(attachment.id, resourceId);
+        await audit.append({
+          recordId,
+          kind: 'direct.filed',
+          personId: reader.personId,
+          details: { person_name: reader.name, message_id: message.id, filename: attachment.filename, subject: message.subject, resource: `DocumentReference/${resourceId}` },
+        });
+        return { resourceId, already: false };
+      });
+    },
+
+    /** Deletes a message and its attachments (what was added to the record stays). @throws NotFound */
+    async remove(reader: Reader, recordId: string, messageId: string): Promise<void> {
+      await db.transaction(async () => {
+        const message = await messageIn(recordId, messageId);
+        if (!(await store.deleteMessage(recordId, message.id))) throw new NotFound('There is no such message in this inbox.');
+        await audit.append({
+          recordId,
+          kind: 'direct.deleted',
+          personId: reader.personId,
+          details: { person_name: reader.name, message_id: message.id, subject: message.subject, sender_name: message.sender_name },
+        });
+      });
+    },
+  };
+}
+
+export type Inbox = ReturnType<typeof createInbox>;

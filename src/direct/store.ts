@@ -1,0 +1,164 @@
+/**
+ * SQL for Direct messaging (issue 12): records' addresses, the messages in each inbox and their
+ * attachments (bytea, in parts). The only file with SQL for these tables.
+ */
+import type { Database } from '../db';
+
+export type MessageRow = {
+  id: string;
+  record_id: string;
+  sender_kind: 'app' | 'person';
+  sender_client_id: string | null;
+  sender_record_id: string | null;
+  sender_name: string;
+  sender_address: string | null;
+  subject: string;
+  body: string;
+  via: 'api' | 'smtp' | 'inbox';
+  size_bytes: number;
+  received_at: Date;
+  read_at: Date | null;
+};
+
+export type NewMessage = Omit<MessageRow, 'received_at' | 'read_at'>;
+
+export type InboxRow = Omit<MessageRow, 'body'> & { attachment_count: number };
+
+export type AttachmentRow = {
+  id: string;
+  message_id: string;
+  position: number;
+  filename: string;
+  content_type: string;
+  size_bytes: number;
+  filed_resource_id: string | null;
+};
+
+export type NewAttachment = Omit<AttachmentRow, 'filed_resource_id'> & { content: Buffer };
+
+const INBOX_COLUMNS = [
+  'm.id',
+  'm.record_id',
+  'm.sender_kind',
+  'm.sender_client_id',
+  'm.sender_record_id',
+  'm.sender_name',
+  'm.sender_address',
+  'm.subject',
+  'm.via',
+  'm.size_bytes',
+  'm.received_at',
+  'm.read_at',
+];
+
+/** The size of the parts an attachment's bytes are kept in. */
+const PART_BYTES = 1024 * 1024;
+
+const ATTACHMENT_COLUMNS = ['id', 'message_id', 'position', 'filename', 'content_type', 'size_bytes', 'filed_resource_id'];
+
+export function createDirectStore(db: Database) {
+  return {
+    async addressesOf(recordIds: readonly string[]): Promise<{ record_id: string; local_part: string }[]> {
+      if (recordIds.length === 0) return [];
+      return db.table('direct_addresses').whereIn('record_id', recordIds).select('record_id', 'local_part');
+    },
+
+    /** Local parts that begin with `prefix` (the candidates already taken for a name). */
+    async localPartsStartingWith(prefix: string): Promise<string[]> {
+      // Local parts hold only [a-z0-9.], so the prefix needs no LIKE escaping.
+      const rows = await db.table('direct_addresses').where('local_part', 'like', `${prefix}%`).select('local_part');
+      return rows.map((row: { local_part: string }) => row.local_part);
+    },
+
+    /**
+     * Gives `recordId` the address `localPart` unless the record already has one or the local part
+     * is taken (then nothing happens and false is returned): racing callers converge.
+     */
+    async insertAddress(recordId: string, localPart: string): Promise<boolean> {
+      const { rows } = (await db.raw(
+        'insert into direct_addresses (record_id, local_part) values (?, ?) on conflict do nothing returning record_id',
+        [recordId, localPart],
+      )) as { rows: unknown[] };
+      return rows.length === 1;
+    },
+
+    async recordOfLocalPart(localPart: string): Promise<string | undefined> {
+      const row = await db.table('direct_addresses').where({ local_part: localPart }).first('record_id');
+      return row?.record_id as string | undefined;
+    },
+
+    async insertMessage(message: NewMessage): Promise<void> {
+      await db.table('direct_messages').insert(message);
+    },
+
+    /** Attachments with their bytes in parts (see the migration for why); call inside a transaction. */
+    async insertAttachments(attachments: readonly NewAttachment[]): Promise<void> {
+      for (const { content, ...attachment } of attachments) {
+        await db.table('direct_attachments').insert(attachment);
+        for (let offset = 0, seq = 0; offset < content.length || seq === 0; offset += PART_BYTES, seq += 1) {
+          await db.table('direct_attachment_parts').insert({ attachment_id: attachment.id, seq, data: content.subarray(offset, offset + PART_BYTES) });
+        }
+      }
+    },
+
+    /** The inbox of a record: unread first, then newest first, with how many attachments each has. */
+    async inbox(recordId: string, limit: number): Promise<InboxRow[]> {
+      const rows = await db
+        .table('direct_messages as m')
+        .where('m.record_id', recordId)
+        .select(
+          ...INBOX_COLUMNS,
+          db.raw('(select count(*)::int from direct_attachments a where a.message_id = m.id) as attachment_count'),
+        )
+        .orderByRaw('(m.read_at is null) desc, m.received_at desc, m.id')
+        .limit(limit);
+      return rows as InboxRow[];
+    },
+
+    /** Unread messages per record. */
+    async unreadCounts(recordIds: readonly string[]): Promise<Map<string, number>> {
+      if (recordIds.length === 0) return new Map();
+      const rows = (await db
+        .table('direct_messages')
+        .whereIn('record_id', recordIds)
+        .whereNull('read_at')
+        .groupBy('record_id')
+        .select('record_id', db.raw('count(*)::int as unread'))) as { record_id: string; unread: number }[];
+      return new Map(rows.map((row) => [row.record_id, row.unread]));
+    },
+
+    async message(recordId: string, messageId: string): Promise<MessageRow | undefined> {
+      return db.table('direct_messages').where({ id: messageId, record_id: recordId }).first();
+    },
+
+    async attachmentsOf(messageId: string): Promise<AttachmentRow[]> {
+      return db.table('direct_attachments').where({ message_id: messageId }).orderBy('position').select(ATTACHMENT_COLUMNS);
+    },
+
+    /** One attachment with its bytes, if it belongs to that message in that record's inbox. */
+    async attachment(recordId: string, messageId: string, attachmentId: string): Promise<(AttachmentRow & { content: Buffer }) | undefined> {
+      const row = (await db
+        .table('direct_attachments as a')
+        .join('direct_messages as m', 'm.id', 'a.message_id')
+        .where({ 'a.id': attachmentId, 'a.message_id': messageId, 'm.record_id': recordId })
+        .first(...ATTACHMENT_COLUMNS.map((column) => `a.${column}`))) as AttachmentRow | undefined;
+      if (!row) return undefined;
+      const parts = (await db.table('direct_attachment_parts').where({ attachment_id: row.id }).orderBy('seq').select('data')) as { data: Buffer }[];
+      return { ...row, content: Buffer.concat(parts.map((part) => part.data)) };
+    },
+
+    async markRead(messageId: string): Promise<void> {
+      await db.table('direct_messages').where({ id: messageId }).whereNull('read_at').update({ read_at: db.now() });
+    },
+
+    async setFiled(attachmentId: string, resourceId: string): Promise<void> {
+      await db.table('direct_attachments').where({ id: attachmentId }).update({ filed_resource_id: resourceId });
+    },
+
+    async deleteMessage(recordId: string, messageId: string): Promise<boolean> {
+      return (await db.table('direct_messages').where({ id: messageId, record_id: recordId }).delete()) === 1;
+    },
+  };
+}
+
+export type DirectStore = ReturnType<typeof createDirectStore>;
