@@ -48,8 +48,9 @@ export function postAsGet(paths: readonly string[]): RequestHandler {
       next();
       return;
     }
-    // `req.is` is null for a request without a body: that is an empty form.
-    if (req.is(FORM) === false) {
+    // A request without a body (or with an empty one and no type) is an empty form.
+    const empty = req.headers['content-type'] === undefined && Number(req.headers['content-length'] ?? '0') === 0;
+    if (req.is(FORM) === false && !empty) {
       next(new HttpError(415, 'unsupported_media_type', 'Send this request as a form (application/x-www-form-urlencoded), or as a GET.'));
       return;
     }
