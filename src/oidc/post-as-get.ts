@@ -26,7 +26,7 @@ function decodeField(raw: string): string {
 }
 
 /** The form's fields in order, repeated names kept (the endpoint refuses those itself). */
-export function parseForm(text: string): [string, string][] {
+function parseForm(text: string): [string, string][] {
   const fields: [string, string][] = [];
   for (const part of text.split('&')) {
     if (part === '') continue;
@@ -61,11 +61,12 @@ export function postAsGet(paths: readonly string[]): RequestHandler {
         return;
       }
       try {
-        const query = new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
-        for (const [name, value] of parseForm(typeof req.body === 'string' ? req.body : '')) query.append(name, value);
+        // The URL's own query as it came (the GET sees it so too), then the form's fields.
+        const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
+        const form = new URLSearchParams(parseForm(typeof req.body === 'string' ? req.body : '')).toString();
+        const search = [query, form].filter(Boolean).join('&');
         // Relative to the endpoint itself, so it holds behind a proxy that mounts carevault under a path.
         const endpoint = req.path.slice(req.path.lastIndexOf('/') + 1);
-        const search = query.toString();
         res.set('Cache-Control', 'no-store');
         res.redirect(303, search ? `${endpoint}?${search}` : endpoint);
       } catch (refusal) {
