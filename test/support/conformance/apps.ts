@@ -4,7 +4,6 @@
  * (SMART standalone launch with `aud`, `launch/patient`, OpenID claims, offline access) — each
  * registered or run once, on first use.
  */
-import * as oidc from 'openid-client';
 import { CALLBACK } from '../app';
 import { keyPairFor, rule, LOGGED_OUT, type AppSpec, type Flow, type RegisteredApp, type World } from './world';
 
@@ -66,8 +65,6 @@ export const apps = {
     })),
 };
 
-export const CATALOGUE_ORDER = CATALOGUE_TYPES;
-
 export type ScopeFamily = 'rs' | 'cruds' | 'wild-rs' | 'wild-cruds' | 'v1';
 
 function scopesOf(family: ScopeFamily): string[] {
@@ -93,15 +90,3 @@ export function scopeToken(w: World, family: ScopeFamily): Promise<{ token: stri
     return { token: flow.tokens.access_token, granted: (flow.tokens.scope ?? '').split(' ') };
   });
 }
-
-/** The person's own record id. */
-export async function recordOf(w: World): Promise<string> {
-  return (await w.person()).record;
-}
-
-/** The id of one sample resource of `type` in the person's record (created once, with the writers' token). */
-export function sampleId(w: World, type: string, create: () => Promise<string>): Promise<string> {
-  return w.memo(`sample:${type}`, create);
-}
-
-export { oidc };
