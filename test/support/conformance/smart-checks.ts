@@ -6,7 +6,8 @@
  */
 import { Browser, textOf } from '../browser';
 import { mainFlow } from './apps';
-import { onlineEndsAtSignOut, recordScopeCheck } from './oidc-checks';
+import { onlineEndsAtSignOut } from './flows';
+import { recordScopeCheck } from './scope-checks';
 import type { Check, FieldEntry, Table } from './walk';
 import type { World } from './world';
 
