@@ -13,6 +13,7 @@ import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { errorHandler, notFound } from './http/error-handler';
 import { interactionRoutes } from './interactions/routes';
+import { postAsGet } from './oidc/post-as-get';
 import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
@@ -29,6 +30,8 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
   app.set('trust proxy', config.trustProxy);
   app.use(securityHeaders(config.secure));
 
+  // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
+  app.use(postAsGet([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]));
   // oidc-provider parses its own bodies and answers its own errors.
   app.use((req, res, next) => {
     if (!isProviderPath(req.path)) {

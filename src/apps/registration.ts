@@ -38,6 +38,8 @@ export const registrationDocument = z
     capabilities: capabilitiesSchema.default([]),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }, { message: 'must be a JWK Set' }).optional(),
     jwks_uri: z.url({ protocol: /^https$/, message: 'must be an https URL' }).optional(),
+    // RFC 9126 §6: the app's authorization requests are accepted only when pushed first.
+    require_pushed_authorization_requests: z.boolean({ message: 'must be true or false' }).optional(),
   })
   .passthrough()
   .transform((doc) => {

@@ -1,8 +1,9 @@
 /**
  * `/fhir`: the FHIR R4 RESTful API over the records — the bearer gate resolves the token to the
  * record it reaches, the route checks the token's scopes, and the record repository does the work.
- * JSON only (application/fhir+json), 1 MB bodies, ETags and If-Match, CORS for browser apps, and
- * every error an OperationOutcome. https://hl7.org/fhir/R4/http.html
+ * JSON only (application/fhir+json; XML asked for by `_format` or Accept is 406), 1 MB bodies, ETags
+ * and If-Match, search by GET or by POST to `_search` with a form, CORS for browser apps, and every
+ * error an OperationOutcome. https://hl7.org/fhir/R4/http.html · https://hl7.org/fhir/R4/search.html
  */
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
@@ -14,8 +15,9 @@ import { describeError, log } from '../log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import { demand } from './access';
 import { InvalidResource } from './errors';
+import { formatRefusal } from './formats';
 import type { RecordRepositories, StoredResource } from './repository';
-import { parseSearch } from './search';
+import { parseSearch, type SearchQuery } from './search';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -110,10 +112,16 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     return repositories.forRecord(caller.recordId, { kind: 'app', clientId: caller.clientId });
   };
 
-  router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version)));
   router.get('/.well-known/smart-configuration', (_req, res) => {
     res.json(smartConfiguration(endpoints));
   });
+  // SMART discovery above is not FHIR content; everything below is held to FHIR JSON.
+  router.use((req, _res, next) => {
+    const refusal = formatRefusal(req.query._format, req.get('Accept'));
+    if (refusal) throw new FhirHttpError(406, 'not-supported', refusal);
+    next();
+  });
+  router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version)));
 
   // Reads and deletes check the address before the token (writes check the token before their body).
   const address: RequestHandler = (req, _res, next) => {
@@ -122,11 +130,12 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     next();
   };
 
-  router.get('/:type', address, gate.forRecords, async (req, res) => {
+  /** search-type: a searchset Bundle, paged with `next` links (GET links, whichever way the search came). */
+  const search = async (req: Request, res: Response, query: SearchQuery) => {
     const type = typeOf(req);
     demand(recordCallerOf(res), type, 's');
     const strict = /handling=strict/.test(req.get('Prefer') ?? '');
-    const criteria = parseSearch(type, req.query as Record<string, unknown>, strict);
+    const criteria = parseSearch(type, query, strict);
     const result = await repository(res).search(type, criteria);
     const link = (cursor?: number) => {
       const params = new URLSearchParams(criteria.used);
@@ -148,6 +157,39 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
         search: { mode: 'match' },
       })),
     });
+  };
+
+  router.get('/:type', address, gate.forRecords, async (req, res) => {
+    await search(req, res, req.query as SearchQuery);
+  });
+
+  // Search by POST (search.html#Introduction): the parameters in a form body, and any in the URL
+  // too; both count as if they had all been in the query.
+  const parseSearchForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 200 });
+  const searchForm: RequestHandler = (req, res, next) => {
+    parseSearchForm(req, res, (error?: unknown) => {
+      const type = (error as { type?: unknown } | undefined)?.type;
+      if (type === 'entity.too.large') next(new FhirHttpError(413, 'too-costly', 'The search form is larger than 16 KB.'));
+      else if (type === 'parameters.too.many') next(new FhirHttpError(413, 'too-costly', 'The search form has more than 200 fields.'));
+      else next(error);
+    });
+  };
+  const formOnly: RequestHandler = (req, _res, next) => {
+    if (req.is('application/x-www-form-urlencoded') === false) {
+      throw new FhirHttpError(415, 'not-supported', 'Send search parameters as a form, with Content-Type application/x-www-form-urlencoded.');
+    }
+    next();
+  };
+  router.post('/:type/_search', address, gate.forRecords, formOnly, searchForm, async (req, res) => {
+    const query: SearchQuery = Object.create(null) as SearchQuery;
+    for (const source of [req.query as SearchQuery, (req.body ?? {}) as SearchQuery]) {
+      for (const [name, value] of Object.entries(source)) {
+        query[name] = [...[query[name] ?? []].flat(), ...[value].flat()];
+      }
+    }
+    const refusal = formatRefusal(query._format, req.get('Accept'));
+    if (refusal) throw new FhirHttpError(406, 'not-supported', refusal);
+    await search(req, res, query);
   });
 
   router.get('/:type/:id', address, gate.forRecords, async (req, res) => {

@@ -1,7 +1,7 @@
 /**
  * FHIR search parameters carevault supports, parsed into criteria the store turns into SQL.
  * Unknown parameters are ignored (and left out of the Bundle's self link), unless the client asks
- * `Prefer: handling=strict`. https://hl7.org/fhir/R4/search.html
+ * `Prefer: handling=strict`; `_format` is content negotiation (formats.ts), never a criterion. https://hl7.org/fhir/R4/search.html
  */
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { isCleanText } from '../security/storable-text';
@@ -23,6 +23,9 @@ export type SearchCriteria = {
   /** The parameters used, for the Bundle's links. */
   used: [string, string][];
 };
+
+/** Search parameters by name, as a query string or a search form parses them (a repeated name gives a list). */
+export type SearchQuery = Record<string, unknown>;
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 100;
@@ -77,7 +80,7 @@ function values(raw: string): string[] {
  * Parses a search query for `type`.
  * @param strict `Prefer: handling=strict`: unknown parameters are an error.
  */
-export function parseSearch(type: RecordType, query: Record<string, unknown>, strict: boolean): SearchCriteria {
+export function parseSearch(type: RecordType, query: SearchQuery, strict: boolean): SearchCriteria {
   const entry = CATALOGUE[type];
   const criteria: SearchCriteria = { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: DEFAULT_COUNT, after: undefined, used: [] };
   for (const [name, rawValue] of Object.entries(query)) {
@@ -92,6 +95,9 @@ export function parseSearch(type: RecordType, query: Record<string, unknown>, st
         const after = Number(raw);
         if (!Number.isSafeInteger(after) || after < 0) throw new InvalidResource('The page link is not valid; start the search again.');
         criteria.after = after;
+        continue;
+      } else if (name === '_format') {
+        // Content negotiation, checked before the search (formats.ts); not a criterion.
         continue;
       } else if (name === '_id') {
         criteria.ids.push(values(raw));

@@ -54,6 +54,11 @@ export function smartConfiguration(endpoints: Endpoints) {
   };
 }
 
+/** How to search, for clients reading the statement (search.html: GET, or POST to `_search` with a form). */
+const SEARCH_DOCUMENTATION =
+  'GET [base]/[type]?params, or POST [base]/[type]/_search with the parameters as a form (application/x-www-form-urlencoded); ' +
+  'results are paged with next links (_count at most 100). Unknown parameters are ignored unless the request says Prefer: handling=strict.';
+
 export function capabilityStatement(endpoints: Endpoints, version: string) {
   return {
     resourceType: 'CapabilityStatement',
@@ -87,7 +92,9 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
         },
         resource: RECORD_TYPES.map((type) => ({
           type,
-          interaction: (type === 'Patient' ? ['read', 'update', 'search-type'] : ['read', 'create', 'update', 'delete', 'search-type']).map((code) => ({ code })),
+          interaction: (type === 'Patient' ? ['read', 'update', 'search-type'] : ['read', 'create', 'update', 'delete', 'search-type']).map((code) =>
+            code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code },
+          ),
           versioning: 'versioned-update',
           readHistory: false,
           updateCreate: false,

@@ -16,8 +16,11 @@ export type GrantType = (typeof GRANT_TYPES)[number];
 /** carevault signs ID tokens and responses with these (SMART needs RS256). */
 export const SIGNING_ALGS = ['RS256', 'ES256'] as const;
 
-/** Algorithms accepted for `private_key_jwt` client assertions. */
-export const CLIENT_ASSERTION_ALGS = ['RS256', 'RS384', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
+/**
+ * Algorithms accepted for `private_key_jwt` client assertions. An Ed25519 key signs as `Ed25519`
+ * (RFC 9864, what oauth4webapi sends) or as the older `EdDSA`; both are taken.
+ */
+export const CLIENT_ASSERTION_ALGS = ['RS256', 'RS384', 'PS256', 'ES256', 'ES384', 'Ed25519', 'EdDSA'] as const;
 
 /** Algorithms accepted for signed request objects (PAR, JAR). */
 export const REQUEST_OBJECT_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;

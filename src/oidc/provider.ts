@@ -94,6 +94,8 @@ function clientFeatures(config: Config) {
     clientCredentials: { enabled: true },
     // Enabled for the client rules too: apps with the connect capability register the device grant.
     deviceFlow: { enabled: true },
+    // RFC 9126 for every app; an app registered with `require_pushed_authorization_requests` must use it.
+    pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
     registration: config.registrationInitialAccessToken
       ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken }
       : { enabled: false },

@@ -16,6 +16,8 @@ export function shapeResponses(provider: Provider, apiRoutes: readonly string[])
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.oidc?.route === 'discovery' && body && typeof body === 'object') {
       Object.assign(body, { scopes_supported: advertisedScopes(), subject_types_supported: ['pairwise'] });
+      // oidc-provider puts `sid` in ID tokens only for back-channel logout, which carevault does not offer.
+      if (Array.isArray(body.claims_supported)) body.claims_supported = body.claims_supported.filter((claim) => claim !== 'sid');
     }
     if (ctx.oidc?.route === 'client' && typeof body?.client_secret === 'string' && body.client_secret.startsWith('sha256:')) {
       delete body.client_secret;
