@@ -8,6 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { openDatabase } from '../../src/db';
 import { CALLBACK, WEIGHT_TRACKER } from '../support/app';
@@ -348,17 +349,32 @@ describe('a bad setting at start', () => {
   }, 60_000);
 });
 
+/** A port the kernel just handed out and nobody holds: a random pick can land on another test's listener. */
+async function unusedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 describe('the server process (npm start runs node dist/src/server.js)', () => {
   test('serves discovery, stops cleanly on SIGTERM, and finds its data again on the next start', async () => {
     const dir = await newTarget();
-    const port = 30_000 + Math.floor(Math.random() * 20_000);
+    const port = await unusedPort();
     const env = childEnv(dir, { PORT: String(port) });
     const start = async () => {
       const child = spawn(process.execPath, ['dist/src/server.js'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      for (let i = 0; i < 150; i += 1) {
+      let gone = false;
+      const exited = new Promise<number | null>((resolve) =>
+        child.once('exit', (code) => {
+          gone = true;
+          resolve(code);
+        }),
+      );
+      for (let i = 0; i < 150 && !gone; i += 1) {
         const res = await fetch(`http://localhost:${port}/.well-known/openid-configuration`).catch(() => undefined);
         if (res?.ok) return { child, exited, discovery: (await res.json()) as Record<string, unknown> };
         await new Promise((resolve) => setTimeout(resolve, 200));
