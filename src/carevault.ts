@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { composeFeatures, composeServices, type Listener } from './compose';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { log, setLogLevel } from './log';
 import { startOidc, type OidcRuntime } from './oidc/runtime';
@@ -47,8 +47,22 @@ function httpListener(app: http.RequestListener, port: number): Listener & { ser
   };
 }
 
+/**
+ * carevault listens on plain http; an https issuer therefore means a TLS proxy in front, whose
+ * `X-Forwarded-Proto` only counts with TRUST_PROXY. Without it oidc-provider sees every request as
+ * insecure and fails each authorization with a 500, so refuse to start and say why.
+ */
+function checkIssuerScheme(config: Config): void {
+  if (config.secure && !config.trustProxy) {
+    throw new ConfigError(
+      `setting TRUST_PROXY is invalid: ISSUER ${config.issuer} is https, but carevault serves plain http — put it behind a TLS proxy and set TRUST_PROXY=true (or use an http:// ISSUER)`,
+    );
+  }
+}
+
 export async function startCarevault(config: Config): Promise<Carevault> {
   setLogLevel(config.logLevel);
+  checkIssuerScheme(config);
   const db = await openDatabase(config);
   const started: Listener[] = [];
   let oidc: OidcRuntime | undefined;
