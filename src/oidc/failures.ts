@@ -29,7 +29,9 @@ export function reportFailures(provider: Provider): void {
   });
   // Provider is a koa application: its `error` event is koa's, which the typings do not list.
   (provider as unknown as EventEmitter).on('error', (error: unknown, ctx?: KoaContextWithOIDC) => {
-    if (isClientAbort(error)) return;
+    // As koa's own printer does: a client's error (exposed, 4xx) or a client gone away is no failure.
+    const { expose, status } = (error ?? {}) as { expose?: unknown; status?: unknown };
+    if (isClientAbort(error) || expose === true || (typeof status === 'number' && status < 500)) return;
     if (ctx?.res) noteFailure(ctx.res, error, ctx.oidc?.route);
     else log.error('oidc-provider failed', describeError(error));
   });
