@@ -22,6 +22,7 @@ import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
 import { createCsrf } from './security/csrf';
 import { securityHeaders } from './security/headers';
+import { noStore } from './security/no-store';
 
 export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[] };
 
@@ -32,6 +33,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
   app.set('trust proxy', config.trustProxy);
   app.use(requestLog);
   app.use(securityHeaders(config.secure));
+  app.use(noStore('/static'));
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
   app.use(postAsGet([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]));
