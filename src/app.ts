@@ -14,13 +14,14 @@ import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
 import { requestLog } from './http/request-log';
-import { interactionRoutes } from './interactions/routes';
+import { clientAddress, interactionRoutes } from './interactions/routes';
 import { postAsGet } from './oidc/post-as-get';
 import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
 import { createCsrf } from './security/csrf';
+import { authorizationRate } from './security/authorization-rate';
 import { securityHeaders } from './security/headers';
 import { noStore } from './security/no-store';
 
@@ -37,6 +38,8 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
   app.use(postAsGet([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]));
+  // Anonymous work is bounded: authorization requests per address, before an interaction is stored.
+  app.use(OIDC_ROUTES.authorization, authorizationRate(db, config.authorizationRequestsPerAddress, clientAddress));
   // oidc-provider parses its own bodies and answers its own errors.
   app.use((req, res, next) => {
     if (!isProviderPath(req.path)) {

@@ -126,3 +126,33 @@ export function createBackoff(
     },
   };
 }
+
+/**
+ * A plain request rate for one kind of key: `points` requests per `duration` seconds; past it,
+ * {@link TooManyAttempts} until the window ends. For work anyone can ask for without signing in.
+ */
+export type Rate = { consume(key: string): Promise<void> };
+
+export function createRate(db: Pick<Database, 'knex'>, options: { prefix: string; points: number; duration: number; message: string }): Rate {
+  const limiter = new RateLimiterPostgres({
+    storeClient: unnamedQueries(db.knex),
+    storeType: 'pool',
+    tableName: 'rate_limits',
+    tableCreated: true,
+    clearExpiredByTimeout: false,
+    keyPrefix: options.prefix,
+    points: options.points,
+    duration: options.duration,
+  });
+  return {
+    async consume(key) {
+      try {
+        await limiter.consume(key, 1);
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw error;
+        const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+        throw new TooManyAttempts(`${options.message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
+      }
+    },
+  };
+}
