@@ -37,6 +37,10 @@ const schema = z
     REGISTRATION_INITIAL_ACCESS_TOKEN: optionalText.pipe(
       z.string().min(32, 'must be at least 32 characters').optional(),
     ),
+    REGISTRATION_ALLOW_PRIVATE_URIS: z
+      .enum(['true', 'false', '1', '0', ''])
+      .default('false')
+      .transform((value) => value === 'true' || value === '1'),
     TRUST_PROXY: z
       .enum(['true', 'false', '1', '0', ''])
       .default('false')
@@ -91,6 +95,8 @@ export type Config = Readonly<{
   cookieKeys: readonly string[] | undefined;
   registrationInitialAccessToken: string | undefined;
   trustProxy: boolean;
+  /** Apps may name loopback, private or link-local hosts in URLs carevault fetches (tests, closed networks). */
+  registrationAllowPrivateUris: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   ttl: Readonly<{
     accessToken: number;
@@ -151,6 +157,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
     cookieKeys: env.COOKIE_KEYS ? Object.freeze([...env.COOKIE_KEYS]) : undefined,
     registrationInitialAccessToken: env.REGISTRATION_INITIAL_ACCESS_TOKEN,
     trustProxy: env.TRUST_PROXY,
+    registrationAllowPrivateUris: env.REGISTRATION_ALLOW_PRIVATE_URIS,
     logLevel: env.LOG_LEVEL,
     ttl: Object.freeze({
       accessToken: env.ACCESS_TOKEN_TTL,

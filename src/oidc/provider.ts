@@ -14,6 +14,7 @@ import { CONNECT_PATH, connectMiddleware, connectParams, deviceFlowFeature, inte
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { reportFailures } from './failures';
+import { checkFetchedUris, outgoingFetch } from './outgoing';
 import { authorizationOf, bindGrantsToRecords, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
 import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
@@ -82,7 +83,14 @@ export function clientRules(config: Config): Configuration {
       requestObjectSigningAlgValues: [...REQUEST_OBJECT_ALGS],
       dPoPSigningAlgValues: [...DPOP_ALGS],
     },
-    extraClientMetadata: { properties: ['rules', 'capabilities'], validator: validateExtraMetadata },
+    extraClientMetadata: {
+      properties: ['rules', 'capabilities'],
+      validator(ctx, key, value, metadata) {
+        validateExtraMetadata(ctx, key, value, metadata);
+        if (key === 'capabilities' && !config.registrationAllowPrivateUris) checkFetchedUris(metadata);
+      },
+    },
+    fetch: outgoingFetch(config.registrationAllowPrivateUris) as Configuration['fetch'],
     subjectTypes: ['public', 'pairwise'],
     features: clientFeatures(config),
   };
