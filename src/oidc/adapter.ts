@@ -12,8 +12,8 @@ import type { ModelStore } from './store';
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
 
 /**
- * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again is
- *   refused without ending the grant: concurrent refreshes by the same app are a race, not a replay.
+ * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again does
+ *   not end the grant: the first such retry (a lost response) is answered, later ones refused.
  * @param devicePolled called when the token endpoint looks up a device code (an app polling);
  *   it may throw an OAuth error (`slow_down`, `access_denied`).
  */
@@ -74,11 +74,14 @@ export function createAdapterClass(
      * so two concurrent requests could both pass its check; the conditional update here lets
      * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2). A code that lost that race
      * was presented twice: like oidc-provider does for a code it finds consumed, the grant and
-     * every token issued from it are revoked — whichever request arrived first.
+     * every token issued from it are revoked — whichever request arrived first. A refresh token
+     * presented again within the grace is an app retrying after a lost response: the first retry
+     * goes through (its lost successor is withdrawn), later ones are refused.
      */
     async consume(id: string): Promise<void> {
       const { won, grantId } = await store.consume(this.model, id);
       if (won) return;
+      if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(id, refreshReuseGrace))) return;
       if (this.model === 'AuthorizationCode' && grantId) {
         await store.deleteGrant(grantId);
         const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;

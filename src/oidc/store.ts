@@ -70,6 +70,37 @@ export function createModelStore(db: Database) {
       return { won: false, grantId: row?.grant_id ?? undefined };
     },
 
+    /**
+     * A refresh token presented again within `graceSeconds` of its rotation, for the first time:
+     * marks it retried and deletes its successor (the token of the response the app lost: same
+     * grant, same chain `iiat`, next rotation, unused), so the chain stays one line. False when
+     * the grace is over or it was retried already.
+     */
+    async retryRotatedRefreshToken(id: string, graceSeconds: number): Promise<boolean> {
+      const rows = (await db
+        .table('oidc_models')
+        .where({ model: 'RefreshToken', id })
+        .whereNotNull('consumed_at')
+        .andWhere('consumed_at', '>', db.raw('now() - make_interval(secs => ?)', [graceSeconds]))
+        .whereRaw(`payload->>'retried' is null`)
+        .update({ payload: db.raw(`payload || '{"retried": true}'::jsonb`) })
+        .returning(['grant_id', db.raw(`payload->>'iiat' as iiat`), db.raw(`coalesce((payload->>'rotations')::int, 0) as rotations`)])) as {
+        grant_id: string | null;
+        iiat: string | null;
+        rotations: number;
+      }[];
+      const [retried] = rows;
+      if (!retried) return false;
+      await db
+        .table('oidc_models')
+        .where({ model: 'RefreshToken', grant_id: retried.grant_id })
+        .whereNull('consumed_at')
+        .whereRaw(`payload->>'iiat' = ?`, [retried.iiat ?? ''])
+        .whereRaw(`coalesce((payload->>'rotations')::int, 0) = ?`, [Number(retried.rotations) + 1])
+        .delete();
+      return true;
+    },
+
     async destroy(model: string, id: string): Promise<void> {
       await db.table('oidc_models').where({ model, id }).delete();
     },

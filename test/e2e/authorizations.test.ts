@@ -240,20 +240,32 @@ test('online access ends when the person signs out; no access rule means no refr
   expect((await exchangeCode(plain, third, done.location ?? '')).refresh_token).toBeUndefined();
 });
 
-test('refresh tokens rotate: of concurrent uses exactly one wins; a replayed one ends the authorization', async () => {
+test('refresh tokens rotate: of concurrent uses one wins (and at most one retry within the grace); a replayed one ends the authorization', async () => {
   const { person, browser } = await registeredPerson('Lou Grant');
   const authorization = await startAuthorization(app);
   const back = await authorizeInBrowser(browser, authorization.url, person);
   const tokens = await exchangeCode(app, authorization, back.location ?? '');
 
   const attempts = await Promise.allSettled(Array.from({ length: 5 }, () => oidc.refreshTokenGrant(app.config, tokens.refresh_token ?? '')));
-  const winners = attempts.filter((attempt) => attempt.status === 'fulfilled');
-  expect(winners).toHaveLength(1);
+  const winners = attempts.filter((attempt) => attempt.status === 'fulfilled').map((attempt) => (attempt as PromiseFulfilledResult<oidc.TokenEndpointResponse>).value);
+  // A use within the grace is taken for a retry after a lost response, answered once
+  // (reliability-refresh.test.ts); the rest are refused.
+  expect(winners.length).toBeGreaterThanOrEqual(1);
+  expect(winners.length).toBeLessThanOrEqual(2);
   for (const attempt of attempts) {
     if (attempt.status === 'rejected') expect(attempt.reason).toMatchObject({ error: 'invalid_grant' });
   }
-  const winner = (winners[0] as PromiseFulfilledResult<oidc.TokenEndpointResponse>).value;
-  const next = await oidc.refreshTokenGrant(app.config, winner.refresh_token ?? '');
+  // The chain goes on from the winner whose refresh token still works (a retry withdraws the pair it replaced).
+  let winner: oidc.TokenEndpointResponse | undefined;
+  let next: oidc.TokenEndpointResponse | undefined;
+  for (const candidate of winners) {
+    next = await oidc.refreshTokenGrant(app.config, candidate.refresh_token ?? '').catch(() => undefined);
+    if (next) {
+      winner = candidate;
+      break;
+    }
+  }
+  if (!winner || !next) throw new Error('no winner of the concurrent refreshes could go on');
 
   // Replaying a rotated token (after the short grace for racing requests) ends the whole authorization.
   await new Promise((resolve) => setTimeout(resolve, 1_100));

@@ -1,0 +1,59 @@
+/**
+ * One lost refresh response does not cost the person's authorization (issue 13): an app retrying
+ * with the same refresh token within REFRESH_REUSE_GRACE gets a working pair from the same chain,
+ * once (the lost pair's refresh token is withdrawn, so the chain stays one line); a second retry is
+ * refused without ending anything; reuse after the grace still ends the whole authorization.
+ */
+import * as oidc from 'openid-client';
+import { authorizedApp, type Authorized } from '../support/authorized';
+import { startTestServer, type TestServer } from '../support/server';
+
+const GRACE = 2;
+let server: TestServer;
+let person: Authorized;
+
+beforeAll(async () => {
+  server = await startTestServer({ REFRESH_REUSE_GRACE: String(GRACE) });
+  person = await authorizedApp(server, 'Mo Bile');
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const refresh = (token: string) => oidc.refreshTokenGrant(person.app.config, token);
+
+async function readsRecord(accessToken: string): Promise<number> {
+  return (await fetch(`${server.issuer}/fhir/Observation?_count=1`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
+}
+
+async function authorizationLive(): Promise<boolean> {
+  return (await server.db.knex('authorizations').where({ record_id: person.record, client_id: person.app.clientId }).whereNull('revoked_at')).length === 1;
+}
+
+test('a retry within the grace gets a working pair once; reuse after the grace ends the authorization', async () => {
+  const first = person.refreshToken;
+  const lost = await refresh(first); // the response the mobile network lost
+  const retried = await refresh(first);
+  expect(retried.refresh_token).toBeDefined();
+  expect(retried.refresh_token).not.toBe(lost.refresh_token);
+  expect(await readsRecord(retried.access_token)).toBe(200);
+
+  // A second retry is refused, and ends nothing.
+  await expect(refresh(first)).rejects.toMatchObject({ error: 'invalid_grant' });
+  expect(await authorizationLive()).toBe(true);
+
+  // The lost pair's refresh token was withdrawn; the retried one carries the chain on.
+  await expect(refresh(lost.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+  expect(await authorizationLive()).toBe(true);
+  const next = await refresh(retried.refresh_token ?? '');
+  expect(await readsRecord(next.access_token)).toBe(200);
+
+  // After the grace, presenting a rotated token is a replay: the whole authorization ends.
+  await new Promise((resolve) => setTimeout(resolve, (GRACE + 0.5) * 1000));
+  await expect(refresh(retried.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+  expect(await authorizationLive()).toBe(false);
+  expect(await readsRecord(next.access_token)).toBe(401);
+  await expect(refresh(next.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+  console.log('refresh retry: lost response → retry answered once, second retry refused, lost token withdrawn, replay after the grace ended the authorization');
+});
