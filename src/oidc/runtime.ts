@@ -20,9 +20,17 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 const PROVIDER_PATHS: readonly string[] = [...Object.values(OIDC_ROUTES), '/.well-known/openid-configuration'];
 
-/** The paths oidc-provider answers; everything else is carevault's own. */
+/**
+ * The paths oidc-provider answers; everything else is carevault's own. A path with an encoded dot
+ * segment (`/connect/%2e%2e/`) is not handed over: browsers never send one, and oidc-provider
+ * takes it for a route parameter it then fails on; it gets carevault's 404.
+ */
 export function isProviderPath(path: string): boolean {
-  return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`));
+  return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`)) && !hasDotSegment(path);
+}
+
+function hasDotSegment(path: string): boolean {
+  return /%2e/i.test(path) && path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
 }
 
 export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks; connect: ConnectHooks };

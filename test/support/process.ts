@@ -68,13 +68,22 @@ export async function newServerTarget(): Promise<ServerTarget> {
       });
       return new Promise<ServerProcess>((resolve, reject) => {
         const deadline = setTimeout(() => reject(new Error(`carevault did not start in time:\n${stderr}`)), 45_000);
+        // Ready when it says so (LOG_LEVEL info) or answers /healthz (any level).
+        let probing = false;
         const check = setInterval(() => {
-          if (stderr.includes('carevault is serving')) {
+          const ready = () => {
             clearTimeout(deadline);
             clearInterval(check);
             resolve({ issuer: `http://localhost:${port}`, child, stderr: () => stderr, exited });
+          };
+          if (stderr.includes('carevault is serving')) ready();
+          else if (!probing) {
+            probing = true;
+            fetch(`http://localhost:${port}/healthz`)
+              .then((res) => (res.ok ? ready() : undefined), () => undefined)
+              .finally(() => (probing = false));
           }
-        }, 25);
+        }, 50);
         void exited.then(({ code }) => {
           clearTimeout(deadline);
           clearInterval(check);
