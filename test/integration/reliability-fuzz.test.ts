@@ -10,11 +10,10 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import * as oidc from 'openid-client';
 import { authorizeInBrowser, exchangeCode, newPerson, startAuthorization, type TestApp } from '../support/app';
 import { RECORD_KEEPER } from '../support/authorized';
 import { Browser } from '../support/browser';
-import { newServerTarget, type ServerProcess, type ServerTarget } from '../support/process';
+import { newServerTarget, registerAppOver, type ServerProcess, type ServerTarget } from '../support/process';
 
 const TOTAL = 10_500;
 const CONCURRENCY = 8;
@@ -30,19 +29,8 @@ let appToken: string;
 let csrf: { cookie: string; token: string };
 let interactionPath: string;
 
-/** Dynamic registration (RFC 7591) of a carevault registration document, as an app would. */
-async function registerApp(document: Record<string, unknown>): Promise<TestApp> {
-  const res = await fetch(`${server.issuer}/oauth/register`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${INITIAL_ACCESS_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(document),
-  });
-  const registered = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered)}`);
-  const clientId = registered.client_id as string;
-  const clientSecret = registered.client_secret as string | undefined;
-  const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, oidc.ClientSecretBasic(clientSecret ?? ''), { execute: [oidc.allowInsecureRequests] });
-  return { clientId, clientSecret, config, registered };
+function registerApp(document: Record<string, unknown>): Promise<TestApp> {
+  return registerAppOver(server.issuer, INITIAL_ACCESS_TOKEN, document);
 }
 
 beforeAll(async () => {

@@ -7,7 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config';
+import type { TestApp } from './app';
 import { createPostgresDatabase, freePort } from './server';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -97,4 +99,19 @@ export async function newServerTarget(): Promise<ServerTarget> {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Dynamic registration (RFC 7591) of a carevault registration document, as an app would. */
+export async function registerAppOver(issuer: string, initialAccessToken: string, document: Record<string, unknown>): Promise<TestApp> {
+  const res = await fetch(`${issuer}/oauth/register`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${initialAccessToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(document),
+  });
+  const registered = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered)}`);
+  const clientId = registered.client_id as string;
+  const clientSecret = registered.client_secret as string | undefined;
+  const config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretBasic(clientSecret ?? ''), { execute: [oidc.allowInsecureRequests] });
+  return { clientId, clientSecret, config, registered };
 }
