@@ -396,6 +396,11 @@ test(`${TOTAL} malformed requests across every endpoint and form: no 5xx, no cra
   expect(serverErrors).toEqual([]);
   expect(crashes).toEqual([]);
   expect(alive).toBe(200);
+  // The server's log: structured lines only, and none of the credentials the fuzz carried.
+  const lines = server.stderr().split('\n').filter((line) => line.trim() !== '' && !line.startsWith('oidc-provider WARNING'));
+  expect(lines.filter((line) => !line.startsWith('{'))).toEqual([]);
+  const secrets = { access_token: person.accessToken, app_token: appToken, initial_access_token: INITIAL_ACCESS_TOKEN, client_secret: person.app.clientSecret ?? '', csrf: csrf.token };
+  expect(Object.entries(secrets).filter(([, secret]) => server.stderr().includes(secret)).map(([name]) => name)).toEqual([]);
   // Nearly everything is answered; a request cut short is only one the server refused mid-body.
   expect(answered).toBeGreaterThan(probes.length * 0.97);
 }, 180_000);
