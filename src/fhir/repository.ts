@@ -11,10 +11,10 @@ import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { findUnstorable } from '../security/storable-text';
-import { InvalidResource, NotSupported, OtherRecord, ResourceNotFound, VersionConflict } from './errors';
+import { InvalidResource, NotSupported, OtherRecord, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
 import { indexResource } from './indexing';
 import type { SearchCriteria } from './search';
-import { createResourceStore, type ResourceRow } from './store';
+import { createResourceStore, type ResourceRow, type VersionRow } from './store';
 import { summarize } from './summary';
 import { validateResource } from './validation';
 
@@ -25,12 +25,22 @@ export type Actor = { kind: 'app'; clientId: string } | { kind: 'person'; person
 
 export type StoredResource = { content: Json; versionId: number; lastUpdated: Date };
 
+/** One version in a resource's history; a deletion has no content. */
+export type HistoryEntry = { type: string; id: string; versionId: number; lastUpdated: Date; content: Json | undefined };
+
+export type HistoryPage = { total: number; entries: HistoryEntry[]; nextBefore: number | undefined };
+
 export type SearchResult = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
 
 export type RecordContents = { type: string; items: { summary: string; lastUpdated: Date }[] }[];
 
 export type RecordRepository = {
+  /** The current version; a deleted resource is 410 (ResourceDeleted), one never there 404. */
   read(type: RecordType, id: string): Promise<StoredResource>;
+  /** One version (vread); the version that deleted the resource is 410. */
+  readVersion(type: RecordType, id: string, versionId: number): Promise<StoredResource>;
+  /** The resource's versions, newest first, `count` at a time below version `before`. */
+  history(type: RecordType, id: string, page: { count: number; before?: number }): Promise<HistoryPage>;
   /**
    * A record's Patient takes the record's id; every other resource a new one, or `options.id` when
    * carevault itself chose it (a pickup keeps references between the resources it writes).
@@ -46,6 +56,10 @@ export type RecordRepository = {
 
 function toStored(row: Pick<ResourceRow, 'content' | 'version_id' | 'last_updated'>): StoredResource {
   return { content: row.content, versionId: row.version_id, lastUpdated: row.last_updated };
+}
+
+function historyEntry(row: VersionRow): HistoryEntry {
+  return { type: row.type, id: row.id, versionId: row.version_id, lastUpdated: row.last_updated, content: row.deleted || !row.content ? undefined : row.content };
 }
 
 function asResource(type: RecordType, body: unknown): Json {
@@ -119,9 +133,27 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
       return {
         async read(type, id) {
           const row = await store.find(recordId, type, id);
-          if (!row) throw new ResourceNotFound(type, id);
+          if (!row) {
+            if ((await store.latestVersion(recordId, type, id))?.deleted) throw new ResourceDeleted(type, id);
+            throw new ResourceNotFound(type, id);
+          }
           await record('fhir.read', type, 1);
           return toStored(row);
+        },
+
+        async readVersion(type, id, versionId) {
+          const row = await store.version(recordId, type, id, versionId);
+          if (!row) throw new ResourceNotFound(`${type}/${id}/_history`, String(versionId));
+          if (row.deleted || !row.content) throw new ResourceDeleted(type, id, versionId);
+          await record('fhir.read', type, 1);
+          return { content: row.content, versionId: row.version_id, lastUpdated: row.last_updated };
+        },
+
+        async history(type, id, { count, before }) {
+          const page = await store.history(recordId, type, id, count, before);
+          if (page.total === 0) throw new ResourceNotFound(type, id);
+          await record('fhir.history', type, page.rows.length);
+          return { total: page.total, entries: page.rows.map(historyEntry), nextBefore: page.more ? page.rows.at(-1)?.version_id : undefined };
         },
 
         async create(type, body, options = {}) {
@@ -163,7 +195,11 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
         async remove(type, id) {
           if (type === 'Patient') throw new NotSupported('The Patient of a record cannot be deleted.');
           await db.transaction(async () => {
-            if (!(await store.delete(recordId, type, id))) throw new ResourceNotFound(type, id);
+            if (!(await store.delete(recordId, type, id, new Date()))) {
+              // Deleting what is already deleted changes nothing and succeeds (http.html#delete).
+              if ((await store.latestVersion(recordId, type, id))?.deleted) return;
+              throw new ResourceNotFound(type, id);
+            }
             await record('fhir.deleted', type, 1);
           });
         },

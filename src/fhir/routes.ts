@@ -16,6 +16,7 @@ import { isRecordType, type RecordType } from '../rules/catalogue';
 import { demand } from './access';
 import { InvalidResource } from './errors';
 import { formatRefusal } from './formats';
+import { historyBundle, historyPaging } from './history';
 import type { RecordRepositories, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
@@ -202,6 +203,25 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
       return;
     }
     sendResource(res, 200, resource);
+  });
+
+  // vread and history-instance (http.html#vread, #history): versions, deletions included.
+  router.get('/:type/:id/_history/:vid', address, gate.forRecords, async (req, res) => {
+    const type = typeOf(req);
+    const id = idOf(req);
+    demand(recordCallerOf(res), type, 'r');
+    const versionId = Number(req.params.vid);
+    if (!/^\d{1,9}$/.test(String(req.params.vid)) || versionId < 1) throw new FhirHttpError(404, 'not-found', `${String(req.params.vid)} is not a version id.`);
+    sendResource(res, 200, await repository(res).readVersion(type, id, versionId));
+  });
+
+  router.get('/:type/:id/_history', address, gate.forRecords, async (req, res) => {
+    const type = typeOf(req);
+    const id = idOf(req);
+    demand(recordCallerOf(res), type, 'r');
+    const paging = historyPaging(req.query);
+    const page = await repository(res).history(type, id, paging);
+    send(res, 200, historyBundle(endpoints.fhirBase, page, { type, id, ...paging }));
   });
 
   // Writes: the token first (a refused app sends its body for nothing), then the media type, then the body.

@@ -92,11 +92,14 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
         },
         resource: RECORD_TYPES.map((type) => ({
           type,
-          interaction: (type === 'Patient' ? ['read', 'update', 'search-type'] : ['read', 'create', 'update', 'delete', 'search-type']).map((code) =>
+          interaction: (type === 'Patient'
+            ? ['read', 'vread', 'history-instance', 'update', 'search-type']
+            : ['read', 'vread', 'history-instance', 'create', 'update', 'delete', 'search-type']
+          ).map((code) =>
             code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code },
           ),
           versioning: 'versioned-update',
-          readHistory: false,
+          readHistory: true,
           updateCreate: false,
           conditionalCreate: false,
           conditionalUpdate: false,

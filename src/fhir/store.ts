@@ -1,6 +1,7 @@
 /**
  * SQL for FHIR resources: the current version of each resource, with the record it belongs to
- * and the values it is searched by. Only the record repository calls this.
+ * and the values it is searched by, and every version each resource had (`resource_versions`,
+ * written beside each create, update and delete). Only the record repository calls this.
  */
 import type { Knex } from 'knex';
 import type { Database } from '../db';
@@ -43,10 +44,19 @@ function applyDate(query: Knex.QueryBuilder, column: string, date: DateCompariso
   }
 }
 
+/** One version of a resource as history keeps it; a deletion has no content. */
+export type VersionRow = { type: string; id: string; version_id: number; last_updated: Date; content: Record<string, unknown> | null; deleted: boolean };
+
+function versionOf(row: ResourceRow) {
+  return { record_id: row.record_id, type: row.type, id: row.id, version_id: row.version_id, last_updated: row.last_updated, content: row.content, deleted: false };
+}
+
 export function createResourceStore(db: Database) {
   return {
+    /** Call inside a transaction: the current row and its first history row go together. */
     async insert(row: ResourceRow): Promise<void> {
       await db.table('resources').insert(row);
+      await db.table('resource_versions').insert(versionOf(row));
     },
 
     async find(recordId: string, type: string, id: string): Promise<ResourceRow | undefined> {
@@ -65,11 +75,40 @@ export function createResourceStore(db: Database) {
           search_date: row.search_date ?? null,
           search_tokens: row.search_tokens ?? [],
         });
+      if (count === 1) await db.table('resource_versions').insert(versionOf(row));
       return count === 1;
     },
 
-    async delete(recordId: string, type: string, id: string): Promise<boolean> {
-      return (await db.table('resources').where({ record_id: recordId, type, id }).delete()) === 1;
+    /** Call inside a transaction: removes the current row and records the deletion as a version. */
+    async delete(recordId: string, type: string, id: string, at: Date): Promise<boolean> {
+      const [removed] = (await db.table('resources').where({ record_id: recordId, type, id }).delete().returning(['version_id'])) as { version_id: number }[];
+      if (!removed) return false;
+      await db.table('resource_versions').insert({ record_id: recordId, type, id, version_id: removed.version_id + 1, last_updated: at, content: null, deleted: true });
+      return true;
+    },
+
+    /** One version of a resource of the record (a deletion included). */
+    async version(recordId: string, type: string, id: string, versionId: number): Promise<VersionRow | undefined> {
+      return db.table('resource_versions').where({ record_id: recordId, type, id, version_id: versionId }).first('type', 'id', 'version_id', 'last_updated', 'content', 'deleted');
+    },
+
+    /** The newest version of a resource of the record, to tell a deleted one from one never there. */
+    async latestVersion(recordId: string, type: string, id: string): Promise<VersionRow | undefined> {
+      return db
+        .table('resource_versions')
+        .where({ record_id: recordId, type, id })
+        .orderBy('version_id', 'desc')
+        .first('type', 'id', 'version_id', 'last_updated', 'content', 'deleted');
+    },
+
+    /** Versions of a resource, newest first: `count` of them below `before` (a version id), and how many in all. */
+    async history(recordId: string, type: string, id: string, count: number, before: number | undefined) {
+      const base = db.table('resource_versions').where({ record_id: recordId, type, id });
+      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'deleted').orderBy('version_id', 'desc').limit(count + 1);
+      if (before !== undefined) page.where('version_id', '<', before);
+      const rows = (await page) as VersionRow[];
+      return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
     },
 
     /** The matching resources of one record and type, in creation order, and how many match in all. */

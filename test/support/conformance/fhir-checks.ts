@@ -71,6 +71,25 @@ function interactionCheck(w: World, type: string, code: string, sample: (type: s
       expect((await w.fhir(token, 'DELETE', `${type}/${String(made.id)}`)).status).toBe(204);
       expect([404, 410]).toContain((await w.fhir(token, 'GET', `${type}/${String(made.id)}`)).status);
     },
+    vread: async () => {
+      const token = await writer(w);
+      const id = await sample(type);
+      const res = await w.fhir(token, 'GET', `${type}/${id}/_history/1`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('etag')).toBe('W/"1"');
+      expect(await json(res)).toMatchObject({ resourceType: type, id, meta: { versionId: '1' } });
+    },
+    'history-instance': async () => {
+      const token = await writer(w);
+      const id = await sample(type);
+      const current = await json<{ meta: { versionId: string } }>(await w.fhir(token, 'GET', `${type}/${id}`));
+      const res = await w.fhir(token, 'GET', `${type}/${id}/_history`);
+      expect(res.status).toBe(200);
+      const bundle = await json<Bundle & { entry: { resource: Json }[] }>(res);
+      expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'history' });
+      expect(bundle.total).toBe(Number(current.meta.versionId));
+      expect(bundle.entry[0]?.resource).toMatchObject({ id, meta: { versionId: current.meta.versionId } });
+    },
     'search-type': async () => {
       const token = await writer(w);
       await sample(type);
@@ -213,8 +232,16 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         const body = await json(await w.fhir(token, 'GET', `${type}/${id}`));
         expect([409, 412]).toContain((await w.fhir(token, 'PUT', `${type}/${id}`, body, { headers: { 'if-match': 'W/"999"' } })).status);
       } : undefined);
-      add(`${type}.readHistory`, resource.readHistory, resource.readHistory === false ? async () => {
-        expect((await w.fhir(await writer(w), 'GET', `${type}/${await sample(type)}/_history/1`)).status).toBe(404);
+      add(`${type}.readHistory`, resource.readHistory, resource.readHistory === true ? async () => {
+        // Version 1 stays readable after an update.
+        const token = await writer(w);
+        const id = await sample(type);
+        const read = await w.fhir(token, 'GET', `${type}/${id}`);
+        const body = await json(read);
+        expect((await w.fhir(token, 'PUT', `${type}/${id}`, body)).status).toBe(200);
+        const first = await w.fhir(token, 'GET', `${type}/${id}/_history/1`);
+        expect(first.status).toBe(200);
+        expect(await json(first)).toMatchObject({ meta: { versionId: '1' } });
       } : undefined);
       add(`${type}.updateCreate`, resource.updateCreate, resource.updateCreate === false ? async () => {
         const token = await writer(w);
