@@ -12,8 +12,8 @@ import type { Database } from '../db';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { findUnstorable } from '../security/storable-text';
 import { InvalidResource, NotSupported, OtherRecord, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
-import { indexResource } from './indexing';
-import type { SearchCriteria } from './search';
+import { indexResource, referencesAt } from './indexing';
+import { referenceParamsOf, type Cursor, type SearchCriteria } from './search';
 import { createResourceStore, type ResourceRow, type VersionRow } from './store';
 import { summarize } from './summary';
 import { validateResource } from './validation';
@@ -30,7 +30,11 @@ export type HistoryEntry = { type: string; id: string; versionId: number; lastUp
 
 export type HistoryPage = { total: number; entries: HistoryEntry[]; nextBefore: number | undefined };
 
-export type SearchResult = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
+/** A page of matches, the resources `_include`/`_revinclude` brought along, and where the next page starts. */
+export type SearchResult = { total: number; resources: StoredResource[]; included: StoredResource[]; nextCursor: Cursor | undefined };
+
+/** At most this many included resources per page, so one search cannot pull a whole record at once. */
+export const MAX_INCLUDED = 500;
 
 export type RecordContents = { type: string; items: { summary: string; lastUpdated: Date }[] }[];
 
@@ -49,7 +53,8 @@ export type RecordRepository = {
   /** `ifMatch` is the version the caller last saw (HTTP If-Match). */
   update(type: RecordType, id: string, body: unknown, ifMatch?: number): Promise<StoredResource>;
   remove(type: RecordType, id: string): Promise<void>;
-  search(type: RecordType, criteria: SearchCriteria): Promise<SearchResult>;
+  /** `readable` says which types `_include` and `_revinclude` may bring (the token's read scopes). */
+  search(type: RecordType, criteria: SearchCriteria, readable?: (type: RecordType) => boolean): Promise<SearchResult>;
   /** What the record holds, by type, newest first (the person's record page; not audited). */
   contents(limit?: number): Promise<RecordContents>;
 };
@@ -130,6 +135,39 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
         });
       };
 
+      /** What `_include` and `_revinclude` bring along: only from this record, only readable types, no match twice. */
+      const inclusions = async (type: RecordType, criteria: SearchCriteria, matches: StoredResource[], readable: (type: RecordType) => boolean) => {
+        const seen = new Set(matches.map((match) => `${type}/${String(match.content.id)}`));
+        const found: StoredResource[] = [];
+        const keep = (rows: ResourceRow[]) => {
+          for (const row of rows) {
+            const key = `${row.type}/${row.id}`;
+            if (seen.has(key) || found.length >= MAX_INCLUDED) continue;
+            seen.add(key);
+            found.push(toStored(row));
+          }
+        };
+        if (matches.length === 0) return found;
+        for (const { source, param, target } of criteria.includes) {
+          if (!readable(target)) continue;
+          const path = CATALOGUE[source].patientParams.includes(param) ? CATALOGUE[source].patientElement : CATALOGUE[source].references?.[param]?.path;
+          if (!path) continue;
+          const references = matches
+            .flatMap((match) => referencesAt(match.content, path))
+            .map((reference) => reference.split('/') as [string, string])
+            .filter(([refType]) => refType === target)
+            .map(([refType, id]) => ({ type: refType, id }));
+          keep(await store.findMany(recordId, references));
+        }
+        for (const { source, param, target } of criteria.revincludes) {
+          if (!readable(source) || !referenceParamsOf(source).has(param)) continue;
+          // Every resource with a patient element names this record's Patient (bindToRecord).
+          const tokens = target === 'Patient' && CATALOGUE[source].patientParams.includes(param) ? 'all' : matches.map((match) => `${param}:${target}/${String(match.content.id)}`);
+          keep(await store.referring(recordId, source, tokens, MAX_INCLUDED));
+        }
+        return found;
+      };
+
       return {
         async read(type, id) {
           const row = await store.find(recordId, type, id);
@@ -204,15 +242,18 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           });
         },
 
-        async search(type, criteria) {
+        async search(type, criteria, readable = () => true) {
           const otherPatient = criteria.patients.some((patient) => patient !== recordId);
           const result = otherPatient ? { total: 0, rows: [], more: false } : await store.search(recordId, type, criteria);
+          const resources = result.rows.map(toStored);
+          const included = await inclusions(type, criteria, resources, readable);
           await record('fhir.searched', type, result.total);
-          const last = result.rows.at(-1) as { seq?: string } | undefined;
+          const last = result.rows.at(-1) as { seq?: string; sort_key?: string } | undefined;
           return {
             total: result.total,
-            resources: result.rows.map(toStored),
-            nextCursor: result.more && last?.seq ? Number(last.seq) : undefined,
+            resources,
+            included,
+            nextCursor: result.more && last?.seq ? { seq: Number(last.seq), ...(criteria.sort ? { key: Number(last.sort_key) } : {}) } : undefined,
           };
         },
 

@@ -8,17 +8,18 @@
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
-import { recordCallerOf, type BearerGate } from '../api/gate';
+import { recordCallerOf, type BearerGate, type RecordCaller } from '../api/gate';
 import { DomainError, STATUS_OF, type FailureKind } from '../errors';
 import { fromBodyParser } from '../http/error-handler';
 import { describeError, log } from '../log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
-import { demand } from './access';
+import { allows, demand, permissionsOf } from './access';
 import { InvalidResource } from './errors';
 import { formatRefusal } from './formats';
 import { historyBundle, historyPaging } from './history';
 import type { RecordRepositories, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
+import { searchsetBundle } from './searchset';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -89,6 +90,12 @@ function ifMatchVersion(req: Request): number | undefined {
   return Number(match[1]);
 }
 
+/** The types the caller's token may read: what `_include`, `_revinclude` and `$everything` may return. */
+function readableBy(caller: RecordCaller): (type: RecordType) => boolean {
+  const permissions = permissionsOf(caller.scopes);
+  return (type) => allows(permissions, type, 'r');
+}
+
 export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): express.Router {
   const router = express.Router();
   // Bearer tokens, no cookies: any origin may call, as SMART browser apps do.
@@ -137,27 +144,9 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     demand(recordCallerOf(res), type, 's');
     const strict = /handling=strict/.test(req.get('Prefer') ?? '');
     const criteria = parseSearch(type, query, strict);
-    const result = await repository(res).search(type, criteria);
-    const link = (cursor?: number) => {
-      const params = new URLSearchParams(criteria.used);
-      params.set('_count', String(criteria.count));
-      if (cursor !== undefined) params.set('_cursor', String(cursor));
-      return `${endpoints.fhirBase}/${type}?${params.toString()}`;
-    };
-    send(res, 200, {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: result.total,
-      link: [
-        { relation: 'self', url: link(criteria.after) },
-        ...(result.nextCursor !== undefined ? [{ relation: 'next', url: link(result.nextCursor) }] : []),
-      ],
-      entry: result.resources.map((resource) => ({
-        fullUrl: `${endpoints.fhirBase}/${type}/${String(resource.content.id)}`,
-        resource: resource.content,
-        search: { mode: 'match' },
-      })),
-    });
+    const readable = readableBy(recordCallerOf(res));
+    const result = await repository(res).search(type, criteria, readable);
+    send(res, 200, searchsetBundle(endpoints.fhirBase, type, criteria, result));
   };
 
   router.get('/:type', address, gate.forRecords, async (req, res) => {

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Database } from '../db';
-import type { DateComparison, SearchCriteria } from './search';
+import type { DateComparison, SearchCriteria, SearchSort } from './search';
 
 export type ResourceRow = {
   type: string;
@@ -49,6 +49,12 @@ export type VersionRow = { type: string; id: string; version_id: number; last_up
 
 function versionOf(row: ResourceRow) {
   return { record_id: row.record_id, type: row.type, id: row.id, version_id: row.version_id, last_updated: row.last_updated, content: row.content, deleted: false };
+}
+
+/** The sort key in whole milliseconds (a resource with no date sorts first), so a cursor can carry it exactly. */
+function sortKey(sort: SearchSort): string {
+  const column = sort.by === 'date' ? "coalesce(search_date, '0001-01-01T00:00:00Z'::timestamptz)" : 'last_updated';
+  return `floor(extract(epoch from ${column}) * 1000)::bigint`;
 }
 
 export function createResourceStore(db: Database) {
@@ -111,7 +117,11 @@ export function createResourceStore(db: Database) {
       return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
     },
 
-    /** The matching resources of one record and type, in creation order, and how many match in all. */
+    /**
+     * The matching resources of one record and type, a page at a time in the search's order (by its
+     * sort key, then creation order), and how many match in all. Each row carries `seq` and, when
+     * sorted, `sort_key` (ms), from which the next page's cursor is made.
+     */
     async search(recordId: string, type: string, criteria: SearchCriteria) {
       const base = db.table('resources').where({ record_id: recordId, type });
       for (const ids of criteria.ids) base.whereIn('id', ids);
@@ -119,10 +129,53 @@ export function createResourceStore(db: Database) {
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
       for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
       const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
-      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(criteria.count + 1);
-      if (criteria.after !== undefined) page.where('seq', '>', criteria.after);
-      const rows = (await page) as (ResourceRow & { seq: string })[];
+      if (criteria.countOnly) return { total: Number(total), rows: [], more: false };
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').limit(criteria.count + 1);
+      const key = criteria.sort ? sortKey(criteria.sort) : undefined;
+      if (key && criteria.sort) {
+        const direction = criteria.sort.descending ? 'desc' : 'asc';
+        page.select(db.raw(`${key} as sort_key`)).orderByRaw(`${key} ${direction}, seq ${direction}`);
+        if (criteria.after) page.whereRaw(`(${key}, seq) ${criteria.sort.descending ? '<' : '>'} (?, ?)`, [criteria.after.key ?? 0, criteria.after.seq]);
+      } else {
+        page.orderBy('seq', 'asc');
+        if (criteria.after) page.where('seq', '>', criteria.after.seq);
+      }
+      const rows = (await page) as (ResourceRow & { seq: string; sort_key?: string })[];
       return { total: Number(total), rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
+    },
+
+    /** The resources of the record among `references` (`Type/id`), for `_include`: never another record's. */
+    async findMany(recordId: string, references: readonly { type: string; id: string }[]): Promise<ResourceRow[]> {
+      if (references.length === 0) return [];
+      return db
+        .table('resources')
+        .where({ record_id: recordId })
+        .whereIn(['type', 'id'], references.map(({ type, id }) => [type, id]))
+        .select('type', 'id', 'version_id', 'last_updated', 'content');
+    },
+
+    /**
+     * Resources of `type` in the record that hold any of `tokens` (reference tokens such as
+     * `result:Observation/123`), or every one of that type when `tokens` is `all`; at most `limit`.
+     */
+    async referring(recordId: string, type: string, tokens: readonly string[] | 'all', limit: number): Promise<ResourceRow[]> {
+      const query = db.table('resources').where({ record_id: recordId, type }).select('type', 'id', 'version_id', 'last_updated', 'content').orderBy('seq', 'asc').limit(limit);
+      if (tokens !== 'all') {
+        if (tokens.length === 0) return [];
+        query.whereRaw('search_tokens && ?::text[]', [[...tokens]]);
+      }
+      return query;
+    },
+
+    /** The record's resources of `types` changed since `since`, a page at a time in creation order ($everything). */
+    async everything(recordId: string, types: readonly string[], since: Date | undefined, count: number, after: number | undefined) {
+      const base = db.table('resources').where({ record_id: recordId }).whereIn('type', [...types]);
+      if (since) base.where('last_updated', '>=', since);
+      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(count + 1);
+      if (after !== undefined) page.where('seq', '>', after);
+      const rows = (await page) as (ResourceRow & { seq: string })[];
+      return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
     },
 
     /** Everything in a record except its Patient, newest first, for the person's record page. */

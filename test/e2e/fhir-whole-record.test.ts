@@ -61,11 +61,19 @@ async function raw(token: string, method: string, path: string, body?: unknown) 
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as Json };
 }
 
-/** A Bundle the server returned must be valid FHIR R4. */
+const isSubsetted = (resource: Json | undefined) => Boolean(resource?.meta?.tag?.some((tag: Json) => tag.code === 'SUBSETTED'));
+
+/**
+ * A Bundle the server returned must be valid FHIR R4. Resources trimmed by `_elements` are marked
+ * SUBSETTED and are not expected to hold their required elements (search.html#elements), so they
+ * are left out of the check.
+ */
 function expectValidBundle(bundle: unknown): Json {
-  const result = validateResource(bundle, 'Bundle');
-  expect(result).toEqual({ valid: true });
-  return bundle as Json;
+  const whole = bundle as Json;
+  const checked = { ...whole, ...(whole.entry ? { entry: whole.entry.filter((entry: Json) => !isSubsetted(entry.resource)) } : {}) };
+  if (checked.entry?.length === 0) delete checked.entry;
+  expect(validateResource(checked, 'Bundle')).toEqual({ valid: true });
+  return whole;
 }
 
 const loinc = (code: string, display: string) => ({ coding: [{ system: 'http://loinc.org', code, display }], text: display });
@@ -141,5 +149,162 @@ describe('versions', () => {
     expect(made.status).toBe(201);
     expect((await raw(token, 'GET', `Observation/${made.body.id}/_history/1`)).status).toBe(403);
     expect((await raw(token, 'GET', `Observation/${made.body.id}/_history`)).status).toBe(403);
+  });
+});
+
+/** Every entry's resource must also be valid FHIR R4 on its own (SUBSETTED ones may lack required elements). */
+function expectValidEntries(bundle: Json): void {
+  for (const entry of bundle.entry ?? []) {
+    if (!entry.resource || isSubsetted(entry.resource)) continue;
+    expect(validateResource(entry.resource, entry.resource.resourceType)).toEqual({ valid: true });
+  }
+}
+
+describe('lab reports, visits and search', () => {
+  let token: string;
+  let visit: Json;
+  let results: Json[];
+  let report: Json;
+  let blairReport: Json;
+
+  beforeAll(async () => {
+    token = await tokenFor(alex, ['patient/*.cruds']);
+    const client = clientOf(token);
+    visit = (await client.create({
+      resourceType: 'Encounter',
+      body: {
+        resourceType: 'Encounter',
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' },
+        type: [{ coding: [{ system: 'http://snomed.info/sct', code: '185349003', display: 'Check-up' }] }],
+        period: { start: '2026-04-02T09:00:00Z', end: '2026-04-02T09:30:00Z' },
+      },
+    })) as Json;
+    results = [];
+    // Dates deliberately out of creation order, so sorting by date differs from creation order.
+    for (const [code, display, value, date] of [
+      ['2093-3', 'Cholesterol', 5.2, '2026-04-02T09:10:00Z'],
+      ['2571-8', 'Triglycerides', 1.4, '2026-01-15T08:00:00Z'],
+      ['2085-9', 'HDL cholesterol', 1.3, '2026-06-20T08:00:00Z'],
+    ] as const) {
+      results.push((await client.create({ resourceType: 'Observation', body: observation(code, display, value, date, { encounter: { reference: `Encounter/${visit.id}` } }) })) as Json);
+    }
+    report = (await client.create({
+      resourceType: 'DiagnosticReport',
+      body: {
+        resourceType: 'DiagnosticReport',
+        status: 'final',
+        category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'LAB' }] }],
+        code: loinc('24331-1', 'Lipid panel'),
+        encounter: { reference: `Encounter/${visit.id}` },
+        effectiveDateTime: '2026-04-02T09:10:00Z',
+        result: results.slice(0, 2).map((result) => ({ reference: `Observation/${result.id}` })),
+      },
+    })) as Json;
+    // Blair's report names Alex's results: a reference may say anything, a search never follows it out of its record.
+    blairReport = (await clientOf(await tokenFor(blair, ['patient/DiagnosticReport.cruds', 'patient/Observation.rs'])).create({
+      resourceType: 'DiagnosticReport',
+      body: { resourceType: 'DiagnosticReport', status: 'final', code: loinc('24331-1', 'Lipid panel'), result: [{ reference: `Observation/${results[0]?.id}` }] },
+    })) as Json;
+  });
+
+  test('DiagnosticReport and Encounter are searched by code, category, date, status, result, subject, class and type', async () => {
+    const client = clientOf(token);
+    const find = async (resourceType: string, searchParams: Record<string, string>) => {
+      const bundle = expectValidBundle(await client.search({ resourceType, searchParams: { ...searchParams, _count: '100' } }));
+      return idsOf(bundle);
+    };
+    for (const [params, hit] of [
+      [{ code: 'http://loinc.org|24331-1' }, true],
+      [{ code: 'http://loinc.org|58410-2' }, false],
+      [{ category: 'LAB' }, true],
+      [{ category: 'RAD' }, false],
+      [{ date: '2026-04-02' }, true],
+      [{ date: 'lt2026-04-01' }, false],
+      [{ status: 'final' }, true],
+      [{ status: 'preliminary' }, false],
+      [{ result: `Observation/${results[0]?.id}` }, true],
+      [{ result: `${results[1]?.id}` }, true],
+      [{ result: `Observation/${results[2]?.id}` }, false],
+      [{ subject: `Patient/${alex.record}` }, true],
+      [{ patient: blair.record }, false],
+      [{ encounter: `Encounter/${visit.id}` }, true],
+    ] as const) {
+      expect([params, (await find('DiagnosticReport', params)).includes(report.id)]).toEqual([params, hit]);
+    }
+    for (const [params, hit] of [
+      [{ class: 'AMB' }, true],
+      [{ class: 'IMP' }, false],
+      [{ type: 'http://snomed.info/sct|185349003' }, true],
+      [{ status: 'finished' }, true],
+      [{ status: 'planned' }, false],
+      [{ date: 'ge2026-04-02' }, true],
+      [{ date: 'gt2026-04-02' }, false],
+    ] as const) {
+      expect([params, (await find('Encounter', params)).includes(visit.id)]).toEqual([params, hit]);
+    }
+    expect(await find('Observation', { encounter: `Encounter/${visit.id}` })).toEqual(results.map((result) => result.id));
+  });
+
+  test('_sort by date and _lastUpdated, each way, pages stably one at a time', async () => {
+    const client = clientOf(token);
+    const walk = async (sort: string) => {
+      let page = (await client.search({ resourceType: 'Observation', searchParams: { code: 'http://loinc.org|2093-3,http://loinc.org|2571-8,http://loinc.org|2085-9', _sort: sort, _count: '1' } })) as Json;
+      const seen = [...idsOf(expectValidBundle(page))];
+      for (let hops = 0; hops < 5; hops += 1) {
+        const next = (await client.nextPage({ bundle: page as never })) as Json | undefined;
+        if (!next) break;
+        page = expectValidBundle(next);
+        seen.push(...idsOf(page));
+      }
+      return seen;
+    };
+    const [cholesterol, triglycerides, hdl] = results.map((result) => result.id);
+    expect(await walk('date')).toEqual([triglycerides, cholesterol, hdl]);
+    expect(await walk('-date')).toEqual([hdl, cholesterol, triglycerides]);
+    expect(await walk('_lastUpdated')).toEqual([cholesterol, triglycerides, hdl]);
+    expect(await walk('-_lastUpdated')).toEqual([hdl, triglycerides, cholesterol]);
+    expect((await raw(token, 'GET', 'Observation?_sort=code')).status).toBe(400);
+    expect((await raw(token, 'GET', 'Observation?_sort=-date&_cursor=12')).status).toBe(400);
+  });
+
+  test('_include and _revinclude follow the catalogue references, within the record', async () => {
+    const client = clientOf(token);
+    const included = async (resourceType: string, searchParams: Record<string, string>, who = client) => {
+      const bundle = expectValidBundle(await who.search({ resourceType, searchParams: { ...searchParams, _count: '100' } }));
+      expectValidEntries(bundle);
+      return idsOf(bundle, 'include').sort();
+    };
+    expect(await included('DiagnosticReport', { _id: report.id, _include: 'DiagnosticReport:result' })).toEqual([results[0]?.id, results[1]?.id].sort());
+    expect(await included('DiagnosticReport', { _id: report.id, _include: 'DiagnosticReport:subject' })).toEqual([alex.record]);
+    expect(await included('Observation', { _id: results[0]?.id, _include: 'Observation:encounter' })).toEqual([visit.id]);
+    expect(await included('Observation', { _id: results[0]?.id, _revinclude: 'DiagnosticReport:result' })).toEqual([report.id]);
+    expect(await included('Patient', { _revinclude: 'Encounter:subject' })).toEqual([visit.id]);
+    expect(await included('Encounter', { _revinclude: 'Observation:encounter' })).toEqual(results.map((result) => result.id).sort());
+    expect((await raw(token, 'GET', 'Observation?_include=Observation:performer')).status).toBe(400);
+    expect((await raw(token, 'GET', 'Observation?_include=DiagnosticReport:result')).status).toBe(400);
+
+    // Only types the token may read are brought along.
+    const reportsOnly = clientOf(await tokenFor(alex, ['patient/DiagnosticReport.rs']));
+    expect(await included('DiagnosticReport', { _id: report.id, _include: 'DiagnosticReport:result' }, reportsOnly)).toEqual([]);
+    const observationsOnly = clientOf(await tokenFor(alex, ['patient/Observation.rs']));
+    expect(await included('Observation', { _revinclude: 'DiagnosticReport:result' }, observationsOnly)).toEqual([]);
+
+    // Never across records: Blair's report names Alex's result, and neither search crosses over.
+    const blairs = clientOf(await tokenFor(blair, ['patient/DiagnosticReport.rs', 'patient/Observation.rs']));
+    expect(await included('DiagnosticReport', { _include: 'DiagnosticReport:result' }, blairs)).toEqual([]);
+    expect(await included('Observation', { _id: results[0]?.id, _revinclude: 'DiagnosticReport:result' })).not.toContain(blairReport.id);
+  });
+
+  test('_summary=count gives the total alone; _elements trims the matches and marks them SUBSETTED', async () => {
+    const client = clientOf(token);
+    const counted = expectValidBundle(await client.search({ resourceType: 'Observation', searchParams: { encounter: `Encounter/${visit.id}`, _summary: 'count' } }));
+    expect(counted.total).toBe(3);
+    expect(counted.entry).toBeUndefined();
+    const trimmed = expectValidBundle(await client.search({ resourceType: 'Observation', searchParams: { _id: results[0]?.id, _elements: 'code,valueQuantity' } }));
+    const [only] = trimmed.entry;
+    expect(Object.keys(only.resource).sort()).toEqual(['code', 'id', 'meta', 'resourceType', 'valueQuantity']);
+    expect(only.resource.meta.tag).toContainEqual(expect.objectContaining({ code: 'SUBSETTED' }));
+    expect(only.resource.valueQuantity.value).toBe(5.2);
   });
 });

@@ -140,6 +140,33 @@ function searchParamCheck(w: World, type: string, name: string, sample: (type: s
   };
 }
 
+/**
+ * `_include` / `_revinclude` along one reference: the search answers, and whatever it brings along
+ * is of the type that reference reaches (or, for a revinclude, of the referring type) and is marked
+ * `include`. With the samples (all in one record) a patient include brings the record's Patient.
+ */
+const REACHES: Readonly<Record<string, string>> = { patient: 'Patient', subject: 'Patient', encounter: 'Encounter', result: 'Observation' };
+
+function inclusionCheck(w: World, type: string, name: '_include' | '_revinclude', value: string, sample: (type: string) => Promise<string>): Check | undefined {
+  const [source = '', param = '', target] = value.split(':');
+  // A reference this walk does not know is reported unchecked.
+  if (!REACHES[param]) return undefined;
+  return async () => {
+    const token = await writer(w);
+    await sample(type);
+    if (source !== type) await sample(source);
+    const res = await w.fhir(token, 'GET', `${type}?${new URLSearchParams({ [name]: value, _count: '100' }).toString()}`, undefined, { headers: { prefer: 'handling=strict' } });
+    expect(res.status).toBe(200);
+    const bundle = await json<{ entry?: { resource: Json; search: { mode: string } }[] }>(res);
+    const included = (bundle.entry ?? []).filter((entry) => entry.search.mode === 'include').map((entry) => String(entry.resource.resourceType));
+    const expected = name === '_include' ? (target ?? REACHES[param]) : source;
+    expect(expected).toBeDefined();
+    for (const resourceType of included) expect(resourceType).toBe(expected);
+    if (name === '_include' && expected === 'Patient') expect(included).toContain('Patient');
+    if (name === '_revinclude' && type === 'Patient') expect(included).toContain(source);
+  };
+}
+
 /** `_format` (and the matching Accept) for one advertised format; anything but JSON is 406. */
 function formatCheck(w: World, format: string): Check | undefined {
   const accept = { json: 'application/json', 'application/fhir+json': 'application/fhir+json' }[format];
@@ -261,11 +288,17 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         expect(status).toBeLessThan(500);
         expect((await w.fhir(token, 'GET', `${type}/${id}`)).status).toBe(200);
       } : undefined);
+      for (const inclusion of (resource.searchInclude as string[]) ?? []) {
+        add(`${type}.searchInclude`, inclusion, inclusionCheck(w, type, '_include', inclusion, sample));
+      }
+      for (const inclusion of (resource.searchRevInclude as string[]) ?? []) {
+        add(`${type}.searchRevInclude`, inclusion, inclusionCheck(w, type, '_revinclude', inclusion, sample));
+      }
       for (const param of (resource.searchParam as Json[]) ?? []) {
         add(`${type}.searchParam`, param.name, searchParamCheck(w, type, String(param.name), sample));
         unknown(`${type}.searchParam`, param, ['name', 'type']);
       }
-      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'searchParam']);
+      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'searchInclude', 'searchRevInclude', 'searchParam']);
     }
   }
   return items;
