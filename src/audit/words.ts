@@ -49,6 +49,10 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       return { when: event.occurred_at, summary: `${app} received access tokens`, details: [] };
     case 'token.refreshed':
       return { when: event.occurred_at, summary: `${app} renewed its access tokens`, details: [] };
+    case 'fhir.everything': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${actor} read the whole record (${count} ${count === 1 ? 'item' : 'items'})`, details: [] };
+    }
     case 'fhir.read':
     case 'fhir.created':
     case 'fhir.updated':

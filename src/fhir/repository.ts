@@ -33,6 +33,8 @@ export type HistoryPage = { total: number; entries: HistoryEntry[]; nextBefore: 
 /** A page of matches, the resources `_include`/`_revinclude` brought along, and where the next page starts. */
 export type SearchResult = { total: number; resources: StoredResource[]; included: StoredResource[]; nextCursor: Cursor | undefined };
 
+export type EverythingPage = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
+
 /** At most this many included resources per page, so one search cannot pull a whole record at once. */
 export const MAX_INCLUDED = 500;
 
@@ -55,6 +57,11 @@ export type RecordRepository = {
   remove(type: RecordType, id: string): Promise<void>;
   /** `readable` says which types `_include` and `_revinclude` may bring (the token's read scopes). */
   search(type: RecordType, criteria: SearchCriteria, readable?: (type: RecordType) => boolean): Promise<SearchResult>;
+  /**
+   * `Patient/$everything`: the record's resources of `types` (changed since `since`), a page at a
+   * time in the order they were added, the Patient first.
+   */
+  everything(types: readonly RecordType[], page: { since?: Date; count: number; after?: number }): Promise<EverythingPage>;
   /** What the record holds, by type, newest first (the person's record page; not audited). */
   contents(limit?: number): Promise<RecordContents>;
 };
@@ -255,6 +262,13 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
             included,
             nextCursor: result.more && last?.seq ? { seq: Number(last.seq), ...(criteria.sort ? { key: Number(last.sort_key) } : {}) } : undefined,
           };
+        },
+
+        async everything(types, { since, count, after }) {
+          const result = await store.everything(recordId, types, since, count, after);
+          await record('fhir.everything', 'Patient', result.total);
+          const last = result.rows.at(-1);
+          return { total: result.total, resources: result.rows.map(toStored), nextCursor: result.more && last ? Number(last.seq) : undefined };
         },
 
         async contents(limit = 500) {

@@ -14,8 +14,9 @@ import { fromBodyParser } from '../http/error-handler';
 import { describeError, log } from '../log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import { allows, demand, permissionsOf } from './access';
-import { InvalidResource } from './errors';
+import { InvalidResource, ResourceNotFound } from './errors';
 import { formatRefusal } from './formats';
+import { everythingBundle, parseEverything } from './everything';
 import { historyBundle, historyPaging } from './history';
 import type { RecordRepositories, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
@@ -211,6 +212,20 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     const paging = historyPaging(req.query);
     const page = await repository(res).history(type, id, paging);
     send(res, 200, historyBundle(endpoints.fhirBase, page, { type, id, ...paging }));
+  });
+
+  // Operations on one resource; only Patient/<id>/$everything is offered.
+  router.get('/:type/:id/:operation', address, gate.forRecords, async (req, res) => {
+    const caller = recordCallerOf(res);
+    if (req.params.operation !== '$everything' || typeOf(req) !== 'Patient') {
+      throw new FhirHttpError(404, 'not-supported', `carevault has no FHIR interaction GET ${req.path}.`);
+    }
+    // The token's record is its only Patient; any other id is not there for it.
+    if (idOf(req) !== caller.recordId) throw new ResourceNotFound('Patient', idOf(req));
+    const request = parseEverything(req.query, readableBy(caller));
+    if (request.types.length === 0) throw new InsufficientScope('This app was not allowed to read any of the types asked for.', 'patient/*.r', caller.scheme);
+    const page = await repository(res).everything(request.types, request);
+    send(res, 200, everythingBundle(endpoints.fhirBase, caller.recordId, request, page));
   });
 
   // Writes: the token first (a refused app sends its body for nothing), then the media type, then the body.

@@ -106,6 +106,7 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
           conditionalCreate: false,
           conditionalUpdate: false,
           conditionalDelete: 'not-supported',
+          ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
           searchInclude: includesOf(type),
           searchRevInclude: revincludesOf(type),
           searchParam: searchParamsOf(type).map(({ name, type: paramType }) => ({ name, type: paramType })),

@@ -308,3 +308,45 @@ describe('lab reports, visits and search', () => {
     expect(only.resource.valueQuantity.value).toBe(5.2);
   });
 });
+
+describe('Patient/$everything', () => {
+  test('the whole record the token may read, paged, with _type and _since; never another record', async () => {
+    const carey = await signedUpPerson(server, 'Carey Everything');
+    const token = await tokenFor(carey, ['patient/*.cruds']);
+    const client = clientOf(token);
+    const made: Json[] = [];
+    for (const day of [1, 2, 3]) made.push((await client.create({ resourceType: 'Observation', body: observation('2345-7', 'Glucose', 5 + day / 10, `2026-05-0${day}T08:00:00Z`) })) as Json);
+    made.push((await client.create({ resourceType: 'Condition', body: { resourceType: 'Condition', code: { text: 'Asthma' } } })) as Json);
+    const all = async (who: Client, input: Record<string, string>) => {
+      let page = expectValidBundle(await who.operation({ name: '$everything', resourceType: 'Patient', id: carey.record, method: 'GET', input }));
+      expectValidEntries(page);
+      const ids = idsOf(page);
+      for (let hops = 0; hops < 10; hops += 1) {
+        const next = (await who.nextPage({ bundle: page as never })) as Json | undefined;
+        if (!next) break;
+        page = expectValidBundle(next);
+        ids.push(...idsOf(page));
+      }
+      return { ids, total: page.total as number };
+    };
+    const everything = await all(client, { _count: '2' });
+    expect(everything.ids).toEqual([carey.record, ...made.map((resource) => resource.id)]);
+    expect(everything.total).toBe(5);
+
+    expect((await all(client, { _type: 'Condition' })).ids).toEqual([made[3]?.id]);
+    const since = (await raw(token, 'GET', `Observation/${made[2]?.id}`)).body.meta.lastUpdated as string;
+    expect((await all(client, { _since: since })).ids).toEqual([made[2]?.id, made[3]?.id]);
+
+    // Only the types the token may read.
+    const observationsOnly = clientOf(await tokenFor(carey, ['patient/Observation.rs']));
+    expect((await all(observationsOnly, {})).ids).toEqual(made.slice(0, 3).map((resource) => resource.id));
+
+    // Another record's Patient is not there for this token; bad parameters are 400.
+    expect((await raw(token, 'GET', `Patient/${alex.record}/$everything`)).status).toBe(404);
+    expect((await raw(token, 'GET', `Patient/${carey.record}/$everything?_type=Organization`)).status).toBe(400);
+    expect((await raw(token, 'GET', `Patient/${carey.record}/$everything?_since=yesterday`)).status).toBe(400);
+    expect((await raw(token, 'GET', `Patient/${carey.record}/$export`)).status).toBe(404);
+    const conditionsOnly = await tokenFor(carey, ['patient/Condition.c']);
+    expect((await raw(conditionsOnly, 'GET', `Patient/${carey.record}/$everything`)).status).toBe(403);
+  });
+});

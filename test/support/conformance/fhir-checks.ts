@@ -288,6 +288,19 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         expect(status).toBeLessThan(500);
         expect((await w.fhir(token, 'GET', `${type}/${id}`)).status).toBe(200);
       } : undefined);
+      for (const operation of (resource.operation as Json[]) ?? []) {
+        add(`${type}.operation`, operation.name, type === 'Patient' && operation.name === 'everything' ? async () => {
+          const token = await writer(w);
+          const id = await sample('Observation');
+          const record = (await w.person()).record;
+          const res = await w.fhir(token, 'GET', `Patient/${record}/$everything?_count=100`);
+          expect(res.status).toBe(200);
+          const ids = idsOf(await json<Bundle>(res));
+          expect(ids[0]).toBe(record);
+          expect(ids).toContain(id);
+        } : undefined);
+        unknown(`${type}.operation`, operation, ['name', 'definition']);
+      }
       for (const inclusion of (resource.searchInclude as string[]) ?? []) {
         add(`${type}.searchInclude`, inclusion, inclusionCheck(w, type, '_include', inclusion, sample));
       }
@@ -298,7 +311,7 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         add(`${type}.searchParam`, param.name, searchParamCheck(w, type, String(param.name), sample));
         unknown(`${type}.searchParam`, param, ['name', 'type']);
       }
-      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'searchInclude', 'searchRevInclude', 'searchParam']);
+      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'operation', 'searchInclude', 'searchRevInclude', 'searchParam']);
     }
   }
   return items;
