@@ -126,6 +126,11 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
   const store = createResourceStore(db);
 
   return {
+    /** Runs `fn` in one database transaction: every repository write inside joins it (a transaction Bundle, an import). */
+    atomically<T>(fn: () => Promise<T>): Promise<T> {
+      return db.transaction(fn);
+    },
+
     /**
      * The repository of one record for `actor`. With `audited: false` the caller appends one event
      * for its whole operation (opening a record, a pickup) instead of one per write.

@@ -18,6 +18,7 @@ import { InvalidResource, ResourceNotFound } from './errors';
 import { formatRefusal } from './formats';
 import { everythingBundle, parseEverything } from './everything';
 import { historyBundle, historyPaging } from './history';
+import { processBundle } from './transaction';
 import type { RecordRepositories, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
 import { searchsetBundle } from './searchset';
@@ -236,6 +237,23 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     next();
   };
 
+  // Transaction and batch Bundles (http.html#transaction): larger bodies than one resource.
+  const bundleJson = express.json({ type: ['application/fhir+json', 'application/json'], limit: '5mb', strict: true });
+  router.post('/', gate.forRecords, jsonOnly, bundleJson, async (req, res) => {
+    const caller = recordCallerOf(res);
+    const answer = await processBundle(
+      {
+        atomically: repositories.atomically,
+        fhirBase: endpoints.fhirBase,
+        demand: (type, permission) => demand(caller, type, permission),
+        outcomeOf: (error) => operationOutcome(ISSUE_TYPE[error.kind], error.message, error instanceof InvalidResource ? error.expression : []),
+      },
+      repository(res),
+      req.body,
+    );
+    send(res, 200, answer);
+  });
+
   router.post('/:type', gate.forRecords, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
     demand(recordCallerOf(res), type, 'c');
@@ -276,7 +294,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     const client = fromBodyParser(error);
     if (client) {
       const issue = client.status === 413 ? 'too-costly' : client.status === 415 ? 'not-supported' : client.status === 404 ? 'not-found' : 'invalid';
-      const message = client.status === 413 ? 'The resource is larger than 1 MB.' : client.status === 415 ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.' : client.description;
+      const message = client.status === 413 ? (req.path === '/' ? 'The Bundle is larger than 5 MB.' : 'The resource is larger than 1 MB.') : client.status === 415 ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.' : client.description;
       send(res, client.status, operationOutcome(issue, message));
       return;
     }

@@ -92,6 +92,10 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
             },
           ],
         },
+        interaction: [
+          { code: 'transaction', documentation: 'POST [base] with a transaction Bundle: all or nothing, urn:uuid references resolved, every entry within the token\'s scopes.' },
+          { code: 'batch', documentation: 'POST [base] with a batch Bundle: each entry on its own, each answered with its own status.' },
+        ],
         resource: RECORD_TYPES.map((type) => ({
           type,
           interaction: (type === 'Patient'

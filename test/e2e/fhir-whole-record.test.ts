@@ -350,3 +350,122 @@ describe('Patient/$everything', () => {
     expect((await raw(conditionsOnly, 'GET', `Patient/${carey.record}/$everything`)).status).toBe(403);
   });
 });
+
+describe('transaction and batch Bundles', () => {
+  const visitUrl = 'urn:uuid:0d3b6c0e-2f35-4c71-9d2c-6a8f2b1f5e01';
+  const resultUrl = 'urn:uuid:0d3b6c0e-2f35-4c71-9d2c-6a8f2b1f5e02';
+  const labVisit = (extra: Json[] = []) => ({
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: visitUrl,
+        resource: { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' } },
+        request: { method: 'POST', url: 'Encounter' },
+      },
+      {
+        fullUrl: resultUrl,
+        resource: observation('4548-4', 'HbA1c', 6.1, '2026-07-01T08:00:00Z', { encounter: { reference: visitUrl } }),
+        request: { method: 'POST', url: 'Observation' },
+      },
+      {
+        resource: {
+          resourceType: 'DiagnosticReport',
+          status: 'final',
+          code: loinc('4548-4', 'HbA1c panel'),
+          encounter: { reference: visitUrl },
+          result: [{ reference: resultUrl }],
+        },
+        request: { method: 'POST', url: 'DiagnosticReport' },
+      },
+      ...extra,
+    ],
+  });
+
+  const countAll = async (token: string) => (await raw(token, 'GET', `Patient/${(await raw(token, 'GET', 'Patient')).body.entry[0].resource.id}/$everything?_count=1`)).body.total as number;
+
+  test('a transaction writes every entry with urn:uuid references resolved, and answers a valid transaction-response', async () => {
+    const dana = await signedUpPerson(server, 'Dana Transaction');
+    const token = await tokenFor(dana, ['patient/*.cruds']);
+    const client = clientOf(token);
+    const answer = expectValidBundle(await client.transaction({ body: labVisit() as never }));
+    expect(answer.type).toBe('transaction-response');
+    expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);
+    const [visitAt, resultAt, reportAt] = answer.entry.map((entry: Json) => (entry.response.location as string).replace(/\/_history\/\d+$/, ''));
+    const report = (await raw(token, 'GET', reportAt)).body;
+    expect(report.result).toEqual([{ reference: resultAt }]);
+    expect(report.encounter).toEqual({ reference: visitAt });
+    expect(report.subject).toEqual({ reference: `Patient/${dana.record}` });
+    expect((await raw(token, 'GET', resultAt)).body.encounter).toEqual({ reference: visitAt });
+    // An update, a read and a delete in one transaction.
+    const current = (await raw(token, 'GET', resultAt)).body;
+    const second = expectValidBundle(
+      await client.transaction({
+        body: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            { resource: { ...current, valueQuantity: { ...current.valueQuantity, value: 6.3 } }, request: { method: 'PUT', url: resultAt, ifMatch: 'W/"1"' } },
+            { request: { method: 'GET', url: visitAt } },
+            { request: { method: 'DELETE', url: reportAt } },
+          ],
+        } as never,
+      }),
+    );
+    expect(second.entry.map((entry: Json) => entry.response.status)).toEqual(['200 OK', '200 OK', '204 No Content']);
+    expect((await raw(token, 'GET', resultAt)).body.valueQuantity.value).toBe(6.3);
+    expect((await raw(token, 'GET', reportAt)).status).toBe(410);
+  });
+
+  test('a transaction with one invalid entry, or one the token may not write, writes nothing', async () => {
+    const erin = await signedUpPerson(server, 'Erin Atomic');
+    const token = await tokenFor(erin, ['patient/*.cruds']);
+    const before = await countAll(token);
+    const invalid = { resource: { resourceType: 'Condition', code: { text: 'Asthma' }, clinicalStatus: 'active' }, request: { method: 'POST', url: 'Condition' } };
+    const refused = await raw(token, 'POST', '', labVisit([invalid]));
+    expect(refused.status).toBe(400);
+    expect(refused.body.resourceType).toBe('OperationOutcome');
+    expect(refused.body.issue[0].diagnostics).toMatch(/^Bundle\.entry\[3\]/);
+    expect(await countAll(token)).toBe(before);
+
+    // The last entry fails only when written (a version that does not match): the first three are undone.
+    const conflict = { resource: { ...(await raw(token, 'GET', `Patient/${erin.record}`)).body }, request: { method: 'PUT', url: `Patient/${erin.record}`, ifMatch: 'W/"7"' } };
+    expect((await raw(token, 'POST', '', labVisit([conflict]))).status).toBe(412);
+    expect(await countAll(token)).toBe(before);
+
+    const narrow = await tokenFor(erin, ['patient/Encounter.c', 'patient/Observation.c']);
+    const forbidden = await raw(narrow, 'POST', '', labVisit());
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('www-authenticate')).toContain('insufficient_scope');
+    expect(await countAll(token)).toBe(before);
+
+    // A Bundle that is not one, or of the wrong type, is 400; a POST to the base must be JSON.
+    expect((await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'collection', entry: [] })).status).toBe(400);
+    expect((await raw(token, 'POST', '', { resourceType: 'Observation' })).status).toBe(400);
+    expect((await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PATCH', url: 'Observation/x' } }] })).status).toBe(400);
+  });
+
+  test('a batch runs each entry on its own', async () => {
+    const finn = await signedUpPerson(server, 'Finn Batch');
+    const token = await tokenFor(finn, ['patient/Observation.cruds']);
+    const client = clientOf(token);
+    const answer = expectValidBundle(
+      await client.batch({
+        body: {
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: [
+            { resource: observation('2345-7', 'Glucose', 5.5, '2026-08-01T08:00:00Z'), request: { method: 'POST', url: 'Observation' } },
+            { resource: { resourceType: 'Observation', status: 'bogus', code: { text: 'x' } }, request: { method: 'POST', url: 'Observation' } },
+            { resource: { resourceType: 'Condition', code: { text: 'Asthma' } }, request: { method: 'POST', url: 'Condition' } },
+            { request: { method: 'GET', url: 'Observation?code=http://loinc.org|2345-7' } },
+          ],
+        } as never,
+      }),
+    );
+    expect(answer.type).toBe('batch-response');
+    expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '400', '403', '200 OK']);
+    expect(answer.entry[1].response.outcome.resourceType).toBe('OperationOutcome');
+    expect(answer.entry[3].resource.total).toBe(1);
+  });
+});

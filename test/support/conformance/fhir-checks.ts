@@ -167,6 +167,34 @@ function inclusionCheck(w: World, type: string, name: '_include' | '_revinclude'
   };
 }
 
+/** `transaction` and `batch` at the base: a Bundle of two creates, the second referring to the first by urn:uuid. */
+function systemInteractionCheck(w: World, code: string, sample: (type: string) => Promise<string>): Check | undefined {
+  if (code !== 'transaction' && code !== 'batch') return undefined;
+  return async () => {
+    const token = await writer(w);
+    const encounter = await json(await w.fhir(token, 'GET', `Encounter/${await sample('Encounter')}`));
+    const observation = await json(await w.fhir(token, 'GET', `Observation/${await sample('Observation')}`));
+    const visit = 'urn:uuid:6a1f3f8e-8c55-4c1f-9f59-2f1a4c8f0b01';
+    const bundle = {
+      resourceType: 'Bundle',
+      type: code,
+      entry: [
+        { fullUrl: visit, resource: { ...encounter, id: undefined, meta: undefined }, request: { method: 'POST', url: 'Encounter' } },
+        { resource: { ...observation, id: undefined, meta: undefined, ...(code === 'transaction' ? { encounter: { reference: visit } } : {}) }, request: { method: 'POST', url: 'Observation' } },
+      ],
+    };
+    const res = await w.fhir(token, 'POST', '', bundle);
+    expect(res.status).toBe(200);
+    const answer = await json<{ type: string; entry: { response: { status: string; location: string } }[] }>(res);
+    expect(answer.type).toBe(`${code}-response`);
+    expect(answer.entry.map((entry) => entry.response.status)).toEqual(['201 Created', '201 Created']);
+    if (code === 'transaction') {
+      const made = await json<{ encounter: { reference: string } }>(await w.fhir(token, 'GET', answer.entry[1]?.response.location.replace(/\/_history\/\d+$/, '') ?? ''));
+      expect(made.encounter.reference).toBe(answer.entry[0]?.response.location.replace(/\/_history\/\d+$/, ''));
+    }
+  };
+}
+
 /** `_format` (and the matching Accept) for one advertised format; anything but JSON is 406. */
 function formatCheck(w: World, format: string): Check | undefined {
   const accept = { json: 'application/json', 'application/fhir+json': 'application/fhir+json' }[format];
@@ -214,7 +242,11 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
 
   for (const rest of (statement.rest as Json[]) ?? []) {
     add('rest.mode', rest.mode, is('server')(rest.mode));
-    unknown('rest', rest, ['mode', 'security', 'resource']);
+    unknown('rest', rest, ['mode', 'security', 'interaction', 'resource']);
+    for (const interaction of (rest.interaction as Json[]) ?? []) {
+      add('rest.interaction', interaction.code, systemInteractionCheck(w, String(interaction.code), sample));
+      unknown('rest.interaction', interaction, ['code', 'documentation']);
+    }
     const security = (rest.security ?? {}) as Json;
     add('rest.security.cors', security.cors, async () => {
       expect(security.cors).toBe(true);
