@@ -18,6 +18,8 @@ import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
+import { createRecordTransfer } from './records/transfer';
+import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
 import { securityHeaders } from './security/headers';
 
@@ -79,6 +81,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
   app.use(recordRoutes({ records, repositories, audit, csrf, addressesOf: features.find((feature) => feature.recordAddresses)?.recordAddresses }));
+  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase), csrf }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

@@ -34,7 +34,7 @@ export type Step =
 /** What each step needs of the caller's scopes. */
 export const PERMISSION_OF: Readonly<Record<Step['method'], Permission>> = { POST: 'c', PUT: 'u', DELETE: 'd', GET: 'r', SEARCH: 's' };
 
-type Outcome = { status: number; resource?: StoredResource; location?: string; outcome?: Json; bundle?: Json };
+export type Outcome = { status: number; resource?: StoredResource; location?: string; outcome?: Json; bundle?: Json };
 
 function asObject(value: unknown): Json | undefined {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
@@ -200,10 +200,17 @@ export type BundleDeps = {
 
 /**
  * Runs a transaction's steps in one database transaction (nothing is written if one fails);
- * `after` runs inside it too (an import's audit event).
+ * `options.targets` adds names for entries (an import's old ids); `options.after` runs inside it
+ * too (an import's audit event).
  */
-export async function runTransaction(atomically: Atomically, repository: RecordRepository, entries: readonly Json[], steps: readonly Step[], after?: () => Promise<void>): Promise<Outcome[]> {
-  const targets = referenceTargets(entries, steps);
+export async function runTransaction(
+  atomically: Atomically,
+  repository: RecordRepository,
+  entries: readonly Json[],
+  steps: readonly Step[],
+  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void> } = {},
+): Promise<Outcome[]> {
+  const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
   const resolved = steps.map((step) => ('resource' in step ? { ...step, resource: rewriteReferences(step.resource, targets) as Json } : step));
   return atomically(async () => {
     const outcomes: Outcome[] = [];
@@ -214,7 +221,7 @@ export async function runTransaction(atomically: Atomically, repository: RecordR
         throw atEntry(index, error);
       }
     }
-    await after?.();
+    await options.after?.(outcomes);
     return outcomes;
   });
 }
