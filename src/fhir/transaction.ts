@@ -72,10 +72,12 @@ function typeAt(index: number, name: unknown): RecordType {
 }
 
 /** One transaction or batch entry as a step (ids for new resources chosen here). */
-export function stepOf(entry: Json, index: number): Step {
+export function stepOf(entry: Json, index: number, fhirBase?: string): Step {
   const request = asObject(entry.request);
   const method = request?.method;
-  const url = typeof request?.url === 'string' ? request.url.replace(/^\//, '') : undefined;
+  // Relative to the base, as FHIR asks; carevault's own absolute URLs are taken too.
+  const rawUrl = typeof request?.url === 'string' ? request.url : undefined;
+  const url = rawUrl === undefined ? undefined : (fhirBase && rawUrl.startsWith(`${fhirBase}/`) ? rawUrl.slice(fhirBase.length + 1) : rawUrl.replace(/^\//, ''));
   if (!request || typeof method !== 'string' || url === undefined) {
     throw new InvalidResource(`Bundle.entry[${index}] needs a request with a method and a url.`, [`Bundle.entry[${index}].request`]);
   }
@@ -139,7 +141,8 @@ export function referenceTargets(entries: readonly Json[], steps: readonly Step[
   return targets;
 }
 
-async function run(repository: RecordRepository, step: Step): Promise<Outcome> {
+/** `readable`: the types a search step's `_include`/`_revinclude` may bring (the token's read scopes). */
+async function run(repository: RecordRepository, step: Step, readable?: (type: RecordType) => boolean): Promise<Outcome> {
   switch (step.method) {
     case 'POST': {
       const created = await repository.create(step.type, step.resource, { id: step.id });
@@ -156,14 +159,21 @@ async function run(repository: RecordRepository, step: Step): Promise<Outcome> {
       return { status: 200, resource: await repository.read(step.type, step.id) };
     case 'SEARCH': {
       const criteria = parseSearch(step.type, step.query, false);
-      const result = await repository.search(step.type, criteria);
+      const result = await repository.search(step.type, criteria, readable);
       return {
         status: 200,
         bundle: {
           resourceType: 'Bundle',
           type: 'searchset',
           total: result.total,
-          ...(result.resources.length ? { entry: result.resources.map((found) => ({ resource: found.content, search: { mode: 'match' } })) } : {}),
+          ...(result.resources.length || result.included.length
+            ? {
+                entry: [
+                  ...result.resources.map((found) => ({ resource: found.content, search: { mode: 'match' } })),
+                  ...result.included.map((found) => ({ resource: found.content, search: { mode: 'include' } })),
+                ],
+              }
+            : {}),
         },
       };
     }
@@ -194,6 +204,8 @@ export type BundleDeps = {
   fhirBase: string;
   /** Throws (403) unless the caller may do `permission` on `type`. */
   demand(type: RecordType, permission: Permission): void;
+  /** The types the caller may read, for searches' `_include` and `_revinclude`. */
+  readable(type: RecordType): boolean;
   /** The OperationOutcome for a refusal, as the API renders one. */
   outcomeOf(error: DomainError): Json;
 };
@@ -208,7 +220,7 @@ export async function runTransaction(
   repository: RecordRepository,
   entries: readonly Json[],
   steps: readonly Step[],
-  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void> } = {},
+  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void>; readable?: (type: RecordType) => boolean } = {},
 ): Promise<Outcome[]> {
   const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
   const resolved = steps.map((step) => ('resource' in step ? { ...step, resource: rewriteReferences(step.resource, targets) as Json } : step));
@@ -216,7 +228,7 @@ export async function runTransaction(
     const outcomes: Outcome[] = [];
     for (const [index, step] of resolved.entries()) {
       try {
-        outcomes.push(await run(repository, step));
+        outcomes.push(await run(repository, step, options.readable));
       } catch (error) {
         throw atEntry(index, error);
       }
@@ -230,18 +242,18 @@ export async function runTransaction(
 export async function processBundle(deps: BundleDeps, repository: RecordRepository, body: unknown): Promise<Json> {
   const { type, entries } = entriesOf(body, ['transaction', 'batch']);
   if (type === 'transaction') {
-    const steps = entries.map((entry, index) => stepOf(entry, index));
+    const steps = entries.map((entry, index) => stepOf(entry, index, deps.fhirBase));
     // Every entry's permission first: a refused one stops the transaction before any write.
     steps.forEach((step) => deps.demand(step.type, PERMISSION_OF[step.method]));
-    const outcomes = await runTransaction(deps.atomically, repository, entries, steps);
+    const outcomes = await runTransaction(deps.atomically, repository, entries, steps, { readable: deps.readable });
     return { resourceType: 'Bundle', type: 'transaction-response', entry: outcomes.map((outcome) => responseEntry(deps.fhirBase, outcome)) };
   }
   const responses: Json[] = [];
   for (const [index, entry] of entries.entries()) {
     try {
-      const step = stepOf(entry, index);
+      const step = stepOf(entry, index, deps.fhirBase);
       deps.demand(step.type, PERMISSION_OF[step.method]);
-      responses.push(responseEntry(deps.fhirBase, await run(repository, step)));
+      responses.push(responseEntry(deps.fhirBase, await run(repository, step, deps.readable)));
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       responses.push({ response: { status: String(STATUS_OF[error.kind]), outcome: deps.outcomeOf(error) } });

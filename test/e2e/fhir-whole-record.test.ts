@@ -459,13 +459,18 @@ describe('transaction and batch Bundles', () => {
             { resource: { resourceType: 'Observation', status: 'bogus', code: { text: 'x' } }, request: { method: 'POST', url: 'Observation' } },
             { resource: { resourceType: 'Condition', code: { text: 'Asthma' } }, request: { method: 'POST', url: 'Condition' } },
             { request: { method: 'GET', url: 'Observation?code=http://loinc.org|2345-7' } },
+            // The Patient is not readable with this token: the include brings nothing.
+            { request: { method: 'GET', url: 'Observation?_include=Observation:subject' } },
+            // carevault's own absolute URL is taken as the relative one.
+            { resource: observation('2345-7', 'Glucose', 5.7, '2026-08-02T08:00:00Z'), request: { method: 'POST', url: `${fhirBase}/Observation` } },
           ],
         } as never,
       }),
     );
     expect(answer.type).toBe('batch-response');
-    expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '400', '403', '200 OK']);
+    expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '400', '403', '200 OK', '200 OK', '201 Created']);
     expect(answer.entry[1].response.outcome.resourceType).toBe('OperationOutcome');
     expect(answer.entry[3].resource.total).toBe(1);
+    expect(answer.entry[4].resource.entry.map((entry: Json) => entry.search.mode)).toEqual(['match']);
   });
 });
