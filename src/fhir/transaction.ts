@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError, STATUS_OF } from '../errors';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import type { Permission } from '../rules/scopes';
+import { findUnstorable } from '../security/storable-text';
 import { InvalidResource } from './errors';
 import { relativeReference } from './indexing';
 import type { RecordRepository, StoredResource } from './repository';
@@ -223,6 +224,14 @@ export async function runTransaction(
   options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void>; readable?: (type: RecordType) => boolean } = {},
 ): Promise<Outcome[]> {
   const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
+  // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.
+  steps.forEach((step, index) => {
+    const unstorable = 'resource' in step ? findUnstorable(step.resource, step.type) : undefined;
+    if (unstorable) {
+      const problem = unstorable.problem === 'depth' ? 'the resource is nested too deeply' : 'text cannot contain NUL characters or broken Unicode';
+      throw new InvalidResource(`Bundle.entry[${index}]: ${unstorable.path}: ${problem}.`, [`Bundle.entry[${index}].resource`]);
+    }
+  });
   const resolved = steps.map((step) => ('resource' in step ? { ...step, resource: rewriteReferences(step.resource, targets) as Json } : step));
   return atomically(async () => {
     const outcomes: Outcome[] = [];
