@@ -11,7 +11,9 @@ import { authorizationRoutes } from './authorizations/routes';
 import type { Feature, Services } from './compose';
 import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
+import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
+import { requestLog } from './http/request-log';
 import { interactionRoutes } from './interactions/routes';
 import { postAsGet } from './oidc/post-as-get';
 import { OIDC_ROUTES } from './oidc/provider';
@@ -28,6 +30,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  app.use(requestLog);
   app.use(securityHeaders(config.secure));
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
@@ -53,6 +56,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
       await db.check();
       res.json({ status: 'ok' });
     } catch {
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
       res.status(503).json({ status: 'unavailable', error_description: 'The database does not answer.' });
     }
   });
