@@ -9,6 +9,7 @@ import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
 import { DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
 import { describeError, log } from '../log';
 import { HttpError, PayloadTooLarge, BadRequest } from './errors';
+import { nextStepFor } from './next-steps';
 import { sendPage } from './render';
 
 /** body-parser's errors carry a `type`; turn the ones a client causes into ours. */
@@ -62,7 +63,7 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
     return;
   }
   const title = status === 404 ? 'Page not found' : status >= 500 ? 'Something went wrong' : 'That did not work';
-  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined }).catch((renderError: unknown) => {
+  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch((renderError: unknown) => {
     log.error('error page failed', describeError(renderError));
     res.status(status).type('text').send(description);
   });
