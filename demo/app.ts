@@ -39,6 +39,16 @@ async function main(): Promise<void> {
   const app = express();
   app.use(express.urlencoded({ extended: false, limit: '4kb' }));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  // What carevault's consent page links to: the app's logo, privacy policy and terms.
+  app.get('/logo.svg', (_req, res) => {
+    res.type('image/svg+xml').send('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 56 56"><rect width="56" height="56" rx="12" fill="#1d4ed8"/><path d="M24 12h8v12h12v8H32v12h-8V32H12v-8h12z" fill="#fff"/></svg>');
+  });
+  app.get('/privacy', (_req, res) => {
+    res.type('html').send(page('Privacy policy', '<h2>Privacy policy</h2><p>Demo Clinic keeps what carevault shares with it in memory only, and forgets it when it stops.</p><p><a href="/">Back</a></p>'));
+  });
+  app.get('/terms', (_req, res) => {
+    res.type('html').send(page('Terms of use', '<h2>Terms of use</h2><p>Demo Clinic is a demonstration: do not use it with real health data.</p><p><a href="/">Back</a></p>'));
+  });
 
   app.get('/', async (_req, res) => {
     const sections = [await webSection(), await dopuSection(), connectSection(), directSection()];

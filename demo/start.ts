@@ -19,6 +19,10 @@ const DEMO = `http://localhost:${DEMO_PORT}`;
 const DEMO_APP = {
   client_name: 'Demo Clinic',
   redirect_uris: [`${DEMO}/callback`],
+  // Shown on carevault's consent page (RFC 7591 §2).
+  logo_uri: `${DEMO}/logo.svg`,
+  policy_uri: `${DEMO}/privacy`,
+  tos_uri: `${DEMO}/terms`,
   token_endpoint_auth_method: 'client_secret_basic',
   rules: [
     { scope: 'patient/Observation.cruds', required: true, reason: 'Show your weights and add the ones we measure' },

@@ -11,8 +11,13 @@ import { authorizationRoutes } from './authorizations/routes';
 import type { Feature, Services } from './compose';
 import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
+import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
+import { requestLog } from './http/request-log';
 import { interactionRoutes } from './interactions/routes';
+import type { Metrics } from './metrics/registry';
+import { timeRequests } from './metrics/requests';
+import { operationsRoutes } from './metrics/routes';
 import { postAsGet } from './oidc/post-as-get';
 import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
@@ -23,13 +28,16 @@ import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
 import { securityHeaders } from './security/headers';
 
-export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[] };
+export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[]; metrics?: Metrics | undefined };
 
-export function createApp({ services, oidc, features }: AppDeps): express.Express {
+export function createApp({ services, oidc, features, metrics }: AppDeps): express.Express {
   const { config, db, accounts, records, repositories, authorizations, audit, gate } = services;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  app.use(requestLog);
+  // Early, so every answer is timed, oidc-provider's included.
+  if (metrics) app.use(timeRequests(metrics));
   app.use(securityHeaders(config.secure));
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
@@ -55,9 +63,11 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
       await db.check();
       res.json({ status: 'ok' });
     } catch {
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
       res.status(503).json({ status: 'unavailable', error_description: 'The database does not answer.' });
     }
   });
+  app.use(operationsRoutes({ db, config, metrics }));
 
   const [cookieKey = ''] = oidc.cookieKeys;
   app.use(cookieParser(cookieKey));

@@ -48,6 +48,7 @@ const schema = z
     OFFLINE_REFRESH_TOKEN_TTL: z.coerce.number().int().min(0).default(0),
     ONLINE_REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
     SWEEP_INTERVAL: seconds(600),
+    SHUTDOWN_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
     REFRESH_REUSE_GRACE: z.coerce.number().int().min(0).max(60).default(5),
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
@@ -65,6 +66,11 @@ const schema = z
     DIRECT_SMTP_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
     DIRECT_TLS_CERT: optionalText,
     DIRECT_TLS_KEY: optionalText,
+    METRICS_ENABLED: z
+      .enum(['true', 'false', '1', '0', ''])
+      .default('false')
+      .transform((value) => value === 'true' || value === '1'),
+    METRICS_TOKEN: optionalText.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   })
   .strip()
   .superRefine((env, context) => {
@@ -99,6 +105,8 @@ export type Config = Readonly<{
     onlineRefreshToken: number;
   }>;
   sweepInterval: number;
+  /** Seconds a SIGTERM'd server takes at most to drain its connections and exit. */
+  shutdownTimeout: number;
   /** Seconds a just-rotated refresh token is refused without ending its authorization. */
   refreshReuseGrace: number;
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
@@ -115,6 +123,12 @@ export type Config = Readonly<{
     smtpPort: number | undefined;
     /** PEM files for STARTTLS; `undefined`: AUTH without TLS (loopback, tests, behind a TLS relay). */
     tls: Readonly<{ certFile: string; keyFile: string }> | undefined;
+  }>;
+  /** Prometheus metrics at `/metrics`; off unless asked for, since they describe the traffic. */
+  metrics: Readonly<{
+    enabled: boolean;
+    /** When set, a scrape must send `Authorization: Bearer <token>`. */
+    token: string | undefined;
   }>;
 }>;
 
@@ -154,6 +168,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       onlineRefreshToken: env.ONLINE_REFRESH_TOKEN_TTL,
     }),
     sweepInterval: env.SWEEP_INTERVAL,
+    shutdownTimeout: env.SHUTDOWN_TIMEOUT,
     refreshReuseGrace: env.REFRESH_REUSE_GRACE,
     signIn: Object.freeze({
       failuresPerAccount: env.SIGNIN_FAILURES_PER_ACCOUNT,
@@ -171,5 +186,6 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
           ? Object.freeze({ certFile: path.resolve(env.DIRECT_TLS_CERT), keyFile: path.resolve(env.DIRECT_TLS_KEY) })
           : undefined,
     }),
+    metrics: Object.freeze({ enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN }),
   });
 }

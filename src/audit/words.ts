@@ -23,6 +23,13 @@ function withAttachments(count: unknown): string {
 
 export type HistoryLine = { when: Date; summary: string; details: string[] };
 
+/** Who an event is about, for grouping the history: the app when there is one, else the person. */
+export function actorOf(event: AuditEventRow, appNames: ReadonlyMap<string, string>): string {
+  const d = event.details;
+  if (event.client_id) return appNames.get(event.client_id) || text(d.client_name, 'An app');
+  return text(d.person_name, text(d.client_name, 'carevault'));
+}
+
 /** An event as a line of the record's history; `appNames` gives the apps' registered names. */
 export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string, string>): HistoryLine {
   const d = event.details;

@@ -11,7 +11,8 @@ import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
 import { recordCallerOf, type BearerGate, type RecordCaller } from '../api/gate';
 import { DomainError, STATUS_OF, type FailureKind } from '../errors';
 import { fromBodyParser } from '../http/error-handler';
-import { describeError, log } from '../log';
+import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
+import { noteFailure } from '../http/request-log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import { allows, demand, permissionsOf } from './access';
 import { InvalidResource, ResourceNotFound } from './errors';
@@ -299,7 +300,12 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
       send(res, client.status, operationOutcome(issue, message));
       return;
     }
-    log.error('unexpected FHIR error', { method: req.method, path: req.originalUrl.split('?')[0], ...describeError(error) });
+    noteFailure(res, error);
+    if (isDatabaseUnavailable(error)) {
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      send(res, 503, operationOutcome('transient', UNAVAILABLE_MESSAGE));
+      return;
+    }
     send(res, 500, operationOutcome('exception', 'Something went wrong on our side. Please try again.'));
   };
   router.use(errors);
