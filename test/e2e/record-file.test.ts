@@ -3,7 +3,8 @@
  * them: Alex's record (filled by an app with a transaction Bundle) is downloaded as a FHIR Bundle
  * file, valid FHIR R4; Gale opens a new record in her care and imports the file, sees first what
  * it holds in plain words, confirms, and the record then holds the same resources (ids aside),
- * with the file named in its history. A file with one invalid resource adds nothing.
+ * with the file named in its history. A file with one invalid resource adds nothing. The record
+ * page, the review, the result and the refusal pass axe-core (no serious or critical violation).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +18,15 @@ import { signedUpPerson, type SignedUp } from '../support/people';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
 
 jest.setTimeout(180_000);
+
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations (WCAG 2.1 A/AA, best practices) on the page as it is now. */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
+    .then((result) => result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.help))`);
+}
 
 type Json = Record<string, any>;
 
@@ -159,6 +169,7 @@ test('a record downloaded and imported into another person’s new record holds 
   const newRecord = new URL(gale.page.url()).pathname.split('/')[2] ?? '';
   expect(newRecord).not.toBe(alex.record);
 
+  expect(await axeViolations(gale.page)).toEqual([]);
   await gale.page.getByLabel('Bundle file').setInputFiles(original.file);
   await gale.page.getByRole('button', { name: 'Import' }).click();
   // The review, in plain words, before anything is written.
@@ -170,9 +181,11 @@ test('a record downloaded and imported into another person’s new record holds 
   expect(review).toContain('Cholesterol — 5.2 mmol/L');
   expect(review).toContain('Lipid panel');
   expect(await countIn(newRecord)).toBe(1);
+  expect(await axeViolations(gale.page)).toEqual([]);
 
   await gale.page.getByRole('button', { name: 'Import' }).click();
   await gale.page.getByRole('heading', { level: 1, name: 'Imported' }).waitFor();
+  expect(await axeViolations(gale.page)).toEqual([]);
   expect(await gale.page.locator('main').textContent()).toContain(`6 items from ${original.name} went into Alex Export’s record.`);
 
   const imported = await downloadRecord(gale.page, newRecord);
@@ -222,6 +235,7 @@ test('a file with one invalid resource adds nothing, and says which item in plai
   await alert.waitFor();
   expect(await alert.textContent()).toMatch(/Nothing was imported\. Item 2 of the file cannot go into a health record: .*status/);
   expect(await hale.page.getByRole('button', { name: 'Import' }).count()).toBe(0);
+  expect(await axeViolations(hale.page)).toEqual([]);
   expect(await countIn(record)).toBe(1);
 
   // Not JSON at all.
