@@ -36,7 +36,8 @@ export function importPlan(recordId: string, body: unknown): ImportPlan {
   const { entries: fileEntries } = entriesOf(body, IMPORTABLE);
   const plan: ImportPlan = { entries: [], steps: [], targets: new Map(), skipped: new Map() };
   let patientSeen = false;
-  const patientReferences = new Set<string>();
+  /** The patient references the resources hold: each person (as `Patient/id`) with the spellings used for them. */
+  const patientReferences = new Map<string, Set<string>>();
   for (const [index, entry] of fileEntries.entries()) {
     const resource = asObject(entry.resource);
     if (!resource) continue;
@@ -56,16 +57,20 @@ export function importPlan(recordId: string, body: unknown): ImportPlan {
       plan.steps.push({ method: 'POST', type, id: randomUUID(), resource: content });
       const element = CATALOGUE[type].patientElement;
       const reference = element ? asObject(resource[element])?.reference : undefined;
-      if (typeof reference === 'string') patientReferences.add(reference.startsWith('urn:') ? reference : (relativeReference(reference) ?? reference));
+      if (typeof reference === 'string') {
+        const person = reference.startsWith('urn:') ? reference : (relativeReference(reference) ?? reference);
+        patientReferences.set(person, (patientReferences.get(person) ?? new Set()).add(reference));
+      }
     }
     const step = plan.steps.at(-1) as Step & { id: string };
     plan.entries.push(typeof entry.fullUrl === 'string' ? { fullUrl: entry.fullUrl } : {});
     if (oldId) plan.targets.set(`${type}/${oldId}`, `${type}/${step.id}`);
   }
   // A file without the person's details still names them: one person, taken to be this record's.
-  const unresolved = [...patientReferences].filter((reference) => !plan.targets.has(reference) && !fullUrlOf(plan, reference));
-  if (!patientSeen && unresolved.length === 1 && unresolved[0]) plan.targets.set(unresolved[0], `Patient/${recordId}`);
-  else if (!patientSeen && unresolved.length > 1) throw new InvalidResource('The file is about more than one person: a file to import must be about one person.');
+  const unresolved = [...patientReferences].filter(([person]) => !plan.targets.has(person) && !fullUrlOf(plan, person));
+  if (!patientSeen && unresolved.length === 1 && unresolved[0]) {
+    for (const spelling of unresolved[0][1]) plan.targets.set(spelling, `Patient/${recordId}`);
+  } else if (!patientSeen && unresolved.length > 1) throw new InvalidResource('The file is about more than one person: a file to import must be about one person.');
   if (plan.steps.length === 0) throw new InvalidResource('The file holds nothing a health record keeps.');
   return plan;
 }
