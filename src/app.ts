@@ -11,7 +11,9 @@ import { authorizationRoutes } from './authorizations/routes';
 import type { Feature, Services } from './compose';
 import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
+import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
+import { requestLog } from './http/request-log';
 import { interactionRoutes } from './interactions/routes';
 import type { Metrics } from './metrics/registry';
 import { timeRequests } from './metrics/requests';
@@ -31,7 +33,8 @@ export function createApp({ services, oidc, features, metrics }: AppDeps): expre
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
-  // First, so every answer is timed, oidc-provider's included.
+  app.use(requestLog);
+  // Early, so every answer is timed, oidc-provider's included.
   if (metrics) app.use(timeRequests(metrics));
   app.use(securityHeaders(config.secure));
 
@@ -58,6 +61,7 @@ export function createApp({ services, oidc, features, metrics }: AppDeps): expre
       await db.check();
       res.json({ status: 'ok' });
     } catch {
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
       res.status(503).json({ status: 'unavailable', error_description: 'The database does not answer.' });
     }
   });

@@ -3,11 +3,12 @@
  * OpenID core → express app → listeners (HTTP, and those features register) → sweeper; and back.
  * Used by `npm start` and by the tests alike.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
+import { httpListener } from './http/listener';
 import { composeFeatures, composeServices, type Listener } from './compose';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { log, setLogLevel } from './log';
 import { countConsents } from './metrics/consents';
@@ -25,32 +26,32 @@ export type Carevault = {
   registerApp(document: unknown): Promise<Record<string, unknown>>;
   /** Runs every sweep now; returns how many rows each removed. */
   sweepOnce(): Promise<Record<string, number>>;
-  /** Stops accepting requests, lets running ones finish, then closes the database. */
+  /** Stops accepting requests, lets running ones finish, closes idle connections, then the database. */
   close(): Promise<void>;
+  /**
+   * The graceful stop on SIGTERM: stops accepting, answers every request still coming on open
+   * connections with `Connection: close` until each has closed (or `deadline`, epoch ms, passed:
+   * then the rest are cut), then closes the rest. Returns how many connections were cut.
+   */
+  shutdown(deadline: number): Promise<number>;
 };
 
-/** The HTTP listener for the express app. */
-function httpListener(app: http.RequestListener, port: number): Listener & { server: http.Server } {
-  const server = http.createServer(app);
-  server.keepAliveTimeout = 5_000;
-  return {
-    name: 'http',
-    server,
-    start: () =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, () => resolve());
-      }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
-  };
+/**
+ * carevault listens on plain http; an https issuer therefore means a TLS proxy in front, whose
+ * `X-Forwarded-Proto` only counts with TRUST_PROXY. Without it oidc-provider sees every request as
+ * insecure and fails each authorization with a 500, so refuse to start and say why.
+ */
+function checkIssuerScheme(config: Config): void {
+  if (config.secure && !config.trustProxy) {
+    throw new ConfigError(
+      `setting TRUST_PROXY is invalid: ISSUER ${config.issuer} is https, but carevault serves plain http — put it behind a TLS proxy and set TRUST_PROXY=true (or use an http:// ISSUER)`,
+    );
+  }
 }
 
 export async function startCarevault(config: Config): Promise<Carevault> {
   setLogLevel(config.logLevel);
+  checkIssuerScheme(config);
   const db = await openDatabase(config);
   const started: Listener[] = [];
   let oidc: OidcRuntime | undefined;
@@ -76,6 +77,15 @@ export async function startCarevault(config: Config): Promise<Carevault> {
 
     const runtime = oidc;
     let closing: Promise<void> | undefined;
+    const closeAll = () => {
+      closing ??= (async () => {
+        runtime.stop();
+        await stopSweeper();
+        for (const listener of started.reverse()) await listener.close();
+        await db.close();
+      })();
+      return closing;
+    };
     return {
       url,
       db,
@@ -83,14 +93,11 @@ export async function startCarevault(config: Config): Promise<Carevault> {
       registerApp: (document) => services.apps.register(document),
       reloadKeys: () => runtime.reload(),
       sweepOnce: () => sweepOnce(sweeps),
-      close() {
-        closing ??= (async () => {
-          runtime.stop();
-          await stopSweeper();
-          for (const listener of started.reverse()) await listener.close();
-          await db.close();
-        })();
-        return closing;
+      close: closeAll,
+      async shutdown(deadline) {
+        const cut = await web.drain(deadline);
+        await closeAll();
+        return cut;
       },
     };
   } catch (error) {

@@ -48,6 +48,7 @@ const schema = z
     OFFLINE_REFRESH_TOKEN_TTL: z.coerce.number().int().min(0).default(0),
     ONLINE_REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
     SWEEP_INTERVAL: seconds(600),
+    SHUTDOWN_TIMEOUT: z.coerce.number().int().min(1).max(600).default(10),
     REFRESH_REUSE_GRACE: z.coerce.number().int().min(0).max(60).default(5),
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
@@ -104,6 +105,8 @@ export type Config = Readonly<{
     onlineRefreshToken: number;
   }>;
   sweepInterval: number;
+  /** Seconds a SIGTERM'd server takes at most to drain its connections and exit. */
+  shutdownTimeout: number;
   /** Seconds a just-rotated refresh token is refused without ending its authorization. */
   refreshReuseGrace: number;
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
@@ -165,6 +168,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       onlineRefreshToken: env.ONLINE_REFRESH_TOKEN_TTL,
     }),
     sweepInterval: env.SWEEP_INTERVAL,
+    shutdownTimeout: env.SHUTDOWN_TIMEOUT,
     refreshReuseGrace: env.REFRESH_REUSE_GRACE,
     signIn: Object.freeze({
       failuresPerAccount: env.SIGNIN_FAILURES_PER_ACCOUNT,

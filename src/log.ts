@@ -1,29 +1,43 @@
 /**
- * A small structured logger: one JSON line per event on stderr. Callers pass facts, never secrets.
+ * The structured log: pino, one JSON line per event on stderr (`time`, `level`, `message`, facts).
+ * Callers pass facts, never secrets; the request log (http/request-log.ts) writes through the same
+ * logger. Lines go through `process.stderr.write` at the moment they are written, so whatever
+ * watches stderr (a container runtime, a test collecting the lines) sees every one.
  */
-const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
-type Level = (typeof LEVELS)[number];
+import pino from 'pino';
 
-let threshold: Level = 'info';
+type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export const logger = pino(
+  {
+    level: 'info',
+    base: undefined,
+    messageKey: 'message',
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  },
+  { write: (line: string) => process.stderr.write(line) },
+);
 
 export function setLogLevel(level: Level): void {
-  threshold = level;
-}
-
-function write(level: Exclude<Level, 'silent'>, message: string, fields: Record<string, unknown> = {}): void {
-  if (LEVELS.indexOf(level) < LEVELS.indexOf(threshold)) return;
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+  logger.level = level;
 }
 
 export const log = {
-  debug: (message: string, fields?: Record<string, unknown>) => write('debug', message, fields),
-  info: (message: string, fields?: Record<string, unknown>) => write('info', message, fields),
-  warn: (message: string, fields?: Record<string, unknown>) => write('warn', message, fields),
-  error: (message: string, fields?: Record<string, unknown>) => write('error', message, fields),
+  debug: (message: string, fields: Record<string, unknown> = {}) => logger.debug(fields, message),
+  info: (message: string, fields: Record<string, unknown> = {}) => logger.info(fields, message),
+  warn: (message: string, fields: Record<string, unknown> = {}) => logger.warn(fields, message),
+  error: (message: string, fields: Record<string, unknown> = {}) => logger.error(fields, message),
 };
 
-/** What is safe to log of an unexpected error: its name, message and stack, never request data. */
+/**
+ * What is safe to log of an unexpected error: its class, code, message and stack — never the
+ * driver's `detail` (PostgreSQL puts the offending values there) or any request data.
+ */
 export function describeError(error: unknown): Record<string, unknown> {
-  if (error instanceof Error) return { error: error.name, detail: error.message, stack: error.stack };
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { error: error.name, ...(typeof code === 'string' ? { code } : {}), detail: error.message.slice(0, 500), stack: error.stack };
+  }
   return { error: typeof error };
 }

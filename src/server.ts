@@ -1,5 +1,8 @@
 /**
- * Process entry for `npm start`: settings → start → serve; SIGTERM/SIGINT shut down gracefully.
+ * Process entry for `npm start`: settings → start → serve. SIGTERM/SIGINT drain: no new
+ * connections, open ones close after their current response, and the process exits 0 within
+ * SHUTDOWN_TIMEOUT (connections still open a second before it are cut; a shutdown that hangs past
+ * it exits 1).
  */
 import { ConfigError, loadConfig } from './config';
 import { describeError, log } from './log';
@@ -10,11 +13,20 @@ async function main(): Promise<void> {
   const { startCarevault } = await import('./carevault.js');
   const carevault = await startCarevault(config);
   const shutdown = (signal: string) => {
-    log.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const started = Date.now();
+    log.info('shutting down', { signal, timeout: config.shutdownTimeout });
+    const bound = config.shutdownTimeout * 1000;
+    const force = setTimeout(() => {
+      log.error('shutdown did not finish in time', { timeout: config.shutdownTimeout });
+      process.exit(1);
+    }, bound);
     force.unref();
-    carevault.close().then(
-      () => process.exit(0),
+    // A second is kept for closing the listeners and the database after the drain.
+    carevault.shutdown(started + Math.max(0, bound - 1000)).then(
+      (cut) => {
+        log.info('shut down', { duration_ms: Date.now() - started, connections_cut: cut });
+        process.exit(0);
+      },
       (error: unknown) => {
         log.error('shutdown failed', describeError(error));
         process.exit(1);

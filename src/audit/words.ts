@@ -56,15 +56,20 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       return { when: event.occurred_at, summary: `${app} received access tokens`, details: [] };
     case 'token.refreshed':
       return { when: event.occurred_at, summary: `${app} renewed its access tokens`, details: [] };
+    case 'fhir.everything': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${actor} read the whole record (${count} ${count === 1 ? 'item' : 'items'})`, details: [] };
+    }
     case 'fhir.read':
     case 'fhir.created':
     case 'fhir.updated':
     case 'fhir.deleted':
+    case 'fhir.history':
     case 'fhir.searched': {
       const type = text(d.type, '');
       const count = typeof d.count === 'number' ? d.count : 0;
       const things = isRecordType(type) ? countOf(type, count) : `${count} ${type}`;
-      const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.searched': 'searched and found' }[event.kind];
+      const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.history': 'read earlier versions of', 'fhir.searched': 'searched and found' }[event.kind];
       return { when: event.occurred_at, summary: `${actor} ${verb} ${things}`, details: [] };
     }
     case 'dopu.picked_up': {

@@ -1,15 +1,18 @@
 /**
  * The one place our own routes' errors become responses: a page for browsers, JSON
  * `{ error, error_description }` for API callers. Domain errors get the status of their kind; the
- * bearer gate's refusals their `WWW-Authenticate` challenge. Unknown errors are logged and
- * answered with a plain 500, never a stack trace.
+ * bearer gate's refusals their `WWW-Authenticate` challenge. A lost database is a 503 with
+ * `Retry-After`. Unknown errors are answered with a plain 500, never a stack trace; the request
+ * log (request-log.ts) writes the one line about each failure.
  */
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
 import { DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
+import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { describeError, log } from '../log';
 import { HttpError, PayloadTooLarge, BadRequest } from './errors';
 import { nextStepFor } from './next-steps';
+import { noteFailure } from './request-log';
 import { sendPage } from './render';
 
 /** body-parser's errors carry a `type`; turn the ones a client causes into ours. */
@@ -43,12 +46,13 @@ export const notFound: RequestHandler = (_req, _res, next) => {
 /** A refusal as status, code and sentence; `undefined` for an error nobody expected. */
 function refusalOf(error: unknown): { status: number; code: string; description: string } | undefined {
   if (error instanceof DomainError) return { status: STATUS_OF[error.kind], code: error.code, description: error.message };
+  if (isDatabaseUnavailable(error)) return { status: 503, code: 'temporarily_unavailable', description: UNAVAILABLE_MESSAGE };
   return error instanceof HttpError ? error : fromBodyParser(error);
 }
 
 export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
   const known = refusalOf(error);
-  if (!known) log.error('unexpected error', { method: req.method, path: req.path, ...describeError(error) });
+  if (!known || known.status >= 500) noteFailure(res, error);
   if (res.headersSent) {
     next(error);
     return;
@@ -57,14 +61,15 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
   const code = known?.code ?? 'server_error';
   const description = known?.description ?? 'Something went wrong on our side. Please try again.';
   if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
+  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   if (error instanceof InvalidToken || error instanceof InsufficientScope) res.set('WWW-Authenticate', challengeOf(error));
   if (wantsJson(req)) {
     res.status(status).json({ error: code, error_description: description });
     return;
   }
-  const title = status === 404 ? 'Page not found' : status >= 500 ? 'Something went wrong' : 'That did not work';
+  const title = status === 404 ? 'Page not found' : status === 503 ? 'Please try again shortly' : status >= 500 ? 'Something went wrong' : 'That did not work';
   sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch((renderError: unknown) => {
-    log.error('error page failed', describeError(renderError));
+    log.error('error page failed', { request_id: req.id, ...describeError(renderError) });
     res.status(status).type('text').send(description);
   });
 };

@@ -13,6 +13,7 @@ import { createAdapterClass } from './adapter';
 import { CONNECT_PATH, connectMiddleware, connectParams, deviceFlowFeature, interactionsPolicy, pollPolicy, type ConnectHooks } from './device-flow';
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
+import { reportFailures } from './failures';
 import { authorizationOf, bindGrantsToRecords, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
 import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
@@ -223,6 +224,7 @@ export function createProvider({ config, db, people, authorizations, connect, jw
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  reportFailures(provider);
 
   provider.use(connectMiddleware(connect));
   shapeResponses(provider, API_ROUTES);

@@ -15,6 +15,7 @@ const PLAIN_WORDS: Readonly<Record<string, string>> = {
   unauthorized_client: 'This app is not allowed to sign you in this way.',
   access_denied: 'Access was not given.',
   session_not_found: 'This sign-in took too long or was already finished.',
+  temporarily_unavailable: 'carevault cannot reach its database just now. Please try again in a few seconds.',
 };
 
 export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error?: Error): Promise<void> {
@@ -23,7 +24,7 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
   // resuming at the same moment) is the person's to start again, not the app's fault.
   const expired = error instanceof errors.SessionNotFound;
   ctx.body = await renderPage('pages/error', {
-    title: expired ? 'Please start again' : 'Something went wrong',
+    title: expired ? 'Please start again' : out.error === 'temporarily_unavailable' ? 'Please try again shortly' : 'Something went wrong',
     message: expired ? 'This sign-in took too long or was already finished. Go back to the app and start again.' : (PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.'),
     code: out.error,
     detail: out.error_description,

@@ -3,7 +3,7 @@
  * its cursor), on the person's behalf and not audited — like the rest of the record page.
  */
 import type { RecordRepository } from '../fhir/repository';
-import type { SearchCriteria } from '../fhir/search';
+import type { Cursor, SearchCriteria } from '../fhir/search';
 import { chartsOf, type Chart } from './charts';
 
 const PAGE = 500;
@@ -12,9 +12,9 @@ const MOST = 5000;
 
 export async function chartsForRecord(repository: RecordRepository): Promise<Chart[]> {
   const observations: Record<string, unknown>[] = [];
-  let after: number | undefined;
+  let after: Cursor | undefined;
   do {
-    const criteria: SearchCriteria = { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: PAGE, after, used: [] };
+    const criteria: SearchCriteria = { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: PAGE, after, sort: undefined, includes: [], revincludes: [], countOnly: false, elements: undefined, used: [] };
     const page = await repository.search('Observation', criteria);
     observations.push(...page.resources.map((resource) => resource.content));
     after = page.nextCursor;

@@ -107,7 +107,7 @@ test('advertising something without a check fails the walk', async () => {
             ...observation,
             interaction: [...(observation.interaction as Json[]), { code: 'patch' }],
             searchParam: [...(observation.searchParam as Json[]), { name: 'value-quantity', type: 'quantity' }],
-            searchInclude: ['Observation:subject'],
+            searchInclude: [...(observation.searchInclude as string[]), 'Observation:performer'],
           },
         ],
       },
@@ -115,7 +115,7 @@ test('advertising something without a check fails the walk', async () => {
   };
   expect(capabilityItems(world, statementMore, sample).filter((item) => !item.check).map((item) => `${item.where}=${JSON.stringify(item.value)}`)).toEqual([
     'Observation.interaction="patch"',
+    'Observation.searchInclude="Observation:performer"',
     'Observation.searchParam="value-quantity"',
-    'Observation.searchInclude=["Observation:subject"]',
   ]);
 });

@@ -24,7 +24,7 @@ export function freePort(): Promise<number> {
 }
 
 /** A database of its own for this test file, on the PostgreSQL server of DATABASE_URL. */
-async function createPostgresDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createPostgresDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `carevault_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = knexFactory({ client: 'pg', connection: baseUrl, pool: { min: 0, max: 1 } });
   await admin.raw(`create database ${name}`);
