@@ -24,7 +24,7 @@ let demo: http.Server;
 let demoUrl: string;
 
 beforeAll(async () => {
-  [server, chromium] = await Promise.all([startTestServer({ CONNECT_POLL_INTERVAL: '1' }), launchChromium()]);
+  [server, chromium] = await Promise.all([startTestServer({ CONNECT_POLL_INTERVAL: '1', METRICS_ENABLED: 'true' }), launchChromium()]);
   demo = http.createServer();
   await new Promise<void>((resolve) => demo.listen(0, 'localhost', resolve));
   const { port } = demo.address() as AddressInfo;
@@ -132,6 +132,20 @@ test('a newcomer clicks through every connectivity option of the demo; the READM
   await page.locator('figure.chart[data-kind="weight"]').waitFor();
   expect(await page.locator('figure.chart[data-kind="weight"] figcaption').textContent()).toContain('Latest: 71.4 kilograms');
   await screenshot(page, 'record');
+
+  // What the operator saw of it: each kind of token and both consents, counted once.
+  const metrics = await (await fetch(`${server.issuer}/metrics`)).text();
+  for (const line of [
+    'carevault_consents_total{flow="web",decision="allowed"} 1',
+    'carevault_consents_total{flow="connect",decision="allowed"} 1',
+    'carevault_tokens_issued_total{grant_type="authorization_code"} 1',
+    'carevault_tokens_issued_total{grant_type="refresh_token"} 1',
+    'carevault_tokens_issued_total{grant_type="device_code"} 1',
+    'carevault_dopu_packages{status="picked_up"} 1',
+    'carevault_connect_requests{status="authorized"} 1',
+  ]) {
+    expect(metrics.split('\n')).toContain(line);
+  }
 
   for (const name of ['consent', 'connected-apps', 'pickup', 'inbox', 'record']) {
     expect(fs.statSync(path.join(SCREENSHOTS, `${name}.png`)).size).toBeGreaterThan(5_000);
