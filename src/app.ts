@@ -23,6 +23,8 @@ import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
+import { createRecordTransfer } from './records/transfer';
+import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
 import { authorizationRate } from './security/authorization-rate';
 import { securityHeaders } from './security/headers';
@@ -94,6 +96,7 @@ export function createApp({ services, oidc, features, metrics }: AppDeps): expre
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
   app.use(recordRoutes({ records, repositories, audit, csrf, addressesOf: features.find((feature) => feature.recordAddresses)?.recordAddresses }));
+  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase), csrf }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

@@ -72,6 +72,14 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.history': 'read earlier versions of', 'fhir.searched': 'searched and found' }[event.kind];
       return { when: event.occurred_at, summary: `${actor} ${verb} ${things}`, details: [] };
     }
+    case 'record.downloaded': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${person} downloaded this whole record (${count} ${count === 1 ? 'item' : 'items'})`, details: [] };
+    }
+    case 'record.imported': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${person} imported ${count} ${count === 1 ? 'item' : 'items'} from the file ${text(d.filename, 'a file')}`, details: [] };
+    }
     case 'dopu.picked_up': {
       const count = typeof d.count === 'number' ? d.count : 0;
       return { when: event.occurred_at, summary: `${app} dropped off ${count === 1 ? '1 item — you picked it up' : `${count} items — you picked them up`}`, details: [] };

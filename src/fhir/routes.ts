@@ -247,6 +247,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
         atomically: repositories.atomically,
         fhirBase: endpoints.fhirBase,
         demand: (type, permission) => demand(caller, type, permission),
+        readable: readableBy(caller),
         outcomeOf: (error) => operationOutcome(ISSUE_TYPE[error.kind], error.message, error instanceof InvalidResource ? error.expression : []),
       },
       repository(res),

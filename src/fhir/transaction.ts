@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError, STATUS_OF } from '../errors';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import type { Permission } from '../rules/scopes';
+import { findUnstorable } from '../security/storable-text';
 import { InvalidResource } from './errors';
 import { relativeReference } from './indexing';
 import type { RecordRepository, StoredResource } from './repository';
@@ -34,7 +35,7 @@ export type Step =
 /** What each step needs of the caller's scopes. */
 export const PERMISSION_OF: Readonly<Record<Step['method'], Permission>> = { POST: 'c', PUT: 'u', DELETE: 'd', GET: 'r', SEARCH: 's' };
 
-type Outcome = { status: number; resource?: StoredResource; location?: string; outcome?: Json; bundle?: Json };
+export type Outcome = { status: number; resource?: StoredResource; location?: string; outcome?: Json; bundle?: Json };
 
 function asObject(value: unknown): Json | undefined {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
@@ -72,10 +73,12 @@ function typeAt(index: number, name: unknown): RecordType {
 }
 
 /** One transaction or batch entry as a step (ids for new resources chosen here). */
-export function stepOf(entry: Json, index: number): Step {
+export function stepOf(entry: Json, index: number, fhirBase?: string): Step {
   const request = asObject(entry.request);
   const method = request?.method;
-  const url = typeof request?.url === 'string' ? request.url.replace(/^\//, '') : undefined;
+  // Relative to the base, as FHIR asks; carevault's own absolute URLs are taken too.
+  const rawUrl = typeof request?.url === 'string' ? request.url : undefined;
+  const url = rawUrl === undefined ? undefined : (fhirBase && rawUrl.startsWith(`${fhirBase}/`) ? rawUrl.slice(fhirBase.length + 1) : rawUrl.replace(/^\//, ''));
   if (!request || typeof method !== 'string' || url === undefined) {
     throw new InvalidResource(`Bundle.entry[${index}] needs a request with a method and a url.`, [`Bundle.entry[${index}].request`]);
   }
@@ -139,7 +142,8 @@ export function referenceTargets(entries: readonly Json[], steps: readonly Step[
   return targets;
 }
 
-async function run(repository: RecordRepository, step: Step): Promise<Outcome> {
+/** `readable`: the types a search step's `_include`/`_revinclude` may bring (the token's read scopes). */
+async function run(repository: RecordRepository, step: Step, readable?: (type: RecordType) => boolean): Promise<Outcome> {
   switch (step.method) {
     case 'POST': {
       const created = await repository.create(step.type, step.resource, { id: step.id });
@@ -156,14 +160,21 @@ async function run(repository: RecordRepository, step: Step): Promise<Outcome> {
       return { status: 200, resource: await repository.read(step.type, step.id) };
     case 'SEARCH': {
       const criteria = parseSearch(step.type, step.query, false);
-      const result = await repository.search(step.type, criteria);
+      const result = await repository.search(step.type, criteria, readable);
       return {
         status: 200,
         bundle: {
           resourceType: 'Bundle',
           type: 'searchset',
           total: result.total,
-          ...(result.resources.length ? { entry: result.resources.map((found) => ({ resource: found.content, search: { mode: 'match' } })) } : {}),
+          ...(result.resources.length || result.included.length
+            ? {
+                entry: [
+                  ...result.resources.map((found) => ({ resource: found.content, search: { mode: 'match' } })),
+                  ...result.included.map((found) => ({ resource: found.content, search: { mode: 'include' } })),
+                ],
+              }
+            : {}),
         },
       };
     }
@@ -194,27 +205,44 @@ export type BundleDeps = {
   fhirBase: string;
   /** Throws (403) unless the caller may do `permission` on `type`. */
   demand(type: RecordType, permission: Permission): void;
+  /** The types the caller may read, for searches' `_include` and `_revinclude`. */
+  readable(type: RecordType): boolean;
   /** The OperationOutcome for a refusal, as the API renders one. */
   outcomeOf(error: DomainError): Json;
 };
 
 /**
  * Runs a transaction's steps in one database transaction (nothing is written if one fails);
- * `after` runs inside it too (an import's audit event).
+ * `options.targets` adds names for entries (an import's old ids); `options.after` runs inside it
+ * too (an import's audit event).
  */
-export async function runTransaction(atomically: Atomically, repository: RecordRepository, entries: readonly Json[], steps: readonly Step[], after?: () => Promise<void>): Promise<Outcome[]> {
-  const targets = referenceTargets(entries, steps);
+export async function runTransaction(
+  atomically: Atomically,
+  repository: RecordRepository,
+  entries: readonly Json[],
+  steps: readonly Step[],
+  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void>; readable?: (type: RecordType) => boolean } = {},
+): Promise<Outcome[]> {
+  const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
+  // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.
+  steps.forEach((step, index) => {
+    const unstorable = 'resource' in step ? findUnstorable(step.resource, step.type) : undefined;
+    if (unstorable) {
+      const problem = unstorable.problem === 'depth' ? 'the resource is nested too deeply' : 'text cannot contain NUL characters or broken Unicode';
+      throw new InvalidResource(`Bundle.entry[${index}]: ${unstorable.path}: ${problem}.`, [`Bundle.entry[${index}].resource`]);
+    }
+  });
   const resolved = steps.map((step) => ('resource' in step ? { ...step, resource: rewriteReferences(step.resource, targets) as Json } : step));
   return atomically(async () => {
     const outcomes: Outcome[] = [];
     for (const [index, step] of resolved.entries()) {
       try {
-        outcomes.push(await run(repository, step));
+        outcomes.push(await run(repository, step, options.readable));
       } catch (error) {
         throw atEntry(index, error);
       }
     }
-    await after?.();
+    await options.after?.(outcomes);
     return outcomes;
   });
 }
@@ -223,18 +251,18 @@ export async function runTransaction(atomically: Atomically, repository: RecordR
 export async function processBundle(deps: BundleDeps, repository: RecordRepository, body: unknown): Promise<Json> {
   const { type, entries } = entriesOf(body, ['transaction', 'batch']);
   if (type === 'transaction') {
-    const steps = entries.map((entry, index) => stepOf(entry, index));
+    const steps = entries.map((entry, index) => stepOf(entry, index, deps.fhirBase));
     // Every entry's permission first: a refused one stops the transaction before any write.
     steps.forEach((step) => deps.demand(step.type, PERMISSION_OF[step.method]));
-    const outcomes = await runTransaction(deps.atomically, repository, entries, steps);
+    const outcomes = await runTransaction(deps.atomically, repository, entries, steps, { readable: deps.readable });
     return { resourceType: 'Bundle', type: 'transaction-response', entry: outcomes.map((outcome) => responseEntry(deps.fhirBase, outcome)) };
   }
   const responses: Json[] = [];
   for (const [index, entry] of entries.entries()) {
     try {
-      const step = stepOf(entry, index);
+      const step = stepOf(entry, index, deps.fhirBase);
       deps.demand(step.type, PERMISSION_OF[step.method]);
-      responses.push(responseEntry(deps.fhirBase, await run(repository, step)));
+      responses.push(responseEntry(deps.fhirBase, await run(repository, step, deps.readable)));
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       responses.push({ response: { status: String(STATUS_OF[error.kind]), outcome: deps.outcomeOf(error) } });

@@ -57,7 +57,8 @@ export function recordRoutes({ records, repositories, audit, csrf, addressesOf }
     res.redirect(303, '/records');
   });
 
-  router.get('/records/:id', requirePerson, async (req, res) => {
+  // csrf.issue: the page carries the Import form (transfer-routes.ts).
+  router.get('/records/:id', requirePerson, csrf.issue, async (req, res) => {
     const person = res.locals.person as Person;
     const record = await recordFor(req, res);
     const contents = await repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }).contents();

@@ -55,7 +55,7 @@ async function raw(token: string, method: string, path: string, body?: unknown) 
   const res = await fetch(`${fhirBase}/${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/fhir+json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as Json };
@@ -459,13 +459,68 @@ describe('transaction and batch Bundles', () => {
             { resource: { resourceType: 'Observation', status: 'bogus', code: { text: 'x' } }, request: { method: 'POST', url: 'Observation' } },
             { resource: { resourceType: 'Condition', code: { text: 'Asthma' } }, request: { method: 'POST', url: 'Condition' } },
             { request: { method: 'GET', url: 'Observation?code=http://loinc.org|2345-7' } },
+            // The Patient is not readable with this token: the include brings nothing.
+            { request: { method: 'GET', url: 'Observation?_include=Observation:subject' } },
+            // carevault's own absolute URL is taken as the relative one.
+            { resource: observation('2345-7', 'Glucose', 5.7, '2026-08-02T08:00:00Z'), request: { method: 'POST', url: `${fhirBase}/Observation` } },
           ],
         } as never,
       }),
     );
     expect(answer.type).toBe('batch-response');
-    expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '400', '403', '200 OK']);
+    expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '400', '403', '200 OK', '200 OK', '201 Created']);
     expect(answer.entry[1].response.outcome.resourceType).toBe('OperationOutcome');
     expect(answer.entry[3].resource.total).toBe(1);
+    expect(answer.entry[4].resource.entry.map((entry: Json) => entry.search.mode)).toEqual(['match']);
   });
+});
+
+test('odd Bundles, versions and parameters are refused in words, never with a 500', async () => {
+  const token = await tokenFor(alex, ['patient/*.cruds']);
+  // Nested 5000 deep: written as text (JSON.stringify itself would overflow here).
+  const deep = `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Observation"},"resource":{"resourceType":"Observation","note":${'['.repeat(5000)}{"reference":"Patient/x"}${']'.repeat(5000)}}}]}`;
+  const bundles: unknown[] = [
+    [],
+    'text',
+    '"text"',
+    { resourceType: 'Bundle' },
+    { resourceType: 'Bundle', type: 'transaction', entry: 'x' },
+    { resourceType: 'Bundle', type: 'transaction', entry: [null, 7] },
+    { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Observation' } }] },
+    { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Observation/1/2' }, resource: {} }] },
+    { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PUT', url: 'Observation' }, resource: {} }] },
+    { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: '__proto__' }, resource: {} }] },
+    deep,
+    { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'GET', url: 'Observation?_sort=%00' } }] },
+    { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Observation?_cursor=zz' } }, { request: 'x' }] },
+    { resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: 1001 }, () => ({ request: { method: 'GET', url: 'Patient' } })) },
+  ];
+  for (const bundle of bundles) {
+    const res = await raw(token, 'POST', '', bundle);
+    expect([bundle, res.status]).toEqual([bundle, expect.any(Number)]);
+    expect(res.status).toBeLessThan(500);
+    expect(res.body.resourceType).toMatch(/^(OperationOutcome|Bundle)$/);
+  }
+  for (const path of [
+    'Observation/x/_history/abc',
+    'Observation/x/_history/0',
+    'Observation/x/_history?_count=abc',
+    'Observation/x/_history?_cursor=-1',
+    'Observation?_elements=__proto__',
+    'Observation?_include=constructor:x',
+    'Observation?_revinclude=Observation',
+    'Observation?_sort=date,_lastUpdated',
+    'Observation?_summary=text',
+    'Observation?_sort=date&_cursor=1_2_3',
+    `Patient/${alex.record}/$everything?_count=0`,
+    `Patient/${alex.record}/$everything?_cursor=x`,
+    `Patient/${alex.record}/$everything?_type=`,
+    `Patient/${alex.record}/$everything?_since=2026-01-01`,
+    `Patient/${alex.record}/$everything?_since=a&_since=b`,
+    `Observation/x/$everything`,
+  ]) {
+    const res = await raw(token, 'GET', path);
+    expect([path, res.status >= 400 && res.status < 500]).toEqual([path, true]);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+  }
 });
