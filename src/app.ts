@@ -14,7 +14,7 @@ import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
 import { requestLog } from './http/request-log';
-import { interactionRoutes } from './interactions/routes';
+import { clientAddress, interactionRoutes } from './interactions/routes';
 import type { Metrics } from './metrics/registry';
 import { timeRequests } from './metrics/requests';
 import { operationsRoutes } from './metrics/routes';
@@ -26,7 +26,9 @@ import { recordRoutes } from './records/routes';
 import { createRecordTransfer } from './records/transfer';
 import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
+import { authorizationRate } from './security/authorization-rate';
 import { securityHeaders } from './security/headers';
+import { noStore } from './security/no-store';
 
 export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[]; metrics?: Metrics | undefined };
 
@@ -39,9 +41,12 @@ export function createApp({ services, oidc, features, metrics }: AppDeps): expre
   // Early, so every answer is timed, oidc-provider's included.
   if (metrics) app.use(timeRequests(metrics));
   app.use(securityHeaders(config.secure));
+  app.use(noStore('/static'));
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
   app.use(postAsGet([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]));
+  // Anonymous work is bounded: authorization requests per address, before an interaction is stored.
+  app.use(OIDC_ROUTES.authorization, authorizationRate(db, config.authorizationRequestsPerAddress, clientAddress));
   // oidc-provider parses its own bodies and answers its own errors.
   app.use((req, res, next) => {
     if (!isProviderPath(req.path)) {

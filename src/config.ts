@@ -53,6 +53,7 @@ const schema = z
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
     SIGNIN_LOCK_DURATION: seconds(15 * 60),
+    AUTHORIZATION_REQUESTS_PER_ADDRESS: z.coerce.number().int().positive().default(60),
     CONNECT_POLL_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
     SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
     MAIL_FROM: optionalText.pipe(z.string().max(254).optional()),
@@ -110,6 +111,8 @@ export type Config = Readonly<{
   /** Seconds a just-rotated refresh token is refused without ending its authorization. */
   refreshReuseGrace: number;
   signIn: Readonly<{ failuresPerAccount: number; failuresPerAddress: number; lockDuration: number }>;
+  /** Authorization requests one client address may make per minute (each stores an interaction). */
+  authorizationRequestsPerAddress: number;
   /** Seconds a Patient Connect app waits between polls of the token endpoint (RFC 8628 `interval`). */
   connectPollInterval: number;
   /** Outgoing mail: SMTP when `smtpUrl` is set, else `.eml` files in `<dataDir>/outbox`. */
@@ -175,6 +178,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
       failuresPerAddress: env.SIGNIN_FAILURES_PER_ADDRESS,
       lockDuration: env.SIGNIN_LOCK_DURATION,
     }),
+    authorizationRequestsPerAddress: env.AUTHORIZATION_REQUESTS_PER_ADDRESS,
     connectPollInterval: env.CONNECT_POLL_INTERVAL,
     mail: Object.freeze({ smtpUrl: env.SMTP_URL, from: env.MAIL_FROM ?? `carevault <no-reply@${new URL(issuer).hostname}>` }),
     pickupCodeFailuresPerAddress: env.PICKUP_CODE_FAILURES_PER_ADDRESS,

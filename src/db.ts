@@ -12,6 +12,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from './config';
 import { openEmbeddedDatabase, type EmbeddedRole } from './db/embedded';
+import { log } from './log';
 import { migrationSource } from '../migrations';
 
 export type Database = {
@@ -37,6 +38,14 @@ export type Database = {
   close(): Promise<void>;
 };
 
+/** knex's own notices (a lost connection, a deprecation) as structured lines, not console prints. */
+const KNEX_LOG = {
+  warn: (message: unknown) => log.warn('database', { detail: String(message).slice(0, 500) }),
+  error: (message: unknown) => log.warn('database', { detail: String(message).slice(0, 500) }),
+  deprecate: (method: unknown, alternative: unknown) => log.warn('database: deprecated', { detail: `${String(method)} → ${String(alternative)}` }),
+  debug: () => undefined,
+};
+
 /** Opens the configured database (serving the embedded one if no other process does). */
 export async function openDatabase(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>,
@@ -47,6 +56,7 @@ export async function openDatabase(
       client: 'pg',
       connection: config.databaseUrl,
       pool: { min: 0, max: config.dbPoolMax },
+      log: KNEX_LOG,
     });
     return wrap(knex, 'postgres', async () => {});
   }
@@ -58,6 +68,7 @@ export async function openDatabase(
     client: 'pg',
     connection: { host: embedded.socketDir, user: 'postgres', database: 'postgres' },
     pool: { min: 0, max: 1 },
+    log: KNEX_LOG,
   });
   return wrap(knex, 'embedded', () => embedded.close());
 }

@@ -35,9 +35,9 @@ export const log = {
  * driver's `detail` (PostgreSQL puts the offending values there) or any request data.
  */
 export function describeError(error: unknown): Record<string, unknown> {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { error: error.name, ...(typeof code === 'string' ? { code } : {}), detail: error.message.slice(0, 500), stack: error.stack };
+  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
+    const { name, code, message, stack } = error as { name?: unknown; code?: unknown; message: string; stack?: unknown };
+    return { error: typeof name === 'string' ? name : 'Error', ...(typeof code === 'string' ? { code } : {}), detail: message.slice(0, 500), stack };
   }
   return { error: typeof error };
 }

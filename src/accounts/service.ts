@@ -1,5 +1,13 @@
 /**
- * People: registration (which opens their own record) and sign-in with limits on guessing.
+ * People: registration (which opens their own record) and sign-in with limits on guessing that
+ * cannot be turned against the person (OWASP Authentication Cheat Sheet, "Account lockout"):
+ * - wrong passwords for one account from one address lock that address out of that account;
+ * - wrong passwords from one address across accounts lock that address out;
+ * - wrong passwords for one account from anywhere make addresses that have guessed at it wait
+ *   longer and longer (never a lock), while an address that has not guessed — the person at
+ *   home — is still heard at once, so knowing someone's email is not enough to lock them out.
+ * Registrations (failed ones too) count against the address, and an email already taken costs the
+ * same work (one argon2 hash, one insert tried) as a new one.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
@@ -7,12 +15,15 @@ import { isUniqueViolation, type Database } from '../db';
 import { Conflict, WrongCredentials } from '../errors';
 import { isUuid } from '../ids';
 import type { RecordService } from '../records/service';
-import { createLimit } from '../security/rate-limits';
+import { createBackoff, createLimit } from '../security/rate-limits';
 import { hashSecret, verifySecret } from '../security/secrets';
 import type { RegistrationForm, SignInForm } from './schemas';
 import { createAccountStore, type PersonRow } from './store';
 
 export const WRONG_CREDENTIALS = 'The email or password is wrong.';
+
+/** The longest wait (seconds) wrong passwords for one account impose on the addresses that sent them. */
+export const SIGNIN_MAX_DELAY = 60;
 
 export type Person = { id: string; email: string; name: string };
 
@@ -23,11 +34,18 @@ function toPerson(row: PersonRow): Person {
 export function createAccountService(db: Database, records: RecordService, config: Pick<Config, 'signIn'>) {
   const store = createAccountStore(db);
   const { failuresPerAccount, failuresPerAddress, lockDuration } = config.signIn;
-  const accountLimit = createLimit(db, {
-    prefix: 'signin-account',
+  const pairLimit = createLimit(db, {
+    prefix: 'signin-account-address',
     points: failuresPerAccount,
     duration: lockDuration,
     lockDuration,
+    message: 'Too many wrong passwords for this account from your network.',
+  });
+  const accountBackoff = createBackoff(db, {
+    prefix: 'signin-account',
+    free: failuresPerAccount,
+    window: lockDuration,
+    maxDelay: SIGNIN_MAX_DELAY,
     message: 'Too many wrong passwords for this account.',
   });
   const addressLimit = createLimit(db, {
@@ -52,7 +70,11 @@ export function createAccountService(db: Database, records: RecordService, confi
      */
     async register(form: RegistrationForm, address: string): Promise<Person> {
       await registrationLimit.assertOpen(address);
+      // Every registration counts, taken emails included, so one address can neither mint
+      // accounts nor probe for emails without end. Counted before the work, outside the transaction.
+      await registrationLimit.recordFailure(address);
       const person = { id: randomUUID(), email: form.email, name: form.name };
+      // The hash and the insert run for a taken email too: both paths cost the same.
       const passwordHash = await hashSecret(form.password);
       try {
         await db.transaction(async () => {
@@ -63,27 +85,29 @@ export function createAccountService(db: Database, records: RecordService, confi
         if (isUniqueViolation(error)) throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
         throw error;
       }
-      // Every registration counts, so one address cannot mint accounts without end.
-      await registrationLimit.recordFailure(address).catch(() => undefined);
       return person;
     },
 
     /**
      * Checks an email and password. Failures say only that the pair is wrong, and count against
-     * both the account and the client address; either limit locks further attempts.
+     * the address, the account at that address, and the account (growing waits for the addresses
+     * that guessed at it).
      */
     async authenticate(form: SignInForm, address: string): Promise<Person> {
       const accountKey = form.email;
+      const pairKey = `${form.email}|${address}`;
       await addressLimit.assertOpen(address);
-      await accountLimit.assertOpen(accountKey);
+      await pairLimit.assertOpen(pairKey);
+      if ((await pairLimit.count(pairKey)) > 0) await accountBackoff.assertReady(accountKey);
       const row = form.email ? await store.findPersonByEmail(form.email) : undefined;
       if (row && (await verifySecret(row.password_hash, form.password))) {
-        await accountLimit.reset(accountKey);
+        await pairLimit.reset(pairKey);
         return toPerson(row);
       }
       if (!row) await verifySecret(undefined, form.password);
+      await accountBackoff.recordFailure(accountKey);
+      await pairLimit.recordFailure(pairKey);
       await addressLimit.recordFailure(address);
-      await accountLimit.recordFailure(accountKey);
       throw new WrongCredentials(WRONG_CREDENTIALS);
     },
 

@@ -18,7 +18,9 @@ type Failed = ServerResponse & { err?: Error; failureRoute?: string };
 /** Records why a response failed (and, optionally, which route failed), for the one log line. */
 export function noteFailure(res: ServerResponse, error: unknown, route?: string): void {
   const failed = res as Failed;
-  failed.err ??= error instanceof Error ? error : new Error(`non-error thrown: ${typeof error}`);
+  // Errors of Node's own modules may come from another realm (vm contexts): judge by shape.
+  const isError = typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string';
+  failed.err ??= isError ? (error as Error) : new Error(`non-error thrown: ${typeof error}`);
   if (route) failed.failureRoute ??= route;
 }
 

@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { Config } from '../config';
 import { pendingMigrations, type Database } from '../db';
+import { RETRY_AFTER_SECONDS } from '../db/unavailable';
 import type { Metrics } from './registry';
 
 function sameSecret(sent: string, expected: string): boolean {
@@ -21,20 +22,23 @@ export function operationsRoutes({ db, config, metrics }: { db: Database; config
 
   router.get('/readyz', async (_req, res) => {
     res.set('Cache-Control', 'no-store');
+    const unready = (description: string, extra: Record<string, unknown> = {}) => {
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS)).status(503).json({ status: 'unavailable', error_description: description, ...extra });
+    };
     try {
       await db.check();
     } catch {
-      res.status(503).json({ status: 'unavailable', error_description: 'The database does not answer.' });
+      unready('The database does not answer.');
       return;
     }
     try {
       const pending = await pendingMigrations(db);
       if (pending.length) {
-        res.status(503).json({ status: 'unavailable', error_description: 'The database schema is behind: run `carevault migrate`.', pending });
+        unready('The database schema is behind: run `carevault migrate`.', { pending });
         return;
       }
     } catch {
-      res.status(503).json({ status: 'unavailable', error_description: 'The migrations could not be checked.' });
+      unready('The migrations could not be checked.');
       return;
     }
     res.json({ status: 'ready' });

@@ -1,6 +1,7 @@
 /**
  * Limits on guessable things. Counters live in PostgreSQL (rate-limiter-flexible's store) so every
- * instance sees the same counts. A key that reaches its limit is locked for the lock duration.
+ * instance sees the same counts. A key that reaches its limit is locked for the lock duration;
+ * a {@link Backoff} instead makes a key wait longer after each failure, without ever locking it.
  */
 import type { Knex } from 'knex';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
@@ -14,6 +15,8 @@ export type Limit = {
   recordFailure(key: string): Promise<void>;
   /** Forgets the failures of `key` (after a success). */
   reset(key: string): Promise<void>;
+  /** The failures of `key` counted in the current window. */
+  count(key: string): Promise<number>;
 };
 
 /**
@@ -80,6 +83,76 @@ export function createLimit(
     },
     async reset(key) {
       await limiter.delete(key);
+    },
+    async count(key) {
+      return (await limiter.get(key))?.consumedPoints ?? 0;
+    },
+  };
+}
+
+/**
+ * Growing waits for one kind of key: the first `free` failures in `window` seconds cost nothing,
+ * each one after makes the key wait twice as long as the one before (1 s, 2 s, 4 s …, at most
+ * `maxDelay`) before it may be tried again. Never a lock: after the wait the next try is heard.
+ */
+export type Backoff = {
+  /** Throws {@link TooManyAttempts} while `key` has to wait. */
+  assertReady(key: string): Promise<void>;
+  /** Counts one failure and sets the wait it earns; returns the failures counted in the window. */
+  recordFailure(key: string): Promise<number>;
+};
+
+export function createBackoff(
+  db: Pick<Database, 'knex'>,
+  options: { prefix: string; free: number; window: number; maxDelay: number; message: string },
+): Backoff {
+  const store = { storeClient: unnamedQueries(db.knex), storeType: 'pool', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: false } as const;
+  const failures = new RateLimiterPostgres({ ...store, keyPrefix: `${options.prefix}-failures`, points: Number.MAX_SAFE_INTEGER, duration: options.window });
+  // A key waits while it is "blocked" here; points 1, so any stored row over it means waiting.
+  const waits = new RateLimiterPostgres({ ...store, keyPrefix: `${options.prefix}-wait`, points: 1, duration: options.maxDelay });
+  return {
+    async assertReady(key) {
+      const res = await waits.get(key);
+      if (res && res.consumedPoints > 1 && res.msBeforeNext > 0) {
+        const seconds = Math.ceil(res.msBeforeNext / 1000);
+        throw new TooManyAttempts(`${options.message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
+      }
+    },
+    async recordFailure(key) {
+      const { consumedPoints } = await failures.penalty(key, 1);
+      const over = consumedPoints - options.free;
+      if (over > 0) await waits.block(key, Math.min(options.maxDelay, 2 ** Math.min(over - 1, 30)));
+      return consumedPoints;
+    },
+  };
+}
+
+/**
+ * A plain request rate for one kind of key: `points` requests per `duration` seconds; past it,
+ * {@link TooManyAttempts} until the window ends. For work anyone can ask for without signing in.
+ */
+export type Rate = { consume(key: string): Promise<void> };
+
+export function createRate(db: Pick<Database, 'knex'>, options: { prefix: string; points: number; duration: number; message: string }): Rate {
+  const limiter = new RateLimiterPostgres({
+    storeClient: unnamedQueries(db.knex),
+    storeType: 'pool',
+    tableName: 'rate_limits',
+    tableCreated: true,
+    clearExpiredByTimeout: false,
+    keyPrefix: options.prefix,
+    points: options.points,
+    duration: options.duration,
+  });
+  return {
+    async consume(key) {
+      try {
+        await limiter.consume(key, 1);
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw error;
+        const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+        throw new TooManyAttempts(`${options.message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
+      }
     },
   };
 }

@@ -157,7 +157,11 @@ test('a record with 30 weights shows a chart whose points are the data; blood pr
   expect(textOf(history.html)).toContain(today);
   const headings = [...history.html.matchAll(/<h3>([\s\S]*?)<\/h3>/g)].map((match) => textOf(match[1] ?? ''));
   expect(headings).toContain('Scale Sync · 37 events');
-  const group = /<h3>Scale Sync[\s\S]*?<\/h3>\s*<ol class="history">([\s\S]*?)<\/ol>/.exec(history.html)?.[1] ?? '';
-  expect(textOf(group).match(/Scale Sync added 1 observation/g)).toHaveLength(35);
-  expect(textOf(group)).toContain('Chris Charts allowed Scale Sync to reach this record');
+  // The app's group: its newest five lines, the other 32 folded under "Show 32 more".
+  const group = /<h3>Scale Sync[\s\S]*?<\/h3>([\s\S]*?)(?:<h3>|<\/section>)/.exec(history.html)?.[1] ?? '';
+  const [shown = '', folded = ''] = group.split('<details');
+  expect(textOf(shown).match(/Scale Sync added 1 observation/g)).toHaveLength(5);
+  expect(folded).toContain('<summary>Show 32 more from Scale Sync that day</summary>');
+  expect(textOf(folded).match(/Scale Sync added 1 observation/g)).toHaveLength(30);
+  expect(textOf(folded)).toContain('Chris Charts allowed Scale Sync to reach this record');
 }, 120_000);

@@ -131,6 +131,7 @@ test('/readyz is ready when migrations are applied, 503 while one is missing; /h
   try {
     const behind = await fetch(`${server.issuer}/readyz`);
     expect(behind.status).toBe(503);
+    expect(behind.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await behind.json()).toMatchObject({ status: 'unavailable', pending: [last.name] });
     expect((await fetch(`${server.issuer}/healthz`)).status).toBe(200);
   } finally {

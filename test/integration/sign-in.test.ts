@@ -150,7 +150,7 @@ describe('sign-in', () => {
     expect(alertOf(second)).toBe(WRONG);
   });
 
-  test(`after ${ACCOUNT_LIMIT} wrong passwords even the right one is refused (429, "Try again in"), counted in rate_limits`, async () => {
+  test(`after ${ACCOUNT_LIMIT} wrong passwords from one address even the right one from there is refused (429, "Try again in"), counted in rate_limits`, async () => {
     const person = newPerson('Quinn Locked');
     await register(person);
 
@@ -161,7 +161,7 @@ describe('sign-in', () => {
       expect(page.status).toBe(401);
       expect(alertOf(page)).toBe(WRONG);
     }
-    const rows = (await server.db.knex('rate_limits').where('key', 'like', `%${person.email}%`)) as { key: string; points: number }[];
+    const rows = (await server.db.knex('rate_limits').where('key', 'like', `signin-account-address:%${person.email}|%`)) as { key: string; points: number }[];
     expect(rows).toHaveLength(1);
     expect(rows[0]?.points).toBeGreaterThanOrEqual(ACCOUNT_LIMIT);
 
@@ -170,7 +170,8 @@ describe('sign-in', () => {
     expect(alertOf(refused)).toContain('Try again in');
     expect(refused.location).toBeUndefined();
 
-    // The same from a new browser: the lock is on the account, not the browser.
+    // The same from a new browser at that address: the lock is on the account at the address, not
+    // the browser (other addresses: reliability-sign-in.test.ts).
     const other = await signInPage();
     const again = await other.browser.submit(other.page, { email: person.email, password: person.password });
     expect(again.status).toBe(429);

@@ -10,7 +10,11 @@ export type PageResponse = { status: number; url: string; html: string; location
 export class Browser {
   private cookies: Cookie[] = [];
 
-  constructor(private readonly origin: string) {}
+  /** `headers` go with every request (e.g. `X-Forwarded-For` to play a client address behind a trusted proxy). */
+  constructor(
+    private readonly origin: string,
+    private readonly headers: Record<string, string> = {},
+  ) {}
 
   private cookieHeader(url: URL): string {
     return this.cookies
@@ -41,7 +45,7 @@ export class Browser {
   /** One request, no redirect following. */
   async request(target: string, init: { method?: string; form?: Record<string, string | string[]> } = {}): Promise<PageResponse> {
     const url = new URL(target, this.origin);
-    const headers = new Headers({ accept: 'text/html' });
+    const headers = new Headers({ accept: 'text/html', ...this.headers });
     const cookie = this.cookieHeader(url);
     if (cookie) headers.set('cookie', cookie);
     let body: string | undefined;
@@ -78,7 +82,7 @@ export class Browser {
     page: PageResponse,
     fields: Record<string, string | string[]>,
     actionContains = '',
-    options: { uncheck?: string[]; check?: string[] } = {},
+    options: { uncheck?: string[]; check?: string[]; follow?: boolean } = {},
   ): Promise<PageResponse> {
     const forms = [...page.html.matchAll(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)];
     const form = forms.find((match) => (match[1] ?? '').includes(actionContains));
@@ -96,7 +100,9 @@ export class Browser {
         ((type === 'checkbox' || type === 'radio') && ((ticked && !options.uncheck?.includes(value)) || options.check?.includes(value)));
       if (include) (values[name] ??= []).push(value);
     }
-    return this.visit(new URL(decode(form[1] ?? ''), page.url).toString(), { form: { ...values, ...fields } });
+    const target = new URL(decode(form[1] ?? ''), page.url).toString();
+    const init = { form: { ...values, ...fields } };
+    return options.follow === false ? this.request(target, init) : this.visit(target, init);
   }
 }
 

@@ -55,6 +55,8 @@ export async function startTestServer(overrides: Record<string, string> = {}, sa
     DATA_DIR: dataDir,
     DATABASE_URL: shared ? (shared.databaseUrl ?? '') : (database?.url ?? ''),
     LOG_LEVEL: 'error',
+    // Test files start many authorizations from one address in a minute; the limit has its own test.
+    AUTHORIZATION_REQUESTS_PER_ADDRESS: '100000',
     ...overrides,
   });
   const carevault = await startCarevault(config);

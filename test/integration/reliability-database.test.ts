@@ -1,0 +1,126 @@
+/**
+ * Losing the database (issue 13): while it is gone, each surface answers 503 with `Retry-After` in
+ * its own format — FHIR an OperationOutcome, the token endpoint OAuth JSON, pages a page, /healthz
+ * JSON — never a 500; when it is back, everything works again without a restart. Under write load
+ * with the database connections killed again and again, no write that was acknowledged (201) is
+ * lost. On PostgreSQL the backends are terminated with pg_terminate_backend; on the embedded
+ * database the socket goes away and the connection is cut. Prints its figures.
+ */
+import { authorizedApp, weight, type Authorized } from '../support/authorized';
+import { captureLogs, type CapturedLogs } from '../support/logs';
+import { outageOf, type Outage } from '../support/outage';
+import { startTestServer, type TestServer } from '../support/server';
+
+let server: TestServer;
+let outage: Outage;
+let person: Authorized;
+let logs: CapturedLogs;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  outage = outageOf(server);
+  person = await authorizedApp(server);
+  logs = captureLogs();
+}, 60_000);
+
+afterAll(async () => {
+  logs?.stop();
+  await outage?.close();
+  await server?.stop();
+});
+
+const basic = (app: Authorized['app']) => `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`).toString('base64')}`;
+
+async function probes() {
+  const fhir = await fetch(`${server.issuer}/fhir/Observation?_count=1`, { headers: { authorization: `Bearer ${person.accessToken}` } });
+  const token = await fetch(`${server.issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(person.app), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: person.refreshToken }),
+  });
+  const page = await person.browser.request('/records');
+  const health = await fetch(`${server.issuer}/healthz`);
+  return { fhir, token, page, health };
+}
+
+test('while the database is gone: 503 + Retry-After in each format; afterwards, working again', async () => {
+  await outage.begin();
+  let during: Awaited<ReturnType<typeof probes>>;
+  try {
+    during = await probes();
+  } finally {
+    await outage.end();
+  }
+  const { fhir, token, page, health } = during;
+  expect([fhir.status, token.status, page.status, health.status]).toEqual([503, 503, 503, 503]);
+  for (const response of [fhir, token, page, health]) expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(fhir.headers.get('content-type')).toContain('application/fhir+json');
+  expect(await fhir.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] });
+  expect(await token.json()).toMatchObject({ error: 'temporarily_unavailable' });
+  expect(page.headers.get('content-type')).toContain('text/html');
+  expect(page.html).toContain('try again');
+  expect(await health.json()).toMatchObject({ status: 'unavailable' });
+
+  const started = Date.now();
+  let after = await probes();
+  while (after.health.status !== 200 && Date.now() - started < 10_000) after = await probes();
+  console.log(`database back: answering again after ${Date.now() - started} ms, without a restart`);
+  expect([after.fhir.status, after.token.status, after.page.status, after.health.status]).toEqual([200, 200, 200, 200]);
+});
+
+test('connections killed under write load: no acknowledged write lost, no 500', async () => {
+  const WRITERS = 4;
+  const DURATION = 4000;
+  const acknowledged: string[] = [];
+  const statuses: Record<number, number> = {};
+  let failures = 0;
+  let running = true;
+  const write = async (writer: number) => {
+    for (let i = 0; running; i += 1) {
+      try {
+        const res = await fetch(`${server.issuer}/fhir/Observation`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${person.accessToken}`, 'content-type': 'application/fhir+json' },
+          body: JSON.stringify(weight(writer * 10_000 + i)),
+        });
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        if (res.status === 201) acknowledged.push(((await res.json()) as { id: string }).id);
+        else await res.arrayBuffer();
+      } catch {
+        failures += 1;
+      }
+    }
+  };
+  const failedBefore = logs.entries().filter((entry) => entry.message === 'request failed').length;
+  const writers = Array.from({ length: WRITERS }, (_, writer) => write(writer));
+  let kills = 0;
+  let cut = 0;
+  const killer = (async () => {
+    const until = Date.now() + DURATION;
+    while (Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      cut += await outage.cutConnections();
+      kills += 1;
+    }
+    running = false;
+  })();
+  await killer;
+  await Promise.all(writers);
+
+  const stored = new Set(
+    (await server.db.knex('resources').where({ type: 'Observation', record_id: person.record }).select('id')).map((row: { id: string }) => row.id),
+  );
+  const lost = acknowledged.filter((id) => !stored.has(id));
+  const failedLines = logs.entries().filter((entry) => entry.message === 'request failed').length - failedBefore;
+  console.log(
+    `write load with killed connections (${server.db.kind}): ${kills} kills, ${cut} connections cut, ` +
+      `statuses ${JSON.stringify(statuses)}, transport failures ${failures}, failure log lines ${failedLines}, acknowledged writes ${acknowledged.length}, writes lost ${lost.length}`,
+  );
+  expect(acknowledged.length).toBeGreaterThan(20);
+  expect(lost).toEqual([]);
+  expect(statuses[500] ?? 0).toBe(0);
+  expect(failures).toBe(0);
+  // Each 503 is one log line, nothing more (knex's own notices are warnings, not failures).
+  expect(failedLines).toBe(statuses[503] ?? 0);
+  expect(Object.keys(statuses).every((status) => status === '201' || status === '503')).toBe(true);
+}, 60_000);

@@ -1,0 +1,125 @@
+/**
+ * Sign-in limits that cannot be turned against the person (issue 13), with client addresses played
+ * through a trusted proxy's X-Forwarded-For: one address guessing at one account is locked out of
+ * that account; many addresses guessing at it wait longer and longer (never a lock); the person
+ * from an address that has not guessed signs in at once with the right password. Registration:
+ * failed ones count against the address, and a taken email costs the same time as a new one.
+ * Prints its figures.
+ */
+import { Browser, textOf, type PageResponse } from '../support/browser';
+import { startTestServer, type TestServer } from '../support/server';
+
+const PER_ACCOUNT = 3;
+const PER_ADDRESS = 12;
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ TRUST_PROXY: 'true', SIGNIN_FAILURES_PER_ACCOUNT: String(PER_ACCOUNT), SIGNIN_FAILURES_PER_ADDRESS: String(PER_ADDRESS) });
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function alertOf(page: PageResponse): string {
+  const match = /<div class="alert" role="alert">([\s\S]*?)<\/div>/.exec(page.html);
+  return match ? textOf(match[1] ?? '') : '';
+}
+
+function browserAt(address: string): Browser {
+  return new Browser(server.issuer, { 'x-forwarded-for': address });
+}
+
+async function signIn(address: string, email: string, password: string): Promise<PageResponse> {
+  const browser = browserAt(address);
+  const page = await browser.visit('/login');
+  return browser.submit(page, { email, password });
+}
+
+async function register(address: string, person: { name: string; email: string; password: string }): Promise<PageResponse> {
+  const browser = browserAt(address);
+  const page = await browser.visit('/register');
+  return browser.submit(page, person);
+}
+
+test('guessing from one address or many never locks the person out; the waits grow; figures', async () => {
+  const victim = { name: 'Vic Target', email: `victim${Date.now()}@example.org`, password: 'the right long password' };
+  expect(textOf((await register('192.0.2.10', victim)).html)).toContain('Hello, Vic Target');
+
+  // One address guesses ten times: after PER_ACCOUNT wrong passwords it is locked out of this account.
+  const single: number[] = [];
+  for (let i = 0; i < 10; i += 1) single.push((await signIn('203.0.113.5', victim.email, `guess ${i}`)).status);
+  expect(single.slice(0, PER_ACCOUNT)).toEqual(Array(PER_ACCOUNT).fill(401));
+  expect(single.slice(PER_ACCOUNT).every((status) => status === 429)).toBe(true);
+  // …even with the right password, from there.
+  expect((await signIn('203.0.113.5', victim.email, victim.password)).status).toBe(429);
+
+  // Six more addresses, two guesses each: the first of each is heard, the second must wait, longer each time.
+  const waits: number[] = [];
+  let heard = 0;
+  for (let n = 1; n <= 6; n += 1) {
+    const first = await signIn(`198.51.100.${n}`, victim.email, `spread guess ${n}a`);
+    if (first.status === 401) heard += 1;
+    const second = await signIn(`198.51.100.${n}`, victim.email, `spread guess ${n}b`);
+    expect(second.status).toBe(429);
+    waits.push(Number(/Try again in (\d+) second/.exec(alertOf(second))?.[1] ?? NaN));
+  }
+  expect(heard).toBe(6);
+  expect(waits).toEqual([...waits].sort((a, b) => a - b));
+  expect(waits[waits.length - 1]).toBeGreaterThan(waits[0] ?? 0);
+
+  // The person, from home (an address that has not guessed), signs in at once.
+  const started = Date.now();
+  const home = await signIn('192.0.2.10', victim.email, victim.password);
+  const took = Date.now() - started;
+  expect(home.status).toBe(200);
+  expect(textOf(home.html)).toContain('Hello, Vic Target');
+  // So does a new address the person has never used.
+  expect((await signIn('192.0.2.99', victim.email, victim.password)).status).toBe(200);
+
+  console.log(
+    `sign-in limits: one address, 10 guesses → ${single.filter((s) => s === 401).length} heard, ${single.filter((s) => s === 429).length} refused; ` +
+      `6 more addresses × 2 guesses → ${heard} heard, 6 told to wait (s): ${waits.join(', ')}; ` +
+      `right password from home → ${home.status} in ${took} ms, from a new address → 200`,
+  );
+});
+
+test('one address guessing across accounts is locked out; the others are not', async () => {
+  const statuses: number[] = [];
+  for (let i = 0; i < PER_ADDRESS + 2; i += 1) statuses.push((await signIn('203.0.113.77', `nobody${i}@example.org`, 'some password')).status);
+  expect(statuses.slice(0, PER_ADDRESS)).toEqual(Array(PER_ADDRESS).fill(401));
+  expect(statuses.slice(PER_ADDRESS)).toEqual([429, 429]);
+  expect((await signIn('203.0.113.78', 'nobody0@example.org', 'some password')).status).toBe(401);
+});
+
+test('registration: failed ones count against the address; a taken email costs the same time as a new one', async () => {
+  const taken = { name: 'Tay Ken', email: `taken${Date.now()}@example.org`, password: 'a long enough password' };
+  expect((await register('192.0.2.50', taken)).status).toBe(200);
+
+  const timings = { taken: [] as number[], fresh: [] as number[] };
+  const prober = '203.0.113.99';
+  const statuses: number[] = [];
+  for (let i = 0; i < PER_ADDRESS + 2; i += 1) {
+    const fresh = i % 2 === 1;
+    const browser = browserAt(prober);
+    const page = await browser.visit('/register');
+    const started = performance.now();
+    const answer = await browser.submit(page, fresh ? { ...taken, email: `fresh${i}${Date.now()}@example.org` } : taken, '', { follow: false });
+    const elapsed = performance.now() - started;
+    statuses.push(answer.status);
+    if (answer.status === 409) timings.taken.push(elapsed);
+    if (answer.status === 303 || answer.status === 302) timings.fresh.push(elapsed);
+  }
+  // PER_ADDRESS registrations (taken or not) from one address, then refused.
+  expect(statuses.slice(0, PER_ADDRESS).every((status) => status === 409 || status === 303 || status === 302)).toBe(true);
+  expect(statuses.slice(PER_ADDRESS)).toEqual([429, 429]);
+
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const ratio = median(timings.taken) / median(timings.fresh);
+  console.log(
+    `registration from one address: ${statuses.length} tries → ${statuses.filter((s) => s === 409).length} taken, ${timings.fresh.length} created, ` +
+      `${statuses.filter((s) => s === 429).length} refused; median time taken ${median(timings.taken).toFixed(0)} ms vs new ${median(timings.fresh).toFixed(0)} ms (ratio ${ratio.toFixed(2)})`,
+  );
+  expect(ratio).toBeGreaterThan(0.5);
+  expect(ratio).toBeLessThan(2);
+});
