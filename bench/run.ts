@@ -1,106 +1,174 @@
 /**
- * `npm run bench`: throughput of carevault's hot paths, each as a ratio to a baseline measured in
- * the same run (GET /healthz, one database round trip), because these machines are shared and
- * noisy. Runs on the embedded database, or on DATABASE_URL's server when set.
+ * `npm run bench`: carevault's hot paths under load from a separate process (autocannon), each
+ * beside a reference measured in the same run on the same machine — bare oidc-provider with its
+ * memory adapter for the token endpoint, a minimal express handler (one token lookup, one indexed
+ * query) on the same database for FHIR reads — on the embedded database and, when DATABASE_URL is
+ * set, on a scratch database of that PostgreSQL server. Prints a table and one JSON document
+ * (issue 14). Options: bench/options.ts.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as oidc from 'openid-client';
-import { startCarevault } from '../src/carevault';
-import { loadConfig } from '../src/config';
-import { Browser } from '../test/support/browser';
-import { freePort } from '../test/support/server';
+import { Pool } from 'pg';
+import type { LoadSpec } from './load';
+import { readOptions, type BenchDatabase, type BenchOptions } from './options';
+import { SERVER_SCRIPT, freePort, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
+import type { ReferenceHandlerReady } from './reference-handler';
+import type { ReferenceProviderReady } from './reference-provider';
+import { RSS_TARGET_MB, row, table, type BenchReport, type Figures, type Row } from './report';
+import { OBSERVATION, REDIRECT_URI, SCOPE, basic, seed } from './seed';
+import { bulkSeed, grantOfToken } from './store';
 
-const DURATION_MS = Number(process.argv[2] ?? 3000);
-const CONCURRENCY = 8;
+const FORM = 'application/x-www-form-urlencoded';
 
-async function measure(name: string, run: () => Promise<void>, concurrency = CONCURRENCY): Promise<{ name: string; perSecond: number }> {
-  for (let i = 0; i < 5; i += 1) await run();
-  let count = 0;
-  const deadline = Date.now() + DURATION_MS;
-  const started = Date.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < deadline) {
-        await run();
-        count += 1;
+/** A database of its own on the PostgreSQL server, dropped afterwards. */
+async function scratchDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `carevault_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new Pool({ connectionString: url, max: 1 });
+  await admin.query(`create database ${name}`);
+  const scratch = new URL(url);
+  scratch.pathname = `/${name}`;
+  return {
+    url: scratch.toString(),
+    async drop() {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+async function expectActive(url: string, auth: string, token: string): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` });
+  const body = (await res.json()) as { active?: boolean };
+  if (body.active !== true) throw new Error(`${url} does not find the token it is to introspect`);
+}
+
+async function benchDatabase(database: BenchDatabase, options: BenchOptions, log: (line: string) => void): Promise<BenchReport['databases'][number]> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-'));
+  const scratch = database === 'postgres' && options.databaseUrl ? await scratchDatabase(options.databaseUrl) : undefined;
+  const children: Child[] = [];
+  try {
+    const port = await freePort();
+    const issuer = `http://localhost:${port}`;
+    const initialAccessToken = randomBytes(24).toString('base64url');
+    const poolMax = database === 'embedded' ? 1 : 10;
+    const env = {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      ISSUER: issuer,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'error',
+      DB_POOL_MAX: String(poolMax),
+      REGISTRATION_INITIAL_ACCESS_TOKEN: initialAccessToken,
+      ...(scratch ? { DATABASE_URL: scratch.url } : {}),
+    };
+    const server = startChild(SERVER_SCRIPT, [], env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
+    children.push(server);
+    await waitReady(`${issuer}/healthz`, server);
+    log(`${database}: carevault up (${residentMb(server.process.pid).toFixed(0)} MB); seeding`);
+    const fixture = await seed(issuer, initialAccessToken, options.chains);
+
+    const connection = scratch?.url ?? dataDir;
+    if (options.bulk > 0) {
+      log(`${database}: adding ${options.bulk.toLocaleString('en-US')} tokens and resources`);
+      const pool = connection.startsWith('postgres') ? new Pool({ connectionString: connection, max: 1 }) : new Pool({ host: connection, user: 'postgres', database: 'postgres', max: 1 });
+      try {
+        const grant = await grantOfToken(pool, fixture.accessToken);
+        if (!grant) throw new Error('the bench token has no grant');
+        await bulkSeed(pool, options.bulk, grant.grantId, grant.clientId, fixture.otherRecordId);
+      } finally {
+        await pool.end();
       }
-    }),
-  );
-  return { name, perSecond: (count * 1000) / (Date.now() - started) };
+    }
+
+    const provider = startChild(path.join(__dirname, 'reference-provider.js'), [String(options.chains)]);
+    children.push(provider);
+    const bare = JSON.parse(await provider.firstLine) as ReferenceProviderReady;
+    const handler = startChild(path.join(__dirname, 'reference-handler.js'), [connection, String(poolMax)]);
+    children.push(handler);
+    const minimal = JSON.parse(await handler.firstLine) as ReferenceHandlerReady;
+    const bareUrl = `http://127.0.0.1:${bare.port}`;
+    const { seconds, connections } = options;
+    const pid = server.process.pid;
+    const measure = async (name: string, spec: LoadSpec, of: number | undefined): Promise<Figures> => {
+      const figures = await runLoad(spec, of);
+      log(`${database}: ${name}: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms, ${figures.errors} errors`);
+      return of === pid ? figures : { ...figures, rssMb: undefined };
+    };
+    const post = (url: string, auth: string, body: string): LoadSpec => ({
+      kind: 'request', url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body, connections, seconds,
+    });
+    const cvAuth = basic(fixture.clientId, fixture.clientSecret);
+    const bareAuth = basic(bare.clientId, bare.clientSecret);
+    const bearer = { authorization: `Bearer ${fixture.accessToken}` };
+    const rows: Row[] = [];
+
+    // Refresh first: bare oidc-provider's memory adapter is an LRU of 1,000 entries, and the
+    // tokens issued by the other measurements would evict its grants.
+    const refresh = (url: string, auth: string, refreshTokens: string[]): LoadSpec => ({ kind: 'refresh', url, headers: { authorization: auth, 'content-type': FORM }, refreshTokens, seconds });
+    const bareRefresh = await measure('bare oidc-provider refresh', refresh(`${bareUrl}/token`, bareAuth, bare.refreshTokens), undefined);
+    const cvRefresh = await measure('refresh', refresh(`${issuer}/token`, cvAuth, fixture.refreshTokens), pid);
+    rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }));
+
+    const bareCc = await measure('bare oidc-provider client_credentials', post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'), undefined);
+    const cc = await measure('client_credentials', post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu'), pid);
+    rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
+
+    // Fetched now, for the same reason; and both must really answer `active: true`.
+    const bareToken = (await (
+      await fetch(`${bareUrl}/token`, { method: 'POST', headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM }, body: 'grant_type=client_credentials&scope=dopu' })
+    ).json()) as { access_token: string };
+
+    await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
+    await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
+    const bareIntro = await measure('bare oidc-provider introspection', post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`), undefined);
+    const intro = await measure('introspection', post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`), pid);
+    rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
+
+    const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
+    const minimalRead = await measure('minimal handler read', read(`http://127.0.0.1:${minimal.port}`), undefined);
+    const reference = { name: 'minimal handler', ...minimalRead };
+    rows.push(row(database, 'FHIR read', await measure('FHIR read', read(issuer), pid), reference));
+    const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
+    rows.push(row(database, 'FHIR search (20)', await measure('FHIR search', search, pid), reference));
+    const create: LoadSpec = {
+      kind: 'request', url: `${issuer}/fhir/Observation`, method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: OBSERVATION, connections, seconds,
+    };
+    rows.push(row(database, 'FHIR create', await measure('FHIR create', create, pid), reference));
+
+    const flow: LoadSpec = {
+      kind: 'flow', issuer, clientId: fixture.clientId, clientSecret: fixture.clientSecret, redirectUri: REDIRECT_URI, scope: SCOPE,
+      people: fixture.people, concurrency: options.flows, seconds,
+    };
+    rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
+
+    const rssMaxMb = Math.max(...rows.map((r) => r.carevault.rssMb ?? 0));
+    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows };
+  } finally {
+    for (const child of children.reverse()) await child.stop();
+    await scratch?.drop().catch(() => undefined);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
-  const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-'));
-  const config = loadConfig({ PORT: String(port), ISSUER: `http://localhost:${port}`, DATA_DIR: dataDir, LOG_LEVEL: 'error' });
-  const carevault = await startCarevault(config);
-  try {
-    const issuer = config.issuer;
-    const registered = await carevault.registerApp({
-      client_name: 'Bench',
-      redirect_uris: ['https://bench.example/callback'],
-      rules: [
-        { scope: 'patient/Observation.cruds', required: true, reason: 'Benchmark' },
-        { scope: 'offline_access', required: true, reason: 'Benchmark' },
-      ],
-    });
-    const app = await oidc.discovery(new URL(issuer), String(registered.client_id), undefined, oidc.ClientSecretBasic(String(registered.client_secret)), {
-      execute: [oidc.allowInsecureRequests],
-    });
-    const browser = new Browser(issuer);
-    let page = await browser.visit('/register');
-    page = await browser.submit(page, { name: 'Bench Person', email: 'bench@example.org', password: 'bench password 123' });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(app, {
-      redirect_uri: 'https://bench.example/callback',
-      scope: 'openid patient/Observation.cruds offline_access',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
-    page = await browser.visit(url.toString());
-    page = await browser.submit(page, { decision: 'allow' }, '/consent');
-    let tokens: oidc.TokenEndpointResponse = await oidc.authorizationCodeGrant(app, new URL(page.location ?? ''), { pkceCodeVerifier: verifier });
-    const headers = { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/fhir+json' };
-    const observation = JSON.stringify({
-      resourceType: 'Observation',
-      status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] },
-      effectiveDateTime: '2026-01-01T08:00:00Z',
-      valueQuantity: { value: 72, unit: 'kg' },
-    });
-    const created = (await (await fetch(`${issuer}/fhir/Observation`, { method: 'POST', headers, body: observation })).json()) as { id: string };
-    for (let i = 0; i < 40; i += 1) await fetch(`${issuer}/fhir/Observation`, { method: 'POST', headers, body: observation });
-
-    const ok = async (res: Response) => {
-      if (!res.ok) throw new Error(`${res.url} answered ${res.status}`);
-      await res.arrayBuffer();
-    };
-    const results = [
-      await measure('baseline GET /healthz', async () => ok(await fetch(`${issuer}/healthz`))),
-      await measure('discovery', async () => ok(await fetch(`${issuer}/.well-known/openid-configuration`))),
-      await measure('FHIR read', async () => ok(await fetch(`${issuer}/fhir/Observation/${created.id}`, { headers }))),
-      await measure('FHIR search (20 of 41)', async () => ok(await fetch(`${issuer}/fhir/Observation?code=29463-7`, { headers }))),
-      await measure('FHIR create', async () => ok(await fetch(`${issuer}/fhir/Observation`, { method: 'POST', headers, body: observation }))),
-      await measure(
-        'refresh (rotating, sequential)',
-        async () => {
-          tokens = await oidc.refreshTokenGrant(app, tokens.refresh_token ?? '');
-        },
-        1,
-      ),
-    ];
-    const [baseline] = results;
-    process.stdout.write(`carevault bench on the ${carevault.db.kind} database, ${DURATION_MS} ms per case, ${CONCURRENCY} concurrent\n`);
-    for (const result of results) {
-      const ratio = baseline ? result.perSecond / baseline.perSecond : 1;
-      process.stdout.write(`${result.name.padEnd(34)} ${result.perSecond.toFixed(0).padStart(7)} /s   ${ratio.toFixed(2)} × baseline\n`);
-    }
-  } finally {
-    await carevault.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
+  const options = readOptions(process.argv.slice(2), process.env);
+  const started = Date.now();
+  const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
+  const report: BenchReport = {
+    startedAt: new Date(started).toISOString(),
+    seconds: 0,
+    machine: { cpus: os.cpus().length, loadAverage: os.loadavg(), node: process.version },
+    options: { seconds: options.seconds, connections: options.connections, chains: options.chains, flows: options.flows, bulk: options.bulk },
+    databases: [],
+  };
+  for (const database of options.databases) report.databases.push(await benchDatabase(database, options, log));
+  report.seconds = Math.round((Date.now() - started) / 1000);
+  const document = JSON.stringify(report, null, 2);
+  if (options.jsonFile) fs.writeFileSync(options.jsonFile, `${document}\n`);
+  process.stdout.write(`${table(report)}\n\n${document}\n`);
 }
 
 main().catch((error: unknown) => {

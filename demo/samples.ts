@@ -22,6 +22,7 @@ export function labResults() {
       status: 'final',
       category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
       code: { coding: [{ system: 'http://loinc.org', code: '2339-0', display: 'Glucose [Mass/volume] in Blood' }], text: 'Blood glucose' },
+      subject: { reference: 'Patient/demo-clinic-patient' },
       effectiveDateTime: today,
       valueQuantity: { value: 95, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
     },
@@ -29,6 +30,8 @@ export function labResults() {
       resourceType: 'Condition',
       clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'resolved' }] },
       code: { coding: [{ system: 'http://snomed.info/sct', code: '73211009', display: 'Diabetes mellitus' }], text: 'Diabetes check: not diabetic' },
+      // FHIR R4 requires a Condition's subject: the clinic's own patient, re-pointed by carevault at the record the person chooses.
+      subject: { reference: 'Patient/demo-clinic-patient' },
       recordedDate: today,
     },
   ];

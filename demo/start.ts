@@ -8,6 +8,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { demoRegistration } from './registration';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CAREVAULT_PORT = 3000;
@@ -15,18 +16,7 @@ const DEMO_PORT = 3001;
 const CAREVAULT = `http://localhost:${CAREVAULT_PORT}`;
 const DEMO = `http://localhost:${DEMO_PORT}`;
 
-/** Demo Clinic's registration document: rules for the web flow, and every capability. */
-const DEMO_APP = {
-  client_name: 'Demo Clinic',
-  redirect_uris: [`${DEMO}/callback`],
-  token_endpoint_auth_method: 'client_secret_basic',
-  rules: [
-    { scope: 'patient/Observation.cruds', required: true, reason: 'Show your weights and add the ones we measure' },
-    { scope: 'patient/Condition.rs', required: false, reason: 'Know your conditions before your visit' },
-    { scope: 'offline_access', required: false, reason: 'Send you results while you are away' },
-  ],
-  capabilities: ['dopu', 'connect', 'direct'],
-};
+const DEMO_APP = demoRegistration(DEMO);
 
 const children: ChildProcess[] = [];
 

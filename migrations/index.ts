@@ -11,6 +11,7 @@ import * as auditSubjects from './20261129_005_audit_subjects';
 import * as dopuPackages from './20261130_006_dopu_packages';
 import * as connectRequests from './20261130_007_connect_requests';
 import * as directMessages from './20261130_008_direct_messages';
+import * as resourceVersions from './20261130_009_resource_versions';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -23,6 +24,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261130_006_dopu_packages', dopuPackages],
   ['20261130_007_connect_requests', connectRequests],
   ['20261130_008_direct_messages', directMessages],
+  ['20261130_009_resource_versions', resourceVersions],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

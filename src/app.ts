@@ -15,24 +15,31 @@ import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
 import { requestLog } from './http/request-log';
 import { clientAddress, interactionRoutes } from './interactions/routes';
+import type { Metrics } from './metrics/registry';
+import { timeRequests } from './metrics/requests';
+import { operationsRoutes } from './metrics/routes';
 import { postAsGet } from './oidc/post-as-get';
 import { OIDC_ROUTES } from './oidc/provider';
 import { isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
+import { createRecordTransfer } from './records/transfer';
+import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
 import { authorizationRate } from './security/authorization-rate';
 import { securityHeaders } from './security/headers';
 import { noStore } from './security/no-store';
 
-export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[] };
+export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[]; metrics?: Metrics | undefined };
 
-export function createApp({ services, oidc, features }: AppDeps): express.Express {
+export function createApp({ services, oidc, features, metrics }: AppDeps): express.Express {
   const { config, db, accounts, records, repositories, authorizations, audit, gate } = services;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
   app.use(requestLog);
+  // Early, so every answer is timed, oidc-provider's included.
+  if (metrics) app.use(timeRequests(metrics));
   app.use(securityHeaders(config.secure));
   app.use(noStore('/static'));
 
@@ -65,6 +72,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
       res.status(503).json({ status: 'unavailable', error_description: 'The database does not answer.' });
     }
   });
+  app.use(operationsRoutes({ db, config, metrics }));
 
   const [cookieKey = ''] = oidc.cookieKeys;
   app.use(cookieParser(cookieKey));
@@ -88,6 +96,7 @@ export function createApp({ services, oidc, features }: AppDeps): express.Expres
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
   app.use(recordRoutes({ records, repositories, audit, csrf, addressesOf: features.find((feature) => feature.recordAddresses)?.recordAddresses }));
+  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase), csrf }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

@@ -11,6 +11,8 @@ import { composeFeatures, composeServices, type Listener } from './compose';
 import { ConfigError, type Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { log, setLogLevel } from './log';
+import { countConsents } from './metrics/consents';
+import { createMetrics } from './metrics/registry';
 import { startOidc, type OidcRuntime } from './oidc/runtime';
 import { startSweeper, sweepOnce } from './sweeper';
 
@@ -56,10 +58,12 @@ export async function startCarevault(config: Config): Promise<Carevault> {
   try {
     const applied = await migrate(db);
     if (applied.length) log.info('database migrated', { applied });
-    const services = composeServices(config, db, (metadata) => (oidc as OidcRuntime).saveClient(metadata));
-    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, connect: services.connectHooks });
+    const metrics = config.metrics.enabled ? createMetrics(db) : undefined;
+    const composed = composeServices(config, db, (metadata) => (oidc as OidcRuntime).saveClient(metadata));
+    const services = metrics ? countConsents(composed, metrics) : composed;
+    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, connect: services.connectHooks, tokenObserver: metrics?.tokens });
     const features = composeFeatures(services, oidc);
-    const app = createApp({ services, oidc, features });
+    const app = createApp({ services, oidc, features, metrics });
     const web = httpListener(app, config.port);
     const sweeps = [...services.sweeps, ...features.flatMap((feature) => feature.sweeps ?? [])];
     for (const listener of [web, ...features.flatMap((feature) => feature.listeners ?? [])]) {

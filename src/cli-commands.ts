@@ -32,7 +32,7 @@ export async function migrateCommand(config: Config): Promise<string[]> {
 /** Registers an app from its registration document; returns the registered client. */
 export function createAppCommand(config: Config, document: unknown): Promise<Record<string, unknown>> {
   return withDatabase(config, (db) => {
-    const validator = clientValidator(config);
+    const validator = clientValidator(config, db);
     return composeServices(config, db, clientSaver(db, () => validator)).apps.register(document);
   });
 }

@@ -71,6 +71,11 @@ const schema = z
     DIRECT_SMTP_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
     DIRECT_TLS_CERT: optionalText,
     DIRECT_TLS_KEY: optionalText,
+    METRICS_ENABLED: z
+      .enum(['true', 'false', '1', '0', ''])
+      .default('false')
+      .transform((value) => value === 'true' || value === '1'),
+    METRICS_TOKEN: optionalText.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   })
   .strip()
   .superRefine((env, context) => {
@@ -127,6 +132,12 @@ export type Config = Readonly<{
     smtpPort: number | undefined;
     /** PEM files for STARTTLS; `undefined`: AUTH without TLS (loopback, tests, behind a TLS relay). */
     tls: Readonly<{ certFile: string; keyFile: string }> | undefined;
+  }>;
+  /** Prometheus metrics at `/metrics`; off unless asked for, since they describe the traffic. */
+  metrics: Readonly<{
+    enabled: boolean;
+    /** When set, a scrape must send `Authorization: Bearer <token>`. */
+    token: string | undefined;
   }>;
 }>;
 
@@ -186,5 +197,6 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
           ? Object.freeze({ certFile: path.resolve(env.DIRECT_TLS_CERT), keyFile: path.resolve(env.DIRECT_TLS_KEY) })
           : undefined,
     }),
+    metrics: Object.freeze({ enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN }),
   });
 }

@@ -107,6 +107,21 @@ export async function migrate(db: Pick<Database, 'knex'>): Promise<string[]> {
   return applied;
 }
 
+/** Migrations this code knows that the database has not run yet (empty when the schema is current). */
+export async function pendingMigrations(db: Pick<Database, 'knex'>): Promise<string[]> {
+  const [, pending] = (await db.knex.migrate.list({ migrationSource })) as [unknown[], unknown[]];
+  return pending.map((migration) => (Array.isArray(migration) ? String(migration[0]) : String((migration as { name?: unknown }).name ?? migration)));
+}
+
+/** The connection pool's state (knex's tarn pool), for the operator's metrics. */
+export type PoolStats = { max: number; used: number; free: number; pendingAcquires: number };
+
+export function poolStatsOf(db: Pick<Database, 'knex'>): PoolStats | undefined {
+  const pool = (db.knex.client as { pool?: { max: number; numUsed(): number; numFree(): number; numPendingAcquires(): number } }).pool;
+  if (!pool) return undefined;
+  return { max: pool.max, used: pool.numUsed(), free: pool.numFree(), pendingAcquires: pool.numPendingAcquires() };
+}
+
 /** True for PostgreSQL's unique_violation. */
 export function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';

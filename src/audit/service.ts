@@ -5,7 +5,7 @@
  */
 import type { Database } from '../db';
 import { createAuditStore, type NewAuditEvent } from './store';
-import { describeEvent, type HistoryLine } from './words';
+import { actorOf, describeEvent, type HistoryLine } from './words';
 
 /** The registered names of apps, by client id (the OpenID core knows them). */
 export type AppNames = (clientIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
@@ -18,10 +18,10 @@ export function createAuditLog(db: Database, appNames: AppNames) {
     },
 
     /** The record's history in plain words, newest first. */
-    async history(recordId: string, limit = 200): Promise<HistoryLine[]> {
+    async history(recordId: string, limit = 200): Promise<(HistoryLine & { by: string })[]> {
       const events = await store.eventsOf(recordId, limit);
       const names = await appNames([...new Set(events.map((event) => event.client_id).filter((id): id is string => Boolean(id)))]);
-      return events.map((event) => describeEvent(event, names));
+      return events.map((event) => ({ ...describeEvent(event, names), by: actorOf(event, names) }));
     },
 
     /** The raw events about a subject (`package:<id>`), newest first. */

@@ -23,6 +23,13 @@ function withAttachments(count: unknown): string {
 
 export type HistoryLine = { when: Date; summary: string; details: string[] };
 
+/** Who an event is about, for grouping the history: the app when there is one, else the person. */
+export function actorOf(event: AuditEventRow, appNames: ReadonlyMap<string, string>): string {
+  const d = event.details;
+  if (event.client_id) return appNames.get(event.client_id) || text(d.client_name, 'An app');
+  return text(d.person_name, text(d.client_name, 'carevault'));
+}
+
 /** An event as a line of the record's history; `appNames` gives the apps' registered names. */
 export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string, string>): HistoryLine {
   const d = event.details;
@@ -49,16 +56,29 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       return { when: event.occurred_at, summary: `${app} received access tokens`, details: [] };
     case 'token.refreshed':
       return { when: event.occurred_at, summary: `${app} renewed its access tokens`, details: [] };
+    case 'fhir.everything': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${actor} read the whole record (${count} ${count === 1 ? 'item' : 'items'})`, details: [] };
+    }
     case 'fhir.read':
     case 'fhir.created':
     case 'fhir.updated':
     case 'fhir.deleted':
+    case 'fhir.history':
     case 'fhir.searched': {
       const type = text(d.type, '');
       const count = typeof d.count === 'number' ? d.count : 0;
       const things = isRecordType(type) ? countOf(type, count) : `${count} ${type}`;
-      const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.searched': 'searched and found' }[event.kind];
+      const verb = { 'fhir.read': 'read', 'fhir.created': 'added', 'fhir.updated': 'changed', 'fhir.deleted': 'deleted', 'fhir.history': 'read earlier versions of', 'fhir.searched': 'searched and found' }[event.kind];
       return { when: event.occurred_at, summary: `${actor} ${verb} ${things}`, details: [] };
+    }
+    case 'record.downloaded': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${person} downloaded this whole record (${count} ${count === 1 ? 'item' : 'items'})`, details: [] };
+    }
+    case 'record.imported': {
+      const count = typeof d.count === 'number' ? d.count : 0;
+      return { when: event.occurred_at, summary: `${person} imported ${count} ${count === 1 ? 'item' : 'items'} from the file ${text(d.filename, 'a file')}`, details: [] };
     }
     case 'dopu.picked_up': {
       const count = typeof d.count === 'number' ? d.count : 0;

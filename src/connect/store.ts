@@ -94,6 +94,12 @@ export function createConnectStore(db: Database) {
     async expire(): Promise<ConnectRequestRow[]> {
       return table().where({ status: 'pending' }).andWhere('expires_at', '<', db.now()).update({ status: 'expired', ended_at: db.now() }).returning('*');
     },
+
+    /** How many connect requests are in each stored status, for the operator's metrics (all apps). */
+    async countByStatus(): Promise<Record<string, number>> {
+      const rows = (await table().select('status').count({ count: '*' }).groupBy('status')) as { status: string; count: string | number }[];
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
   };
 }
 

@@ -84,6 +84,12 @@ export function createPackageStore(db: Database) {
       if (only.id) query.andWhere({ id: only.id });
       return query.update({ status: 'expired', sealed: null, updated_at: now }).returning([...FACTS]);
     },
+
+    /** How many packages are in each stored status, for the operator's metrics (all apps). */
+    async countByStatus(): Promise<Record<string, number>> {
+      const rows = (await packages().select('status').count({ count: '*' }).groupBy('status')) as { status: string; count: string | number }[];
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
   };
 }
 

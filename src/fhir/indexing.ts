@@ -44,7 +44,29 @@ function tokensOf(param: string, source: TokenSource, resource: Json): string[] 
     const value = resource[source.code];
     return typeof value === 'string' ? tokenForms(param, undefined, value) : [];
   }
+  if ('coding' in source) {
+    return asArray(resource[source.coding]).map(asObject).flatMap((c) => (c ? tokenForms(param, typeof c.system === 'string' ? c.system : undefined, typeof c.code === 'string' ? c.code : undefined) : []));
+  }
   return asArray(resource[source.concept]).flatMap((concept) => codings(concept).flatMap(({ system, code }) => tokenForms(param, system, code)));
+}
+
+/** `Observation/123` from a relative or absolute literal reference; undefined for anything else. */
+export function relativeReference(reference: unknown): string | undefined {
+  if (typeof reference !== 'string') return undefined;
+  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
+  return match ? `${match[1]}/${match[2]}` : undefined;
+}
+
+/** The `Type/id` references a resource holds at `path` (one Reference or a list of them). */
+export function referencesAt(resource: Json, path: string): string[] {
+  return asArray(elementAt(resource, path))
+    .map((value) => relativeReference(asObject(value)?.reference))
+    .filter((value): value is string => value !== undefined);
+}
+
+/** Reference search values, as tokens: `result:Observation/123` and `result:123`. */
+function referenceTokens(param: string, path: string, resource: Json): string[] {
+  return referencesAt(resource, path).flatMap((reference) => [`${param}:${reference}`, `${param}:${reference.split('/')[1]}`]);
 }
 
 /** A FHIR date, dateTime or instant as the moment it starts (`2024` → 1 Jan 2024). */
@@ -69,6 +91,10 @@ export function dateOf(resource: Json): Date | undefined {
 export function indexResource(resource: Json): { searchDate: Date | undefined; searchTokens: string[] } {
   const type = String(resource.resourceType);
   if (!isRecordType(type)) return { searchDate: undefined, searchTokens: [] };
-  const searchTokens = Object.entries(CATALOGUE[type].tokens).flatMap(([param, source]) => tokensOf(param, source, resource));
+  const entry = CATALOGUE[type];
+  const searchTokens = [
+    ...Object.entries(entry.tokens).flatMap(([param, source]) => tokensOf(param, source, resource)),
+    ...Object.entries(entry.references ?? {}).flatMap(([param, source]) => referenceTokens(param, source.path, resource)),
+  ];
   return { searchDate: dateOf(resource), searchTokens };
 }

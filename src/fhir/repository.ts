@@ -11,10 +11,10 @@ import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { findUnstorable } from '../security/storable-text';
-import { InvalidResource, NotSupported, OtherRecord, ResourceNotFound, VersionConflict } from './errors';
-import { indexResource } from './indexing';
-import type { SearchCriteria } from './search';
-import { createResourceStore, type ResourceRow } from './store';
+import { InvalidResource, NotSupported, OtherRecord, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
+import { indexResource, referencesAt } from './indexing';
+import { referenceParamsOf, type Cursor, type SearchCriteria } from './search';
+import { createResourceStore, type ResourceRow, type VersionRow } from './store';
 import { summarize } from './summary';
 import { validateResource } from './validation';
 
@@ -25,12 +25,28 @@ export type Actor = { kind: 'app'; clientId: string } | { kind: 'person'; person
 
 export type StoredResource = { content: Json; versionId: number; lastUpdated: Date };
 
-export type SearchResult = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
+/** One version in a resource's history; a deletion has no content. */
+export type HistoryEntry = { type: string; id: string; versionId: number; lastUpdated: Date; content: Json | undefined };
+
+export type HistoryPage = { total: number; entries: HistoryEntry[]; nextBefore: number | undefined };
+
+/** A page of matches, the resources `_include`/`_revinclude` brought along, and where the next page starts. */
+export type SearchResult = { total: number; resources: StoredResource[]; included: StoredResource[]; nextCursor: Cursor | undefined };
+
+export type EverythingPage = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
+
+/** At most this many included resources per page, so one search cannot pull a whole record at once. */
+export const MAX_INCLUDED = 500;
 
 export type RecordContents = { type: string; items: { summary: string; lastUpdated: Date }[] }[];
 
 export type RecordRepository = {
+  /** The current version; a deleted resource is 410 (ResourceDeleted), one never there 404. */
   read(type: RecordType, id: string): Promise<StoredResource>;
+  /** One version (vread); the version that deleted the resource is 410. */
+  readVersion(type: RecordType, id: string, versionId: number): Promise<StoredResource>;
+  /** The resource's versions, newest first, `count` at a time below version `before`. */
+  history(type: RecordType, id: string, page: { count: number; before?: number }): Promise<HistoryPage>;
   /**
    * A record's Patient takes the record's id; every other resource a new one, or `options.id` when
    * carevault itself chose it (a pickup keeps references between the resources it writes).
@@ -39,13 +55,23 @@ export type RecordRepository = {
   /** `ifMatch` is the version the caller last saw (HTTP If-Match). */
   update(type: RecordType, id: string, body: unknown, ifMatch?: number): Promise<StoredResource>;
   remove(type: RecordType, id: string): Promise<void>;
-  search(type: RecordType, criteria: SearchCriteria): Promise<SearchResult>;
+  /** `readable` says which types `_include` and `_revinclude` may bring (the token's read scopes). */
+  search(type: RecordType, criteria: SearchCriteria, readable?: (type: RecordType) => boolean): Promise<SearchResult>;
+  /**
+   * `Patient/$everything`: the record's resources of `types` (changed since `since`), a page at a
+   * time in the order they were added, the Patient first.
+   */
+  everything(types: readonly RecordType[], page: { since?: Date; count: number; after?: number }): Promise<EverythingPage>;
   /** What the record holds, by type, newest first (the person's record page; not audited). */
   contents(limit?: number): Promise<RecordContents>;
 };
 
 function toStored(row: Pick<ResourceRow, 'content' | 'version_id' | 'last_updated'>): StoredResource {
   return { content: row.content, versionId: row.version_id, lastUpdated: row.last_updated };
+}
+
+function historyEntry(row: VersionRow): HistoryEntry {
+  return { type: row.type, id: row.id, versionId: row.version_id, lastUpdated: row.last_updated, content: row.deleted || !row.content ? undefined : row.content };
 }
 
 function asResource(type: RecordType, body: unknown): Json {
@@ -100,6 +126,11 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
   const store = createResourceStore(db);
 
   return {
+    /** Runs `fn` in one database transaction: every repository write inside joins it (a transaction Bundle, an import). */
+    atomically<T>(fn: () => Promise<T>): Promise<T> {
+      return db.transaction(fn);
+    },
+
     /**
      * The repository of one record for `actor`. With `audited: false` the caller appends one event
      * for its whole operation (opening a record, a pickup) instead of one per write.
@@ -116,12 +147,63 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
         });
       };
 
+      /** What `_include` and `_revinclude` bring along: only from this record, only readable types, no match twice. */
+      const inclusions = async (type: RecordType, criteria: SearchCriteria, matches: StoredResource[], readable: (type: RecordType) => boolean) => {
+        const seen = new Set(matches.map((match) => `${type}/${String(match.content.id)}`));
+        const found: StoredResource[] = [];
+        const keep = (rows: ResourceRow[]) => {
+          for (const row of rows) {
+            const key = `${row.type}/${row.id}`;
+            if (seen.has(key) || found.length >= MAX_INCLUDED) continue;
+            seen.add(key);
+            found.push(toStored(row));
+          }
+        };
+        if (matches.length === 0) return found;
+        for (const { source, param, target } of criteria.includes) {
+          if (!readable(target)) continue;
+          const path = CATALOGUE[source].patientParams.includes(param) ? CATALOGUE[source].patientElement : CATALOGUE[source].references?.[param]?.path;
+          if (!path) continue;
+          const references = matches
+            .flatMap((match) => referencesAt(match.content, path))
+            .map((reference) => reference.split('/') as [string, string])
+            .filter(([refType]) => refType === target)
+            .map(([refType, id]) => ({ type: refType, id }));
+          keep(await store.findMany(recordId, references));
+        }
+        for (const { source, param, target } of criteria.revincludes) {
+          if (!readable(source) || !referenceParamsOf(source).has(param)) continue;
+          // Every resource with a patient element names this record's Patient (bindToRecord).
+          const tokens = target === 'Patient' && CATALOGUE[source].patientParams.includes(param) ? 'all' : matches.map((match) => `${param}:${target}/${String(match.content.id)}`);
+          keep(await store.referring(recordId, source, tokens, MAX_INCLUDED));
+        }
+        return found;
+      };
+
       return {
         async read(type, id) {
           const row = await store.find(recordId, type, id);
-          if (!row) throw new ResourceNotFound(type, id);
+          if (!row) {
+            if ((await store.latestVersion(recordId, type, id))?.deleted) throw new ResourceDeleted(type, id);
+            throw new ResourceNotFound(type, id);
+          }
           await record('fhir.read', type, 1);
           return toStored(row);
+        },
+
+        async readVersion(type, id, versionId) {
+          const row = await store.version(recordId, type, id, versionId);
+          if (!row) throw new ResourceNotFound(`${type}/${id}/_history`, String(versionId));
+          if (row.deleted || !row.content) throw new ResourceDeleted(type, id, versionId);
+          await record('fhir.read', type, 1);
+          return { content: row.content, versionId: row.version_id, lastUpdated: row.last_updated };
+        },
+
+        async history(type, id, { count, before }) {
+          const page = await store.history(recordId, type, id, count, before);
+          if (page.total === 0) throw new ResourceNotFound(type, id);
+          await record('fhir.history', type, page.rows.length);
+          return { total: page.total, entries: page.rows.map(historyEntry), nextBefore: page.more ? page.rows.at(-1)?.version_id : undefined };
         },
 
         async create(type, body, options = {}) {
@@ -163,21 +245,35 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
         async remove(type, id) {
           if (type === 'Patient') throw new NotSupported('The Patient of a record cannot be deleted.');
           await db.transaction(async () => {
-            if (!(await store.delete(recordId, type, id))) throw new ResourceNotFound(type, id);
+            if (!(await store.delete(recordId, type, id, new Date()))) {
+              // Deleting what is already deleted changes nothing and succeeds (http.html#delete).
+              if ((await store.latestVersion(recordId, type, id))?.deleted) return;
+              throw new ResourceNotFound(type, id);
+            }
             await record('fhir.deleted', type, 1);
           });
         },
 
-        async search(type, criteria) {
+        async search(type, criteria, readable = () => true) {
           const otherPatient = criteria.patients.some((patient) => patient !== recordId);
           const result = otherPatient ? { total: 0, rows: [], more: false } : await store.search(recordId, type, criteria);
+          const resources = result.rows.map(toStored);
+          const included = await inclusions(type, criteria, resources, readable);
           await record('fhir.searched', type, result.total);
-          const last = result.rows.at(-1) as { seq?: string } | undefined;
+          const last = result.rows.at(-1) as { seq?: string; sort_key?: string } | undefined;
           return {
             total: result.total,
-            resources: result.rows.map(toStored),
-            nextCursor: result.more && last?.seq ? Number(last.seq) : undefined,
+            resources,
+            included,
+            nextCursor: result.more && last?.seq ? { seq: Number(last.seq), ...(criteria.sort ? { key: Number(last.sort_key) } : {}) } : undefined,
           };
+        },
+
+        async everything(types, { since, count, after }) {
+          const result = await store.everything(recordId, types, since, count, after);
+          await record('fhir.everything', 'Patient', result.total);
+          const last = result.rows.at(-1);
+          return { total: result.total, resources: result.rows.map(toStored), nextCursor: result.more && last ? Number(last.seq) : undefined };
         },
 
         async contents(limit = 500) {

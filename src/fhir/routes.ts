@@ -8,17 +8,21 @@
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
-import { recordCallerOf, type BearerGate } from '../api/gate';
+import { recordCallerOf, type BearerGate, type RecordCaller } from '../api/gate';
 import { DomainError, STATUS_OF, type FailureKind } from '../errors';
 import { fromBodyParser } from '../http/error-handler';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { noteFailure } from '../http/request-log';
 import { isRecordType, type RecordType } from '../rules/catalogue';
-import { demand } from './access';
-import { InvalidResource } from './errors';
+import { allows, demand, permissionsOf } from './access';
+import { InvalidResource, ResourceNotFound } from './errors';
 import { formatRefusal } from './formats';
+import { everythingBundle, parseEverything } from './everything';
+import { historyBundle, historyPaging } from './history';
+import { processBundle } from './transaction';
 import type { RecordRepositories, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
+import { searchsetBundle } from './searchset';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -89,6 +93,12 @@ function ifMatchVersion(req: Request): number | undefined {
   return Number(match[1]);
 }
 
+/** The types the caller's token may read: what `_include`, `_revinclude` and `$everything` may return. */
+function readableBy(caller: RecordCaller): (type: RecordType) => boolean {
+  const permissions = permissionsOf(caller.scopes);
+  return (type) => allows(permissions, type, 'r');
+}
+
 export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): express.Router {
   const router = express.Router();
   // Bearer tokens, no cookies: any origin may call, as SMART browser apps do.
@@ -137,27 +147,9 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     demand(recordCallerOf(res), type, 's');
     const strict = /handling=strict/.test(req.get('Prefer') ?? '');
     const criteria = parseSearch(type, query, strict);
-    const result = await repository(res).search(type, criteria);
-    const link = (cursor?: number) => {
-      const params = new URLSearchParams(criteria.used);
-      params.set('_count', String(criteria.count));
-      if (cursor !== undefined) params.set('_cursor', String(cursor));
-      return `${endpoints.fhirBase}/${type}?${params.toString()}`;
-    };
-    send(res, 200, {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: result.total,
-      link: [
-        { relation: 'self', url: link(criteria.after) },
-        ...(result.nextCursor !== undefined ? [{ relation: 'next', url: link(result.nextCursor) }] : []),
-      ],
-      entry: result.resources.map((resource) => ({
-        fullUrl: `${endpoints.fhirBase}/${type}/${String(resource.content.id)}`,
-        resource: resource.content,
-        search: { mode: 'match' },
-      })),
-    });
+    const readable = readableBy(recordCallerOf(res));
+    const result = await repository(res).search(type, criteria, readable);
+    send(res, 200, searchsetBundle(endpoints.fhirBase, type, criteria, result));
   };
 
   router.get('/:type', address, gate.forRecords, async (req, res) => {
@@ -205,6 +197,39 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     sendResource(res, 200, resource);
   });
 
+  // vread and history-instance (http.html#vread, #history): versions, deletions included.
+  router.get('/:type/:id/_history/:vid', address, gate.forRecords, async (req, res) => {
+    const type = typeOf(req);
+    const id = idOf(req);
+    demand(recordCallerOf(res), type, 'r');
+    const versionId = Number(req.params.vid);
+    if (!/^\d{1,9}$/.test(String(req.params.vid)) || versionId < 1) throw new FhirHttpError(404, 'not-found', `${String(req.params.vid)} is not a version id.`);
+    sendResource(res, 200, await repository(res).readVersion(type, id, versionId));
+  });
+
+  router.get('/:type/:id/_history', address, gate.forRecords, async (req, res) => {
+    const type = typeOf(req);
+    const id = idOf(req);
+    demand(recordCallerOf(res), type, 'r');
+    const paging = historyPaging(req.query);
+    const page = await repository(res).history(type, id, paging);
+    send(res, 200, historyBundle(endpoints.fhirBase, page, { type, id, ...paging }));
+  });
+
+  // Operations on one resource; only Patient/<id>/$everything is offered.
+  router.get('/:type/:id/:operation', address, gate.forRecords, async (req, res) => {
+    const caller = recordCallerOf(res);
+    if (req.params.operation !== '$everything' || typeOf(req) !== 'Patient') {
+      throw new FhirHttpError(404, 'not-supported', `carevault has no FHIR interaction GET ${req.path}.`);
+    }
+    // The token's record is its only Patient; any other id is not there for it.
+    if (idOf(req) !== caller.recordId) throw new ResourceNotFound('Patient', idOf(req));
+    const request = parseEverything(req.query, readableBy(caller));
+    if (request.types.length === 0) throw new InsufficientScope('This app was not allowed to read any of the types asked for.', 'patient/*.r', caller.scheme);
+    const page = await repository(res).everything(request.types, request);
+    send(res, 200, everythingBundle(endpoints.fhirBase, caller.recordId, request, page));
+  });
+
   // Writes: the token first (a refused app sends its body for nothing), then the media type, then the body.
   const jsonOnly: RequestHandler = (req, _res, next) => {
     if (!req.is(['application/fhir+json', 'application/json'])) {
@@ -212,6 +237,24 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     }
     next();
   };
+
+  // Transaction and batch Bundles (http.html#transaction): larger bodies than one resource.
+  const bundleJson = express.json({ type: ['application/fhir+json', 'application/json'], limit: '5mb', strict: true });
+  router.post('/', gate.forRecords, jsonOnly, bundleJson, async (req, res) => {
+    const caller = recordCallerOf(res);
+    const answer = await processBundle(
+      {
+        atomically: repositories.atomically,
+        fhirBase: endpoints.fhirBase,
+        demand: (type, permission) => demand(caller, type, permission),
+        readable: readableBy(caller),
+        outcomeOf: (error) => operationOutcome(ISSUE_TYPE[error.kind], error.message, error instanceof InvalidResource ? error.expression : []),
+      },
+      repository(res),
+      req.body,
+    );
+    send(res, 200, answer);
+  });
 
   router.post('/:type', gate.forRecords, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
@@ -253,7 +296,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     const client = fromBodyParser(error);
     if (client) {
       const issue = client.status === 413 ? 'too-costly' : client.status === 415 ? 'not-supported' : client.status === 404 ? 'not-found' : 'invalid';
-      const message = client.status === 413 ? 'The resource is larger than 1 MB.' : client.status === 415 ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.' : client.description;
+      const message = client.status === 413 ? (req.path === '/' ? 'The Bundle is larger than 5 MB.' : 'The resource is larger than 1 MB.') : client.status === 415 ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.' : client.description;
       send(res, client.status, operationOutcome(issue, message));
       return;
     }

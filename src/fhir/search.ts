@@ -3,11 +3,20 @@
  * Unknown parameters are ignored (and left out of the Bundle's self link), unless the client asks
  * `Prefer: handling=strict`; `_format` is content negotiation (formats.ts), never a criterion. https://hl7.org/fhir/R4/search.html
  */
-import { CATALOGUE, type RecordType } from '../rules/catalogue';
+import { CATALOGUE, RECORD_TYPES, isRecordType, type RecordType } from '../rules/catalogue';
 import { isCleanText } from '../security/storable-text';
 import { InvalidResource } from './errors';
+import { relativeReference } from './indexing';
 
 export type DateComparison = { prefix: 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb'; start: Date; end: Date };
+
+/** Where the next page starts: after this sequence number, and after this sort key (ms) when sorted. */
+export type Cursor = { seq: number; key?: number };
+
+/** `_include` (from the matches out) or `_revinclude` (from other resources to the matches), along one reference parameter. */
+export type Inclusion = { source: RecordType; param: string; target: RecordType };
+
+export type SearchSort = { by: 'date' | 'lastUpdated'; descending: boolean };
 
 export type SearchCriteria = {
   ids: string[][];
@@ -18,8 +27,16 @@ export type SearchCriteria = {
   /** `patient`/`subject` values; they must name the token's record or nothing matches. */
   patients: string[];
   count: number;
-  /** Keyset cursor: only resources after this sequence number. */
-  after: number | undefined;
+  /** Keyset cursor: only resources after this one in the search's order. */
+  after: Cursor | undefined;
+  /** `_sort`: one key; ties (and no `_sort`) in the order resources were created. */
+  sort: SearchSort | undefined;
+  includes: Inclusion[];
+  revincludes: Inclusion[];
+  /** `_summary=count`: the total only. */
+  countOnly: boolean;
+  /** `_elements`: the top-level elements to return of each match. */
+  elements: string[] | undefined;
   /** The parameters used, for the Bundle's links. */
   used: [string, string][];
 };
@@ -38,6 +55,7 @@ export function searchParamsOf(type: RecordType): { name: string; type: 'token' 
     ...Object.keys(CATALOGUE[type].tokens).map((name) => ({ name, type: 'token' as const })),
     ...(CATALOGUE[type].date ? [{ name: 'date', type: 'date' as const }] : []),
     ...CATALOGUE[type].patientParams.map((name) => ({ name, type: 'reference' as const })),
+    ...Object.keys(CATALOGUE[type].references ?? {}).map((name) => ({ name, type: 'reference' as const })),
   ];
 }
 
@@ -72,6 +90,47 @@ export function parseDate(param: string, raw: string): DateComparison {
   return { prefix: prefix as DateComparison['prefix'], start: from, end: to };
 }
 
+/** The page link's `_cursor`: `seq`, or `key_seq` when sorted. */
+export function formatCursor(cursor: Cursor): string {
+  return cursor.key === undefined ? String(cursor.seq) : `${cursor.key}_${cursor.seq}`;
+}
+
+function parseCursor(raw: string, sorted: boolean): Cursor {
+  const match = /^(?:(-?\d{1,16})_)?(\d{1,16})$/.exec(raw);
+  if (!match || Boolean(match[1]) !== sorted) throw new InvalidResource('The page link is not valid; start the search again.');
+  return { seq: Number(match[2]), ...(match[1] ? { key: Number(match[1]) } : {}) };
+}
+
+/** The reference parameters of `source` and the types each reaches: the patient ones, then the others. */
+export function referenceParamsOf(source: RecordType): Map<string, readonly RecordType[]> {
+  const entry = CATALOGUE[source];
+  const params = new Map<string, readonly RecordType[]>(entry.patientParams.map((name) => [name, ['Patient'] as const]));
+  for (const [name, reference] of Object.entries(entry.references ?? {})) params.set(name, reference.targets);
+  return params;
+}
+
+/** The `_include` values a search of `type` takes (CapabilityStatement `searchInclude`). */
+export function includesOf(type: RecordType): string[] {
+  return [...referenceParamsOf(type)].flatMap(([param, targets]) => (targets.length === 1 ? [`${type}:${param}`] : targets.map((target) => `${type}:${param}:${target}`)));
+}
+
+/** The `_revinclude` values a search of `type` takes: every reference parameter of any type that reaches it. */
+export function revincludesOf(type: RecordType): string[] {
+  return RECORD_TYPES.flatMap((source) => [...referenceParamsOf(source)].filter(([, targets]) => targets.includes(type)).map(([param]) => `${source}:${param}`));
+}
+
+/** `Observation:subject` or `Observation:subject:Patient`, checked against the catalogue. */
+function parseInclusion(name: string, raw: string): Inclusion {
+  const [source = '', param = '', target, ...rest] = raw.split(':');
+  const refuse = () => new InvalidResource(`${name}=${raw} is not supported: use Type:parameter along a reference carevault knows, like Observation:subject or DiagnosticReport:result.`);
+  if (rest.length || !isRecordType(source)) throw refuse();
+  const targets = referenceParamsOf(source).get(param);
+  if (!targets) throw refuse();
+  const chosen = target === undefined ? targets[0] : targets.find((type) => type === target);
+  if (!chosen || (target === undefined && targets.length !== 1)) throw refuse();
+  return { source, param, target: chosen };
+}
+
 function values(raw: string): string[] {
   return raw.split(',').map((value) => value.trim()).filter(Boolean);
 }
@@ -82,7 +141,22 @@ function values(raw: string): string[] {
  */
 export function parseSearch(type: RecordType, query: SearchQuery, strict: boolean): SearchCriteria {
   const entry = CATALOGUE[type];
-  const criteria: SearchCriteria = { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: DEFAULT_COUNT, after: undefined, used: [] };
+  const criteria: SearchCriteria = {
+    ids: [],
+    tokens: [],
+    dates: [],
+    lastUpdated: [],
+    patients: [],
+    count: DEFAULT_COUNT,
+    after: undefined,
+    sort: undefined,
+    includes: [],
+    revincludes: [],
+    countOnly: false,
+    elements: undefined,
+    used: [],
+  };
+  let cursor: string | undefined;
   for (const [name, rawValue] of Object.entries(query)) {
     for (const raw of Array.isArray(rawValue) ? rawValue : [rawValue]) {
       if (typeof raw !== 'string') continue;
@@ -92,10 +166,32 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
         if (!Number.isInteger(count) || count < 0) throw new InvalidResource(`_count must be a whole number, at most ${MAX_COUNT}.`);
         criteria.count = Math.min(count, MAX_COUNT);
       } else if (name === '_cursor') {
-        const after = Number(raw);
-        if (!Number.isSafeInteger(after) || after < 0) throw new InvalidResource('The page link is not valid; start the search again.');
-        criteria.after = after;
+        // Read once the sort is known (the cursor carries the sort key).
+        cursor = raw;
         continue;
+      } else if (name === '_sort') {
+        const keys = values(raw);
+        const [key = ''] = keys;
+        const by = key.replace(/^-/, '');
+        if (keys.length !== 1 || !((by === 'date' && entry.date) || by === '_lastUpdated')) {
+          throw new InvalidResource(`_sort=${raw} is not supported on ${type}: sort by one of ${entry.date ? 'date, -date, ' : ''}_lastUpdated or -_lastUpdated.`);
+        }
+        criteria.sort = { by: by === 'date' ? 'date' : 'lastUpdated', descending: key.startsWith('-') };
+      } else if (name === '_include') {
+        const inclusion = parseInclusion(name, raw);
+        if (inclusion.source !== type) throw new InvalidResource(`_include=${raw} must start with ${type}, the type searched.`);
+        criteria.includes.push(inclusion);
+      } else if (name === '_revinclude') {
+        const inclusion = parseInclusion(name, raw);
+        if (inclusion.target !== type) throw new InvalidResource(`_revinclude=${raw} must be a reference to ${type}, the type searched.`);
+        criteria.revincludes.push(inclusion);
+      } else if (name === '_summary') {
+        if (raw !== 'count' && raw !== 'false') throw new InvalidResource(`_summary=${raw} is not supported: use _summary=count, or _elements to choose elements.`);
+        criteria.countOnly = raw === 'count';
+      } else if (name === '_elements') {
+        const elements = values(raw);
+        if (!elements.every((element) => /^[a-z][A-Za-z0-9]*(\[x\])?$/.test(element))) throw new InvalidResource('_elements lists top-level element names, like code,valueQuantity.');
+        criteria.elements = [...(criteria.elements ?? []), ...elements];
       } else if (name === '_format') {
         // Content negotiation, checked before the search (formats.ts); not a criterion.
         continue;
@@ -107,6 +203,9 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
         criteria.dates.push(parseDate(name, raw));
       } else if (Object.hasOwn(entry.tokens, name)) {
         criteria.tokens.push(values(raw).map((value) => `${name}:${value}`));
+      } else if (entry.references && Object.hasOwn(entry.references, name)) {
+        // Indexed as `result:Observation/123` and `result:123` (indexing.ts); absolute URLs match by their tail.
+        criteria.tokens.push(values(raw).map((value) => `${name}:${relativeReference(value) ?? value}`));
       } else if (entry.patientParams.includes(name)) {
         criteria.patients.push(...values(raw).map((value) => value.replace(/^.*Patient\//, '')));
       } else if (strict) {
@@ -117,5 +216,6 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
       criteria.used.push([name, raw]);
     }
   }
+  if (cursor !== undefined) criteria.after = parseCursor(cursor, criteria.sort !== undefined);
   return criteria;
 }

@@ -5,7 +5,7 @@
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, GRANT_TYPES } from '../oidc/protocol';
 import { RECORD_TYPES } from '../rules/catalogue';
 import { advertisedScopes } from '../rules/scopes';
-import { searchParamsOf } from './search';
+import { includesOf, revincludesOf, searchParamsOf } from './search';
 
 export type Endpoints = {
   issuer: string;
@@ -57,7 +57,9 @@ export function smartConfiguration(endpoints: Endpoints) {
 /** How to search, for clients reading the statement (search.html: GET, or POST to `_search` with a form). */
 const SEARCH_DOCUMENTATION =
   'GET [base]/[type]?params, or POST [base]/[type]/_search with the parameters as a form (application/x-www-form-urlencoded); ' +
-  'results are paged with next links (_count at most 100). Unknown parameters are ignored unless the request says Prefer: handling=strict.';
+  'results are paged with next links (_count at most 100). Unknown parameters are ignored unless the request says Prefer: handling=strict. ' +
+  '_sort takes date, _lastUpdated or their descending forms (-date); _include and _revinclude follow the references listed, within the record and only to types the token may read; ' +
+  '_summary=count gives the total alone; _elements returns the listed elements (marked SUBSETTED).';
 
 export function capabilityStatement(endpoints: Endpoints, version: string) {
   return {
@@ -90,17 +92,27 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
             },
           ],
         },
+        interaction: [
+          { code: 'transaction', documentation: 'POST [base] with a transaction Bundle: all or nothing, urn:uuid references resolved, every entry within the token\'s scopes.' },
+          { code: 'batch', documentation: 'POST [base] with a batch Bundle: each entry on its own, each answered with its own status.' },
+        ],
         resource: RECORD_TYPES.map((type) => ({
           type,
-          interaction: (type === 'Patient' ? ['read', 'update', 'search-type'] : ['read', 'create', 'update', 'delete', 'search-type']).map((code) =>
+          interaction: (type === 'Patient'
+            ? ['read', 'vread', 'history-instance', 'update', 'search-type']
+            : ['read', 'vread', 'history-instance', 'create', 'update', 'delete', 'search-type']
+          ).map((code) =>
             code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code },
           ),
           versioning: 'versioned-update',
-          readHistory: false,
+          readHistory: true,
           updateCreate: false,
           conditionalCreate: false,
           conditionalUpdate: false,
           conditionalDelete: 'not-supported',
+          ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
+          searchInclude: includesOf(type),
+          searchRevInclude: revincludesOf(type),
           searchParam: searchParamsOf(type).map(({ name, type: paramType }) => ({ name, type: paramType })),
         })),
       },

@@ -1,10 +1,11 @@
 /**
  * SQL for FHIR resources: the current version of each resource, with the record it belongs to
- * and the values it is searched by. Only the record repository calls this.
+ * and the values it is searched by, and every version each resource had (`resource_versions`,
+ * written beside each create, update and delete). Only the record repository calls this.
  */
 import type { Knex } from 'knex';
 import type { Database } from '../db';
-import type { DateComparison, SearchCriteria } from './search';
+import type { DateComparison, SearchCriteria, SearchSort } from './search';
 
 export type ResourceRow = {
   type: string;
@@ -43,10 +44,25 @@ function applyDate(query: Knex.QueryBuilder, column: string, date: DateCompariso
   }
 }
 
+/** One version of a resource as history keeps it; a deletion has no content. */
+export type VersionRow = { type: string; id: string; version_id: number; last_updated: Date; content: Record<string, unknown> | null; deleted: boolean };
+
+function versionOf(row: ResourceRow) {
+  return { record_id: row.record_id, type: row.type, id: row.id, version_id: row.version_id, last_updated: row.last_updated, content: row.content, deleted: false };
+}
+
+/** The sort key in whole milliseconds (a resource with no date sorts first), so a cursor can carry it exactly. */
+function sortKey(sort: SearchSort): string {
+  const column = sort.by === 'date' ? "coalesce(search_date, '0001-01-01T00:00:00Z'::timestamptz)" : 'last_updated';
+  return `floor(extract(epoch from ${column}) * 1000)::bigint`;
+}
+
 export function createResourceStore(db: Database) {
   return {
+    /** Call inside a transaction: the current row and its first history row go together. */
     async insert(row: ResourceRow): Promise<void> {
       await db.table('resources').insert(row);
+      await db.table('resource_versions').insert(versionOf(row));
     },
 
     async find(recordId: string, type: string, id: string): Promise<ResourceRow | undefined> {
@@ -65,14 +81,47 @@ export function createResourceStore(db: Database) {
           search_date: row.search_date ?? null,
           search_tokens: row.search_tokens ?? [],
         });
+      if (count === 1) await db.table('resource_versions').insert(versionOf(row));
       return count === 1;
     },
 
-    async delete(recordId: string, type: string, id: string): Promise<boolean> {
-      return (await db.table('resources').where({ record_id: recordId, type, id }).delete()) === 1;
+    /** Call inside a transaction: removes the current row and records the deletion as a version. */
+    async delete(recordId: string, type: string, id: string, at: Date): Promise<boolean> {
+      const [removed] = (await db.table('resources').where({ record_id: recordId, type, id }).delete().returning(['version_id'])) as { version_id: number }[];
+      if (!removed) return false;
+      await db.table('resource_versions').insert({ record_id: recordId, type, id, version_id: removed.version_id + 1, last_updated: at, content: null, deleted: true });
+      return true;
     },
 
-    /** The matching resources of one record and type, in creation order, and how many match in all. */
+    /** One version of a resource of the record (a deletion included). */
+    async version(recordId: string, type: string, id: string, versionId: number): Promise<VersionRow | undefined> {
+      return db.table('resource_versions').where({ record_id: recordId, type, id, version_id: versionId }).first('type', 'id', 'version_id', 'last_updated', 'content', 'deleted');
+    },
+
+    /** The newest version of a resource of the record, to tell a deleted one from one never there. */
+    async latestVersion(recordId: string, type: string, id: string): Promise<VersionRow | undefined> {
+      return db
+        .table('resource_versions')
+        .where({ record_id: recordId, type, id })
+        .orderBy('version_id', 'desc')
+        .first('type', 'id', 'version_id', 'last_updated', 'content', 'deleted');
+    },
+
+    /** Versions of a resource, newest first: `count` of them below `before` (a version id), and how many in all. */
+    async history(recordId: string, type: string, id: string, count: number, before: number | undefined) {
+      const base = db.table('resource_versions').where({ record_id: recordId, type, id });
+      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'deleted').orderBy('version_id', 'desc').limit(count + 1);
+      if (before !== undefined) page.where('version_id', '<', before);
+      const rows = (await page) as VersionRow[];
+      return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
+    },
+
+    /**
+     * The matching resources of one record and type, a page at a time in the search's order (by its
+     * sort key, then creation order), and how many match in all. Each row carries `seq` and, when
+     * sorted, `sort_key` (ms), from which the next page's cursor is made.
+     */
     async search(recordId: string, type: string, criteria: SearchCriteria) {
       const base = db.table('resources').where({ record_id: recordId, type });
       for (const ids of criteria.ids) base.whereIn('id', ids);
@@ -80,10 +129,53 @@ export function createResourceStore(db: Database) {
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
       for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
       const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
-      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(criteria.count + 1);
-      if (criteria.after !== undefined) page.where('seq', '>', criteria.after);
-      const rows = (await page) as (ResourceRow & { seq: string })[];
+      if (criteria.countOnly) return { total: Number(total), rows: [], more: false };
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').limit(criteria.count + 1);
+      const key = criteria.sort ? sortKey(criteria.sort) : undefined;
+      if (key && criteria.sort) {
+        const direction = criteria.sort.descending ? 'desc' : 'asc';
+        page.select(db.raw(`${key} as sort_key`)).orderByRaw(`${key} ${direction}, seq ${direction}`);
+        if (criteria.after) page.whereRaw(`(${key}, seq) ${criteria.sort.descending ? '<' : '>'} (?, ?)`, [criteria.after.key ?? 0, criteria.after.seq]);
+      } else {
+        page.orderBy('seq', 'asc');
+        if (criteria.after) page.where('seq', '>', criteria.after.seq);
+      }
+      const rows = (await page) as (ResourceRow & { seq: string; sort_key?: string })[];
       return { total: Number(total), rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
+    },
+
+    /** The resources of the record among `references` (`Type/id`), for `_include`: never another record's. */
+    async findMany(recordId: string, references: readonly { type: string; id: string }[]): Promise<ResourceRow[]> {
+      if (references.length === 0) return [];
+      return db
+        .table('resources')
+        .where({ record_id: recordId })
+        .whereIn(['type', 'id'], references.map(({ type, id }) => [type, id]))
+        .select('type', 'id', 'version_id', 'last_updated', 'content');
+    },
+
+    /**
+     * Resources of `type` in the record that hold any of `tokens` (reference tokens such as
+     * `result:Observation/123`), or every one of that type when `tokens` is `all`; at most `limit`.
+     */
+    async referring(recordId: string, type: string, tokens: readonly string[] | 'all', limit: number): Promise<ResourceRow[]> {
+      const query = db.table('resources').where({ record_id: recordId, type }).select('type', 'id', 'version_id', 'last_updated', 'content').orderBy('seq', 'asc').limit(limit);
+      if (tokens !== 'all') {
+        if (tokens.length === 0) return [];
+        query.whereRaw('search_tokens && ?::text[]', [[...tokens]]);
+      }
+      return query;
+    },
+
+    /** The record's resources of `types` changed since `since`, a page at a time in creation order ($everything). */
+    async everything(recordId: string, types: readonly string[], since: Date | undefined, count: number, after: number | undefined) {
+      const base = db.table('resources').where({ record_id: recordId }).whereIn('type', [...types]);
+      if (since) base.where('last_updated', '>=', since);
+      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
+      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(count + 1);
+      if (after !== undefined) page.where('seq', '>', after);
+      const rows = (await page) as (ResourceRow & { seq: string })[];
+      return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
     },
 
     /** Everything in a record except its Patient, newest first, for the person's record page. */

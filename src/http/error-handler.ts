@@ -11,6 +11,7 @@ import { DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { describeError, log } from '../log';
 import { HttpError, PayloadTooLarge, BadRequest } from './errors';
+import { nextStepFor } from './next-steps';
 import { noteFailure } from './request-log';
 import { sendPage } from './render';
 
@@ -67,7 +68,7 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
     return;
   }
   const title = status === 404 ? 'Page not found' : status === 503 ? 'Please try again shortly' : status >= 500 ? 'Something went wrong' : 'That did not work';
-  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined }).catch((renderError: unknown) => {
+  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch((renderError: unknown) => {
     log.error('error page failed', { request_id: req.id, ...describeError(renderError) });
     res.status(status).type('text').send(description);
   });

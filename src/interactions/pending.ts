@@ -22,6 +22,8 @@ export type PendingInteraction = {
   firstParty: boolean;
   clientId: string;
   clientName: string;
+  /** What the app registered about itself (RFC 7591 §2 `logo_uri`, `policy_uri`, `tos_uri`), http(s) only. */
+  clientLinks: { logo?: string | undefined; policy?: string | undefined; terms?: string | undefined };
   /** Signed-in person, once the login prompt is done. */
   accountId: string | undefined;
   /** The sign-in session the interaction belongs to. */

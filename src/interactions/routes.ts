@@ -13,6 +13,7 @@ import type { Csrf } from '../security/csrf';
 import { sendPage } from '../http/render';
 import type { Interactions } from '../oidc/interactions';
 import type { RecordService } from '../records/service';
+import { allowImageFrom } from '../security/image-sources';
 import { consentDecision } from './consent';
 import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from './pending';
 
@@ -100,9 +101,13 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     // Start from the record this app already reaches, with the optional rules declined there unticked.
     const [existing] = await authorizations.findForRecords(pending.clientId, held.map((record) => record.id));
     const declined = new Set((existing?.declined ?? '').split(' ').filter(Boolean));
+    const { logo, policy, terms } = pending.clientLinks;
     await sendPage(res, status, 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
       clientName: pending.clientName,
+      logo: allowImageFrom(res, logo) ? logo : undefined,
+      policy,
+      terms,
       action: `${base(pending)}/consent`,
       rules: pending.rules.map((rule) => (declined.has(rule.scope) ? { ...rule, checked: false } : rule)),
       identity: pending.identity,

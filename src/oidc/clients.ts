@@ -19,11 +19,13 @@ import { createModelStore } from './store';
  * A provider that only validates client metadata: carevault's client rules, with throwaway keys
  * (nothing is signed). The CLI uses it, so registering an app needs no signing keys.
  */
-export async function clientValidator(config: Config): Promise<Provider> {
+export async function clientValidator(config: Config, db: Database): Promise<Provider> {
   const keys = await Promise.all(
     SIGNING_ALGS.map(async (alg) => ({ ...(await exportJWK((await generateKeyPair(alg, { extractable: true })).privateKey)), alg, use: 'sig' })),
   );
-  return new Provider(config.issuer, { ...clientRules(config), jwks: { keys } });
+  // Our adapter, not oidc-provider's in-memory default: that one warns on stderr, and nothing here is stored.
+  const adapter = createAdapterClass(createModelStore(db), hashClientSecret, 0);
+  return new Provider(config.issuer, { ...clientRules(config), jwks: { keys }, adapter });
 }
 
 /** Saves clients after `validator()` accepts them. */

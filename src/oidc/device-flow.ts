@@ -223,7 +223,11 @@ export function connectMiddleware(hooks: ConnectHooks) {
         ctx.status = 429;
         ctx.set('Retry-After', String(locked.retryAfterSeconds));
         ctx.type = 'html';
-        ctx.body = await renderPage('pages/message', { title: 'Too many wrong codes', message: locked.message, link: { href: '/', text: 'Go to the carevault home page' } });
+        ctx.body = await renderPage('pages/message', {
+          title: 'Too many wrong codes',
+          message: `${locked.message} Wait ${Math.ceil(locked.retryAfterSeconds / 60)} minutes, then enter the code again.`,
+          link: { href: '/', text: 'Go to the carevault home page' },
+        });
         return;
       }
     }

@@ -30,6 +30,12 @@ function resultOf(outcome: InteractionOutcome): InteractionResults {
   return { [outcome.prompt.name]: outcome.prompt.details };
 }
 
+/** A registered URL to show a person: oidc-provider checked it is a web URI; only http(s) is linked. */
+function webUri(value: unknown): string | undefined {
+  if (typeof value !== 'string' || !URL.canParse(value)) return undefined;
+  return ['https:', 'http:'].includes(new URL(value).protocol) ? value : undefined;
+}
+
 export function createInteractions(current: () => Provider, db: Database) {
   return {
     /** The interaction the browser is in (its cookie says which). */
@@ -53,6 +59,7 @@ export function createInteractions(current: () => Provider, db: Database) {
         firstParty: clientId === HOME_CLIENT_ID,
         clientId,
         clientName: client.clientName ?? clientId,
+        clientLinks: { logo: webUri(client.logoUri), policy: webUri(client.policyUri), terms: webUri(client.tosUri) },
         accountId,
         sessionUid: interaction.session?.uid,
         rules,

@@ -20,6 +20,7 @@ import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
 import { audiencePolicy, scopePolicy } from './request-policy';
 import { shapeResponses } from './responses';
+import { observeTokenEndpoint, type TokenObserver } from './token-events';
 import { createModelStore } from './store';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
 
@@ -121,9 +122,11 @@ export type ProviderDeps = {
   cookieKeys: string[];
   /** Secret that makes each app's `sub` for a person different and unlinkable. */
   pairwiseSalt: string;
+  /** Told of every token response (the metrics), when metrics are on. */
+  tokenObserver?: TokenObserver | undefined;
 };
 
-export function createProvider({ config, db, people, authorizations, connect, jwks, cookieKeys, pairwiseSalt }: ProviderDeps): Provider {
+export function createProvider({ config, db, people, authorizations, connect, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
   const rules = clientRules(config);
   const configuration: Configuration = {
     ...rules,
@@ -235,6 +238,7 @@ export function createProvider({ config, db, people, authorizations, connect, jw
   shapeResponses(provider, API_ROUTES);
   bindGrantsToRecords(provider, authorizations);
   applyClientPolicy(provider);
+  if (tokenObserver) observeTokenEndpoint(provider, tokenObserver);
 
   return provider;
 }

@@ -7,6 +7,7 @@
  *   as carevault does elsewhere, JSON for the APIs and a page for browsers.
  */
 import type Provider from 'oidc-provider';
+import { nextStepFor } from '../http/next-steps';
 import { renderPage } from '../http/render';
 import { advertisedScopes } from '../rules/scopes';
 
@@ -34,6 +35,6 @@ export function shapeResponses(provider: Provider, apiRoutes: readonly string[])
       return;
     }
     ctx.type = 'html';
-    ctx.body = await renderPage('pages/error', { title: 'Page not found', message: description, code: 'not_found', detail: undefined });
+    ctx.body = await renderPage('pages/error', { title: 'Page not found', message: description, code: 'not_found', detail: undefined, nextStep: nextStepFor(404, 'not_found') });
   });
 }

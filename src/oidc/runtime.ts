@@ -15,6 +15,7 @@ import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
 import { OIDC_ROUTES, createProvider, type People } from './provider';
 import { createSessions } from './sessions';
+import type { TokenObserver } from './token-events';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
@@ -33,14 +34,14 @@ function hasDotSegment(path: string): boolean {
   return /%2e/i.test(path) && path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
 }
 
-export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks; connect: ConnectHooks };
+export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks; connect: ConnectHooks; tokenObserver?: TokenObserver | undefined };
 
-export async function startOidc({ config, db, people, authorizations, connect }: OidcDeps) {
+export async function startOidc({ config, db, people, authorizations, connect, tokenObserver }: OidcDeps) {
   await ensureSigningKeys(db, config.keyEncryptionSecret);
   const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
   const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
   const build = async () =>
-    createProvider({ config, db, people, authorizations, connect, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt });
+    createProvider({ config, db, people, authorizations, connect, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt, tokenObserver });
 
   // Keys are only decrypted again when their order changed (a rotation, or a key activating).
   let order = await signingKeyOrder(db);

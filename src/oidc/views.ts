@@ -4,6 +4,7 @@
  * redirect to an unverified redirect_uri).
  */
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { nextStepFor } from '../http/next-steps';
 import { renderPage } from '../http/render';
 
 const PLAIN_WORDS: Readonly<Record<string, string>> = {
@@ -27,6 +28,7 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
     message: expired ? 'This sign-in took too long or was already finished. Go back to the app and start again.' : (PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.'),
     code: out.error,
     detail: out.error_description,
+    nextStep: nextStepFor(ctx.status, expired ? 'session_not_found' : out.error),
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Person } from '../accounts/service';
+import { groupHistory } from '../audit/grouping';
 import type { AuditLog } from '../audit/service';
 import type { RecordRepositories } from '../fhir/repository';
 import { firstMessage } from '../http/forms';
@@ -13,6 +14,7 @@ import { requirePerson } from '../http/require-person';
 import { CATALOGUE, isRecordType } from '../rules/catalogue';
 import type { Csrf } from '../security/csrf';
 import { capitalize } from '../text';
+import { chartsForRecord } from './chart-data';
 import { RELATIONSHIP_WORDS, recordInCareForm } from './schemas';
 import type { RecordService, RecordSummary } from './service';
 
@@ -55,7 +57,8 @@ export function recordRoutes({ records, repositories, audit, csrf, addressesOf }
     res.redirect(303, '/records');
   });
 
-  router.get('/records/:id', requirePerson, async (req, res) => {
+  // csrf.issue: the page carries the Import form (transfer-routes.ts).
+  router.get('/records/:id', requirePerson, csrf.issue, async (req, res) => {
     const person = res.locals.person as Person;
     const record = await recordFor(req, res);
     const contents = await repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }).contents();
@@ -63,13 +66,14 @@ export function recordRoutes({ records, repositories, audit, csrf, addressesOf }
       ...group,
       heading: isRecordType(group.type) ? capitalize(CATALOGUE[group.type].nouns[1]) : group.type,
     }));
-    await sendPage(res, 200, 'records/show', { title: record.name, record, groups });
+    const charts = await chartsForRecord(repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }, { audited: false }));
+    await sendPage(res, 200, 'records/show', { title: record.name, record, groups, charts });
   });
 
   router.get('/records/:id/history', requirePerson, async (req, res) => {
     const record = await recordFor(req, res);
-    const lines = await audit.history(record.id);
-    await sendPage(res, 200, 'records/history', { title: `History of ${record.name}`, record, lines });
+    const days = groupHistory(await audit.history(record.id));
+    await sendPage(res, 200, 'records/history', { title: `History of ${record.name}`, record, days });
   });
 
   return router;

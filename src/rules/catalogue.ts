@@ -14,12 +14,17 @@ export const RECORD_TYPES = [
   'Immunization',
   'Procedure',
   'DocumentReference',
+  'DiagnosticReport',
+  'Encounter',
 ] as const;
 
 export type RecordType = (typeof RECORD_TYPES)[number];
 
-/** Where a token search parameter's values come from: a CodeableConcept element (or a list of them), or a code. */
-export type TokenSource = { concept: string } | { code: string };
+/** Where a token search parameter's values come from: a CodeableConcept element (or a list of them), a Coding, or a code. */
+export type TokenSource = { concept: string } | { coding: string } | { code: string };
+
+/** A reference search parameter other than the patient: the element holding it and the types it may point at. */
+export type ReferenceSource = { path: string; targets: readonly RecordType[] };
 
 export type TypeEntry = {
   /** What the type holds, as a person would say it ("your observations — vital signs and lab results"). */
@@ -32,6 +37,11 @@ export type TypeEntry = {
   patientParams: readonly string[];
   /** Token search parameters and where their values come from. */
   tokens: Readonly<Record<string, TokenSource>>;
+  /**
+   * Reference search parameters to other resources of the record (besides the patient ones), also
+   * usable in `_include` and `_revinclude`.
+   */
+  references?: Readonly<Record<string, ReferenceSource>>;
   /** The elements giving the date the resource is about (the `date` parameter), first present wins; dotted for a Period's start. */
   date: readonly string[] | undefined;
   /** The elements that name one resource in a summary line, first present wins; `value` adds its value[x]. */
@@ -40,6 +50,7 @@ export type TypeEntry = {
 
 const concept = (element: string): TokenSource => ({ concept: element });
 const code = (element: string): TokenSource => ({ code: element });
+const coding = (element: string): TokenSource => ({ coding: element });
 
 export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
   Patient: {
@@ -57,6 +68,7 @@ export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
     patientElement: 'subject',
     patientParams: ['patient', 'subject'],
     tokens: { code: concept('code'), category: concept('category'), status: code('status') },
+    references: { encounter: { path: 'encounter', targets: ['Encounter'] } },
     date: ['effectiveDateTime', 'effectivePeriod.start', 'effectiveInstant', 'issued'],
     summary: { name: ['code'], value: true },
   },
@@ -118,6 +130,25 @@ export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
     tokens: { type: concept('type'), category: concept('category'), status: code('status') },
     date: ['date'],
     summary: { name: ['type', 'description'], value: false },
+  },
+  DiagnosticReport: {
+    words: 'your test reports — lab panels and the results they group',
+    nouns: ['test report', 'test reports'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: { code: concept('code'), category: concept('category'), status: code('status') },
+    references: { result: { path: 'result', targets: ['Observation'] }, encounter: { path: 'encounter', targets: ['Encounter'] } },
+    date: ['effectiveDateTime', 'effectivePeriod.start', 'issued'],
+    summary: { name: ['code'], value: false },
+  },
+  Encounter: {
+    words: 'your visits — appointments and hospital stays',
+    nouns: ['visit', 'visits'],
+    patientElement: 'subject',
+    patientParams: ['patient', 'subject'],
+    tokens: { class: coding('class'), type: concept('type'), status: code('status') },
+    date: ['period.start'],
+    summary: { name: ['type', 'serviceType', 'class'], value: false },
   },
 };
 

@@ -90,7 +90,7 @@ describe('what a drop-off must be', () => {
     ['no resources', 400, withResources([]), 'resources: must hold at least one resource'],
     ['101 resources', 400, withResources(Array.from({ length: 101 }, () => OBSERVATION)), 'resources: must hold at most 100 resources'],
     ['a resource that is not an object', 400, withResources([OBSERVATION, 'text']), 'resources[1]: must be a FHIR resource (a JSON object).'],
-    ['a type no record holds', 400, withResources([{ resourceType: 'Encounter', status: 'finished' }]), /^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, /],
+    ['a type no record holds', 400, withResources([{ resourceType: 'Organization', name: 'Clinic' }]), /^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, /],
     ['a Patient', 400, withResources([{ resourceType: 'Patient', name: [{ text: 'Mia' }] }]), /^resources\[0\]\.resourceType: a package cannot carry a Patient/],
     ['an invalid code', 400, withResources([OBSERVATION, { ...OBSERVATION, id: 'b', status: 'bogus' }]), /^resources\[1\]\.status: "bogus" is not an allowed code here; use one of registered, preliminary, final/],
     ['an element FHIR does not define', 400, withResources([{ ...OBSERVATION, colour: 'red' }]), 'resources[0].colour: "colour" is not an element FHIR R4 defines here.'],

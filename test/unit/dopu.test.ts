@@ -98,7 +98,7 @@ describe('dropped-off resources', () => {
     expect(refused([withoutStatus])).toMatch(/^resources\[0\]\.status: The required element "status" is missing\./);
     expect(refused([{ ...observation, colour: 'red' }])).toBe('resources[0].colour: "colour" is not an element FHIR R4 defines here.');
     expect(refused([{ resourceType: 'Patient', name: [{ text: 'Someone' }] }])).toMatch(/^resources\[0\]\.resourceType: a package cannot carry a Patient/);
-    expect(refused([{ resourceType: 'Encounter', status: 'finished' }])).toMatch(/^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, Condition/);
+    expect(refused([{ resourceType: 'Organization', name: 'Clinic' }])).toMatch(/^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, Condition/);
     expect(refused(['text'])).toBe('resources[0]: must be a FHIR resource (a JSON object).');
     expect(refused([{ ...observation, subject: { reference: 'Group/7' } }])).toMatch(/^resources\[0\]\.subject: must be a Reference to the patient/);
     expect(refused([{ ...observation, subject: 'Patient/7' }])).toMatch(/^resources\[0\]\.subject: /);

@@ -86,6 +86,23 @@ const VALID: Record<RecordType, () => Json> = {
     subject: patientRef,
     content: [{ attachment: { contentType: 'application/pdf', url: 'https://example.org/doc.pdf', title: 'Letter' } }],
   }),
+  DiagnosticReport: () => ({
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0074', code: 'LAB' }] }],
+    code: { coding: [{ system: 'http://loinc.org', code: '24331-1', display: 'Lipid panel' }] },
+    subject: patientRef,
+    effectiveDateTime: '2024-05-01T08:30:00Z',
+    result: [{ reference: 'Observation/o1' }],
+  }),
+  Encounter: () => ({
+    resourceType: 'Encounter',
+    status: 'finished',
+    class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' },
+    type: [{ coding: [{ system: 'http://snomed.info/sct', code: '185349003', display: 'Check-up' }] }],
+    subject: patientRef,
+    period: { start: '2024-05-01T08:00:00Z', end: '2024-05-01T08:30:00Z' },
+  }),
 };
 
 function issuesOf(result: ValidationResult): { path: string; message: string }[] {

@@ -48,7 +48,7 @@ describe('parseRecordScope', () => {
 
   test.each([
     'patient/Foo.rs',
-    'patient/Encounter.rs',
+    'patient/Practitioner.rs',
     'patient/observation.rs',
     'patient/Organization.read',
   ])('rejects the type outside the catalogue in %s', (scope) => {

@@ -7,7 +7,7 @@
 import { CALLBACK } from '../app';
 import { keyPairFor, rule, LOGGED_OUT, type AppSpec, type Flow, type RegisteredApp, type World } from './world';
 
-const CATALOGUE_TYPES = ['Patient', 'Observation', 'Condition', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Procedure', 'DocumentReference'];
+const CATALOGUE_TYPES = ['Patient', 'Observation', 'Condition', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Procedure', 'DocumentReference', 'DiagnosticReport', 'Encounter'];
 
 /** The rules most apps here register: the person's details, weights, and optional offline access. */
 const EVERYDAY_RULES = [rule('patient/Patient.rs'), rule('patient/Observation.cruds'), rule('offline_access', false)];

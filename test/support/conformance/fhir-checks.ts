@@ -71,6 +71,25 @@ function interactionCheck(w: World, type: string, code: string, sample: (type: s
       expect((await w.fhir(token, 'DELETE', `${type}/${String(made.id)}`)).status).toBe(204);
       expect([404, 410]).toContain((await w.fhir(token, 'GET', `${type}/${String(made.id)}`)).status);
     },
+    vread: async () => {
+      const token = await writer(w);
+      const id = await sample(type);
+      const res = await w.fhir(token, 'GET', `${type}/${id}/_history/1`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('etag')).toBe('W/"1"');
+      expect(await json(res)).toMatchObject({ resourceType: type, id, meta: { versionId: '1' } });
+    },
+    'history-instance': async () => {
+      const token = await writer(w);
+      const id = await sample(type);
+      const current = await json<{ meta: { versionId: string } }>(await w.fhir(token, 'GET', `${type}/${id}`));
+      const res = await w.fhir(token, 'GET', `${type}/${id}/_history`);
+      expect(res.status).toBe(200);
+      const bundle = await json<Bundle & { entry: { resource: Json }[] }>(res);
+      expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'history' });
+      expect(bundle.total).toBe(Number(current.meta.versionId));
+      expect(bundle.entry[0]?.resource).toMatchObject({ id, meta: { versionId: current.meta.versionId } });
+    },
     'search-type': async () => {
       const token = await writer(w);
       await sample(type);
@@ -121,6 +140,61 @@ function searchParamCheck(w: World, type: string, name: string, sample: (type: s
   };
 }
 
+/**
+ * `_include` / `_revinclude` along one reference: the search answers, and whatever it brings along
+ * is of the type that reference reaches (or, for a revinclude, of the referring type) and is marked
+ * `include`. With the samples (all in one record) a patient include brings the record's Patient.
+ */
+const REACHES: Readonly<Record<string, string>> = { patient: 'Patient', subject: 'Patient', encounter: 'Encounter', result: 'Observation' };
+
+function inclusionCheck(w: World, type: string, name: '_include' | '_revinclude', value: string, sample: (type: string) => Promise<string>): Check | undefined {
+  const [source = '', param = '', target] = value.split(':');
+  // A reference this walk does not know is reported unchecked.
+  if (!REACHES[param]) return undefined;
+  return async () => {
+    const token = await writer(w);
+    await sample(type);
+    if (source !== type) await sample(source);
+    const res = await w.fhir(token, 'GET', `${type}?${new URLSearchParams({ [name]: value, _count: '100' }).toString()}`, undefined, { headers: { prefer: 'handling=strict' } });
+    expect(res.status).toBe(200);
+    const bundle = await json<{ entry?: { resource: Json; search: { mode: string } }[] }>(res);
+    const included = (bundle.entry ?? []).filter((entry) => entry.search.mode === 'include').map((entry) => String(entry.resource.resourceType));
+    const expected = name === '_include' ? (target ?? REACHES[param]) : source;
+    expect(expected).toBeDefined();
+    for (const resourceType of included) expect(resourceType).toBe(expected);
+    if (name === '_include' && expected === 'Patient') expect(included).toContain('Patient');
+    if (name === '_revinclude' && type === 'Patient') expect(included).toContain(source);
+  };
+}
+
+/** `transaction` and `batch` at the base: a Bundle of two creates, the second referring to the first by urn:uuid. */
+function systemInteractionCheck(w: World, code: string, sample: (type: string) => Promise<string>): Check | undefined {
+  if (code !== 'transaction' && code !== 'batch') return undefined;
+  return async () => {
+    const token = await writer(w);
+    const encounter = await json(await w.fhir(token, 'GET', `Encounter/${await sample('Encounter')}`));
+    const observation = await json(await w.fhir(token, 'GET', `Observation/${await sample('Observation')}`));
+    const visit = 'urn:uuid:6a1f3f8e-8c55-4c1f-9f59-2f1a4c8f0b01';
+    const bundle = {
+      resourceType: 'Bundle',
+      type: code,
+      entry: [
+        { fullUrl: visit, resource: { ...encounter, id: undefined, meta: undefined }, request: { method: 'POST', url: 'Encounter' } },
+        { resource: { ...observation, id: undefined, meta: undefined, ...(code === 'transaction' ? { encounter: { reference: visit } } : {}) }, request: { method: 'POST', url: 'Observation' } },
+      ],
+    };
+    const res = await w.fhir(token, 'POST', '', bundle);
+    expect(res.status).toBe(200);
+    const answer = await json<{ type: string; entry: { response: { status: string; location: string } }[] }>(res);
+    expect(answer.type).toBe(`${code}-response`);
+    expect(answer.entry.map((entry) => entry.response.status)).toEqual(['201 Created', '201 Created']);
+    if (code === 'transaction') {
+      const made = await json<{ encounter: { reference: string } }>(await w.fhir(token, 'GET', answer.entry[1]?.response.location.replace(/\/_history\/\d+$/, '') ?? ''));
+      expect(made.encounter.reference).toBe(answer.entry[0]?.response.location.replace(/\/_history\/\d+$/, ''));
+    }
+  };
+}
+
 /** `_format` (and the matching Accept) for one advertised format; anything but JSON is 406. */
 function formatCheck(w: World, format: string): Check | undefined {
   const accept = { json: 'application/json', 'application/fhir+json': 'application/fhir+json' }[format];
@@ -168,7 +242,11 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
 
   for (const rest of (statement.rest as Json[]) ?? []) {
     add('rest.mode', rest.mode, is('server')(rest.mode));
-    unknown('rest', rest, ['mode', 'security', 'resource']);
+    unknown('rest', rest, ['mode', 'security', 'interaction', 'resource']);
+    for (const interaction of (rest.interaction as Json[]) ?? []) {
+      add('rest.interaction', interaction.code, systemInteractionCheck(w, String(interaction.code), sample));
+      unknown('rest.interaction', interaction, ['code', 'documentation']);
+    }
     const security = (rest.security ?? {}) as Json;
     add('rest.security.cors', security.cors, async () => {
       expect(security.cors).toBe(true);
@@ -213,8 +291,16 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         const body = await json(await w.fhir(token, 'GET', `${type}/${id}`));
         expect([409, 412]).toContain((await w.fhir(token, 'PUT', `${type}/${id}`, body, { headers: { 'if-match': 'W/"999"' } })).status);
       } : undefined);
-      add(`${type}.readHistory`, resource.readHistory, resource.readHistory === false ? async () => {
-        expect((await w.fhir(await writer(w), 'GET', `${type}/${await sample(type)}/_history/1`)).status).toBe(404);
+      add(`${type}.readHistory`, resource.readHistory, resource.readHistory === true ? async () => {
+        // Version 1 stays readable after an update.
+        const token = await writer(w);
+        const id = await sample(type);
+        const read = await w.fhir(token, 'GET', `${type}/${id}`);
+        const body = await json(read);
+        expect((await w.fhir(token, 'PUT', `${type}/${id}`, body)).status).toBe(200);
+        const first = await w.fhir(token, 'GET', `${type}/${id}/_history/1`);
+        expect(first.status).toBe(200);
+        expect(await json(first)).toMatchObject({ meta: { versionId: '1' } });
       } : undefined);
       add(`${type}.updateCreate`, resource.updateCreate, resource.updateCreate === false ? async () => {
         const token = await writer(w);
@@ -234,11 +320,30 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         expect(status).toBeLessThan(500);
         expect((await w.fhir(token, 'GET', `${type}/${id}`)).status).toBe(200);
       } : undefined);
+      for (const operation of (resource.operation as Json[]) ?? []) {
+        add(`${type}.operation`, operation.name, type === 'Patient' && operation.name === 'everything' ? async () => {
+          const token = await writer(w);
+          const id = await sample('Observation');
+          const record = (await w.person()).record;
+          const res = await w.fhir(token, 'GET', `Patient/${record}/$everything?_count=100`);
+          expect(res.status).toBe(200);
+          const ids = idsOf(await json<Bundle>(res));
+          expect(ids[0]).toBe(record);
+          expect(ids).toContain(id);
+        } : undefined);
+        unknown(`${type}.operation`, operation, ['name', 'definition']);
+      }
+      for (const inclusion of (resource.searchInclude as string[]) ?? []) {
+        add(`${type}.searchInclude`, inclusion, inclusionCheck(w, type, '_include', inclusion, sample));
+      }
+      for (const inclusion of (resource.searchRevInclude as string[]) ?? []) {
+        add(`${type}.searchRevInclude`, inclusion, inclusionCheck(w, type, '_revinclude', inclusion, sample));
+      }
       for (const param of (resource.searchParam as Json[]) ?? []) {
         add(`${type}.searchParam`, param.name, searchParamCheck(w, type, String(param.name), sample));
         unknown(`${type}.searchParam`, param, ['name', 'type']);
       }
-      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'searchParam']);
+      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'operation', 'searchInclude', 'searchRevInclude', 'searchParam']);
     }
   }
   return items;

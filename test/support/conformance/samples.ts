@@ -18,6 +18,7 @@ export function sampleOf(type: string, recordId: string): Json | undefined {
         category: [concept('http://terminology.hl7.org/CodeSystem/observation-category', 'vital-signs')],
         code: concept('http://loinc.org', '29463-7', 'Body weight'),
         subject: patient,
+        encounter: { reference: 'Encounter/sample-visit' },
         effectiveDateTime: '2026-03-01T08:00:00Z',
         valueQuantity: { value: 71.5, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
       };
@@ -74,6 +75,26 @@ export function sampleOf(type: string, recordId: string): Json | undefined {
         date: '2025-11-02T10:00:00Z',
         content: [{ attachment: { contentType: 'application/pdf', url: 'https://example.org/doc.pdf', title: 'Letter' } }],
       };
+    case 'DiagnosticReport':
+      return {
+        resourceType: 'DiagnosticReport',
+        status: 'final',
+        category: [concept('http://terminology.hl7.org/CodeSystem/v2-0074', 'LAB')],
+        code: concept('http://loinc.org', '24331-1', 'Lipid panel'),
+        subject: patient,
+        encounter: { reference: 'Encounter/sample-visit' },
+        effectiveDateTime: '2026-02-10T09:00:00Z',
+        result: [{ reference: 'Observation/sample-result' }],
+      };
+    case 'Encounter':
+      return {
+        resourceType: 'Encounter',
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        type: [concept('http://snomed.info/sct', '185349003', 'Check-up')],
+        subject: patient,
+        period: { start: '2026-02-10T08:30:00Z' },
+      };
     default:
       return undefined;
   }
@@ -102,6 +123,15 @@ const TOKENS: Readonly<Record<string, SearchProbe>> = {
   'DocumentReference.type': { match: 'http://loinc.org|34133-9', miss: 'http://loinc.org|11506-3' },
   'DocumentReference.category': { match: 'clinical-note', miss: 'other' },
   'DocumentReference.status': { match: 'current', miss: 'superseded' },
+  'Observation.encounter': { match: 'Encounter/sample-visit', miss: 'Encounter/other-visit' },
+  'DiagnosticReport.code': { match: 'http://loinc.org|24331-1', miss: 'http://loinc.org|58410-2' },
+  'DiagnosticReport.category': { match: 'LAB', miss: 'RAD' },
+  'DiagnosticReport.status': { match: 'final', miss: 'preliminary' },
+  'DiagnosticReport.result': { match: 'Observation/sample-result', miss: 'Observation/other-result' },
+  'DiagnosticReport.encounter': { match: 'sample-visit', miss: 'other-visit' },
+  'Encounter.class': { match: 'http://terminology.hl7.org/CodeSystem/v3-ActCode|AMB', miss: 'IMP' },
+  'Encounter.type': { match: '185349003', miss: '270427003' },
+  'Encounter.status': { match: 'finished', miss: 'in-progress' },
 };
 
 /** The `date` each sample is about (its type's date element). */
@@ -113,6 +143,8 @@ const DATES: Readonly<Record<string, SearchProbe>> = {
   Immunization: { match: 'le2021-04-10', miss: 'gt2021-04-10' },
   Procedure: { match: '2015-06-01T09:00:00Z', miss: '2015-06-02' },
   DocumentReference: { match: 'sa2025-11-01', miss: 'eb2025-11-01' },
+  DiagnosticReport: { match: '2026-02-10', miss: 'lt2026-02-10' },
+  Encounter: { match: 'ge2026-02-10T08:30:00Z', miss: 'gt2026-02-10' },
 };
 
 /**

@@ -1,0 +1,104 @@
+/**
+ * The bench's processes: carevault (`node dist-bench/src/server.js`, as `npm start` runs it), the
+ * two references, and a load generator per measurement — each its own process, so no client shares
+ * the event loop of the server it measures. While a load runs, the server's resident memory is
+ * sampled from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import type { LoadSpec, Measurement } from './load';
+
+const HERE = __dirname;
+export const SERVER_SCRIPT = path.join(HERE, '..', 'src', 'server.js');
+
+export type Child = { process: ChildProcess; firstLine: Promise<string>; stop(): Promise<void> };
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `node <script> …args`; `firstLine` is the first JSON line it prints (its readiness; warnings come before). */
+export function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const firstLine = new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('{')) resolve(line);
+    });
+    child.once('exit', (code) => reject(new Error(`${path.basename(script)} exited (${code}) before it was ready: ${stderr.trim()}`)));
+  });
+  firstLine.catch(() => undefined);
+  return {
+    process: child,
+    firstLine,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+      }),
+  };
+}
+
+/** Resident memory of a process in MB (Linux), or 0 where /proc is not there. */
+export function residentMb(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs one measurement in a load-generator process; samples `serverPid`'s memory meanwhile. */
+export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Promise<Measurement & { rssMb: number }> {
+  let rssMb = residentMb(serverPid);
+  const sampler = setInterval(() => {
+    rssMb = Math.max(rssMb, residentMb(serverPid));
+  }, 200);
+  try {
+    const child = startChild(path.join(HERE, 'load.js'), [JSON.stringify(spec)]);
+    const line = await child.firstLine;
+    await new Promise<void>((resolve) => (child.process.exitCode !== null ? resolve() : child.process.once('exit', () => resolve())));
+    return { ...(JSON.parse(line) as Measurement), rssMb };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+/** Waits until `url` answers 200 (the server is ready), or fails after `timeoutMs`. */
+export async function waitReady(url: string, child: Child, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  child.process.once('exit', () => (exited = true));
+  while (Date.now() < deadline && !exited) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await child.firstLine.catch((error: unknown) => {
+    throw error;
+  });
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}

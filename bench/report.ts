@@ -1,0 +1,79 @@
+/**
+ * The bench's output: one row per path and database with carevault's figures, its reference's
+ * from the same run and the ratio, checked against issue 14's targets; printed as a table and as
+ * one JSON document (the shape test/integration/bench.test.ts checks).
+ */
+import type { BenchDatabase } from './options';
+import type { Measurement } from './load';
+
+export type Figures = Measurement & { rssMb?: number };
+
+export type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
+
+export type Row = {
+  database: BenchDatabase;
+  path: string;
+  carevault: Figures;
+  reference: (Figures & { name: string }) | null;
+  /** carevault's requests/s over the reference's, or null without a reference. */
+  ratio: number | null;
+  target: Target | null;
+};
+
+export type BenchReport = {
+  startedAt: string;
+  seconds: number;
+  machine: { cpus: number; loadAverage: number[]; node: string };
+  options: { seconds: number; connections: number; chains: number; flows: number; bulk: number };
+  databases: { database: BenchDatabase; rssMaxMb: number; rssTargetMb: number; rssMet: boolean; rows: Row[] }[];
+};
+
+/** Issue 14's targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
+const TARGETS: Record<BenchDatabase, Record<string, { kind: Target['kind']; value: number }>> = {
+  postgres: {
+    client_credentials: { kind: 'ratio', value: 0.8 },
+    introspection: { kind: 'ratio', value: 0.8 },
+    'FHIR read': { kind: 'ratio', value: 0.8 },
+    'FHIR search (20)': { kind: 'ratio', value: 0.5 },
+    'refresh (rotating)': { kind: 'perSecond', value: 1000 },
+  },
+  embedded: {
+    client_credentials: { kind: 'ratio', value: 0.5 },
+  },
+};
+
+export const RSS_TARGET_MB = 250;
+
+export function row(database: BenchDatabase, path: string, carevault: Figures, reference: (Figures & { name: string }) | null): Row {
+  const ratio = reference && reference.perSecond > 0 ? carevault.perSecond / reference.perSecond : null;
+  const wanted = TARGETS[database][path];
+  const target = wanted
+    ? { ...wanted, met: wanted.kind === 'ratio' ? ratio !== null && ratio >= wanted.value : carevault.perSecond >= wanted.value }
+    : null;
+  return { database, path, carevault, reference, ratio, target };
+}
+
+const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+
+export function table(report: BenchReport): string {
+  const lines: string[] = [];
+  lines.push(`carevault bench, ${report.options.seconds} s per measurement, ${report.options.connections} connections, ${report.options.chains} refresh chains, ` +
+    `${report.machine.cpus} CPUs, load ${report.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')} at the start, ${report.options.bulk.toLocaleString('en-US')} bulk rows`);
+  lines.push('');
+  lines.push('| database | path | carevault /s | p50 ms | p99 ms | errors | reference | reference /s | ratio | target |');
+  lines.push('|---|---|---:|---:|---:|---:|---|---:|---:|---|');
+  for (const db of report.databases) {
+    for (const r of db.rows) {
+      const target = r.target
+        ? `${r.target.kind === 'ratio' ? `≥ ${r.target.value}×` : `≥ ${n0(r.target.value)} /s`} ${r.target.met ? 'met' : '**missed**'}`
+        : '';
+      lines.push(
+        `| ${r.database} | ${r.path} | ${n0(r.carevault.perSecond)} | ${ms(r.carevault.p50)} | ${ms(r.carevault.p99)} | ${r.carevault.errors} | ` +
+          `${r.reference?.name ?? '—'} | ${r.reference ? n0(r.reference.perSecond) : '—'} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${target} |`,
+      );
+    }
+    lines.push(`| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,46 @@
+/**
+ * A search's answer as a FHIR `searchset` Bundle: the matches (`search.mode: match`), then what
+ * `_include`/`_revinclude` brought (`include`), paged with `self` and `next` links that repeat the
+ * search's parameters; `_summary=count` gives the total alone; `_elements` trims each match to the
+ * elements asked for and marks it SUBSETTED. https://hl7.org/fhir/R4/search.html#summary ·
+ * https://hl7.org/fhir/R4/search.html#elements · https://hl7.org/fhir/R4/bundle.html
+ */
+import type { SearchResult, StoredResource } from './repository';
+import { formatCursor, type Cursor, type SearchCriteria } from './search';
+
+type Json = Record<string, unknown>;
+
+const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+
+/** The resource with only `elements` (and what every resource keeps: resourceType, id, meta), marked SUBSETTED. */
+export function subset(resource: Json, elements: readonly string[]): Json {
+  const kept: Json = {};
+  for (const [key, value] of Object.entries(resource)) {
+    if (key === 'resourceType' || key === 'id' || key === 'meta' || elements.some((element) => element === key || (element.endsWith('[x]') && key.startsWith(element.slice(0, -3))))) kept[key] = value;
+  }
+  const meta = (resource.meta ?? {}) as Json;
+  const tags = Array.isArray(meta.tag) ? meta.tag : [];
+  return { ...kept, meta: { ...meta, tag: [...tags, SUBSETTED] } };
+}
+
+export function searchsetBundle(fhirBase: string, type: string, criteria: SearchCriteria, result: SearchResult) {
+  const link = (cursor?: Cursor) => {
+    const params = new URLSearchParams(criteria.used);
+    params.set('_count', String(criteria.count));
+    if (cursor !== undefined) params.set('_cursor', formatCursor(cursor));
+    return `${fhirBase}/${type}?${params.toString()}`;
+  };
+  const entry = (resource: StoredResource, mode: 'match' | 'include') => ({
+    fullUrl: `${fhirBase}/${String(resource.content.resourceType)}/${String(resource.content.id)}`,
+    resource: mode === 'match' && criteria.elements ? subset(resource.content, criteria.elements) : resource.content,
+    search: { mode },
+  });
+  const entries = [...result.resources.map((resource) => entry(resource, 'match')), ...result.included.map((resource) => entry(resource, 'include'))];
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: result.total,
+    link: [{ relation: 'self', url: link(criteria.after) }, ...(result.nextCursor !== undefined ? [{ relation: 'next', url: link(result.nextCursor) }] : [])],
+    ...(entries.length ? { entry: entries } : {}),
+  };
+}

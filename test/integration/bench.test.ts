@@ -1,0 +1,66 @@
+/**
+ * `npm run bench` keeps working (issue 14): a short run on this test's database prints the table
+ * and one JSON document with, for every path, requests/s, p50, p99, errors, the reference measured
+ * in the same run and the ratio, and the server's resident memory. The figures' sizes are not
+ * checked — this machine is shared — only that each path was really measured without errors.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import type { BenchReport } from '../../bench/report';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd: ROOT, env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+describe('npm run bench', () => {
+  const database = process.env.DATABASE_URL ? 'postgres' : 'embedded';
+  let stdout = '';
+
+  beforeAll(async () => {
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    await run('npx', ['tsc', '-p', 'tsconfig.bench.json'], env);
+    ({ stdout } = await run(process.execPath, ['dist-bench/bench/run.js', '--seconds', '0.5', '--connections', '2', '--chains', '2', '--flows', '1', '--db', database], env));
+  }, 300_000);
+
+  it('prints a table with a row per path and the memory line', () => {
+    expect(stdout).toContain('| database | path | carevault /s | p50 ms | p99 ms | errors | reference | reference /s | ratio | target |');
+    for (const path of ['client_credentials', 'introspection', 'refresh (rotating)', 'FHIR read', 'FHIR search (20)', 'FHIR create', 'sign-in → consent → code']) {
+      expect(stdout).toContain(`| ${database} | ${path} |`);
+    }
+    expect(stdout).toContain(`| ${database} | resident memory under load (max) |`);
+  });
+
+  it('prints one JSON document with every figure, its reference and the ratio', () => {
+    const report = JSON.parse(stdout.slice(stdout.indexOf('\n{') + 1)) as BenchReport;
+    expect(report.options).toMatchObject({ seconds: 0.5, connections: 2, chains: 2, flows: 1, bulk: 0 });
+    expect(report.databases.map((db) => db.database)).toEqual([database]);
+    const [measured] = report.databases;
+    expect(measured?.rssMaxMb).toBeGreaterThan(0);
+    expect(measured?.rssTargetMb).toBe(250);
+    const rows = new Map(measured?.rows.map((row) => [row.path, row]));
+    expect([...rows.keys()].sort()).toEqual(
+      ['FHIR create', 'FHIR read', 'FHIR search (20)', 'client_credentials', 'introspection', 'refresh (rotating)', 'sign-in → consent → code'].sort(),
+    );
+    for (const row of rows.values()) {
+      expect(row.carevault).toEqual(expect.objectContaining({ perSecond: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number), errors: 0 }));
+      expect(row.carevault.perSecond).toBeGreaterThan(0);
+      if (row.path === 'sign-in → consent → code') {
+        expect(row.reference).toBeNull();
+        expect(row.ratio).toBeNull();
+      } else {
+        expect(row.reference).toEqual(expect.objectContaining({ name: expect.any(String), perSecond: expect.any(Number), errors: 0 }));
+        expect(row.ratio).toBeCloseTo((row.carevault.perSecond / (row.reference?.perSecond ?? 1)), 6);
+      }
+    }
+    expect(rows.get('client_credentials')?.reference?.name).toBe('bare oidc-provider');
+    expect(rows.get('FHIR read')?.reference?.name).toBe('minimal handler');
+    expect(rows.get('client_credentials')?.target).toEqual(expect.objectContaining({ kind: 'ratio', met: expect.any(Boolean) }));
+  });
+});
