@@ -164,6 +164,8 @@ export async function measure(spec: LoadSpec): Promise<Measurement> {
   };
   // A refresh chain's warm-up must not leave it holding a token the measurement no longer has.
   if (spec.kind !== 'refresh') await run(warmup);
+  // The parent starts counting the server's CPU time here.
+  process.stdout.write('measuring\n');
   return run(spec.seconds);
 }
 
