@@ -157,7 +157,8 @@ async function flows(spec: FlowSpec, seconds: number): Promise<Measurement> {
 
 /** A short warm-up (JIT, pools, caches), then the measurement. */
 export async function measure(spec: LoadSpec): Promise<Measurement> {
-  const warmup = Math.min(2, Math.max(0.5, spec.seconds / 5));
+  // Long enough for the JIT: a cold first second costs twice the CPU per request of a warm one.
+  const warmup = Math.min(2, Math.max(0.5, spec.seconds / 2));
   const run = (seconds: number) => {
     if (spec.kind === 'flow') return flows(spec, seconds);
     return cannon(spec.kind === 'refresh' ? refreshOptions(spec, seconds) : requestOptions(spec, seconds));
