@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import type { LoadSpec } from './load';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
-import { SERVER_SCRIPT, freePort, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
+import { SERVER_NODE_ARGS, SERVER_SCRIPT, freePort, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
 import type { ReferenceProviderReady } from './reference-provider';
 import { RSS_TARGET_MB, row, table, type BenchReport, type Figures, type Row } from './report';
@@ -64,7 +64,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       REGISTRATION_INITIAL_ACCESS_TOKEN: initialAccessToken,
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     };
-    const server = startChild(SERVER_SCRIPT, [], env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
+    const server = startChild(SERVER_SCRIPT, [], env, [...SERVER_NODE_ARGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]);
     children.push(server);
     await waitReady(`${issuer}/healthz`, server);
     log(`${database}: carevault up (${residentMb(server.process.pid).toFixed(0)} MB); seeding`);
