@@ -39,5 +39,6 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-# Migrate, then serve; `exec` makes the server PID 1 so SIGTERM shuts it down gracefully.
-CMD ["sh", "-c", "node bin/carevault.js migrate && exec node dist/src/server.js"]
+# Migrate, then serve; `exec` makes the server PID 1 so SIGTERM shuts it down gracefully. A 4 MB
+# young generation keeps ~50 MB less resident under load at the same CPU (README, Performance).
+CMD ["sh", "-c", "node bin/carevault.js migrate && exec node --max-semi-space-size=4 dist/src/server.js"]

@@ -157,13 +157,16 @@ async function flows(spec: FlowSpec, seconds: number): Promise<Measurement> {
 
 /** A short warm-up (JIT, pools, caches), then the measurement. */
 export async function measure(spec: LoadSpec): Promise<Measurement> {
-  const warmup = Math.min(2, Math.max(0.5, spec.seconds / 5));
+  // Long enough for the JIT: a cold first second costs twice the CPU per request of a warm one.
+  const warmup = Math.min(2, Math.max(0.5, spec.seconds / 2));
   const run = (seconds: number) => {
     if (spec.kind === 'flow') return flows(spec, seconds);
     return cannon(spec.kind === 'refresh' ? refreshOptions(spec, seconds) : requestOptions(spec, seconds));
   };
   // A refresh chain's warm-up must not leave it holding a token the measurement no longer has.
   if (spec.kind !== 'refresh') await run(warmup);
+  // The parent starts counting the server's CPU time here.
+  process.stdout.write('measuring\n');
   return run(spec.seconds);
 }
 

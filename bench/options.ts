@@ -20,6 +20,8 @@ export type BenchOptions = {
   databases: BenchDatabase[];
   /** postgres://… of a server on which the bench creates (and drops) a scratch database. */
   databaseUrl: string | undefined;
+  /** Only these paths (names as in the table, comma-separated), e.g. to profile one. */
+  paths: string[] | undefined;
   /** Where to write the JSON document as well as printing it. */
   jsonFile: string | undefined;
 };
@@ -35,7 +37,7 @@ export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Be
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (options are --seconds, --connections, --chains, --flows, --bulk, --db, --json)`);
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (options are --seconds, --connections, --chains, --flows, --bulk, --db, --paths, --json)`);
     const [key = '', inline] = arg.slice(2).split('=', 2);
     args.set(key, inline ?? argv[(i += 1)] ?? '');
   }
@@ -53,6 +55,7 @@ export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Be
     bulk: positive('--bulk', pick('bulk'), 0, 0),
     databases,
     databaseUrl,
+    paths: pick('paths') ? (pick('paths') ?? '').split(',').map((item) => item.trim()) : undefined,
     jsonFile: pick('json') || undefined,
   };
 }

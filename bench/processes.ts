@@ -14,6 +14,9 @@ import type { LoadSpec, Measurement } from './load';
 const HERE = __dirname;
 export const SERVER_SCRIPT = path.join(HERE, '..', 'src', 'server.js');
 
+/** The Node options `npm start` gives the server (package.json), so the bench measures the same. */
+export const SERVER_NODE_ARGS = ['--max-semi-space-size=4'];
+
 export type Child = { process: ChildProcess; firstLine: Promise<string>; stop(): Promise<void> };
 
 export function freePort(): Promise<number> {
@@ -67,17 +70,39 @@ export function residentMb(pid: number | undefined): number {
   }
 }
 
-/** Runs one measurement in a load-generator process; samples `serverPid`'s memory meanwhile. */
-export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Promise<Measurement & { rssMb: number }> {
+/** CPU time a process has used so far, in ms (user + system; Linux), or 0 where /proc is not there. */
+export function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs one measurement in a load-generator process. Meanwhile samples `serverPid`'s resident
+ * memory, and reports the CPU it spent per successful request: on a shared machine, a figure that
+ * depends less on what else runs than requests/s does.
+ */
+export async function runLoad(spec: LoadSpec, serverPid: number | undefined): Promise<Measurement & { rssMb: number; cpuMsPerRequest: number }> {
   let rssMb = residentMb(serverPid);
+  let cpuBefore = cpuMs(serverPid);
   const sampler = setInterval(() => {
     rssMb = Math.max(rssMb, residentMb(serverPid));
   }, 200);
   try {
     const child = startChild(path.join(HERE, 'load.js'), [JSON.stringify(spec)]);
+    readline.createInterface({ input: child.process.stdout! }).on('line', (line) => {
+      if (line === 'measuring') cpuBefore = cpuMs(serverPid);
+    });
     const line = await child.firstLine;
     await new Promise<void>((resolve) => (child.process.exitCode !== null ? resolve() : child.process.once('exit', () => resolve())));
-    return { ...(JSON.parse(line) as Measurement), rssMb };
+    const measurement = JSON.parse(line) as Measurement;
+    const cpuMsPerRequest = measurement.total > 0 ? (cpuMs(serverPid) - cpuBefore) / measurement.total : 0;
+    return { ...measurement, rssMb, cpuMsPerRequest };
   } finally {
     clearInterval(sampler);
   }

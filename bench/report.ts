@@ -6,7 +6,8 @@
 import type { BenchDatabase } from './options';
 import type { Measurement } from './load';
 
-export type Figures = Measurement & { rssMb?: number };
+/** With the measured process's resident memory (carevault only) and CPU ms per request. */
+export type Figures = Measurement & { rssMb?: number; cpuMsPerRequest?: number };
 
 export type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
 
@@ -54,6 +55,7 @@ export function row(database: BenchDatabase, path: string, carevault: Figures, r
 }
 
 const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
+const cpu = (figures: Figures) => (figures.cpuMsPerRequest === undefined ? '—' : figures.cpuMsPerRequest.toFixed(2));
 const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 
 export function table(report: BenchReport): string {
@@ -61,19 +63,20 @@ export function table(report: BenchReport): string {
   lines.push(`carevault bench, ${report.options.seconds} s per measurement, ${report.options.connections} connections, ${report.options.chains} refresh chains, ` +
     `${report.machine.cpus} CPUs, load ${report.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')} at the start, ${report.options.bulk.toLocaleString('en-US')} bulk rows`);
   lines.push('');
-  lines.push('| database | path | carevault /s | p50 ms | p99 ms | errors | reference | reference /s | ratio | target |');
-  lines.push('|---|---|---:|---:|---:|---:|---|---:|---:|---|');
+  lines.push('| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
   for (const db of report.databases) {
     for (const r of db.rows) {
       const target = r.target
         ? `${r.target.kind === 'ratio' ? `≥ ${r.target.value}×` : `≥ ${n0(r.target.value)} /s`} ${r.target.met ? 'met' : '**missed**'}`
         : '';
       lines.push(
-        `| ${r.database} | ${r.path} | ${n0(r.carevault.perSecond)} | ${ms(r.carevault.p50)} | ${ms(r.carevault.p99)} | ${r.carevault.errors} | ` +
-          `${r.reference?.name ?? '—'} | ${r.reference ? n0(r.reference.perSecond) : '—'} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${target} |`,
+        `| ${r.database} | ${r.path} | ${n0(r.carevault.perSecond)} | ${ms(r.carevault.p50)} | ${ms(r.carevault.p99)} | ${r.carevault.errors} | ${cpu(r.carevault)} | ` +
+          `${r.reference?.name ?? '—'} | ${r.reference ? n0(r.reference.perSecond) : '—'} | ${r.reference ? cpu(r.reference) : '—'} | ` +
+          `${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${target} |`,
       );
     }
-    lines.push(`| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`);
+    lines.push(`| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`);
   }
   return lines.join('\n');
 }

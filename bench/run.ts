@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import type { LoadSpec } from './load';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
-import { SERVER_SCRIPT, freePort, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
+import { SERVER_NODE_ARGS, SERVER_SCRIPT, freePort, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
 import type { ReferenceProviderReady } from './reference-provider';
 import { RSS_TARGET_MB, row, table, type BenchReport, type Figures, type Row } from './report';
@@ -64,7 +64,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       REGISTRATION_INITIAL_ACCESS_TOKEN: initialAccessToken,
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     };
-    const server = startChild(SERVER_SCRIPT, [], env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
+    const server = startChild(SERVER_SCRIPT, [], env, [...SERVER_NODE_ARGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]);
     children.push(server);
     await waitReady(`${issuer}/healthz`, server);
     log(`${database}: carevault up (${residentMb(server.process.pid).toFixed(0)} MB); seeding`);
@@ -94,7 +94,8 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const pid = server.process.pid;
     const measure = async (name: string, spec: LoadSpec, of: number | undefined): Promise<Figures> => {
       const figures = await runLoad(spec, of);
-      log(`${database}: ${name}: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms, ${figures.errors} errors`);
+      log(`${database}: ${name}: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms, ${figures.errors} errors, ${figures.cpuMsPerRequest.toFixed(2)} CPU ms/request`);
+      // Only carevault's memory is reported; the references' is not what the target is about.
       return of === pid ? figures : { ...figures, rssMb: undefined };
     };
     const post = (url: string, auth: string, body: string): LoadSpec => ({
@@ -104,45 +105,52 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const bareAuth = basic(bare.clientId, bare.clientSecret);
     const bearer = { authorization: `Bearer ${fixture.accessToken}` };
     const rows: Row[] = [];
+    const wanted = (name: string) => !options.paths || options.paths.includes(name);
 
     // Refresh first: bare oidc-provider's memory adapter is an LRU of 1,000 entries, and the
     // tokens issued by the other measurements would evict its grants.
     const refresh = (url: string, auth: string, refreshTokens: string[]): LoadSpec => ({ kind: 'refresh', url, headers: { authorization: auth, 'content-type': FORM }, refreshTokens, seconds });
-    const bareRefresh = await measure('bare oidc-provider refresh', refresh(`${bareUrl}/token`, bareAuth, bare.refreshTokens), undefined);
-    const cvRefresh = await measure('refresh', refresh(`${issuer}/token`, cvAuth, fixture.refreshTokens), pid);
-    rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }));
+    if (wanted('refresh (rotating)')) {
+      const bareRefresh = await measure('bare oidc-provider refresh', refresh(`${bareUrl}/token`, bareAuth, bare.refreshTokens), provider.process.pid);
+      const cvRefresh = await measure('refresh', refresh(`${issuer}/token`, cvAuth, fixture.refreshTokens), pid);
+      rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }));
+    }
 
-    const bareCc = await measure('bare oidc-provider client_credentials', post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'), undefined);
-    const cc = await measure('client_credentials', post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu'), pid);
-    rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
+    if (wanted('client_credentials')) {
+      const bareCc = await measure('bare oidc-provider client_credentials', post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'), provider.process.pid);
+      const cc = await measure('client_credentials', post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu'), pid);
+      rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
+    }
 
-    // Fetched now, for the same reason; and both must really answer `active: true`.
-    const bareToken = (await (
-      await fetch(`${bareUrl}/token`, { method: 'POST', headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM }, body: 'grant_type=client_credentials&scope=dopu' })
-    ).json()) as { access_token: string };
+    if (wanted('introspection')) {
+      // Fetched now, for the same reason; and both must really answer `active: true`.
+      const bareToken = (await (
+        await fetch(`${bareUrl}/token`, { method: 'POST', headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM }, body: 'grant_type=client_credentials&scope=dopu' })
+      ).json()) as { access_token: string };
 
-    await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
-    await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
-    const bareIntro = await measure('bare oidc-provider introspection', post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`), undefined);
-    const intro = await measure('introspection', post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`), pid);
-    rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
+      await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
+      await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
+      const bareIntro = await measure('bare oidc-provider introspection', post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`), provider.process.pid);
+      const intro = await measure('introspection', post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`), pid);
+      rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
+    }
 
     const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
-    const minimalRead = await measure('minimal handler read', read(`http://127.0.0.1:${minimal.port}`), undefined);
-    const reference = { name: 'minimal handler', ...minimalRead };
-    rows.push(row(database, 'FHIR read', await measure('FHIR read', read(issuer), pid), reference));
+    const minimalRead = !['FHIR read', 'FHIR search (20)', 'FHIR create'].some(wanted) ? undefined : await measure('minimal handler read', read(`http://127.0.0.1:${minimal.port}`), handler.process.pid);
+    const reference = minimalRead && { name: 'minimal handler', ...minimalRead };
+    if (reference && wanted('FHIR read')) rows.push(row(database, 'FHIR read', await measure('FHIR read', read(issuer), pid), reference));
     const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
-    rows.push(row(database, 'FHIR search (20)', await measure('FHIR search', search, pid), reference));
+    if (reference && wanted('FHIR search (20)')) rows.push(row(database, 'FHIR search (20)', await measure('FHIR search', search, pid), reference));
     const create: LoadSpec = {
       kind: 'request', url: `${issuer}/fhir/Observation`, method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: OBSERVATION, connections, seconds,
     };
-    rows.push(row(database, 'FHIR create', await measure('FHIR create', create, pid), reference));
+    if (reference && wanted('FHIR create')) rows.push(row(database, 'FHIR create', await measure('FHIR create', create, pid), reference));
 
     const flow: LoadSpec = {
       kind: 'flow', issuer, clientId: fixture.clientId, clientSecret: fixture.clientSecret, redirectUri: REDIRECT_URI, scope: SCOPE,
       people: fixture.people, concurrency: options.flows, seconds,
     };
-    rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
+    if (wanted('sign-in → consent → code')) rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
 
     const rssMaxMb = Math.max(...rows.map((r) => r.carevault.rssMb ?? 0));
     return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows };

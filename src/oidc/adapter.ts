@@ -6,7 +6,13 @@
  */
 import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { findUnstorable, isStorableText } from '../security/storable-text';
+import { createClientCache } from './client-cache';
 import type { ModelStore } from './store';
+
+/** Where oidc-provider may use a client's metadata up to a few seconds old (client-cache.ts). */
+const CACHED_CLIENT_ROUTES = new Set(['token', 'introspection', 'revocation']);
+
+const currentRoute = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx?.oidc?.route;
 
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
@@ -23,6 +29,7 @@ export function createAdapterClass(
   refreshReuseGrace: number,
   devicePolled?: (deviceCode: string) => Promise<void>,
 ) {
+  const clients = createClientCache<AdapterPayload>();
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -43,6 +50,8 @@ export function createAdapterClass(
         uid: payload.uid,
         expiresAt: expiresIn ? new Date(Date.now() + (expiresIn + (this.model === 'DeviceCode' ? DEVICE_CODE_RETENTION : 0)) * 1000) : undefined,
       });
+      // After the write, so a lookup racing it cannot keep the old metadata.
+      if (this.model === 'Client') clients.forget(id);
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
@@ -58,6 +67,7 @@ export function createAdapterClass(
     }
 
     find(id: string) {
+      if (this.model === 'Client') return clients.find(id, () => this.findBy('id', id), CACHED_CLIENT_ROUTES.has(currentRoute() ?? ''));
       return this.findBy('id', id);
     }
 
@@ -91,6 +101,7 @@ export function createAdapterClass(
     }
 
     async destroy(id: string): Promise<void> {
+      if (this.model === 'Client') clients.forget(id);
       await store.destroy(this.model, id);
     }
 
