@@ -48,7 +48,9 @@ export const requestLog = pinoHttp({
   wrapSerializers: true,
   customLogLevel: (_req, res, error) => (error || (res as Failed).err || res.statusCode >= 500 ? 'error' : 'debug'),
   customSuccessMessage: () => 'request completed',
-  customErrorMessage: (_req, res) => (res.statusCode >= 500 ? 'request failed' : 'request failed after answering'),
+  // A failure may also end in a redirect (an authorization error sent back to the app) or a cut
+  // response: the status in the line says which.
+  customErrorMessage: () => 'request failed',
   customErrorObject: (req, res, _error, value: Record<string, unknown>) => ({
     ...value,
     req,

@@ -1,11 +1,12 @@
 /**
  * Losing the database (issue 13): while it is gone, each surface answers 503 with `Retry-After` in
- * its own format — FHIR an OperationOutcome, the token endpoint OAuth JSON, pages a page, /healthz
- * JSON — never a 500; when it is back, everything works again without a restart. Under write load
+ * its own format — FHIR an OperationOutcome, the token endpoint OAuth JSON, the app APIs
+ * `{ error, error_description }`, pages a page, /healthz JSON — never a 500; when it is back, everything works again without a restart. Under write load
  * with the database connections killed again and again, no write that was acknowledged (201) is
  * lost. On PostgreSQL the backends are terminated with pg_terminate_backend; on the embedded
  * database the socket goes away and the connection is cut. Prints its figures.
  */
+import { registerTestApp, type TestApp } from '../support/app';
 import { authorizedApp, weight, type Authorized } from '../support/authorized';
 import { captureLogs, type CapturedLogs } from '../support/logs';
 import { outageOf, type Outage } from '../support/outage';
@@ -15,11 +16,24 @@ let server: TestServer;
 let outage: Outage;
 let person: Authorized;
 let logs: CapturedLogs;
+let clinicToken: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   outage = outageOf(server);
   person = await authorizedApp(server);
+  const clinic = await registerTestApp(server, {
+    client_name: 'Outage Clinic',
+    token_endpoint_auth_method: 'client_secret_basic',
+    rules: [{ scope: 'offline_access', required: true, reason: 'Offline' }],
+    capabilities: ['dopu'],
+  });
+  const issued = await fetch(`${server.issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(clinic), 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials&scope=dopu',
+  });
+  clinicToken = ((await issued.json()) as { access_token: string }).access_token;
   logs = captureLogs();
 }, 60_000);
 
@@ -29,7 +43,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const basic = (app: Authorized['app']) => `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`).toString('base64')}`;
+const basic = (app: TestApp) => `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`).toString('base64')}`;
 
 async function probes() {
   const fhir = await fetch(`${server.issuer}/fhir/Observation?_count=1`, { headers: { authorization: `Bearer ${person.accessToken}` } });
@@ -40,7 +54,8 @@ async function probes() {
   });
   const page = await person.browser.request('/records');
   const health = await fetch(`${server.issuer}/healthz`);
-  return { fhir, token, page, health };
+  const api = await fetch(`${server.issuer}/api/dopu/packages`, { headers: { authorization: `Bearer ${clinicToken}` } });
+  return { fhir, token, page, health, api };
 }
 
 test('while the database is gone: 503 + Retry-After in each format; afterwards, working again', async () => {
@@ -51,21 +66,22 @@ test('while the database is gone: 503 + Retry-After in each format; afterwards, 
   } finally {
     await outage.end();
   }
-  const { fhir, token, page, health } = during;
-  expect([fhir.status, token.status, page.status, health.status]).toEqual([503, 503, 503, 503]);
-  for (const response of [fhir, token, page, health]) expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+  const { fhir, token, page, health, api } = during;
+  expect([fhir.status, token.status, page.status, health.status, api.status]).toEqual([503, 503, 503, 503, 503]);
+  for (const response of [fhir, token, page, health, api]) expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
   expect(fhir.headers.get('content-type')).toContain('application/fhir+json');
   expect(await fhir.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] });
   expect(await token.json()).toMatchObject({ error: 'temporarily_unavailable' });
   expect(page.headers.get('content-type')).toContain('text/html');
   expect(page.html).toContain('try again');
   expect(await health.json()).toMatchObject({ status: 'unavailable' });
+  expect(await api.json()).toMatchObject({ error: 'temporarily_unavailable' });
 
   const started = Date.now();
   let after = await probes();
   while (after.health.status !== 200 && Date.now() - started < 10_000) after = await probes();
   console.log(`database back: answering again after ${Date.now() - started} ms, without a restart`);
-  expect([after.fhir.status, after.token.status, after.page.status, after.health.status]).toEqual([200, 200, 200, 200]);
+  expect([after.fhir.status, after.token.status, after.page.status, after.health.status, after.api.status]).toEqual([200, 200, 200, 200, 200]);
 });
 
 test('connections killed under write load: no acknowledged write lost, no 500', async () => {
