@@ -255,16 +255,14 @@ test('refresh tokens rotate: of concurrent uses one wins (and at most one retry 
   for (const attempt of attempts) {
     if (attempt.status === 'rejected') expect(attempt.reason).toMatchObject({ error: 'invalid_grant' });
   }
-  // The chain goes on from the winner whose refresh token still works (a retry withdraws the pair it replaced).
-  let winner: oidc.TokenEndpointResponse | undefined;
-  let next: oidc.TokenEndpointResponse | undefined;
+  // Exactly one chain goes on: a retry withdraws the refresh token of the pair it replaced.
+  const goesOn: [oidc.TokenEndpointResponse, oidc.TokenEndpointResponse][] = [];
   for (const candidate of winners) {
-    next = await oidc.refreshTokenGrant(app.config, candidate.refresh_token ?? '').catch(() => undefined);
-    if (next) {
-      winner = candidate;
-      break;
-    }
+    const after = await oidc.refreshTokenGrant(app.config, candidate.refresh_token ?? '').catch(() => undefined);
+    if (after) goesOn.push([candidate, after]);
   }
+  expect(goesOn).toHaveLength(1);
+  const [winner, next] = goesOn[0] ?? [];
   if (!winner || !next) throw new Error('no winner of the concurrent refreshes could go on');
 
   // Replaying a rotated token (after the short grace for racing requests) ends the whole authorization.
