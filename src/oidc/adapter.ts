@@ -12,7 +12,12 @@ import type { ModelStore } from './store';
 /** Where oidc-provider may use a client's metadata up to a few seconds old (client-cache.ts). */
 const CACHED_CLIENT_ROUTES = new Set(['token', 'introspection', 'revocation']);
 
-const currentRoute = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx?.oidc?.route;
+const currentContext = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+const currentRoute = () => currentContext()?.oidc?.route;
+
+/** Where oidc-provider looks a token up in each of these models at once: one query answers all. */
+const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+const BATCHED_TOKEN_ROUTES = new Set(['introspection', 'revocation']);
 
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
@@ -30,6 +35,13 @@ export function createAdapterClass(
   devicePolled?: (deviceCode: string) => Promise<void>,
 ) {
   const clients = createClientCache<AdapterPayload>();
+  /** Per request: token value → its rows in TOKEN_MODELS (store.findInModels). */
+  const tokenLookups = new WeakMap<object, Map<string, ReturnType<ModelStore['findInModels']>>>();
+  /** A token written or removed in this request is read again if looked up again. */
+  const forgetTokenLookup = (id: string) => {
+    const ctx = currentContext();
+    if (ctx) tokenLookups.get(ctx)?.delete(id);
+  };
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -52,6 +64,7 @@ export function createAdapterClass(
       });
       // After the write, so a lookup racing it cannot keep the old metadata.
       if (this.model === 'Client') clients.forget(id);
+      forgetTokenLookup(id);
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
@@ -66,8 +79,20 @@ export function createAdapterClass(
       return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
     }
 
-    find(id: string) {
+    async find(id: string) {
       if (this.model === 'Client') return clients.find(id, () => this.findBy('id', id), CACHED_CLIENT_ROUTES.has(currentRoute() ?? ''));
+      const ctx = currentContext();
+      if (ctx && TOKEN_MODELS.includes(this.model) && BATCHED_TOKEN_ROUTES.has(ctx.oidc?.route ?? '') && isStorableText(id)) {
+        const lookups = tokenLookups.get(ctx) ?? new Map<string, ReturnType<ModelStore['findInModels']>>();
+        tokenLookups.set(ctx, lookups);
+        let rows = lookups.get(id);
+        if (!rows) {
+          rows = store.findInModels(TOKEN_MODELS, id, refreshReuseGrace);
+          lookups.set(id, rows);
+        }
+        const row = (await rows).get(this.model);
+        return row ? { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) } : undefined;
+      }
       return this.findBy('id', id);
     }
 
@@ -102,6 +127,7 @@ export function createAdapterClass(
 
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') clients.forget(id);
+      forgetTokenLookup(id);
       await store.destroy(this.model, id);
     }
 

@@ -55,6 +55,29 @@ export function createModelStore(db: Database) {
     },
 
     /**
+     * The live rows with this id among `models`, by model, in one query (introspection and
+     * revocation look a token up in every model that could hold it). `consumed` as in `find`, the
+     * grace applying to refresh tokens only.
+     */
+    async findInModels(models: readonly string[], id: string, refreshGraceSeconds: number): Promise<Map<string, ModelRow>> {
+      const rows = (await live(
+        db
+          .table('oidc_models')
+          .select(
+            'model',
+            'payload',
+            db.raw(
+              `(consumed_at is not null and consumed_at <= now() - make_interval(secs => case when model = 'RefreshToken' then ? else 0 end)) as consumed`,
+              [refreshGraceSeconds],
+            ),
+          )
+          .whereIn('model', models as string[])
+          .andWhere('id', id),
+      )) as (ModelRow & { model: string })[];
+      return new Map(rows.map((row) => [row.model, { payload: row.payload, consumed: row.consumed }]));
+    },
+
+    /**
      * Marks a code or token used. `won` is false when it already was (a concurrent use won);
      * `grantId` is the grant it was issued under.
      */

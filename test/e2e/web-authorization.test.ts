@@ -65,9 +65,15 @@ test('a person registers through the pages and the app completes code + PKCE, us
   expect(refreshed.access_token).not.toBe(tokens.access_token);
   expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
 
-  expect((await oidc.tokenIntrospection(app.config, refreshed.access_token)).active).toBe(true);
+  // Introspection finds either kind of token (one query looks in every token model).
+  const refreshToken = refreshed.refresh_token ?? '';
+  expect(await oidc.tokenIntrospection(app.config, refreshToken)).toMatchObject({ active: true, client_id: app.clientId });
+  expect(await oidc.tokenIntrospection(app.config, refreshed.access_token)).toMatchObject({ active: true, client_id: app.clientId });
   await oidc.tokenRevocation(app.config, refreshed.access_token);
   expect((await oidc.tokenIntrospection(app.config, refreshed.access_token)).active).toBe(false);
+  // Revoking the access token ended its grant, and the refresh token with it.
+  expect((await oidc.tokenIntrospection(app.config, refreshToken)).active).toBe(false);
+  await expect(oidc.refreshTokenGrant(app.config, refreshToken)).rejects.toThrow();
 
   // RP-initiated logout: the person confirms, and their carevault session ends.
   const logoutUrl = oidc.buildEndSessionUrl(app.config, { id_token_hint: tokens.id_token ?? '' });

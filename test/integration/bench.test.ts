@@ -30,7 +30,7 @@ describe('npm run bench', () => {
   }, 300_000);
 
   it('prints a table with a row per path and the memory line', () => {
-    expect(stdout).toContain('| database | path | carevault /s | p50 ms | p99 ms | errors | reference | reference /s | ratio | target |');
+    expect(stdout).toContain('| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |');
     for (const path of ['client_credentials', 'introspection', 'refresh (rotating)', 'FHIR read', 'FHIR search (20)', 'FHIR create', 'sign-in → consent → code']) {
       expect(stdout).toContain(`| ${database} | ${path} |`);
     }
@@ -49,13 +49,15 @@ describe('npm run bench', () => {
       ['FHIR create', 'FHIR read', 'FHIR search (20)', 'client_credentials', 'introspection', 'refresh (rotating)', 'sign-in → consent → code'].sort(),
     );
     for (const row of rows.values()) {
-      expect(row.carevault).toEqual(expect.objectContaining({ perSecond: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number), errors: 0 }));
+      expect(row.carevault).toEqual(
+        expect.objectContaining({ perSecond: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number), errors: 0, cpuMsPerRequest: expect.any(Number), rssMb: expect.any(Number) }),
+      );
       expect(row.carevault.perSecond).toBeGreaterThan(0);
       if (row.path === 'sign-in → consent → code') {
         expect(row.reference).toBeNull();
         expect(row.ratio).toBeNull();
       } else {
-        expect(row.reference).toEqual(expect.objectContaining({ name: expect.any(String), perSecond: expect.any(Number), errors: 0 }));
+        expect(row.reference).toEqual(expect.objectContaining({ name: expect.any(String), perSecond: expect.any(Number), errors: 0, cpuMsPerRequest: expect.any(Number) }));
         expect(row.ratio).toBeCloseTo((row.carevault.perSecond / (row.reference?.perSecond ?? 1)), 6);
       }
     }
