@@ -38,6 +38,11 @@ function unnamedQueries(knex: Knex) {
   };
 }
 
+/** Where every limit keeps its counters: the one table the migrations create, shared by all instances. */
+function sharedStore(db: Pick<Database, 'knex'>) {
+  return { storeClient: unnamedQueries(db.knex), storeType: 'pool', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: false } as const;
+}
+
 function minutes(ms: number): string {
   const count = Math.max(1, Math.ceil(ms / 60_000));
   return count === 1 ? '1 minute' : `${count} minutes`;
@@ -52,11 +57,7 @@ export function createLimit(
   options: { prefix: string; points: number; duration: number; lockDuration: number; message: string },
 ): Limit {
   const limiter = new RateLimiterPostgres({
-    storeClient: unnamedQueries(db.knex),
-    storeType: 'pool',
-    tableName: 'rate_limits',
-    tableCreated: true,
-    clearExpiredByTimeout: false,
+    ...sharedStore(db),
     keyPrefix: options.prefix,
     points: options.points,
     duration: options.duration,
@@ -106,7 +107,7 @@ export function createBackoff(
   db: Pick<Database, 'knex'>,
   options: { prefix: string; free: number; window: number; maxDelay: number; message: string },
 ): Backoff {
-  const store = { storeClient: unnamedQueries(db.knex), storeType: 'pool', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: false } as const;
+  const store = sharedStore(db);
   const failures = new RateLimiterPostgres({ ...store, keyPrefix: `${options.prefix}-failures`, points: Number.MAX_SAFE_INTEGER, duration: options.window });
   // A key waits while it is "blocked" here; points 1, so any stored row over it means waiting.
   const waits = new RateLimiterPostgres({ ...store, keyPrefix: `${options.prefix}-wait`, points: 1, duration: options.maxDelay });
@@ -135,11 +136,7 @@ export type Rate = { consume(key: string): Promise<void> };
 
 export function createRate(db: Pick<Database, 'knex'>, options: { prefix: string; points: number; duration: number; message: string }): Rate {
   const limiter = new RateLimiterPostgres({
-    storeClient: unnamedQueries(db.knex),
-    storeType: 'pool',
-    tableName: 'rate_limits',
-    tableCreated: true,
-    clearExpiredByTimeout: false,
+    ...sharedStore(db),
     keyPrefix: options.prefix,
     points: options.points,
     duration: options.duration,
