@@ -121,3 +121,15 @@ test('an https issuer without TRUST_PROXY is refused at start, naming the settin
   await expect(startCarevault(config)).rejects.toThrow(ConfigError);
   await expect(startCarevault(config)).rejects.toThrow(/TRUST_PROXY/);
 });
+
+test("every test server's log is searched for the tokens it issued when it stops (so the whole suite checks it)", async () => {
+  logs.stop(); // this file's own capture would keep the line below from stderr
+  const other = await startTestServer();
+  const app = await registerTestApp(other);
+  const authorization = await startAuthorization(app);
+  const landed = await authorizeInBrowser(new Browser(other.issuer), authorization.url, newPerson('Lee Kage'), { register: true });
+  const tokens = await exchangeCode(app, authorization, landed.location ?? '');
+  // What a careless log line would look like; stopping the server must refuse to pass it.
+  process.stderr.write(`${JSON.stringify({ level: 'error', message: 'refresh failed', token: tokens.refresh_token })}\n`);
+  await expect(other.stop()).rejects.toThrow(/the server's log holds 1 credential\(s\): RefreshToken/);
+});

@@ -9,6 +9,7 @@ import path from 'node:path';
 import knexFactory from 'knex';
 import { startCarevault, type Carevault } from '../../src/carevault';
 import { loadConfig, type Config } from '../../src/config';
+import { watchLogForCredentials } from './secrets-in-logs';
 
 export type TestServer = Carevault & { config: Config; issuer: string; stop(): Promise<void> };
 
@@ -59,16 +60,23 @@ export async function startTestServer(overrides: Record<string, string> = {}, sa
     AUTHORIZATION_REQUESTS_PER_ADDRESS: '100000',
     ...overrides,
   });
+  const logWatch = watchLogForCredentials();
   const carevault = await startCarevault(config);
   return {
     ...carevault,
     config,
     issuer: config.issuer,
     async stop() {
+      const leak = await logWatch.check(carevault.db.knex).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       await carevault.close();
-      if (shared) return;
-      await database?.drop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!shared) {
+        await database?.drop();
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+      if (leak) throw leak;
     },
   };
 }
