@@ -54,8 +54,9 @@ async function probes() {
   });
   const page = await person.browser.request('/records');
   const health = await fetch(`${server.issuer}/healthz`);
+  const ready = await fetch(`${server.issuer}/readyz`);
   const api = await fetch(`${server.issuer}/api/dopu/packages`, { headers: { authorization: `Bearer ${clinicToken}` } });
-  return { fhir, token, page, health, api };
+  return { fhir, token, page, health, ready, api };
 }
 
 test('while the database is gone: 503 + Retry-After in each format; afterwards, working again', async () => {
@@ -66,9 +67,9 @@ test('while the database is gone: 503 + Retry-After in each format; afterwards, 
   } finally {
     await outage.end();
   }
-  const { fhir, token, page, health, api } = during;
-  expect([fhir.status, token.status, page.status, health.status, api.status]).toEqual([503, 503, 503, 503, 503]);
-  for (const response of [fhir, token, page, health, api]) expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+  const { fhir, token, page, health, ready, api } = during;
+  expect([fhir.status, token.status, page.status, health.status, ready.status, api.status]).toEqual([503, 503, 503, 503, 503, 503]);
+  for (const response of [fhir, token, page, health, ready, api]) expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
   expect(fhir.headers.get('content-type')).toContain('application/fhir+json');
   expect(await fhir.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'transient' }] });
   expect(await token.json()).toMatchObject({ error: 'temporarily_unavailable' });
@@ -81,7 +82,7 @@ test('while the database is gone: 503 + Retry-After in each format; afterwards, 
   let after = await probes();
   while (after.health.status !== 200 && Date.now() - started < 10_000) after = await probes();
   console.log(`database back: answering again after ${Date.now() - started} ms, without a restart`);
-  expect([after.fhir.status, after.token.status, after.page.status, after.health.status, after.api.status]).toEqual([200, 200, 200, 200, 200]);
+  expect([after.fhir.status, after.token.status, after.page.status, after.health.status, after.ready.status, after.api.status]).toEqual([200, 200, 200, 200, 200, 200]);
 });
 
 test('connections killed under write load: no acknowledged write lost, no 500', async () => {
