@@ -7,7 +7,7 @@
 import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { findUnstorable, isStorableText } from '../security/storable-text';
 import { createClientCache } from './client-cache';
-import type { ModelStore } from './store';
+import type { ModelRow, ModelStore } from './store';
 
 /** Where oidc-provider may use a client's metadata up to a few seconds old (client-cache.ts). */
 const CACHED_CLIENT_ROUTES = new Set(['token', 'introspection', 'revocation']);
@@ -18,6 +18,8 @@ const currentRoute = () => currentContext()?.oidc?.route;
 /** Where oidc-provider looks a token up in each of these models at once: one query answers all. */
 const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
 const BATCHED_TOKEN_ROUTES = new Set(['introspection', 'revocation']);
+/** What the token endpoint reads together with the grant it was issued under (store.findWithGrant). */
+const GRANT_BOUND_MODELS = new Set(['AuthorizationCode', 'RefreshToken']);
 
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
@@ -28,6 +30,11 @@ const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
  * @param devicePolled called when the token endpoint looks up a device code (an app polling);
  *   it may throw an OAuth error (`slow_down`, `access_denied`).
  */
+/** oidc-provider's view of a stored row: its payload, marked when it was consumed. */
+function payloadOf(row: ModelRow): AdapterPayload {
+  return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
+}
+
 export function createAdapterClass(
   store: ModelStore,
   hashClientSecret: (secret: string) => string,
@@ -37,10 +44,14 @@ export function createAdapterClass(
   const clients = createClientCache<AdapterPayload>();
   /** Per request: token value → its rows in TOKEN_MODELS (store.findInModels). */
   const tokenLookups = new WeakMap<object, Map<string, ReturnType<ModelStore['findInModels']>>>();
-  /** A token written or removed in this request is read again if looked up again. */
+  /** Per token request: grant id → the grant read with the code or refresh token (null: none live). */
+  const grantLookups = new WeakMap<object, Map<string, ModelRow | null>>();
+  /** A token or grant written or removed in this request is read again if looked up again. */
   const forgetTokenLookup = (id: string) => {
     const ctx = currentContext();
-    if (ctx) tokenLookups.get(ctx)?.delete(id);
+    if (!ctx) return;
+    tokenLookups.get(ctx)?.delete(id);
+    grantLookups.get(ctx)?.delete(id);
   };
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -75,13 +86,27 @@ export function createAdapterClass(
       }
       // oidc-provider checks a device code's expiry itself, to answer expired_token.
       const row = await store.find(this.model, by, value, grace, this.model === 'DeviceCode');
-      if (!row) return undefined;
-      return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
+      return row ? payloadOf(row) : undefined;
     }
 
     async find(id: string) {
       if (this.model === 'Client') return clients.find(id, () => this.findBy('id', id), CACHED_CLIENT_ROUTES.has(currentRoute() ?? ''));
       const ctx = currentContext();
+      // The token endpoint reads a code or refresh token and then its grant: one query for both.
+      if (ctx && ctx.oidc?.route === 'token' && isStorableText(id)) {
+        if (GRANT_BOUND_MODELS.has(this.model)) {
+          const found = await store.findWithGrant(this.model, id, this.model === 'RefreshToken' ? refreshReuseGrace : 0);
+          if (!found) return undefined;
+          if (found.grantId) {
+            const grants = grantLookups.get(ctx) ?? new Map<string, ModelRow | null>();
+            grantLookups.set(ctx, grants);
+            grants.set(found.grantId, found.grant ?? null);
+          }
+          return payloadOf(found.token);
+        }
+        const grant = this.model === 'Grant' ? grantLookups.get(ctx)?.get(id) : undefined;
+        if (grant !== undefined) return grant ? payloadOf(grant) : undefined;
+      }
       if (ctx && TOKEN_MODELS.includes(this.model) && BATCHED_TOKEN_ROUTES.has(ctx.oidc?.route ?? '') && isStorableText(id)) {
         const lookups = tokenLookups.get(ctx) ?? new Map<string, ReturnType<ModelStore['findInModels']>>();
         tokenLookups.set(ctx, lookups);
@@ -91,7 +116,7 @@ export function createAdapterClass(
           lookups.set(id, rows);
         }
         const row = (await rows).get(this.model);
-        return row ? { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) } : undefined;
+        return row ? payloadOf(row) : undefined;
       }
       return this.findBy('id', id);
     }
@@ -118,6 +143,7 @@ export function createAdapterClass(
       if (won) return;
       if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(id, refreshReuseGrace))) return;
       if (this.model === 'AuthorizationCode' && grantId) {
+        forgetTokenLookup(grantId);
         await store.deleteGrant(grantId);
         const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
@@ -132,6 +158,7 @@ export function createAdapterClass(
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      forgetTokenLookup(grantId);
       await store.revokeByGrantId(this.model, grantId);
     }
   };

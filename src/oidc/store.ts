@@ -22,7 +22,7 @@ export type StoredModel = {
 };
 
 export function createModelStore(db: Database) {
-  const live = (query: Knex.QueryBuilder) => query.where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.now()));
+  const live = (query: Knex.QueryBuilder, column = 'expires_at') => query.where((q) => q.whereNull(column).orWhere(column, '>', db.now()));
 
   return {
     async upsert(row: StoredModel): Promise<void> {
@@ -75,6 +75,41 @@ export function createModelStore(db: Database) {
           .andWhere('id', id),
       )) as (ModelRow & { model: string })[];
       return new Map(rows.map((row) => [row.model, { payload: row.payload, consumed: row.consumed }]));
+    },
+
+    /**
+     * A live code or refresh token (as `find` by id) and, in the same query, the live grant it was
+     * issued under: the token endpoint reads both for every code exchange and refresh.
+     */
+    async findWithGrant(model: string, id: string, graceSeconds: number): Promise<{ token: ModelRow; grantId: string | null; grant: ModelRow | undefined } | undefined> {
+      const row = (await live(
+        db
+          .table('oidc_models as t')
+          .select(
+            't.payload',
+            't.grant_id',
+            db.raw(`(t.consumed_at is not null and t.consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]),
+            'g.payload as grant_payload',
+            db.raw(`(g.consumed_at is not null) as grant_consumed`),
+          )
+          .leftJoin('oidc_models as g', (join) =>
+            join
+              .on('g.model', db.raw('?', ['Grant']))
+              .andOn('g.id', 't.grant_id')
+              .andOn((q) => q.onNull('g.expires_at').orOn('g.expires_at', '>', db.raw('CURRENT_TIMESTAMP'))),
+          )
+          .where('t.model', model)
+          .andWhere('t.id', id),
+        't.expires_at',
+      ).first()) as
+        | { payload: Record<string, unknown>; grant_id: string | null; consumed: boolean; grant_payload: Record<string, unknown> | null; grant_consumed: boolean }
+        | undefined;
+      if (!row) return undefined;
+      return {
+        token: { payload: row.payload, consumed: row.consumed },
+        grantId: row.grant_id,
+        grant: row.grant_payload ? { payload: row.grant_payload, consumed: row.grant_consumed } : undefined,
+      };
     },
 
     /**
