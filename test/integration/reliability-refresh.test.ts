@@ -2,7 +2,8 @@
  * One lost refresh response does not cost the person's authorization (issue 13): an app retrying
  * with the same refresh token within REFRESH_REUSE_GRACE gets a working pair from the same chain,
  * once (the lost pair's refresh token is withdrawn, so the chain stays one line); a second retry is
- * refused without ending anything; reuse after the grace still ends the whole authorization.
+ * refused without ending anything; reuse after the grace still ends the whole authorization. A
+ * refresh costs seven queries (issue 14).
  */
 import * as oidc from 'openid-client';
 import { authorizedApp, type Authorized } from '../support/authorized';
@@ -56,4 +57,23 @@ test('a retry within the grace gets a working pair once; reuse after the grace e
   expect(await readsRecord(next.access_token)).toBe(401);
   await expect(refresh(next.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
   console.log('refresh retry: lost response → retry answered once, second retry refused, lost token withdrawn, replay after the grace ended the authorization');
+});
+
+test('a refresh reads the refresh token with its grant: seven queries, the audit line among them (issue 14)', async () => {
+  const holder = await authorizedApp(server, 'Count Trips');
+  const statements: string[] = [];
+  const listener = (query: { sql: string }) => {
+    if (!query.sql.includes('signing_keys')) statements.push(query.sql);
+  };
+  server.db.knex.on('query', listener);
+  let tokens: Awaited<ReturnType<typeof refresh>>;
+  try {
+    tokens = await oidc.refreshTokenGrant(holder.app.config, holder.refreshToken);
+  } finally {
+    server.db.knex.removeListener('query', listener);
+  }
+  console.log(`refresh: ${statements.length} queries\n  ${statements.join('\n  ')}`);
+  expect(statements.length).toBeLessThanOrEqual(7);
+  expect(statements.filter((sql) => sql.includes('audit_events') && sql.startsWith('insert'))).toHaveLength(1);
+  expect((await fetch(`${server.issuer}/fhir/Observation?_count=1`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status).toBe(200);
 });
