@@ -11,6 +11,7 @@ import { CALLBACK, exchangeCode, registerTestApp, startAuthorization, type TestA
 import { launchChromium, type Chromium } from '../support/chromium';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccount } from '../support/forms';
 
 let server: TestServer;
 let app: TestApp;
@@ -146,10 +147,7 @@ test('in Chromium: a cross-site form POST from the app reaches consent with the 
   const { context, page } = await chromium.newPerson();
   const person = { name: 'Sam Site', email: `sam${Date.now()}@example.org`, password: 'correct horse battery staple' };
   await page.goto(`${server.issuer}/register`);
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.getByText(`Hello, ${person.name}`).waitFor();
   const cookies = await context.cookies(server.issuer);
   expect(cookies.length).toBeGreaterThan(0);

@@ -10,6 +10,7 @@ import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type Authorization, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
+import { addChild, createAccount } from '../support/forms';
 
 const APP_NAME = 'Family Health Diary';
 const OBSERVATIONS = 'patient/Observation.rs';
@@ -55,10 +56,7 @@ async function registerFromApp(page: Page, authorization: Authorization, person:
   await page.goto(authorization.url.toString());
   await page.getByRole('button', { name: 'Sign in' }).waitFor();
   await page.getByRole('link', { name: 'Create account' }).click();
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.getByRole('button', { name: 'Allow' }).waitFor();
 }
 
@@ -140,17 +138,9 @@ test("a parent adds their child's record and authorizes the app for the child's 
 
   // Register on carevault itself, then add the child on Records.
   await page.goto(`${server.issuer}/register`);
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.waitForURL(`${server.issuer}/`);
-  await page.goto(`${server.issuer}/records`);
-  const addForm = page.locator('form').filter({ has: page.getByRole('button', { name: 'Add record' }) });
-  await addForm.getByLabel('Name').fill(childName);
-  await addForm.getByLabel('Birth date').fill('2019-04-23');
-  await addForm.getByLabel('Relationship').selectOption({ label: 'My child' });
-  await addForm.getByRole('button', { name: 'Add record' }).click();
+  await addChild(page, server.issuer, childName, '2019-04-23');
   const childRow = page.getByRole('row').filter({ has: page.getByRole('link', { name: childName, exact: true }) });
   await childRow.waitFor();
   expect(await childRow.textContent()).toContain('My child');

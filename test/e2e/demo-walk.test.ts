@@ -15,6 +15,7 @@ import { demoRegistration } from '../../demo/registration';
 import { newPerson } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { createAccount } from '../support/forms';
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
 
@@ -60,10 +61,7 @@ test('a newcomer clicks through every connectivity option of the demo; the READM
   await page.goto(demoUrl);
   await page.getByRole('button', { name: 'Connect to carevault' }).click();
   await page.getByRole('link', { name: 'Create account' }).click();
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.getByRole('button', { name: 'Allow' }).waitFor();
   expect(await page.locator('img.app-logo').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
   expect(await page.getByRole('link', { name: 'privacy policy' }).getAttribute('href')).toBe(`${demoUrl}/privacy`);

@@ -11,6 +11,7 @@ import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization,
 import { launchChromium, type Chromium } from '../support/chromium';
 import { CCDA, GIF, PDF, attachment, directToken, postMessage, registerClinic, smtpTransport } from '../support/direct';
 import { freePort, recordIdNamed, startTestServer, type TestServer } from '../support/server';
+import { createAccount } from '../support/forms';
 
 let server: TestServer;
 let chromium: Chromium;
@@ -40,10 +41,7 @@ async function register(name: string): Promise<{ person: Person; page: Page; add
     throw new Error(`a dialog opened: ${dialog.message()}`);
   });
   await page.goto(`${server.issuer}/register`);
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.waitForURL(`${server.issuer}/`);
   await page.getByRole('link', { name: 'Inbox', exact: true }).click();
   await page.getByRole('heading', { name: `Inbox of ${name}` }).waitFor();

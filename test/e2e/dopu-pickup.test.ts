@@ -13,6 +13,7 @@ import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization,
 import { launchChromium, type Chromium } from '../support/chromium';
 import { ANSWER, MARKERS, PDF, QUESTION, clinicApp, type Dropper } from '../support/dopu';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
+import { addChild, createAccount } from '../support/forms';
 
 let server: TestServer;
 let chromium: Chromium;
@@ -46,18 +47,9 @@ function unfold(eml: string): string {
 
 async function registerWithChild(page: Page, person: ReturnType<typeof newPerson>, child: string): Promise<void> {
   await page.goto(`${server.issuer}/register`);
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.waitForURL(`${server.issuer}/`);
-  await page.goto(`${server.issuer}/records`);
-  const addForm = page.locator('form').filter({ has: page.getByRole('button', { name: 'Add record' }) });
-  await addForm.getByLabel('Name').fill(child);
-  await addForm.getByLabel('Birth date').fill('2020-05-17');
-  await addForm.getByLabel('Relationship').selectOption({ label: 'My child' });
-  await addForm.getByRole('button', { name: 'Add record' }).click();
-  await page.getByRole('link', { name: child, exact: true }).waitFor();
+  await addChild(page, server.issuer, child, '2020-05-17');
 }
 
 test('a clinic drops off 3 resources; a parent picks them up in Chromium into their child’s record, where an authorized app reads them', async () => {

@@ -12,6 +12,7 @@ import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization,
 import { launchChromium, type Chromium } from '../support/chromium';
 import { sampleResources } from '../support/dopu';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { createAccount } from '../support/forms';
 
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const LOGO = 'https://app.example/logo.svg';
@@ -141,10 +142,7 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('link', { name: 'Create account' }).click();
   await page.getByLabel('Name').waitFor();
   await check(page, 'registration');
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.getByRole('button', { name: 'Allow' }).waitFor();
   expect(await page.locator('img.app-logo').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
   await check(page, 'consent');

@@ -12,6 +12,7 @@ import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization,
 import { launchChromium, type Chromium } from '../support/chromium';
 import { signOut, signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccount } from '../support/forms';
 
 const REGISTRATION_TOKEN = 'registration-token-for-the-what-the-app-holds-tests';
 
@@ -78,10 +79,7 @@ test('1, 2: a new consent without offline access and a rule ends the old refresh
   const first = await startAuthorization(app, { scope: ALL });
   await page.goto(first.url.toString());
   await page.getByRole('link', { name: 'Create account' }).click();
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.getByRole('button', { name: 'Allow' }).click();
   const old = await exchangeCode(app, first, await backAtApp(page));
   expect(old.refresh_token).toEqual(expect.any(String));

@@ -9,6 +9,7 @@ import { CALLBACK, newPerson } from '../app';
 import type { SignedUp } from '../people';
 import { apps } from './apps';
 import { LOGGED_OUT, type RegisteredApp, type World } from './world';
+import { createAccount } from '../forms';
 
 /** Where an authorization request ends when it is refused: the OAuth error code, from the redirect or the error page. */
 export async function refusalAt(browser: Browser, url: string): Promise<string> {
@@ -107,10 +108,7 @@ export function formPost(w: World) {
     });
     const person = newPerson('Fern Post');
     await page.goto(`${w.issuer}/register`);
-    await page.getByLabel('Name').fill(person.name);
-    await page.getByLabel('Email').fill(person.email);
-    await page.getByLabel('Password').fill(person.password);
-    await page.getByRole('button', { name: 'Create account' }).click();
+    await createAccount(page, person);
     await page.getByText(`Hello, ${person.name}`).waitFor();
 
     const app = await apps.basic(w);
