@@ -47,6 +47,11 @@ export type SearchQuery = Record<string, unknown>;
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 100;
 
+/** A search with no parameters (every resource of the type, `DEFAULT_COUNT` a page): what parseSearch fills in, and what in-process readers start from. */
+export function emptyCriteria(): SearchCriteria {
+  return { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: DEFAULT_COUNT, after: undefined, sort: undefined, includes: [], revincludes: [], countOnly: false, elements: undefined, used: [] };
+}
+
 /** The search parameters of a type, for the CapabilityStatement. */
 export function searchParamsOf(type: RecordType): { name: string; type: 'token' | 'date' | 'reference' }[] {
   return [
@@ -141,21 +146,7 @@ function values(raw: string): string[] {
  */
 export function parseSearch(type: RecordType, query: SearchQuery, strict: boolean): SearchCriteria {
   const entry = CATALOGUE[type];
-  const criteria: SearchCriteria = {
-    ids: [],
-    tokens: [],
-    dates: [],
-    lastUpdated: [],
-    patients: [],
-    count: DEFAULT_COUNT,
-    after: undefined,
-    sort: undefined,
-    includes: [],
-    revincludes: [],
-    countOnly: false,
-    elements: undefined,
-    used: [],
-  };
+  const criteria = emptyCriteria();
   let cursor: string | undefined;
   for (const [name, rawValue] of Object.entries(query)) {
     for (const raw of Array.isArray(rawValue) ? rawValue : [rawValue]) {
