@@ -20,7 +20,8 @@ export function historyPaging(query: Record<string, unknown>): { count: number; 
   let before: number | undefined;
   if (rawCursor !== undefined) {
     before = Number(rawCursor);
-    if (!Number.isSafeInteger(before) || before < 1) throw new InvalidResource('The page link is not valid; ask for the history again.');
+    // version_id is a 32-bit column: a longer number would fail in PostgreSQL (a 500), not page.
+    if (!/^\d{1,9}$/.test(String(rawCursor)) || before < 1) throw new InvalidResource('The page link is not valid; ask for the history again.');
   }
   return { count: Math.min(count, MAX_COUNT), before };
 }
