@@ -7,7 +7,7 @@
 import { RECORD_TYPES, isRecordType, type RecordType } from '../rules/catalogue';
 import { InvalidResource } from './errors';
 import type { EverythingPage } from './repository';
-import { DEFAULT_COUNT, MAX_COUNT, parseDate } from './search';
+import { pageCount, parseDate } from './search';
 
 export type EverythingRequest = { types: RecordType[]; since: Date | undefined; count: number; after: number | undefined; used: [string, string][] };
 
@@ -39,13 +39,7 @@ export function parseEverything(query: Record<string, unknown>, readable: (type:
     since = new Date(sinceText);
     used.push(['_since', sinceText]);
   }
-  const countText = single(query, '_count');
-  let count = DEFAULT_COUNT;
-  if (countText !== undefined) {
-    count = Number(countText);
-    if (!Number.isInteger(count) || count < 1) throw new InvalidResource(`_count must be a whole number from 1 to ${MAX_COUNT}.`);
-    count = Math.min(count, MAX_COUNT);
-  }
+  const count = pageCount(single(query, '_count'));
   const cursorText = single(query, '_cursor');
   let after: number | undefined;
   if (cursorText !== undefined) {

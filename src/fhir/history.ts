@@ -4,7 +4,7 @@
  * no resource) and its ETag. https://hl7.org/fhir/R4/http.html#history · https://hl7.org/fhir/R4/bundle.html
  */
 import type { HistoryPage } from './repository';
-import { DEFAULT_COUNT, MAX_COUNT } from './search';
+import { pageCount } from './search';
 import { InvalidResource } from './errors';
 
 /** `_count` and `_cursor` (the version below which the page starts) of a history request. */
@@ -12,17 +12,14 @@ export function historyPaging(query: Record<string, unknown>): { count: number; 
   const one = (value: unknown) => (Array.isArray(value) ? value[0] : value);
   const rawCount = one(query._count);
   const rawCursor = one(query._cursor);
-  let count = DEFAULT_COUNT;
-  if (rawCount !== undefined) {
-    count = Number(rawCount);
-    if (!Number.isInteger(count) || count < 1) throw new InvalidResource(`_count must be a whole number from 1 to ${MAX_COUNT}.`);
-  }
+  const count = pageCount(rawCount);
   let before: number | undefined;
   if (rawCursor !== undefined) {
     before = Number(rawCursor);
-    if (!Number.isSafeInteger(before) || before < 1) throw new InvalidResource('The page link is not valid; ask for the history again.');
+    // version_id is a 32-bit column: a longer number would fail in PostgreSQL (a 500), not page.
+    if (!/^\d{1,9}$/.test(String(rawCursor)) || before < 1) throw new InvalidResource('The page link is not valid; ask for the history again.');
   }
-  return { count: Math.min(count, MAX_COUNT), before };
+  return { count, before };
 }
 
 export function historyBundle(fhirBase: string, page: HistoryPage, self: { type: string; id: string; count: number; before: number | undefined }) {

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { CATALOGUE, isRecordType } from '../rules/catalogue';
 import { InvalidResource } from './errors';
-import { relativeReference } from './indexing';
+import { asObject, relativeReference } from './indexing';
 import { entriesOf, type Step } from './transaction';
 
 type Json = Record<string, unknown>;
@@ -26,10 +26,6 @@ export type ImportPlan = {
   /** Resource types in the file that a record does not hold, with how many of each. */
   skipped: Map<string, number>;
 };
-
-function asObject(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
 
 /** The plan to import `body` into the record whose Patient is `Patient/<recordId>`. */
 export function importPlan(recordId: string, body: unknown): ImportPlan {

@@ -8,7 +8,8 @@ import { CATALOGUE, isRecordType, type TokenSource } from '../rules/catalogue';
 
 type Json = Record<string, unknown>;
 
-function asObject(value: unknown): Json | undefined {
+/** `value` as a JSON object, or undefined for anything else (arrays and null included). */
+export function asObject(value: unknown): Json | undefined {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
 }
 

@@ -47,6 +47,19 @@ export type SearchQuery = Record<string, unknown>;
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 100;
 
+/** A search with no parameters (every resource of the type, `DEFAULT_COUNT` a page): what parseSearch fills in, and what in-process readers start from. */
+export function emptyCriteria(): SearchCriteria {
+  return { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: DEFAULT_COUNT, after: undefined, sort: undefined, includes: [], revincludes: [], countOnly: false, elements: undefined, used: [] };
+}
+
+/** `_count` of a history or `$everything` page (absent: `DEFAULT_COUNT`; at least 1, at most `MAX_COUNT`). A search's own `_count` may be 0. */
+export function pageCount(raw: unknown): number {
+  if (raw === undefined) return DEFAULT_COUNT;
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 1) throw new InvalidResource(`_count must be a whole number from 1 to ${MAX_COUNT}.`);
+  return Math.min(count, MAX_COUNT);
+}
+
 /** The search parameters of a type, for the CapabilityStatement. */
 export function searchParamsOf(type: RecordType): { name: string; type: 'token' | 'date' | 'reference' }[] {
   return [
@@ -141,21 +154,7 @@ function values(raw: string): string[] {
  */
 export function parseSearch(type: RecordType, query: SearchQuery, strict: boolean): SearchCriteria {
   const entry = CATALOGUE[type];
-  const criteria: SearchCriteria = {
-    ids: [],
-    tokens: [],
-    dates: [],
-    lastUpdated: [],
-    patients: [],
-    count: DEFAULT_COUNT,
-    after: undefined,
-    sort: undefined,
-    includes: [],
-    revincludes: [],
-    countOnly: false,
-    elements: undefined,
-    used: [],
-  };
+  const criteria = emptyCriteria();
   let cursor: string | undefined;
   for (const [name, rawValue] of Object.entries(query)) {
     for (const raw of Array.isArray(rawValue) ? rawValue : [rawValue]) {

@@ -14,7 +14,7 @@ import { isRecordType, type RecordType } from '../rules/catalogue';
 import type { Permission } from '../rules/scopes';
 import { findUnstorable } from '../security/storable-text';
 import { InvalidResource } from './errors';
-import { relativeReference } from './indexing';
+import { asObject, relativeReference } from './indexing';
 import type { RecordRepository, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
 
@@ -36,10 +36,6 @@ export type Step =
 export const PERMISSION_OF: Readonly<Record<Step['method'], Permission>> = { POST: 'c', PUT: 'u', DELETE: 'd', GET: 'r', SEARCH: 's' };
 
 export type Outcome = { status: number; resource?: StoredResource; location?: string; outcome?: Json; bundle?: Json };
-
-function asObject(value: unknown): Json | undefined {
-  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : undefined;
-}
 
 /** `Bundle.entry[3]: message`, keeping the kind of refusal (and its FHIRPath locations). */
 export function atEntry(index: number, error: unknown): unknown {

@@ -3,7 +3,7 @@
  * its cursor), on the person's behalf and not audited — like the rest of the record page.
  */
 import type { RecordRepository } from '../fhir/repository';
-import type { Cursor, SearchCriteria } from '../fhir/search';
+import { emptyCriteria, type Cursor } from '../fhir/search';
 import { chartsOf, type Chart } from './charts';
 
 const PAGE = 500;
@@ -14,8 +14,7 @@ export async function chartsForRecord(repository: RecordRepository): Promise<Cha
   const observations: Record<string, unknown>[] = [];
   let after: Cursor | undefined;
   do {
-    const criteria: SearchCriteria = { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: PAGE, after, sort: { by: 'date', descending: true }, includes: [], revincludes: [], countOnly: false, elements: undefined, used: [] };
-    const page = await repository.search('Observation', criteria);
+    const page = await repository.search('Observation', { ...emptyCriteria(), count: PAGE, after, sort: { by: 'date', descending: true } });
     observations.push(...page.resources.map((resource) => resource.content));
     after = page.nextCursor;
   } while (after !== undefined && observations.length < MOST);

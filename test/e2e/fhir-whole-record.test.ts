@@ -133,6 +133,9 @@ describe('versions', () => {
     const next = (await client.nextPage({ bundle: paged as never })) as Json;
     expect(next.entry.map((e: Json) => e.response.lastModified)).toHaveLength(1);
     expect(next.entry[0].resource.meta.versionId).toBe('1');
+    // A page link past what a version id can be is refused, not a database error.
+    expect((await raw(token, 'GET', `Observation/${created.id}/_history?_cursor=99999999999`)).status).toBe(400);
+    expect((await raw(token, 'GET', `Observation/${created.id}/_history?_cursor=x`)).status).toBe(400);
 
     // Another record's versions do not exist for this token.
     const theirs = (await clientOf(await tokenFor(blair, ['patient/Observation.cruds'])).create({
