@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { LoadSpec, Measurement } from './load';
@@ -18,18 +17,6 @@ export const SERVER_SCRIPT = path.join(HERE, '..', 'src', 'server.js');
 export const SERVER_NODE_ARGS = ['--max-semi-space-size=4'];
 
 export type Child = { process: ChildProcess; firstLine: Promise<string>; stop(): Promise<void> };
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `node <script> …args`; `firstLine` is the first JSON line it prints (its readiness; warnings come before). */
 export function startChild(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Child {

@@ -13,30 +13,15 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import type { LoadSpec } from './load';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
-import { SERVER_NODE_ARGS, SERVER_SCRIPT, freePort, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
+import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
 import type { ReferenceProviderReady } from './reference-provider';
 import { RSS_TARGET_MB, row, table, type BenchReport, type Figures, type Row } from './report';
+import { createPostgresDatabase, freePort } from '../test/support/scratch';
 import { OBSERVATION, REDIRECT_URI, SCOPE, basic, seed } from './seed';
 import { bulkSeed, grantOfToken } from './store';
 
 const FORM = 'application/x-www-form-urlencoded';
-
-/** A database of its own on the PostgreSQL server, dropped afterwards. */
-async function scratchDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `carevault_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new Pool({ connectionString: url, max: 1 });
-  await admin.query(`create database ${name}`);
-  const scratch = new URL(url);
-  scratch.pathname = `/${name}`;
-  return {
-    url: scratch.toString(),
-    async drop() {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
-}
 
 async function expectActive(url: string, auth: string, token: string): Promise<void> {
   const res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` });
@@ -46,7 +31,7 @@ async function expectActive(url: string, auth: string, token: string): Promise<v
 
 async function benchDatabase(database: BenchDatabase, options: BenchOptions, log: (line: string) => void): Promise<BenchReport['databases'][number]> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-'));
-  const scratch = database === 'postgres' && options.databaseUrl ? await scratchDatabase(options.databaseUrl) : undefined;
+  const scratch = database === 'postgres' && options.databaseUrl ? await createPostgresDatabase(options.databaseUrl, 'carevault_bench') : undefined;
   const children: Child[] = [];
   try {
     const port = await freePort();

@@ -28,11 +28,15 @@ export const WEIGHT_TRACKER = {
 };
 
 export async function registerTestApp(server: TestServer, document: Record<string, unknown> = WEIGHT_TRACKER): Promise<TestApp> {
-  const registered = await server.registerApp(document);
+  return appFromRegistration(server.issuer, await server.registerApp(document));
+}
+
+/** The openid-client view of an app from its registration response (RFC 7591), however it was registered. */
+export async function appFromRegistration(issuer: string, registered: Record<string, unknown>): Promise<TestApp> {
   const clientId = registered.client_id as string;
   const clientSecret = registered.client_secret as string | undefined;
   const auth = clientSecret ? oidc.ClientSecretBasic(clientSecret) : oidc.None();
-  const config = await oidc.discovery(new URL(server.issuer), clientId, undefined, auth, { execute: [oidc.allowInsecureRequests] });
+  const config = await oidc.discovery(new URL(issuer), clientId, undefined, auth, { execute: [oidc.allowInsecureRequests] });
   return { clientId, clientSecret, config, registered };
 }
 

@@ -7,9 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config';
-import type { TestApp } from './app';
+import { appFromRegistration, type TestApp } from './app';
 import { createPostgresDatabase, freePort } from './server';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -110,8 +109,5 @@ export async function registerAppOver(issuer: string, initialAccessToken: string
   });
   const registered = (await res.json()) as Record<string, unknown>;
   if (res.status !== 201) throw new Error(`registration failed: ${JSON.stringify(registered)}`);
-  const clientId = registered.client_id as string;
-  const clientSecret = registered.client_secret as string | undefined;
-  const config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretBasic(clientSecret ?? ''), { execute: [oidc.allowInsecureRequests] });
-  return { clientId, clientSecret, config, registered };
+  return appFromRegistration(issuer, registered);
 }

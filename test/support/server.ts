@@ -3,42 +3,16 @@
  * or, when DATABASE_URL is set, on a fresh database created on that PostgreSQL server.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import knexFactory from 'knex';
 import { startCarevault, type Carevault } from '../../src/carevault';
 import { loadConfig, type Config } from '../../src/config';
+import { createPostgresDatabase, freePort } from './scratch';
 import { watchLogForCredentials } from './secrets-in-logs';
 
 export type TestServer = Carevault & { config: Config; issuer: string; stop(): Promise<void> };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A database of its own for this test file, on the PostgreSQL server of DATABASE_URL. */
-export async function createPostgresDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `carevault_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  const admin = knexFactory({ client: 'pg', connection: baseUrl, pool: { min: 0, max: 1 } });
-  await admin.raw(`create database ${name}`);
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      await admin.raw(`drop database if exists ${name} with (force)`);
-      await admin.destroy();
-    },
-  };
-}
+export { createPostgresDatabase, freePort };
 
 /**
  * Starts carevault on a fresh database, or, with `sameDatabaseAs`, a second instance of the same
