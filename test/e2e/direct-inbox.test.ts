@@ -10,7 +10,8 @@ import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
 import { CCDA, GIF, PDF, attachment, directToken, postMessage, registerClinic, smtpTransport } from '../support/direct';
-import { freePort, recordIdNamed, startTestServer, type TestServer } from '../support/server';
+import { freePort } from '../support/scratch';
+import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
 
 let server: TestServer;

@@ -9,7 +9,8 @@ import smart from 'fhirclient/lib/entry/node';
 import type Client from 'fhirclient/lib/Client';
 import { Browser, textOf } from '../support/browser';
 import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, CALLBACK, type TestApp } from '../support/app';
-import { freePort, ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { freePort } from '../support/scratch';
+import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
 const CAPABILITIES = [
   'launch-standalone',

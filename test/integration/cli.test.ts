@@ -8,10 +8,10 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import knexFactory, { type Knex } from 'knex';
 import { openDatabase } from '../../src/db';
 import { CALLBACK, WEIGHT_TRACKER } from '../support/app';
+import { freePort } from '../support/scratch';
 import { startTestServer, type TestServer } from '../support/server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -349,19 +349,10 @@ describe('a bad setting at start', () => {
   }, 60_000);
 });
 
-/** A port the kernel just handed out and nobody holds: a random pick can land on another test's listener. */
-async function unusedPort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 describe('the server process (npm start runs node dist/src/server.js)', () => {
   test('serves discovery, stops cleanly on SIGTERM, and finds its data again on the next start', async () => {
     const dir = await newTarget();
-    const port = await unusedPort();
+    const port = await freePort();
     const env = childEnv(dir, { PORT: String(port) });
     const start = async () => {
       const child = spawn(process.execPath, ['dist/src/server.js'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -31,7 +31,8 @@ import {
   type Member,
 } from '../support/direct';
 import { MAX_SMTP_BYTES } from '../../src/direct/limits';
-import { freePort, ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { freePort } from '../support/scratch';
+import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 
 const MB = 1024 * 1024;

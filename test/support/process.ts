@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { appFromRegistration, type TestApp } from './app';
-import { createPostgresDatabase, freePort } from './server';
+import { createPostgresDatabase, freePort } from './scratch';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ENTRY = path.join(ROOT, 'dist/src/server.js');

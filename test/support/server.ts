@@ -12,8 +12,6 @@ import { watchLogForCredentials } from './secrets-in-logs';
 
 export type TestServer = Carevault & { config: Config; issuer: string; stop(): Promise<void> };
 
-export { createPostgresDatabase, freePort };
-
 /**
  * Starts carevault on a fresh database, or, with `sameDatabaseAs`, a second instance of the same
  * issuer on that server's database (its own port); stopping the second leaves the data alone.

@@ -13,7 +13,7 @@ import { deriveKey, newSalt, open, seal } from '../../src/dopu/sealing';
 import { normalizeAnswer } from '../../src/security/answers';
 import { createTicketSealer } from '../../src/dopu/ticket';
 import { PDF, sampleResources } from '../support/dopu';
-import { freePort } from '../support/server';
+import { freePort } from '../support/scratch';
 
 describe('pickup codes', () => {
   test('20 letters of the 20-letter base-20 alphabet, shown as 5 groups of 4, evenly spread', () => {
