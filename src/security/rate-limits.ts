@@ -9,14 +9,12 @@ import type { Database } from '../db';
 import { TooManyAttempts } from '../errors';
 
 export type Limit = {
-  /** Throws {@link TooManyAttempts} while `key` is locked. */
-  assertOpen(key: string): Promise<void>;
+  /** Throws {@link TooManyAttempts} while `key` is locked; else the failures of `key` counted in the current window. */
+  assertOpen(key: string): Promise<number>;
   /** Counts one failure; throws {@link TooManyAttempts} when it reaches the limit. */
   recordFailure(key: string): Promise<void>;
   /** Forgets the failures of `key` (after a success). */
   reset(key: string): Promise<void>;
-  /** The failures of `key` counted in the current window. */
-  count(key: string): Promise<number>;
 };
 
 /**
@@ -76,6 +74,7 @@ export function createLimit(
     async assertOpen(key) {
       const res = await limiter.get(key);
       if (res && res.consumedPoints >= options.points) refuse(res);
+      return res?.consumedPoints ?? 0;
     },
     async recordFailure(key) {
       try {
@@ -90,9 +89,6 @@ export function createLimit(
     },
     async reset(key) {
       await limiter.delete(key);
-    },
-    async count(key) {
-      return (await limiter.get(key))?.consumedPoints ?? 0;
     },
   };
 }
