@@ -97,8 +97,8 @@ export function createAccountService(db: Database, records: RecordService, confi
       const accountKey = form.email;
       const pairKey = `${form.email}|${address}`;
       await addressLimit.assertOpen(address);
-      await pairLimit.assertOpen(pairKey);
-      if ((await pairLimit.count(pairKey)) > 0) await accountBackoff.assertReady(accountKey);
+      // Only an address that has guessed at this account waits on the account's backoff.
+      if ((await pairLimit.assertOpen(pairKey)) > 0) await accountBackoff.assertReady(accountKey);
       const row = form.email ? await store.findPersonByEmail(form.email) : undefined;
       if (row && (await verifySecret(row.password_hash, form.password))) {
         await pairLimit.reset(pairKey);

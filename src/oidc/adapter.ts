@@ -24,17 +24,17 @@ const GRANT_BOUND_MODELS = new Set(['AuthorizationCode', 'RefreshToken']);
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
 
+/** oidc-provider's view of a stored row: its payload, marked when it was consumed. */
+function payloadOf(row: ModelRow): AdapterPayload {
+  return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
+}
+
 /**
  * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again does
  *   not end the grant: the first such retry (a lost response) is answered, later ones refused.
  * @param devicePolled called when the token endpoint looks up a device code (an app polling);
  *   it may throw an OAuth error (`slow_down`, `access_denied`).
  */
-/** oidc-provider's view of a stored row: its payload, marked when it was consumed. */
-function payloadOf(row: ModelRow): AdapterPayload {
-  return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
-}
-
 export function createAdapterClass(
   store: ModelStore,
   hashClientSecret: (secret: string) => string,
@@ -81,7 +81,7 @@ export function createAdapterClass(
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(value)) return undefined;
       const grace = this.model === 'RefreshToken' ? refreshReuseGrace : 0;
-      if (this.model === 'DeviceCode' && by === 'id' && devicePolled && (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx?.oidc?.route === 'token') {
+      if (this.model === 'DeviceCode' && by === 'id' && devicePolled && currentRoute() === 'token') {
         await devicePolled(value);
       }
       // oidc-provider checks a device code's expiry itself, to answer expired_token.
@@ -145,7 +145,7 @@ export function createAdapterClass(
       if (this.model === 'AuthorizationCode' && grantId) {
         forgetTokenLookup(grantId);
         await store.deleteGrant(grantId);
-        const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+        const ctx = currentContext();
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
       throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);

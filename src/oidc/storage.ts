@@ -37,7 +37,7 @@ export function createOidcStorage(db: Database) {
 
     /** Ends the device code of a connect request that was withdrawn. */
     endDeviceCode(deviceCode: string): Promise<void> {
-      return models.deleteDeviceCode(deviceCode);
+      return models.destroy('DeviceCode', deviceCode);
     },
 
     revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {

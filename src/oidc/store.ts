@@ -23,6 +23,9 @@ export type StoredModel = {
 
 export function createModelStore(db: Database) {
   const live = (query: Knex.QueryBuilder, column = 'expires_at') => query.where((q) => q.whereNull(column).orWhere(column, '>', db.now()));
+  /** Whether a row counts as used: consumed more than `graceSql` seconds ago (database clock). */
+  const consumed = (graceSql: string, bindings: readonly Knex.RawBinding[], table = '') =>
+    db.raw(`(${table}consumed_at is not null and ${table}consumed_at <= now() - make_interval(secs => ${graceSql})) as consumed`, bindings);
 
   return {
     async upsert(row: StoredModel): Promise<void> {
@@ -48,7 +51,7 @@ export function createModelStore(db: Database) {
     async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<ModelRow | undefined> {
       const query = db
         .table('oidc_models')
-        .select('payload', db.raw(`(consumed_at is not null and consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]))
+        .select('payload', consumed('?', [graceSeconds]))
         .where('model', model)
         .andWhere(by, value);
       return (includeExpired ? query : live(query)).first();
@@ -63,14 +66,7 @@ export function createModelStore(db: Database) {
       const rows = (await live(
         db
           .table('oidc_models')
-          .select(
-            'model',
-            'payload',
-            db.raw(
-              `(consumed_at is not null and consumed_at <= now() - make_interval(secs => case when model = 'RefreshToken' then ? else 0 end)) as consumed`,
-              [refreshGraceSeconds],
-            ),
-          )
+          .select('model', 'payload', consumed(`case when model = 'RefreshToken' then ? else 0 end`, [refreshGraceSeconds]))
           .whereIn('model', models as string[])
           .andWhere('id', id),
       )) as (ModelRow & { model: string })[];
@@ -88,7 +84,7 @@ export function createModelStore(db: Database) {
           .select(
             't.payload',
             't.grant_id',
-            db.raw(`(t.consumed_at is not null and t.consumed_at <= now() - make_interval(secs => ?)) as consumed`, [graceSeconds]),
+            consumed('?', [graceSeconds], 't.'),
             'g.payload as grant_payload',
             db.raw(`(g.consumed_at is not null) as grant_consumed`),
           )
@@ -96,7 +92,7 @@ export function createModelStore(db: Database) {
             join
               .on('g.model', db.raw('?', ['Grant']))
               .andOn('g.id', 't.grant_id')
-              .andOn((q) => q.onNull('g.expires_at').orOn('g.expires_at', '>', db.raw('CURRENT_TIMESTAMP'))),
+              .andOn((q) => q.onNull('g.expires_at').orOn('g.expires_at', '>', db.now())),
           )
           .where('t.model', model)
           .andWhere('t.id', id),
@@ -206,11 +202,6 @@ export function createModelStore(db: Database) {
               .orWhereExists((g) => g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id')),
           ),
       ).first();
-    },
-
-    /** Deletes a device code (its connect request was withdrawn). */
-    async deleteDeviceCode(deviceCode: string): Promise<void> {
-      await db.table('oidc_models').where({ model: 'DeviceCode', id: deviceCode }).delete();
     },
 
     /** A registered client's metadata. */

@@ -4,6 +4,7 @@
  * redirect to an unverified redirect_uri).
  */
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { UNAVAILABLE_MESSAGE } from '../db/unavailable';
 import { nextStepFor } from '../http/next-steps';
 import { renderPage } from '../http/render';
 
@@ -15,7 +16,7 @@ const PLAIN_WORDS: Readonly<Record<string, string>> = {
   unauthorized_client: 'This app is not allowed to sign you in this way.',
   access_denied: 'Access was not given.',
   session_not_found: 'This sign-in took too long or was already finished.',
-  temporarily_unavailable: 'carevault cannot reach its database just now. Please try again in a few seconds.',
+  temporarily_unavailable: UNAVAILABLE_MESSAGE,
 };
 
 export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, error?: Error): Promise<void> {

@@ -9,14 +9,12 @@ import type { Database } from '../db';
 import { TooManyAttempts } from '../errors';
 
 export type Limit = {
-  /** Throws {@link TooManyAttempts} while `key` is locked. */
-  assertOpen(key: string): Promise<void>;
+  /** Throws {@link TooManyAttempts} while `key` is locked; else the failures of `key` counted in the current window. */
+  assertOpen(key: string): Promise<number>;
   /** Counts one failure; throws {@link TooManyAttempts} when it reaches the limit. */
   recordFailure(key: string): Promise<void>;
   /** Forgets the failures of `key` (after a success). */
   reset(key: string): Promise<void>;
-  /** The failures of `key` counted in the current window. */
-  count(key: string): Promise<number>;
 };
 
 /**
@@ -48,6 +46,12 @@ function minutes(ms: number): string {
   return count === 1 ? '1 minute' : `${count} minutes`;
 }
 
+/** A refusal telling the caller to wait `ms` (at least a second), in words and in `Retry-After`. */
+function waitSeconds(message: string, ms: number): TooManyAttempts {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  return new TooManyAttempts(`${message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
+}
+
 /**
  * A limit of `points` failures per `duration` seconds for one kind of key (`prefix`); reaching it
  * locks the key for `lockDuration` seconds.
@@ -70,6 +74,7 @@ export function createLimit(
     async assertOpen(key) {
       const res = await limiter.get(key);
       if (res && res.consumedPoints >= options.points) refuse(res);
+      return res?.consumedPoints ?? 0;
     },
     async recordFailure(key) {
       try {
@@ -84,9 +89,6 @@ export function createLimit(
     },
     async reset(key) {
       await limiter.delete(key);
-    },
-    async count(key) {
-      return (await limiter.get(key))?.consumedPoints ?? 0;
     },
   };
 }
@@ -114,10 +116,7 @@ export function createBackoff(
   return {
     async assertReady(key) {
       const res = await waits.get(key);
-      if (res && res.consumedPoints > 1 && res.msBeforeNext > 0) {
-        const seconds = Math.ceil(res.msBeforeNext / 1000);
-        throw new TooManyAttempts(`${options.message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
-      }
+      if (res && res.consumedPoints > 1 && res.msBeforeNext > 0) throw waitSeconds(options.message, res.msBeforeNext);
     },
     async recordFailure(key) {
       const { consumedPoints } = await failures.penalty(key, 1);
@@ -146,9 +145,7 @@ export function createRate(db: Pick<Database, 'knex'>, options: { prefix: string
       try {
         await limiter.consume(key, 1);
       } catch (error) {
-        if (!(error instanceof RateLimiterRes)) throw error;
-        const seconds = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-        throw new TooManyAttempts(`${options.message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
+        throw error instanceof RateLimiterRes ? waitSeconds(options.message, error.msBeforeNext) : error;
       }
     },
   };
