@@ -130,29 +130,32 @@ export function createModelStore(db: Database) {
      * grant, same chain `iiat`, next rotation, unused), so the chain stays one line. False when
      * the grace is over or it was retried already.
      */
-    async retryRotatedRefreshToken(id: string, graceSeconds: number): Promise<boolean> {
-      const rows = (await db
-        .table('oidc_models')
-        .where({ model: 'RefreshToken', id })
-        .whereNotNull('consumed_at')
-        .andWhere('consumed_at', '>', db.raw('now() - make_interval(secs => ?)', [graceSeconds]))
-        .whereRaw(`payload->>'retried' is null`)
-        .update({ payload: db.raw(`payload || '{"retried": true}'::jsonb`) })
-        .returning(['grant_id', db.raw(`payload->>'iiat' as iiat`), db.raw(`coalesce((payload->>'rotations')::int, 0) as rotations`)])) as {
-        grant_id: string | null;
-        iiat: string | null;
-        rotations: number;
-      }[];
-      const [retried] = rows;
-      if (!retried) return false;
-      await db
-        .table('oidc_models')
-        .where({ model: 'RefreshToken', grant_id: retried.grant_id })
-        .whereNull('consumed_at')
-        .whereRaw(`payload->>'iiat' = ?`, [retried.iiat ?? ''])
-        .whereRaw(`coalesce((payload->>'rotations')::int, 0) = ?`, [Number(retried.rotations) + 1])
-        .delete();
-      return true;
+    retryRotatedRefreshToken(id: string, graceSeconds: number): Promise<boolean> {
+      // One transaction: marking the retry and withdrawing the lost successor stand or fall together.
+      return db.transaction(async () => {
+        const rows = (await db
+          .table('oidc_models')
+          .where({ model: 'RefreshToken', id })
+          .whereNotNull('consumed_at')
+          .andWhere('consumed_at', '>', db.raw('now() - make_interval(secs => ?)', [graceSeconds]))
+          .whereRaw(`payload->>'retried' is null`)
+          .update({ payload: db.raw(`payload || '{"retried": true}'::jsonb`) })
+          .returning(['grant_id', db.raw(`payload->>'iiat' as iiat`), db.raw(`coalesce((payload->>'rotations')::int, 0) as rotations`)])) as {
+          grant_id: string | null;
+          iiat: string | null;
+          rotations: number;
+        }[];
+        const [retried] = rows;
+        if (!retried) return false;
+        await db
+          .table('oidc_models')
+          .where({ model: 'RefreshToken', grant_id: retried.grant_id })
+          .whereNull('consumed_at')
+          .whereRaw(`payload->>'iiat' = ?`, [retried.iiat ?? ''])
+          .whereRaw(`coalesce((payload->>'rotations')::int, 0) = ?`, [Number(retried.rotations) + 1])
+          .delete();
+        return true;
+      });
     },
 
     async destroy(model: string, id: string): Promise<void> {
