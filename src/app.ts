@@ -1,8 +1,9 @@
 /**
- * The express app: security headers, static files, oidc-provider for the paths it owns, the FHIR
- * API behind the bearer gate, the person's pages, the features' routes, then one 404 and one error
- * handler.
+ * The request listener: the front (http/front.ts) for every request, then the express app — static
+ * files, oidc-provider's browser endpoints, the FHIR API behind the bearer gate, the person's pages,
+ * the features' routes, then one 404 and one error handler.
  */
+import type { RequestListener } from 'node:http';
 import cookieParser from 'cookie-parser';
 import cors from 'cors';
 import express from 'express';
@@ -13,6 +14,7 @@ import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
+import { createFront, type FrontStep } from './http/front';
 import { requestLog } from './http/request-log';
 import { clientAddress, interactionRoutes } from './interactions/routes';
 import type { Metrics } from './metrics/registry';
@@ -20,7 +22,7 @@ import { timeRequests } from './metrics/requests';
 import { operationsRoutes } from './metrics/routes';
 import { postAsGet } from './oidc/post-as-get';
 import { OIDC_ROUTES } from './oidc/provider';
-import { isProviderPath, type OidcRuntime } from './oidc/runtime';
+import { isAppEndpoint, isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
 import { createRecordTransfer } from './records/transfer';
@@ -32,16 +34,21 @@ import { noStore } from './security/no-store';
 
 export type AppDeps = { services: Services; oidc: OidcRuntime; features: readonly Feature[]; metrics?: Metrics | undefined };
 
-export function createApp({ services, oidc, features, metrics }: AppDeps): express.Express {
+/**
+ * What answers every request: the front (request log, metrics, security headers, no-store), then
+ * oidc-provider for the endpoints apps call, else the express app.
+ */
+export function createRequestListener(deps: AppDeps): RequestListener {
+  const { config } = deps.services;
+  const steps: FrontStep[] = [requestLog, ...(deps.metrics ? [timeRequests(deps.metrics)] : []), securityHeaders(config.secure), noStore('/static')];
+  return createFront({ steps, direct: isAppEndpoint, provider: deps.oidc.handle, app: createApp(deps) });
+}
+
+function createApp({ services, oidc, features, metrics }: AppDeps): express.Express {
   const { config, db, accounts, records, repositories, authorizations, audit, gate } = services;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
-  app.use(requestLog);
-  // Early, so every answer is timed, oidc-provider's included.
-  if (metrics) app.use(timeRequests(metrics));
-  app.use(securityHeaders(config.secure));
-  app.use(noStore('/static'));
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
   app.use(postAsGet([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]));

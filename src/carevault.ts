@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app';
+import { createRequestListener } from './app';
 import { httpListener } from './http/listener';
 import { composeFeatures, composeServices, type Listener } from './compose';
 import { ConfigError, type Config } from './config';
@@ -63,8 +63,7 @@ export async function startCarevault(config: Config): Promise<Carevault> {
     const services = metrics ? countConsents(composed, metrics) : composed;
     oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, connect: services.connectHooks, tokenObserver: metrics?.tokens });
     const features = composeFeatures(services, oidc);
-    const app = createApp({ services, oidc, features, metrics });
-    const web = httpListener(app, config.port);
+    const web = httpListener(createRequestListener({ services, oidc, features, metrics }), config.port);
     const sweeps = [...services.sweeps, ...features.flatMap((feature) => feature.sweeps ?? [])];
     for (const listener of [web, ...features.flatMap((feature) => feature.listeners ?? [])]) {
       await listener.start();

@@ -9,11 +9,27 @@
  * wait on a second connection (the embedded database has only one).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import type { Config } from './config';
 import { openEmbeddedDatabase, type EmbeddedRole } from './db/embedded';
 import { log } from './log';
 import { migrationSource } from '../migrations';
+
+/**
+ * A statement for a hot path, run by `db.query` as a named prepared statement: PostgreSQL parses
+ * and plans it once per connection, and no query builder runs per request. Its SQL lives in a
+ * store.ts like every other (issue 14: knex building SQL was the largest JavaScript cost of a
+ * token request after oidc-provider itself).
+ */
+export type Statement = { readonly name: string; readonly text: string };
+
+/** Names are per connection and must be unique per text: the name is derived from the text. */
+export function statement(text: string): Statement {
+  return { name: `cv_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text };
+}
+
+type PgConnection = { query(config: { name?: string; text: string; values: readonly unknown[] }): Promise<{ rows: unknown[] }> };
 
 export type Database = {
   /** `embedded` when the data lives in PGlite under DATA_DIR. */
@@ -24,6 +40,10 @@ export type Database = {
   table(name: string): Knex.QueryBuilder;
   /** Raw SQL, in the current transaction if there is one. */
   raw(sql: string, bindings?: readonly Knex.RawBinding[]): Knex.Raw;
+  /** Runs a prepared statement with `values` ($1, $2…), in the current transaction if there is one. */
+  query<Row>(statement: Statement, values: readonly unknown[]): Promise<Row[]>;
+  /** Calls `listener` with the SQL of every statement sent from now on (tests count round trips); returns the unsubscribe. */
+  onStatement(listener: (sql: string) => void): () => void;
   /** The database clock, as a value to write or compare. */
   now(): Knex.Raw;
   /** Runs `fn` in a transaction; joins the current one when called inside another. */
@@ -76,11 +96,38 @@ export async function openDatabase(
 function wrap(knex: Knex, kind: Database['kind'], closeServer: () => Promise<void>): Database {
   const ambient = new AsyncLocalStorage<Knex.Transaction>();
   const current = (): Knex | Knex.Transaction => ambient.getStore() ?? knex;
+  const observers = new Set<(sql: string) => void>();
+  const observeKnex = (query: { sql: string }) => {
+    for (const observer of observers) observer(query.sql);
+  };
+  // The embedded database serves every socket connection from its one session, where a statement
+  // prepared by a connection that was since cut still exists: it runs them unnamed.
+  const prepared = kind === 'postgres';
   return {
     kind,
     knex,
     table: (name: string) => current()(name),
     raw: (sql, bindings = []) => current().raw(sql, bindings as Knex.RawBinding[]),
+    async query<Row>(sql: Statement, values: readonly unknown[]): Promise<Row[]> {
+      // A transaction's client hands out the transaction's connection and releases nothing.
+      const { client } = current() as unknown as { client: { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<void> } };
+      const connection = await client.acquireConnection();
+      for (const observer of observers) observer(sql.text);
+      try {
+        const result = await connection.query(prepared ? { name: sql.name, text: sql.text, values } : { text: sql.text, values });
+        return result.rows as Row[];
+      } finally {
+        await client.releaseConnection(connection);
+      }
+    },
+    onStatement(listener) {
+      if (observers.size === 0) knex.on('query', observeKnex);
+      observers.add(listener);
+      return () => {
+        observers.delete(listener);
+        if (observers.size === 0) knex.removeListener('query', observeKnex);
+      };
+    },
     now: () => knex.fn.now() as unknown as Knex.Raw,
     transaction<T>(fn: () => Promise<T>): Promise<T> {
       if (ambient.getStore()) return fn();

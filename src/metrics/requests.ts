@@ -1,9 +1,9 @@
 /**
- * Express middleware that times requests for the metrics: every request by area (a bounded label,
+ * The front's step (http/front.ts) that times requests for the metrics: every request by area (a bounded label,
  * never the raw path), and FHIR requests by resource type, interaction (FHIR R4 RESTful API
  * §3.1.0: read, search-type, create, update, delete, capabilities) and status.
  */
-import type express from 'express';
+import { pathOf, type FrontStep } from '../http/front';
 import { OIDC_ROUTES } from '../oidc/provider';
 import { isProviderPath } from '../oidc/runtime';
 import { isRecordType } from '../rules/catalogue';
@@ -38,15 +38,16 @@ export function fhirInteractionOf(method: string, path: string): { resourceType:
 }
 
 /** Times every request; mounted first so oidc-provider's answers are timed too. */
-export function timeRequests(metrics: Metrics): express.RequestHandler {
+export function timeRequests(metrics: Metrics): FrontStep {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
-    const path = req.path;
+    const path = pathOf(req);
+    const method = req.method ?? 'GET';
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const area = areaOf(path);
-      metrics.httpRequest({ area, method: req.method, status: res.statusCode }, seconds);
-      if (area === 'fhir') metrics.fhirRequest({ ...fhirInteractionOf(req.method, path.slice('/fhir'.length)), status: res.statusCode }, seconds);
+      metrics.httpRequest({ area, method, status: res.statusCode }, seconds);
+      if (area === 'fhir') metrics.fhirRequest({ ...fhirInteractionOf(method, path.slice('/fhir'.length)), status: res.statusCode }, seconds);
     });
     next();
   };

@@ -41,7 +41,7 @@ export const OIDC_ROUTES = {
 } as const;
 
 /** Endpoints called by apps, not browsers: their errors are JSON. */
-const API_ROUTES: readonly string[] = [
+export const API_ROUTES: readonly string[] = [
   OIDC_ROUTES.token,
   OIDC_ROUTES.userinfo,
   OIDC_ROUTES.introspection,

@@ -13,7 +13,7 @@ import type { ConnectHooks } from './device-flow';
 import type { AuthorizationHooks } from './grants';
 import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
-import { OIDC_ROUTES, createProvider, type People } from './provider';
+import { API_ROUTES, OIDC_ROUTES, createProvider, type People } from './provider';
 import { createSessions } from './sessions';
 import type { TokenObserver } from './token-events';
 
@@ -28,6 +28,15 @@ const PROVIDER_PATHS: readonly string[] = [...Object.values(OIDC_ROUTES), '/.wel
  */
 export function isProviderPath(path: string): boolean {
   return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`)) && !hasDotSegment(path);
+}
+
+/** The discovery document, the JWKS and the endpoints apps call: oidc-provider answers these without express (http/front.ts). */
+const APP_ENDPOINTS = new Set<string>([...API_ROUTES, OIDC_ROUTES.jwks, '/.well-known/openid-configuration']);
+
+export function isAppEndpoint(path: string): boolean {
+  if (APP_ENDPOINTS.has(path)) return true;
+  // A registered client's configuration endpoint (RFC 7592) is the registration path and its id.
+  return path.startsWith(`${OIDC_ROUTES.registration}/`) && !hasDotSegment(path);
 }
 
 function hasDotSegment(path: string): boolean {

@@ -2,8 +2,7 @@
  * SQL for the OpenID core: oidc-provider's models (one table, jsonb payload), signing keys and
  * server secrets.
  */
-import type { Knex } from 'knex';
-import type { Database } from '../db';
+import { statement, type Database } from '../db';
 
 export type ModelRow = {
   payload: Record<string, unknown>;
@@ -21,27 +20,51 @@ export type StoredModel = {
   expiresAt?: Date | undefined;
 };
 
-export function createModelStore(db: Database) {
-  const live = (query: Knex.QueryBuilder, column = 'expires_at') => query.where((q) => q.whereNull(column).orWhere(column, '>', db.now()));
-  /** Whether a row counts as used: consumed more than `graceSql` seconds ago (database clock). */
-  const consumed = (graceSql: string, bindings: readonly Knex.RawBinding[], table = '') =>
-    db.raw(`(${table}consumed_at is not null and ${table}consumed_at <= now() - make_interval(secs => ${graceSql})) as consumed`, bindings);
+/** Live: not expired by the database clock. */
+const LIVE = '(expires_at is null or expires_at > now())';
+/** Consumed more than $3 seconds ago. */
+const CONSUMED = '(consumed_at is not null and consumed_at <= now() - make_interval(secs => $3::float8)) as consumed';
 
+/** The statements of every token request (db.query): issuing, finding and consuming. */
+const SQL = {
+  upsert: statement(
+    `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
+     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+  ),
+  find: {
+    id: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and id = $2 and ${LIVE}`),
+    uid: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and uid = $2 and ${LIVE} limit 1`),
+    user_code: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and user_code = $2 and ${LIVE} limit 1`),
+  },
+  findIncludingExpired: {
+    id: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and id = $2`),
+    uid: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and uid = $2 limit 1`),
+    user_code: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and user_code = $2 limit 1`),
+  },
+  findInModels: statement(
+    `select model, payload, (consumed_at is not null and consumed_at <= now() - make_interval(secs => case when model = 'RefreshToken' then $3::float8 else 0 end)) as consumed
+     from oidc_models where model = any($1::text[]) and id = $2 and ${LIVE}`,
+  ),
+  findWithGrant: statement(
+    `select t.payload, t.grant_id, (t.consumed_at is not null and t.consumed_at <= now() - make_interval(secs => $3::float8)) as consumed,
+            g.payload as grant_payload, (g.consumed_at is not null) as grant_consumed
+     from oidc_models t
+     left join oidc_models g on g.model = 'Grant' and g.id = t.grant_id and (g.expires_at is null or g.expires_at > now())
+     where t.model = $1 and t.id = $2 and (t.expires_at is null or t.expires_at > now())`,
+  ),
+  consume: statement(`update oidc_models set consumed_at = now() where model = $1 and id = $2 and consumed_at is null returning grant_id`),
+  grantOf: statement(`select grant_id from oidc_models where model = $1 and id = $2`),
+  findAccessToken: statement(
+    `select t.model, t.payload from oidc_models t
+     where t.model in ('AccessToken', 'ClientCredentials') and t.id = $1 and (t.expires_at is null or t.expires_at > now())
+       and (t.model = 'ClientCredentials' or exists (select 1 from oidc_models g where g.model = 'Grant' and g.id = t.grant_id))`,
+  ),
+};
+
+export function createModelStore(db: Database) {
   return {
     async upsert(row: StoredModel): Promise<void> {
-      await db
-        .table('oidc_models')
-        .insert({
-          model: row.model,
-          id: row.id,
-          payload: row.payload,
-          grant_id: row.grantId ?? null,
-          user_code: row.userCode ?? null,
-          uid: row.uid ?? null,
-          expires_at: row.expiresAt ?? null,
-        })
-        .onConflict(['model', 'id'])
-        .merge(['payload', 'grant_id', 'user_code', 'uid', 'expires_at']);
+      await db.query(SQL.upsert, [row.model, row.id, row.payload, row.grantId ?? null, row.userCode ?? null, row.uid ?? null, row.expiresAt ?? null]);
     },
 
     /**
@@ -49,12 +72,8 @@ export function createModelStore(db: Database) {
      * than `graceSeconds` ago (database clock).
      */
     async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<ModelRow | undefined> {
-      const query = db
-        .table('oidc_models')
-        .select('payload', consumed('?', [graceSeconds]))
-        .where('model', model)
-        .andWhere(by, value);
-      return (includeExpired ? query : live(query)).first();
+      const [row] = await db.query<ModelRow>((includeExpired ? SQL.findIncludingExpired : SQL.find)[by], [model, value, graceSeconds]);
+      return row;
     },
 
     /**
@@ -63,13 +82,7 @@ export function createModelStore(db: Database) {
      * grace applying to refresh tokens only.
      */
     async findInModels(models: readonly string[], id: string, refreshGraceSeconds: number): Promise<Map<string, ModelRow>> {
-      const rows = (await live(
-        db
-          .table('oidc_models')
-          .select('model', 'payload', consumed(`case when model = 'RefreshToken' then ? else 0 end`, [refreshGraceSeconds]))
-          .whereIn('model', models as string[])
-          .andWhere('id', id),
-      )) as (ModelRow & { model: string })[];
+      const rows = await db.query<ModelRow & { model: string }>(SQL.findInModels, [models, id, refreshGraceSeconds]);
       return new Map(rows.map((row) => [row.model, { payload: row.payload, consumed: row.consumed }]));
     },
 
@@ -78,28 +91,10 @@ export function createModelStore(db: Database) {
      * issued under: the token endpoint reads both for every code exchange and refresh.
      */
     async findWithGrant(model: string, id: string, graceSeconds: number): Promise<{ token: ModelRow; grantId: string | null; grant: ModelRow | undefined } | undefined> {
-      const row = (await live(
-        db
-          .table('oidc_models as t')
-          .select(
-            't.payload',
-            't.grant_id',
-            consumed('?', [graceSeconds], 't.'),
-            'g.payload as grant_payload',
-            db.raw(`(g.consumed_at is not null) as grant_consumed`),
-          )
-          .leftJoin('oidc_models as g', (join) =>
-            join
-              .on('g.model', db.raw('?', ['Grant']))
-              .andOn('g.id', 't.grant_id')
-              .andOn((q) => q.onNull('g.expires_at').orOn('g.expires_at', '>', db.now())),
-          )
-          .where('t.model', model)
-          .andWhere('t.id', id),
-        't.expires_at',
-      ).first()) as
-        | { payload: Record<string, unknown>; grant_id: string | null; consumed: boolean; grant_payload: Record<string, unknown> | null; grant_consumed: boolean }
-        | undefined;
+      const [row] = await db.query<{ payload: Record<string, unknown>; grant_id: string | null; consumed: boolean; grant_payload: Record<string, unknown> | null; grant_consumed: boolean }>(
+        SQL.findWithGrant,
+        [model, id, graceSeconds],
+      );
       if (!row) return undefined;
       return {
         token: { payload: row.payload, consumed: row.consumed },
@@ -113,14 +108,9 @@ export function createModelStore(db: Database) {
      * `grantId` is the grant it was issued under.
      */
     async consume(model: string, id: string): Promise<{ won: boolean; grantId: string | undefined }> {
-      const rows = (await db
-        .table('oidc_models')
-        .where({ model, id })
-        .whereNull('consumed_at')
-        .update({ consumed_at: db.now() })
-        .returning('grant_id')) as { grant_id: string | null }[];
-      if (rows.length === 1) return { won: true, grantId: rows[0]?.grant_id ?? undefined };
-      const row = (await db.table('oidc_models').where({ model, id }).first('grant_id')) as { grant_id: string | null } | undefined;
+      const [used] = await db.query<{ grant_id: string | null }>(SQL.consume, [model, id]);
+      if (used) return { won: true, grantId: used.grant_id ?? undefined };
+      const [row] = await db.query<{ grant_id: string | null }>(SQL.grantOf, [model, id]);
       return { won: false, grantId: row?.grant_id ?? undefined };
     },
 
@@ -193,18 +183,8 @@ export function createModelStore(db: Database) {
      * grant exists — one query.
      */
     async findAccessToken(value: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
-      return live(
-        db
-          .table('oidc_models as t')
-          .select('t.model', 't.payload')
-          .whereIn('t.model', ['AccessToken', 'ClientCredentials'])
-          .andWhere('t.id', value)
-          .andWhere((q) =>
-            q
-              .where('t.model', 'ClientCredentials')
-              .orWhereExists((g) => g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id')),
-          ),
-      ).first();
+      const [row] = await db.query<{ model: string; payload: Record<string, unknown> }>(SQL.findAccessToken, [value]);
+      return row;
     },
 
     /** A registered client's metadata. */

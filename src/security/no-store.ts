@@ -5,11 +5,12 @@
  * handful of public documents (discovery, JWKS, CapabilityStatement) lose nothing by it that
  * matters. A handler that knows better may still set its own.
  */
-import type { RequestHandler } from 'express';
+import { pathOf, type FrontStep } from '../http/front';
 
-export function noStore(staticPrefix: string): RequestHandler {
+export function noStore(staticPrefix: string): FrontStep {
+  const prefix = `${staticPrefix}/`;
   return (req, res, next) => {
-    if (!req.path.startsWith(`${staticPrefix}/`)) res.setHeader('Cache-Control', 'no-store');
+    if (!pathOf(req).startsWith(prefix)) res.setHeader('Cache-Control', 'no-store');
     next();
   };
 }

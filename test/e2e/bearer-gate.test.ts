@@ -191,14 +191,13 @@ describe('round trips', () => {
   /** Counts the statements sent to the database while `work` runs (the key-reload timer aside). */
   async function countQueries(work: () => Promise<unknown>): Promise<{ count: number; statements: string[] }> {
     const statements: string[] = [];
-    const listener = (query: { sql: string }) => {
-      if (!query.sql.includes('signing_keys')) statements.push(query.sql);
-    };
-    server.db.knex.on('query', listener);
+    const stop = server.db.onStatement((sql) => {
+      if (!sql.includes('signing_keys')) statements.push(sql);
+    });
     try {
       await work();
     } finally {
-      server.db.knex.removeListener('query', listener);
+      stop();
     }
     return { count: statements.length, statements };
   }

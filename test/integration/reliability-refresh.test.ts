@@ -62,15 +62,14 @@ test('a retry within the grace gets a working pair once; reuse after the grace e
 test('a refresh reads the refresh token with its grant: seven queries, the audit line among them (issue 14)', async () => {
   const holder = await authorizedApp(server, 'Count Trips');
   const statements: string[] = [];
-  const listener = (query: { sql: string }) => {
-    if (!query.sql.includes('signing_keys')) statements.push(query.sql);
-  };
-  server.db.knex.on('query', listener);
+  const stop = server.db.onStatement((sql) => {
+    if (!sql.includes('signing_keys')) statements.push(sql);
+  });
   let tokens: Awaited<ReturnType<typeof refresh>>;
   try {
     tokens = await oidc.refreshTokenGrant(holder.app.config, holder.refreshToken);
   } finally {
-    server.db.knex.removeListener('query', listener);
+    stop();
   }
   console.log(`refresh: ${statements.length} queries\n  ${statements.join('\n  ')}`);
   expect(statements.length).toBeLessThanOrEqual(7);
