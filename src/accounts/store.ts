@@ -1,9 +1,12 @@
 /**
  * SQL for people: who they are and their password hash.
  */
-import type { Database } from '../db';
+import { statement, type Database } from '../db';
 
 export type PersonRow = { id: string; email: string; name: string; password_hash: string; created_at: Date };
+
+/** Every token request for a person reads them (the ID token's and userinfo's claims). */
+const FIND_PERSON = statement('select id, email, name, password_hash, created_at from people where id = $1');
 
 export function createAccountStore(db: Database) {
   return {
@@ -16,7 +19,8 @@ export function createAccountStore(db: Database) {
     },
 
     async findPerson(id: string): Promise<PersonRow | undefined> {
-      return db.table('people').where({ id }).first();
+      const [person] = await db.query<PersonRow>(FIND_PERSON, [id]);
+      return person;
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * SQL for the audit log: appended to, never changed (a trigger refuses updates and deletes).
  */
-import type { Database } from '../db';
+import { statement, type Database } from '../db';
 
 export type AuditEventRow = {
   id: string;
@@ -22,17 +22,13 @@ export type NewAuditEvent = ({ recordId: string; subject?: string | undefined } 
   details?: Record<string, unknown>;
 };
 
+/** Every token issued and every FHIR request appends one. */
+const APPEND = statement('insert into audit_events (record_id, subject, kind, client_id, person_id, details) values ($1, $2, $3, $4, $5, $6)');
+
 export function createAuditStore(db: Database) {
   return {
     async append(event: NewAuditEvent): Promise<void> {
-      await db.table('audit_events').insert({
-        record_id: event.recordId ?? null,
-        subject: event.subject ?? null,
-        kind: event.kind,
-        client_id: event.clientId ?? null,
-        person_id: event.personId ?? null,
-        details: event.details ?? {},
-      });
+      await db.query(APPEND, [event.recordId ?? null, event.subject ?? null, event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}]);
     },
 
     async eventsOf(recordId: string, limit: number): Promise<AuditEventRow[]> {

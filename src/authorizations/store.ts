@@ -1,7 +1,7 @@
 /**
  * SQL for authorizations: an app's approved access to one record, and the grant that carries it.
  */
-import type { Database } from '../db';
+import { statement, type Database } from '../db';
 import type { Access } from '../rules/scopes';
 
 export type AuthorizationRow = {
@@ -22,6 +22,12 @@ export type AuthorizationRow = {
 };
 
 export type NewAuthorization = Pick<AuthorizationRow, 'id' | 'grant_id' | 'client_id' | 'person_id' | 'record_id' | 'scope' | 'declined' | 'access' | 'session_uid'>;
+
+/** Every token request reads the authorization its grant carries (the record it reaches). */
+const FIND_BY_GRANT = statement(
+  `select id, grant_id, client_id, person_id, record_id, scope, declined, access, session_uid, created_at, updated_at, revoked_at, revoked_by
+   from authorizations where grant_id = $1 and revoked_at is null limit 1`,
+);
 
 export function createAuthorizationStore(db: Database) {
   const live = () => db.table('authorizations').whereNull('revoked_at');
@@ -46,7 +52,8 @@ export function createAuthorizationStore(db: Database) {
     },
 
     async findByGrant(grantId: string): Promise<AuthorizationRow | undefined> {
-      return live().where({ grant_id: grantId }).first();
+      const [authorization] = await db.query<AuthorizationRow>(FIND_BY_GRANT, [grantId]);
+      return authorization;
     },
 
     /** Live authorizations that are not offline and last for this sign-in session. */

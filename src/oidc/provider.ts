@@ -126,8 +126,26 @@ export type ProviderDeps = {
   tokenObserver?: TokenObserver | undefined;
 };
 
+
+/** oidc-provider asks for the account more than once per token request (the grant, then the ID token's claims): one read per request. */
+const peopleRead = new WeakMap<object, Map<string, ReturnType<People['findPerson']>>>();
+
+function personOfRequest(people: People) {
+  return (ctx: object, id: string): ReturnType<People['findPerson']> => {
+    const read = peopleRead.get(ctx) ?? new Map<string, ReturnType<People['findPerson']>>();
+    peopleRead.set(ctx, read);
+    let person = read.get(id);
+    if (!person) {
+      person = people.findPerson(id);
+      read.set(id, person);
+    }
+    return person;
+  };
+}
+
 export function createProvider({ config, db, people, authorizations, connect, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
   const rules = clientRules(config);
+  const personOf = personOfRequest(people);
   const configuration: Configuration = {
     ...rules,
     adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, pollPolicy(connect)),
@@ -148,7 +166,7 @@ export function createProvider({ config, db, people, authorizations, connect, jw
       fhirUser: ['fhirUser'],
     },
     async findAccount(ctx, sub, token) {
-      const person = await people.findPerson(sub);
+      const person = await personOf(ctx, sub);
       if (!person) return undefined;
       // fhirUser names the record the authorization is bound to, else the person's own record.
       const grantId = (token as { grantId?: string } | undefined)?.grantId ?? ctx.oidc?.entities?.Grant?.jti;
