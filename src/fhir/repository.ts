@@ -137,14 +137,14 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
      */
     forRecord(recordId: string, actor: Actor, options: { audited?: boolean } = {}): RecordRepository {
       const audited = options.audited ?? true;
+      const eventOf = (kind: string, type: RecordType, count: number) => ({
+        kind,
+        ...(actor.kind === 'app' ? { clientId: actor.clientId } : { personId: actor.personId }),
+        details: { type, count, ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
+      });
       const record = async (kind: string, type: RecordType, count: number) => {
         if (!audited) return;
-        await audit.append({
-          recordId,
-          kind,
-          ...(actor.kind === 'app' ? { clientId: actor.clientId } : { personId: actor.personId }),
-          details: { type, count, ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
-        });
+        await audit.append({ recordId, ...eventOf(kind, type, count) });
       };
 
       /** What `_include` and `_revinclude` bring along: only from this record, only readable types, no match twice. */
@@ -182,12 +182,11 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
 
       return {
         async read(type, id) {
-          const row = await store.find(recordId, type, id);
+          const row = audited ? await store.findAudited(recordId, type, id, eventOf('fhir.read', type, 1)) : await store.find(recordId, type, id);
           if (!row) {
             if ((await store.latestVersion(recordId, type, id))?.deleted) throw new ResourceDeleted(type, id);
             throw new ResourceNotFound(type, id);
           }
-          await record('fhir.read', type, 1);
           return toStored(row);
         },
 
