@@ -48,6 +48,9 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   const { config, db, accounts, records, repositories, authorizations, audit, gate } = services;
   const app = express();
   app.disable('x-powered-by');
+  // Every answer but the static files is `no-store` (security/no-store.ts), so a body hash as ETag
+  // would never be revalidated: not computed. FHIR resources carry their version as ETag.
+  app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
 
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.

@@ -137,10 +137,11 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
      */
     forRecord(recordId: string, actor: Actor, options: { audited?: boolean } = {}): RecordRepository {
       const audited = options.audited ?? true;
-      const eventOf = (kind: string, type: RecordType, count: number) => ({
+      /** Without `count`, the statement that writes the event adds it (a search's total). */
+      const eventOf = (kind: string, type: RecordType, count?: number) => ({
         kind,
         ...(actor.kind === 'app' ? { clientId: actor.clientId } : { personId: actor.personId }),
-        details: { type, count, ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
+        details: { type, ...(count === undefined ? {} : { count }), ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
       });
       const record = async (kind: string, type: RecordType, count: number) => {
         if (!audited) return;
@@ -255,10 +256,12 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
 
         async search(type, criteria, readable = () => true) {
           const otherPatient = criteria.patients.some((patient) => patient !== recordId);
-          const result = otherPatient ? { total: 0, rows: [], more: false } : await store.search(recordId, type, criteria);
+          // The search's audit line is written with its count, in the same statement.
+          const event = audited && !otherPatient ? eventOf('fhir.searched', type) : undefined;
+          const result = otherPatient ? { total: 0, rows: [], more: false } : await store.search(recordId, type, criteria, event);
+          if (!event) await record('fhir.searched', type, result.total);
           const resources = result.rows.map(toStored);
           const included = await inclusions(type, criteria, resources, readable);
-          await record('fhir.searched', type, result.total);
           const last = result.rows.at(-1) as { seq?: string; sort_key?: string } | undefined;
           return {
             total: result.total,

@@ -142,13 +142,23 @@ export function createResourceStore(db: Database) {
      * sort key, then creation order), and how many match in all. Each row carries `seq` and, when
      * sorted, `sort_key` (ms), from which the next page's cursor is made.
      */
-    async search(recordId: string, type: string, criteria: SearchCriteria) {
+    async search(recordId: string, type: string, criteria: SearchCriteria, event?: Omit<NewAuditEvent, 'recordId' | 'subject'>) {
       const base = db.table('resources').where({ record_id: recordId, type });
       for (const ids of criteria.ids) base.whereIn('id', ids);
       for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
       for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
-      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
+      const counted = base.clone().count<{ total: string }[]>({ total: '*' });
+      // The audit line (the row audit/store.ts appends, its count the total) goes with the count.
+      const [{ total }] = (
+        event
+          ? ((await db.raw(
+              `with matched as (?), logged as (insert into audit_events (record_id, kind, client_id, person_id, details)
+               select ?, ?, ?, ?, ?::jsonb || jsonb_build_object('count', total) from matched) select total from matched`,
+              [counted, recordId, event.kind, event.clientId ?? null, event.personId ?? null, JSON.stringify(event.details ?? {})],
+            )) as { rows: { total: string }[] }).rows
+          : await counted
+      ) as [{ total: string }];
       if (criteria.countOnly) return { total: Number(total), rows: [], more: false };
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').limit(criteria.count + 1);
       const key = criteria.sort ? sortKey(criteria.sort) : undefined;
