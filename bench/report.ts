@@ -21,12 +21,22 @@ export type Row = {
   target: Target | null;
 };
 
+/** A path's p99 with the bulk rows over its p99 on the database without them (issue 14: ≤ 1.5×). */
+export type P99Growth = { path: string; emptyP99: number; bulkP99: number; ratio: number; target: number; met: boolean };
+
+export const P99_GROWTH_TARGET = 1.5;
+
+export function growth(path: string, emptyP99: number, bulkP99: number): P99Growth {
+  const ratio = emptyP99 > 0 ? bulkP99 / emptyP99 : Number.POSITIVE_INFINITY;
+  return { path, emptyP99, bulkP99, ratio, target: P99_GROWTH_TARGET, met: ratio <= P99_GROWTH_TARGET };
+}
+
 export type BenchReport = {
   startedAt: string;
   seconds: number;
   machine: { cpus: number; loadAverage: number[]; node: string };
   options: { seconds: number; connections: number; chains: number; flows: number; bulk: number };
-  databases: { database: BenchDatabase; rssMaxMb: number; rssTargetMb: number; rssMet: boolean; rows: Row[] }[];
+  databases: { database: BenchDatabase; rssMaxMb: number; rssTargetMb: number; rssMet: boolean; rows: Row[]; p99Growth: P99Growth[] }[];
 };
 
 /** Issue 14's targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
@@ -77,6 +87,11 @@ export function table(report: BenchReport): string {
       );
     }
     lines.push(`| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`);
+    for (const g of db.p99Growth) {
+      lines.push(
+        `| ${db.database} | ${g.path}: p99 with ${report.options.bulk.toLocaleString('en-US')} bulk rows | | | ${ms(g.bulkP99)} | | | the same path before them: p99 ${ms(g.emptyP99)} ms | | | ${g.ratio.toFixed(2)} | ≤ ${g.target}× ${g.met ? 'met' : '**missed**'} |`,
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -16,7 +16,7 @@ import { readOptions, type BenchDatabase, type BenchOptions } from './options';
 import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
 import type { ReferenceProviderReady } from './reference-provider';
-import { RSS_TARGET_MB, row, table, type BenchReport, type Figures, type Row } from './report';
+import { RSS_TARGET_MB, growth, row, table, type BenchReport, type Figures, type Row } from './report';
 import { createPostgresDatabase, freePort } from '../test/support/scratch';
 import { OBSERVATION, REDIRECT_URI, SCOPE, basic, seed } from './seed';
 import { bulkSeed, grantOfToken } from './store';
@@ -59,7 +59,31 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const fixture = await seed(issuer, initialAccessToken, options.chains);
 
     const connection = scratch?.url ?? dataDir;
+    const { seconds, connections } = options;
+    const pid = server.process.pid;
+    const cvAuth = basic(fixture.clientId, fixture.clientSecret);
+    const bearer = { authorization: `Bearer ${fixture.accessToken}` };
+    const post = (url: string, auth: string, body: string): LoadSpec => ({
+      kind: 'request', url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body, connections, seconds,
+    });
+    const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
+    const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
+    /** The paths whose p99 is compared before and after the bulk rows (issue 14: within 1.5×). */
+    const lookups: [string, LoadSpec][] = [
+      ['client_credentials', post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu')],
+      ['introspection', post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`)],
+      ['FHIR read', read(issuer)],
+      ['FHIR search (20)', search],
+    ];
+    const wanted = (name: string) => !options.paths || options.paths.includes(name);
+
+    const emptyP99 = new Map<string, number>();
     if (options.bulk > 0) {
+      for (const [name, spec] of lookups.filter(([name]) => wanted(name))) {
+        const figures = await runLoad(spec, pid);
+        log(`${database}: ${name} before the bulk rows: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms`);
+        emptyP99.set(name, figures.p99);
+      }
       log(`${database}: adding ${options.bulk.toLocaleString('en-US')} tokens and resources`);
       const pool = connection.startsWith('postgres') ? new Pool({ connectionString: connection, max: 1 }) : new Pool({ host: connection, user: 'postgres', database: 'postgres', max: 1 });
       try {
@@ -78,22 +102,14 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     children.push(handler);
     const minimal = JSON.parse(await handler.firstLine) as ReferenceHandlerReady;
     const bareUrl = `http://127.0.0.1:${bare.port}`;
-    const { seconds, connections } = options;
-    const pid = server.process.pid;
     const measure = async (name: string, spec: LoadSpec, of: number | undefined): Promise<Figures> => {
       const figures = await runLoad(spec, of);
       log(`${database}: ${name}: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms, ${figures.errors} errors, ${figures.cpuMsPerRequest.toFixed(2)} CPU ms/request`);
       // Only carevault's memory is reported; the references' is not what the target is about.
       return of === pid ? figures : { ...figures, rssMb: undefined };
     };
-    const post = (url: string, auth: string, body: string): LoadSpec => ({
-      kind: 'request', url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body, connections, seconds,
-    });
-    const cvAuth = basic(fixture.clientId, fixture.clientSecret);
     const bareAuth = basic(bare.clientId, bare.clientSecret);
-    const bearer = { authorization: `Bearer ${fixture.accessToken}` };
     const rows: Row[] = [];
-    const wanted = (name: string) => !options.paths || options.paths.includes(name);
 
     // Refresh first: bare oidc-provider's memory adapter is an LRU of 1,000 entries, and the
     // tokens issued by the other measurements would evict its grants.
@@ -123,11 +139,9 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
     }
 
-    const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
     const minimalRead = !['FHIR read', 'FHIR search (20)', 'FHIR create'].some(wanted) ? undefined : await measure('minimal handler read', read(`http://127.0.0.1:${minimal.port}`), handler.process.pid);
     const reference = minimalRead && { name: 'minimal handler', ...minimalRead };
     if (reference && wanted('FHIR read')) rows.push(row(database, 'FHIR read', await measure('FHIR read', read(issuer), pid), reference));
-    const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
     if (reference && wanted('FHIR search (20)')) rows.push(row(database, 'FHIR search (20)', await measure('FHIR search', search, pid), reference));
     const create: LoadSpec = {
       kind: 'request', url: `${issuer}/fhir/Observation`, method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: OBSERVATION, connections, seconds,
@@ -141,7 +155,11 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     if (wanted('sign-in → consent → code')) rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
 
     const rssMaxMb = Math.max(...rows.map((r) => r.carevault.rssMb ?? 0));
-    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows };
+    const p99Growth = rows.flatMap((r) => {
+      const empty = emptyP99.get(r.path);
+      return empty === undefined ? [] : [growth(r.path, empty, r.carevault.p99)];
+    });
+    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth };
   } finally {
     for (const child of children.reverse()) await child.stop();
     await scratch?.drop().catch(() => undefined);

@@ -26,7 +26,7 @@ describe('npm run bench', () => {
   beforeAll(async () => {
     const env = { ...process.env, NODE_OPTIONS: '' };
     await run('npx', ['tsc', '-p', 'tsconfig.bench.json'], env);
-    ({ stdout } = await run(process.execPath, ['dist-bench/bench/run.js', '--seconds', '0.5', '--connections', '2', '--chains', '2', '--flows', '1', '--db', database], env));
+    ({ stdout } = await run(process.execPath, ['dist-bench/bench/run.js', '--seconds', '0.5', '--connections', '2', '--chains', '2', '--flows', '1', '--bulk', '500', '--db', database], env));
   }, 300_000);
 
   it('prints a table with a row per path and the memory line', () => {
@@ -35,11 +35,12 @@ describe('npm run bench', () => {
       expect(stdout).toContain(`| ${database} | ${path} |`);
     }
     expect(stdout).toContain(`| ${database} | resident memory under load (max) |`);
+    expect(stdout).toContain(`| ${database} | FHIR read: p99 with 500 bulk rows |`);
   });
 
   it('prints one JSON document with every figure, its reference and the ratio', () => {
     const report = JSON.parse(stdout.slice(stdout.indexOf('\n{') + 1)) as BenchReport;
-    expect(report.options).toMatchObject({ seconds: 0.5, connections: 2, chains: 2, flows: 1, bulk: 0 });
+    expect(report.options).toMatchObject({ seconds: 0.5, connections: 2, chains: 2, flows: 1, bulk: 500 });
     expect(report.databases.map((db) => db.database)).toEqual([database]);
     const [measured] = report.databases;
     expect(measured?.rssMaxMb).toBeGreaterThan(0);
@@ -64,5 +65,13 @@ describe('npm run bench', () => {
     expect(rows.get('client_credentials')?.reference?.name).toBe('bare oidc-provider');
     expect(rows.get('FHIR read')?.reference?.name).toBe('minimal handler');
     expect(rows.get('client_credentials')?.target).toEqual(expect.objectContaining({ kind: 'ratio', met: expect.any(Boolean) }));
+    // With bulk rows, each lookup's p99 after them is compared with its p99 before them.
+    expect(measured?.p99Growth.map((g) => g.path).sort()).toEqual(['FHIR read', 'FHIR search (20)', 'client_credentials', 'introspection']);
+    for (const g of measured?.p99Growth ?? []) {
+      expect(g.emptyP99).toBeGreaterThan(0);
+      expect(g.bulkP99).toBe(rows.get(g.path)?.carevault.p99);
+      expect(g.ratio).toBeCloseTo(g.bulkP99 / g.emptyP99, 6);
+      expect(g.met).toBe(g.ratio <= 1.5);
+    }
   });
 });
