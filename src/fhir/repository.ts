@@ -214,10 +214,9 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           const resource = validated(type, bindToRecord(recordId, type, asResource(type, body)));
           const lastUpdated = new Date();
           const content = withMeta(resource, id, 1, lastUpdated);
-          await db.transaction(async () => {
-            await store.insert(rowOf(recordId, type, id, 1, lastUpdated, content));
-            await record('fhir.created', type, 1);
-          });
+          const row = rowOf(recordId, type, id, 1, lastUpdated, content);
+          if (audited) await store.insertAudited(row, eventOf('fhir.created', type, 1));
+          else await db.transaction(() => store.insert(row));
           return { content, versionId: 1, lastUpdated };
         },
 

@@ -202,7 +202,7 @@ describe('round trips', () => {
     return { count: statements.length, statements };
   }
 
-  test('the gate resolves a request in at most two queries; a FHIR read by id, its audit line written in the same statement, in at most two', async () => {
+  test('the gate resolves a request in at most two queries; a FHIR read by id and a create, each with its audit line in the same statement, in at most two', async () => {
     const app = await registerTestApp(server, READER);
     const who = await signedUpPerson(server, 'Count Queries');
     const tokens = await tokensFor(app, who);
@@ -226,6 +226,18 @@ describe('round trips', () => {
     expect(read.statements.filter((sql) => sql.includes('insert into audit_events'))).toHaveLength(1);
     const logged = (await server.db.table('audit_events').where({ kind: 'fhir.read' }).orderBy('id', 'desc').first()) as { record_id: string; client_id: string; details: { type: string } };
     expect(logged).toMatchObject({ record_id: who.record, client_id: app.clientId, details: { type: 'Observation' } });
+
+    // A create: the resource, its first version and its audit line in one statement.
+    const create = await countQueries(async () => {
+      const res = await fetch(`${server.issuer}/fhir/Observation`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: JSON.stringify(WEIGHT) });
+      expect(res.status).toBe(201);
+    });
+    console.log(`FHIR create: ${create.count} queries\n  ${create.statements.join('\n  ')}`);
+    expect(create.count).toBeLessThanOrEqual(2);
+    const newest = (await server.db.table('audit_events').where({ kind: 'fhir.created' }).orderBy('id', 'desc').first()) as { record_id: string; details: { type: string } };
+    expect(newest).toMatchObject({ record_id: who.record, details: { type: 'Observation', count: 1 } });
+    const [stored] = (await server.db.table('resources').where({ record_id: who.record, type: 'Observation' }).orderBy('seq', 'desc').limit(1)) as { id: string }[];
+    expect(await server.db.table('resource_versions').where({ record_id: who.record, type: 'Observation', id: stored?.id, version_id: 1 }).first()).toBeDefined();
   });
 });
 
