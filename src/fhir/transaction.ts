@@ -17,6 +17,7 @@ import { InvalidResource } from './errors';
 import { asObject, relativeReference } from './indexing';
 import type { RecordRepository, StoredResource } from './repository';
 import { parseSearch, type SearchQuery } from './search';
+import { searchsetBundle } from './searchset';
 
 type Json = Record<string, unknown>;
 
@@ -138,8 +139,10 @@ export function referenceTargets(entries: readonly Json[], steps: readonly Step[
   return targets;
 }
 
-/** `readable`: the types a search step's `_include`/`_revinclude` may bring (the token's read scopes). */
-async function run(repository: RecordRepository, step: Step, readable?: (type: RecordType) => boolean): Promise<Outcome> {
+/** What a search step needs: the base of its links and entries' fullUrl, and the types its `_include`/`_revinclude` may bring (the token's read scopes). */
+export type SearchContext = { fhirBase: string; readable: (type: RecordType) => boolean };
+
+async function run(repository: RecordRepository, step: Step, search?: SearchContext): Promise<Outcome> {
   switch (step.method) {
     case 'POST': {
       const created = await repository.create(step.type, step.resource, { id: step.id });
@@ -155,24 +158,10 @@ async function run(repository: RecordRepository, step: Step, readable?: (type: R
     case 'GET':
       return { status: 200, resource: await repository.read(step.type, step.id) };
     case 'SEARCH': {
+      if (!search) throw new InvalidResource('A search cannot be an entry here.');
       const criteria = parseSearch(step.type, step.query, false);
-      const result = await repository.search(step.type, criteria, readable);
-      return {
-        status: 200,
-        bundle: {
-          resourceType: 'Bundle',
-          type: 'searchset',
-          total: result.total,
-          ...(result.resources.length || result.included.length
-            ? {
-                entry: [
-                  ...result.resources.map((found) => ({ resource: found.content, search: { mode: 'match' } })),
-                  ...result.included.map((found) => ({ resource: found.content, search: { mode: 'include' } })),
-                ],
-              }
-            : {}),
-        },
-      };
+      // The same searchset the search endpoint answers: fullUrl, _elements, self and next links.
+      return { status: 200, bundle: searchsetBundle(search.fhirBase, step.type, criteria, await repository.search(step.type, criteria, search.readable)) };
     }
   }
 }
@@ -217,7 +206,7 @@ export async function runTransaction(
   repository: RecordRepository,
   entries: readonly Json[],
   steps: readonly Step[],
-  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void>; readable?: (type: RecordType) => boolean } = {},
+  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void>; search?: SearchContext } = {},
 ): Promise<Outcome[]> {
   const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
   // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.
@@ -233,7 +222,7 @@ export async function runTransaction(
     const outcomes: Outcome[] = [];
     for (const [index, step] of resolved.entries()) {
       try {
-        outcomes.push(await run(repository, step, options.readable));
+        outcomes.push(await run(repository, step, options.search));
       } catch (error) {
         throw atEntry(index, error);
       }
@@ -250,7 +239,7 @@ export async function processBundle(deps: BundleDeps, repository: RecordReposito
     const steps = entries.map((entry, index) => stepOf(entry, index, deps.fhirBase));
     // Every entry's permission first: a refused one stops the transaction before any write.
     steps.forEach((step) => deps.demand(step.type, PERMISSION_OF[step.method]));
-    const outcomes = await runTransaction(deps.atomically, repository, entries, steps, { readable: deps.readable });
+    const outcomes = await runTransaction(deps.atomically, repository, entries, steps, { search: deps });
     return { resourceType: 'Bundle', type: 'transaction-response', entry: outcomes.map((outcome) => responseEntry(deps.fhirBase, outcome)) };
   }
   const responses: Json[] = [];
@@ -258,7 +247,7 @@ export async function processBundle(deps: BundleDeps, repository: RecordReposito
     try {
       const step = stepOf(entry, index, deps.fhirBase);
       deps.demand(step.type, PERMISSION_OF[step.method]);
-      responses.push(responseEntry(deps.fhirBase, await run(repository, step, deps.readable)));
+      responses.push(responseEntry(deps.fhirBase, await run(repository, step, deps)));
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       responses.push({ response: { status: String(STATUS_OF[error.kind]), outcome: deps.outcomeOf(error) } });

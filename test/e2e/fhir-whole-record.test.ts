@@ -474,6 +474,9 @@ describe('transaction and batch Bundles', () => {
     expect(answer.entry.map((entry: Json) => entry.response.status)).toEqual(['201 Created', '400', '403', '200 OK', '200 OK', '201 Created']);
     expect(answer.entry[1].response.outcome.resourceType).toBe('OperationOutcome');
     expect(answer.entry[3].resource.total).toBe(1);
+    // A search entry answers the searchset the search endpoint does: links, and each entry's fullUrl.
+    expect(answer.entry[3].resource.link[0]).toEqual({ relation: 'self', url: expect.stringMatching(new RegExp(`^${fhirBase}/Observation\\?`)) });
+    expect(answer.entry[3].resource.entry[0].fullUrl).toBe(`${fhirBase}/Observation/${String(answer.entry[3].resource.entry[0].resource.id)}`);
     expect(answer.entry[4].resource.entry.map((entry: Json) => entry.search.mode)).toEqual(['match']);
   });
 });
