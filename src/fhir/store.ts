@@ -170,29 +170,34 @@ export function createResourceStore(db: Database) {
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
       for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
       const counted = base.clone().count<{ total: string }[]>({ total: '*' });
-      // The audit line (the row audit/store.ts appends, its count the total) goes with the count.
-      const [{ total }] = (
-        event
-          ? ((await db.raw(
-              `with matched as (?), logged as (insert into audit_events (record_id, kind, client_id, person_id, details)
-               select ?, ?, ?, ?, ?::jsonb || jsonb_build_object('count', total) from matched) select total from matched`,
-              [counted, recordId, event.kind, event.clientId ?? null, event.personId ?? null, JSON.stringify(event.details ?? {})],
-            )) as { rows: { total: string }[] }).rows
-          : await counted
-      ) as [{ total: string }];
-      if (criteria.countOnly) return { total: Number(total), rows: [], more: false };
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').limit(criteria.count + 1);
       const key = criteria.sort ? sortKey(criteria.sort) : undefined;
+      let order = 'page.seq asc';
       if (key && criteria.sort) {
         const direction = criteria.sort.descending ? 'desc' : 'asc';
         page.select(db.raw(`${key} as sort_key`)).orderByRaw(`${key} ${direction}, seq ${direction}`);
         if (criteria.after) page.whereRaw(`(${key}, seq) ${criteria.sort.descending ? '<' : '>'} (?, ?)`, [criteria.after.key ?? 0, criteria.after.seq]);
+        order = `page.sort_key ${direction}, page.seq ${direction}`;
       } else {
         page.orderBy('seq', 'asc');
         if (criteria.after) page.where('seq', '>', criteria.after.seq);
       }
-      const rows = (await page) as (ResourceRow & { seq: string; sort_key?: string })[];
-      return { total: Number(total), rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
+      // One round trip: the count, the audit line (the row audit/store.ts appends, its count the
+      // total) and the page, whose rows come with the total (one row of nulls when it is empty).
+      const logged = event
+        ? db.raw(
+            `insert into audit_events (record_id, kind, client_id, person_id, details) select ?, ?, ?, ?, ?::jsonb || jsonb_build_object('count', total) from counted`,
+            [recordId, event.kind, event.clientId ?? null, event.personId ?? null, JSON.stringify(event.details ?? {})],
+          )
+        : undefined;
+      const { rows: found } = (await db.raw(
+        `with counted as (?)${logged ? ', logged as (?)' : ''}
+         select counted.total, page.* from counted left join lateral (?) page on ${criteria.countOnly ? 'false' : 'true'} order by ${order}`,
+        [counted, ...(logged ? [logged] : []), page],
+      )) as { rows: (ResourceRow & { total: string; seq: string | null; sort_key?: string })[] };
+      const total = Number(found[0]?.total ?? 0);
+      const rows = found.filter((row) => row.seq !== null);
+      return { total, rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
     },
 
     /** The resources of the record among `references` (`Type/id`), for `_include`: never another record's. */

@@ -202,7 +202,7 @@ describe('round trips', () => {
     return { count: statements.length, statements };
   }
 
-  test('the gate resolves a request in at most two queries; a FHIR read by id and a create, each with its audit line in the same statement, in at most two', async () => {
+  test('the gate resolves a request in at most two queries; a FHIR read by id, a search and a create, each with its audit line in the same statement, in at most two', async () => {
     const app = await registerTestApp(server, READER);
     const who = await signedUpPerson(server, 'Count Queries');
     const tokens = await tokensFor(app, who);
@@ -226,6 +226,16 @@ describe('round trips', () => {
     expect(read.statements.filter((sql) => sql.includes('insert into audit_events'))).toHaveLength(1);
     const logged = (await server.db.table('audit_events').where({ kind: 'fhir.read' }).orderBy('id', 'desc').first()) as { record_id: string; client_id: string; details: { type: string } };
     expect(logged).toMatchObject({ record_id: who.record, client_id: app.clientId, details: { type: 'Observation' } });
+
+    // A search: the count, its audit line and the page in one statement.
+    const searched = await countQueries(async () => {
+      const res = await fetch(`${server.issuer}/fhir/Observation?_count=1`, { headers: bearer });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { total: number }).total).toBe(1);
+    });
+    console.log(`FHIR search: ${searched.count} queries\n  ${searched.statements.join('\n  ')}`);
+    expect(searched.count).toBeLessThanOrEqual(2);
+    expect(await server.db.table('audit_events').where({ kind: 'fhir.searched', record_id: who.record }).orderBy('id', 'desc').first()).toMatchObject({ details: { type: 'Observation', count: 1 } });
 
     // A create: the resource, its first version and its audit line in one statement.
     const create = await countQueries(async () => {
