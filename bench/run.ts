@@ -69,9 +69,11 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
     const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
     /** The paths whose p99 is compared before and after the bulk rows (issue 14: within 1.5×). */
+    const clientCredentials = post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu');
+    const introspection = post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`);
     const lookups: [string, LoadSpec][] = [
-      ['client_credentials', post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu')],
-      ['introspection', post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`)],
+      ['client_credentials', clientCredentials],
+      ['introspection', introspection],
       ['FHIR read', read(issuer)],
       ['FHIR search (20)', search],
     ];
@@ -122,7 +124,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
 
     if (wanted('client_credentials')) {
       const bareCc = await measure('bare oidc-provider client_credentials', post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'), provider.process.pid);
-      const cc = await measure('client_credentials', post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu'), pid);
+      const cc = await measure('client_credentials', clientCredentials, pid);
       rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
     }
 
@@ -135,7 +137,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
       await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
       const bareIntro = await measure('bare oidc-provider introspection', post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`), provider.process.pid);
-      const intro = await measure('introspection', post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`), pid);
+      const intro = await measure('introspection', introspection, pid);
       rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
     }
 

@@ -22,6 +22,19 @@ export type NewAuditEvent = ({ recordId: string; subject?: string | undefined } 
   details?: Record<string, unknown>;
 };
 
+/** An event about a record that another statement appends beside its own work (fhir/store.ts). */
+export type RecordEvent = Omit<NewAuditEvent, 'recordId' | 'subject'>;
+
+/**
+ * How a statement elsewhere appends one: `${AUDIT_INSERT} select <record id>, <the event's values>…`,
+ * the values in `eventValues` order — the same row `append` writes, in one round trip with the work.
+ */
+export const AUDIT_INSERT = 'insert into audit_events (record_id, kind, client_id, person_id, details)';
+
+export function eventValues(event: RecordEvent): unknown[] {
+  return [event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}];
+}
+
 /** Every token issued and every FHIR request appends one. */
 const APPEND = statement('insert into audit_events (record_id, subject, kind, client_id, person_id, details) values ($1, $2, $3, $4, $5, $6)');
 

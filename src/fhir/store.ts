@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { statement, type Database } from '../db';
-import type { NewAuditEvent } from '../audit/store';
+import { AUDIT_INSERT, eventValues, type RecordEvent } from '../audit/store';
 import type { DateComparison, SearchCriteria, SearchSort } from './search';
 
 export type ResourceRow = {
@@ -67,7 +67,7 @@ const READ_COLUMNS = 'type, id, record_id, version_id, last_updated, content';
  */
 const FIND_AUDITED = statement(
   `with found as (select ${READ_COLUMNS} from resources where record_id = $1 and type = $2 and id = $3),
-   logged as (insert into audit_events (record_id, kind, client_id, person_id, details) select $1, $4, $5, $6, $7 from found)
+   logged as (${AUDIT_INSERT} select $1, $4, $5, $6, $7 from found)
    select ${READ_COLUMNS} from found`,
 );
 
@@ -80,7 +80,7 @@ const INSERT_AUDITED = statement(
      insert into resources (type, id, record_id, version_id, last_updated, content, search_date, search_tokens) values ($1, $2, $3, $4, $5, $6, $7, $8)
      returning record_id, type, id, version_id, last_updated, content),
    versioned as (insert into resource_versions (record_id, type, id, version_id, last_updated, content) select record_id, type, id, version_id, last_updated, content from created),
-   logged as (insert into audit_events (record_id, kind, client_id, person_id, details) select record_id, $9, $10, $11, $12 from created)
+   logged as (${AUDIT_INSERT} select record_id, $9, $10, $11, $12 from created)
    select id from created`,
 );
 
@@ -93,10 +93,10 @@ export function createResourceStore(db: Database) {
     },
 
     /** `insert`, appending `event` (about the row's record) in the same statement; needs no transaction. */
-    async insertAudited(row: ResourceRow, event: Omit<NewAuditEvent, 'recordId' | 'subject'>): Promise<void> {
+    async insertAudited(row: ResourceRow, event: RecordEvent): Promise<void> {
       await db.query(INSERT_AUDITED, [
         row.type, row.id, row.record_id, row.version_id, row.last_updated, row.content, row.search_date ?? null, row.search_tokens ?? [],
-        event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {},
+        ...eventValues(event),
       ]);
     },
 
@@ -105,8 +105,8 @@ export function createResourceStore(db: Database) {
     },
 
     /** `find`, appending `event` (about this record) in the same statement when the resource is there. */
-    async findAudited(recordId: string, type: string, id: string, event: Omit<NewAuditEvent, 'recordId' | 'subject'>): Promise<ResourceRow | undefined> {
-      const [row] = await db.query<ResourceRow>(FIND_AUDITED, [recordId, type, id, event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}]);
+    async findAudited(recordId: string, type: string, id: string, event: RecordEvent): Promise<ResourceRow | undefined> {
+      const [row] = await db.query<ResourceRow>(FIND_AUDITED, [recordId, type, id, ...eventValues(event)]);
       return row;
     },
 
@@ -163,7 +163,7 @@ export function createResourceStore(db: Database) {
      * sort key, then creation order), and how many match in all. Each row carries `seq` and, when
      * sorted, `sort_key` (ms), from which the next page's cursor is made.
      */
-    async search(recordId: string, type: string, criteria: SearchCriteria, event?: Omit<NewAuditEvent, 'recordId' | 'subject'>) {
+    async search(recordId: string, type: string, criteria: SearchCriteria, event?: RecordEvent) {
       const base = db.table('resources').where({ record_id: recordId, type });
       for (const ids of criteria.ids) base.whereIn('id', ids);
       for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
@@ -185,10 +185,7 @@ export function createResourceStore(db: Database) {
       // One round trip: the count, the audit line (the row audit/store.ts appends, its count the
       // total) and the page, whose rows come with the total (one row of nulls when it is empty).
       const logged = event
-        ? db.raw(
-            `insert into audit_events (record_id, kind, client_id, person_id, details) select ?, ?, ?, ?, ?::jsonb || jsonb_build_object('count', total) from counted`,
-            [recordId, event.kind, event.clientId ?? null, event.personId ?? null, JSON.stringify(event.details ?? {})],
-          )
+        ? db.raw(`${AUDIT_INSERT} select ?, ?, ?, ?, ?::jsonb || jsonb_build_object('count', total) from counted`, [recordId, ...(eventValues(event) as Knex.RawBinding[])])
         : undefined;
       const { rows: found } = (await db.raw(
         `with counted as (?)${logged ? ', logged as (?)' : ''}

@@ -142,7 +142,7 @@ export function referenceTargets(entries: readonly Json[], steps: readonly Step[
 /** What a search step needs: the base of its links and entries' fullUrl, and the types its `_include`/`_revinclude` may bring (the token's read scopes). */
 export type SearchContext = { fhirBase: string; readable: (type: RecordType) => boolean };
 
-async function run(repository: RecordRepository, step: Step, search?: SearchContext): Promise<Outcome> {
+async function run(repository: RecordRepository, step: Step, search: SearchContext): Promise<Outcome> {
   switch (step.method) {
     case 'POST': {
       const created = await repository.create(step.type, step.resource, { id: step.id });
@@ -158,7 +158,6 @@ async function run(repository: RecordRepository, step: Step, search?: SearchCont
     case 'GET':
       return { status: 200, resource: await repository.read(step.type, step.id) };
     case 'SEARCH': {
-      if (!search) throw new InvalidResource('A search cannot be an entry here.');
       const criteria = parseSearch(step.type, step.query, false);
       // The same searchset the search endpoint answers: fullUrl, _elements, self and next links.
       return { status: 200, bundle: searchsetBundle(search.fhirBase, step.type, criteria, await repository.search(step.type, criteria, search.readable)) };
@@ -206,7 +205,7 @@ export async function runTransaction(
   repository: RecordRepository,
   entries: readonly Json[],
   steps: readonly Step[],
-  options: { targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void>; search?: SearchContext } = {},
+  options: { search: SearchContext; targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void> },
 ): Promise<Outcome[]> {
   const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
   // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.

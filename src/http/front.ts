@@ -11,7 +11,6 @@
  * form POSTs into GETs and limits anonymous authorization requests (app.ts).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { noteFailure } from './request-log';
 
 /** A connect-style step on Node's request and response; it calls `next` once, synchronously or not. */
@@ -24,24 +23,19 @@ export function pathOf(req: IncomingMessage): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-/** The answer when a step or the provider fails outside any handler that could answer: JSON, as apps expect. */
+/**
+ * The answer when a step or the provider fails outside any handler that could answer: a bug (no
+ * step reads the database, and koa answers its own errors), logged once, answered as JSON.
+ */
 function fail(res: ServerResponse, error: unknown): void {
-  const unavailable = isDatabaseUnavailable(error);
-  if (!unavailable) noteFailure(res, error);
+  noteFailure(res, error);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.statusCode = unavailable ? 503 : 500;
-  if (unavailable) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+  res.statusCode = 500;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.end(
-    JSON.stringify(
-      unavailable
-        ? { error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE }
-        : { error: 'server_error', error_description: 'Something went wrong on our side. Please try again.' },
-    ),
-  );
+  res.end(JSON.stringify({ error: 'server_error', error_description: 'Something went wrong on our side. Please try again.' }));
 }
 
 export type FrontDeps = {

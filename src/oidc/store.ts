@@ -25,22 +25,21 @@ const LIVE = '(expires_at is null or expires_at > now())';
 /** Consumed more than $3 seconds ago. */
 const CONSUMED = '(consumed_at is not null and consumed_at <= now() - make_interval(secs => $3::float8)) as consumed';
 
+/** A row of a model by id (unique), uid or user code; only a live one unless `live` is false. */
+function findStatements(live: boolean) {
+  const by = (column: 'id' | 'uid' | 'user_code') =>
+    statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and ${column} = $2${live ? ` and ${LIVE}` : ''}${column === 'id' ? '' : ' limit 1'}`);
+  return { id: by('id'), uid: by('uid'), user_code: by('user_code') };
+}
+
 /** The statements of every token request (db.query): issuing, finding and consuming. */
 const SQL = {
   upsert: statement(
     `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
   ),
-  find: {
-    id: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and id = $2 and ${LIVE}`),
-    uid: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and uid = $2 and ${LIVE} limit 1`),
-    user_code: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and user_code = $2 and ${LIVE} limit 1`),
-  },
-  findIncludingExpired: {
-    id: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and id = $2`),
-    uid: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and uid = $2 limit 1`),
-    user_code: statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and user_code = $2 limit 1`),
-  },
+  find: findStatements(true),
+  findIncludingExpired: findStatements(false),
   findInModels: statement(
     `select model, payload, (consumed_at is not null and consumed_at <= now() - make_interval(secs => case when model = 'RefreshToken' then $3::float8 else 0 end)) as consumed
      from oidc_models where model = any($1::text[]) and id = $2 and ${LIVE}`,

@@ -72,6 +72,8 @@ export function createRecordTransfer(repositories: RecordRepositories, audit: Au
   /** Every step of the plan, in one transaction; `after` runs in it (the audit, or the dry run's rollback). */
   const apply = (recordId: string, person: Person, plan: ImportPlan, after: (count: number) => Promise<void>) =>
     runTransaction(repositories.atomically, repositoryOf(recordId, person), plan.entries, plan.steps, {
+      // The person reads their whole record (an import plans no searches, but the steps could hold one).
+      search: { fhirBase, readable: () => true },
       targets: plan.targets,
       after: (outcomes) => after(outcomes.length),
     });
