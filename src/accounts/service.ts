@@ -7,7 +7,8 @@
  *   longer and longer (never a lock), while an address that has not guessed — the person at
  *   home — is still heard at once, so knowing someone's email is not enough to lock them out.
  * Registrations (failed ones too) count against the address, and an email already taken costs the
- * same work (one argon2 hash, one insert tried) as a new one.
+ * same work as a new one by construction: the same lookup, hash and writes run on both paths, and a
+ * taken email's writes are then undone.
  */
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config';
@@ -26,6 +27,9 @@ export const WRONG_CREDENTIALS = 'The email or password is wrong.';
 export const SIGNIN_MAX_DELAY = 60;
 
 export type Person = { id: string; email: string; name: string };
+
+/** Ends a registration's transaction without keeping its writes. */
+class Undone extends Error {}
 
 function toPerson(row: PersonRow): Person {
   return { id: row.id, email: row.email, name: row.name };
@@ -74,15 +78,18 @@ export function createAccountService(db: Database, records: RecordService, confi
       // accounts nor probe for emails without end. Counted before the work, outside the transaction.
       await registrationLimit.recordFailure(address);
       const person = { id: randomUUID(), email: form.email, name: form.name };
-      // The hash and the insert run for a taken email too: both paths cost the same.
+      const taken = (await store.findPersonByEmail(form.email)) !== undefined;
       const passwordHash = await hashSecret(form.password);
       try {
         await db.transaction(async () => {
-          await store.insertPerson({ ...person, password_hash: passwordHash });
+          // A taken email runs the same writes under an address nobody holds, then undoes them.
+          await store.insertPerson({ ...person, email: taken ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
           await records.open(person, { name: form.name, birthDate: undefined, relationship: 'self' });
+          if (taken) throw new Undone();
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
+        // A unique violation is a registration of the same email that committed in between.
+        if (error instanceof Undone || isUniqueViolation(error)) throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
         throw error;
       }
       return person;
