@@ -3,9 +3,11 @@
  * app `npm run demo` starts, here in-process on a port the kernel gives) and carevault — connect
  * with web-based authorization, add a weight and refresh offline, drop off a package and pick it
  * up, create a connect request and validate it, send a Direct message and find it in the inbox.
- * On the way it saves the README's screenshots (docs/screenshots/*.png), so they stay current.
+ * On the way it takes the README's screenshots: into a temporary folder, or — with SAVE_SCREENSHOTS=true,
+ * as `npm run screenshots` sets — over docs/screenshots/*.png, so `npm test` leaves the checkout clean.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -17,7 +19,7 @@ import { launchChromium, type Chromium } from '../support/chromium';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
 
-const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
+const SCREENSHOTS = process.env.SAVE_SCREENSHOTS === 'true' ? path.resolve(__dirname, '..', '..', 'docs', 'screenshots') : fs.mkdtempSync(path.join(os.tmpdir(), 'cv-screenshots-'));
 
 let server: TestServer;
 let chromium: Chromium;
@@ -44,7 +46,9 @@ afterAll(async () => {
 });
 
 async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  expect(fs.statSync(file).size).toBeGreaterThan(10_000);
 }
 
 /** The demo's page text, whitespace folded. */

@@ -1,13 +1,45 @@
 /**
- * A real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core) for tests that
- * need the pages rendered and clicked as a person would. Each person gets a fresh browser context
+ * A real headless Chromium (driven by playwright-core) for tests that need the pages rendered and
+ * clicked as a person would. It is found at CHROMIUM_PATH, then where Debian, Ubuntu and macOS put
+ * Chromium or Chrome, then — on Linux x64 — inside the @sparticuz/chromium dev dependency, so
+ * `npm install && npm test` needs nothing else; anywhere else the tests fail at once saying what to
+ * install. Each person gets a fresh browser context
  * (own cookies); requests to the test app's callback host are answered here with a tiny page, so
  * a test can wait for the redirect back to the app and read the final URL.
  */
+import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CALLBACK } from './app';
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+/** Where a Chromium or Chrome is usually installed, in the order tried. */
+const INSTALLED = [
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+  '/usr/bin/google-chrome-stable',
+  '/snap/bin/chromium',
+  '/Applications/Chromium.app/Contents/MacOS/Chromium',
+  '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome',
+];
+
+const WHAT_TO_INSTALL =
+  'No Chromium found: set CHROMIUM_PATH to a Chromium or Chrome executable, or install one (Debian/Ubuntu: apt-get install chromium; macOS: Google Chrome).';
+
+/** The browser to launch: its executable and the flags it needs beyond CHROMIUM_ARGS. */
+export async function locateChromium(): Promise<{ executablePath: string; args: string[] }> {
+  const chosen = process.env.CHROMIUM_PATH;
+  if (chosen) {
+    if (!fs.existsSync(chosen)) throw new Error(`CHROMIUM_PATH is ${chosen}, which does not exist. ${WHAT_TO_INSTALL}`);
+    return { executablePath: chosen, args: [] };
+  }
+  const installed = INSTALLED.find((candidate) => fs.existsSync(candidate));
+  if (installed) return { executablePath: installed, args: [] };
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    const packaged = (await import('@sparticuz/chromium')).default;
+    return { executablePath: await packaged.executablePath(), args: packaged.args };
+  }
+  throw new Error(WHAT_TO_INSTALL);
+}
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -36,7 +68,8 @@ export type Chromium = {
 };
 
 export async function launchChromium(): Promise<Chromium> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  const { executablePath, args } = await locateChromium();
+  const browser = await chromium.launch({ executablePath, args: [...new Set([...args, ...CHROMIUM_ARGS])] });
   const contexts = new Set<BrowserContext>();
   return {
     browser,
