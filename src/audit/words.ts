@@ -85,8 +85,8 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       return { when: event.occurred_at, summary: `${app} dropped off ${count === 1 ? '1 item — you picked it up' : `${count} items — you picked them up`}`, details: [] };
     }
     case 'direct.received': {
-      // An app by its registered name; a person's record by its name and Direct address.
-      const sender = event.client_id ? app : `${text(d.sender_name, 'Someone')}${typeof d.sender_address === 'string' ? ` (${d.sender_address})` : ''}`;
+      // An app by its registered name; a member's record (named as they like) as a member's, with its Direct address.
+      const sender = event.client_id ? app : `${text(d.sender_name, 'Someone')}, a carevault member${typeof d.sender_address === 'string' ? ` (${d.sender_address})` : ''},`;
       return { when: event.occurred_at, summary: `${sender} sent you '${text(d.subject, '(no subject)')}'${withAttachments(d.attachments)}`, details: [] };
     }
     case 'direct.sent':

@@ -21,6 +21,7 @@ type KindRule = {
   label: string;
   /** Declared types accepted for this kind. */
   types: readonly string[];
+  /** Names' extensions of this kind; the first is added to a name that has none of them. */
   extensions: readonly string[];
   /** Whether the bytes are this kind. */
   matches(content: Buffer): boolean;
@@ -122,18 +123,41 @@ function extensionOf(filename: string): string {
 }
 
 /**
- * A filename safe to keep and show: no folders, no control characters, at most 200 characters
- * (keeping the extension); `attachment-<n>` when nothing is left. Pages escape it anyway.
+ * Characters a name never keeps: controls (Cc) and format characters (Cf) — among them the
+ * bidirectional overrides and isolates that make "scan\u202Efdp.js" show as "scansj.pdf", and
+ * zero-width ones that hide what a name says.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}]/gu;
+
+/**
+ * A filename safe to keep and show: no folders, no control or format characters, no leading or
+ * trailing dots, at most 200 characters (keeping the extension); `attachment-<n>` when nothing is
+ * left. Pages escape it anyway.
  */
 export function cleanFilename(raw: string, position: number): string {
-  // eslint-disable-next-line no-control-regex
-  const base = (raw.split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001F\u007F]/g, '').replace(/\s+/g, ' ').trim();
-  const fallback = `attachment-${position + 1}`;
-  if (!base || base === '.' || base === '..') return fallback;
+  const base = (raw.toWellFormed().normalize('NFC').split(/[\\/]/).pop() ?? '')
+    .replace(INVISIBLE, '')
+    .replace(/\s+/g, ' ')
+    .replace(/^[\s.]+|[\s.]+$/g, '');
+  if (!base) return `attachment-${position + 1}`;
   if (base.length <= MAX_FILENAME_CHARS) return base;
   const extension = extensionOf(base).slice(0, 10);
   const keep = MAX_FILENAME_CHARS - (extension ? extension.length + 1 : 0);
   return `${base.slice(0, keep)}${extension ? `.${extension}` : ''}`;
+}
+
+/**
+ * The name an attachment is kept and served under: clean, and ending with an extension of the
+ * kind its content was checked to be — `.pdf` for a PDF whatever it was called (`scan.js` →
+ * `scan.js.pdf`), so what opens it is what the check allowed.
+ */
+export function storedFilename(raw: string, kind: AttachmentKind, position: number): string {
+  const clean = cleanFilename(raw, position);
+  const rule = KINDS[kind];
+  if (rule.extensions.includes(extensionOf(clean))) return clean;
+  const [extension] = rule.extensions;
+  const base = clean.slice(0, MAX_FILENAME_CHARS - String(extension).length - 1).replace(/[\s.]+$/, '');
+  return `${base}.${extension}`;
 }
 
 /** The kind a declared type (or, for `application/octet-stream`, the file's extension) names. */
@@ -161,12 +185,18 @@ export function checkAttachment(attachment: IncomingAttachment, position: number
     const reason = kind === 'cda' ? 'is not a CDA document (its root element must be ClinicalDocument in the urn:hl7-org:v3 namespace)' : `is not ${/^[aeiou]/i.test(rule.label) ? 'an' : 'a'} ${rule.label}, though its type says so`;
     throw new RefusedAttachment(`The attachment "${filename}" ${reason}.`);
   }
-  return { filename, contentType: rule.storedType(essence, charset), kind, content: attachment.content };
+  return { filename: storedFilename(filename, kind, position), contentType: rule.storedType(essence, charset), kind, content: attachment.content };
 }
 
 /** The kind of an attachment already stored (by the type it was stored with). */
 export function kindOfStored(contentType: string): AttachmentKind | undefined {
   return kindOf(parseType(contentType).essence, '');
+}
+
+/** The name of an attachment already stored, by the same rule as a new one's (for names kept before it). */
+export function storedNameOf(filename: string, contentType: string): string {
+  const kind = kindOfStored(contentType);
+  return kind ? storedFilename(filename, kind, 0) : cleanFilename(filename, 0);
 }
 
 export function kindLabel(kind: AttachmentKind): string {

@@ -4,11 +4,11 @@
  * each record's address for the /records page.
  */
 import type { Feature, Services } from '../compose';
-import { createLimit } from '../security/rate-limits';
 import { createAddressBook } from './address-book';
 import { directRoutes } from './routes';
 import { createDirectService } from './service';
 import { smtpListener } from './smtp';
+import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
 
 export function directFeature(services: Services): Feature {
@@ -17,18 +17,13 @@ export function directFeature(services: Services): Feature {
   const addresses = createAddressBook(store, config.direct.domain);
   const direct = createDirectService({ db, store, addresses, audit, repositories, appNames: (ids) => oidcStorage.appNames(ids) });
 
-  const { failuresPerAccount, failuresPerAddress, lockDuration } = config.signIn;
   const smtp = config.direct.smtpPort
     ? smtpListener({
         port: config.direct.smtpPort,
         hostname: config.direct.domain,
         tls: config.direct.tls,
         direct,
-        authenticateApp: (clientId, secret) => oidcStorage.authenticateApp(clientId, secret),
-        limits: {
-          perApp: createLimit(db, { prefix: 'direct-smtp-app', points: failuresPerAccount, duration: lockDuration, lockDuration, message: 'Too many failed sign-ins for this app.' }),
-          perAddress: createLimit(db, { prefix: 'direct-smtp-address', points: failuresPerAddress, duration: lockDuration, lockDuration, message: 'Too many failed sign-ins from your network.' }),
-        },
+        signIn: createSmtpSignIn({ db, config, authenticateApp: (clientId, secret) => oidcStorage.authenticateApp(clientId, secret) }),
       })
     : undefined;
 

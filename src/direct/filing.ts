@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { kindOfStored, type AttachmentKind } from './attachments';
+import { senderWords, type ShownSender } from './senders';
 
 /** What the record's page and FHIR searches show as the document's type. */
 const TYPE_TEXT: Readonly<Record<AttachmentKind, string>> = {
@@ -42,7 +43,7 @@ export function cdaDocumentCode(content: Buffer): { system: string; code: string
 
 export type FiledAttachment = { filename: string; contentType: string; content: Buffer };
 
-export type FromMessage = { senderName: string; subject: string; receivedAt: Date };
+export type FromMessage = { sender: ShownSender; subject: string; receivedAt: Date };
 
 export function documentReferenceOf(attachment: FiledAttachment, message: FromMessage): Record<string, unknown> {
   const kind = kindOfStored(attachment.contentType);
@@ -53,7 +54,7 @@ export function documentReferenceOf(attachment: FiledAttachment, message: FromMe
     status: 'current',
     type: { ...(code ? { coding: [code] } : {}), text: kind ? TYPE_TEXT[kind] : 'Document' },
     date: message.receivedAt.toISOString(),
-    description: `${attachment.filename}, from ${message.senderName}: ${subject}`.slice(0, 1000),
+    description: `${attachment.filename}, from ${senderWords(message.sender)}: ${subject}`.slice(0, 1000),
     content: [
       {
         attachment: {

@@ -15,6 +15,7 @@ import type { RecordService, RecordSummary } from '../records/service';
 import type { Csrf } from '../security/csrf';
 import { kindLabel, kindOfStored } from './attachments';
 import { sendFormParser } from './multipart';
+import { shownSender } from './senders';
 import { sendForm } from './schemas';
 import type { DirectService } from './service';
 
@@ -72,7 +73,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
       record,
       address: addresses.get(record.id),
       inboxes: held.map((item) => ({ ...item, address: addresses.get(item.id), unread: unread.get(item.id) ?? 0, current: item.id === record.id })),
-      messages,
+      messages: messages.map((message) => ({ ...message, sender: shownSender(message) })),
       values: options.values ?? {},
       error: options.error,
       notice: options.error ? undefined : noticeOf(req),
@@ -128,6 +129,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
       record,
       address: addresses.get(record.id),
       message,
+      sender: shownSender(message),
       attachments: attachments.map((attachment) => {
         const kind = kindOfStored(attachment.content_type);
         return { ...attachment, kind: kind ? kindLabel(kind) : attachment.content_type, size: sizeWords(attachment.size_bytes) };

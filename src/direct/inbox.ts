@@ -9,7 +9,9 @@ import type { Database } from '../db';
 import { NotFound } from '../errors';
 import type { RecordRepositories } from '../fhir/repository';
 import { isUuid } from '../ids';
+import { storedNameOf } from './attachments';
 import { documentReferenceOf } from './filing';
+import { shownSender } from './senders';
 import type { AttachmentRow, DirectStore, InboxRow, MessageRow } from './store';
 
 /** A person acting on an inbox (a custodian of its record). */
@@ -23,6 +25,11 @@ type Deps = { db: Database; store: DirectStore; audit: AuditLog; repositories: R
 
 /** How many messages an inbox page lists. */
 const INBOX_PAGE = 200;
+
+/** An attachment as people see, download and file it: its name by today's rule, whenever it was kept. */
+function named<T extends Pick<AttachmentRow, 'filename' | 'content_type'>>(attachment: T): T {
+  return { ...attachment, filename: storedNameOf(attachment.filename, attachment.content_type) };
+}
 
 export function createInbox({ db, store, audit, repositories }: Deps) {
   /** The message of `messageId` in the inbox of `recordId`. @throws NotFound */
@@ -46,14 +53,14 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
     async open(recordId: string, messageId: string): Promise<OpenedMessage> {
       const message = await messageIn(recordId, messageId);
       if (!message.read_at) await store.markRead(message.id);
-      return { message, attachments: await store.attachmentsOf(message.id) };
+      return { message, attachments: (await store.attachmentsOf(message.id)).map(named) };
     },
 
     /** An attachment with its bytes. @throws NotFound */
     async attachment(recordId: string, messageId: string, attachmentId: string) {
       const attachment = isUuid(messageId) && isUuid(attachmentId) ? await store.attachment(recordId, messageId, attachmentId) : undefined;
       if (!attachment) throw new NotFound('There is no such attachment in this inbox.');
-      return attachment;
+      return named(attachment);
     },
 
     /**
@@ -66,15 +73,16 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
       return db.transaction(async () => {
         await db.lock(`direct-attachment:${attachmentId}`);
         const message = await messageIn(recordId, messageId);
-        const attachment = await store.attachment(recordId, messageId, attachmentId);
-        if (!attachment) throw new NotFound('There is no such attachment in this inbox.');
+        const stored = await store.attachment(recordId, messageId, attachmentId);
+        if (!stored) throw new NotFound('There is no such attachment in this inbox.');
+        const attachment = named(stored);
         if (attachment.filed_resource_id) return { resourceId: attachment.filed_resource_id, already: true };
         const repository = repositories.forRecord(recordId, { kind: 'person', personId: reader.personId, name: reader.name }, { audited: false });
         const created = await repository.create(
           'DocumentReference',
           documentReferenceOf(
             { filename: attachment.filename, contentType: attachment.content_type, content: attachment.content },
-            { senderName: message.sender_name, subject: message.subject, receivedAt: message.received_at },
+            { sender: shownSender(message), subject: message.subject, receivedAt: message.received_at },
           ),
         );
         const resourceId = String(created.content.id);

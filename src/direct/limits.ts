@@ -16,6 +16,12 @@ export const MAX_TEXT_CHARS = 1_000_000;
 
 export const MAX_FILENAME_CHARS = 200;
 
+/**
+ * The HTML of a mail with no plain text, turned into text for people to read: converting takes
+ * about a third of a second a megabyte, so larger HTML is refused, not converted.
+ */
+export const MAX_HTML_CHARS = 1_000_000;
+
 /** Recipients of one SMTP transaction (each gets the message in its own inbox). */
 export const MAX_RECIPIENTS = 20;
 

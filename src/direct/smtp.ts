@@ -2,8 +2,9 @@
  * The Direct SMTP receiver (issue 12 §3): a real SMTP server (smtp-server) on DIRECT_SMTP_PORT,
  * started and closed with carevault as one of its listeners. Senders are apps: they sign in with
  * SMTP AUTH (PLAIN or LOGIN), their client id as user name and client secret as password, and
- * must be registered with the `direct` capability. Refusals come before anything is stored:
- * 530 without AUTH (at MAIL FROM), 550 for an unknown recipient (at RCPT TO), 552 over the size
+ * must be registered with the `direct` capability (smtp-sign-in.ts: wrong secrets make the
+ * guessing address wait or be refused, 454, never the app elsewhere). Refusals come before anything
+ * is stored: 535 for a wrong secret, 530 without AUTH (at MAIL FROM), 550 for an unknown recipient (at RCPT TO), 552 over the size
  * limit (announced as SIZE; a declared SIZE is refused at MAIL FROM, a longer message at the end
  * of DATA), and 554 with the reason for a refused attachment. An accepted message is parsed whole,
  * then stored in one transaction.
@@ -16,13 +17,10 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { Listener } from '../compose';
 import { DomainError, TooManyAttempts } from '../errors';
 import { describeError, log } from '../log';
-import type { Limit } from '../security/rate-limits';
 import { MAX_RECIPIENTS, MAX_SMTP_BYTES } from './limits';
 import { parseMail } from './mime';
 import type { DirectService } from './service';
-
-/** An app that proved who it is. */
-export type SmtpSender = { clientId: string; name: string };
+import type { SmtpSender, SmtpSignIn } from './smtp-sign-in';
 
 type Deps = {
   port: number;
@@ -30,9 +28,7 @@ type Deps = {
   hostname: string;
   tls: { certFile: string; keyFile: string } | undefined;
   direct: DirectService;
-  authenticateApp(clientId: string, secret: string): Promise<{ clientId: string; name: string; capabilities: string[] } | undefined>;
-  /** Failed sign-ins per app and per client address. */
-  limits: { perApp: Limit; perAddress: Limit };
+  signIn: SmtpSignIn;
 };
 
 /** An SMTP reply for smtp-server: the code and the text after it. */
@@ -50,6 +46,14 @@ function replyOf(error: unknown): Error & { responseCode: number } {
   }
   log.error('direct: could not store a received message', describeError(error));
   return reply(451, '4.3.0 The message could not be stored; nothing was kept. Try again later.');
+}
+
+/** A refused sign-in as an SMTP reply (RFC 4954 §6: 454 to wait, 535 for credentials). */
+function authReplyOf(error: unknown): Error {
+  if (error instanceof TooManyAttempts) return reply(454, `4.7.0 ${error.message}`);
+  if (error instanceof DomainError) return reply(535, `5.7.8 ${error.message}`);
+  log.error('direct: could not sign an app in', describeError(error));
+  return reply(454, '4.7.0 Sign-in is not possible just now. Try again later.');
 }
 
 function senderOf(session: SMTPServerSession): SmtpSender {
@@ -70,25 +74,8 @@ function readMessage(stream: SMTPServerDataStream): Promise<Buffer | undefined> 
   });
 }
 
-export function smtpListener({ port, hostname, tls, direct, authenticateApp, limits }: Deps): Listener {
+export function smtpListener({ port, hostname, tls, direct, signIn }: Deps): Listener {
   let server: SMTPServer | undefined;
-
-  async function signIn(clientId: string, secret: string, address: string): Promise<SmtpSender> {
-    // Limits are checked outside any transaction: they use their own connection.
-    await limits.perAddress.assertOpen(address);
-    await limits.perApp.assertOpen(clientId);
-    const app = clientId && secret ? await authenticateApp(clientId, secret) : undefined;
-    if (!app) {
-      await limits.perAddress.recordFailure(address);
-      await limits.perApp.recordFailure(clientId);
-      throw reply(535, '5.7.8 Authentication failed: use your app\'s client id as the user name and its client secret as the password.');
-    }
-    if (!app.capabilities.includes('direct')) {
-      throw reply(535, '5.7.8 This app is not registered with the direct capability, so it may not send Direct messages.');
-    }
-    await limits.perApp.reset(clientId);
-    return { clientId: app.clientId, name: app.name };
-  }
 
   function create(credentials: { key: Buffer; cert: Buffer } | undefined): SMTPServer {
     return new SMTPServer({
@@ -109,9 +96,9 @@ export function smtpListener({ port, hostname, tls, direct, authenticateApp, lim
       closeTimeout: 2_000,
 
       onAuth(auth, session, callback) {
-        signIn(auth.username ?? '', auth.password ?? '', session.remoteAddress).then(
+        signIn.signIn(auth.username ?? '', auth.password ?? '', session.remoteAddress).then(
           (user) => callback(null, { user }),
-          (error: unknown) => callback(error instanceof TooManyAttempts ? reply(454, `4.7.0 ${error.message}`) : (error as Error)),
+          (error: unknown) => callback(authReplyOf(error)),
         );
       },
 

@@ -88,8 +88,8 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   const rows = await inboxRows(page);
   expect(rows).toHaveLength(2);
   // Newest first among the unread: the mail, then the API message; sender, subject, attachments.
-  expect(rows[0]).toMatch(/^Riverside Clinic results@riverside\.example Discharge summary UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 1$/);
-  expect(rows[1]).toMatch(/^Riverside Clinic Lab results UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 2$/);
+  expect(rows[0]).toMatch(/^Riverside Clinic REGISTERED APP says it is from results@riverside\.example, not verified Discharge summary UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 1$/);
+  expect(rows[1]).toMatch(/^Riverside Clinic REGISTERED APP Lab results UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 2$/);
 
   // Read the API message; download the PDF; add the C-CDA to the record.
   await page.getByRole('link', { name: 'Lab results' }).click();
@@ -171,16 +171,16 @@ test('two people exchange messages through the pages; refusals show above the fo
 
   // Jo reads it and writes back to the address it came from.
   const rows = await inboxRows(jo.page);
-  expect(rows).toEqual([expect.stringMatching(new RegExp(`^Sam Lee ${sam.address.replace(/\./g, '\\.')} Dinner Friday\\? UNREAD .* 1$`))]);
+  expect(rows).toEqual([expect.stringMatching(new RegExp(`^Sam Lee A CAREVAULT MEMBER ${sam.address.replace(/\./g, '\\.')} Dinner Friday\\? UNREAD .* 1$`))]);
   await jo.page.getByRole('link', { name: 'Dinner Friday?' }).click();
   expect(await jo.page.locator('pre.message-text').textContent()).toBe('Are you free on Friday?\nHere is my allergy list.');
-  expect(await jo.page.locator('dl.message-facts').textContent()).toContain(`Sam Lee (${sam.address})`);
+  expect((await jo.page.locator('dl.message-facts dd').first().innerText()).replace(/\s+/g, ' ')).toBe(`Sam Lee A CAREVAULT MEMBER ${sam.address}`);
   expect(await jo.page.getByRole('row').filter({ hasText: 'allergies.txt' }).textContent()).toContain('plain text');
   await jo.page.getByRole('link', { name: /Back to the inbox/ }).click();
   await send(jo.page, { to: sam.address, subject: 'Re: Dinner Friday?', text: 'Yes! See you at 7.' });
   await jo.page.getByRole('status').filter({ hasText: 'Your message was sent.' }).waitFor();
   const samRows = await inboxRows(sam.page);
-  expect(samRows).toEqual([expect.stringMatching(/^Jo Park jo\.park@direct\.localhost Re: Dinner Friday\? UNREAD .* 0$/)]);
+  expect(samRows).toEqual([expect.stringMatching(/^Jo Park A CAREVAULT MEMBER jo\.park@direct\.localhost Re: Dinner Friday\? UNREAD .* 0$/)]);
 
   // A wrong address and a refused file are shown above the form, with what was typed kept.
   await send(sam.page, { to: 'nobody@direct.localhost', subject: 'Lost', text: 'Hello?' });
@@ -196,7 +196,7 @@ test('two people exchange messages through the pages; refusals show above the fo
   await sam.page.goto(`${server.issuer}/records/${sam.recordId}/history`);
   const samHistory = (await sam.page.locator('main').textContent())?.replace(/\s+/g, ' ') ?? '';
   expect(samHistory).toContain(`Sam Lee sent 'Dinner Friday?' to ${jo.address} with 1 attachment`);
-  expect(samHistory).toContain(`Jo Park (${jo.address}) sent you 'Re: Dinner Friday?'`);
+  expect(samHistory).toContain(`Jo Park, a carevault member (${jo.address}), sent you 'Re: Dinner Friday?'`);
 
   // Jo deletes Sam's message.
   await jo.page.goto(`${server.issuer}/inbox`);
@@ -249,4 +249,36 @@ test('a subject, text and file name carrying HTML are shown as text: nothing run
   expect(body).not.toContain('<');
   expect(await page.locator('pre.message-text a, main script').count()).toBe(0);
   expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+});
+
+test('who a message is from: a registered app, what its mail claims (not verified) and a carevault member are told apart', async () => {
+  const robin = await register('Robin Reader');
+  // A person may call their record anything, a clinic's name too.
+  const impostor = await register('Mayo Clinic Laboratory');
+  const mayo = await registerClinic(server, 'Mayo Clinic Laboratory');
+  await smtpTransport(smtpPort, mayo).sendMail({ from: 'results@mayo.example', to: robin.address, subject: 'From the lab app', text: 'Results attached.' });
+  await impostor.page.goto(`${server.issuer}/inbox`);
+  await send(impostor.page, { to: robin.address, subject: 'From the member', text: 'Your results: call me.' });
+  await impostor.page.getByRole('status').filter({ hasText: 'Your message was sent.' }).waitFor();
+
+  await robin.page.goto(`${server.issuer}/inbox`);
+  const fromCell = async (subject: string) =>
+    ((await robin.page.getByRole('row').filter({ hasText: subject }).locator('td').first().innerText()) ?? '').replace(/\s+/g, ' ').trim();
+  const app = await fromCell('From the lab app');
+  const member = await fromCell('From the member');
+  expect(app).toBe('Mayo Clinic Laboratory REGISTERED APP says it is from results@mayo.example, not verified');
+  expect(member).toBe(`Mayo Clinic Laboratory A CAREVAULT MEMBER ${impostor.address}`);
+
+  // The message page says the same.
+  await robin.page.getByRole('link', { name: 'From the member' }).click();
+  expect((await robin.page.locator('dl.message-facts dd').first().innerText()).replace(/\s+/g, ' ').trim()).toBe(`Mayo Clinic Laboratory A CAREVAULT MEMBER ${impostor.address}`);
+  await robin.page.goto(`${server.issuer}/inbox`);
+  await robin.page.getByRole('link', { name: 'From the lab app' }).click();
+  expect((await robin.page.locator('dl.message-facts dd').first().innerText()).replace(/\s+/g, ' ').trim()).toBe('Mayo Clinic Laboratory REGISTERED APP says it is from results@mayo.example, not verified');
+
+  // So does the record's history.
+  await robin.page.goto(`${server.issuer}/records/${robin.recordId}/history`);
+  const history = (await robin.page.locator('main').textContent())?.replace(/\s+/g, ' ') ?? '';
+  expect(history).toContain(`Mayo Clinic Laboratory, a carevault member (${impostor.address}), sent you 'From the member'`);
+  expect(history).toContain("Mayo Clinic Laboratory sent you 'From the lab app'");
 });

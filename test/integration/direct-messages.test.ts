@@ -278,19 +278,193 @@ describe('receiving over SMTP', () => {
     expect(rcpt).toEqual([...Array.from({ length: 20 }, () => '250'), '452']);
     expect(replies.at(-1)).toMatch(/At most 20 recipients per message/);
   });
+});
 
-  test('wrong secrets are limited per app', async () => {
-    const guesser = await registerClinic(server, 'Guessing Clinic');
+describe('signing in over SMTP (AUTH)', () => {
+  const mail = (subject: string) => ({ from: 'results@clinic.example', to: alex.address, subject, text: 'x' });
+
+  /** nodemailer sending from the local address `from` (127.0.0.0/8 is all this machine), as `app`. */
+  const from = (app: { clientId: string; clientSecret: string | undefined }, address: string) => smtpTransport(smtpPort, app, { localAddress: address });
+
+  /** The reply to a wrong secret for `clientId` sent from `address`. */
+  const guess = async (clientId: string, address: string, secret = 'wrong-guess') => smtpRefusal(from({ clientId, clientSecret: secret }, address).sendMail(mail('Guess')));
+
+  test('wrong secrets from many addresses never shut the app out: its right secret from another address is delivered', async () => {
+    const target = await registerClinic(server, 'Targeted Clinic');
     const codes: number[] = [];
-    for (let i = 0; i < 6; i += 1) {
-      codes.push((await smtpRefusal(smtpTransport(smtpPort, { clientId: guesser.clientId, clientSecret: `guess-${i}` }).sendMail({ from: 'a@b.example', to: alex.address, text: 'x' }))).code);
-    }
-    // Five wrong guesses (SIGNIN_FAILURES_PER_ACCOUNT) lock the app: the sixth attempt, even with the right secret, is refused.
-    expect(codes).toEqual([535, 535, 535, 535, 535, 454]);
-    const locked = await smtpRefusal(smtpTransport(smtpPort, guesser).sendMail({ from: 'a@b.example', to: alex.address, text: 'x' }));
+    for (let i = 0; i < 10; i += 1) codes.push((await guess(target.clientId, `127.0.1.${10 + i}`)).code);
+    // Anyone who knows the client id (it is public) tried: each address was told the secret is wrong.
+    expect(codes).toEqual(Array.from({ length: 10 }, () => 535));
+
+    // The app, from an address that has not guessed, is heard at once.
+    const info = await from(target, '127.0.1.50').sendMail(mail('After ten wrong guesses by others'));
+    expect(info.response).toMatch(/^250 .*Delivered to 1 inbox/);
+    expect(await server.db.knex('direct_messages').where({ subject: 'After ten wrong guesses by others' }).first()).toMatchObject({ sender_name: 'Targeted Clinic' });
+
+    // An address that has guessed waits longer after each wrong guess beyond the first five (a wait, never a lock)…
+    const waiting = await smtpRefusal(from(target, '127.0.1.10').sendMail(mail('From a guessing address')));
+    expect(waiting.code).toBe(454);
+    expect(waiting.response).toMatch(/Too many failed sign-ins for this app\. Try again in \d+ seconds\./);
+    // …and the app is still heard from its own address.
+    expect((await from(target, '127.0.1.51').sendMail(mail('Still heard'))).response).toMatch(/^250 /);
+    console.log(`SMTP AUTH: 10 wrong secrets from 10 addresses (${codes.join(', ')}); the right one from an 11th: 250; a guessing address: ${waiting.code}`);
+  });
+
+  test('one address guessing at an app is stopped; the app itself, elsewhere, is not', async () => {
+    const target = await registerClinic(server, 'Brute-forced Clinic');
+    const codes: number[] = [];
+    for (let i = 0; i < 7; i += 1) codes.push((await guess(target.clientId, '127.0.1.60', `guess-${i}`)).code);
+    // Five wrong secrets (SIGNIN_FAILURES_PER_ACCOUNT) from one address: that address is refused for this app.
+    expect(codes).toEqual([535, 535, 535, 535, 535, 454, 454]);
+    const locked = await smtpRefusal(from(target, '127.0.1.60').sendMail(mail('From the guessing address')));
     expect(locked.code).toBe(454);
-    expect(locked.response).toMatch(/Too many failed sign-ins for this app/);
-    console.log(`SMTP AUTH guesses: ${codes.join(', ')}; then the right secret: ${locked.code}`);
+    expect(locked.response).toMatch(/Too many failed sign-ins for this app from your network\. Try again in 15 minutes\./);
+    expect((await from(target, '127.0.1.61').sendMail(mail('From the app'))).response).toMatch(/^250 /);
+    console.log(`SMTP AUTH from one address: ${codes.join(', ')}; the right secret there: ${locked.code}, from elsewhere: 250`);
+  });
+
+  test('an unknown client id is answered and counted as a wrong secret is', async () => {
+    const known = await registerClinic(server, 'Known Clinic');
+    const unknownCodes: number[] = [];
+    const knownCodes: number[] = [];
+    const replies = new Set<string>();
+    for (let i = 0; i < 6; i += 1) {
+      const unknown = await guess('no-such-app', '127.0.1.70');
+      const wrong = await guess(known.clientId, '127.0.1.71');
+      unknownCodes.push(unknown.code);
+      knownCodes.push(wrong.code);
+      if (i === 0) replies.add(unknown.response).add(wrong.response);
+    }
+    expect(unknownCodes).toEqual(knownCodes);
+    expect(replies.size).toBe(1);
+  });
+
+  test('at once: 60 wrong secrets from 10 addresses while the app sends 5 messages from its own address — all 5 are delivered', async () => {
+    const target = await registerClinic(server, 'Busy Clinic');
+    const wave = (round: number) => Array.from({ length: 30 }, (_, i) => guess(target.clientId, `127.0.2.${10 + (i % 10)}`, `guess-${round}-${i}`));
+    const first = await Promise.all(wave(1));
+    const sends = Array.from({ length: 5 }, (_, i) => from(target, '127.0.2.100').sendMail(mail(`Busy ${i}`)).then((info) => info.response, (error: { response?: string }) => String(error.response)));
+    const [second, sent] = await Promise.all([Promise.all(wave(2)), Promise.all(sends)]);
+    expect(sent.filter((response) => /^250 /.test(response))).toHaveLength(5);
+    // Each guess is told it is wrong, or (once the app has been guessed at five times) to wait.
+    const attackReplies = [...first, ...second];
+    expect(attackReplies.every((reply) => reply.code === 535 || reply.code === 454)).toBe(true);
+    console.log(`60 concurrent wrong secrets (${attackReplies.filter((r) => r.code === 535).length} × 535, ${attackReplies.filter((r) => r.code === 454).length} × 454) beside 5 sends by the app: ${sent.filter((r) => /^250 /.test(r)).length} delivered`);
+  });
+});
+
+describe('mail whose only body is HTML', () => {
+  const HTML = '<h1>Your results</h1><p>Hemoglobin A1c: <b>6.1 %</b></p><script>steal()</script><p><a href="https://riverside.example/portal">Your portal</a></p>';
+
+  /** A raw message whose body is multipart/alternative holding only an HTML part. */
+  function alternativeOnlyHtml(subject: string): string {
+    return [
+      'From: results@riverside.example',
+      `To: ${alex.address}`,
+      `Subject: ${subject}`,
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/html; charset=utf-8',
+      'Content-Transfer-Encoding: base64',
+      '',
+      Buffer.from(HTML).toString('base64'),
+      '--b1--',
+      '',
+    ].join('\r\n');
+  }
+
+  test('is kept as its text (beside attachments, or as the only alternative); HTML that cannot be turned into text is refused, nothing stored', async () => {
+    const transport = smtpTransport(smtpPort, clinic);
+    const mixed = await transport.sendMail({
+      from: 'results@riverside.example',
+      to: alex.address,
+      subject: 'HTML beside a PDF',
+      html: HTML,
+      attachments: [{ filename: 'results.pdf', content: PDF, contentType: 'application/pdf' }],
+    });
+    expect(mixed.response).toMatch(/^250 /);
+    await transport.sendMail({ envelope: { from: 'results@riverside.example', to: [alex.address] }, raw: alternativeOnlyHtml('HTML as the only alternative') });
+
+    for (const subject of ['HTML beside a PDF', 'HTML as the only alternative']) {
+      const row = await server.db.knex('direct_messages').where({ subject }).first('id', 'body');
+      expect(row.body).toContain('Hemoglobin A1c: 6.1 %');
+      expect(row.body).toContain('Your portal [https://riverside.example/portal]');
+      expect(row.body).not.toMatch(/[<>]|steal/);
+      const shown = textOf((await alex.browser.visit(`/inbox/${alex.recordId}/messages/${String(row.id)}`)).html);
+      expect(shown).toContain('Hemoglobin A1c: 6.1 %');
+    }
+
+    // Nested past what can be converted (or past 1 MB of HTML): refused with the reason, never delivered empty.
+    const before = await storedCounts(server);
+    const deep = await smtpRefusal(transport.sendMail({ from: 'results@riverside.example', to: alex.address, subject: 'Deep', html: `${'<b>'.repeat(5000)}x`, attachments: [{ filename: 'a.pdf', content: PDF }] }));
+    expect(deep.code).toBe(554);
+    expect(deep.response).toMatch(/HTML could not be turned into text.*Nothing was stored/);
+    const long = await smtpRefusal(transport.sendMail({ from: 'results@riverside.example', to: alex.address, subject: 'Long', html: `<p>${'words '.repeat(200_000)}</p>` }));
+    expect(long.code).toBe(554);
+    expect(long.response).toMatch(/HTML could not be turned into text/);
+    expect(await storedCounts(server)).toEqual(before);
+    console.log(`HTML-only mail: stored as text (multipart/mixed and a lone alternative); nested 5000 deep: ${deep.code}; 1.2 MB of HTML: ${long.code}`);
+  });
+});
+
+describe('attachment names', () => {
+  /** The stored names of a message's attachments, in order. */
+  async function storedNames(messageId: string): Promise<string[]> {
+    const rows = await server.db.knex('direct_attachments').where({ message_id: messageId }).orderBy('position').select('filename');
+    return rows.map((row: { filename: string }) => row.filename);
+  }
+
+  test('end with the checked type\'s extension and keep no format or control characters: API, SMTP, the page and the download', async () => {
+    const sent = await postMessage(server, token, {
+      to: alex.address,
+      subject: 'Names',
+      attachments: [
+        // A right-to-left override: shown as "scansj.pdf", saved as a script.
+        attachment('scan\u202Efdp.js', 'application/pdf', PDF),
+        attachment('page.html', 'text/plain', Buffer.from('plain words')),
+        attachment('open.hta', 'application/xml', CCDA),
+        attachment('x\u200B\u2066y\u2069.png', 'image/png', PNG),
+        attachment('REPORT.PDF', 'application/pdf', PDF),
+        attachment('photo', 'image/png', PNG),
+      ],
+    });
+    expect(sent.status).toBe(201);
+    const apiNames = await storedNames(String(sent.json.id));
+    expect(apiNames).toEqual(['scanfdp.js.pdf', 'page.html.txt', 'open.hta.xml', 'xy.png', 'REPORT.PDF', 'photo.png']);
+
+    await smtpTransport(smtpPort, clinic).sendMail({
+      from: 'results@riverside.example',
+      to: alex.address,
+      subject: 'Names over SMTP',
+      text: 'x',
+      attachments: [
+        { filename: 'lab\u202Etxt.exe', content: Buffer.from('results'), contentType: 'text/plain' },
+        { filename: 'invoice.pdf.html', content: PDF, contentType: 'application/pdf' },
+      ],
+    });
+    const row = await server.db.knex('direct_messages').where({ subject: 'Names over SMTP' }).first('id');
+    expect(await storedNames(String(row.id))).toEqual(['labtxt.exe.txt', 'invoice.pdf.html.pdf']);
+
+    // A name kept before this rule (as an operator would find it) is shown and served by it too.
+    await server.db.knex('direct_attachments').where({ message_id: String(sent.json.id), position: 5 }).update({ filename: 'kept\u202Egnp.exe' });
+
+    // The page lists the names; the downloads are named the same.
+    const messageUrl = `/inbox/${alex.recordId}/messages/${String(sent.json.id)}`;
+    const page = await alex.browser.visit(messageUrl);
+    expect(page.html).not.toMatch(/[\u202E\u200B\u2066\u2069]/);
+    expect(textOf(page.html)).toContain('scanfdp.js.pdf');
+    const links = [...page.html.matchAll(/href="([^"]+\/attachments\/[^"]+)"/g)].map((match) => match[1] as string);
+    const disposition = async (link: string | undefined) => (await alex.browser.request(String(link))).headers.get('content-disposition');
+    const download = await alex.browser.request(String(links[0]));
+    expect(download.status).toBe(200);
+    expect(download.headers.get('content-type')).toBe('application/pdf');
+    // The whole header: the name alone, no filename* carrying other characters.
+    expect(download.headers.get('content-disposition')).toMatch(/^attachment; filename="?scanfdp\.js\.pdf"?$/);
+    expect(await disposition(links[1])).toMatch(/^attachment; filename="?page\.html\.txt"?$/);
+    expect(await disposition(links[5])).toMatch(/^attachment; filename="?keptgnp\.exe\.png"?$/);
+    console.log(`attachment names: ${apiNames.join(', ')}; download ${download.headers.get('content-disposition')}`);
   });
 });
 

@@ -1,9 +1,9 @@
 /**
  * What a Direct message may carry (src/direct/attachments.ts, issue 12 §4): PDF, PNG, JPEG, plain
  * text, C-CDA/CDA XML and FHIR JSON, each only when the bytes are what the type says; 20
- * attachments and 25 MB at most; safe file names.
+ * attachments and 25 MB at most; safe file names that end with the checked type's extension.
  */
-import { checkAttachment, checkAttachments, cleanFilename } from '../../src/direct/attachments';
+import { checkAttachment, checkAttachments, cleanFilename, storedFilename, storedNameOf } from '../../src/direct/attachments';
 import { MessageTooLarge, RefusedAttachment, RefusedMessage } from '../../src/direct/errors';
 import { cdaDocumentCode } from '../../src/direct/filing';
 import { CCDA, GIF, PDF, PNG } from '../support/direct';
@@ -108,8 +108,14 @@ describe('cleanFilename', () => {
     ['C:\\Users\\sam\\scan.pdf', 'scan.pdf'],
     ['a\u0000b\u001bc.txt', 'abc.txt'],
     ['  spaced   out .pdf ', 'spaced out .pdf'],
+    // Format characters: a right-to-left override, isolates, zero-width ones, a BOM, a soft hyphen.
+    ['scan\u202Efdp.js', 'scanfdp.js'],
+    ['a\u2066b\u2069\u200B\u200D\uFEFF\u00ADc.pdf', 'abc.pdf'],
+    ['line\u2028break.pdf', 'line break.pdf'],
+    ['.hidden.pdf.', 'hidden.pdf'],
     ['', 'attachment-3'],
     ['..', 'attachment-3'],
+    ['\u202E', 'attachment-3'],
     ['dir/', 'attachment-3'],
   ])('%j → %j', (raw, clean) => {
     expect(cleanFilename(raw, 2)).toBe(clean);
@@ -119,5 +125,35 @@ describe('cleanFilename', () => {
     const clean = cleanFilename(`${'x'.repeat(300)}.pdf`, 0);
     expect(clean).toHaveLength(200);
     expect(clean.endsWith('.pdf')).toBe(true);
+  });
+});
+
+describe('storedFilename: the checked kind\'s extension ends every name', () => {
+  test.each([
+    ['scan\u202Efdp.js', 'pdf', 'scanfdp.js.pdf'],
+    ['page.html', 'text', 'page.html.txt'],
+    ['open.hta', 'cda', 'open.hta.xml'],
+    ['photo', 'png', 'photo.png'],
+    ['photo.jpeg', 'jpeg', 'photo.jpeg'],
+    ['photo.JPG', 'jpeg', 'photo.JPG'],
+    ['bundle.json', 'fhir', 'bundle.json'],
+    ['notes.text', 'text', 'notes.text'],
+    ['report.', 'pdf', 'report.pdf'],
+    ['', 'pdf', 'attachment-1.pdf'],
+  ] as const)('%j as %s → %j', (raw, kind, stored) => {
+    expect(storedFilename(raw, kind, 0)).toBe(stored);
+  });
+
+  test('a long name is cut to leave room for the extension', () => {
+    const stored = storedFilename(`${'x'.repeat(300)}.exe`, 'pdf', 0);
+    expect(stored).toHaveLength(200);
+    expect(stored.endsWith('x.pdf')).toBe(true);
+  });
+
+  test('checkAttachment gives the stored name; a name kept before the rule is shown by it', () => {
+    expect(checkAttachment({ filename: 'invoice.pdf\u202Eexe.hta', contentType: 'application/pdf', content: PDF }, 0).filename).toBe('invoice.pdfexe.hta.pdf');
+    expect(storedNameOf('scan\u202Efdp.js', 'application/pdf')).toBe('scanfdp.js.pdf');
+    expect(storedNameOf('scanfdp.js.pdf', 'application/pdf')).toBe('scanfdp.js.pdf');
+    expect(storedNameOf('odd\u202E.bin', 'application/x-unknown')).toBe('odd.bin');
   });
 });
