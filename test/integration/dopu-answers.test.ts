@@ -1,21 +1,28 @@
 /**
  * The secret answer under attack (DESIGN.md "DOPU": locked after 3 wrong answers): someone holding
- * a pickup code posts many guesses at once, on one instance or on two of the same issuer; the
+ * a pickup code posts many guesses at once, on one instance or on two of the same issuer — the
  * answers are judged one at a time, so of all the guesses only three wrong ones are ever judged
- * and the contents are never shown once the third is counted.
+ * and the contents are never shown once the third is counted; one account cannot spend the tries
+ * of package after package; and a copy of the database cannot be used to try answers offline (the
+ * package key needs the server's pepper), while packages sealed before the pepper still open.
  */
-import { Browser, textOf, type PageResponse } from '../support/browser';
-import { ANSWER, answer, clinicApp, enterCode, registeredPerson, type Dropper } from '../support/dopu';
 import { loadConfig } from '../../src/config';
+import { PEPPER_SECRET } from '../../src/dopu/feature';
+import { deriveKey, open, seal } from '../../src/dopu/sealing';
+import { openSecret } from '../../src/security/secrets';
+import { Browser, textOf, type PageResponse } from '../support/browser';
+import { ANSWER, MARKERS, answer, clinicApp, dumpEverything, enterCode, reachReview, registeredPerson, type Dropper } from '../support/dopu';
 import { startTestServer, type TestServer } from '../support/server';
 
 const ON_POSTGRES = Boolean(loadConfig().databaseUrl);
+const KEY_ENCRYPTION_SECRET = 'a-key-encryption-secret-of-more-than-32-characters';
+const WRONG_ANSWERS_PER_PERSON = 4;
 
 let server: TestServer;
 let clinic: Dropper;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  server = await startTestServer({ KEY_ENCRYPTION_SECRET, PICKUP_WRONG_ANSWERS_PER_PERSON: String(WRONG_ANSWERS_PER_PERSON) });
   clinic = await clinicApp(server, 'Riverside Clinic');
 });
 
@@ -96,7 +103,7 @@ test('20 guesses at once after 2 wrong answers: one is judged at a time, and no 
 
 test('the same with the guesses spread over two instances of the issuer (PostgreSQL)', async () => {
   if (!ON_POSTGRES) return; // the embedded database serves one process (instances.test.ts)
-  const second = await startTestServer({}, server);
+  const second = await startTestServer({ KEY_ENCRYPTION_SECRET, PICKUP_WRONG_ANSWERS_PER_PERSON: String(WRONG_ANSWERS_PER_PERSON) }, server);
   try {
     const outcomes = [];
     for (const rightAt of [0, 1, 4, 10, 19]) outcomes.push(await guessAtOnce([server.url, second.url], rightAt));
@@ -104,4 +111,76 @@ test('the same with the guesses spread over two instances of the issuer (Postgre
   } finally {
     await second.stop();
   }
+});
+
+test('wrong answers count against the account across packages: past its limit, a stranger spends no more tries of anyone’s package', async () => {
+  const [first, second, third] = [await clinic.dropOff(), await clinic.dropOff(), await clinic.dropOff()];
+  const { browser } = await registeredPerson(server, 'Sam Stranger');
+  // Three wrong answers lock the first package; a fourth, on the second, is still judged.
+  let page = await enterCode(browser, first.pickup_code);
+  for (const guess of ['cat toy', 'dog toy', 'fish toy']) page = await answer(browser, page, guess);
+  expect(page.status).toBe(410);
+  expect((await server.db.knex('dopu_packages').where({ id: first.id }).first()).status).toBe('locked');
+  const fourth = await answer(browser, await enterCode(browser, second.pickup_code), 'hamster toy');
+  expect(fourth.status).toBe(400);
+  expect(textOf(fourth.html)).toContain('That answer is not right. You have 2 more tries before the package is locked.');
+
+  // From here every answer from this account waits, on any package, right or wrong: none is judged.
+  for (const [receipt, guess] of [[second, 'parrot toy'], [third, 'rabbit toy'], [third, ANSWER]] as const) {
+    const refused = await answer(browser, await enterCode(browser, receipt.pickup_code), guess);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(textOf(refused.html)).toContain('Too many wrong answers to packages’ questions were given from your account. Try again in 60 minutes.');
+  }
+  const tries = async (id: string) => (await server.db.knex('dopu_packages').where({ id }).first()).wrong_answers;
+  expect([await tries(second.id), await tries(third.id)]).toEqual([1, 0]);
+
+  // The person the packages are for is not held back by the stranger.
+  const { browser: owner } = await registeredPerson(server, 'Rita Recipient');
+  expect(textOf((await reachReview(owner, third.pickup_code)).html)).toContain('What is in the package');
+});
+
+test('the package rows alone do not open the contents, even with the right answer: the key needs the server’s pepper', async () => {
+  const receipt = await clinic.dropOff();
+  const row = await server.db.knex('dopu_packages').where({ id: receipt.id }).first();
+  // Whoever copied the whole database has the salt, the sealed contents and the server's secrets as stored.
+  const dump = await dumpEverything(server);
+  expect(dump.text).toContain(receipt.id);
+  const stored: { name: string; value: string }[] = await server.db.knex('server_secrets').select('name', 'value');
+  const candidates = [undefined, ...stored.map((secret) => Buffer.from(secret.value, 'utf8'))];
+  for (const pepper of candidates) expect(open(row.sealed, await deriveKey(ANSWER, row.salt, pepper), receipt.id)).toBeUndefined();
+  expect(row.key_version).toBe(2);
+
+  // With the pepper as the server holds it (sealed under KEY_ENCRYPTION_SECRET), the same answer opens them.
+  const sealedPepper = stored.find((secret) => secret.name === PEPPER_SECRET)?.value ?? '';
+  expect(sealedPepper).not.toBe('');
+  const pepper = Buffer.from(await openSecret(sealedPepper, KEY_ENCRYPTION_SECRET), 'utf8');
+  expect(open(row.sealed, await deriveKey(ANSWER, row.salt, pepper), receipt.id)?.toString('utf8')).toContain(MARKERS.condition);
+
+  // And the person picks it up as always.
+  const { browser } = await registeredPerson(server, 'Pia Pepper');
+  const review = await reachReview(browser, receipt.pickup_code);
+  expect(textOf(review.html)).toContain(MARKERS.condition);
+  expect((await browser.submit(review, { decision: 'accept' }, '/pickup/finish')).status).toBe(200);
+});
+
+test('a package sealed before the pepper (key version 1) still opens with its answer, and only with it', async () => {
+  const receipt = await clinic.dropOff();
+  const row = await server.db.knex('dopu_packages').where({ id: receipt.id }).first();
+  const sealedPepper = (await server.db.knex('server_secrets').where({ name: PEPPER_SECRET }).first('value')).value as string;
+  const pepper = Buffer.from(await openSecret(sealedPepper, KEY_ENCRYPTION_SECRET), 'utf8');
+  const contents = open(row.sealed, await deriveKey(ANSWER, row.salt, pepper), receipt.id);
+  if (!contents) throw new Error('the test could not open its own package');
+  // As an earlier carevault sealed it: the answer and the salt alone.
+  const legacy = seal(contents, await deriveKey(ANSWER, row.salt), receipt.id);
+  await server.db.knex('dopu_packages').where({ id: receipt.id }).update({ sealed: legacy, key_version: 1 });
+
+  const { browser } = await registeredPerson(server, 'Olga Older');
+  const wrong = await answer(browser, await enterCode(browser, receipt.pickup_code), 'green whale');
+  expect(wrong.status).toBe(400);
+  const review = await reachReview(browser, receipt.pickup_code);
+  expect(textOf(review.html)).toContain(MARKERS.condition);
+  const done = await browser.submit(review, { decision: 'accept' }, '/pickup/finish');
+  expect(done.status).toBe(200);
+  expect(textOf(done.html)).toContain('3 items from Riverside Clinic are now in Olga Older’s record.');
 });
