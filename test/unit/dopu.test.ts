@@ -9,6 +9,7 @@ import { checkContents, intoRecord } from '../../src/dopu/contents';
 import { ConfigError, loadConfig } from '../../src/config';
 import { createMailer } from '../../src/dopu/mail';
 import { reviewOf } from '../../src/dopu/review';
+import { webAddressIn } from '../../src/dopu/schemas';
 import { deriveKey, newSalt, open, seal } from '../../src/dopu/sealing';
 import { normalizeAnswer } from '../../src/security/answers';
 import { createTicketSealer } from '../../src/dopu/ticket';
@@ -143,6 +144,27 @@ describe('dropped-off resources', () => {
     expect(review[0]?.items).toEqual(['Body weight — 72 kg on 2 Jan 2026']);
     expect(review[1]?.items[0]).toMatch(/^Quokka-syndrome-8821 on 2 Jan 2026$/);
     expect(review[2]?.items[0]).toMatch(/^Discharge letter on 2 Jan 2026, with discharge-letter\.pdf \(PDF, \d+ bytes\)$/);
+  });
+});
+
+describe('words shown in the pickup email and page', () => {
+  test('web addresses are found in every form a mail program would link; ordinary dotted words are not', () => {
+    const found: [string, string][] = [
+      ['Your results: https://evil.example/login now', 'https://evil.example/login'],
+      ['Did you visit bit.ly/3xYz?', 'bit.ly'],
+      ['See www.evil-clinic.com today', 'www.evil-clinic.com'],
+      ['Reply to help@evil.example', 'evil.example'],
+      ['write to mailto:help@x', 'mailto:help@x'],
+      ['evil．example (full-width dot)', 'evil.example'],
+      ['evil。example (ideographic full stop)', 'evil.example'],
+      ['klinik.xn--p1ai', 'klinik.xn--p1ai'],
+      ['Ärzte.de', 'Ärzte.de'],
+      ['Open RESULTS.PDF', 'RESULTS.PDF'],
+    ];
+    for (const [text, address] of found) expect([text, webAddressIn(text)]).toEqual([text, address]);
+    for (const text of ['Dr. Smith’s results (v1.2), e.g. weight — St. Mary’s', 'Results from 2 Jan 2026, 10.30 a.m.', 'What is the name of the toy you brought to the clinic?', 'No. 5, U.S.A., i.e. Mr. Avery', 'Blood pressure 120/80']) {
+      expect([text, webAddressIn(text)]).toEqual([text, undefined]);
+    }
   });
 });
 
