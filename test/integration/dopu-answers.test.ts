@@ -101,16 +101,47 @@ test('20 guesses at once after 2 wrong answers: one is judged at a time, and no 
   console.log(`one instance: ${JSON.stringify(outcomes)}`);
 });
 
-test('the same with the guesses spread over two instances of the issuer (PostgreSQL)', async () => {
-  if (!ON_POSTGRES) return; // the embedded database serves one process (instances.test.ts)
-  const second = await startTestServer({ KEY_ENCRYPTION_SECRET, PICKUP_WRONG_ANSWERS_PER_PERSON: String(WRONG_ANSWERS_PER_PERSON) }, server);
-  try {
-    const outcomes = [];
-    for (const rightAt of [0, 1, 4, 10, 19]) outcomes.push(await guessAtOnce([server.url, second.url], rightAt));
-    console.log(`two instances: ${JSON.stringify(outcomes)}`);
-  } finally {
-    await second.stop();
-  }
+// Two instances share one database only on PostgreSQL: the embedded one serves a single process
+// (instances.test.ts shows the second being refused).
+if (ON_POSTGRES) {
+  test('the same with the guesses spread over two instances of the issuer (PostgreSQL)', async () => {
+    const second = await startTestServer({ KEY_ENCRYPTION_SECRET, PICKUP_WRONG_ANSWERS_PER_PERSON: String(WRONG_ANSWERS_PER_PERSON) }, server);
+    try {
+      const outcomes = [];
+      for (const rightAt of [0, 1, 4, 10, 19]) outcomes.push(await guessAtOnce([server.url, second.url], rightAt));
+      console.log(`two instances: ${JSON.stringify(outcomes)}`);
+    } finally {
+      await second.stop();
+    }
+  });
+}
+
+test('an answer whose process died holds the package only until its judging time runs out, and its attempt stays counted', async () => {
+  const receipt = await clinic.dropOff();
+  const { browser } = await registeredPerson(server, 'Dana Died');
+  const question = await enterCode(browser, receipt.pickup_code);
+  const hold = (row: Record<string, unknown>) => server.db.knex('dopu_packages').where({ id: receipt.id }).update(row);
+
+  // An answer is being judged (by a process that is gone): the next one waits, then is asked to try again.
+  await hold({ wrong_answers: 1, judging_until: new Date(Date.now() + 60_000) });
+  const waited = await answer(browser, question, ANSWER);
+  expect(waited.status).toBe(429);
+  expect(waited.headers.get('retry-after')).toMatch(/^\d+$/);
+  expect(textOf(waited.html)).toContain('Another answer to this package is being checked. Try again in a few seconds.');
+
+  // Its time is up: the next answer is judged, the dead one's attempt still counted as wrong.
+  await hold({ judging_until: new Date(Date.now() - 1000) });
+  const wrong = await answer(browser, await enterCode(browser, receipt.pickup_code), 'grey whale');
+  expect(textOf(wrong.html)).toContain('That answer is not right. You have 1 more try before the package is locked.');
+
+  // A dead third attempt locks the package at the next answer, even a right one.
+  await hold({ wrong_answers: 3, judging_until: new Date(Date.now() - 1000) });
+  const late = await answer(browser, await enterCode(browser, receipt.pickup_code), ANSWER);
+  expect(late.status).toBe(410);
+  expect(textOf(late.html)).toContain('This package is locked because the answer was wrong 3 times; its contents were deleted.');
+  const row = await server.db.knex('dopu_packages').where({ id: receipt.id }).first();
+  expect([row.status, row.sealed]).toEqual(['locked', null]);
+  expect(await kindsAbout(receipt.id)).toEqual(['dopu.dropped_off', 'dopu.wrong_answer', 'dopu.locked']);
 });
 
 test('wrong answers count against the account across packages: past its limit, a stranger spends no more tries of anyone’s package', async () => {
