@@ -62,6 +62,8 @@ const schema = z
     SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional()),
     MAIL_FROM: optionalText.pipe(z.string().max(254).optional()),
     PICKUP_CODE_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
+    PICKUP_WRONG_ANSWERS_PER_PERSON: z.coerce.number().int().positive().default(10),
+    PICKUP_EMAILS_PER_APP: z.coerce.number().int().positive().default(20),
     DIRECT_DOMAIN: z
       .string()
       .trim()
@@ -125,6 +127,10 @@ export type Config = Readonly<{
   mail: Readonly<{ smtpUrl: string | undefined; from: string }>;
   /** Unknown pickup codes one client address may try per hour before it is locked for an hour. */
   pickupCodeFailuresPerAddress: number;
+  /** Wrong pickup answers one account may give within an hour, across packages, before it waits out the hour. */
+  pickupWrongAnswersPerPerson: number;
+  /** Drop-offs with a pickup email one app may make per hour. */
+  pickupEmailsPerApp: number;
   direct: Readonly<{
     /** Records' Direct addresses are `<name>@<domain>`. */
     domain: string;
@@ -189,6 +195,8 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
     connectPollInterval: env.CONNECT_POLL_INTERVAL,
     mail: Object.freeze({ smtpUrl: env.SMTP_URL, from: env.MAIL_FROM ?? `carevault <no-reply@${new URL(issuer).hostname}>` }),
     pickupCodeFailuresPerAddress: env.PICKUP_CODE_FAILURES_PER_ADDRESS,
+    pickupWrongAnswersPerPerson: env.PICKUP_WRONG_ANSWERS_PER_PERSON,
+    pickupEmailsPerApp: env.PICKUP_EMAILS_PER_APP,
     direct: Object.freeze({
       domain: env.DIRECT_DOMAIN,
       smtpPort: env.DIRECT_SMTP_PORT,

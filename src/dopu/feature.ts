@@ -4,12 +4,17 @@
  */
 import path from 'node:path';
 import type { Feature, Services } from '../compose';
+import { loadServerSecret } from '../oidc/keys';
 import type { OidcRuntime } from '../oidc/runtime';
 import { createMailer } from './mail';
 import { createPickupService } from './pickup';
 import { dopuRoutes } from './routes';
+import { createPackageKeys } from './sealing';
 import { createDopuService } from './service';
 import { createTicketSealer } from './ticket';
+
+/** The name of the package-key pepper among the server's secrets (shared by every instance). */
+export const PEPPER_SECRET = 'dopu_pepper';
 
 export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => Date = () => new Date()): Feature {
   const { config, db, audit, repositories, records, gate, oidcStorage } = services;
@@ -17,7 +22,19 @@ export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => 
   const [serverSecret] = oidc.cookieKeys;
   if (!serverSecret) throw new Error('DOPU needs a cookie key to seal pickup tickets');
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
-  const packages = createDopuService({ db, audit, mailer, appNames, issuer: config.issuer, clock });
+  // Read once, on the first drop-off or answer (both outside any transaction); a failed read is
+  // tried again on the next.
+  let pepper: Promise<Buffer> | undefined;
+  const loadPepper = () =>
+    (pepper ??= loadServerSecret(db, PEPPER_SECRET, config.keyEncryptionSecret).then(
+      (value) => Buffer.from(value, 'utf8'),
+      (error: unknown) => {
+        pepper = undefined;
+        throw error;
+      },
+    ));
+  const keys = createPackageKeys(loadPepper);
+  const packages = createDopuService({ db, audit, mailer, keys, appNames, issuer: config.issuer, clock, emailsPerApp: config.pickupEmailsPerApp });
   const pickup = createPickupService({
     db,
     audit,
@@ -25,9 +42,11 @@ export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => 
     records,
     packages,
     tickets: createTicketSealer(serverSecret, clock),
+    keys,
     appNames,
     clock,
     codeFailuresPerAddress: config.pickupCodeFailuresPerAddress,
+    wrongAnswersPerPerson: config.pickupWrongAnswersPerPerson,
   });
   return {
     name: 'dopu',

@@ -4,15 +4,19 @@
  * nothing decrypted stays on the server: a correct answer yields a sealed ticket carrying the
  * package key (ticket.ts), and each step opens the contents again from the database.
  *
- * Limits: unknown codes count against the client address (never inside a transaction); a package
- * locks for good at the third wrong answer; it is picked up once — the pickup takes the package's
- * lock and checks it is still pending inside the transaction that writes the record, so of
- * concurrent pickups exactly one writes.
+ * Limits: unknown codes count against the client address, wrong answers against the person's
+ * account across packages (both never inside a transaction); a package locks for good at the third
+ * wrong answer. Answers to one package are judged one at a time: under the package's lock an
+ * answer takes an attempt (counted as wrong until it proves right) before its key is derived, so
+ * however many guesses arrive at once, no more than three wrong ones are ever judged and none is
+ * judged after the third. It is picked up once — the pickup takes the package's lock and checks it
+ * is still pending inside the transaction that writes the record, so of concurrent pickups exactly
+ * one writes.
  */
 import type { Person } from '../accounts/service';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { Invalid, NotFound } from '../errors';
+import { Invalid, NotFound, TooManyAttempts } from '../errors';
 import type { RecordRepositories } from '../fhir/repository';
 import type { RecordService, RecordSummary } from '../records/service';
 import { createLimit } from '../security/rate-limits';
@@ -20,13 +24,24 @@ import { formatPickupCode, hashPickupCode, normalizePickupCode } from './codes';
 import { intoRecord, type PackageResource } from './contents';
 import { PackageEnded, WrongAnswer, endedError } from './errors';
 import { reviewOf, type ReviewGroup } from './review';
-import { deriveKey, open } from './sealing';
+import type { PackageStatus } from './schemas';
+import { open, type PackageKeys } from './sealing';
 import type { DopuService } from './service';
 import { createPackageStore, type PackageRow } from './store';
 import type { TicketSealer } from './ticket';
 
 /** DESIGN.md: a package is locked after 3 wrong answers. */
 export const MAX_WRONG_ANSWERS = 3;
+
+/**
+ * How long an answer may hold its package for judging: far beyond one key derivation, so it only
+ * ends a judging whose process died (that attempt stays counted as wrong).
+ */
+const JUDGING_SECONDS = 30;
+
+/** How long an answer waits for the one being judged before the person is asked to try again. */
+const TURN_WAIT_MS = 5000;
+const TURN_POLL_MS = 100;
 
 export type PickupDeps = {
   db: Database;
@@ -35,9 +50,12 @@ export type PickupDeps = {
   records: RecordService;
   packages: DopuService;
   tickets: TicketSealer;
+  keys: PackageKeys;
   appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
   clock(): Date;
   codeFailuresPerAddress: number;
+  /** Wrong answers one account may give in an hour, across packages, before it waits out the hour. */
+  wrongAnswersPerPerson: number;
 };
 
 /** What whoever holds the code may see before answering. */
@@ -48,9 +66,14 @@ export type Opened = { offer: Offer; review: ReviewGroup[]; ticket: string };
 
 type Found = Omit<PackageRow, 'sealed'>;
 
+/** The next attempt at a package's answer: taken until a time, refused with the package's end, or wait. */
+type Turn = { until: Date } | { ended: Exclude<PackageStatus, 'pending'> } | 'busy';
+
 const EXPIRED_TICKET = 'This pickup took too long or its form was changed. Enter the pickup code and the answer again.';
 
-export function createPickupService({ db, audit, repositories, records, packages, tickets, appNames, clock, codeFailuresPerAddress }: PickupDeps) {
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function createPickupService({ db, audit, repositories, records, packages, tickets, keys, appNames, clock, codeFailuresPerAddress, wrongAnswersPerPerson }: PickupDeps) {
   const store = createPackageStore(db);
   const codeLimit = createLimit(db, {
     prefix: 'pickup-code-address',
@@ -58,6 +81,13 @@ export function createPickupService({ db, audit, repositories, records, packages
     duration: 3600,
     lockDuration: 3600,
     message: 'Too many wrong pickup codes were tried from your network.',
+  });
+  const answerLimit = createLimit(db, {
+    prefix: 'pickup-answer-person',
+    points: wrongAnswersPerPerson,
+    duration: 3600,
+    lockDuration: 3600,
+    message: 'Too many wrong answers to packages’ questions were given from your account.',
   });
   const nameOf = async (clientId: string) => (await appNames([clientId])).get(clientId) ?? 'The sender';
   const isDue = (row: Pick<Found, 'status' | 'expires_at'>) => row.status === 'pending' && row.expires_at.getTime() <= clock().getTime();
@@ -98,24 +128,107 @@ export function createPickupService({ db, audit, repositories, records, packages
     triesLeft: MAX_WRONG_ANSWERS - row.wrong_answers,
   });
 
-  /** Counts a wrong answer (locking at the third) and throws what the person is told. */
-  const wrongAnswer = async (row: Found, person: Person, sender: string): Promise<never> => {
+  /** Locks the package for good (contents deleted), inside the caller's transaction; `person` gave the last wrong answer. */
+  const lockPackage = async (row: Found, person: Person | undefined, wrongAnswers: number) => {
+    await store.end(row.id, 'locked', clock());
+    await audit.append({ subject: `package:${row.id}`, kind: 'dopu.locked', clientId: row.client_id, personId: person?.id, details: { wrong_answers: wrongAnswers } });
+  };
+
+  const lockedNow = (sender: string) =>
+    new PackageEnded('locked', `That answer is not right either. The package is now locked because the answer was wrong ${MAX_WRONG_ANSWERS} times, and its contents were deleted. Ask ${sender} to send it again if you still need it.`);
+
+  /** Why the package cannot be answered any more, in the words of its status now. */
+  const endedNow = async (row: Found, sender: string): Promise<PackageEnded> => {
+    const now = await store.answerState(row.id);
+    return endedError(now && now.status !== 'pending' ? now.status : 'picked_up', sender, row.expires_at);
+  };
+
+  /**
+   * Takes the package's next attempt, waiting while another answer is judged: under the package's
+   * lock, the attempt is counted and the package held for judging until the returned time.
+   * @throws PackageEnded when it can no longer be answered, TooManyAttempts when the wait is too long.
+   */
+  const takeTurn = async (row: Found, sender: string): Promise<Date> => {
+    const deadline = Date.now() + TURN_WAIT_MS;
+    for (;;) {
+      const turn = await db.transaction(async (): Promise<Turn> => {
+        await db.lock(`package:${row.id}`);
+        const state = await store.answerState(row.id);
+        const now = clock();
+        if (!state) return { ended: 'picked_up' };
+        if (state.status !== 'pending') return { ended: state.status };
+        if (isDue({ status: state.status, expires_at: state.expires_at })) {
+          await packages.expireDue({ id: row.id });
+          return { ended: 'expired' };
+        }
+        if (state.judging_until && state.judging_until.getTime() > now.getTime()) return 'busy';
+        if (state.wrong_answers >= MAX_WRONG_ANSWERS) {
+          // The last attempt was taken and never judged (its process ended): it counts as wrong.
+          await lockPackage(row, undefined, state.wrong_answers);
+          return { ended: 'locked' };
+        }
+        const until = new Date(now.getTime() + JUDGING_SECONDS * 1000);
+        return (await store.takeAttempt(row.id, until)) ? { until } : { ended: 'picked_up' };
+      });
+      if (turn !== 'busy') {
+        if ('ended' in turn) throw endedError(turn.ended, sender, row.expires_at);
+        return turn.until;
+      }
+      if (Date.now() + TURN_POLL_MS > deadline) {
+        throw new TooManyAttempts('Another answer to this package is being checked. Try again in a few seconds.', 2);
+      }
+      await sleep(TURN_POLL_MS / 2 + Math.random() * TURN_POLL_MS);
+    }
+  };
+
+  /** A right answer: its attempt given back, the opening audited. @throws PackageEnded when it ended meanwhile. */
+  const rightAnswer = async (row: Found, person: Person, sender: string, until: Date): Promise<void> => {
+    const ended = await db.transaction(async () => {
+      await db.lock(`package:${row.id}`);
+      const given = await store.endJudging(row.id, until, 'right', clock());
+      // Undefined: ended meanwhile (withdrawn, say), or this judging outlived its time — then the
+      // attempt it took stays counted, and a package still pending still opens to its answer.
+      if (given === undefined && (await store.answerState(row.id))?.status !== 'pending') return true;
+      await audit.append({ subject: `package:${row.id}`, kind: 'dopu.answered', clientId: row.client_id, personId: person.id, details: {} });
+      return false;
+    });
+    if (ended) throw await endedNow(row, sender);
+  };
+
+  /** A wrong answer: its attempt stays counted, the third locks the package. Throws what the person is told. */
+  const wrongAnswer = async (row: Found, person: Person, sender: string, until: Date): Promise<never> => {
     const outcome = await db.transaction(async () => {
       await db.lock(`package:${row.id}`);
-      const count = await store.countWrongAnswer(row.id, clock());
-      if (count === 0) return 'ended' as const; // no longer pending: someone else finished it
+      let count = await store.endJudging(row.id, until, 'wrong', clock());
+      if (count === undefined) {
+        // No longer pending (someone else finished it), or this judging outlived its time: its
+        // attempt was counted when it was taken either way.
+        const state = await store.answerState(row.id);
+        if (state?.status !== 'pending') return 'ended' as const;
+        count = state.wrong_answers;
+      }
       await audit.append({ subject: `package:${row.id}`, kind: 'dopu.wrong_answer', clientId: row.client_id, personId: person.id, details: { wrong_answers: count } });
       if (count < MAX_WRONG_ANSWERS) return MAX_WRONG_ANSWERS - count;
-      await store.end(row.id, 'locked', clock());
-      await audit.append({ subject: `package:${row.id}`, kind: 'dopu.locked', clientId: row.client_id, personId: person.id, details: { wrong_answers: count } });
+      await lockPackage(row, person, count);
       return 'locked' as const;
     });
-    if (outcome === 'locked') throw new PackageEnded('locked', `That answer is not right either. The package is now locked because the answer was wrong ${MAX_WRONG_ANSWERS} times, and its contents were deleted. Ask ${sender} to send it again if you still need it.`);
-    if (outcome === 'ended') {
-      const now = await store.findByCode(row.code_hash);
-      throw endedError(now && now.status !== 'pending' ? now.status : 'picked_up', sender, row.expires_at);
-    }
+    // Outside the transaction: the limit has its own connection.
+    await answerLimit.recordFailure(person.id).catch((error: unknown) => {
+      if (!(error instanceof TooManyAttempts)) throw error; // the next answer is refused; this one is told what it was
+    });
+    if (outcome === 'locked') throw lockedNow(sender);
+    if (outcome === 'ended') throw await endedNow(row, sender);
     throw new WrongAnswer(outcome);
+  };
+
+  /** Gives back an attempt that was never judged (a failure while deriving or reading), as far as the database lets. */
+  const unjudged = async (row: Found, until: Date) => {
+    await db
+      .transaction(async () => {
+        await db.lock(`package:${row.id}`);
+        await store.endJudging(row.id, until, 'unjudged', clock());
+      })
+      .catch(() => undefined); // the attempt then stays counted until the judging's time runs out
   };
 
   /** The contents of a pending package under `key`, or `undefined` when the key does not open them. */
@@ -144,16 +257,28 @@ export function createPickupService({ db, audit, repositories, records, packages
     },
 
     /**
-     * Checks the answer by opening the contents with the key it derives.
-     * @throws WrongAnswer (tries left), PackageEnded when this was the third wrong answer.
+     * Checks the answer by opening the contents with the key it derives — one answer at a time per
+     * package, each counted before it is judged.
+     * @throws WrongAnswer (tries left), PackageEnded when this was the third wrong answer,
+     * TooManyAttempts (the account's wrong answers, or another answer being judged too long).
      */
     async answer(typed: string, answer: string, person: Person, address: string): Promise<Opened> {
       const { row, sender } = await byCode(typed, address);
-      const key = await deriveKey(answer, row.salt);
-      const full = await store.withContents(row.id);
-      const resources = full ? contentsOf(full, key) : undefined;
-      if (!full || full.status !== 'pending') throw endedError(full && full.status !== 'pending' ? full.status : 'picked_up', sender, row.expires_at);
-      if (!resources) return wrongAnswer(row, person, sender);
+      await answerLimit.assertOpen(person.id);
+      const until = await takeTurn(row, sender);
+      let resources: PackageResource[] | undefined;
+      let key: Buffer;
+      try {
+        const full = await store.withContents(row.id);
+        if (!full || full.status !== 'pending' || !full.sealed) throw endedError(full && full.status !== 'pending' ? full.status : 'picked_up', sender, row.expires_at);
+        key = await keys.derive(answer, full.salt, full.key_version);
+        resources = contentsOf(full, key);
+      } catch (error) {
+        await unjudged(row, until);
+        throw error;
+      }
+      if (!resources) return wrongAnswer(row, person, sender, until);
+      await rightAnswer(row, person, sender, until);
       const ticket = await tickets.seal({ packageId: row.id, personId: person.id, key });
       return { offer: offerOf(row, normalizePickupCode(typed) as string, sender), review: reviewOf(resources), ticket };
     },

@@ -1,7 +1,10 @@
 /**
  * What the DOPU API and the pickup forms accept (issue 10). `friendly_name` and `question` are
- * shown to whoever holds the code: one line of plain text (pages escape it; no markup survives).
- * The answer counts as it is compared — at least 6 characters once trimmed and collapsed.
+ * shown to whoever holds the code, and the name also in the pickup email carevault sends to any
+ * address the app gives: one line of plain text (pages escape it; no markup survives), with no
+ * control or direction-changing characters and no web address — mail programs turn
+ * `clinic.example/login` into a link, and the email must not carry an app's links in carevault's
+ * name. The answer counts as it is compared — at least 6 characters once trimmed and collapsed.
  */
 import { z } from 'zod';
 import { isCleanText } from '../security/storable-text';
@@ -14,19 +17,53 @@ export type PackageStatus = (typeof PACKAGE_STATUSES)[number];
 
 const LINE_BREAK = /[\r\n\u2028\u2029]/;
 
+/** Marks that reorder or hide text (Unicode bidirectional controls): "scan\u202Efdp.exe" reads as "scanexe.pdf". */
+const DIRECTION_CONTROL = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+
+/**
+ * What mail programs and browsers take for a link: a scheme (`https://`, `mailto:`), `www.`, or a
+ * host name — labels joined by dots ending in a name of letters (or punycode), as in
+ * `evil.example`, `bit.ly/x` or `help@clinic.example`. "Dr. Smith", "St. Mary’s", "v1.2" and
+ * "e.g." are not. Dots that IDNA reads as dots count as dots.
+ */
+const WEB_ADDRESS = [
+  /[a-z][a-z0-9+.-]*:\/\/\S*/i,
+  /\b(?:mailto|javascript|vbscript|data|file|tel|sms|callto):\S*/i,
+  /\bwww\d{0,3}\.\S*/i,
+  /(?<![\p{L}\p{N}_.-])(?:[\p{L}\p{N}][\p{L}\p{N}_-]*\.)+(?:\p{L}{2,63}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/iu,
+];
+
+/** The first web address in `text`, as it would be read; `undefined` when there is none. */
+export function webAddressIn(text: string): string | undefined {
+  const read = text.normalize('NFKC').replace(/[\u3002\uFF0E\uFF61]/g, '.');
+  for (const pattern of WEB_ADDRESS) {
+    const found = pattern.exec(read)?.[0];
+    if (found) return found;
+  }
+  return undefined;
+}
+
 function oneLine(max: number) {
   return z
     .string({ error: 'must be a string' })
     .trim()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((value) => isCleanText(value) && !LINE_BREAK.test(value), 'must be one line of plain text, without control characters');
+    .refine((value) => isCleanText(value) && !LINE_BREAK.test(value) && !DIRECTION_CONTROL.test(value), 'must be one line of plain text, without control characters');
+}
+
+/** One line a person reads before answering (and the name, in the pickup email too): no web addresses. */
+function shownLine(max: number) {
+  return oneLine(max).superRefine((value, context) => {
+    const found = webAddressIn(value);
+    if (found) context.addIssue({ code: 'custom', message: `must not contain a web address or link (found "${found}"): it is shown in the pickup email and on the pickup page` });
+  });
 }
 
 export const dropOffBody = z.strictObject(
   {
-    friendly_name: oneLine(200),
-    question: oneLine(500),
+    friendly_name: shownLine(200),
+    question: shownLine(500),
     answer: z
       .string({ error: 'must be a string' })
       .max(200, 'must be at most 200 characters')

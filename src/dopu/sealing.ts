@@ -4,6 +4,10 @@
  * neither the answer nor the key, so a copy of the database reveals no contents, and a wrong answer
  * shows itself as a ciphertext that does not authenticate (no verifier of the answer is stored).
  * The package id is the additional authenticated data: a sealed blob cannot be moved to another row.
+ *
+ * The derivation also takes a pepper held by the server (argon2's own secret input, RFC 9106 §3.1:
+ * "K"), kept in `server_secrets` and sealed there under KEY_ENCRYPTION_SECRET when it is set: with
+ * the package rows alone, trying answers offline is impossible, not merely slow.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { hashRaw } from '@node-rs/argon2';
@@ -18,12 +22,33 @@ export function newSalt(): Buffer {
 }
 
 /**
- * The package key. argon2id (the library's default algorithm) with OWASP's minimum cost
- * (19 MiB, 2 passes): ~50 ms here, which is what makes trying answers offline expensive.
+ * How a package's key is derived, stored with the package (`key_version`): 1, from the answer and
+ * the salt alone (packages sealed before the pepper, opened until they end); 2, with the pepper too.
  */
-export async function deriveKey(answer: string, salt: Buffer): Promise<Buffer> {
-  return hashRaw(normalizeAnswer(answer), { salt, memoryCost: 19_456, timeCost: 2, parallelism: 1, outputLen: 32 });
+export type KeyVersion = 1 | 2;
+export const CURRENT_KEY_VERSION: KeyVersion = 2;
+
+/**
+ * A package key. argon2id (the library's default algorithm) with OWASP's minimum cost
+ * (19 MiB, 2 passes): ~50 ms here, which makes even the server's own tries expensive.
+ */
+export async function deriveKey(answer: string, salt: Buffer, pepper?: Buffer): Promise<Buffer> {
+  return hashRaw(normalizeAnswer(answer), { salt, memoryCost: 19_456, timeCost: 2, parallelism: 1, outputLen: 32, ...(pepper ? { secret: pepper } : {}) });
 }
+
+/** Package keys of every version, the pepper read once from where the server keeps it. */
+export function createPackageKeys(loadPepper: () => Promise<Buffer>) {
+  return {
+    current: CURRENT_KEY_VERSION,
+    async derive(answer: string, salt: Buffer, version: number): Promise<Buffer> {
+      if (version === 1) return deriveKey(answer, salt);
+      if (version === 2) return deriveKey(answer, salt, await loadPepper());
+      throw new Error(`package key version ${version} is not one this server knows`);
+    },
+  };
+}
+
+export type PackageKeys = ReturnType<typeof createPackageKeys>;
 
 /** iv ‖ ciphertext ‖ tag. */
 export function seal(plaintext: Buffer, key: Buffer, packageId: string): Buffer {

@@ -1,7 +1,8 @@
 /**
  * DOPU for the app (DESIGN.md "DOPU"; issue 10): drop off a package for a person the app met,
  * follow its status, withdraw it; and the expiry every reader and the sweeper apply. The app gets
- * a pickup code to hand over and never anything of the record the package goes into.
+ * a pickup code to hand over and never anything of the record the package goes into. Pickup emails
+ * carry app-chosen words to any address, so each app may have only so many sent an hour.
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/service';
@@ -9,12 +10,13 @@ import type { Database } from '../db';
 import { Conflict, Invalid, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import { log } from '../log';
+import { createRate } from '../security/rate-limits';
 import { formatPickupCode, hashPickupCode, newPickupCode } from './codes';
 import { checkContents, type PackageResource } from './contents';
 import type { Mailer } from './mail';
 import { dayOf } from './review';
 import type { DropOffBody, PackageListQuery } from './schemas';
-import { deriveKey, newSalt, seal } from './sealing';
+import { newSalt, seal, type PackageKeys } from './sealing';
 import { createPackageStore, type PackageFacts } from './store';
 
 /** DESIGN.md: a package expires after 28 days if not picked up. */
@@ -24,6 +26,9 @@ export type DopuDeps = {
   db: Database;
   audit: AuditLog;
   mailer: Mailer;
+  keys: PackageKeys;
+  /** Drop-offs with `email` one app may make per hour. */
+  emailsPerApp: number;
   /** The registered names of apps, by client id. */
   appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
   issuer: string;
@@ -78,8 +83,14 @@ function positionOf(cursor: string): { updatedAt: Date; id: string } {
   throw new Invalid('cursor: is not one this list gave; start again without it.');
 }
 
-export function createDopuService({ db, audit, mailer, appNames, issuer, clock }: DopuDeps) {
+export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNames, issuer, clock }: DopuDeps) {
   const store = createPackageStore(db);
+  const emailRate = createRate(db, {
+    prefix: 'pickup-email-app',
+    points: emailsPerApp,
+    duration: 3600,
+    message: `This app has had its ${emailsPerApp} pickup emails for this hour, so nothing was stored. Drop the package off without email and hand the person the pickup code, or ask for the email later.`,
+  });
   const nameOf = async (clientId: string) => (await appNames([clientId])).get(clientId) ?? 'An app';
 
   /** Marks due packages expired (contents deleted), each with its audit event, in one transaction. */
@@ -117,14 +128,16 @@ export function createDopuService({ db, audit, mailer, appNames, issuer, clock }
     /**
      * Seals the resources under the answer and keeps the package for 28 days. The email (if any)
      * goes after the commit; a failure to send is logged and the package stays.
-     * @throws InvalidResource naming the first resource problem.
+     * @throws InvalidResource naming the first resource problem; TooManyAttempts, before anything
+     * is stored, when the app asks for more pickup emails than its hourly share.
      */
     async dropOff(clientId: string, body: DropOffBody): Promise<DropOffReceipt> {
       const resources = checkContents(body.resources);
+      if (body.email) await emailRate.consume(clientId);
       const id = randomUUID();
       const code = newPickupCode();
       const salt = newSalt();
-      const key = await deriveKey(body.answer, salt);
+      const key = await keys.derive(body.answer, salt, keys.current);
       const createdAt = clock();
       const expiresAt = new Date(createdAt.getTime() + PACKAGE_DAYS * 24 * 3600 * 1000);
       await db.transaction(async () => {
@@ -136,6 +149,7 @@ export function createDopuService({ db, audit, mailer, appNames, issuer, clock }
           question: body.question,
           code_hash: hashPickupCode(code),
           salt,
+          key_version: keys.current,
           sealed: seal(Buffer.from(JSON.stringify(resources)), key, id),
           resource_count: resources.length,
           created_at: createdAt,

@@ -17,7 +17,10 @@ export type PackageRow = {
   sealed: Buffer | null;
   resource_count: number;
   status: PackageStatus;
+  /** Wrong answers, and the answer being judged while `judging_until` is ahead (a right one gives it back). */
   wrong_answers: number;
+  judging_until: Date | null;
+  key_version: number;
   created_at: Date;
   expires_at: Date;
   updated_at: Date;
@@ -28,7 +31,10 @@ export type PackageRow = {
 export type PackageFacts = Pick<PackageRow, 'id' | 'client_id' | 'external_id' | 'status' | 'created_at' | 'expires_at' | 'updated_at' | 'picked_up_at' | 'resource_count'>;
 
 const FACTS = ['id', 'client_id', 'external_id', 'status', 'created_at', 'expires_at', 'updated_at', 'picked_up_at', 'resource_count'] as const;
-const WITHOUT_CONTENTS = [...FACTS, 'friendly_name', 'question', 'code_hash', 'salt', 'wrong_answers'] as const;
+const WITHOUT_CONTENTS = [...FACTS, 'friendly_name', 'question', 'code_hash', 'salt', 'wrong_answers', 'judging_until', 'key_version'] as const;
+
+/** Where a package stands for its next answer. */
+export type AnswerState = Pick<PackageRow, 'status' | 'wrong_answers' | 'judging_until' | 'expires_at'>;
 
 export type ListFilter = { status?: PackageStatus | undefined; since?: Date | undefined; after?: { updatedAt: Date; id: string } | undefined; limit: number };
 
@@ -36,7 +42,7 @@ export function createPackageStore(db: Database) {
   const packages = () => db.table('dopu_packages');
 
   return {
-    async insert(row: Omit<PackageRow, 'status' | 'wrong_answers' | 'picked_up_at'>): Promise<void> {
+    async insert(row: Omit<PackageRow, 'status' | 'wrong_answers' | 'judging_until' | 'picked_up_at'>): Promise<void> {
       await packages().insert(row);
     },
 
@@ -63,9 +69,26 @@ export function createPackageStore(db: Database) {
       return query;
     },
 
-    async countWrongAnswer(id: string, now: Date): Promise<number> {
-      const [row] = await packages().where({ id, status: 'pending' }).update({ wrong_answers: db.raw('wrong_answers + 1'), updated_at: now }).returning('wrong_answers');
-      return (row as { wrong_answers: number } | undefined)?.wrong_answers ?? 0;
+    async answerState(id: string): Promise<AnswerState | undefined> {
+      return packages().where({ id }).first('status', 'wrong_answers', 'judging_until', 'expires_at');
+    },
+
+    /** Counts an attempt and holds the package for judging it until `until`; `false` when it is no longer pending. */
+    async takeAttempt(id: string, until: Date): Promise<boolean> {
+      const rows = await packages().where({ id, status: 'pending' }).update({ wrong_answers: db.raw('wrong_answers + 1'), judging_until: until }, ['id']);
+      return rows.length > 0;
+    },
+
+    /**
+     * Ends the judging taken until `until` — giving its attempt back unless the answer was wrong — and
+     * returns the wrong answers counted; `undefined` when the package is no longer pending or that
+     * judging is not the package's (it outlived `until` and another took over). A wrong answer is a
+     * change the app sees (`updated_at`), as it may lock the package.
+     */
+    async endJudging(id: string, until: Date, outcome: 'right' | 'wrong' | 'unjudged', now: Date): Promise<number | undefined> {
+      const change = outcome !== 'wrong' ? { wrong_answers: db.raw('wrong_answers - 1') } : { updated_at: now };
+      const [row] = await packages().where({ id, status: 'pending', judging_until: until }).update({ judging_until: null, ...change }, ['wrong_answers']);
+      return (row as { wrong_answers: number } | undefined)?.wrong_answers;
     },
 
     /** Ends a pending package (its contents deleted); `undefined` when it was no longer pending. */

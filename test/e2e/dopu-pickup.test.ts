@@ -161,10 +161,11 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
     expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
   }
 
-  // The audit log holds the drop-off and the pickup; the pickup also on the child's record.
+  // The audit log holds the drop-off, the right answer and the pickup; the pickup also on the child's record.
   const events = await server.db.knex('audit_events').where({ subject: `package:${receipt.id}` }).orderBy('id');
   expect(events.map((event) => [event.kind, event.record_id])).toEqual([
     ['dopu.dropped_off', null],
+    ['dopu.answered', null],
     ['dopu.picked_up', childId],
   ]);
 

@@ -84,6 +84,11 @@ describe('what a drop-off must be', () => {
     ['no friendly name', 400, { ...withResources([OBSERVATION]), friendly_name: undefined }, 'friendly_name: must be a string'],
     ['a blank question', 400, withResources([OBSERVATION], { question: '   ' }), 'question: must not be empty'],
     ['a question with a line break', 400, withResources([OBSERVATION], { question: 'one\ntwo' }), 'question: must be one line of plain text, without control characters'],
+    ['a name that reads backwards', 400, withResources([OBSERVATION], { friendly_name: 'scan\u202Efdp.exe' }), 'friendly_name: must be one line of plain text, without control characters'],
+    ['a link in the name', 400, withResources([OBSERVATION], { friendly_name: 'Your results: https://evil.example/login' }), 'friendly_name: must not contain a web address or link (found "https://evil.example/login"): it is shown in the pickup email and on the pickup page'],
+    ['a bare web address in the name', 400, withResources([OBSERVATION], { friendly_name: 'Results, also at clinic-results.example/you' }), 'friendly_name: must not contain a web address or link (found "clinic-results.example"): it is shown in the pickup email and on the pickup page'],
+    ['an email address in the name', 400, withResources([OBSERVATION], { friendly_name: 'Questions? Write to help@evil.example' }), 'friendly_name: must not contain a web address or link (found "evil.example"): it is shown in the pickup email and on the pickup page'],
+    ['a www address in the question', 400, withResources([OBSERVATION], { question: 'Which toy is shown at www.evil.example?' }), 'question: must not contain a web address or link (found "www.evil.example?"): it is shown in the pickup email and on the pickup page'],
     ['an answer of 5 characters', 400, withResources([OBSERVATION], { answer: '  ab  cd ' }), 'answer: must be at least 6 characters (spaces at either end do not count)'],
     ['an email that is not one', 400, withResources([OBSERVATION], { email: 'not-an-email' }), 'email: must be an email address like name@example.com'],
     ['an unknown field', 400, withResources([OBSERVATION], { password: 'x' }), 'password: not a field of a package'],
@@ -104,6 +109,12 @@ describe('what a drop-off must be', () => {
     expect(res.body.error).toEqual(expect.any(String));
     if (typeof message === 'string') expect(res.body.error_description).toBe(message);
     else expect(res.body.error_description).toMatch(message);
+  });
+
+  test('ordinary words with dots are a fine name and question', async () => {
+    const dotted = await clinicApp(server, 'Dotted Words Clinic');
+    const res = await dotted.call('/api/dopu/packages', { body: withResources([OBSERVATION], { friendly_name: 'Dr. Smith’s results (v1.2), St. Mary’s, 10.30 a.m.', question: 'What is the name of the toy, e.g. the bear?' }) });
+    expect(res.status).toBe(201);
   });
 
   test('more than 5 MB → 413; not JSON → 415; nothing was kept', async () => {
@@ -230,7 +241,7 @@ describe('status, list, withdrawal', () => {
     expect(textOf(page.html)).toContain('This package was declined; its contents were deleted.');
     expect((await clinic.call(`/api/dopu/packages/${receipt.id}`, { method: 'DELETE' })).status).toBe(409);
     const kinds = await server.db.knex('audit_events').where({ subject: `package:${receipt.id}` }).orderBy('id').pluck('kind');
-    expect(kinds).toEqual(['dopu.dropped_off', 'dopu.declined']);
+    expect(kinds).toEqual(['dopu.dropped_off', 'dopu.answered', 'dopu.declined']);
   });
 });
 
@@ -298,4 +309,31 @@ test('a mail that cannot be sent is logged and the package is kept', async () =>
     setLogLevel('error');
     fs.rmSync(outbox, { force: true });
   }
+});
+
+test('pickup emails are limited per app: of 25 drop-offs with email at once, 20 are stored and mailed, 5 refused with 429 and nothing stored', async () => {
+  const mailer = await clinicApp(server, 'Mass Mailer');
+  const outbox = path.join(server.config.dataDir, 'outbox');
+  const mailsFrom = (name: string) =>
+    fs.existsSync(outbox) ? fs.readdirSync(outbox).filter((file) => fs.readFileSync(path.join(outbox, file), 'utf8').includes(`${name} left health information for you`)).length : 0;
+
+  const replies = await Promise.all(Array.from({ length: 25 }, (_, i) => mailer.call('/api/dopu/packages', { body: withResources([OBSERVATION], { email: `person-${i}@example.org` }) })));
+  const refused = replies.filter((reply) => reply.status === 429);
+  expect(replies.map((reply) => reply.status).sort()).toEqual([...Array(20).fill(201), ...Array(5).fill(429)]);
+  for (const reply of refused) {
+    expect(reply.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(reply.body.error).toBe('too_many_requests');
+    expect(reply.body.error_description).toMatch(
+      /^This app has had its 20 pickup emails for this hour, so nothing was stored\. Drop the package off without email and hand the person the pickup code, or ask for the email later\. Try again in \d+ seconds\.$/,
+    );
+  }
+  const stored = await server.db.knex('dopu_packages').where({ client_id: mailer.clientId }).count<{ count: string }[]>('* as count');
+  expect(Number(stored[0]?.count)).toBe(20);
+  expect(mailsFrom('Mass Mailer')).toBe(20);
+
+  // Without an email the app can still drop off; another app's emails are its own.
+  expect((await mailer.call('/api/dopu/packages', { body: withResources([OBSERVATION]) })).status).toBe(201);
+  const other = await clinicApp(server, 'Quiet Clinic');
+  expect((await other.call('/api/dopu/packages', { body: withResources([OBSERVATION], { email: 'someone@example.org' }) })).status).toBe(201);
+  expect(mailsFrom('Quiet Clinic')).toBe(1);
 });

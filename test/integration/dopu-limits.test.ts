@@ -120,7 +120,8 @@ test('20 concurrent pickups: exactly one writes, the others see "already picked 
   const written = await server.db.knex('resources').whereIn('record_id', records).whereNot({ type: 'Patient' }).select('record_id', 'type');
   expect(written).toHaveLength(3);
   expect(new Set(written.map((row) => row.record_id)).size).toBe(1);
-  expect(await kindsAbout(receipt.id)).toEqual(['dopu.dropped_off', 'dopu.picked_up']);
+  // Each of the four answered right (and saw the contents); one picked up.
+  expect(await kindsAbout(receipt.id)).toEqual(['dopu.dropped_off', 'dopu.answered', 'dopu.answered', 'dopu.answered', 'dopu.answered', 'dopu.picked_up']);
   expect((await clinic.call(`/api/dopu/packages/${receipt.id}`)).body.status).toBe('picked_up');
 });
 

@@ -9,7 +9,8 @@ import { checkContents, intoRecord } from '../../src/dopu/contents';
 import { ConfigError, loadConfig } from '../../src/config';
 import { createMailer } from '../../src/dopu/mail';
 import { reviewOf } from '../../src/dopu/review';
-import { deriveKey, newSalt, open, seal } from '../../src/dopu/sealing';
+import { webAddressIn } from '../../src/dopu/schemas';
+import { createPackageKeys, deriveKey, newSalt, open, seal } from '../../src/dopu/sealing';
 import { normalizeAnswer } from '../../src/security/answers';
 import { createTicketSealer } from '../../src/dopu/ticket';
 import { PDF, sampleResources } from '../support/dopu';
@@ -63,6 +64,21 @@ describe('sealing under the answer', () => {
     const tampered = Buffer.from(sealed);
     tampered[20] = (tampered[20] ?? 0) ^ 1;
     expect(open(tampered, key, id)).toBeUndefined();
+  });
+
+  test('the key of a new package needs the pepper too; a version-1 key is the answer and the salt alone', async () => {
+    const pepper = Buffer.from('a-server-pepper-of-at-least-32-characters');
+    const keys = createPackageKeys(async () => pepper);
+    const salt = newSalt();
+    const id = randomUUID();
+    expect(keys.current).toBe(2);
+    const sealed = seal(Buffer.from('{"secret":true}'), await keys.derive('Blue Whale', salt, keys.current), id);
+    expect(open(sealed, await keys.derive(' blue whale', salt, 2), id)?.toString()).toBe('{"secret":true}');
+    expect(open(sealed, await deriveKey('Blue Whale', salt), id)).toBeUndefined();
+    expect(open(sealed, await createPackageKeys(async () => Buffer.from('another-pepper-of-at-least-32-characters')).derive('Blue Whale', salt, 2), id)).toBeUndefined();
+    const legacy = seal(Buffer.from('{"old":true}'), await deriveKey('Blue Whale', salt), id);
+    expect(open(legacy, await keys.derive('Blue Whale', salt, 1), id)?.toString()).toBe('{"old":true}');
+    await expect(keys.derive('Blue Whale', salt, 3)).rejects.toThrow('package key version 3 is not one this server knows');
   });
 
   test('a pickup ticket opens only for its person, unchanged, and before it ends', async () => {
@@ -146,6 +162,27 @@ describe('dropped-off resources', () => {
   });
 });
 
+describe('words shown in the pickup email and page', () => {
+  test('web addresses are found in every form a mail program would link; ordinary dotted words are not', () => {
+    const found: [string, string][] = [
+      ['Your results: https://evil.example/login now', 'https://evil.example/login'],
+      ['Did you visit bit.ly/3xYz?', 'bit.ly'],
+      ['See www.evil-clinic.com today', 'www.evil-clinic.com'],
+      ['Reply to help@evil.example', 'evil.example'],
+      ['write to mailto:help@x', 'mailto:help@x'],
+      ['evil．example (full-width dot)', 'evil.example'],
+      ['evil。example (ideographic full stop)', 'evil.example'],
+      ['klinik.xn--p1ai', 'klinik.xn--p1ai'],
+      ['Ärzte.de', 'Ärzte.de'],
+      ['Open RESULTS.PDF', 'RESULTS.PDF'],
+    ];
+    for (const [text, address] of found) expect([text, webAddressIn(text)]).toEqual([text, address]);
+    for (const text of ['Dr. Smith’s results (v1.2), e.g. weight — St. Mary’s', 'Results from 2 Jan 2026, 10.30 a.m.', 'What is the name of the toy you brought to the clinic?', 'No. 5, U.S.A., i.e. Mr. Avery', 'Blood pressure 120/80']) {
+      expect([text, webAddressIn(text)]).toEqual([text, undefined]);
+    }
+  });
+});
+
 describe('mail', () => {
   test('with SMTP_URL the mailer talks SMTP: an unreachable server is an error the caller sees', async () => {
     const mailer = createMailer({ smtpUrl: `smtp://127.0.0.1:${await freePort()}`, outboxDir: '/nonexistent', from: 'carevault <no-reply@localhost>' });
@@ -154,14 +191,17 @@ describe('mail', () => {
 });
 
 describe('settings', () => {
-  test('SMTP_URL, MAIL_FROM and PICKUP_CODE_FAILURES_PER_ADDRESS: defaults and one clear line for a bad value', () => {
-    const defaults = loadConfig({ ISSUER: 'https://vault.example.org', SMTP_URL: '', MAIL_FROM: '', PICKUP_CODE_FAILURES_PER_ADDRESS: undefined });
+  test('SMTP_URL, MAIL_FROM and the PICKUP_ limits: defaults and one clear line for a bad value', () => {
+    const unset = { PICKUP_CODE_FAILURES_PER_ADDRESS: undefined, PICKUP_WRONG_ANSWERS_PER_PERSON: undefined, PICKUP_EMAILS_PER_APP: undefined };
+    const defaults = loadConfig({ ISSUER: 'https://vault.example.org', SMTP_URL: '', MAIL_FROM: '', ...unset });
     expect(defaults.mail).toEqual({ smtpUrl: undefined, from: 'carevault <no-reply@vault.example.org>' });
-    expect(defaults.pickupCodeFailuresPerAddress).toBe(20);
-    const set = loadConfig({ SMTP_URL: 'smtps://user:secret@mail.example.org:465', MAIL_FROM: 'Vault <vault@example.org>', PICKUP_CODE_FAILURES_PER_ADDRESS: '7' });
+    expect([defaults.pickupCodeFailuresPerAddress, defaults.pickupWrongAnswersPerPerson, defaults.pickupEmailsPerApp]).toEqual([20, 10, 20]);
+    const set = loadConfig({ SMTP_URL: 'smtps://user:secret@mail.example.org:465', MAIL_FROM: 'Vault <vault@example.org>', PICKUP_CODE_FAILURES_PER_ADDRESS: '7', PICKUP_WRONG_ANSWERS_PER_PERSON: '4', PICKUP_EMAILS_PER_APP: '100' });
     expect(set.mail).toEqual({ smtpUrl: 'smtps://user:secret@mail.example.org:465', from: 'Vault <vault@example.org>' });
-    expect(set.pickupCodeFailuresPerAddress).toBe(7);
+    expect([set.pickupCodeFailuresPerAddress, set.pickupWrongAnswersPerPerson, set.pickupEmailsPerApp]).toEqual([7, 4, 100]);
     expect(() => loadConfig({ SMTP_URL: 'http://mail.example.org' })).toThrow(new ConfigError('setting SMTP_URL is invalid: must be an smtp:// or smtps:// URL'));
-    expect(() => loadConfig({ PICKUP_CODE_FAILURES_PER_ADDRESS: '0' })).toThrow(/^setting PICKUP_CODE_FAILURES_PER_ADDRESS is invalid/);
+    for (const name of ['PICKUP_CODE_FAILURES_PER_ADDRESS', 'PICKUP_WRONG_ANSWERS_PER_PERSON', 'PICKUP_EMAILS_PER_APP']) {
+      expect(() => loadConfig({ [name]: '0' })).toThrow(new RegExp(`^setting ${name} is invalid`));
+    }
   });
 });
