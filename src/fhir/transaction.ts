@@ -206,13 +206,12 @@ export function referenceTargets(entries: readonly Json[], steps: readonly Step[
 export type SearchContext = { fhirBase: string; readable: (type: RecordType) => boolean; budget?: ResourceBudget };
 
 /** Refuses a read once the Bundle's reads have returned all they may. */
-function spend(budget: ResourceBudget | undefined, bounds: string): void {
-  if (budget && budget.left <= 0) throw new TooCostly(`This Bundle's reads and searches have returned ${bounds}: ask for the rest in another request.`);
+function assertBudgetLeft(budget: ResourceBudget | undefined): void {
+  if (budget && budget.left <= 0) throw new TooCostly("This Bundle's reads and searches have returned as many resources as one Bundle may: ask for the rest in another request.");
 }
 
 async function run(repository: RecordRepository, step: Step, search: SearchContext): Promise<Outcome> {
   const { budget } = search;
-  const bounds = 'as many resources as one Bundle may';
   switch (step.method) {
     case 'POST': {
       if (step.ifNoneExist) {
@@ -230,14 +229,14 @@ async function run(repository: RecordRepository, step: Step, search: SearchConte
       await repository.remove(step.type, step.id);
       return { status: 204 };
     case 'GET': {
-      spend(budget, bounds);
+      assertBudgetLeft(budget);
       const resource = await repository.read(step.type, step.id);
       if (budget) budget.left -= 1;
       return { status: 200, resource };
     }
     case 'SEARCH': {
       const criteria = parseSearch(step.type, step.query, false);
-      spend(budget, bounds);
+      assertBudgetLeft(budget);
       // A smaller page when little is left: its next link brings the rest.
       if (budget) criteria.count = Math.min(criteria.count, budget.left);
       const result = await repository.search(step.type, criteria, search.readable);
@@ -342,9 +341,15 @@ export async function runTransaction(
   });
 }
 
-/** A Bundle with more entries that read or search than one may hold is refused before any work. */
+/**
+ * A Bundle with more entries that read or search (a conditional create searches too) than one may
+ * hold is refused before any work.
+ */
 function assertReadsWithin(entries: readonly Json[], bounds: BundleBounds): void {
-  const reads = entries.filter((entry) => asObject(entry.request)?.method === 'GET').length;
+  const reads = entries.filter((entry) => {
+    const request = asObject(entry.request);
+    return request?.method === 'GET' || request?.ifNoneExist !== undefined;
+  }).length;
   if (reads > bounds.maxReads) {
     throw new TooCostly(`A Bundle may hold at most ${bounds.maxReads} entries that read or search; this one has ${reads}. Send them in several Bundles, or page through one search.`);
   }
