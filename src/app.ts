@@ -10,6 +10,7 @@ import express from 'express';
 import { accountRoutes } from './accounts/routes';
 import { authorizationRoutes } from './authorizations/routes';
 import type { Feature, Services } from './compose';
+import { fhirLimits } from './fhir/limits';
 import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
 import { RETRY_AFTER_SECONDS } from './db/unavailable';
@@ -25,7 +26,7 @@ import { OIDC_ROUTES } from './oidc/provider';
 import { isAppEndpoint, isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
-import { createRecordTransfer } from './records/transfer';
+import { createRecordTransfer, importRate } from './records/transfer';
 import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
 import { authorizationRate } from './security/authorization-rate';
@@ -72,7 +73,7 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   app.get('/.well-known/smart-configuration', cors(), (_req, res) => {
     res.json(smartConfiguration(endpoints));
   });
-  app.use('/fhir', fhirRoutes({ endpoints, repositories, gate, version: VERSION }));
+  app.use('/fhir', fhirRoutes({ endpoints, repositories, gate, version: VERSION, limits: fhirLimits(db, config) }));
   app.get('/healthz', async (_req, res) => {
     try {
       await db.check();
@@ -106,7 +107,7 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
   app.use(recordRoutes({ records, repositories, audit, csrf, addressesOf: features.find((feature) => feature.recordAddresses)?.recordAddresses }));
-  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase), csrf }));
+  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase, importRate(db, config)), csrf }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

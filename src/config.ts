@@ -64,6 +64,10 @@ const schema = z
     PICKUP_CODE_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(20),
     PICKUP_WRONG_ANSWERS_PER_PERSON: z.coerce.number().int().positive().default(10),
     PICKUP_EMAILS_PER_APP: z.coerce.number().int().positive().default(20),
+    FHIR_BUNDLE_MAX_READS: z.coerce.number().int().positive().max(1000).default(100),
+    FHIR_BUNDLE_MAX_RESOURCES: z.coerce.number().int().positive().default(1000),
+    FHIR_LARGE_BUNDLES_PER_APP: z.coerce.number().int().positive().default(100),
+    IMPORTS_PER_PERSON: z.coerce.number().int().positive().default(20),
     DIRECT_DOMAIN: z
       .string()
       .trim()
@@ -131,6 +135,17 @@ export type Config = Readonly<{
   pickupWrongAnswersPerPerson: number;
   /** Drop-offs with a pickup email one app may make per hour. */
   pickupEmailsPerApp: number;
+  /** What one transaction or batch Bundle at /fhir may make the server do. */
+  fhirBundles: Readonly<{
+    /** Entries that read or search; a Bundle with more is refused (413) before any work. */
+    maxReads: number;
+    /** Resources its reads and searches may return in all; past it, further reads answer 413. */
+    maxResources: number;
+    /** Large Bundles (over 100 entries or 1 MB) one app may send per hour. */
+    largePerApp: number;
+  }>;
+  /** Import reviews and imports one person may ask for per hour (each validates a whole file). */
+  importsPerPerson: number;
   direct: Readonly<{
     /** Records' Direct addresses are `<name>@<domain>`. */
     domain: string;
@@ -197,6 +212,12 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
     pickupCodeFailuresPerAddress: env.PICKUP_CODE_FAILURES_PER_ADDRESS,
     pickupWrongAnswersPerPerson: env.PICKUP_WRONG_ANSWERS_PER_PERSON,
     pickupEmailsPerApp: env.PICKUP_EMAILS_PER_APP,
+    fhirBundles: Object.freeze({
+      maxReads: env.FHIR_BUNDLE_MAX_READS,
+      maxResources: env.FHIR_BUNDLE_MAX_RESOURCES,
+      largePerApp: env.FHIR_LARGE_BUNDLES_PER_APP,
+    }),
+    importsPerPerson: env.IMPORTS_PER_PERSON,
     direct: Object.freeze({
       domain: env.DIRECT_DOMAIN,
       smtpPort: env.DIRECT_SMTP_PORT,

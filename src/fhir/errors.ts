@@ -47,3 +47,24 @@ export class ResourceDeleted extends DomainError {
     super('gone', versionId === undefined ? `${type}/${id} was deleted; its earlier versions are in its history.` : `Version ${versionId} of ${type}/${id} is its deletion.`, 'deleted');
   }
 }
+
+/** The request would make the server do or return more than one request may (a Bundle past its bounds). */
+export class TooCostly extends DomainError {
+  constructor(message: string) {
+    super('too_large', message, 'too_costly');
+  }
+}
+
+/** A conditional create whose criteria match more than one resource: which one was meant is unknown. */
+export class MultipleMatches extends DomainError {
+  constructor(message: string) {
+    super('precondition_failed', message, 'multiple_matches');
+  }
+}
+
+/** Something the request was checked against changed before it could be written; sending it again settles it. */
+export class ChangedMeanwhile extends DomainError {
+  constructor(message: string) {
+    super('conflict', message, 'changed_meanwhile');
+  }
+}

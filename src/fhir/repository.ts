@@ -3,15 +3,16 @@
  * record, on behalf of a named actor (an app through its token, or a person through carevault's own
  * pages: a pickup, a filed attachment, a new record). Every write is validated as FHIR R4, bound to
  * the record's Patient, indexed for search, versioned, and audited in the same transaction. It needs
- * no token: whoever calls it has already decided that the actor may reach this record.
- * https://hl7.org/fhir/R4/http.html
+ * no token: whoever calls it has already decided that the actor may reach this record. A Bundle
+ * checks its resources (`check`) before its transaction opens, so the transaction holds the
+ * database only for the writes. https://hl7.org/fhir/R4/http.html
  */
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { findUnstorable } from '../security/storable-text';
-import { InvalidResource, NotSupported, OtherRecord, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
+import { InvalidResource, MultipleMatches, NotSupported, OtherRecord, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
 import { indexResource, referencesAt } from './indexing';
 import { referenceParamsOf, type Cursor, type SearchCriteria } from './search';
 import { createResourceStore, type ResourceRow, type VersionRow } from './store';
@@ -38,6 +39,9 @@ export type EverythingPage = { total: number; resources: StoredResource[]; nextC
 /** At most this many included resources per page, so one search cannot pull a whole record at once. */
 export const MAX_INCLUDED = 500;
 
+/** What a conditional create did: made the resource, or found the one resource matching its condition. */
+export type ConditionalCreation = { created: boolean; resource: StoredResource };
+
 export type RecordContents = { type: string; items: { summary: string; lastUpdated: Date }[] }[];
 
 export type RecordRepository = {
@@ -52,6 +56,19 @@ export type RecordRepository = {
    * carevault itself chose it (a pickup keeps references between the resources it writes).
    */
   create(type: RecordType, body: unknown, options?: { id?: string }): Promise<StoredResource>;
+  /**
+   * Conditional create (http.html#ccreate): the one resource of `type` matching `criteria` if there
+   * is one, else `body` created; more than one match is 412. Conditional creates of a type in a
+   * record take turns, so two at once never both create.
+   */
+  createIfNoneExist(type: RecordType, body: unknown, criteria: SearchCriteria, options?: { id?: string }): Promise<ConditionalCreation>;
+  /** The one resource of `type` matching a conditional create's `criteria`, if any (more is 412); not audited, writes nothing. */
+  conditionalMatch(type: RecordType, criteria: SearchCriteria): Promise<StoredResource | undefined>;
+  /**
+   * `body` validated and bound to the record ahead of its write, and frozen: `create` and `update`
+   * (for `id`) then write it without validating it again.
+   */
+  check(type: RecordType, body: unknown, id?: string): Json;
   /** `ifMatch` is the version the caller last saw (HTTP If-Match). */
   update(type: RecordType, id: string, body: unknown, ifMatch?: number): Promise<StoredResource>;
   remove(type: RecordType, id: string): Promise<void>;
@@ -95,9 +112,11 @@ function validated(type: RecordType, resource: Json): Json {
 
 /**
  * Points the resource at the record's Patient when it names no patient, and refuses one that names
- * another (a write can never move data into someone else's record).
+ * another (a write can never move data into someone else's record). The reference must be the
+ * record's Patient exactly — `Patient/<id>`, or its full URL on this server — never a longer
+ * reference that merely ends like it.
  */
-function bindToRecord(recordId: string, type: RecordType, resource: Json): Json {
+function bindToRecord(recordId: string, type: RecordType, resource: Json, fhirBase: string | undefined): Json {
   const element = CATALOGUE[type].patientElement;
   if (!element) return resource;
   const value = resource[element];
@@ -106,7 +125,7 @@ function bindToRecord(recordId: string, type: RecordType, resource: Json): Json 
   if (typeof reference !== 'string') {
     throw new InvalidResource(`${type}.${element} must be a Reference like {"reference": "Patient/${recordId}"}.`, [`${type}.${element}`]);
   }
-  if (reference.replace(/^.*\/(Patient\/)/, '$1') !== `Patient/${recordId}`) {
+  if (reference !== `Patient/${recordId}` && (fhirBase === undefined || reference !== `${fhirBase}/Patient/${recordId}`)) {
     throw new OtherRecord(`${type}.${element} must refer to this record's patient, Patient/${recordId}.`);
   }
   return resource;
@@ -122,8 +141,26 @@ function rowOf(recordId: string, type: RecordType, id: string, versionId: number
   return { type, id, record_id: recordId, version_id: versionId, last_updated: lastUpdated, content, search_date: searchDate ?? null, search_tokens: searchTokens };
 }
 
-export function createRecordRepositories(db: Database, audit: AuditLog) {
+/** Resources `check` passed, by the record and type they were checked for (`<recordId>/<type>`). */
+const checkedFor = new WeakMap<object, string>();
+
+/** Freezes `value` and everything in it, so what was checked is what gets written. */
+function deepFreeze<T>(value: T): T {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (item && typeof item === 'object' && !Object.isFrozen(item)) {
+      Object.freeze(item);
+      stack.push(...Object.values(item));
+    }
+  }
+  return value;
+}
+
+/** `fhirBase`: this server's FHIR base URL, so a resource may name its patient by full URL too. */
+export function createRecordRepositories(db: Database, audit: AuditLog, options: { fhirBase?: string } = {}) {
   const store = createResourceStore(db);
+  const { fhirBase } = options;
 
   return {
     /** Runs `fn` in one database transaction: every repository write inside joins it (a transaction Bundle, an import). */
@@ -161,27 +198,34 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           }
         };
         if (matches.length === 0) return found;
+        // Never read more than the page may still bring: a match can hold thousands of references.
         for (const { source, param, target } of criteria.includes) {
+          if (found.length >= MAX_INCLUDED) break;
           if (!readable(target)) continue;
           const path = CATALOGUE[source].patientParams.includes(param) ? CATALOGUE[source].patientElement : CATALOGUE[source].references?.[param]?.path;
           if (!path) continue;
-          const references = matches
-            .flatMap((match) => referencesAt(match.content, path))
-            .map((reference) => reference.split('/') as [string, string])
-            .filter(([refType]) => refType === target)
-            .map(([refType, id]) => ({ type: refType, id }));
+          const wanted = new Set(
+            matches
+              .flatMap((match) => referencesAt(match.content, path))
+              .filter((reference) => reference.startsWith(`${target}/`) && !seen.has(reference)),
+          );
+          const references = [...wanted].slice(0, MAX_INCLUDED - found.length).map((reference) => ({ type: target, id: reference.slice(target.length + 1) }));
           keep(await store.findMany(recordId, references));
         }
         for (const { source, param, target } of criteria.revincludes) {
+          if (found.length >= MAX_INCLUDED) break;
           if (!readable(source) || !referenceParamsOf(source).has(param)) continue;
           // Every resource with a patient element names this record's Patient (bindToRecord).
           const tokens = target === 'Patient' && CATALOGUE[source].patientParams.includes(param) ? 'all' : matches.map((match) => `${param}:${target}/${String(match.content.id)}`);
-          keep(await store.referring(recordId, source, tokens, MAX_INCLUDED));
+          keep(await store.referring(recordId, source, tokens, MAX_INCLUDED - found.length));
         }
         return found;
       };
 
-      return {
+      /** Whether `body` is a resource `check` passed for this record and `type`. */
+      const isChecked = (body: unknown, type: RecordType): body is Json => typeof body === 'object' && body !== null && checkedFor.get(body) === `${recordId}/${type}`;
+
+      const repository: RecordRepository = {
         async read(type, id) {
           const row = audited ? await store.findAudited(recordId, type, id, eventOf('fhir.read', type, 1)) : await store.find(recordId, type, id);
           if (!row) {
@@ -206,12 +250,20 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           return { total: page.total, entries: page.rows.map(historyEntry), nextBefore: page.more ? page.rows.at(-1)?.version_id : undefined };
         },
 
+        check(type, body, id) {
+          const resource = asResource(type, body);
+          if (id !== undefined && resource.id !== id) throw new InvalidResource(`The resource's id must be ${id}, as in the URL.`, [`${type}.id`]);
+          const checked = deepFreeze(validated(type, bindToRecord(recordId, type, resource, fhirBase)));
+          checkedFor.set(checked, `${recordId}/${type}`);
+          return checked;
+        },
+
         async create(type, body, options = {}) {
           const id = type === 'Patient' ? recordId : (options.id ?? randomUUID());
           if (type === 'Patient' && (await store.find(recordId, type, id))) {
             throw new NotSupported('A record holds exactly one Patient: update it instead.');
           }
-          const resource = validated(type, bindToRecord(recordId, type, asResource(type, body)));
+          const resource = isChecked(body, type) ? body : validated(type, bindToRecord(recordId, type, asResource(type, body), fhirBase));
           const lastUpdated = new Date();
           const content = withMeta(resource, id, 1, lastUpdated);
           const row = rowOf(recordId, type, id, 1, lastUpdated, content);
@@ -220,15 +272,37 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           return { content, versionId: 1, lastUpdated };
         },
 
+        async conditionalMatch(type, criteria) {
+          const condition = { ...criteria, count: 2, after: undefined, sort: undefined, includes: [], revincludes: [], countOnly: false, elements: undefined };
+          // A condition naming another record's patient matches nothing here.
+          const found = criteria.patients.some((patient) => patient !== recordId) ? { total: 0, rows: [] } : await store.search(recordId, type, condition);
+          if (found.total > 1) throw new MultipleMatches(`${found.total} ${type} resources in this record match the condition; make it match one at most.`);
+          const [match] = found.rows;
+          return match && toStored(match);
+        },
+
+        async createIfNoneExist(type, body, criteria, options = {}) {
+          return db.transaction(async () => {
+            await db.lock(`conditional-create:${recordId}:${type}`);
+            const match = await repository.conditionalMatch(type, criteria);
+            if (match) {
+              await record('fhir.read', type, 1);
+              return { created: false, resource: match };
+            }
+            return { created: true, resource: await repository.create(type, body, options) };
+          });
+        },
+
         async update(type, id, body, ifMatch) {
-          const resource = asResource(type, body);
+          const prechecked = isChecked(body, type);
+          const resource = prechecked ? body : asResource(type, body);
           if (resource.id !== id) throw new InvalidResource(`The resource's id must be ${id}, as in the URL.`, [`${type}.id`]);
           const existing = await store.find(recordId, type, id);
           if (!existing) throw new ResourceNotFound(type, id);
           if (ifMatch !== undefined && ifMatch !== existing.version_id) {
             throw new VersionConflict(`${type}/${id} has changed: it is at version ${existing.version_id}, not ${ifMatch}.`);
           }
-          const checked = validated(type, bindToRecord(recordId, type, resource));
+          const checked = prechecked ? resource : validated(type, bindToRecord(recordId, type, resource, fhirBase));
           const versionId = existing.version_id + 1;
           const lastUpdated = new Date();
           const content = withMeta(checked, id, versionId, lastUpdated);
@@ -287,6 +361,7 @@ export function createRecordRepositories(db: Database, audit: AuditLog) {
           return [...groups].map(([type, items]) => ({ type, items }));
         },
       };
+      return repository;
     },
   };
 }

@@ -2,14 +2,15 @@
  * `/fhir`: the FHIR R4 RESTful API over the records — the bearer gate resolves the token to the
  * record it reaches, the route checks the token's scopes, and the record repository does the work.
  * JSON only (application/fhir+json; XML asked for by `_format` or Accept is 406), 1 MB bodies, ETags
- * and If-Match, search by GET or by POST to `_search` with a form, CORS for browser apps, and every
- * error an OperationOutcome. https://hl7.org/fhir/R4/http.html · https://hl7.org/fhir/R4/search.html
+ * and If-Match, conditional create (If-None-Exist), search by GET or by POST to `_search` with a
+ * form, CORS for browser apps, Bundles within their bounds (limits.ts), and every error an
+ * OperationOutcome. https://hl7.org/fhir/R4/http.html · https://hl7.org/fhir/R4/search.html
  */
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
 import { recordCallerOf, type BearerGate, type RecordCaller } from '../api/gate';
-import { DomainError, STATUS_OF, type FailureKind } from '../errors';
+import { DomainError, STATUS_OF, TooManyAttempts, type FailureKind } from '../errors';
 import { fromBodyParser } from '../http/error-handler';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { noteFailure } from '../http/request-log';
@@ -19,16 +20,17 @@ import { InvalidResource, ResourceNotFound } from './errors';
 import { formatRefusal } from './formats';
 import { everythingBundle, parseEverything } from './everything';
 import { historyBundle, historyPaging } from './history';
+import { isLargeBundle, type FhirLimits } from './limits';
 import { processBundle } from './transaction';
 import type { RecordRepositories, StoredResource } from './repository';
-import { parseSearch, type SearchQuery } from './search';
+import { parseCondition, parseSearch, type SearchQuery } from './search';
 import { searchsetBundle } from './searchset';
 import { capabilityStatement, smartConfiguration, type Endpoints } from './smart-configuration';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-type Deps = { endpoints: Endpoints; repositories: RecordRepositories; gate: BearerGate; version: string };
+type Deps = { endpoints: Endpoints; repositories: RecordRepositories; gate: BearerGate; version: string; limits: FhirLimits };
 
 /** The OperationOutcome issue type for each kind of refusal (https://hl7.org/fhir/R4/valueset-issue-type.html). */
 const ISSUE_TYPE: Readonly<Record<FailureKind, string>> = {
@@ -99,14 +101,14 @@ function readableBy(caller: RecordCaller): (type: RecordType) => boolean {
   return (type) => allows(permissions, type, 'r');
 }
 
-export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): express.Router {
+export function fhirRoutes({ endpoints, repositories, gate, version, limits }: Deps): express.Router {
   const router = express.Router();
   // Bearer tokens, no cookies: any origin may call, as SMART browser apps do.
   router.use(
     cors({
       origin: true,
       methods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'If-Match', 'If-None-Match', 'Prefer', 'DPoP'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'If-Match', 'If-None-Match', 'If-None-Exist', 'Prefer', 'DPoP'],
       exposedHeaders: ['ETag', 'Location', 'Last-Modified', 'WWW-Authenticate', 'DPoP-Nonce'],
       maxAge: 600,
     }),
@@ -132,7 +134,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     if (refusal) throw new FhirHttpError(406, 'not-supported', refusal);
     next();
   });
-  router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version)));
+  router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version, limits.bounds)));
 
   // Reads and deletes check the address before the token (writes check the token before their body).
   const address: RequestHandler = (req, _res, next) => {
@@ -239,13 +241,25 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
   };
 
   // Transaction and batch Bundles (http.html#transaction): larger bodies than one resource.
-  const bundleJson = express.json({ type: ['application/fhir+json', 'application/json'], limit: '5mb', strict: true });
+  const bundleBytes = new WeakMap<object, number>();
+  const bundleJson = express.json({
+    type: ['application/fhir+json', 'application/json'],
+    limit: '5mb',
+    strict: true,
+    verify: (req, _res, buffer) => {
+      bundleBytes.set(req, buffer.length);
+    },
+  });
   router.post('/', gate.forRecords, jsonOnly, bundleJson, async (req, res) => {
     const caller = recordCallerOf(res);
+    const large = isLargeBundle(req.body, bundleBytes.get(req) ?? 0);
     const answer = await processBundle(
       {
         atomically: repositories.atomically,
         fhirBase: endpoints.fhirBase,
+        bounds: limits.bounds,
+        // A large Bundle counts once it is within bounds, before the work, outside any transaction.
+        admit: large ? () => limits.largeBundles.consume(caller.clientId) : undefined,
         demand: (type, permission) => demand(caller, type, permission),
         readable: readableBy(caller),
         outcomeOf: (error) => operationOutcome(ISSUE_TYPE[error.kind], error.message, error instanceof InvalidResource ? error.expression : []),
@@ -256,9 +270,19 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
     send(res, 200, answer);
   });
 
+  // create, or conditional create with If-None-Exist (http.html#ccreate): the one match is 200.
   router.post('/:type', gate.forRecords, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
-    demand(recordCallerOf(res), type, 'c');
+    const caller = recordCallerOf(res);
+    demand(caller, type, 'c');
+    const condition = req.get('If-None-Exist');
+    if (condition !== undefined) {
+      demand(caller, type, 's');
+      const { created, resource } = await repository(res).createIfNoneExist(type, req.body, parseCondition(type, condition, 'If-None-Exist'));
+      res.set('Location', `${endpoints.fhirBase}/${type}/${String(resource.content.id)}/_history/${resource.versionId}`);
+      sendResource(res, created ? 201 : 200, resource);
+      return;
+    }
     const created = await repository(res).create(type, req.body);
     res.set('Location', `${endpoints.fhirBase}/${type}/${String(created.content.id)}/_history/${created.versionId}`);
     sendResource(res, 201, created);
@@ -285,6 +309,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version }: Deps): ex
 
   const errors: ErrorRequestHandler = (error, req, res, _next) => {
     if (error instanceof InvalidToken || error instanceof InsufficientScope) res.set('WWW-Authenticate', challengeOf(error));
+    if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
     if (error instanceof DomainError) {
       send(res, STATUS_OF[error.kind], operationOutcome(ISSUE_TYPE[error.kind], error.message, error instanceof InvalidResource ? error.expression : []));
       return;

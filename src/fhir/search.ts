@@ -144,6 +144,10 @@ function parseInclusion(name: string, raw: string): Inclusion {
   return { source, param, target: chosen };
 }
 
+function sameInclusion(a: Inclusion, b: Inclusion): boolean {
+  return a.source === b.source && a.param === b.param && a.target === b.target;
+}
+
 function values(raw: string): string[] {
   return raw.split(',').map((value) => value.trim()).filter(Boolean);
 }
@@ -179,11 +183,12 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
       } else if (name === '_include') {
         const inclusion = parseInclusion(name, raw);
         if (inclusion.source !== type) throw new InvalidResource(`_include=${raw} must start with ${type}, the type searched.`);
-        criteria.includes.push(inclusion);
+        // Each inclusion is one query: the same one twice is followed once.
+        if (!criteria.includes.some((known) => sameInclusion(known, inclusion))) criteria.includes.push(inclusion);
       } else if (name === '_revinclude') {
         const inclusion = parseInclusion(name, raw);
         if (inclusion.target !== type) throw new InvalidResource(`_revinclude=${raw} must be a reference to ${type}, the type searched.`);
-        criteria.revincludes.push(inclusion);
+        if (!criteria.revincludes.some((known) => sameInclusion(known, inclusion))) criteria.revincludes.push(inclusion);
       } else if (name === '_summary') {
         if (raw !== 'count' && raw !== 'false') throw new InvalidResource(`_summary=${raw} is not supported: use _summary=count, or _elements to choose elements.`);
         criteria.countOnly = raw === 'count';
@@ -216,5 +221,32 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
     }
   }
   if (cursor !== undefined) criteria.after = parseCursor(cursor, criteria.sort !== undefined);
+  return criteria;
+}
+
+/** Parameters that shape a search's answer, not which resources match. */
+const RESULT_PARAMETERS = new Set(['_count', '_cursor', '_sort', '_include', '_revinclude', '_summary', '_elements', '_format']);
+
+/**
+ * The condition of a conditional create (`If-None-Exist`, a transaction entry's
+ * `request.ifNoneExist`): search parameters of `type` that say which resources match, every one
+ * known (an ignored parameter would widen the match), at least one.
+ * https://hl7.org/fhir/R4/http.html#ccreate
+ */
+export function parseCondition(type: RecordType, raw: string, where: string): SearchCriteria {
+  const text = raw.trim().replace(new RegExp(`^(?:${type})?\\?`), '');
+  const query: SearchQuery = Object.create(null) as SearchQuery;
+  for (const [name, value] of new URLSearchParams(text)) {
+    if (RESULT_PARAMETERS.has(name)) throw new InvalidResource(`${where} takes search criteria only, like identifier=http://example.org|123; ${name} is not one.`);
+    if (value.trim() === '') throw new InvalidResource(`${where}: ${name} has no value.`);
+    query[name] = [...[query[name] ?? []].flat(), value];
+  }
+  let criteria: SearchCriteria;
+  try {
+    criteria = parseSearch(type, query, true);
+  } catch (error) {
+    throw error instanceof InvalidResource ? new InvalidResource(`${where}: ${error.message}`) : error;
+  }
+  if (criteria.used.length === 0) throw new InvalidResource(`${where} must name at least one search parameter of ${type}, like identifier=http://example.org|123.`);
   return criteria;
 }

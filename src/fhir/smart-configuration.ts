@@ -6,6 +6,7 @@ import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, GRANT_TYPES } fr
 import { RECORD_TYPES } from '../rules/catalogue';
 import { advertisedScopes } from '../rules/scopes';
 import { includesOf, revincludesOf, searchParamsOf } from './search';
+import type { BundleBounds } from './transaction';
 
 export type Endpoints = {
   issuer: string;
@@ -59,9 +60,10 @@ const SEARCH_DOCUMENTATION =
   'GET [base]/[type]?params, or POST [base]/[type]/_search with the parameters as a form (application/x-www-form-urlencoded); ' +
   'results are paged with next links (_count at most 100). Unknown parameters are ignored unless the request says Prefer: handling=strict. ' +
   '_sort takes date, _lastUpdated or their descending forms (-date); _include and _revinclude follow the references listed, within the record and only to types the token may read; ' +
-  '_summary=count gives the total alone; _elements returns the listed elements (marked SUBSETTED).';
+  '_summary=count gives the total alone; _elements returns the listed elements and those the type requires (marked SUBSETTED).';
 
-export function capabilityStatement(endpoints: Endpoints, version: string) {
+/** `bounds`: what one Bundle may read (config `fhirBundles`), told to apps in the interaction's documentation. */
+export function capabilityStatement(endpoints: Endpoints, version: string, bounds: BundleBounds) {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -93,8 +95,13 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
           ],
         },
         interaction: [
-          { code: 'transaction', documentation: 'POST [base] with a transaction Bundle: all or nothing, urn:uuid references resolved, every entry within the token\'s scopes.' },
-          { code: 'batch', documentation: 'POST [base] with a batch Bundle: each entry on its own, each answered with its own status.' },
+          {
+            code: 'transaction',
+            documentation:
+              'POST [base] with a transaction Bundle: all or nothing, urn:uuid references resolved, conditional creates (ifNoneExist), run in R4 order (deletes, creates, updates, reads), every entry within the token\'s scopes. ' +
+              `At most ${bounds.maxReads} entries that read or search, and about ${bounds.maxResources} resources returned by them (413 too-costly beyond).`,
+          },
+          { code: 'batch', documentation: 'POST [base] with a batch Bundle: each entry on its own, each answered with its own status; the same bounds as a transaction, a read past them answering 413.' },
         ],
         resource: RECORD_TYPES.map((type) => ({
           type,
@@ -107,7 +114,8 @@ export function capabilityStatement(endpoints: Endpoints, version: string) {
           versioning: 'versioned-update',
           readHistory: true,
           updateCreate: false,
-          conditionalCreate: false,
+          // If-None-Exist on POST and ifNoneExist in transactions (no Patient is ever created).
+          conditionalCreate: type !== 'Patient',
           conditionalUpdate: false,
           conditionalDelete: 'not-supported',
           ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),

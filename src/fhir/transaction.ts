@@ -4,19 +4,31 @@
  *
  * A transaction is all or nothing: every entry is checked against the caller's permissions before
  * anything is written, new resources get their ids up front so `urn:uuid:` (and any other fullUrl)
- * references between entries are rewritten to them, and the steps run in one database transaction —
- * one invalid entry and nothing is written. A batch runs each entry on its own and answers each
- * with its own status. https://hl7.org/fhir/R4/http.html#transaction · https://hl7.org/fhir/R4/bundle.html
+ * references between entries are rewritten to them, every resource is validated before the
+ * database transaction opens (a few milliseconds at a time, so other requests are served in
+ * between), and the steps then run in one database transaction in the order R4 prescribes —
+ * deletes, creates, updates, then reads, whatever the order of the entries — one invalid entry
+ * and nothing is written. A batch runs each entry on its own and answers each with its own status.
+ * A create may be conditional (`request.ifNoneExist`): the one match stands in for it, and
+ * references to its fullUrl point at that match.
+ *
+ * What one Bundle may make the server read is bounded: at most `maxReads` entries that read or
+ * search (refused with 413 before any work), and at most about `maxResources` resources returned
+ * by them in all (a search gets a smaller page when little is left; past it, a read or search
+ * answers 413 — the whole transaction, or that batch entry).
+ * https://hl7.org/fhir/R4/http.html#transaction · https://hl7.org/fhir/R4/http.html#trules ·
+ * https://hl7.org/fhir/R4/http.html#ccreate · https://hl7.org/fhir/R4/bundle.html
  */
 import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DomainError, STATUS_OF } from '../errors';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import type { Permission } from '../rules/scopes';
 import { findUnstorable } from '../security/storable-text';
-import { InvalidResource } from './errors';
+import { ChangedMeanwhile, InvalidResource, TooCostly } from './errors';
 import { asObject, relativeReference } from './indexing';
 import type { RecordRepository, StoredResource } from './repository';
-import { parseSearch, type SearchQuery } from './search';
+import { parseCondition, parseSearch, type SearchCriteria, type SearchQuery } from './search';
 import { searchsetBundle } from './searchset';
 
 type Json = Record<string, unknown>;
@@ -27,7 +39,7 @@ export const MAX_ENTRIES = 1000;
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 export type Step =
-  | { method: 'POST'; type: RecordType; resource: Json; id: string }
+  | { method: 'POST'; type: RecordType; resource: Json; id: string; ifNoneExist?: SearchCriteria }
   | { method: 'PUT'; type: RecordType; id: string; resource: Json; ifMatch: number | undefined }
   | { method: 'DELETE'; type: RecordType; id: string }
   | { method: 'GET'; type: RecordType; id: string }
@@ -36,7 +48,38 @@ export type Step =
 /** What each step needs of the caller's scopes. */
 export const PERMISSION_OF: Readonly<Record<Step['method'], Permission>> = { POST: 'c', PUT: 'u', DELETE: 'd', GET: 'r', SEARCH: 's' };
 
+/** The permissions a step needs: a conditional create also searches. */
+export function permissionsFor(step: Step): Permission[] {
+  return step.method === 'POST' && step.ifNoneExist ? ['c', 's'] : [PERMISSION_OF[step.method]];
+}
+
+/** R4's transaction order (http.html#trules): deletes, creates, updates, then reads and searches. */
+const PROCESSING_ORDER: Readonly<Record<Step['method'], number>> = { DELETE: 0, POST: 1, PUT: 2, GET: 3, SEARCH: 3 };
+
 export type Outcome = { status: number; resource?: StoredResource; location?: string; outcome?: Json; bundle?: Json };
+
+/** What one Bundle may make the server read (config `fhirBundles`). */
+export type BundleBounds = { maxReads: number; maxResources: number };
+
+/** How many more resources a Bundle's reads and searches may return. */
+export type ResourceBudget = { left: number };
+
+/** The work is handed back to the event loop after this long, so one large Bundle never holds it. */
+const TURN_MS = 10;
+
+/** `fn` on each item in order, letting other requests run every {@link TURN_MS} ms. */
+async function inTurns<T, R>(items: readonly T[], fn: (item: T, index: number) => R): Promise<R[]> {
+  const results: R[] = [];
+  let turn = performance.now();
+  for (const [index, item] of items.entries()) {
+    results.push(fn(item, index));
+    if (performance.now() - turn > TURN_MS) {
+      await nextTurn();
+      turn = performance.now();
+    }
+  }
+  return results;
+}
 
 /** `Bundle.entry[3]: message`, keeping the kind of refusal (and its FHIRPath locations). */
 export function atEntry(index: number, error: unknown): unknown {
@@ -82,6 +125,13 @@ export function stepOf(entry: Json, index: number, fhirBase?: string): Step {
   const [path = '', queryText] = url.split('?', 2);
   const [typeName, id, ...rest] = path.split('/');
   const resource = asObject(entry.resource);
+  const ifNoneExist = request?.ifNoneExist;
+  if (ifNoneExist !== undefined && method !== 'POST') {
+    throw new InvalidResource(`Bundle.entry[${index}]: ifNoneExist goes with a POST (a conditional create).`, [`Bundle.entry[${index}].request.ifNoneExist`]);
+  }
+  if (ifNoneExist !== undefined && typeof ifNoneExist !== 'string') {
+    throw new InvalidResource(`Bundle.entry[${index}]: ifNoneExist must be search parameters as text, like identifier=http://example.org|123.`, [`Bundle.entry[${index}].request.ifNoneExist`]);
+  }
   const needsResource = () => {
     if (!resource) throw new InvalidResource(`Bundle.entry[${index}] (${method} ${url}) needs a resource.`, [`Bundle.entry[${index}].resource`]);
     return resource;
@@ -91,9 +141,17 @@ export function stepOf(entry: Json, index: number, fhirBase?: string): Step {
     return id;
   };
   switch (method) {
-    case 'POST':
+    case 'POST': {
       if (id !== undefined) throw new InvalidResource(`Bundle.entry[${index}]: POST goes to the type, like Observation.`, [`Bundle.entry[${index}].request.url`]);
-      return { method, type: typeAt(index, typeName), resource: needsResource(), id: randomUUID() };
+      const type = typeAt(index, typeName);
+      const step = { method, type, resource: needsResource(), id: randomUUID() } as const;
+      if (ifNoneExist === undefined) return step;
+      try {
+        return { ...step, ifNoneExist: parseCondition(type, ifNoneExist, 'ifNoneExist') };
+      } catch (error) {
+        throw atEntry(index, error);
+      }
+    }
     case 'PUT': {
       const ifMatch = typeof request.ifMatch === 'string' ? /^(?:W\/)?"(\d+)"$/.exec(request.ifMatch.trim())?.[1] : undefined;
       return { method, type: typeAt(index, typeName), id: needsId(), resource: needsResource(), ifMatch: ifMatch === undefined ? undefined : Number(ifMatch) };
@@ -123,13 +181,14 @@ export function rewriteReferences(value: unknown, targets: ReadonlyMap<string, s
 /**
  * Where each entry will live, by the names other entries may use for it: its fullUrl
  * (`urn:uuid:…` or an absolute URL) and, when the fullUrl ends in `Type/id`, that relative form.
+ * A conditional create that found its match (`matched`: entry index → id) lives there.
  */
-export function referenceTargets(entries: readonly Json[], steps: readonly Step[]): Map<string, string> {
+export function referenceTargets(entries: readonly Json[], steps: readonly Step[], matched: ReadonlyMap<number, string> = new Map()): Map<string, string> {
   const targets = new Map<string, string>();
   steps.forEach((step, index) => {
     if (step.method !== 'POST' && step.method !== 'PUT') return;
     const fullUrl = entries[index]?.fullUrl;
-    const to = `${step.type}/${step.id}`;
+    const to = `${step.type}/${matched.get(index) ?? step.id}`;
     if (typeof fullUrl === 'string') {
       targets.set(fullUrl, to);
       const relative = fullUrl.startsWith('urn:') ? undefined : relativeReference(fullUrl);
@@ -139,12 +198,26 @@ export function referenceTargets(entries: readonly Json[], steps: readonly Step[
   return targets;
 }
 
-/** What a search step needs: the base of its links and entries' fullUrl, and the types its `_include`/`_revinclude` may bring (the token's read scopes). */
-export type SearchContext = { fhirBase: string; readable: (type: RecordType) => boolean };
+/**
+ * What a search step needs: the base of its links and entries' fullUrl, the types its
+ * `_include`/`_revinclude` may bring (the token's read scopes), and how many resources the
+ * Bundle's reads may still return (none: no bound, as for an import, which reads nothing).
+ */
+export type SearchContext = { fhirBase: string; readable: (type: RecordType) => boolean; budget?: ResourceBudget };
+
+/** Refuses a read once the Bundle's reads have returned all they may. */
+function assertBudgetLeft(budget: ResourceBudget | undefined): void {
+  if (budget && budget.left <= 0) throw new TooCostly("This Bundle's reads and searches have returned as many resources as one Bundle may: ask for the rest in another request.");
+}
 
 async function run(repository: RecordRepository, step: Step, search: SearchContext): Promise<Outcome> {
+  const { budget } = search;
   switch (step.method) {
     case 'POST': {
+      if (step.ifNoneExist) {
+        const { created, resource } = await repository.createIfNoneExist(step.type, step.resource, step.ifNoneExist, { id: step.id });
+        return { status: created ? 201 : 200, resource, location: `${step.type}/${String(resource.content.id)}/_history/${resource.versionId}` };
+      }
       const created = await repository.create(step.type, step.resource, { id: step.id });
       return { status: 201, resource: created, location: `${step.type}/${step.id}/_history/${created.versionId}` };
     }
@@ -155,12 +228,21 @@ async function run(repository: RecordRepository, step: Step, search: SearchConte
     case 'DELETE':
       await repository.remove(step.type, step.id);
       return { status: 204 };
-    case 'GET':
-      return { status: 200, resource: await repository.read(step.type, step.id) };
+    case 'GET': {
+      assertBudgetLeft(budget);
+      const resource = await repository.read(step.type, step.id);
+      if (budget) budget.left -= 1;
+      return { status: 200, resource };
+    }
     case 'SEARCH': {
       const criteria = parseSearch(step.type, step.query, false);
+      assertBudgetLeft(budget);
+      // A smaller page when little is left: its next link brings the rest.
+      if (budget) criteria.count = Math.min(criteria.count, budget.left);
+      const result = await repository.search(step.type, criteria, search.readable);
+      if (budget) budget.left -= result.resources.length + result.included.length;
       // The same searchset the search endpoint answers: fullUrl, _elements, self and next links.
-      return { status: 200, bundle: searchsetBundle(search.fhirBase, step.type, criteria, await repository.search(step.type, criteria, search.readable)) };
+      return { status: 200, bundle: searchsetBundle(search.fhirBase, step.type, criteria, result) };
     }
   }
 }
@@ -187,6 +269,9 @@ export type Atomically = <T>(fn: () => Promise<T>) => Promise<T>;
 export type BundleDeps = {
   atomically: Atomically;
   fhirBase: string;
+  bounds: BundleBounds;
+  /** What the caller must pass once the Bundle is within its bounds, before any work (a per-app rate). */
+  admit?: () => Promise<void>;
   /** Throws (403) unless the caller may do `permission` on `type`. */
   demand(type: RecordType, permission: Permission): void;
   /** The types the caller may read, for searches' `_include` and `_revinclude`. */
@@ -198,7 +283,7 @@ export type BundleDeps = {
 /**
  * Runs a transaction's steps in one database transaction (nothing is written if one fails);
  * `options.targets` adds names for entries (an import's old ids); `options.after` runs inside it
- * too (an import's audit event).
+ * too (an import's audit event). Outcomes come in the order of the steps.
  */
 export async function runTransaction(
   atomically: Atomically,
@@ -207,21 +292,46 @@ export async function runTransaction(
   steps: readonly Step[],
   options: { search: SearchContext; targets?: ReadonlyMap<string, string>; after?: (outcomes: Outcome[]) => Promise<void> },
 ): Promise<Outcome[]> {
-  const targets = new Map([...referenceTargets(entries, steps), ...(options.targets ?? [])]);
-  // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.
-  steps.forEach((step, index) => {
-    const unstorable = 'resource' in step ? findUnstorable(step.resource, step.type) : undefined;
+  // Conditional creates first: a match stands in for its entry, in references too. Checked again
+  // inside the transaction, where conditional creates take turns.
+  const matched = new Map<number, string>();
+  for (const [index, step] of steps.entries()) {
+    if (step.method !== 'POST' || !step.ifNoneExist) continue;
+    const match = await repository.conditionalMatch(step.type, step.ifNoneExist).catch((error: unknown) => {
+      throw atEntry(index, error);
+    });
+    if (match) matched.set(index, String(match.content.id));
+  }
+  const targets = new Map([...referenceTargets(entries, steps, matched), ...(options.targets ?? [])]);
+  // Every resource checked before the transaction opens (it holds the embedded database's one
+  // connection), a few milliseconds at a time. A matched create writes nothing: not checked.
+  const checked = await inTurns(steps, (step, index): Step => {
+    if (!('resource' in step) || matched.has(index)) return step;
+    // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.
+    const unstorable = findUnstorable(step.resource, step.type);
     if (unstorable) {
       const problem = unstorable.problem === 'depth' ? 'the resource is nested too deeply' : 'text cannot contain NUL characters or broken Unicode';
       throw new InvalidResource(`Bundle.entry[${index}]: ${unstorable.path}: ${problem}.`, [`Bundle.entry[${index}].resource`]);
     }
+    try {
+      const resource = repository.check(step.type, rewriteReferences(step.resource, targets), step.method === 'PUT' ? step.id : undefined);
+      return { ...step, resource };
+    } catch (error) {
+      throw atEntry(index, error);
+    }
   });
-  const resolved = steps.map((step) => ('resource' in step ? { ...step, resource: rewriteReferences(step.resource, targets) as Json } : step));
+  const order = [...checked.keys()].sort((a, b) => PROCESSING_ORDER[(checked[a] as Step).method] - PROCESSING_ORDER[(checked[b] as Step).method] || a - b);
   return atomically(async () => {
     const outcomes: Outcome[] = [];
-    for (const [index, step] of resolved.entries()) {
+    for (const index of order) {
+      const step = checked[index] as Step;
       try {
-        outcomes.push(await run(repository, step, options.search));
+        const outcome = await run(repository, step, options.search);
+        if (step.method === 'POST' && step.ifNoneExist) {
+          const found = outcome.status === 200 ? String(outcome.resource?.content.id) : undefined;
+          if (found !== matched.get(index)) throw new ChangedMeanwhile('What ifNoneExist matches changed while the Bundle was being checked; send it again.');
+        }
+        outcomes[index] = outcome;
       } catch (error) {
         throw atEntry(index, error);
       }
@@ -231,22 +341,39 @@ export async function runTransaction(
   });
 }
 
+/**
+ * A Bundle with more entries that read or search (a conditional create searches too) than one may
+ * hold is refused before any work.
+ */
+function assertReadsWithin(entries: readonly Json[], bounds: BundleBounds): void {
+  const reads = entries.filter((entry) => {
+    const request = asObject(entry.request);
+    return request?.method === 'GET' || request?.ifNoneExist !== undefined;
+  }).length;
+  if (reads > bounds.maxReads) {
+    throw new TooCostly(`A Bundle may hold at most ${bounds.maxReads} entries that read or search; this one has ${reads}. Send them in several Bundles, or page through one search.`);
+  }
+}
+
 /** `POST /fhir` with a transaction or batch Bundle: the response Bundle. */
 export async function processBundle(deps: BundleDeps, repository: RecordRepository, body: unknown): Promise<Json> {
   const { type, entries } = entriesOf(body, ['transaction', 'batch']);
+  assertReadsWithin(entries, deps.bounds);
+  await deps.admit?.();
+  const search: SearchContext = { fhirBase: deps.fhirBase, readable: deps.readable, budget: { left: deps.bounds.maxResources } };
   if (type === 'transaction') {
-    const steps = entries.map((entry, index) => stepOf(entry, index, deps.fhirBase));
+    const steps = await inTurns(entries, (entry, index) => stepOf(entry, index, deps.fhirBase));
     // Every entry's permission first: a refused one stops the transaction before any write.
-    steps.forEach((step) => deps.demand(step.type, PERMISSION_OF[step.method]));
-    const outcomes = await runTransaction(deps.atomically, repository, entries, steps, { search: deps });
+    steps.forEach((step) => permissionsFor(step).forEach((permission) => deps.demand(step.type, permission)));
+    const outcomes = await runTransaction(deps.atomically, repository, entries, steps, { search });
     return { resourceType: 'Bundle', type: 'transaction-response', entry: outcomes.map((outcome) => responseEntry(deps.fhirBase, outcome)) };
   }
   const responses: Json[] = [];
   for (const [index, entry] of entries.entries()) {
     try {
       const step = stepOf(entry, index, deps.fhirBase);
-      deps.demand(step.type, PERMISSION_OF[step.method]);
-      responses.push(responseEntry(deps.fhirBase, await run(repository, step, deps)));
+      permissionsFor(step).forEach((permission) => deps.demand(step.type, permission));
+      responses.push(responseEntry(deps.fhirBase, await run(repository, step, search)));
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       responses.push({ response: { status: String(STATUS_OF[error.kind]), outcome: deps.outcomeOf(error) } });

@@ -24,6 +24,16 @@
  *    value set (`Condition.clinicalStatus`). Only its errors count; its warnings about codes
  *    outside example or extensible value sets (LOINC, SNOMED CT…) are ignored.
  *
+ * 3. Literal references (`Reference.reference`) in one of the forms R4 gives
+ *    (https://hl7.org/fhir/R4/references.html#literal): a relative reference is exactly
+ *    `Type/id`, optionally `/_history/vid`, with a resource type FHIR defines; anything else must
+ *    be an absolute URL or URN (`https://…`, `urn:uuid:…`) or a local `#id`. Neither library
+ *    checks this, and a reference with a tail that looks like another (`Patient/1/x/Patient/2`)
+ *    would otherwise be stored.
+ *
+ * `_elements` keeps every element a type requires (min 1), read from FHIR.js's parsed
+ * definitions ({@link mandatoryElements}).
+ *
  * `@medplum/core`'s validator was left out: everything it refused here is refused by the two above,
  * it lets `status: "bogus"` and `code: 7` through, and it costs ~1 s and ~150 MB at start and
  * ~1.5k validations/s. What it alone adds are the FHIRPath invariants (e.g. obs-6, con-3).
@@ -149,7 +159,61 @@ export function validateResource(resource: unknown, expectedType: string): Valid
     ]);
   }
   const issues = checkResource(e, resource, expectedType, expectedType);
+  for (const issue of referenceIssues(e, resource, expectedType)) {
+    if (!issues.some((i) => isWithin(issue.path, i.path))) issues.push(issue);
+  }
   return issues.length === 0 ? { valid: true } : invalid(issues);
+}
+
+/** Has a scheme (`https:`, `urn:`): an absolute reference, which may name any server. */
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+const RELATIVE = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** Every `reference` string not in one of R4's literal reference forms (contained resources included). */
+function referenceIssues(e: Engines, resource: Record<string, unknown>, root: string): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  // A stack, not recursion: the resource may be deep (the schema has reported that already).
+  const stack: { value: unknown; path: string }[] = [{ value: resource, path: root }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as { value: unknown; path: string };
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => stack.push({ value: item, path: `${path}[${i}]` }));
+      continue;
+    }
+    if (!isObject(value)) continue;
+    for (const [key, inner] of Object.entries(value)) {
+      if (key === 'reference' && typeof inner === 'string') {
+        const relative = RELATIVE.exec(inner);
+        const fine = inner.startsWith('#') || ABSOLUTE.test(inner) || (relative !== null && e.resourceTypes.has(relative[1] ?? ''));
+        if (!fine) {
+          issues.push({
+            path: `${path}.reference`,
+            message: `${JSON.stringify(inner.length > 80 ? `${inner.slice(0, 80)}…` : inner)} is not a reference FHIR R4 allows: a relative reference is exactly Type/id (optionally /_history/version), anything else a full URL, a urn:uuid: or a #contained id.`,
+          });
+        }
+      } else if (typeof inner === 'object' && inner !== null) {
+        stack.push({ value: inner, path: `${path}.${key}` });
+      }
+    }
+  }
+  return issues.reverse();
+}
+
+const mandatoryByType = new Map<string, ReadonlySet<string>>();
+
+/**
+ * The top-level elements a resource of `type` must hold (min 1 in its R4 definition), a choice
+ * element by each of its names (`medicationCodeableConcept`, `medicationReference`): what a
+ * `_elements` answer keeps whether asked or not (https://hl7.org/fhir/R4/search.html#elements).
+ */
+export function mandatoryElements(type: string): ReadonlySet<string> {
+  let names = mandatoryByType.get(type);
+  if (!names) {
+    const definition = loadEngines().fhir.parser.parsedStructureDefinitions[type];
+    names = new Set((definition?._properties ?? []).filter((property) => property._required).map((property) => property._name));
+    mandatoryByType.set(type, names);
+  }
+  return names;
 }
 
 /** Checks one resource of a known type; `root` is the FHIRPath-like location of the resource. */

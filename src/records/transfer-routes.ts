@@ -6,7 +6,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Person } from '../accounts/service';
-import { DomainError, STATUS_OF } from '../errors';
+import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { BadRequest } from '../http/errors';
 import { sendPage } from '../http/render';
 import { requirePerson } from '../http/require-person';
@@ -50,6 +50,7 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
       await sendPage(res, 200, 'records/import-review', { title: `Import into ${record.name}`, record, filename, text, review, error: undefined });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
+      if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
       await sendPage(res, STATUS_OF[error.kind], 'records/import-review', { title: `Import into ${record.name}`, record, filename, text: undefined, review: undefined, error: error.message });
     }
   });
@@ -65,6 +66,7 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
       await sendPage(res, 200, 'records/imported', { title: `Imported into ${record.name}`, record, filename, count });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
+      if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
       await sendPage(res, STATUS_OF[error.kind], 'records/import-review', { title: `Import into ${record.name}`, record, filename, text: undefined, review: undefined, error: error.message });
     }
   });

@@ -3,9 +3,13 @@
  * every resource of the record as one FHIR Bundle (type `collection`, JSON); "Import" takes a
  * Bundle file, shows first what it would add in plain words (a dry run of the very transaction,
  * rolled back, so the review fails exactly where the import would), then writes it in one
- * transaction with one audit event naming the file. https://hl7.org/fhir/R4/bundle.html
+ * transaction with one audit event naming the file. Each review and each import validates a whole
+ * file (up to 5 MB): a person may ask for `IMPORTS_PER_PERSON` of them an hour, counted before
+ * the work. https://hl7.org/fhir/R4/bundle.html
  */
 import type { AuditLog } from '../audit/service';
+import type { Config } from '../config';
+import type { Database } from '../db';
 import { DomainError } from '../errors';
 import { InvalidResource } from '../fhir/errors';
 import { importPlan, type ImportPlan } from '../fhir/import';
@@ -13,6 +17,7 @@ import type { RecordRepositories } from '../fhir/repository';
 import { patientBirthDate, patientName, summarize } from '../fhir/summary';
 import { runTransaction } from '../fhir/transaction';
 import { RECORD_TYPES, countOf } from '../rules/catalogue';
+import { createRate, type Rate } from '../security/rate-limits';
 import { capitalize } from '../text';
 
 type Json = Record<string, unknown>;
@@ -33,7 +38,17 @@ class DryRunDone extends Error {}
 
 const PAGE = 1000;
 
-export function createRecordTransfer(repositories: RecordRepositories, audit: AuditLog, fhirBase: string) {
+/** Import reviews and imports per person per hour (config `importsPerPerson`). */
+export function importRate(db: Pick<Database, 'knex'>, config: Pick<Config, 'importsPerPerson'>): Rate {
+  return createRate(db, {
+    prefix: 'imports-person',
+    points: config.importsPerPerson,
+    duration: 3600,
+    message: `You have asked for ${config.importsPerPerson} imports or import reviews in the last hour, as many as one person may.`,
+  });
+}
+
+export function createRecordTransfer(repositories: RecordRepositories, audit: AuditLog, fhirBase: string, imports: Rate) {
   const repositoryOf = (recordId: string, person: Person) => repositories.forRecord(recordId, { kind: 'person', personId: person.id, name: person.name }, { audited: false });
 
   /** Parses the file's text; a file that is not JSON is refused in words. */
@@ -105,6 +120,7 @@ export function createRecordTransfer(repositories: RecordRepositories, audit: Au
 
     /** What importing `text` would add, checked by running it and rolling it back. */
     async review(recordId: string, person: Person, text: string): Promise<ImportReview> {
+      await imports.consume(person.id);
       try {
         const plan = importPlan(recordId, parse(text));
         await apply(recordId, person, plan, async () => {
@@ -120,6 +136,7 @@ export function createRecordTransfer(repositories: RecordRepositories, audit: Au
 
     /** Imports `text` (the file `filename`) into the record, all or nothing; returns how many resources were written. */
     async import(recordId: string, person: Person, text: string, filename: string): Promise<number> {
+      await imports.consume(person.id);
       try {
         const plan = importPlan(recordId, parse(text));
         let written = 0;

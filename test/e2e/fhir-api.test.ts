@@ -182,6 +182,108 @@ test('two records of one person are kept apart, and writes cannot point at anoth
   expect(await server.db.knex('resources').count({ n: '*' }).first()).toEqual(before);
 });
 
+test("a patient reference must be the record's Patient exactly, and every relative reference exactly Type/id", async () => {
+  const lee = await registeredPerson('Lee Exact');
+  const mo = await registeredPerson('Mo Elsewhere');
+  const { token } = await tokenFor(lee, ['patient/Observation.cruds']);
+  const count = async () => Number(((await server.db.knex('resources').count({ n: '*' })) as [{ n: string }])[0].n);
+  const before = await count();
+  // References that end like Lee's Patient but are not it: each would have filed into Lee's record.
+  for (const reference of [
+    `Patient/${mo.ownRecord}/x/Patient/${lee.ownRecord}`,
+    `Patient/${mo.ownRecord}/_history/1/Patient/${lee.ownRecord}`,
+    `https://ehr.example/fhir/Patient/${lee.ownRecord}`,
+    `${server.issuer}/fhir/Patient/${mo.ownRecord}/x/Patient/${lee.ownRecord}`,
+    `/Patient/${lee.ownRecord}`,
+    `Patient/${lee.ownRecord}/_history/1`,
+  ]) {
+    const res = await fhir(token, 'POST', 'Observation', weight(70, undefined, { subject: { reference } }));
+    expect([reference, res.status, res.body.issue?.[0]?.diagnostics]).toEqual([reference, 403, `Observation.subject must refer to this record's patient, Patient/${lee.ownRecord}.`]);
+  }
+  const made = await fhir(token, 'POST', 'Observation', weight(70));
+  expect(made.status).toBe(201);
+  const moved = await fhir(token, 'PUT', `Observation/${made.body.id}`, { ...made.body, subject: { reference: `Patient/${mo.ownRecord}/x/Patient/${lee.ownRecord}` } });
+  expect(moved.status).toBe(403);
+  // Any other relative reference is exactly Type/id (optionally /_history/vid), of a FHIR type.
+  for (const reference of ['Encounter/1/x/Encounter/2', 'Encounter/', 'Encounter', '/Encounter/1', 'Encounter/1?x=y', 'Encounter/1/_history/', 'Visit/1', 'encounter/1']) {
+    const res = await fhir(token, 'POST', 'Observation', weight(70, undefined, { encounter: { reference } }));
+    expect([reference, res.status, res.body.issue[0].code, res.body.issue[0].expression[0]]).toEqual([reference, 400, 'invalid', expect.stringMatching(/^Observation\.encounter/)]);
+  }
+  const tail = await fhir(token, 'POST', 'Observation', weight(70, undefined, { encounter: { reference: 'Encounter/1/x/Encounter/2' } }));
+  expect(tail.body.issue[0].diagnostics).toMatch(/^Observation\.encounter\.reference: "Encounter\/1\/x\/Encounter\/2" is not a reference FHIR R4 allows: a relative reference is exactly Type\/id/);
+  expect(await count()).toBe(before + 1);
+  // The forms R4 allows still go in; the record's Patient by its full URL on this server too.
+  for (const extra of [
+    { encounter: { reference: 'Encounter/visit-1' } },
+    { encounter: { reference: 'https://ehr.example/fhir/Encounter/9' } },
+    { encounter: { reference: 'urn:uuid:0d3b6c0e-2f35-4c71-9d2c-6a8f2b1f5e01' } },
+    { subject: { reference: `${server.issuer}/fhir/Patient/${lee.ownRecord}` } },
+  ]) {
+    expect([extra, (await fhir(token, 'POST', 'Observation', weight(70, undefined, extra))).status]).toEqual([extra, 201]);
+  }
+});
+
+test('conditional create (If-None-Exist): none → 201, one → 200 with it, several → 412; the condition is checked', async () => {
+  const ola = await registeredPerson('Ola Conditional');
+  const { token } = await tokenFor(ola, ['patient/Observation.cruds']);
+  const condition = { 'if-none-exist': 'code=http://loinc.org|29463-7&date=2026-05-01T08:00:00Z' };
+  const first = await fhir(token, 'POST', 'Observation', weight(71, '2026-05-01T08:00:00Z'), condition);
+  expect(first.status).toBe(201);
+  const again = await fhir(token, 'POST', 'Observation', weight(99, '2026-05-01T08:00:00Z'), condition);
+  expect(again.status).toBe(200);
+  expect(again.body.id).toBe(first.body.id);
+  expect(again.body.valueQuantity.value).toBe(71);
+  expect(again.headers.get('location')).toBe(`${server.issuer}/fhir/Observation/${first.body.id}/_history/1`);
+  // The Type? form some clients send is the same condition.
+  expect((await fhir(token, 'POST', 'Observation', weight(99, '2026-05-01T08:00:00Z'), { 'if-none-exist': `Observation?_id=${first.body.id}` })).status).toBe(200);
+  await fhir(token, 'POST', 'Observation', weight(72, '2026-05-01T08:00:00Z'));
+  const several = await fhir(token, 'POST', 'Observation', weight(73, '2026-05-01T08:00:00Z'), condition);
+  expect(several.status).toBe(412);
+  expect(several.body.issue[0].diagnostics).toMatch(/^2 Observation resources in this record match the condition/);
+  expect((await fhir(token, 'GET', 'Observation?_summary=count')).body.total).toBe(2);
+
+  // A parameter carevault does not know would widen the match to everything: refused, as are
+  // result parameters and an empty condition. Another record's resources never match.
+  for (const bad of ['identifier=http://lab.example|123', '_count=1', 'code=', '', 'code=x&_sort=date']) {
+    const res = await fhir(token, 'POST', 'Observation', weight(74), { 'if-none-exist': bad });
+    expect([bad, res.status, res.body.resourceType]).toEqual([bad, 400, 'OperationOutcome']);
+  }
+  const pat = await registeredPerson('Pat Elsewhere');
+  const theirs = await tokenFor(pat, ['patient/Observation.cruds']);
+  expect((await fhir(theirs.token, 'POST', 'Observation', weight(71, '2026-05-01T08:00:00Z'), { 'if-none-exist': `_id=${first.body.id}` })).status).toBe(201);
+  // The condition is a search: a token that may create but not search is refused.
+  const createOnly = await tokenFor(ola, ['patient/Observation.c']);
+  const refused = await fhir(createOnly.token, 'POST', 'Observation', weight(75), condition);
+  expect(refused.status).toBe(403);
+  expect(refused.headers.get('www-authenticate')).toContain('insufficient_scope');
+});
+
+test('conditional creates sent at once (one instance or two) create one resource', async () => {
+  const quinn = await registeredPerson('Quinn Racing');
+  const { token } = await tokenFor(quinn, ['patient/Observation.cruds']);
+  // A second instance of the same issuer where the database allows one (a PostgreSQL server).
+  const second = server.config.databaseUrl ? await startTestServer({}, server) : undefined;
+  try {
+    const bases = [server.issuer, second?.issuer ?? server.issuer];
+    const condition = { 'if-none-exist': 'code=http://loinc.org|29463-7&date=2026-06-01T08:00:00Z' };
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const res = await fetch(`${bases[i % 2]}/fhir/Observation`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...condition },
+          body: JSON.stringify(weight(80 + i, '2026-06-01T08:00:00Z')),
+        });
+        return { status: res.status, id: ((await res.json()) as { id: string }).id };
+      }),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+    expect(new Set(answers.map((answer) => answer.id)).size).toBe(1);
+    expect((await fhir(token, 'GET', 'Observation?_summary=count')).body.total).toBe(1);
+  } finally {
+    await second?.stop();
+  }
+});
+
 test('validation, content type, size, ETags and If-Match', async () => {
   const lee = await registeredPerson('Lee Carter');
   const { token } = await tokenFor(lee, ['patient/Observation.cruds']);

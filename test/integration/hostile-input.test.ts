@@ -625,6 +625,21 @@ describe('records API bodies', () => {
     ]);
   });
 
+  test('conditional creates with odd conditions', async () => {
+    const valid = JSON.stringify(observation());
+    const json = { 'content-type': 'application/fhir+json' };
+    await expectSane([
+      create(valid, 400, 'empty If-None-Exist', { ...json, 'if-none-exist': '' }),
+      create(valid, 400, 'If-None-Exist of an unknown parameter', { ...json, 'if-none-exist': 'identifier=x' }),
+      create(valid, 400, 'If-None-Exist of a NUL', { ...json, 'if-none-exist': 'code=%00' }),
+      create(valid, 400, 'If-None-Exist of a bad date', { ...json, 'if-none-exist': 'date=yesterday' }),
+      create(valid, 400, 'If-None-Exist with _include', { ...json, 'if-none-exist': 'code=x&_include=Observation:patient' }),
+      create(valid, [200, 201], 'If-None-Exist of 500 codes', { ...json, 'if-none-exist': `code=${Array.from({ length: 500 }, (_, i) => `c${i}`).join(',')}` }),
+      create(valid, [200, 201, 400], 'If-None-Exist of __proto__', { ...json, 'if-none-exist': '__proto__=1&constructor=2' }),
+      create(valid, [200, 201], 'If-None-Exist of another record', { ...json, 'if-none-exist': `patient=${bob.recordId}` }),
+    ]);
+  });
+
   test('resources of odd shapes', async () => {
     const codings = Array.from({ length: 2000 }, (_, i) => ({ system: 'http://loinc.org', code: `${i}-0` }));
     const deepContained = (depth: number): Record<string, unknown> =>
@@ -642,6 +657,10 @@ describe('records API bodies', () => {
       ['subject names another record', observation({ subject: { reference: `Patient/${bob.recordId}` } }), 403],
       ['subject names this record', observation({ subject: { reference: `Patient/${alice.recordId}` } }), 201],
       ['subject is a contained reference', observation({ subject: { reference: '#p1' }, contained: [{ resourceType: 'Patient', id: 'p1' }] }), [400, 403]],
+      ['subject ends like this record after another', observation({ subject: { reference: `Patient/${bob.recordId}/x/Patient/${alice.recordId}` } }), [400, 403]],
+      ['subject names this record on another server', observation({ subject: { reference: `https://evil.example/fhir/Patient/${alice.recordId}` } }), 403],
+      ['a reference with a tail like another', observation({ hasMember: [{ reference: `Observation/x/y/Observation/z` }] }), 400],
+      ['a reference 100000 characters long', observation({ hasMember: [{ reference: `Observation/${'x/'.repeat(50_000)}` }] }), 400],
       ['effectiveDateTime is an object', observation({ effectiveDateTime: {} }), 400],
       ['effectiveDateTime is February 30th', observation({ effectiveDateTime: '2024-02-30' }), [201, 400]],
       ['effectiveDateTime is year 0', observation({ effectiveDateTime: '0000-01-01' }), 400],

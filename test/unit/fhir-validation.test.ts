@@ -1,4 +1,4 @@
-import { validateResource, type ValidationResult } from '../../src/fhir/validation';
+import { mandatoryElements, validateResource, type ValidationResult } from '../../src/fhir/validation';
 import { RECORD_TYPES, type RecordType } from '../../src/rules/catalogue';
 
 type Json = Record<string, unknown>;
@@ -330,5 +330,30 @@ describe('validateResource refuses', () => {
     expect(paths).toEqual(
       expect.arrayContaining(['Observation.status', 'Observation.colour', 'Observation.effectiveDateTime']),
     );
+  });
+
+  it('a literal reference in none of the forms R4 gives: a relative one is exactly Type/id', () => {
+    // FHIR.js refuses some of these already (on the element); none of them passes.
+    for (const reference of ['Patient/p2/x/Patient/p1', 'Patient/p1/', '/Patient/p1', 'Patient', 'Patient/p1?x=1', 'Patient/p1/_history', ' Patient/p1']) {
+      expect([reference, validateResource({ ...weight(), subject: { reference } }, 'Observation').valid]).toEqual([reference, false]);
+    }
+    const message = expectRefusedAt({ ...weight(), subject: { reference: 'Patient/p2/x/Patient/p1' } }, 'Observation', 'Observation.subject.reference');
+    expect(message).toBe('"Patient/p2/x/Patient/p1" is not a reference FHIR R4 allows: a relative reference is exactly Type/id (optionally /_history/version), anything else a full URL, a urn:uuid: or a #contained id.');
+    // Wherever it is: in a list, in a contained resource.
+    expectRefusedAt({ ...VALID.DiagnosticReport(), result: [{ reference: 'Observation/o1' }, { reference: 'Observation/o1/x/Observation/o2' }] }, 'DiagnosticReport', 'DiagnosticReport.result[1].reference');
+    const contained = { ...VALID.MedicationStatement(), contained: [{ resourceType: 'Medication', id: 'm1', manufacturer: { reference: 'Organization/a/x/Organization/b' } }] };
+    expectRefusedAt(contained, 'MedicationStatement', 'MedicationStatement.contained[0].manufacturer.reference');
+    // The forms R4 gives pass.
+    for (const reference of ['Patient/p1', 'https://ehr.example/fhir/Patient/p1', 'urn:uuid:0d3b6c0e-2f35-4c71-9d2c-6a8f2b1f5e01', 'urn:oid:1.2.3']) {
+      expect([reference, validateResource({ ...weight(), subject: { reference } }, 'Observation')]).toEqual([reference, { valid: true }]);
+    }
+  });
+});
+
+describe('mandatoryElements', () => {
+  it('names the top-level elements R4 requires of a type, a choice element by each of its names', () => {
+    expect([...mandatoryElements('Observation')].sort()).toEqual(['code', 'status']);
+    expect([...mandatoryElements('MedicationStatement')].sort()).toEqual(['medicationCodeableConcept', 'medicationReference', 'status', 'subject']);
+    expect([...mandatoryElements('Patient')]).toEqual([]);
   });
 });

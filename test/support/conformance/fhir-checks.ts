@@ -309,8 +309,17 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         expect(status).toBeGreaterThanOrEqual(400);
         expect(status).toBeLessThan(500);
       } : undefined);
+      add(`${type}.conditionalCreate`, resource.conditionalCreate, resource.conditionalCreate === true ? async () => {
+        // If-None-Exist: the one match answers 200 and nothing is created; no match creates.
+        const token = await writer(w);
+        const id = await sample(type);
+        const body = { ...(await json(await w.fhir(token, 'GET', `${type}/${id}`))), id: undefined, meta: undefined };
+        const matched = await w.fhir(token, 'POST', type, body, { headers: { 'if-none-exist': `_id=${id}` } });
+        expect(matched.status).toBe(200);
+        expect(await json(matched)).toMatchObject({ id });
+        expect((await w.fhir(token, 'POST', type, body, { headers: { 'if-none-exist': `_id=${NIL}` } })).status).toBe(201);
+      } : is(false)(resource.conditionalCreate));
       // Not offered, and nothing claims otherwise.
-      add(`${type}.conditionalCreate`, resource.conditionalCreate, is(false)(resource.conditionalCreate));
       add(`${type}.conditionalUpdate`, resource.conditionalUpdate, is(false)(resource.conditionalUpdate));
       add(`${type}.conditionalDelete`, resource.conditionalDelete, resource.conditionalDelete === 'not-supported' ? async () => {
         const token = await writer(w);
