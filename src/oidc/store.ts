@@ -1,6 +1,7 @@
 /**
  * SQL for the OpenID core: oidc-provider's models (one table, jsonb payload), signing keys and
- * server secrets.
+ * server secrets. Rows of models whose ids are secrets are stored and looked up under the
+ * SHA-256 of the id (stored-credentials.ts): every `id` this store takes is that key.
  */
 import { statement, type Database } from '../db';
 
@@ -178,11 +179,11 @@ export function createModelStore(db: Database) {
     },
 
     /**
-     * A live access token (user or client credentials) by its value; a user token only while its
+     * A live access token (user or client credentials) by its key; a user token only while its
      * grant exists — one query.
      */
-    async findAccessToken(value: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
-      const [row] = await db.query<{ model: string; payload: Record<string, unknown> }>(SQL.findAccessToken, [value]);
+    async findAccessToken(key: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
+      const [row] = await db.query<{ model: string; payload: Record<string, unknown> }>(SQL.findAccessToken, [key]);
       return row;
     },
 
