@@ -28,6 +28,17 @@ const GRANT_BOUND_MODELS = new Set(['AuthorizationCode', 'RefreshToken']);
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
 
+/**
+ * A device code presented again within this many seconds of its collection is a poll that raced
+ * the collecting one (a job retrying on a timeout, two workers): it is answered `invalid_grant` as
+ * if unknown, because oidc-provider would otherwise revoke the grant of a used code and cost the
+ * person the approval the app just collected. Presented later, it is a replay, and oidc-provider
+ * ends the authorization (RFC 6749 §4.1.2's rule for codes).
+ */
+const DEVICE_CODE_RACE_WINDOW = 30;
+
+const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
+
 /** oidc-provider's view of a stored row, found by `presented`: its payload, marked when it was consumed. */
 function payloadOf(model: string, row: ModelRow, presented: { id: string } | { userCode: string } | undefined): AdapterPayload | undefined {
   const payload = fromStored(model, row.payload, presented);
@@ -87,14 +98,14 @@ export function createAdapterClass(
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(value)) return undefined;
-      const grace = this.model === 'RefreshToken' ? refreshReuseGrace : 0;
-      if (this.model === 'DeviceCode' && by === 'id' && devicePolled && currentRoute() === 'token') {
-        await devicePolled(value);
-      }
+      const polled = this.model === 'DeviceCode' && by === 'id' && currentRoute() === 'token';
+      const grace = this.model === 'RefreshToken' ? refreshReuseGrace : polled ? DEVICE_CODE_RACE_WINDOW : 0;
+      if (polled && devicePolled) await devicePolled(value);
       const key = by === 'id' ? storedKeyOf(this.model, value) : by === 'user_code' ? credentialKey(value) : value;
       // oidc-provider checks a device code's expiry itself, to answer expired_token.
       const row = await store.find(this.model, by, key, grace, this.model === 'DeviceCode');
-      if (!row) return undefined;
+      // A poll that lost the race to collect (see DEVICE_CODE_RACE_WINDOW) finds nothing.
+      if (!row || (polled && row.justConsumed)) return undefined;
       return payloadOf(this.model, row, by === 'id' ? { id: value } : by === 'user_code' ? { userCode: value } : undefined);
     }
 
@@ -142,10 +153,12 @@ export function createAdapterClass(
     /**
      * Codes and refresh tokens are single-use. oidc-provider checks `consumed` and then consumes,
      * so two concurrent requests could both pass its check; the conditional update here lets
-     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2). A code that lost that race
-     * was presented twice: like oidc-provider does for a code it finds consumed, the grant and
-     * every token issued from it are revoked — whichever request arrived first. A refresh token
-     * presented again within the grace is an app retrying after a lost response:
+     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2). An authorization code that
+     * lost that race was presented twice, through the browser it travels: like oidc-provider does
+     * for a code it finds consumed, the grant and every token issued from it are revoked —
+     * whichever request arrived first. A device code travels only between the app and carevault:
+     * one that lost the race is a retrying poll, refused without revoking (DEVICE_CODE_RACE_WINDOW).
+     * A refresh token presented again within the grace is an app retrying after a lost response:
      * the first retry goes through (its lost successor is withdrawn), later ones are refused.
      */
     async consume(id: string): Promise<void> {
@@ -159,7 +172,7 @@ export function createAdapterClass(
         const ctx = currentContext();
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
-      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
+      throw new errors.InvalidGrant(`${labelOf[this.model] ?? 'grant'} already used`);
     }
 
     async destroy(id: string): Promise<void> {

@@ -11,6 +11,9 @@ export type ModelRow = {
   consumed: boolean;
 };
 
+/** A row found by `find`: also whether it was consumed within the grace (a use racing this one). */
+export type FoundRow = ModelRow & { justConsumed: boolean };
+
 export type StoredModel = {
   model: string;
   id: string;
@@ -23,8 +26,9 @@ export type StoredModel = {
 
 /** Live: not expired by the database clock. */
 const LIVE = '(expires_at is null or expires_at > now())';
-/** Consumed more than $3 seconds ago. */
-const CONSUMED = '(consumed_at is not null and consumed_at <= now() - make_interval(secs => $3::float8)) as consumed';
+/** Consumed more than $3 seconds ago, or within them. */
+const CONSUMED =
+  '(consumed_at is not null and consumed_at <= now() - make_interval(secs => $3::float8)) as consumed, (consumed_at is not null and consumed_at > now() - make_interval(secs => $3::float8)) as "justConsumed"';
 
 /** A row of a model by id (unique), uid or user code; only a live one unless `live` is false. */
 function findStatements(live: boolean) {
@@ -69,10 +73,10 @@ export function createModelStore(db: Database) {
 
     /**
      * A live row (or, with `includeExpired`, one not yet swept); `consumed` only counts uses more
-     * than `graceSeconds` ago (database clock).
+     * than `graceSeconds` ago (database clock), `justConsumed` the uses within them.
      */
-    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<ModelRow | undefined> {
-      const [row] = await db.query<ModelRow>((includeExpired ? SQL.findIncludingExpired : SQL.find)[by], [model, value, graceSeconds]);
+    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<FoundRow | undefined> {
+      const [row] = await db.query<FoundRow>((includeExpired ? SQL.findIncludingExpired : SQL.find)[by], [model, value, graceSeconds]);
       return row;
     },
 
