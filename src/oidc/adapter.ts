@@ -81,6 +81,10 @@ export function createAdapterClass(
       if (this.model === 'Client' && typeof given.client_secret === 'string' && !given.client_secret.startsWith('sha256:')) {
         given = { ...given, client_secret: hashClientSecret(given.client_secret) };
       }
+      // An access token issued by a refresh names the refresh token issued with it, so a retry
+      // that withdraws that pair (store.retryRotatedRefreshToken) finds both.
+      const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? currentContext()?.oidc.entities.RefreshToken?.jti : undefined;
+      if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
       const stored = toStored(this.model, id, given);
       await store.upsert({
         model: this.model,
@@ -159,7 +163,7 @@ export function createAdapterClass(
      * whichever request arrived first. A device code travels only between the app and carevault:
      * one that lost the race is a retrying poll, refused without revoking (DEVICE_CODE_RACE_WINDOW).
      * A refresh token presented again within the grace is an app retrying after a lost response:
-     * the first retry goes through (its lost successor is withdrawn), later ones are refused.
+     * the first retry goes through (its lost pair is withdrawn), later ones are refused.
      */
     async consume(id: string): Promise<void> {
       const key = storedKeyOf(this.model, id);

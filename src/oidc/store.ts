@@ -120,12 +120,13 @@ export function createModelStore(db: Database) {
 
     /**
      * A refresh token presented again within `graceSeconds` of its rotation, for the first time:
-     * marks it retried and deletes its successor (the token of the response the app lost: same
-     * grant, same chain `iiat`, next rotation, unused), so the chain stays one line. False when
-     * the grace is over or it was retried already.
+     * marks it retried and withdraws the pair issued for it (the response the app lost): its
+     * successor — same grant, same chain `iiat`, next rotation, unused — and the access token
+     * issued with that successor, so the chain stays one line and nothing of the lost pair works.
+     * False when the grace is over or it was retried already.
      */
     retryRotatedRefreshToken(id: string, graceSeconds: number): Promise<boolean> {
-      // One transaction: marking the retry and withdrawing the lost successor stand or fall together.
+      // One transaction: marking the retry and withdrawing the lost pair stand or fall together.
       return db.transaction(async () => {
         const rows = (await db
           .table('oidc_models')
@@ -141,13 +142,21 @@ export function createModelStore(db: Database) {
         }[];
         const [retried] = rows;
         if (!retried) return false;
-        await db
+        const successors = (await db
           .table('oidc_models')
           .where({ model: 'RefreshToken', grant_id: retried.grant_id })
           .whereNull('consumed_at')
           .whereRaw(`payload->>'iiat' = ?`, [retried.iiat ?? ''])
           .whereRaw(`coalesce((payload->>'rotations')::int, 0) = ?`, [Number(retried.rotations) + 1])
-          .delete();
+          .delete()
+          .returning('id')) as { id: string }[];
+        if (successors.length > 0) {
+          await db
+            .table('oidc_models')
+            .where({ model: 'AccessToken', grant_id: retried.grant_id })
+            .whereRaw(`payload->>'pairedRefreshToken' = any(?::text[])`, [successors.map((row) => row.id)])
+            .delete();
+        }
         return true;
       });
     },
