@@ -4,13 +4,14 @@
  * seeding of a million tokens and resources, to see whether p99 holds as tables grow (issue 14).
  */
 import type { Pool } from 'pg';
+import { credentialKey } from '../src/security/credential-keys';
 
-/** The record a live access token reaches (its `patient` claim), or undefined. */
+/** The record a live access token reaches (its `patient` claim), or undefined; tokens are stored under their SHA-256. */
 export async function recordOfToken(pool: Pool, token: string): Promise<string | undefined> {
   const { rows } = await pool.query<{ record_id: string | null }>(
     `select payload->'extra'->>'patient' as record_id from oidc_models
       where model = 'AccessToken' and id = $1 and (expires_at is null or expires_at > now())`,
-    [token],
+    [credentialKey(token)],
   );
   return rows[0]?.record_id ?? undefined;
 }
@@ -50,7 +51,7 @@ export async function bulkSeed(pool: Pool, count: number, grantId: string, clien
 export async function grantOfToken(pool: Pool, token: string): Promise<{ grantId: string; clientId: string } | undefined> {
   const { rows } = await pool.query<{ grant_id: string; client_id: string }>(
     `select grant_id, payload->>'clientId' as client_id from oidc_models where model = 'AccessToken' and id = $1`,
-    [token],
+    [credentialKey(token)],
   );
   const row = rows[0];
   return row ? { grantId: row.grant_id, clientId: row.client_id } : undefined;

@@ -12,6 +12,7 @@ import * as dopuPackages from './20261130_006_dopu_packages';
 import * as connectRequests from './20261130_007_connect_requests';
 import * as directMessages from './20261130_008_direct_messages';
 import * as resourceVersions from './20261130_009_resource_versions';
+import * as hashedCredentials from './20261206_010_hashed_credentials';
 import * as dopuAnswers from './20261206_011_dopu_answers';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -26,6 +27,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261130_007_connect_requests', connectRequests],
   ['20261130_008_direct_messages', directMessages],
   ['20261130_009_resource_versions', resourceVersions],
+  ['20261206_010_hashed_credentials', hashedCredentials],
   ['20261206_011_dopu_answers', dopuAnswers],
 ];
 

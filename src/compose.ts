@@ -69,7 +69,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     db,
     audit,
     authorizationOfGrant: (grantId) => authorizations.findByGrant(grantId),
-    endDeviceCode: (deviceCode) => oidcStorage.endDeviceCode(deviceCode),
+    endDeviceCode: (deviceCodeKey) => oidcStorage.endDeviceCode(deviceCodeKey),
     pollInterval: config.connectPollInterval,
   });
   const apps = createAppRegistry(saveClient);

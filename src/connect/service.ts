@@ -64,8 +64,8 @@ export function createConnectService(deps: {
   audit: AuditLog;
   /** The live authorization a grant carries (its record). */
   authorizationOfGrant(grantId: string): Promise<{ record_id: string } | undefined>;
-  /** Ends the device code a withdrawn request rode on. */
-  endDeviceCode(deviceCode: string): Promise<void>;
+  /** Ends the device code a withdrawn request rode on, by the key both tables keep for it. */
+  endDeviceCode(deviceCodeKey: string): Promise<void>;
   /** Seconds between polls (RFC 8628 `interval`). */
   pollInterval: number;
 }) {
@@ -222,7 +222,7 @@ export function createConnectService(deps: {
           throw new Conflict(`The connect request is ${current?.status ?? 'gone'}; only a pending one can be withdrawn.`, 'not_pending');
         }
         await store.update(id, { status: 'withdrawn', ended_at: new Date() });
-        await deps.endDeviceCode(current.device_code);
+        await deps.endDeviceCode(current.device_code_hash);
         await event(current, 'connect.withdrawn');
         return viewOf({ ...current, status: 'withdrawn' });
       });

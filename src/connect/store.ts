@@ -1,7 +1,10 @@
 /**
- * SQL for connect requests (Patient Connect).
+ * SQL for connect requests (Patient Connect). A request is found by the device code it rides on
+ * through the SHA-256 of that code, the key oidc_models keeps it under too: the table holds no
+ * code an app could poll with (security/credential-keys.ts).
  */
 import type { Database } from '../db';
+import { credentialKey } from '../security/credential-keys';
 
 export type ConnectStatus = 'pending' | 'authorized' | 'denied' | 'locked' | 'expired' | 'withdrawn';
 
@@ -12,7 +15,8 @@ export type ConnectRequestRow = {
   friendly_name: string;
   question: string;
   answer_hash: string;
-  device_code: string;
+  /** SHA-256 of the device code (credentialKey). */
+  device_code_hash: string;
   status: ConnectStatus;
   wrong_answers: number;
   answered_by: string | null;
@@ -25,7 +29,9 @@ export type ConnectRequestRow = {
   poll_interval: number;
 };
 
-export type NewConnectRequest = Pick<ConnectRequestRow, 'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'device_code' | 'expires_at' | 'poll_interval'>;
+export type NewConnectRequest = Pick<ConnectRequestRow, 'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'expires_at' | 'poll_interval'> & {
+  device_code: string;
+};
 
 export function createConnectStore(db: Database) {
   const table = () => db.table('connect_requests');
@@ -35,8 +41,8 @@ export function createConnectStore(db: Database) {
       return db.lock(`connect:${id}`);
     },
 
-    async insert(row: NewConnectRequest): Promise<void> {
-      await table().insert(row);
+    async insert({ device_code: deviceCode, ...row }: NewConnectRequest): Promise<void> {
+      await table().insert({ ...row, device_code_hash: credentialKey(deviceCode) });
     },
 
     async find(id: string): Promise<ConnectRequestRow | undefined> {
@@ -44,14 +50,14 @@ export function createConnectStore(db: Database) {
     },
 
     async findByDeviceCode(deviceCode: string): Promise<ConnectRequestRow | undefined> {
-      return table().where({ device_code: deviceCode }).first();
+      return table().where({ device_code_hash: credentialKey(deviceCode) }).first();
     },
 
     async findPending(clientId: string, externalId: string): Promise<ConnectRequestRow | undefined> {
       return table().where({ client_id: clientId, external_id: externalId, status: 'pending' }).first();
     },
 
-    async update(id: string, changes: Partial<Omit<ConnectRequestRow, 'id' | 'client_id' | 'device_code'>>): Promise<void> {
+    async update(id: string, changes: Partial<Omit<ConnectRequestRow, 'id' | 'client_id' | 'device_code_hash'>>): Promise<void> {
       await table().where({ id }).update(changes);
     },
 
@@ -67,14 +73,14 @@ export function createConnectStore(db: Database) {
      */
     async poll(deviceCode: string): Promise<{ row: ConnectRequestRow; tooSoon: boolean } | undefined> {
       const { rows } = (await db.raw(
-        `with before as (select id, last_polled_at, poll_interval from connect_requests where device_code = ? for update)
+        `with before as (select id, last_polled_at, poll_interval from connect_requests where device_code_hash = ? for update)
          update connect_requests c
             set poll_interval = case when b.last_polled_at > now() - make_interval(secs => b.poll_interval) then b.poll_interval + 5 else b.poll_interval end,
                 last_polled_at = now()
            from before b
           where c.id = b.id
           returning c.*, coalesce(b.last_polled_at > now() - make_interval(secs => b.poll_interval), false) as too_soon`,
-        [deviceCode],
+        [credentialKey(deviceCode)],
       )) as { rows: (ConnectRequestRow & { too_soon: boolean })[] };
       const [row] = rows;
       return row ? { row, tooSoon: Boolean(row.too_soon) } : undefined;

@@ -1,13 +1,17 @@
 /**
  * oidc-provider's storage adapter over PostgreSQL, so sessions, interactions, grants, codes and
  * tokens are shared by every instance. `find` reports `consumed` so code re-use is detected;
- * clients' secrets are stored hashed.
+ * clients' secrets are stored hashed, and every credential is stored under the SHA-256 of its
+ * value, its secret parts sealed under it (stored-credentials.ts), so the table holds nothing
+ * that can be presented.
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
 import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+import { credentialKey } from '../security/credential-keys';
 import { findUnstorable, isStorableText } from '../security/storable-text';
 import { createClientCache } from './client-cache';
 import type { ModelRow, ModelStore } from './store';
+import { fromStored, storedKeyOf, toStored } from './stored-credentials';
 
 /** Where oidc-provider may use a client's metadata up to a few seconds old (client-cache.ts). */
 const CACHED_CLIENT_ROUTES = new Set(['token', 'introspection', 'revocation']);
@@ -24,9 +28,22 @@ const GRANT_BOUND_MODELS = new Set(['AuthorizationCode', 'RefreshToken']);
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
 
-/** oidc-provider's view of a stored row: its payload, marked when it was consumed. */
-function payloadOf(row: ModelRow): AdapterPayload {
-  return { ...(row.payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
+/**
+ * A device code presented again within this many seconds of its collection is a poll that raced
+ * the collecting one (a job retrying on a timeout, two workers): it is answered `invalid_grant` as
+ * if unknown, because oidc-provider would otherwise revoke the grant of a used code and cost the
+ * person the approval the app just collected. Presented later, it is a replay, and oidc-provider
+ * ends the authorization (RFC 6749 §4.1.2's rule for codes).
+ */
+const DEVICE_CODE_RACE_WINDOW = 30;
+
+const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
+
+/** oidc-provider's view of a stored row, found by `presented`: its payload, marked when it was consumed. */
+function payloadOf(model: string, row: ModelRow, presented: { id: string } | { userCode: string } | undefined): AdapterPayload | undefined {
+  const payload = fromStored(model, row.payload, presented);
+  if (!payload) return undefined;
+  return { ...(payload as AdapterPayload), ...(row.consumed ? { consumed: true } : {}) };
 }
 
 /**
@@ -59,17 +76,22 @@ export function createAdapterClass(
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       // PostgreSQL cannot store NUL or broken Unicode; such a parameter is the request's fault.
       if (findUnstorable(payload)) throw new errors.InvalidRequest('a parameter contains characters that are not allowed (NUL or broken Unicode)');
+      let given = payload as Record<string, unknown>;
       // Client secrets are kept only as hashes.
-      const stored =
-        this.model === 'Client' && typeof payload.client_secret === 'string' && !payload.client_secret.startsWith('sha256:')
-          ? { ...payload, client_secret: hashClientSecret(payload.client_secret) }
-          : payload;
+      if (this.model === 'Client' && typeof given.client_secret === 'string' && !given.client_secret.startsWith('sha256:')) {
+        given = { ...given, client_secret: hashClientSecret(given.client_secret) };
+      }
+      // An access token issued by a refresh names the refresh token issued with it, so a retry
+      // that withdraws that pair (store.retryRotatedRefreshToken) finds both.
+      const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? currentContext()?.oidc.entities.RefreshToken?.jti : undefined;
+      if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
+      const stored = toStored(this.model, id, given);
       await store.upsert({
         model: this.model,
-        id,
-        payload: stored as Record<string, unknown>,
+        id: stored.key,
+        payload: stored.payload,
         grantId: payload.grantId,
-        userCode: payload.userCode,
+        userCode: stored.userCodeKey,
         uid: payload.uid,
         expiresAt: expiresIn ? new Date(Date.now() + (expiresIn + (this.model === 'DeviceCode' ? DEVICE_CODE_RETENTION : 0)) * 1000) : undefined,
       });
@@ -80,13 +102,15 @@ export function createAdapterClass(
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(value)) return undefined;
-      const grace = this.model === 'RefreshToken' ? refreshReuseGrace : 0;
-      if (this.model === 'DeviceCode' && by === 'id' && devicePolled && currentRoute() === 'token') {
-        await devicePolled(value);
-      }
+      const polled = this.model === 'DeviceCode' && by === 'id' && currentRoute() === 'token';
+      const grace = this.model === 'RefreshToken' ? refreshReuseGrace : polled ? DEVICE_CODE_RACE_WINDOW : 0;
+      if (polled && devicePolled) await devicePolled(value);
+      const key = by === 'id' ? storedKeyOf(this.model, value) : by === 'user_code' ? credentialKey(value) : value;
       // oidc-provider checks a device code's expiry itself, to answer expired_token.
-      const row = await store.find(this.model, by, value, grace, this.model === 'DeviceCode');
-      return row ? payloadOf(row) : undefined;
+      const row = await store.find(this.model, by, key, grace, this.model === 'DeviceCode');
+      // A poll that lost the race to collect (see DEVICE_CODE_RACE_WINDOW) finds nothing.
+      if (!row || (polled && row.justConsumed)) return undefined;
+      return payloadOf(this.model, row, by === 'id' ? { id: value } : by === 'user_code' ? { userCode: value } : undefined);
     }
 
     async find(id: string) {
@@ -95,28 +119,29 @@ export function createAdapterClass(
       // The token endpoint reads a code or refresh token and then its grant: one query for both.
       if (ctx && ctx.oidc?.route === 'token' && isStorableText(id)) {
         if (GRANT_BOUND_MODELS.has(this.model)) {
-          const found = await store.findWithGrant(this.model, id, this.model === 'RefreshToken' ? refreshReuseGrace : 0);
+          const found = await store.findWithGrant(this.model, storedKeyOf(this.model, id), this.model === 'RefreshToken' ? refreshReuseGrace : 0);
           if (!found) return undefined;
           if (found.grantId) {
             const grants = grantLookups.get(ctx) ?? new Map<string, ModelRow | null>();
             grantLookups.set(ctx, grants);
             grants.set(found.grantId, found.grant ?? null);
           }
-          return payloadOf(found.token);
+          return payloadOf(this.model, found.token, { id });
         }
         const grant = this.model === 'Grant' ? grantLookups.get(ctx)?.get(id) : undefined;
-        if (grant !== undefined) return grant ? payloadOf(grant) : undefined;
+        if (grant !== undefined) return grant ? payloadOf('Grant', grant, { id }) : undefined;
       }
       if (ctx && TOKEN_MODELS.includes(this.model) && BATCHED_TOKEN_ROUTES.has(ctx.oidc?.route ?? '') && isStorableText(id)) {
         const lookups = tokenLookups.get(ctx) ?? new Map<string, ReturnType<ModelStore['findInModels']>>();
         tokenLookups.set(ctx, lookups);
         let rows = lookups.get(id);
         if (!rows) {
-          rows = store.findInModels(TOKEN_MODELS, id, refreshReuseGrace);
+          // Every token model is keyed by the same hash of the value.
+          rows = store.findInModels(TOKEN_MODELS, credentialKey(id), refreshReuseGrace);
           lookups.set(id, rows);
         }
         const row = (await rows).get(this.model);
-        return row ? payloadOf(row) : undefined;
+        return row ? payloadOf(this.model, row, { id }) : undefined;
       }
       return this.findBy('id', id);
     }
@@ -132,29 +157,32 @@ export function createAdapterClass(
     /**
      * Codes and refresh tokens are single-use. oidc-provider checks `consumed` and then consumes,
      * so two concurrent requests could both pass its check; the conditional update here lets
-     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2). A code that lost that race
-     * was presented twice: like oidc-provider does for a code it finds consumed, the grant and
-     * every token issued from it are revoked — whichever request arrived first. A refresh token
-     * presented again within the grace is an app retrying after a lost response: the first retry
-     * goes through (its lost successor is withdrawn), later ones are refused.
+     * exactly one of them through (RFC 6749 §4.1.2, RFC 9700 §4.14.2). An authorization code that
+     * lost that race was presented twice, through the browser it travels: like oidc-provider does
+     * for a code it finds consumed, the grant and every token issued from it are revoked —
+     * whichever request arrived first. A device code travels only between the app and carevault:
+     * one that lost the race is a retrying poll, refused without revoking (DEVICE_CODE_RACE_WINDOW).
+     * A refresh token presented again within the grace is an app retrying after a lost response:
+     * the first retry goes through (its lost pair is withdrawn), later ones are refused.
      */
     async consume(id: string): Promise<void> {
-      const { won, grantId } = await store.consume(this.model, id);
+      const key = storedKeyOf(this.model, id);
+      const { won, grantId } = await store.consume(this.model, key);
       if (won) return;
-      if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(id, refreshReuseGrace))) return;
+      if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) return;
       if (this.model === 'AuthorizationCode' && grantId) {
         forgetTokenLookup(grantId);
         await store.deleteGrant(grantId);
         const ctx = currentContext();
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
-      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
+      throw new errors.InvalidGrant(`${labelOf[this.model] ?? 'grant'} already used`);
     }
 
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') clients.forget(id);
       forgetTokenLookup(id);
-      await store.destroy(this.model, id);
+      await store.destroy(this.model, storedKeyOf(this.model, id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

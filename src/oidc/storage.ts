@@ -1,11 +1,13 @@
 /**
  * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
  * other folder touches its table): apps' names, ending a grant with everything issued under it,
- * withdrawing tokens that carry a scope, looking up an access token, and remembering one-time
- * values. Each is one query, in the current transaction when there is one.
+ * withdrawing tokens that carry a scope, looking up an access token (by the SHA-256 of its value,
+ * the key tokens are stored under: stored-credentials.ts), and remembering one-time values. Each
+ * is one query, in the current transaction when there is one.
  */
 import type { Database } from '../db';
 import { splitScopes } from '../rules/scopes';
+import { credentialKey } from '../security/credential-keys';
 import { isStorableText } from '../security/storable-text';
 import { secretMatches } from './client-policy';
 import { createModelStore } from './store';
@@ -35,9 +37,12 @@ export function createOidcStorage(db: Database) {
       return models.deleteGrant(grantId);
     },
 
-    /** Ends the device code of a connect request that was withdrawn. */
-    endDeviceCode(deviceCode: string): Promise<void> {
-      return models.destroy('DeviceCode', deviceCode);
+    /**
+     * Ends the device code of a connect request that was withdrawn, by the key both tables keep
+     * for it (the SHA-256 of the device code, security/credential-keys.ts).
+     */
+    endDeviceCode(deviceCodeKey: string): Promise<void> {
+      return models.destroy('DeviceCode', deviceCodeKey);
     },
 
     revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
@@ -51,7 +56,7 @@ export function createOidcStorage(db: Database) {
      */
     async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
       if (!/^[\w-]{20,200}$/.test(value)) return undefined;
-      const row = await models.findAccessToken(value);
+      const row = await models.findAccessToken(credentialKey(value));
       const payload = row?.payload as { clientId?: unknown; scope?: unknown; jkt?: unknown; exp?: unknown; extra?: { patient?: unknown } } | undefined;
       if (!row || !payload || typeof payload.clientId !== 'string') return undefined;
       if (typeof payload.exp === 'number' && payload.exp * 1000 <= Date.now()) return undefined;

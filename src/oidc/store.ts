@@ -1,6 +1,7 @@
 /**
  * SQL for the OpenID core: oidc-provider's models (one table, jsonb payload), signing keys and
- * server secrets.
+ * server secrets. Rows of models whose ids are secrets are stored and looked up under the
+ * SHA-256 of the id (stored-credentials.ts): every `id` this store takes is that key.
  */
 import { statement, type Database } from '../db';
 
@@ -9,6 +10,9 @@ export type ModelRow = {
   /** Consumed, and longer ago than the grace the caller gave. */
   consumed: boolean;
 };
+
+/** A row found by `find`: also whether it was consumed within the grace (a use racing this one). */
+export type FoundRow = ModelRow & { justConsumed: boolean };
 
 export type StoredModel = {
   model: string;
@@ -22,8 +26,9 @@ export type StoredModel = {
 
 /** Live: not expired by the database clock. */
 const LIVE = '(expires_at is null or expires_at > now())';
-/** Consumed more than $3 seconds ago. */
-const CONSUMED = '(consumed_at is not null and consumed_at <= now() - make_interval(secs => $3::float8)) as consumed';
+/** Consumed more than $3 seconds ago, or within them. */
+const CONSUMED =
+  '(consumed_at is not null and consumed_at <= now() - make_interval(secs => $3::float8)) as consumed, (consumed_at is not null and consumed_at > now() - make_interval(secs => $3::float8)) as "justConsumed"';
 
 /** A row of a model by id (unique), uid or user code; only a live one unless `live` is false. */
 function findStatements(live: boolean) {
@@ -68,10 +73,10 @@ export function createModelStore(db: Database) {
 
     /**
      * A live row (or, with `includeExpired`, one not yet swept); `consumed` only counts uses more
-     * than `graceSeconds` ago (database clock).
+     * than `graceSeconds` ago (database clock), `justConsumed` the uses within them.
      */
-    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<ModelRow | undefined> {
-      const [row] = await db.query<ModelRow>((includeExpired ? SQL.findIncludingExpired : SQL.find)[by], [model, value, graceSeconds]);
+    async find(model: string, by: 'id' | 'uid' | 'user_code', value: string, graceSeconds = 0, includeExpired = false): Promise<FoundRow | undefined> {
+      const [row] = await db.query<FoundRow>((includeExpired ? SQL.findIncludingExpired : SQL.find)[by], [model, value, graceSeconds]);
       return row;
     },
 
@@ -115,12 +120,13 @@ export function createModelStore(db: Database) {
 
     /**
      * A refresh token presented again within `graceSeconds` of its rotation, for the first time:
-     * marks it retried and deletes its successor (the token of the response the app lost: same
-     * grant, same chain `iiat`, next rotation, unused), so the chain stays one line. False when
-     * the grace is over or it was retried already.
+     * marks it retried and withdraws the pair issued for it (the response the app lost): its
+     * successor — same grant, same chain `iiat`, next rotation, unused — and the access token
+     * issued with that successor, so the chain stays one line and nothing of the lost pair works.
+     * False when the grace is over or it was retried already.
      */
     retryRotatedRefreshToken(id: string, graceSeconds: number): Promise<boolean> {
-      // One transaction: marking the retry and withdrawing the lost successor stand or fall together.
+      // One transaction: marking the retry and withdrawing the lost pair stand or fall together.
       return db.transaction(async () => {
         const rows = (await db
           .table('oidc_models')
@@ -136,13 +142,21 @@ export function createModelStore(db: Database) {
         }[];
         const [retried] = rows;
         if (!retried) return false;
-        await db
+        const successors = (await db
           .table('oidc_models')
           .where({ model: 'RefreshToken', grant_id: retried.grant_id })
           .whereNull('consumed_at')
           .whereRaw(`payload->>'iiat' = ?`, [retried.iiat ?? ''])
           .whereRaw(`coalesce((payload->>'rotations')::int, 0) = ?`, [Number(retried.rotations) + 1])
-          .delete();
+          .delete()
+          .returning('id')) as { id: string }[];
+        if (successors.length > 0) {
+          await db
+            .table('oidc_models')
+            .where({ model: 'AccessToken', grant_id: retried.grant_id })
+            .whereRaw(`payload->>'pairedRefreshToken' = any(?::text[])`, [successors.map((row) => row.id)])
+            .delete();
+        }
         return true;
       });
     },
@@ -178,11 +192,11 @@ export function createModelStore(db: Database) {
     },
 
     /**
-     * A live access token (user or client credentials) by its value; a user token only while its
+     * A live access token (user or client credentials) by its key; a user token only while its
      * grant exists — one query.
      */
-    async findAccessToken(value: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
-      const [row] = await db.query<{ model: string; payload: Record<string, unknown> }>(SQL.findAccessToken, [value]);
+    async findAccessToken(key: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
+      const [row] = await db.query<{ model: string; payload: Record<string, unknown> }>(SQL.findAccessToken, [key]);
       return row;
     },
 

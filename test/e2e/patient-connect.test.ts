@@ -6,6 +6,7 @@
  * duplicate external id, polling too fast; codes typed in lower case with spaces work.
  */
 import * as oidc from 'openid-client';
+import { credentialKey } from '../../src/security/credential-keys';
 import { textOf } from '../support/browser';
 import { registerTestApp, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
@@ -179,8 +180,8 @@ test('a request past its 28 days has expired: the code page, the poll and the li
   const since = new Date(Date.now() - 1000);
   const request = await connectRequest();
   // The clock: move the request's and its device code's end into the past.
-  await server.db.knex('connect_requests').where({ device_code: request.device_code }).update({ expires_at: new Date(Date.now() - 1000) });
-  await server.db.knex('oidc_models').where({ model: 'DeviceCode', id: request.device_code }).update({ payload: server.db.knex.raw(`jsonb_set(payload, '{exp}', to_jsonb(extract(epoch from now())::int - 1))`) });
+  await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db.knex('oidc_models').where({ model: 'DeviceCode', id: credentialKey(request.device_code) }).update({ payload: server.db.knex.raw(`jsonb_set(payload, '{exp}', to_jsonb(extract(epoch from now())::int - 1))`) });
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
   const person = await signedUpPerson(server, 'Too Late');
   const page = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });

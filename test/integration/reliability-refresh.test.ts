@@ -1,7 +1,7 @@
 /**
  * One lost refresh response does not cost the person's authorization (issue 13): an app retrying
  * with the same refresh token within REFRESH_REUSE_GRACE gets a working pair from the same chain,
- * once (the lost pair's refresh token is withdrawn, so the chain stays one line); a second retry is
+ * once (the lost pair — its refresh and its access token — is withdrawn, so the chain stays one line); a second retry is
  * refused without ending anything; reuse after the grace still ends the whole authorization. A
  * refresh costs seven queries (issue 14).
  */
@@ -57,6 +57,23 @@ test('a retry within the grace gets a working pair once; reuse after the grace e
   expect(await readsRecord(next.access_token)).toBe(401);
   await expect(refresh(next.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
   console.log('refresh retry: lost response → retry answered once, second retry refused, lost token withdrawn, replay after the grace ended the authorization');
+});
+
+test('a retry within the grace withdraws the pair it replaces whole: the lost access token stops working too', async () => {
+  const holder = await authorizedApp(server, 'Lena Lost');
+  const again = (token: string) => oidc.refreshTokenGrant(holder.app.config, token);
+  const lost = await again(holder.refreshToken); // the response the mobile network lost
+  expect(await readsRecord(lost.access_token)).toBe(200);
+  const retried = await again(holder.refreshToken);
+  const lostAccess = await readsRecord(lost.access_token);
+  const introspected = await oidc.tokenIntrospection(holder.app.config, lost.access_token);
+  console.log(`refresh retry: the replaced pair's access token on /fhir ${lostAccess}, introspection active: ${introspected.active}`);
+  expect(lostAccess).toBe(401);
+  expect(introspected.active).toBe(false);
+  await expect(again(lost.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+  // The pair that replaced it works, and nothing else ended.
+  expect(await readsRecord(retried.access_token)).toBe(200);
+  expect(await readsRecord((await again(retried.refresh_token ?? '')).access_token)).toBe(200);
 });
 
 test('a refresh reads the refresh token with its grant: seven queries, the audit line among them (issue 14)', async () => {
