@@ -1,10 +1,16 @@
 /**
- * Two client rules oidc-provider has no setting for:
+ * Client rules oidc-provider has no setting for:
  * - every app gets pairwise subject identifiers (OIDC Core §8.1);
- * - client secrets are stored as SHA-256 hashes and compared as such.
+ * - client secrets are stored as SHA-256 hashes and compared as such;
+ * - an app refused a grant type at the token endpoint hears `unauthorized_client` and why (RFC 6749
+ *   §5.2: "The authenticated client is not authorized to use this authorization grant type"), not
+ *   oidc-provider's `invalid_request` — e.g. a public app stored with `client_credentials` before
+ *   registration refused it (its refused grants are dropped when it loads, client-metadata.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { grantRefusal } from '../apps/registration';
 
 /** Client secrets are 256-bit random strings, so a fast hash suffices and the token endpoint stays fast. */
 export function hashClientSecret(secret: string): string {
@@ -24,7 +30,22 @@ export function applyClientPolicy(provider: Provider): void {
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return secretMatches(this.clientSecret, actual);
   };
+
+  provider.use(async (ctx, next) => {
+    await next();
+    const { oidc } = ctx as KoaContextWithOIDC;
+    const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
+    if (oidc?.route !== 'token' || ctx.status !== 400 || body?.error !== 'invalid_request' || body.error_description !== GRANT_NOT_ALLOWED) return;
+    const grant = String(oidc.params?.grant_type);
+    const client = oidc.client as { clientAuthMethod?: string; capabilities?: unknown } | undefined;
+    const capabilities = Array.isArray(client?.capabilities) ? (client.capabilities as string[]) : [];
+    body.error = 'unauthorized_client';
+    body.error_description = grantRefusal(grant, { authMethod: client?.clientAuthMethod ?? 'none', capabilities }) ?? `this app is not registered for the grant type ${grant}`;
+  });
 }
+
+/** oidc-provider's words when a client asks for a grant type it is not registered for. */
+const GRANT_NOT_ALLOWED = 'requested grant type is not allowed for this client';
 
 /** Compares a presented client secret with the stored one (a hash; one stored before hashing compares as it is). */
 export function secretMatches(stored: string | undefined, actual: string): boolean {

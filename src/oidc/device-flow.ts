@@ -22,9 +22,6 @@ export const CONNECT_PATH = '/connect';
 /** The name of carevault's own prompt, and of the interaction page that asks the question. */
 export const CONNECT_PROMPT = 'connect';
 
-/** The grant type a connect app polls with. */
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-
 /** What the OpenID core needs from Patient Connect (connect/service.ts). */
 export type ConnectHooks = {
   pendingFor(clientId: string, externalId: string): Promise<string | undefined>;
