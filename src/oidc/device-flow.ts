@@ -250,13 +250,6 @@ export function connectMiddleware(hooks: ConnectHooks) {
     }
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.oidc?.route !== 'device_authorization') return;
-    // oidc-provider answers invalid_request to an app not registered for the device grant; RFC 8628
-    // §3.2 (RFC 6749 §5.2) says unauthorized_client.
-    if (ctx.status === 400 && body?.error === 'invalid_request' && String(body.error_description).endsWith('is not allowed for this client')) {
-      body.error = 'unauthorized_client';
-      body.error_description = 'this app is not registered for Patient Connect (the connect capability)';
-      return;
-    }
     if (ctx.status !== 200 || typeof body?.device_code !== 'string') return;
     const code = ctx.oidc.entities.DeviceCode as { params?: Record<string, string>; destroy(): Promise<void> } | undefined;
     const params = code?.params ?? {};

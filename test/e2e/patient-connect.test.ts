@@ -277,5 +277,5 @@ test('an app without the connect capability cannot start a connect request', asy
   const other = await registerTestApp(server, { ...CLINIC, client_name: 'No Connect', capabilities: ['dopu'] });
   await expect(
     oidc.initiateDeviceAuthorization(other.config, { scope: SCOPE, external_id: 'x', friendly_name: 'x', question: 'x?', answer: 'Blue whale' }),
-  ).rejects.toMatchObject({ error: 'unauthorized_client' });
+  ).rejects.toMatchObject({ error: 'unauthorized_client', error_description: expect.stringContaining('connect capability') });
 });
