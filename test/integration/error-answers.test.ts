@@ -3,7 +3,8 @@
  * test): a refused DPoP proof at /fhir and at /api/* is a 401 with an ASCII `WWW-Authenticate`
  * challenge (RFC 9110 §5.5, RFC 9449 §7.1) and a JSON body; an error nobody expected inside a
  * route — even one that cannot be read — is a 500 as JSON for API callers and as a page for
- * browsers, with the cause in the request log's one line.
+ * browsers, with the cause in the request log's one line — on oidc-provider's side too, for an
+ * error that escaped its own handling.
  */
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -145,5 +146,39 @@ describe.each(ENVIRONMENTS)('NODE_ENV %s', (_name, env) => {
     expect(causes[0]).toContain('forced: cannot read properties of undefined');
     expect(causes[1]).toContain('forced: invalid array length');
     expect(causes[2]).toMatch(/could not be read|non-error/);
+  });
+
+  test("an error that escapes oidc-provider's own handling (the token response's audit line): 500 JSON without a stack, the cause logged", async () => {
+    const person = await authorizedApp(server, 'Koa Lapse');
+    const query = server.db.query;
+    server.db.query = ((statement, values) => {
+      if (statement.text.startsWith('insert into audit_events')) return Promise.reject(new TypeError('forced: the audit line'));
+      return query(statement, values);
+    }) as typeof query;
+    const logs = captureLogs();
+    let res: Response;
+    try {
+      res = await fetch(`${server.issuer}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${person.app.clientId}:${person.app.clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: person.refreshToken }).toString(),
+      });
+    } finally {
+      server.db.query = query;
+      logs.stop();
+    }
+    const text = await res.text();
+    expect(res.status).toBe(500);
+    expect(res.headers.get('content-type')).toMatch(/json/);
+    expect(res.headers.get('x-request-id')).toEqual(expect.any(String));
+    expect(text).not.toMatch(STACK);
+    expect(JSON.parse(text)).toEqual({ error: 'server_error', error_description: expect.any(String) });
+    const failed = logs.entries().filter((entry) => entry.message === 'request failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ route: 'token', res: { status: 500 } });
+    expect(JSON.stringify(failed[0])).toContain('forced: the audit line');
   });
 });
