@@ -101,7 +101,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
       return approved && { recordName: (await records.recordFor(accountId, approved.recordId)).name };
     },
     declined: (deviceCode) => connect.declined(deviceCode),
-    poll: (deviceCode) => connect.poll(deviceCode),
+    poll: (deviceCode, clientId) => connect.poll(deviceCode, clientId),
     pollInterval: config.connectPollInterval,
     codeGuesses: createLimit(db, {
       prefix: 'connect-code-address',

@@ -50,7 +50,7 @@ export async function verifyProof(check: ProofCheck): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   if (typeof iat !== 'number' || Math.abs(now - iat) > PROOF_WINDOW) throw refuse('The DPoP proof is not fresh: make a new one for each request.');
   const hash = createHash('sha256').update(check.accessToken).digest('base64url');
-  if (ath !== hash) throw refuse('The DPoP proof does not carry this access token’s hash (ath).');
+  if (ath !== hash) throw refuse('The DPoP proof does not carry the hash of this access token (ath).');
   const thumbprint = await calculateJwkThumbprint(header.jwk as JWK);
   if (!(await check.firstUse(`${thumbprint}.${jti}`, new Date((iat + PROOF_WINDOW) * 1000)))) {
     throw refuse('This DPoP proof was used before: make a new one for each request.');

@@ -1,9 +1,11 @@
 /**
  * The bearer gate's refusals (RFC 6750 §3.1, RFC 9449 §7.1): each carries what the
  * `WWW-Authenticate` challenge must say. The FHIR API renders them as OperationOutcomes, the app
- * APIs as JSON; both send the challenge from `challengeOf`.
+ * APIs as JSON; both send the challenge from `challengeOf`, built by http/challenges.ts so that no
+ * sentence can make the header unsendable.
  */
 import { DomainError } from '../errors';
+import { challenge } from '../http/challenges';
 import { DPOP_ALGS } from '../oidc/protocol';
 
 export type Scheme = 'Bearer' | 'DPoP';
@@ -33,16 +35,15 @@ export class InsufficientScope extends DomainError {
   }
 }
 
-const REALM = 'realm="carevault"';
-const quoted = (text: string) => text.replace(/["\\]/g, "'");
+const REALM = 'carevault';
 
 /** The `WWW-Authenticate` challenges for a gate refusal: Bearer first, and DPoP, which the APIs also accept. */
 export function challengeOf(error: InvalidToken | InsufficientScope): string[] {
-  const dpop = `DPoP ${REALM}, algs="${DPOP_ALGS.join(' ')}"`;
-  if (error instanceof InvalidToken && !error.tokenPresent) return [`Bearer ${REALM}`, dpop];
+  const dpop = { realm: REALM, algs: DPOP_ALGS.join(' ') };
+  if (error instanceof InvalidToken && !error.tokenPresent) return [challenge('Bearer', { realm: REALM }), challenge('DPoP', dpop)];
   const params =
     error instanceof InsufficientScope
-      ? `error="insufficient_scope", error_description="${quoted(error.message)}", scope="${quoted(error.scope)}"`
-      : `error="${error.error}", error_description="${quoted(error.message)}"`;
-  return error.scheme === 'DPoP' ? [`DPoP ${REALM}, algs="${DPOP_ALGS.join(' ')}", ${params}`] : [`Bearer ${REALM}, ${params}`];
+      ? { error: 'insufficient_scope', error_description: error.message, scope: error.scope }
+      : { error: error.error, error_description: error.message };
+  return error.scheme === 'DPoP' ? [challenge('DPoP', { ...dpop, ...params })] : [challenge('Bearer', { realm: REALM, ...params })];
 }

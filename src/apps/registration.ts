@@ -4,8 +4,24 @@
  * it with messages that name the field; oidc-provider then checks the standard metadata again.
  */
 import { z } from 'zod';
-import { CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS, GRANT_TYPES } from '../oidc/protocol';
+import { CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS, DEVICE_CODE_GRANT, GRANT_TYPES } from '../oidc/protocol';
 import { capabilitiesSchema, rulesSchema } from '../rules/app-rules';
+import { hiddenCharacter, hiddenCharacterRefusal } from '../text';
+
+/**
+ * Why an app may not use `grant`, or `undefined` when it may. The grants that act without a person
+ * at the keyboard — client credentials (the app-level APIs) and the device grant (Patient Connect)
+ * — need an app that proves who it is; the device grant also needs the connect capability. Checked
+ * at registration and, for apps stored before, at each use.
+ */
+export function grantRefusal(grant: string, app: { authMethod: string; capabilities: readonly string[] }): string | undefined {
+  if (grant !== 'client_credentials' && grant !== DEVICE_CODE_GRANT) return undefined;
+  if (!(CONFIDENTIAL_AUTH_METHODS as readonly string[]).includes(app.authMethod)) {
+    return `${grant} needs a confidential app: set token_endpoint_auth_method to client_secret_basic, client_secret_post or private_key_jwt`;
+  }
+  if (grant === DEVICE_CODE_GRANT && !app.capabilities.includes('connect')) return `${grant} is Patient Connect: register the connect capability instead`;
+  return undefined;
+}
 
 /** Private-use URI schemes of native apps (RFC 8252 §7.1) are reverse domain names. */
 function isPrivateUseScheme(url: URL): boolean {
@@ -24,7 +40,11 @@ const redirectUri = z.string().refine(
   { message: 'must be an https URL (http only for localhost, or an app scheme like com.example.app:/callback) without a fragment' },
 );
 
-export const registrationDocument = z
+/**
+ * The document as apps stored so far were checked: what every stored app still passes when
+ * oidc-provider loads it. New registrations are held to {@link registrationDocument}.
+ */
+export const storedDocument = z
   .object({
     client_name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
     redirect_uris: z.array(redirectUri).max(20).default([]),
@@ -49,7 +69,7 @@ export const registrationDocument = z
     if (refresh) grantTypes.add('refresh_token');
     if (doc.capabilities.length) grantTypes.add('client_credentials');
     // Patient Connect rides on the device authorization grant (RFC 8628).
-    if (doc.capabilities.includes('connect')) grantTypes.add('urn:ietf:params:oauth:grant-type:device_code');
+    if (doc.capabilities.includes('connect')) grantTypes.add(DEVICE_CODE_GRANT);
     // An app scheme means an app installed on the person's device (OIDC Registration §2).
     const native = doc.redirect_uris.some((uri) => isPrivateUseScheme(new URL(uri)));
     return {
@@ -81,6 +101,24 @@ export const registrationDocument = z
       ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'or jwks_uri is required for private_key_jwt' });
     }
   });
+
+/**
+ * A new app's document (the CLI and dynamic registration): the stored checks, and the text people
+ * are shown reads as it shows, and app-level grants only for apps that may have them. An app
+ * stored before keeps loading; its refused grants are dropped as it loads (oidc/client-metadata.ts).
+ */
+export const registrationDocument = storedDocument.superRefine((doc, ctx) => {
+  // People read the name on the consent page and in their records' history, each reason beside its rule.
+  const shown: [PropertyKey[], string][] = [[['client_name'], doc.client_name], ...doc.rules.map((rule, index): [PropertyKey[], string] => [['rules', index, 'reason'], rule.reason])];
+  for (const [path, text] of shown) {
+    const found = hiddenCharacter(text);
+    if (found) ctx.addIssue({ code: 'custom', path, message: hiddenCharacterRefusal(found) });
+  }
+  for (const grant of doc.grant_types) {
+    const refusal = grantRefusal(grant, { authMethod: doc.token_endpoint_auth_method, capabilities: doc.capabilities });
+    if (refusal) ctx.addIssue({ code: 'custom', path: ['grant_types'], message: refusal });
+  }
+});
 
 export type RegistrationDocument = z.infer<typeof registrationDocument>;
 

@@ -40,6 +40,9 @@ export type PromptState = { kind: 'answered' } | { kind: 'ask'; request: Questio
 
 export type AnswerOutcome = 'right' | 'wrong' | 'locked';
 
+/** What a poll of the token endpoint hears: go on, wait longer, too late, or never. */
+export type PollOutcome = 'ok' | 'slow_down' | 'expired' | 'ended' | 'unknown';
+
 function viewOf(row: ConnectRequestRow): ConnectRequestView {
   return {
     id: row.id,
@@ -50,6 +53,11 @@ function viewOf(row: ConnectRequestRow): ConnectRequestView {
     expires_at: row.expires_at.toISOString(),
     ...(row.authorized_at ? { authorized_at: row.authorized_at.toISOString() } : {}),
   };
+}
+
+/** Past its days: swept already, or pending with its time run out (the sweep comes later). */
+function isExpired(row: ConnectRequestRow): boolean {
+  return row.status === 'expired' || (row.status === 'pending' && row.expires_at.getTime() <= Date.now());
 }
 
 const ENDED_WORDS: Readonly<Record<Exclude<ConnectStatus, 'pending' | 'authorized'>, string>> = {
@@ -120,8 +128,8 @@ export function createConnectService(deps: {
     async promptState(deviceCode: string, accountId: string | undefined): Promise<PromptState> {
       const row = await store.findByDeviceCode(deviceCode);
       if (!row) return { kind: 'not_connect' };
+      if (isExpired(row)) return { kind: 'ended', why: ENDED_WORDS.expired };
       if (row.status !== 'pending' && row.status !== 'authorized') return { kind: 'ended', why: ENDED_WORDS[row.status] };
-      if (row.status === 'pending' && row.expires_at.getTime() <= Date.now()) return { kind: 'ended', why: ENDED_WORDS.expired };
       if (accountId && row.answered_by === accountId) return { kind: 'answered' };
       return {
         kind: 'ask',
@@ -179,10 +187,10 @@ export function createConnectService(deps: {
       return { recordId: authorization.record_id, collectUntil };
     },
 
-    /** The person declined at the consent step (or the flow ended with an error). */
+    /** The person declined at the consent step (or the flow ended with an error); an expired request stays expired. */
     async declined(deviceCode: string): Promise<void> {
       const row = await store.findByDeviceCode(deviceCode);
-      if (!row || row.status !== 'pending') return;
+      if (!row || row.status !== 'pending' || isExpired(row)) return;
       await db.transaction(async () => {
         await store.update(row.id, { status: 'denied', ended_at: new Date() });
         await event(row, 'connect.denied');
@@ -190,12 +198,15 @@ export function createConnectService(deps: {
     },
 
     /**
-     * The app polls the token endpoint with the device code. `slow_down` when it polls sooner than
-     * its interval; `ended` when the request was locked or withdrawn (the app gets access_denied).
+     * The app polls the token endpoint with the device code; another app's poll is `unknown` and
+     * changes nothing (not even the pace). `expired` once the request's days are
+     * over (swept or not yet: the app gets expired_token, RFC 8628 §3.5); `ended` when it was
+     * locked, declined or withdrawn (access_denied); `slow_down` when it polls sooner than its interval.
      */
-    async poll(deviceCode: string): Promise<'ok' | 'slow_down' | 'ended' | 'unknown'> {
-      const polled = await store.poll(deviceCode);
+    async poll(deviceCode: string, clientId: string): Promise<PollOutcome> {
+      const polled = await store.poll(deviceCode, clientId);
       if (!polled) return 'unknown';
+      if (isExpired(polled.row)) return 'expired';
       if (polled.row.status === 'locked' || polled.row.status === 'withdrawn' || polled.row.status === 'denied') return 'ended';
       // Only waiting is paced: once the person has answered, the app may collect at once.
       return polled.tooSoon && polled.row.status === 'pending' && !polled.row.answered_by ? 'slow_down' : 'ok';

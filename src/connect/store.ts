@@ -68,19 +68,20 @@ export function createConnectStore(db: Database) {
     },
 
     /**
-     * Records a poll of the token endpoint. Returns the request as it was, and whether the poll came
-     * sooner than its interval (then the interval grows by 5 seconds, RFC 8628 §3.5).
+     * Records a poll of the token endpoint by the request's own app. Returns the request as it was,
+     * and whether the poll came sooner than its interval (then the interval grows by 5 seconds,
+     * RFC 8628 §3.5); `undefined` for a device code that is no request of `clientId`'s.
      */
-    async poll(deviceCode: string): Promise<{ row: ConnectRequestRow; tooSoon: boolean } | undefined> {
+    async poll(deviceCode: string, clientId: string): Promise<{ row: ConnectRequestRow; tooSoon: boolean } | undefined> {
       const { rows } = (await db.raw(
-        `with before as (select id, last_polled_at, poll_interval from connect_requests where device_code_hash = ? for update)
+        `with before as (select id, last_polled_at, poll_interval from connect_requests where device_code_hash = ? and client_id = ? for update)
          update connect_requests c
             set poll_interval = case when b.last_polled_at > now() - make_interval(secs => b.poll_interval) then b.poll_interval + 5 else b.poll_interval end,
                 last_polled_at = now()
            from before b
           where c.id = b.id
           returning c.*, coalesce(b.last_polled_at > now() - make_interval(secs => b.poll_interval), false) as too_soon`,
-        [credentialKey(deviceCode)],
+        [credentialKey(deviceCode), clientId],
       )) as { rows: (ConnectRequestRow & { too_soon: boolean })[] };
       const [row] = rows;
       return row ? { row, tooSoon: Boolean(row.too_soon) } : undefined;

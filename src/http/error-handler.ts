@@ -2,10 +2,12 @@
  * The one place our own routes' errors become responses: a page for browsers, JSON
  * `{ error, error_description }` for API callers. Domain errors get the status of their kind; the
  * bearer gate's refusals their `WWW-Authenticate` challenge. A lost database is a 503 with
- * `Retry-After`. Unknown errors are answered with a plain 500, never a stack trace; the request
- * log (request-log.ts) writes the one line about each failure.
+ * `Retry-After`. Unknown errors are answered with a plain 500. Whatever happens — even when the
+ * answer itself cannot be built — nothing reaches express's own final handler, which prints stack
+ * traces to clients unless NODE_ENV is `production`: no answer carries a stack trace in any
+ * environment. The request log (request-log.ts) writes the one line about each failure.
  */
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
 import { DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
@@ -14,6 +16,11 @@ import { HttpError, PayloadTooLarge, BadRequest } from './errors';
 import { nextStepFor } from './next-steps';
 import { noteFailure } from './request-log';
 import { sendPage } from './render';
+
+const SERVER_ERROR = 'Something went wrong on our side. Please try again.';
+
+/** A page that needs no template, for when even the error page cannot be rendered. */
+const PLAIN_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Something went wrong</title></head><body><main><h1>Something went wrong</h1><p>${SERVER_ERROR}</p></main></body></html>`;
 
 /** body-parser's errors carry a `type`; turn the ones a client causes into ours. */
 export function fromBodyParser(error: unknown): HttpError | undefined {
@@ -50,16 +57,25 @@ function refusalOf(error: unknown): { status: number; code: string; description:
   return error instanceof HttpError ? error : fromBodyParser(error);
 }
 
-export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
+export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
+  try {
+    answer(error, req, res);
+  } catch (failure) {
+    answerPlainly(req, res, error, failure);
+  }
+};
+
+function answer(error: unknown, req: Request, res: Response): void {
   const known = refusalOf(error);
   if (!known || known.status >= 500) noteFailure(res, error);
   if (res.headersSent) {
-    next(error);
+    // Part of the answer is out: it cannot become an error answer, only be cut short.
+    if (!res.writableEnded) res.destroy();
     return;
   }
   const status = known?.status ?? 500;
   const code = known?.code ?? 'server_error';
-  const description = known?.description ?? 'Something went wrong on our side. Please try again.';
+  const description = known?.description ?? SERVER_ERROR;
   if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
   if (status === 503) res.set('Retry-After', String(RETRY_AFTER_SECONDS));
   if (error instanceof InvalidToken || error instanceof InsufficientScope) res.set('WWW-Authenticate', challengeOf(error));
@@ -70,6 +86,30 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
   const title = status === 404 ? 'Page not found' : status === 503 ? 'Please try again shortly' : status >= 500 ? 'Something went wrong' : 'That did not work';
   sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch((renderError: unknown) => {
     log.error('error page failed', { request_id: req.id, ...describeError(renderError) });
-    res.status(status).type('text').send(description);
+    if (!res.headersSent) res.status(status).type('text').send(description);
   });
-};
+}
+
+/**
+ * When the answer to an error could not be built: a fixed 500 written with Node's own calls, with
+ * nothing in it from the error. Both causes go to the log.
+ */
+function answerPlainly(req: Request, res: Response, error: unknown, failure: unknown): void {
+  noteFailure(res, error);
+  log.error('error answer failed', { request_id: req.id, ...describeError(failure) });
+  if (res.headersSent) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  let json = true;
+  try {
+    json = wantsJson(req);
+  } catch {
+    // An unreadable Accept header: JSON it is.
+  }
+  // What described the body that was not sent goes; the front's headers (request id, security) stay.
+  for (const name of res.getHeaderNames()) if (name.startsWith('content-') && name !== 'content-security-policy') res.removeHeader(name);
+  res.statusCode = 500;
+  res.setHeader('Content-Type', json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8');
+  res.end(json ? JSON.stringify({ error: 'server_error', error_description: SERVER_ERROR }) : PLAIN_PAGE);
+}

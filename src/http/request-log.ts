@@ -18,10 +18,19 @@ type Failed = ServerResponse & { err?: Error; failureRoute?: string };
 /** Records why a response failed (and, optionally, which route failed), for the one log line. */
 export function noteFailure(res: ServerResponse, error: unknown, route?: string): void {
   const failed = res as Failed;
-  // Errors of Node's own modules may come from another realm (vm contexts): judge by shape.
-  const isError = typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string';
-  failed.err ??= isError ? (error as Error) : new Error(`non-error thrown: ${typeof error}`);
+  failed.err ??= loggable(error);
   if (route) failed.failureRoute ??= route;
+}
+
+/** The error itself when it reads as one; else an Error saying what was thrown. */
+function loggable(error: unknown): Error {
+  try {
+    // Errors of Node's own modules may come from another realm (vm contexts): judge by shape.
+    if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') return error as Error;
+    return new Error(`non-error thrown: ${typeof error}`);
+  } catch {
+    return new Error('an error was thrown whose message could not be read');
+  }
 }
 
 function pathOf(req: IncomingMessage): string {

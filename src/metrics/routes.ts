@@ -9,6 +9,7 @@ import express from 'express';
 import type { Config } from '../config';
 import { pendingMigrations, type Database } from '../db';
 import { RETRY_AFTER_SECONDS } from '../db/unavailable';
+import { challenge } from '../http/challenges';
 import type { Metrics } from './registry';
 
 function sameSecret(sent: string, expected: string): boolean {
@@ -51,7 +52,7 @@ export function operationsRoutes({ db, config, metrics }: { db: Database; config
       if (token) {
         const sent = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
         if (!sent || !sameSecret(sent, token)) {
-          res.set('WWW-Authenticate', 'Bearer realm="metrics"').status(401).json({ error: 'invalid_token', error_description: 'Send the metrics token as a Bearer token.' });
+          res.set('WWW-Authenticate', challenge('Bearer', { realm: 'metrics' })).status(401).json({ error: 'invalid_token', error_description: 'Send the metrics token as a Bearer token.' });
           return;
         }
       }

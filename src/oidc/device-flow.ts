@@ -2,15 +2,15 @@
  * Patient Connect on oidc-provider's device flow (RFC 8628): the device authorization request
  * carries the connect request (`external_id`, `friendly_name`, `question`, `answer`), the
  * verification page at /connect takes the identity code, a prompt of its own (`connect`) asks the
- * secret question before consent so it cannot be skipped, polls are paced (`slow_down`) and end
- * with `access_denied` when the request is locked or withdrawn, and an approval is kept collectable
- * for 90 days. The requests themselves live in connect/ (ConnectHooks).
+ * secret question before consent so it cannot be skipped, the issuing app's polls are paced
+ * (`slow_down`) and end with `expired_token` past the request's days or `access_denied` when it is
+ * locked or withdrawn, and an approval is kept collectable for 90 days. The requests themselves live in connect/ (ConnectHooks).
  * https://www.rfc-editor.org/rfc/rfc8628 · https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#featuresdeviceflow
  */
-import { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { Conflict, TooManyAttempts } from '../errors';
 import { renderPage } from '../http/render';
-import type { PromptState } from '../connect/service';
+import type { PollOutcome, PromptState } from '../connect/service';
 import { MIN_ANSWER_LENGTH, hashAnswer, normalizeAnswer } from '../security/answers';
 import type { Limit } from '../security/rate-limits';
 import { isCleanText } from '../security/storable-text';
@@ -22,9 +22,6 @@ export const CONNECT_PATH = '/connect';
 /** The name of carevault's own prompt, and of the interaction page that asks the question. */
 export const CONNECT_PROMPT = 'connect';
 
-/** The grant type a connect app polls with. */
-export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-
 /** What the OpenID core needs from Patient Connect (connect/service.ts). */
 export type ConnectHooks = {
   pendingFor(clientId: string, externalId: string): Promise<string | undefined>;
@@ -32,7 +29,8 @@ export type ConnectHooks = {
   promptState(deviceCode: string, accountId: string | undefined): Promise<PromptState>;
   approved(deviceCode: string, grantId: string, accountId: string): Promise<{ recordName: string } | undefined>;
   declined(deviceCode: string): Promise<void>;
-  poll(deviceCode: string): Promise<'ok' | 'slow_down' | 'ended' | 'unknown'>;
+  /** A poll by `clientId`: counted only when the request is that app's. */
+  poll(deviceCode: string, clientId: string): Promise<PollOutcome>;
   /** Seconds an app waits between polls (RFC 8628 §3.2 `interval`). */
   pollInterval: number;
   /** Wrong identity codes per client address. */
@@ -101,6 +99,9 @@ function stateOf(hooks: ConnectHooks, ctx: KoaContextWithOIDC): Promise<PromptSt
   return state;
 }
 
+/** The request behind the code ended (expired, locked, declined, withdrawn): `why` says which, in words. */
+class RequestEnded extends errors.AccessDenied {}
+
 /** The interaction policy: login, then the secret question of a connect request, then consent. */
 export function interactionsPolicy(hooks: ConnectHooks) {
   const { Prompt, Check, base } = interactionPolicy;
@@ -113,7 +114,7 @@ export function interactionsPolicy(hooks: ConnectHooks) {
       async (ctx) => {
         const state = await stateOf(hooks, ctx);
         if (!state || state.kind === 'not_connect' || state.kind === 'answered') return Check.NO_NEED_TO_PROMPT;
-        if (state.kind === 'ended') throw new errors.AccessDenied(state.why);
+        if (state.kind === 'ended') throw new RequestEnded(state.why);
         return Check.REQUEST_PROMPT;
       },
       async (ctx) => {
@@ -140,6 +141,7 @@ function wordsFor(error: (Error & { name: string }) | undefined, out: { error_de
     case 'AlreadyUsedError':
       return 'This identity code was already used.';
     case 'AbortedError':
+      if (error.cause instanceof RequestEnded && error.cause.error_description) return error.cause.error_description;
       return 'The connection was not made: it was declined, or the request is locked or was withdrawn.';
     default:
       return out?.error_description ?? 'carevault could not continue with this identity code.';
@@ -248,13 +250,6 @@ export function connectMiddleware(hooks: ConnectHooks) {
     }
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.oidc?.route !== 'device_authorization') return;
-    // oidc-provider answers invalid_request to an app not registered for the device grant; RFC 8628
-    // §3.2 (RFC 6749 §5.2) says unauthorized_client.
-    if (ctx.status === 400 && body?.error === 'invalid_request' && String(body.error_description).endsWith('is not allowed for this client')) {
-      body.error = 'unauthorized_client';
-      body.error_description = 'this app is not registered for Patient Connect (the connect capability)';
-      return;
-    }
     if (ctx.status !== 200 || typeof body?.device_code !== 'string') return;
     const code = ctx.oidc.entities.DeviceCode as { params?: Record<string, string>; destroy(): Promise<void> } | undefined;
     const params = code?.params ?? {};
@@ -279,14 +274,17 @@ export function connectMiddleware(hooks: ConnectHooks) {
 }
 
 /**
- * The token endpoint finds the device code through the adapter when an app polls: the moment to
- * pace the polls (`slow_down`, RFC 8628 §3.5) and to answer `access_denied` for a request locked
- * or withdrawn meanwhile.
+ * The token endpoint looks the device code up through the adapter when an app polls, after the app
+ * authenticated: the moment to count the poll — for the app the request belongs to only, so another
+ * app holding the code changes nothing (and gets invalid_grant from oidc-provider, RFC 6749 §5.2).
+ * The request's own app hears `slow_down` when too fast (RFC 8628 §3.5), `expired_token` once its
+ * days are over, `access_denied` once it is locked, declined or withdrawn.
  */
 export function pollPolicy(hooks: ConnectHooks) {
   return async (deviceCode: string): Promise<void> => {
-    const outcome = await hooks.poll(deviceCode);
+    const outcome = await hooks.poll(deviceCode, Provider.ctx?.oidc.client?.clientId ?? '');
     if (outcome === 'slow_down') throw new errors.SlowDown();
+    if (outcome === 'expired') throw new errors.ExpiredToken('the connect request has expired');
     if (outcome === 'ended') throw new errors.AccessDenied('the connect request was locked, declined or withdrawn');
   };
 }

@@ -10,7 +10,10 @@ export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 /** Methods with which an app proves who it is (confidential apps). */
 export const CONFIDENTIAL_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
+/** The device authorization grant (RFC 8628), on which Patient Connect rides. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** carevault signs ID tokens and responses with these (SMART needs RS256). */

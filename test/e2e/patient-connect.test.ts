@@ -2,8 +2,9 @@
  * Patient Connect (issue 11) on the device authorization grant: a clinic's app (openid-client's
  * device flow) creates a connect request; a parent validates it in headless Chromium for their
  * child's record with one optional rule unticked; the app lists it as authorized and collects
- * offline tokens holding exactly what was approved. Refusals: three wrong answers, expiry, a
- * duplicate external id, polling too fast; codes typed in lower case with spaces work.
+ * offline tokens holding exactly what was approved. Refusals: three wrong answers, expiry (the
+ * poll answers expired_token, RFC 8628 §3.5), a duplicate external id, polling too fast — paced
+ * per device code, and only for the app it was issued to; codes typed in lower case with spaces work.
  */
 import * as oidc from 'openid-client';
 import { credentialKey } from '../../src/security/credential-keys';
@@ -54,12 +55,12 @@ function connectRequest(answer = 'Blue whale', extra: Record<string, string> = {
   });
 }
 
-/** The token endpoint's answer to one device-code poll, as a raw response. */
-async function pollOnce(deviceCode: string): Promise<{ status: number; body: Record<string, unknown> }> {
+/** The token endpoint's answer to one device-code poll by `app` (the clinic by default), as a raw response. */
+async function pollOnce(deviceCode: string, app: TestApp = clinic): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${server.issuer}/token`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${Buffer.from(`${clinic.clientId}:${clinic.clientSecret}`).toString('base64')}`,
+      authorization: `Basic ${Buffer.from(`${app.clientId}:${app.clientSecret}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }).toString(),
@@ -190,6 +191,41 @@ test('a request past its 28 days has expired: the code page, the poll and the li
   expect(await listed('expired', since)).toEqual([expect.objectContaining({ status: 'expired' })]);
 });
 
+test('an expired connect request answers expired_token, before and after the sweep and after someone tried its code', async () => {
+  const request = await connectRequest();
+  expect(await pollOnce(request.device_code)).toMatchObject({ body: { error: 'authorization_pending' } });
+  // The clock: the request's 28 days are over (its device code would outlive it by seconds).
+  await server.db.knex('connect_requests').where({ device_code: request.device_code }).update({ expires_at: new Date(Date.now() - 1000) });
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
+
+  const person = await signedUpPerson(server, 'Late Comer');
+  const page = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });
+  expect(textOf(page.html)).toContain('expired');
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
+
+  await server.sweepOnce();
+  expect(await server.db.knex('connect_requests').where({ device_code: request.device_code }).first('status')).toEqual({ status: 'expired' });
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
+});
+
+test("another app polling with a clinic's device code is refused and does not touch the clinic's pace", async () => {
+  const other = await registerTestApp(server, { ...CLINIC, client_name: 'Nosy Clinic' });
+  const request = await connectRequest();
+  const paceOf = async () => (await server.db.knex('connect_requests').where({ device_code: request.device_code }).first('poll_interval', 'last_polled_at')) as Record<string, unknown>;
+  const before = await paceOf();
+  // Ten at once, as a misbehaving app would.
+  const foreign = await Promise.all(Array.from({ length: 10 }, () => pollOnce(request.device_code, other)));
+  for (const answer of foreign) expect(answer).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  expect(await paceOf()).toEqual(before);
+  // The clinic polls at its own interval, undisturbed, and learns nothing new about the pace.
+  const own = await pollOnce(request.device_code);
+  expect(own).toMatchObject({ status: 400, body: { error: 'authorization_pending' } });
+  expect((await paceOf()).poll_interval).toBe(before.poll_interval);
+});
+
 test('one pending request per external_id per app: a second gets 409 naming the first; the app may withdraw a pending one', async () => {
   const first = await connectRequest('answer one', { external_id: 'MRN-DUPLICATE' });
   const second = await fetch(`${server.issuer}/device/authorize`, {
@@ -242,5 +278,5 @@ test('an app without the connect capability cannot start a connect request', asy
   const other = await registerTestApp(server, { ...CLINIC, client_name: 'No Connect', capabilities: ['dopu'] });
   await expect(
     oidc.initiateDeviceAuthorization(other.config, { scope: SCOPE, external_id: 'x', friendly_name: 'x', question: 'x?', answer: 'Blue whale' }),
-  ).rejects.toMatchObject({ error: 'unauthorized_client' });
+  ).rejects.toMatchObject({ error: 'unauthorized_client', error_description: expect.stringContaining('connect capability') });
 });
