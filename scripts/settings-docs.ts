@@ -56,7 +56,7 @@ export function settingsTable(settings: readonly DocumentedSetting[]): string {
     if (rows.length === 0) return [];
     return [
       [
-        `### ${group}`,
+        `## ${group}`,
         '',
         '| setting | default | meaning |',
         '|---|---|---|',

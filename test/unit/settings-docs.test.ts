@@ -76,7 +76,7 @@ describe('the generator', () => {
 
   test('writes a table row per setting, durations also in words, and keeps the prose around the markers', () => {
     const table = settingsTable([setting({ default: '900', seconds: true }), setting({ name: 'OTHER', unset: 'off' })]);
-    expect(table).toContain('### Server');
+    expect(table).toContain('## Server');
     expect(table).toContain('| `EXAMPLE_SETTING` | `900` (15 minutes) | Does `one` thing \\| another; see [the docs](docs/x.md). |');
     expect(table).toContain('| `OTHER` | — (off) |');
     const doc = fs.readFileSync(path.join(ROOT, SETTINGS_DOC), 'utf8');
