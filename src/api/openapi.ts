@@ -44,7 +44,7 @@ function refusalsOf(operation: AppOperation): Map<number, Documented> {
   if (operation.params || operation.query || operation.body) add({ status: 400, description: INVALID_INPUT });
   if (operation.body) {
     add({ status: 400, description: 'The body is not well-formed JSON.' });
-    add({ status: 413, description: `${operation.body.tooLarge} (\`payload_too_large\`)` });
+    add({ status: 413, description: `The body is larger than the API takes (\`payload_too_large\`): ${operation.body.tooLarge}` });
     add({ status: 415, description: 'The body is not JSON (`unsupported_media_type`).' });
   }
   for (const refusal of operation.refusals ?? []) add(refusal);
@@ -86,20 +86,19 @@ export function openApiDocument({ issuer, tokenEndpoint, version, operations }: 
     item[operation.method] = operationObject(operation);
   }
   const capabilities = [...new Set(operations.map((operation) => operation.capability))];
-  return createDocument({
-    openapi: '3.1.0',
+  const document = {
+    openapi: '3.1.0' as const,
     info: {
       title: 'carevault app APIs',
       version,
-      description:
-        'The APIs an app calls with its own client-credentials token. Lists page with `limit` and follow `next`; every refusal is JSON `{ error, error_description }`.',
+      description: 'The APIs an app calls with its own client-credentials token. Lists page with `limit` and follow `next`; every refusal is JSON `{ error, error_description }`.',
     },
     servers: [{ url: issuer }],
     tags: capabilities.map((capability) => ({ name: capability, description: `Operations for apps registered with the \`${capability}\` capability.` })),
     components: {
       securitySchemes: {
         [SECURITY_SCHEME]: {
-          type: 'oauth2',
+          type: 'oauth2' as const,
           description:
             'A client-credentials token (RFC 6749 §4.4) for the capability’s scope, from the token endpoint in the OpenID discovery document. Send it as `Authorization: Bearer …`, or as `Authorization: DPoP …` with a DPoP proof (RFC 9449) — which a DPoP-bound token requires.',
           flows: {
@@ -112,5 +111,12 @@ export function openApiDocument({ issuer, tokenEndpoint, version, operations }: 
       },
     },
     paths,
+  };
+  return createDocument(document, {
+    // A `date-time` or `uuid` format says what the value is; zod's regular expression for it only
+    // makes every such field a screen long.
+    override: ({ jsonSchema }) => {
+      if (jsonSchema.format === 'date-time' || jsonSchema.format === 'uuid') delete jsonSchema.pattern;
+    },
   });
 }

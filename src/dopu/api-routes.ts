@@ -22,7 +22,7 @@ export function dopuApiOperations(packages: DopuService): AppOperation[] {
       body: { schema: dropOffBody, maxBytes: MAX_PACKAGE_BYTES, noun: 'the package', tooLarge: 'A package can be at most 5 MB of JSON.' },
       answer: { status: 201, description: 'The package is waiting for its person.', schema: dropOffReceipt },
       refusals: [
-        { status: 400, description: 'A resource is not one a record accepts; the description names it, as in `resources[1].status:`.' },
+        { status: 400, description: 'A resource is not one a record accepts (`invalid_resource`); the description names it, as in `resources[1].status:`.' },
         { status: 429, description: 'The app had too many pickup emails sent this hour (`too_many_requests`).' },
       ],
       async handle({ caller, body }) {
