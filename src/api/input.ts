@@ -11,7 +11,7 @@ import { describeIssue } from '../apps/registration';
 import { Invalid } from '../errors';
 import { HttpError, PayloadTooLarge } from '../http/errors';
 
-export const JSON_MEDIA_TYPES = ['application/json', 'application/*+json'];
+const JSON_MEDIA_TYPES = ['application/json', 'application/*+json'];
 
 /** What an operation accepts as its body. */
 export type JsonBody<S extends z.ZodType = z.ZodType> = {

@@ -73,11 +73,11 @@ function operationObject(operation: AppOperation): ZodOpenApiOperationObject {
 }
 
 /** `/api/dopu/packages/:id` as OpenAPI writes it: `/api/dopu/packages/{id}`. */
-export function openApiPath(expressPath: string): string {
+function openApiPath(expressPath: string): string {
   return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 }
 
-export type DocumentSettings = { issuer: string; tokenEndpoint: string; version: string; operations: readonly AppOperation[] };
+type DocumentSettings = { issuer: string; tokenEndpoint: string; version: string; operations: readonly AppOperation[] };
 
 export function openApiDocument({ issuer, tokenEndpoint, version, operations }: DocumentSettings) {
   const paths: ZodOpenApiPathsObject = {};

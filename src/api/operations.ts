@@ -12,7 +12,7 @@ import { accepted, type JsonBody } from './input';
 import { nextPageUrl, type Position } from './paging';
 
 /** The statuses an operation may name beyond the ones every app API shares (401, 403, 500, 503). */
-export type RefusalStatus = 400 | 404 | 409 | 413 | 415 | 429;
+type RefusalStatus = 400 | 404 | 409 | 413 | 415 | 429;
 
 /** A way the operation refuses, documented; the answer is always `{ error, error_description }`. */
 export type Refusal = { status: RefusalStatus; description: string };
@@ -21,7 +21,7 @@ type Schema = z.ZodType | undefined;
 type Read<S extends Schema> = S extends z.ZodType ? z.output<S> : undefined;
 
 /** What an operation's work receives: the caller and its input, already checked. */
-export type OperationInput<P extends Schema, Q extends Schema, B extends Schema> = {
+type OperationInput<P extends Schema, Q extends Schema, B extends Schema> = {
   caller: AppCaller;
   params: Read<P>;
   query: Read<Q>;
@@ -31,10 +31,10 @@ export type OperationInput<P extends Schema, Q extends Schema, B extends Schema>
 };
 
 /** What an operation's work answers: a body of its answer's schema, and where a made thing lives. */
-export type Reply<R extends z.ZodType> = { body: z.input<R>; location?: string };
+type Reply<R extends z.ZodType> = { body: z.input<R>; location?: string };
 
 /** What describes an operation (the router and the document read this part). */
-export type OperationShape = {
+type OperationShape = {
   /** Unique across the app APIs; code generators name methods after it. */
   id: string;
   method: 'get' | 'post' | 'delete';
@@ -51,7 +51,7 @@ export type OperationShape = {
 };
 
 /** What the router calls once the bearer gate let the caller through and the body was read. */
-export type RawInput = { caller: AppCaller; params: unknown; query: Readonly<Record<string, unknown>>; body: unknown; url: string };
+type RawInput = { caller: AppCaller; params: unknown; query: Readonly<Record<string, unknown>>; body: unknown; url: string };
 
 export type AppOperation = OperationShape & {
   run(input: RawInput): Promise<{ status: number; body: unknown; location?: string | undefined }>;

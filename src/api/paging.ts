@@ -9,14 +9,14 @@
 import { z } from 'zod';
 import { isUuid } from '../ids';
 
-export const PAGE_LIMITS = { min: 1, max: 100, default: 50 } as const;
+const PAGE_LIMITS = { min: 1, max: 100, default: 50 } as const;
 
 /** Where a page ended: lists continue strictly after it, in (time, id) order. */
 export type Position = { at: Date; id: string };
 
 const MAX_CURSOR_CHARS = 200;
 
-export function cursorOf(position: Position): string {
+function cursorOf(position: Position): string {
   return Buffer.from(JSON.stringify([position.at.toISOString(), position.id])).toString('base64url');
 }
 

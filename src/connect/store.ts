@@ -5,8 +5,9 @@
  */
 import type { Database } from '../db';
 import { credentialKey } from '../security/credential-keys';
+import type { CONNECT_STATUSES } from './schemas';
 
-export type ConnectStatus = 'pending' | 'authorized' | 'denied' | 'locked' | 'expired' | 'withdrawn';
+export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 
 export type ConnectRequestRow = {
   id: string;

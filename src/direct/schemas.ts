@@ -65,8 +65,6 @@ export const apiMessage = z
   )
   .meta({ id: 'DirectMessage' });
 
-export type ApiMessage = z.infer<typeof apiMessage>;
-
 export const messageSent = z.strictObject({ id: z.uuid().meta({ description: 'The message’s id in the recipient’s inbox.' }) }).meta({ id: 'DirectMessageSent' });
 
 // --- The inbox's Send form ----------------------------------------------------------------------
