@@ -8,6 +8,7 @@ import cookieParser from 'cookie-parser';
 import cors from 'cors';
 import express from 'express';
 import { accountRoutes } from './accounts/routes';
+import { appApiRoutes } from './api/routes';
 import { authorizationRoutes } from './authorizations/routes';
 import type { Feature, Services } from './compose';
 import { fhirLimits } from './fhir/limits';
@@ -84,6 +85,16 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
     }
   });
   app.use(operationsRoutes({ db, config, metrics }));
+  // The app APIs need no cookie or session: they are answered before either is read.
+  app.use(
+    appApiRoutes({
+      gate,
+      issuer: config.issuer,
+      tokenEndpoint: endpoints.token,
+      version: VERSION,
+      operations: features.flatMap((feature) => feature.api ?? []),
+    }),
+  );
 
   const [cookieKey = ''] = oidc.cookieKeys;
   app.use(cookieParser(cookieKey));

@@ -6,6 +6,7 @@
 import type express from 'express';
 import { createAccountService } from './accounts/service';
 import { createBearerGate } from './api/gate';
+import type { AppOperation } from './api/operations';
 import { connectFeature } from './connect/feature';
 import { createConnectService } from './connect/service';
 import { createAppRegistry } from './apps/service';
@@ -40,6 +41,8 @@ export type Feature = {
   name: string;
   /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
   routes?: (web: { csrf: Csrf }) => express.Router;
+  /** The feature's app API operations: mounted behind the bearer gate and described in /api/openapi.json. */
+  api?: readonly AppOperation[];
   /** Pages of the feature's own interaction prompts, by prompt name. */
   prompts?: ReadonlyMap<string, PromptPage>;
   sweeps?: readonly Sweep[];

@@ -5,20 +5,21 @@
  */
 import type { Feature, Services } from '../compose';
 import type { OidcRuntime } from '../oidc/runtime';
+import { connectApiOperations } from './api-routes';
 import { connectRoutes } from './routes';
 
 export function connectFeature(services: Services, oidc: OidcRuntime): Feature {
-  const { connect, gate, oidcStorage } = services;
+  const { connect, oidcStorage } = services;
   const pages = connectRoutes({
     connect,
     interactions: oidc.interactions,
-    gate,
     appName: async (clientId) => (await oidcStorage.appNames([clientId])).get(clientId) ?? clientId,
   });
   return {
     name: 'connect',
     routes: pages.routes,
     prompts: pages.prompts,
+    api: connectApiOperations(connect),
     sweeps: [{ name: 'connectRequests', run: () => connect.sweep() }],
   };
 }

@@ -1,13 +1,10 @@
 /**
- * Patient Connect over HTTP: the secret-question step of the authorization flow (a prompt page at
- * /interaction/:uid, so it cannot be skipped by going straight to consent), and the app API
- * `GET /api/connect/requests` (which requests to collect) and `DELETE /api/connect/requests/<id>`.
+ * Patient Connect's pages: the secret-question step of the authorization flow (a prompt page at
+ * /interaction/:uid, so it cannot be skipped by going straight to consent). The app API is the
+ * operation table in api-routes.ts, which the core mounts.
  */
 import express, { type Request, type Response } from 'express';
-import { z } from 'zod';
 import type { Person } from '../accounts/service';
-import { appCallerOf, type BearerGate } from '../api/gate';
-import { Invalid } from '../errors';
 import { sendPage } from '../http/render';
 import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from '../interactions/pending';
 import type { PromptPage } from '../interactions/routes';
@@ -16,22 +13,13 @@ import { CONNECT_PROMPT } from '../oidc/device-flow';
 import type { Csrf } from '../security/csrf';
 import { WRONG_ANSWERS_ALLOWED, type ConnectService } from './service';
 
-type Deps = { connect: ConnectService; interactions: Interactions; gate: BearerGate; appName(clientId: string): Promise<string> };
-
-const listQuery = z
-  .object({
-    status: z.enum(['pending', 'authorized', 'denied', 'locked', 'expired', 'withdrawn']).optional(),
-    since: z.iso.datetime({ offset: true, message: 'since must be an ISO 8601 date-time, like 2026-11-29T10:00:00Z' }).optional(),
-    cursor: z.string().max(200).optional(),
-    count: z.coerce.number().int().min(1).max(200).default(100),
-  })
-  .strict();
+type Deps = { connect: ConnectService; interactions: Interactions; appName(clientId: string): Promise<string> };
 
 function noStore(res: Response): void {
   res.set('Cache-Control', 'no-store');
 }
 
-export function connectRoutes({ connect, interactions, gate, appName }: Deps) {
+export function connectRoutes({ connect, interactions, appName }: Deps) {
   /** The secret-question page for the pending interaction's connect request. */
   const showQuestion = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
     const request = await connect.questionOf(String(pending.prompt.details.connect_request ?? ''));
@@ -80,23 +68,6 @@ export function connectRoutes({ connect, interactions, gate, appName }: Deps) {
         }
       });
 
-      const api = express.Router();
-      api.use((_req, res, next) => {
-        noStore(res);
-        next();
-      });
-      api.get('/api/connect/requests', gate.forApps('connect'), async (req, res) => {
-        const query = listQuery.safeParse(req.query);
-        if (!query.success) throw new Invalid(query.error.issues[0]?.message ?? 'The query is not valid.');
-        const { status, since, cursor, count } = query.data;
-        const page = await connect.list(appCallerOf(res).clientId, { status, since: since ? new Date(since) : undefined, cursor, count });
-        const next = page.next ? `/api/connect/requests?${new URLSearchParams({ ...(status ? { status } : {}), ...(since ? { since } : {}), count: String(count), cursor: page.next }).toString()}` : undefined;
-        res.json({ requests: page.requests, ...(next ? { next } : {}) });
-      });
-      api.delete('/api/connect/requests/:id', gate.forApps('connect'), async (req, res) => {
-        res.json(await connect.withdraw(appCallerOf(res).clientId, String(req.params.id)));
-      });
-      router.use(api);
       return router;
     },
   };

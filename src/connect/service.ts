@@ -6,10 +6,11 @@
  * the three-strikes lock, polling pace, the record they end up in, and the app's view of them.
  */
 import { randomUUID } from 'node:crypto';
+import type { Position } from '../api/paging';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { isUniqueViolation } from '../db';
-import { Conflict, Invalid, NotFound } from '../errors';
+import { Conflict, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import { answerMatches } from '../security/answers';
 import { createConnectStore, type ConnectRequestRow, type ConnectStatus } from './store';
@@ -212,13 +213,12 @@ export function createConnectService(deps: {
       return polled.tooSoon && polled.row.status === 'pending' && !polled.row.answered_by ? 'slow_down' : 'ok';
     },
 
-    /** The app's requests, filtered and paged (`cursor` from the previous page). */
-    async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; cursor?: string; count: number }) {
-      const after = decodeCursor(filter.cursor);
-      const rows = await store.list(clientId, { status: filter.status, since: filter.since, after, count: filter.count + 1 });
-      const page = rows.slice(0, filter.count);
+    /** The app's requests, oldest change first, `limit` at a time after `after`; `next` is where the page ended when more follow. */
+    async list(clientId: string, filter: { status?: ConnectStatus | undefined; since?: Date | undefined; after?: Position | undefined; limit: number }) {
+      const rows = await store.list(clientId, { status: filter.status, since: filter.since, after: filter.after, count: filter.limit + 1 });
+      const page = rows.slice(0, filter.limit);
       const last = page.at(-1);
-      const next = rows.length > filter.count && last ? encodeCursor(last) : undefined;
+      const next: Position | undefined = rows.length > filter.limit && last ? { at: last.authorized_at ?? last.ended_at ?? last.created_at, id: last.id } : undefined;
       return { requests: page.map(viewOf), next };
     },
 
@@ -250,19 +250,3 @@ export function createConnectService(deps: {
 
 export type ConnectService = ReturnType<typeof createConnectService>;
 
-function encodeCursor(row: ConnectRequestRow): string {
-  const at = row.authorized_at ?? row.ended_at ?? row.created_at;
-  return Buffer.from(JSON.stringify([at.toISOString(), row.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined): { at: Date; id: string } | undefined {
-  if (!cursor) return undefined;
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const date = new Date(at);
-    if (Number.isNaN(date.getTime()) || !isUuid(id)) throw new Error('malformed cursor');
-    return { at: date, id };
-  } catch {
-    throw new Invalid('The cursor is not valid: start the listing again from its first page.');
-  }
-}

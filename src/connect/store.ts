@@ -5,8 +5,9 @@
  */
 import type { Database } from '../db';
 import { credentialKey } from '../security/credential-keys';
+import type { CONNECT_STATUSES } from './schemas';
 
-export type ConnectStatus = 'pending' | 'authorized' | 'denied' | 'locked' | 'expired' | 'withdrawn';
+export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 
 export type ConnectRequestRow = {
   id: string;
@@ -87,14 +88,18 @@ export function createConnectStore(db: Database) {
       return row ? { row, tooSoon: Boolean(row.too_soon) } : undefined;
     },
 
-    /** The app's requests, newest change first, after a cursor (keyset paging on id within a time). */
+    /**
+     * The app's requests, oldest change first, after a position (keyset paging on id within a
+     * time). Times are ordered to the millisecond, the precision a position carries: the database
+     * keeps microseconds, and a position rounded down would show its own row again.
+     */
     async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number }): Promise<ConnectRequestRow[]> {
-      const at = db.raw('coalesce(authorized_at, ended_at, created_at)');
+      const changed = "date_trunc('milliseconds', coalesce(authorized_at, ended_at, created_at))";
       const query = table().where({ client_id: clientId });
       if (filter.status) query.andWhere({ status: filter.status });
-      if (filter.since) query.andWhere(at, '>=', filter.since);
-      if (filter.after) query.andWhereRaw('(coalesce(authorized_at, ended_at, created_at), id) > (?, ?)', [filter.after.at, filter.after.id]);
-      return query.orderByRaw('coalesce(authorized_at, ended_at, created_at) asc, id asc').limit(filter.count);
+      if (filter.since) query.andWhere(db.raw('coalesce(authorized_at, ended_at, created_at)'), '>=', filter.since);
+      if (filter.after) query.andWhereRaw(`(${changed}, id) > (?, ?)`, [filter.after.at, filter.after.id]);
+      return query.orderByRaw(`${changed} asc, id asc`).limit(filter.count);
     },
 
     /** Marks pending requests whose time ran out as expired; returns them. */

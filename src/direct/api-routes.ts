@@ -1,47 +1,44 @@
 /**
- * `POST /api/direct/messages` (issue 12 §2, DESIGN.md "Direct"): an app with the `direct`
- * capability sends a message to a record's Direct address with a client-credentials token (scope
- * `direct`): `{ to, subject, text, attachments: [{ filename, content_type, data }] }` → 201 `{ id }`.
- * Refusals are JSON `{ error, error_description }`: 400 (the body, an attachment's type or
- * content), 404 (no such address), 413 (over 25 MB), 415 (not JSON), 401/403 (the token).
+ * The Direct app API: `POST /api/direct/messages` for an app's client-credentials token holding
+ * the `direct` capability — a message with attachments to a record's Direct address. An operation
+ * table entry (api/operations.ts): the core mounts it behind the bearer gate and describes it in
+ * the OpenAPI document.
  */
-import express from 'express';
-import { appCallerOf, type BearerGate } from '../api/gate';
-import { BadRequest, HttpError } from '../http/errors';
-import { MAX_API_BODY_BYTES } from './limits';
-import { apiMessage } from './schemas';
+import { defineOperation, type AppOperation } from '../api/operations';
+import { MAX_API_BODY_BYTES, MAX_ATTACHMENTS, MAX_MESSAGE_WORDS } from './limits';
+import { apiMessage, messageSent } from './schemas';
 import type { DirectService } from './service';
 
-type Deps = { gate: BearerGate; direct: DirectService };
-
-export function directApiRoutes({ gate, direct }: Deps): express.Router {
-  const router = express.Router();
-  // The token is checked before a body of up to ~35 MB is read.
-  const json = express.json({ limit: MAX_API_BODY_BYTES, type: ['application/json', 'application/*+json'] });
-
-  router.post('/api/direct/messages', gate.forApps('direct'), json, async (req, res) => {
-    res.set('Cache-Control', 'no-store');
-    if (!req.is(['application/json', 'application/*+json'])) {
-      throw new HttpError(415, 'unsupported_media_type', 'Send the message as JSON (Content-Type: application/json).');
-    }
-    const input = apiMessage.safeParse(req.body ?? {});
-    if (!input.success) {
-      const [issue] = input.error.issues;
-      const path = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-      throw new BadRequest(`${path}${issue?.message ?? 'The message is not valid.'}`);
-    }
-    const { to, subject, text, attachments } = input.data;
-    const id = await direct.sendFromApp(appCallerOf(res).clientId, to, {
-      subject,
-      text,
-      attachments: attachments.map((attachment) => ({
-        filename: attachment.filename,
-        contentType: attachment.content_type,
-        content: Buffer.from(attachment.data, 'base64'),
-      })),
-    });
-    res.status(201).json({ id });
-  });
-
-  return router;
+export function directApiOperations(direct: DirectService): AppOperation[] {
+  return [
+    defineOperation({
+      id: 'sendDirectMessage',
+      method: 'post',
+      path: '/api/direct/messages',
+      capability: 'direct',
+      summary: 'Send a message to a record’s Direct address',
+      description: `At most ${MAX_ATTACHMENTS} attachments and ${MAX_MESSAGE_WORDS} with the text; each attachment's contents must be of its declared type.`,
+      body: { schema: apiMessage, maxBytes: MAX_API_BODY_BYTES, noun: 'the message', tooLarge: `A message can be at most ${MAX_MESSAGE_WORDS} with its attachments.` },
+      answer: { status: 201, description: 'The message is in the record’s inbox.', schema: messageSent },
+      refusals: [
+        { status: 400, description: 'An attachment is of a type carevault does not take, or its contents are not of its type (`unsupported_attachment`, `invalid_message`).' },
+        { status: 404, description: 'No record has this Direct address (`unknown_recipient`).' },
+        { status: 413, description: `The message is over ${MAX_MESSAGE_WORDS} with its attachments, decoded.` },
+        { status: 429, description: 'The app sent too many messages to addresses that do not exist (`too_many_requests`).' },
+      ],
+      async handle({ caller, body }) {
+        const { to, subject, text, attachments } = body;
+        const id = await direct.sendFromApp(caller.clientId, to, {
+          subject,
+          text,
+          attachments: attachments.map((attachment) => ({
+            filename: attachment.filename,
+            contentType: attachment.content_type,
+            content: Buffer.from(attachment.data, 'base64'),
+          })),
+        });
+        return { body: { id } };
+      },
+    }),
+  ];
 }

@@ -105,7 +105,7 @@ const KINDS: Readonly<Record<AttachmentKind, KindRule>> = {
   },
 };
 
-const ACCEPTED_WORDS = 'PDF, PNG, JPEG, plain text, C-CDA/CDA (XML) or FHIR (JSON)';
+export const ACCEPTED_WORDS = 'PDF, PNG, JPEG, plain text, C-CDA/CDA (XML) or FHIR (JSON)';
 
 /** The media type without parameters, lower-case; and its charset, when it names a sane one. */
 function parseType(contentType: string): { essence: string; charset: string | undefined } {

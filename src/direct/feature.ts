@@ -5,6 +5,7 @@
  */
 import type { Feature, Services } from '../compose';
 import { createAddressBook } from './address-book';
+import { directApiOperations } from './api-routes';
 import { directRoutes } from './routes';
 import { createDirectService } from './service';
 import { smtpListener } from './smtp';
@@ -12,7 +13,7 @@ import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
 
 export function directFeature(services: Services): Feature {
-  const { config, db, audit, repositories, records, oidcStorage, gate } = services;
+  const { config, db, audit, repositories, records, oidcStorage } = services;
   const store = createDirectStore(db);
   const addresses = createAddressBook(store, config.direct.domain);
   const direct = createDirectService({ db, store, addresses, audit, repositories, appNames: (ids) => oidcStorage.appNames(ids) });
@@ -29,7 +30,8 @@ export function directFeature(services: Services): Feature {
 
   return {
     name: 'direct',
-    routes: ({ csrf }) => directRoutes({ gate, records, direct, csrf }),
+    routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
+    api: directApiOperations(direct),
     listeners: smtp ? [smtp] : [],
     recordAddresses: (held) => direct.addressesOf(held),
   };

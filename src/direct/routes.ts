@@ -1,19 +1,17 @@
 /**
- * Direct messaging's routes (issue 12): the app API under /api/direct and the person's /inbox pages.
+ * Direct messaging's person-facing routes: the /inbox pages (the app API is the operation table
+ * in api-routes.ts, which the core mounts).
  */
 import express from 'express';
-import type { BearerGate } from '../api/gate';
 import type { RecordService } from '../records/service';
 import type { Csrf } from '../security/csrf';
-import { directApiRoutes } from './api-routes';
 import { inboxRoutes } from './inbox-routes';
 import type { DirectService } from './service';
 
-type Deps = { gate: BearerGate; records: RecordService; direct: DirectService; csrf: Csrf };
+type Deps = { records: RecordService; direct: DirectService; csrf: Csrf };
 
-export function directRoutes({ gate, records, direct, csrf }: Deps): express.Router {
+export function directRoutes({ records, direct, csrf }: Deps): express.Router {
   const router = express.Router();
-  router.use(directApiRoutes({ gate, direct }));
   router.use(inboxRoutes({ records, direct, csrf }));
   return router;
 }

@@ -1,59 +1,79 @@
 /**
- * The DOPU app API (DESIGN.md "DOPU"): `/api/dopu/packages`, behind the bearer gate with a
- * client-credentials token holding the `dopu` capability. The token is checked before the body is
- * read; bodies are JSON up to 5 MB; every refusal is JSON `{ error, error_description }`.
+ * The DOPU app API: `/api/dopu/packages` for an app's client-credentials token holding the `dopu`
+ * capability — drop a package off, list the app's packages, read one's status (never its
+ * contents), withdraw a pending one. Operation table entries (api/operations.ts): the core mounts
+ * them behind the bearer gate and describes them in the OpenAPI document.
  */
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { appCallerOf, type BearerGate } from '../api/gate';
-import { describeIssue } from '../apps/registration';
-import { Invalid } from '../errors';
-import { HttpError, PayloadTooLarge } from '../http/errors';
-import { MAX_PACKAGE_BYTES, dropOffBody, packageListQuery } from './schemas';
+import { defineOperation, type AppOperation } from '../api/operations';
+import { MAX_PACKAGE_BYTES, dropOffBody, dropOffReceipt, packageId, packageList, packageListQuery, packageStatus } from './schemas';
 import type { DopuService } from './service';
 
-type Deps = { gate: BearerGate; packages: DopuService; issuer: string };
+const NOT_FOUND = { status: 404, description: 'The app has no package with this id (`not_found`).' } as const;
 
-export function dopuApiRoutes({ gate, packages, issuer }: Deps): express.Router {
-  const router = express.Router();
-  const json = express.json({ limit: MAX_PACKAGE_BYTES, strict: true });
-  const jsonOnly: RequestHandler = (req, _res, next) => {
-    if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'Send the package as JSON, with Content-Type application/json.');
-    next();
-  };
-  const app = gate.forApps('dopu');
+export function dopuApiOperations(packages: DopuService): AppOperation[] {
+  return [
+    defineOperation({
+      id: 'dropOffPackage',
+      method: 'post',
+      path: '/api/dopu/packages',
+      capability: 'dopu',
+      summary: 'Drop off a package for a person',
+      description: 'The contents are sealed under the answer; the app gets the pickup code to hand over and can never read them again.',
+      body: { schema: dropOffBody, maxBytes: MAX_PACKAGE_BYTES, noun: 'the package', tooLarge: 'A package can be at most 5 MB of JSON.' },
+      answer: { status: 201, description: 'The package is waiting for its person.', schema: dropOffReceipt },
+      refusals: [
+        { status: 400, description: 'A resource is not one a record accepts (`invalid_resource`); the description names it, as in `resources[1].status:`.' },
+        { status: 429, description: 'The app had too many pickup emails sent this hour (`too_many_requests`).' },
+      ],
+      async handle({ caller, body }) {
+        const receipt = await packages.dropOff(caller.clientId, body);
+        return { body: receipt, location: `/api/dopu/packages/${receipt.id}` };
+      },
+    }),
 
-  router.post('/api/dopu/packages', app, jsonOnly, json, async (req, res) => {
-    const body = dropOffBody.safeParse(req.body);
-    if (!body.success) throw new Invalid(describeIssue(body.error));
-    const receipt = await packages.dropOff(appCallerOf(res).clientId, body.data);
-    res.status(201).set('Location', `/api/dopu/packages/${receipt.id}`).json(receipt);
-  });
+    defineOperation({
+      id: 'listPackages',
+      method: 'get',
+      path: '/api/dopu/packages',
+      capability: 'dopu',
+      summary: 'List the app’s packages',
+      description: 'Oldest status change first, a page at a time.',
+      query: packageListQuery,
+      answer: { status: 200, description: 'A page of packages.', schema: packageList },
+      async handle({ caller, query, nextPage }) {
+        const { status, since, cursor, limit } = query;
+        const page = await packages.list(caller.clientId, { status, since: since ? new Date(since) : undefined, after: cursor, limit });
+        return { body: { packages: page.packages, next: nextPage(page.next) } };
+      },
+    }),
 
-  router.get('/api/dopu/packages', app, async (req, res) => {
-    const query = packageListQuery.safeParse(req.query);
-    if (!query.success) throw new Invalid(describeIssue(query.error));
-    const page = await packages.list(appCallerOf(res).clientId, query.data);
-    let next: string | undefined;
-    if (page.next) {
-      const params = new URLSearchParams(Object.entries(req.query).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && entry[0] !== 'cursor'));
-      params.set('cursor', page.next);
-      next = `${issuer}/api/dopu/packages?${params.toString()}`;
-    }
-    res.json({ packages: page.packages, ...(next ? { next } : {}) });
-  });
+    defineOperation({
+      id: 'getPackage',
+      method: 'get',
+      path: '/api/dopu/packages/:id',
+      capability: 'dopu',
+      summary: 'Read a package’s status',
+      params: packageId,
+      answer: { status: 200, description: 'Where the package stands.', schema: packageStatus },
+      refusals: [NOT_FOUND],
+      async handle({ caller, params }) {
+        return { body: await packages.status(caller.clientId, params.id) };
+      },
+    }),
 
-  router.get('/api/dopu/packages/:id', app, async (req, res) => {
-    res.json(await packages.status(appCallerOf(res).clientId, String(req.params.id)));
-  });
-
-  router.delete('/api/dopu/packages/:id', app, async (req, res) => {
-    res.json(await packages.withdraw(appCallerOf(res).clientId, String(req.params.id)));
-  });
-
-  // A body over 5 MB gets a sentence about packages rather than the parser's.
-  const tooLarge: ErrorRequestHandler = (error, _req, _res, next) => {
-    next((error as { type?: unknown })?.type === 'entity.too.large' ? new PayloadTooLarge('A package can be at most 5 MB of JSON.') : error);
-  };
-  router.use('/api/dopu', tooLarge);
-  return router;
+    defineOperation({
+      id: 'withdrawPackage',
+      method: 'delete',
+      path: '/api/dopu/packages/:id',
+      capability: 'dopu',
+      summary: 'Withdraw a pending package',
+      description: 'Its contents are deleted; the pickup code then tells the person the package was withdrawn.',
+      params: packageId,
+      answer: { status: 200, description: 'The package, withdrawn.', schema: packageStatus },
+      refusals: [NOT_FOUND, { status: 409, description: 'The package is no longer pending (`not_pending`).' }],
+      async handle({ caller, params }) {
+        return { body: await packages.withdraw(caller.clientId, params.id) };
+      },
+    }),
+  ];
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Feature, Services } from '../compose';
 import { loadServerSecret } from '../oidc/keys';
 import type { OidcRuntime } from '../oidc/runtime';
+import { dopuApiOperations } from './api-routes';
 import { createMailer } from './mail';
 import { createPickupService } from './pickup';
 import { dopuRoutes } from './routes';
@@ -17,7 +18,7 @@ import { createTicketSealer } from './ticket';
 export const PEPPER_SECRET = 'dopu_pepper';
 
 export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => Date = () => new Date()): Feature {
-  const { config, db, audit, repositories, records, gate, oidcStorage } = services;
+  const { config, db, audit, repositories, records, oidcStorage } = services;
   const appNames = (ids: readonly string[]) => oidcStorage.appNames(ids);
   const [serverSecret] = oidc.cookieKeys;
   if (!serverSecret) throw new Error('DOPU needs a cookie key to seal pickup tickets');
@@ -50,7 +51,8 @@ export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => 
   });
   return {
     name: 'dopu',
-    routes: ({ csrf }) => dopuRoutes({ gate, packages, pickup, records, issuer: config.issuer, csrf }),
+    routes: ({ csrf }) => dopuRoutes({ pickup, records, csrf }),
+    api: dopuApiOperations(packages),
     // Packages past their 28 days are marked expired, which deletes their contents (an ended
     // package keeps none: picked up, declined, locked and withdrawn ones are emptied as they end).
     sweeps: [{ name: 'dopuPackages', run: () => packages.sweep() }],

@@ -1,21 +1,17 @@
 /**
- * DOPU's HTTP surface (DESIGN.md "DOPU"): the app API under `/api/dopu` and the person's pages
- * under `/pickup`, as one router for composeFeatures.
+ * DOPU's person-facing HTTP surface: the `/pickup` pages, as one router for the feature (the app
+ * API is the operation table in api-routes.ts, which the core mounts).
  */
 import express from 'express';
-import type { BearerGate } from '../api/gate';
 import type { RecordService } from '../records/service';
 import type { Csrf } from '../security/csrf';
-import { dopuApiRoutes } from './api-routes';
 import { pickupPageRoutes } from './page-routes';
 import type { PickupService } from './pickup';
-import type { DopuService } from './service';
 
-type Deps = { gate: BearerGate; packages: DopuService; pickup: PickupService; records: RecordService; issuer: string; csrf: Csrf };
+type Deps = { pickup: PickupService; records: RecordService; csrf: Csrf };
 
-export function dopuRoutes({ gate, packages, pickup, records, issuer, csrf }: Deps): express.Router {
+export function dopuRoutes({ pickup, records, csrf }: Deps): express.Router {
   const router = express.Router();
-  router.use(dopuApiRoutes({ gate, packages, issuer }));
   router.use(pickupPageRoutes({ pickup, records, csrf }));
   return router;
 }

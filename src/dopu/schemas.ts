@@ -1,5 +1,6 @@
 /**
- * What the DOPU API and the pickup forms accept (issue 10). `friendly_name` and `question` are
+ * What the DOPU API and the pickup forms accept, and what the API answers (the same schemas check
+ * requests and make the OpenAPI document). `friendly_name` and `question` are
  * shown to whoever holds the code, and the name also in the pickup email carevault sends to any
  * address the app gives: one line of plain text (pages escape it; no markup survives), with no
  * control or direction-changing characters and no web address — mail programs turn
@@ -8,6 +9,7 @@
  */
 import { z } from 'zod';
 import { isCleanText } from '../security/storable-text';
+import { listQuery, nextLink, sinceFilter, statusFilter } from '../api/paging';
 import { MIN_ANSWER_LENGTH, normalizeAnswer } from '../security/answers';
 
 export const MAX_RESOURCES = 100;
@@ -60,38 +62,71 @@ function shownLine(max: number) {
   });
 }
 
-export const dropOffBody = z.strictObject(
-  {
-    friendly_name: shownLine(200),
-    question: shownLine(500),
-    answer: z
-      .string({ error: 'must be a string' })
-      .max(200, 'must be at most 200 characters')
-      .refine(isCleanText, 'must be plain text, without control characters')
-      .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, 'must be at least 6 characters (spaces at either end do not count)'),
-    external_id: oneLine(200).optional(),
-    email: z.email({ error: 'must be an email address like name@example.com' }).max(254, 'must be at most 254 characters').optional(),
-    resources: z
-      .array(z.unknown(), { error: 'must be an array of FHIR resources' })
-      .min(1, 'must hold at least one resource')
-      .max(MAX_RESOURCES, `must hold at most ${MAX_RESOURCES} resources`),
-  },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a package` : 'The body must be a JSON object describing the package.') },
-);
+export const dropOffBody = z
+  .strictObject(
+    {
+      friendly_name: shownLine(200).meta({ description: 'What the package is, as the person sees it on the pickup page and in the email.', example: 'Your results from Riverside Clinic' }),
+      question: shownLine(500).meta({ description: 'The secret question the person answers to pick the package up.' }),
+      answer: z
+        .string({ error: 'must be a string' })
+        .max(200, 'must be at most 200 characters')
+        .refine(isCleanText, 'must be plain text, without control characters')
+        .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, 'must be at least 6 characters (spaces at either end do not count)')
+        .meta({ description: `The answer, compared without regard to case or surrounding spaces; at least ${MIN_ANSWER_LENGTH} characters. The contents are sealed under it.` }),
+      external_id: oneLine(200).optional().meta({ description: 'The app’s own reference for the package.' }),
+      email: z
+        .email({ error: 'must be an email address like name@example.com' })
+        .max(254, 'must be at most 254 characters')
+        .optional()
+        .meta({ description: 'Where carevault mails the person the pickup link.' }),
+      resources: z
+        .array(z.unknown().meta({ override: { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } } }), { error: 'must be an array of FHIR resources' })
+        .min(1, 'must hold at least one resource')
+        .max(MAX_RESOURCES, `must hold at most ${MAX_RESOURCES} resources`)
+        .meta({ description: 'FHIR R4 resources of the types a record holds (not Patient); each is checked as the record would check it.' }),
+    },
+    { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a package` : 'The body must be a JSON object describing the package.') },
+  )
+  .meta({ id: 'DropOff' });
 
 export type DropOffBody = z.infer<typeof dropOffBody>;
 
-export const packageListQuery = z.strictObject(
-  {
-    status: z.enum(PACKAGE_STATUSES, { error: `must be one of ${PACKAGE_STATUSES.join(', ')}` }).optional(),
-    since: z.iso.datetime({ offset: true, error: 'must be a date and time like 2026-01-02T08:00:00Z' }).optional(),
-    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
-    cursor: z.string().max(200).optional(),
-  },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a parameter of this list` : 'Invalid query.') },
-);
+export const packageListQuery = listQuery({
+  status: statusFilter(PACKAGE_STATUSES, 'Only packages in this status.'),
+  since: sinceFilter('Only packages whose status changed at or after this time.'),
+});
 
-export type PackageListQuery = z.infer<typeof packageListQuery>;
+export const packageId = z.strictObject({ id: z.string().meta({ description: 'The id the drop-off answered.', format: 'uuid' }) });
+
+const instant = z.iso.datetime({ offset: true });
+
+export const dropOffReceipt = z
+  .strictObject({
+    id: z.uuid(),
+    pickup_code: z.string().meta({ description: 'The code to hand the person: 20 letters in 5 groups of 4.', example: 'JKYZ-QNMN-VHRX-ZGNR-GZNH' }),
+    pickup_url: z.url().meta({ description: 'Where the person picks the package up.' }),
+    expires_at: instant,
+  })
+  .meta({ id: 'DropOffReceipt' });
+
+export type DropOffReceipt = z.infer<typeof dropOffReceipt>;
+
+/** A package as its app sees it: its state, never its contents. */
+export const packageStatus = z
+  .strictObject({
+    id: z.uuid(),
+    external_id: z.string().nullable(),
+    status: z.enum(PACKAGE_STATUSES),
+    created_at: instant,
+    expires_at: instant,
+    updated_at: instant.meta({ description: 'When the status last changed.' }),
+    picked_up_at: instant.optional(),
+  })
+  .meta({ id: 'PackageStatus' });
+
+export type PackageStatusView = z.infer<typeof packageStatus>;
+
+export const packageList = z.strictObject({ packages: z.array(packageStatus), next: nextLink }).meta({ id: 'PackageList' });
 
 export const codeForm = z.object({ code: z.string().max(200).default('') });
 

@@ -5,9 +5,10 @@
  * carry app-chosen words to any address, so each app may have only so many sent an hour.
  */
 import { randomUUID } from 'node:crypto';
+import type { Position } from '../api/paging';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { Conflict, Invalid, NotFound } from '../errors';
+import { Conflict, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import { log } from '../log';
 import { createRate } from '../security/rate-limits';
@@ -15,7 +16,7 @@ import { formatPickupCode, hashPickupCode, newPickupCode } from './codes';
 import { checkContents, type PackageResource } from './contents';
 import type { Mailer } from './mail';
 import { dayOf } from './review';
-import type { DropOffBody, PackageListQuery } from './schemas';
+import type { DropOffBody, DropOffReceipt, PackageStatus, PackageStatusView } from './schemas';
 import { newSalt, seal, type PackageKeys } from './sealing';
 import { createPackageStore, type PackageFacts } from './store';
 
@@ -36,19 +37,6 @@ export type DopuDeps = {
   clock(): Date;
 };
 
-export type DropOffReceipt = { id: string; pickup_code: string; pickup_url: string; expires_at: string };
-
-/** What `GET /api/dopu/packages/<id>` answers: the state, never the contents. */
-export type PackageStatusView = {
-  id: string;
-  external_id: string | null;
-  status: PackageFacts['status'];
-  created_at: string;
-  expires_at: string;
-  updated_at: string;
-  picked_up_at?: string;
-};
-
 function viewOf(facts: PackageFacts): PackageStatusView {
   return {
     id: facts.id,
@@ -65,22 +53,6 @@ function typesOf(resources: readonly PackageResource[]): Record<string, number> 
   const counts: Record<string, number> = {};
   for (const resource of resources) counts[resource.resourceType] = (counts[resource.resourceType] ?? 0) + 1;
   return counts;
-}
-
-/** A list position as the app sees it: opaque, and checked when it comes back. */
-function cursorOf(facts: PackageFacts): string {
-  return Buffer.from(JSON.stringify([facts.updated_at.toISOString(), facts.id])).toString('base64url');
-}
-
-function positionOf(cursor: string): { updatedAt: Date; id: string } {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const updatedAt = new Date(String(at));
-    if (typeof id === 'string' && isUuid(id) && !Number.isNaN(updatedAt.getTime())) return { updatedAt, id };
-  } catch {
-    // refused below
-  }
-  throw new Invalid('cursor: is not one this list gave; start again without it.');
 }
 
 export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNames, issuer, clock }: DopuDeps) {
@@ -180,14 +152,14 @@ export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNa
       return viewOf(facts);
     },
 
-    /** The app's packages, oldest change first, `limit` at a time; `next` is the cursor of the next page. */
-    async list(clientId: string, query: PackageListQuery): Promise<{ packages: PackageStatusView[]; next: string | undefined }> {
-      const after = query.cursor ? positionOf(query.cursor) : undefined;
+    /** The app's packages, oldest change first, `limit` at a time, after `after`; `next` is where the page ended when more follow. */
+    async list(clientId: string, filter: { status?: PackageStatus | undefined; since?: Date | undefined; after?: Position | undefined; limit: number }): Promise<{ packages: PackageStatusView[]; next: Position | undefined }> {
       await expireDue({ clientId });
-      const rows = await store.list(clientId, { status: query.status, since: query.since ? new Date(query.since) : undefined, after, limit: query.limit });
-      const page = rows.slice(0, query.limit);
+      const after = filter.after && { updatedAt: filter.after.at, id: filter.after.id };
+      const rows = await store.list(clientId, { status: filter.status, since: filter.since, after, limit: filter.limit });
+      const page = rows.slice(0, filter.limit);
       const last = page.at(-1);
-      return { packages: page.map(viewOf), next: rows.length > query.limit && last ? cursorOf(last) : undefined };
+      return { packages: page.map(viewOf), next: rows.length > filter.limit && last ? { at: last.updated_at, id: last.id } : undefined };
     },
 
     /**
