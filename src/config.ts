@@ -75,6 +75,9 @@ const schema = z
       .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a domain name like direct.example.org')
       .default('direct.localhost'),
     DIRECT_SMTP_PORT: optionalText.pipe(z.coerce.number<string | undefined>().int().min(1).max(65535).optional()),
+    DIRECT_SMTP_AUTH_FAILURES_PER_APP: z.coerce.number().int().positive().default(5),
+    DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50),
+    DIRECT_SMTP_AUTH_LOCK_DURATION: seconds(15 * 60),
     DIRECT_TLS_CERT: optionalText,
     DIRECT_TLS_KEY: optionalText,
     METRICS_ENABLED: z
@@ -153,6 +156,8 @@ export type Config = Readonly<{
     smtpPort: number | undefined;
     /** PEM files for STARTTLS; `undefined`: AUTH without TLS (loopback, tests, behind a TLS relay). */
     tls: Readonly<{ certFile: string; keyFile: string }> | undefined;
+    /** Wrong client secrets at SMTP AUTH: per app from one address, per address, and the lock's seconds. */
+    smtpAuth: Readonly<{ failuresPerApp: number; failuresPerAddress: number; lockDuration: number }>;
   }>;
   /** Prometheus metrics at `/metrics`; off unless asked for, since they describe the traffic. */
   metrics: Readonly<{
@@ -225,6 +230,11 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
         env.DIRECT_TLS_CERT && env.DIRECT_TLS_KEY
           ? Object.freeze({ certFile: path.resolve(env.DIRECT_TLS_CERT), keyFile: path.resolve(env.DIRECT_TLS_KEY) })
           : undefined,
+      smtpAuth: Object.freeze({
+        failuresPerApp: env.DIRECT_SMTP_AUTH_FAILURES_PER_APP,
+        failuresPerAddress: env.DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS,
+        lockDuration: env.DIRECT_SMTP_AUTH_LOCK_DURATION,
+      }),
     }),
     metrics: Object.freeze({ enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN }),
   });

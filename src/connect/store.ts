@@ -6,7 +6,8 @@
 import type { Database } from '../db';
 import { credentialKey } from '../security/credential-keys';
 
-export type ConnectStatus = 'pending' | 'authorized' | 'denied' | 'locked' | 'expired' | 'withdrawn';
+export const CONNECT_STATUSES = ['pending', 'authorized', 'denied', 'locked', 'expired', 'withdrawn'] as const;
+export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 
 export type ConnectRequestRow = {
   id: string;

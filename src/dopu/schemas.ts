@@ -8,7 +8,8 @@
  */
 import { z } from 'zod';
 import { isCleanText } from '../security/storable-text';
-import { MIN_ANSWER_LENGTH, normalizeAnswer } from '../security/answers';
+import { MIN_ANSWER_LENGTH } from '../rules/healthvault';
+import { normalizeAnswer } from '../security/answers';
 
 export const MAX_RESOURCES = 100;
 export const MAX_PACKAGE_BYTES = 5 * 1024 * 1024;
@@ -68,7 +69,7 @@ export const dropOffBody = z.strictObject(
       .string({ error: 'must be a string' })
       .max(200, 'must be at most 200 characters')
       .refine(isCleanText, 'must be plain text, without control characters')
-      .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, 'must be at least 6 characters (spaces at either end do not count)'),
+      .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, `must be at least ${MIN_ANSWER_LENGTH} characters (spaces at either end do not count)`),
     external_id: oneLine(200).optional(),
     email: z.email({ error: 'must be an email address like name@example.com' }).max(254, 'must be at most 254 characters').optional(),
     resources: z

@@ -5,6 +5,7 @@
  * the key tokens are stored under: stored-credentials.ts), and remembering one-time values. Each
  * is one query, in the current transaction when there is one.
  */
+import { nameOfApp } from '../apps/names';
 import type { Database } from '../db';
 import { splitScopes } from '../rules/scopes';
 import { credentialKey } from '../security/credential-keys';
@@ -30,7 +31,7 @@ export function createOidcStorage(db: Database) {
     /** Registered app names by client id. */
     async appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>> {
       const rows = await models.clientNames(clientIds);
-      return new Map(rows.map((row) => [row.id, row.name ?? row.id]));
+      return new Map(rows.map((row) => [row.id, nameOfApp(row.id, row.name)]));
     },
 
     deleteGrant(grantId: string): Promise<void> {
@@ -79,7 +80,7 @@ export function createOidcStorage(db: Database) {
       const stored = typeof client?.client_secret === 'string' ? client.client_secret : undefined;
       if (!client || !secretMatches(stored, secret)) return undefined;
       const capabilities = Array.isArray(client.capabilities) ? client.capabilities.filter((item): item is string => typeof item === 'string') : [];
-      return { clientId, name: typeof client.client_name === 'string' ? client.client_name : clientId, capabilities };
+      return { clientId, name: nameOfApp(clientId, client.client_name), capabilities };
     },
 
     /** Remembers a DPoP proof's `jti` until `expiresAt`; false when it was used before. */
