@@ -1,6 +1,6 @@
 /**
- * DOPU's HTTP surface (DESIGN.md "DOPU"): the app API under `/api/dopu` and the person's pages
- * under `/pickup`, as one router for composeFeatures.
+ * DOPU's HTTP surface: the app API under `/api/dopu` and the person's pages under `/pickup`, as the
+ * one router the feature contributes.
  */
 import express from 'express';
 import type { BearerGate } from '../api/gate';

@@ -31,7 +31,7 @@ export function createMetrics(db: Database) {
   });
   const tokenErrors = new Counter({
     name: 'carevault_token_errors_total',
-    help: 'Token requests refused, by grant type and OAuth error (authorization_pending is a Patient Connect app still waiting).',
+    help: 'Token requests refused, by grant type and OAuth error (authorization_pending is a device flow app still waiting).',
     labelNames: ['grant_type', 'error'] as const,
     registers,
   });
@@ -43,7 +43,7 @@ export function createMetrics(db: Database) {
   });
   const consents = new Counter({
     name: 'carevault_consents_total',
-    help: 'Answers people gave apps: web consent pages and Patient Connect requests, allowed or denied.',
+    help: 'Answers people gave apps, allowed or denied, by flow: web consent pages, or the option on the device flow by its name.',
     labelNames: ['flow', 'decision'] as const,
     registers,
   });

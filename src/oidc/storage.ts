@@ -39,8 +39,8 @@ export function createOidcStorage(db: Database) {
     },
 
     /**
-     * Ends the device code of a connect request that was withdrawn, by the key both tables keep
-     * for it (the SHA-256 of the device code, security/credential-keys.ts).
+     * Ends the device code of a device flow request that was withdrawn, by the key kept for it
+     * (the SHA-256 of the device code, security/credential-keys.ts).
      */
     endDeviceCode(deviceCodeKey: string): Promise<void> {
       return models.destroy('DeviceCode', deviceCodeKey);
@@ -72,7 +72,7 @@ export function createOidcStorage(db: Database) {
 
     /**
      * A confidential app proving who it is with its client id and secret outside the token
-     * endpoint (SMTP AUTH for Direct): its name and capabilities, or `undefined`.
+     * endpoint (SMTP AUTH, say): its name and capabilities, or `undefined`.
      */
     async authenticateApp(clientId: string, secret: string): Promise<{ clientId: string; name: string; capabilities: string[] } | undefined> {
       if (!isStorableText(clientId) || clientId.length > 200) return undefined;
