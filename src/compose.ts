@@ -9,7 +9,7 @@ import { createBearerGate } from './api/gate';
 import { createAppNames } from './apps/names';
 import { createAppRegistry, type SaveClient } from './apps/service';
 import { createAuditLog } from './audit/service';
-import type { AuditWords } from './audit/words';
+import type { AuditWording, AuditWords } from './audit/words';
 import { createAuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
@@ -26,7 +26,7 @@ import { sweepRateLimits } from './security/store';
 
 /** Every feature's audit words in one table; a kind worded twice is a mistake caught at start. */
 function auditWordsOf(features: readonly FeatureDefinition[]): AuditWords {
-  const words: Record<string, AuditWords[string]> = {};
+  const words: Record<string, AuditWording> = {};
   for (const feature of features) {
     for (const [kind, wording] of Object.entries(feature.auditWords ?? {})) {
       if (Object.hasOwn(words, kind)) throw new Error(`two features word the audit event ${kind}`);

@@ -53,7 +53,7 @@ export type RecordPanel = {
 export type StatusGauge = { name: string; help: string; statuses: readonly string[]; count(): Promise<Record<string, number>> };
 
 /** What a feature adds to the running server (all optional). */
-export type FeatureParts = {
+type FeatureParts = {
   /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
   routes?: (web: { csrf: Csrf }) => express.Router;
   /** Pages of the feature's own interaction prompts, by prompt name. */
@@ -86,7 +86,7 @@ export type Core = {
 };
 
 /** What the OpenID core must call, given before it starts. */
-export type ProviderHooks = {
+type ProviderHooks = {
   /** An option riding on the device authorization grant (at most one feature gives it). */
   deviceFlow?: DeviceFlowHooks;
 };
@@ -95,7 +95,7 @@ export type ProviderHooks = {
 export type OidcParts = Pick<OidcRuntime, 'cookieKeys' | 'interactions'>;
 
 /** Phase one's result: hooks for the OpenID core, and phase two. */
-export type FeatureBuild = ProviderHooks & {
+type FeatureBuild = ProviderHooks & {
   afterProvider(oidc: OidcParts): FeatureParts;
 };
 

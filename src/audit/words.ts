@@ -17,7 +17,7 @@ export function detailCount(value: unknown): number {
 }
 
 /** Who an event names: the app (registered name), the person, and whichever of them acted. */
-export type EventParties = { app: string; person: string; actor: string };
+type EventParties = { app: string; person: string; actor: string };
 
 /** A feature's words for one kind of its audit events: the history line's summary. */
 export type AuditWording = (event: AuditEventRow, parties: EventParties) => string;

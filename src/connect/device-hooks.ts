@@ -7,10 +7,9 @@
  * address, and an approval stays collectable for HealthVault's 90 days. Every word of these pages
  * and every number is Patient Connect's own.
  */
-import { TooManyAttempts, Conflict, Invalid } from '../errors';
+import { Conflict, Invalid } from '../errors';
 import { renderPage } from '../http/render';
-import type { DeviceFlowHooks, DeviceParam, UserCodeProblem } from '../oidc/device-flow';
-import { VERIFICATION_PATH } from '../oidc/device-flow';
+import { VERIFICATION_PATH, type DeviceFlowHooks, type DeviceParam, type UserCodeProblem } from '../oidc/device-flow';
 import { CODE_MASK, MIN_ANSWER_LENGTH, UNUSED_DAYS, daysInSeconds } from '../rules/healthvault';
 import { hashAnswer, normalizeAnswer } from '../security/answers';
 import type { Limit } from '../security/limiters';
@@ -115,7 +114,7 @@ export function connectDeviceHooks({ connect, approvedBy, codeGuesses, pollInter
     pages: {
       userCode: (form, problem) => renderPage('connect/code', { title: 'Connect a clinic', ...form, error: wordsFor(problem) }),
       success: ({ appName, approval }) => renderPage('connect/done', { title: 'Connected', appName, recordName: approval?.recordName ?? 'the chosen' }),
-      tooManyGuesses: (locked: TooManyAttempts) =>
+      tooManyGuesses: (locked) =>
         renderPage('pages/message', {
           title: 'Too many wrong codes',
           message: `${locked.message} Wait ${Math.ceil(locked.retryAfterSeconds / 60)} minutes, then enter the code again.`,

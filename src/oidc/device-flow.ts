@@ -19,13 +19,13 @@ import type { Limit } from '../security/limiters';
 export const VERIFICATION_PATH = '/connect';
 
 /** Where the signed-in person stands on the option's own prompt for a device code. */
-export type DevicePromptState = { kind: 'skip' } | { kind: 'ask'; details: Record<string, unknown> } | { kind: 'ended'; why: string };
+type DevicePromptState = { kind: 'skip' } | { kind: 'ask'; details: Record<string, unknown> } | { kind: 'ended'; why: string };
 
 /** What an app's poll of the token endpoint hears: go on, wait longer, too late, or never. */
 export type PollOutcome = 'ok' | 'slow_down' | 'expired' | 'ended' | 'unknown';
 
 /** The person approved: the record the grant reaches, and until when the app may collect its tokens. */
-export type DeviceApproval = { recordName: string; collectUntil: Date };
+type DeviceApproval = { recordName: string; collectUntil: Date };
 
 /** What went wrong with a typed user code, for the verification page's words. */
 export type UserCodeProblem =
@@ -145,10 +145,8 @@ export function interactionsPolicy(hooks: DeviceFlowHooks | undefined) {
       },
     ),
   );
-  policy.add(
-    prompt,
-    policy.findIndex((existing) => existing.name === 'consent'),
-  );
+  const consent = policy.findIndex((existing) => existing.name === 'consent');
+  policy.add(prompt, consent);
   return policy;
 }
 

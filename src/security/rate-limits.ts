@@ -160,9 +160,9 @@ export const RATE_LIMITS = {
 type Table = typeof RATE_LIMITS;
 type NameOf<Kind extends Row['kind']> = { [Name in keyof Table]: Table[Name]['kind'] extends Kind ? Name : never }[keyof Table];
 
-export type LockName = NameOf<'lock'>;
-export type BackoffName = NameOf<'backoff'>;
-export type RateName = NameOf<'rate'>;
+type LockName = NameOf<'lock'>;
+type BackoffName = NameOf<'backoff'>;
+type RateName = NameOf<'rate'>;
 
 function amount(value: Amount, config: Config): number {
   return typeof value === 'number' ? value : value.of(config);
