@@ -10,7 +10,8 @@ import express from 'express';
 import { accountRoutes } from './accounts/routes';
 import { appApiRoutes } from './api/routes';
 import { authorizationRoutes } from './authorizations/routes';
-import type { Feature, Services } from './compose';
+import type { Services } from './compose';
+import type { Feature } from './feature';
 import { fhirLimits } from './fhir/limits';
 import { fhirRoutes } from './fhir/routes';
 import { smartConfiguration, type Endpoints } from './fhir/smart-configuration';
@@ -18,6 +19,7 @@ import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
 import { createFront, type FrontStep } from './http/front';
 import { requestLog } from './http/request-log';
+import { setPerson } from './http/require-person';
 import { clientAddress, interactionRoutes } from './interactions/routes';
 import type { Metrics } from './metrics/registry';
 import { timeRequests } from './metrics/requests';
@@ -27,7 +29,7 @@ import { OIDC_ROUTES } from './oidc/provider';
 import { isAppEndpoint, isProviderPath, type OidcRuntime } from './oidc/runtime';
 import { PUBLIC_DIR, VERSION } from './paths';
 import { recordRoutes } from './records/routes';
-import { createRecordTransfer, importRate } from './records/transfer';
+import { createRecordTransfer } from './records/transfer';
 import { recordTransferRoutes } from './records/transfer-routes';
 import { createCsrf } from './security/csrf';
 import { authorizationRate } from './security/authorization-rate';
@@ -47,7 +49,7 @@ export function createRequestListener(deps: AppDeps): RequestListener {
 }
 
 function createApp({ services, oidc, features, metrics }: AppDeps): express.Express {
-  const { config, db, accounts, records, repositories, authorizations, audit, gate } = services;
+  const { config, db, accounts, records, repositories, authorizations, audit, gate, limits } = services;
   const app = express();
   app.disable('x-powered-by');
   // Every answer but the static files is `no-store` (security/no-store.ts), so a body hash as ETag
@@ -58,7 +60,7 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   // A form POST at the authorization and end-session endpoints becomes the equivalent GET.
   app.use(postAsGet([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]));
   // Anonymous work is bounded: authorization requests per address, before an interaction is stored.
-  app.use(OIDC_ROUTES.authorization, authorizationRate(db, config.authorizationRequestsPerAddress, clientAddress));
+  app.use(OIDC_ROUTES.authorization, authorizationRate(limits.rate('authorize-address'), clientAddress));
   // oidc-provider parses its own bodies and answers its own errors.
   app.use((req, res, next) => {
     if (!isProviderPath(req.path)) {
@@ -74,7 +76,7 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   app.get('/.well-known/smart-configuration', cors(), (_req, res) => {
     res.json(smartConfiguration(endpoints));
   });
-  app.use('/fhir', fhirRoutes({ endpoints, repositories, gate, version: VERSION, limits: fhirLimits(db, config) }));
+  app.use('/fhir', fhirRoutes({ endpoints, repositories, gate, version: VERSION, limits: fhirLimits(config, limits.rate('fhir-large-bundles-app')) }));
   app.get('/healthz', async (_req, res) => {
     try {
       await db.check();
@@ -110,15 +112,15 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   // Who is signed in, for the layout and the person's pages.
   app.use(async (req, res, next) => {
     const accountId = await oidc.sessions.accountId(req, res);
-    res.locals.person = accountId ? await accounts.findPerson(accountId) : undefined;
+    setPerson(res, accountId ? await accounts.findPerson(accountId) : undefined);
     next();
   });
 
   const prompts = new Map(features.flatMap((feature) => [...(feature.prompts ?? [])]));
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
-  app.use(recordRoutes({ records, repositories, audit, csrf, addressesOf: features.find((feature) => feature.recordAddresses)?.recordAddresses }));
-  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase, importRate(db, config)), csrf }));
+  app.use(recordRoutes({ records, repositories, audit, csrf, panels: features.flatMap((feature) => feature.recordPanels ?? []) }));
+  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase, limits.rate('imports-person')), csrf }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

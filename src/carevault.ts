@@ -1,17 +1,19 @@
 /**
  * Start-up and shutdown of one carevault instance, in order: database → migrations → services →
- * OpenID core → express app → listeners (HTTP, and those features register) → sweeper; and back.
- * Used by `npm start` and by the tests alike.
+ * features (phase one) → OpenID core → features (phase two) → express app → listeners (HTTP, and
+ * those features register) → sweeper; and back. Used by `npm start` and by the tests alike.
  */
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequestListener } from './app';
 import { httpListener } from './http/listener';
-import { composeFeatures, composeServices, type Listener } from './compose';
+import { composeFeatures, composeServices } from './compose';
 import { ConfigError, type Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
+import type { FeatureDefinition, Listener } from './feature';
+import { FEATURES } from './features';
 import { log, setLogLevel } from './log';
-import { countConsents } from './metrics/consents';
+import { countConsents, countDeviceFlowConsents } from './metrics/consents';
 import { createMetrics } from './metrics/registry';
 import { startOidc, type OidcRuntime } from './oidc/runtime';
 import { startSweeper, sweepOnce } from './sweeper';
@@ -49,7 +51,8 @@ function checkIssuerScheme(config: Config): void {
   }
 }
 
-export async function startCarevault(config: Config): Promise<Carevault> {
+/** `features`: the connectivity options to run (the server's list unless a test gives another). */
+export async function startCarevault(config: Config, features: readonly FeatureDefinition[] = FEATURES): Promise<Carevault> {
   setLogLevel(config.logLevel);
   checkIssuerScheme(config);
   const db = await openDatabase(config);
@@ -59,13 +62,16 @@ export async function startCarevault(config: Config): Promise<Carevault> {
     const applied = await migrate(db);
     if (applied.length) log.info('database migrated', { applied });
     const metrics = config.metrics.enabled ? createMetrics(db) : undefined;
-    const composed = composeServices(config, db, (metadata) => (oidc as OidcRuntime).saveClient(metadata));
+    const composed = composeServices(config, db, (metadata) => (oidc as OidcRuntime).saveClient(metadata), features);
     const services = metrics ? countConsents(composed, metrics) : composed;
-    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, connect: services.connectHooks, tokenObserver: metrics?.tokens });
-    const features = composeFeatures(services, oidc);
-    const web = httpListener(createRequestListener({ services, oidc, features, metrics }), config.port);
-    const sweeps = [...services.sweeps, ...features.flatMap((feature) => feature.sweeps ?? [])];
-    for (const listener of [web, ...features.flatMap((feature) => feature.listeners ?? [])]) {
+    const built = composeFeatures(features, services);
+    const deviceFlow = built.deviceFlow && (metrics ? countDeviceFlowConsents(built.deviceFlow, metrics) : built.deviceFlow.hooks);
+    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, deviceFlow, tokenObserver: metrics?.tokens });
+    const running = built.afterProvider(oidc);
+    metrics?.watch(running.flatMap((feature) => feature.gauges ?? []));
+    const web = httpListener(createRequestListener({ services, oidc, features: running, metrics }), config.port);
+    const sweeps = [...services.sweeps, ...running.flatMap((feature) => feature.sweeps ?? [])];
+    for (const listener of [web, ...running.flatMap((feature) => feature.listeners ?? [])]) {
       await listener.start();
       started.push(listener);
     }

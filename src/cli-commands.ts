@@ -6,6 +6,7 @@
 import { composeServices } from './compose';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
+import { FEATURES } from './features';
 import { clientSaver, clientValidator } from './oidc/clients';
 import { ensureSigningKeys, rotateSigningKeys } from './oidc/keys';
 
@@ -33,7 +34,7 @@ export async function migrateCommand(config: Config): Promise<string[]> {
 export function createAppCommand(config: Config, document: unknown): Promise<Record<string, unknown>> {
   return withDatabase(config, (db) => {
     const validator = clientValidator(config, db);
-    return composeServices(config, db, clientSaver(db, () => validator)).apps.register(document);
+    return composeServices(config, db, clientSaver(db, () => validator), FEATURES).apps.register(document);
   });
 }
 

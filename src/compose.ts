@@ -1,79 +1,60 @@
 /**
- * The composition root: every service built once, in dependency order, for the server and for the
- * CLI alike. Features (the connectivity options) contribute their routes, their periodic sweeps and
- * their listeners (HTTP now, SMTP next) into the lists the server starts.
+ * The composition root: every core service built once, in dependency order, for the server and
+ * for the CLI alike; then the features (feature.ts), each in its two phases — built on the core
+ * before the OpenID core starts (handing it the hooks it must call), and completed once it runs.
+ * The core names no feature: it takes the list it is given (features.ts for the server).
  */
-import type express from 'express';
 import { createAccountService } from './accounts/service';
 import { createBearerGate } from './api/gate';
-import type { AppOperation } from './api/operations';
-import { connectFeature } from './connect/feature';
-import { createConnectService } from './connect/service';
-import { createAppRegistry } from './apps/service';
+import { createAppNames } from './apps/names';
+import { createAppRegistry, type SaveClient } from './apps/service';
 import { createAuditLog } from './audit/service';
+import type { AuditWording, AuditWords } from './audit/words';
 import { createAuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
-import { directFeature } from './direct/feature';
-import { dopuFeature } from './dopu/feature';
+import type { Core, Feature, FeatureDefinition, OidcParts, Sweep } from './feature';
 import { createRecordRepositories } from './fhir/repository';
-import type { PromptPage } from './interactions/routes';
-import type { ConnectHooks } from './oidc/device-flow';
+import type { DeviceFlowHooks } from './oidc/device-flow';
 import type { AuthorizationHooks } from './oidc/grants';
-import type { OidcRuntime } from './oidc/runtime';
 import type { People } from './oidc/provider';
 import { createOidcStorage } from './oidc/storage';
 import { createModelStore } from './oidc/store';
 import { createRecordService } from './records/service';
-import type { Csrf } from './security/csrf';
-import { createLimit } from './security/rate-limits';
+import { createRateLimits } from './security/rate-limits';
 import { sweepRateLimits } from './security/store';
-import type { SaveClient } from './apps/service';
 
-/** A periodic clean-up; returns how many rows it removed. Idempotent, so any instance may run it. */
-export type Sweep = { name: string; run(): Promise<number> };
-
-/** Something that listens for the outside world (HTTP, SMTP), started and closed with the server. */
-export type Listener = { name: string; start(): Promise<void>; close(): Promise<void> };
-
-/** What a connectivity option adds to the server. */
-export type Feature = {
-  name: string;
-  /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
-  routes?: (web: { csrf: Csrf }) => express.Router;
-  /** The feature's app API operations: mounted behind the bearer gate and described in /api/openapi.json. */
-  api?: readonly AppOperation[];
-  /** Pages of the feature's own interaction prompts, by prompt name. */
-  prompts?: ReadonlyMap<string, PromptPage>;
-  sweeps?: readonly Sweep[];
-  listeners?: readonly Listener[];
-  /** Each record's Direct address (`<name>@<domain>`), shown on /records. */
-  recordAddresses?: (records: readonly { id: string; name: string }[]) => Promise<ReadonlyMap<string, string>>;
-};
+/** Every feature's audit words in one table; a kind worded twice is a mistake caught at start. */
+function auditWordsOf(features: readonly FeatureDefinition[]): AuditWords {
+  const words: Record<string, AuditWording> = {};
+  for (const feature of features) {
+    for (const [kind, wording] of Object.entries(feature.auditWords ?? {})) {
+      if (Object.hasOwn(words, kind)) throw new Error(`two features word the audit event ${kind}`);
+      words[kind] = wording;
+    }
+  }
+  return words;
+}
 
 /**
- * The services that need only the database (the OpenID core's provider is started on top of them
- * by the server; the CLI needs none of it).
+ * The core services, which need only the database (the OpenID core's provider is started on top of
+ * them by the server; the CLI needs none of it). `features` are the options whose audit events the
+ * record's history words.
  */
-export function composeServices(config: Config, db: Database, saveClient: SaveClient) {
+export function composeServices(config: Config, db: Database, saveClient: SaveClient, features: readonly FeatureDefinition[]) {
   const oidcStorage = createOidcStorage(db);
-  const audit = createAuditLog(db, (ids) => oidcStorage.appNames(ids));
+  const appNames = createAppNames((ids) => oidcStorage.appNames(ids));
+  const audit = createAuditLog(db, appNames, auditWordsOf(features));
+  const limits = createRateLimits(db, config);
   const repositories = createRecordRepositories(db, audit, { fhirBase: `${config.issuer}/fhir` });
   const records = createRecordService(db, repositories, audit);
-  const accounts = createAccountService(db, records, config);
+  const accounts = createAccountService(db, records, limits);
   const authorizations = createAuthorizationService({
     db,
     audit,
-    appNames: (ids) => oidcStorage.appNames(ids),
+    appNames,
     grants: oidcStorage,
     isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
-  });
-  const connect = createConnectService({
-    db,
-    audit,
-    authorizationOfGrant: (grantId) => authorizations.findByGrant(grantId),
-    endDeviceCode: (deviceCodeKey) => oidcStorage.endDeviceCode(deviceCodeKey),
-    pollInterval: config.connectPollInterval,
   });
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });
@@ -93,40 +74,34 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     ownRecordOf: (personId) => records.ownRecordOf(personId),
   };
 
-  /** What the OpenID core's device flow needs from Patient Connect (oidc/device-flow.ts). */
-  const connectHooks: ConnectHooks = {
-    pendingFor: (clientId, externalId) => connect.pendingFor(clientId, externalId),
-    requested: (input) => connect.requested(input),
-    promptState: (deviceCode, accountId) => connect.promptState(deviceCode, accountId),
-    async approved(deviceCode, grantId, accountId) {
-      const person = await accounts.findPerson(accountId);
-      const approved = person ? await connect.approved(deviceCode, grantId, person) : undefined;
-      return approved && { recordName: (await records.recordFor(accountId, approved.recordId)).name };
-    },
-    declined: (deviceCode) => connect.declined(deviceCode),
-    poll: (deviceCode, clientId) => connect.poll(deviceCode, clientId),
-    pollInterval: config.connectPollInterval,
-    codeGuesses: createLimit(db, {
-      prefix: 'connect-code-address',
-      points: config.signIn.failuresPerAccount * 2,
-      duration: config.signIn.lockDuration,
-      lockDuration: config.signIn.lockDuration,
-      message: 'Too many wrong identity codes from your network.',
-    }),
-  };
-
   const sweeps: Sweep[] = [
     // Expired codes, tokens, sessions and interactions.
     { name: 'models', run: () => createModelStore(db).sweepExpired() },
     { name: 'rateLimits', run: () => sweepRateLimits(db) },
   ];
 
-  return { config, db, oidcStorage, audit, repositories, records, accounts, authorizations, connect, apps, gate, authorizationHooks, connectHooks, people, sweeps };
+  return { config, db, oidcStorage, appNames, audit, limits, repositories, records, accounts, authorizations, apps, gate, authorizationHooks, people, sweeps };
 }
 
 export type Services = ReturnType<typeof composeServices>;
 
-/** The connectivity options, each a feature folder, built on the services and the OpenID core. */
-export function composeFeatures(services: Services, oidc: OidcRuntime): Feature[] {
-  return [dopuFeature(services, oidc), connectFeature(services, oidc), directFeature(services)];
+/** The device flow's hooks, with the name of the feature that rides on it. */
+export type DeviceFlowOwner = { feature: string; hooks: DeviceFlowHooks };
+
+/**
+ * Phase one of every feature, on the core: what the OpenID core must call. `afterProvider`
+ * completes them once it runs.
+ */
+export function composeFeatures(definitions: readonly FeatureDefinition[], core: Core) {
+  const names = definitions.map((definition) => definition.name);
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice) throw new Error(`two features are named ${twice}`);
+  const built = definitions.map((definition) => ({ name: definition.name, build: definition.build(core) }));
+  const riders = built.flatMap(({ name, build }) => (build.deviceFlow ? [{ feature: name, hooks: build.deviceFlow }] : []));
+  if (riders.length > 1) throw new Error(`only one feature may ride on the device flow: ${riders.map((rider) => rider.feature).join(', ')}`);
+  const [deviceFlow] = riders;
+  return {
+    deviceFlow: deviceFlow as DeviceFlowOwner | undefined,
+    afterProvider: (oidc: OidcParts): Feature[] => built.map(({ name, build }) => ({ name, ...build.afterProvider(oidc) })),
+  };
 }

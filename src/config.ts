@@ -162,12 +162,12 @@ const schema = z
     SIGNIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5).meta(doc({
       group: 'Sign-in and request limits',
       description:
-        'Wrong passwords for one email from one client address within `SIGNIN_LOCK_DURATION` before that address is locked out of that account for `SIGNIN_LOCK_DURATION` (other addresses are not). Past this many wrong passwords for the email from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); an address that has not guessed is never made to wait. The Direct SMTP receiver applies the same numbers to wrong client secrets per app, and twice this many wrong Patient Connect identity codes lock an address.',
+        'Wrong passwords for one email from one client address within `SIGNIN_LOCK_DURATION` before that address is locked out of that account for `SIGNIN_LOCK_DURATION` (other addresses are not). Past this many wrong passwords for the email from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); an address that has not guessed is never made to wait. Twice this many wrong Patient Connect identity codes lock an address.',
     })),
     SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50).meta(doc({
       group: 'Sign-in and request limits',
       description:
-        'Failed sign-ins from one client address within `SIGNIN_LOCK_DURATION` before that address is locked (for every account, and for every app at the Direct SMTP receiver); also the number of registrations (taken emails included) one address may try per hour.',
+        'Failed sign-ins from one client address within `SIGNIN_LOCK_DURATION` before that address is locked (for every account); also the number of registrations (taken emails included) one address may try per hour.',
     })),
     SIGNIN_LOCK_DURATION: seconds(15 * 60).meta(doc({
       group: 'Sign-in and request limits',
@@ -242,6 +242,20 @@ const schema = z
       unset: 'no SMTP receiver',
       example: '2525',
       description: 'Port (1–65535) of the Direct SMTP receiver. Unset: no SMTP receiver (the API still works).',
+    })),
+    DIRECT_SMTP_AUTH_FAILURES_PER_APP: z.coerce.number().int().positive().default(5).meta(doc({
+      group: 'Direct messaging',
+      description:
+        'Wrong client secrets for one app from one client address within `DIRECT_SMTP_AUTH_LOCK_DURATION` before that address is locked out of that app at the SMTP receiver. Past this many for the app from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); the app itself is never locked, and an address that has not guessed is heard at once.',
+    })),
+    DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS: z.coerce.number().int().positive().default(50).meta(doc({
+      group: 'Direct messaging',
+      description: 'Failed SMTP `AUTH` attempts from one client address within `DIRECT_SMTP_AUTH_LOCK_DURATION`, across apps, before that address is locked out of the SMTP receiver.',
+    })),
+    DIRECT_SMTP_AUTH_LOCK_DURATION: seconds(15 * 60).meta(doc({
+      group: 'Direct messaging',
+      seconds: true,
+      description: 'The counting window and the lock time of the two SMTP `AUTH` limits above.',
     })),
     DIRECT_TLS_CERT: optionalText.meta(doc({
       group: 'Direct messaging',
@@ -369,6 +383,8 @@ export type Config = Readonly<{
     smtpPort: number | undefined;
     /** PEM files for STARTTLS; `undefined`: AUTH without TLS (loopback, tests, behind a TLS relay). */
     tls: Readonly<{ certFile: string; keyFile: string }> | undefined;
+    /** Wrong client secrets at SMTP AUTH: per app from one address, per address, and the lock's seconds. */
+    smtpAuth: Readonly<{ failuresPerApp: number; failuresPerAddress: number; lockDuration: number }>;
   }>;
   /** Prometheus metrics at `/metrics`; off unless asked for, since they describe the traffic. */
   metrics: Readonly<{
@@ -441,6 +457,11 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
         env.DIRECT_TLS_CERT && env.DIRECT_TLS_KEY
           ? Object.freeze({ certFile: path.resolve(env.DIRECT_TLS_CERT), keyFile: path.resolve(env.DIRECT_TLS_KEY) })
           : undefined,
+      smtpAuth: Object.freeze({
+        failuresPerApp: env.DIRECT_SMTP_AUTH_FAILURES_PER_APP,
+        failuresPerAddress: env.DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS,
+        lockDuration: env.DIRECT_SMTP_AUTH_LOCK_DURATION,
+      }),
     }),
     metrics: Object.freeze({ enabled: env.METRICS_ENABLED, token: env.METRICS_TOKEN }),
   });

@@ -2,7 +2,7 @@
  * Periodic clean-up: runs every registered sweep (expired tokens and counters, and the features'
  * own) on a timer. Safe on any number of instances: each sweep is an idempotent delete.
  */
-import type { Sweep } from './compose';
+import type { Sweep } from './feature';
 import { describeError, log } from './log';
 
 /** Runs every sweep once; returns how many rows each removed, by sweep name. */

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import express, { type CookieOptions, type Request } from 'express';
 import { sendPage } from '../http/render';
+import { personOf } from '../http/require-person';
 import { HOME_CLIENT_ID } from '../oidc/home-client';
 import type { RecordService } from '../records/service';
 import { randomToken } from '../security/secrets';
@@ -50,7 +51,7 @@ export function accountRoutes({ issuer, secure, routes, records }: Deps): expres
   };
 
   router.get('/', async (_req, res) => {
-    const person = res.locals.person as { id: string } | undefined;
+    const person = personOf(res);
     await sendPage(res, 200, 'pages/home', { title: 'Home', records: person ? await records.recordsOf(person.id) : [] });
   });
 

@@ -11,22 +11,17 @@
  * taken email's writes are then undone.
  */
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../config';
 import { isUniqueViolation, type Database } from '../db';
 import { Conflict, WrongCredentials } from '../errors';
 import { isUuid } from '../ids';
 import type { RecordService } from '../records/service';
-import { createBackoff, createLimit } from '../security/rate-limits';
+import type { RateLimits } from '../security/rate-limits';
 import { hashSecret, verifySecret } from '../security/secrets';
 import type { RegistrationForm, SignInForm } from './schemas';
+import type { Person } from './person';
 import { createAccountStore, type PersonRow } from './store';
 
 export const WRONG_CREDENTIALS = 'The email or password is wrong.';
-
-/** The longest wait (seconds) wrong passwords for one account impose on the addresses that sent them. */
-export const SIGNIN_MAX_DELAY = 60;
-
-export type Person = { id: string; email: string; name: string };
 
 /** Ends a registration's transaction without keeping its writes. */
 class Undone extends Error {}
@@ -35,37 +30,12 @@ function toPerson(row: PersonRow): Person {
   return { id: row.id, email: row.email, name: row.name };
 }
 
-export function createAccountService(db: Database, records: RecordService, config: Pick<Config, 'signIn'>) {
+export function createAccountService(db: Database, records: RecordService, limits: RateLimits) {
   const store = createAccountStore(db);
-  const { failuresPerAccount, failuresPerAddress, lockDuration } = config.signIn;
-  const pairLimit = createLimit(db, {
-    prefix: 'signin-account-address',
-    points: failuresPerAccount,
-    duration: lockDuration,
-    lockDuration,
-    message: 'Too many wrong passwords for this account from your network.',
-  });
-  const accountBackoff = createBackoff(db, {
-    prefix: 'signin-account',
-    free: failuresPerAccount,
-    window: lockDuration,
-    maxDelay: SIGNIN_MAX_DELAY,
-    message: 'Too many wrong passwords for this account.',
-  });
-  const addressLimit = createLimit(db, {
-    prefix: 'signin-address',
-    points: failuresPerAddress,
-    duration: lockDuration,
-    lockDuration,
-    message: 'Too many sign-in attempts from your network.',
-  });
-  const registrationLimit = createLimit(db, {
-    prefix: 'register-address',
-    points: failuresPerAddress,
-    duration: 3600,
-    lockDuration: 3600,
-    message: 'Too many accounts were created from your network.',
-  });
+  const pairLimit = limits.lock('signin-account-address');
+  const accountBackoff = limits.backoff('signin-account');
+  const addressLimit = limits.lock('signin-address');
+  const registrationLimit = limits.lock('register-address');
 
   return {
     /**

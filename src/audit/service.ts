@@ -3,14 +3,13 @@
  * apps and people read and wrote. Events are appended in the transaction of the change they record
  * (the ambient one, see db.ts), so both land or neither.
  */
+import type { AppNames } from '../apps/names';
 import type { Database } from '../db';
 import { createAuditStore, type NewAuditEvent } from './store';
-import { actorOf, describeEvent, type HistoryLine } from './words';
+import { actorOf, describeEvent, type AuditWords, type HistoryLine } from './words';
 
-/** The registered names of apps, by client id (the OpenID core knows them). */
-export type AppNames = (clientIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
-
-export function createAuditLog(db: Database, appNames: AppNames) {
+/** `words` are the features' words for their own kinds of event. */
+export function createAuditLog(db: Database, appNames: AppNames, words: AuditWords) {
   const store = createAuditStore(db);
   return {
     append(event: NewAuditEvent): Promise<void> {
@@ -20,8 +19,8 @@ export function createAuditLog(db: Database, appNames: AppNames) {
     /** The record's history in plain words, newest first. */
     async history(recordId: string, limit = 200): Promise<(HistoryLine & { by: string })[]> {
       const events = await store.eventsOf(recordId, limit);
-      const names = await appNames([...new Set(events.map((event) => event.client_id).filter((id): id is string => Boolean(id)))]);
-      return events.map((event) => ({ ...describeEvent(event, names), by: actorOf(event, names) }));
+      const names = await appNames.names([...new Set(events.map((event) => event.client_id).filter((id): id is string => Boolean(id)))]);
+      return events.map((event) => ({ ...describeEvent(event, names, words), by: actorOf(event, names) }));
     },
 
     /** The raw events about a subject (`package:<id>`), newest first. */

@@ -3,9 +3,8 @@
  * online or offline, when authorized and last used — and **Remove access**.
  */
 import express from 'express';
-import type { Person } from '../accounts/service';
 import { sendPage } from '../http/render';
-import { requirePerson } from '../http/require-person';
+import { requirePerson, signedInPerson } from '../http/require-person';
 import type { RecordService } from '../records/service';
 import { ACCESS_WORDS, describeScope } from '../rules/scopes';
 import type { Csrf } from '../security/csrf';
@@ -19,7 +18,7 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
 
   router.get('/apps', requirePerson, csrf.issue, async (_req, res) => {
-    const person = res.locals.person as Person;
+    const person = signedInPerson(res);
     const held = await records.recordsOf(person.id);
     const apps = await authorizations.connectedApps(held.map((record) => record.id));
     const byRecord = held.map((record) => ({
@@ -35,7 +34,7 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
   });
 
   router.post('/apps/:id/remove', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
-    await authorizations.remove(String(req.params.id), res.locals.person as Person);
+    await authorizations.remove(String(req.params.id), signedInPerson(res));
     res.redirect(303, '/apps');
   });
 

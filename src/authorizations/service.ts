@@ -5,7 +5,9 @@
  * exactly what the person last approved.
  */
 import { randomUUID } from 'node:crypto';
-import type { AuditLog, AppNames } from '../audit/service';
+import type { Person } from '../accounts/person';
+import type { AppNames } from '../apps/names';
+import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { NotFound } from '../errors';
 import { isUuid } from '../ids';
@@ -20,9 +22,6 @@ export type GrantTokens = {
   /** Deletes the access and refresh tokens of a grant that carry any of `scopes`. */
   revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void>;
 };
-
-/** The person acting, as the audit log names them. */
-type Who = { id: string; name: string };
 
 /** How oidc-provider ended a grant: the app revoked it, or an old code or token was used again. */
 export type GrantEnd = 'app' | 'security';
@@ -50,7 +49,7 @@ export function createAuthorizationService(deps: {
   const store = createAuthorizationStore(db);
 
   /** Ends a live authorization, its grant and tokens, with the audit event, in one transaction. */
-  const end = (row: AuthorizationRow, by: string, person?: Who) =>
+  const end = (row: AuthorizationRow, by: string, person?: Person) =>
     db.transaction(async () => {
       if (!(await store.revoke(row.id, by))) return;
       if (row.grant_id) await grants.deleteGrant(row.grant_id);
@@ -92,7 +91,7 @@ export function createAuthorizationService(deps: {
      * @returns where the browser goes on (back to the app with a code).
      * @throws AlreadyAnswered when this interaction was answered by another submission.
      */
-    async allow(pending: PendingInteraction, person: Who, decision: { recordId: string; granted: readonly string[]; declined: readonly string[] }): Promise<string> {
+    async allow(pending: PendingInteraction, person: Person, decision: { recordId: string; granted: readonly string[]; declined: readonly string[] }): Promise<string> {
       const { clientId } = pending;
       const { recordId } = decision;
       return db.transaction(async () => {
@@ -131,7 +130,7 @@ export function createAuthorizationService(deps: {
     },
 
     /** The person denied the app; the denial is audited on the record they had chosen, if any. */
-    async deny(pending: PendingInteraction, person: Who, recordId: string | undefined): Promise<string> {
+    async deny(pending: PendingInteraction, person: Person, recordId: string | undefined): Promise<string> {
       return db.transaction(async () => {
         if (recordId) {
           await audit.append({ recordId, kind: 'authorization.denied', clientId: pending.clientId, personId: person.id, details: { person_name: person.name } });
@@ -144,7 +143,7 @@ export function createAuthorizationService(deps: {
      * Remove access: the person (a custodian of the record) ends an authorization; its grant and
      * every token from it are deleted in the same transaction.
      */
-    async remove(authorizationId: string, person: Who): Promise<void> {
+    async remove(authorizationId: string, person: Person): Promise<void> {
       const row = isUuid(authorizationId) ? await store.findById(authorizationId) : undefined;
       if (!row || !(await deps.isCustodian(person.id, row.record_id))) throw new NotFound('That app no longer has access to this record.');
       await end(row, 'person', person);
@@ -188,7 +187,7 @@ export function createAuthorizationService(deps: {
     async connectedApps(recordIds: readonly string[]): Promise<ConnectedApp[]> {
       const rows = await store.liveForRecords(recordIds);
       const [names, lastUsed] = await Promise.all([
-        appNames([...new Set(rows.map((row) => row.client_id))]),
+        appNames.names([...new Set(rows.map((row) => row.client_id))]),
         audit.lastUsed(rows.map((row) => ({ recordId: row.record_id, clientId: row.client_id }))),
       ]);
       return rows.map((row) => ({

@@ -4,22 +4,24 @@
  * operation table in api-routes.ts, which the core mounts.
  */
 import express, { type Request, type Response } from 'express';
-import type { Person } from '../accounts/service';
+import type { AppNames } from '../apps/names';
 import { sendPage } from '../http/render';
+import { personOf } from '../http/require-person';
 import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from '../interactions/pending';
 import type { PromptPage } from '../interactions/routes';
 import type { Interactions } from '../oidc/interactions';
-import { CONNECT_PROMPT } from '../oidc/device-flow';
+import { WRONG_ANSWERS_TO_LOCK } from '../rules/healthvault';
 import type { Csrf } from '../security/csrf';
-import { WRONG_ANSWERS_ALLOWED, type ConnectService } from './service';
+import { CONNECT_PROMPT } from './device-hooks';
+import type { ConnectService } from './service';
 
-type Deps = { connect: ConnectService; interactions: Interactions; appName(clientId: string): Promise<string> };
+type Deps = { connect: ConnectService; interactions: Interactions; appNames: AppNames };
 
 function noStore(res: Response): void {
   res.set('Cache-Control', 'no-store');
 }
 
-export function connectRoutes({ connect, interactions, appName }: Deps) {
+export function connectRoutes({ connect, interactions, appNames }: Deps) {
   /** The secret-question page for the pending interaction's connect request. */
   const showQuestion = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
     const request = await connect.questionOf(String(pending.prompt.details.connect_request ?? ''));
@@ -27,10 +29,10 @@ export function connectRoutes({ connect, interactions, appName }: Deps) {
     noStore(res);
     await sendPage(res, status, 'connect/question', {
       title: 'Answer the secret question',
-      clinicName: await appName(request.clientId),
+      clinicName: await appNames.name(request.clientId),
       friendlyName: request.friendlyName,
       question: request.question,
-      attemptsLeft: WRONG_ANSWERS_ALLOWED - request.wrongAnswers,
+      attemptsLeft: WRONG_ANSWERS_TO_LOCK - request.wrongAnswers,
       action: `/interaction/${pending.uid}/${CONNECT_PROMPT}`,
       error,
     });
@@ -49,7 +51,7 @@ export function connectRoutes({ connect, interactions, appName }: Deps) {
         const pending = await interactions.load(req, res);
         if (pending.finishedReturnTo) return res.redirect(303, pending.finishedReturnTo);
         if (pending.prompt.name !== CONNECT_PROMPT) return res.redirect(303, `/interaction/${pending.uid}`);
-        const person = res.locals.person as Person | undefined;
+        const person = personOf(res);
         if (!person || person.id !== pending.accountId) throw new InteractionExpired('not signed in');
         const answer = typeof req.body?.answer === 'string' ? req.body.answer : '';
         if (answer.trim() === '') return showQuestion(res, pending, 400, 'Enter the answer to the question.');
@@ -59,7 +61,7 @@ export function connectRoutes({ connect, interactions, appName }: Deps) {
           const next = await pending.finish(
             outcome === 'right'
               ? { prompt: { name: CONNECT_PROMPT, details: {} } }
-              : { denied: 'The secret question was answered wrongly three times: the connect request is locked.' },
+              : { denied: `The secret question was answered wrongly ${WRONG_ANSWERS_TO_LOCK} times: the connect request is locked.` },
           );
           res.redirect(303, next);
         } catch (error) {

@@ -7,20 +7,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Position } from '../api/paging';
+import type { Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { isUniqueViolation } from '../db';
 import { Conflict, NotFound } from '../errors';
 import { isUuid } from '../ids';
+import type { PollOutcome } from '../oidc/device-flow';
+import { COLLECT_DAYS, UNUSED_DAYS, WRONG_ANSWERS_TO_LOCK, daysAfter } from '../rules/healthvault';
 import { answerMatches } from '../security/answers';
 import { createConnectStore, type ConnectRequestRow, type ConnectStatus } from './store';
-
-/** HealthVault's numbers: 28 days to validate, 3 wrong answers, 90 days to collect once validated. */
-export const REQUEST_LIFETIME_DAYS = 28;
-export const COLLECT_WITHIN_DAYS = 90;
-export const WRONG_ANSWERS_ALLOWED = 3;
-
-const DAY = 24 * 3600 * 1000;
 
 /** A request as its app sees it (never the question's answer). */
 export type ConnectRequestView = {
@@ -41,9 +37,6 @@ export type PromptState = { kind: 'answered' } | { kind: 'ask'; request: Questio
 
 export type AnswerOutcome = 'right' | 'wrong' | 'locked';
 
-/** What a poll of the token endpoint hears: go on, wait longer, too late, or never. */
-export type PollOutcome = 'ok' | 'slow_down' | 'expired' | 'ended' | 'unknown';
-
 function viewOf(row: ConnectRequestRow): ConnectRequestView {
   return {
     id: row.id,
@@ -63,7 +56,7 @@ function isExpired(row: ConnectRequestRow): boolean {
 
 const ENDED_WORDS: Readonly<Record<Exclude<ConnectStatus, 'pending' | 'authorized'>, string>> = {
   denied: 'This connect request was declined.',
-  locked: 'This connect request is locked: its secret question was answered wrongly three times. Ask the clinic for a new one.',
+  locked: `This connect request is locked: its secret question was answered wrongly ${WRONG_ANSWERS_TO_LOCK} times. Ask the clinic for a new one.`,
   expired: 'This connect request has expired. Ask the clinic for a new one.',
   withdrawn: 'The clinic withdrew this connect request.',
 };
@@ -113,7 +106,7 @@ export function createConnectService(deps: {
             answer_hash: input.answerHash,
             device_code: input.deviceCode,
             poll_interval: deps.pollInterval,
-            expires_at: new Date(Date.now() + REQUEST_LIFETIME_DAYS * DAY),
+            expires_at: daysAfter(new Date(), UNUSED_DAYS),
           });
           await event({ id, client_id: input.clientId }, 'connect.requested', { details: { external_id: input.externalId, friendly_name: input.friendlyName } });
         });
@@ -148,7 +141,7 @@ export function createConnectService(deps: {
      * The person answers the secret question. A right answer lets them go on to choose the record
      * and approve; the third wrong one locks the request for good.
      */
-    async answer(id: string, person: { id: string; name: string }, answer: string): Promise<AnswerOutcome> {
+    async answer(id: string, person: Person, answer: string): Promise<AnswerOutcome> {
       const before = isUuid(id) ? await store.find(id) : undefined;
       if (!before) throw new NotFound('There is no such connect request.');
       // Argon2 runs before the transaction: nothing slow while the request is locked.
@@ -164,7 +157,7 @@ export function createConnectService(deps: {
         }
         const wrong = await store.countWrongAnswer(id);
         await event(row, 'connect.answer_wrong', { personId: person.id, details: { attempt: wrong } });
-        if (wrong < WRONG_ANSWERS_ALLOWED) return 'wrong';
+        if (wrong < WRONG_ANSWERS_TO_LOCK) return 'wrong';
         await store.update(id, { status: 'locked', ended_at: new Date() });
         await event(row, 'connect.locked');
         return 'locked';
@@ -173,14 +166,14 @@ export function createConnectService(deps: {
 
     /**
      * The person approved: the device code now carries a grant. The request is authorized for the
-     * record that grant's authorization reaches, and stays collectable for 90 days.
+     * record that grant's authorization reaches, and stays collectable for COLLECT_DAYS.
      * @returns the record and the new collection deadline, or `undefined` for a device code that is no connect request.
      */
-    async approved(deviceCode: string, grantId: string, person: { id: string; name: string }): Promise<{ recordId: string; collectUntil: Date } | undefined> {
+    async approved(deviceCode: string, grantId: string, person: Person): Promise<{ recordId: string; collectUntil: Date } | undefined> {
       const row = await store.findByDeviceCode(deviceCode);
       const authorization = await deps.authorizationOfGrant(grantId);
       if (!row || !authorization) return undefined;
-      const collectUntil = new Date(Date.now() + COLLECT_WITHIN_DAYS * DAY);
+      const collectUntil = daysAfter(new Date(), COLLECT_DAYS);
       await db.transaction(async () => {
         await store.update(row.id, { status: 'authorized', record_id: authorization.record_id, authorized_at: new Date(), expires_at: collectUntil });
         await event(row, 'connect.authorized', { recordId: authorization.record_id, personId: person.id, details: { person_name: person.name, external_id: row.external_id } });
@@ -239,7 +232,7 @@ export function createConnectService(deps: {
       });
     },
 
-    /** Marks requests past their 28 days as expired; returns how many. */
+    /** Marks requests past their days (UNUSED_DAYS) as expired; returns how many. */
     async sweep(): Promise<number> {
       const expired = await store.expire();
       for (const row of expired) await event(row, 'connect.expired');

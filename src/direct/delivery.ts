@@ -1,5 +1,5 @@
 /**
- * Delivering Direct messages (issue 12 §2, §3, §5 Send, §6): a message reaches a record's inbox from
+ * Delivering Direct messages: a message reaches a record's inbox from
  * an app (the API or SMTP) or from a person writing from one of their records' inboxes. Knows
  * nothing of HTTP or SMTP.
  *
@@ -7,9 +7,11 @@
  * the message, its attachments and the audit events are written in one transaction.
  */
 import { randomUUID } from 'node:crypto';
+import type { Person } from '../accounts/person';
+import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { createLimit } from '../security/rate-limits';
+import type { Limit } from '../security/limiters';
 import type { AddressBook, NamedRecord } from './address-book';
 import { checkAttachments, type CheckedAttachment, type IncomingAttachment } from './attachments';
 import { RefusedMessage, UnknownAddress } from './errors';
@@ -20,7 +22,7 @@ import type { DirectStore, MessageRow } from './store';
 export type AppSender = { kind: 'app'; clientId: string; address?: string | undefined };
 
 /** A person writing from the inbox of `record`, one of the records they hold. */
-export type PersonSender = { kind: 'person'; personId: string; personName: string; record: NamedRecord };
+export type PersonSender = { kind: 'person'; person: Person; record: NamedRecord };
 
 export type Sender = AppSender | PersonSender;
 
@@ -33,20 +35,13 @@ type Deps = {
   store: DirectStore;
   addresses: AddressBook;
   audit: AuditLog;
-  appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+  appNames: AppNames;
+  /** Addresses are guessable (sam.lee, sam.lee2…): sending to unknown ones is counted per sender. */
+  unknownRecipients: Limit;
 };
 
-export function createDelivery({ db, store, addresses, audit, appNames }: Deps) {
-  // Addresses are guessable (sam.lee, sam.lee2…): sending to unknown ones is counted per sender.
-  const unknownRecipients = createLimit(db, {
-    prefix: 'direct-unknown-recipient',
-    points: 100,
-    duration: 3600,
-    lockDuration: 3600,
-    message: 'Too many messages to Direct addresses that do not exist.',
-  });
-
-  const senderKey = (sender: Sender) => (sender.kind === 'app' ? `app:${sender.clientId}` : `person:${sender.personId}`);
+export function createDelivery({ db, store, addresses, audit, appNames, unknownRecipients }: Deps) {
+  const senderKey = (sender: Sender) => (sender.kind === 'app' ? `app:${sender.clientId}` : `person:${sender.person.id}`);
 
   /**
    * Checks everything about a message before anything is written.
@@ -77,11 +72,10 @@ export function createDelivery({ db, store, addresses, audit, appNames }: Deps) 
 
   /** Writes one message into each recipient's inbox, with the audit events, in one transaction. */
   async function deliver(sender: Sender, recipients: readonly { recordId: string; address: string }[], message: Checked, via: MessageRow['via']): Promise<string[]> {
-    const senderName =
-      sender.kind === 'app' ? ((await appNames([sender.clientId])).get(sender.clientId) ?? sender.clientId) : sender.record.name;
+    const senderName = sender.kind === 'app' ? await appNames.name(sender.clientId) : sender.record.name;
     const senderAddress =
       sender.kind === 'app' ? (sender.address?.slice(0, 254) ?? null) : ((await addresses.addressesOf([sender.record])).get(sender.record.id) ?? null);
-    const who = sender.kind === 'app' ? { clientId: sender.clientId } : { personId: sender.personId };
+    const who = sender.kind === 'app' ? { clientId: sender.clientId } : { personId: sender.person.id };
     const count = message.attachments.length;
     return db.transaction(async () => {
       const ids: string[] = [];
@@ -112,13 +106,13 @@ export function createDelivery({ db, store, addresses, audit, appNames }: Deps) 
           })),
         );
         const details = { message_id: id, sender_name: senderName, sender_address: senderAddress, subject: message.subject, attachments: count, via };
-        await audit.append({ recordId, kind: 'direct.received', ...who, details: sender.kind === 'person' ? { ...details, person_name: sender.personName } : details });
+        await audit.append({ recordId, kind: 'direct.received', ...who, details: sender.kind === 'person' ? { ...details, person_name: sender.person.name } : details });
         if (sender.kind === 'person') {
           await audit.append({
             recordId: sender.record.id,
             kind: 'direct.sent',
-            personId: sender.personId,
-            details: { message_id: id, person_name: sender.personName, to: address, subject: message.subject, attachments: count },
+            personId: sender.person.id,
+            details: { message_id: id, person_name: sender.person.name, to: address, subject: message.subject, attachments: count },
           });
         }
         ids.push(id);

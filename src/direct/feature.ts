@@ -1,9 +1,9 @@
 /**
- * Direct messaging as a carevault feature (issue 12): its services built once on the shared ones,
- * its routes (API and /inbox), the SMTP receiver as a listener when DIRECT_SMTP_PORT is set, and
- * each record's address for the /records page.
+ * Direct messaging as a feature: its services built on the core ones it names, its routes (the app
+ * API and /inbox), the SMTP receiver as a listener when DIRECT_SMTP_PORT is set, each record's
+ * Direct address as a record panel, and its audit words.
  */
-import type { Feature, Services } from '../compose';
+import type { Core, FeatureDefinition } from '../feature';
 import { createAddressBook } from './address-book';
 import { directApiOperations } from './api-routes';
 import { directRoutes } from './routes';
@@ -11,28 +11,41 @@ import { createDirectService } from './service';
 import { smtpListener } from './smtp';
 import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
+import { DIRECT_WORDS } from './words';
 
-export function directFeature(services: Services): Feature {
-  const { config, db, audit, repositories, records, oidcStorage } = services;
-  const store = createDirectStore(db);
-  const addresses = createAddressBook(store, config.direct.domain);
-  const direct = createDirectService({ db, store, addresses, audit, repositories, appNames: (ids) => oidcStorage.appNames(ids) });
+type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'gate' | 'appNames' | 'limits'>;
 
-  const smtp = config.direct.smtpPort
-    ? smtpListener({
-        port: config.direct.smtpPort,
-        hostname: config.direct.domain,
-        tls: config.direct.tls,
-        direct,
-        signIn: createSmtpSignIn({ db, config, authenticateApp: (clientId, secret) => oidcStorage.authenticateApp(clientId, secret) }),
-      })
-    : undefined;
-
-  return {
-    name: 'direct',
-    routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
-    api: directApiOperations(direct),
-    listeners: smtp ? [smtp] : [],
-    recordAddresses: (held) => direct.addressesOf(held),
-  };
-}
+export const directFeature: FeatureDefinition = {
+  name: 'direct',
+  auditWords: DIRECT_WORDS,
+  build({ config, db, audit, repositories, records, oidcStorage, gate, appNames, limits }: DirectDeps) {
+    const store = createDirectStore(db);
+    const addresses = createAddressBook(store, config.direct.domain);
+    const direct = createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients: limits.lock('direct-unknown-recipient') });
+    const smtp = config.direct.smtpPort
+      ? smtpListener({
+          port: config.direct.smtpPort,
+          hostname: config.direct.domain,
+          tls: config.direct.tls,
+          direct,
+          signIn: createSmtpSignIn({ limits, authenticateApp: (clientId, secret) => oidcStorage.authenticateApp(clientId, secret) }),
+        })
+      : undefined;
+    return {
+      afterProvider: () => ({
+        routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
+        api: directApiOperations(direct),
+        listeners: smtp ? [smtp] : [],
+        recordPanels: [
+          {
+            heading: 'Direct address',
+            async entries(held) {
+              const byRecord = await direct.addressesOf(held);
+              return new Map([...byRecord].map(([recordId, address]) => [recordId, { text: address, href: `/inbox/${recordId}` }]));
+            },
+          },
+        ],
+      }),
+    };
+  },
+};

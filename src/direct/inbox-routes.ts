@@ -6,11 +6,10 @@
  * another carevault address. Pages are never cached.
  */
 import express, { type Request, type Response } from 'express';
-import type { Person } from '../accounts/service';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
-import { requirePerson } from '../http/require-person';
+import { requirePerson, signedInPerson } from '../http/require-person';
 import type { RecordService, RecordSummary } from '../records/service';
 import type { Csrf } from '../security/csrf';
 import { kindLabel, kindOfStored } from './attachments';
@@ -49,10 +48,8 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     next();
   });
 
-  const personOf = (res: Response) => res.locals.person as Person;
-
   /** The record of `:recordId`, when the signed-in person is one of its custodians (else 404). */
-  const recordOf = (req: Request, res: Response) => records.recordFor(personOf(res).id, String(req.params.recordId ?? ''));
+  const recordOf = (req: Request, res: Response) => records.recordFor(signedInPerson(res).id, String(req.params.recordId ?? ''));
 
   const inboxUrl = (record: RecordSummary) => `/inbox/${record.id}`;
 
@@ -62,7 +59,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     record: RecordSummary,
     options: { status?: number; values?: Record<string, string>; error?: string } = {},
   ) => {
-    const held = await records.recordsOf(personOf(res).id);
+    const held = await records.recordsOf(signedInPerson(res).id);
     const [addresses, unread, messages] = await Promise.all([
       direct.addressesOf(held),
       direct.unreadCounts(held.map((item) => item.id)),
@@ -81,7 +78,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
   };
 
   router.get('/inbox', requirePerson, csrf.issue, async (req, res) => {
-    const [own] = await records.recordsOf(personOf(res).id);
+    const [own] = await records.recordsOf(signedInPerson(res).id);
     if (!own) {
       await sendPage(res, 200, 'pages/message', { title: 'Inbox', message: 'You hold no record yet, so there is no inbox.' });
       return;
@@ -94,7 +91,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
   });
 
   router.post('/inbox/:recordId/send', requirePerson, sendFormParser, csrf.issue, csrf.verify, async (req, res) => {
-    const person = personOf(res);
+    const person = signedInPerson(res);
     const record = await recordOf(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const values = Object.fromEntries(['to', 'subject', 'message'].map((key) => [key, typeof body[key] === 'string' ? (body[key] as string) : '']));
@@ -105,7 +102,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     }
     const files = (Array.isArray(req.files) ? req.files : []) as Express.Multer.File[];
     try {
-      await direct.sendFromInbox({ kind: 'person', personId: person.id, personName: person.name, record }, input.data.to, {
+      await direct.sendFromInbox({ kind: 'person', person, record }, input.data.to, {
         subject: input.data.subject,
         text: input.data.message,
         attachments: files.map((file) => ({ filename: file.originalname, contentType: file.mimetype, content: file.buffer })),
@@ -152,17 +149,17 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
   });
 
   router.post('/inbox/:recordId/messages/:messageId/attachments/:attachmentId/file', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
-    const person = personOf(res);
+    const person = signedInPerson(res);
     const record = await recordOf(req, res);
     const messageId = String(req.params.messageId);
-    const { already } = await direct.file({ personId: person.id, name: person.name }, record.id, messageId, String(req.params.attachmentId));
+    const { already } = await direct.file(person, record.id, messageId, String(req.params.attachmentId));
     res.redirect(303, `${inboxUrl(record)}/messages/${messageId}?done=${already ? 'already-filed' : 'filed'}`);
   });
 
   router.post('/inbox/:recordId/messages/:messageId/delete', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
-    const person = personOf(res);
+    const person = signedInPerson(res);
     const record = await recordOf(req, res);
-    await direct.remove({ personId: person.id, name: person.name }, record.id, String(req.params.messageId));
+    await direct.remove(person, record.id, String(req.params.messageId));
     res.redirect(303, `${inboxUrl(record)}?done=deleted`);
   });
 

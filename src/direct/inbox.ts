@@ -4,6 +4,7 @@
  * deleting — each change audited in its transaction. The caller has checked that the person is a
  * custodian of the record. Knows nothing of HTTP.
  */
+import { personActor, type Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { NotFound } from '../errors';
@@ -13,9 +14,6 @@ import { storedNameOf } from './attachments';
 import { documentReferenceOf } from './filing';
 import { shownSender } from './senders';
 import type { AttachmentRow, DirectStore, InboxRow, MessageRow } from './store';
-
-/** A person acting on an inbox (a custodian of its record). */
-export type Reader = { personId: string; name: string };
 
 export type InboxMessage = InboxRow;
 
@@ -68,7 +66,7 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
      * (or a racing one) finds it filed and says so.
      * @throws NotFound, InvalidResource (from the repository).
      */
-    async file(reader: Reader, recordId: string, messageId: string, attachmentId: string): Promise<{ resourceId: string; already: boolean }> {
+    async file(person: Person, recordId: string, messageId: string, attachmentId: string): Promise<{ resourceId: string; already: boolean }> {
       if (!isUuid(messageId) || !isUuid(attachmentId)) throw new NotFound('There is no such attachment in this inbox.');
       return db.transaction(async () => {
         await db.lock(`direct-attachment:${attachmentId}`);
@@ -77,7 +75,7 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
         if (!stored) throw new NotFound('There is no such attachment in this inbox.');
         const attachment = named(stored);
         if (attachment.filed_resource_id) return { resourceId: attachment.filed_resource_id, already: true };
-        const repository = repositories.forRecord(recordId, { kind: 'person', personId: reader.personId, name: reader.name }, { audited: false });
+        const repository = repositories.forRecord(recordId, personActor(person), { audited: false });
         const created = await repository.create(
           'DocumentReference',
           documentReferenceOf(
@@ -90,23 +88,23 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
         await audit.append({
           recordId,
           kind: 'direct.filed',
-          personId: reader.personId,
-          details: { person_name: reader.name, message_id: message.id, filename: attachment.filename, subject: message.subject, resource: `DocumentReference/${resourceId}` },
+          personId: person.id,
+          details: { person_name: person.name, message_id: message.id, filename: attachment.filename, subject: message.subject, resource: `DocumentReference/${resourceId}` },
         });
         return { resourceId, already: false };
       });
     },
 
     /** Deletes a message and its attachments (what was added to the record stays). @throws NotFound */
-    async remove(reader: Reader, recordId: string, messageId: string): Promise<void> {
+    async remove(person: Person, recordId: string, messageId: string): Promise<void> {
       await db.transaction(async () => {
         const message = await messageIn(recordId, messageId);
         if (!(await store.deleteMessage(recordId, message.id))) throw new NotFound('There is no such message in this inbox.');
         await audit.append({
           recordId,
           kind: 'direct.deleted',
-          personId: reader.personId,
-          details: { person_name: reader.name, message_id: message.id, subject: message.subject, sender_name: message.sender_name },
+          personId: person.id,
+          details: { person_name: person.name, message_id: message.id, subject: message.subject, sender_name: message.sender_name },
         });
       });
     },

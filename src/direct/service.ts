@@ -1,17 +1,19 @@
 /**
- * Direct messaging (issue 12, DESIGN.md "Direct") as one service: records' addresses, delivering
+ * Direct messaging as one service: records' addresses, delivering
  * messages (delivery.ts) and reading inboxes (inbox.ts). Knows nothing of HTTP or SMTP.
  */
+import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import type { RecordRepositories } from '../fhir/repository';
+import type { Limit } from '../security/limiters';
 import type { AddressBook } from './address-book';
 import { createDelivery } from './delivery';
 import { createInbox } from './inbox';
 import type { DirectStore } from './store';
 
 export type { AppSender, Outgoing, PersonSender, Sender } from './delivery';
-export type { InboxMessage, OpenedMessage, Reader } from './inbox';
+export type { InboxMessage, OpenedMessage } from './inbox';
 
 type Deps = {
   db: Database;
@@ -19,14 +21,16 @@ type Deps = {
   addresses: AddressBook;
   audit: AuditLog;
   repositories: RecordRepositories;
-  appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+  appNames: AppNames;
+  /** Messages to addresses that do not exist, per sender. */
+  unknownRecipients: Limit;
 };
 
-export function createDirectService({ db, store, addresses, audit, repositories, appNames }: Deps) {
+export function createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients }: Deps) {
   return {
     /** Each record's Direct address (given on first need). */
     addressesOf: addresses.addressesOf,
-    ...createDelivery({ db, store, addresses, audit, appNames }),
+    ...createDelivery({ db, store, addresses, audit, appNames, unknownRecipients }),
     ...createInbox({ db, store, audit, repositories }),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Apps signing in to the Direct SMTP receiver (SMTP AUTH, RFC 4954): the client id as user name,
  * the client secret as password, the `direct` capability required. Client ids are public, so the
- * limits on guessing follow people's sign-in (accounts/service.ts; OWASP Authentication Cheat
- * Sheet, "Account lockout") and cannot be turned against the app:
+ * limits on guessing (the `direct-smtp-*` limits, with settings of their own) follow the shape of
+ * people's sign-in (accounts/service.ts; OWASP Authentication Cheat Sheet, "Account lockout") and
+ * cannot be turned against the app:
  * - wrong secrets for one app from one address lock that address out of that app;
  * - wrong secrets from one address, whatever the app, lock that address out;
  * - wrong secrets for one app from anywhere make the addresses that guessed at it wait longer and
@@ -13,18 +14,14 @@
  * Knows nothing of SMTP; never call inside a transaction (the limits use their own connection).
  */
 import { createHash } from 'node:crypto';
-import { SIGNIN_MAX_DELAY } from '../accounts/service';
-import type { Config } from '../config';
-import type { Database } from '../db';
 import { NotAllowed, WrongCredentials } from '../errors';
-import { createBackoff, createLimit } from '../security/rate-limits';
+import type { RateLimits } from '../security/rate-limits';
 
 /** An app that proved who it is. */
 export type SmtpSender = { clientId: string; name: string };
 
 type Deps = {
-  db: Pick<Database, 'knex'>;
-  config: Pick<Config, 'signIn'>;
+  limits: RateLimits;
   authenticateApp(clientId: string, secret: string): Promise<{ clientId: string; name: string; capabilities: string[] } | undefined>;
 };
 
@@ -38,29 +35,10 @@ function appKey(clientId: string): string {
   return createHash('sha256').update(clientId).digest('base64url');
 }
 
-export function createSmtpSignIn({ db, config, authenticateApp }: Deps) {
-  const { failuresPerAccount, failuresPerAddress, lockDuration } = config.signIn;
-  const pairLimit = createLimit(db, {
-    prefix: 'direct-smtp-app-address',
-    points: failuresPerAccount,
-    duration: lockDuration,
-    lockDuration,
-    message: 'Too many failed sign-ins for this app from your network.',
-  });
-  const appBackoff = createBackoff(db, {
-    prefix: 'direct-smtp-app',
-    free: failuresPerAccount,
-    window: lockDuration,
-    maxDelay: SIGNIN_MAX_DELAY,
-    message: 'Too many failed sign-ins for this app.',
-  });
-  const addressLimit = createLimit(db, {
-    prefix: 'direct-smtp-address',
-    points: failuresPerAddress,
-    duration: lockDuration,
-    lockDuration,
-    message: 'Too many failed sign-ins from your network.',
-  });
+export function createSmtpSignIn({ limits, authenticateApp }: Deps) {
+  const pairLimit = limits.lock('direct-smtp-app-address');
+  const appBackoff = limits.backoff('direct-smtp-app');
+  const addressLimit = limits.lock('direct-smtp-address');
 
   return {
     /**

@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { Listener } from '../compose';
+import type { Listener } from '../feature';
 import { DomainError, TooManyAttempts } from '../errors';
 import { describeError, log } from '../log';
 import { MAX_RECIPIENTS, MAX_SMTP_BYTES } from './limits';

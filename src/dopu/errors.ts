@@ -2,6 +2,7 @@
  * What a pickup refuses, as domain errors (the pages show them above the form; the API as JSON).
  */
 import { DomainError, Invalid } from '../errors';
+import { UNUSED_DAYS, WRONG_ANSWERS_TO_LOCK } from '../rules/healthvault';
 import { dayOf } from './review';
 import type { PackageStatus } from './schemas';
 
@@ -31,8 +32,8 @@ export function endedError(status: Exclude<PackageStatus, 'pending'>, sender: st
   const message: Record<typeof status, string> = {
     picked_up: 'This package has already been picked up.',
     declined: 'This package was declined; its contents were deleted.',
-    expired: `This package expired on ${dayOf(expiresAt)}, 28 days after ${sender} dropped it off; its contents were deleted. ${again}`,
-    locked: `This package is locked because the answer was wrong 3 times; its contents were deleted. ${again}`,
+    expired: `This package expired on ${dayOf(expiresAt)}, ${UNUSED_DAYS} days after ${sender} dropped it off; its contents were deleted. ${again}`,
+    locked: `This package is locked because the answer was wrong ${WRONG_ANSWERS_TO_LOCK} times; its contents were deleted. ${again}`,
     withdrawn: `${sender} withdrew this package; there is nothing to pick up.`,
   };
   return new PackageEnded(status, message[status]);

@@ -1,60 +1,75 @@
 /**
- * DOPU as a feature of the server (ARCHITECTURE.md "How to add…"): its services built on the
- * shared ones, its routes, and its sweep, for composeFeatures in src/compose.ts.
+ * DOPU as a feature: its services built on the core ones it names, then — once the OpenID core's
+ * cookie key is there to seal pickup tickets — its routes (the app API and /pickup), the sweep that
+ * expires packages past their days, its audit words and its metric gauge.
  */
 import path from 'node:path';
-import type { Feature, Services } from '../compose';
+import type { Core, FeatureDefinition } from '../feature';
 import { loadServerSecret } from '../oidc/keys';
-import type { OidcRuntime } from '../oidc/runtime';
 import { dopuApiOperations } from './api-routes';
 import { createMailer } from './mail';
 import { createPickupService } from './pickup';
 import { dopuRoutes } from './routes';
+import { PACKAGE_STATUSES } from './schemas';
 import { createPackageKeys } from './sealing';
 import { createDopuService } from './service';
+import { createPackageStore } from './store';
 import { createTicketSealer } from './ticket';
+import { DOPU_WORDS } from './words';
 
 /** The name of the package-key pepper among the server's secrets (shared by every instance). */
 export const PEPPER_SECRET = 'dopu_pepper';
 
-export function dopuFeature(services: Services, oidc: OidcRuntime, clock: () => Date = () => new Date()): Feature {
-  const { config, db, audit, repositories, records, oidcStorage } = services;
-  const appNames = (ids: readonly string[]) => oidcStorage.appNames(ids);
-  const [serverSecret] = oidc.cookieKeys;
-  if (!serverSecret) throw new Error('DOPU needs a cookie key to seal pickup tickets');
-  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
-  // Read once, on the first drop-off or answer (both outside any transaction); a failed read is
-  // tried again on the next.
-  let pepper: Promise<Buffer> | undefined;
-  const loadPepper = () =>
-    (pepper ??= loadServerSecret(db, PEPPER_SECRET, config.keyEncryptionSecret).then(
-      (value) => Buffer.from(value, 'utf8'),
-      (error: unknown) => {
-        pepper = undefined;
-        throw error;
+type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'gate' | 'appNames' | 'limits'>;
+
+/** The time every expiry is judged by. */
+const clock = () => new Date();
+
+export const dopuFeature: FeatureDefinition = {
+  name: 'dopu',
+  auditWords: DOPU_WORDS,
+  build({ config, db, audit, repositories, records, gate, appNames, limits }: DopuDeps) {
+    const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
+    // Read once, on the first drop-off or answer (both outside any transaction); a failed read is
+    // tried again on the next.
+    let pepper: Promise<Buffer> | undefined;
+    const loadPepper = () =>
+      (pepper ??= loadServerSecret(db, PEPPER_SECRET, config.keyEncryptionSecret).then(
+        (value) => Buffer.from(value, 'utf8'),
+        (error: unknown) => {
+          pepper = undefined;
+          throw error;
+        },
+      ));
+    const keys = createPackageKeys(loadPepper);
+    const packages = createDopuService({ db, audit, mailer, keys, appNames, issuer: config.issuer, clock, emails: limits.rate('pickup-email-app') });
+    const store = createPackageStore(db);
+    return {
+      afterProvider({ cookieKeys }) {
+        const [serverSecret] = cookieKeys;
+        if (!serverSecret) throw new Error('DOPU needs a cookie key to seal pickup tickets');
+        const pickup = createPickupService({
+          db,
+          audit,
+          repositories,
+          records,
+          packages,
+          tickets: createTicketSealer(serverSecret, clock),
+          keys,
+          appNames,
+          clock,
+          codeGuesses: limits.lock('pickup-code-address'),
+          wrongAnswers: limits.lock('pickup-answer-person'),
+        });
+        return {
+          routes: ({ csrf }) => dopuRoutes({ pickup, records, csrf }),
+          api: dopuApiOperations(packages),
+          // Packages past their days are marked expired, which deletes their contents (an ended
+          // package keeps none: picked up, declined, locked and withdrawn ones are emptied as they end).
+          sweeps: [{ name: 'dopuPackages', run: () => packages.sweep() }],
+          gauges: [{ name: 'carevault_dopu_packages', help: 'DOPU packages stored, by status.', statuses: PACKAGE_STATUSES, count: () => store.countByStatus() }],
+        };
       },
-    ));
-  const keys = createPackageKeys(loadPepper);
-  const packages = createDopuService({ db, audit, mailer, keys, appNames, issuer: config.issuer, clock, emailsPerApp: config.pickupEmailsPerApp });
-  const pickup = createPickupService({
-    db,
-    audit,
-    repositories,
-    records,
-    packages,
-    tickets: createTicketSealer(serverSecret, clock),
-    keys,
-    appNames,
-    clock,
-    codeFailuresPerAddress: config.pickupCodeFailuresPerAddress,
-    wrongAnswersPerPerson: config.pickupWrongAnswersPerPerson,
-  });
-  return {
-    name: 'dopu',
-    routes: ({ csrf }) => dopuRoutes({ pickup, records, csrf }),
-    api: dopuApiOperations(packages),
-    // Packages past their 28 days are marked expired, which deletes their contents (an ended
-    // package keeps none: picked up, declined, locked and withdrawn ones are emptied as they end).
-    sweeps: [{ name: 'dopuPackages', run: () => packages.sweep() }],
-  };
-}
+    };
+  },
+};

@@ -6,10 +6,10 @@
  * each form carries only the code or the sealed ticket, never decrypted contents.
  */
 import express, { type RequestHandler, type Response } from 'express';
-import type { Person } from '../accounts/service';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
+import { personOf, signedInPerson } from '../http/require-person';
 import { clientAddress } from '../interactions/routes';
 import type { RecordService, RecordSummary } from '../records/service';
 import type { Csrf } from '../security/csrf';
@@ -33,8 +33,6 @@ function refusalOf(res: Response, error: unknown): { status: number; message: st
 export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
-  const person = (res: Response) => res.locals.person as Person | undefined;
-
   // A pickup page can show health information: never kept by the browser or a proxy.
   router.use('/pickup', (_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -43,7 +41,7 @@ export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Route
 
   /** The steps after the code need a signed-in person; without one, start again at the code. */
   const signedIn: RequestHandler = (_req, res, next) => {
-    if (person(res)) next();
+    if (personOf(res)) next();
     else res.redirect(303, '/pickup');
   };
 
@@ -78,7 +76,7 @@ export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Route
 
   router.get('/pickup', csrf.issue, async (req, res) => {
     const code = typedCode(req.query.code);
-    if (!code || !person(res)) {
+    if (!code || !personOf(res)) {
       await showCode(res, 200, code);
       return;
     }
@@ -90,7 +88,7 @@ export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Route
     const code = typedCode(codeForm.parse(req.body ?? {}).code);
     await orBackToCode(res, code, async () => {
       const offer = await pickup.offer(code, clientAddress(req));
-      if (!person(res)) {
+      if (!personOf(res)) {
         res.redirect(303, `/login?return=${encodeURIComponent(`/pickup?code=${offer.code}`)}`);
         return;
       }
@@ -99,7 +97,7 @@ export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Route
   });
 
   router.post('/pickup/answer', form, csrf.issue, csrf.verify, signedIn, async (req, res) => {
-    const who = person(res) as Person;
+    const who = signedInPerson(res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const code = typedCode(body.code);
     const address = clientAddress(req);
@@ -126,7 +124,7 @@ export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Route
   });
 
   router.post('/pickup/review', form, csrf.issue, csrf.verify, signedIn, async (req, res) => {
-    const who = person(res) as Person;
+    const who = signedInPerson(res);
     await orBackToCode(res, '', async () => {
       const parsed = ticketForm.safeParse(req.body ?? {});
       if (!parsed.success) {
@@ -146,7 +144,7 @@ export function pickupPageRoutes({ pickup, records, csrf }: Deps): express.Route
   });
 
   router.post('/pickup/finish', form, csrf.issue, csrf.verify, signedIn, async (req, res) => {
-    const who = person(res) as Person;
+    const who = signedInPerson(res);
     const input = ticketForm.safeParse(req.body ?? {});
     if (!input.success || !input.data.decision) {
       await showCode(res, 400, '', 'Choose Accept or Decline on the package page. Enter the pickup code to start again.');

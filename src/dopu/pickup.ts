@@ -1,5 +1,5 @@
 /**
- * DOPU for the person (issue 10, "Pickup pages"): find a package by its code, answer its question,
+ * DOPU for the person: find a package by its code, answer its question,
  * review what is inside, and accept it into one of their records — or decline it. Between steps
  * nothing decrypted stays on the server: a correct answer yields a sealed ticket carrying the
  * package key (ticket.ts), and each step opens the contents again from the database.
@@ -13,13 +13,15 @@
  * is still pending inside the transaction that writes the record, so of concurrent pickups exactly
  * one writes.
  */
-import type { Person } from '../accounts/service';
+import { personActor, type Person } from '../accounts/person';
+import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { Invalid, NotFound, TooManyAttempts } from '../errors';
 import type { RecordRepositories } from '../fhir/repository';
 import type { RecordService, RecordSummary } from '../records/service';
-import { createLimit } from '../security/rate-limits';
+import { WRONG_ANSWERS_TO_LOCK } from '../rules/healthvault';
+import type { Limit } from '../security/limiters';
 import { formatPickupCode, hashPickupCode, normalizePickupCode } from './codes';
 import { intoRecord, type PackageResource } from './contents';
 import { PackageEnded, WrongAnswer, endedError } from './errors';
@@ -29,9 +31,6 @@ import { open, type PackageKeys } from './sealing';
 import type { DopuService } from './service';
 import { createPackageStore, type PackageRow } from './store';
 import type { TicketSealer } from './ticket';
-
-/** DESIGN.md: a package is locked after 3 wrong answers. */
-export const MAX_WRONG_ANSWERS = 3;
 
 /**
  * How long an answer may hold its package for judging: far beyond one key derivation, so it only
@@ -51,11 +50,11 @@ export type PickupDeps = {
   packages: DopuService;
   tickets: TicketSealer;
   keys: PackageKeys;
-  appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+  appNames: AppNames;
   clock(): Date;
-  codeFailuresPerAddress: number;
-  /** Wrong answers one account may give in an hour, across packages, before it waits out the hour. */
-  wrongAnswersPerPerson: number;
+  /** Unknown codes per address, and wrong answers per account across packages. */
+  codeGuesses: Limit;
+  wrongAnswers: Limit;
 };
 
 /** What whoever holds the code may see before answering. */
@@ -73,23 +72,9 @@ const EXPIRED_TICKET = 'This pickup took too long or its form was changed. Enter
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function createPickupService({ db, audit, repositories, records, packages, tickets, keys, appNames, clock, codeFailuresPerAddress, wrongAnswersPerPerson }: PickupDeps) {
+export function createPickupService({ db, audit, repositories, records, packages, tickets, keys, appNames, clock, codeGuesses: codeLimit, wrongAnswers: answerLimit }: PickupDeps) {
   const store = createPackageStore(db);
-  const codeLimit = createLimit(db, {
-    prefix: 'pickup-code-address',
-    points: codeFailuresPerAddress,
-    duration: 3600,
-    lockDuration: 3600,
-    message: 'Too many wrong pickup codes were tried from your network.',
-  });
-  const answerLimit = createLimit(db, {
-    prefix: 'pickup-answer-person',
-    points: wrongAnswersPerPerson,
-    duration: 3600,
-    lockDuration: 3600,
-    message: 'Too many wrong answers to packages’ questions were given from your account.',
-  });
-  const nameOf = async (clientId: string) => (await appNames([clientId])).get(clientId) ?? 'The sender';
+  const nameOf = (clientId: string) => appNames.name(clientId);
   const isDue = (row: Pick<Found, 'status' | 'expires_at'>) => row.status === 'pending' && row.expires_at.getTime() <= clock().getTime();
 
   /** Throws why the package cannot be picked up (marking it expired first when it just did). */
@@ -125,7 +110,7 @@ export function createPickupService({ db, audit, repositories, records, packages
     question: row.question,
     expiresAt: row.expires_at,
     count: row.resource_count,
-    triesLeft: MAX_WRONG_ANSWERS - row.wrong_answers,
+    triesLeft: WRONG_ANSWERS_TO_LOCK - row.wrong_answers,
   });
 
   /** Locks the package for good (contents deleted), inside the caller's transaction; `person` gave the last wrong answer. */
@@ -135,7 +120,7 @@ export function createPickupService({ db, audit, repositories, records, packages
   };
 
   const lockedNow = (sender: string) =>
-    new PackageEnded('locked', `That answer is not right either. The package is now locked because the answer was wrong ${MAX_WRONG_ANSWERS} times, and its contents were deleted. Ask ${sender} to send it again if you still need it.`);
+    new PackageEnded('locked', `That answer is not right either. The package is now locked because the answer was wrong ${WRONG_ANSWERS_TO_LOCK} times, and its contents were deleted. Ask ${sender} to send it again if you still need it.`);
 
   /** Why the package cannot be answered any more, in the words of its status now. */
   const endedNow = async (row: Found, sender: string): Promise<PackageEnded> => {
@@ -162,7 +147,7 @@ export function createPickupService({ db, audit, repositories, records, packages
           return { ended: 'expired' };
         }
         if (state.judging_until && state.judging_until.getTime() > now.getTime()) return 'busy';
-        if (state.wrong_answers >= MAX_WRONG_ANSWERS) {
+        if (state.wrong_answers >= WRONG_ANSWERS_TO_LOCK) {
           // The last attempt was taken and never judged (its process ended): it counts as wrong.
           await lockPackage(row, undefined, state.wrong_answers);
           return { ended: 'locked' };
@@ -208,7 +193,7 @@ export function createPickupService({ db, audit, repositories, records, packages
         count = state.wrong_answers;
       }
       await audit.append({ subject: `package:${row.id}`, kind: 'dopu.wrong_answer', clientId: row.client_id, personId: person.id, details: { wrong_answers: count } });
-      if (count < MAX_WRONG_ANSWERS) return MAX_WRONG_ANSWERS - count;
+      if (count < WRONG_ANSWERS_TO_LOCK) return WRONG_ANSWERS_TO_LOCK - count;
       await lockPackage(row, person, count);
       return 'locked' as const;
     });
@@ -304,7 +289,7 @@ export function createPickupService({ db, audit, repositories, records, packages
         if (isDue(row)) throw endedError('expired', sender, row.expires_at);
         const resources = contentsOf(row, ticket.key);
         if (!resources) throw new Invalid(EXPIRED_TICKET, 'ticket_expired');
-        const repository = repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }, { audited: false });
+        const repository = repositories.forRecord(record.id, personActor(person), { audited: false });
         for (const resource of intoRecord(resources, record.id)) await repository.create(resource.type, resource.body, { id: resource.id });
         if (!(await store.end(row.id, 'picked_up', clock()))) throw endedError('picked_up', sender, row.expires_at);
         await audit.append({

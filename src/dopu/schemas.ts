@@ -10,7 +10,8 @@
 import { z } from 'zod';
 import { isCleanText } from '../security/storable-text';
 import { listQuery, nextLink, sinceFilter, statusFilter } from '../api/paging';
-import { MIN_ANSWER_LENGTH, normalizeAnswer } from '../security/answers';
+import { MIN_ANSWER_LENGTH } from '../rules/healthvault';
+import { normalizeAnswer } from '../security/answers';
 
 export const MAX_RESOURCES = 100;
 export const MAX_PACKAGE_BYTES = 5 * 1024 * 1024;
@@ -71,7 +72,7 @@ export const dropOffBody = z
         .string({ error: 'must be a string' })
         .max(200, 'must be at most 200 characters')
         .refine(isCleanText, 'must be plain text, without control characters')
-        .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, 'must be at least 6 characters (spaces at either end do not count)')
+        .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, `must be at least ${MIN_ANSWER_LENGTH} characters (spaces at either end do not count)`)
         .meta({ description: `The answer, compared without regard to case or surrounding spaces; at least ${MIN_ANSWER_LENGTH} characters. The contents are sealed under it.` }),
       external_id: oneLine(200).optional().meta({ description: 'The app’s own reference for the package.' }),
       email: z

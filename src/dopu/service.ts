@@ -6,12 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Position } from '../api/paging';
+import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { Conflict, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import { log } from '../log';
-import { createRate } from '../security/rate-limits';
+import { UNUSED_DAYS, daysAfter } from '../rules/healthvault';
+import type { Rate } from '../security/limiters';
 import { formatPickupCode, hashPickupCode, newPickupCode } from './codes';
 import { checkContents, type PackageResource } from './contents';
 import type { Mailer } from './mail';
@@ -20,18 +22,14 @@ import type { DropOffBody, DropOffReceipt, PackageStatus, PackageStatusView } fr
 import { newSalt, seal, type PackageKeys } from './sealing';
 import { createPackageStore, type PackageFacts } from './store';
 
-/** DESIGN.md: a package expires after 28 days if not picked up. */
-export const PACKAGE_DAYS = 28;
-
 export type DopuDeps = {
   db: Database;
   audit: AuditLog;
   mailer: Mailer;
   keys: PackageKeys;
-  /** Drop-offs with `email` one app may make per hour. */
-  emailsPerApp: number;
-  /** The registered names of apps, by client id. */
-  appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+  /** Drop-offs with `email` per app. */
+  emails: Rate;
+  appNames: AppNames;
   issuer: string;
   /** The time every expiry is judged by (a test moves packages, not the clock). */
   clock(): Date;
@@ -55,15 +53,8 @@ function typesOf(resources: readonly PackageResource[]): Record<string, number> 
   return counts;
 }
 
-export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNames, issuer, clock }: DopuDeps) {
+export function createDopuService({ db, audit, mailer, keys, emails: emailRate, appNames, issuer, clock }: DopuDeps) {
   const store = createPackageStore(db);
-  const emailRate = createRate(db, {
-    prefix: 'pickup-email-app',
-    points: emailsPerApp,
-    duration: 3600,
-    message: `This app has had its ${emailsPerApp} pickup emails for this hour, so nothing was stored. Drop the package off without email and hand the person the pickup code, or ask for the email later.`,
-  });
-  const nameOf = async (clientId: string) => (await appNames([clientId])).get(clientId) ?? 'An app';
 
   /** Marks due packages expired (contents deleted), each with its audit event, in one transaction. */
   const expireDue = (only: { clientId?: string; id?: string } = {}) =>
@@ -76,7 +67,7 @@ export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNa
     });
 
   const emailPerson = async (to: string, clientId: string, friendlyName: string, url: string, code: string, expiresAt: Date) => {
-    const sender = await nameOf(clientId);
+    const sender = await appNames.name(clientId);
     await mailer.send({
       to,
       subject: `${sender} left health information for you: ${friendlyName}`,
@@ -98,7 +89,7 @@ export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNa
     expireDue,
 
     /**
-     * Seals the resources under the answer and keeps the package for 28 days. The email (if any)
+     * Seals the resources under the answer and keeps the package for its days (UNUSED_DAYS). The email (if any)
      * goes after the commit; a failure to send is logged and the package stays.
      * @throws InvalidResource naming the first resource problem; TooManyAttempts, before anything
      * is stored, when the app asks for more pickup emails than its hourly share.
@@ -111,7 +102,7 @@ export function createDopuService({ db, audit, mailer, keys, emailsPerApp, appNa
       const salt = newSalt();
       const key = await keys.derive(body.answer, salt, keys.current);
       const createdAt = clock();
-      const expiresAt = new Date(createdAt.getTime() + PACKAGE_DAYS * 24 * 3600 * 1000);
+      const expiresAt = daysAfter(createdAt, UNUSED_DAYS);
       await db.transaction(async () => {
         await store.insert({
           id,

@@ -8,6 +8,7 @@
  * database only for the writes. https://hl7.org/fhir/R4/http.html
  */
 import { randomUUID } from 'node:crypto';
+import type { Actor } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
@@ -20,9 +21,6 @@ import { summarize } from './summary';
 import { validateResource } from './validation';
 
 type Json = Record<string, unknown>;
-
-/** Who reads or writes, as the record's history names them. */
-export type Actor = { kind: 'app'; clientId: string } | { kind: 'person'; personId: string; name: string };
 
 export type StoredResource = { content: Json; versionId: number; lastUpdated: Date };
 

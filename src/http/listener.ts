@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import type { Listener } from '../compose';
+import type { Listener } from '../feature';
 
 export type HttpListener = Listener & {
   server: http.Server;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import ejs from 'ejs';
 import type { Response } from 'express';
 import { VIEWS_DIR } from '../paths';
+import { personOf } from './require-person';
 
 export type PageLocals = Record<string, unknown> & { title: string };
 
@@ -17,6 +18,6 @@ export async function renderPage(view: string, locals: PageLocals): Promise<stri
 }
 
 export async function sendPage(res: Response, status: number, view: string, locals: PageLocals): Promise<void> {
-  const html = await renderPage(view, { person: res.locals.person, csrfToken: res.locals.csrfToken, ...locals });
+  const html = await renderPage(view, { person: personOf(res), csrfToken: res.locals.csrfToken, ...locals });
   res.status(status).type('html').send(html);
 }

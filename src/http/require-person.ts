@@ -1,10 +1,30 @@
 /**
- * The person's own pages need a signed-in person; others are sent to sign in and brought back.
+ * The signed-in person of a request: app.ts looks them up once from the session; pages read them
+ * only through {@link personOf} (may be nobody) or {@link signedInPerson} (behind
+ * {@link requirePerson}, which sends everyone else to sign in and brings them back).
  */
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
+import type { Person } from '../accounts/person';
+
+/** Remembers who is signed in for the rest of the request (the layout shows them too). */
+export function setPerson(res: Response, person: Person | undefined): void {
+  res.locals.person = person;
+}
+
+/** The signed-in person, or `undefined` for nobody. */
+export function personOf(res: Response): Person | undefined {
+  return res.locals.person as Person | undefined;
+}
+
+/** The signed-in person of a route behind {@link requirePerson}. */
+export function signedInPerson(res: Response): Person {
+  const person = personOf(res);
+  if (!person) throw new Error('signedInPerson without requirePerson in front');
+  return person;
+}
 
 export const requirePerson: RequestHandler = (req, res, next) => {
-  if (res.locals.person) {
+  if (personOf(res)) {
     next();
     return;
   }

@@ -6,11 +6,12 @@
 import express, { type Request, type Response } from 'express';
 import { firstMessage } from '../http/forms';
 import { registrationForm, signInForm } from '../accounts/schemas';
-import type { AccountService, Person } from '../accounts/service';
+import type { AccountService } from '../accounts/service';
 import type { AuthorizationService } from '../authorizations/service';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import type { Csrf } from '../security/csrf';
 import { sendPage } from '../http/render';
+import { personOf } from '../http/require-person';
 import type { Interactions } from '../oidc/interactions';
 import type { RecordService } from '../records/service';
 import { allowImageFrom } from '../security/image-sources';
@@ -179,7 +180,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     if (!pending) return;
     if (!pending.accountId) throw new InteractionExpired('not signed in');
     // The interaction belongs to the session, so its person is the one signed in.
-    const person = res.locals.person as Person | undefined;
+    const person = personOf(res);
     const held = await records.recordsOf(pending.accountId);
     const decision = consentDecision(req.body, pending.rules, held);
     if (!person || person.id !== pending.accountId || decision.kind === 'invalid') {

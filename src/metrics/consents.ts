@@ -1,14 +1,15 @@
 /**
  * Counts the answers people give apps without the consent code knowing about metrics: the web
- * consent (authorizations.allow / deny) and Patient Connect (the device flow's approved / declined
- * hooks) are wrapped so a completed answer moves `carevault_consents_total`. A refused or failed
- * answer (already answered, expired) is not counted.
+ * consent (authorizations.allow / deny) and the device flow (its approved / declined hooks,
+ * counted under the name of the feature that rides on it) are wrapped so a completed answer moves
+ * `carevault_consents_total`. A refused or failed answer (already answered, expired) is not counted.
  */
-import type { Services } from '../compose';
+import type { DeviceFlowOwner, Services } from '../compose';
+import type { DeviceFlowHooks } from '../oidc/device-flow';
 import type { Metrics } from './registry';
 
 export function countConsents(services: Services, metrics: Metrics): Services {
-  const { authorizations, connectHooks } = services;
+  const { authorizations } = services;
   return {
     ...services,
     authorizations: {
@@ -24,17 +25,20 @@ export function countConsents(services: Services, metrics: Metrics): Services {
         return next;
       },
     },
-    connectHooks: {
-      ...connectHooks,
-      async approved(...args: Parameters<typeof connectHooks.approved>) {
-        const approved = await connectHooks.approved(...args);
-        if (approved) metrics.consent('connect', 'allowed');
-        return approved;
-      },
-      async declined(...args: Parameters<typeof connectHooks.declined>) {
-        await connectHooks.declined(...args);
-        metrics.consent('connect', 'denied');
-      },
+  };
+}
+
+export function countDeviceFlowConsents({ feature, hooks }: DeviceFlowOwner, metrics: Metrics): DeviceFlowHooks {
+  return {
+    ...hooks,
+    async approved(...args: Parameters<DeviceFlowHooks['approved']>) {
+      const approved = await hooks.approved(...args);
+      if (approved) metrics.consent(feature, 'allowed');
+      return approved;
+    },
+    async declined(...args: Parameters<DeviceFlowHooks['declined']>) {
+      await hooks.declined(...args);
+      metrics.consent(feature, 'denied');
     },
   };
 }

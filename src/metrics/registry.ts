@@ -2,17 +2,20 @@
  * The operator's Prometheus metrics (https://prometheus.io/docs/instrumenting/exposition_formats/),
  * kept by prom-client in a registry of this instance's own (tests run several instances in one
  * process). Counters and histograms move as requests happen; the gauges that describe stored state
- * (database pool, packages, connect requests) are read from the database when Prometheus scrapes.
+ * (the database pool, and what features store, by status) are read from the database when
+ * Prometheus scrapes.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from '../db';
+import type { StatusGauge } from '../feature';
 import type { TokenObserver } from '../oidc/token-events';
 import { setByStatus, setPool, storedStateReader } from './stored-state';
 
 /** Seconds; from a cached discovery document to a search over many resources. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export type ConsentFlow = 'web' | 'connect';
+/** How a person answered an app: `web` consent pages, or the name of the feature on the device flow. */
+export type ConsentFlow = string;
 export type ConsentDecision = 'allowed' | 'denied';
 
 export function createMetrics(db: Database) {
@@ -28,7 +31,7 @@ export function createMetrics(db: Database) {
   });
   const tokenErrors = new Counter({
     name: 'carevault_token_errors_total',
-    help: 'Token requests refused, by grant type and OAuth error (authorization_pending is a Patient Connect app still waiting).',
+    help: 'Token requests refused, by grant type and OAuth error (authorization_pending is a device flow app still waiting).',
     labelNames: ['grant_type', 'error'] as const,
     registers,
   });
@@ -40,7 +43,7 @@ export function createMetrics(db: Database) {
   });
   const consents = new Counter({
     name: 'carevault_consents_total',
-    help: 'Answers people gave apps: web consent pages and Patient Connect requests, allowed or denied.',
+    help: 'Answers people gave apps, allowed or denied, by flow: web consent pages, or the option on the device flow by its name.',
     labelNames: ['flow', 'decision'] as const,
     registers,
   });
@@ -66,7 +69,8 @@ export function createMetrics(db: Database) {
   });
 
   // The stored-state gauges share one reading of the database per scrape.
-  const readState = storedStateReader(db);
+  const watched: StatusGauge[] = [];
+  const readState = storedStateReader(db, () => watched);
   new Gauge({
     name: 'carevault_database_up',
     help: '1 when the database answered this scrape, else 0.',
@@ -84,24 +88,6 @@ export function createMetrics(db: Database) {
       setPool(this, (await readState()).pool);
     },
   });
-  new Gauge({
-    name: 'carevault_dopu_packages',
-    help: 'DOPU packages stored, by status.',
-    labelNames: ['status'] as const,
-    registers,
-    async collect() {
-      setByStatus(this, 'packages', (await readState()).counts);
-    },
-  });
-  new Gauge({
-    name: 'carevault_connect_requests',
-    help: 'Patient Connect requests stored, by status.',
-    labelNames: ['status'] as const,
-    registers,
-    async collect() {
-      setByStatus(this, 'connectRequests', (await readState()).counts);
-    },
-  });
 
   const tokens: TokenObserver = {
     issued(grantType) {
@@ -117,6 +103,21 @@ export function createMetrics(db: Database) {
   return {
     registry,
     tokens,
+    /** Reports these gauges of stored things from now on, read with the others on each scrape. */
+    watch(gauges: readonly StatusGauge[]): void {
+      for (const gauge of gauges) {
+        watched.push(gauge);
+        new Gauge({
+          name: gauge.name,
+          help: gauge.help,
+          labelNames: ['status'] as const,
+          registers,
+          async collect() {
+            setByStatus(this, gauge, (await readState()).counts);
+          },
+        });
+      }
+    },
     consent(flow: ConsentFlow, decision: ConsentDecision): void {
       consents.inc({ flow, decision });
     },

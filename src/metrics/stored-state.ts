@@ -1,31 +1,29 @@
 /**
- * The gauges Prometheus reads from the database on each scrape: the pool, and how many DOPU
- * packages and connect requests are in each status. prom-client asks every gauge at once, so the
- * gauges share one reading per scrape (the queries run once). Every known status is reported, at
- * zero too, so a dashboard's series do not vanish; statuses are as stored (a pending package past
- * its expiry counts as pending until the sweep marks it expired).
+ * The gauges Prometheus reads from the database on each scrape: the pool, and the features' gauges
+ * of what they store by status (feature.ts, StatusGauge). prom-client asks every gauge at once, so
+ * the gauges share one reading per scrape (the queries run once, one after the other: the embedded
+ * database has one connection). Every known status is reported, at zero too, so a dashboard's
+ * series do not vanish; statuses are as stored (a pending package past its expiry counts as pending
+ * until the sweep marks it expired).
  */
 import type { Gauge } from 'prom-client';
-import { createConnectStore, type ConnectStatus } from '../connect/store';
 import { poolStatsOf, type Database, type PoolStats } from '../db';
-import { PACKAGE_STATUSES } from '../dopu/schemas';
-import { createPackageStore } from '../dopu/store';
+import type { StatusGauge } from '../feature';
 
-const CONNECT_STATUSES: readonly ConnectStatus[] = ['pending', 'authorized', 'denied', 'locked', 'expired', 'withdrawn'];
-
-type Counts = { packages: Record<string, number>; connectRequests: Record<string, number> };
+/** Counts by status, by gauge name; `undefined` when the database did not answer. */
+type Counts = ReadonlyMap<string, Record<string, number>>;
 export type StoredState = { pool: PoolStats | undefined; counts: Counts | undefined };
 
 /** Reads the state once per scrape: callers arriving while a reading runs share it. */
-export function storedStateReader(db: Database): () => Promise<StoredState> {
-  const packages = createPackageStore(db);
-  const connectRequests = createConnectStore(db);
+export function storedStateReader(db: Database, gauges: () => readonly StatusGauge[]): () => Promise<StoredState> {
   let reading: Promise<StoredState> | undefined;
   const read = async (): Promise<StoredState> => {
     const pool = poolStatsOf(db);
     try {
-      // One after the other: the embedded database has one connection.
-      const counts = { packages: await packages.countByStatus(), connectRequests: await connectRequests.countByStatus() };
+      const counts = new Map<string, Record<string, number>>();
+      for (const gauge of gauges()) counts.set(gauge.name, await gauge.count());
+      // Without a gauge to read, the database is asked directly whether it answers.
+      if (counts.size === 0) await db.check();
       return { pool, counts };
     } catch {
       // A scrape still answers while the database is down; carevault_database_up says so.
@@ -48,9 +46,8 @@ export function setPool(gauge: Gauge<'state'>, stats: PoolStats | undefined): vo
   gauge.set({ state: 'max' }, stats.max);
 }
 
-export function setByStatus(gauge: Gauge<'status'>, which: 'packages' | 'connectRequests', counts: Counts | undefined): void {
-  if (!counts) return;
-  const known = which === 'packages' ? PACKAGE_STATUSES : CONNECT_STATUSES;
-  const byStatus = counts[which];
-  for (const status of new Set([...known, ...Object.keys(byStatus)])) gauge.set({ status }, byStatus[status] ?? 0);
+export function setByStatus(gauge: Gauge<'status'>, watched: StatusGauge, counts: Counts | undefined): void {
+  const byStatus = counts?.get(watched.name);
+  if (!byStatus) return;
+  for (const status of new Set([...watched.statuses, ...Object.keys(byStatus)])) gauge.set({ status }, byStatus[status] ?? 0);
 }

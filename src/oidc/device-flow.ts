@@ -1,271 +1,272 @@
 /**
- * Patient Connect on oidc-provider's device flow (RFC 8628): the device authorization request
- * carries the connect request (`external_id`, `friendly_name`, `question`, `answer`), the
- * verification page at /connect takes the identity code, a prompt of its own (`connect`) asks the
- * secret question before consent so it cannot be skipped, the issuing app's polls are paced
- * (`slow_down`) and end with `expired_token` past the request's days or `access_denied` when it is
- * locked or withdrawn, and an approval is kept collectable for 90 days. The requests themselves live in connect/ (ConnectHooks).
+ * The device authorization grant (RFC 8628) on oidc-provider, for the option that rides on it: its
+ * user codes and pages in `features.deviceFlow`, the extra parameters of a device authorization
+ * request (checked there, refused at every other endpoint), a prompt of the option's own after login
+ * (a step the flow cannot skip), the verification page's guards (guessed codes counted per address,
+ * a stale form sent back to the start), the device authorization response turned into the option's
+ * request, a validated code kept collectable as long as the option says, and the token endpoint's
+ * polls answered as the option decides (`slow_down`, `expired_token`, `access_denied`). What the
+ * option does, counts and says lives in its own folder, behind {@link DeviceFlowHooks}.
  * https://www.rfc-editor.org/rfc/rfc8628 · https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#featuresdeviceflow
  */
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { Conflict, TooManyAttempts } from '../errors';
-import { renderPage } from '../http/render';
-import type { PollOutcome, PromptState } from '../connect/service';
-import { MIN_ANSWER_LENGTH, hashAnswer, normalizeAnswer } from '../security/answers';
-import type { Limit } from '../security/rate-limits';
-import { isCleanText } from '../security/storable-text';
+import { nameOfApp } from '../apps/names';
+import { Conflict, DomainError, TooManyAttempts } from '../errors';
 import { splitScopes } from '../rules/scopes';
+import type { Limit } from '../security/limiters';
 
-/** The verification page (RFC 8628 `verification_uri`). */
-export const CONNECT_PATH = '/connect';
+/** The verification page (RFC 8628 `verification_uri`), where people type the user code. */
+export const VERIFICATION_PATH = '/connect';
 
-/** The name of carevault's own prompt, and of the interaction page that asks the question. */
-export const CONNECT_PROMPT = 'connect';
+/** Where the signed-in person stands on the option's own prompt for a device code. */
+type DevicePromptState = { kind: 'skip' } | { kind: 'ask'; details: Record<string, unknown> } | { kind: 'ended'; why: string };
 
-/** What the OpenID core needs from Patient Connect (connect/service.ts). */
-export type ConnectHooks = {
-  pendingFor(clientId: string, externalId: string): Promise<string | undefined>;
-  requested(input: { deviceCode: string; clientId: string; externalId: string; friendlyName: string; question: string; answerHash: string }): Promise<string>;
-  promptState(deviceCode: string, accountId: string | undefined): Promise<PromptState>;
-  approved(deviceCode: string, grantId: string, accountId: string): Promise<{ recordName: string } | undefined>;
+/** What an app's poll of the token endpoint hears: go on, wait longer, too late, or never. */
+export type PollOutcome = 'ok' | 'slow_down' | 'expired' | 'ended' | 'unknown';
+
+/** The person approved: the record the grant reaches, and until when the app may collect its tokens. */
+type DeviceApproval = { recordName: string; collectUntil: Date };
+
+/** What went wrong with a typed user code, for the verification page's words. */
+export type UserCodeProblem =
+  | { kind: 'no_code' | 'not_found' | 'expired' | 'already_used' | 'confirm' }
+  /** The option's request behind the code ended (`why`, in words, when the option said). */
+  | { kind: 'ended'; why: string | undefined }
+  /** Refused for another reason, said in `message` (a lock on guessing, oidc-provider's description). */
+  | { kind: 'refused'; message: string | undefined };
+
+/**
+ * One extra parameter of a device authorization request (`undefined` when absent): checks it
+ * (throwing {@link DomainError}s: `Invalid` → invalid_request, `Invalid` with code `invalid_scope`
+ * → invalid_scope, `Conflict` → 409) and returns the value oidc-provider keeps (an answer can be
+ * kept as its hash).
+ */
+export type DeviceParam = (value: string | undefined, request: { clientId: string; scopes: readonly string[] }) => Promise<string | undefined>;
+
+/** What the option riding on the device flow gives the OpenID core. */
+export type DeviceFlowHooks = {
+  /** oidc-provider's user code alphabet and the mask codes are shown in. */
+  userCode: { charset: 'base-20' | 'digits'; mask: string };
+  /** Seconds a device code lives until the person validates it. */
+  lifetime: number;
+  /** Seconds an app waits between polls (RFC 8628 §3.2 `interval`). */
+  pollInterval: number;
+  /** The extra parameters of a device authorization request, by name; refused at every other endpoint. */
+  params: Readonly<Record<string, DeviceParam>>;
+  /** A device authorization was issued: the option keeps its request. @throws Conflict when a racing one won. */
+  requested(input: { deviceCode: string; clientId: string; params: Readonly<Record<string, string>> }): Promise<void>;
+  /** The option's own prompt, after login and before consent. */
+  prompt: { name: string; state(deviceCode: string, accountId: string | undefined): Promise<DevicePromptState> };
+  approved(deviceCode: string, grantId: string, accountId: string): Promise<DeviceApproval | undefined>;
+  /** The person declined, or the flow ended with an error. */
   declined(deviceCode: string): Promise<void>;
   /** A poll by `clientId`: counted only when the request is that app's. */
   poll(deviceCode: string, clientId: string): Promise<PollOutcome>;
-  /** Seconds an app waits between polls (RFC 8628 §3.2 `interval`). */
-  pollInterval: number;
-  /** Wrong identity codes per client address. */
+  /** What a poll of an `expired` or `ended` request is told (`error_description`). */
+  pollWords: Readonly<Record<'expired' | 'ended', string>>;
+  /** Wrong user codes per client address. */
   codeGuesses: Limit;
+  /** The pages of the verification page, rendered by the option (HTML). */
+  pages: {
+    userCode(form: { action: string; xsrf: string; code: string }, problem: UserCodeProblem | undefined): Promise<string>;
+    success(view: { appName: string; approval: DeviceApproval | undefined }): Promise<string>;
+    tooManyGuesses(refusal: TooManyAttempts): Promise<string>;
+    /** A post oidc-provider could not take (a stale or forged form, no sign-in session behind it). */
+    startAgain(): Promise<string>;
+  };
 };
 
-/** A second pending request for the same person at the same app (409, RFC 8628 leaves the status to us). */
-class RequestExists extends errors.CustomOIDCProviderError {
-  constructor(description: string) {
-    super('invalid_request', description);
-    Object.assign(this, { status: 409, statusCode: 409 });
+/** A refusal of a device authorization parameter, as the endpoint answers it. */
+function refusalOf(error: DomainError) {
+  if (error instanceof Conflict) {
+    const refusal = new errors.InvalidRequest(error.message);
+    return Object.assign(refusal, { status: 409, statusCode: 409 });
   }
+  if (error.code === 'invalid_scope') return new errors.InvalidScope(error.message, '');
+  return new errors.InvalidRequest(error.message);
 }
-
-const TEXT_LIMITS = { external_id: 200, friendly_name: 200, question: 300 } as const;
 
 /**
- * `extraParams` validators: the connect request's fields, at the device authorization endpoint
- * only. The answer is replaced by its argon2id hash before oidc-provider stores the parameters.
+ * `extraParams` validators: the option's parameters, required at the device authorization endpoint
+ * and refused everywhere else; the value each check returns is the one oidc-provider stores.
  */
-export function connectParams(hooks: ConnectHooks): Record<string, (ctx: KoaContextWithOIDC, value: string | undefined) => Promise<void>> {
-  const isDeviceAuthorization = (ctx: KoaContextWithOIDC) => ctx.oidc.route === 'device_authorization';
-  const text = (name: keyof typeof TEXT_LIMITS) => async (ctx: KoaContextWithOIDC, value: string | undefined) => {
-    if (!isDeviceAuthorization(ctx)) {
-      if (value !== undefined) throw new errors.InvalidRequest(`${name} belongs only to a device authorization request (Patient Connect)`);
+export function deviceParams(hooks: DeviceFlowHooks): Record<string, (ctx: KoaContextWithOIDC, value: string | undefined) => Promise<void>> {
+  const validator = (name: string, check: DeviceParam) => async (ctx: KoaContextWithOIDC, value: string | undefined) => {
+    if (ctx.oidc.route !== 'device_authorization') {
+      if (value !== undefined) throw new errors.InvalidRequest(`${name} belongs only to a device authorization request`);
       return;
     }
-    if (value === undefined || value.trim() === '') throw new errors.InvalidRequest(`${name} is required for a connect request`);
-    if (value.length > TEXT_LIMITS[name] || !isCleanText(value)) throw new errors.InvalidRequest(`${name} must be plain text of at most ${TEXT_LIMITS[name]} characters`);
-    if (name === 'external_id') {
-      const scopes = splitScopes(ctx.oidc.params?.scope as string | undefined);
-      if (!scopes.includes('offline_access')) throw new errors.InvalidScope('a connect request must ask for offline_access', 'offline_access');
-      const existing = await hooks.pendingFor(ctx.oidc.client?.clientId ?? '', value);
-      if (existing) throw new RequestExists(`a pending connect request for external_id ${value} exists already: ${existing}`);
+    try {
+      const kept = await check(value, { clientId: ctx.oidc.client?.clientId ?? '', scopes: splitScopes(ctx.oidc.params?.scope as string | undefined) });
+      if (kept !== value) (ctx.oidc.params as Record<string, unknown>)[name] = kept;
+    } catch (error) {
+      throw error instanceof DomainError ? refusalOf(error) : error;
     }
   };
-  return {
-    external_id: text('external_id'),
-    friendly_name: text('friendly_name'),
-    question: text('question'),
-    async answer(ctx, value) {
-      if (!isDeviceAuthorization(ctx)) {
-        if (value !== undefined) throw new errors.InvalidRequest('answer belongs only to a device authorization request (Patient Connect)');
-        return;
-      }
-      if (value === undefined || normalizeAnswer(value).length < MIN_ANSWER_LENGTH) {
-        throw new errors.InvalidRequest(`answer is required and must be at least ${MIN_ANSWER_LENGTH} characters`);
-      }
-      if (value.length > 200 || !isCleanText(value)) throw new errors.InvalidRequest('answer must be plain text of at most 200 characters');
-      (ctx.oidc.params as Record<string, unknown>).answer = await hashAnswer(value);
-    },
-  };
+  return Object.fromEntries(Object.entries(hooks.params).map(([name, check]) => [name, validator(name, check)]));
 }
 
-/** Where the signed-in person stands on the secret question, looked up once per request. */
-const states = new WeakMap<object, Promise<PromptState>>();
+/** Where the signed-in person stands on the prompt, looked up once per request. */
+const states = new WeakMap<object, Promise<DevicePromptState>>();
 
-function stateOf(hooks: ConnectHooks, ctx: KoaContextWithOIDC): Promise<PromptState> | undefined {
+function stateOf(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC): Promise<DevicePromptState> | undefined {
   const code = ctx.oidc.deviceCode ?? (ctx.oidc.entities.DeviceCode as { jti?: string } | undefined);
   if (!code?.jti) return undefined;
   let state = states.get(ctx);
   if (!state) {
-    state = hooks.promptState(code.jti, ctx.oidc.session?.accountId);
+    state = hooks.prompt.state(code.jti, ctx.oidc.session?.accountId);
     states.set(ctx, state);
   }
   return state;
 }
 
-/** The request behind the code ended (expired, locked, declined, withdrawn): `why` says which, in words. */
+/** The request behind the code ended: `error_description` says how, in words. */
 class RequestEnded extends errors.AccessDenied {}
 
-/** The interaction policy: login, then the secret question of a connect request, then consent. */
-export function interactionsPolicy(hooks: ConnectHooks) {
+/** The interaction policy: login, then the option's prompt (when a device code asks for it), then consent. */
+export function interactionsPolicy(hooks: DeviceFlowHooks | undefined) {
   const { Prompt, Check, base } = interactionPolicy;
   const policy = base();
-  const question = new Prompt(
-    { name: CONNECT_PROMPT, requestable: false },
+  if (!hooks) return policy;
+  const prompt = new Prompt(
+    { name: hooks.prompt.name, requestable: false },
     new Check(
-      'secret_question',
-      'the answer to the clinic’s secret question is needed',
+      `${hooks.prompt.name}_prompt`,
+      'a step of the device flow is needed',
       async (ctx) => {
         const state = await stateOf(hooks, ctx);
-        if (!state || state.kind === 'not_connect' || state.kind === 'answered') return Check.NO_NEED_TO_PROMPT;
+        if (!state || state.kind === 'skip') return Check.NO_NEED_TO_PROMPT;
         if (state.kind === 'ended') throw new RequestEnded(state.why);
         return Check.REQUEST_PROMPT;
       },
       async (ctx) => {
         const state = await stateOf(hooks, ctx);
-        return state?.kind === 'ask' ? { connect_request: state.request.id } : {};
+        return state?.kind === 'ask' ? state.details : {};
       },
     ),
   );
-  const consentIndex = policy.findIndex((prompt) => prompt.name === 'consent');
-  policy.add(question, consentIndex);
+  const consent = policy.findIndex((existing) => existing.name === 'consent');
+  policy.add(prompt, consent);
   return policy;
 }
 
-function wordsFor(error: (Error & { name: string }) | undefined, out: { error_description?: string } | undefined): string | undefined {
+function problemOf(error: (Error & { name: string }) | undefined, out: { error_description?: string } | undefined): UserCodeProblem | undefined {
   switch (error?.name) {
     case undefined:
       return undefined;
     case 'NoCodeError':
-      return 'Enter the identity code the clinic gave you.';
+      return { kind: 'no_code' };
     case 'NotFoundError':
-      return 'That identity code is not right. Check it and try again.';
+      return { kind: 'not_found' };
     case 'ExpiredError':
-      return 'This identity code has expired. Ask the clinic for a new one.';
+      return { kind: 'expired' };
     case 'AlreadyUsedError':
-      return 'This identity code was already used.';
+      return { kind: 'already_used' };
     case 'AbortedError':
-      if (error.cause instanceof RequestEnded && error.cause.error_description) return error.cause.error_description;
-      return 'The connection was not made: it was declined, or the request is locked or was withdrawn.';
+      return { kind: 'ended', why: error.cause instanceof RequestEnded ? error.cause.error_description : undefined };
     default:
-      return out?.error_description ?? 'carevault could not continue with this identity code.';
+      return { kind: 'refused', message: out?.error_description };
   }
 }
 
-async function renderCodePage(ctx: KoaContextWithOIDC, code: string, error: string | undefined): Promise<void> {
+function sendHtml(ctx: KoaContextWithOIDC, html: string, status?: number): void {
+  if (status) ctx.status = status;
   ctx.type = 'html';
-  ctx.body = await renderPage('connect/code', {
-    title: 'Connect a clinic',
+  ctx.body = html;
+}
+
+/** oidc-provider's `features.deviceFlow`: the option's code shape and the pages of the verification page. */
+export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configuration['features']>['deviceFlow'] {
+  const form = (ctx: KoaContextWithOIDC, code: string) => ({
     action: ctx.oidc.urlFor('code_verification'),
     xsrf: (ctx.oidc.session?.state as { secret?: string } | undefined)?.secret ?? '',
     code,
-    error,
   });
-}
-
-/** oidc-provider's `features.deviceFlow`: the pages of /connect, in carevault's layout. */
-export function deviceFlowFeature(hooks: ConnectHooks): NonNullable<Configuration['features']>['deviceFlow'] {
   return {
     enabled: true,
-    // HealthVault's codes: 20 letters without vowels or look-alikes, in 5 groups of 4.
-    charset: 'base-20',
-    mask: '****-****-****-****-****',
+    charset: hooks.userCode.charset,
+    mask: hooks.userCode.mask,
     async userCodeInputSource(ctx, _form, out, err) {
       const error = err as (Error & { name: string; userCode?: string }) | undefined;
-      let message = wordsFor(error, out);
-      if (error?.name === 'NotFoundError') {
+      let problem = problemOf(error, out);
+      if (problem?.kind === 'not_found') {
         try {
           await hooks.codeGuesses.recordFailure(ctx.ip);
         } catch (locked) {
           if (!(locked instanceof TooManyAttempts)) throw locked;
-          message = locked.message;
+          problem = { kind: 'refused', message: locked.message };
         }
       }
-      if (error?.name === 'AbortedError' && ctx.oidc.deviceCode?.jti) await hooks.declined(ctx.oidc.deviceCode.jti);
+      if (problem?.kind === 'ended' && ctx.oidc.deviceCode?.jti) await hooks.declined(ctx.oidc.deviceCode.jti);
       const prefill = (ctx.state as { prefill?: string }).prefill ?? error?.userCode ?? '';
-      await renderCodePage(ctx, prefill, message);
+      sendHtml(ctx, await hooks.pages.userCode(form(ctx, prefill), problem));
     },
     // The code page already confirms (it submits `confirm`); a form without it comes back here.
     async userCodeConfirmSource(ctx, _form, _client, _deviceInfo, userCode) {
-      await renderCodePage(ctx, userCode, 'Check the identity code and continue.');
+      sendHtml(ctx, await hooks.pages.userCode(form(ctx, userCode), { kind: 'confirm' }));
     },
     async successSource(ctx) {
       const code = ctx.oidc.deviceCode;
       const accountId = ctx.oidc.session?.accountId;
-      const approved = code?.jti && code.grantId && accountId ? await hooks.approved(code.jti, code.grantId, accountId) : undefined;
-      if (code && approved) {
-        // Validated: the app may collect its tokens for 90 days.
-        (code as unknown as { exp: number }).exp = Math.floor(Date.now() / 1000) + 90 * 24 * 3600;
+      const approval = code?.jti && code.grantId && accountId ? await hooks.approved(code.jti, code.grantId, accountId) : undefined;
+      if (code && approval) {
+        // Validated: the app may collect its tokens until the option's deadline.
+        (code as unknown as { exp: number }).exp = Math.floor(approval.collectUntil.getTime() / 1000);
         await code.save();
       }
-      ctx.type = 'html';
-      ctx.body = await renderPage('connect/done', {
-        title: 'Connected',
-        appName: ctx.oidc.client?.clientName ?? 'The app',
-        recordName: approved?.recordName ?? 'the chosen',
-      });
+      const client = ctx.oidc.client;
+      sendHtml(ctx, await hooks.pages.success({ appName: client ? nameOfApp(client.clientId, client.clientName) : 'The app', approval }));
     },
   };
 }
 
 /**
- * Middleware around oidc-provider for Patient Connect:
- * - `GET /connect?user_code=…` shows the code prefilled (oidc-provider would post it with a script,
- *   which the content security policy refuses);
- * - identity codes are guessable: posts to /connect are refused while the address is locked;
- * - a device authorization response becomes a connect request (and says the `interval`).
+ * Middleware around oidc-provider for the device flow:
+ * - `GET <verification page>?user_code=…` shows the code prefilled (oidc-provider would post it with
+ *   a script, which the content security policy refuses);
+ * - user codes are guessable: posts to the verification page are refused while the address is locked;
+ * - a device authorization response becomes the option's request (and says the `interval`).
  */
-export function connectMiddleware(hooks: ConnectHooks) {
+export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
   return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
-    if (ctx.path === CONNECT_PATH && ctx.method === 'GET' && typeof ctx.query.user_code === 'string') {
+    if (ctx.path === VERIFICATION_PATH && ctx.method === 'GET' && typeof ctx.query.user_code === 'string') {
       (ctx.state as { prefill?: string }).prefill = ctx.query.user_code.slice(0, 60);
       ctx.querystring = '';
     }
-    if (ctx.path === CONNECT_PATH && ctx.method === 'POST') {
+    if (ctx.path === VERIFICATION_PATH && ctx.method === 'POST') {
       try {
         await hooks.codeGuesses.assertOpen(ctx.ip);
       } catch (locked) {
         if (!(locked instanceof TooManyAttempts)) throw locked;
-        ctx.status = 429;
         ctx.set('Retry-After', String(locked.retryAfterSeconds));
-        ctx.type = 'html';
-        ctx.body = await renderPage('pages/message', {
-          title: 'Too many wrong codes',
-          message: `${locked.message} Wait ${Math.ceil(locked.retryAfterSeconds / 60)} minutes, then enter the code again.`,
-          link: { href: '/', text: 'Go to the carevault home page' },
-        });
+        sendHtml(ctx, await hooks.pages.tooManyGuesses(locked), 429);
         return;
       }
     }
     try {
       await next();
     } catch (error) {
-      // oidc-provider's own error page for /connect fails on a post with no sign-in session behind
-      // it (a stale or forged form): send the person back to the code form instead.
-      if (ctx.path !== CONNECT_PATH || !(error instanceof Error) || /^Internal/.test(error.message)) throw error;
-      ctx.status = 400;
-      ctx.type = 'html';
-      ctx.body = await renderPage('pages/message', {
-        title: 'Please start again',
-        message: 'This form has expired or did not come from carevault.',
-        link: { href: CONNECT_PATH, text: 'Enter the identity code again' },
-      });
+      // oidc-provider's own error page for the verification page fails on a post with no sign-in
+      // session behind it (a stale or forged form): send the person back to the code form instead.
+      if (ctx.path !== VERIFICATION_PATH || !(error instanceof Error) || /^Internal/.test(error.message)) throw error;
+      sendHtml(ctx, await hooks.pages.startAgain(), 400);
       return;
     }
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.oidc?.route !== 'device_authorization') return;
     if (ctx.status !== 200 || typeof body?.device_code !== 'string') return;
     const code = ctx.oidc.entities.DeviceCode as { params?: Record<string, string>; destroy(): Promise<void> } | undefined;
-    const params = code?.params ?? {};
+    const stored = code?.params ?? {};
     try {
       await hooks.requested({
         deviceCode: body.device_code,
         clientId: ctx.oidc.client?.clientId ?? '',
-        externalId: params.external_id ?? '',
-        friendlyName: params.friendly_name ?? '',
-        question: params.question ?? '',
-        answerHash: params.answer ?? '',
+        params: Object.fromEntries(Object.keys(hooks.params).map((name) => [name, stored[name] ?? ''])),
       });
       body.interval = hooks.pollInterval;
     } catch (error) {
       if (!(error instanceof Conflict)) throw error;
-      // A request with the same external id won the race: this device code goes.
+      // A request with the same parameters won the race: this device code goes.
       await code?.destroy();
       ctx.status = 409;
       ctx.body = { error: 'invalid_request', error_description: error.message };
@@ -280,11 +281,11 @@ export function connectMiddleware(hooks: ConnectHooks) {
  * The request's own app hears `slow_down` when too fast (RFC 8628 §3.5), `expired_token` once its
  * days are over, `access_denied` once it is locked, declined or withdrawn.
  */
-export function pollPolicy(hooks: ConnectHooks) {
+export function pollPolicy(hooks: DeviceFlowHooks) {
   return async (deviceCode: string): Promise<void> => {
     const outcome = await hooks.poll(deviceCode, Provider.ctx?.oidc.client?.clientId ?? '');
     if (outcome === 'slow_down') throw new errors.SlowDown();
-    if (outcome === 'expired') throw new errors.ExpiredToken('the connect request has expired');
-    if (outcome === 'ended') throw new errors.AccessDenied('the connect request was locked, declined or withdrawn');
+    if (outcome === 'expired') throw new errors.ExpiredToken(hooks.pollWords.expired);
+    if (outcome === 'ended') throw new errors.AccessDenied(hooks.pollWords.ended);
   };
 }

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import { errors, type InteractionResults } from 'oidc-provider';
+import { nameOfApp } from '../apps/names';
 import type { Database } from '../db';
 import { AlreadyAnswered, InteractionExpired, type InteractionOutcome, type PendingInteraction } from '../interactions/pending';
 import { rulesOf, viewRule } from '../rules/app-rules';
@@ -58,7 +59,7 @@ export function createInteractions(current: () => Provider, db: Database) {
         prompt: { name: interaction.prompt.name, reasons: [...interaction.prompt.reasons], details: { ...interaction.prompt.details } },
         firstParty: clientId === HOME_CLIENT_ID,
         clientId,
-        clientName: client.clientName ?? clientId,
+        clientName: nameOfApp(clientId, client.clientName),
         clientLinks: { logo: webUri(client.logoUri), policy: webUri(client.policyUri), terms: webUri(client.tosUri) },
         accountId,
         sessionUid: interaction.session?.uid,

@@ -6,11 +6,12 @@
  */
 import { createHmac } from 'node:crypto';
 import Provider, { type Configuration, type JWKS } from 'oidc-provider';
+import type { Person } from '../accounts/person';
 import type { Config } from '../config';
 import type { Database } from '../db';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
-import { CONNECT_PATH, connectMiddleware, connectParams, deviceFlowFeature, interactionsPolicy, pollPolicy, type ConnectHooks } from './device-flow';
+import { VERIFICATION_PATH, deviceFlowFeature, deviceFlowMiddleware, deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { reportFailures } from './failures';
@@ -35,9 +36,9 @@ export const OIDC_ROUTES = {
   registration: '/oauth/register',
   end_session: '/session/end',
   pushed_authorization_request: '/par',
-  // Patient Connect (RFC 8628): the clinic's app asks here; the person enters the identity code at /connect.
+  // The device authorization grant (RFC 8628): the app asks here; the person types the code at the verification page.
   device_authorization: '/device/authorize',
-  code_verification: CONNECT_PATH,
+  code_verification: VERIFICATION_PATH,
 } as const;
 
 /** Endpoints called by apps, not browsers: their errors are JSON. */
@@ -56,7 +57,7 @@ const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
 
 /** The people behind accounts, as the ID token and userinfo need them. */
 export type People = {
-  findPerson(id: string): Promise<{ id: string; name: string; email: string } | undefined>;
+  findPerson(id: string): Promise<Person | undefined>;
   ownRecordOf(personId: string): Promise<string | undefined>;
 };
 
@@ -117,7 +118,8 @@ export type ProviderDeps = {
   db: Database;
   people: People;
   authorizations: AuthorizationHooks;
-  connect: ConnectHooks;
+  /** The option riding on the device authorization grant; without one, the grant is off. */
+  deviceFlow: DeviceFlowHooks | undefined;
   jwks: JWKS;
   cookieKeys: string[];
   /** Secret that makes each app's `sub` for a person different and unlinkable. */
@@ -143,12 +145,12 @@ function personOfRequest(people: People) {
   };
 }
 
-export function createProvider({ config, db, people, authorizations, connect, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
+export function createProvider({ config, db, people, authorizations, deviceFlow, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
   const rules = clientRules(config);
   const personOf = personOfRequest(people);
   const configuration: Configuration = {
     ...rules,
-    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, pollPolicy(connect)),
+    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, deviceFlow && pollPolicy(deviceFlow)),
     clients: [homeClientMetadata(config.issuer)],
     jwks,
     cookies: {
@@ -192,16 +194,16 @@ export function createProvider({ config, db, people, authorizations, connect, jw
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: { enabled: false },
-      deviceFlow: deviceFlowFeature(connect),
+      deviceFlow: deviceFlow ? deviceFlowFeature(deviceFlow) : { enabled: false },
     },
     pkce: { required: () => true },
     extraParams: {
       scope: scopePolicy,
       aud: audiencePolicy(`${config.issuer}/fhir`),
       screen_hint: null,
-      ...connectParams(connect),
+      ...(deviceFlow ? deviceParams(deviceFlow) : {}),
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionsPolicy(connect) },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionsPolicy(deviceFlow) },
     loadExistingGrant: loadExistingGrant(authorizations),
     extraTokenClaims: extraTokenClaims(authorizations) as Configuration['extraTokenClaims'],
     // Pairwise by app (not by redirect host), so every app sees its own `sub` (OIDC Core §8.1).
@@ -226,8 +228,8 @@ export function createProvider({ config, db, people, authorizations, connect, jw
       IdToken: 3600,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,
-      // A connect request's identity code (HealthVault: 28 days; 90 to collect once validated).
-      DeviceCode: 28 * 24 * 3600,
+      // Until the person validates it, as the option on the device flow says (once validated, successSource extends it).
+      ...(deviceFlow ? { DeviceCode: deviceFlow.lifetime } : {}),
       // Authorizations do not expire on their own: the person or the app revokes them.
       Grant: UNTIL_REVOKED,
       RefreshToken(_ctx, token) {
@@ -252,7 +254,7 @@ export function createProvider({ config, db, people, authorizations, connect, jw
   provider.proxy = config.trustProxy;
   reportFailures(provider);
 
-  provider.use(connectMiddleware(connect));
+  if (deviceFlow) provider.use(deviceFlowMiddleware(deviceFlow));
   shapeResponses(provider, API_ROUTES);
   bindGrantsToRecords(provider, authorizations);
   applyClientPolicy(provider);

@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import type { Database } from '../db';
 import { describeError, log } from '../log';
 import { clientSaver } from './clients';
-import type { ConnectHooks } from './device-flow';
+import type { DeviceFlowHooks } from './device-flow';
 import type { AuthorizationHooks } from './grants';
 import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
@@ -43,14 +43,22 @@ function hasDotSegment(path: string): boolean {
   return /%2e/i.test(path) && path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
 }
 
-export type OidcDeps = { config: Config; db: Database; people: People; authorizations: AuthorizationHooks; connect: ConnectHooks; tokenObserver?: TokenObserver | undefined };
+export type OidcDeps = {
+  config: Config;
+  db: Database;
+  people: People;
+  authorizations: AuthorizationHooks;
+  /** The option riding on the device authorization grant, if one does. */
+  deviceFlow: DeviceFlowHooks | undefined;
+  tokenObserver?: TokenObserver | undefined;
+};
 
-export async function startOidc({ config, db, people, authorizations, connect, tokenObserver }: OidcDeps) {
+export async function startOidc({ config, db, people, authorizations, deviceFlow, tokenObserver }: OidcDeps) {
   await ensureSigningKeys(db, config.keyEncryptionSecret);
   const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
   const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
   const build = async () =>
-    createProvider({ config, db, people, authorizations, connect, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt, tokenObserver });
+    createProvider({ config, db, people, authorizations, deviceFlow, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt, tokenObserver });
 
   // Keys are only decrypted again when their order changed (a rotation, or a key activating).
   let order = await signingKeyOrder(db);

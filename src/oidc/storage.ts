@@ -5,6 +5,7 @@
  * the key tokens are stored under: stored-credentials.ts), and remembering one-time values. Each
  * is one query, in the current transaction when there is one.
  */
+import { nameOfApp } from '../apps/names';
 import type { Database } from '../db';
 import { splitScopes } from '../rules/scopes';
 import { credentialKey } from '../security/credential-keys';
@@ -30,7 +31,7 @@ export function createOidcStorage(db: Database) {
     /** Registered app names by client id. */
     async appNames(clientIds: readonly string[]): Promise<ReadonlyMap<string, string>> {
       const rows = await models.clientNames(clientIds);
-      return new Map(rows.map((row) => [row.id, row.name ?? row.id]));
+      return new Map(rows.map((row) => [row.id, nameOfApp(row.id, row.name)]));
     },
 
     deleteGrant(grantId: string): Promise<void> {
@@ -38,8 +39,8 @@ export function createOidcStorage(db: Database) {
     },
 
     /**
-     * Ends the device code of a connect request that was withdrawn, by the key both tables keep
-     * for it (the SHA-256 of the device code, security/credential-keys.ts).
+     * Ends the device code of a device flow request that was withdrawn, by the key kept for it
+     * (the SHA-256 of the device code, security/credential-keys.ts).
      */
     endDeviceCode(deviceCodeKey: string): Promise<void> {
       return models.destroy('DeviceCode', deviceCodeKey);
@@ -71,7 +72,7 @@ export function createOidcStorage(db: Database) {
 
     /**
      * A confidential app proving who it is with its client id and secret outside the token
-     * endpoint (SMTP AUTH for Direct): its name and capabilities, or `undefined`.
+     * endpoint (SMTP AUTH, say): its name and capabilities, or `undefined`.
      */
     async authenticateApp(clientId: string, secret: string): Promise<{ clientId: string; name: string; capabilities: string[] } | undefined> {
       if (!isStorableText(clientId) || clientId.length > 200) return undefined;
@@ -79,7 +80,7 @@ export function createOidcStorage(db: Database) {
       const stored = typeof client?.client_secret === 'string' ? client.client_secret : undefined;
       if (!client || !secretMatches(stored, secret)) return undefined;
       const capabilities = Array.isArray(client.capabilities) ? client.capabilities.filter((item): item is string => typeof item === 'string') : [];
-      return { clientId, name: typeof client.client_name === 'string' ? client.client_name : clientId, capabilities };
+      return { clientId, name: nameOfApp(clientId, client.client_name), capabilities };
     },
 
     /** Remembers a DPoP proof's `jti` until `expiresAt`; false when it was used before. */

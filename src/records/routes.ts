@@ -1,16 +1,18 @@
 /**
  * The person's records: `/records` (their own and those of people in their care, and adding one),
  * `/records/<id>` and `/records/<id>/history`. Only a record's custodians see it; to anyone else
- * it does not exist (404).
+ * it does not exist (404). Features show what they keep for each record as record panels (a column
+ * on /records, a line on the record page).
  */
 import express, { type Request, type Response } from 'express';
-import type { Person } from '../accounts/service';
+import { personActor, type Person } from '../accounts/person';
 import { groupHistory } from '../audit/grouping';
 import type { AuditLog } from '../audit/service';
+import type { PanelEntry, RecordPanel } from '../feature';
 import type { RecordRepositories } from '../fhir/repository';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
-import { requirePerson } from '../http/require-person';
+import { requirePerson, signedInPerson } from '../http/require-person';
 import { CATALOGUE, isRecordType } from '../rules/catalogue';
 import type { Csrf } from '../security/csrf';
 import { capitalize } from '../text';
@@ -23,29 +25,37 @@ type Deps = {
   repositories: RecordRepositories;
   audit: AuditLog;
   csrf: Csrf;
-  /** Each record's Direct address, when Direct messaging is there to give them. */
-  addressesOf?: (records: readonly RecordSummary[]) => Promise<ReadonlyMap<string, string>>;
+  /** What features show for each record. */
+  panels: readonly RecordPanel[];
 };
 
-export function recordRoutes({ records, repositories, audit, csrf, addressesOf }: Deps): express.Router {
+/** A panel's heading and its entry for each record, by record id, in the panels' order (one after the other). */
+type ShownPanel = { heading: string; entries: ReadonlyMap<string, PanelEntry> };
+
+export function recordRoutes({ records, repositories, audit, csrf, panels }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
 
+  const panelsFor = async (held: readonly RecordSummary[]): Promise<ShownPanel[]> => {
+    const shown: ShownPanel[] = [];
+    for (const panel of panels) shown.push({ heading: panel.heading, entries: await panel.entries(held) });
+    return shown;
+  };
+
   const showRecords = async (res: Response, person: Person, status = 200, values: Record<string, string> = {}, error?: string) => {
     const held = await records.recordsOf(person.id);
-    const addresses = addressesOf ? await addressesOf(held) : undefined;
-    await sendPage(res, status, 'records/list', { title: 'Records', records: held, addresses, relationships: RELATIONSHIP_WORDS, values, error });
+    await sendPage(res, status, 'records/list', { title: 'Records', records: held, panels: await panelsFor(held), relationships: RELATIONSHIP_WORDS, values, error });
   };
 
   /** The record, when the signed-in person is one of its custodians. */
-  const recordFor = (req: Request, res: Response) => records.recordFor((res.locals.person as Person).id, String(req.params.id ?? ''));
+  const recordFor = (req: Request, res: Response) => records.recordFor(signedInPerson(res).id, String(req.params.id ?? ''));
 
   router.get('/records', requirePerson, csrf.issue, async (_req, res) => {
-    await showRecords(res, res.locals.person as Person);
+    await showRecords(res, signedInPerson(res));
   });
 
   router.post('/records', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
-    const person = res.locals.person as Person;
+    const person = signedInPerson(res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const values = Object.fromEntries(['name', 'birth_date', 'relationship'].map((key) => [key, typeof body[key] === 'string' ? (body[key] as string) : '']));
     const input = recordInCareForm.safeParse(body);
@@ -59,15 +69,15 @@ export function recordRoutes({ records, repositories, audit, csrf, addressesOf }
 
   // csrf.issue: the page carries the Import form (transfer-routes.ts).
   router.get('/records/:id', requirePerson, csrf.issue, async (req, res) => {
-    const person = res.locals.person as Person;
+    const person = signedInPerson(res);
     const record = await recordFor(req, res);
-    const contents = await repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }).contents();
+    const contents = await repositories.forRecord(record.id, personActor(person)).contents();
     const groups = contents.map((group) => ({
       ...group,
       heading: isRecordType(group.type) ? capitalize(CATALOGUE[group.type].nouns[1]) : group.type,
     }));
-    const charts = await chartsForRecord(repositories.forRecord(record.id, { kind: 'person', personId: person.id, name: person.name }, { audited: false }));
-    await sendPage(res, 200, 'records/show', { title: record.name, record, groups, charts });
+    const charts = await chartsForRecord(repositories.forRecord(record.id, personActor(person), { audited: false }));
+    await sendPage(res, 200, 'records/show', { title: record.name, record, groups, charts, panels: await panelsFor([record]) });
   });
 
   router.get('/records/:id/history', requirePerson, async (req, res) => {

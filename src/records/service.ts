@@ -4,6 +4,7 @@
  * repository like any FHIR write) and only its custodians may act for it.
  */
 import { randomUUID } from 'node:crypto';
+import { personActor, type Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { NotFound } from '../errors';
@@ -16,8 +17,6 @@ export type Relationship = 'self' | 'child' | 'parent' | 'partner' | 'relative' 
 
 /** A record as people see it: named by its Patient. */
 export type RecordSummary = { id: string; name: string; birthDate: string | undefined; relationship: string };
-
-type Custodian = { id: string; name: string };
 
 function summaryOf(row: RecordRow): RecordSummary {
   const patient = row.patient ?? {};
@@ -32,12 +31,12 @@ export function createRecordService(db: Database, repositories: RecordRepositori
      * Opens a record — its Patient with `name` and `birthDate` — with `custodian` as its first
      * custodian, in one transaction (the caller's, when there is one).
      */
-    async open(custodian: Custodian, record: { name: string; birthDate: string | undefined; relationship: Relationship }): Promise<string> {
+    async open(custodian: Person, record: { name: string; birthDate: string | undefined; relationship: Relationship }): Promise<string> {
       const recordId = randomUUID();
       await db.transaction(async () => {
         await store.insertRecord(recordId);
         await store.insertCustodianship({ person_id: custodian.id, record_id: recordId, relationship: record.relationship });
-        const repository = repositories.forRecord(recordId, { kind: 'person', personId: custodian.id, name: custodian.name }, { audited: false });
+        const repository = repositories.forRecord(recordId, personActor(custodian), { audited: false });
         await repository.create('Patient', {
           resourceType: 'Patient',
           name: [{ text: record.name }],

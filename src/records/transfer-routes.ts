@@ -5,11 +5,10 @@
  * writes it. Only the record's custodians reach these; to anyone else the record does not exist.
  */
 import express, { type Request, type Response } from 'express';
-import type { Person } from '../accounts/service';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { BadRequest } from '../http/errors';
 import { sendPage } from '../http/render';
-import { requirePerson } from '../http/require-person';
+import { requirePerson, signedInPerson } from '../http/require-person';
 import type { Csrf } from '../security/csrf';
 import { importUpload, MAX_IMPORT_BYTES } from './import-upload';
 import type { RecordService } from './service';
@@ -28,10 +27,10 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
   // The review page carries the file's text back in a hidden field; escaped JSON grows, so room for twice the file.
   const confirmForm = express.urlencoded({ extended: false, limit: MAX_IMPORT_BYTES * 2 + 64 * 1024, parameterLimit: 10 });
 
-  const recordFor = (req: Request, res: Response) => records.recordFor((res.locals.person as Person).id, String(req.params.id ?? ''));
+  const recordFor = (req: Request, res: Response) => records.recordFor(signedInPerson(res).id, String(req.params.id ?? ''));
 
   router.get('/records/:id/download', requirePerson, async (req, res) => {
-    const person = res.locals.person as Person;
+    const person = signedInPerson(res);
     const record = await recordFor(req, res);
     const bundle = await transfer.download(record.id, person);
     res.attachment(downloadName(record.name, new Date()));
@@ -39,7 +38,7 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
   });
 
   router.post('/records/:id/import', requirePerson, importUpload, csrf.issue, csrf.verify, async (req, res) => {
-    const person = res.locals.person as Person;
+    const person = signedInPerson(res);
     const record = await recordFor(req, res);
     const file = (req as Request & { file?: { buffer: Buffer; originalname: string } }).file;
     if (!file || file.buffer.length === 0) throw new BadRequest('Choose a Bundle file to import.');
@@ -56,7 +55,7 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
   });
 
   router.post('/records/:id/import/confirm', requirePerson, confirmForm, csrf.issue, csrf.verify, async (req, res) => {
-    const person = res.locals.person as Person;
+    const person = signedInPerson(res);
     const record = await recordFor(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (typeof body.bundle !== 'string' || body.bundle === '') throw new BadRequest('The import form is incomplete: choose the file again on the record page.');

@@ -4,12 +4,11 @@
  * Bundle file, shows first what it would add in plain words (a dry run of the very transaction,
  * rolled back, so the review fails exactly where the import would), then writes it in one
  * transaction with one audit event naming the file. Each review and each import validates a whole
- * file (up to 5 MB): a person may ask for `IMPORTS_PER_PERSON` of them an hour, counted before
- * the work. https://hl7.org/fhir/R4/bundle.html
+ * file (up to 5 MB): a person may ask for so many of them an hour (the `imports-person` rate),
+ * counted before the work. https://hl7.org/fhir/R4/bundle.html
  */
+import { personActor, type Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
-import type { Config } from '../config';
-import type { Database } from '../db';
 import { DomainError } from '../errors';
 import { InvalidResource } from '../fhir/errors';
 import { importPlan, type ImportPlan } from '../fhir/import';
@@ -17,11 +16,10 @@ import type { RecordRepositories } from '../fhir/repository';
 import { patientBirthDate, patientName, summarize } from '../fhir/summary';
 import { runTransaction } from '../fhir/transaction';
 import { RECORD_TYPES, countOf } from '../rules/catalogue';
-import { createRate, type Rate } from '../security/rate-limits';
+import type { Rate } from '../security/limiters';
 import { capitalize } from '../text';
 
 type Json = Record<string, unknown>;
-type Person = { id: string; name: string };
 
 /** What an import would do, as a person reads it. */
 export type ImportReview = {
@@ -38,18 +36,8 @@ class DryRunDone extends Error {}
 
 const PAGE = 1000;
 
-/** Import reviews and imports per person per hour (config `importsPerPerson`). */
-export function importRate(db: Pick<Database, 'knex'>, config: Pick<Config, 'importsPerPerson'>): Rate {
-  return createRate(db, {
-    prefix: 'imports-person',
-    points: config.importsPerPerson,
-    duration: 3600,
-    message: `You have asked for ${config.importsPerPerson} imports or import reviews in the last hour, as many as one person may.`,
-  });
-}
-
 export function createRecordTransfer(repositories: RecordRepositories, audit: AuditLog, fhirBase: string, imports: Rate) {
-  const repositoryOf = (recordId: string, person: Person) => repositories.forRecord(recordId, { kind: 'person', personId: person.id, name: person.name }, { audited: false });
+  const repositoryOf = (recordId: string, person: Person) => repositories.forRecord(recordId, personActor(person), { audited: false });
 
   /** Parses the file's text; a file that is not JSON is refused in words. */
   const parse = (text: string): unknown => {

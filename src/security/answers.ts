@@ -13,8 +13,6 @@ export function normalizeAnswer(answer: string): string {
   return answer.normalize('NFKC').trim().toLowerCase().replace(/\s+/g, ' ');
 }
 
-export const MIN_ANSWER_LENGTH = 6;
-
 export function hashAnswer(answer: string): Promise<string> {
   return hashSecret(normalizeAnswer(answer));
 }

@@ -6,18 +6,10 @@
  * in PostgreSQL, shared by instances.
  */
 import type { RequestHandler } from 'express';
-import type { Database } from '../db';
-import { createRate } from './rate-limits';
+import type { Rate } from './limiters';
 
-export const AUTHORIZATION_RATE_WINDOW = 60;
-
-export function authorizationRate(db: Pick<Database, 'knex'>, perAddress: number, addressOf: (req: Parameters<RequestHandler>[0]) => string): RequestHandler {
-  const rate = createRate(db, {
-    prefix: 'authorize-address',
-    points: perAddress,
-    duration: AUTHORIZATION_RATE_WINDOW,
-    message: 'Too many sign-in requests came from your network.',
-  });
+/** `rate` is the `authorize-address` rate (rate-limits.ts). */
+export function authorizationRate(rate: Rate, addressOf: (req: Parameters<RequestHandler>[0]) => string): RequestHandler {
   return (req, _res, next) => {
     if (req.method !== 'GET' && req.method !== 'POST') {
       next();

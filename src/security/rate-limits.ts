@@ -1,152 +1,221 @@
 /**
- * Limits on guessable things. Counters live in PostgreSQL (rate-limiter-flexible's store) so every
- * instance sees the same counts. A key that reaches its limit is locked for the lock duration;
- * a {@link Backoff} instead makes a key wait longer after each failure, without ever locking it.
+ * Every rate limit carevault keeps, in one table: its name (also the prefix its counters are stored
+ * under), what it counts, its kind (a lock, a growing wait, or a plain rate), its window, lock or
+ * longest wait, the words a refused caller reads, and the setting that governs each number. Services
+ * and features look their limits up by name; nothing else decides a limit's numbers or words.
+ * Limits take their own database connection: never consult one inside a transaction.
+ * OWASP Authentication Cheat Sheet, "Account lockout"; RFC 6585 §4.
  */
-import type { Knex } from 'knex';
-import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Config } from '../config';
 import type { Database } from '../db';
-import { TooManyAttempts } from '../errors';
+import { LARGE_BUNDLE_ENTRIES } from '../fhir/limits';
+import { createBackoff, createLimit, createRate, type Backoff, type Limit, type Rate } from './limiters';
 
-export type Limit = {
-  /** Throws {@link TooManyAttempts} while `key` is locked; else the failures of `key` counted in the current window. */
-  assertOpen(key: string): Promise<number>;
-  /** Counts one failure; throws {@link TooManyAttempts} when it reaches the limit. */
-  recordFailure(key: string): Promise<void>;
-  /** Forgets the failures of `key` (after a success). */
-  reset(key: string): Promise<void>;
-};
+/** A number of a limit: fixed, or read from a setting (named, so the table says what governs it). */
+type Amount = number | { setting: string; of(config: Config): number };
+
+/** What a refused caller reads; a function when the words name the limit's own count. */
+type Words = string | ((count: number) => string);
+
+type Row =
+  /** `points` failures per `window` seconds lock the key for `lock` seconds. */
+  | { kind: 'lock'; counts: string; points: Amount; window: Amount; lock: Amount; message: Words }
+  /** After `free` failures per `window` seconds, each failure doubles the key's wait, up to `maxDelay` seconds. */
+  | { kind: 'backoff'; counts: string; free: Amount; window: Amount; maxDelay: Amount; message: Words }
+  /** `points` requests per `window` seconds; past it, the key waits for the window to end. */
+  | { kind: 'rate'; counts: string; points: Amount; window: Amount; message: Words };
+
+const HOUR = 3600;
+
+/** The longest wait wrong secrets for one account or app impose on the addresses that sent them. */
+const SIGNIN_MAX_DELAY = 60;
+
+const signInFailuresPerAccount: Amount = { setting: 'SIGNIN_FAILURES_PER_ACCOUNT', of: (config) => config.signIn.failuresPerAccount };
+const signInFailuresPerAddress: Amount = { setting: 'SIGNIN_FAILURES_PER_ADDRESS', of: (config) => config.signIn.failuresPerAddress };
+const signInLock: Amount = { setting: 'SIGNIN_LOCK_DURATION', of: (config) => config.signIn.lockDuration };
+const smtpAuthFailuresPerApp: Amount = { setting: 'DIRECT_SMTP_AUTH_FAILURES_PER_APP', of: (config) => config.direct.smtpAuth.failuresPerApp };
+const smtpAuthFailuresPerAddress: Amount = { setting: 'DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS', of: (config) => config.direct.smtpAuth.failuresPerAddress };
+const smtpAuthLock: Amount = { setting: 'DIRECT_SMTP_AUTH_LOCK_DURATION', of: (config) => config.direct.smtpAuth.lockDuration };
+
+export const RATE_LIMITS = {
+  'signin-account-address': {
+    kind: 'lock',
+    counts: 'wrong passwords for one account from one address',
+    points: signInFailuresPerAccount,
+    window: signInLock,
+    lock: signInLock,
+    message: 'Too many wrong passwords for this account from your network.',
+  },
+  'signin-account': {
+    kind: 'backoff',
+    counts: 'wrong passwords for one account from anywhere (only addresses that guessed at it wait)',
+    free: signInFailuresPerAccount,
+    window: signInLock,
+    maxDelay: SIGNIN_MAX_DELAY,
+    message: 'Too many wrong passwords for this account.',
+  },
+  'signin-address': {
+    kind: 'lock',
+    counts: 'wrong passwords from one address, whatever the account',
+    points: signInFailuresPerAddress,
+    window: signInLock,
+    lock: signInLock,
+    message: 'Too many sign-in attempts from your network.',
+  },
+  'register-address': {
+    kind: 'lock',
+    counts: 'registrations from one address, taken emails included',
+    points: signInFailuresPerAddress,
+    window: HOUR,
+    lock: HOUR,
+    message: 'Too many accounts were created from your network.',
+  },
+  'authorize-address': {
+    kind: 'rate',
+    counts: 'authorization requests from one address (each stores an interaction)',
+    points: { setting: 'AUTHORIZATION_REQUESTS_PER_ADDRESS', of: (config) => config.authorizationRequestsPerAddress },
+    window: 60,
+    message: 'Too many sign-in requests came from your network.',
+  },
+  'imports-person': {
+    kind: 'rate',
+    counts: 'import reviews and imports by one person',
+    points: { setting: 'IMPORTS_PER_PERSON', of: (config) => config.importsPerPerson },
+    window: HOUR,
+    message: (count) => `You have asked for ${count} imports or import reviews in the last hour, as many as one person may.`,
+  },
+  'fhir-large-bundles-app': {
+    kind: 'rate',
+    counts: `large transaction or batch Bundles (over ${LARGE_BUNDLE_ENTRIES} entries or 1 MB) from one app`,
+    points: { setting: 'FHIR_LARGE_BUNDLES_PER_APP', of: (config) => config.fhirBundles.largePerApp },
+    window: HOUR,
+    message: (count) => `This app has sent ${count} large Bundles (over ${LARGE_BUNDLE_ENTRIES} entries or 1 MB) in the last hour, as many as one app may.`,
+  },
+  'pickup-code-address': {
+    kind: 'lock',
+    counts: 'unknown pickup codes from one address',
+    points: { setting: 'PICKUP_CODE_FAILURES_PER_ADDRESS', of: (config) => config.pickupCodeFailuresPerAddress },
+    window: HOUR,
+    lock: HOUR,
+    message: 'Too many wrong pickup codes were tried from your network.',
+  },
+  'pickup-answer-person': {
+    kind: 'lock',
+    counts: 'wrong answers to packages’ questions from one account, across packages',
+    points: { setting: 'PICKUP_WRONG_ANSWERS_PER_PERSON', of: (config) => config.pickupWrongAnswersPerPerson },
+    window: HOUR,
+    lock: HOUR,
+    message: 'Too many wrong answers to packages’ questions were given from your account.',
+  },
+  'pickup-email-app': {
+    kind: 'rate',
+    counts: 'drop-offs with a pickup email from one app',
+    points: { setting: 'PICKUP_EMAILS_PER_APP', of: (config) => config.pickupEmailsPerApp },
+    window: HOUR,
+    message: (count) =>
+      `This app has had its ${count} pickup emails for this hour, so nothing was stored. Drop the package off without email and hand the person the pickup code, or ask for the email later.`,
+  },
+  'connect-code-address': {
+    kind: 'lock',
+    counts: 'wrong identity codes (Patient Connect) from one address',
+    points: { setting: 'SIGNIN_FAILURES_PER_ACCOUNT', of: (config) => config.signIn.failuresPerAccount * 2 },
+    window: signInLock,
+    lock: signInLock,
+    message: 'Too many wrong identity codes from your network.',
+  },
+  'direct-smtp-app-address': {
+    kind: 'lock',
+    counts: 'wrong client secrets at SMTP AUTH for one app from one address',
+    points: smtpAuthFailuresPerApp,
+    window: smtpAuthLock,
+    lock: smtpAuthLock,
+    message: 'Too many failed sign-ins for this app from your network.',
+  },
+  'direct-smtp-app': {
+    kind: 'backoff',
+    counts: 'wrong client secrets at SMTP AUTH for one app from anywhere (only addresses that guessed at it wait)',
+    free: smtpAuthFailuresPerApp,
+    window: smtpAuthLock,
+    maxDelay: SIGNIN_MAX_DELAY,
+    message: 'Too many failed sign-ins for this app.',
+  },
+  'direct-smtp-address': {
+    kind: 'lock',
+    counts: 'wrong client secrets at SMTP AUTH from one address, whatever the app',
+    points: smtpAuthFailuresPerAddress,
+    window: smtpAuthLock,
+    lock: smtpAuthLock,
+    message: 'Too many failed sign-ins from your network.',
+  },
+  'direct-unknown-recipient': {
+    kind: 'lock',
+    counts: 'Direct messages to addresses that do not exist, per sender (addresses are guessable)',
+    points: 100,
+    window: HOUR,
+    lock: HOUR,
+    message: 'Too many messages to Direct addresses that do not exist.',
+  },
+} as const satisfies Record<string, Row>;
+
+type Table = typeof RATE_LIMITS;
+type NameOf<Kind extends Row['kind']> = { [Name in keyof Table]: Table[Name]['kind'] extends Kind ? Name : never }[keyof Table];
+
+type LockName = NameOf<'lock'>;
+type BackoffName = NameOf<'backoff'>;
+type RateName = NameOf<'rate'>;
+
+function amount(value: Amount, config: Config): number {
+  return typeof value === 'number' ? value : value.of(config);
+}
+
+function words(message: Words, count: number): string {
+  return typeof message === 'string' ? message : message(count);
+}
+
+/** The settings that govern a limit's numbers (none: its numbers are fixed). */
+export function settingsOf(row: Row): string[] {
+  const amounts: Amount[] = row.kind === 'backoff' ? [row.free, row.window, row.maxDelay] : row.kind === 'lock' ? [row.points, row.window, row.lock] : [row.points, row.window];
+  return [...new Set(amounts.flatMap((value) => (typeof value === 'number' ? [] : [value.setting])))];
+}
 
 /**
- * The limiter sends named prepared statements. The embedded database serves every connection from
- * one PostgreSQL session, where a name prepared by one connection collides with the next; so its
- * queries run unnamed, on a connection from the knex pool — never call a limit inside a
- * transaction (on the embedded database the pool's one connection is the transaction's).
+ * The limits of the table with this instance's settings, each built once on first use and shared
+ * by whoever looks it up.
  */
-function unnamedQueries(knex: Knex) {
-  return {
-    async query(query: { text: string; values?: unknown[] }) {
-      const connection = (await knex.client.acquireConnection()) as { query(q: { text: string; values?: unknown[] }): Promise<unknown> };
-      try {
-        return await connection.query({ text: query.text, values: query.values ?? [] });
-      } finally {
-        await knex.client.releaseConnection(connection);
-      }
-    },
-  };
-}
-
-/** Where every limit keeps its counters: the one table the migrations create, shared by all instances. */
-function sharedStore(db: Pick<Database, 'knex'>) {
-  return { storeClient: unnamedQueries(db.knex), storeType: 'pool', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: false } as const;
-}
-
-function minutes(ms: number): string {
-  const count = Math.max(1, Math.ceil(ms / 60_000));
-  return count === 1 ? '1 minute' : `${count} minutes`;
-}
-
-/** A refusal telling the caller to wait `ms` (at least a second), in words and in `Retry-After`. */
-function waitSeconds(message: string, ms: number): TooManyAttempts {
-  const seconds = Math.max(1, Math.ceil(ms / 1000));
-  return new TooManyAttempts(`${message} Try again in ${seconds === 1 ? '1 second' : `${seconds} seconds`}.`, seconds);
-}
-
-/**
- * A limit of `points` failures per `duration` seconds for one kind of key (`prefix`); reaching it
- * locks the key for `lockDuration` seconds.
- */
-export function createLimit(
-  db: Pick<Database, 'knex'>,
-  options: { prefix: string; points: number; duration: number; lockDuration: number; message: string },
-): Limit {
-  const limiter = new RateLimiterPostgres({
-    ...sharedStore(db),
-    keyPrefix: options.prefix,
-    points: options.points,
-    duration: options.duration,
-    blockDuration: options.lockDuration,
-  });
-  const refuse = (res: RateLimiterRes) => {
-    throw new TooManyAttempts(`${options.message} Try again in ${minutes(res.msBeforeNext)}.`, Math.ceil(res.msBeforeNext / 1000));
+export function createRateLimits(db: Pick<Database, 'knex'>, config: Config) {
+  const built = new Map<string, Limit | Backoff | Rate>();
+  const once = <T extends Limit | Backoff | Rate>(name: string, build: () => T): T => {
+    let limit = built.get(name) as T | undefined;
+    if (!limit) {
+      limit = build();
+      built.set(name, limit);
+    }
+    return limit;
   };
   return {
-    async assertOpen(key) {
-      const res = await limiter.get(key);
-      if (res && res.consumedPoints >= options.points) refuse(res);
-      return res?.consumedPoints ?? 0;
+    lock(name: LockName): Limit {
+      const row: Row = RATE_LIMITS[name];
+      if (row.kind !== 'lock') throw new Error(`${name} is not a lock`);
+      const points = amount(row.points, config);
+      return once(name, () =>
+        createLimit(db, { prefix: name, points, duration: amount(row.window, config), lockDuration: amount(row.lock, config), message: words(row.message, points) }),
+      );
     },
-    async recordFailure(key) {
-      try {
-        const res = await limiter.penalty(key, 1);
-        if (res.consumedPoints >= options.points) {
-          await limiter.block(key, options.lockDuration);
-        }
-      } catch (error) {
-        if (error instanceof RateLimiterRes) refuse(error);
-        throw error;
-      }
+    backoff(name: BackoffName): Backoff {
+      const row: Row = RATE_LIMITS[name];
+      if (row.kind !== 'backoff') throw new Error(`${name} is not a backoff`);
+      const free = amount(row.free, config);
+      return once(name, () =>
+        createBackoff(db, { prefix: name, free, window: amount(row.window, config), maxDelay: amount(row.maxDelay, config), message: words(row.message, free) }),
+      );
     },
-    async reset(key) {
-      await limiter.delete(key);
-    },
-  };
-}
-
-/**
- * Growing waits for one kind of key: the first `free` failures in `window` seconds cost nothing,
- * each one after makes the key wait twice as long as the one before (1 s, 2 s, 4 s …, at most
- * `maxDelay`) before it may be tried again. Never a lock: after the wait the next try is heard.
- */
-export type Backoff = {
-  /** Throws {@link TooManyAttempts} while `key` has to wait. */
-  assertReady(key: string): Promise<void>;
-  /** Counts one failure and sets the wait it earns; returns the failures counted in the window. */
-  recordFailure(key: string): Promise<number>;
-};
-
-export function createBackoff(
-  db: Pick<Database, 'knex'>,
-  options: { prefix: string; free: number; window: number; maxDelay: number; message: string },
-): Backoff {
-  const store = sharedStore(db);
-  const failures = new RateLimiterPostgres({ ...store, keyPrefix: `${options.prefix}-failures`, points: Number.MAX_SAFE_INTEGER, duration: options.window });
-  // A key waits while it is "blocked" here; points 1, so any stored row over it means waiting.
-  const waits = new RateLimiterPostgres({ ...store, keyPrefix: `${options.prefix}-wait`, points: 1, duration: options.maxDelay });
-  return {
-    async assertReady(key) {
-      const res = await waits.get(key);
-      if (res && res.consumedPoints > 1 && res.msBeforeNext > 0) throw waitSeconds(options.message, res.msBeforeNext);
-    },
-    async recordFailure(key) {
-      const { consumedPoints } = await failures.penalty(key, 1);
-      const over = consumedPoints - options.free;
-      if (over > 0) await waits.block(key, Math.min(options.maxDelay, 2 ** Math.min(over - 1, 30)));
-      return consumedPoints;
+    rate(name: RateName): Rate {
+      const row: Row = RATE_LIMITS[name];
+      if (row.kind !== 'rate') throw new Error(`${name} is not a rate`);
+      const points = amount(row.points, config);
+      return once(name, () => createRate(db, { prefix: name, points, duration: amount(row.window, config), message: words(row.message, points) }));
     },
   };
 }
 
-/**
- * A plain request rate for one kind of key: `points` requests per `duration` seconds; past it,
- * {@link TooManyAttempts} until the window ends. For work anyone can ask for without signing in.
- */
-export type Rate = { consume(key: string): Promise<void> };
-
-export function createRate(db: Pick<Database, 'knex'>, options: { prefix: string; points: number; duration: number; message: string }): Rate {
-  const limiter = new RateLimiterPostgres({
-    ...sharedStore(db),
-    keyPrefix: options.prefix,
-    points: options.points,
-    duration: options.duration,
-  });
-  return {
-    async consume(key) {
-      try {
-        await limiter.consume(key, 1);
-      } catch (error) {
-        throw error instanceof RateLimiterRes ? waitSeconds(options.message, error.msBeforeNext) : error;
-      }
-    },
-  };
-}
+export type RateLimits = ReturnType<typeof createRateLimits>;

@@ -314,7 +314,7 @@ describe('signing in over SMTP (AUTH)', () => {
     const target = await registerClinic(server, 'Brute-forced Clinic');
     const codes: number[] = [];
     for (let i = 0; i < 7; i += 1) codes.push((await guess(target.clientId, '127.0.1.60', `guess-${i}`)).code);
-    // Five wrong secrets (SIGNIN_FAILURES_PER_ACCOUNT) from one address: that address is refused for this app.
+    // Five wrong secrets (DIRECT_SMTP_AUTH_FAILURES_PER_APP) from one address: that address is refused for this app.
     expect(codes).toEqual([535, 535, 535, 535, 535, 454, 454]);
     const locked = await smtpRefusal(from(target, '127.0.1.60').sendMail(mail('From the guessing address')));
     expect(locked.code).toBe(454);

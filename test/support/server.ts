@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startCarevault, type Carevault } from '../../src/carevault';
 import { loadConfig, type Config } from '../../src/config';
+import type { FeatureDefinition } from '../../src/feature';
 import { createPostgresDatabase, freePort } from './scratch';
 import { watchLogForCredentials } from './secrets-in-logs';
 
@@ -15,8 +16,9 @@ export type TestServer = Carevault & { config: Config; issuer: string; stop(): P
 /**
  * Starts carevault on a fresh database, or, with `sameDatabaseAs`, a second instance of the same
  * issuer on that server's database (its own port); stopping the second leaves the data alone.
+ * `features` replaces the server's list of connectivity options.
  */
-export async function startTestServer(overrides: Record<string, string> = {}, sameDatabaseAs?: TestServer): Promise<TestServer> {
+export async function startTestServer(overrides: Record<string, string> = {}, sameDatabaseAs?: TestServer, features?: readonly FeatureDefinition[]): Promise<TestServer> {
   const port = await freePort();
   const shared = sameDatabaseAs?.config;
   const dataDir = shared?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cv-test-'));
@@ -33,7 +35,7 @@ export async function startTestServer(overrides: Record<string, string> = {}, sa
     ...overrides,
   });
   const logWatch = watchLogForCredentials();
-  const carevault = await startCarevault(config);
+  const carevault = await startCarevault(config, features);
   logWatch.watch(carevault.server);
   return {
     ...carevault,

@@ -4,13 +4,14 @@
  * resources are re-pointed into a record, and the review in plain words.
  */
 import { randomUUID } from 'node:crypto';
-import { CODE_ALPHABET, formatPickupCode, hashPickupCode, newPickupCode, normalizePickupCode } from '../../src/dopu/codes';
+import { formatPickupCode, hashPickupCode, newPickupCode, normalizePickupCode } from '../../src/dopu/codes';
 import { checkContents, intoRecord } from '../../src/dopu/contents';
 import { ConfigError, loadConfig } from '../../src/config';
 import { createMailer } from '../../src/dopu/mail';
 import { reviewOf } from '../../src/dopu/review';
 import { webAddressIn } from '../../src/dopu/schemas';
 import { createPackageKeys, deriveKey, newSalt, open, seal } from '../../src/dopu/sealing';
+import { CODE_ALPHABET, CODE_MASK } from '../../src/rules/healthvault';
 import { normalizeAnswer } from '../../src/security/answers';
 import { createTicketSealer } from '../../src/dopu/ticket';
 import { PDF, sampleResources } from '../support/dopu';
@@ -19,6 +20,7 @@ import { freePort } from '../support/scratch';
 describe('pickup codes', () => {
   test('20 letters of the 20-letter base-20 alphabet, shown as 5 groups of 4, evenly spread', () => {
     expect(CODE_ALPHABET).toBe('BCDFGHJKLMNPQRSTVWXZ');
+    expect(CODE_MASK).toBe('****-****-****-****-****');
     const counts = new Map<string, number>();
     for (let i = 0; i < 2000; i += 1) {
       const code = newPickupCode();

@@ -1,0 +1,112 @@
+/**
+ * The feature contract: how a connectivity option — a folder such as dopu/, connect/ or direct/ —
+ * plugs into the server without the core naming it. A feature is listed once (features.ts) as a
+ * {@link FeatureDefinition}; the server builds it in two phases:
+ * 1. `build(core)`, before the OpenID core starts, on the core services the feature declares it
+ *    needs (its factory takes a `Pick` of {@link Core}); it may hand the OpenID core hooks to call
+ *    (a device flow);
+ * 2. `afterProvider(oidc)`, once the OpenID core runs: what the feature adds to the server — routes,
+ *    app API operations, interaction prompts' pages, listeners, sweeps, record panels and metric gauges.
+ * Audit words are known before anything is built, so the record's history words every event.
+ */
+import type express from 'express';
+import type { AccountService } from './accounts/service';
+import type { BearerGate } from './api/gate';
+import type { AppOperation } from './api/operations';
+import type { AppNames } from './apps/names';
+import type { AuditLog } from './audit/service';
+import type { AuditWords } from './audit/words';
+import type { AuthorizationService } from './authorizations/service';
+import type { Config } from './config';
+import type { Database } from './db';
+import type { RecordRepositories } from './fhir/repository';
+import type { PromptPage } from './interactions/routes';
+import type { DeviceFlowHooks } from './oidc/device-flow';
+import type { OidcRuntime } from './oidc/runtime';
+import type { OidcStorage } from './oidc/storage';
+import type { RecordService, RecordSummary } from './records/service';
+import type { Csrf } from './security/csrf';
+import type { RateLimits } from './security/rate-limits';
+
+/** A periodic clean-up; returns how many rows it removed. Idempotent, so any instance may run it. */
+export type Sweep = { name: string; run(): Promise<number> };
+
+/** Something that listens for the outside world (HTTP, SMTP), started and closed with the server. */
+export type Listener = { name: string; start(): Promise<void>; close(): Promise<void> };
+
+/** One record's entry in a panel: text, and where it leads. */
+export type PanelEntry = { text: string; href?: string };
+
+/**
+ * What a feature shows about each record: a column on /records and a line on the record page,
+ * both under `heading`. Only the records' custodians see them.
+ */
+export type RecordPanel = {
+  heading: string;
+  /** The entry for each of these records, by record id (records it has nothing for are left out). */
+  entries(records: readonly RecordSummary[]): Promise<ReadonlyMap<string, PanelEntry>>;
+};
+
+/**
+ * A gauge of things a feature stores, by status, read from the database when Prometheus scrapes.
+ * Every status in `statuses` is reported, at zero too, so a dashboard's series do not vanish.
+ */
+export type StatusGauge = { name: string; help: string; statuses: readonly string[]; count(): Promise<Record<string, number>> };
+
+/** What a feature adds to the running server (all optional). */
+type FeatureParts = {
+  /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
+  routes?: (web: { csrf: Csrf }) => express.Router;
+  /** The feature's app API operations: mounted behind the bearer gate and described in /api/openapi.json. */
+  api?: readonly AppOperation[];
+  /** Pages of the feature's own interaction prompts, by prompt name. */
+  prompts?: ReadonlyMap<string, PromptPage>;
+  sweeps?: readonly Sweep[];
+  listeners?: readonly Listener[];
+  recordPanels?: readonly RecordPanel[];
+  gauges?: readonly StatusGauge[];
+};
+
+/** A built feature, named. */
+export type Feature = FeatureParts & { name: string };
+
+/**
+ * What the core offers features to build on. A feature's factory declares the part it needs as a
+ * `Pick` of this (narrowing members further where it can), never the whole.
+ */
+export type Core = {
+  config: Config;
+  db: Database;
+  audit: AuditLog;
+  repositories: RecordRepositories;
+  records: RecordService;
+  accounts: Pick<AccountService, 'findPerson'>;
+  authorizations: Pick<AuthorizationService, 'findByGrant'>;
+  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode'>;
+  gate: BearerGate;
+  appNames: AppNames;
+  limits: RateLimits;
+};
+
+/** What the OpenID core must call, given before it starts. */
+type ProviderHooks = {
+  /** An option riding on the device authorization grant (at most one feature gives it). */
+  deviceFlow?: DeviceFlowHooks;
+};
+
+/** What the feature needs of the running OpenID core. */
+export type OidcParts = Pick<OidcRuntime, 'cookieKeys' | 'interactions'>;
+
+/** Phase one's result: hooks for the OpenID core, and phase two. */
+type FeatureBuild = ProviderHooks & {
+  afterProvider(oidc: OidcParts): FeatureParts;
+};
+
+/** A connectivity option, as features.ts lists it. */
+export type FeatureDefinition = {
+  /** Also the name of its sweeps' and metrics' owner; unique. */
+  name: string;
+  /** Its words for its own kinds of audit event on a record's history. */
+  auditWords?: AuditWords;
+  build(core: Core): FeatureBuild;
+};

@@ -1,0 +1,10 @@
+/**
+ * The connectivity options the server runs: one line each. Adding an option is a new folder whose
+ * `feature.ts` exports a FeatureDefinition (feature.ts), plus its line here.
+ */
+import { connectFeature } from './connect/feature';
+import { directFeature } from './direct/feature';
+import { dopuFeature } from './dopu/feature';
+import type { FeatureDefinition } from './feature';
+
+export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature];
