@@ -55,7 +55,7 @@ export type Feature = {
 export function composeServices(config: Config, db: Database, saveClient: SaveClient) {
   const oidcStorage = createOidcStorage(db);
   const audit = createAuditLog(db, (ids) => oidcStorage.appNames(ids));
-  const repositories = createRecordRepositories(db, audit, { fhirBase: `${config.issuer}/fhir` });
+  const repositories = createRecordRepositories(db, { fhirBase: `${config.issuer}/fhir` });
   const records = createRecordService(db, repositories, audit);
   const accounts = createAccountService(db, records, config);
   const authorizations = createAuthorizationService({
