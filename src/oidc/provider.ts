@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import type { Database } from '../db';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
-import { CONNECT_PATH, connectMiddleware, connectParams, deviceFlowFeature, interactionsPolicy, pollPolicy, type ConnectHooks } from './device-flow';
+import { connectMiddleware, connectParams, deviceFlowFeature, interactionsPolicy, pollPolicy, type ConnectHooks } from './device-flow';
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { reportFailures } from './failures';
@@ -20,36 +20,10 @@ import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
 import { audiencePolicy, scopePolicy } from './request-policy';
 import { shapeResponses } from './responses';
+import { OIDC_ROUTES } from './routes';
 import { observeTokenEndpoint, type TokenObserver } from './token-events';
 import { createModelStore } from './store';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
-
-/** The endpoint paths; discovery advertises them, and app.ts routes them to the provider. */
-export const OIDC_ROUTES = {
-  authorization: '/authorize',
-  token: '/token',
-  userinfo: '/userinfo',
-  jwks: '/jwks',
-  introspection: '/introspect',
-  revocation: '/revoke',
-  registration: '/oauth/register',
-  end_session: '/session/end',
-  pushed_authorization_request: '/par',
-  // Patient Connect (RFC 8628): the clinic's app asks here; the person enters the identity code at /connect.
-  device_authorization: '/device/authorize',
-  code_verification: CONNECT_PATH,
-} as const;
-
-/** Endpoints called by apps, not browsers: their errors are JSON. */
-export const API_ROUTES: readonly string[] = [
-  OIDC_ROUTES.token,
-  OIDC_ROUTES.userinfo,
-  OIDC_ROUTES.introspection,
-  OIDC_ROUTES.revocation,
-  OIDC_ROUTES.registration,
-  OIDC_ROUTES.pushed_authorization_request,
-  OIDC_ROUTES.device_authorization,
-];
 
 /** 100 years: what "until revoked" means for a TTL that must be a positive number. */
 const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
@@ -253,7 +227,7 @@ export function createProvider({ config, db, people, authorizations, connect, jw
   reportFailures(provider);
 
   provider.use(connectMiddleware(connect));
-  shapeResponses(provider, API_ROUTES);
+  shapeResponses(provider);
   bindGrantsToRecords(provider, authorizations);
   applyClientPolicy(provider);
   if (tokenObserver) observeTokenEndpoint(provider, tokenObserver);
