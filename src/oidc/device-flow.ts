@@ -10,6 +10,7 @@
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { Conflict, TooManyAttempts } from '../errors';
 import { renderPage } from '../http/render';
+import { loadOnce, requestEntry } from '../http/request-context';
 import type { PollOutcome, PromptState } from '../connect/service';
 import { MIN_ANSWER_LENGTH, hashAnswer, normalizeAnswer } from '../security/answers';
 import type { Limit } from '../security/rate-limits';
@@ -85,18 +86,14 @@ export function connectParams(hooks: ConnectHooks): Record<string, (ctx: KoaCont
   };
 }
 
-/** Where the signed-in person stands on the secret question, looked up once per request. */
-const states = new WeakMap<object, Promise<PromptState>>();
+/** Where the signed-in person stands on the secret question of a device code, looked up once per request. */
+const PROMPT_STATES = requestEntry('connect prompt states', () => new Map<string, Promise<PromptState>>());
 
 function stateOf(hooks: ConnectHooks, ctx: KoaContextWithOIDC): Promise<PromptState> | undefined {
   const code = ctx.oidc.deviceCode ?? (ctx.oidc.entities.DeviceCode as { jti?: string } | undefined);
   if (!code?.jti) return undefined;
-  let state = states.get(ctx);
-  if (!state) {
-    state = hooks.promptState(code.jti, ctx.oidc.session?.accountId);
-    states.set(ctx, state);
-  }
-  return state;
+  const deviceCode = code.jti;
+  return loadOnce(ctx.req, PROMPT_STATES, deviceCode, () => hooks.promptState(deviceCode, ctx.oidc.session?.accountId));
 }
 
 /** The request behind the code ended (expired, locked, declined, withdrawn): `why` says which, in words. */

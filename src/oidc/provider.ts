@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import Provider, { type Configuration, type JWKS } from 'oidc-provider';
 import type { Config } from '../config';
 import type { Database } from '../db';
+import { loadOnce, requestEntry } from '../http/request-context';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
 import { connectMiddleware, connectParams, deviceFlowFeature, interactionsPolicy, pollPolicy, type ConnectHooks } from './device-flow';
@@ -101,25 +102,11 @@ export type ProviderDeps = {
 };
 
 
-/** oidc-provider asks for the account more than once per token request (the grant, then the ID token's claims): one read per request. */
-const peopleRead = new WeakMap<object, Map<string, ReturnType<People['findPerson']>>>();
-
-function personOfRequest(people: People) {
-  return (ctx: object, id: string): ReturnType<People['findPerson']> => {
-    const read = peopleRead.get(ctx) ?? new Map<string, ReturnType<People['findPerson']>>();
-    peopleRead.set(ctx, read);
-    let person = read.get(id);
-    if (!person) {
-      person = people.findPerson(id);
-      read.set(id, person);
-    }
-    return person;
-  };
-}
+/** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
+const PEOPLE_READ = requestEntry('people read', () => new Map<string, ReturnType<People['findPerson']>>());
 
 export function createProvider({ config, db, people, authorizations, connect, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
   const rules = clientRules(config);
-  const personOf = personOfRequest(people);
   const configuration: Configuration = {
     ...rules,
     adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, pollPolicy(connect)),
@@ -140,7 +127,7 @@ export function createProvider({ config, db, people, authorizations, connect, jw
       fhirUser: ['fhirUser'],
     },
     async findAccount(ctx, sub, token) {
-      const person = await personOf(ctx, sub);
+      const person = await loadOnce(ctx.req, PEOPLE_READ, sub, () => people.findPerson(sub));
       if (!person) return undefined;
       // fhirUser names the record the authorization is bound to, else the person's own record.
       const grantId = (token as { grantId?: string } | undefined)?.grantId ?? ctx.oidc?.entities?.Grant?.jti;
