@@ -214,7 +214,8 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
         },
 
         check(type, body, options = {}) {
-          const resource = acceptResource(body, { type, id: options.id, record: { id: recordId, fhirBase }, rewrite: options.rewrite });
+          // A copy of its own: the mark never lands on (or fails on) an object the caller still holds.
+          const resource = { ...acceptResource(body, { type, id: options.id, record: { id: recordId, fhirBase }, rewrite: options.rewrite }) };
           Object.defineProperty(resource, ACCEPTED_FOR, { value: `${recordId}/${type}` });
           return deepFreeze(resource);
         },

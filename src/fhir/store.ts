@@ -141,40 +141,34 @@ function rowValues(row: ResourceRow): unknown[] {
   return [row.record_id, row.type, row.id, row.version_id, row.last_updated, row.content, row.search_date ?? null, row.search_tokens ?? []];
 }
 
-/** A page's rows beside the total they are out of; one row of nulls but the total when the page is empty. */
-type PageRows<Row> = { rows: (Row & { total: string })[] };
+/** A page's rows, each beside the total they are out of; one row of nulls but the total when the page is empty. */
+type PageRows<Row> = { rows: (Row & { total: string; id: string | null })[] };
 
 export function createResourceStore(db: Database) {
-  /** `forms` with `values`, audited when there is an event. */
+  /** `statement` with `values`, audited when there is an event. */
   const run = <Row>(statement: Forms, values: unknown[], event: RecordEvent | undefined): Promise<Row[]> =>
     event ? db.query<Row>(statement.audited, [...values, eventParameter(event)]) : db.query<Row>(statement.plain, values);
 
   /**
-   * `counted` (the total) and a page in one statement, audited with `line` when there is an
-   * event: a line for each row of its `for` step (`counted`, or one of `line.steps`, whose
-   * placeholders `line.bindings` fill), counting `line.count`. The page is a step of its own
-   * (`page`), or with `lateral`, joined in the result.
+   * A page and the total it is out of, in one statement (steps `counted`, one row with `total`,
+   * and `page`), with its audit line when there is an event: one for each row of the step
+   * `line.for` (`counted`, or one of `line.steps`, whose placeholders `line.bindings` fill),
+   * counting `line.count`. With `countOnly`, no rows but the total.
    */
   const countedPage = async <Row>(
     counted: Knex.QueryBuilder,
     page: Knex.QueryBuilder,
-    options: { lateral: boolean; join?: boolean; order: string; present: string; event: RecordEvent | undefined; line: { steps?: string[]; bindings?: Knex.RawBinding[]; for: string; count: string } },
+    options: { order: string; countOnly?: boolean; event: RecordEvent | undefined; line: { steps?: string[]; bindings?: Knex.RawBinding[]; for: string; count: string } },
   ) => {
     const { event, line } = options;
-    const on = options.join === false ? 'false' : 'true';
     const data: Steps = {
-      steps: ['counted as (?)', ...(options.lateral ? [] : ['page as (?)']), ...(event ? (line.steps ?? []) : [])],
-      result: `select counted.total, page.* from counted left join ${options.lateral ? 'lateral (?) page' : 'page'} on ${on} order by ${options.order}`,
+      steps: ['counted as (?)', 'page as (?)', ...(event ? (line.steps ?? []) : [])],
+      result: `select counted.total, page.* from counted left join page on ${options.countOnly ? 'false' : 'true'} order by ${options.order}`,
     };
     const sql = event ? audited(data, { for: line.for, event: '?', count: line.count }) : unaudited(data);
-    const bindings: Knex.RawBinding[] = [
-      counted,
-      ...(options.lateral ? [] : [page]),
-      ...(event ? [...(line.bindings ?? []), eventParameter(event)] : []),
-      ...(options.lateral ? [page] : []),
-    ];
+    const bindings: Knex.RawBinding[] = [counted, page, ...(event ? [...(line.bindings ?? []), eventParameter(event)] : [])];
     const { rows } = (await db.raw(sql, bindings)) as PageRows<Row>;
-    return { total: Number(rows[0]?.total ?? 0), rows: rows.filter((row) => (row as Record<string, unknown>)[options.present] !== null) };
+    return { total: Number(rows[0]?.total ?? 0), rows: rows.filter((row) => row.id !== null) };
   };
 
   return {
@@ -223,9 +217,7 @@ export function createResourceStore(db: Database) {
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'deleted').orderBy('version_id', 'desc').limit(count + 1);
       if (before !== undefined) page.where('version_id', '<', before);
       const found = await countedPage<VersionRow>(base.clone().count({ total: '*' }), page, {
-        lateral: false,
         order: 'page.version_id desc',
-        present: 'version_id',
         event,
         line: {
           steps: ['shown as (select least((select count(*) from page), ?::int) as shown from counted where counted.total > 0)'],
@@ -262,10 +254,8 @@ export function createResourceStore(db: Database) {
         if (criteria.after) page.where('seq', '>', criteria.after.seq);
       }
       const found = await countedPage<ResourceRow & { seq: string; sort_key?: string }>(base.clone().count({ total: '*' }), page, {
-        lateral: true,
-        join: !criteria.countOnly,
         order,
-        present: 'seq',
+        countOnly: criteria.countOnly,
         event,
         line: { for: 'counted', count: 'counted.total' },
       });
@@ -305,9 +295,7 @@ export function createResourceStore(db: Database) {
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(count + 1);
       if (after !== undefined) page.where('seq', '>', after);
       const found = await countedPage<ResourceRow & { seq: string }>(base.clone().count({ total: '*' }), page, {
-        lateral: true,
         order: 'page.seq asc',
-        present: 'seq',
         event,
         line: { for: 'counted', count: 'counted.total' },
       });

@@ -40,10 +40,11 @@ export const OIDC_ROUTES = Object.fromEntries(Object.entries(ROUTES).map(([name,
   readonly [name in RouteName]: (typeof ROUTES)[name]['path'];
 };
 
-const ALL: readonly Route[] = [...Object.values(ROUTES), DISCOVERY];
+/** Every route, with the prefix of its sub-paths (looked up on every request). */
+const ALL: readonly (Route & { under: string })[] = [...Object.values(ROUTES), DISCOVERY].map((route) => ({ ...route, under: `${route.path}/` }));
 
 function routeOf(path: string): Route | undefined {
-  return ALL.find((route) => path === route.path || path.startsWith(`${route.path}/`));
+  return ALL.find((route) => path === route.path || path.startsWith(route.under));
 }
 
 /**
