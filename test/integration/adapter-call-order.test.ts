@@ -2,7 +2,10 @@
  * The order in which oidc-provider calls its storage adapter, which src/oidc/route-lookups.ts
  * relies on to answer several lookups with one query: at the token endpoint the code or refresh
  * token is read before the grant it names; at introspection and revocation the presented value is
- * looked up in the token models one after another; at all three the client is read. Each request's
+ * looked up in the token models one after another; at all three the client is read. The adapter's
+ * other route-aware steps rely on it too: a rotated refresh token is stored before the access token
+ * issued with it, and an app polling with a device code is known (its client read) before the code
+ * is looked up. Each request's
  * adapter calls are recorded and compared with the sequence seen on the oidc-provider version
  * carevault ships with: after an upgrade that changes one, check route-lookups.ts against the new
  * order before updating the sequence here. The queries show the planned lookups were made.
@@ -159,4 +162,38 @@ test('token, refresh, introspection, revocation and client credentials call the 
     'revocation Grant.destroy',
   ]);
   expect(inModels(revocation.statements)).toBe(1);
+});
+
+test('a device code poll reads the polling app before the device code (its pace is counted for that app)', async () => {
+  const clinic = await appFromRegistration(
+    server.issuer,
+    await server.registerApp({
+      client_name: 'Call Order Clinic',
+      token_endpoint_auth_method: 'client_secret_basic',
+      capabilities: ['connect'],
+      rules: [
+        { scope: 'patient/Observation.cruds', required: true, reason: 'Send you lab results' },
+        { scope: 'offline_access', required: true, reason: 'Send results while you are away' },
+      ],
+    }),
+  );
+  const request = await oidc.initiateDeviceAuthorization(clinic.config, {
+    scope: 'patient/Observation.cruds offline_access',
+    external_id: 'MRN-call-order',
+    friendly_name: 'Cal Order',
+    question: 'Which street did you grow up on?',
+    answer: 'Maple Grove',
+  });
+  const polled = await recorded(() =>
+    fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${clinic.clientId}:${clinic.clientSecret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: request.device_code }).toString(),
+    }),
+  );
+  console.log(`device code poll:\n  ${sequence(polled.calls).join('\n  ')}`);
+  expect(sequence(polled.calls)).toEqual(['token Client.find', 'token DeviceCode.find']);
 });
