@@ -35,31 +35,29 @@ export type RecordEvent = Omit<NewAuditEvent, 'recordId' | 'subject'> & { record
  */
 export type Steps = { readonly steps: readonly string[]; readonly result: string };
 
+/** The SQL types of an event's values, in `eventValues` order: the parameters `audited` takes. */
+const EVENT_TYPES = ['uuid', 'text', 'text', 'uuid', 'jsonb'] as const;
+
 /**
  * `data` and the audit line it owes, as one statement: one audit event for each row of its step
  * `for` (none when that step has no rows — a read that found nothing, a write that changed
- * nothing), with the event bound to the placeholder `event` (`$4`, or `?` for knex) as
- * `eventParameter(event)`, placed after the steps' placeholders and before the result's. With
- * `count`, an SQL expression over the rows of `for`, the event's details carry it as `count` (a
- * search's total). One round trip, and as atomic as the work: both are written or neither.
+ * nothing). The event takes five parameters, `eventValues(event)`: positional from `$<event>` on
+ * (a prepared statement: `event: 4` is $4…$8), or knex's `?` bindings (`event: '?'`), which
+ * come after the steps' own and before the result's. With `count`, an SQL expression over the
+ * rows of `for`, the event's details carry it as `count` (a search's total). One round trip, and
+ * as atomic as the work: both are written or neither.
  */
-export function audited(data: Steps, line: { for: string; event: string; count?: string }): string {
-  const details = line.count === undefined ? 'e.details' : `e.details || jsonb_build_object('count', ${line.count})`;
+export function audited(data: Steps, line: { for: string; event: number | '?'; count?: string }): string {
+  const [recordId, kind, clientId, personId, details] = EVENT_TYPES.map((type, index) => `${line.event === '?' ? '?' : `$${line.event + index}`}::${type}`);
+  const withCount = line.count === undefined ? details : `${details} || jsonb_build_object('count', ${line.count})`;
   const step = `audited as (insert into audit_events (record_id, kind, client_id, person_id, details)
-     select e.record_id, e.kind, e.client_id, e.person_id, ${details}
-     from ${line.for}, jsonb_populate_record(null::audit_events, ${line.event}::jsonb) as e)`;
+     select ${recordId}, ${kind}, ${clientId}, ${personId}, ${withCount} from ${line.for})`;
   return `with ${[...data.steps, step].join(',\n   ')}\n   ${data.result}`;
 }
 
-/** The value of an audited statement's event placeholder. */
-export function eventParameter(event: RecordEvent): string {
-  return JSON.stringify({
-    record_id: event.recordId,
-    kind: event.kind,
-    client_id: event.clientId ?? null,
-    person_id: event.personId ?? null,
-    details: event.details ?? {},
-  });
+/** The values of an audited statement's event parameters. */
+export function eventValues(event: RecordEvent): unknown[] {
+  return [event.recordId, event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}];
 }
 
 /** One event on its own (a token issued, a consent, a pickup). */

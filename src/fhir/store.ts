@@ -10,7 +10,7 @@
  */
 import type { Knex } from 'knex';
 import { statement, type Database, type Statement } from '../db';
-import { audited, eventParameter, type RecordEvent, type Steps } from '../audit/store';
+import { audited, eventValues, type RecordEvent, type Steps } from '../audit/store';
 import type { DateComparison, SearchCriteria, SearchSort } from './search';
 
 export type ResourceRow = {
@@ -68,17 +68,17 @@ function unaudited(data: Steps): string {
   return `with ${data.steps.join(',\n   ')}\n   ${data.result}`;
 }
 
-/** A statement in both forms: without its audit line, and with it (the event the parameter after the statement's own). */
+/** A statement in both forms: without its audit line, and with it (the event's parameters after the statement's own). */
 type Forms = { plain: Statement; audited: Statement };
 
-function forms(data: Steps, line: { for: string; event: string }): Forms {
+function forms(data: Steps, line: { for: string; event: number }): Forms {
   return { plain: statement(unaudited(data)), audited: statement(audited(data, line)) };
 }
 
 /** A read by id, audited when it finds the resource: the most frequent request of all, one round trip. */
 const FIND = forms(
   { steps: [`found as (select ${READ_COLUMNS} from resources where record_id = $1 and type = $2 and id = $3)`], result: `select ${READ_COLUMNS} from found` },
-  { for: 'found', event: '$4' },
+  { for: 'found', event: 4 },
 );
 
 /** One version by number, audited when it is there and is not the deletion. */
@@ -90,7 +90,7 @@ const VERSION = forms(
     ],
     result: `select ${VERSION_COLUMNS} from found`,
   },
-  { for: 'shown', event: '$5' },
+  { for: 'shown', event: 5 },
 );
 
 /** A new resource and its first history row: one statement, as atomic as a transaction of the two. */
@@ -104,7 +104,7 @@ const INSERT = forms(
     ],
     result: 'select id from created',
   },
-  { for: 'created', event: '$9' },
+  { for: 'created', event: 9 },
 );
 
 /** A new version while the stored one is still version $9, and its history row; no row when it moved on. */
@@ -119,7 +119,7 @@ const REPLACE = forms(
     ],
     result: 'select id from changed',
   },
-  { for: 'changed', event: '$10' },
+  { for: 'changed', event: 10 },
 );
 
 /** Removes the current row and records the deletion as a version of its own; no row when there was none. */
@@ -133,7 +133,7 @@ const DELETE = forms(
     ],
     result: 'select id from removed',
   },
-  { for: 'removed', event: '$5' },
+  { for: 'removed', event: 5 },
 );
 
 /** A row's values in INSERT's and REPLACE's order. */
@@ -147,7 +147,7 @@ type PageRows<Row> = { rows: (Row & { total: string; id: string | null })[] };
 export function createResourceStore(db: Database) {
   /** `statement` with `values`, audited when there is an event. */
   const run = <Row>(statement: Forms, values: unknown[], event: RecordEvent | undefined): Promise<Row[]> =>
-    event ? db.query<Row>(statement.audited, [...values, eventParameter(event)]) : db.query<Row>(statement.plain, values);
+    event ? db.query<Row>(statement.audited, [...values, ...eventValues(event)]) : db.query<Row>(statement.plain, values);
 
   /**
    * A page and the total it is out of, in one statement (steps `counted`, one row with `total`,
@@ -166,7 +166,7 @@ export function createResourceStore(db: Database) {
       result: `select counted.total, page.* from counted left join page on ${options.countOnly ? 'false' : 'true'} order by ${options.order}`,
     };
     const sql = event ? audited(data, { for: line.for, event: '?', count: line.count }) : unaudited(data);
-    const bindings: Knex.RawBinding[] = [counted, page, ...(event ? [...(line.bindings ?? []), eventParameter(event)] : [])];
+    const bindings: Knex.RawBinding[] = [counted, page, ...(event ? [...(line.bindings ?? []), ...(eventValues(event) as Knex.RawBinding[])] : [])];
     const { rows } = (await db.raw(sql, bindings)) as PageRows<Row>;
     return { total: Number(rows[0]?.total ?? 0), rows: rows.filter((row) => row.id !== null) };
   };
