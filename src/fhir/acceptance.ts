@@ -76,12 +76,16 @@ export function acceptResource(body: unknown, acceptance: Acceptance): Json {
   const declared = body.resourceType;
   const allowed = expected ? [expected] : (acceptance.types ?? []);
   if (typeof declared !== 'string' || !isRecordType(declared) || !allowed.includes(declared)) {
-    return refuse('resourceType', expected ?? (typeof declared === 'string' ? declared : undefined), expected ? `must be ${expected}.` : `must be one of the types a record holds: ${allowed.join(', ')}.`);
+    const named = expected ?? (typeof declared === 'string' ? declared : undefined);
+    return refuse('resourceType', named, expected ? `must be ${expected}.` : `must be one of the types a record holds: ${allowed.join(', ')}.`);
   }
   const type: RecordType = declared;
 
   const unstorable = findUnstorable(body);
-  if (unstorable) refuse(unstorable.path, type, unstorable.problem === 'depth' ? 'the resource is nested too deeply.' : 'text cannot contain NUL characters or broken Unicode.');
+  if (unstorable) {
+    const problem = unstorable.problem === 'depth' ? 'the resource is nested too deeply.' : 'text cannot contain NUL characters or broken Unicode.';
+    refuse(unstorable.path, type, problem);
+  }
   const resource = acceptance.rewrite ? acceptance.rewrite(body) : body;
 
   if (acceptance.id !== undefined && resource.id !== acceptance.id) refuse('id', type, `must be ${acceptance.id}, as in the URL.`);
@@ -125,7 +129,8 @@ function namingAPatient(resource: Json, type: RecordType, refuse: (path: string,
   if (!element || value === undefined) return resource;
   const reference = isObject(value) ? value.reference : undefined;
   if (typeof reference !== 'string' || !PATIENT_REFERENCE.test(reference)) {
-    refuse(element, type, 'must be a Reference to the patient, like {"reference": "Patient/123"} (or left out): carevault points it at the record the person chooses.');
+    const like = '{"reference": "Patient/123"}';
+    refuse(element, type, `must be a Reference to the patient, like ${like} (or left out): carevault points it at the record the person chooses.`);
   }
   return resource;
 }

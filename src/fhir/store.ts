@@ -100,7 +100,9 @@ const INSERT = forms(
       `created as (
        insert into resources (record_id, type, id, version_id, last_updated, content, search_date, search_tokens) values ($1, $2, $3, $4, $5, $6, $7, $8)
        returning record_id, type, id, version_id, last_updated, content)`,
-      'versioned as (insert into resource_versions (record_id, type, id, version_id, last_updated, content) select record_id, type, id, version_id, last_updated, content from created)',
+      `versioned as (
+       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
+       select record_id, type, id, version_id, last_updated, content from created)`,
     ],
     result: 'select id from created',
   },
@@ -115,7 +117,9 @@ const REPLACE = forms(
        update resources set version_id = $4, last_updated = $5, content = $6, search_date = $7, search_tokens = $8
        where record_id = $1 and type = $2 and id = $3 and version_id = $9
        returning record_id, type, id, version_id, last_updated, content)`,
-      'versioned as (insert into resource_versions (record_id, type, id, version_id, last_updated, content) select record_id, type, id, version_id, last_updated, content from changed)',
+      `versioned as (
+       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
+       select record_id, type, id, version_id, last_updated, content from changed)`,
     ],
     result: 'select id from changed',
   },
@@ -158,7 +162,12 @@ export function createResourceStore(db: Database) {
   const countedPage = async <Row>(
     counted: Knex.QueryBuilder,
     page: Knex.QueryBuilder,
-    options: { order: string; countOnly?: boolean; event: RecordEvent | undefined; line: { steps?: string[]; bindings?: Knex.RawBinding[]; for: string; count: string } },
+    options: {
+      order: string;
+      countOnly?: boolean;
+      event: RecordEvent | undefined;
+      line: { steps?: string[]; bindings?: Knex.RawBinding[]; for: string; count: string };
+    },
   ) => {
     const { event, line } = options;
     const data: Steps = {

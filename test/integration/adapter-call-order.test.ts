@@ -134,7 +134,7 @@ test('token, refresh, introspection, revocation and client credentials call the 
     expect(inModels(seen.statements)).toBe(1);
     return sequence(seen.calls);
   };
-  const inEveryModel = ['introspection Client.find', 'introspection AccessToken.find', 'introspection ClientCredentials.find', 'introspection RefreshToken.find'];
+  const inEveryModel = ['Client', 'AccessToken', 'ClientCredentials', 'RefreshToken'].map((model) => `introspection ${model}.find`);
   expect(await introspectionOf(refreshed?.access_token ?? '')).toEqual([...inEveryModel, 'introspection Grant.find']);
   expect(await introspectionOf(refreshed?.refresh_token ?? '')).toEqual([...inEveryModel, 'introspection Grant.find']);
 

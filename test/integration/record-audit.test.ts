@@ -90,7 +90,10 @@ test('each read and write appends its line in the statement that does it, counti
 test('a conditional create that finds its match reads it; a person is named; a repository opened without auditing appends nothing', async () => {
   const holder = await authorizedApp(server, 'Connie Dition');
   const { record } = holder;
-  const person = { kind: 'person', personId: (await server.db.knex('custodianships').where({ record_id: record }).first('person_id')).person_id as string, name: 'Connie Dition' } as const;
+  const { person_id: personId } = (await server.db.knex('custodianships').where({ record_id: record }).first('person_id')) as { person_id: string };
+  const person = { kind: 'person', personId, name: 'Connie Dition' } as const;
+  const details = { type: 'Observation', count: 1, person_name: 'Connie Dition' };
+  const personLine = (kind: string) => ({ kind, client_id: null, person_id: personId, details });
   const repositories = createRecordRepositories(server.db, { fhirBase: `${server.issuer}/fhir` });
   const repository = repositories.forRecord(record, person);
   const tagged = { ...weight(60), code: { coding: [{ system: 'https://scale.example', code: 'reading-1' }] } };
@@ -98,10 +101,10 @@ test('a conditional create that finds its match reads it; a person is named; a r
 
   const first = await observed(record, () => repository.createIfNoneExist('Observation', tagged, criteria));
   expect(first.result.created).toBe(true);
-  expect(first.lines).toEqual([{ kind: 'fhir.created', client_id: null, person_id: person.personId, details: { type: 'Observation', count: 1, person_name: 'Connie Dition' } }]);
+  expect(first.lines).toEqual([personLine('fhir.created')]);
   const again = await observed(record, () => repository.createIfNoneExist('Observation', tagged, criteria));
   expect(again.result).toMatchObject({ created: false, resource: { content: { id: first.result.resource.content.id } } });
-  expect(again.lines).toEqual([{ kind: 'fhir.read', client_id: null, person_id: person.personId, details: { type: 'Observation', count: 1, person_name: 'Connie Dition' } }]);
+  expect(again.lines).toEqual([personLine('fhir.read')]);
 
   const quiet = repositories.forRecord(record, person, { audited: false });
   const unaudited = await observed(record, async () => {
