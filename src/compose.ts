@@ -46,7 +46,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
   const appNames = createAppNames((ids) => oidcStorage.appNames(ids));
   const audit = createAuditLog(db, appNames, auditWordsOf(features));
   const limits = createRateLimits(db, config);
-  const repositories = createRecordRepositories(db, audit, { fhirBase: `${config.issuer}/fhir` });
+  const repositories = createRecordRepositories(db, { fhirBase: `${config.issuer}/fhir` });
   const records = createRecordService(db, repositories, audit);
   const accounts = createAccountService(db, records, limits);
   const authorizations = createAuthorizationService({

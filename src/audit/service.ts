@@ -1,7 +1,8 @@
 /**
  * The per-record access log: what was allowed, denied and removed, when apps got tokens, and what
  * apps and people read and wrote. Events are appended in the transaction of the change they record
- * (the ambient one, see db.ts), so both land or neither.
+ * (the ambient one, see db.ts), so both land or neither; the record repository's reads and writes
+ * append theirs in the very statement that does the work (store.ts `audited`).
  */
 import type { AppNames } from '../apps/names';
 import type { Database } from '../db';

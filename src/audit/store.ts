@@ -1,5 +1,7 @@
 /**
- * SQL for the audit log: appended to, never changed (a trigger refuses updates and deletes).
+ * SQL for the audit log: appended to, never changed (a trigger refuses updates and deletes). An
+ * event is appended on its own (`append`, in the transaction of the change it records), or by the
+ * statement that does the work (`audited`): the only SQL that writes audit_events is here.
  */
 import { statement, type Database } from '../db';
 
@@ -22,20 +24,43 @@ export type NewAuditEvent = ({ recordId: string; subject?: string | undefined } 
   details?: Record<string, unknown>;
 };
 
-/** An event about a record that another statement appends beside its own work (fhir/store.ts). */
-export type RecordEvent = Omit<NewAuditEvent, 'recordId' | 'subject'>;
+/** An event about one record, appended by the statement that does the work it records (`audited`). */
+export type RecordEvent = Omit<NewAuditEvent, 'recordId' | 'subject'> & { recordId: string };
 
 /**
- * How a statement elsewhere appends one: `${AUDIT_INSERT} select <record id>, <the event's values>…`,
- * the values in `eventValues` order — the same row `append` writes, in one round trip with the work.
+ * A statement written as named steps (PostgreSQL WITH queries) and the query that returns its
+ * result. Steps may change data (`insert … returning`), which PostgreSQL allows only in the
+ * outermost WITH: so a statement that is to carry its audit line is handed over as steps, not
+ * finished.
  */
-export const AUDIT_INSERT = 'insert into audit_events (record_id, kind, client_id, person_id, details)';
+export type Steps = { readonly steps: readonly string[]; readonly result: string };
 
-export function eventValues(event: RecordEvent): unknown[] {
-  return [event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}];
+/** The SQL types of an event's values, in `eventValues` order: the parameters `audited` takes. */
+const EVENT_TYPES = ['uuid', 'text', 'text', 'uuid', 'jsonb'] as const;
+
+/**
+ * `data` and the audit line it owes, as one statement: one audit event for each row of its step
+ * `for` (none when that step has no rows — a read that found nothing, a write that changed
+ * nothing). The event takes five parameters, `eventValues(event)`: positional from `$<event>` on
+ * (a prepared statement: `event: 4` is $4…$8), or knex's `?` bindings (`event: '?'`), which
+ * come after the steps' own and before the result's. With `count`, an SQL expression over the
+ * rows of `for`, the event's details carry it as `count` (a search's total). One round trip, and
+ * as atomic as the work: both are written or neither.
+ */
+export function audited(data: Steps, line: { for: string; event: number | '?'; count?: string }): string {
+  const [recordId, kind, clientId, personId, details] = EVENT_TYPES.map((type, index) => `${line.event === '?' ? '?' : `$${line.event + index}`}::${type}`);
+  const withCount = line.count === undefined ? details : `${details} || jsonb_build_object('count', ${line.count})`;
+  const step = `audited as (insert into audit_events (record_id, kind, client_id, person_id, details)
+     select ${recordId}, ${kind}, ${clientId}, ${personId}, ${withCount} from ${line.for})`;
+  return `with ${[...data.steps, step].join(',\n   ')}\n   ${data.result}`;
 }
 
-/** Every token issued and every FHIR request appends one. */
+/** The values of an audited statement's event parameters. */
+export function eventValues(event: RecordEvent): unknown[] {
+  return [event.recordId, event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}];
+}
+
+/** One event on its own (a token issued, a consent, a pickup). */
 const APPEND = statement('insert into audit_events (record_id, subject, kind, client_id, person_id, details) values ($1, $2, $3, $4, $5, $6)');
 
 export function createAuditStore(db: Database) {

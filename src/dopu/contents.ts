@@ -1,30 +1,24 @@
 /**
- * The resources of a package (issue 10): checked at drop-off exactly as the records API checks a
- * write (storable text, FHIR R4 validation with `validateResource`, the catalogue's patient element
- * as a Reference), so a package that is accepted can always be picked up; and, at pickup, made
- * into the chosen record's resources — new ids, references between them kept, the patient they
- * are about re-pointed to the record's Patient.
+ * The resources of a package: checked at drop-off by the rule every resource coming into a record
+ * meets (fhir/acceptance.ts) — only the patient is left open, since the person chooses the record at
+ * pickup — so a package that is accepted can always be picked up; and, at pickup, made into the
+ * chosen record's resources — new ids, references between them kept, the patient they are about
+ * re-pointed to the record's Patient.
  */
 import { randomUUID } from 'node:crypto';
+import { acceptResource } from '../fhir/acceptance';
 import { InvalidResource } from '../fhir/errors';
-import { validateResource } from '../fhir/validation';
-import { CATALOGUE, isRecordType, type RecordType } from '../rules/catalogue';
-import { findUnstorable } from '../security/storable-text';
+import { CATALOGUE, RECORD_TYPES, type RecordType } from '../rules/catalogue';
 
 type Json = Record<string, unknown>;
 
 export type PackageResource = Json & { resourceType: Exclude<RecordType, 'Patient'> };
 
-/** A reference to a Patient, relative (`Patient/123`) or absolute (`https://ehr.example/fhir/Patient/123`). */
-const PATIENT_REFERENCE = /(^|\/)Patient\/[A-Za-z0-9\-.]{1,64}$/;
+/** What a package may carry: every type a record holds but its Patient. */
+const PACKAGE_TYPES = RECORD_TYPES.filter((type) => type !== 'Patient');
 
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `Observation.code.coding[0]` of resources[2] → `resources[2].code.coding[0]`. */
-function located(index: number, type: string, path: string): string {
-  return `resources[${index}]${path === type ? '' : path.startsWith(`${type}.`) ? path.slice(type.length) : `.${path}`}`;
 }
 
 function refuse(where: string, message: string): never {
@@ -33,33 +27,12 @@ function refuse(where: string, message: string): never {
 
 function checkOne(resource: unknown, index: number): PackageResource {
   const at = `resources[${index}]`;
-  if (!isObject(resource)) refuse(at, 'must be a FHIR resource (a JSON object).');
-  const type = resource.resourceType;
-  if (typeof type !== 'string' || !isRecordType(type)) {
-    const types = Object.keys(CATALOGUE).filter((name) => name !== 'Patient').join(', ');
-    refuse(`${at}.resourceType`, `must be one of the types a record holds: ${types}.`);
-  }
-  if (type === 'Patient') {
+  if (isObject(resource) && resource.resourceType === 'Patient') {
     refuse(`${at}.resourceType`, 'a package cannot carry a Patient: the person chooses the record, whose Patient the other resources are pointed at.');
   }
-  const unstorable = findUnstorable(resource);
-  if (unstorable) {
-    refuse(`${at}.${unstorable.path}`, unstorable.problem === 'depth' ? 'the resource is nested too deeply.' : 'text cannot contain NUL characters or broken Unicode.');
-  }
-  const result = validateResource(resource, type);
-  if (!result.valid) {
-    const [first] = result.issues;
-    refuse(first ? located(index, type, first.path) : at, first?.message ?? 'The resource is not valid FHIR R4.');
-  }
-  const element = CATALOGUE[type].patientElement;
-  const patient = element ? resource[element] : undefined;
-  if (element && patient !== undefined) {
-    const reference = isObject(patient) ? patient.reference : undefined;
-    if (typeof reference !== 'string' || !PATIENT_REFERENCE.test(reference)) {
-      refuse(`${at}.${element}`, `must be a Reference to the patient, like {"reference": "Patient/123"} (or left out): carevault points it at the record the person chooses.`);
-    }
-  }
-  return resource as PackageResource;
+  // Refusals name the place in the package: `resources[2].code.coding[0]`.
+  const place = (path: string) => (path === '' ? at : path.startsWith('[') ? `${at}${path}` : `${at}.${path}`);
+  return acceptResource(resource, { types: PACKAGE_TYPES, place }) as PackageResource;
 }
 
 /**

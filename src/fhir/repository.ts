@@ -1,24 +1,24 @@
 /**
  * The record-scoped repository: read, create, update, delete and search FHIR resources within one
  * record, on behalf of a named actor (an app through its token, or a person through carevault's own
- * pages: a pickup, a filed attachment, a new record). Every write is validated as FHIR R4, bound to
- * the record's Patient, indexed for search, versioned, and audited in the same transaction. It needs
- * no token: whoever calls it has already decided that the actor may reach this record. A Bundle
- * checks its resources (`check`) before its transaction opens, so the transaction holds the
- * database only for the writes. https://hl7.org/fhir/R4/http.html
+ * pages: a pickup, a filed attachment, a new record). Every write is accepted (acceptance.ts: FHIR
+ * R4, bound to the record's Patient), indexed for search and versioned, and every read and write
+ * is audited in the statement that does it (store.ts). It needs no token: whoever calls it has
+ * already decided that the actor may reach this record. A Bundle accepts its resources (`check`)
+ * before its transaction opens, so the transaction holds the database only for the writes.
+ * https://hl7.org/fhir/R4/http.html
  */
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../accounts/person';
-import type { AuditLog } from '../audit/service';
+import type { RecordEvent } from '../audit/store';
 import type { Database } from '../db';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
-import { findUnstorable } from '../security/storable-text';
-import { InvalidResource, MultipleMatches, NotSupported, OtherRecord, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
+import { acceptResource, asStored } from './acceptance';
+import { MultipleMatches, NotSupported, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
 import { indexResource, referencesAt } from './indexing';
 import { referenceParamsOf, type Cursor, type SearchCriteria } from './search';
 import { createResourceStore, type ResourceRow, type VersionRow } from './store';
 import { summarize } from './summary';
-import { validateResource } from './validation';
 
 type Json = Record<string, unknown>;
 
@@ -63,10 +63,11 @@ export type RecordRepository = {
   /** The one resource of `type` matching a conditional create's `criteria`, if any (more is 412); not audited, writes nothing. */
   conditionalMatch(type: RecordType, criteria: SearchCriteria): Promise<StoredResource | undefined>;
   /**
-   * `body` validated and bound to the record ahead of its write, and frozen: `create` and `update`
-   * (for `id`) then write it without validating it again.
+   * `body` accepted (acceptance.ts) for this record ahead of its write — for an update, with `id`;
+   * `rewrite` applied once its text is known to be storable — and frozen: `create` and `update`
+   * then write it without checking it again.
    */
-  check(type: RecordType, body: unknown, id?: string): Json;
+  check(type: RecordType, body: unknown, options?: { id?: string; rewrite?: (resource: Json) => Json }): Json;
   /** `ifMatch` is the version the caller last saw (HTTP If-Match). */
   update(type: RecordType, id: string, body: unknown, ifMatch?: number): Promise<StoredResource>;
   remove(type: RecordType, id: string): Promise<void>;
@@ -89,58 +90,13 @@ function historyEntry(row: VersionRow): HistoryEntry {
   return { type: row.type, id: row.id, versionId: row.version_id, lastUpdated: row.last_updated, content: row.deleted || !row.content ? undefined : row.content };
 }
 
-function asResource(type: RecordType, body: unknown): Json {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidResource(`The body must be a ${type} resource.`);
-  const unstorable = findUnstorable(body, type);
-  if (unstorable?.problem === 'depth') throw new InvalidResource(`${unstorable.path}: the resource is nested too deeply.`, [unstorable.path]);
-  if (unstorable) throw new InvalidResource(`${unstorable.path}: text cannot contain NUL characters or broken Unicode.`, [unstorable.path]);
-  const resource = body as Json;
-  if (resource.resourceType !== type) throw new InvalidResource(`resourceType must be ${type}.`, [`${type}.resourceType`]);
-  return resource;
-}
-
-function validated(type: RecordType, resource: Json): Json {
-  const result = validateResource(resource, type);
-  if (!result.valid) {
-    const [first] = result.issues;
-    throw new InvalidResource(first ? `${first.path}: ${first.message}` : 'The resource is not valid.', result.issues.map((issue) => issue.path));
-  }
-  return resource;
-}
-
-/**
- * Points the resource at the record's Patient when it names no patient, and refuses one that names
- * another (a write can never move data into someone else's record). The reference must be the
- * record's Patient exactly — `Patient/<id>`, or its full URL on this server — never a longer
- * reference that merely ends like it.
- */
-function bindToRecord(recordId: string, type: RecordType, resource: Json, fhirBase: string | undefined): Json {
-  const element = CATALOGUE[type].patientElement;
-  if (!element) return resource;
-  const value = resource[element];
-  if (value === undefined) return { ...resource, [element]: { reference: `Patient/${recordId}` } };
-  const reference = value && typeof value === 'object' && !Array.isArray(value) ? (value as { reference?: unknown }).reference : undefined;
-  if (typeof reference !== 'string') {
-    throw new InvalidResource(`${type}.${element} must be a Reference like {"reference": "Patient/${recordId}"}.`, [`${type}.${element}`]);
-  }
-  if (reference !== `Patient/${recordId}` && (fhirBase === undefined || reference !== `${fhirBase}/Patient/${recordId}`)) {
-    throw new OtherRecord(`${type}.${element} must refer to this record's patient, Patient/${recordId}.`);
-  }
-  return resource;
-}
-
-function withMeta(resource: Json, id: string, versionId: number, lastUpdated: Date): Json {
-  const meta = { ...((resource.meta as Json | undefined) ?? {}), versionId: String(versionId), lastUpdated: lastUpdated.toISOString() };
-  return { ...resource, id, meta };
-}
-
 function rowOf(recordId: string, type: RecordType, id: string, versionId: number, lastUpdated: Date, content: Json): ResourceRow {
   const { searchDate, searchTokens } = indexResource(content);
   return { type, id, record_id: recordId, version_id: versionId, last_updated: lastUpdated, content, search_date: searchDate ?? null, search_tokens: searchTokens };
 }
 
-/** Resources `check` passed, by the record and type they were checked for (`<recordId>/<type>`). */
-const checkedFor = new WeakMap<object, string>();
+/** What a resource `check` accepted carries, unseen (not enumerable, never serialized): the record and type it was accepted for (`<recordId>/<type>`). */
+const ACCEPTED_FOR = Symbol('accepted for');
 
 /** Freezes `value` and everything in it, so what was checked is what gets written. */
 function deepFreeze<T>(value: T): T {
@@ -156,7 +112,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** `fhirBase`: this server's FHIR base URL, so a resource may name its patient by full URL too. */
-export function createRecordRepositories(db: Database, audit: AuditLog, options: { fhirBase?: string } = {}) {
+export function createRecordRepositories(db: Database, options: { fhirBase?: string } = {}) {
   const store = createResourceStore(db);
   const { fhirBase } = options;
 
@@ -172,16 +128,24 @@ export function createRecordRepositories(db: Database, audit: AuditLog, options:
      */
     forRecord(recordId: string, actor: Actor, options: { audited?: boolean } = {}): RecordRepository {
       const audited = options.audited ?? true;
-      /** Without `count`, the statement that writes the event adds it (a search's total). */
-      const eventOf = (kind: string, type: RecordType, count?: number) => ({
-        kind,
-        ...(actor.kind === 'app' ? { clientId: actor.clientId } : { personId: actor.personId }),
-        details: { type, ...(count === undefined ? {} : { count }), ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
-      });
-      const record = async (kind: string, type: RecordType, count: number) => {
-        if (!audited) return;
-        await audit.append({ recordId, ...eventOf(kind, type, count) });
-      };
+      /**
+       * The one way this repository audits: the event each read or write owes, handed to the store,
+       * which appends it in the statement that does the work (audit/store.ts `audited`); the store
+       * counts what a search, a history or $everything found. None when the caller audits its
+       * whole operation.
+       */
+      const lineFor = (kind: string, type: RecordType): RecordEvent | undefined =>
+        audited
+          ? {
+              recordId,
+              kind,
+              ...(actor.kind === 'app' ? { clientId: actor.clientId } : { personId: actor.personId }),
+              details: { type, count: 1, ...(actor.kind === 'person' ? { person_name: actor.name } : {}) },
+            }
+          : undefined;
+      /** `body` accepted for this record (acceptance.ts), or as `check` accepted it already. */
+      const accepted = (type: RecordType, body: unknown, id?: string): Json =>
+        isChecked(body, type) ? body : acceptResource(body, { type, id, record: { id: recordId, fhirBase } });
 
       /** What `_include` and `_revinclude` bring along: only from this record, only readable types, no match twice. */
       const inclusions = async (type: RecordType, criteria: SearchCriteria, matches: StoredResource[], readable: (type: RecordType) => boolean) => {
@@ -220,12 +184,13 @@ export function createRecordRepositories(db: Database, audit: AuditLog, options:
         return found;
       };
 
-      /** Whether `body` is a resource `check` passed for this record and `type`. */
-      const isChecked = (body: unknown, type: RecordType): body is Json => typeof body === 'object' && body !== null && checkedFor.get(body) === `${recordId}/${type}`;
+      /** Whether `body` is a resource `check` accepted for this record and `type`. */
+      const isChecked = (body: unknown, type: RecordType): body is Json =>
+        typeof body === 'object' && body !== null && (body as { [ACCEPTED_FOR]?: string })[ACCEPTED_FOR] === `${recordId}/${type}`;
 
       const repository: RecordRepository = {
         async read(type, id) {
-          const row = audited ? await store.findAudited(recordId, type, id, eventOf('fhir.read', type, 1)) : await store.find(recordId, type, id);
+          const row = await store.find(recordId, type, id, lineFor('fhir.read', type));
           if (!row) {
             if ((await store.latestVersion(recordId, type, id))?.deleted) throw new ResourceDeleted(type, id);
             throw new ResourceNotFound(type, id);
@@ -234,26 +199,23 @@ export function createRecordRepositories(db: Database, audit: AuditLog, options:
         },
 
         async readVersion(type, id, versionId) {
-          const row = await store.version(recordId, type, id, versionId);
+          const row = await store.version(recordId, type, id, versionId, lineFor('fhir.read', type));
           if (!row) throw new ResourceNotFound(`${type}/${id}/_history`, String(versionId));
           if (row.deleted || !row.content) throw new ResourceDeleted(type, id, versionId);
-          await record('fhir.read', type, 1);
           return { content: row.content, versionId: row.version_id, lastUpdated: row.last_updated };
         },
 
         async history(type, id, { count, before }) {
-          const page = await store.history(recordId, type, id, count, before);
+          const page = await store.history(recordId, type, id, count, before, lineFor('fhir.history', type));
           if (page.total === 0) throw new ResourceNotFound(type, id);
-          await record('fhir.history', type, page.rows.length);
           return { total: page.total, entries: page.rows.map(historyEntry), nextBefore: page.more ? page.rows.at(-1)?.version_id : undefined };
         },
 
-        check(type, body, id) {
-          const resource = asResource(type, body);
-          if (id !== undefined && resource.id !== id) throw new InvalidResource(`The resource's id must be ${id}, as in the URL.`, [`${type}.id`]);
-          const checked = deepFreeze(validated(type, bindToRecord(recordId, type, resource, fhirBase)));
-          checkedFor.set(checked, `${recordId}/${type}`);
-          return checked;
+        check(type, body, options = {}) {
+          // A copy of its own: the mark never lands on (or fails on) an object the caller still holds.
+          const resource = { ...acceptResource(body, { type, id: options.id, record: { id: recordId, fhirBase }, rewrite: options.rewrite }) };
+          Object.defineProperty(resource, ACCEPTED_FOR, { value: `${recordId}/${type}` });
+          return deepFreeze(resource);
         },
 
         async create(type, body, options = {}) {
@@ -261,12 +223,10 @@ export function createRecordRepositories(db: Database, audit: AuditLog, options:
           if (type === 'Patient' && (await store.find(recordId, type, id))) {
             throw new NotSupported('A record holds exactly one Patient: update it instead.');
           }
-          const resource = isChecked(body, type) ? body : validated(type, bindToRecord(recordId, type, asResource(type, body), fhirBase));
+          const resource = accepted(type, body);
           const lastUpdated = new Date();
-          const content = withMeta(resource, id, 1, lastUpdated);
-          const row = rowOf(recordId, type, id, 1, lastUpdated, content);
-          if (audited) await store.insertAudited(row, eventOf('fhir.created', type, 1));
-          else await db.transaction(() => store.insert(row));
+          const content = asStored(resource, id, 1, lastUpdated);
+          await store.insert(rowOf(recordId, type, id, 1, lastUpdated, content), lineFor('fhir.created', type));
           return { content, versionId: 1, lastUpdated };
         },
 
@@ -283,54 +243,41 @@ export function createRecordRepositories(db: Database, audit: AuditLog, options:
           return db.transaction(async () => {
             await db.lock(`conditional-create:${recordId}:${type}`);
             const match = await repository.conditionalMatch(type, criteria);
-            if (match) {
-              await record('fhir.read', type, 1);
-              return { created: false, resource: match };
-            }
+            // The match stands in for the new resource: read (and audited) as a read of it.
+            const found = match && (await store.find(recordId, type, String(match.content.id), lineFor('fhir.read', type)));
+            if (found) return { created: false, resource: toStored(found) };
             return { created: true, resource: await repository.create(type, body, options) };
           });
         },
 
         async update(type, id, body, ifMatch) {
-          const prechecked = isChecked(body, type);
-          const resource = prechecked ? body : asResource(type, body);
-          if (resource.id !== id) throw new InvalidResource(`The resource's id must be ${id}, as in the URL.`, [`${type}.id`]);
+          const resource = accepted(type, body, id);
           const existing = await store.find(recordId, type, id);
           if (!existing) throw new ResourceNotFound(type, id);
           if (ifMatch !== undefined && ifMatch !== existing.version_id) {
             throw new VersionConflict(`${type}/${id} has changed: it is at version ${existing.version_id}, not ${ifMatch}.`);
           }
-          const checked = prechecked ? resource : validated(type, bindToRecord(recordId, type, resource, fhirBase));
           const versionId = existing.version_id + 1;
           const lastUpdated = new Date();
-          const content = withMeta(checked, id, versionId, lastUpdated);
-          await db.transaction(async () => {
-            if (!(await store.replace(rowOf(recordId, type, id, versionId, lastUpdated, content), existing.version_id))) {
-              throw new VersionConflict(`${type}/${id} was changed by someone else at the same time; read it again.`);
-            }
-            await record('fhir.updated', type, 1);
-          });
+          const content = asStored(resource, id, versionId, lastUpdated);
+          if (!(await store.replace(rowOf(recordId, type, id, versionId, lastUpdated, content), existing.version_id, lineFor('fhir.updated', type)))) {
+            throw new VersionConflict(`${type}/${id} was changed by someone else at the same time; read it again.`);
+          }
           return { content, versionId, lastUpdated };
         },
 
         async remove(type, id) {
           if (type === 'Patient') throw new NotSupported('The Patient of a record cannot be deleted.');
-          await db.transaction(async () => {
-            if (!(await store.delete(recordId, type, id, new Date()))) {
-              // Deleting what is already deleted changes nothing and succeeds (http.html#delete).
-              if ((await store.latestVersion(recordId, type, id))?.deleted) return;
-              throw new ResourceNotFound(type, id);
-            }
-            await record('fhir.deleted', type, 1);
-          });
+          if (await store.delete(recordId, type, id, new Date(), lineFor('fhir.deleted', type))) return;
+          // Deleting what is already deleted changes nothing and succeeds (http.html#delete).
+          if ((await store.latestVersion(recordId, type, id))?.deleted) return;
+          throw new ResourceNotFound(type, id);
         },
 
         async search(type, criteria, readable = () => true) {
-          const otherPatient = criteria.patients.some((patient) => patient !== recordId);
-          // The search's audit line is written with its count, in the same statement.
-          const event = audited && !otherPatient ? eventOf('fhir.searched', type) : undefined;
-          const result = otherPatient ? { total: 0, rows: [], more: false } : await store.search(recordId, type, criteria, event);
-          if (!event) await record('fhir.searched', type, result.total);
+          // A search naming another record's patient matches nothing here (and is audited as such).
+          const own = criteria.patients.some((patient) => patient !== recordId) ? { ...criteria, ids: [...criteria.ids, []] } : criteria;
+          const result = await store.search(recordId, type, own, lineFor('fhir.searched', type));
           const resources = result.rows.map(toStored);
           const included = await inclusions(type, criteria, resources, readable);
           const last = result.rows.at(-1) as { seq?: string; sort_key?: string } | undefined;
@@ -343,8 +290,7 @@ export function createRecordRepositories(db: Database, audit: AuditLog, options:
         },
 
         async everything(types, { since, count, after }) {
-          const result = await store.everything(recordId, types, since, count, after);
-          await record('fhir.everything', 'Patient', result.total);
+          const result = await store.everything(recordId, types, since, count, after, lineFor('fhir.everything', 'Patient'));
           const last = result.rows.at(-1);
           return { total: result.total, resources: result.rows.map(toStored), nextCursor: result.more && last ? Number(last.seq) : undefined };
         },

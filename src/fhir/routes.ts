@@ -14,6 +14,7 @@ import { DomainError, STATUS_OF, TooManyAttempts, type FailureKind } from '../er
 import { fromBodyParser } from '../http/error-handler';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { noteFailure } from '../http/request-log';
+import { entryOf, requestEntry, setEntry } from '../http/request-context';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import { allows, demand, permissionsOf } from './access';
 import { InvalidResource, ResourceNotFound } from './errors';
@@ -29,6 +30,9 @@ import { capabilityStatement, smartConfiguration, type Endpoints } from './smart
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** The size of a Bundle's body as sent, in bytes (a large Bundle counts against its app's hourly rate). */
+const BUNDLE_BYTES = requestEntry('bundle bytes', () => 0);
 
 type Deps = { endpoints: Endpoints; repositories: RecordRepositories; gate: BearerGate; version: string; limits: FhirLimits };
 
@@ -241,18 +245,17 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits }: D
   };
 
   // Transaction and batch Bundles (http.html#transaction): larger bodies than one resource.
-  const bundleBytes = new WeakMap<object, number>();
   const bundleJson = express.json({
     type: ['application/fhir+json', 'application/json'],
     limit: '5mb',
     strict: true,
     verify: (req, _res, buffer) => {
-      bundleBytes.set(req, buffer.length);
+      setEntry(req, BUNDLE_BYTES, buffer.length);
     },
   });
   router.post('/', gate.forRecords, jsonOnly, bundleJson, async (req, res) => {
     const caller = recordCallerOf(res);
-    const large = isLargeBundle(req.body, bundleBytes.get(req) ?? 0);
+    const large = isLargeBundle(req.body, entryOf(req, BUNDLE_BYTES));
     const answer = await processBundle(
       {
         atomically: repositories.atomically,

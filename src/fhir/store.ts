@@ -2,10 +2,15 @@
  * SQL for FHIR resources: the current version of each resource, with the record it belongs to
  * and the values it is searched by, and every version each resource had (`resource_versions`,
  * written beside each create, update and delete). Only the record repository calls this.
+ *
+ * Every read or write the record's history shows takes the event it owes (`event`), and appends
+ * it in the statement that does the work (audit/store.ts `audited`): one round trip, and the line
+ * is there exactly when the work was done. Without an event (the caller audits its whole
+ * operation once) the same statement runs without it.
  */
 import type { Knex } from 'knex';
-import { statement, type Database } from '../db';
-import { AUDIT_INSERT, eventValues, type RecordEvent } from '../audit/store';
+import { statement, type Database, type Statement } from '../db';
+import { audited, eventValues, type RecordEvent, type Steps } from '../audit/store';
 import type { DateComparison, SearchCriteria, SearchSort } from './search';
 
 export type ResourceRow = {
@@ -48,10 +53,6 @@ function applyDate(query: Knex.QueryBuilder, column: string, date: DateCompariso
 /** One version of a resource as history keeps it; a deletion has no content. */
 export type VersionRow = { type: string; id: string; version_id: number; last_updated: Date; content: Record<string, unknown> | null; deleted: boolean };
 
-function versionOf(row: ResourceRow) {
-  return { record_id: row.record_id, type: row.type, id: row.id, version_id: row.version_id, last_updated: row.last_updated, content: row.content, deleted: false };
-}
-
 /** The sort key in whole milliseconds (a resource with no date sorts first), so a cursor can carry it exactly. */
 function sortKey(sort: SearchSort): string {
   const column = sort.by === 'date' ? "coalesce(search_date, '0001-01-01T00:00:00Z'::timestamptz)" : 'last_updated';
@@ -60,83 +61,151 @@ function sortKey(sort: SearchSort): string {
 
 /** Without the search columns: parsing their arrays and dates was a tenth of a read's CPU. */
 const READ_COLUMNS = 'type, id, record_id, version_id, last_updated, content';
+const VERSION_COLUMNS = 'type, id, version_id, last_updated, content, deleted';
 
-/**
- * A read by id, and the audit line it is owed (the row audit/store.ts appends) when it finds the
- * resource: one round trip instead of two for the most frequent request of all (issue 14).
- */
-const FIND_AUDITED = statement(
-  `with found as (select ${READ_COLUMNS} from resources where record_id = $1 and type = $2 and id = $3),
-   logged as (${AUDIT_INSERT} select $1, $4, $5, $6, $7 from found)
-   select ${READ_COLUMNS} from found`,
+/** The statement of `data` without an audit line. */
+function unaudited(data: Steps): string {
+  return `with ${data.steps.join(',\n   ')}\n   ${data.result}`;
+}
+
+/** A statement in both forms: without its audit line, and with it (the event's parameters after the statement's own). */
+type Forms = { plain: Statement; audited: Statement };
+
+function forms(data: Steps, line: { for: string; event: number }): Forms {
+  return { plain: statement(unaudited(data)), audited: statement(audited(data, line)) };
+}
+
+/** A read by id, audited when it finds the resource: the most frequent request of all, one round trip. */
+const FIND = forms(
+  { steps: [`found as (select ${READ_COLUMNS} from resources where record_id = $1 and type = $2 and id = $3)`], result: `select ${READ_COLUMNS} from found` },
+  { for: 'found', event: 4 },
 );
 
-/**
- * A new resource, its first history row and the audit line of its creation in one statement — one
- * round trip, and as atomic as the transaction of three it replaces (issue 14).
- */
-const INSERT_AUDITED = statement(
-  `with created as (
-     insert into resources (type, id, record_id, version_id, last_updated, content, search_date, search_tokens) values ($1, $2, $3, $4, $5, $6, $7, $8)
-     returning record_id, type, id, version_id, last_updated, content),
-   versioned as (insert into resource_versions (record_id, type, id, version_id, last_updated, content) select record_id, type, id, version_id, last_updated, content from created),
-   logged as (${AUDIT_INSERT} select record_id, $9, $10, $11, $12 from created)
-   select id from created`,
+/** One version by number, audited when it is there and is not the deletion. */
+const VERSION = forms(
+  {
+    steps: [
+      `found as (select ${VERSION_COLUMNS} from resource_versions where record_id = $1 and type = $2 and id = $3 and version_id = $4)`,
+      'shown as (select 1 from found where not deleted and content is not null)',
+    ],
+    result: `select ${VERSION_COLUMNS} from found`,
+  },
+  { for: 'shown', event: 5 },
 );
+
+/** A new resource and its first history row: one statement, as atomic as a transaction of the two. */
+const INSERT = forms(
+  {
+    steps: [
+      `created as (
+       insert into resources (record_id, type, id, version_id, last_updated, content, search_date, search_tokens) values ($1, $2, $3, $4, $5, $6, $7, $8)
+       returning record_id, type, id, version_id, last_updated, content)`,
+      `versioned as (
+       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
+       select record_id, type, id, version_id, last_updated, content from created)`,
+    ],
+    result: 'select id from created',
+  },
+  { for: 'created', event: 9 },
+);
+
+/** A new version while the stored one is still version $9, and its history row; no row when it moved on. */
+const REPLACE = forms(
+  {
+    steps: [
+      `changed as (
+       update resources set version_id = $4, last_updated = $5, content = $6, search_date = $7, search_tokens = $8
+       where record_id = $1 and type = $2 and id = $3 and version_id = $9
+       returning record_id, type, id, version_id, last_updated, content)`,
+      `versioned as (
+       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
+       select record_id, type, id, version_id, last_updated, content from changed)`,
+    ],
+    result: 'select id from changed',
+  },
+  { for: 'changed', event: 10 },
+);
+
+/** Removes the current row and records the deletion as a version of its own; no row when there was none. */
+const DELETE = forms(
+  {
+    steps: [
+      'removed as (delete from resources where record_id = $1 and type = $2 and id = $3 returning record_id, type, id, version_id)',
+      `versioned as (
+       insert into resource_versions (record_id, type, id, version_id, last_updated, content, deleted)
+       select record_id, type, id, version_id + 1, $4::timestamptz, null, true from removed)`,
+    ],
+    result: 'select id from removed',
+  },
+  { for: 'removed', event: 5 },
+);
+
+/** A row's values in INSERT's and REPLACE's order. */
+function rowValues(row: ResourceRow): unknown[] {
+  return [row.record_id, row.type, row.id, row.version_id, row.last_updated, row.content, row.search_date ?? null, row.search_tokens ?? []];
+}
+
+/** A page's rows, each beside the total they are out of; one row of nulls but the total when the page is empty. */
+type PageRows<Row> = { rows: (Row & { total: string; id: string | null })[] };
 
 export function createResourceStore(db: Database) {
+  /** `statement` with `values`, audited when there is an event. */
+  const run = <Row>(statement: Forms, values: unknown[], event: RecordEvent | undefined): Promise<Row[]> =>
+    event ? db.query<Row>(statement.audited, [...values, ...eventValues(event)]) : db.query<Row>(statement.plain, values);
+
+  /**
+   * A page and the total it is out of, in one statement (steps `counted`, one row with `total`,
+   * and `page`), with its audit line when there is an event: one for each row of the step
+   * `line.for` (`counted`, or one of `line.steps`, whose placeholders `line.bindings` fill),
+   * counting `line.count`. With `countOnly`, no rows but the total.
+   */
+  const countedPage = async <Row>(
+    counted: Knex.QueryBuilder,
+    page: Knex.QueryBuilder,
+    options: {
+      order: string;
+      countOnly?: boolean;
+      event: RecordEvent | undefined;
+      line: { steps?: string[]; bindings?: Knex.RawBinding[]; for: string; count: string };
+    },
+  ) => {
+    const { event, line } = options;
+    const data: Steps = {
+      steps: ['counted as (?)', 'page as (?)', ...(event ? (line.steps ?? []) : [])],
+      result: `select counted.total, page.* from counted left join page on ${options.countOnly ? 'false' : 'true'} order by ${options.order}`,
+    };
+    const sql = event ? audited(data, { for: line.for, event: '?', count: line.count }) : unaudited(data);
+    const bindings: Knex.RawBinding[] = [counted, page, ...(event ? [...(line.bindings ?? []), ...(eventValues(event) as Knex.RawBinding[])] : [])];
+    const { rows } = (await db.raw(sql, bindings)) as PageRows<Row>;
+    return { total: Number(rows[0]?.total ?? 0), rows: rows.filter((row) => row.id !== null) };
+  };
+
   return {
-    /** Call inside a transaction: the current row and its first history row go together. */
-    async insert(row: ResourceRow): Promise<void> {
-      await db.table('resources').insert(row);
-      await db.table('resource_versions').insert(versionOf(row));
+    /** A new resource and its first history row, with `event` appended when given; needs no transaction. */
+    async insert(row: ResourceRow, event?: RecordEvent): Promise<void> {
+      await run(INSERT, rowValues(row), event);
     },
 
-    /** `insert`, appending `event` (about the row's record) in the same statement; needs no transaction. */
-    async insertAudited(row: ResourceRow, event: RecordEvent): Promise<void> {
-      await db.query(INSERT_AUDITED, [
-        row.type, row.id, row.record_id, row.version_id, row.last_updated, row.content, row.search_date ?? null, row.search_tokens ?? [],
-        ...eventValues(event),
-      ]);
-    },
-
-    async find(recordId: string, type: string, id: string): Promise<ResourceRow | undefined> {
-      return db.table('resources').where({ record_id: recordId, type, id }).first(db.raw(READ_COLUMNS));
-    },
-
-    /** `find`, appending `event` (about this record) in the same statement when the resource is there. */
-    async findAudited(recordId: string, type: string, id: string, event: RecordEvent): Promise<ResourceRow | undefined> {
-      const [row] = await db.query<ResourceRow>(FIND_AUDITED, [recordId, type, id, ...eventValues(event)]);
+    /** The current version; `event` is appended when it is found. */
+    async find(recordId: string, type: string, id: string, event?: RecordEvent): Promise<ResourceRow | undefined> {
+      const [row] = await run<ResourceRow>(FIND, [recordId, type, id], event);
       return row;
     },
 
-    /** Writes a new version if the stored one is still `expectedVersion`; false when it moved on. */
-    async replace(row: ResourceRow, expectedVersion: number): Promise<boolean> {
-      const count = await db
-        .table('resources')
-        .where({ record_id: row.record_id, type: row.type, id: row.id, version_id: expectedVersion })
-        .update({
-          version_id: row.version_id,
-          last_updated: row.last_updated,
-          content: row.content,
-          search_date: row.search_date ?? null,
-          search_tokens: row.search_tokens ?? [],
-        });
-      if (count === 1) await db.table('resource_versions').insert(versionOf(row));
-      return count === 1;
+    /** Writes a new version (and `event`) if the stored one is still `expectedVersion`; false when it moved on. */
+    async replace(row: ResourceRow, expectedVersion: number, event?: RecordEvent): Promise<boolean> {
+      return (await run(REPLACE, [...rowValues(row), expectedVersion], event)).length === 1;
     },
 
-    /** Call inside a transaction: removes the current row and records the deletion as a version. */
-    async delete(recordId: string, type: string, id: string, at: Date): Promise<boolean> {
-      const [removed] = (await db.table('resources').where({ record_id: recordId, type, id }).delete().returning(['version_id'])) as { version_id: number }[];
-      if (!removed) return false;
-      await db.table('resource_versions').insert({ record_id: recordId, type, id, version_id: removed.version_id + 1, last_updated: at, content: null, deleted: true });
-      return true;
+    /** Removes the current row and records the deletion as a version (and `event`); false when there was none. */
+    async delete(recordId: string, type: string, id: string, at: Date, event?: RecordEvent): Promise<boolean> {
+      return (await run(DELETE, [recordId, type, id, at], event)).length === 1;
     },
 
-    /** One version of a resource of the record (a deletion included). */
-    async version(recordId: string, type: string, id: string, versionId: number): Promise<VersionRow | undefined> {
-      return db.table('resource_versions').where({ record_id: recordId, type, id, version_id: versionId }).first('type', 'id', 'version_id', 'last_updated', 'content', 'deleted');
+    /** One version of a resource of the record (a deletion included); `event` is appended when it is not the deletion. */
+    async version(recordId: string, type: string, id: string, versionId: number, event?: RecordEvent): Promise<VersionRow | undefined> {
+      const [row] = await run<VersionRow>(VERSION, [recordId, type, id, versionId], event);
+      return row;
     },
 
     /** The newest version of a resource of the record, to tell a deleted one from one never there. */
@@ -148,20 +217,32 @@ export function createResourceStore(db: Database) {
         .first('type', 'id', 'version_id', 'last_updated', 'content', 'deleted');
     },
 
-    /** Versions of a resource, newest first: `count` of them below `before` (a version id), and how many in all. */
-    async history(recordId: string, type: string, id: string, count: number, before: number | undefined) {
+    /**
+     * Versions of a resource, newest first: `count` of them below `before` (a version id), and how
+     * many in all; `event` is appended, counting the versions shown, when the resource has any.
+     */
+    async history(recordId: string, type: string, id: string, count: number, before: number | undefined, event?: RecordEvent) {
       const base = db.table('resource_versions').where({ record_id: recordId, type, id });
-      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'deleted').orderBy('version_id', 'desc').limit(count + 1);
       if (before !== undefined) page.where('version_id', '<', before);
-      const rows = (await page) as VersionRow[];
-      return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
+      const found = await countedPage<VersionRow>(base.clone().count({ total: '*' }), page, {
+        order: 'page.version_id desc',
+        event,
+        line: {
+          steps: ['shown as (select least((select count(*) from page), ?::int) as shown from counted where counted.total > 0)'],
+          bindings: [count],
+          for: 'shown',
+          count: 'shown.shown',
+        },
+      });
+      return { total: found.total, rows: found.rows.slice(0, count), more: found.rows.length > count };
     },
 
     /**
      * The matching resources of one record and type, a page at a time in the search's order (by its
-     * sort key, then creation order), and how many match in all. Each row carries `seq` and, when
-     * sorted, `sort_key` (ms), from which the next page's cursor is made.
+     * sort key, then creation order), and how many match in all; `event` is appended with that
+     * total as its count. Each row carries `seq` and, when sorted, `sort_key` (ms), from which the
+     * next page's cursor is made.
      */
     async search(recordId: string, type: string, criteria: SearchCriteria, event?: RecordEvent) {
       const base = db.table('resources').where({ record_id: recordId, type });
@@ -169,7 +250,6 @@ export function createResourceStore(db: Database) {
       for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
       for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
-      const counted = base.clone().count<{ total: string }[]>({ total: '*' });
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').limit(criteria.count + 1);
       const key = criteria.sort ? sortKey(criteria.sort) : undefined;
       let order = 'page.seq asc';
@@ -182,19 +262,13 @@ export function createResourceStore(db: Database) {
         page.orderBy('seq', 'asc');
         if (criteria.after) page.where('seq', '>', criteria.after.seq);
       }
-      // One round trip: the count, the audit line (the row audit/store.ts appends, its count the
-      // total) and the page, whose rows come with the total (one row of nulls when it is empty).
-      const logged = event
-        ? db.raw(`${AUDIT_INSERT} select ?, ?, ?, ?, ?::jsonb || jsonb_build_object('count', total) from counted`, [recordId, ...(eventValues(event) as Knex.RawBinding[])])
-        : undefined;
-      const { rows: found } = (await db.raw(
-        `with counted as (?)${logged ? ', logged as (?)' : ''}
-         select counted.total, page.* from counted left join lateral (?) page on ${criteria.countOnly ? 'false' : 'true'} order by ${order}`,
-        [counted, ...(logged ? [logged] : []), page],
-      )) as { rows: (ResourceRow & { total: string; seq: string | null; sort_key?: string })[] };
-      const total = Number(found[0]?.total ?? 0);
-      const rows = found.filter((row) => row.seq !== null);
-      return { total, rows: rows.slice(0, criteria.count), more: rows.length > criteria.count };
+      const found = await countedPage<ResourceRow & { seq: string; sort_key?: string }>(base.clone().count({ total: '*' }), page, {
+        order,
+        countOnly: criteria.countOnly,
+        event,
+        line: { for: 'counted', count: 'counted.total' },
+      });
+      return { total: found.total, rows: found.rows.slice(0, criteria.count), more: found.rows.length > criteria.count };
     },
 
     /** The resources of the record among `references` (`Type/id`), for `_include`: never another record's. */
@@ -220,15 +294,21 @@ export function createResourceStore(db: Database) {
       return query;
     },
 
-    /** The record's resources of `types` changed since `since`, a page at a time in creation order ($everything). */
-    async everything(recordId: string, types: readonly string[], since: Date | undefined, count: number, after: number | undefined) {
+    /**
+     * The record's resources of `types` changed since `since`, a page at a time in creation order
+     * ($everything); `event` is appended with how many there are in all as its count.
+     */
+    async everything(recordId: string, types: readonly string[], since: Date | undefined, count: number, after: number | undefined, event?: RecordEvent) {
       const base = db.table('resources').where({ record_id: recordId }).whereIn('type', [...types]);
       if (since) base.where('last_updated', '>=', since);
-      const [{ total }] = (await base.clone().count<{ total: string }[]>({ total: '*' })) as [{ total: string }];
       const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(count + 1);
       if (after !== undefined) page.where('seq', '>', after);
-      const rows = (await page) as (ResourceRow & { seq: string })[];
-      return { total: Number(total), rows: rows.slice(0, count), more: rows.length > count };
+      const found = await countedPage<ResourceRow & { seq: string }>(base.clone().count({ total: '*' }), page, {
+        order: 'page.seq asc',
+        event,
+        line: { for: 'counted', count: 'counted.total' },
+      });
+      return { total: found.total, rows: found.rows.slice(0, count), more: found.rows.length > count };
     },
 
     /** Everything in a record except its Patient, newest first, for the person's record page. */

@@ -4,8 +4,8 @@
  *
  * A transaction is all or nothing: every entry is checked against the caller's permissions before
  * anything is written, new resources get their ids up front so `urn:uuid:` (and any other fullUrl)
- * references between entries are rewritten to them, every resource is validated before the
- * database transaction opens (a few milliseconds at a time, so other requests are served in
+ * references between entries are rewritten to them, every resource is accepted (acceptance.ts)
+ * before the database transaction opens (a few milliseconds at a time, so other requests are served in
  * between), and the steps then run in one database transaction in the order R4 prescribes —
  * deletes, creates, updates, then reads, whatever the order of the entries — one invalid entry
  * and nothing is written. A batch runs each entry on its own and answers each with its own status.
@@ -24,7 +24,6 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DomainError, STATUS_OF } from '../errors';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import type { Permission } from '../rules/scopes';
-import { findUnstorable } from '../security/storable-text';
 import { ChangedMeanwhile, InvalidResource, TooCostly } from './errors';
 import { asObject, relativeReference } from './indexing';
 import type { RecordRepository, StoredResource } from './repository';
@@ -303,18 +302,14 @@ export async function runTransaction(
     if (match) matched.set(index, String(match.content.id));
   }
   const targets = new Map([...referenceTargets(entries, steps, matched), ...(options.targets ?? [])]);
-  // Every resource checked before the transaction opens (it holds the embedded database's one
-  // connection), a few milliseconds at a time. A matched create writes nothing: not checked.
+  // Every resource accepted before the transaction opens (it holds the embedded database's one
+  // connection), a few milliseconds at a time, its references rewritten to the entries' ids. A
+  // matched create writes nothing: not checked.
   const checked = await inTurns(steps, (step, index): Step => {
     if (!('resource' in step) || matched.has(index)) return step;
-    // Rewriting walks each resource: refuse one nested too deeply (or holding unstorable text) first.
-    const unstorable = findUnstorable(step.resource, step.type);
-    if (unstorable) {
-      const problem = unstorable.problem === 'depth' ? 'the resource is nested too deeply' : 'text cannot contain NUL characters or broken Unicode';
-      throw new InvalidResource(`Bundle.entry[${index}]: ${unstorable.path}: ${problem}.`, [`Bundle.entry[${index}].resource`]);
-    }
     try {
-      const resource = repository.check(step.type, rewriteReferences(step.resource, targets), step.method === 'PUT' ? step.id : undefined);
+      const rewrite = (resource: Json) => rewriteReferences(resource, targets) as Json;
+      const resource = repository.check(step.type, step.resource, { id: step.method === 'PUT' ? step.id : undefined, rewrite });
       return { ...step, resource };
     } catch (error) {
       throw atEntry(index, error);

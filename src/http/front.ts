@@ -1,8 +1,9 @@
 /**
  * What every request passes first, on Node's own request and response: the request log, the
  * metrics timer, the security headers and `no-store` — then the endpoints apps call at the OpenID
- * core (token, introspection, revocation, userinfo, registration, JWKS, discovery…) go straight to
- * oidc-provider, and everything else to the express app.
+ * core and its published documents (token, introspection, revocation, userinfo, registration,
+ * JWKS, discovery…: the routes table in oidc/routes.ts says which) go straight to oidc-provider,
+ * and everything else to the express app.
  *
  * oidc-provider is a koa application. Reached through express, every request to it ran express's
  * router and had its request and response re-prototyped to express's before koa wrapped them

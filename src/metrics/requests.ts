@@ -4,8 +4,7 @@
  * §3.1.0: read, search-type, create, update, delete, capabilities) and status.
  */
 import { pathOf, type FrontStep } from '../http/front';
-import { OIDC_ROUTES } from '../oidc/provider';
-import { isProviderPath } from '../oidc/runtime';
+import { OIDC_ROUTES, isProviderPath } from '../oidc/routes';
 import { isRecordType } from '../rules/catalogue';
 import type { Metrics } from './registry';
 

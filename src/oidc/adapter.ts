@@ -3,27 +3,18 @@
  * tokens are shared by every instance. `find` reports `consumed` so code re-use is detected;
  * clients' secrets are stored hashed, and every credential is stored under the SHA-256 of its
  * value, its secret parts sealed under it (stored-credentials.ts), so the table holds nothing
- * that can be presented.
+ * that can be presented. Where the route lets one query answer several lookups, route-lookups.ts
+ * answers them.
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
-import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { credentialKey } from '../security/credential-keys';
 import { findUnstorable, isStorableText } from '../security/storable-text';
-import { createClientCache } from './client-cache';
+import { createRouteLookups } from './route-lookups';
 import type { ModelRow, ModelStore } from './store';
 import { fromStored, storedKeyOf, toStored } from './stored-credentials';
 
-/** Where oidc-provider may use a client's metadata up to a few seconds old (client-cache.ts). */
-const CACHED_CLIENT_ROUTES = new Set(['token', 'introspection', 'revocation']);
-
-const currentContext = () => (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
-const currentRoute = () => currentContext()?.oidc?.route;
-
-/** Where oidc-provider looks a token up in each of these models at once: one query answers all. */
-const TOKEN_MODELS = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
-const BATCHED_TOKEN_ROUTES = new Set(['introspection', 'revocation']);
-/** What the token endpoint reads together with the grant it was issued under (store.findWithGrant). */
-const GRANT_BOUND_MODELS = new Set(['AuthorizationCode', 'RefreshToken']);
+const currentRoute = () => Provider.ctx?.oidc?.route;
 
 /** Expired device codes are kept this long, so a late poll hears `expired_token` (RFC 8628 §3.5). */
 const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
@@ -58,18 +49,7 @@ export function createAdapterClass(
   refreshReuseGrace: number,
   devicePolled?: (deviceCode: string) => Promise<void>,
 ) {
-  const clients = createClientCache<AdapterPayload>();
-  /** Per request: token value → its rows in TOKEN_MODELS (store.findInModels). */
-  const tokenLookups = new WeakMap<object, Map<string, ReturnType<ModelStore['findInModels']>>>();
-  /** Per token request: grant id → the grant read with the code or refresh token (null: none live). */
-  const grantLookups = new WeakMap<object, Map<string, ModelRow | null>>();
-  /** A token or grant written or removed in this request is read again if looked up again. */
-  const forgetTokenLookup = (id: string) => {
-    const ctx = currentContext();
-    if (!ctx) return;
-    tokenLookups.get(ctx)?.delete(id);
-    grantLookups.get(ctx)?.delete(id);
-  };
+  const lookups = createRouteLookups<AdapterPayload>(store, refreshReuseGrace);
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
 
@@ -83,7 +63,7 @@ export function createAdapterClass(
       }
       // An access token issued by a refresh names the refresh token issued with it, so a retry
       // that withdraws that pair (store.retryRotatedRefreshToken) finds both.
-      const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? currentContext()?.oidc.entities.RefreshToken?.jti : undefined;
+      const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? Provider.ctx?.oidc.entities.RefreshToken?.jti : undefined;
       if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
       const stored = toStored(this.model, id, given);
       await store.upsert({
@@ -96,8 +76,8 @@ export function createAdapterClass(
         expiresAt: expiresIn ? new Date(Date.now() + (expiresIn + (this.model === 'DeviceCode' ? DEVICE_CODE_RETENTION : 0)) * 1000) : undefined,
       });
       // After the write, so a lookup racing it cannot keep the old metadata.
-      if (this.model === 'Client') clients.forget(id);
-      forgetTokenLookup(id);
+      if (this.model === 'Client') lookups.forgetClient(id);
+      lookups.forget(id);
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
@@ -114,36 +94,11 @@ export function createAdapterClass(
     }
 
     async find(id: string) {
-      if (this.model === 'Client') return clients.find(id, () => this.findBy('id', id), CACHED_CLIENT_ROUTES.has(currentRoute() ?? ''));
-      const ctx = currentContext();
-      // The token endpoint reads a code or refresh token and then its grant: one query for both.
-      if (ctx && ctx.oidc?.route === 'token' && isStorableText(id)) {
-        if (GRANT_BOUND_MODELS.has(this.model)) {
-          const found = await store.findWithGrant(this.model, storedKeyOf(this.model, id), this.model === 'RefreshToken' ? refreshReuseGrace : 0);
-          if (!found) return undefined;
-          if (found.grantId) {
-            const grants = grantLookups.get(ctx) ?? new Map<string, ModelRow | null>();
-            grantLookups.set(ctx, grants);
-            grants.set(found.grantId, found.grant ?? null);
-          }
-          return payloadOf(this.model, found.token, { id });
-        }
-        const grant = this.model === 'Grant' ? grantLookups.get(ctx)?.get(id) : undefined;
-        if (grant !== undefined) return grant ? payloadOf('Grant', grant, { id }) : undefined;
-      }
-      if (ctx && TOKEN_MODELS.includes(this.model) && BATCHED_TOKEN_ROUTES.has(ctx.oidc?.route ?? '') && isStorableText(id)) {
-        const lookups = tokenLookups.get(ctx) ?? new Map<string, ReturnType<ModelStore['findInModels']>>();
-        tokenLookups.set(ctx, lookups);
-        let rows = lookups.get(id);
-        if (!rows) {
-          // Every token model is keyed by the same hash of the value.
-          rows = store.findInModels(TOKEN_MODELS, credentialKey(id), refreshReuseGrace);
-          lookups.set(id, rows);
-        }
-        const row = (await rows).get(this.model);
-        return row ? payloadOf(this.model, row, { id }) : undefined;
-      }
-      return this.findBy('id', id);
+      if (this.model === 'Client') return lookups.client(id, () => this.findBy('id', id));
+      const planned = lookups.find(this.model, id);
+      if (!planned) return this.findBy('id', id);
+      const row = await planned;
+      return row ? payloadOf(this.model, row, { id }) : undefined;
     }
 
     findByUid(uid: string) {
@@ -171,22 +126,22 @@ export function createAdapterClass(
       if (won) return;
       if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) return;
       if (this.model === 'AuthorizationCode' && grantId) {
-        forgetTokenLookup(grantId);
+        lookups.forget(grantId);
         await store.deleteGrant(grantId);
-        const ctx = currentContext();
+        const ctx = Provider.ctx;
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
       throw new errors.InvalidGrant(`${labelOf[this.model] ?? 'grant'} already used`);
     }
 
     async destroy(id: string): Promise<void> {
-      if (this.model === 'Client') clients.forget(id);
-      forgetTokenLookup(id);
+      if (this.model === 'Client') lookups.forgetClient(id);
+      lookups.forget(id);
       await store.destroy(this.model, storedKeyOf(this.model, id));
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      forgetTokenLookup(grantId);
+      lookups.forget(grantId);
       await store.revokeByGrantId(this.model, grantId);
     }
   };

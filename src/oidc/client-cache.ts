@@ -1,10 +1,10 @@
 /**
  * Registered clients' metadata, kept in memory for a few seconds: oidc-provider looks the client up
  * on every call to the token, introspection and revocation endpoints, and with apps refreshing
- * thousands of tokens that lookup was one database round trip in every request (issue 14's
- * profile). Only those machine-to-machine calls may use a copy up to a few seconds old; every other
- * lookup (the authorization endpoint, where a person sees the app's rules) reads the database and
- * refreshes the copy. A write through this process forgets its entry at once, and only clients that
+ * thousands of tokens that lookup would be one database round trip in every request. Only those
+ * machine-to-machine calls may use a copy up to a few seconds old (route-lookups.ts decides); every
+ * other lookup (the authorization endpoint, where a person sees the app's rules) reads the database
+ * and refreshes the copy. A write through this process forgets its entry at once, and only clients that
  * exist are kept (an app registered on another instance is found at its first call).
  * https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#adapter
  */

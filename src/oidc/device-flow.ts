@@ -12,6 +12,7 @@
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { nameOfApp } from '../apps/names';
 import { Conflict, DomainError, TooManyAttempts } from '../errors';
+import { loadOnce, requestEntry } from '../http/request-context';
 import { splitScopes } from '../rules/scopes';
 import type { Limit } from '../security/limiters';
 
@@ -106,18 +107,14 @@ export function deviceParams(hooks: DeviceFlowHooks): Record<string, (ctx: KoaCo
   return Object.fromEntries(Object.entries(hooks.params).map(([name, check]) => [name, validator(name, check)]));
 }
 
-/** Where the signed-in person stands on the prompt, looked up once per request. */
-const states = new WeakMap<object, Promise<DevicePromptState>>();
+/** Where the signed-in person stands on the prompt of a device code, looked up once per request. */
+const PROMPT_STATES = requestEntry('device prompt states', () => new Map<string, Promise<DevicePromptState>>());
 
 function stateOf(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC): Promise<DevicePromptState> | undefined {
   const code = ctx.oidc.deviceCode ?? (ctx.oidc.entities.DeviceCode as { jti?: string } | undefined);
   if (!code?.jti) return undefined;
-  let state = states.get(ctx);
-  if (!state) {
-    state = hooks.prompt.state(code.jti, ctx.oidc.session?.accountId);
-    states.set(ctx, state);
-  }
-  return state;
+  const deviceCode = code.jti;
+  return loadOnce(ctx.req, PROMPT_STATES, deviceCode, () => hooks.prompt.state(deviceCode, ctx.oidc.session?.accountId));
 }
 
 /** The request behind the code ended: `error_description` says how, in words. */

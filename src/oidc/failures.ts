@@ -17,6 +17,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { noteFailure } from '../http/request-log';
+import { entryOf, requestEntry, setEntry } from '../http/request-context';
 import { describeError, log } from '../log';
 import { renderError } from './views';
 
@@ -57,12 +58,13 @@ async function send(ctx: KoaContextWithOIDC, status: number, out: OAuthError): P
   ctx.body = out;
 }
 
-export function reportFailures(provider: Provider): void {
-  const databaseLost = new WeakSet<object>();
+/** Whether oidc-provider's 500 for the request came from a lost database. */
+const DATABASE_LOST = requestEntry('database lost', () => false);
 
+export function reportFailures(provider: Provider): void {
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => {
     noteFailure(ctx.res, error, ctx.oidc?.route);
-    if (isDatabaseUnavailable(error)) databaseLost.add(ctx);
+    if (isDatabaseUnavailable(error)) setEntry(ctx.req, DATABASE_LOST, true);
   });
   // Provider is a koa application: its `error` event is koa's, which the typings do not list.
   (provider as unknown as EventEmitter).on('error', (error: unknown, ctx?: KoaContextWithOIDC) => {
@@ -87,7 +89,7 @@ export function reportFailures(provider: Provider): void {
       await send(ctx as KoaContextWithOIDC, status, out);
       return;
     }
-    if (!databaseLost.has(ctx) || ctx.status !== 500) return;
+    if (!entryOf(ctx.req, DATABASE_LOST) || ctx.status !== 500) return;
     await send(ctx as KoaContextWithOIDC, 503, { error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE });
   });
 }

@@ -10,6 +10,7 @@
  */
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { entryOf, loadOnce, requestEntry, setEntry } from '../http/request-context';
 import { HOME_CLIENT_ID } from './home-client';
 
 /** An authorization as the OpenID core needs it. */
@@ -27,17 +28,16 @@ export type AuthorizationHooks = {
   signedOut(sessionUid: string): Promise<void>;
 };
 
-/** The authorization behind a token request's grant, looked up once per request. */
-const boundTo = new WeakMap<object, Promise<BoundAuthorization | undefined>>();
+/** The authorizations behind the grants a request reads, by grant id. */
+const AUTHORIZATIONS = requestEntry('authorizations of grants', () => new Map<string, Promise<BoundAuthorization | undefined>>());
+/** The grants oidc-provider ended while answering the request (a revocation, a replayed code). */
+const ENDED_GRANTS = requestEntry('grants ended', (): string[] => []);
+/** Whether the request signed the person out. */
+const SIGNED_OUT = requestEntry('signed out', () => false);
 
-export function authorizationOf(hooks: AuthorizationHooks, ctx: object | undefined, grantId: string): Promise<BoundAuthorization | undefined> {
-  if (!ctx) return hooks.findByGrant(grantId);
-  let found = boundTo.get(ctx);
-  if (!found) {
-    found = hooks.findByGrant(grantId);
-    boundTo.set(ctx, found);
-  }
-  return found;
+/** The authorization a grant carries, looked up once per request. */
+export function authorizationOf(hooks: AuthorizationHooks, ctx: KoaContextWithOIDC, grantId: string): Promise<BoundAuthorization | undefined> {
+  return loadOnce(ctx.req, AUTHORIZATIONS, grantId, () => hooks.findByGrant(grantId));
 }
 
 /** oidc-provider's `loadExistingGrant`. */
@@ -79,30 +79,25 @@ export function extraTokenClaims(hooks: AuthorizationHooks) {
   };
 }
 
-const endedGrants = new WeakMap<object, string[]>();
-const signedOut = new WeakSet<object>();
-
 /** Installs the middleware and event listeners that keep authorizations in step with grants. */
 export function bindGrantsToRecords(provider: Provider, hooks: AuthorizationHooks): void {
-  provider.on('grant.revoked', (ctx: object, grantId: string) => {
-    endedGrants.get(ctx)?.push(grantId);
+  provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+    entryOf(ctx.req, ENDED_GRANTS).push(grantId);
   });
-  provider.on('end_session.success', (ctx: object) => {
-    signedOut.add(ctx);
+  provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+    setEntry(ctx.req, SIGNED_OUT, true);
   });
 
   provider.use(async (ctx, next) => {
-    const ended: string[] = [];
-    endedGrants.set(ctx, ended);
     await next();
     const oidc = (ctx as KoaContextWithOIDC).oidc;
-    for (const grantId of ended) await hooks.grantEnded(grantId, oidc?.route === 'revocation' ? 'app' : 'security');
-    if (signedOut.has(ctx) && oidc?.session?.uid) await hooks.signedOut(oidc.session.uid);
+    for (const grantId of entryOf(ctx.req, ENDED_GRANTS).splice(0)) await hooks.grantEnded(grantId, oidc?.route === 'revocation' ? 'app' : 'security');
+    if (entryOf(ctx.req, SIGNED_OUT) && oidc?.session?.uid) await hooks.signedOut(oidc.session.uid);
     const body = ctx.body as Record<string, unknown> | undefined;
     if (oidc?.route !== 'token' || ctx.status !== 200 || typeof body?.access_token !== 'string') return;
     const grantId = oidc.entities.Grant?.jti;
     if (!grantId) return;
-    const authorization = await authorizationOf(hooks, ctx, grantId);
+    const authorization = await authorizationOf(hooks, ctx as KoaContextWithOIDC, grantId);
     if (!authorization) return;
     body.patient = authorization.record_id;
     const code = oidc.entities.AuthorizationCode as { sessionUid?: string } | undefined;

@@ -9,9 +9,10 @@ import Provider, { type Configuration, type JWKS } from 'oidc-provider';
 import type { Person } from '../accounts/person';
 import type { Config } from '../config';
 import type { Database } from '../db';
+import { loadOnce, requestEntry } from '../http/request-context';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
-import { VERIFICATION_PATH, deviceFlowFeature, deviceFlowMiddleware, deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
+import { deviceFlowFeature, deviceFlowMiddleware, deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
 import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { reportFailures } from './failures';
@@ -21,36 +22,10 @@ import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
 import { audiencePolicy, scopePolicy } from './request-policy';
 import { shapeResponses } from './responses';
+import { OIDC_ROUTES } from './routes';
 import { observeTokenEndpoint, type TokenObserver } from './token-events';
 import { createModelStore } from './store';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
-
-/** The endpoint paths; discovery advertises them, and app.ts routes them to the provider. */
-export const OIDC_ROUTES = {
-  authorization: '/authorize',
-  token: '/token',
-  userinfo: '/userinfo',
-  jwks: '/jwks',
-  introspection: '/introspect',
-  revocation: '/revoke',
-  registration: '/oauth/register',
-  end_session: '/session/end',
-  pushed_authorization_request: '/par',
-  // The device authorization grant (RFC 8628): the app asks here; the person types the code at the verification page.
-  device_authorization: '/device/authorize',
-  code_verification: VERIFICATION_PATH,
-} as const;
-
-/** Endpoints called by apps, not browsers: their errors are JSON. */
-export const API_ROUTES: readonly string[] = [
-  OIDC_ROUTES.token,
-  OIDC_ROUTES.userinfo,
-  OIDC_ROUTES.introspection,
-  OIDC_ROUTES.revocation,
-  OIDC_ROUTES.registration,
-  OIDC_ROUTES.pushed_authorization_request,
-  OIDC_ROUTES.device_authorization,
-];
 
 /** 100 years: what "until revoked" means for a TTL that must be a positive number. */
 const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
@@ -129,25 +104,11 @@ export type ProviderDeps = {
 };
 
 
-/** oidc-provider asks for the account more than once per token request (the grant, then the ID token's claims): one read per request. */
-const peopleRead = new WeakMap<object, Map<string, ReturnType<People['findPerson']>>>();
-
-function personOfRequest(people: People) {
-  return (ctx: object, id: string): ReturnType<People['findPerson']> => {
-    const read = peopleRead.get(ctx) ?? new Map<string, ReturnType<People['findPerson']>>();
-    peopleRead.set(ctx, read);
-    let person = read.get(id);
-    if (!person) {
-      person = people.findPerson(id);
-      read.set(id, person);
-    }
-    return person;
-  };
-}
+/** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
+const PEOPLE_READ = requestEntry('people read', () => new Map<string, ReturnType<People['findPerson']>>());
 
 export function createProvider({ config, db, people, authorizations, deviceFlow, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
   const rules = clientRules(config);
-  const personOf = personOfRequest(people);
   const configuration: Configuration = {
     ...rules,
     adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, deviceFlow && pollPolicy(deviceFlow)),
@@ -168,7 +129,7 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
       fhirUser: ['fhirUser'],
     },
     async findAccount(ctx, sub, token) {
-      const person = await personOf(ctx, sub);
+      const person = await loadOnce(ctx.req, PEOPLE_READ, sub, () => people.findPerson(sub));
       if (!person) return undefined;
       // fhirUser names the record the authorization is bound to, else the person's own record.
       const grantId = (token as { grantId?: string } | undefined)?.grantId ?? ctx.oidc?.entities?.Grant?.jti;
@@ -255,7 +216,7 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
   reportFailures(provider);
 
   if (deviceFlow) provider.use(deviceFlowMiddleware(deviceFlow));
-  shapeResponses(provider, API_ROUTES);
+  shapeResponses(provider);
   bindGrantsToRecords(provider, authorizations);
   applyClientPolicy(provider);
   if (tokenObserver) observeTokenEndpoint(provider, tokenObserver);

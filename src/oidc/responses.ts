@@ -10,8 +10,9 @@ import type Provider from 'oidc-provider';
 import { nextStepFor } from '../http/next-steps';
 import { renderPage } from '../http/render';
 import { advertisedScopes } from '../rules/scopes';
+import { answersInJson } from './routes';
 
-export function shapeResponses(provider: Provider, apiRoutes: readonly string[]): void {
+export function shapeResponses(provider: Provider): void {
   provider.use(async (ctx, next) => {
     await next();
     const body = ctx.body as Record<string, unknown> | undefined;
@@ -30,7 +31,7 @@ export function shapeResponses(provider: Provider, apiRoutes: readonly string[])
     if (ctx.status !== 404 || ctx.body != null) return;
     const description = `There is no ${ctx.method} ${ctx.path} here.`;
     ctx.status = 404;
-    if (apiRoutes.some((route) => ctx.path === route || ctx.path.startsWith(`${route}/`))) {
+    if (answersInJson(ctx.path)) {
       ctx.body = { error: 'invalid_request', error_description: description };
       return;
     }

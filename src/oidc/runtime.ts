@@ -13,35 +13,11 @@ import type { DeviceFlowHooks } from './device-flow';
 import type { AuthorizationHooks } from './grants';
 import { createInteractions } from './interactions';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
-import { API_ROUTES, OIDC_ROUTES, createProvider, type People } from './provider';
+import { createProvider, type People } from './provider';
 import { createSessions } from './sessions';
 import type { TokenObserver } from './token-events';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
-
-const PROVIDER_PATHS: readonly string[] = [...Object.values(OIDC_ROUTES), '/.well-known/openid-configuration'];
-
-/**
- * The paths oidc-provider answers; everything else is carevault's own. A path with an encoded dot
- * segment (`/connect/%2e%2e/`) is not handed over: browsers never send one, and oidc-provider
- * takes it for a route parameter it then fails on; it gets carevault's 404.
- */
-export function isProviderPath(path: string): boolean {
-  return PROVIDER_PATHS.some((route) => path === route || path.startsWith(`${route}/`)) && !hasDotSegment(path);
-}
-
-/** The discovery document, the JWKS and the endpoints apps call: oidc-provider answers these without express (http/front.ts). */
-const APP_ENDPOINTS = new Set<string>([...API_ROUTES, OIDC_ROUTES.jwks, '/.well-known/openid-configuration']);
-
-export function isAppEndpoint(path: string): boolean {
-  if (APP_ENDPOINTS.has(path)) return true;
-  // A registered client's configuration endpoint (RFC 7592) is the registration path and its id.
-  return path.startsWith(`${OIDC_ROUTES.registration}/`) && !hasDotSegment(path);
-}
-
-function hasDotSegment(path: string): boolean {
-  return /%2e/i.test(path) && path.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
-}
 
 export type OidcDeps = {
   config: Config;

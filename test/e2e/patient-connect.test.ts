@@ -206,7 +206,8 @@ test('an expired connect request answers expired_token, before and after the swe
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
 
   await server.sweepOnce();
-  expect(await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).first('status')).toEqual({ status: 'expired' });
+  const swept = await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).first('status');
+  expect(swept).toEqual({ status: 'expired' });
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
 });
@@ -214,7 +215,8 @@ test('an expired connect request answers expired_token, before and after the swe
 test("another app polling with a clinic's device code is refused and does not touch the clinic's pace", async () => {
   const other = await registerTestApp(server, { ...CLINIC, client_name: 'Nosy Clinic' });
   const request = await connectRequest();
-  const paceOf = async () => (await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).first('poll_interval', 'last_polled_at')) as Record<string, unknown>;
+  const row = () => server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) });
+  const paceOf = async () => (await row().first('poll_interval', 'last_polled_at')) as Record<string, unknown>;
   const before = await paceOf();
   // Ten at once, as a misbehaving app would.
   const foreign = await Promise.all(Array.from({ length: 10 }, () => pollOnce(request.device_code, other)));

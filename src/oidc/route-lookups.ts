@@ -1,0 +1,95 @@
+/**
+ * The storage adapter's lookups that depend on the route oidc-provider is answering: where its
+ * order of adapter calls lets one query answer several of them. This is the only code that relies
+ * on that order, and test/integration/adapter-call-order.test.ts records it for each route below,
+ * so an oidc-provider upgrade that changes it fails there instead of silently costing queries.
+ *
+ * - `token` (a code exchange, a refresh): oidc-provider reads the authorization code or refresh
+ *   token, then the grant it names. One query reads both (ModelStore.findWithGrant), and the
+ *   grant's lookup is answered from it.
+ * - `introspection`, `revocation`: it looks the presented value up in AccessToken,
+ *   ClientCredentials and RefreshToken, one after another. One query looks in all three
+ *   (ModelStore.findInModels), and each lookup is answered from it.
+ * - `token`, `introspection`, `revocation`: it reads the calling client's metadata on every call.
+ *   These calls from apps' servers may use a copy up to a few seconds old (client-cache.ts); every
+ *   other route reads the database, and refreshes the copy.
+ *
+ * What was read is kept for the request only (http/request-context.ts); a row written or removed
+ * during the request is read again (`forget`). On any other route, `find` plans nothing and the
+ * adapter reads as usual.
+ */
+import Provider from 'oidc-provider';
+import { entryOf, requestEntry } from '../http/request-context';
+import { credentialKey } from '../security/credential-keys';
+import { isStorableText } from '../security/storable-text';
+import { createClientCache } from './client-cache';
+import type { ModelRow, ModelStore } from './store';
+import { storedKeyOf } from './stored-credentials';
+
+/** The models a value presented for introspection or revocation may be in; all keyed by the value's SHA-256. */
+const TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+const TOKEN_ROUTES: readonly string[] = ['introspection', 'revocation'];
+/** What the token endpoint reads before the grant it was issued under. */
+const GRANT_BOUND_MODELS: readonly string[] = ['AuthorizationCode', 'RefreshToken'];
+/** Where a client's metadata may be a few seconds old. */
+const CLIENT_CACHE_ROUTES: readonly string[] = ['token', 'introspection', 'revocation'];
+
+/** What this request read ahead: a presented value's rows in TOKEN_MODELS; a grant read with its code or refresh token (null: none live). */
+const READ_AHEAD = requestEntry('the adapter’s lookups read ahead', () => ({
+  tokens: new Map<string, Promise<ReadonlyMap<string, ModelRow>>>(),
+  grants: new Map<string, ModelRow | null>(),
+}));
+
+/** @param refreshReuseGrace seconds within which a used refresh token does not count as consumed (adapter.ts). */
+export function createRouteLookups<Client extends object>(store: ModelStore, refreshReuseGrace: number) {
+  const clients = createClientCache<Client>();
+  const readAheadNow = () => {
+    const ctx = Provider.ctx;
+    return ctx && entryOf(ctx.req, READ_AHEAD);
+  };
+
+  return {
+    /** A client's metadata: a copy up to a few seconds old where the route allows it, else what `load` reads. */
+    client(id: string, load: () => Promise<Client | undefined>): Promise<Client | undefined> {
+      return clients.find(id, load, CLIENT_CACHE_ROUTES.includes(Provider.ctx?.oidc?.route ?? ''));
+    },
+
+    /**
+     * The live row of `model` with this id — `null` when there is none — when the current route
+     * plans its lookup; `undefined` when it does not, and the adapter reads it itself.
+     */
+    find(model: string, id: string): Promise<ModelRow | null> | undefined {
+      const route = Provider.ctx?.oidc?.route ?? '';
+      const withGrant = route === 'token' && GRANT_BOUND_MODELS.includes(model);
+      const grant = route === 'token' && model === 'Grant';
+      const batched = TOKEN_ROUTES.includes(route) && TOKEN_MODELS.includes(model);
+      const readAhead = withGrant || grant || batched ? readAheadNow() : undefined;
+      if (!readAhead || !isStorableText(id)) return undefined;
+      if (withGrant) {
+        return store.findWithGrant(model, storedKeyOf(model, id), model === 'RefreshToken' ? refreshReuseGrace : 0).then((found) => {
+          if (!found) return null;
+          if (found.grantId) readAhead.grants.set(found.grantId, found.grant ?? null);
+          return found.token;
+        });
+      }
+      if (grant) return readAhead.grants.has(id) ? Promise.resolve(readAhead.grants.get(id) ?? null) : undefined;
+      let rows = readAhead.tokens.get(id);
+      if (!rows) {
+        rows = store.findInModels(TOKEN_MODELS, credentialKey(id), refreshReuseGrace);
+        readAhead.tokens.set(id, rows);
+      }
+      return rows.then((found) => found.get(model) ?? null);
+    },
+
+    /** A row written or removed in this request (by its id, or a grant's id) is read again if looked up again. */
+    forget(id: string): void {
+      const readAhead = readAheadNow();
+      readAhead?.tokens.delete(id);
+      readAhead?.grants.delete(id);
+    },
+
+    forgetClient(id: string): void {
+      clients.forget(id);
+    },
+  };
+}
