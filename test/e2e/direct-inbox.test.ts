@@ -56,6 +56,14 @@ async function inboxRows(page: Page): Promise<string[]> {
   return page.locator('table.inbox tbody tr').allInnerTexts().then((rows) => rows.map((row) => row.replace(/\s+/g, ' ').trim()));
 }
 
+/** Who a message is from, as the message page shows it once its stylesheet applies (the labels are set in capitals by CSS). */
+async function sender(page: Page): Promise<string> {
+  const from = page.locator('dl.message-facts dd').first();
+  await from.waitFor();
+  await page.waitForLoadState('load');
+  return (await from.innerText()).replace(/\s+/g, ' ').trim();
+}
+
 async function send(page: Page, message: { to: string; subject: string; text: string; files?: { name: string; mimeType: string; buffer: Buffer }[] }): Promise<void> {
   await page.getByLabel('To', { exact: true }).fill(message.to);
   await page.getByLabel('Subject', { exact: true }).fill(message.subject);
@@ -174,7 +182,7 @@ test('two people exchange messages through the pages; refusals show above the fo
   expect(rows).toEqual([expect.stringMatching(new RegExp(`^Sam Lee A CAREVAULT MEMBER ${sam.address.replace(/\./g, '\\.')} Dinner Friday\\? UNREAD .* 1$`))]);
   await jo.page.getByRole('link', { name: 'Dinner Friday?' }).click();
   expect(await jo.page.locator('pre.message-text').textContent()).toBe('Are you free on Friday?\nHere is my allergy list.');
-  expect((await jo.page.locator('dl.message-facts dd').first().innerText()).replace(/\s+/g, ' ')).toBe(`Sam Lee A CAREVAULT MEMBER ${sam.address}`);
+  expect(await sender(jo.page)).toBe(`Sam Lee A CAREVAULT MEMBER ${sam.address}`);
   expect(await jo.page.getByRole('row').filter({ hasText: 'allergies.txt' }).textContent()).toContain('plain text');
   await jo.page.getByRole('link', { name: /Back to the inbox/ }).click();
   await send(jo.page, { to: sam.address, subject: 'Re: Dinner Friday?', text: 'Yes! See you at 7.' });
@@ -271,10 +279,10 @@ test('who a message is from: a registered app, what its mail claims (not verifie
 
   // The message page says the same.
   await robin.page.getByRole('link', { name: 'From the member' }).click();
-  expect((await robin.page.locator('dl.message-facts dd').first().innerText()).replace(/\s+/g, ' ').trim()).toBe(`Mayo Clinic Laboratory A CAREVAULT MEMBER ${impostor.address}`);
+  expect(await sender(robin.page)).toBe(`Mayo Clinic Laboratory A CAREVAULT MEMBER ${impostor.address}`);
   await robin.page.goto(`${server.issuer}/inbox`);
   await robin.page.getByRole('link', { name: 'From the lab app' }).click();
-  expect((await robin.page.locator('dl.message-facts dd').first().innerText()).replace(/\s+/g, ' ').trim()).toBe('Mayo Clinic Laboratory REGISTERED APP says it is from results@mayo.example, not verified');
+  expect(await sender(robin.page)).toBe('Mayo Clinic Laboratory REGISTERED APP says it is from results@mayo.example, not verified');
 
   // So does the record's history.
   await robin.page.goto(`${server.issuer}/records/${robin.recordId}/history`);
