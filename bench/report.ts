@@ -1,6 +1,6 @@
 /**
  * The bench's output: one row per path and database with carevault's figures, its reference's
- * from the same run and the ratio, checked against issue 14's targets; printed as a table and as
+ * from the same run and the ratio, checked against the targets below; printed as a table and as
  * one JSON document (the shape test/integration/bench.test.ts checks).
  */
 import type { BenchDatabase } from './options';
@@ -21,7 +21,7 @@ export type Row = {
   target: Target | null;
 };
 
-/** A path's p99 with the bulk rows over its p99 on the database without them (issue 14: ≤ 1.5×). */
+/** A path's p99 with the bulk rows over its p99 on the database without them (target ≤ 1.5×). */
 export type P99Growth = { path: string; emptyP99: number; bulkP99: number; ratio: number; target: number; met: boolean };
 
 export const P99_GROWTH_TARGET = 1.5;
@@ -39,7 +39,7 @@ export type BenchReport = {
   databases: { database: BenchDatabase; rssMaxMb: number; rssTargetMb: number; rssMet: boolean; rows: Row[]; p99Growth: P99Growth[] }[];
 };
 
-/** Issue 14's targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
+/** The targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
 const TARGETS: Record<BenchDatabase, Record<string, { kind: Target['kind']; value: number }>> = {
   postgres: {
     client_credentials: { kind: 'ratio', value: 0.8 },

@@ -1,5 +1,5 @@
 /**
- * Outgoing mail (issue 10, "Email, optional"), through nodemailer: to the SMTP server of SMTP_URL,
+ * Outgoing mail (optional), through nodemailer: to the SMTP server of SMTP_URL,
  * or, when none is set, as `.eml` files in `<DATA_DIR>/outbox` — so a server without mail set up
  * still shows what it would have sent, and an operator can hand the files to any mail system.
  */

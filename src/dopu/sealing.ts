@@ -1,5 +1,5 @@
 /**
- * A package's contents at rest (issue 10, "sealed under the answer"): AES-256-GCM under a key
+ * A package's contents at rest (sealed under the answer): AES-256-GCM under a key
  * derived from the normalized secret answer with argon2id and a per-package salt. carevault keeps
  * neither the answer nor the key, so a copy of the database reveals no contents, and a wrong answer
  * shows itself as a ciphertext that does not authenticate (no verifier of the answer is stored).

@@ -1,5 +1,5 @@
 /**
- * Authorization-based records (issue 3) with openid-client as the app: optional rules, records in
+ * Authorization-based records with openid-client as the app: optional rules, records in
  * care, online and offline access, pairwise subjects, remove access, revocation, replay and
  * concurrency, dynamic registration and the history page.
  */

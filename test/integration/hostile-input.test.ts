@@ -4,7 +4,7 @@
  * invalid UTF-8 in form fields, odd FHIR resources and search values, garbage at the OAuth
  * endpoints, odd Authorization headers and cookies, other people's interactions and CSRF tokens.
  *
- * DESIGN.md, "Errors": nothing a user sends produces a 500 or a stack trace; browser routes answer
+ * Errors: nothing a user sends produces a 500 or a stack trace; browser routes answer
  * pages, `/fhir` answers OperationOutcome, the OAuth endpoints answer RFC 6749 JSON errors. Every
  * request is sent raw (node:http, no URL normalisation) and checked for: a status below 500, no
  * `server_error`, no stack trace in the body, the right format for its route, the status expected
