@@ -17,7 +17,7 @@ type ConnectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'records' | 'accounts'
 export const connectFeature: FeatureDefinition = {
   name: 'connect',
   auditWords: CONNECT_WORDS,
-  build({ config, db, audit, records, accounts, authorizations, oidcStorage, gate, appNames, limits }: ConnectDeps) {
+  build({ config, db, audit, records, accounts, authorizations, oidcStorage, appNames, limits }: ConnectDeps) {
     const connect = createConnectService({
       db,
       audit,

@@ -18,7 +18,7 @@ type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'recor
 export const directFeature: FeatureDefinition = {
   name: 'direct',
   auditWords: DIRECT_WORDS,
-  build({ config, db, audit, repositories, records, oidcStorage, gate, appNames, limits }: DirectDeps) {
+  build({ config, db, audit, repositories, records, oidcStorage, appNames, limits }: DirectDeps) {
     const store = createDirectStore(db);
     const addresses = createAddressBook(store, config.direct.domain);
     const direct = createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients: limits.lock('direct-unknown-recipient') });

@@ -217,11 +217,6 @@ function formOf(page: PageResponse, actionContains = ''): { action: string; csrf
   return { action: new URL((form[1] ?? '').replace(/&amp;/g, '&'), page.url).pathname, csrf };
 }
 
-/** A form body from already-encoded pairs, so NULs and invalid UTF-8 go through as written. */
-function formBody(pairs: readonly (readonly [string, string])[]): string {
-  return pairs.map(([key, value]) => `${key}=${value}`).join('&');
-}
-
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' } as const;
 const HTML = { accept: 'text/html' } as const;
 
