@@ -65,7 +65,9 @@ async function main(): Promise<void> {
     refreshTokens.push(await token.save());
   }
 
-  const server = createServer(provider.callback()).listen(0, '127.0.0.1');
+  const handle = provider.callback();
+  // Koa's handler answers its own errors and settles only when the response is done: nothing to await.
+  const server = createServer((req, res) => void handle(req, res)).listen(0, '127.0.0.1');
   server.once('listening', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;

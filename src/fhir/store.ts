@@ -31,7 +31,9 @@ function applyDate(query: Knex.QueryBuilder, column: string, date: DateCompariso
       query.where(column, '>=', start).andWhere(column, '<', end);
       break;
     case 'ne':
-      query.where((q) => q.where(column, '<', start).orWhere(column, '>=', end).orWhereNull(column));
+      query.where((q) => {
+        q.where(column, '<', start).orWhere(column, '>=', end).orWhereNull(column);
+      });
       break;
     case 'gt':
     case 'sa':

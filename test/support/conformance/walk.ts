@@ -68,6 +68,7 @@ function describe(value: unknown): string {
 function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // Jest's matcher messages carry colour codes and several lines.
+  // eslint-disable-next-line no-control-regex -- the escape character starting each colour code is what is removed
   return text.replace(/\u001b\[\d+m/g, '').replace(/\s+/g, ' ').slice(0, 600);
 }
 
