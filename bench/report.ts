@@ -9,7 +9,7 @@ import type { Measurement } from './load';
 /** With the measured process's resident memory (carevault only) and CPU ms per request. */
 export type Figures = Measurement & { rssMb?: number; cpuMsPerRequest?: number };
 
-export type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
+type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
 
 export type Row = {
   database: BenchDatabase;
@@ -24,7 +24,7 @@ export type Row = {
 /** A path's p99 with the bulk rows over its p99 on the database without them (target ≤ 1.5×). */
 export type P99Growth = { path: string; emptyP99: number; bulkP99: number; ratio: number; target: number; met: boolean };
 
-export const P99_GROWTH_TARGET = 1.5;
+const P99_GROWTH_TARGET = 1.5;
 
 export function growth(path: string, emptyP99: number, bulkP99: number): P99Growth {
   const ratio = emptyP99 > 0 ? bulkP99 / emptyP99 : Number.POSITIVE_INFINITY;

@@ -110,5 +110,3 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
     },
   };
 }
-
-export type Inbox = ReturnType<typeof createInbox>;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 
-export type OutgoingMail = { to: string; subject: string; text: string };
+type OutgoingMail = { to: string; subject: string; text: string };
 
 export type Mailer = { send(mail: OutgoingMail): Promise<void> };
 

@@ -319,5 +319,3 @@ export function createResourceStore(db: Database) {
     },
   };
 }
-
-export type ResourceStore = ReturnType<typeof createResourceStore>;

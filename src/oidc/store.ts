@@ -310,8 +310,6 @@ export function createKeyStore(db: Database) {
   };
 }
 
-export type KeyStore = ReturnType<typeof createKeyStore>;
-
 export function createSecretStore(db: Database) {
   return {
     /** Stores `value` unless another process stored one first; returns the value that won. */

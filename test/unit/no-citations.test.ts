@@ -30,9 +30,11 @@ function repositoryFiles(): string[] {
 /** `file:line: kind` for every citation in a text file; nothing for a binary one (it holds a NUL byte). */
 function citationsIn(file: string, text: string): string[] {
   if (text.includes('\0')) return [];
-  return text.split('\n').flatMap((line, index) =>
-    CITATIONS.filter(({ pattern }) => pattern.test(line)).map(({ kind }) => `${file}:${index + 1}: cites ${kind}: ${line.trim().slice(0, 120)}`),
-  );
+  return text
+    .split('\n')
+    .flatMap((line, index) =>
+      CITATIONS.filter(({ pattern }) => pattern.test(line)).map(({ kind }) => `${file}:${index + 1}: cites ${kind}: ${line.trim().slice(0, 120)}`),
+    );
 }
 
 test('the patterns find each kind of citation and leave ordinary words alone', () => {

@@ -24,7 +24,7 @@ export async function refusalAt(browser: Browser, url: string): Promise<string> 
 }
 
 /** Signs `who` out through the end-session endpoint with GET or POST; returns where the browser ended. */
-export async function endSession(who: SignedUp, app: RegisteredApp, idToken: string, method: 'GET' | 'POST'): Promise<string | undefined> {
+async function endSession(who: SignedUp, app: RegisteredApp, idToken: string, method: 'GET' | 'POST'): Promise<string | undefined> {
   const params = { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT, state: `bye-${method}` };
   const url = oidc.buildEndSessionUrl(app.config, params);
   let confirm;
