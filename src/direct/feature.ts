@@ -13,7 +13,7 @@ import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
 import { DIRECT_WORDS } from './words';
 
-type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'gate' | 'appNames' | 'limits'>;
+type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'appNames' | 'limits'>;
 
 export const directFeature: FeatureDefinition = {
   name: 'direct',

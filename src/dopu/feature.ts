@@ -20,7 +20,7 @@ import { DOPU_WORDS } from './words';
 /** The name of the package-key pepper among the server's secrets (shared by every instance). */
 export const PEPPER_SECRET = 'dopu_pepper';
 
-type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'gate' | 'appNames' | 'limits'>;
+type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'appNames' | 'limits'>;
 
 /** The time every expiry is judged by. */
 const clock = () => new Date();
