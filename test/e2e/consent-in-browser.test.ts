@@ -8,7 +8,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type Authorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp as sentBackTo, launchChromium, type Chromium } from '../support/chromium';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 import { addChild, createAccount } from '../support/forms';
 
@@ -62,8 +62,7 @@ async function registerFromApp(page: Page, authorization: Authorization, person:
 
 /** The URL the browser was sent back to, on the app's callback. */
 async function backAtApp(page: Page): Promise<URL> {
-  await page.waitForURL(/app\.example\/callback/);
-  return new URL(page.url());
+  return new URL(await sentBackTo(page));
 }
 
 /** The person's own record (the one created with their account). */

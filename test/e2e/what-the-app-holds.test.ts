@@ -6,10 +6,9 @@
  * the tokens issued from it. Browser-level flows run in headless Chromium; the app is openid-client.
  */
 import * as oidc from 'openid-client';
-import type { Page } from 'playwright-core';
 import { textOf } from '../support/browser';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, authorizeInBrowser, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp, launchChromium, type Chromium } from '../support/chromium';
 import { signOut, signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
@@ -63,11 +62,6 @@ async function grantsOf(app: TestApp): Promise<number> {
 
 async function liveAuthorizationsOf(app: TestApp): Promise<number> {
   return (await server.db.knex('authorizations').where({ client_id: app.clientId }).whereNull('revoked_at')).length;
-}
-
-async function backAtApp(page: Page): Promise<string> {
-  await page.waitForURL(/app\.example\/callback/);
-  return page.url();
 }
 
 test('1, 2: a new consent without offline access and a rule ends the old refresh token and the tokens carrying the rule, at once (Chromium)', async () => {
