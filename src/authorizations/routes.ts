@@ -51,7 +51,7 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
     } catch {
       return undefined;
     }
-    if ('removed' in done.data) return app.live ? undefined : `${app.name} can no longer reach ${await recordName(person, app.recordId)}'s record.`;
+    if ('removed' in done.data) return app.reachesRecord ? undefined : `${app.name} can no longer reach ${await recordName(person, app.recordId)}'s record.`;
     const { rule } = done.data;
     const stillOn = rule === 'offline_access' ? app.access === 'offline' : app.rules.includes(rule);
     if (!app.live || stillOn) return undefined;

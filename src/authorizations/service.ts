@@ -34,7 +34,10 @@ export type AuthorizationSummary = {
   name: string;
   rules: string[];
   access: Access;
+  /** This authorization has not ended. */
   live: boolean;
+  /** The app can reach the record now, under this authorization or a later one. */
+  reachesRecord: boolean;
 };
 
 /** What a person turned off in an app's authorization. */
@@ -202,6 +205,7 @@ export function createAuthorizationService(deps: {
         rules: recordRules(row.scope),
         access: row.access,
         live: row.revoked_at === null,
+        reachesRecord: row.revoked_at === null || (await store.findLive(row.client_id, row.record_id)) !== undefined,
       };
     },
 

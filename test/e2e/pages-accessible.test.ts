@@ -182,6 +182,11 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await check(page, 'history');
   await page.goto(`${server.issuer}/apps`);
   await check(page, 'connected apps');
+  await page.getByRole('button', { name: /^Remove access for Riverside Clinic/ }).click();
+  await page.getByRole('heading', { level: 1, name: "Remove Riverside Clinic's access?" }).waitFor();
+  await check(page, 'remove access (confirmation)');
+  await page.getByRole('link', { name: 'Cancel' }).click();
+  await page.waitForURL(`${server.issuer}/apps`);
 
   // Direct: a message from the clinic, the inbox and the message.
   const address = `${person.name.toLowerCase().replace(' ', '.')}@direct.localhost`;

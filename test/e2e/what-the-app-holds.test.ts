@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { textOf } from '../support/browser';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, authorizeInBrowser, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
-import { signOut, signedUpPerson } from '../support/people';
+import { removeAccess, signOut, signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
 
@@ -185,7 +185,7 @@ test('3, 4: six consents for one app at once, and a double submission, converge 
 
   // Remove access ends everything the app holds for the record, whatever raced before.
   const apps = await browser.visit('/apps');
-  await browser.submit(apps, {}, '/remove');
+  await removeAccess(browser, apps);
   for (const set of tokens) {
     expect(await active(app, set.access_token)).toBe(false);
     await refusedRefresh(app, set.refresh_token ?? '');
