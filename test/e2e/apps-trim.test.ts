@@ -197,7 +197,8 @@ test('turning off offline access: the refresh token is refused at once, the acce
   // The app asks again without prompt=consent: no page, and no refresh token (offline access stays off).
   const again = await startAuthorization(app, { scope: ALL });
   const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
-  await page.goto(again.url.toString());
+  // Straight back to the app's (unresolvable) host: the request is what counts (STACK-NOTES).
+  await page.goto(again.url.toString()).catch(() => undefined);
   const next = await exchangeCode(app, again, (await callback).url());
   expect(next.refresh_token).toBeUndefined();
   expect(scopesOf(next)).not.toContain('offline_access');
@@ -269,7 +270,9 @@ test('a required rule has no switch, and a forged one is refused in words with n
 
   // Someone else, signed in, cannot trim or see the confirmation page.
   const stranger = await signedUpPerson(server, 'Other Person');
-  expect((await turnOff(stranger.browser, authorizationId, MEDICINES)).status).toBe(404);
+  // Their own valid form token (from their /records page), so only whose authorization it is decides.
+  const theirs = await stranger.browser.visit('/records');
+  expect((await turnOff(stranger.browser, authorizationId, MEDICINES, theirs)).status).toBe(404);
   expect((await stranger.browser.visit(`/apps/${authorizationId}/remove`)).status).toBe(404);
 
   expect(await auditKinds(app, 'authorization.trimmed')).toBe(0);
