@@ -217,7 +217,9 @@ test('turning off an optional rule: the access token carrying it stops, the next
   expect(textOf(apps.html)).not.toContain(MEDICINES_WORDS + ' Turn off');
 
   // The old access token carried the rule: withdrawn at once.
-  expect(await fhirStatus(tokens.access_token, 'Observation')).toBe(401);
+  const withdrawn = await fetch(`${server.issuer}/fhir/Observation`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  expect(withdrawn.status).toBe(401);
+  expect(withdrawn.headers.get('www-authenticate')).toContain('error="invalid_token"');
   expect((await oidc.tokenIntrospection(app.config, tokens.access_token)).active).toBe(false);
   // The refresh token still works (offline access was kept) and gives the narrower grant.
   const next = await oidc.refreshTokenGrant(app.config, tokens.refresh_token ?? '');
@@ -249,7 +251,7 @@ test('a required rule has no switch, and a forged one is refused in words with n
   const { app, browser, tokens, authorizationId } = await authorized('Steady Steps', 'Lee Required');
   const apps = await browser.visit('/apps');
   const text = textOf(apps.html);
-  expect(text).toContain(`${OBSERVATIONS_WORDS} — needed by Steady Steps; remove access to stop it`);
+  expect(text).toContain(`${OBSERVATIONS_WORDS} — required by the app: remove access to stop it`);
   expect(apps.html).not.toContain(`aria-label="Turn off ${OBSERVATIONS_WORDS}`);
   expect(apps.html).toContain(`aria-label="Turn off ${MEDICINES_WORDS} for Steady Steps"`);
   expect(text).toContain('removing its access is the way to stop it');
@@ -292,7 +294,7 @@ test('a required rule has no switch, and a forged one is refused in words with n
   await exchangeCode(keeper, authorization, (await browser.submit(consent, { decision: 'allow' }, '/consent')).location ?? '');
   const list = await browser.visit('/apps');
   expect(list.html).not.toContain('aria-label="Turn off offline access for Always On"');
-  expect(textOf(list.html)).toContain(`${OFFLINE_WORDS} — needed by Always On; remove access to stop it`);
+  expect(textOf(list.html)).toContain(`${OFFLINE_WORDS} — required by the app: remove access to stop it`);
 });
 
 test('racing trims and removals leave one consistent state', async () => {
