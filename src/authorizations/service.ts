@@ -89,7 +89,10 @@ export function createAuthorizationService(deps: {
   const requiredRules = async (clientIds: readonly string[]): Promise<ReadonlyMap<string, ReadonlySet<string>>> =>
     new Map(
       await Promise.all(
-        clientIds.map(async (clientId) => [clientId, new Set((await deps.appRules(clientId)).filter((rule) => rule.required).map((rule) => rule.scope))] as const),
+        clientIds.map(async (clientId) => {
+          const required = (await deps.appRules(clientId)).filter((rule) => rule.required);
+          return [clientId, new Set(required.map((rule) => rule.scope))] as const;
+        }),
       ),
     );
 

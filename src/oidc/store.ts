@@ -193,8 +193,8 @@ export function createModelStore(db: Database) {
 
     /** A grant's payload, locked until the transaction ends (to rewrite it). */
     async grantForUpdate(grantId: string): Promise<Record<string, unknown> | undefined> {
-      const row = (await db.table('oidc_models').where({ model: 'Grant', id: grantId }).forUpdate().first('payload')) as { payload: Record<string, unknown> } | undefined;
-      return row?.payload;
+      const row = await db.table('oidc_models').where({ model: 'Grant', id: grantId }).forUpdate().first('payload');
+      return (row as { payload: Record<string, unknown> } | undefined)?.payload;
     },
 
     async saveGrantPayload(grantId: string, payload: Record<string, unknown>): Promise<void> {

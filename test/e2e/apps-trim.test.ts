@@ -105,7 +105,7 @@ async function allowAllInChromium(page: Page, app: TestApp, personName: string):
   return exchangeCode(app, authorization, (await callback).url());
 }
 
-test('Remove access shows what ends first; Cancel leaves everything; confirming ends it and says so, and reload or Back repeat nothing (Chromium)', async () => {
+test('Remove access shows what ends first; Cancel leaves everything; confirming ends it and says so; reload or Back repeat nothing (Chromium)', async () => {
   const app = await registerTestApp(server, tracker('Weight Tracker'));
   const { page } = await chromium.newPerson();
   const tokens = await allowAllInChromium(page, app, 'Robin Confirm');
@@ -258,7 +258,9 @@ test('a required rule has no switch, and a forged one is refused in words with n
 
   const forged = await turnOff(browser, authorizationId, 'patient/Observation.rs', apps);
   expect(forged.status).toBe(400);
-  expect(textOf(forged.html)).toContain("Steady Steps needs this to work at all, so it cannot be turned off on its own. To stop it, remove Steady Steps's access.");
+  expect(textOf(forged.html)).toContain(
+    "Steady Steps needs this to work at all, so it cannot be turned off on its own. To stop it, remove Steady Steps's access.",
+  );
   const unknown = await turnOff(browser, authorizationId, 'patient/Condition.rs', apps);
   expect(unknown.status).toBe(400);
   expect(textOf(unknown.html)).toContain('Steady Steps has no such permission to turn off.');
@@ -301,7 +303,10 @@ test('racing trims and removals leave one consistent state', async () => {
   // Two different rules turned off at once: both apply, one audit line each, grant and authorization agree.
   const first = await authorized('Race Trims', 'Ada Race');
   const apps = await first.browser.visit('/apps');
-  const [a, b] = await Promise.all([turnOff(first.browser, first.authorizationId, MEDICINES, apps), turnOff(first.browser, first.authorizationId, 'offline_access', apps)]);
+  const [a, b] = await Promise.all([
+    turnOff(first.browser, first.authorizationId, MEDICINES, apps),
+    turnOff(first.browser, first.authorizationId, 'offline_access', apps),
+  ]);
   expect([a.status, b.status]).toEqual([303, 303]);
   const row = await liveAuthorization(first.app);
   expect(row.scope.split(' ')).not.toEqual(expect.arrayContaining([MEDICINES]));
@@ -338,7 +343,10 @@ test('racing trims and removals leave one consistent state', async () => {
   expect([303, 404]).toContain(answers[1]?.status);
   expect(await liveAuthorization(third.app)).toBeUndefined();
   expect(await auditKinds(third.app, 'authorization.removed')).toBe(1);
-  const left = await server.db.knex('oidc_models').whereRaw(`payload->>'clientId' = ?`, [third.app.clientId]).whereIn('model', ['Grant', 'AccessToken', 'RefreshToken']);
+  const left = await server.db
+    .knex('oidc_models')
+    .whereRaw(`payload->>'clientId' = ?`, [third.app.clientId])
+    .whereIn('model', ['Grant', 'AccessToken', 'RefreshToken']);
   expect(left).toEqual([]);
   await refusedRefresh(third.app, third.tokens.refresh_token);
   // The confirmation page of what already ended goes to the list, which says so.

@@ -1,9 +1,10 @@
 /**
  * An app holds exactly what the person last approved: a new consent withdraws the access tokens
  * carrying a rule it no longer allows and the refresh tokens of offline access it no longer
- * allows, racing consents converge on one authorization and one grant, online access belongs to one authorization and ends at sign-out, capabilities are refused at the
- * authorization endpoint and need a confidential app, and a code presented twice always revokes
- * the tokens issued from it. Browser-level flows run in headless Chromium; the app is openid-client.
+ * allows, racing consents converge on one authorization and one grant, online access belongs to
+ * one authorization and ends at sign-out, capabilities are refused at the authorization endpoint
+ * and need a confidential app, and a code presented twice always revokes the tokens issued from
+ * it. Browser-level flows run in headless Chromium; the app is openid-client.
  */
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
