@@ -8,7 +8,7 @@
 import express, { type Request } from 'express';
 import { z } from 'zod';
 import type { Person } from '../accounts/person';
-import { Invalid } from '../errors';
+import { Invalid, NotFound } from '../errors';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
 import { requirePerson, signedInPerson } from '../http/require-person';
@@ -48,8 +48,9 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
     let app: AuthorizationSummary;
     try {
       app = await authorizations.summary('removed' in done.data ? done.data.removed : done.data.trimmed, person);
-    } catch {
-      return undefined;
+    } catch (error) {
+      if (error instanceof NotFound) return undefined;
+      throw error;
     }
     if ('removed' in done.data) return app.reachesRecord ? undefined : `${app.name} can no longer reach ${await recordName(person, app.recordId)}'s record.`;
     const { rule } = done.data;
