@@ -92,17 +92,28 @@ async function turnOff(browser: Browser, authorizationId: string, rule: string, 
   return browser.request(`/apps/${authorizationId}/rules`, { form: { _csrf: csrf, rule } });
 }
 
+/**
+ * The callback URL the page is sent to once `go` runs; the redirect to the app's (unresolvable) host
+ * is watched as a request (STACK-NOTES), and the page settles on it (or Chromium's error page)
+ * before going on, so the next navigation is not interrupted.
+ */
+async function callbackAfter(page: Page, go: () => Promise<unknown>): Promise<string> {
+  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
+  await go().catch(() => undefined);
+  const url = (await callback).url();
+  await page.waitForURL((at) => at.href.startsWith(CALLBACK) || at.protocol === 'chrome-error:').catch(() => undefined);
+  return url;
+}
+
 /** Chromium: a new person creates an account from the app's sign-in page and allows every rule. */
 async function allowAllInChromium(page: Page, app: TestApp, personName: string): Promise<Tokens> {
   const authorization = await startAuthorization(app, { scope: ALL });
-  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
   await page.goto(authorization.url.toString());
   await page.getByRole('link', { name: 'Create account' }).click();
   await createAccount(page, newPerson(personName));
   await page.getByRole('checkbox', { name: MEDICINES_WORDS }).check();
   await page.getByRole('checkbox', { name: OFFLINE_WORDS }).check();
-  await page.getByRole('button', { name: 'Allow' }).click();
-  return exchangeCode(app, authorization, (await callback).url());
+  return exchangeCode(app, authorization, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
 }
 
 test('Remove access shows what ends first; Cancel leaves everything; confirming ends it and says so; reload or Back repeat nothing (Chromium)', async () => {
@@ -154,10 +165,8 @@ test('Remove access shows what ends first; Cancel leaves everything; confirming 
   // Once the app is allowed again, the old sentence would contradict the list: it is no longer shown.
   const removedUrl = page.url();
   const again = await startAuthorization(app, { scope: ALL });
-  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
   await page.goto(again.url.toString());
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await exchangeCode(app, again, (await callback).url());
+  await exchangeCode(app, again, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
   await page.goto(removedUrl);
   expect(await page.getByRole('heading', { level: 3, name: 'Weight Tracker' }).count()).toBe(1);
   expect(await page.getByRole('status').count()).toBe(0);
@@ -196,10 +205,7 @@ test('turning off offline access: the refresh token is refused at once, the acce
 
   // The app asks again without prompt=consent: no page, and no refresh token (offline access stays off).
   const again = await startAuthorization(app, { scope: ALL });
-  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
-  // Straight back to the app's (unresolvable) host: the request is what counts (STACK-NOTES).
-  await page.goto(again.url.toString()).catch(() => undefined);
-  const next = await exchangeCode(app, again, (await callback).url());
+  const next = await exchangeCode(app, again, await callbackAfter(page, () => page.goto(again.url.toString())));
   expect(next.refresh_token).toBeUndefined();
   expect(scopesOf(next)).not.toContain('offline_access');
   expect(await fhirStatus(next.access_token, 'Observation')).toBe(200);
