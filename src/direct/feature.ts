@@ -32,6 +32,10 @@ export const directFeature: FeatureDefinition = {
         })
       : undefined;
     return {
+      // Mail to a record can arrive the moment it exists: its address is given in the same transaction.
+      recordOpened: async (record) => {
+        await addresses.addressesOf([record]);
+      },
       afterProvider: () => ({
         routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
         api: directApiOperations(direct),
