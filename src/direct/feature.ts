@@ -40,6 +40,8 @@ export const directFeature: FeatureDefinition = {
         routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
         api: directApiOperations(direct),
         listeners: smtp ? [smtp] : [],
+        // Deleted messages are kept for Undo, then removed with their attachments.
+        sweeps: [{ name: 'directDeleted', run: () => direct.purgeDeleted() }],
         recordPanels: [
           {
             heading: 'Direct address',
