@@ -37,7 +37,7 @@ export const directFeature: FeatureDefinition = {
         await addresses.addressesOf([record]);
       },
       afterProvider: () => ({
-        routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
+        routes: ({ csrf }) => directRoutes({ records, repositories, direct, csrf }),
         api: directApiOperations(direct),
         listeners: smtp ? [smtp] : [],
         // Deleted messages are kept for Undo, then removed with their attachments.

@@ -95,7 +95,7 @@ export function createInbox({ db, store, audit, repositories, clock = () => new 
           'DocumentReference',
           documentReferenceOf(
             { filename: attachment.filename, contentType: attachment.content_type, content: attachment.content },
-            { sender: shownSender(message), subject: message.subject, receivedAt: message.received_at },
+            { sender: shownSender(message), subject: message.subject, receivedAt: message.received_at, filedAt: clock() },
           ),
         );
         const resourceId = String(created.content.id);
