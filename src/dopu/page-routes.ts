@@ -111,7 +111,8 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
 
   /** `?code=` or a form's code as typed, shown in its usual form when it is one. */
   const typedCode = (value: unknown) => {
-    const typed = typeof value === 'string' ? value.slice(0, 40) : '';
+    // Well formed: a lone surrogate (or one cut in half here) cannot go into a URL or a cookie.
+    const typed = typeof value === 'string' ? value.slice(0, 40).toWellFormed() : '';
     const code = normalizePickupCode(typed);
     return code ? formatPickupCode(code) : typed;
   };

@@ -262,6 +262,12 @@ describe('the pages', () => {
 
   test('codes that are not codes, and unknown codes, are refused on the code page', async () => {
     const browser = new Browser(server.issuer);
+    // Text no URL can carry (a lone surrogate, or a pair cut at the 40th character) is refused like any other.
+    for (const typed of ['\uD800', `${'B'.repeat(39)}\uD83D\uDE00`]) {
+      const odd = await enterCode(browser, typed);
+      expect(odd.status).toBe(400);
+      expect(textOf(odd.html)).toContain('A pickup code is 20 letters in 5 groups of 4');
+    }
     const malformed = await enterCode(browser, 'HELLO-1234');
     expect(malformed.status).toBe(400);
     expect(textOf(malformed.html)).toContain('A pickup code is 20 letters in 5 groups of 4, like JKWZ-QNMN-VHRX-ZGNR-GZNH.');
