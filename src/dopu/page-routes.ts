@@ -159,7 +159,9 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
   });
 
   router.post('/pickup', form, csrf.issue, csrf.verify, async (req, res) => {
-    const code = typedCode(codeForm.parse(req.body ?? {}).code);
+    // Whatever was typed, at most its first 40 characters: a longer one is refused as not a code.
+    const input = codeForm.safeParse(req.body ?? {});
+    const code = typedCode(input.success ? input.data.code : (req.body as Record<string, unknown> | undefined)?.code);
     try {
       const offer = await pickup.offer(code, clientAddress(req));
       forget(res);

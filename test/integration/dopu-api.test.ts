@@ -263,7 +263,7 @@ describe('the pages', () => {
   test('codes that are not codes, and unknown codes, are refused on the code page', async () => {
     const browser = new Browser(server.issuer);
     // Text no URL can carry (a lone surrogate, or a pair cut at the 40th character) is refused like any other.
-    for (const typed of ['\uD800', `${'B'.repeat(39)}\uD83D\uDE00`]) {
+    for (const typed of ['\uD800', `${'B'.repeat(39)}\uD83D\uDE00`, 'x'.repeat(5000)]) {
       const odd = await enterCode(browser, typed);
       expect(odd.status).toBe(400);
       expect(textOf(odd.html)).toContain('A pickup code is 20 letters in 5 groups of 4');
