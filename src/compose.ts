@@ -101,6 +101,7 @@ export function composeFeatures(definitions: readonly FeatureDefinition[], core:
   const riders = built.flatMap(({ name, build }) => (build.deviceFlow ? [{ feature: name, hooks: build.deviceFlow }] : []));
   if (riders.length > 1) throw new Error(`only one feature may ride on the device flow: ${riders.map((rider) => rider.feature).join(', ')}`);
   const [deviceFlow] = riders;
+  for (const { build } of built) if (build.recordOpened) core.records.whenOpened(build.recordOpened);
   return {
     deviceFlow: deviceFlow as DeviceFlowOwner | undefined,
     afterProvider: (oidc: OidcParts): Feature[] => built.map(({ name, build }) => ({ name, ...build.afterProvider(oidc) })),

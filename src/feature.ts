@@ -97,8 +97,16 @@ type ProviderHooks = {
 /** What the feature needs of the running OpenID core. */
 export type OidcParts = Pick<OidcRuntime, 'cookieKeys' | 'interactions'>;
 
+/** A record just opened, as a feature's hook sees it. */
+type OpenedRecord = { id: string; name: string };
+
 /** Phase one's result: hooks for the OpenID core, and phase two. */
 type FeatureBuild = ProviderHooks & {
+  /**
+   * Runs inside the transaction that opens a record, so what the feature keeps for every record
+   * (an address, say) exists from the record's first moment; a throw rolls the record back.
+   */
+  recordOpened?(record: OpenedRecord): Promise<void>;
   afterProvider(oidc: OidcParts): FeatureParts;
 };
 

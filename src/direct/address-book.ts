@@ -1,6 +1,6 @@
 /**
- * The address book: gives each record its Direct address the first time it is needed
- * (a page listing it, a message to it can only follow) and finds the record of an address. An
+ * The address book: gives each record its Direct address in the transaction that opens it (and, for
+ * a record older than that rule, the first time a page lists it) and finds the record of an address. An
  * address, once given, never changes — not when the Patient is renamed, not when the domain
  * setting changes (only the part after @ follows the setting). Racing creations converge without a
  * lock: the table's unique keys pick one winner and the others read it.

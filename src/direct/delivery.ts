@@ -108,6 +108,7 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
         const details = { message_id: id, sender_name: senderName, sender_address: senderAddress, subject: message.subject, attachments: count, via };
         await audit.append({ recordId, kind: 'direct.received', ...who, details: sender.kind === 'person' ? { ...details, person_name: sender.person.name } : details });
         if (sender.kind === 'person') {
+          await store.insertSent({ id: randomUUID(), record_id: sender.record.id, message_id: id, to_address: address, subject: message.subject, attachment_count: count });
           await audit.append({
             recordId: sender.record.id,
             kind: 'direct.sent',
@@ -134,7 +135,7 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
       return id as string;
     },
 
-    /** A person's message from the inbox of one of their records. Same refusals. */
+    /** A person's message from the inbox of one of their records, kept in that record's Sent list. Same refusals. */
     async sendFromInbox(sender: PersonSender, to: string, outgoing: Outgoing): Promise<string> {
       const message = check(outgoing);
       const recordId = await recipient(sender, to);

@@ -32,10 +32,16 @@ export const directFeature: FeatureDefinition = {
         })
       : undefined;
     return {
+      // Mail to a record can arrive the moment it exists: its address is given in the same transaction.
+      recordOpened: async (record) => {
+        await addresses.addressesOf([record]);
+      },
       afterProvider: () => ({
-        routes: ({ csrf }) => directRoutes({ records, direct, csrf }),
+        routes: ({ csrf }) => directRoutes({ records, repositories, direct, csrf }),
         api: directApiOperations(direct),
         listeners: smtp ? [smtp] : [],
+        // Deleted messages are kept for Undo, then removed with their attachments.
+        sweeps: [{ name: 'directDeleted', run: () => direct.purgeDeleted() }],
         recordPanels: [
           {
             heading: 'Direct address',

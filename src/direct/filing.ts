@@ -1,8 +1,11 @@
 /**
- * "Add to record": an attachment becomes a FHIR DocumentReference whose content is
- * the attachment itself (base64, its type, its name, size and SHA-1 hash as FHIR asks). A C-CDA is
- * kept as a document — only the document type its header states is read, so apps can search for
- * it; extracting its entries into Observations and Conditions is a later step.
+ * "Add to record": an attachment becomes a FHIR DocumentReference whose content is the attachment
+ * itself (base64, its type, its name as `title`, size and SHA-1 hash as FHIR asks), carrying its
+ * words in standard fields: `description` names the file and who sent it ("Discharge summary.pdf ·
+ * from Riverside Clinic"), `author` is the sender by display, `date` is when it was filed and
+ * `attachment.creation` when it arrived; the message's subject goes in `context.related`'s display.
+ * A C-CDA is kept as a document — only the document type its header states is read, so apps can
+ * search for it.
  * https://hl7.org/fhir/R4/documentreference.html
  */
 import { createHash } from 'node:crypto';
@@ -43,7 +46,7 @@ export function cdaDocumentCode(content: Buffer): { system: string; code: string
 
 export type FiledAttachment = { filename: string; contentType: string; content: Buffer };
 
-export type FromMessage = { sender: ShownSender; subject: string; receivedAt: Date };
+export type FromMessage = { sender: ShownSender; subject: string; receivedAt: Date; filedAt?: Date };
 
 export function documentReferenceOf(attachment: FiledAttachment, message: FromMessage): Record<string, unknown> {
   const kind = kindOfStored(attachment.contentType);
@@ -53,8 +56,10 @@ export function documentReferenceOf(attachment: FiledAttachment, message: FromMe
     resourceType: 'DocumentReference',
     status: 'current',
     type: { ...(code ? { coding: [code] } : {}), text: kind ? TYPE_TEXT[kind] : 'Document' },
-    date: message.receivedAt.toISOString(),
-    description: `${attachment.filename}, from ${senderWords(message.sender)}: ${subject}`.slice(0, 1000),
+    date: (message.filedAt ?? message.receivedAt).toISOString(),
+    description: `${attachment.filename} · from ${message.sender.name}`.slice(0, 1000),
+    author: [{ display: senderWords(message.sender).slice(0, 500) }],
+    context: { related: [{ display: `The message '${subject}'`.slice(0, 500) }] },
     content: [
       {
         attachment: {

@@ -1,9 +1,11 @@
 /**
- * `/inbox`: one inbox per record the person holds — only its
- * custodians see it, to anyone else it does not exist (404). The list (unread first), a message
- * (its text only, escaped, links inert: HTML from a message is never shown), downloading an
- * attachment, **Add to record**, deleting, and **Send** (fields To, Subject, Message, files) to
- * another carevault address. Pages are never cached.
+ * `/inbox`: one inbox per record the person holds — only its custodians see it, to anyone else it
+ * does not exist (404). The list (unread first), a message (its text only, escaped, links inert:
+ * HTML from a message is never shown), downloading an attachment, **Add to record**, deleting
+ * (confirmed on a page naming the message, then "Deleted '…'. Undo" for UNDO_MINUTES), **Reply**
+ * (to members' Direct addresses: apps have none that receives), **Send** (fields To, Subject,
+ * Message, files) to another carevault address, and **Sent**. Every form answers with a redirect
+ * to a page showing the state as it is; pages are never cached.
  */
 import express, { type Request, type Response } from 'express';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
@@ -17,6 +19,7 @@ import { sendFormParser } from './multipart';
 import { shownSender } from './senders';
 import { sendForm } from './schemas';
 import type { DirectService } from './service';
+import { TooLateToUndo, UNDO_MINUTES } from './inbox';
 
 type Deps = { records: RecordService; direct: DirectService; csrf: Csrf };
 
@@ -26,7 +29,15 @@ const NOTICES: Readonly<Record<string, string>> = {
   deleted: 'The message was deleted.',
   filed: 'The attachment was added to the record as a document.',
   'already-filed': 'That attachment is already in the record.',
+  restored: 'The message is back in the inbox.',
 };
+
+/** "Re: <subject>", once. */
+function replySubject(subject: string): string {
+  return /^re:/i.test(subject.trim()) ? subject : `Re: ${subject}`.slice(0, 200);
+}
+
+const timeWords = (at: Date) => `${at.toISOString().replace('T', ' ').slice(0, 16)} UTC`;
 
 function noticeOf(req: Request): string | undefined {
   return typeof req.query.done === 'string' ? NOTICES[req.query.done] : undefined;
@@ -60,6 +71,10 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     options: { status?: number; values?: Record<string, string>; error?: string } = {},
   ) => {
     const held = await records.recordsOf(signedInPerson(res).id);
+    // "Deleted '…'. Undo" as the message stands now: still undoable, gone for good, or back already.
+    const deleted = typeof req.query.deleted === 'string' ? await direct.deleted(record.id, req.query.deleted) : undefined;
+    const replyTo = typeof req.query.reply === 'string' && !options.values ? await direct.replyTo(record.id, req.query.reply) : undefined;
+    const values = options.values ?? (replyTo ? { to: replyTo.address, subject: replySubject(replyTo.subject) } : {});
     const [addresses, unread, messages] = await Promise.all([
       direct.addressesOf(held),
       direct.unreadCounts(held.map((item) => item.id)),
@@ -71,7 +86,12 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
       address: addresses.get(record.id),
       inboxes: held.map((item) => ({ ...item, address: addresses.get(item.id), unread: unread.get(item.id) ?? 0, current: item.id === record.id })),
       messages: messages.map((message) => ({ ...message, sender: shownSender(message) })),
-      values: options.values ?? {},
+      values,
+      replying: replyTo !== undefined,
+      deleted: deleted?.undoUntil ? { ...deleted, undoUntil: timeWords(deleted.undoUntil) } : undefined,
+      // Undo came too late, or the page was reloaded after the message's time ran out.
+      tooLate: (deleted && !deleted.undoUntil) || (req.query.late === '1' && !deleted) ? new TooLateToUndo(deleted?.subject).message : undefined,
+      undoMinutes: UNDO_MINUTES,
       error: options.error,
       notice: options.error ? undefined : noticeOf(req),
     });
@@ -127,6 +147,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
       address: addresses.get(record.id),
       message,
       sender: shownSender(message),
+      canReply: (await direct.replyTo(record.id, message.id)) !== undefined,
       attachments: attachments.map((attachment) => {
         const kind = kindOfStored(attachment.content_type);
         return { ...attachment, kind: kind ? kindLabel(kind) : attachment.content_type, size: sizeWords(attachment.size_bytes) };
@@ -156,11 +177,39 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     res.redirect(303, `${inboxUrl(record)}/messages/${messageId}?done=${already ? 'already-filed' : 'filed'}`);
   });
 
+  // Delete asks first, naming the message; once deleted it can be brought back for a while.
+  router.get('/inbox/:recordId/messages/:messageId/delete', requirePerson, csrf.issue, async (req, res) => {
+    const record = await recordOf(req, res);
+    const { message } = await direct.open(record.id, String(req.params.messageId));
+    await sendPage(res, 200, 'direct/delete', { title: 'Delete this message?', record, message, sender: shownSender(message), undoMinutes: UNDO_MINUTES });
+  });
+
   router.post('/inbox/:recordId/messages/:messageId/delete', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
     const record = await recordOf(req, res);
-    await direct.remove(person, record.id, String(req.params.messageId));
-    res.redirect(303, `${inboxUrl(record)}?done=deleted`);
+    const messageId = String(req.params.messageId);
+    await direct.remove(person, record.id, messageId);
+    res.redirect(303, `${inboxUrl(record)}?deleted=${encodeURIComponent(messageId)}`);
+  });
+
+  router.post('/inbox/:recordId/messages/:messageId/restore', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const person = signedInPerson(res);
+    const record = await recordOf(req, res);
+    const messageId = String(req.params.messageId);
+    try {
+      await direct.restore(person, record.id, messageId);
+    } catch (error) {
+      if (!(error instanceof TooLateToUndo)) throw error;
+      res.redirect(303, `${inboxUrl(record)}?deleted=${encodeURIComponent(messageId)}&late=1`);
+      return;
+    }
+    res.redirect(303, `${inboxUrl(record)}/messages/${encodeURIComponent(messageId)}?done=restored`);
+  });
+
+  router.get('/inbox/:recordId/sent', requirePerson, csrf.issue, async (req, res) => {
+    const record = await recordOf(req, res);
+    const sent = await direct.sent(record.id);
+    await sendPage(res, 200, 'direct/sent', { title: `Sent from ${record.name}`, record, sent: sent.map((row) => ({ ...row, at: timeWords(row.sent_at) })) });
   });
 
   return router;

@@ -1,25 +1,40 @@
 /**
- * Reading an inbox: the list (unread first), a message and its attachments, **Add to
- * record** (an attachment filed as a DocumentReference through the record repository, once), and
- * deleting — each change audited in its transaction. The caller has checked that the person is a
- * custodian of the record. Knows nothing of HTTP.
+ * Reading an inbox: the list (unread first), a message and its attachments, **Add to record** (an
+ * attachment filed as a DocumentReference through the record repository, once), deleting with
+ * **Undo** for a while (the message is hidden at once and removed by the sweep after UNDO_MINUTES),
+ * and what the record sent — each change audited in its transaction. The caller has checked that
+ * the person is a custodian of the record. Knows nothing of HTTP.
  */
 import { personActor, type Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { NotFound } from '../errors';
+import { DomainError, NotFound } from '../errors';
 import type { RecordRepositories } from '../fhir/repository';
 import { isUuid } from '../ids';
 import { storedNameOf } from './attachments';
 import { documentReferenceOf } from './filing';
 import { shownSender } from './senders';
-import type { AttachmentRow, DirectStore, InboxRow, MessageRow } from './store';
+import type { AttachmentRow, DirectStore, InboxRow, MessageRow, SentRow } from './store';
+
+/** How long a deleted message can be brought back. */
+export const UNDO_MINUTES = 10;
+
+/** Undo after the message's time ran out. */
+export class TooLateToUndo extends DomainError {
+  constructor(subject: string | undefined) {
+    const what = subject === undefined ? 'the message' : `'${subject || '(no subject)'}'`;
+    super('gone', `It is too late to undo: ${what} was deleted for good ${UNDO_MINUTES} minutes after you deleted it.`, 'too_late');
+  }
+}
+
+/** A deleted message as the inbox tells of it: its words, and until when Undo works (none once past). */
+export type Deleted = { id: string; subject: string; senderName: string; undoUntil: Date | undefined };
 
 export type InboxMessage = InboxRow;
 
 export type OpenedMessage = { message: MessageRow; attachments: AttachmentRow[] };
 
-type Deps = { db: Database; store: DirectStore; audit: AuditLog; repositories: RecordRepositories };
+type Deps = { db: Database; store: DirectStore; audit: AuditLog; repositories: RecordRepositories; clock?: () => Date };
 
 /** How many messages an inbox page lists. */
 const INBOX_PAGE = 200;
@@ -29,7 +44,7 @@ function named<T extends Pick<AttachmentRow, 'filename' | 'content_type'>>(attac
   return { ...attachment, filename: storedNameOf(attachment.filename, attachment.content_type) };
 }
 
-export function createInbox({ db, store, audit, repositories }: Deps) {
+export function createInbox({ db, store, audit, repositories, clock = () => new Date() }: Deps) {
   /** The message of `messageId` in the inbox of `recordId`. @throws NotFound */
   async function messageIn(recordId: string, messageId: string): Promise<MessageRow> {
     const message = isUuid(messageId) ? await store.message(recordId, messageId) : undefined;
@@ -80,7 +95,7 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
           'DocumentReference',
           documentReferenceOf(
             { filename: attachment.filename, contentType: attachment.content_type, content: attachment.content },
-            { sender: shownSender(message), subject: message.subject, receivedAt: message.received_at },
+            { sender: shownSender(message), subject: message.subject, receivedAt: message.received_at, filedAt: clock() },
           ),
         );
         const resourceId = String(created.content.id);
@@ -95,11 +110,16 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
       });
     },
 
-    /** Deletes a message and its attachments (what was added to the record stays). @throws NotFound */
+    /**
+     * Deletes a message: gone from the inbox at once, kept UNDO_MINUTES for Undo, then removed with
+     * its attachments by the sweep (what was added to the record stays). @throws NotFound
+     */
     async remove(person: Person, recordId: string, messageId: string): Promise<void> {
       await db.transaction(async () => {
         const message = await messageIn(recordId, messageId);
-        if (!(await store.deleteMessage(recordId, message.id))) throw new NotFound('There is no such message in this inbox.');
+        const now = clock();
+        const until = new Date(now.getTime() + UNDO_MINUTES * 60_000);
+        if (!(await store.softDelete(recordId, message.id, now, until))) throw new NotFound('There is no such message in this inbox.');
         await audit.append({
           recordId,
           kind: 'direct.deleted',
@@ -107,6 +127,45 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
           details: { person_name: person.name, message_id: message.id, subject: message.subject, sender_name: message.sender_name },
         });
       });
+    },
+
+    /** A deleted message still kept, for the inbox's "Deleted … Undo"; `undefined` once it is back or gone. */
+    async deleted(recordId: string, messageId: string): Promise<Deleted | undefined> {
+      const message = isUuid(messageId) ? await store.deletedMessage(recordId, messageId) : undefined;
+      if (!message?.purge_after) return undefined;
+      const open = message.purge_after.getTime() > clock().getTime();
+      return { id: message.id, subject: message.subject, senderName: shownSender(message).name, undoUntil: open ? message.purge_after : undefined };
+    },
+
+    /** Brings a deleted message back into the inbox (once back, again is a no-op). @throws TooLateToUndo once its time ran out. */
+    async restore(person: Person, recordId: string, messageId: string): Promise<{ subject: string }> {
+      if (!isUuid(messageId)) throw new TooLateToUndo(undefined);
+      return db.transaction(async () => {
+        const message = await store.deletedMessage(recordId, messageId);
+        if (!message) {
+          const back = await store.message(recordId, messageId);
+          if (back) return { subject: back.subject };
+          throw new TooLateToUndo(undefined);
+        }
+        if (!(await store.restore(recordId, messageId, clock()))) throw new TooLateToUndo(message.subject);
+        await audit.append({
+          recordId,
+          kind: 'direct.restored',
+          personId: person.id,
+          details: { person_name: person.name, message_id: message.id, subject: message.subject, sender_name: message.sender_name },
+        });
+        return { subject: message.subject };
+      });
+    },
+
+    /** The sweep: deleted messages past their time, removed with their attachments. */
+    purgeDeleted(): Promise<number> {
+      return store.purgeDeleted(clock());
+    },
+
+    /** What the record sent from its inbox, newest first. */
+    sent(recordId: string): Promise<SentRow[]> {
+      return store.sent(recordId, INBOX_PAGE);
     },
   };
 }

@@ -18,11 +18,17 @@ export type MessageRow = {
   size_bytes: number;
   received_at: Date;
   read_at: Date | null;
+  /** Deleted and kept until `purge_after`, so it can be brought back (both null otherwise). */
+  deleted_at: Date | null;
+  purge_after: Date | null;
 };
 
-export type NewMessage = Omit<MessageRow, 'received_at' | 'read_at'>;
+export type NewMessage = Omit<MessageRow, 'received_at' | 'read_at' | 'deleted_at' | 'purge_after'>;
 
-export type InboxRow = Omit<MessageRow, 'body'> & { attachment_count: number };
+/** One message a record sent, as its Sent list shows it. */
+export type SentRow = { id: string; record_id: string; message_id: string | null; to_address: string; subject: string; attachment_count: number; sent_at: Date };
+
+export type InboxRow = Omit<MessageRow, 'body' | 'deleted_at' | 'purge_after'> & { attachment_count: number };
 
 export type AttachmentRow = {
   id: string;
@@ -106,6 +112,7 @@ export function createDirectStore(db: Database) {
       const rows = await db
         .table('direct_messages as m')
         .where('m.record_id', recordId)
+        .whereNull('m.deleted_at')
         .select(
           ...INBOX_COLUMNS,
           db.raw('(select count(*)::int from direct_attachments a where a.message_id = m.id) as attachment_count'),
@@ -122,13 +129,20 @@ export function createDirectStore(db: Database) {
         .table('direct_messages')
         .whereIn('record_id', recordIds)
         .whereNull('read_at')
+        .whereNull('deleted_at')
         .groupBy('record_id')
         .select('record_id', db.raw('count(*)::int as unread'))) as { record_id: string; unread: number }[];
       return new Map(rows.map((row) => [row.record_id, row.unread]));
     },
 
+    /** A message of the inbox, unless it was deleted. */
     async message(recordId: string, messageId: string): Promise<MessageRow | undefined> {
-      return db.table('direct_messages').where({ id: messageId, record_id: recordId }).first();
+      return db.table('direct_messages').where({ id: messageId, record_id: recordId }).whereNull('deleted_at').first();
+    },
+
+    /** A message of the inbox that was deleted and is still kept. */
+    async deletedMessage(recordId: string, messageId: string): Promise<MessageRow | undefined> {
+      return db.table('direct_messages').where({ id: messageId, record_id: recordId }).whereNotNull('deleted_at').first();
     },
 
     async attachmentsOf(messageId: string): Promise<AttachmentRow[]> {
@@ -141,6 +155,7 @@ export function createDirectStore(db: Database) {
         .table('direct_attachments as a')
         .join('direct_messages as m', 'm.id', 'a.message_id')
         .where({ 'a.id': attachmentId, 'a.message_id': messageId, 'm.record_id': recordId })
+        .whereNull('m.deleted_at')
         .first(...ATTACHMENT_COLUMNS.map((column) => `a.${column}`))) as AttachmentRow | undefined;
       if (!row) return undefined;
       const parts = (await db.table('direct_attachment_parts').where({ attachment_id: row.id }).orderBy('seq').select('data')) as { data: Buffer }[];
@@ -155,8 +170,35 @@ export function createDirectStore(db: Database) {
       await db.table('direct_attachments').where({ id: attachmentId }).update({ filed_resource_id: resourceId });
     },
 
-    async deleteMessage(recordId: string, messageId: string): Promise<boolean> {
-      return (await db.table('direct_messages').where({ id: messageId, record_id: recordId }).delete()) === 1;
+    /** Hides a message from its inbox until `purgeAfter`; `false` when it was not there (or deleted already). */
+    async softDelete(recordId: string, messageId: string, now: Date, purgeAfter: Date): Promise<boolean> {
+      const changed = await db.table('direct_messages').where({ id: messageId, record_id: recordId }).whereNull('deleted_at').update({ deleted_at: now, purge_after: purgeAfter });
+      return changed === 1;
+    },
+
+    /** Brings a deleted message back while it is kept; `false` when it is not deleted or its time is over. */
+    async restore(recordId: string, messageId: string, now: Date): Promise<boolean> {
+      const changed = await db
+        .table('direct_messages')
+        .where({ id: messageId, record_id: recordId })
+        .whereNotNull('deleted_at')
+        .andWhere('purge_after', '>', now)
+        .update({ deleted_at: null, purge_after: null });
+      return changed === 1;
+    },
+
+    /** Removes deleted messages past their time, with their attachments (the rows cascade); returns how many. */
+    async purgeDeleted(now: Date): Promise<number> {
+      return db.table('direct_messages').whereNotNull('purge_after').andWhere('purge_after', '<=', now).delete();
+    },
+
+    async insertSent(row: Omit<SentRow, 'sent_at'>): Promise<void> {
+      await db.table('direct_sent').insert(row);
+    },
+
+    /** What a record sent, newest first. */
+    async sent(recordId: string, limit: number): Promise<SentRow[]> {
+      return db.table('direct_sent').where({ record_id: recordId }).orderBy([{ column: 'sent_at', order: 'desc' }, { column: 'id' }]).limit(limit).select('*');
     },
   };
 }

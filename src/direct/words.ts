@@ -22,4 +22,6 @@ export const DIRECT_WORDS: AuditWords = {
   'direct.filed': (event, { person }) =>
     `${person} added ${detailText(event.details.filename, 'an attachment')} from the message '${subjectOf(event.details)}' to this record as a document`,
   'direct.deleted': (event, { person }) => `${person} deleted the message '${subjectOf(event.details)}' from ${detailText(event.details.sender_name, 'someone')}`,
+  'direct.restored': (event, { person }) =>
+    `${person} brought back the deleted message '${subjectOf(event.details)}' from ${detailText(event.details.sender_name, 'someone')}`,
 };

@@ -1,7 +1,7 @@
 /**
  * DOPU as a feature: its services built on the core ones it names, then — once the OpenID core's
  * cookie key is there to seal pickup tickets — its routes (the app API and /pickup), the sweep that
- * expires packages past their days, its audit words and its metric gauge.
+ * expires packages past their days and the one that ends pickup steps, its audit words and its metric gauge.
  */
 import path from 'node:path';
 import type { Core, FeatureDefinition } from '../feature';
@@ -12,6 +12,7 @@ import { createPickupService } from './pickup';
 import { dopuRoutes } from './routes';
 import { PACKAGE_STATUSES } from './schemas';
 import { createPackageKeys } from './sealing';
+import { createPickupSteps } from './steps';
 import { createDopuService } from './service';
 import { createPackageStore } from './store';
 import { createTicketSealer } from './ticket';
@@ -61,12 +62,17 @@ export const dopuFeature: FeatureDefinition = {
           codeGuesses: limits.lock('pickup-code-address'),
           wrongAnswers: limits.lock('pickup-answer-person'),
         });
+        const steps = createPickupSteps(db, clock);
         return {
-          routes: ({ csrf }) => dopuRoutes({ pickup, records, csrf }),
+          routes: ({ csrf }) => dopuRoutes({ pickup, steps, records, csrf, secure: config.secure }),
           api: dopuApiOperations(packages),
           // Packages past their days are marked expired, which deletes their contents (an ended
           // package keeps none: picked up, declined, locked and withdrawn ones are emptied as they end).
-          sweeps: [{ name: 'dopuPackages', run: () => packages.sweep() }],
+          sweeps: [
+            { name: 'dopuPackages', run: () => packages.sweep() },
+            // A pickup step outlives its ticket by nothing: past it, the pages start again at the code.
+            { name: 'dopuPickupSteps', run: () => steps.sweep() },
+          ],
           gauges: [{ name: 'carevault_dopu_packages', help: 'DOPU packages stored, by status.', statuses: PACKAGE_STATUSES, count: () => store.countByStatus() }],
         };
       },

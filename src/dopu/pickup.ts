@@ -235,6 +235,15 @@ export function createPickupService({ db, audit, repositories, records, packages
   };
 
   return {
+    /**
+     * The id of the package a code names, whatever its status, or `undefined`; only to tell whether a
+     * refused code is the one this browser's own pickup ended (the refusal was counted already).
+     */
+    async packageIdOf(typed: string): Promise<string | undefined> {
+      const code = normalizePickupCode(typed);
+      return code ? (await store.findByCode(hashPickupCode(code)))?.id : undefined;
+    },
+
     /** What the code opens, before the answer. @throws Invalid/NotFound for a bad code, PackageEnded, TooManyAttempts. */
     async offer(typed: string, address: string): Promise<Offer> {
       const { row, sender } = await byCode(typed, address);

@@ -7,11 +7,12 @@ import type { RecordService } from '../records/service';
 import type { Csrf } from '../security/csrf';
 import { pickupPageRoutes } from './page-routes';
 import type { PickupService } from './pickup';
+import type { PickupSteps } from './steps';
 
-type Deps = { pickup: PickupService; records: RecordService; csrf: Csrf };
+type Deps = { pickup: PickupService; steps: PickupSteps; records: RecordService; csrf: Csrf; secure: boolean };
 
-export function dopuRoutes({ pickup, records, csrf }: Deps): express.Router {
+export function dopuRoutes(deps: Deps): express.Router {
   const router = express.Router();
-  router.use(pickupPageRoutes({ pickup, records, csrf }));
+  router.use(pickupPageRoutes(deps));
   return router;
 }

@@ -136,8 +136,8 @@ export const answerForm = z.object({
   answer: z.string().max(200, 'The answer can be at most 200 characters.').refine((value) => value.trim() !== '', 'Enter the answer to the question.'),
 });
 
-export const ticketForm = z.object({
-  ticket: z.string().min(1).max(4000),
-  record: z.string().max(64).optional(),
-  decision: z.enum(['accept', 'decline']).optional(),
-});
+/** The record a package goes into, among the person's (checked against them by the page). */
+export const recordForm = z.object({ record: z.string().max(64) });
+
+/** Accept or Decline on the review page; the package and the record come from the person's pickup step. */
+export const decisionForm = z.object({ decision: z.enum(['accept', 'decline']) });

@@ -115,3 +115,42 @@ export function createPackageStore(db: Database) {
     },
   };
 }
+
+
+/** Where one browser's pickup stands (table `dopu_pickup_steps`). */
+export type StepRow = {
+  browser_hash: string;
+  person_id: string;
+  package_id: string;
+  stage: 'opened' | 'picked_up' | 'declined' | 'refused';
+  ticket: string | null;
+  record_id: string | null;
+  notice: string | null;
+  expires_at: Date;
+};
+
+/** SQL for the pickup steps: one row per browser, read only by the person it was written for. */
+export function createStepStore(db: Database) {
+  const steps = () => db.table('dopu_pickup_steps');
+  return {
+    async find(browserHash: string, personId: string, now: Date): Promise<StepRow | undefined> {
+      return steps().where({ browser_hash: browserHash, person_id: personId }).andWhere('expires_at', '>', now).first();
+    },
+
+    /** Writes the browser's step, replacing whatever it held (another person's or package's included). */
+    async put(row: StepRow): Promise<void> {
+      await steps().insert(row).onConflict('browser_hash').merge();
+    },
+
+    /** Changes a step that is still open (a right answer, not yet ended); `false` when there is none. */
+    async update(browserHash: string, personId: string, change: Partial<Pick<StepRow, 'stage' | 'ticket' | 'record_id' | 'notice'>>): Promise<boolean> {
+      return (await steps().where({ browser_hash: browserHash, person_id: personId, stage: 'opened' }).update(change)) > 0;
+    },
+
+    /** Removes the steps past their time; returns how many. */
+    async sweep(now: Date): Promise<number> {
+      return steps().where('expires_at', '<=', now).delete();
+    },
+  };
+}
+

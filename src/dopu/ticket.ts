@@ -10,7 +10,7 @@ import { hkdfSync } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 
 /** Time to go from the answer to Accept. */
-const TICKET_SECONDS = 30 * 60;
+export const TICKET_SECONDS = 30 * 60;
 
 export type Ticket = { packageId: string; personId: string; key: Buffer };
 

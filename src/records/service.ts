@@ -25,8 +25,15 @@ function summaryOf(row: RecordRow): RecordSummary {
 
 export function createRecordService(db: Database, repositories: RecordRepositories, audit: AuditLog) {
   const store = createRecordStore(db);
+  /** What others keep for every record, made in the transaction that opens it (feature hooks). */
+  const openedHooks: Array<(record: { id: string; name: string }) => Promise<void>> = [];
 
   return {
+    /** Adds a hook run inside the transaction of every record opened from now on. */
+    whenOpened(hook: (record: { id: string; name: string }) => Promise<void>): void {
+      openedHooks.push(hook);
+    },
+
     /**
      * Opens a record — its Patient with `name` and `birthDate` — with `custodian` as its first
      * custodian, in one transaction (the caller's, when there is one).
@@ -42,6 +49,7 @@ export function createRecordService(db: Database, repositories: RecordRepositori
           name: [{ text: record.name }],
           ...(record.birthDate ? { birthDate: record.birthDate } : {}),
         });
+        for (const hook of openedHooks) await hook({ id: recordId, name: record.name });
         await audit.append({ recordId, kind: 'record.opened', personId: custodian.id, details: { person_name: custodian.name, relationship: record.relationship } });
       });
       return recordId;

@@ -129,7 +129,8 @@ export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
     patientParams: ['patient', 'subject'],
     tokens: { type: concept('type'), category: concept('category'), status: code('status') },
     date: ['date'],
-    summary: { name: ['type', 'description'], value: false },
+    // Its own words first (a file's name and who sent it), then the kind of document.
+    summary: { name: ['description', 'type'], value: false },
   },
   DiagnosticReport: {
     words: 'your test reports — lab panels and the results they group',

@@ -97,7 +97,7 @@ test('a newcomer clicks through every connectivity option of the demo; the READM
   await page.getByRole('button', { name: 'Accept' }).waitFor();
   await screenshot(page, 'pickup');
   await page.getByRole('button', { name: 'Accept' }).click();
-  await page.getByRole('heading', { name: 'Package picked up' }).waitFor();
+  await page.getByRole('heading', { name: /^Picked up into / }).waitFor();
   expect(await demoText(page)).toContain('Status: picked_up');
 
   // 3. A connect request: validate the identity code and answer; the app's polling gets its tokens.

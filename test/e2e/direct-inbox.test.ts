@@ -8,7 +8,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { backAtApp, launchChromium, type Chromium } from '../support/chromium';
+import { launchChromium, type Chromium } from '../support/chromium';
 import { CCDA, GIF, PDF, attachment, directToken, postMessage, registerClinic, smtpTransport } from '../support/direct';
 import { freePort } from '../support/scratch';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
@@ -126,7 +126,7 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
 
   // The record page and its history say what happened, in words.
   await page.goto(`${server.issuer}/records/${alex.recordId}`);
-  expect(await page.locator('main').textContent()).toContain('Clinical document (C-CDA)');
+  expect(await page.locator('main').textContent()).toContain('ccda.xml · from Riverside Clinic');
   await page.goto(`${server.issuer}/records/${alex.recordId}/history`);
   const history = (await page.locator('main').textContent())?.replace(/\s+/g, ' ') ?? '';
   expect(history).toContain("Riverside Clinic sent you 'Lab results' with 2 attachments");
@@ -142,8 +142,10 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   });
   const authorization = await startAuthorization(viewer, { scope: 'openid patient/DocumentReference.rs' });
   await page.goto(authorization.url.toString());
+  // The redirect to the app's (unresolvable) host is watched as a request (STACK-NOTES).
+  const callback = page.waitForRequest(/app\.example\/callback/);
   await page.getByRole('button', { name: 'Allow' }).click();
-  const tokens = await exchangeCode(viewer, authorization, await backAtApp(page));
+  const tokens = await exchangeCode(viewer, authorization, (await callback).url());
   expect(tokens.patient).toBe(alex.recordId);
   const res = await oidc.fetchProtectedResource(viewer.config, tokens.access_token, new URL(`${server.issuer}/fhir/DocumentReference?type=${encodeURIComponent('http://loinc.org|34133-9')}`), 'GET');
   expect(res.status).toBe(200);
@@ -156,7 +158,8 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
     status: 'current',
     subject: { reference: `Patient/${alex.recordId}` },
     type: { coding: [{ system: 'http://loinc.org', code: '34133-9', display: 'Summarization of Episode Note' }], text: 'Clinical document (C-CDA)' },
-    description: "ccda.xml, from Riverside Clinic: Lab results",
+    description: 'ccda.xml · from Riverside Clinic',
+    author: [{ display: 'Riverside Clinic' }],
     content: [{ attachment: { contentType: 'application/xml', title: 'ccda.xml', size: CCDA.length } }],
   });
   expect(Buffer.from(String(ccda?.content[0].attachment.data), 'base64').equals(CCDA)).toBe(true);
@@ -183,9 +186,15 @@ test('two people exchange messages through the pages; refusals show above the fo
   expect(await jo.page.locator('pre.message-text').textContent()).toBe('Are you free on Friday?\nHere is my allergy list.');
   expect(await sender(jo.page)).toBe(`Sam Lee A CAREVAULT MEMBER ${sam.address}`);
   expect(await jo.page.getByRole('row').filter({ hasText: 'allergies.txt' }).textContent()).toContain('plain text');
-  await jo.page.getByRole('link', { name: /Back to the inbox/ }).click();
-  await send(jo.page, { to: sam.address, subject: 'Re: Dinner Friday?', text: 'Yes! See you at 7.' });
+  // Reply: To and Subject are filled in, the cursor is in Message.
+  await jo.page.getByRole('link', { name: 'Reply', exact: true }).click();
+  expect(await jo.page.getByLabel('To', { exact: true }).inputValue()).toBe(sam.address);
+  expect(await jo.page.getByLabel('Subject', { exact: true }).inputValue()).toBe('Re: Dinner Friday?');
+  await jo.page.getByLabel('Message', { exact: true }).fill('Yes! See you at 7.');
+  await jo.page.getByRole('button', { name: 'Send' }).click();
   await jo.page.getByRole('status').filter({ hasText: 'Your message was sent.' }).waitFor();
+  await jo.page.getByRole('link', { name: 'Sent messages' }).click();
+  expect((await jo.page.getByRole('row').filter({ hasText: 'Re: Dinner Friday?' }).textContent())?.replace(/\s+/g, ' ')).toContain(sam.address);
   const samRows = await inboxRows(sam.page);
   expect(samRows).toEqual([expect.stringMatching(/^Jo Park A CAREVAULT MEMBER jo\.park@direct\.localhost Re: Dinner Friday\? UNREAD .* 0$/)]);
 
@@ -205,11 +214,20 @@ test('two people exchange messages through the pages; refusals show above the fo
   expect(samHistory).toContain(`Sam Lee sent 'Dinner Friday?' to ${jo.address} with 1 attachment`);
   expect(samHistory).toContain(`Jo Park, a carevault member (${jo.address}), sent you 'Re: Dinner Friday?'`);
 
-  // Jo deletes Sam's message.
+  // Jo deletes Sam's message: asked first, then undone, then deleted again.
   await jo.page.goto(`${server.issuer}/inbox`);
   await jo.page.getByRole('link', { name: 'Dinner Friday?' }).click();
+  await jo.page.getByRole('link', { name: 'Delete message' }).click();
+  expect((await jo.page.locator('main').textContent())?.replace(/\s+/g, ' ')).toContain("'Dinner Friday?' from Sam Lee");
   await jo.page.getByRole('button', { name: 'Delete message' }).click();
-  await jo.page.getByRole('status').filter({ hasText: 'The message was deleted.' }).waitFor();
+  await jo.page.getByRole('status').filter({ hasText: "Deleted 'Dinner Friday?' from Sam Lee." }).waitFor();
+  expect(await jo.page.locator('table.inbox').count()).toBe(0);
+  await jo.page.getByRole('button', { name: 'Undo' }).click();
+  await jo.page.getByRole('status').filter({ hasText: 'The message is back in the inbox.' }).waitFor();
+  expect(await jo.page.locator('pre.message-text').textContent()).toBe('Are you free on Friday?\nHere is my allergy list.');
+  await jo.page.getByRole('link', { name: 'Delete message' }).click();
+  await jo.page.getByRole('button', { name: 'Delete message' }).click();
+  await jo.page.getByRole('status').filter({ hasText: "Deleted 'Dinner Friday?' from Sam Lee." }).waitFor();
   expect(await jo.page.locator('table.inbox').count()).toBe(0);
   await jo.page.goto(`${server.issuer}/records/${jo.recordId}/history`);
   expect((await jo.page.locator('main').textContent())?.replace(/\s+/g, ' ')).toContain("Jo Park deleted the message 'Dinner Friday?' from Sam Lee");

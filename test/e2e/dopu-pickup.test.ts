@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { backAtApp, launchChromium, type Chromium } from '../support/chromium';
+import { launchChromium, type Chromium } from '../support/chromium';
 import { ANSWER, MARKERS, PDF, QUESTION, clinicApp, type Dropper } from '../support/dopu';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
 import { addChild, createAccount } from '../support/forms';
@@ -117,7 +117,7 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
   await page.screenshot({ path: '/tmp/dopu-review.png', fullPage: true });
 
   await page.getByRole('button', { name: 'Accept' }).click();
-  await page.getByRole('heading', { name: 'Package picked up' }).waitFor();
+  await page.getByRole('heading', { name: `Picked up into ${child}’s record` }).waitFor();
   expect(await page.locator('main').textContent()).toContain(`3 items from Riverside Clinic are now in ${child}’s record.`);
 
   // The child's record holds them, and its history says who dropped them off.
@@ -128,8 +128,10 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
   const authorization = await startAuthorization(reader, { scope: READER_SCOPE });
   await page.goto(authorization.url.toString());
   await page.getByRole('radio', { name: child, exact: true }).check();
+  // The redirect to the app's (unresolvable) host is watched as a request (STACK-NOTES).
+  const callback = page.waitForRequest(/app\.example\/callback/);
   await page.getByRole('button', { name: 'Allow' }).click();
-  const tokens = await exchangeCode(reader, authorization, await backAtApp(page));
+  const tokens = await exchangeCode(reader, authorization, (await callback).url());
   expect(tokens.patient).toBe(childId);
   const read = async (query: string) => {
     const res = await fetch(`${server.issuer}/fhir/${query}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
@@ -168,7 +170,88 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
     ['dopu.picked_up', childId],
   ]);
 
-  // The code now says so.
+  // The code now says how this person's pickup ended; to anyone else, that it was picked up.
   await page.goto(receipt.pickup_url);
-  expect(await page.getByRole('alert').textContent()).toContain('This package has already been picked up.');
+  expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(`Picked up into ${child}’s record`);
+  const other = await chromium.newPerson();
+  await other.page.goto(receipt.pickup_url);
+  await other.page.getByRole('button', { name: 'Continue' }).click();
+  expect(await other.page.getByRole('alert').textContent()).toContain('This package has already been picked up.');
+  await other.context.close();
+});
+
+test('Back and reload at every pickup step show the state as it is and never send a form again', async () => {
+  const parent = newPerson('Robin Reload');
+  const child = 'Sky Reload';
+  const receipt = await clinic.dropOff({ friendly_name: 'Sky’s results' });
+  const { page, context } = await chromium.newPerson();
+  await registerWithChild(page, parent, child);
+  const childId = (await recordIdNamed(server, child)) ?? '';
+  const posts: string[] = [];
+  page.on('request', (request) => {
+    if (request.method() === 'POST') posts.push(new URL(request.url()).pathname);
+  });
+  page.on('dialog', (dialog) => {
+    throw new Error(`a dialog was shown: ${dialog.message()}`);
+  });
+  /** Reload or Back, then: no form went again, and the page is a page of our own. */
+  const quietly = async (move: () => Promise<unknown>) => {
+    const before = posts.length;
+    await move();
+    await page.waitForLoadState('load');
+    expect(posts.slice(before)).toEqual([]);
+  };
+  const heading = async () => (await page.getByRole('heading', { level: 1 }).textContent()) ?? '';
+  const row = () => server.db.knex('dopu_packages').where({ id: receipt.id }).first();
+
+  await page.goto(`${server.issuer}/pickup`);
+  await page.getByLabel('Pickup code').fill(receipt.pickup_code);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Answer').waitFor();
+  expect(await heading()).toBe('Sky’s results');
+
+  // A wrong answer: the question again with the tries left; reload and Back send nothing and count nothing.
+  await page.getByLabel('Answer').fill('not the answer');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('alert').waitFor();
+  expect(await page.getByRole('alert').textContent()).toContain('That answer is not right. You have 2 more tries before the package is locked.');
+  await quietly(() => page.reload());
+  expect(await heading()).toBe('Sky’s results');
+  expect(await page.locator('main').textContent()).toContain('After 2 wrong answers the package is locked for good.');
+  await quietly(() => page.goBack());
+  expect(await page.getByLabel('Answer').isVisible()).toBe(true);
+  expect((await row()).wrong_answers).toBe(1);
+
+  // The right answer: the records to choose from; reload keeps them.
+  await page.getByLabel('Answer').fill(ANSWER);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('radio', { name: child, exact: true }).waitFor();
+  expect(new URL(page.url()).pathname).toBe('/pickup/record');
+  await quietly(() => page.reload());
+  await page.getByRole('radio', { name: child, exact: true }).check();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('button', { name: 'Accept' }).waitFor();
+  expect(new URL(page.url()).pathname).toBe('/pickup/review');
+  await quietly(() => page.reload());
+  expect(await page.locator('main').textContent()).toContain(`these go into ${child}’s record`);
+  // Back to the records: the choice made is the one checked; forward again to the review.
+  await quietly(() => page.goBack());
+  expect(await page.getByRole('radio', { name: child, exact: true }).isChecked()).toBe(true);
+  await quietly(() => page.goForward());
+  await page.getByRole('button', { name: 'Accept' }).waitFor();
+
+  // Accept: how it ended; reload and Back say the same, and nothing is written twice.
+  await page.getByRole('button', { name: 'Accept' }).click();
+  await page.getByRole('heading', { name: `Picked up into ${child}’s record` }).waitFor();
+  expect(new URL(page.url()).pathname).toBe('/pickup/done');
+  await quietly(() => page.reload());
+  expect(await heading()).toBe(`Picked up into ${child}’s record`);
+  expect(await page.getByRole('link', { name: `See ${child}’s record` }).getAttribute('href')).toBe(`/records/${childId}`);
+  await quietly(() => page.goBack());
+  expect(await heading()).toBe(`Picked up into ${child}’s record`);
+  expect(await page.locator('main').textContent()).not.toContain('already picked up');
+  expect((await row()).status).toBe('picked_up');
+  expect(await server.db.knex('resources').where({ record_id: childId }).whereNot({ type: 'Patient' }).count<{ count: string }[]>('* as count')).toEqual([{ count: '3' }]);
+  expect(posts).toEqual(['/pickup', '/pickup/answer', '/pickup/answer', '/pickup/record', '/pickup/finish']);
+  await context.close();
 });

@@ -197,6 +197,23 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('link', { name: 'Lab results' }).click();
   await page.getByRole('heading', { level: 1, name: 'Lab results' }).waitFor();
   await check(page, 'a message');
+  // The PDF filed into the record, opened from the record page.
+  await page.getByRole('button', { name: 'Add to record' }).click();
+  await page.getByRole('status').waitFor();
+  await page.goto(`${server.issuer}/records/${recordId}`);
+  await page.getByRole('link', { name: /results\.pdf · from/ }).click();
+  await page.getByRole('heading', { level: 1, name: 'results.pdf' }).waitFor();
+  await check(page, 'a filed document');
+  // Delete asks first, then offers Undo; what was sent has its own list.
+  await page.goto(`${server.issuer}/inbox`);
+  await page.getByRole('link', { name: 'Lab results' }).click();
+  await page.getByRole('link', { name: 'Delete message' }).click();
+  await check(page, 'delete a message?');
+  await page.getByRole('button', { name: 'Delete message' }).click();
+  await page.getByRole('button', { name: 'Undo' }).waitFor();
+  await check(page, 'inbox after a delete');
+  await page.getByRole('link', { name: 'Sent messages' }).click();
+  await check(page, 'sent messages');
 
   // DOPU: the pickup pages, from the code to the package in the record.
   const dropped = await api('/api/dopu/packages', await appToken('dopu'), { friendly_name: 'Results from your visit', question: 'What is the name of your first pet?', answer: 'Biscuit', resources: sampleResources() });
@@ -209,7 +226,7 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('button', { name: 'Accept' }).waitFor();
   await check(page, 'pickup review');
   await page.getByRole('button', { name: 'Accept' }).click();
-  await page.getByRole('heading', { name: 'Package picked up' }).waitFor();
+  await page.getByRole('heading', { name: /^Picked up into / }).waitFor();
   await check(page, 'pickup done');
 
   // Patient Connect: the clinic's connect request, its question, consent, and the end.
@@ -238,6 +255,6 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('button').first().waitFor();
   await check(page, 'sign out');
 
-  expect(checked).toHaveLength(24);
+  expect(checked).toHaveLength(28);
   expect(problems).toEqual([]);
 }, 300_000);

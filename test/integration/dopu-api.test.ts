@@ -232,10 +232,11 @@ describe('status, list, withdrawal', () => {
     expect((await clinic.call(`/api/dopu/packages/${receipt.id}`)).body.status).toBe('declined');
     expect((await server.db.knex('dopu_packages').where({ id: receipt.id }).first()).sealed).toBeNull();
 
-    // Accepting with the same ticket afterwards (a second tab) is refused.
+    // Accept from the same review page afterwards (a second tab, or Back) shows how the pickup ended.
     const late = await browser.submit(review, { decision: 'accept' }, '/pickup/finish');
-    expect(late.status).toBe(410);
-    expect(textOf(late.html)).toContain('This package was declined; its contents were deleted.');
+    expect(late.url).toBe(`${server.issuer}/pickup/done`);
+    expect(textOf(late.html)).toContain('You declined the package from Riverside Clinic. Its contents were deleted.');
+    expect((await clinic.call(`/api/dopu/packages/${receipt.id}`)).body.status).toBe('declined');
     const page = await enterCode(browser, receipt.pickup_code);
     expect(page.status).toBe(410);
     expect(textOf(page.html)).toContain('This package was declined; its contents were deleted.');
@@ -261,6 +262,12 @@ describe('the pages', () => {
 
   test('codes that are not codes, and unknown codes, are refused on the code page', async () => {
     const browser = new Browser(server.issuer);
+    // Text no URL can carry (a lone surrogate, or a pair cut at the 40th character) is refused like any other.
+    for (const typed of ['\uD800', `${'B'.repeat(39)}\uD83D\uDE00`, 'x'.repeat(5000)]) {
+      const odd = await enterCode(browser, typed);
+      expect(odd.status).toBe(400);
+      expect(textOf(odd.html)).toContain('A pickup code is 20 letters in 5 groups of 4');
+    }
     const malformed = await enterCode(browser, 'HELLO-1234');
     expect(malformed.status).toBe(400);
     expect(textOf(malformed.html)).toContain('A pickup code is 20 letters in 5 groups of 4, like JKWZ-QNMN-VHRX-ZGNR-GZNH.');
@@ -274,9 +281,11 @@ describe('the pages', () => {
     const { browser } = await registeredPerson(server, 'Solo Person');
     const review = await reachReview(browser, receipt.pickup_code);
     expect(textOf(review.html)).toMatch(/these go into Solo Person ?’s record/);
-    const tampered = await browser.visit('/pickup/finish', { form: { _csrf: review.html.match(/name="_csrf" value="([^"]+)"/)?.[1] ?? '', ticket: 'forged', decision: 'accept' } });
-    expect(tampered.status).toBe(400);
-    expect(textOf(tampered.html)).toContain('This pickup took too long or its form was changed. Enter the pickup code and the answer again.');
+    // A form with no decision the page offers changes nothing: the review again.
+    const tampered = await browser.visit('/pickup/finish', { form: { _csrf: review.html.match(/name="_csrf" value="([^"]+)"/)?.[1] ?? '', decision: 'maybe' } });
+    expect(tampered.url).toBe(`${server.issuer}/pickup/review`);
+    expect(textOf(tampered.html)).toContain('What is in the package');
+    expect((await clinic.call(`/api/dopu/packages/${receipt.id}`)).body.status).toBe('pending');
     const done = await browser.submit(review, { decision: 'accept' }, '/pickup/finish');
     expect(done.status).toBe(200);
     expect(textOf(done.html)).toContain('3 items from Riverside Clinic are now in Solo Person’s record.');

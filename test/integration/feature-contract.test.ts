@@ -3,8 +3,8 @@
  * of features, and the core asks it generically. A tiny feature that exists only here — test notes —
  * is added to the server's list at start-up; its route answers, its record panel shows on /records
  * and on the record page, its audit word tells the record's history, its gauge is scraped, its
- * sweep runs and its listener starts and closes with the server. The core also runs with none of
- * the server's own options.
+ * sweep runs, its listener starts and closes with the server, and its record-opened hook runs in
+ * the transaction that opens each record. The core also runs with none of the server's own options.
  */
 import express from 'express';
 import { detailText } from '../../src/audit/words';
@@ -18,7 +18,7 @@ import { startTestServer, type TestServer } from '../support/server';
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789abcdef';
 
 /** What the test feature saw happen, for the assertions. */
-const seen = { started: 0, closed: 0, swept: 0, written: 0 };
+const seen = { started: 0, closed: 0, swept: 0, written: 0, opened: [] as string[] };
 
 /** Test notes: a person writes a note on one of their records; the note goes to the record's history. */
 const notesFeature: FeatureDefinition = {
@@ -28,6 +28,9 @@ const notesFeature: FeatureDefinition = {
   },
   build({ audit, records }: Pick<Core, 'audit' | 'records'>) {
     return {
+      recordOpened: async (record) => {
+        seen.opened.push(`${record.id} ${record.name}`);
+      },
       afterProvider: () => ({
         routes: () => {
           const router = express.Router();
@@ -78,6 +81,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+});
+
+test('the record-opened hook hears of every record as it is opened', () => {
+  expect(seen.opened).toContain(`${dana.record} Dana Notes`);
 });
 
 test('the listener starts with the server', () => {

@@ -144,7 +144,7 @@ export function answer(browser: Browser, question: PageResponse, text: string): 
 /** Code, answer, and the review page (choosing `record` when asked). */
 export async function reachReview(browser: Browser, code: string, text = ANSWER, record?: string): Promise<PageResponse> {
   let page = await answer(browser, await enterCode(browser, code), text);
-  if (page.html.includes('action="/pickup/review"')) page = await browser.submit(page, record ? { record } : {}, '/pickup/review');
+  if (page.html.includes('action="/pickup/record"')) page = await browser.submit(page, record ? { record } : {}, '/pickup/record');
   return page;
 }
 
