@@ -57,7 +57,7 @@ type Deps = {
 
 /** The page of a connect request: where its flow ends, and where a step that is over leads. */
 export function requestPage(id: string): string {
-  return `${VERIFICATION_PATH}/requests/${id}`;
+  return `/connect-requests/${id}`;
 }
 
 /** Patient Connect's parameters of a device authorization request. */

@@ -1,7 +1,7 @@
 /**
  * Patient Connect's pages: the secret-question step of the authorization flow (a prompt page at
  * /interaction/:uid, so it cannot be skipped by going straight to consent), and the page of a
- * connect request (/connect/requests/:id), where the flow ends and where a step that is over leads
+ * connect request (/connect-requests/:id; /connect/… is the OpenID core's), where the flow ends and where a step that is over leads
  * (Back, reload): it says where the request stands, as it is. Every post answers 303 to a page
  * (Post/Redirect/Get, RFC 9110 §15.4.4), so reload never posts an answer again. The app API is
  * the operation table in api-routes.ts, which the core mounts.
@@ -111,7 +111,7 @@ export function connectRoutes({ connect, interactions, appNames, recordName }: D
         }
       });
 
-      router.get('/connect/requests/:id', async (req: Request, res: Response) => {
+      router.get('/connect-requests/:id', async (req: Request, res: Response) => {
         const params = requestParams.safeParse(req.params);
         const standing = params.success ? await connect.standing(params.data.id) : undefined;
         if (!standing) throw new NotFound('There is no such connect request. Check the identity code the clinic gave you and enter it again.');

@@ -202,6 +202,12 @@ function normalizeUserCode(input: string): string {
   return input.toUpperCase().replace(/\W/g, '');
 }
 
+/** A normalized user code shown in its mask again (`JKWZ-QNMN-…`). */
+function masked(normalized: string, mask: string): string {
+  const letters = [...normalized];
+  return [...mask].map((place) => (place === '*' ? (letters.shift() ?? '') : place)).join('');
+}
+
 /** The device code a request of the flow is about: the one it loaded, or the one its interaction rides on. */
 function deviceCodeOf(ctx: KoaContextWithOIDC): string | undefined {
   return ctx.oidc.deviceCode?.jti ?? (ctx.oidc.entities.Interaction as { deviceCode?: string } | undefined)?.deviceCode;
@@ -262,7 +268,9 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
       const page = ctx.oidc.route === 'device_resume' && deviceCode ? await hooks.pageOf(deviceCode) : undefined;
       if (page) return seeOther(ctx, page);
       if (ctx.method === 'POST' && problem && problem.kind !== 'refused') {
-        const typed = typeof ctx.oidc.params?.user_code === 'string' ? ctx.oidc.params.user_code : (error?.userCode ?? '');
+        // Once the flow ran, the parameters are the authorization request's: the code is the loaded device code's.
+        const loaded = ctx.oidc.deviceCode?.userCode;
+        const typed = typeof ctx.oidc.params?.user_code === 'string' ? ctx.oidc.params.user_code : loaded ? masked(loaded, hooks.userCode.mask) : (error?.userCode ?? '');
         return seeOther(ctx, codePage(typed, problem.kind));
       }
       const state = ctx.state as { prefill?: string; problem?: ShownProblem };

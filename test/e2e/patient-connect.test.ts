@@ -123,6 +123,7 @@ test('a parent validates a connect request in Chromium for their child; the app 
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.getByRole('heading', { name: 'Connected' }).waitFor();
   expect(await page.getByRole('main').textContent()).toContain("Riverside Clinic can now reach Milo Whitfield's record");
+  expect(await page.getByRole('main').textContent()).toContain('You connected Riverside Clinic — see Connected apps.');
 
   const tokens = await polling;
   expect(tokens.patient).toBe(parent.child);
@@ -164,15 +165,18 @@ test('a code typed in lower case with spaces works; three wrong answers lock the
   expect(textOf(page.html)).toContain('What is your favourite animal?');
   for (const attempt of [1, 2]) {
     page = await person.browser.submit(page, { answer: `wrong ${attempt}` });
-    expect(page.status).toBe(400);
+    // Post/Redirect/Get: the question again, with what went wrong and the tries left.
+    expect(page.status).toBe(200);
     expect(textOf(page.html)).toContain('That answer is not right');
+    expect(textOf(page.html)).toContain(`${3 - attempt} ${attempt === 2 ? 'try' : 'tries'} left`);
   }
   page = await person.browser.submit(page, { answer: 'wrong 3' });
-  expect(textOf(page.html)).toContain('The connection was not made');
+  expect(textOf(page.html)).toContain('This code is locked: the secret question was answered wrongly 3 times. Ask Riverside Clinic for a new code.');
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'access_denied' } });
   // Locked for good, even with the right answer.
   const again = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });
   expect(textOf(again.html)).not.toContain('What is your favourite animal?');
+  expect(textOf(again.html)).toContain('This code is locked');
   const events = await server.db.knex('audit_events').whereRaw(`subject like 'connect:%'`).andWhere({ kind: 'connect.answer_wrong' });
   expect(events.length).toBeGreaterThanOrEqual(3);
 });
@@ -186,7 +190,7 @@ test('a request past its 28 days has expired: the code page, the poll and the li
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
   const person = await signedUpPerson(server, 'Too Late');
   const page = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });
-  expect(textOf(page.html)).toContain('This identity code has expired');
+  expect(textOf(page.html)).toContain('This code has expired: it was not used within 28 days. Ask Riverside Clinic for a new code.');
   expect((await server.sweepOnce()).connectRequests).toBeGreaterThanOrEqual(1);
   expect(await listed('expired', since)).toEqual([expect.objectContaining({ status: 'expired' })]);
 });
