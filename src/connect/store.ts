@@ -121,9 +121,12 @@ export function createConnectStore(db: Database) {
     async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number }): Promise<ConnectRequestRow[]> {
       const changed = `date_trunc('milliseconds', ${CHANGED_AT})`;
       const query = table().where({ client_id: clientId });
-      // `opened` is a pending request whose code someone entered; `pending` one nobody has yet.
-      if (filter.status === 'opened') query.andWhere({ status: 'pending' }).whereNotNull('opened_at');
-      else if (filter.status === 'pending') query.andWhere({ status: 'pending' }).whereNull('opened_at');
+      // `opened` is a pending request whose code someone entered, `pending` one nobody has yet; a
+      // pending one past its days is `expired` before the sweep marks it so.
+      const open = () => query.andWhere({ status: 'pending' }).andWhere('expires_at', '>', db.now());
+      if (filter.status === 'opened') open().whereNotNull('opened_at');
+      else if (filter.status === 'pending') open().whereNull('opened_at');
+      else if (filter.status === 'expired') query.andWhere((expired) => expired.where({ status: 'expired' }).orWhere((late) => late.where({ status: 'pending' }).andWhere('expires_at', '<=', db.now())));
       else if (filter.status) query.andWhere({ status: filter.status });
       if (filter.since) query.andWhere(db.raw(CHANGED_AT), '>=', filter.since);
       if (filter.after) query.andWhereRaw(`(${changed}, id) > (?, ?)`, [filter.after.at, filter.after.id]);

@@ -263,7 +263,8 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
         }
       }
       const deviceCode = deviceCodeOf(ctx);
-      if (problem?.kind === 'ended' && ctx.oidc.deviceCode?.jti) await hooks.declined(ctx.oidc.deviceCode.jti);
+      // On a resume the code is known only through the interaction it rode on.
+      if (problem?.kind === 'ended' && deviceCode) await hooks.declined(deviceCode);
       // The flow ended on a later step (declined, locked, or approved elsewhere first): the option's page says how.
       const page = ctx.oidc.route === 'device_resume' && deviceCode ? await hooks.pageOf(deviceCode) : undefined;
       if (page) return seeOther(ctx, page);
