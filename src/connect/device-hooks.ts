@@ -133,7 +133,10 @@ export function connectDeviceHooks({ connect, approvedBy, codeGuesses, pollInter
       success: ({ appName, approval }) =>
         renderPage('connect/done', {
           title: 'Connected',
-          lines: [`You connected ${appName} — see Connected apps.`, `${appName} can now reach ${approval?.recordName ?? 'the chosen'}'s record, in the ways you allowed.`],
+          lines: [
+            `You connected ${appName} — see Connected apps.`,
+            `${appName} can now reach ${approval?.recordName ?? 'the chosen'}'s record, in the ways you allowed.`,
+          ],
           link: { href: '/apps', text: 'Connected apps' },
         }),
       tooManyGuesses: (locked) =>

@@ -1,8 +1,9 @@
 /**
  * Patient Connect's pages: the secret-question step of the authorization flow (a prompt page at
  * /interaction/:uid, so it cannot be skipped by going straight to consent), and the page of a
- * connect request (/connect-requests/:id; /connect/… is the OpenID core's), where the flow ends and where a step that is over leads
- * (Back, reload): it says where the request stands, as it is. Every post answers 303 to a page
+ * connect request (/connect-requests/:id; every path under /connect is the OpenID core's), where
+ * the flow ends and where a step that is over leads (Back, reload): it says where the request
+ * stands, as it is. Every post answers 303 to a page
  * (Post/Redirect/Get, RFC 9110 §15.4.4), so reload never posts an answer again. The app API is
  * the operation table in api-routes.ts, which the core mounts.
  */

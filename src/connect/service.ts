@@ -156,7 +156,9 @@ export function createConnectService(deps: {
     /** The request a secret-question page asks about, and where it stands. */
     async questionOf(id: string): Promise<(QuestionToAsk & { status: ConnectStatus }) | undefined> {
       const row = isUuid(id) ? await store.find(id) : undefined;
-      return row && { id: row.id, clientId: row.client_id, friendlyName: row.friendly_name, question: row.question, wrongAnswers: row.wrong_answers, status: statusOf(row) };
+      if (!row) return undefined;
+      const { id: requestId, client_id: clientId, friendly_name: friendlyName, question, wrong_answers: wrongAnswers } = row;
+      return { id: requestId, clientId, friendlyName, question, wrongAnswers, status: statusOf(row) };
     },
 
     /**

@@ -53,6 +53,12 @@ export function standingPage(standing: RequestStanding, clinic: string, mine: bo
       link: { href: '/connect', text: 'Enter the identity code' },
     };
   }
-  const titles = { authorized: 'Code already used', denied: 'Not connected', locked: 'Code locked', expired: 'Code expired', withdrawn: 'Code withdrawn' } as const;
+  const titles = {
+    authorized: 'Code already used',
+    denied: 'Not connected',
+    locked: 'Code locked',
+    expired: 'Code expired',
+    withdrawn: 'Code withdrawn',
+  } as const;
   return { title: titles[standing.status], lines: [codeWords(standing, clinic) ?? ''], link: newCode };
 }

@@ -126,7 +126,10 @@ export function createConnectStore(db: Database) {
       const open = () => query.andWhere({ status: 'pending' }).andWhere('expires_at', '>', db.now());
       if (filter.status === 'opened') open().whereNotNull('opened_at');
       else if (filter.status === 'pending') open().whereNull('opened_at');
-      else if (filter.status === 'expired') query.andWhere((expired) => expired.where({ status: 'expired' }).orWhere((late) => late.where({ status: 'pending' }).andWhere('expires_at', '<=', db.now())));
+      else if (filter.status === 'expired') {
+        const late = (pending: typeof query) => pending.where({ status: 'pending' }).andWhere('expires_at', '<=', db.now());
+        query.andWhere((expired) => expired.where({ status: 'expired' }).orWhere(late));
+      }
       else if (filter.status) query.andWhere({ status: filter.status });
       if (filter.since) query.andWhere(db.raw(CHANGED_AT), '>=', filter.since);
       if (filter.after) query.andWhereRaw(`(${changed}, id) > (?, ?)`, [filter.after.at, filter.after.id]);

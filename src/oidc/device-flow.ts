@@ -271,7 +271,8 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
       if (ctx.method === 'POST' && problem && problem.kind !== 'refused') {
         // Once the flow ran, the parameters are the authorization request's: the code is the loaded device code's.
         const loaded = ctx.oidc.deviceCode?.userCode;
-        const typed = typeof ctx.oidc.params?.user_code === 'string' ? ctx.oidc.params.user_code : loaded ? masked(loaded, hooks.userCode.mask) : (error?.userCode ?? '');
+        const posted = ctx.oidc.params?.user_code;
+        const typed = typeof posted === 'string' ? posted : loaded ? masked(loaded, hooks.userCode.mask) : (error?.userCode ?? '');
         return seeOther(ctx, codePage(typed, problem.kind));
       }
       const state = ctx.state as { prefill?: string; problem?: ShownProblem };

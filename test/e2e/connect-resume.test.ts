@@ -238,7 +238,9 @@ test('two browsers answering one request at once: the lock still holds at three 
   for (const page of questions) expect(textOf(page.html)).toContain(QUESTION);
   // Three wrong answers from each browser, all six at once.
   const posted = await Promise.all(
-    questions.flatMap((page, index) => ['wrong one', 'wrong two', 'wrong three'].map((answer) => people[index]?.browser.submit(page, { answer }, '', { follow: false }))),
+    questions.flatMap((page, index) =>
+      ['wrong one', 'wrong two', 'wrong three'].map((answer) => people[index]?.browser.submit(page, { answer }, '', { follow: false })),
+    ),
   );
   for (const answer of posted) expect(answer?.status).toBe(303);
   // Counted per request, in one locked transaction: exactly three, then locked for good.
@@ -288,7 +290,10 @@ test("the clinic's list shows each request's state, and finished codes say what 
   for (const answer of ['one wrong', 'two wrong', 'three wrong']) page = await who.browser.submit(page, { answer });
   expect(textOf(page.html)).toContain('This code is locked');
   // Expired (the clock moved past its days).
-  await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(expired?.device_code ?? '') }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('connect_requests')
+    .where({ device_code_hash: credentialKey(expired?.device_code ?? '') })
+    .update({ expires_at: new Date(Date.now() - 1000) });
 
   const states = await listedStates(since);
   const stateOf = async (request: typeof pending) => states.get(await externalIdOf(request?.device_code ?? ''));
@@ -313,9 +318,11 @@ test("the clinic's list shows each request's state, and finished codes say what 
 
   // Each finished code, entered again, says what happened and whom to ask — in words, never a bare error.
   expect(textOf((await enter(authorized?.user_code ?? '')).html)).toContain(USED);
-  expect(textOf((await enter(denied?.user_code ?? '')).html)).toContain('This code was used, and connecting Lakeside Clinic was declined. Ask Lakeside Clinic for a new code.');
+  const declined = 'This code was used, and connecting Lakeside Clinic was declined. Ask Lakeside Clinic for a new code.';
+  expect(textOf((await enter(denied?.user_code ?? '')).html)).toContain(declined);
   expect(textOf((await enter(locked?.user_code ?? '')).html)).toContain('Ask Lakeside Clinic for a new code.');
-  expect(textOf((await enter(expired?.user_code ?? '')).html)).toContain('This code has expired: it was not used within 28 days. Ask Lakeside Clinic for a new code.');
+  const late = 'This code has expired: it was not used within 28 days. Ask Lakeside Clinic for a new code.';
+  expect(textOf((await enter(expired?.user_code ?? '')).html)).toContain(late);
   // The opened one carries on at its question.
   expect(textOf((await enter(opened?.user_code ?? '')).html)).toContain(QUESTION);
   // A request page that does not exist is a page in words, not an error dump.

@@ -190,7 +190,8 @@ test('a request past its 28 days has expired: the code page, the poll and the li
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
   const person = await signedUpPerson(server, 'Too Late');
   const page = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });
-  expect(textOf(page.html)).toContain('This code has expired: it was not used within 28 days. Ask Riverside Clinic for a new code.');
+  const late = 'This code has expired: it was not used within 28 days. Ask Riverside Clinic for a new code.';
+  expect(textOf(page.html)).toContain(late);
   expect((await server.sweepOnce()).connectRequests).toBeGreaterThanOrEqual(1);
   expect(await listed('expired', since)).toEqual([expect.objectContaining({ status: 'expired' })]);
 });
