@@ -8,6 +8,7 @@
  * answering at once, finished codes say what happened and who to ask for a new one, and the
  * clinic's list shows each request's state (pending, opened, authorized, denied, locked, expired).
  */
+import fs from 'node:fs';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { credentialKey } from '../../src/security/credential-keys';
@@ -97,6 +98,30 @@ async function navigationsDuring(page: Page, step: () => Promise<unknown>): Prom
 
 async function mainText(page: Page): Promise<string> {
   return ((await page.getByRole('main').textContent()) ?? '').replace(/\s+/g, ' ');
+}
+
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations at 1280 px, and horizontal scrolling or small targets at 390 px. */
+async function accessibilityProblems(page: Page, label: string): Promise<string[]> {
+  const problems: string[] = [];
+  const violations = async () => {
+    // Through the DevTools protocol: the page's CSP (no inline script) does not apply.
+    await page.evaluate(AXE_SOURCE);
+    return page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
+      .then((result) => result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.help))`) as Promise<
+      string[]
+    >;
+  };
+  await page.waitForLoadState('load');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  for (const violation of await violations()) problems.push(`${label}: ${violation}`);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
+  if (overflow > 0) problems.push(`${label}: ${overflow} px of horizontal scrolling at 390 px`);
+  for (const violation of await violations()) if (/color-contrast|target-size/.test(violation)) problems.push(`${label} at 390 px: ${violation}`);
+  await page.setViewportSize({ width: 1024, height: 800 });
+  return problems;
 }
 
 async function signIn(page: Page, who: SignedUp): Promise<void> {
@@ -329,4 +354,49 @@ test("the clinic's list shows each request's state, and finished codes say what 
   const missing = await who.browser.visit('/connect-requests/not-a-request');
   expect(missing.status).toBe(404);
   expect(textOf(missing.html)).toContain('There is no such connect request');
+}, 120_000);
+
+test('the connect pages of every state pass axe-core at 1280 and 390 px and work with the keyboard alone', async () => {
+  const [open, finished] = [await connectRequest(), await connectRequest()];
+  const who = await signedUpPerson(server, 'Kay Board');
+  const { page } = await chromium.newPerson();
+  const problems: string[] = [];
+
+  // Keyboard only: type the code, Enter; sign in, Enter; a wrong answer, Enter.
+  await page.goto(`${server.issuer}/connect`);
+  await page.getByLabel('Identity code').focus();
+  await page.keyboard.type(open.user_code);
+  await page.keyboard.press('Enter');
+  await page.getByLabel('Email').focus();
+  await page.keyboard.type(who.person.email);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(who.person.password);
+  await page.keyboard.press('Enter');
+  await page.getByLabel('Answer').waitFor();
+  // The answer field has the focus when the question comes.
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('answer');
+  await page.keyboard.type('Elm Street');
+  await page.keyboard.press('Enter');
+  await page.getByText('That answer is not right').waitFor();
+  problems.push(...(await accessibilityProblems(page, 'question after a wrong answer')));
+
+  // A step that is over: the request's page, not finished yet.
+  await page.goto(`${server.issuer}/connect-requests/${((await rowOf(open.device_code)) as { id: string }).id}`);
+  await page.getByRole('heading', { name: 'Not finished yet' }).waitFor();
+  problems.push(...(await accessibilityProblems(page, 'request not finished')));
+
+  // Locked, then the code page saying so.
+  await page.goto(finished.verification_uri_complete ?? '');
+  await page.getByRole('button', { name: 'Continue' }).press('Enter');
+  for (const answer of ['one wrong', 'two wrong', 'three wrong']) {
+    await page.getByLabel('Answer').fill(answer);
+    await page.getByLabel('Answer').press('Enter');
+    if (answer !== 'three wrong') await page.getByText('That answer is not right').waitFor();
+  }
+  await page.getByRole('heading', { name: 'Code locked' }).waitFor();
+  problems.push(...(await accessibilityProblems(page, 'request locked')));
+  await page.goto(finished.verification_uri_complete ?? '');
+  await page.getByText('This code is locked').waitFor();
+  problems.push(...(await accessibilityProblems(page, 'code page of a locked code')));
+  expect(problems).toEqual([]);
 }, 120_000);
