@@ -7,8 +7,9 @@
  * request, a validated code kept collectable as long as the option says, and the token endpoint's
  * polls answered as the option decides (`slow_down`, `expired_token`, `access_denied`). A user code
  * entered again carries on with its request (a new run of the flow on the same device code) until
- * the person approves or the request ends; every POST of the verification page answers 303 to a
- * page describing the code as it is, and the end of the flow to the option's page. What the
+ * the person approves or the request ends; a POST of the verification page answers 303 to a page
+ * describing the code as it is (refusals of a guessing address aside), and the end of the flow
+ * sends the browser to the option's page. What the
  * option does, counts and says lives in its own folder, behind {@link DeviceFlowHooks}.
  * https://www.rfc-editor.org/rfc/rfc8628 · https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#featuresdeviceflow
  */
