@@ -266,6 +266,8 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
       const deviceCode = deviceCodeOf(ctx);
       // On a resume the code is known only through the interaction it rode on.
       if (problem?.kind === 'ended' && deviceCode) await hooks.declined(deviceCode);
+      // A run of the flow that failed for another reason (a session changed under it) ends that run, not the code.
+      if (problem?.kind === 'refused' && ctx.oidc.route === 'device_resume' && deviceCode) await reopen(hooks, ctx, deviceCode);
       // The flow ended on a later step (declined, locked, or approved elsewhere first): the option's page says how.
       const page = ctx.oidc.route === 'device_resume' && deviceCode ? await hooks.pageOf(deviceCode) : undefined;
       if (page) return seeOther(ctx, page);
@@ -364,6 +366,20 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
       ctx.body = { error: 'invalid_request', error_description: error.message };
     }
   };
+}
+
+/**
+ * oidc-provider marks a device code with the error of any run of the flow that failed; while the
+ * option's request is still open, the code stays enterable (only a decline or the request's end
+ * closes it).
+ */
+async function reopen(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC, deviceCode: string): Promise<void> {
+  const provider = ctx.app as unknown as Provider;
+  const code = await provider.DeviceCode.find(deviceCode, { ignoreExpiration: true });
+  if (!code?.error || code.accountId || code.isExpired || (await hooks.usedCode(deviceCode)) !== undefined) return;
+  delete code.error;
+  delete code.errorDescription;
+  await code.save();
 }
 
 /**
