@@ -6,8 +6,8 @@
  * a stale form sent back to the start), the device authorization response turned into the option's
  * request, a validated code kept collectable as long as the option says, and the token endpoint's
  * polls answered as the option decides (`slow_down`, `expired_token`, `access_denied`). A user code
- * entered again carries on with its request (a new run of the flow on the same device code) until
- * the person approves or the request ends; a POST of the verification page answers 303 to a page
+ * entered again carries on with its request (a new run of the flow on the same device code; the
+ * adapter never reports it in flight) until the person approves or the request ends; a POST of the verification page answers 303 to a page
  * describing the code as it is (refusals of a guessing address aside), and the end of the flow
  * sends the browser to the option's page. What the
  * option does, counts and says lives in its own folder, behind {@link DeviceFlowHooks}.
@@ -384,10 +384,10 @@ async function reopen(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC, deviceCod
 
 /**
  * After a request of the device flow: a step that began (the browser sent to an interaction of a
- * device code) is the option's to remember; and a code that started a run of the flow is made
- * enterable again (oidc-provider marks it in flight and refuses it as used from then on), so the
- * person — in this browser or another — carries on where the request stands. What still ends a code
- * is oidc-provider's own: an approval (`accountId`) or an error (declined, locked) on it.
+ * device code) is the option's to remember. (A code that started a run of the flow stays enterable:
+ * the adapter never reports a code found by its user code in flight, so the person — in this
+ * browser or another — carries on where the request stands; what ends a code is oidc-provider's
+ * own: an approval, `accountId`, or an error, declined or locked, on it.)
  */
 async function followSteps(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC): Promise<void> {
   if (ctx.status !== 302 && ctx.status !== 303) return;
@@ -399,13 +399,6 @@ async function followSteps(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC): Pro
   const location = String(ctx.response.get('location') ?? '');
   if (!interaction?.uid || !interaction.deviceCode || !location.endsWith(`/interaction/${interaction.uid}`)) return;
   await hooks.stepStarted(interaction.uid, interaction.deviceCode);
-  if (route !== 'code_verification') return;
-  const provider = ctx.app as unknown as Provider;
-  // Read again, not the copy this request loaded: an approval saved meanwhile must not be overwritten.
-  const code = await provider.DeviceCode.find(interaction.deviceCode, { ignoreExpiration: true });
-  if (!code || !code.inFlight || code.accountId || code.error) return;
-  delete code.inFlight;
-  await code.save();
 }
 
 /**
