@@ -24,5 +24,3 @@ export function createAccountStore(db: Database) {
     },
   };
 }
-
-export type AccountStore = ReturnType<typeof createAccountStore>;

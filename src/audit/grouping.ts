@@ -5,7 +5,7 @@
  */
 import type { HistoryLine } from './words';
 
-export type HistoryGroup = { by: string; lines: HistoryLine[] };
+type HistoryGroup = { by: string; lines: HistoryLine[] };
 export type HistoryDay = { date: string; words: string; groups: HistoryGroup[] };
 
 const DAY = new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });

@@ -149,5 +149,3 @@ export function createConnectStore(db: Database) {
     },
   };
 }
-
-export type ConnectStore = ReturnType<typeof createConnectStore>;

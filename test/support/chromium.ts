@@ -26,7 +26,7 @@ const WHAT_TO_INSTALL =
   'No Chromium found: set CHROMIUM_PATH to a Chromium or Chrome executable, or install one (Debian/Ubuntu: apt-get install chromium; macOS: Google Chrome).';
 
 /** The browser to launch: its executable and the flags it needs beyond CHROMIUM_ARGS. */
-export async function locateChromium(): Promise<{ executablePath: string; args: string[] }> {
+async function locateChromium(): Promise<{ executablePath: string; args: string[] }> {
   const chosen = process.env.CHROMIUM_PATH;
   if (chosen) {
     if (!fs.existsSync(chosen)) throw new Error(`CHROMIUM_PATH is ${chosen}, which does not exist. ${WHAT_TO_INSTALL}`);
@@ -35,13 +35,15 @@ export async function locateChromium(): Promise<{ executablePath: string; args: 
   const installed = INSTALLED.find((candidate) => fs.existsSync(candidate));
   if (installed) return { executablePath: installed, args: [] };
   if (process.platform === 'linux' && process.arch === 'x64') {
+    // Only the executable: the package's own flags are tuned for serverless functions (one process, web security
+    // off, no zygote), under which downloads are cancelled and a closed context can take the browser down.
     const packaged = (await import('@sparticuz/chromium')).default;
-    return { executablePath: await packaged.executablePath(), args: packaged.args };
+    return { executablePath: await packaged.executablePath(), args: [] };
   }
   throw new Error(WHAT_TO_INSTALL);
 }
 
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -53,11 +55,11 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** Every URL on the app's callback origin, e.g. https://app.example/**. */
-export const CALLBACK_ROUTE = `${new URL(CALLBACK).origin}/**`;
+const CALLBACK_ROUTE = `${new URL(CALLBACK).origin}/**`;
 
 const CALLBACK_PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test app</title></head><body><p>Back at the app.</p></body></html>';
 
-export type PersonBrowser = { context: BrowserContext; page: Page };
+type PersonBrowser = { context: BrowserContext; page: Page };
 
 export type Chromium = {
   browser: Browser;
