@@ -40,7 +40,11 @@ export const connectFeature: FeatureDefinition = {
     return {
       deviceFlow,
       afterProvider: ({ interactions }) => {
-        const recordName = (personId: string, recordId: string) => records.recordFor(personId, recordId).then((record) => record.name, () => undefined);
+        const recordName = (personId: string, recordId: string) =>
+          records.recordFor(personId, recordId).then(
+            (record) => record.name,
+            () => undefined,
+          );
         const pages = connectRoutes({ connect, interactions, appNames, recordName });
         return {
           routes: pages.routes,
@@ -48,7 +52,14 @@ export const connectFeature: FeatureDefinition = {
           stepOver: pages.stepOver,
           api: connectApiOperations(connect),
           sweeps: [{ name: 'connectRequests', run: () => connect.sweep() }],
-          gauges: [{ name: 'carevault_connect_requests', help: 'Patient Connect requests stored, by status.', statuses: CONNECT_STATUSES, count: () => requests.countByStatus() }],
+          gauges: [
+            {
+              name: 'carevault_connect_requests',
+              help: 'Patient Connect requests stored, by status.',
+              statuses: CONNECT_STATUSES,
+              count: () => requests.countByStatus(),
+            },
+          ],
         };
       },
     };

@@ -95,7 +95,11 @@ export function createConnectService(deps: {
 }) {
   const { db, audit } = deps;
   const store = createConnectStore(db);
-  const event = (row: Pick<ConnectRequestRow, 'id' | 'client_id'>, kind: string, extra: { recordId?: string; personId?: string; details?: Record<string, unknown> } = {}) =>
+  const event = (
+    row: Pick<ConnectRequestRow, 'id' | 'client_id'>,
+    kind: string,
+    extra: { recordId?: string; personId?: string; details?: Record<string, unknown> } = {},
+  ) =>
     audit.append({
       subject: `connect:${row.id}`,
       kind,
@@ -115,7 +119,14 @@ export function createConnectService(deps: {
      * A device authorization request became a connect request.
      * @throws Conflict naming the pending request that has the same external id.
      */
-    async requested(input: { deviceCode: string; clientId: string; externalId: string; friendlyName: string; question: string; answerHash: string }): Promise<string> {
+    async requested(input: {
+      deviceCode: string;
+      clientId: string;
+      externalId: string;
+      friendlyName: string;
+      question: string;
+      answerHash: string;
+    }): Promise<string> {
       const id = randomUUID();
       try {
         await db.transaction(async () => {
@@ -130,7 +141,9 @@ export function createConnectService(deps: {
             poll_interval: deps.pollInterval,
             expires_at: daysAfter(new Date(), UNUSED_DAYS),
           });
-          await event({ id, client_id: input.clientId }, 'connect.requested', { details: { external_id: input.externalId, friendly_name: input.friendlyName } });
+          await event({ id, client_id: input.clientId }, 'connect.requested', {
+            details: { external_id: input.externalId, friendly_name: input.friendlyName },
+          });
         });
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -233,7 +246,11 @@ export function createConnectService(deps: {
           authorized_at: new Date(),
           expires_at: collectUntil,
         });
-        await event(row, 'connect.authorized', { recordId: authorization.record_id, personId: person.id, details: { person_name: person.name, external_id: row.external_id } });
+        await event(row, 'connect.authorized', {
+          recordId: authorization.record_id,
+          personId: person.id,
+          details: { person_name: person.name, external_id: row.external_id },
+        });
       });
       return { recordId: authorization.record_id, collectUntil };
     },
@@ -300,4 +317,3 @@ export function createConnectService(deps: {
 }
 
 export type ConnectService = ReturnType<typeof createConnectService>;
-

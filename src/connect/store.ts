@@ -37,7 +37,10 @@ export type ConnectRequestRow = {
   opened_at: Date | null;
 };
 
-export type NewConnectRequest = Pick<ConnectRequestRow, 'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'expires_at' | 'poll_interval'> & {
+export type NewConnectRequest = Pick<
+  ConnectRequestRow,
+  'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'expires_at' | 'poll_interval'
+> & {
   device_code: string;
 };
 
@@ -58,7 +61,9 @@ export function createConnectStore(db: Database) {
     },
 
     async findByDeviceCode(deviceCode: string): Promise<ConnectRequestRow | undefined> {
-      return table().where({ device_code_hash: credentialKey(deviceCode) }).first();
+      return table()
+        .where({ device_code_hash: credentialKey(deviceCode) })
+        .first();
     },
 
     async findPending(clientId: string, externalId: string): Promise<ConnectRequestRow | undefined> {
@@ -75,7 +80,11 @@ export function createConnectStore(db: Database) {
      * it was opened just now.
      */
     async opened(id: string, uid: string): Promise<boolean> {
-      await db.table('connect_interactions').insert({ uid_hash: credentialKey(uid), request_id: id }).onConflict('uid_hash').ignore();
+      await db
+        .table('connect_interactions')
+        .insert({ uid_hash: credentialKey(uid), request_id: id })
+        .onConflict('uid_hash')
+        .ignore();
       const changed = await table().where({ id, status: 'pending' }).whereNull('opened_at').update({ opened_at: db.now() });
       return Number(changed) > 0;
     },
@@ -83,7 +92,13 @@ export function createConnectStore(db: Database) {
     /** The request a step of the authorization flow (interaction uid) belonged to. */
     async findByStep(uid: string): Promise<ConnectRequestRow | undefined> {
       return table()
-        .whereIn('id', db.table('connect_interactions').select('request_id').where({ uid_hash: credentialKey(uid) }))
+        .whereIn(
+          'id',
+          db
+            .table('connect_interactions')
+            .select('request_id')
+            .where({ uid_hash: credentialKey(uid) }),
+        )
         .first();
     },
 
@@ -118,7 +133,10 @@ export function createConnectStore(db: Database) {
      * time). Times are ordered to the millisecond, the precision a position carries: the database
      * keeps microseconds, and a position rounded down would show its own row again.
      */
-    async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number }): Promise<ConnectRequestRow[]> {
+    async list(
+      clientId: string,
+      filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number },
+    ): Promise<ConnectRequestRow[]> {
       const changed = `date_trunc('milliseconds', ${CHANGED_AT})`;
       const query = table().where({ client_id: clientId });
       // `opened` is a pending request whose code someone entered, `pending` one nobody has yet; a
@@ -127,10 +145,12 @@ export function createConnectStore(db: Database) {
       if (filter.status === 'opened') open().whereNotNull('opened_at');
       else if (filter.status === 'pending') open().whereNull('opened_at');
       else if (filter.status === 'expired') {
-        const late = (pending: typeof query) => pending.where({ status: 'pending' }).andWhere('expires_at', '<=', db.now());
-        query.andWhere((expired) => expired.where({ status: 'expired' }).orWhere(late));
-      }
-      else if (filter.status) query.andWhere({ status: filter.status });
+        query.andWhere((expired) => {
+          expired.where({ status: 'expired' }).orWhere((late) => {
+            late.where({ status: 'pending' }).andWhere('expires_at', '<=', db.now());
+          });
+        });
+      } else if (filter.status) query.andWhere({ status: filter.status });
       if (filter.since) query.andWhere(db.raw(CHANGED_AT), '>=', filter.since);
       if (filter.after) query.andWhereRaw(`(${changed}, id) > (?, ?)`, [filter.after.at, filter.after.id]);
       return query.orderByRaw(`${changed} asc, id asc`).limit(filter.count);

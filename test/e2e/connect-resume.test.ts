@@ -58,7 +58,11 @@ function connectRequest() {
   });
 }
 
-const rowOf = (deviceCode: string) => server.db.knex('connect_requests').where({ device_code_hash: credentialKey(deviceCode) }).first();
+const rowOf = (deviceCode: string) =>
+  server.db
+    .knex('connect_requests')
+    .where({ device_code_hash: credentialKey(deviceCode) })
+    .first();
 
 async function wrongAnswersOf(deviceCode: string): Promise<number> {
   const row = (await rowOf(deviceCode)) as { id: string };
@@ -331,7 +335,10 @@ test("the clinic's list shows each request's state, and finished codes say what 
 
   // The filters: `opened` and `pending` are told apart.
   const token = await oidc.clientCredentialsGrant(clinic.config, { scope: 'connect' });
-  for (const [status, request] of [['opened', opened], ['pending', pending]] as const) {
+  for (const [status, request] of [
+    ['opened', opened],
+    ['pending', pending],
+  ] as const) {
     const res = await fetch(`${server.issuer}/api/connect/requests?status=${status}&since=${encodeURIComponent(since.toISOString())}`, {
       headers: { authorization: `Bearer ${token.access_token}` },
     });
