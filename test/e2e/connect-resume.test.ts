@@ -384,7 +384,7 @@ test('the connect pages of every state pass axe-core at 1280 and 390 px and work
   await page.keyboard.press('Enter');
   await page.getByLabel('Answer').waitFor();
   // The answer field has the focus when the question comes.
-  expect(await page.evaluate(() => document.activeElement?.id)).toBe('answer');
+  await page.waitForFunction(() => document.activeElement?.id === 'answer');
   await page.keyboard.type('Elm Street');
   await page.keyboard.press('Enter');
   await page.getByText('That answer is not right').waitFor();
