@@ -14,6 +14,7 @@ import * as directMessages from './20261130_008_direct_messages';
 import * as resourceVersions from './20261130_009_resource_versions';
 import * as hashedCredentials from './20261206_010_hashed_credentials';
 import * as dopuAnswers from './20261206_011_dopu_answers';
+import * as connectResume from './20261206_020_connect_resume';
 import * as dopuPickupSteps from './20261206_040_dopu_pickup_steps';
 import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
 
@@ -31,6 +32,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261130_009_resource_versions', resourceVersions],
   ['20261206_010_hashed_credentials', hashedCredentials],
   ['20261206_011_dopu_answers', dopuAnswers],
+  ['20261206_020_connect_resume', connectResume],
   ['20261206_040_dopu_pickup_steps', dopuPickupSteps],
   ['20261206_041_direct_undo_and_sent', directUndoAndSent],
 ];

@@ -118,7 +118,8 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
 
   const prompts = new Map(features.flatMap((feature) => [...(feature.prompts ?? [])]));
   app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
-  app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts }));
+  const stepsOver = features.flatMap((feature) => (feature.stepOver ? [feature.stepOver] : []));
+  app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts, stepsOver }));
   app.use(recordRoutes({ records, repositories, audit, csrf, panels: features.flatMap((feature) => feature.recordPanels ?? []) }));
   app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase, limits.rate('imports-person')), csrf }));
   app.use(authorizationRoutes({ records, authorizations, csrf }));

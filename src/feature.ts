@@ -20,7 +20,7 @@ import type { AuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
 import type { RecordRepositories } from './fhir/repository';
-import type { PromptPage } from './interactions/routes';
+import type { PromptPage, StepOver } from './interactions/routes';
 import type { DeviceFlowHooks } from './oidc/device-flow';
 import type { OidcRuntime } from './oidc/runtime';
 import type { OidcStorage } from './oidc/storage';
@@ -61,6 +61,8 @@ type FeatureParts = {
   api?: readonly AppOperation[];
   /** Pages of the feature's own interaction prompts, by prompt name. */
   prompts?: ReadonlyMap<string, PromptPage>;
+  /** Where the page of a step of the feature's flow leads once that interaction is over (Back, reload), instead of "start again". */
+  stepOver?: StepOver;
   sweeps?: readonly Sweep[];
   listeners?: readonly Listener[];
   recordPanels?: readonly RecordPanel[];

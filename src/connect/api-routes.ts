@@ -32,13 +32,13 @@ export function connectApiOperations(connect: ConnectService): AppOperation[] {
       method: 'delete',
       path: '/api/connect/requests/:id',
       capability: 'connect',
-      summary: 'Withdraw a pending connect request',
+      summary: 'Withdraw a pending or opened connect request',
       description: 'Its identity code stops working.',
       params: requestId,
       answer: { status: 200, description: 'The connect request, withdrawn.', schema: connectRequest },
       refusals: [
         { status: 404, description: 'The app has no connect request with this id (`not_found`).' },
-        { status: 409, description: 'The connect request is no longer pending (`not_pending`).' },
+        { status: 409, description: 'The connect request is no longer pending or opened (`not_pending`).' },
       ],
       async handle({ caller, params }) {
         return { body: await connect.withdraw(caller.clientId, params.id) };

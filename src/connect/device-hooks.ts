@@ -15,6 +15,7 @@ import { hashAnswer, normalizeAnswer } from '../security/answers';
 import type { Limit } from '../security/limiters';
 import { isCleanText } from '../security/storable-text';
 import type { ConnectService } from './service';
+import { codeWords } from './standing-words';
 
 /** The name of Patient Connect's prompt, and of the interaction page that asks the secret question. */
 export const CONNECT_PROMPT = 'connect';
@@ -32,9 +33,9 @@ function wordsFor(problem: UserCodeProblem | undefined): string | undefined {
     case 'not_found':
       return 'That identity code is not right. Check it and try again.';
     case 'expired':
-      return 'This identity code has expired. Ask the clinic for a new one.';
+      return 'This identity code has expired. Ask the clinic that gave it to you for a new one.';
     case 'already_used':
-      return 'This identity code was already used.';
+      return 'This identity code can no longer be used. Ask the clinic that gave it to you for a new one.';
     case 'confirm':
       return 'Check the identity code and continue.';
     case 'ended':
@@ -50,7 +51,14 @@ type Deps = {
   approvedBy(accountId: string, deviceCode: string, grantId: string): Promise<{ recordName: string; collectUntil: Date } | undefined>;
   codeGuesses: Limit;
   pollInterval: number;
+  /** The name a person knows the clinic's app by. */
+  appName(clientId: string): Promise<string>;
 };
+
+/** The page of a connect request: where its flow ends, and where a step that is over leads. */
+export function requestPage(id: string): string {
+  return `/connect-requests/${id}`;
+}
 
 /** Patient Connect's parameters of a device authorization request. */
 function connectParams(connect: ConnectService): Record<string, DeviceParam> {
@@ -80,7 +88,7 @@ function connectParams(connect: ConnectService): Record<string, DeviceParam> {
   };
 }
 
-export function connectDeviceHooks({ connect, approvedBy, codeGuesses, pollInterval }: Deps): DeviceFlowHooks {
+export function connectDeviceHooks({ connect, approvedBy, codeGuesses, pollInterval, appName }: Deps): DeviceFlowHooks {
   return {
     // HealthVault's codes: 20 letters without vowels or look-alikes, in 5 groups of 4.
     userCode: { charset: 'base-20', mask: CODE_MASK },
@@ -107,13 +115,30 @@ export function connectDeviceHooks({ connect, approvedBy, codeGuesses, pollInter
       },
     },
     approved: (deviceCode, grantId, accountId) => approvedBy(accountId, deviceCode, grantId),
+    stepStarted: (uid, deviceCode) => connect.stepStarted(uid, deviceCode),
+    async usedCode(deviceCode) {
+      const standing = await connect.standingOfCode(deviceCode);
+      return standing && codeWords(standing, await appName(standing.clientId));
+    },
+    async pageOf(deviceCode) {
+      const standing = await connect.standingOfCode(deviceCode);
+      return standing && requestPage(standing.id);
+    },
     declined: (deviceCode) => connect.declined(deviceCode),
     poll: (deviceCode, clientId) => connect.poll(deviceCode, clientId),
     pollWords: { expired: 'the connect request has expired', ended: 'the connect request was locked, declined or withdrawn' },
     codeGuesses,
     pages: {
       userCode: (form, problem) => renderPage('connect/code', { title: 'Connect a clinic', ...form, error: wordsFor(problem) }),
-      success: ({ appName, approval }) => renderPage('connect/done', { title: 'Connected', appName, recordName: approval?.recordName ?? 'the chosen' }),
+      success: ({ appName, approval }) =>
+        renderPage('connect/done', {
+          title: 'Connected',
+          lines: [
+            `You connected ${appName} — see Connected apps.`,
+            `${appName} can now reach ${approval?.recordName ?? 'the chosen'}'s record, in the ways you allowed.`,
+          ],
+          link: { href: '/apps', text: 'Connected apps' },
+        }),
       tooManyGuesses: (locked) =>
         renderPage('pages/message', {
           title: 'Too many wrong codes',

@@ -34,18 +34,32 @@ export const connectFeature: FeatureDefinition = {
       },
       codeGuesses: limits.lock('connect-code-address'),
       pollInterval: config.connectPollInterval,
+      appName: (clientId) => appNames.name(clientId),
     });
     const requests = createConnectStore(db);
     return {
       deviceFlow,
       afterProvider: ({ interactions }) => {
-        const pages = connectRoutes({ connect, interactions, appNames });
+        const recordName = (personId: string, recordId: string) =>
+          records.recordFor(personId, recordId).then(
+            (record) => record.name,
+            () => undefined,
+          );
+        const pages = connectRoutes({ connect, interactions, appNames, recordName });
         return {
           routes: pages.routes,
           prompts: pages.prompts,
+          stepOver: pages.stepOver,
           api: connectApiOperations(connect),
           sweeps: [{ name: 'connectRequests', run: () => connect.sweep() }],
-          gauges: [{ name: 'carevault_connect_requests', help: 'Patient Connect requests stored, by status.', statuses: CONNECT_STATUSES, count: () => requests.countByStatus() }],
+          gauges: [
+            {
+              name: 'carevault_connect_requests',
+              help: 'Patient Connect requests stored, by status.',
+              statuses: CONNECT_STATUSES,
+              count: () => requests.countByStatus(),
+            },
+          ],
         };
       },
     };

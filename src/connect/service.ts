@@ -16,7 +16,7 @@ import { isUuid } from '../ids';
 import type { PollOutcome } from '../oidc/device-flow';
 import { COLLECT_DAYS, UNUSED_DAYS, WRONG_ANSWERS_TO_LOCK, daysAfter } from '../rules/healthvault';
 import { answerMatches } from '../security/answers';
-import { createConnectStore, type ConnectRequestRow, type ConnectStatus } from './store';
+import { createConnectStore, type ConnectRequestRow, type ConnectStatus, type StoredStatus } from './store';
 
 /** A request as its app sees it (never the question's answer). */
 export type ConnectRequestView = {
@@ -26,7 +26,18 @@ export type ConnectRequestView = {
   patient?: string;
   created_at: string;
   expires_at: string;
+  opened_at?: string;
   authorized_at?: string;
+};
+
+/** Where a request stands, for the person's pages: its status as the app sees it, and who answered. */
+export type RequestStanding = {
+  id: string;
+  clientId: string;
+  status: ConnectStatus;
+  /** The person who answered the secret question rightly last (and, once authorized, who allowed). */
+  answeredBy: string | null;
+  recordId: string | null;
 };
 
 /** What the secret-question page shows. */
@@ -37,14 +48,25 @@ export type PromptState = { kind: 'answered' } | { kind: 'ask'; request: Questio
 
 export type AnswerOutcome = 'right' | 'wrong' | 'locked';
 
+/** The status the app sees: a pending request is `opened` once its code was entered, `expired` once its days are over. */
+function statusOf(row: ConnectRequestRow): ConnectStatus {
+  if (isExpired(row)) return 'expired';
+  return row.status === 'pending' && row.opened_at ? 'opened' : row.status;
+}
+
+function standingOf(row: ConnectRequestRow): RequestStanding {
+  return { id: row.id, clientId: row.client_id, status: statusOf(row), answeredBy: row.answered_by, recordId: row.record_id };
+}
+
 function viewOf(row: ConnectRequestRow): ConnectRequestView {
   return {
     id: row.id,
     external_id: row.external_id,
-    status: row.status,
+    status: statusOf(row),
     ...(row.record_id && row.status === 'authorized' ? { patient: row.record_id } : {}),
     created_at: row.created_at.toISOString(),
     expires_at: row.expires_at.toISOString(),
+    ...(row.opened_at ? { opened_at: row.opened_at.toISOString() } : {}),
     ...(row.authorized_at ? { authorized_at: row.authorized_at.toISOString() } : {}),
   };
 }
@@ -54,7 +76,7 @@ function isExpired(row: ConnectRequestRow): boolean {
   return row.status === 'expired' || (row.status === 'pending' && row.expires_at.getTime() <= Date.now());
 }
 
-const ENDED_WORDS: Readonly<Record<Exclude<ConnectStatus, 'pending' | 'authorized'>, string>> = {
+const ENDED_WORDS: Readonly<Record<Exclude<StoredStatus, 'pending' | 'authorized'>, string>> = {
   denied: 'This connect request was declined.',
   locked: `This connect request is locked: its secret question was answered wrongly ${WRONG_ANSWERS_TO_LOCK} times. Ask the clinic for a new one.`,
   expired: 'This connect request has expired. Ask the clinic for a new one.',
@@ -73,7 +95,11 @@ export function createConnectService(deps: {
 }) {
   const { db, audit } = deps;
   const store = createConnectStore(db);
-  const event = (row: Pick<ConnectRequestRow, 'id' | 'client_id'>, kind: string, extra: { recordId?: string; personId?: string; details?: Record<string, unknown> } = {}) =>
+  const event = (
+    row: Pick<ConnectRequestRow, 'id' | 'client_id'>,
+    kind: string,
+    extra: { recordId?: string; personId?: string; details?: Record<string, unknown> } = {},
+  ) =>
     audit.append({
       subject: `connect:${row.id}`,
       kind,
@@ -93,7 +119,14 @@ export function createConnectService(deps: {
      * A device authorization request became a connect request.
      * @throws Conflict naming the pending request that has the same external id.
      */
-    async requested(input: { deviceCode: string; clientId: string; externalId: string; friendlyName: string; question: string; answerHash: string }): Promise<string> {
+    async requested(input: {
+      deviceCode: string;
+      clientId: string;
+      externalId: string;
+      friendlyName: string;
+      question: string;
+      answerHash: string;
+    }): Promise<string> {
       const id = randomUUID();
       try {
         await db.transaction(async () => {
@@ -108,7 +141,9 @@ export function createConnectService(deps: {
             poll_interval: deps.pollInterval,
             expires_at: daysAfter(new Date(), UNUSED_DAYS),
           });
-          await event({ id, client_id: input.clientId }, 'connect.requested', { details: { external_id: input.externalId, friendly_name: input.friendlyName } });
+          await event({ id, client_id: input.clientId }, 'connect.requested', {
+            details: { external_id: input.externalId, friendly_name: input.friendlyName },
+          });
         });
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -131,10 +166,39 @@ export function createConnectService(deps: {
       };
     },
 
-    /** The request a secret-question page asks about. */
-    async questionOf(id: string): Promise<QuestionToAsk | undefined> {
+    /** The request a secret-question page asks about, and where it stands. */
+    async questionOf(id: string): Promise<(QuestionToAsk & { status: ConnectStatus }) | undefined> {
       const row = isUuid(id) ? await store.find(id) : undefined;
-      return row && { id: row.id, clientId: row.client_id, friendlyName: row.friendly_name, question: row.question, wrongAnswers: row.wrong_answers };
+      if (!row) return undefined;
+      const { id: requestId, client_id: clientId, friendly_name: friendlyName, question, wrong_answers: wrongAnswers } = row;
+      return { id: requestId, clientId, friendlyName, question, wrongAnswers, status: statusOf(row) };
+    },
+
+    /**
+     * Someone entered the identity code, or carries on with it: a step of the authorization flow
+     * (interaction `uid`) began for the request behind the device code. The step is remembered so
+     * its page can say where the request stands once the step is over; the first one opens it.
+     */
+    async stepStarted(uid: string, deviceCode: string): Promise<void> {
+      const row = await store.findByDeviceCode(deviceCode);
+      if (!row) return;
+      await db.transaction(async () => {
+        if (await store.opened(row.id, uid)) await event(row, 'connect.opened');
+      });
+    },
+
+    /** Where a request stands, by its id, its device code, or a step of the flow it went through. */
+    async standing(id: string): Promise<RequestStanding | undefined> {
+      const row = isUuid(id) ? await store.find(id) : undefined;
+      return row && standingOf(row);
+    },
+    async standingOfCode(deviceCode: string): Promise<RequestStanding | undefined> {
+      const row = await store.findByDeviceCode(deviceCode);
+      return row && standingOf(row);
+    },
+    async standingOfStep(uid: string): Promise<RequestStanding | undefined> {
+      const row = await store.findByStep(uid);
+      return row && standingOf(row);
     },
 
     /**
@@ -175,8 +239,18 @@ export function createConnectService(deps: {
       if (!row || !authorization) return undefined;
       const collectUntil = daysAfter(new Date(), COLLECT_DAYS);
       await db.transaction(async () => {
-        await store.update(row.id, { status: 'authorized', record_id: authorization.record_id, authorized_at: new Date(), expires_at: collectUntil });
-        await event(row, 'connect.authorized', { recordId: authorization.record_id, personId: person.id, details: { person_name: person.name, external_id: row.external_id } });
+        await store.update(row.id, {
+          status: 'authorized',
+          answered_by: person.id,
+          record_id: authorization.record_id,
+          authorized_at: new Date(),
+          expires_at: collectUntil,
+        });
+        await event(row, 'connect.authorized', {
+          recordId: authorization.record_id,
+          personId: person.id,
+          details: { person_name: person.name, external_id: row.external_id },
+        });
       });
       return { recordId: authorization.record_id, collectUntil };
     },
@@ -211,7 +285,8 @@ export function createConnectService(deps: {
       const rows = await store.list(clientId, { status: filter.status, since: filter.since, after: filter.after, count: filter.limit + 1 });
       const page = rows.slice(0, filter.limit);
       const last = page.at(-1);
-      const next: Position | undefined = rows.length > filter.limit && last ? { at: last.authorized_at ?? last.ended_at ?? last.created_at, id: last.id } : undefined;
+      const next: Position | undefined =
+        rows.length > filter.limit && last ? { at: last.authorized_at ?? last.ended_at ?? last.opened_at ?? last.created_at, id: last.id } : undefined;
       return { requests: page.map(viewOf), next };
     },
 
@@ -242,4 +317,3 @@ export function createConnectService(deps: {
 }
 
 export type ConnectService = ReturnType<typeof createConnectService>;
-

@@ -7,7 +7,12 @@ import type { Database } from '../db';
 import { credentialKey } from '../security/credential-keys';
 import type { CONNECT_STATUSES } from './schemas';
 
+/** A request's status as its app sees it; the table keeps `opened` as `pending` with `opened_at` set. */
 export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
+export type StoredStatus = Exclude<ConnectStatus, 'opened'>;
+
+/** When a request last changed: authorized, ended, opened or created. */
+const CHANGED_AT = 'coalesce(authorized_at, ended_at, opened_at, created_at)';
 
 export type ConnectRequestRow = {
   id: string;
@@ -18,7 +23,7 @@ export type ConnectRequestRow = {
   answer_hash: string;
   /** SHA-256 of the device code (credentialKey). */
   device_code_hash: string;
-  status: ConnectStatus;
+  status: StoredStatus;
   wrong_answers: number;
   answered_by: string | null;
   record_id: string | null;
@@ -28,9 +33,14 @@ export type ConnectRequestRow = {
   ended_at: Date | null;
   last_polled_at: Date | null;
   poll_interval: number;
+  /** When someone first entered the identity code (the app lists the request as `opened`). */
+  opened_at: Date | null;
 };
 
-export type NewConnectRequest = Pick<ConnectRequestRow, 'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'expires_at' | 'poll_interval'> & {
+export type NewConnectRequest = Pick<
+  ConnectRequestRow,
+  'id' | 'client_id' | 'external_id' | 'friendly_name' | 'question' | 'answer_hash' | 'expires_at' | 'poll_interval'
+> & {
   device_code: string;
 };
 
@@ -51,7 +61,9 @@ export function createConnectStore(db: Database) {
     },
 
     async findByDeviceCode(deviceCode: string): Promise<ConnectRequestRow | undefined> {
-      return table().where({ device_code_hash: credentialKey(deviceCode) }).first();
+      return table()
+        .where({ device_code_hash: credentialKey(deviceCode) })
+        .first();
     },
 
     async findPending(clientId: string, externalId: string): Promise<ConnectRequestRow | undefined> {
@@ -60,6 +72,34 @@ export function createConnectStore(db: Database) {
 
     async update(id: string, changes: Partial<Omit<ConnectRequestRow, 'id' | 'client_id' | 'device_code_hash'>>): Promise<void> {
       await table().where({ id }).update(changes);
+    },
+
+    /**
+     * Remembers that a step of the authorization flow (an interaction, by the SHA-256 of its uid)
+     * belongs to the request, and marks a pending request opened the first time. Returns whether
+     * it was opened just now.
+     */
+    async opened(id: string, uid: string): Promise<boolean> {
+      await db
+        .table('connect_interactions')
+        .insert({ uid_hash: credentialKey(uid), request_id: id })
+        .onConflict('uid_hash')
+        .ignore();
+      const changed = await table().where({ id, status: 'pending' }).whereNull('opened_at').update({ opened_at: db.now() });
+      return Number(changed) > 0;
+    },
+
+    /** The request a step of the authorization flow (interaction uid) belonged to. */
+    async findByStep(uid: string): Promise<ConnectRequestRow | undefined> {
+      return table()
+        .whereIn(
+          'id',
+          db
+            .table('connect_interactions')
+            .select('request_id')
+            .where({ uid_hash: credentialKey(uid) }),
+        )
+        .first();
     },
 
     /** Counts a wrong answer; returns how many there have been. */
@@ -93,11 +133,25 @@ export function createConnectStore(db: Database) {
      * time). Times are ordered to the millisecond, the precision a position carries: the database
      * keeps microseconds, and a position rounded down would show its own row again.
      */
-    async list(clientId: string, filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number }): Promise<ConnectRequestRow[]> {
-      const changed = "date_trunc('milliseconds', coalesce(authorized_at, ended_at, created_at))";
+    async list(
+      clientId: string,
+      filter: { status?: ConnectStatus; since?: Date; after?: { at: Date; id: string }; count: number },
+    ): Promise<ConnectRequestRow[]> {
+      const changed = `date_trunc('milliseconds', ${CHANGED_AT})`;
       const query = table().where({ client_id: clientId });
-      if (filter.status) query.andWhere({ status: filter.status });
-      if (filter.since) query.andWhere(db.raw('coalesce(authorized_at, ended_at, created_at)'), '>=', filter.since);
+      // `opened` is a pending request whose code someone entered, `pending` one nobody has yet; a
+      // pending one past its days is `expired` before the sweep marks it so.
+      const open = () => query.andWhere({ status: 'pending' }).andWhere('expires_at', '>', db.now());
+      if (filter.status === 'opened') open().whereNotNull('opened_at');
+      else if (filter.status === 'pending') open().whereNull('opened_at');
+      else if (filter.status === 'expired') {
+        query.andWhere((expired) => {
+          expired.where({ status: 'expired' }).orWhere((late) => {
+            late.where({ status: 'pending' }).andWhere('expires_at', '<=', db.now());
+          });
+        });
+      } else if (filter.status) query.andWhere({ status: filter.status });
+      if (filter.since) query.andWhere(db.raw(CHANGED_AT), '>=', filter.since);
       if (filter.after) query.andWhereRaw(`(${changed}, id) > (?, ?)`, [filter.after.at, filter.after.id]);
       return query.orderByRaw(`${changed} asc, id asc`).limit(filter.count);
     },
@@ -109,7 +163,8 @@ export function createConnectStore(db: Database) {
 
     /** How many connect requests are in each stored status, for the operator's metrics (all apps). */
     async countByStatus(): Promise<Record<string, number>> {
-      const rows = (await table().select('status').count({ count: '*' }).groupBy('status')) as { status: string; count: string | number }[];
+      const status = db.raw(`case when status = 'pending' and opened_at is not null then 'opened' else status end as status`);
+      const rows = (await table().select(status).count({ count: '*' }).groupByRaw('1')) as { status: string; count: string | number }[];
       return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
     },
   };

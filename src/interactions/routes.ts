@@ -21,6 +21,9 @@ import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from './
 /** The page of a prompt of carevault's own (a step the flow cannot skip), shown at /interaction/:uid. */
 export type PromptPage = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
 
+/** Where the page of a finished interaction leads when a feature's flow went through it (`undefined`: not its own). */
+export type StepOver = (uid: string) => Promise<string | undefined>;
+
 type Deps = {
   interactions: Interactions;
   accounts: AccountService;
@@ -29,13 +32,15 @@ type Deps = {
   csrf: Csrf;
   /** Pages of further prompts, by prompt name. */
   prompts?: ReadonlyMap<string, PromptPage>;
+  /** Features' pages for interactions that are over (Back, reload), asked before "start again". */
+  stepsOver?: readonly StepOver[];
 };
 
 export function clientAddress(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
-export function interactionRoutes({ interactions, accounts, records, authorizations, csrf, prompts = new Map() }: Deps): express.Router {
+export function interactionRoutes({ interactions, accounts, records, authorizations, csrf, prompts = new Map(), stepsOver = [] }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
@@ -118,8 +123,24 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     });
   };
 
+  /** The page of an interaction that is over: a feature whose flow it was says where that flow stands. */
+  const overPage = async (uid: string): Promise<string | undefined> => {
+    for (const over of stepsOver) {
+      const page = await over(uid);
+      if (page) return page;
+    }
+    return undefined;
+  };
+
   router.get('/interaction/:uid', csrf.issue, async (req, res) => {
-    const pending = await pendingOf(req, res);
+    let pending: PendingInteraction | undefined;
+    try {
+      pending = await pendingOf(req, res);
+    } catch (error) {
+      const page = error instanceof InteractionExpired ? await overPage(String(req.params.uid)) : undefined;
+      if (!page) throw error;
+      return res.redirect(303, page);
+    }
     if (!pending) return;
     const { name } = pending.prompt;
     if (name === 'login') {

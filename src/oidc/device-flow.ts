@@ -5,7 +5,11 @@
  * (a step the flow cannot skip), the verification page's guards (guessed codes counted per address,
  * a stale form sent back to the start), the device authorization response turned into the option's
  * request, a validated code kept collectable as long as the option says, and the token endpoint's
- * polls answered as the option decides (`slow_down`, `expired_token`, `access_denied`). What the
+ * polls answered as the option decides (`slow_down`, `expired_token`, `access_denied`). A user code
+ * entered again carries on with its request (a new run of the flow on the same device code; the
+ * adapter never reports it in flight) until the person approves or the request ends; a POST of the verification page answers 303 to a page
+ * describing the code as it is (refusals of a guessing address aside), and the end of the flow
+ * sends the browser to the option's page. What the
  * option does, counts and says lives in its own folder, behind {@link DeviceFlowHooks}.
  * https://www.rfc-editor.org/rfc/rfc8628 · https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#featuresdeviceflow
  */
@@ -59,6 +63,12 @@ export type DeviceFlowHooks = {
   /** The option's own prompt, after login and before consent. */
   prompt: { name: string; state(deviceCode: string, accountId: string | undefined): Promise<DevicePromptState> };
   approved(deviceCode: string, grantId: string, accountId: string): Promise<DeviceApproval | undefined>;
+  /** A step of the authorization flow (interaction `uid`) began for a device code: the person has it in hand. */
+  stepStarted(uid: string, deviceCode: string): Promise<void>;
+  /** Why a device code can no longer be used, in words (naming who to ask for a new one); `undefined` while it can. */
+  usedCode(deviceCode: string): Promise<string | undefined>;
+  /** The option's page that says where the request behind a device code stands, where the flow ends. */
+  pageOf(deviceCode: string): Promise<string | undefined>;
   /** The person declined, or the flow ended with an error. */
   declined(deviceCode: string): Promise<void>;
   /** A poll by `clientId`: counted only when the request is that app's. */
@@ -166,6 +176,65 @@ function problemOf(error: (Error & { name: string }) | undefined, out: { error_d
   }
 }
 
+/** What the verification page is told through its address after a post (Post/Redirect/Get). */
+const SHOWN_PROBLEMS = ['no_code', 'not_found', 'expired', 'already_used', 'ended', 'confirm'] as const;
+type ShownProblem = (typeof SHOWN_PROBLEMS)[number];
+
+function isShownProblem(value: unknown): value is ShownProblem {
+  return typeof value === 'string' && (SHOWN_PROBLEMS as readonly string[]).includes(value);
+}
+
+/** The verification page's address showing `code` (prefilled) and what went wrong with it. */
+function codePage(code: string, problem: ShownProblem | undefined): string {
+  const query = new URLSearchParams();
+  if (code) query.set('user_code', code.slice(0, 60));
+  if (problem) query.set('problem', problem);
+  const search = query.toString();
+  return search ? `${VERIFICATION_PATH}?${search}` : VERIFICATION_PATH;
+}
+
+function seeOther(ctx: KoaContextWithOIDC, location: string): void {
+  ctx.status = 303;
+  ctx.redirect(location);
+}
+
+/** oidc-provider's normalization of a typed user code (capitals, no dashes or spaces). */
+function normalizeUserCode(input: string): string {
+  return input.toUpperCase().replace(/\W/g, '');
+}
+
+/** A normalized user code shown in its mask again (`JKWZ-QNMN-…`). */
+function masked(normalized: string, mask: string): string {
+  const letters = [...normalized];
+  return [...mask].map((place) => (place === '*' ? (letters.shift() ?? '') : place)).join('');
+}
+
+/** The device code a request of the flow is about: the one it loaded, or the one its interaction rides on. */
+function deviceCodeOf(ctx: KoaContextWithOIDC): string | undefined {
+  return ctx.oidc.deviceCode?.jti ?? (ctx.oidc.entities.Interaction as { deviceCode?: string } | undefined)?.deviceCode;
+}
+
+/**
+ * What the verification page says about a code given in its address (`?user_code=`): why it can no
+ * longer be used, or nothing. Only looked up while the address may still guess codes; it tells
+ * nothing of a code that can still be used.
+ */
+async function wordsForCode(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC, typed: string): Promise<{ words: string | undefined; expired: boolean }> {
+  const none = { words: undefined, expired: false };
+  const normalized = normalizeUserCode(typed);
+  if (!normalized) return none;
+  try {
+    await hooks.codeGuesses.assertOpen(ctx.ip);
+  } catch (locked) {
+    if (locked instanceof TooManyAttempts) return none;
+    throw locked;
+  }
+  const provider = ctx.app as unknown as Provider;
+  const code = await provider.DeviceCode.findByUserCode(normalized, { ignoreExpiration: true });
+  if (!code?.jti) return none;
+  return { words: await hooks.usedCode(code.jti), expired: code.isExpired };
+}
+
 function sendHtml(ctx: KoaContextWithOIDC, html: string, status?: number): void {
   if (status) ctx.status = status;
   ctx.type = 'html';
@@ -194,13 +263,35 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
           problem = { kind: 'refused', message: locked.message };
         }
       }
-      if (problem?.kind === 'ended' && ctx.oidc.deviceCode?.jti) await hooks.declined(ctx.oidc.deviceCode.jti);
-      const prefill = (ctx.state as { prefill?: string }).prefill ?? error?.userCode ?? '';
-      sendHtml(ctx, await hooks.pages.userCode(form(ctx, prefill), problem));
+      const deviceCode = deviceCodeOf(ctx);
+      // On a resume the code is known only through the interaction it rode on.
+      if (problem?.kind === 'ended' && deviceCode) await hooks.declined(deviceCode);
+      // A run of the flow that failed for another reason (a session changed under it) ends that run, not the code.
+      if (problem?.kind === 'refused' && ctx.oidc.route === 'device_resume' && deviceCode) await reopen(hooks, ctx, deviceCode);
+      // The flow ended on a later step (declined, locked, or approved elsewhere first): the option's page says how.
+      const page = ctx.oidc.route === 'device_resume' && deviceCode ? await hooks.pageOf(deviceCode) : undefined;
+      if (page) return seeOther(ctx, page);
+      if (ctx.method === 'POST' && problem && problem.kind !== 'refused') {
+        // Once the flow ran, the parameters are the authorization request's: the code is the loaded device code's.
+        const loaded = ctx.oidc.deviceCode?.userCode;
+        const posted = ctx.oidc.params?.user_code;
+        const typed = typeof posted === 'string' ? posted : loaded ? masked(loaded, hooks.userCode.mask) : (error?.userCode ?? '');
+        return seeOther(ctx, codePage(typed, problem.kind));
+      }
+      const state = ctx.state as { prefill?: string; problem?: ShownProblem };
+      const prefill = state.prefill ?? error?.userCode ?? '';
+      let shown: UserCodeProblem | undefined = problem ?? (state.problem ? { kind: state.problem, why: undefined } : undefined);
+      // A code in the address that can no longer be used: say why, whoever asks, before anyone posts it.
+      if (ctx.method === 'GET' && prefill && state.problem !== 'not_found' && state.problem !== 'no_code') {
+        const known = await wordsForCode(hooks, ctx, prefill);
+        if (known.words) shown = { kind: 'ended', why: known.words };
+        else if (known.expired) shown = { kind: 'expired' };
+      }
+      sendHtml(ctx, await hooks.pages.userCode(form(ctx, prefill), shown));
     },
     // The code page already confirms (it submits `confirm`); a form without it comes back here.
     async userCodeConfirmSource(ctx, _form, _client, _deviceInfo, userCode) {
-      sendHtml(ctx, await hooks.pages.userCode(form(ctx, userCode), { kind: 'confirm' }));
+      seeOther(ctx, codePage(userCode, 'confirm'));
     },
     async successSource(ctx) {
       const code = ctx.oidc.deviceCode;
@@ -211,6 +302,9 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
         (code as unknown as { exp: number }).exp = Math.floor(approval.collectUntil.getTime() / 1000);
         await code.save();
       }
+      // Post/Redirect/Get: the option's page says it is done, also on reload and Back.
+      const page = code?.jti ? await hooks.pageOf(code.jti) : undefined;
+      if (page) return seeOther(ctx, page);
       const client = ctx.oidc.client;
       sendHtml(ctx, await hooks.pages.success({ appName: client ? nameOfApp(client.clientId, client.clientName) : 'The app', approval }));
     },
@@ -226,8 +320,10 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
  */
 export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
   return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
-    if (ctx.path === VERIFICATION_PATH && ctx.method === 'GET' && typeof ctx.query.user_code === 'string') {
-      (ctx.state as { prefill?: string }).prefill = ctx.query.user_code.slice(0, 60);
+    if (ctx.path === VERIFICATION_PATH && ctx.method === 'GET' && (typeof ctx.query.user_code === 'string' || typeof ctx.query.problem === 'string')) {
+      const state = ctx.state as { prefill?: string; problem?: ShownProblem };
+      if (typeof ctx.query.user_code === 'string') state.prefill = ctx.query.user_code.slice(0, 60);
+      if (isShownProblem(ctx.query.problem)) state.problem = ctx.query.problem;
       ctx.querystring = '';
     }
     if (ctx.path === VERIFICATION_PATH && ctx.method === 'POST') {
@@ -249,6 +345,7 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
       sendHtml(ctx, await hooks.pages.startAgain(), 400);
       return;
     }
+    await followSteps(hooks, ctx);
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.oidc?.route !== 'device_authorization') return;
     if (ctx.status !== 200 || typeof body?.device_code !== 'string') return;
@@ -269,6 +366,39 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
       ctx.body = { error: 'invalid_request', error_description: error.message };
     }
   };
+}
+
+/**
+ * oidc-provider marks a device code with the error of any run of the flow that failed; while the
+ * option's request is still open, the code stays enterable (only a decline or the request's end
+ * closes it).
+ */
+async function reopen(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC, deviceCode: string): Promise<void> {
+  const provider = ctx.app as unknown as Provider;
+  const code = await provider.DeviceCode.find(deviceCode, { ignoreExpiration: true });
+  if (!code?.error || code.accountId || code.isExpired || (await hooks.usedCode(deviceCode)) !== undefined) return;
+  delete code.error;
+  delete code.errorDescription;
+  await code.save();
+}
+
+/**
+ * After a request of the device flow: a step that began (the browser sent to an interaction of a
+ * device code) is the option's to remember. (A code that started a run of the flow stays enterable:
+ * the adapter never reports a code found by its user code in flight, so the person — in this
+ * browser or another — carries on where the request stands; what ends a code is oidc-provider's
+ * own: an approval, `accountId`, or an error, declined or locked, on it.)
+ */
+async function followSteps(hooks: DeviceFlowHooks, ctx: KoaContextWithOIDC): Promise<void> {
+  if (ctx.status !== 302 && ctx.status !== 303) return;
+  const route = ctx.oidc?.route;
+  if (route !== 'code_verification' && route !== 'device_resume') return;
+  // Every post of the verification page answers 303 (RFC 9110 §15.4.4): reload never posts it again.
+  if (ctx.method === 'POST') ctx.status = 303;
+  const interaction = ctx.oidc.entities.Interaction as { uid?: string; deviceCode?: string } | undefined;
+  const location = String(ctx.response.get('location') ?? '');
+  if (!interaction?.uid || !interaction.deviceCode || !location.endsWith(`/interaction/${interaction.uid}`)) return;
+  await hooks.stepStarted(interaction.uid, interaction.deviceCode);
 }
 
 /**

@@ -123,6 +123,7 @@ test('a parent validates a connect request in Chromium for their child; the app 
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.getByRole('heading', { name: 'Connected' }).waitFor();
   expect(await page.getByRole('main').textContent()).toContain("Riverside Clinic can now reach Milo Whitfield's record");
+  expect(await page.getByRole('main').textContent()).toContain('You connected Riverside Clinic — see Connected apps.');
 
   const tokens = await polling;
   expect(tokens.patient).toBe(parent.child);
@@ -164,15 +165,18 @@ test('a code typed in lower case with spaces works; three wrong answers lock the
   expect(textOf(page.html)).toContain('What is your favourite animal?');
   for (const attempt of [1, 2]) {
     page = await person.browser.submit(page, { answer: `wrong ${attempt}` });
-    expect(page.status).toBe(400);
+    // Post/Redirect/Get: the question again, with what went wrong and the tries left.
+    expect(page.status).toBe(200);
     expect(textOf(page.html)).toContain('That answer is not right');
+    expect(textOf(page.html)).toContain(`${3 - attempt} ${attempt === 2 ? 'try' : 'tries'} left`);
   }
   page = await person.browser.submit(page, { answer: 'wrong 3' });
-  expect(textOf(page.html)).toContain('The connection was not made');
+  expect(textOf(page.html)).toContain('This code is locked: the secret question was answered wrongly 3 times. Ask Riverside Clinic for a new code.');
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'access_denied' } });
   // Locked for good, even with the right answer.
   const again = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });
   expect(textOf(again.html)).not.toContain('What is your favourite animal?');
+  expect(textOf(again.html)).toContain('This code is locked');
   const events = await server.db.knex('audit_events').whereRaw(`subject like 'connect:%'`).andWhere({ kind: 'connect.answer_wrong' });
   expect(events.length).toBeGreaterThanOrEqual(3);
 });
@@ -181,12 +185,19 @@ test('a request past its 28 days has expired: the code page, the poll and the li
   const since = new Date(Date.now() - 1000);
   const request = await connectRequest();
   // The clock: move the request's and its device code's end into the past.
-  await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).update({ expires_at: new Date(Date.now() - 1000) });
-  await server.db.knex('oidc_models').where({ model: 'DeviceCode', id: credentialKey(request.device_code) }).update({ payload: server.db.knex.raw(`jsonb_set(payload, '{exp}', to_jsonb(extract(epoch from now())::int - 1))`) });
+  await server.db
+    .knex('connect_requests')
+    .where({ device_code_hash: credentialKey(request.device_code) })
+    .update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('oidc_models')
+    .where({ model: 'DeviceCode', id: credentialKey(request.device_code) })
+    .update({ payload: server.db.knex.raw(`jsonb_set(payload, '{exp}', to_jsonb(extract(epoch from now())::int - 1))`) });
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
   const person = await signedUpPerson(server, 'Too Late');
   const page = await person.browser.submit(await person.browser.visit('/connect'), { user_code: request.user_code });
-  expect(textOf(page.html)).toContain('This identity code has expired');
+  const late = 'This code has expired: it was not used within 28 days. Ask Riverside Clinic for a new code.';
+  expect(textOf(page.html)).toContain(late);
   expect((await server.sweepOnce()).connectRequests).toBeGreaterThanOrEqual(1);
   expect(await listed('expired', since)).toEqual([expect.objectContaining({ status: 'expired' })]);
 });
@@ -195,7 +206,10 @@ test('an expired connect request answers expired_token, before and after the swe
   const request = await connectRequest();
   expect(await pollOnce(request.device_code)).toMatchObject({ body: { error: 'authorization_pending' } });
   // The clock: the request's 28 days are over (its device code would outlive it by seconds).
-  await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('connect_requests')
+    .where({ device_code_hash: credentialKey(request.device_code) })
+    .update({ expires_at: new Date(Date.now() - 1000) });
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
 
@@ -206,7 +220,10 @@ test('an expired connect request answers expired_token, before and after the swe
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
 
   await server.sweepOnce();
-  const swept = await server.db.knex('connect_requests').where({ device_code_hash: credentialKey(request.device_code) }).first('status');
+  const swept = await server.db
+    .knex('connect_requests')
+    .where({ device_code_hash: credentialKey(request.device_code) })
+    .first('status');
   expect(swept).toEqual({ status: 'expired' });
   await new Promise((resolve) => setTimeout(resolve, 1100));
   expect(await pollOnce(request.device_code)).toMatchObject({ status: 400, body: { error: 'expired_token' } });
@@ -243,7 +260,10 @@ test('one pending request per external_id per app: a second gets 409 naming the 
   expect(await second.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining(pending?.id ?? 'missing') });
 
   const token = await oidc.clientCredentialsGrant(clinic.config, { scope: 'connect' });
-  const withdrawn = await fetch(`${server.issuer}/api/connect/requests/${pending?.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token.access_token}` } });
+  const withdrawn = await fetch(`${server.issuer}/api/connect/requests/${pending?.id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${token.access_token}` },
+  });
   expect(withdrawn.status).toBe(200);
   expect(await withdrawn.json()).toMatchObject({ status: 'withdrawn' });
   expect(await pollOnce(first.device_code)).toMatchObject({ status: 400, body: { error: 'access_denied' } });
@@ -251,7 +271,10 @@ test('one pending request per external_id per app: a second gets 409 naming the 
   const page = await person.browser.submit(await person.browser.visit('/connect'), { user_code: first.user_code });
   expect(textOf(page.html)).toContain('That identity code is not right');
   // Withdrawn once: a second withdrawal is a conflict; another app's id is not found.
-  const again = await fetch(`${server.issuer}/api/connect/requests/${pending?.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token.access_token}` } });
+  const again = await fetch(`${server.issuer}/api/connect/requests/${pending?.id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${token.access_token}` },
+  });
   expect(again.status).toBe(409);
 });
 
