@@ -1,7 +1,7 @@
 /**
  * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
  * other folder touches its table): apps' names, ending a grant with everything issued under it,
- * withdrawing tokens that carry a scope, looking up an access token (by the SHA-256 of its value,
+ * withdrawing tokens that carry a scope, ending a person's sessions, looking up an access token (by the SHA-256 of its value,
  * the key tokens are stored under: stored-credentials.ts), and remembering one-time values. Each
  * is one query, in the current transaction when there is one.
  */
@@ -44,6 +44,14 @@ export function createOidcStorage(db: Database) {
      */
     endDeviceCode(deviceCodeKey: string): Promise<void> {
       return models.destroy('DeviceCode', deviceCodeKey);
+    },
+
+    /**
+     * Ends every sign-in session of a person (their cookies then lead nowhere); the uids of the
+     * sessions ended, so what lasted only while one of them did can end too.
+     */
+    endSessionsOf(accountId: string): Promise<string[]> {
+      return models.deleteSessionsOf(accountId);
     },
 
     revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
