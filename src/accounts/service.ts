@@ -60,7 +60,7 @@ export function createAccountService(db: Database, records: RecordService, limit
       try {
         await db.transaction(async () => {
           // A taken email runs the same writes under an address nobody holds, then undoes them.
-          await store.insertPerson({ ...person, email: taken ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
+          await store.insertPerson({ id: person.id, name: person.name, email: taken ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
           await records.open(person, { name: form.name, birthDate: undefined, relationship: 'self' });
           if (taken) throw new Undone();
         });
