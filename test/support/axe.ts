@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core';
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 /** axe-core's serious and critical violations on the page as it is now. */
-export async function axeViolations(page: Page): Promise<string[]> {
+async function axeViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, so the page's CSP (no inline script) does not apply.
   await page.evaluate(AXE_SOURCE);
   return page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
@@ -33,7 +33,7 @@ export async function pageProblems(page: Page, label: string): Promise<string[]>
 }
 
 /** What has the keyboard focus, as "kind name" (the tag or input type, then its label or text). */
-export async function focused(page: Page): Promise<string> {
+async function focused(page: Page): Promise<string> {
   return (await page.evaluate(`(() => {
     const element = document.activeElement;
     if (!element || element === document.body) return '';
