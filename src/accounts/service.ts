@@ -70,7 +70,8 @@ export function createAccountService(db: Database, records: RecordService, limit
         throw error;
       }
       for (const listener of registeredListeners) {
-        await listener(person).catch((error: unknown) => log.error('a registration listener failed', { person: person.id, error: String(error) }));
+        // Only the kind of failure is logged: a listener's error may quote what it was handling.
+        await listener(person).catch((error: unknown) => log.error('a registration listener failed', { person: person.id, error: error instanceof Error ? error.name : 'unknown' }));
       }
       return person;
     },
