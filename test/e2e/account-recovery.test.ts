@@ -142,6 +142,11 @@ test('an expired verification link is refused; Send the link again mails a new o
   // Time moves through the store: the link's week is over.
   await server.db.knex('account_links').where({ purpose: 'verify', email: person.email }).update({ expires_at: new Date(Date.now() - 1000) });
   expect((await new Browser(server.issuer).visit(old.path)).status).toBe(404);
+  // Swept a day after it ended, not before.
+  expect((await server.sweepOnce()).accountLinks).toBe(0);
+  await server.db.knex('account_links').where({ purpose: 'verify', email: person.email }).update({ expires_at: new Date(Date.now() - 25 * 3600_000) });
+  expect((await server.sweepOnce()).accountLinks).toBeGreaterThanOrEqual(1);
+  expect(await server.db.knex('account_links').where({ purpose: 'verify', email: person.email })).toEqual([]);
 
   const statuses: number[] = [];
   for (let i = 0; i < 4; i += 1) {
