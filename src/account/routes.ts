@@ -46,7 +46,11 @@ export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router
   };
 
   const showLinkEnded = (res: Response) =>
-    sendPage(res, 404, 'pages/message', { title: 'This link no longer works', message: LINK_ENDED, link: { href: '/account/recover', text: 'Ask for a new link' } });
+    sendPage(res, 404, 'pages/message', {
+      title: 'This link no longer works',
+      message: LINK_ENDED,
+      link: { href: '/account/recover', text: 'Ask for a new link' },
+    });
 
   router.get('/account', requirePerson, csrf.issue, async (_req, res) => showAccount(res, 200));
 
@@ -68,10 +72,18 @@ export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router
       email = await links.verify(tokenQuery.parse(req.query).token);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      await sendPage(res, 404, 'pages/message', { title: 'This link no longer works', message: LINK_ENDED, link: { href: '/account', text: 'Go to your account' } });
+      await sendPage(res, 404, 'pages/message', {
+        title: 'This link no longer works',
+        message: LINK_ENDED,
+        link: { href: '/account', text: 'Go to your account' },
+      });
       return;
     }
-    await sendPage(res, 200, 'pages/message', { title: 'Email confirmed', message: `Thank you: ${email} is confirmed.`, link: { href: '/', text: 'Go to carevault' } });
+    await sendPage(res, 200, 'pages/message', {
+      title: 'Email confirmed',
+      message: `Thank you: ${email} is confirmed.`,
+      link: { href: '/', text: 'Go to carevault' },
+    });
   });
 
   const showRecover = (res: Response, status: number, email: string, error?: string) =>
@@ -102,7 +114,8 @@ export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router
     await sendPage(res, 200, 'pages/message', { title: 'Check your email', message: RECOVERY_SENT, link: { href: '/login', text: 'Back to sign in' } });
   });
 
-  const showReset = (res: Response, status: number, token: string, error?: string) => sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, error });
+  const showReset = (res: Response, status: number, token: string, error?: string) =>
+    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, error });
 
   router.get('/account/reset', csrf.issue, async (req, res) => {
     const { token } = tokenQuery.parse(req.query);

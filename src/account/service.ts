@@ -44,13 +44,22 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
   const newLink = async (personId: string | null, purpose: LinkPurpose, email: string): Promise<string> => {
     const token = randomToken();
     const now = clock();
-    await links.insert({ id: randomUUID(), personId, purpose, tokenHash: credentialKey(token), email, expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]) });
+    await links.insert({
+      id: randomUUID(),
+      personId,
+      purpose,
+      tokenHash: credentialKey(token),
+      email,
+      expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]),
+    });
     return token;
   };
 
   /** Sends a mail; a mail server that fails is logged (never the mail), the request goes on the same. */
   const send = async (mail: OutgoingMail, purpose: LinkPurpose) => {
-    await mailer.send(mail).catch((error: unknown) => log.error('an account mail could not be sent', { purpose, error: error instanceof Error ? error.name : 'unknown' }));
+    await mailer
+      .send(mail)
+      .catch((error: unknown) => log.error('an account mail could not be sent', { purpose, error: error instanceof Error ? error.name : 'unknown' }));
   };
 
   const sendVerification = async (person: Person) => {
@@ -127,7 +136,12 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
         await accounts.confirmEmail(used.person_id, used.email, now);
         const sessions = await oidcStorage.endSessionsOf(used.person_id);
         for (const sessionUid of sessions) await authorizations.signedOut(sessionUid);
-        await audit.append({ subject: `person:${used.person_id}`, kind: 'account.password_reset', personId: used.person_id, details: { sessions_ended: sessions.length } });
+        await audit.append({
+          subject: `person:${used.person_id}`,
+          kind: 'account.password_reset',
+          personId: used.person_id,
+          details: { sessions_ended: sessions.length },
+        });
         return used.person_id;
       });
     },

@@ -47,7 +47,8 @@ export function createLinkStore(db: Database) {
 
     /** When the newest link of a purpose was sent to the person, if ever. */
     async lastSent(personId: string, purpose: LinkPurpose): Promise<Date | undefined> {
-      const row = (await db.table('account_links').where({ person_id: personId, purpose }).max({ at: 'created_at' }).first()) as { at: Date | null } | undefined;
+      const row = (await db.table('account_links').where({ person_id: personId, purpose }).max({ at: 'created_at' }).first()) as
+        { at: Date | null } | undefined;
       return row?.at ?? undefined;
     },
 

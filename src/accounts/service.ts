@@ -71,7 +71,9 @@ export function createAccountService(db: Database, records: RecordService, limit
       }
       for (const listener of registeredListeners) {
         // Only the kind of failure is logged: a listener's error may quote what it was handling.
-        await listener(person).catch((error: unknown) => log.error('a registration listener failed', { person: person.id, error: error instanceof Error ? error.name : 'unknown' }));
+        await listener(person).catch((error: unknown) =>
+          log.error('a registration listener failed', { person: person.id, error: error instanceof Error ? error.name : 'unknown' }),
+        );
       }
       return person;
     },

@@ -32,7 +32,12 @@ function mailedLink(to: string, kind: 'verify' | 'reset'): string {
   const mails = fs
     .readdirSync(outbox)
     .sort()
-    .map((name) => fs.readFileSync(path.join(outbox, name), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '='))
+    .map((name) =>
+      fs
+        .readFileSync(path.join(outbox, name), 'utf8')
+        .replace(/=\r?\n/g, '')
+        .replace(/=3D/g, '='),
+    )
     .filter((eml) => eml.includes(`To: ${to}`));
   const token = new RegExp(`/account/${kind}\\?token=([\\w-]{43})`).exec(mails.at(-1) ?? '')?.[1];
   if (!token) throw new Error(`no ${kind} link mailed to ${to}`);

@@ -140,11 +140,17 @@ test('an expired verification link is refused; Send the link again mails a new o
   const { person, browser } = await signedUpPerson(server, 'Resa Send');
   const old = linkIn(person.email, 'verify');
   // Time moves through the store: the link's week is over.
-  await server.db.knex('account_links').where({ purpose: 'verify', email: person.email }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('account_links')
+    .where({ purpose: 'verify', email: person.email })
+    .update({ expires_at: new Date(Date.now() - 1000) });
   expect((await new Browser(server.issuer).visit(old.path)).status).toBe(404);
   // Swept a day after it ended, not before.
   expect((await server.sweepOnce()).accountLinks).toBe(0);
-  await server.db.knex('account_links').where({ purpose: 'verify', email: person.email }).update({ expires_at: new Date(Date.now() - 25 * 3600_000) });
+  await server.db
+    .knex('account_links')
+    .where({ purpose: 'verify', email: person.email })
+    .update({ expires_at: new Date(Date.now() - 25 * 3600_000) });
   expect((await server.sweepOnce()).accountLinks).toBeGreaterThanOrEqual(1);
   expect(await server.db.knex('account_links').where({ purpose: 'verify', email: person.email })).toEqual([]);
 
@@ -242,7 +248,10 @@ test('a reset works once and for 30 minutes; it changes the password and ends on
   // A link that expired before use is refused, on the form's page and at saving alike.
   await askForLink('192.0.2.60', person.email);
   const stale = linkIn(person.email, 'reset');
-  await server.db.knex('account_links').where({ purpose: 'reset', person_id: (await server.db.knex('people').where({ email: person.email }).first('id')).id }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('account_links')
+    .where({ purpose: 'reset', person_id: (await server.db.knex('people').where({ email: person.email }).first('id')).id })
+    .update({ expires_at: new Date(Date.now() - 1000) });
   expect((await new Browser(server.issuer).visit(stale.path)).status).toBe(404);
   const formBefore = await server.db.knex('account_links').whereNotNull('used_at').count({ n: '*' });
 
@@ -295,11 +304,15 @@ test('racing uses of one link: exactly one wins', async () => {
 
   await askForLink('192.0.2.80', person.email);
   const reset = linkIn(person.email, 'reset');
-  const forms = await Promise.all(Array.from({ length: 4 }, async () => {
-    const browser = new Browser(server.issuer);
-    return { browser, form: await browser.visit(reset.path) };
-  }));
-  const saved = await Promise.all(forms.map(({ browser, form }, i) => browser.submit(form, { password: `racing password number ${i}` }, '/account/reset', { follow: false })));
+  const forms = await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      const browser = new Browser(server.issuer);
+      return { browser, form: await browser.visit(reset.path) };
+    }),
+  );
+  const saved = await Promise.all(
+    forms.map(({ browser, form }, i) => browser.submit(form, { password: `racing password number ${i}` }, '/account/reset', { follow: false })),
+  );
   expect(saved.map((page) => page.status).sort()).toEqual([303, 404, 404, 404]);
   const winner = saved.findIndex((page) => page.status === 303);
   expect((await signIn(person.email, `racing password number ${winner}`)).status).toBe(200);
