@@ -83,7 +83,24 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     { name: 'rateLimits', run: () => sweepRateLimits(db) },
   ];
 
-  return { config, db, oidcStorage, appNames, audit, limits, repositories, records, accounts, authorizations, apps, gate, mailer, authorizationHooks, people, sweeps };
+  return {
+    config,
+    db,
+    oidcStorage,
+    appNames,
+    audit,
+    limits,
+    repositories,
+    records,
+    accounts,
+    authorizations,
+    apps,
+    gate,
+    mailer,
+    authorizationHooks,
+    people,
+    sweeps,
+  };
 }
 
 export type Services = ReturnType<typeof composeServices>;

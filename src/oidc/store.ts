@@ -167,7 +167,11 @@ export function createModelStore(db: Database) {
 
     /** Deletes every sign-in session of a person; the uids of those that were there. */
     async deleteSessionsOf(accountId: string): Promise<string[]> {
-      const rows: { uid: string | null }[] = await db.table('oidc_models').where({ model: 'Session' }).whereRaw("payload->>'accountId' = ?", [accountId]).delete(['uid']);
+      const rows: { uid: string | null }[] = await db
+        .table('oidc_models')
+        .where({ model: 'Session' })
+        .whereRaw("payload->>'accountId' = ?", [accountId])
+        .delete(['uid']);
       return rows.flatMap((row) => (row.uid ? [row.uid] : []));
     },
 
