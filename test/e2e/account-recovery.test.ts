@@ -318,6 +318,30 @@ test('racing uses of one link: exactly one wins', async () => {
   expect((await signIn(person.email, `racing password number ${winner}`)).status).toBe(200);
 });
 
+test('odd input to the account pages is refused in words, never a 500', async () => {
+  const browser = new Browser(server.issuer);
+  for (const target of [
+    '/account/verify',
+    '/account/verify?token=',
+    `/account/verify?token=${'x'.repeat(5000)}`,
+    '/account/verify?token=a&token=b',
+    '/account/reset?token[]=a',
+  ]) {
+    const page = await browser.request(target);
+    expect([target, page.status]).toEqual([target, 404]);
+    expect(textOf(page.html)).toContain('already been used or has expired');
+  }
+  const form = await browser.visit('/account/recover');
+  // Without the form's CSRF token: refused.
+  expect((await browser.request('/account/recover', { form: { email: 'a@example.org' } })).status).toBe(403);
+  const odd = await browser.submit(form, { email: ['a@example.org', 'b@example.org'] }, '/account/recover', { follow: false });
+  expect(odd.status).toBe(400);
+  const resetPost = await browser.request('/account/reset', {
+    form: { _csrf: /name="_csrf" value="([^"]+)"/.exec(form.html)?.[1] ?? '', token: ['x', 'y'], password: 'long enough password' },
+  });
+  expect(resetPost.status).toBe(404);
+});
+
 test('a person the reset page does not know is sent to their apps in general', async () => {
   const done = await new Browser(server.issuer).visit('/account/reset/done');
   expect(done.status).toBe(200);
