@@ -17,6 +17,7 @@ import * as dopuAnswers from './20261206_011_dopu_answers';
 import * as connectResume from './20261206_020_connect_resume';
 import * as dopuPickupSteps from './20261206_040_dopu_pickup_steps';
 import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
+import * as accountLinks from './20261206_070_account_links';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -35,6 +36,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_020_connect_resume', connectResume],
   ['20261206_040_dopu_pickup_steps', dopuPickupSteps],
   ['20261206_041_direct_undo_and_sent', directUndoAndSent],
+  ['20261206_070_account_links', accountLinks],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -4,6 +4,7 @@
  * before the OpenID core starts (handing it the hooks it must call), and completed once it runs.
  * The core names no feature: it takes the list it is given (features.ts for the server).
  */
+import path from 'node:path';
 import { createAccountService } from './accounts/service';
 import { createBearerGate } from './api/gate';
 import { createAppNames } from './apps/names';
@@ -15,6 +16,7 @@ import type { Config } from './config';
 import type { Database } from './db';
 import type { Core, Feature, FeatureDefinition, OidcParts, Sweep } from './feature';
 import { createRecordRepositories } from './fhir/repository';
+import { createMailer } from './mail';
 import type { DeviceFlowHooks } from './oidc/device-flow';
 import type { AuthorizationHooks } from './oidc/grants';
 import type { People } from './oidc/provider';
@@ -59,6 +61,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
   });
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });
+  const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
 
   /** What the OpenID core needs to bind grants to records and name people (oidc/grants.ts). */
   const authorizationHooks: AuthorizationHooks = {
@@ -81,7 +84,24 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     { name: 'rateLimits', run: () => sweepRateLimits(db) },
   ];
 
-  return { config, db, oidcStorage, appNames, audit, limits, repositories, records, accounts, authorizations, apps, gate, authorizationHooks, people, sweeps };
+  return {
+    config,
+    db,
+    oidcStorage,
+    appNames,
+    audit,
+    limits,
+    repositories,
+    records,
+    accounts,
+    authorizations,
+    apps,
+    gate,
+    mailer,
+    authorizationHooks,
+    people,
+    sweeps,
+  };
 }
 
 export type Services = ReturnType<typeof composeServices>;

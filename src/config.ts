@@ -188,7 +188,7 @@ const schema = z
       group: 'Mail',
       unset: '`.eml` files in `DATA_DIR/outbox`',
       description:
-        '`smtp://` or `smtps://` URL (with `user:password@` if the server wants it) of the mail server that sends pickup emails. Unset: each email is written as an `.eml` file into `DATA_DIR/outbox` instead (on either database), for you to inspect or hand to a mail system.',
+        '`smtp://` or `smtps://` URL (with `user:password@` if the server wants it) of the mail server that sends pickup emails and the account’s links (email verification, password recovery). Unset: each email is written as an `.eml` file into `DATA_DIR/outbox` instead (on either database), for you to inspect or hand to a mail system.',
     })),
     MAIL_FROM: optionalText.pipe(z.string().max(254).optional()).meta(doc({
       group: 'Mail',

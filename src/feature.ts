@@ -20,6 +20,7 @@ import type { AuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
 import type { RecordRepositories } from './fhir/repository';
+import type { Mailer } from './mail';
 import type { PromptPage, StepOver } from './interactions/routes';
 import type { DeviceFlowHooks } from './oidc/device-flow';
 import type { OidcRuntime } from './oidc/runtime';
@@ -82,12 +83,14 @@ export type Core = {
   audit: AuditLog;
   repositories: RecordRepositories;
   records: RecordService;
-  accounts: Pick<AccountService, 'findPerson'>;
-  authorizations: Pick<AuthorizationService, 'findByGrant'>;
-  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode'>;
+  accounts: Pick<AccountService, 'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword'>;
+  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
+  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf'>;
   gate: BearerGate;
   appNames: AppNames;
   limits: RateLimits;
+  /** The one outgoing mailer (SMTP, or the outbox directory). */
+  mailer: Mailer;
 };
 
 /** What the OpenID core must call, given before it starts. */

@@ -9,6 +9,8 @@
  * Registrations (failed ones too) count against the address, and an email already taken costs the
  * same work as a new one by construction: the same lookup, hash and writes run on both paths, and a
  * taken email's writes are then undone.
+ * Whoever must act on a new person (the account feature mails a verification link) is told after
+ * the registration committed, through `onRegistered`.
  */
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../db';
@@ -16,6 +18,7 @@ import { Conflict, WrongCredentials } from '../errors';
 import { isUuid } from '../ids';
 import type { RecordService } from '../records/service';
 import type { RateLimits } from '../security/rate-limits';
+import { log } from '../log';
 import { hashSecret, verifySecret } from '../security/secrets';
 import type { RegistrationForm, SignInForm } from './schemas';
 import type { Person } from './person';
@@ -27,8 +30,11 @@ const WRONG_CREDENTIALS = 'The email or password is wrong.';
 class Undone extends Error {}
 
 function toPerson(row: PersonRow): Person {
-  return { id: row.id, email: row.email, name: row.name };
+  return { id: row.id, email: row.email, name: row.name, emailVerified: row.email_verified_at !== null };
 }
+
+/** Told of each person who registered, after the commit; a failure is logged, the registration stands. */
+type RegisteredListener = (person: Person) => Promise<void>;
 
 export function createAccountService(db: Database, records: RecordService, limits: RateLimits) {
   const store = createAccountStore(db);
@@ -36,6 +42,7 @@ export function createAccountService(db: Database, records: RecordService, limit
   const accountBackoff = limits.backoff('signin-account');
   const addressLimit = limits.lock('signin-address');
   const registrationLimit = limits.lock('register-address');
+  const registeredListeners: RegisteredListener[] = [];
 
   return {
     /**
@@ -47,13 +54,13 @@ export function createAccountService(db: Database, records: RecordService, limit
       // Every registration counts, taken emails included, so one address can neither mint
       // accounts nor probe for emails without end. Counted before the work, outside the transaction.
       await registrationLimit.recordFailure(address);
-      const person = { id: randomUUID(), email: form.email, name: form.name };
+      const person: Person = { id: randomUUID(), email: form.email, name: form.name, emailVerified: false };
       const taken = (await store.findPersonByEmail(form.email)) !== undefined;
       const passwordHash = await hashSecret(form.password);
       try {
         await db.transaction(async () => {
           // A taken email runs the same writes under an address nobody holds, then undoes them.
-          await store.insertPerson({ ...person, email: taken ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
+          await store.insertPerson({ id: person.id, name: person.name, email: taken ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
           await records.open(person, { name: form.name, birthDate: undefined, relationship: 'self' });
           if (taken) throw new Undone();
         });
@@ -62,7 +69,34 @@ export function createAccountService(db: Database, records: RecordService, limit
         if (error instanceof Undone || isUniqueViolation(error)) throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
         throw error;
       }
+      for (const listener of registeredListeners) {
+        // Only the kind of failure is logged: a listener's error may quote what it was handling.
+        await listener(person).catch((error: unknown) =>
+          log.error('a registration listener failed', { person: person.id, error: error instanceof Error ? error.name : 'unknown' }),
+        );
+      }
       return person;
+    },
+
+    /** Registers a listener told of every new person (after the commit). */
+    onRegistered(listener: RegisteredListener): void {
+      registeredListeners.push(listener);
+    },
+
+    /** The person using this email, if any (one lookup, the same for a known and an unknown email). */
+    async findByEmail(email: string): Promise<Person | undefined> {
+      const row = await store.findPersonByEmail(email);
+      return row ? toPerson(row) : undefined;
+    },
+
+    /** Marks `email` confirmed for the person, if it is still theirs. */
+    confirmEmail(personId: string, email: string, at: Date): Promise<boolean> {
+      return store.confirmEmail(personId, email, at);
+    },
+
+    /** Replaces the person's password hash (hashed by the caller, outside any transaction). */
+    replacePassword(personId: string, passwordHash: string): Promise<boolean> {
+      return store.replacePassword(personId, passwordHash);
     },
 
     /**

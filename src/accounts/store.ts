@@ -1,21 +1,31 @@
 /**
- * SQL for people: who they are and their password hash.
+ * SQL for people: who they are, their password hash, and whether their email is confirmed.
  */
 import { statement, type Database } from '../db';
 
-export type PersonRow = { id: string; email: string; name: string; password_hash: string; created_at: Date };
+export type PersonRow = { id: string; email: string; name: string; password_hash: string; email_verified_at: Date | null; created_at: Date };
 
 /** Every token request for a person reads them (the ID token's and userinfo's claims). */
-const FIND_PERSON = statement('select id, email, name, password_hash, created_at from people where id = $1');
+const FIND_PERSON = statement('select id, email, name, password_hash, email_verified_at, created_at from people where id = $1');
 
 export function createAccountStore(db: Database) {
   return {
-    async insertPerson(person: Omit<PersonRow, 'created_at'>): Promise<void> {
+    async insertPerson(person: Omit<PersonRow, 'created_at' | 'email_verified_at'>): Promise<void> {
       await db.table('people').insert(person);
     },
 
     async findPersonByEmail(email: string): Promise<PersonRow | undefined> {
       return db.table('people').whereRaw('lower(email) = lower(?)', [email]).first();
+    },
+
+    /** Marks the email confirmed, only while it is still the person's email; false otherwise. */
+    async confirmEmail(id: string, email: string, at: Date): Promise<boolean> {
+      const changed = await db.table('people').where({ id }).whereRaw('lower(email) = lower(?)', [email]).update({ email_verified_at: at });
+      return changed === 1;
+    },
+
+    async replacePassword(id: string, passwordHash: string): Promise<boolean> {
+      return (await db.table('people').where({ id }).update({ password_hash: passwordHash })) === 1;
     },
 
     async findPerson(id: string): Promise<PersonRow | undefined> {

@@ -3,11 +3,9 @@
  * cookie key is there to seal pickup tickets — its routes (the app API and /pickup), the sweep that
  * expires packages past their days and the one that ends pickup steps, its audit words and its metric gauge.
  */
-import path from 'node:path';
 import type { Core, FeatureDefinition } from '../feature';
 import { loadServerSecret } from '../oidc/keys';
 import { dopuApiOperations } from './api-routes';
-import { createMailer } from './mail';
 import { createPickupService } from './pickup';
 import { dopuRoutes } from './routes';
 import { PACKAGE_STATUSES } from './schemas';
@@ -21,7 +19,7 @@ import { DOPU_WORDS } from './words';
 /** The name of the package-key pepper among the server's secrets (shared by every instance). */
 export const PEPPER_SECRET = 'dopu_pepper';
 
-type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'appNames' | 'limits'>;
+type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'appNames' | 'limits' | 'mailer'>;
 
 /** The time every expiry is judged by. */
 const clock = () => new Date();
@@ -29,8 +27,7 @@ const clock = () => new Date();
 export const dopuFeature: FeatureDefinition = {
   name: 'dopu',
   auditWords: DOPU_WORDS,
-  build({ config, db, audit, repositories, records, appNames, limits }: DopuDeps) {
-    const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
+  build({ config, db, audit, repositories, records, appNames, limits, mailer }: DopuDeps) {
     // Read once, on the first drop-off or answer (both outside any transaction); a failed read is
     // tried again on the next.
     let pepper: Promise<Buffer> | undefined;

@@ -16,7 +16,7 @@ import { UNUSED_DAYS, daysAfter } from '../rules/healthvault';
 import type { Rate } from '../security/limiters';
 import { formatPickupCode, hashPickupCode, newPickupCode } from './codes';
 import { checkContents, type PackageResource } from './contents';
-import type { Mailer } from './mail';
+import type { Mailer } from '../mail';
 import { dayOf } from './review';
 import type { DropOffBody, DropOffReceipt, PackageStatus, PackageStatusView } from './schemas';
 import { newSalt, seal, type PackageKeys } from './sealing';

@@ -142,7 +142,7 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
             sub: person.id,
             name: person.name,
             email: person.email,
-            email_verified: false,
+            email_verified: person.emailVerified,
             ...(recordId ? { fhirUser: `${config.issuer}/fhir/Patient/${recordId}` } : {}),
           };
         },

@@ -1,7 +1,7 @@
 /**
  * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
  * other folder touches its table): apps' names and rules, ending a grant with everything issued
- * under it, withdrawing tokens that carry a scope, taking scopes out of a grant, looking up an
+ * under it, withdrawing tokens that carry a scope, taking scopes out of a grant, ending a person's sessions, looking up an
  * access token (by the SHA-256 of its value, the key tokens are stored under:
  * stored-credentials.ts), and remembering one-time values. Each runs in the current transaction
  * when there is one.
@@ -46,6 +46,14 @@ export function createOidcStorage(db: Database) {
      */
     endDeviceCode(deviceCodeKey: string): Promise<void> {
       return models.destroy('DeviceCode', deviceCodeKey);
+    },
+
+    /**
+     * Ends every sign-in session of a person (their cookies then lead nowhere); the uids of the
+     * sessions ended, so what lasted only while one of them did can end too.
+     */
+    endSessionsOf(accountId: string): Promise<string[]> {
+      return models.deleteSessionsOf(accountId);
     },
 
     revokeTokensCarrying(grantId: string, model: 'AccessToken' | 'RefreshToken', scopes: readonly string[]): Promise<void> {

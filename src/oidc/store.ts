@@ -165,6 +165,16 @@ export function createModelStore(db: Database) {
       await db.table('oidc_models').where({ model, id }).delete();
     },
 
+    /** Deletes every sign-in session of a person; the uids of those that were there. */
+    async deleteSessionsOf(accountId: string): Promise<string[]> {
+      const rows: { uid: string | null }[] = await db
+        .table('oidc_models')
+        .where({ model: 'Session' })
+        .whereRaw("payload->>'accountId' = ?", [accountId])
+        .delete(['uid']);
+      return rows.flatMap((row) => (row.uid ? [row.uid] : []));
+    },
+
     async revokeByGrantId(model: string, grantId: string): Promise<void> {
       await db.table('oidc_models').where({ model, grant_id: grantId }).delete();
     },

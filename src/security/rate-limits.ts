@@ -147,6 +147,27 @@ export const RATE_LIMITS = {
     lock: smtpAuthLock,
     message: 'Too many failed sign-ins from your network.',
   },
+  'verify-resend-person': {
+    kind: 'rate',
+    counts: 'verification links one person asks to be sent again',
+    points: 3,
+    window: HOUR,
+    message: (count) => `We have sent you ${count} links in the last hour, as many as we send. Use the newest one, or ask again in an hour.`,
+  },
+  'recover-address': {
+    kind: 'rate',
+    counts: 'password recovery requests from one address, whatever the email',
+    points: 10,
+    window: HOUR,
+    message: 'Too many password recovery requests came from your network. Try again in an hour.',
+  },
+  'recover-email': {
+    kind: 'rate',
+    counts: 'password recovery requests for one email, whether or not an account uses it',
+    points: 3,
+    window: HOUR,
+    message: 'Too many links were asked for this email in the last hour. Use the newest one, or try again in an hour.',
+  },
   'direct-unknown-recipient': {
     kind: 'lock',
     counts: 'Direct messages to addresses that do not exist, per sender (addresses are guessable)',

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { formatPickupCode, hashPickupCode, newPickupCode, normalizePickupCode } from '../../src/dopu/codes';
 import { checkContents, intoRecord } from '../../src/dopu/contents';
 import { ConfigError, loadConfig } from '../../src/config';
-import { createMailer } from '../../src/dopu/mail';
+import { createMailer } from '../../src/mail';
 import { reviewOf } from '../../src/dopu/review';
 import { webAddressIn } from '../../src/dopu/schemas';
 import { createPackageKeys, deriveKey, newSalt, open, seal } from '../../src/dopu/sealing';

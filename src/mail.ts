@@ -1,14 +1,15 @@
 /**
- * Outgoing mail (optional), through nodemailer: to the SMTP server of SMTP_URL,
- * or, when none is set, as `.eml` files in `<DATA_DIR>/outbox` — so a server without mail set up
- * still shows what it would have sent, and an operator can hand the files to any mail system.
+ * Outgoing mail, one mailer for every feature that writes to people (DOPU's pickup emails, the
+ * account's links), through nodemailer: to the SMTP server of SMTP_URL, or, when none is set, as
+ * `.eml` files in `<DATA_DIR>/outbox` — so a server without mail set up still shows what it would
+ * have sent, and an operator can hand the files to any mail system.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 
-type OutgoingMail = { to: string; subject: string; text: string };
+export type OutgoingMail = { to: string; subject: string; text: string };
 
 export type Mailer = { send(mail: OutgoingMail): Promise<void> };
 

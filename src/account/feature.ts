@@ -1,0 +1,45 @@
+/**
+ * The person's account as a feature: a verification link mailed to every new person (told by the
+ * account service after their registration commits), the account page, and password recovery —
+ * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words.
+ */
+import type { Core, FeatureDefinition } from '../feature';
+import { accountPageRoutes } from './routes';
+import { createAccountLinks } from './service';
+import { createLinkStore } from './store';
+import { ACCOUNT_WORDS } from './words';
+
+type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer'>;
+
+/** The time every link's expiry is judged by. */
+const clock = () => new Date();
+
+export const accountFeature: FeatureDefinition = {
+  name: 'account',
+  auditWords: ACCOUNT_WORDS,
+  build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer }: AccountDeps) {
+    const store = createLinkStore(db);
+    const links = createAccountLinks({
+      db,
+      audit,
+      accounts,
+      authorizations,
+      oidcStorage,
+      records,
+      links: store,
+      mailer,
+      issuer: config.issuer,
+      clock,
+      limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
+    });
+    accounts.onRegistered((person) => links.sendVerification(person));
+    return {
+      afterProvider() {
+        return {
+          routes: ({ csrf }) => accountPageRoutes({ links, csrf, secure: config.secure }),
+          sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
+        };
+      },
+    };
+  },
+};

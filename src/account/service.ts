@@ -1,0 +1,159 @@
+/**
+ * The person's account links: the email verification mailed at registration (and again on
+ * request), and password recovery. Each link is a 256-bit random token mailed once and stored only
+ * as its SHA-256 (security/credential-keys.ts), with an expiry; following it marks it used in the
+ * statement that checks it, so it works once.
+ *
+ * Recovery answers a known and an unknown email alike by doing the same work on both paths: both
+ * limits counted, the same lookup, a token made and its row written (for an unknown email a row
+ * without a person, which can never be used), and one mail queued — the link for a known email, a
+ * mail saying no account uses the address for an unknown one (OWASP Forgot Password Cheat Sheet).
+ * A reset ends every sign-in session of the person, and with them every authorization that lasted
+ * only while they were signed in; offline authorizations stay.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Person } from '../accounts/person';
+import type { Core } from '../feature';
+import { NotFound } from '../errors';
+import { log } from '../log';
+import type { Mailer, OutgoingMail } from '../mail';
+import { credentialKey } from '../security/credential-keys';
+import type { Rate } from '../security/limiters';
+import { hashSecret, randomToken } from '../security/secrets';
+import type { LinkPurpose, LinkStore } from './store';
+import { LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
+
+/** An app that keeps reaching a record while the person is away. */
+export type OfflineApp = { name: string; record: string };
+
+type Deps = Pick<Core, 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records'> & {
+  links: LinkStore;
+  mailer: Mailer;
+  issuer: string;
+  clock: () => Date;
+  limits: { resend: Rate; recoverAddress: Rate; recoverEmail: Rate };
+};
+
+const LIFETIME_MS: Readonly<Record<LinkPurpose, number>> = { verify: VERIFY_LINK_DAYS * 24 * 3600_000, reset: RESET_LINK_MINUTES * 60_000 };
+
+/** A link's token is base64url of 32 random bytes; anything else is not worth a lookup. */
+const TOKEN = /^[\w-]{43}$/;
+
+export function createAccountLinks({ db, audit, accounts, authorizations, oidcStorage, records, links, mailer, issuer, clock, limits }: Deps) {
+  /** Writes a new link's row and returns its token (shown to nobody but the mail). */
+  const newLink = async (personId: string | null, purpose: LinkPurpose, email: string): Promise<string> => {
+    const token = randomToken();
+    const now = clock();
+    await links.insert({
+      id: randomUUID(),
+      personId,
+      purpose,
+      tokenHash: credentialKey(token),
+      email,
+      expiresAt: new Date(now.getTime() + LIFETIME_MS[purpose]),
+    });
+    return token;
+  };
+
+  /** Sends a mail; a mail server that fails is logged (never the mail), the request goes on the same. */
+  const send = async (mail: OutgoingMail, purpose: LinkPurpose) => {
+    await mailer
+      .send(mail)
+      .catch((error: unknown) => log.error('an account mail could not be sent', { purpose, error: error instanceof Error ? error.name : 'unknown' }));
+  };
+
+  const sendVerification = async (person: Person) => {
+    const token = await newLink(person.id, 'verify', person.email);
+    await send(verificationMail(person.email, person.name, `${issuer}/account/verify?token=${token}`), 'verify');
+  };
+
+  return {
+    sendVerification,
+
+    /** **Send the link again**, limited per person. Nothing to send once the email is confirmed. */
+    async resend(person: Person): Promise<void> {
+      if (person.emailVerified) return;
+      await limits.resend.consume(person.id);
+      await sendVerification(person);
+    },
+
+    /** When the newest verification link went to the person. */
+    lastVerificationSent(person: Person): Promise<Date | undefined> {
+      return links.lastSent(person.id, 'verify');
+    },
+
+    /**
+     * Follows a verification link: once, before it expires, and only while the email it went to
+     * is still the person's. The email it confirmed.
+     * @throws NotFound when the link is unknown, used or expired.
+     */
+    async verify(token: string): Promise<string> {
+      if (!TOKEN.test(token)) throw new NotFound(LINK_ENDED);
+      const now = clock();
+      return db.transaction(async () => {
+        const used = await links.use(credentialKey(token), 'verify', now);
+        if (!used || !(await accounts.confirmEmail(used.person_id, used.email, now))) throw new NotFound(LINK_ENDED);
+        await audit.append({ subject: `person:${used.person_id}`, kind: 'account.email_verified', personId: used.person_id });
+        return used.email;
+      });
+    },
+
+    /**
+     * **Send link** on /account/recover: the same work, and the same answer, whether or not an
+     * account uses `email`.
+     */
+    async recover(email: string, address: string): Promise<void> {
+      await limits.recoverAddress.consume(address);
+      await limits.recoverEmail.consume(email);
+      const person = await accounts.findByEmail(email);
+      const token = await newLink(person?.id ?? null, 'reset', email);
+      const mail = person ? resetMail(person.email, person.name, `${issuer}/account/reset?token=${token}`) : noAccountMail(email, `${issuer}/account/recover`);
+      await send(mail, 'reset');
+    },
+
+    /** Whether a reset link can still be used (the form is shown only then). */
+    async resetLinkIsLive(token: string): Promise<boolean> {
+      return TOKEN.test(token) && links.isLive(credentialKey(token), 'reset', clock());
+    },
+
+    /**
+     * **Save password** on a reset link: once, within its 30 minutes. In one transaction: the link
+     * (and every other reset link of the person) used, the new password, the email confirmed (the
+     * link proved it), every sign-in session ended with the online authorizations bound to them,
+     * and the audit line. The person's id.
+     * @throws NotFound when the link is unknown, used or expired.
+     */
+    async reset(token: string, password: string): Promise<string> {
+      if (!TOKEN.test(token)) throw new NotFound(LINK_ENDED);
+      // argon2id before the transaction, so it holds no connection while hashing.
+      const passwordHash = await hashSecret(password);
+      const now = clock();
+      return db.transaction(async () => {
+        const used = await links.use(credentialKey(token), 'reset', now);
+        if (!used) throw new NotFound(LINK_ENDED);
+        await links.useAllOf(used.person_id, 'reset', now);
+        await accounts.replacePassword(used.person_id, passwordHash);
+        await accounts.confirmEmail(used.person_id, used.email, now);
+        const sessions = await oidcStorage.endSessionsOf(used.person_id);
+        for (const sessionUid of sessions) await authorizations.signedOut(sessionUid);
+        await audit.append({
+          subject: `person:${used.person_id}`,
+          kind: 'account.password_reset',
+          personId: used.person_id,
+          details: { sessions_ended: sessions.length },
+        });
+        return used.person_id;
+      });
+    },
+
+    /** The apps with offline access to the records a person holds (they outlive a reset). */
+    async offlineApps(personId: string): Promise<OfflineApp[]> {
+      const held = await records.recordsOf(personId);
+      const apps = await authorizations.connectedApps(held.map((record) => record.id));
+      const names = new Map(held.map((record) => [record.id, record.name]));
+      return apps.filter((app) => app.access === 'offline').map((app) => ({ name: app.name, record: names.get(app.recordId) ?? '' }));
+    },
+  };
+}
+
+export type AccountLinks = ReturnType<typeof createAccountLinks>;

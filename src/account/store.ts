@@ -1,0 +1,63 @@
+/**
+ * SQL for the links the account mails: each kept as the SHA-256 of its token (never the token), its
+ * purpose, the email it was sent to, its expiry and when it was used. Using one is a single
+ * conditional update, so two uses of the same link race to one winner.
+ */
+import type { Database } from '../db';
+
+export type LinkPurpose = 'verify' | 'reset';
+
+export type NewLink = { id: string; personId: string | null; purpose: LinkPurpose; tokenHash: string; email: string; expiresAt: Date };
+
+/** A used link: whose it was and the email it went to. */
+export type UsedLink = { person_id: string; email: string };
+
+export function createLinkStore(db: Database) {
+  /** Links of a purpose that a person could still follow at `now`. */
+  const live = (purpose: LinkPurpose, now: Date) =>
+    db.table('account_links').where({ purpose }).whereNull('used_at').whereNotNull('person_id').where('expires_at', '>', now);
+
+  return {
+    async insert(link: NewLink): Promise<void> {
+      await db.table('account_links').insert({
+        id: link.id,
+        person_id: link.personId,
+        purpose: link.purpose,
+        token_hash: link.tokenHash,
+        email: link.email,
+        expires_at: link.expiresAt,
+      });
+    },
+
+    /** Whether a link could be used now (the page before the form that uses it). */
+    async isLive(tokenHash: string, purpose: LinkPurpose, now: Date): Promise<boolean> {
+      return (await live(purpose, now).where({ token_hash: tokenHash }).first('id')) !== undefined;
+    },
+
+    /** Marks a live link used, once: its person and email, or `undefined` when it was not live. */
+    async use(tokenHash: string, purpose: LinkPurpose, now: Date): Promise<UsedLink | undefined> {
+      const [row] = (await live(purpose, now).where({ token_hash: tokenHash }).update({ used_at: now }, ['person_id', 'email'])) as UsedLink[];
+      return row;
+    },
+
+    /** Ends every other live link of a purpose a person holds (a reset leaves no second way in). */
+    async useAllOf(personId: string, purpose: LinkPurpose, now: Date): Promise<void> {
+      await live(purpose, now).where({ person_id: personId }).update({ used_at: now });
+    },
+
+    /** When the newest link of a purpose was sent to the person, if ever. */
+    async lastSent(personId: string, purpose: LinkPurpose): Promise<Date | undefined> {
+      const row = (await db.table('account_links').where({ person_id: personId, purpose }).max({ at: 'created_at' }).first()) as
+        { at: Date | null } | undefined;
+      return row?.at ?? undefined;
+    },
+
+    /** Deletes links that ended more than a day ago (used or expired). */
+    async sweep(now: Date): Promise<number> {
+      const before = new Date(now.getTime() - 24 * 3600_000);
+      return db.table('account_links').where('expires_at', '<', before).delete();
+    },
+  };
+}
+
+export type LinkStore = ReturnType<typeof createLinkStore>;

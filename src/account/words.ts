@@ -1,0 +1,70 @@
+/**
+ * What the account's mails and pages say. A recovery asked for an email no account uses gets a mail
+ * of its own (the address holder learns that no account uses it) and the same page as a known
+ * email, so the page says nothing about which emails have accounts (OWASP Forgot Password Cheat
+ * Sheet, "consistent messages").
+ */
+import type { AuditWords } from '../audit/words';
+import type { OutgoingMail } from '../mail';
+
+/** How long a verification link works, and how long a reset link works. */
+export const VERIFY_LINK_DAYS = 7;
+export const RESET_LINK_MINUTES = 30;
+
+export function verificationMail(to: string, name: string, link: string): OutgoingMail {
+  return {
+    to,
+    subject: 'Confirm your email for carevault',
+    text: [
+      `Hello ${name},`,
+      '',
+      'Please confirm that this is your email address by opening this link:',
+      link,
+      '',
+      `The link works once, for ${VERIFY_LINK_DAYS} days. If you did not create a carevault account, you can ignore this email.`,
+    ].join('\r\n'),
+  };
+}
+
+export function resetMail(to: string, name: string, link: string): OutgoingMail {
+  return {
+    to,
+    subject: 'Choose a new carevault password',
+    text: [
+      `Hello ${name},`,
+      '',
+      'Someone (we hope you) asked to choose a new password for your carevault account. Open this link to choose one:',
+      link,
+      '',
+      `The link works once, for ${RESET_LINK_MINUTES} minutes. Choosing a new password signs you out everywhere.`,
+      'If you did not ask, you can ignore this email: your password stays as it is.',
+    ].join('\r\n'),
+  };
+}
+
+export function noAccountMail(to: string, recoverLink: string): OutgoingMail {
+  return {
+    to,
+    subject: 'Choose a new carevault password',
+    text: [
+      'Hello,',
+      '',
+      'Someone (we hope you) asked to choose a new password for a carevault account with this email address, but no account uses it.',
+      `If you have an account under another email address, ask again with that one: ${recoverLink}`,
+      'If you did not ask, you can ignore this email.',
+    ].join('\r\n'),
+  };
+}
+
+/** What the page after asking for a link says, whichever email was typed. */
+export const RECOVERY_SENT =
+  `If an account uses that email, we sent it a link to choose a new password. The link works once, for ${RESET_LINK_MINUTES} minutes. ` +
+  'Check your email (and its spam folder).';
+
+export const LINK_ENDED = 'This link has already been used or has expired.';
+
+/** The account's audit events, in words (they are about the person, not a record). */
+export const ACCOUNT_WORDS: AuditWords = {
+  'account.email_verified': (_event, { person }) => `${person} confirmed their email`,
+  'account.password_reset': (_event, { person }) => `${person} chose a new password with a mailed link and was signed out everywhere`,
+};
