@@ -28,7 +28,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const MEDICINES_WORDS = 'Add to, read, change, delete and search your medicines list';
+const MEDICINES_WORDS = "Add to, read, change, delete and search Offline Withdrawn's medicines list";
 const OFFLINE_WORDS = 'Keep access while you are away, until you remove it';
 
 const TRACKER = {
@@ -80,6 +80,9 @@ test('1, 2: a new consent without offline access and a rule ends the old refresh
   await page.goto(first.url.toString());
   await page.getByRole('link', { name: 'Create account' }).click();
   await createAccount(page, person);
+  // Optional rules start unticked: the person ticks them.
+  await page.getByRole('checkbox', { name: OFFLINE_WORDS }).check();
+  await page.getByRole('checkbox', { name: MEDICINES_WORDS }).check();
   await page.getByRole('button', { name: 'Allow' }).click();
   const old = await exchangeCode(app, first, await backAtApp(page));
   expect(old.refresh_token).toEqual(expect.any(String));
