@@ -76,7 +76,7 @@ export function extraTokenClaims(hooks: AuthorizationHooks) {
   return async (ctx: KoaContextWithOIDC, token: { kind?: string; grantId?: string; scope?: string }) => {
     // A client-credentials token is for the capabilities it names: without `scope` it would carry
     // none, so it is refused (RFC 6749 §3.3) before anything is stored.
-    if (token.kind === 'ClientCredentials' && !token.scope) throw new errors.InvalidScope(withoutScope(ctx), '');
+    if (token.kind === 'ClientCredentials' && !token.scope) throw Object.assign(new errors.InvalidScope(withoutScope(ctx), ''), { scope: undefined });
     if (token.kind !== 'AccessToken' || !token.grantId) return undefined;
     const authorization = await authorizationOf(hooks, ctx, token.grantId);
     return authorization ? { patient: authorization.record_id } : undefined;
