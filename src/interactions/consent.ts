@@ -9,8 +9,11 @@ import type { RuleView } from '../rules/app-rules';
 export type ConsentDecision =
   | { kind: 'allow'; granted: string[]; declined: string[]; recordId: string }
   | { kind: 'deny'; recordId: string | undefined }
-  /** Allow without a record: `ticked` are the optional rules the person had ticked, to show them again. */
-  | { kind: 'invalid'; message: string; ticked: string[] };
+  /**
+   * Not taken: `missing: 'record'` when Allow came without a record among several (the page asks
+   * again, with the optional rules the person had `ticked`), `'form'` for a form the page never sends.
+   */
+  | { kind: 'invalid'; missing: 'record' | 'form'; message: string; ticked: string[] };
 
 export const MISSING_RECORD = 'Choose which record the app may reach, then press Allow again.';
 
@@ -35,14 +38,15 @@ export const consentQuery = z.object({
 
 export function consentDecision(body: unknown, rules: readonly RuleView[], records: readonly { id: string }[]): ConsentDecision {
   const parsed = consentForm.safeParse(body ?? {});
-  if (!parsed.success) return { kind: 'invalid', message: parsed.error.issues[0]?.message ?? 'Choose Allow or Deny.', ticked: [] };
+  if (!parsed.success) return { kind: 'invalid', missing: 'form', message: parsed.error.issues[0]?.message ?? 'Choose Allow or Deny.', ticked: [] };
   // With one record it is the obvious one; with several the person must have chosen.
   const recordId = parsed.data.record ?? (records.length === 1 ? records[0]?.id : undefined);
   const known = records.some((record) => record.id === recordId);
   if (parsed.data.decision === 'deny') return { kind: 'deny', recordId: known ? recordId : undefined };
   const checked = new Set(parsed.data.rules);
+  if (parsed.data.record !== undefined && !known) return { kind: 'invalid', missing: 'form', message: 'Choose one of the records listed.', ticked: [] };
   if (!recordId || !known) {
-    return { kind: 'invalid', message: MISSING_RECORD, ticked: rules.filter((rule) => !rule.required && checked.has(rule.scope)).map((rule) => rule.scope) };
+    return { kind: 'invalid', missing: 'record', message: MISSING_RECORD, ticked: rules.filter((rule) => !rule.required && checked.has(rule.scope)).map((rule) => rule.scope) };
   }
   const granted = rules.filter((rule) => rule.required || checked.has(rule.scope)).map((rule) => rule.scope);
   const declined = rules.filter((rule) => !rule.required && !checked.has(rule.scope)).map((rule) => rule.scope);

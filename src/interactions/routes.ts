@@ -13,7 +13,7 @@ import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import type { Csrf } from '../security/csrf';
 import { sendPage } from '../http/render';
 import { personOf } from '../http/require-person';
-import type { Interactions } from '../oidc/interactions';
+import type { EndedStep, Interactions } from '../oidc/interactions';
 import type { RecordService } from '../records/service';
 import { allowImageFrom } from '../security/image-sources';
 import { describeScopeFor, splitScopes } from '../rules/scopes';
@@ -107,7 +107,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
    * page asks, it does not assume. What the person chose last time for a record is said, and applied
    * only when they ask for it (`?use=<record>`); `shown` carries a choice back after a refusal.
    */
-  const showConsent = async (req: Request, res: Response, pending: PendingInteraction) => {
+  const showConsent = async (req: Request, res: Response, pending: PendingInteraction, refusal?: { status: number; error: string }) => {
     const held = await records.recordsOf(pending.accountId ?? '');
     const shown = consentQuery.safeParse(req.query);
     const query: Partial<z.infer<typeof consentQuery>> = shown.success ? shown.data : {};
@@ -125,7 +125,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const chosen = held.length === 1 ? held[0]?.id : (used?.record.id ?? held.find((record) => record.id === query.record)?.id);
     const ticked = new Set(used ? used.allowed : (query.rules ?? []));
     const { logo, policy, terms } = pending.clientLinks;
-    await sendPage(res, query.missing ? 400 : 200, 'interactions/consent', {
+    await sendPage(res, refusal?.status ?? (query.missing ? 400 : 200), 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
       clientName: pending.clientName,
       logo: allowImageFrom(res, logo) ? logo : undefined,
@@ -149,7 +149,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       identity: pending.identity,
       records: held,
       selectedRecord: chosen,
-      error: query.missing ? MISSING_RECORD : undefined,
+      error: refusal?.error ?? (query.missing ? MISSING_RECORD : undefined),
     });
   };
 
@@ -158,10 +158,19 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
    * result only to the person who gave it), an old step leads to the current one, and a dead one
    * offers the way back to the app. Nothing known: the error page asks to start again.
    */
-  const showEnded = async (req: Request, res: Response, expired: InteractionExpired) => {
+  /**
+   * What became of a step oidc-provider no longer knows, when it is this browser's to hear: a step
+   * of someone else (another person signed in here) is not told.
+   */
+  const endedFor = async (req: Request, res: Response): Promise<EndedStep | undefined> => {
     const uid = uidSchema.safeParse(req.params.uid);
     const ended = uid.success ? await interactions.ended(uid.data) : undefined;
-    if (!ended) throw expired;
+    const person = personOf(res);
+    if (!ended || (person && ended.kind !== 'finished' && ended.personId && ended.personId !== person.id)) return undefined;
+    return ended;
+  };
+
+  const showEnded = async (res: Response, ended: EndedStep) => {
     if (ended.kind === 'moved') {
       res.redirect(303, `/interaction/${ended.uid}`);
       return;
@@ -179,22 +188,26 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const person = personOf(res);
     const own = person !== undefined && person.id === ended.personId;
     const record = own && ended.recordId ? (await records.recordsOf(person.id)).find((item) => item.id === ended.recordId) : undefined;
+    const whose = record ? `${record.name}'s record` : 'the record you chose';
     const words =
       ended.outcome === 'allowed'
         ? {
             heading: `You connected ${ended.clientName}`,
             message: own
-              ? `${ended.clientName} can reach ${record ? `${record.name}'s record` : 'the record you chose'} under the rules you allowed. You can see or remove its access on Connected apps.`
+              ? `This request was already answered: ${ended.clientName} can reach ${whose} under the rules you allowed. You can see or remove its access on Connected apps.`
               : 'This request was already answered.',
             link: own ? { href: '/apps', text: 'See Connected apps' } : undefined,
           }
         : ended.outcome === 'denied'
-          ? { heading: `You did not connect ${ended.clientName}`, message: 'You pressed Deny, so nothing new was shared.', link: undefined }
+          ? { heading: `You did not connect ${ended.clientName}`, message: 'This request was already answered: you pressed Deny, so nothing new was shared.', link: undefined }
           : { heading: 'This request was already answered', message: `Go back to ${ended.clientName} to carry on.`, link: undefined };
     await sendPage(res, 200, 'interactions/ended', { title: words.heading, ...words, back: undefined, clientName: ended.clientName });
   };
 
-  /** Runs a page's handler; a step that is gone is told as it is (a form answers with a redirect to that page). */
+  /**
+   * Runs a page's handler; a step that is gone is told as it is — a form answers with a redirect to
+   * that page — and one that cannot be told is the error page that asks to start again.
+   */
   const orEnded =
     (handler: (req: Request, res: Response) => Promise<void>, form = false) =>
     async (req: Request, res: Response) => {
@@ -202,8 +215,10 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         await handler(req, res);
       } catch (error) {
         if (!(error instanceof InteractionExpired) || res.headersSent) throw error;
-        if (form && uidSchema.safeParse(req.params.uid).success) res.redirect(303, `/interaction/${String(req.params.uid)}`);
-        else await showEnded(req, res, error);
+        const ended = await endedFor(req, res);
+        if (!ended) throw error;
+        if (form) res.redirect(303, `/interaction/${String(req.params.uid)}`);
+        else await showEnded(res, ended);
       }
     };
 
@@ -273,9 +288,14 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const held = await records.recordsOf(pending.accountId);
     const decision = consentDecision(req.body, pending.rules, held);
     if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
-    if (decision.kind === 'invalid') {
+    if (decision.kind === 'invalid' && decision.missing === 'record') {
       // Back to the question, with what the person had ticked, and why it was not taken.
       res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
+      return;
+    }
+    if (decision.kind === 'invalid') {
+      // A form the page never sends (no decision, a record not theirs): refused as it came.
+      await showConsent(req, res, pending, { status: 400, error: decision.message });
       return;
     }
     if (decision.kind === 'deny') {

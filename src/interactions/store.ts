@@ -20,7 +20,7 @@ export type TraceRow = {
   created_at: Date;
 };
 
-export type NewTrace = Pick<TraceRow, 'uid' | 'request_key' | 'client_id' | 'prompt' | 'redirect_uri' | 'state' | 'response_mode'>;
+export type NewTrace = Pick<TraceRow, 'uid' | 'request_key' | 'client_id' | 'prompt' | 'redirect_uri' | 'state' | 'response_mode' | 'person_id'>;
 
 /** How long a step is remembered after it was first shown: long enough for Back the next day. */
 const KEPT_MS = 24 * 3600 * 1000;
@@ -41,7 +41,7 @@ export function createTraceStore(db: Database) {
       await db
         .table('interaction_traces')
         .where({ uid })
-        .update({ outcome, person_id: who.personId ?? null, record_id: who.recordId ?? null });
+        .update({ outcome, ...(who.personId ? { person_id: who.personId } : {}), record_id: who.recordId ?? null });
     },
 
     async find(uid: string): Promise<TraceRow | undefined> {

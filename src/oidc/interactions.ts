@@ -48,12 +48,12 @@ function traceOutcomeOf(outcome: InteractionOutcome): { outcome: TraceOutcome; r
 export type EndedStep =
   | { kind: 'finished'; outcome: TraceOutcome; clientName: string; personId: string | undefined; recordId: string | undefined }
   /** A later step of the same request (the consent after a sign-in): the browser goes there. */
-  | { kind: 'moved'; uid: string }
+  | { kind: 'moved'; uid: string; personId: string | undefined }
   /**
    * Unanswered and gone (expired, or its session ended). `back` is the app's error response, when the
    * redirect_uri is still one the client registered: a link, or for form_post a form to submit.
    */
-  | { kind: 'dead'; clientName: string; back: { method: 'get' | 'post'; action: string; fields: Record<string, string> } | undefined };
+  | { kind: 'dead'; clientName: string; personId: string | undefined; back: { method: 'get' | 'post'; action: string; fields: Record<string, string> } | undefined };
 
 /** RFC 6749 §4.1.2.1: the error that fits a request that was never answered, by the step it stopped at. */
 function errorFor(prompt: string): string {
@@ -74,20 +74,21 @@ export function createInteractions(current: () => Provider, db: Database, traces
     const client = await current().Client.find(trace.client_id);
     const clientName = nameOfApp(trace.client_id, client?.clientName);
     const mode = trace.response_mode ?? 'query';
-    if (!client || !client.redirectUriAllowed(trace.redirect_uri) || !['query', 'fragment', 'form_post'].includes(mode)) return { kind: 'dead', clientName, back: undefined };
+    const personId = trace.person_id ?? undefined;
+    if (!client || !client.redirectUriAllowed(trace.redirect_uri) || !['query', 'fragment', 'form_post'].includes(mode)) return { kind: 'dead', clientName, personId, back: undefined };
     const fields: Record<string, string> = {
       error: errorFor(trace.prompt),
       error_description: 'The person did not finish in time, or their sign-in ended. Start again.',
       ...(trace.state ? { state: trace.state } : {}),
       iss: current().issuer,
     };
-    if (mode === 'form_post') return { kind: 'dead', clientName, back: { method: 'post', action: trace.redirect_uri, fields } };
+    if (mode === 'form_post') return { kind: 'dead', clientName, personId, back: { method: 'post', action: trace.redirect_uri, fields } };
     const url = new URL(trace.redirect_uri);
     const params = new URLSearchParams(mode === 'fragment' ? '' : url.search);
     for (const [key, value] of Object.entries(fields)) params.set(key, value);
     if (mode === 'fragment') url.hash = params.toString();
     else url.search = params.toString();
-    return { kind: 'dead', clientName, back: { method: 'get', action: url.toString(), fields: {} } };
+    return { kind: 'dead', clientName, personId, back: { method: 'get', action: url.toString(), fields: {} } };
   };
 
   return {
@@ -106,7 +107,7 @@ export function createInteractions(current: () => Provider, db: Database, traces
         };
       }
       const later = await traces.later(trace);
-      if (later) return { kind: 'moved', uid: later.uid };
+      if (later) return { kind: 'moved', uid: later.uid, personId: later.person_id ?? trace.person_id ?? undefined };
       return backToApp(trace);
     },
 
@@ -135,6 +136,7 @@ export function createInteractions(current: () => Provider, db: Database, traces
           redirect_uri: interaction.params.redirect_uri,
           state: text(interaction.params.state) ?? null,
           response_mode: text(interaction.params.response_mode) ?? null,
+          person_id: accountId ?? null,
         });
       }
 

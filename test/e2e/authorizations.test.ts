@@ -75,7 +75,9 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
   const text = textOf(consent.html);
   expect(text).toContain('Chart your weight');
   expect(text).toContain('Keep your medicines list');
-  expect(text).toContain('Read and search your observations — vital signs and lab results');
+  // No record is chosen for the person yet: the rules speak of "the chosen record", then of each record's person.
+  expect(text).toContain("Read and search the chosen record's observations — vital signs and lab results");
+  expect(text).toContain("Read and search Milo Whitfield's observations — vital signs and lab results");
   // Records to choose from, by the record's person.
   expect(consent.html).toMatch(/type="radio"[^>]*name="record"[^>]*value="[^"]+"/);
   expect(text).toContain('Milo Whitfield');

@@ -116,10 +116,12 @@ describe('the consent decision', () => {
   test('with several records, Allow without a choice is refused in words and keeps the optional ticks', () => {
     expect(consentDecision({ decision: 'allow', rules: ['offline_access'] }, rules, two)).toEqual({
       kind: 'invalid',
+      missing: 'record',
       message: 'Choose which record the app may reach, then press Allow again.',
       ticked: ['offline_access'],
     });
-    expect(consentDecision({ decision: 'allow', record: 'someone-else' }, rules, two).kind).toBe('invalid');
+    expect(consentDecision({ decision: 'allow', record: 'someone-else' }, rules, two)).toMatchObject({ kind: 'invalid', missing: 'form' });
+    expect(consentDecision({ rules: ['offline_access'] }, rules, two)).toMatchObject({ kind: 'invalid', missing: 'form', message: 'Choose Allow or Deny.' });
   });
 
   test('with one record it is the obvious one; unticked optional rules are declined, required ones granted', () => {
