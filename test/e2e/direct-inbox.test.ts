@@ -142,9 +142,10 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   });
   const authorization = await startAuthorization(viewer, { scope: 'openid patient/DocumentReference.rs' });
   await page.goto(authorization.url.toString());
+  // The redirect to the app's (unresolvable) host is watched as a request (STACK-NOTES).
+  const callback = page.waitForRequest(/app\.example\/callback/);
   await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\/callback/);
-  const tokens = await exchangeCode(viewer, authorization, page.url());
+  const tokens = await exchangeCode(viewer, authorization, (await callback).url());
   expect(tokens.patient).toBe(alex.recordId);
   const res = await oidc.fetchProtectedResource(viewer.config, tokens.access_token, new URL(`${server.issuer}/fhir/DocumentReference?type=${encodeURIComponent('http://loinc.org|34133-9')}`), 'GET');
   expect(res.status).toBe(200);
