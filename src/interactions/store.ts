@@ -31,7 +31,8 @@ export function createTraceStore(db: Database) {
     async seen(trace: NewTrace): Promise<void> {
       await db
         .table('interaction_traces')
-        .insert({ ...trace, expires_at: new Date(Date.now() + KEPT_MS) })
+        // Times in milliseconds, as they are read back, so "later" compares like with like.
+        .insert({ ...trace, created_at: new Date(), expires_at: new Date(Date.now() + KEPT_MS) })
         .onConflict('uid')
         .ignore();
     },
@@ -53,6 +54,7 @@ export function createTraceStore(db: Database) {
       return db
         .table('interaction_traces')
         .where({ request_key: trace.request_key, client_id: trace.client_id })
+        .whereNot({ uid: trace.uid })
         .andWhere('created_at', '>', trace.created_at)
         .andWhere('expires_at', '>', new Date())
         .orderBy('created_at', 'desc')
