@@ -46,7 +46,8 @@ export function consentDecision(body: unknown, rules: readonly RuleView[], recor
   const checked = new Set(parsed.data.rules);
   if (parsed.data.record !== undefined && !known) return { kind: 'invalid', missing: 'form', message: 'Choose one of the records listed.', ticked: [] };
   if (!recordId || !known) {
-    return { kind: 'invalid', missing: 'record', message: MISSING_RECORD, ticked: rules.filter((rule) => !rule.required && checked.has(rule.scope)).map((rule) => rule.scope) };
+    const ticked = rules.filter((rule) => !rule.required && checked.has(rule.scope)).map((rule) => rule.scope);
+    return { kind: 'invalid', missing: 'record', message: MISSING_RECORD, ticked };
   }
   const granted = rules.filter((rule) => rule.required || checked.has(rule.scope)).map((rule) => rule.scope);
   const declined = rules.filter((rule) => !rule.required && !checked.has(rule.scope)).map((rule) => rule.scope);

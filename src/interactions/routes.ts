@@ -194,12 +194,17 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         ? {
             heading: `You connected ${ended.clientName}`,
             message: own
-              ? `This request was already answered: ${ended.clientName} can reach ${whose} under the rules you allowed. You can see or remove its access on Connected apps.`
+              ? `This request was already answered: ${ended.clientName} can reach ${whose} under the rules you allowed. ` +
+                'You can see or remove its access on Connected apps.'
               : 'This request was already answered.',
             link: own ? { href: '/apps', text: 'See Connected apps' } : undefined,
           }
         : ended.outcome === 'denied'
-          ? { heading: `You did not connect ${ended.clientName}`, message: 'This request was already answered: you pressed Deny, so nothing new was shared.', link: undefined }
+          ? {
+              heading: `You did not connect ${ended.clientName}`,
+              message: 'This request was already answered: you pressed Deny, so nothing new was shared.',
+              link: undefined,
+            }
           : { heading: 'This request was already answered', message: `Go back to ${ended.clientName} to carry on.`, link: undefined };
     await sendPage(res, 200, 'interactions/ended', { title: words.heading, ...words, back: undefined, clientName: ended.clientName });
   };

@@ -87,7 +87,8 @@ export function extraTokenClaims(hooks: AuthorizationHooks) {
 function withoutScope(ctx: KoaContextWithOIDC): string {
   const capabilities = (ctx.oidc?.client as { capabilities?: unknown } | undefined)?.capabilities;
   const listed = Array.isArray(capabilities) ? capabilities.filter((item): item is string => typeof item === 'string') : [];
-  return `scope is required for client_credentials: name the capabilities the token is for (${listed.length ? `this app may ask for ${listed.join(', ')}` : 'this app has none registered'})`;
+  const which = listed.length ? `this app may ask for ${listed.join(', ')}` : 'this app has none registered';
+  return `scope is required for client_credentials: name the capabilities the token is for (${which})`;
 }
 
 /** Installs the middleware and event listeners that keep authorizations in step with grants. */

@@ -53,7 +53,10 @@ export type EndedStep =
    * Unanswered and gone (expired, or its session ended). `back` is the app's error response, when the
    * redirect_uri is still one the client registered: a link, or for form_post a form to submit.
    */
-  | { kind: 'dead'; clientName: string; personId: string | undefined; back: { method: 'get' | 'post'; action: string; fields: Record<string, string> } | undefined };
+  | { kind: 'dead'; clientName: string; personId: string | undefined; back: BackToApp | undefined };
+
+/** The app's error response as a link (`get`) or, for `form_post`, a form to submit. */
+export type BackToApp = { method: 'get' | 'post'; action: string; fields: Record<string, string> };
 
 /** RFC 6749 §4.1.2.1: the error that fits a request that was never answered, by the step it stopped at. */
 function errorFor(prompt: string): string {
@@ -75,7 +78,8 @@ export function createInteractions(current: () => Provider, db: Database, traces
     const clientName = nameOfApp(trace.client_id, client?.clientName);
     const mode = trace.response_mode ?? 'query';
     const personId = trace.person_id ?? undefined;
-    if (!client || !client.redirectUriAllowed(trace.redirect_uri) || !['query', 'fragment', 'form_post'].includes(mode)) return { kind: 'dead', clientName, personId, back: undefined };
+    const answerable = client && client.redirectUriAllowed(trace.redirect_uri) && ['query', 'fragment', 'form_post'].includes(mode);
+    if (!answerable) return { kind: 'dead', clientName, personId, back: undefined };
     const fields: Record<string, string> = {
       error: errorFor(trace.prompt),
       error_description: 'The person did not finish in time, or their sign-in ended. Start again.',
@@ -180,7 +184,8 @@ export function createInteractions(current: () => Provider, db: Database, traces
             if (stored.result) throw new AlreadyAnswered(stored.returnTo);
             const returnTo = await orExpired(current().interactionResult(req, res, resultOf(outcome), { mergeWithLastSubmission: false }));
             const traced = traceOutcomeOf(outcome);
-            await traces.answered(interaction.uid, traced.outcome, { personId: 'login' in outcome ? outcome.login.accountId : accountId, recordId: traced.recordId });
+            const personId = 'login' in outcome ? outcome.login.accountId : accountId;
+            await traces.answered(interaction.uid, traced.outcome, { personId, recordId: traced.recordId });
             return returnTo;
           });
         },
