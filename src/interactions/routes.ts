@@ -105,7 +105,8 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   /**
    * The consent page. Optional rules start unticked and, with several records, none is chosen: the
    * page asks, it does not assume. What the person chose last time for a record is said, and applied
-   * only when they ask for it (`?use=<record>`); `shown` carries a choice back after a refusal.
+   * only when they ask for it (`?use=<record>`); `?missing=record` brings back the ticks of an Allow
+   * that came without a record, with why it was not taken.
    */
   const showConsent = async (req: Request, res: Response, pending: PendingInteraction, refusal?: { status: number; error: string }) => {
     const held = await records.recordsOf(pending.accountId ?? '');
@@ -154,11 +155,6 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   };
 
   /**
-   * A step oidc-provider no longer knows, told as it is: a finished request says how it ended (its
-   * result only to the person who gave it), an old step leads to the current one, and a dead one
-   * offers the way back to the app. Nothing known: the error page asks to start again.
-   */
-  /**
    * What became of a step oidc-provider no longer knows, when it is this browser's to hear: a step
    * of someone else (another person signed in here) is not told.
    */
@@ -170,6 +166,11 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     return ended;
   };
 
+  /**
+   * A step oidc-provider no longer knows, told as it is: a finished request says how it ended (its
+   * result only to the person who gave it), an old step leads to the current one, and a dead one
+   * offers the way back to the app.
+   */
   const showEnded = async (res: Response, ended: EndedStep) => {
     if (ended.kind === 'moved') {
       res.redirect(303, `/interaction/${ended.uid}`);
