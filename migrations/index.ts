@@ -15,6 +15,7 @@ import * as resourceVersions from './20261130_009_resource_versions';
 import * as hashedCredentials from './20261206_010_hashed_credentials';
 import * as dopuAnswers from './20261206_011_dopu_answers';
 import * as connectResume from './20261206_020_connect_resume';
+import * as interactionTraces from './20261206_030_interaction_traces';
 import * as dopuPickupSteps from './20261206_040_dopu_pickup_steps';
 import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
 import * as accountLinks from './20261206_070_account_links';
@@ -34,6 +35,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_010_hashed_credentials', hashedCredentials],
   ['20261206_011_dopu_answers', dopuAnswers],
   ['20261206_020_connect_resume', connectResume],
+  ['20261206_030_interaction_traces', interactionTraces],
   ['20261206_040_dopu_pickup_steps', dopuPickupSteps],
   ['20261206_041_direct_undo_and_sent', directUndoAndSent],
   ['20261206_070_account_links', accountLinks],

@@ -12,6 +12,7 @@ import { createAppRegistry, type SaveClient } from './apps/service';
 import { createAuditLog } from './audit/service';
 import type { AuditWording, AuditWords } from './audit/words';
 import { createAuthorizationService } from './authorizations/service';
+import { createTraceStore } from './interactions/store';
 import type { Config } from './config';
 import type { Database } from './db';
 import type { Core, Feature, FeatureDefinition, OidcParts, Sweep } from './feature';
@@ -82,6 +83,8 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     // Expired codes, tokens, sessions and interactions.
     { name: 'models', run: () => createModelStore(db).sweepExpired() },
     { name: 'rateLimits', run: () => sweepRateLimits(db) },
+    // What became of authorization steps, a day on.
+    { name: 'interactionTraces', run: () => createTraceStore(db).sweep() },
   ];
 
   return {

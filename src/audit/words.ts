@@ -59,7 +59,12 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
         details: recordRules(detailText(d.rules, '')).map(describeScope),
       };
     case 'authorization.denied':
-      return { when: event.occurred_at, summary: `${person} denied ${app} access`, details: [] };
+      // A refused new request leaves an earlier authorization as it was.
+      return {
+        when: event.occurred_at,
+        summary: d.earlier_access === true ? `${person} refused a new request from ${app}; the earlier access stays` : `${person} denied ${app} access`,
+        details: [],
+      };
     case 'authorization.removed': {
       const by = detailText(d.by, 'person');
       const summary = by === 'person' ? `${person} removed ${app}'s access` : `${app} ${ENDED_WORDS[by] ?? 'lost its access'}`;

@@ -179,17 +179,29 @@ export function createAuthorizationService(deps: {
           personId: person.id,
           details: { person_name: person.name, rules: recordRules(fields.scope).join(' '), access: fields.access },
         });
-        return pending.finish({ consent: { grantId } });
+        return pending.finish({ consent: { grantId, recordId } });
       });
     },
 
-    /** The person denied the app; the denial is audited on the record they had chosen, if any. */
-    async deny(pending: PendingInteraction, person: Person, recordId: string | undefined): Promise<string> {
+    /**
+     * The person denied the app's request. It is audited on the record they had chosen, or, with
+     * none chosen, on each of `recordIds` the app can already reach: there the refusal is of a new
+     * request, and the earlier access stays (`earlier_access`), which the history says.
+     */
+    async deny(pending: PendingInteraction, person: Person, recordIds: readonly string[]): Promise<string> {
       return db.transaction(async () => {
-        if (recordId) {
-          await audit.append({ recordId, kind: 'authorization.denied', clientId: pending.clientId, personId: person.id, details: { person_name: person.name } });
+        const earlier = new Set((await store.findLiveForRecords(pending.clientId, recordIds)).map((row) => row.record_id));
+        const audited = recordIds.length === 1 ? recordIds : recordIds.filter((id) => earlier.has(id));
+        for (const recordId of audited) {
+          await audit.append({
+            recordId,
+            kind: 'authorization.denied',
+            clientId: pending.clientId,
+            personId: person.id,
+            details: { person_name: person.name, ...(earlier.has(recordId) ? { earlier_access: true } : {}) },
+          });
         }
-        return pending.finish({ denied: 'The person denied access.' });
+        return pending.finish({ denied: 'The person denied access.', ...(recordIds.length === 1 ? { recordId: recordIds[0] } : {}) });
       });
     },
 

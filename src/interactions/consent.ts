@@ -9,7 +9,13 @@ import type { RuleView } from '../rules/app-rules';
 export type ConsentDecision =
   | { kind: 'allow'; granted: string[]; declined: string[]; recordId: string }
   | { kind: 'deny'; recordId: string | undefined }
-  | { kind: 'invalid'; message: string };
+  /**
+   * Not taken: `missing: 'record'` when Allow came without a record among several (the page asks
+   * again, with the optional rules the person had `ticked`), `'form'` for a form the page never sends.
+   */
+  | { kind: 'invalid'; missing: 'record' | 'form'; message: string; ticked: string[] };
+
+export const MISSING_RECORD = 'Choose which record the app may reach, then press Allow again.';
 
 const list = z
   .union([z.string(), z.array(z.string())])
@@ -22,14 +28,27 @@ const consentForm = z.object({
   record: z.string().optional(),
 });
 
+/** What the consent page's address may carry: a record and ticks sent back after a refusal, or last time's choices asked for. */
+export const consentQuery = z.object({
+  missing: z.literal('record').optional(),
+  record: z.uuid().optional(),
+  rules: list,
+  use: z.uuid().optional(),
+});
+
 export function consentDecision(body: unknown, rules: readonly RuleView[], records: readonly { id: string }[]): ConsentDecision {
   const parsed = consentForm.safeParse(body ?? {});
-  if (!parsed.success) return { kind: 'invalid', message: parsed.error.issues[0]?.message ?? 'Choose Allow or Deny.' };
+  if (!parsed.success) return { kind: 'invalid', missing: 'form', message: parsed.error.issues[0]?.message ?? 'Choose Allow or Deny.', ticked: [] };
+  // With one record it is the obvious one; with several the person must have chosen.
   const recordId = parsed.data.record ?? (records.length === 1 ? records[0]?.id : undefined);
   const known = records.some((record) => record.id === recordId);
   if (parsed.data.decision === 'deny') return { kind: 'deny', recordId: known ? recordId : undefined };
-  if (!recordId || !known) return { kind: 'invalid', message: 'Choose which record the app may reach.' };
   const checked = new Set(parsed.data.rules);
+  if (parsed.data.record !== undefined && !known) return { kind: 'invalid', missing: 'form', message: 'Choose one of the records listed.', ticked: [] };
+  if (!recordId || !known) {
+    const ticked = rules.filter((rule) => !rule.required && checked.has(rule.scope)).map((rule) => rule.scope);
+    return { kind: 'invalid', missing: 'record', message: MISSING_RECORD, ticked };
+  }
   const granted = rules.filter((rule) => rule.required || checked.has(rule.scope)).map((rule) => rule.scope);
   const declined = rules.filter((rule) => !rule.required && !checked.has(rule.scope)).map((rule) => rule.scope);
   return { kind: 'allow', granted, declined, recordId };

@@ -9,8 +9,9 @@ import type { RuleView } from '../rules/app-rules';
 /** What the person's answer to an interaction was. */
 export type InteractionOutcome =
   | { login: { accountId: string } }
-  | { consent: { grantId: string } }
-  | { denied: string }
+  /** `recordId`: the record the person allowed the app to reach (carevault's own pages have none). */
+  | { consent: { grantId: string; recordId?: string | undefined } }
+  | { denied: string; recordId?: string | undefined }
   /** A prompt of carevault's own (e.g. a secret question) was answered. */
   | { prompt: { name: string; details: Record<string, unknown> } };
 

@@ -4,6 +4,7 @@
  * and rules for `consent`, and the pages of carevault's own prompts, registered by name.
  */
 import express, { type Request, type Response } from 'express';
+import { z } from 'zod';
 import { firstMessage } from '../http/forms';
 import { registrationForm, signInForm } from '../accounts/schemas';
 import type { AccountService } from '../accounts/service';
@@ -12,11 +13,15 @@ import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import type { Csrf } from '../security/csrf';
 import { sendPage } from '../http/render';
 import { personOf } from '../http/require-person';
-import type { Interactions } from '../oidc/interactions';
+import type { EndedStep, Interactions } from '../oidc/interactions';
 import type { RecordService } from '../records/service';
 import { allowImageFrom } from '../security/image-sources';
-import { consentDecision } from './consent';
+import { describeScopeFor, splitScopes } from '../rules/scopes';
+import { consentDecision, consentQuery, MISSING_RECORD } from './consent';
 import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from './pending';
+
+/** oidc-provider's interaction ids (21 URL-safe characters); anything else is no step at all. */
+const uidSchema = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/);
 
 /** The page of a prompt of carevault's own (a step the flow cannot skip), shown at /interaction/:uid. */
 export type PromptPage = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
@@ -102,24 +107,55 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       error,
     });
 
-  const showConsent = async (res: Response, pending: PendingInteraction, status = 200, error?: string) => {
+  /**
+   * The consent page. Optional rules start unticked and, with several records, none is chosen: the
+   * page asks, it does not assume. What the person chose last time for a record is said, and applied
+   * only when they ask for it (`?use=<record>`); `?missing=record` brings back the ticks of an Allow
+   * that came without a record, with why it was not taken.
+   */
+  const showConsent = async (req: Request, res: Response, pending: PendingInteraction, refusal?: { status: number; error: string }) => {
     const held = await records.recordsOf(pending.accountId ?? '');
-    // Start from the record this app already reaches, with the optional rules declined there unticked.
-    const [existing] = await authorizations.findForRecords(pending.clientId, held.map((record) => record.id));
-    const declined = new Set((existing?.declined ?? '').split(' ').filter(Boolean));
+    const shown = consentQuery.safeParse(req.query);
+    const query: Partial<z.infer<typeof consentQuery>> = shown.success ? shown.data : {};
+    const earlier = await authorizations.findForRecords(pending.clientId, held.map((record) => record.id));
+    const optional = pending.rules.filter((rule) => !rule.required);
+    const lastTime = earlier
+      .map((row) => {
+        const record = held.find((item) => item.id === row.record_id);
+        const granted = new Set(splitScopes(row.scope));
+        const allowed = optional.filter((rule) => granted.has(rule.scope));
+        return record && optional.length ? { record, allowed: allowed.map((rule) => rule.scope), href: `${base(pending)}?use=${record.id}` } : undefined;
+      })
+      .filter((item) => item !== undefined);
+    const used = lastTime.find((item) => item.record.id === query.use);
+    const chosen = held.length === 1 ? held[0]?.id : (used?.record.id ?? held.find((record) => record.id === query.record)?.id);
+    const ticked = new Set(used ? used.allowed : (query.rules ?? []));
     const { logo, policy, terms } = pending.clientLinks;
-    await sendPage(res, status, 'interactions/consent', {
+    await sendPage(res, refusal?.status ?? (query.missing ? 400 : 200), 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
       clientName: pending.clientName,
       logo: allowImageFrom(res, logo) ? logo : undefined,
       policy,
       terms,
       action: `${base(pending)}/consent`,
-      rules: pending.rules.map((rule) => (declined.has(rule.scope) ? { ...rule, checked: false } : rule)),
+      rules: pending.rules.map((rule) => ({
+        ...rule,
+        checked: rule.required || ticked.has(rule.scope),
+        // The rule in words for each record it could reach, and before a record is chosen.
+        unchosen: describeScopeFor(rule.scope, 'the chosen record'),
+        perRecord: held.map((record) => describeScopeFor(rule.scope, record.name)),
+      })),
+      lastTime: lastTime.map((item) => ({
+        name: item.record.name,
+        allowed: optional.filter((rule) => item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name)),
+        declined: optional.filter((rule) => !item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name)),
+        href: item.href,
+        applied: item === used,
+      })),
       identity: pending.identity,
       records: held,
-      selectedRecord: existing?.record_id ?? held[0]?.id,
-      error,
+      selectedRecord: chosen,
+      error: refusal?.error ?? (query.missing ? MISSING_RECORD : undefined),
     });
   };
 
@@ -132,15 +168,84 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     return undefined;
   };
 
-  router.get('/interaction/:uid', csrf.issue, async (req, res) => {
-    let pending: PendingInteraction | undefined;
-    try {
-      pending = await pendingOf(req, res);
-    } catch (error) {
-      const page = error instanceof InteractionExpired ? await overPage(String(req.params.uid)) : undefined;
-      if (!page) throw error;
-      return res.redirect(303, page);
+  /**
+   * What became of a step oidc-provider no longer knows, when it is this browser's to hear: a step
+   * of someone else (another person signed in here) is not told.
+   */
+  const endedFor = async (req: Request, res: Response): Promise<EndedStep | undefined> => {
+    const uid = uidSchema.safeParse(req.params.uid);
+    const ended = uid.success ? await interactions.ended(uid.data) : undefined;
+    const person = personOf(res);
+    if (!ended || (person && ended.kind !== 'finished' && ended.personId && ended.personId !== person.id)) return undefined;
+    return ended;
+  };
+
+  /**
+   * A step oidc-provider no longer knows, told as it is: a finished request says how it ended (its
+   * result only to the person who gave it), an old step leads to the current one, and a dead one
+   * offers the way back to the app.
+   */
+  const showEnded = async (res: Response, ended: EndedStep) => {
+    if (ended.kind === 'moved') {
+      res.redirect(303, `/interaction/${ended.uid}`);
+      return;
     }
+    if (ended.kind === 'dead') {
+      await sendPage(res, 410, 'interactions/ended', {
+        title: 'Please start again',
+        heading: `This request from ${ended.clientName} has ended`,
+        message: 'It took too long, or your sign-in ended before you answered. Nothing was shared.',
+        back: ended.back,
+        clientName: ended.clientName,
+      });
+      return;
+    }
+    const person = personOf(res);
+    const own = person !== undefined && person.id === ended.personId;
+    const record = own && ended.recordId ? (await records.recordsOf(person.id)).find((item) => item.id === ended.recordId) : undefined;
+    const whose = record ? `${record.name}'s record` : 'the record you chose';
+    const words =
+      ended.outcome === 'allowed'
+        ? {
+            heading: `You connected ${ended.clientName}`,
+            message: own
+              ? `This request was already answered: ${ended.clientName} can reach ${whose} under the rules you allowed. ` +
+                'You can see or remove its access on Connected apps.'
+              : 'This request was already answered.',
+            link: own ? { href: '/apps', text: 'See Connected apps' } : undefined,
+          }
+        : ended.outcome === 'denied'
+          ? {
+              heading: `You did not connect ${ended.clientName}`,
+              message: 'This request was already answered: you pressed Deny, so nothing new was shared.',
+              link: undefined,
+            }
+          : { heading: 'This request was already answered', message: `Go back to ${ended.clientName} to carry on.`, link: undefined };
+    await sendPage(res, 200, 'interactions/ended', { title: words.heading, ...words, back: undefined, clientName: ended.clientName });
+  };
+
+  /**
+   * Runs a page's handler; a step that is gone is told as it is — a form answers with a redirect to
+   * that page — and one that cannot be told is the error page that asks to start again.
+   */
+  const orEnded =
+    (handler: (req: Request, res: Response) => Promise<void>, form = false) =>
+    async (req: Request, res: Response) => {
+      try {
+        await handler(req, res);
+      } catch (error) {
+        if (!(error instanceof InteractionExpired) || res.headersSent) throw error;
+        const page = await overPage(String(req.params.uid));
+        if (page) return res.redirect(303, page);
+        const ended = await endedFor(req, res);
+        if (!ended) throw error;
+        if (form) res.redirect(303, `/interaction/${String(req.params.uid)}`);
+        else await showEnded(res, ended);
+      }
+    };
+
+  router.get('/interaction/:uid', csrf.issue, orEnded(async (req, res) => {
+    const pending = await pendingOf(req, res);
     if (!pending) return;
     const { name } = pending.prompt;
     if (name === 'login') {
@@ -149,21 +254,21 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       // carevault's own pages need no consent to learn who signed in.
       await answer(res, async () => pending.finish({ consent: { grantId: await pending.saveGrant({ existingGrantId: undefined, granted: [], declined: [] }) } }));
     } else if (name === 'consent') {
-      await showConsent(res, pending);
+      await showConsent(req, res, pending);
     } else {
       const page = prompts.get(name);
       if (!page) throw new Error(`no page for the ${name} prompt`);
       await page(req, res, pending);
     }
-  });
+  }));
 
-  router.get('/interaction/:uid/register', csrf.issue, async (req, res) => {
+  router.get('/interaction/:uid/register', csrf.issue, orEnded(async (req, res) => {
     const pending = await pendingOf(req, res, 'login');
     if (!pending) return;
     await showRegister(res, pending);
-  });
+  }));
 
-  router.post('/interaction/:uid/login', form, csrf.issue, csrf.verify, async (req, res) => {
+  router.post('/interaction/:uid/login', form, csrf.issue, csrf.verify, orEnded(async (req, res) => {
     const pending = await pendingOf(req, res, 'login');
     if (!pending) return;
     const input = signInForm.safeParse(req.body ?? {});
@@ -177,9 +282,9 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       async () => pending.finish({ login: { accountId: (await accounts.authenticate(input.data, clientAddress(req))).id } }),
       (status, message) => showSignIn(res, pending, status, email, message),
     );
-  });
+  }, true));
 
-  router.post('/interaction/:uid/register', form, csrf.issue, csrf.verify, async (req, res) => {
+  router.post('/interaction/:uid/register', form, csrf.issue, csrf.verify, orEnded(async (req, res) => {
     const pending = await pendingOf(req, res, 'login');
     if (!pending) return;
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -194,9 +299,9 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id } }),
       (status, message) => showRegister(res, pending, status, values, message),
     );
-  });
+  }, true));
 
-  router.post('/interaction/:uid/consent', form, csrf.issue, csrf.verify, async (req, res) => {
+  router.post('/interaction/:uid/consent', form, csrf.issue, csrf.verify, orEnded(async (req, res) => {
     const pending = await pendingOf(req, res, 'consent');
     if (!pending) return;
     if (!pending.accountId) throw new InteractionExpired('not signed in');
@@ -204,16 +309,23 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const person = personOf(res);
     const held = await records.recordsOf(pending.accountId);
     const decision = consentDecision(req.body, pending.rules, held);
-    if (!person || person.id !== pending.accountId || decision.kind === 'invalid') {
-      await showConsent(res, pending, 400, decision.kind === 'invalid' ? decision.message : undefined);
+    if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
+    if (decision.kind === 'invalid' && decision.missing === 'record') {
+      // Back to the question, with what the person had ticked, and why it was not taken.
+      res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
+      return;
+    }
+    if (decision.kind === 'invalid') {
+      // A form the page never sends (no decision, a record not theirs): refused as it came.
+      await showConsent(req, res, pending, { status: 400, error: decision.message });
       return;
     }
     if (decision.kind === 'deny') {
-      await answer(res, () => authorizations.deny(pending, person, decision.recordId ?? held[0]?.id));
+      await answer(res, () => authorizations.deny(pending, person, decision.recordId ? [decision.recordId] : held.map((record) => record.id)));
       return;
     }
     await answer(res, () => authorizations.allow(pending, person, decision));
-  });
+  }, true));
 
   return router;
 }

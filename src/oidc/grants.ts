@@ -10,6 +10,7 @@
  */
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errors } from 'oidc-provider';
 import { entryOf, loadOnce, requestEntry, setEntry } from '../http/request-context';
 import { HOME_CLIENT_ID } from './home-client';
 
@@ -72,11 +73,22 @@ export function loadExistingGrant(hooks: AuthorizationHooks) {
 
 /** oidc-provider's `extraTokenClaims`: a person's access token names the record it reaches. */
 export function extraTokenClaims(hooks: AuthorizationHooks) {
-  return async (ctx: KoaContextWithOIDC, token: { kind?: string; grantId?: string }) => {
+  return async (ctx: KoaContextWithOIDC, token: { kind?: string; grantId?: string; scope?: string }) => {
+    // A client-credentials token is for the capabilities it names: without `scope` it would carry
+    // none, so it is refused (RFC 6749 §3.3) before anything is stored.
+    if (token.kind === 'ClientCredentials' && !token.scope) throw Object.assign(new errors.InvalidScope(withoutScope(ctx), ''), { scope: undefined });
     if (token.kind !== 'AccessToken' || !token.grantId) return undefined;
     const authorization = await authorizationOf(hooks, ctx, token.grantId);
     return authorization ? { patient: authorization.record_id } : undefined;
   };
+}
+
+/** What an app that asked for a client-credentials token without `scope` is told, with what it may ask for. */
+function withoutScope(ctx: KoaContextWithOIDC): string {
+  const capabilities = (ctx.oidc?.client as { capabilities?: unknown } | undefined)?.capabilities;
+  const listed = Array.isArray(capabilities) ? capabilities.filter((item): item is string => typeof item === 'string') : [];
+  const which = listed.length ? `this app may ask for ${listed.join(', ')}` : 'this app has none registered';
+  return `scope is required for client_credentials: name the capabilities the token is for (${which})`;
 }
 
 /** Installs the middleware and event listeners that keep authorizations in step with grants. */

@@ -3,13 +3,19 @@
  * which prompt and why, and the ways to answer. Answers are recorded with `interactionResult`
  * (not `interactionFinished`), so a service can record one inside its transaction and send the
  * browser on after the commit. https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#user-flows
+ * Each step is also traced (interactions/store.ts) so a step reached again after oidc-provider let
+ * its interaction go can be told truthfully: finished, carried on in a later step, or dead — and
+ * then the way back to the app is an error response (RFC 6749 §4.1.2.1) to a redirect_uri the
+ * client still has registered, with the request's state.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import { errors, type InteractionResults } from 'oidc-provider';
 import { nameOfApp } from '../apps/names';
 import type { Database } from '../db';
 import { AlreadyAnswered, InteractionExpired, type InteractionOutcome, type PendingInteraction } from '../interactions/pending';
+import type { TraceOutcome, TraceRow, TraceStore } from '../interactions/store';
 import { rulesOf, viewRule } from '../rules/app-rules';
 import { describeScope, isIdentityScope, splitScopes } from '../rules/scopes';
 import { HOME_CLIENT_ID } from './home-client';
@@ -31,14 +37,84 @@ function resultOf(outcome: InteractionOutcome): InteractionResults {
   return { [outcome.prompt.name]: outcome.prompt.details };
 }
 
+function traceOutcomeOf(outcome: InteractionOutcome): { outcome: TraceOutcome; recordId?: string | undefined } {
+  if ('login' in outcome) return { outcome: 'signed_in' };
+  if ('consent' in outcome) return { outcome: 'allowed', recordId: outcome.consent.recordId };
+  if ('denied' in outcome) return { outcome: 'denied', recordId: outcome.recordId };
+  return { outcome: 'answered' };
+}
+
+/** How a step that oidc-provider no longer knows ended, for the page that says so. */
+export type EndedStep =
+  | { kind: 'finished'; outcome: TraceOutcome; clientName: string; personId: string | undefined; recordId: string | undefined }
+  /** A later step of the same request (the consent after a sign-in): the browser goes there. */
+  | { kind: 'moved'; uid: string; personId: string | undefined }
+  /**
+   * Unanswered and gone (expired, or its session ended). `back` is the app's error response, when the
+   * redirect_uri is still one the client registered: a link, or for form_post a form to submit.
+   */
+  | { kind: 'dead'; clientName: string; personId: string | undefined; back: BackToApp | undefined };
+
+/** The app's error response as a link (`get`) or, for `form_post`, a form to submit. */
+type BackToApp = { method: 'get' | 'post'; action: string; fields: Record<string, string> };
+
+/** RFC 6749 §4.1.2.1: the error that fits a request that was never answered, by the step it stopped at. */
+function errorFor(prompt: string): string {
+  if (prompt === 'login') return 'login_required';
+  if (prompt === 'consent') return 'interaction_required';
+  return 'access_denied';
+}
+
 /** A registered URL to show a person: oidc-provider checked it is a web URI; only http(s) is linked. */
 function webUri(value: unknown): string | undefined {
   if (typeof value !== 'string' || !URL.canParse(value)) return undefined;
   return ['https:', 'http:'].includes(new URL(value).protocol) ? value : undefined;
 }
 
-export function createInteractions(current: () => Provider, db: Database) {
+export function createInteractions(current: () => Provider, db: Database, traces: TraceStore) {
+  /** The error response that sends the person back to the app, when its redirect_uri is still registered. */
+  const backToApp = async (trace: TraceRow): Promise<Extract<EndedStep, { kind: 'dead' }>> => {
+    const client = await current().Client.find(trace.client_id);
+    const clientName = nameOfApp(trace.client_id, client?.clientName);
+    const mode = trace.response_mode ?? 'query';
+    const personId = trace.person_id ?? undefined;
+    const answerable = client && client.redirectUriAllowed(trace.redirect_uri) && ['query', 'fragment', 'form_post'].includes(mode);
+    if (!answerable) return { kind: 'dead', clientName, personId, back: undefined };
+    const fields: Record<string, string> = {
+      error: errorFor(trace.prompt),
+      error_description: 'The person did not finish in time, or their sign-in ended. Start again.',
+      ...(trace.state ? { state: trace.state } : {}),
+      iss: current().issuer,
+    };
+    if (mode === 'form_post') return { kind: 'dead', clientName, personId, back: { method: 'post', action: trace.redirect_uri, fields } };
+    const url = new URL(trace.redirect_uri);
+    const params = new URLSearchParams(mode === 'fragment' ? '' : url.search);
+    for (const [key, value] of Object.entries(fields)) params.set(key, value);
+    if (mode === 'fragment') url.hash = params.toString();
+    else url.search = params.toString();
+    return { kind: 'dead', clientName, personId, back: { method: 'get', action: url.toString(), fields: {} } };
+  };
+
   return {
+    /** What became of a step oidc-provider no longer knows; `undefined` when it was never traced or is long gone. */
+    async ended(uid: string): Promise<EndedStep | undefined> {
+      const trace = await traces.find(uid);
+      if (!trace) return undefined;
+      if (trace.outcome && trace.outcome !== 'signed_in') {
+        const client = await current().Client.find(trace.client_id);
+        return {
+          kind: 'finished',
+          outcome: trace.outcome,
+          clientName: nameOfApp(trace.client_id, client?.clientName),
+          personId: trace.person_id ?? undefined,
+          recordId: trace.record_id ?? undefined,
+        };
+      }
+      const later = await traces.later(trace);
+      if (later) return { kind: 'moved', uid: later.uid, personId: later.person_id ?? trace.person_id ?? undefined };
+      return backToApp(trace);
+    },
+
     /** The interaction the browser is in (its cookie says which). */
     async load(req: IncomingMessage, res: ServerResponse): Promise<PendingInteraction> {
       const provider = current();
@@ -53,6 +129,20 @@ export function createInteractions(current: () => Provider, db: Database) {
       const identityScopes = [...requested].filter(isIdentityScope);
       const missingClaims = (interaction.prompt.details as { missingOIDCClaims?: string[] }).missingOIDCClaims ?? [];
       const accountId = interaction.session?.accountId;
+      const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+      if (typeof interaction.params.redirect_uri === 'string') {
+        const key = [clientId, text(interaction.params.code_challenge) ?? '', text(interaction.params.state) ?? '', text(interaction.params.nonce) ?? ''];
+        await traces.seen({
+          uid: interaction.uid,
+          request_key: createHash('sha256').update(key.join('\n')).digest('base64url'),
+          client_id: clientId,
+          prompt: interaction.prompt.name,
+          redirect_uri: interaction.params.redirect_uri,
+          state: text(interaction.params.state) ?? null,
+          response_mode: text(interaction.params.response_mode) ?? null,
+          person_id: accountId ?? null,
+        });
+      }
 
       return {
         uid: interaction.uid,
@@ -92,7 +182,11 @@ export function createInteractions(current: () => Provider, db: Database) {
             const stored = await current().Interaction.find(interaction.uid);
             if (!stored) throw new InteractionExpired('interaction gone');
             if (stored.result) throw new AlreadyAnswered(stored.returnTo);
-            return orExpired(current().interactionResult(req, res, resultOf(outcome), { mergeWithLastSubmission: false }));
+            const returnTo = await orExpired(current().interactionResult(req, res, resultOf(outcome), { mergeWithLastSubmission: false }));
+            const traced = traceOutcomeOf(outcome);
+            const personId = 'login' in outcome ? outcome.login.accountId : accountId;
+            await traces.answered(interaction.uid, traced.outcome, { personId, recordId: traced.recordId });
+            return returnTo;
           });
         },
       };

@@ -24,6 +24,7 @@ import { audiencePolicy, scopePolicy } from './request-policy';
 import { shapeResponses } from './responses';
 import { OIDC_ROUTES } from './routes';
 import { observeTokenEndpoint, type TokenObserver } from './token-events';
+import { AUTHORIZATION_CODE_SECONDS, nameGrantErrors } from './grant-errors';
 import { createModelStore } from './store';
 import { logoutSource, postLogoutSuccessSource, renderError } from './views';
 
@@ -184,7 +185,7 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
     rotateRefreshToken: true,
     ttl: {
       AccessToken: config.ttl.accessToken,
-      AuthorizationCode: 60,
+      AuthorizationCode: AUTHORIZATION_CODE_SECONDS,
       ClientCredentials: 600,
       IdToken: 3600,
       Interaction: config.ttl.interaction,
@@ -219,6 +220,7 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
   shapeResponses(provider);
   bindGrantsToRecords(provider, authorizations);
   applyClientPolicy(provider);
+  nameGrantErrors(provider, createModelStore(db));
   if (tokenObserver) observeTokenEndpoint(provider, tokenObserver);
 
   return provider;

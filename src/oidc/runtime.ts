@@ -12,6 +12,7 @@ import { clientSaver } from './clients';
 import type { DeviceFlowHooks } from './device-flow';
 import type { AuthorizationHooks } from './grants';
 import { createInteractions } from './interactions';
+import { createTraceStore } from '../interactions/store';
 import { KEY_RELOAD_INTERVAL, ensureSigningKeys, loadCookieKeys, loadServerSecret, loadSigningJwks, signingKeyOrder } from './keys';
 import { createProvider, type People } from './provider';
 import { createSessions } from './sessions';
@@ -57,7 +58,7 @@ export async function startOidc({ config, db, people, authorizations, deviceFlow
 
   return {
     cookieKeys,
-    interactions: createInteractions(current, db),
+    interactions: createInteractions(current, db, createTraceStore(db)),
     sessions: createSessions(current, config.secure),
     handle: (req: IncomingMessage, res: ServerResponse) => handler(req, res),
     /** Stores a client after the live provider's validation (for app registration). */

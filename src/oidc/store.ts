@@ -248,6 +248,11 @@ export function createModelStore(db: Database) {
       return rows.length === 1;
     },
 
+    /** True when a row with this stored key existed and its time has passed (it is not yet swept). */
+    async hasExpired(model: string, key: string): Promise<boolean> {
+      return (await db.table('oidc_models').where({ model, id: key }).andWhere('expires_at', '<=', db.now()).first('id')) !== undefined;
+    },
+
     /**
      * Deletes rows that expired before now, and codes and tokens whose grant is gone (issued by a
      * request that raced the grant's revocation); returns how many.

@@ -12,6 +12,7 @@ const ruleSchema = z
     }),
     required: z.boolean().default(false),
     reason: z.string().trim().min(1, 'must say why the app needs it').max(300),
+    /** Accepted from older registration documents and ignored: an optional rule always starts unticked. */
     checked: z.boolean().optional(),
   })
   .strict();
@@ -38,7 +39,7 @@ export function clientScope(rules: readonly Rule[], capabilities: readonly Capab
   return [...IDENTITY_SCOPES, ...rules.map((rule) => rule.scope), ...capabilities].join(' ');
 }
 
-/** A rule as shown to a person. */
+/** A rule as shown to a person: an optional one is asked, never assumed, so it starts unticked. */
 export type RuleView = { scope: string; words: string; reason: string; required: boolean; checked: boolean };
 
 export function viewRule(rule: Rule): RuleView {
@@ -47,7 +48,7 @@ export function viewRule(rule: Rule): RuleView {
     words: describeScope(rule.scope),
     reason: rule.reason,
     required: rule.required,
-    checked: rule.required || (rule.checked ?? true),
+    checked: rule.required,
   };
 }
 

@@ -102,14 +102,28 @@ const SCOPE_WORDS: Readonly<Record<string, string>> = {
   direct: 'Send Direct messages',
 };
 
+/** "Alex Lee's": whose record a rule reaches, in the words a consent page uses. */
+function possessive(name: string): string {
+  return `${name}'s`;
+}
+
 /** A scope in plain words, e.g. "Read and search your observations — vital signs and lab results". */
 export function describeScope(scope: string): string {
+  return describeScopeFor(scope, undefined);
+}
+
+/**
+ * A scope in the words of one record: "Read and search Alex Lee's observations — …", so a parent
+ * sees whose record the app would reach; `owner` undefined says "your".
+ */
+export function describeScopeFor(scope: string, owner: string | undefined): string {
   const known = SCOPE_WORDS[scope];
   if (known) return known;
   const parsed = parseRecordScope(scope);
   if (!parsed) return scope;
   const verbs = PERMISSIONS.filter((letter) => parsed.permissions.has(letter)).map((letter) => VERBS[letter]);
-  return `${capitalize(sentence(verbs))} ${parsed.type === '*' ? ALL_TYPES_WORDS : CATALOGUE[parsed.type].words}`;
+  const things = parsed.type === '*' ? ALL_TYPES_WORDS : CATALOGUE[parsed.type].words;
+  return `${capitalize(sentence(verbs))} ${owner === undefined ? things : things.replace(/^your /, `${possessive(owner)} `)}`;
 }
 
 /** Splits a space-delimited scope string into its distinct scopes, in order. */

@@ -58,7 +58,7 @@ test('a form POST to /authorize is the same request as the GET: 303 to it, then 
   // From here it is the GET: the signed-in person sees consent, allows, the app gets its code.
   const consent = await who.browser.visit(posted.location ?? '');
   expect(textOf(consent.html)).toContain('Connect Post Office to your health record?');
-  const back = await who.browser.submit(consent, { decision: 'allow' }, '/consent');
+  const back = await who.browser.submit(consent, { decision: 'allow' }, '/consent', { check: ['offline_access'] });
   expect(back.location).toMatch(/^https:\/\/app\.example\/callback\?code=/);
   const tokens = await exchangeCode(app, authorization, back.location ?? '');
   expect(tokens.scope?.split(' ').sort()).toEqual(['email', 'offline_access', 'openid', 'patient/Observation.rs', 'profile']);

@@ -76,7 +76,9 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
   const text = textOf(consent.html);
   expect(text).toContain('Chart your weight');
   expect(text).toContain('Keep your medicines list');
-  expect(text).toContain('Read and search your observations — vital signs and lab results');
+  // No record is chosen for the person yet: the rules speak of "the chosen record", then of each record's person.
+  expect(text).toContain("Read and search the chosen record's observations — vital signs and lab results");
+  expect(text).toContain("Read and search Milo Whitfield's observations — vital signs and lab results");
   // Records to choose from, by the record's person.
   expect(consent.html).toMatch(/type="radio"[^>]*name="record"[^>]*value="[^"]+"/);
   expect(text).toContain('Milo Whitfield');
@@ -106,12 +108,17 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
   expect(history).toContain('Dana Whitfield allowed Weight Tracker to reach this record, also while you are away');
   expect(history.indexOf('Weight Tracker renewed its access tokens')).toBeLessThan(history.indexOf('Weight Tracker received access tokens'));
   expect(history.indexOf('Weight Tracker received access tokens')).toBeLessThan(history.indexOf('Dana Whitfield allowed'));
-  // With several records the consent page asks again, starting from the record the app reaches,
-  // with the rule declined there unticked.
+  // With several records the consent page asks again and assumes nothing: no record chosen, every
+  // optional rule unticked; what was chosen last time is said, and applied only when asked for.
   const again = await signedIn.visit((await startAuthorization(app, { scope: ALL_RULES })).url.toString());
-  expect(again.html).toMatch(new RegExp(`name="record" value="${childId}" checked`));
-  expect(again.html).toMatch(/name="rules" value="patient\/MedicationStatement.cruds" {2}aria/);
-  expect(again.html).toMatch(/name="rules" value="offline_access" checked/);
+  expect(again.html).not.toMatch(/name="record" value="[^"]+" checked/);
+  expect(again.html).not.toMatch(/name="rules" value="(offline_access|patient\/MedicationStatement.cruds)" checked/);
+  expect(textOf(again.html)).toContain("Last time, for Milo Whitfield's record, you allowed keep access while you are away");
+  const href = /href="([^"]+\?use=[^"]+)">Use my choices from last time for Milo Whitfield/.exec(again.html)?.[1] ?? '';
+  const applied = await signedIn.visit(href);
+  expect(applied.html).toMatch(new RegExp(`name="record" value="${childId}" checked`));
+  expect(applied.html).toMatch(/name="rules" value="patient\/MedicationStatement.cruds" {2}aria/);
+  expect(applied.html).toMatch(/name="rules" value="offline_access" checked/);
 
   const { browser: stranger } = await registeredPerson('Someone Else');
   expect((await stranger.visit(`/records/${childId}/history`)).status).toBe(404);

@@ -1,14 +1,16 @@
 /**
  * The consent page in a real browser (headless Chromium): a person registers from an app's
- * authorization request, approves some of the app's optional rules and declines others, chooses
- * which record (their own or a child's) the app reaches, denies, and removes the app's access on
- * Connected apps. The app is played by openid-client; the pages are driven by visible labels and
- * roles only, as a person would use them.
+ * authorization request, ticks some of the app's optional rules (they start unticked, also after
+ * an earlier consent) and leaves others, chooses which record (their own or a child's, none chosen
+ * for them) the app reaches and reads the rules in that record's name, denies, and removes the
+ * app's access on Connected apps. Back and reload at every step, and an ending before an answer,
+ * land on pages that say what is true. The app is played by openid-client; the pages are driven by
+ * visible labels and roles only, as a person would use them.
  */
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type Authorization, type TestApp } from '../support/app';
-import { backAtApp as sentBackTo, launchChromium, type Chromium } from '../support/chromium';
+import { launchChromium, type Chromium } from '../support/chromium';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 import { addChild, createAccount } from '../support/forms';
 
@@ -31,6 +33,18 @@ const DIARY = {
   grant_types: ['authorization_code', 'refresh_token'],
   rules: RULES.map(({ scope, required, reason }) => ({ scope, required, reason })),
 };
+
+/** A rule's words for the record of `name` (the consent page names whose record a rule reaches). */
+function wordsFor(rule: (typeof RULES)[number], name: string): string {
+  return rule.words.replace('your ', `${name}'s `);
+}
+
+const OPTIONAL = RULES.filter((rule) => !rule.required);
+
+/** Ticks every optional rule, as a person who allows everything does. */
+async function tickAll(page: Page, name: string): Promise<void> {
+  for (const rule of OPTIONAL) await page.getByRole('checkbox', { name: wordsFor(rule, name) }).check();
+}
 
 /** Every identity scope and every rule the app registered. */
 const SCOPE = ['openid', 'profile', 'email', 'fhirUser', 'launch/patient', ...RULES.map((rule) => rule.scope)].join(' ');
@@ -60,9 +74,36 @@ async function registerFromApp(page: Page, authorization: Authorization, person:
   await page.getByRole('button', { name: 'Allow' }).waitFor();
 }
 
-/** The URL the browser was sent back to, on the app's callback. */
+/**
+ * Each page's requests to the app's callback, and how many a test has read. Chromium does not
+ * always hand a server's redirect to an unresolvable host to the route that answers it, so the
+ * request is watched rather than the address bar.
+ */
+const callbacks = new Map<Page, { seen: string[]; read: number }>();
+
+/** A fresh browser for one person, its callbacks watched. */
+async function openPage(): Promise<{ page: Page }> {
+  const { page } = await chromium.newPerson();
+  const watched = { seen: [] as string[], read: 0 };
+  callbacks.set(page, watched);
+  page.on('request', (request) => {
+    if (request.url().startsWith(CALLBACK)) watched.seen.push(request.url());
+  });
+  return { page };
+}
+
+/** The next URL the browser was sent back to, on the app's callback. */
 async function backAtApp(page: Page): Promise<URL> {
-  return new URL(await sentBackTo(page));
+  const watched = callbacks.get(page);
+  if (!watched) throw new Error('open the page with openPage()');
+  for (let i = 0; i < 150 && watched.seen.length <= watched.read; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+  const url = watched.seen[watched.read];
+  if (!url) throw new Error('the browser was not sent back to the app');
+  watched.read += 1;
+  // Let the navigation end (at the app's page, or Chromium's error page) before the next one starts.
+  for (let i = 0; i < 100 && !/^(chrome-error:|https:\/\/app\.example\/)/.test(page.url()); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+  await page.waitForLoadState();
+  return new URL(url);
 }
 
 /** The person's own record (the one created with their account). */
@@ -79,7 +120,7 @@ async function ownRecordId(person: Person): Promise<string> {
 
 test('a person registers from the app, declines one optional rule, and the token has exactly what they allowed', async () => {
   const person = newPerson('Robin Fields');
-  const { page } = await chromium.newPerson();
+  const { page } = await openPage();
   const authorization = await startAuthorization(app, { scope: SCOPE });
 
   await registerFromApp(page, authorization, person);
@@ -90,13 +131,14 @@ test('a person registers from the app, declines one optional rule, and the token
     await expect(page.getByText(`Why: ${rule.reason}`, { exact: true }).isVisible()).resolves.toBe(true);
   }
 
-  // Required rules are checked and fixed; each optional rule has its own box, ticked to start with.
+  // Required rules are checked and fixed; each optional rule has its own box, unticked to start
+  // with (offline access too): the page asks, it does not assume. Each names whose record it is.
   const boxes = page.getByRole('checkbox');
   expect(await boxes.count()).toBe(RULES.length);
   for (const rule of RULES) {
-    const box = page.getByRole('checkbox', { name: rule.words });
+    const box = page.getByRole('checkbox', { name: wordsFor(rule, person.name) });
     expect(await box.count()).toBe(1);
-    expect(await box.isChecked()).toBe(true);
+    expect(await box.isChecked()).toBe(rule.required);
     if (rule.required) {
       expect(await box.isDisabled()).toBe(true);
     } else {
@@ -109,7 +151,9 @@ test('a person registers from the app, declines one optional rule, and the token
 
   await page.screenshot({ path: '/tmp/consent.png', fullPage: true });
 
-  const medicines = page.getByRole('checkbox', { name: 'Add to, read, change, delete and search your medicines list' });
+  expect(await page.getByText('your observations').count()).toBe(0);
+  await tickAll(page, person.name);
+  const medicines = page.getByRole('checkbox', { name: wordsFor(RULES[1], person.name) });
   await medicines.uncheck();
   expect(await medicines.isChecked()).toBe(false);
   await page.getByRole('button', { name: 'Allow' }).click();
@@ -133,7 +177,7 @@ test('a person registers from the app, declines one optional rule, and the token
 test("a parent adds their child's record and authorizes the app for the child's record", async () => {
   const person = newPerson('Jordan Avery');
   const childName = 'Mia Avery';
-  const { page } = await chromium.newPerson();
+  const { page } = await openPage();
 
   // Register on carevault itself, then add the child on Records.
   await page.goto(`${server.issuer}/register`);
@@ -153,10 +197,29 @@ test("a parent adds their child's record and authorizes the app for the child's 
   expect(await page.getByRole('radio').count()).toBe(2);
   const own = page.getByRole('radio', { name: person.name, exact: true });
   const childRadio = page.getByRole('radio', { name: childName, exact: true });
-  expect(await own.isChecked()).toBe(true);
+  // Neither record is chosen for the person; the rules say "the chosen record's" until one is.
+  expect(await own.isChecked()).toBe(false);
   expect(await childRadio.isChecked()).toBe(false);
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[0], 'the chosen record') }).count()).toBe(1);
+
+  // Allow without a choice is refused in words, and the ticks made are kept.
+  await page.getByRole('checkbox', { name: wordsFor(RULES[2], 'the chosen record') }).check();
+  const refused = page.waitForResponse((response) => response.url().includes('/interaction/') && response.request().method() === 'GET');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  expect((await refused).status()).toBe(400);
+  await page.getByText('Choose which record the app may reach, then press Allow again.').waitFor();
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[2], 'the chosen record') }).isChecked()).toBe(true);
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[1], 'the chosen record') }).isChecked()).toBe(false);
+
+  // Choosing a record words every rule in that person's name, as the choice changes.
+  await own.check();
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[0], person.name) }).count()).toBe(1);
   await childRadio.check();
   expect(await own.isChecked()).toBe(false);
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[0], childName) }).count()).toBe(1);
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[0], person.name) }).count()).toBe(0);
+  expect(await page.getByText(`Read and search ${childName}'s observations`).isVisible()).toBe(true);
+  await tickAll(page, childName);
   await page.getByRole('button', { name: 'Allow' }).click();
 
   const callback = await backAtApp(page);
@@ -170,7 +233,7 @@ test("a parent adds their child's record and authorizes the app for the child's 
 
 test('a person who clicks Deny is sent back to the app with access_denied and the original state', async () => {
   const person = newPerson('Casey Denier');
-  const { page } = await chromium.newPerson();
+  const { page } = await openPage();
   const authorization = await startAuthorization(app, { scope: SCOPE });
 
   await registerFromApp(page, authorization, person);
@@ -192,10 +255,11 @@ test('a person who clicks Deny is sent back to the app with access_denied and th
 
 test('Connected apps shows the authorization in words, and Remove access ends it and its tokens', async () => {
   const person = newPerson('Morgan Lee');
-  const { page } = await chromium.newPerson();
+  const { page } = await openPage();
   const authorization = await startAuthorization(app, { scope: SCOPE });
 
   await registerFromApp(page, authorization, person);
+  await tickAll(page, person.name);
   await page.getByRole('button', { name: 'Allow' }).click();
   const tokens = await exchangeCode(app, authorization, (await backAtApp(page)).toString());
   const refreshToken = tokens.refresh_token ?? '';
@@ -221,4 +285,130 @@ test('Connected apps shows the authorization in words, and Remove access ends it
 
   await expect(oidc.refreshTokenGrant(app.config, refreshToken)).rejects.toMatchObject({ error: 'invalid_grant' });
   expect((await oidc.tokenIntrospection(app.config, tokens.access_token)).active).toBe(false);
+});
+
+test('optional rules start unticked again after an earlier consent; last time is offered, applied only when asked', async () => {
+  const person = newPerson('Quinn Again');
+  const { page } = await openPage();
+  const first = await startAuthorization(app, { scope: SCOPE });
+  await registerFromApp(page, first, person);
+  // Last time: allergies and offline access ticked, medicines left unticked.
+  await page.getByRole('checkbox', { name: wordsFor(RULES[2], person.name) }).check();
+  await page.getByRole('checkbox', { name: wordsFor(RULES[3], person.name) }).check();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await backAtApp(page);
+
+  const second = await startAuthorization(app, { scope: SCOPE, prompt: 'consent' });
+  await page.goto(second.url.toString());
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  for (const rule of OPTIONAL) expect(await page.getByRole('checkbox', { name: wordsFor(rule, person.name) }).isChecked()).toBe(false);
+  const lastTime = page.getByText(`Last time, for ${person.name}'s record, you allowed`);
+  expect(await lastTime.textContent()).toContain(`did not allow add to, read, change, delete and search ${person.name}'s medicines list`);
+
+  await page.getByRole('link', { name: `Use my choices from last time for ${person.name}` }).click();
+  await page.getByText('Those choices are ticked below').waitFor();
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[1], person.name) }).isChecked()).toBe(false);
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[2], person.name) }).isChecked()).toBe(true);
+  expect(await page.getByRole('checkbox', { name: wordsFor(RULES[3], person.name) }).isChecked()).toBe(true);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const tokens = await exchangeCode(app, second, (await backAtApp(page)).toString());
+  expect((tokens.scope ?? '').split(' ')).toEqual(expect.arrayContaining([OBSERVATIONS, ALLERGIES, 'offline_access']));
+  expect((tokens.scope ?? '').split(' ')).not.toContain(MEDICINES);
+});
+
+test('Back and reload at every step land on the step as it is; Back after Allow says the app was connected', async () => {
+  const person = newPerson('Rey Backwards');
+  const { page } = await openPage();
+  const authorization = await startAuthorization(app, { scope: SCOPE });
+
+  await page.goto(authorization.url.toString());
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.reload();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('link', { name: 'Create account' }).click();
+  await page.getByRole('button', { name: 'Create account' }).waitFor();
+  await page.reload();
+  await page.getByRole('button', { name: 'Create account' }).waitFor();
+  await createAccount(page, person);
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  const consentUrl = page.url();
+  await page.reload();
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+
+  // Back to the registration step, which is over: it leads on to the consent the request is at.
+  await page.goBack();
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  expect(page.url()).toBe(consentUrl);
+  expect(await page.getByText('took too long').count()).toBe(0);
+
+  await tickAll(page, person.name);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const callback = await backAtApp(page);
+  expect(callback.searchParams.get('code')).toEqual(expect.any(String));
+
+  // Back after Allow: the consent page says what happened, and reloading it says the same.
+  for (const step of ['back', 'reload'] as const) {
+    await (step === 'back' ? page.goBack() : page.reload());
+    await page.getByRole('heading', { name: `You connected ${APP_NAME}` }).waitFor();
+    const text = await page.getByRole('main').textContent();
+    expect(text).toContain(`${APP_NAME} can reach ${person.name}'s record`);
+    expect(text).not.toContain('nothing was shared');
+    expect(text).not.toContain('did not work');
+  }
+  await page.getByRole('link', { name: 'See Connected apps' }).click();
+  await page.getByRole('region', { name: person.name }).getByRole('heading', { name: APP_NAME }).waitFor();
+});
+
+test('a request that ends before the answer offers Back to the app, which gets the error and its state', async () => {
+  const person = newPerson('Sky Late');
+  const { page } = await openPage();
+  const authorization = await startAuthorization(app, { scope: SCOPE });
+  await registerFromApp(page, authorization, person);
+
+  // The consent waits past its time: oidc-provider has let the interaction go.
+  await server.db.knex('oidc_models').where({ model: 'Interaction' }).delete();
+  await tickAll(page, person.name);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.getByRole('heading', { name: `This request from ${APP_NAME} has ended` }).waitFor();
+  expect(await page.getByRole('main').textContent()).toContain('Nothing was shared');
+  await page.reload();
+  const back = page.getByRole('link', { name: `Back to ${APP_NAME}` });
+  await back.waitFor();
+
+  await back.click();
+  const callback = await backAtApp(page);
+  expect(callback.origin + callback.pathname).toBe(CALLBACK);
+  expect(callback.searchParams.get('error')).toBe('interaction_required');
+  expect(callback.searchParams.get('state')).toBe(authorization.state);
+  expect(callback.searchParams.get('iss')).toBe(server.issuer);
+  expect(callback.searchParams.get('code')).toBeNull();
+  // openid-client, as the app, reads it as the authorization server's error.
+  await expect(exchangeCode(app, authorization, callback.toString())).rejects.toMatchObject({ error: 'interaction_required' });
+
+  await page.goto(`${server.issuer}/apps`);
+  await page.getByRole('region', { name: person.name }).getByText('No app can reach this record.').waitFor();
+});
+
+test("Deny on a new request, where an earlier access stands, is history's refused new request; the earlier access stays", async () => {
+  const person = newPerson('Noor Refuser');
+  const { page } = await openPage();
+  const first = await startAuthorization(app, { scope: SCOPE });
+  await registerFromApp(page, first, person);
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const tokens = await exchangeCode(app, first, (await backAtApp(page)).toString());
+
+  const again = await startAuthorization(app, { scope: SCOPE, prompt: 'consent' });
+  await page.goto(again.url.toString());
+  await page.getByRole('button', { name: 'Deny' }).click();
+  expect((await backAtApp(page)).searchParams.get('error')).toBe('access_denied');
+
+  const recordId = await ownRecordId(person);
+  await page.goto(`${server.issuer}/records/${recordId}/history`);
+  const main = page.getByRole('main');
+  await main.getByText(`${person.name} refused a new request from ${APP_NAME}; the earlier access stays`).waitFor();
+  expect(await main.textContent()).not.toContain(`${person.name} denied ${APP_NAME} access`);
+  // It does: the first tokens still work and the app is still listed.
+  expect((await oidc.tokenIntrospection(app.config, tokens.access_token)).active).toBe(true);
+  await page.goto(`${server.issuer}/apps`);
+  await page.getByRole('region', { name: person.name }).getByRole('heading', { name: APP_NAME }).waitFor();
 });

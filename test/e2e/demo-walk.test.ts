@@ -69,6 +69,8 @@ test('a newcomer clicks through every connectivity option of the demo; the READM
   await page.getByRole('button', { name: 'Allow' }).waitFor();
   expect(await page.locator('img.app-logo').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
   expect(await page.getByRole('link', { name: 'privacy policy' }).getAttribute('href')).toBe(`${demoUrl}/privacy`);
+  // Optional rules start unticked; the newcomer lets the clinic sync while they are away.
+  await page.getByRole('checkbox', { name: 'Keep access while you are away, until you remove it' }).check();
   await screenshot(page, 'consent');
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.waitForURL(`${demoUrl}/`);

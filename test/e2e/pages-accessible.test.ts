@@ -147,6 +147,7 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('button', { name: 'Allow' }).waitFor();
   expect(await page.locator('img.app-logo').evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
   await check(page, 'consent');
+  const consentUrl = page.url();
   // Keyboard only: Tab visits the app's links, then each choice, then Allow and Deny, in reading order; Enter allows.
   const order = await tabOrder(page, 30);
   const at = (name: string) => order.findIndex((entry) => entry === name);
@@ -162,6 +163,19 @@ test('every page passes axe-core with no serious or critical violation, and fits
   const callback = page.waitForRequest(/app\.example\/callback/);
   await page.keyboard.press('Enter');
   const tokens = await exchangeCode(clinic, authorization, (await callback).url());
+
+  // The consent page reached again after Allow says the app was connected; a request that ended
+  // unanswered offers the way back to the app.
+  await page.goto(consentUrl);
+  await page.getByRole('link', { name: 'See Connected apps' }).waitFor();
+  await check(page, 'consent finished');
+  const late = await startAuthorization(clinic, { scope: 'openid profile patient/Observation.cruds offline_access', prompt: 'consent' });
+  await page.goto(late.url.toString());
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  await server.db.knex('oidc_models').where({ model: 'Interaction' }).delete();
+  await page.reload();
+  await page.getByRole('link', { name: /^Back to / }).waitFor();
+  await check(page, 'request ended');
 
   // The app writes weights and blood pressures, so the record page has charts.
   for (let day = 1; day <= 10; day += 1) {
@@ -255,6 +269,6 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('button').first().waitFor();
   await check(page, 'sign out');
 
-  expect(checked).toHaveLength(28);
+  expect(checked).toHaveLength(30);
   expect(problems).toEqual([]);
 }, 300_000);

@@ -29,7 +29,7 @@ const CLINIC = {
   ],
 };
 const SCOPE = 'patient/Observation.cruds patient/Immunization.cruds offline_access';
-const IMMUNIZATIONS = 'Add to, read, change, delete and search your immunizations — the vaccines you have had';
+const IMMUNIZATIONS = "Add to, read, change, delete and search Milo Whitfield's immunizations — the vaccines you have had";
 
 beforeAll(async () => {
   [server, chromium] = await Promise.all([startTestServer({ CONNECT_POLL_INTERVAL: '1' }), launchChromium()]);

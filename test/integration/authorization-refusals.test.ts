@@ -238,7 +238,7 @@ describe('interactions', () => {
     expect(textOf(res.text)).toContain('start again');
   });
 
-  test('a finished interaction is a 400 page that says to start again', async () => {
+  test('a finished interaction, visited again, says truthfully that the app was connected', async () => {
     const browser = new Browser(server.issuer);
     const authorization = await startAuthorization(app);
     const person = newPerson('Fin Ished');
@@ -251,9 +251,12 @@ describe('interactions', () => {
     page = await browser.submit(page, { decision: 'allow' }, '/consent');
     expect(callbackParams(page.location).get('code')).toEqual(expect.any(String));
 
-    const again = await browser.request(interactionUrl);
-    expect(again.status).toBe(400);
-    expect(textOf(again.html)).toContain('start again');
+    // The sign-in step leads on to the consent step, which says how it ended.
+    const again = await browser.visit(interactionUrl);
+    expect(again.status).toBe(200);
+    expect(textOf(again.html)).toContain('You connected Weight Tracker');
+    expect(textOf(again.html)).not.toContain('start again');
+    expect(again.html).toContain('href="/apps"');
   });
 
   test('a sign-in form posted without the CSRF token is refused with a 403 page', async () => {

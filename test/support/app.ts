@@ -1,6 +1,6 @@
 /**
  * Plays a third-party app with openid-client: registers it, starts an authorization with PKCE,
- * and exchanges the code the person's browser brings back.
+ * and exchanges the code the person's browser brings back; and the person who answers it.
  */
 import * as oidc from 'openid-client';
 import type { TestServer } from './server';
@@ -76,7 +76,9 @@ export function newPerson(name = 'Alex Morgan') {
 /**
  * The person's side of web-based authorization: from the app's URL through registration (or
  * sign-in) and consent, to the redirect back to the app. Returns the last response (the redirect
- * to the app's callback, or the page where it stopped).
+ * to the app's callback, or the page where it stopped). The consent page asks rather than assumes,
+ * so this person ticks every optional rule except those in `uncheck`, and with several records
+ * chooses `record`, else the first one listed.
  */
 export async function authorizeInBrowser(
   browser: Browser,
@@ -94,8 +96,13 @@ export async function authorizeInBrowser(
     }
   }
   if (page.html.includes('>Allow</button>')) {
-    const fields = { decision: options.decision ?? 'allow', ...(options.record ? { record: options.record } : {}) };
-    page = await browser.submit(page, fields, '/consent', { uncheck: options.uncheck });
+    const valuesOf = (name: string) =>
+      [...page.html.matchAll(/<input\b[^>]*>/g)].map(([tag]) => tag).filter((tag) => tag.includes(`name="${name}"`) && !tag.includes('type="hidden"'))
+        .map((tag) => /\bvalue="([^"]*)"/.exec(tag)?.[1] ?? '');
+    const record = options.record ?? valuesOf('record')[0];
+    const fields = { decision: options.decision ?? 'allow', ...(record ? { record } : {}) };
+    const check = valuesOf('rules').filter((scope) => !options.uncheck?.includes(scope));
+    page = await browser.submit(page, fields, '/consent', { uncheck: options.uncheck, check });
   }
   return page;
 }

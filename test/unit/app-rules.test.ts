@@ -1,8 +1,11 @@
 /**
  * An app's registered rules and capabilities (src/rules/app-rules.ts): what the registration
- * document may hold, and the client scope it adds up to.
+ * document may hold, the client scope it adds up to, the rules as a consent page shows them, and
+ * the decision read from a consent form.
  */
 import { capabilitiesSchema, clientScope, rulesOf, rulesSchema, viewRule } from '../../src/rules/app-rules';
+import { describeScopeFor } from '../../src/rules/scopes';
+import { consentDecision } from '../../src/interactions/consent';
 
 const observation = { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' };
 const medicines = { scope: 'patient/MedicationStatement.cruds', required: false, reason: 'Keep your medicines list' };
@@ -86,9 +89,51 @@ describe('rules as shown and as stored', () => {
     expect(viewRule({ ...observation, checked: false }).checked).toBe(true);
   });
 
+  test('optional rules start unticked, offline access too, whatever an older document said', () => {
+    expect(viewRule(medicines).checked).toBe(false);
+    expect(viewRule(offline).checked).toBe(false);
+    expect(viewRule({ ...medicines, checked: true }).checked).toBe(false);
+  });
+
+  test("describeScopeFor words a rule in the chosen record's name", () => {
+    expect(describeScopeFor('patient/Observation.rs', 'Mia Avery')).toBe("Read and search Mia Avery's observations — vital signs and lab results");
+    expect(describeScopeFor('patient/*.rs', 'Mia Avery')).toBe("Read and search Mia Avery's whole health record");
+    expect(describeScopeFor('offline_access', 'Mia Avery')).toBe('Keep access while you are away, until you remove it');
+    expect(describeScopeFor('patient/Observation.rs', undefined)).toBe('Read and search your observations — vital signs and lab results');
+  });
+
   test('rulesOf tolerates clients without rules', () => {
     expect(rulesOf(undefined)).toEqual([]);
     expect(rulesOf('nonsense')).toEqual([]);
     expect(rulesOf([observation])).toEqual([observation]);
+  });
+});
+
+describe('the consent decision', () => {
+  const rules = [observation, medicines, offline].map(viewRule);
+  const two = [{ id: 'own' }, { id: 'child' }];
+
+  test('with several records, Allow without a choice is refused in words and keeps the optional ticks', () => {
+    expect(consentDecision({ decision: 'allow', rules: ['offline_access'] }, rules, two)).toEqual({
+      kind: 'invalid',
+      missing: 'record',
+      message: 'Choose which record the app may reach, then press Allow again.',
+      ticked: ['offline_access'],
+    });
+    expect(consentDecision({ decision: 'allow', record: 'someone-else' }, rules, two)).toMatchObject({ kind: 'invalid', missing: 'form' });
+    expect(consentDecision({ rules: ['offline_access'] }, rules, two)).toMatchObject({ kind: 'invalid', missing: 'form', message: 'Choose Allow or Deny.' });
+  });
+
+  test('with one record it is the obvious one; unticked optional rules are declined, required ones granted', () => {
+    expect(consentDecision({ decision: 'allow' }, rules, [{ id: 'own' }])).toEqual({
+      kind: 'allow',
+      granted: ['patient/Observation.rs'],
+      declined: ['patient/MedicationStatement.cruds', 'offline_access'],
+      recordId: 'own',
+    });
+  });
+
+  test('Deny needs no record', () => {
+    expect(consentDecision({ decision: 'deny' }, rules, two)).toEqual({ kind: 'deny', recordId: undefined });
   });
 });
