@@ -6,6 +6,7 @@
 import { Browser, textOf } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization } from '../support/app';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
+import { removeAccess } from '../support/people';
 
 let server: TestServer;
 
@@ -410,7 +411,7 @@ test('missing, bad and removed tokens get 401 with WWW-Authenticate', async () =
   expect((await fhir(token, 'GET', 'Observation')).status).toBe(200);
 
   const apps = await ray.browser.visit('/apps');
-  await ray.browser.submit(apps, {}, '/remove');
+  await removeAccess(ray.browser, apps);
   const started = Date.now();
   const after = await fhir(token, 'GET', 'Observation');
   expect(after.status).toBe(401);

@@ -11,7 +11,7 @@ import { credentialKey } from '../../src/security/credential-keys';
 import { textOf } from '../support/browser';
 import { registerTestApp, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
-import { signOut, signedUpPerson, type SignedUp } from '../support/people';
+import { removeAccess, signOut, signedUpPerson, type SignedUp } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
 
 let server: TestServer;
@@ -150,7 +150,7 @@ test('a parent validates a connect request in Chromium for their child; the app 
   expect(textOf(apps.html)).toContain('Riverside Clinic');
   const history = textOf((await parent.browser.visit(`/records/${parent.child}/history`)).html);
   expect(history).toContain('Dana Whitfield connected Riverside Clinic to this record with a connect request');
-  await parent.browser.submit(apps, {}, '/remove');
+  await removeAccess(parent.browser, apps);
   await expect(oidc.refreshTokenGrant(clinic.config, refreshed.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
   // Collected once: the device code does not give tokens twice.
   expect((await pollOnce(request.device_code)).body.error).toBe('invalid_grant');

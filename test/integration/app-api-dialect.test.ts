@@ -130,7 +130,7 @@ describe('every body is read alike', () => {
 
 const LISTS = [
   { api: 'DOPU', path: '/api/dopu/packages', items: 'packages', statuses: 'pending, picked_up, declined, expired, locked, withdrawn' },
-  { api: 'Connect', path: '/api/connect/requests', items: 'requests', statuses: 'pending, authorized, denied, locked, expired, withdrawn' },
+  { api: 'Connect', path: '/api/connect/requests', items: 'requests', statuses: 'pending, opened, authorized, denied, locked, expired, withdrawn' },
 ];
 
 describe('every list takes its parameters alike', () => {
