@@ -111,7 +111,8 @@ async function allowAllInChromium(page: Page, app: TestApp, personName: string):
   await page.goto(authorization.url.toString());
   await page.getByRole('link', { name: 'Create account' }).click();
   await createAccount(page, newPerson(personName));
-  await page.getByRole('checkbox', { name: MEDICINES_WORDS }).check();
+  // The consent page words each rule with the record's name, not "your".
+  await page.getByRole('checkbox', { name: /Add to, read, change, delete and search .+'s medicines list/ }).check();
   await page.getByRole('checkbox', { name: OFFLINE_WORDS }).check();
   return exchangeCode(app, authorization, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
 }
