@@ -14,6 +14,7 @@ import * as directMessages from './20261130_008_direct_messages';
 import * as resourceVersions from './20261130_009_resource_versions';
 import * as hashedCredentials from './20261206_010_hashed_credentials';
 import * as dopuAnswers from './20261206_011_dopu_answers';
+import * as personVisits from './20261206_060_person_visits';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -29,6 +30,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261130_009_resource_versions', resourceVersions],
   ['20261206_010_hashed_credentials', hashedCredentials],
   ['20261206_011_dopu_answers', dopuAnswers],
+  ['20261206_060_person_visits', personVisits],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

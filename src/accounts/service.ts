@@ -27,7 +27,7 @@ export const WRONG_CREDENTIALS = 'The email or password is wrong.';
 class Undone extends Error {}
 
 function toPerson(row: PersonRow): Person {
-  return { id: row.id, email: row.email, name: row.name };
+  return { id: row.id, email: row.email, name: row.name, ...(row.time_zone ? { timeZone: row.time_zone } : {}) };
 }
 
 export function createAccountService(db: Database, records: RecordService, limits: RateLimits) {
@@ -92,6 +92,16 @@ export function createAccountService(db: Database, records: RecordService, limit
       if (!isUuid(id)) return undefined;
       const row = await store.findPerson(id);
       return row ? toPerson(row) : undefined;
+    },
+
+    /** Keeps the IANA time zone the person's browser reported (checked by the caller's schema). */
+    setTimeZone(personId: string, timeZone: string): Promise<void> {
+      return store.setTimeZone(personId, timeZone);
+    },
+
+    /** Marks the home page seen now; answers when it was seen before (undefined the first time). */
+    async visitHome(personId: string): Promise<Date | undefined> {
+      return (await store.visit(personId)) ?? undefined;
     },
   };
 }
