@@ -40,7 +40,7 @@ export const MAX_INCLUDED = 500;
 /** What a conditional create did: made the resource, or found the one resource matching its condition. */
 export type ConditionalCreation = { created: boolean; resource: StoredResource };
 
-export type RecordContents = { type: string; items: { summary: string; lastUpdated: Date }[] }[];
+export type RecordContents = { type: string; items: { id: string; summary: string; lastUpdated: Date }[] }[];
 
 export type RecordRepository = {
   /** The current version; a deleted resource is 410 (ResourceDeleted), one never there 404. */
@@ -296,10 +296,10 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
         },
 
         async contents(limit = 500) {
-          const groups = new Map<string, { summary: string; lastUpdated: Date }[]>();
+          const groups = new Map<string, { id: string; summary: string; lastUpdated: Date }[]>();
           for (const row of await store.contents(recordId, limit)) {
             const items = groups.get(row.type) ?? [];
-            items.push({ summary: summarize(row.content), lastUpdated: row.last_updated });
+            items.push({ id: row.id, summary: summarize(row.content), lastUpdated: row.last_updated });
             groups.set(row.type, items);
           }
           return [...groups].map(([type, items]) => ({ type, items }));
