@@ -75,6 +75,11 @@ export const CORE_KINDS = [
   'record.imported',
 ] as const;
 
+/** The access an authorization event names, or `none` for a missing or unknown one. */
+function accessOf(value: unknown): Access {
+  return typeof value === 'string' && Object.hasOwn(ACCESS_WORDS, value) ? (value as Access) : 'none';
+}
+
 /** Who an event is about, for grouping the history: the app when there is one, else the person. */
 export function actorOf(event: AuditEventRow, appNames: ReadonlyMap<string, string>): string {
   const d = event.details;
@@ -99,7 +104,7 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
     case 'authorization.granted':
       return {
         when: event.occurred_at,
-        summary: `${person} allowed ${app} to reach this record, ${ACCESS_WORDS[(detailText(d.access, 'none') in ACCESS_WORDS ? d.access : 'none') as Access].words}`,
+        summary: `${person} allowed ${app} to reach this record, ${ACCESS_WORDS[accessOf(d.access)].words}`,
         details: recordRules(detailText(d.rules, '')).map(describeScope),
       };
     case 'authorization.denied':
