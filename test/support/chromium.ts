@@ -35,8 +35,10 @@ export async function locateChromium(): Promise<{ executablePath: string; args: 
   const installed = INSTALLED.find((candidate) => fs.existsSync(candidate));
   if (installed) return { executablePath: installed, args: [] };
   if (process.platform === 'linux' && process.arch === 'x64') {
+    // Only the executable: the package's own flags are tuned for serverless functions (one process, web security
+    // off, no zygote), under which downloads are cancelled and a closed context can take the browser down.
     const packaged = (await import('@sparticuz/chromium')).default;
-    return { executablePath: await packaged.executablePath(), args: packaged.args };
+    return { executablePath: await packaged.executablePath(), args: [] };
   }
   throw new Error(WHAT_TO_INSTALL);
 }
