@@ -98,7 +98,9 @@ export function accountRoutes({ issuer, secure, routes, records, accounts, audit
     const input = timeZoneForm.safeParse(req.body ?? {});
     if (!input.success) throw new Invalid(firstMessage(input.error));
     await accounts.setTimeZone(signedInPerson(res).id, input.data.time_zone);
-    res.redirect(303, safeReturnPath(input.data.return));
+    // A form the person sent (a navigation) goes back to its page; the layout's script needs no page.
+    if (req.get('sec-fetch-mode') === 'navigate') res.redirect(303, safeReturnPath(input.data.return));
+    else res.status(204).end();
   });
 
   router.get('/login', (req, res) => startSignIn(req, res, false));
