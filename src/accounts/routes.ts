@@ -42,7 +42,13 @@ function newsOf(lines: readonly NewsLine[], names: ReadonlyMap<string, string>, 
   const shown = (kind: NewsLine['news']) =>
     lines
       .filter((line) => line.news === kind)
-      .map((line) => ({ summary: line.summary, when: line.when, at: at.format(line.when), recordId: line.recordId, recordName: names.get(line.recordId) ?? '' }));
+      .map((line) => ({
+        summary: line.summary,
+        when: line.when,
+        at: at.format(line.when),
+        recordId: line.recordId,
+        recordName: names.get(line.recordId) ?? '',
+      }));
   return { messages: shown('message'), items: shown('item'), connections: shown('connection'), count: lines.length };
 }
 

@@ -80,7 +80,11 @@ const WEIGHT = {
 };
 
 const text = async (page: Page, selector = 'main') => (await page.locator(selector).innerText()).replace(/\s+/g, ' ');
-const navCount = async (page: Page) => (await page.locator('nav[aria-label="Your vault"] a[href="/inbox"] .count').count()) ? await text(page, 'nav[aria-label="Your vault"] a[href="/inbox"]') : '';
+/** The Inbox link's words when it carries a count, else nothing. */
+const navCount = async (page: Page) => {
+  const inbox = 'nav[aria-label="Your vault"] a[href="/inbox"]';
+  return (await page.locator(`${inbox} .count`).count()) ? text(page, inbox) : '';
+};
 
 test('a person in New York: items in words with their source, folded history in local time, unread counts and what is new', async () => {
   const person = newPerson('Jordan Rivera');

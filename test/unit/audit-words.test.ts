@@ -93,13 +93,15 @@ test('five identical searches on a day fold into one line with a count and a ran
 });
 
 test('days and times are the person’s: late evening in New York is the day before in UTC', () => {
-  const lines = [event('fhir.read', { type: 'Observation', count: 1 }, '2026-03-11T02:30:00Z'), event('fhir.created', { type: 'Observation', count: 1 }, '2026-03-10T15:00:00Z')].map(
-    (row) => describeEvent(row, names, featureWords),
-  );
+  const lines = [
+    event('fhir.read', { type: 'Observation', count: 1 }, '2026-03-11T02:30:00Z'),
+    event('fhir.created', { type: 'Observation', count: 1 }, '2026-03-10T15:00:00Z'),
+  ].map((row) => describeEvent(row, names, featureWords));
   expect(groupHistory(lines, 'UTC').map((day) => [day.date, day.lines.map((line) => line.time)])).toEqual([
     ['2026-03-11', ['02:30']],
     ['2026-03-10', ['15:00']],
   ]);
   const newYork = groupHistory(lines, 'America/New_York');
-  expect(newYork.map((day) => [day.date, day.words, day.lines.map((line) => line.time)])).toEqual([['2026-03-10', 'Tuesday, 10 March 2026', ['22:30', '11:00']]]);
+  const shown = newYork.map((day) => [day.date, day.words, day.lines.map((line) => line.time)]);
+  expect(shown).toEqual([['2026-03-10', 'Tuesday, 10 March 2026', ['22:30', '11:00']]]);
 });
