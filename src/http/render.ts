@@ -26,6 +26,10 @@ export async function sendPage(res: Response, status: number, view: string, loca
   const counts = res.locals.navigationCounts as (() => Promise<Record<string, number>>) | undefined;
   // Counted only for a page that is shown: a redirect or an API answer sends no query for them.
   const navCounts = counts ? await counts() : {};
-  const html = await renderPage(view, { person: personOf(res), csrfToken: res.locals.csrfToken, navCounts, ...locals });
+  const person = personOf(res);
+  // The layout asks the browser's time zone on the person's own pages, never on the sign-in and
+  // consent pages in the middle of an app's authorization (their redirect to the app comes first).
+  const askTimeZone = Boolean(person && !person.timeZone && typeof res.locals.csrfToken === 'string' && !res.req.originalUrl.startsWith('/interaction/'));
+  const html = await renderPage(view, { person, csrfToken: res.locals.csrfToken, navCounts, askTimeZone, ...locals });
   res.status(status).type('html').send(html);
 }
