@@ -19,7 +19,7 @@ export type Measurement = {
   total: number;
 };
 
-export type RequestSpec = {
+type RequestSpec = {
   kind: 'request';
   url: string;
   method: 'GET' | 'POST';
@@ -30,7 +30,7 @@ export type RequestSpec = {
 };
 
 /** Each connection holds one chain: it presents its refresh token and keeps the rotated one. */
-export type RefreshSpec = {
+type RefreshSpec = {
   kind: 'refresh';
   url: string;
   headers: Record<string, string>;
@@ -39,7 +39,7 @@ export type RefreshSpec = {
 };
 
 /** People who sign in, consent and have the app exchange the code, `concurrency` at a time. */
-export type FlowSpec = {
+type FlowSpec = {
   kind: 'flow';
   issuer: string;
   clientId: string;
@@ -156,7 +156,7 @@ async function flows(spec: FlowSpec, seconds: number): Promise<Measurement> {
 }
 
 /** A short warm-up (JIT, pools, caches), then the measurement. */
-export async function measure(spec: LoadSpec): Promise<Measurement> {
+async function measure(spec: LoadSpec): Promise<Measurement> {
   // Long enough for the JIT: a cold first second costs twice the CPU per request of a warm one.
   const warmup = Math.min(2, Math.max(0.5, spec.seconds / 2));
   const run = (seconds: number) => {

@@ -1,7 +1,7 @@
 /**
  * The bench's options, from the command line (`npm run bench -- --seconds 10`) or the environment
  * (BENCH_SECONDS=10): how long each measurement lasts, how many connections, which databases, how
- * many refresh chains, and whether to bulk-seed a million rows first (issue 14: p99 from an empty
+ * many refresh chains, and whether to bulk-seed a million rows first (p99 from an empty
  * database to 1 million tokens and resources).
  */
 export type BenchDatabase = 'embedded' | 'postgres';
@@ -18,7 +18,7 @@ export type BenchOptions = {
   /**
    * Rows of each kind (access tokens, resources) added in bulk before the measurements; the lookups
    * (client_credentials, introspection, FHIR read and search) are also measured before them, and
-   * the report compares each one's p99 (issue 14: within 1.5×). 0 for none.
+   * the report compares each one's p99 (within 1.5×). 0 for none.
    */
   bulk: number;
   databases: BenchDatabase[];

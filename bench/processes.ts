@@ -58,7 +58,7 @@ export function residentMb(pid: number | undefined): number {
 }
 
 /** CPU time a process has used so far, in ms (user + system; Linux), or 0 where /proc is not there. */
-export function cpuMs(pid: number | undefined): number {
+function cpuMs(pid: number | undefined): number {
   if (!pid) return 0;
   try {
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.

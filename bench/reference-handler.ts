@@ -2,7 +2,7 @@
  * Reference (b): the least any resource server over the same database must do for a FHIR read —
  * express, one token lookup, one indexed query — with the same pool size carevault uses (one
  * connection on the embedded database, reached through its socket). carevault's FHIR read and
- * search are measured against it in the same run (issue 14). Prints one JSON line (port), serves
+ * search are measured against it in the same run. Prints one JSON line (port), serves
  * until killed.
  */
 import express from 'express';

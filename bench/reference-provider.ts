@@ -2,7 +2,7 @@
  * Reference (a): bare oidc-provider 9 as its README configures it — the built-in memory adapter,
  * opaque tokens, the signing algorithms carevault uses (RS256 and ES256, from src/oidc/protocol.ts),
  * client credentials, introspection, refresh rotation — and nothing of carevault's. It is the
- * ceiling for the token endpoint on this machine, measured in the same run (issue 14).
+ * ceiling for the token endpoint on this machine, measured in the same run.
  * It seeds one refresh chain per requested grant, prints one JSON line (port, client, tokens), and
  * serves until killed.
  */
@@ -65,7 +65,9 @@ async function main(): Promise<void> {
     refreshTokens.push(await token.save());
   }
 
-  const server = createServer(provider.callback()).listen(0, '127.0.0.1');
+  const handle = provider.callback();
+  // Koa's handler answers its own errors and settles only when the response is done: nothing to await.
+  const server = createServer((req, res) => void handle(req, res)).listen(0, '127.0.0.1');
   server.once('listening', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;

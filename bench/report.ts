@@ -1,6 +1,6 @@
 /**
  * The bench's output: one row per path and database with carevault's figures, its reference's
- * from the same run and the ratio, checked against issue 14's targets; printed as a table and as
+ * from the same run and the ratio, checked against the targets below; printed as a table and as
  * one JSON document (the shape test/integration/bench.test.ts checks).
  */
 import type { BenchDatabase } from './options';
@@ -9,7 +9,7 @@ import type { Measurement } from './load';
 /** With the measured process's resident memory (carevault only) and CPU ms per request. */
 export type Figures = Measurement & { rssMb?: number; cpuMsPerRequest?: number };
 
-export type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
+type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
 
 export type Row = {
   database: BenchDatabase;
@@ -21,10 +21,10 @@ export type Row = {
   target: Target | null;
 };
 
-/** A path's p99 with the bulk rows over its p99 on the database without them (issue 14: ≤ 1.5×). */
+/** A path's p99 with the bulk rows over its p99 on the database without them (target ≤ 1.5×). */
 export type P99Growth = { path: string; emptyP99: number; bulkP99: number; ratio: number; target: number; met: boolean };
 
-export const P99_GROWTH_TARGET = 1.5;
+const P99_GROWTH_TARGET = 1.5;
 
 export function growth(path: string, emptyP99: number, bulkP99: number): P99Growth {
   const ratio = emptyP99 > 0 ? bulkP99 / emptyP99 : Number.POSITIVE_INFINITY;
@@ -39,7 +39,7 @@ export type BenchReport = {
   databases: { database: BenchDatabase; rssMaxMb: number; rssTargetMb: number; rssMet: boolean; rows: Row[]; p99Growth: P99Growth[] }[];
 };
 
-/** Issue 14's targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
+/** The targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
 const TARGETS: Record<BenchDatabase, Record<string, { kind: Target['kind']; value: number }>> = {
   postgres: {
     client_credentials: { kind: 'ratio', value: 0.8 },

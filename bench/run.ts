@@ -4,7 +4,7 @@
  * memory adapter for the token endpoint, a minimal express handler (one token lookup, one indexed
  * query) on the same database for FHIR reads — on the embedded database and, when DATABASE_URL is
  * set, on a scratch database of that PostgreSQL server. Prints a table and one JSON document
- * (issue 14). Options: bench/options.ts.
+ * Options: bench/options.ts.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -68,7 +68,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     });
     const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
     const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
-    /** The paths whose p99 is compared before and after the bulk rows (issue 14: within 1.5×). */
+    /** The paths whose p99 is compared before and after the bulk rows (within 1.5×). */
     const clientCredentials = post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu');
     const introspection = post(`${issuer}/introspect`, cvAuth, `token=${fixture.appToken}`);
     const lookups: [string, LoadSpec][] = [

@@ -9,7 +9,7 @@ import { Browser } from '../test/support/browser';
 
 export const REDIRECT_URI = 'https://bench.example/callback';
 export const SCOPE = 'openid patient/Observation.cruds offline_access';
-export const PASSWORD = 'bench password 123';
+const PASSWORD = 'bench password 123';
 
 export const OBSERVATION = JSON.stringify({
   resourceType: 'Observation',

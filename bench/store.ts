@@ -1,7 +1,7 @@
 /**
  * The bench's own SQL, kept apart like every store: the minimal reference handler's two queries
  * (one token lookup, one indexed read — what any resource server must do at least), and the bulk
- * seeding of a million tokens and resources, to see whether p99 holds as tables grow (issue 14).
+ * seeding of a million tokens and resources, to see whether p99 holds as tables grow.
  */
 import type { Pool } from 'pg';
 import { credentialKey } from '../src/security/credential-keys';

@@ -13,6 +13,12 @@ import { SAMPLE_PDF_BASE64, labResults, weightObservation } from './samples';
 
 export type DemoSettings = { carevault: string; port: number; clientId: string; clientSecret: string };
 
+/** What the clinic reads of an Observation to list it. */
+type Observation = {
+  code?: { text?: string; coding?: { display?: string }[] };
+  valueQuantity?: { value?: number; unit?: string };
+  effectiveDateTime?: string;
+};
 type Connection = { tokens: oidc.TokenEndpointResponse; refreshedAt?: Date; note?: string };
 
 const QUESTION = 'What was the name of your first pet?';
@@ -114,7 +120,7 @@ export async function createDemoClinic(settings: DemoSettings): Promise<express.
     }
     const { tokens } = state.web;
     const search = await fhir(tokens.access_token, 'Observation?_count=20');
-    const bundle = search.ok ? ((await search.json()) as { total?: number; entry?: { resource: Record<string, any> }[] }) : undefined;
+    const bundle = search.ok ? ((await search.json()) as { total?: number; entry?: { resource: Observation }[] }) : undefined;
     const rows = (bundle?.entry ?? [])
       .map(({ resource }) => `<tr><td>${esc(resource.code?.text ?? resource.code?.coding?.[0]?.display ?? 'Observation')}</td><td>${esc(resource.valueQuantity?.value)} ${esc(resource.valueQuantity?.unit)}</td><td>${esc(String(resource.effectiveDateTime ?? '').slice(0, 10))}</td></tr>`)
       .join('');
@@ -169,7 +175,7 @@ ${form('/dropoff', 'Drop off another package')}`;
         .pollDeviceAuthorizationGrant(config, request, undefined, { signal: AbortSignal.timeout(30 * 60 * 1000) })
         .then((tokens) => Object.assign(current, { status: 'approved', tokens }))
         .catch((error: { error?: string; message?: string }) => Object.assign(current, { status: 'refused', error: error.error ?? error.message }));
-    } catch (error) {
+    } catch {
       state.connect = undefined;
     }
     res.redirect(303, '/');

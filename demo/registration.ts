@@ -1,5 +1,5 @@
 /**
- * Demo Clinic's registration document (DESIGN.md, "App registration document"): rules for the web
+ * Demo Clinic's registration document: rules for the web
  * flow, every capability, and the logo, privacy policy and terms carevault's consent page shows
  * (RFC 7591 §2). `demoUrl` is where Demo Clinic is served.
  */

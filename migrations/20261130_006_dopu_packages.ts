@@ -1,5 +1,5 @@
 /**
- * DOPU packages (DESIGN.md "DOPU"): what an app dropped off for a person it met. The contents are
+ * DOPU packages: what an app dropped off for a person it met. The contents are
  * sealed under a key derived from the secret answer (AES-256-GCM, argon2id with `salt`), so the
  * table holds no readable health data; the answer itself is never stored, and the pickup code only
  * as its SHA-256. `sealed` is emptied once a package is picked up or ends.

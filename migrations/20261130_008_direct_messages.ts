@@ -1,5 +1,5 @@
 /**
- * Direct messaging (issue 12): each record's Direct address, the messages in each record's inbox,
+ * Direct messaging: each record's Direct address, the messages in each record's inbox,
  * and their attachments. A message and its attachments are written in one transaction, so a
  * message is there whole or not at all.
  */

@@ -1,5 +1,5 @@
 /**
- * Every version of every FHIR resource (issue 16), for vread and history: a row per create, update
+ * Every version of every FHIR resource, for vread and history: a row per create, update
  * and delete, written in the same transaction as the current row in `resources`. A deletion is a
  * version of its own with no content, so a deleted resource still answers 410 and its earlier
  * versions stay readable. Existing resources get their current version as their first history row.

@@ -1,6 +1,6 @@
 /**
- * DOPU answers judged one at a time, and package keys with a server-held pepper (DESIGN.md "DOPU":
- * locked after 3 wrong answers).
+ * DOPU answers judged one at a time, and package keys with a server-held pepper (a
+ * package locks after 3 wrong answers).
  * - `judging_until`: while set and in the future, one answer to the package is being judged and
  *   every other waits; the attempt was counted in `wrong_answers` when it was taken (a right answer
  *   gives it back), so concurrent guesses can never be judged beyond the third wrong one.

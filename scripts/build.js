@@ -4,7 +4,7 @@
  * dist/ and records a SHA-256 of every input — the sources, migrations, the demo, the tsconfig
  * files, package.json and the installed TypeScript's version. With `--if-stale` (prestart) it
  * compiles only when that digest changed, so `npm start` on unchanged sources starts at once
- * (issue 14: ready within 3 s) and still rebuilds after any edit, added or deleted file.
+ * (ready within 3 s) and still rebuilds after any edit, added or deleted file.
  */
 'use strict';
 const crypto = require('node:crypto');

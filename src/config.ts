@@ -23,7 +23,7 @@ export const SETTING_GROUPS = [
 ] as const;
 
 /** What the documentation says of one setting; its default comes from the schema itself. */
-export type SettingDoc = {
+type SettingDoc = {
   group: (typeof SETTING_GROUPS)[number];
   /** What the setting does and accepts, in Markdown. */
   description: string;

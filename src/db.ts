@@ -19,7 +19,7 @@ import { migrationSource } from '../migrations';
 /**
  * A statement for a hot path, run by `db.query` as a named prepared statement: PostgreSQL parses
  * and plans it once per connection, and no query builder runs per request. Its SQL lives in a
- * store.ts like every other (issue 14: knex building SQL was the largest JavaScript cost of a
+ * store.ts like every other (knex building SQL was the largest JavaScript cost of a
  * token request after oidc-provider itself).
  */
 export type Statement = { readonly name: string; readonly text: string };

@@ -14,7 +14,7 @@ function findRoot(start: string): string {
   return dir;
 }
 
-export const ROOT = findRoot(__dirname);
+const ROOT = findRoot(__dirname);
 export const VIEWS_DIR = path.join(ROOT, 'views');
 export const PUBLIC_DIR = path.join(ROOT, 'public');
 

@@ -53,7 +53,7 @@ function newsOf(lines: readonly NewsLine[], names: ReadonlyMap<string, string>, 
 }
 
 /** Only same-site paths, so `return` cannot become an open redirect. */
-export function safeReturnPath(value: unknown): string {
+function safeReturnPath(value: unknown): string {
   if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//') || value.includes('\\')) return '/';
   return value;
 }

@@ -21,7 +21,7 @@ import type { RegistrationForm, SignInForm } from './schemas';
 import type { Person } from './person';
 import { createAccountStore, type PersonRow } from './store';
 
-export const WRONG_CREDENTIALS = 'The email or password is wrong.';
+const WRONG_CREDENTIALS = 'The email or password is wrong.';
 
 /** Ends a registration's transaction without keeping its writes. */
 class Undone extends Error {}

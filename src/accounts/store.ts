@@ -41,5 +41,3 @@ export function createAccountStore(db: Database) {
     },
   };
 }
-
-export type AccountStore = ReturnType<typeof createAccountStore>;

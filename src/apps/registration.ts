@@ -1,5 +1,5 @@
 /**
- * The app registration document (DESIGN.md, "App registration document"): the same JSON for the
+ * The app registration document: the same JSON for the
  * CLI and for dynamic client registration (RFC 7591 with `rules` and `capabilities`). This checks
  * it with messages that name the field; oidc-provider then checks the standard metadata again.
  */

@@ -28,8 +28,6 @@ export function createAppRegistry(saveClient: SaveClient) {
   };
 }
 
-export type AppRegistry = ReturnType<typeof createAppRegistry>;
-
 async function registerApp(input: unknown, saveClient: SaveClient): Promise<Record<string, unknown>> {
   const parsed = registrationDocument.safeParse(input);
   if (!parsed.success) throw new InvalidApp(describeIssue(parsed.error));

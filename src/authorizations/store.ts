@@ -94,5 +94,3 @@ export function createAuthorizationStore(db: Database) {
     },
   };
 }
-
-export type AuthorizationStore = ReturnType<typeof createAuthorizationStore>;

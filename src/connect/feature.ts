@@ -12,12 +12,12 @@ import { CONNECT_STATUSES } from './schemas';
 import { createConnectStore } from './store';
 import { CONNECT_WORDS } from './words';
 
-type ConnectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'records' | 'accounts' | 'authorizations' | 'oidcStorage' | 'gate' | 'appNames' | 'limits'>;
+type ConnectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'records' | 'accounts' | 'authorizations' | 'oidcStorage' | 'appNames' | 'limits'>;
 
 export const connectFeature: FeatureDefinition = {
   name: 'connect',
   auditWords: CONNECT_WORDS,
-  build({ config, db, audit, records, accounts, authorizations, oidcStorage, gate, appNames, limits }: ConnectDeps) {
+  build({ config, db, audit, records, accounts, authorizations, oidcStorage, appNames, limits }: ConnectDeps) {
     const connect = createConnectService({
       db,
       audit,

@@ -114,5 +114,3 @@ export function createConnectStore(db: Database) {
     },
   };
 }
-
-export type ConnectStore = ReturnType<typeof createConnectStore>;

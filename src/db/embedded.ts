@@ -9,7 +9,7 @@
  */
 
 /** Thrown when another server already serves the directory. */
-export class EmbeddedDatabaseBusy extends Error {}
+class EmbeddedDatabaseBusy extends Error {}
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';

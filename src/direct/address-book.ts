@@ -1,5 +1,5 @@
 /**
- * The address book (issue 12 §1): gives each record its Direct address the first time it is needed
+ * The address book: gives each record its Direct address the first time it is needed
  * (a page listing it, a message to it can only follow) and finds the record of an address. An
  * address, once given, never changes — not when the Patient is renamed, not when the domain
  * setting changes (only the part after @ follows the setting). Racing creations converge without a

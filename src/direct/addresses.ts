@@ -1,5 +1,5 @@
 /**
- * Direct addresses (issue 12 §1): `<name>@<DIRECT_DOMAIN>`, the name made from the record's
+ * Direct addresses: `<name>@<DIRECT_DOMAIN>`, the name made from the record's
  * person's name, folded to ASCII — "Zoë Ångström" → `zoe.angstrom`; the second Sam Lee gets
  * `sam.lee2`. Pure functions; the address book (address-book.ts) gives and keeps them.
  */

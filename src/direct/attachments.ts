@@ -1,5 +1,5 @@
 /**
- * Which attachments a Direct message may carry (issue 12 §4): PDF, PNG, JPEG, plain text, C-CDA/CDA
+ * Which attachments a Direct message may carry: PDF, PNG, JPEG, plain text, C-CDA/CDA
  * XML and FHIR JSON — and only when the content is what its type says (a "PDF" must start like
  * one; XML must be a CDA ClinicalDocument; JSON must be a FHIR resource). Anything else is refused
  * with the reason, and the whole message with it. Also the counts and the 25 MB limit.

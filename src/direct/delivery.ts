@@ -161,5 +161,3 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
     },
   };
 }
-
-export type Delivery = ReturnType<typeof createDelivery>;

@@ -1,5 +1,5 @@
 /**
- * Refusals of Direct messaging (issue 12), as domain errors: the API answers them as JSON with their
+ * Refusals of Direct messaging, as domain errors: the API answers them as JSON with their
  * status, the inbox page shows them above the form, the SMTP receiver turns them into replies
  * (smtp.ts). Each names what to do in a sentence.
  */

@@ -13,13 +13,13 @@ import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
 import { DIRECT_NEWS, DIRECT_WORDS } from './words';
 
-type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'gate' | 'appNames' | 'limits'>;
+type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'appNames' | 'limits'>;
 
 export const directFeature: FeatureDefinition = {
   name: 'direct',
   auditWords: DIRECT_WORDS,
   auditNews: DIRECT_NEWS,
-  build({ config, db, audit, repositories, records, oidcStorage, gate, appNames, limits }: DirectDeps) {
+  build({ config, db, audit, repositories, records, oidcStorage, appNames, limits }: DirectDeps) {
     const store = createDirectStore(db);
     const addresses = createAddressBook(store, config.direct.domain);
     const direct = createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients: limits.lock('direct-unknown-recipient') });

@@ -1,5 +1,5 @@
 /**
- * "Add to record" (issue 12 §5): an attachment becomes a FHIR DocumentReference whose content is
+ * "Add to record": an attachment becomes a FHIR DocumentReference whose content is
  * the attachment itself (base64, its type, its name, size and SHA-1 hash as FHIR asks). A C-CDA is
  * kept as a document — only the document type its header states is read, so apps can search for
  * it; extracting its entries into Observations and Conditions is a later step.

@@ -1,5 +1,5 @@
 /**
- * `/inbox` (issue 12 §5, DESIGN.md "Pages"): one inbox per record the person holds — only its
+ * `/inbox`: one inbox per record the person holds — only its
  * custodians see it, to anyone else it does not exist (404). The list (unread first), a message
  * (its text only, escaped, links inert: HTML from a message is never shown), downloading an
  * attachment, **Add to record**, deleting, and **Send** (fields To, Subject, Message, files) to

@@ -1,5 +1,5 @@
 /**
- * Reading an inbox (issue 12 §5): the list (unread first), a message and its attachments, **Add to
+ * Reading an inbox: the list (unread first), a message and its attachments, **Add to
  * record** (an attachment filed as a DocumentReference through the record repository, once), and
  * deleting — each change audited in its transaction. The caller has checked that the person is a
  * custodian of the record. Knows nothing of HTTP.
@@ -110,5 +110,3 @@ export function createInbox({ db, store, audit, repositories }: Deps) {
     },
   };
 }
-
-export type Inbox = ReturnType<typeof createInbox>;

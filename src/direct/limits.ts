@@ -1,5 +1,5 @@
 /**
- * The fixed limits of Direct messaging (issue 12, DESIGN.md "Direct"): 25 MB a message, 20
+ * The fixed limits of Direct messaging: 25 MB a message, 20
  * attachments. A message's size is what it carries — its text and its attachments, decoded — so
  * the same message fits whether it comes as JSON (base64) or as mail (MIME, base64 in lines).
  */

@@ -20,7 +20,7 @@ const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
 const OPTIONS = { skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true, maxHtmlLengthToParse: MAX_HTML_CHARS } as const;
 
 /** Text people can read and PostgreSQL can store: no control characters, no broken Unicode. */
-export function readableText(text: string): string {
+function readableText(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(CONTROL, '').toWellFormed();
 }
 

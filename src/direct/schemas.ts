@@ -88,5 +88,3 @@ export const sendForm = z.object({
     .refine(isCleanText, 'Remove the control characters from the message.')
     .default(''),
 });
-
-export type SendForm = z.infer<typeof sendForm>;

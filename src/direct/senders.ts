@@ -13,8 +13,8 @@ export type ShownSender =
   | { kind: 'app'; name: string; label: string; reported: string | undefined }
   | { kind: 'member'; name: string; label: string; address: string | undefined };
 
-export const APP_LABEL = 'Registered app';
-export const MEMBER_LABEL = 'a carevault member';
+const APP_LABEL = 'Registered app';
+const MEMBER_LABEL = 'a carevault member';
 
 export function shownSender(message: Pick<MessageRow, 'sender_kind' | 'sender_name' | 'sender_address'>): ShownSender {
   const address = message.sender_address ?? undefined;

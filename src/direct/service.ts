@@ -12,9 +12,6 @@ import { createDelivery } from './delivery';
 import { createInbox } from './inbox';
 import type { DirectStore } from './store';
 
-export type { AppSender, Outgoing, PersonSender, Sender } from './delivery';
-export type { InboxMessage, OpenedMessage } from './inbox';
-
 type Deps = {
   db: Database;
   store: DirectStore;

@@ -25,7 +25,7 @@ type Deps = {
   authenticateApp(clientId: string, secret: string): Promise<{ clientId: string; name: string; capabilities: string[] } | undefined>;
 };
 
-export const WRONG_APP_SECRET = "Authentication failed: use your app's client id as the user name and its client secret as the password.";
+const WRONG_APP_SECRET = "Authentication failed: use your app's client id as the user name and its client secret as the password.";
 
 /**
  * The key an app's failures are counted under: a digest of what was sent as the user name, so any

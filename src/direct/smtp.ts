@@ -1,5 +1,5 @@
 /**
- * The Direct SMTP receiver (issue 12 §3): a real SMTP server (smtp-server) on DIRECT_SMTP_PORT,
+ * The Direct SMTP receiver: a real SMTP server (smtp-server) on DIRECT_SMTP_PORT,
  * started and closed with carevault as one of its listeners. Senders are apps: they sign in with
  * SMTP AUTH (PLAIN or LOGIN), their client id as user name and client secret as password, and
  * must be registered with the `direct` capability (smtp-sign-in.ts: wrong secrets make the

@@ -1,5 +1,5 @@
 /**
- * SQL for Direct messaging (issue 12): records' addresses, the messages in each inbox and their
+ * SQL for Direct messaging: records' addresses, the messages in each inbox and their
  * attachments (bytea, in parts). The only file with SQL for these tables.
  */
 import type { Database } from '../db';

@@ -20,7 +20,7 @@ import { DOPU_NEWS, DOPU_WORDS } from './words';
 /** The name of the package-key pepper among the server's secrets (shared by every instance). */
 export const PEPPER_SECRET = 'dopu_pepper';
 
-type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'gate' | 'appNames' | 'limits'>;
+type DopuDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'appNames' | 'limits'>;
 
 /** The time every expiry is judged by. */
 const clock = () => new Date();
@@ -29,7 +29,7 @@ export const dopuFeature: FeatureDefinition = {
   name: 'dopu',
   auditWords: DOPU_WORDS,
   auditNews: DOPU_NEWS,
-  build({ config, db, audit, repositories, records, gate, appNames, limits }: DopuDeps) {
+  build({ config, db, audit, repositories, records, appNames, limits }: DopuDeps) {
     const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
     // Read once, on the first drop-off or answer (both outside any transaction); a failed read is
     // tried again on the next.

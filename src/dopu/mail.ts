@@ -1,5 +1,5 @@
 /**
- * Outgoing mail (issue 10, "Email, optional"), through nodemailer: to the SMTP server of SMTP_URL,
+ * Outgoing mail (optional), through nodemailer: to the SMTP server of SMTP_URL,
  * or, when none is set, as `.eml` files in `<DATA_DIR>/outbox` — so a server without mail set up
  * still shows what it would have sent, and an operator can hand the files to any mail system.
  */
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 
-export type OutgoingMail = { to: string; subject: string; text: string };
+type OutgoingMail = { to: string; subject: string; text: string };
 
 export type Mailer = { send(mail: OutgoingMail): Promise<void> };
 

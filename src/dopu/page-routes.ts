@@ -1,5 +1,5 @@
 /**
- * The pickup pages (issue 10, "Pickup pages"): `/pickup` (field **Pickup code**, `?code=` from the
+ * The pickup pages: `/pickup` (field **Pickup code**, `?code=` from the
  * pickup URL) → sign in or create an account (the flow comes back to the code) → the question and
  * field **Answer** → the record (radio buttons named by the person, when there are several) → what
  * is inside, in plain words → **Accept** or **Decline**. Every page is `Cache-Control: no-store`;

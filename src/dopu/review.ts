@@ -1,6 +1,6 @@
 /**
  * What is inside a package, in plain words by type, for the person to review before Accept
- * (issue 10: "3 observations: Body weight — 72 kg on 2 Jan 2026 …"). Lines come from the same
+ * (e.g. "3 observations: Body weight — 72 kg on 2 Jan 2026 …"). Lines come from the same
  * summaries the record page uses (fhir/summary.ts), with the date each resource is about, and for
  * documents the files they carry.
  */

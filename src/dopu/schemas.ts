@@ -13,7 +13,7 @@ import { listQuery, nextLink, sinceFilter, statusFilter } from '../api/paging';
 import { MIN_ANSWER_LENGTH } from '../rules/healthvault';
 import { normalizeAnswer } from '../security/answers';
 
-export const MAX_RESOURCES = 100;
+const MAX_RESOURCES = 100;
 export const MAX_PACKAGE_BYTES = 5 * 1024 * 1024;
 export const PACKAGE_STATUSES = ['pending', 'picked_up', 'declined', 'expired', 'locked', 'withdrawn'] as const;
 export type PackageStatus = (typeof PACKAGE_STATUSES)[number];

@@ -1,5 +1,5 @@
 /**
- * A package's contents at rest (issue 10, "sealed under the answer"): AES-256-GCM under a key
+ * A package's contents at rest (sealed under the answer): AES-256-GCM under a key
  * derived from the normalized secret answer with argon2id and a per-package salt. carevault keeps
  * neither the answer nor the key, so a copy of the database reveals no contents, and a wrong answer
  * shows itself as a ciphertext that does not authenticate (no verifier of the answer is stored).
@@ -15,7 +15,7 @@ import { normalizeAnswer } from '../security/answers';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-export const SALT_BYTES = 16;
+const SALT_BYTES = 16;
 
 export function newSalt(): Buffer {
   return randomBytes(SALT_BYTES);
@@ -25,8 +25,8 @@ export function newSalt(): Buffer {
  * How a package's key is derived, stored with the package (`key_version`): 1, from the answer and
  * the salt alone (packages sealed before the pepper, opened until they end); 2, with the pepper too.
  */
-export type KeyVersion = 1 | 2;
-export const CURRENT_KEY_VERSION: KeyVersion = 2;
+type KeyVersion = 1 | 2;
+const CURRENT_KEY_VERSION: KeyVersion = 2;
 
 /**
  * A package key. argon2id (the library's default algorithm) with OWASP's minimum cost

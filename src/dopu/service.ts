@@ -1,5 +1,5 @@
 /**
- * DOPU for the app (DESIGN.md "DOPU"; issue 10): drop off a package for a person the app met,
+ * DOPU for the app: drop off a package for a person the app met,
  * follow its status, withdraw it; and the expiry every reader and the sweeper apply. The app gets
  * a pickup code to hand over and never anything of the record the package goes into. Pickup emails
  * carry app-chosen words to any address, so each app may have only so many sent an hour.

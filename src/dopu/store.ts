@@ -115,5 +115,3 @@ export function createPackageStore(db: Database) {
     },
   };
 }
-
-export type PackageStore = ReturnType<typeof createPackageStore>;

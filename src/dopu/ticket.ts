@@ -1,6 +1,6 @@
 /**
  * The pickup ticket: what the pages carry between "Answer" and "Accept" instead of keeping anything
- * decrypted on the server (issue 10). It holds the package key (derived from the answer — never the
+ * decrypted on the server. It holds the package key (derived from the answer — never the
  * answer itself, which a person may use elsewhere), the package and the person it was issued to,
  * and when it ends; sealed as a compact JWE (dir, A256GCM) under a key derived from carevault's
  * cookie key, so only this server can open it and nobody can change it. A ticket is useless

@@ -32,7 +32,7 @@ function isOurVersion(range: MediaRange): boolean {
 }
 
 /** Whether an Accept header lets carevault answer FHIR JSON (no header, or an empty one, does). */
-export function acceptsFhirJson(accept: string | undefined): boolean {
+function acceptsFhirJson(accept: string | undefined): boolean {
   if (accept === undefined || accept.trim() === '') return true;
   return accept.split(',').some((item) => {
     const range = parseMediaRange(item);

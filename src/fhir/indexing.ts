@@ -19,7 +19,7 @@ function asArray(value: unknown): unknown[] {
 }
 
 /** The value at a dotted element path (`effectivePeriod.start`). */
-export function elementAt(resource: Json, path: string): unknown {
+function elementAt(resource: Json, path: string): unknown {
   return path.split('.').reduce<unknown>((value, key) => asObject(value)?.[key], resource);
 }
 
@@ -71,7 +71,7 @@ function referenceTokens(param: string, path: string, resource: Json): string[] 
 }
 
 /** A FHIR date, dateTime or instant as the moment it starts (`2024` → 1 Jan 2024). */
-export function parseFhirDate(value: unknown): Date | undefined {
+function parseFhirDate(value: unknown): Date | undefined {
   if (typeof value !== 'string') return undefined;
   const date = new Date(value.length === 4 ? `${value}-01-01` : value.length === 7 ? `${value}-01` : value);
   return Number.isNaN(date.getTime()) ? undefined : date;

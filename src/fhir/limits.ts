@@ -11,7 +11,7 @@ import type { BundleBounds } from './transaction';
 
 /** A Bundle with more entries than this, or more bytes, counts as large. */
 export const LARGE_BUNDLE_ENTRIES = 100;
-export const LARGE_BUNDLE_BYTES = 1024 * 1024;
+const LARGE_BUNDLE_BYTES = 1024 * 1024;
 
 export type FhirLimits = { bounds: BundleBounds; largeBundles: Rate };
 

@@ -25,7 +25,7 @@ type Json = Record<string, unknown>;
 export type StoredResource = { content: Json; versionId: number; lastUpdated: Date };
 
 /** One version in a resource's history; a deletion has no content. */
-export type HistoryEntry = { type: string; id: string; versionId: number; lastUpdated: Date; content: Json | undefined };
+type HistoryEntry = { type: string; id: string; versionId: number; lastUpdated: Date; content: Json | undefined };
 
 export type HistoryPage = { total: number; entries: HistoryEntry[]; nextBefore: number | undefined };
 
@@ -35,12 +35,12 @@ export type SearchResult = { total: number; resources: StoredResource[]; include
 export type EverythingPage = { total: number; resources: StoredResource[]; nextCursor: number | undefined };
 
 /** At most this many included resources per page, so one search cannot pull a whole record at once. */
-export const MAX_INCLUDED = 500;
+const MAX_INCLUDED = 500;
 
 /** What a conditional create did: made the resource, or found the one resource matching its condition. */
-export type ConditionalCreation = { created: boolean; resource: StoredResource };
+type ConditionalCreation = { created: boolean; resource: StoredResource };
 
-export type RecordContents = { type: string; items: { id: string; summary: string; lastUpdated: Date }[] }[];
+type RecordContents = { type: string; items: { id: string; summary: string; lastUpdated: Date }[] }[];
 
 export type RecordRepository = {
   /** The current version; a deleted resource is 410 (ResourceDeleted), one never there 404. */

@@ -61,7 +61,7 @@ class FhirHttpError extends Error {
   }
 }
 
-export function operationOutcome(code: string, diagnostics: string, expression: readonly string[] = []) {
+function operationOutcome(code: string, diagnostics: string, expression: readonly string[] = []) {
   return {
     resourceType: 'OperationOutcome',
     issue: [{ severity: 'error', code, diagnostics, ...(expression.length ? { expression } : {}) }],

@@ -14,7 +14,7 @@ export type DateComparison = { prefix: 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' |
 export type Cursor = { seq: number; key?: number };
 
 /** `_include` (from the matches out) or `_revinclude` (from other resources to the matches), along one reference parameter. */
-export type Inclusion = { source: RecordType; param: string; target: RecordType };
+type Inclusion = { source: RecordType; param: string; target: RecordType };
 
 export type SearchSort = { by: 'date' | 'lastUpdated'; descending: boolean };
 
@@ -44,8 +44,8 @@ export type SearchCriteria = {
 /** Search parameters by name, as a query string or a search form parses them (a repeated name gives a list). */
 export type SearchQuery = Record<string, unknown>;
 
-export const DEFAULT_COUNT = 20;
-export const MAX_COUNT = 100;
+const DEFAULT_COUNT = 20;
+const MAX_COUNT = 100;
 
 /** A search with no parameters (every resource of the type, `DEFAULT_COUNT` a page): what parseSearch fills in, and what in-process readers start from. */
 export function emptyCriteria(): SearchCriteria {

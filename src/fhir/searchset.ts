@@ -18,7 +18,7 @@ const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-Observatio
  * The resource with only `elements`, what every resource keeps (resourceType, id, meta) and the
  * elements its type requires (R4: servers SHOULD return mandatory elements), marked SUBSETTED.
  */
-export function subset(resource: Json, elements: readonly string[]): Json {
+function subset(resource: Json, elements: readonly string[]): Json {
   const mandatory = mandatoryElements(String(resource.resourceType));
   const keeps = (name: string) =>
     name === 'resourceType' || name === 'id' || name === 'meta' || mandatory.has(name) || elements.some((element) => element === name || (element.endsWith('[x]') && name.startsWith(element.slice(0, -3))));

@@ -31,7 +31,9 @@ function applyDate(query: Knex.QueryBuilder, column: string, date: DateCompariso
       query.where(column, '>=', start).andWhere(column, '<', end);
       break;
     case 'ne':
-      query.where((q) => q.where(column, '<', start).orWhere(column, '>=', end).orWhereNull(column));
+      query.where((q) => {
+        q.where(column, '<', start).orWhere(column, '>=', end).orWhereNull(column);
+      });
       break;
     case 'gt':
     case 'sa':
@@ -317,5 +319,3 @@ export function createResourceStore(db: Database) {
     },
   };
 }
-
-export type ResourceStore = ReturnType<typeof createResourceStore>;

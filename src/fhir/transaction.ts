@@ -33,7 +33,7 @@ import { searchsetBundle } from './searchset';
 type Json = Record<string, unknown>;
 
 /** At most this many entries in one Bundle. */
-export const MAX_ENTRIES = 1000;
+const MAX_ENTRIES = 1000;
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -45,10 +45,10 @@ export type Step =
   | { method: 'SEARCH'; type: RecordType; query: SearchQuery };
 
 /** What each step needs of the caller's scopes. */
-export const PERMISSION_OF: Readonly<Record<Step['method'], Permission>> = { POST: 'c', PUT: 'u', DELETE: 'd', GET: 'r', SEARCH: 's' };
+const PERMISSION_OF: Readonly<Record<Step['method'], Permission>> = { POST: 'c', PUT: 'u', DELETE: 'd', GET: 'r', SEARCH: 's' };
 
 /** The permissions a step needs: a conditional create also searches. */
-export function permissionsFor(step: Step): Permission[] {
+function permissionsFor(step: Step): Permission[] {
   return step.method === 'POST' && step.ifNoneExist ? ['c', 's'] : [PERMISSION_OF[step.method]];
 }
 
@@ -61,7 +61,7 @@ export type Outcome = { status: number; resource?: StoredResource; location?: st
 export type BundleBounds = { maxReads: number; maxResources: number };
 
 /** How many more resources a Bundle's reads and searches may return. */
-export type ResourceBudget = { left: number };
+type ResourceBudget = { left: number };
 
 /** The work is handed back to the event loop after this long, so one large Bundle never holds it. */
 const TURN_MS = 10;
@@ -81,7 +81,7 @@ async function inTurns<T, R>(items: readonly T[], fn: (item: T, index: number) =
 }
 
 /** `Bundle.entry[3]: message`, keeping the kind of refusal (and its FHIRPath locations). */
-export function atEntry(index: number, error: unknown): unknown {
+function atEntry(index: number, error: unknown): unknown {
   if (error instanceof InvalidResource) return new InvalidResource(`Bundle.entry[${index}]: ${error.message}`, error.expression.map((path) => `Bundle.entry[${index}].resource.${path}`));
   // Other refusals keep their class (a 403 keeps its WWW-Authenticate challenge); only the sentence says where.
   if (error instanceof DomainError) error.message = `Bundle.entry[${index}]: ${error.message}`;

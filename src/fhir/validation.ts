@@ -48,7 +48,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { fhirPatternEngine } from './patterns';
 import { Fhir, type ValidatorMessage } from 'fhir';
 
-export type ValidationIssue = { path: string; message: string };
+type ValidationIssue = { path: string; message: string };
 export type ValidationResult = { valid: true } | { valid: false; issues: ValidationIssue[] };
 
 type JsonSchema = Record<string, unknown>;

@@ -14,7 +14,7 @@ const LOOK_ALIKES: readonly [RegExp, string][] = [
 ];
 
 /** `text` as printable ASCII fit for a quoted-string: look-alikes mapped, accents dropped, the rest `?`. */
-export function asciiText(text: string): string {
+function asciiText(text: string): string {
   let out = text.normalize('NFKD').replace(/\p{M}/gu, '');
   for (const [pattern, replacement] of LOOK_ALIKES) out = out.replace(pattern, replacement);
   return out.replace(/\s+/gu, ' ').replace(/[^\x20-\x7E]/gu, '?');

@@ -41,7 +41,7 @@ export function fromBodyParser(error: unknown): HttpError | undefined {
   return undefined;
 }
 
-export function wantsJson(req: Request): boolean {
+function wantsJson(req: Request): boolean {
   if (req.path.startsWith('/api/') || req.path.startsWith('/fhir')) return true;
   return !req.accepts('html') && Boolean(req.accepts('json'));
 }

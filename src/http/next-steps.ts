@@ -1,6 +1,6 @@
 /**
  * What a person can do after an error page, in one sentence: every error page ends with a next
- * step rather than a dead end (issue 15). Chosen by the error's code first, then by its status.
+ * step rather than a dead end. Chosen by the error's code first, then by its status.
  */
 const BY_CODE: Readonly<Record<string, string>> = {
   invalid_csrf_token: 'Go back, reload the page, and send the form again.',

@@ -12,7 +12,7 @@ const API_PREFIXES = ['/api/'];
 const OPERATIONS_PATHS = ['/metrics', '/readyz', '/healthz'];
 
 /** Which part of carevault a path belongs to. */
-export function areaOf(path: string): string {
+function areaOf(path: string): string {
   if (path === OIDC_ROUTES.token) return 'token';
   if (path === OIDC_ROUTES.authorization || path.startsWith(`${OIDC_ROUTES.authorization}/`)) return 'authorization';
   if (isProviderPath(path)) return 'oauth';
@@ -24,7 +24,7 @@ export function areaOf(path: string): string {
 }
 
 /** The FHIR interaction and resource type of a request under /fhir (path relative to /fhir). */
-export function fhirInteractionOf(method: string, path: string): { resourceType: string; interaction: string } {
+function fhirInteractionOf(method: string, path: string): { resourceType: string; interaction: string } {
   const [type = '', id, more] = path.split('/').filter(Boolean);
   if (type === 'metadata' && !id) return { resourceType: 'none', interaction: 'capabilities' };
   if (type === '.well-known') return { resourceType: 'none', interaction: 'discovery' };

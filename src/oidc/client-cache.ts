@@ -10,7 +10,7 @@
  */
 
 /** How long another instance may keep using a client's metadata after it was stored. */
-export const CLIENT_CACHE_SECONDS = 5;
+const CLIENT_CACHE_SECONDS = 5;
 
 /** Entries kept at most; beyond it the oldest go (a bound, not an expected size). */
 const MAX_ENTRIES = 10_000;

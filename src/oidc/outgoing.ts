@@ -37,7 +37,7 @@ for (const [prefix, bits] of [
 }
 
 /** Loopback, private, link-local, shared, multicast or unspecified. */
-export function isInternalAddress(address: string): boolean {
+function isInternalAddress(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped) return isInternalAddress(mapped);
   const family = net.isIP(address);

@@ -18,7 +18,7 @@ const FORM = 'application/x-www-form-urlencoded';
  * The form travels on in a URL, and Node refuses a request head over 16 KB (request line and
  * cookies together), so the form stays well below that.
  */
-export const MAX_FORM_BYTES = 8 * 1024;
+const MAX_FORM_BYTES = 8 * 1024;
 
 /** One form field's name or value; `+` is a space (HTML form serialization). */
 function decodeField(raw: string): string {

@@ -14,7 +14,6 @@ export const CONFIDENTIAL_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_s
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
-export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** carevault signs ID tokens and responses with these (SMART needs RS256). */
 export const SIGNING_ALGS = ['RS256', 'ES256'] as const;

@@ -14,5 +14,3 @@ export function createSessions(current: () => Provider, secure: boolean) {
     },
   };
 }
-
-export type Sessions = ReturnType<typeof createSessions>;

@@ -177,7 +177,9 @@ export function createModelStore(db: Database) {
       await db
         .table('oidc_models')
         .where({ grant_id: grantId })
-        .orWhere((q) => q.where({ model: 'Grant', id: grantId }))
+        .orWhere((q) => {
+          q.where({ model: 'Grant', id: grantId });
+        })
         .delete();
     },
 
@@ -236,7 +238,9 @@ export function createModelStore(db: Database) {
         .table('oidc_models as t')
         .whereIn('t.model', ['AuthorizationCode', 'AccessToken', 'RefreshToken'])
         .whereNotNull('t.grant_id')
-        .whereNotExists((g) => g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id'))
+        .whereNotExists((g) => {
+          g.select(db.raw('1')).from('oidc_models as g').where('g.model', 'Grant').andWhereRaw('g.id = t.grant_id');
+        })
         .delete();
       return expired + orphaned;
     },
@@ -305,8 +309,6 @@ export function createKeyStore(db: Database) {
     },
   };
 }
-
-export type KeyStore = ReturnType<typeof createKeyStore>;
 
 export function createSecretStore(db: Database) {
   return {

@@ -56,8 +56,8 @@ const MAX_POINTS = 200;
 // The drawing area, in SVG user units (the chart scales to the page's width).
 export const CHART_SIZE = { width: 320, height: 150, left: 44, right: 12, top: 12, bottom: 28 } as const;
 
-export type ChartPoint = { at: Date; value: number; x: number; y: number; label: string };
-export type ChartSeries = { name: string; points: ChartPoint[]; line: string; colour: string };
+type ChartPoint = { at: Date; value: number; x: number; y: number; label: string };
+type ChartSeries = { name: string; points: ChartPoint[]; line: string; colour: string };
 export type Chart = {
   key: string;
   title: string;
@@ -141,7 +141,7 @@ function readingOf(observation: Json): { key: string; title: string; unit: strin
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 const SHORT_DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: '2-digit', timeZone: 'UTC' });
 
-export function unitLabel(unit: string): string {
+function unitLabel(unit: string): string {
   return UNIT_LABELS[unit] ?? unit;
 }
 

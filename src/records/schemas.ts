@@ -24,5 +24,3 @@ export const recordInCareForm = z.object({
     .refine((value) => Number(value.slice(0, 4)) >= 1900, 'Enter a birth date after 1900.'),
   relationship: z.enum(RELATIONSHIPS, { message: 'Choose how they are related to you.' }),
 });
-
-export type RecordInCareForm = z.infer<typeof recordInCareForm>;

@@ -1,5 +1,5 @@
 /**
- * The record page's "Download my record" and "Import" (issue 16): `GET /records/<id>/download`
+ * The record page's "Download my record" and "Import": `GET /records/<id>/download`
  * answers the whole record as a FHIR Bundle file; `POST /records/<id>/import` takes a Bundle file
  * and shows what it would add (nothing is written yet), and `POST /records/<id>/import/confirm`
  * writes it. Only the record's custodians reach these; to anyone else the record does not exist.

@@ -1,5 +1,5 @@
 /**
- * A person's whole record in and out (issue 16), their right of access: "Download my record" gives
+ * A person's whole record in and out, their right of access: "Download my record" gives
  * every resource of the record as one FHIR Bundle (type `collection`, JSON); "Import" takes a
  * Bundle file, shows first what it would add in plain words (a dry run of the very transaction,
  * rolled back, so the review fails exactly where the import would), then writes it in one

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CAPABILITIES, IDENTITY_SCOPES, describeScope, isRuleScope, type Capability } from './scopes';
 
-export const ruleSchema = z
+const ruleSchema = z
   .object({
     scope: z.string().refine(isRuleScope, {
       message: 'must be a record scope like patient/Observation.rs, or offline_access or online_access',

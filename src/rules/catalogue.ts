@@ -24,7 +24,7 @@ export type RecordType = (typeof RECORD_TYPES)[number];
 export type TokenSource = { concept: string } | { coding: string } | { code: string };
 
 /** A reference search parameter other than the patient: the element holding it and the types it may point at. */
-export type ReferenceSource = { path: string; targets: readonly RecordType[] };
+type ReferenceSource = { path: string; targets: readonly RecordType[] };
 
 export type TypeEntry = {
   /** What the type holds, as a person would say it ("your observations — vital signs and lab results"). */

@@ -5,7 +5,7 @@
 import { hashSecret, verifySecret } from './secrets';
 
 /**
- * The form an answer is compared in (DESIGN.md: "compared case-insensitively (trimmed)"): "  Blue
+ * The form an answer is compared in (compared case-insensitively, trimmed): "  Blue
  * Whale " and "blue whale" are the same answer. NFKC first, so the same letters typed on another
  * keyboard (full-width, composed accents) compare equal.
  */

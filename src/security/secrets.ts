@@ -43,7 +43,7 @@ export async function sealSecret(plaintext: string, secret: string | undefined):
     .encrypt(encryptionKey(secret));
 }
 
-export function isSealed(value: string): boolean {
+function isSealed(value: string): boolean {
   return /^[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+$/.test(value);
 }
 

@@ -1,6 +1,6 @@
 /**
  * POST at the authorization endpoint (OpenID Connect Core §3.1.2.1) and the end-session endpoint
- * (RP-Initiated Logout §2), issue 9: a form POST is answered 303 to the same request as a GET, so it
+ * (RP-Initiated Logout §2): a form POST is answered 303 to the same request as a GET, so it
  * meets the same checks and pages, while the session cookies stay SameSite=Lax — proven in Chromium
  * with a cross-site form POST from the app's page that reaches consent without signing in again.
  * Malformed, oversized and non-form bodies get a clear 4xx page, never a 500.

@@ -1,5 +1,5 @@
 /**
- * Authorization-based records (issue 3) with openid-client as the app: optional rules, records in
+ * Authorization-based records with openid-client as the app: optional rules, records in
  * care, online and offline access, pairwise subjects, remove access, revocation, replay and
  * concurrency, dynamic registration and the history page.
  */
@@ -100,8 +100,7 @@ test('an unchecked optional rule and a child record: the token holds exactly wha
 
   // The history of the child's record tells what happened, newest first, to its custodian only.
   const signedIn = new Browser(server.issuer);
-  let page = await signedIn.visit('/login');
-  page = await signedIn.submit(page, { email: person.email, password: person.password });
+  await signedIn.submit(await signedIn.visit('/login'), { email: person.email, password: person.password });
   const history = textOf((await signedIn.visit(`/records/${childId}/history`)).html);
   expect(history).toContain('Dana Whitfield allowed Weight Tracker to reach this record, also while you are away');
   expect(history.indexOf('Weight Tracker renewed its access tokens')).toBeLessThan(history.indexOf('Weight Tracker received access tokens'));

@@ -1,5 +1,5 @@
 /**
- * The one bearer gate in front of /fhir and /api/* (issue 7): DPoP-bound tokens need their proof
+ * The one bearer gate in front of /fhir and /api/*: DPoP-bound tokens need their proof
  * (RFC 9449 §7) and are refused as Bearer; client-credentials tokens pass only with the capability
  * an app API asks for; a request resolves in at most two queries and a whole FHIR read, audit
  * included, in at most three. Also: the record's name and birth date are its Patient's.

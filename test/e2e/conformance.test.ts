@@ -1,5 +1,5 @@
 /**
- * Conformance (issue 9): carevault's three self-descriptions — OpenID discovery, SMART discovery and
+ * Conformance: carevault's three self-descriptions — OpenID discovery, SMART discovery and
  * the FHIR CapabilityStatement — are read from the running server and walked field by field and
  * value by value; each advertised thing is looked up in a table of checks (test/support/conformance)
  * and proven with real clients: openid-client (code + PKCE, PAR, DPoP, every client authentication,

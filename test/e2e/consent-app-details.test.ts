@@ -1,7 +1,7 @@
 /**
  * The consent page shows what the app registered about itself (RFC 7591 §2: `logo_uri`,
  * `policy_uri`, `tos_uri`), the logo allowed by that page's CSP only; and error pages — carevault's
- * own and oidc-provider's — end with what to do next (issue 15).
+ * own and oidc-provider's — end with what to do next.
  */
 import { Browser, textOf } from '../support/browser';
 import { CALLBACK, WEIGHT_TRACKER, newPerson, registerTestApp, startAuthorization } from '../support/app';

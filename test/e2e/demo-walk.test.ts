@@ -1,5 +1,5 @@
 /**
- * The demo's path, walked in Chromium as a newcomer would click it (issue 15): Demo Clinic (the
+ * The demo's path, walked in Chromium as a newcomer would click it: Demo Clinic (the
  * app `npm run demo` starts, here in-process on a port the kernel gives) and carevault — connect
  * with web-based authorization, add a weight and refresh offline, drop off a package and pick it
  * up, create a connect request and validate it, send a Direct message and find it in the inbox.

@@ -1,5 +1,5 @@
 /**
- * The inbox in a real browser (headless Chromium), issue 12: a message with a PDF and a C-CDA sent
+ * The inbox in a real browser (headless Chromium): a message with a PDF and a C-CDA sent
  * through the API (openid-client's client-credentials token) and one sent over SMTP (nodemailer,
  * signed in with the app's client id and secret) both appear; the C-CDA is added to the record
  * and an app the person authorizes reads it at /fhir/DocumentReference; two people exchange

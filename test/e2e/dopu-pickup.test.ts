@@ -1,5 +1,5 @@
 /**
- * DOPU end to end (issue 10, "Done when"): Riverside Clinic drops off an Observation, a Condition
+ * DOPU end to end: Riverside Clinic drops off an Observation, a Condition
  * and a DocumentReference carrying a PDF with openid-client's client-credentials grant; a parent
  * picks the package up in headless Chromium — types the code, signs in, answers, chooses their
  * child's record, reviews, accepts — and an app the parent authorized for the child's record reads

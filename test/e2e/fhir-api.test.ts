@@ -1,5 +1,5 @@
 /**
- * The records API (issue 4) with real tokens from the code flow: the scope matrix, isolation
+ * The records API with real tokens from the code flow: the scope matrix, isolation
  * between records and people, validation, versioning, search and paging, revocation, and what the
  * person sees of it.
  */

@@ -1,5 +1,5 @@
 /**
- * FHIR search by POST and content negotiation (issue 9): `POST /fhir/<Type>/_search` with a form
+ * FHIR search by POST and content negotiation: `POST /fhir/<Type>/_search` with a form
  * body answers as the GET does — same criteria, same paging — driven by fhir-kit-client's
  * postSearch as a real client; XML asked for by `_format` or Accept is 406 with an
  * OperationOutcome instead of JSON nobody asked for; every JSON spelling of `_format` works and

@@ -1,5 +1,5 @@
 /**
- * A person's whole record through the FHIR API (issue 16), driven by fhir-kit-client as a real
+ * A person's whole record through the FHIR API, driven by fhir-kit-client as a real
  * app would: versions (vread, history, deletions answering 410), search with _sort, _include,
  * _revinclude, _summary=count and _elements, Patient/$everything, and transaction and batch
  * Bundles (R4's processing order, conditional creates). Every Bundle the server returns is checked

@@ -1,5 +1,5 @@
 /**
- * Every page, checked by axe-core in Chromium (issue 15): home, sign-in (and its refusal),
+ * Every page, checked by axe-core in Chromium: home, sign-in (and its refusal),
  * registration, consent, records, a record with charts, one of its items, its history, connected apps, the pickup
  * pages, the connect pages, the inbox and a message, sign-out, and error pages — no serious or
  * critical violation (WCAG 2.1 A/AA and axe's best practices), and each page usable on a phone

@@ -1,5 +1,5 @@
 /**
- * Patient Connect (issue 11) on the device authorization grant: a clinic's app (openid-client's
+ * Patient Connect on the device authorization grant: a clinic's app (openid-client's
  * device flow) creates a connect request; a parent validates it in headless Chromium for their
  * child's record with one optional rule unticked; the app lists it as authorized and collects
  * offline tokens holding exactly what was approved. Refusals: three wrong answers, expiry (the

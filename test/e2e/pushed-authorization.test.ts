@@ -1,5 +1,5 @@
 /**
- * Pushed authorization requests (RFC 9126), issue 9: every kind of app pushes its request with
+ * Pushed authorization requests (RFC 9126): every kind of app pushes its request with
  * openid-client and completes the flow, with and without the SMART `aud`; the SMART checks run when
  * the request is pushed and never see the stored request's JWT claims (its `aud` is the issuer);
  * what was pushed is what is asked, whatever the browser's URL adds; DPoP binds through PAR; and an

@@ -1,5 +1,5 @@
 /**
- * The record page's charts and the grouped history (issue 15): an app writes 30 weights, three
+ * The record page's charts and the grouped history: an app writes 30 weights, three
  * blood pressures and two glucose readings through the FHIR API; the record page draws one SVG
  * chart per kind, whose points (read back from the SVG) are the data, placed in time order and
  * on a linear scale, with the latest value in words beside it; the history page lists what

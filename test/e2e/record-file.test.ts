@@ -1,5 +1,5 @@
 /**
- * "Download my record" and "Import" on the record page (issue 16), in Chromium as a person uses
+ * "Download my record" and "Import" on the record page, in Chromium as a person uses
  * them: Alex's record (filled by an app with a transaction Bundle) is downloaded as a FHIR Bundle
  * file, valid FHIR R4; Gale opens a new record in her care and imports the file, sees first what
  * it holds in plain words, confirms, and the record then holds the same resources (ids aside),

@@ -9,7 +9,7 @@
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { CALLBACK_ROUTE, launchChromium, type Chromium } from '../support/chromium';
+import { launchChromium, type Chromium } from '../support/chromium';
 import { directToken, postMessage } from '../support/direct';
 import { createAccount } from '../support/forms';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
@@ -38,10 +38,7 @@ afterAll(async () => {
 
 /** A fresh browser whose clock runs in `timezoneId`, with the app's callback answered locally. */
 async function personIn(timezoneId: string): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await chromium.browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId });
-  context.setDefaultTimeout(30_000);
-  await context.route(CALLBACK_ROUTE, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>App</title>' }));
-  return { context, page: await context.newPage() };
+  return chromium.newPerson({ timeoutMs: 30_000, timezoneId });
 }
 
 /** Registers on /register, landing on home, and waits until the browser has told its time zone. */

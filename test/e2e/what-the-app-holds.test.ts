@@ -1,5 +1,5 @@
 /**
- * An app holds exactly what the person last approved (issue 8): a new consent withdraws the tokens
+ * An app holds exactly what the person last approved: a new consent withdraws the tokens
  * carrying what it no longer allows, racing consents converge on one authorization and one grant,
  * online access belongs to one authorization and ends at sign-out, capabilities are refused at the
  * authorization endpoint and need a confidential app, and a code presented twice always revokes

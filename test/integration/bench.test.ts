@@ -1,5 +1,5 @@
 /**
- * `npm run bench` keeps working (issue 14): a short run on this test's database prints the table
+ * `npm run bench` keeps working: a short run on this test's database prints the table
  * and one JSON document with, for every path, requests/s, p50, p99, errors, the reference measured
  * in the same run and the ratio, and the server's resident memory. The figures' sizes are not
  * checked — this machine is shared — only that each path was really measured without errors.

@@ -242,7 +242,7 @@ describe('carevault apps create and keys rotate (on the database migrated above)
     expect(finally_.length).toBe(before.length + 4);
   }, 90_000);
 
-  test('the registration document example of DESIGN.md registers as it is', async () => {
+  test('the documented registration document example registers as it is', async () => {
     const designExample = { ...WEIGHT_TRACKER, redirect_uris: [CALLBACK], capabilities: ['dopu', 'connect', 'direct'] };
     const result = await cli(target, ['apps', 'create', '--file', writeDocument(target, 'design', designExample)]);
     const registered = parseOutput(result);

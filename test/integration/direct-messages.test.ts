@@ -1,5 +1,5 @@
 /**
- * Direct messaging (issue 12) on a real server: apps send through `POST /api/direct/messages`
+ * Direct messaging on a real server: apps send through `POST /api/direct/messages`
  * (openid-client's client-credentials token) and over SMTP (nodemailer signed in with the app's
  * client id and secret); every refusal comes with its status or SMTP reply and leaves nothing
  * stored; a message lands whole or not at all; racing requests converge.

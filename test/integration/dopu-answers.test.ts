@@ -1,5 +1,5 @@
 /**
- * The secret answer under attack (DESIGN.md "DOPU": locked after 3 wrong answers): someone holding
+ * The secret answer under attack (a package locks after 3 wrong answers): someone holding
  * a pickup code posts many guesses at once, on one instance or on two of the same issuer — the
  * answers are judged one at a time, so of all the guesses only three wrong ones are ever judged
  * and the contents are never shown once the third is counted; one account cannot spend the tries

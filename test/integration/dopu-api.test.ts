@@ -1,5 +1,5 @@
 /**
- * The DOPU app API and its refusals (issue 10, "API"): who may call it (a client-credentials token
+ * The DOPU app API and its refusals: who may call it (a client-credentials token
  * with the `dopu` capability), what a drop-off must be (each refusal with its status and the path
  * of the first problem), what the status and list show (never contents), withdrawal and decline,
  * and that a failed email never loses a package. Pages are driven at the HTTP level here.

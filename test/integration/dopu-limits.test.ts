@@ -1,5 +1,5 @@
 /**
- * DOPU's limits (issue 10, "Limits", "Audit", "Done when"): three wrong answers lock a package
+ * DOPU's limits: three wrong answers lock a package
  * for good; after 28 days it expires (a test clock: the package's `expires_at` is moved into the
  * past) — on the page, in the app's status and by the sweep; of 20 concurrent pickups exactly one
  * writes; a ticket works only for its person and their records; a dump of every table shows

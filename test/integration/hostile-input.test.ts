@@ -4,7 +4,7 @@
  * invalid UTF-8 in form fields, odd FHIR resources and search values, garbage at the OAuth
  * endpoints, odd Authorization headers and cookies, other people's interactions and CSRF tokens.
  *
- * DESIGN.md, "Errors": nothing a user sends produces a 500 or a stack trace; browser routes answer
+ * Errors: nothing a user sends produces a 500 or a stack trace; browser routes answer
  * pages, `/fhir` answers OperationOutcome, the OAuth endpoints answer RFC 6749 JSON errors. Every
  * request is sent raw (node:http, no URL normalisation) and checked for: a status below 500, no
  * `server_error`, no stack trace in the body, the right format for its route, the status expected
@@ -215,11 +215,6 @@ function formOf(page: PageResponse, actionContains = ''): { action: string; csrf
   if (!form) throw new Error(`no form with action containing "${actionContains}" on ${page.url}`);
   const csrf = /name="_csrf" value="([^"]*)"/.exec(form[2] ?? '')?.[1] ?? '';
   return { action: new URL((form[1] ?? '').replace(/&amp;/g, '&'), page.url).pathname, csrf };
-}
-
-/** A form body from already-encoded pairs, so NULs and invalid UTF-8 go through as written. */
-function formBody(pairs: readonly (readonly [string, string])[]): string {
-  return pairs.map(([key, value]) => `${key}=${value}`).join('&');
 }
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' } as const;

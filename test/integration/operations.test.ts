@@ -1,5 +1,5 @@
 /**
- * The operator's view (issue 15): `/metrics` in Prometheus's text format behind METRICS_ENABLED and
+ * The operator's view: `/metrics` in Prometheus's text format behind METRICS_ENABLED and
  * a bearer token, moved by real traffic — a client-credentials token, a person's consent, a code
  * exchange, a refresh, FHIR reads, a DOPU drop-off — and `/readyz`, which answers 503 while a
  * migration this code knows has not run.

@@ -1,5 +1,5 @@
 /**
- * Anonymous work is bounded (issue 13): authorization requests from one client address (played
+ * Anonymous work is bounded: authorization requests from one client address (played
  * through a trusted proxy's X-Forwarded-For) are counted before oidc-provider stores anything;
  * past the limit they are answered 429 with Retry-After, as a page and never a redirect, and no
  * interaction is stored for them; other addresses are not affected. Prints its figures.

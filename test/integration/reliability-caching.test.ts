@@ -1,5 +1,5 @@
 /**
- * Nothing with health data or tokens is cacheable (issue 13): the person's pages (records, a
+ * Nothing with health data or tokens is cacheable: the person's pages (records, a
  * record, its history, connected apps, the consent page), the records API, the token and userinfo
  * endpoints all say `Cache-Control: no-store`; the stylesheet stays cacheable.
  */

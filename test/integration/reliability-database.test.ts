@@ -1,5 +1,5 @@
 /**
- * Losing the database (issue 13): while it is gone, each surface answers 503 with `Retry-After` in
+ * Losing the database: while it is gone, each surface answers 503 with `Retry-After` in
  * its own format — FHIR an OperationOutcome, the token endpoint OAuth JSON, the app APIs
  * `{ error, error_description }`, pages a page, /healthz JSON — never a 500; when it is back, everything works again without a restart. Under write load
  * with the database connections killed again and again, no write that was acknowledged (201) is

@@ -1,5 +1,5 @@
 /**
- * Fuzz with figures (issue 13): more than 10,000 malformed requests across every endpoint and form
+ * Fuzz with figures: more than 10,000 malformed requests across every endpoint and form
  * — broken JSON and forms, huge and deep bodies, wrong types, unicode edge cases, header
  * injection, duplicate parameters, wrong methods and content types — with real credentials where
  * an endpoint needs them, so the malformed part reaches the code behind the gate. It prints the

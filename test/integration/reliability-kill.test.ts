@@ -1,5 +1,5 @@
 /**
- * kill -9 under write load (issue 13): carevault (a process of its own, on the embedded database
+ * kill -9 under write load: carevault (a process of its own, on the embedded database
  * or PostgreSQL) is killed with SIGKILL while apps write records, started again on the same data,
  * and every write it had acknowledged (201) is there. Prints its figures.
  */

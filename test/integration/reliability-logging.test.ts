@@ -1,5 +1,5 @@
 /**
- * Failures are seen (issue 13): every response carries a request id (`X-Request-Id`, the caller's
+ * Failures are seen: every response carries a request id (`X-Request-Id`, the caller's
  * when it is a plain token), every 5xx — from oidc-provider's endpoints and from carevault's own
  * routes — is logged exactly once as a JSON line with that id, the path and the cause, nothing on
  * stderr is unstructured, and the log of a whole authorization (debug level) never carries the

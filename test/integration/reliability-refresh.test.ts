@@ -1,9 +1,9 @@
 /**
- * One lost refresh response does not cost the person's authorization (issue 13): an app retrying
+ * One lost refresh response does not cost the person's authorization: an app retrying
  * with the same refresh token within REFRESH_REUSE_GRACE gets a working pair from the same chain,
  * once (the lost pair — its refresh and its access token — is withdrawn, so the chain stays one line); a second retry is
  * refused without ending anything; reuse after the grace still ends the whole authorization. A
- * refresh costs seven queries (issue 14).
+ * refresh costs seven queries.
  */
 import * as oidc from 'openid-client';
 import { authorizedApp, type Authorized } from '../support/authorized';
@@ -76,7 +76,7 @@ test('a retry within the grace withdraws the pair it replaces whole: the lost ac
   expect(await readsRecord((await again(retried.refresh_token ?? '')).access_token)).toBe(200);
 });
 
-test('a refresh reads the refresh token with its grant: seven queries, the audit line among them (issue 14)', async () => {
+test('a refresh reads the refresh token with its grant: seven queries, the audit line among them', async () => {
   const holder = await authorizedApp(server, 'Count Trips');
   const statements: string[] = [];
   const stop = server.db.onStatement((sql) => {

@@ -1,5 +1,5 @@
 /**
- * Registration fetches nothing internal (issue 13): `sector_identifier_uri` and `jwks_uri` naming
+ * Registration fetches nothing internal: `sector_identifier_uri` and `jwks_uri` naming
  * loopback, private or link-local hosts are refused at dynamic registration and in the CLI's path,
  * and nothing connects to them; REGISTRATION_ALLOW_PRIVATE_URIS lets them through (tests, closed
  * networks). Prints its figures.

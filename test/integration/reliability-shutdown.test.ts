@@ -1,5 +1,5 @@
 /**
- * SIGTERM under keep-alive load (issue 13): carevault stops accepting, answers what arrives on open
+ * SIGTERM under keep-alive load: carevault stops accepting, answers what arrives on open
  * connections with `Connection: close`, keeps a request whose headers were still arriving at the
  * signal, lets an idle kept-alive connection send one more request, resets nothing, and exits 0
  * within SHUTDOWN_TIMEOUT. Prints its figures.

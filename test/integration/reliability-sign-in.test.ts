@@ -1,5 +1,5 @@
 /**
- * Sign-in limits that cannot be turned against the person (issue 13), with client addresses played
+ * Sign-in limits that cannot be turned against the person, with client addresses played
  * through a trusted proxy's X-Forwarded-For: one address guessing at one account is locked out of
  * that account; many addresses guessing at it wait longer and longer (never a lock); the person
  * from an address that has not guessed signs in at once with the right password. Registration:

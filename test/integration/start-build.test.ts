@@ -1,5 +1,5 @@
 /**
- * `npm start` compiles only when a source changed (issue 14: ready within 3 s on unchanged
+ * `npm start` compiles only when a source changed (ready within 3 s on unchanged
  * sources): scripts/build.js with `--if-stale` leaves dist/ alone when every input is as it was
  * built, and rebuilds after an edit, an added file or a deleted one. Run on a small copy of the
  * project (its tsconfig files and package.json, a two-file src/) so the test is quick.

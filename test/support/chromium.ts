@@ -26,7 +26,7 @@ const WHAT_TO_INSTALL =
   'No Chromium found: set CHROMIUM_PATH to a Chromium or Chrome executable, or install one (Debian/Ubuntu: apt-get install chromium; macOS: Google Chrome).';
 
 /** The browser to launch: its executable and the flags it needs beyond CHROMIUM_ARGS. */
-export async function locateChromium(): Promise<{ executablePath: string; args: string[] }> {
+async function locateChromium(): Promise<{ executablePath: string; args: string[] }> {
   const chosen = process.env.CHROMIUM_PATH;
   if (chosen) {
     if (!fs.existsSync(chosen)) throw new Error(`CHROMIUM_PATH is ${chosen}, which does not exist. ${WHAT_TO_INSTALL}`);
@@ -43,7 +43,7 @@ export async function locateChromium(): Promise<{ executablePath: string; args: 
   throw new Error(WHAT_TO_INSTALL);
 }
 
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -55,16 +55,19 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** Every URL on the app's callback origin, e.g. https://app.example/**. */
-export const CALLBACK_ROUTE = `${new URL(CALLBACK).origin}/**`;
+const CALLBACK_ROUTE = `${new URL(CALLBACK).origin}/**`;
 
 const CALLBACK_PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test app</title></head><body><p>Back at the app.</p></body></html>';
 
-export type PersonBrowser = { context: BrowserContext; page: Page };
+type PersonBrowser = { context: BrowserContext; page: Page };
 
 export type Chromium = {
   browser: Browser;
-  /** A fresh context (no cookies) with one page, and the app's callback host answered locally. */
-  newPerson(options?: { timeoutMs?: number }): Promise<PersonBrowser>;
+  /**
+   * A fresh context (no cookies) with one page, and the app's callback host answered locally;
+   * `timezoneId` sets the browser's time zone (the person's pages follow it).
+   */
+  newPerson(options?: { timeoutMs?: number; timezoneId?: string }): Promise<PersonBrowser>;
   /** Closes every context opened here, then the browser. */
   close(): Promise<void>;
 };
@@ -75,8 +78,8 @@ export async function launchChromium(): Promise<Chromium> {
   const contexts = new Set<BrowserContext>();
   return {
     browser,
-    async newPerson({ timeoutMs = 15_000 } = {}) {
-      const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    async newPerson({ timeoutMs = 15_000, timezoneId }: { timeoutMs?: number; timezoneId?: string } = {}) {
+      const context = await browser.newContext({ viewport: { width: 1024, height: 800 }, ...(timezoneId ? { timezoneId } : {}) });
       contexts.add(context);
       context.on('close', () => contexts.delete(context));
       context.setDefaultTimeout(timeoutMs);

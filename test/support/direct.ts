@@ -1,5 +1,5 @@
 /**
- * Direct messaging in tests (issue 12): a clinic app sending through the API (openid-client's
+ * Direct messaging in tests: a clinic app sending through the API (openid-client's
  * client-credentials grant) and over SMTP (nodemailer, signed in with the app's client id and
  * secret), people signed up with an HTTP-level browser who read their Direct address off their
  * inbox page, and small but real attachments (a PDF, a C-CDA, a PNG).

@@ -1,5 +1,5 @@
 /**
- * Direct addresses (src/direct/addresses.ts, issue 12 §1): names folded to ASCII local parts,
+ * Direct addresses (src/direct/addresses.ts): names folded to ASCII local parts,
  * numbered candidates, and which addresses name a carevault record.
  */
 import { candidate, firstFree, localPartBase, localPartOf } from '../../src/direct/addresses';

@@ -1,5 +1,5 @@
 /**
- * What a Direct message may carry (src/direct/attachments.ts, issue 12 §4): PDF, PNG, JPEG, plain
+ * What a Direct message may carry (src/direct/attachments.ts): PDF, PNG, JPEG, plain
  * text, C-CDA/CDA XML and FHIR JSON, each only when the bytes are what the type says; 20
  * attachments and 25 MB at most; safe file names that end with the checked type's extension.
  */

@@ -1,5 +1,5 @@
 /**
- * Direct messaging's settings (src/config.ts, issue 12): DIRECT_DOMAIN, DIRECT_SMTP_PORT,
+ * Direct messaging's settings (src/config.ts): DIRECT_DOMAIN, DIRECT_SMTP_PORT,
  * DIRECT_TLS_CERT / DIRECT_TLS_KEY, the SMTP AUTH limits — defaults and one clear line for a bad value.
  */
 import path from 'node:path';

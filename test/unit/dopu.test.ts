@@ -1,5 +1,5 @@
 /**
- * DOPU's pure parts (issue 10): pickup codes (alphabet, shape, normalization, hashing), sealing
+ * DOPU's pure parts: pickup codes (alphabet, shape, normalization, hashing), sealing
  * under the answer (argon2id + AES-256-GCM), the checks a dropped-off resource passes, how
  * resources are re-pointed into a record, and the review in plain words.
  */
@@ -37,7 +37,7 @@ describe('pickup codes', () => {
     for (const typed of ['JKWZ-QNMN-VHRX-ZGNR-GZNH', 'jkwzqnmnvhrxzgnrgznh', ' jkwz qnmn vhrx zgnr gznh ', 'Jkwz-Qnmn vhrx–zgnr gznh']) {
       expect(normalizePickupCode(typed)).toBe('JKWZQNMNVHRXZGNRGZNH');
     }
-    // DESIGN.md's example has a Y, which is not in the alphabet (no vowels, and Y can be one).
+    // The documented example code has a Y, which is not in the alphabet (no vowels, and Y can be one).
     expect(normalizePickupCode('JKYZ-QNMN-VHRX-ZGNR-GZNH')).toBeUndefined();
     for (const typed of ['', 'JKWZ-QNMN-VHRX-ZGNR', 'JKWZ-QNMN-VHRX-ZGNR-GZNA', 'JKWZ-QNMN-VHRX-ZGNR-GZNH-B', '1234-QNMN-VHRX-ZGNR-GZNH']) {
       expect(normalizePickupCode(typed)).toBeUndefined();

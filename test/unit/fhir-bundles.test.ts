@@ -1,5 +1,5 @@
 /**
- * The pure parts of transaction Bundles and imports (issue 16): entries as steps, references to
+ * The pure parts of transaction Bundles and imports: entries as steps, references to
  * entries rewritten by fullUrl, and a Bundle file planned into one record — its Patient taken as
  * the record's, references to it and between its resources following the new ids, kinds a record
  * does not hold left out, and files about two people refused.

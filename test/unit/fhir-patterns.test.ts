@@ -1,5 +1,5 @@
 /**
- * The FHIR primitive patterns on multi-megabyte values (issue 13, found by the fuzz test): the
+ * The FHIR primitive patterns on multi-megabyte values (found by the fuzz test): the
  * linear checks answer exactly as the schema's expressions do on ordinary values, and validation
  * of a resource with a huge value answers instead of overflowing the stack.
  */

@@ -24,7 +24,7 @@ export async function refusalAt(browser: Browser, url: string): Promise<string> 
 }
 
 /** Signs `who` out through the end-session endpoint with GET or POST; returns where the browser ended. */
-export async function endSession(w: World, who: SignedUp, app: RegisteredApp, idToken: string, method: 'GET' | 'POST'): Promise<string | undefined> {
+async function endSession(who: SignedUp, app: RegisteredApp, idToken: string, method: 'GET' | 'POST'): Promise<string | undefined> {
   const params = { id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT, state: `bye-${method}` };
   const url = oidc.buildEndSessionUrl(app.config, params);
   let confirm;
@@ -50,7 +50,7 @@ export function offlineAfterSignOut(w: World) {
     const app = await apps.basic(w);
     const flow = await w.codeFlow(app, { who, scope: 'openid patient/Patient.rs offline_access' });
     expect(flow.tokens.refresh_token).toEqual(expect.any(String));
-    const ended = await endSession(w, who, app, flow.tokens.id_token ?? '', 'GET');
+    const ended = await endSession(who, app, flow.tokens.id_token ?? '', 'GET');
     expect(ended).toBe(`${LOGGED_OUT}?state=bye-GET`);
     expect(textOf((await who.browser.visit('/apps')).html)).toContain('Sign in');
     const refreshed = await oidc.refreshTokenGrant(app.config, flow.tokens.refresh_token ?? '');
@@ -67,7 +67,7 @@ export function onlineEndsAtSignOut(w: World) {
     expect(flow.tokens.scope?.split(' ')).toContain('online_access');
     const refreshed = await oidc.refreshTokenGrant(app.config, flow.tokens.refresh_token ?? '');
     expect((await w.fhir(refreshed.access_token, 'GET', `Patient/${who.record}`)).status).toBe(200);
-    const ended = await endSession(w, who, app, flow.tokens.id_token ?? '', 'POST');
+    const ended = await endSession(who, app, flow.tokens.id_token ?? '', 'POST');
     expect(ended).toBe(`${LOGGED_OUT}?state=bye-POST`);
     await expect(oidc.refreshTokenGrant(app.config, refreshed.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
   });

@@ -4,6 +4,7 @@
  * is reported as unchecked, so advertising something nobody tests fails the build; every entry's
  * check is then run and its failure reported with the field and value it was proving.
  */
+import { stripVTControlCharacters } from 'node:util';
 import type { Json } from './world';
 
 /** Proves one advertised value works (throws when it does not). */
@@ -68,7 +69,7 @@ function describe(value: unknown): string {
 function messageOf(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // Jest's matcher messages carry colour codes and several lines.
-  return text.replace(/\u001b\[\d+m/g, '').replace(/\s+/g, ' ').slice(0, 600);
+  return stripVTControlCharacters(text).replace(/\s+/g, ' ').slice(0, 600);
 }
 
 /** Runs the checks one after another (the embedded database has one connection anyway). */

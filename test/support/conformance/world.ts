@@ -1,5 +1,5 @@
 /**
- * What the conformance checks share (issue 9): one carevault with dynamic registration on, one
+ * What the conformance checks share: one carevault with dynamic registration on, one
  * person signed in through the pages, apps registered once each, and the code flow played by
  * openid-client — plain, pushed (RFC 9126), with DPoP, with any response mode — so each check
  * names only what it proves. Everything is made lazily and remembered, so a check pays only for
