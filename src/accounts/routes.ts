@@ -95,7 +95,16 @@ export function accountRoutes({ issuer, secure, routes, records, accounts, audit
     const names = new Map(held.map((record) => [record.id, record.name]));
     const zone = person.timeZone ?? 'UTC';
     // The first visit has nothing "since": everything there is is on the record pages.
-    const news = previous ? newsOf(await audit.newsSince(held.map((record) => record.id), previous), names, zone) : undefined;
+    const news = previous
+      ? newsOf(
+          await audit.newsSince(
+            held.map((record) => record.id),
+            previous,
+          ),
+          names,
+          zone,
+        )
+      : undefined;
     await sendPage(res, 200, 'pages/home', { title: 'Home', records: held, news, several: held.length > 1, zone });
   });
 

@@ -84,7 +84,9 @@ export function createAuditStore(db: Database) {
         .whereIn('record_id', recordIds)
         .where('occurred_at', '>', since)
         .whereIn('kind', kinds)
-        .where((where) => where.whereNot('kind', 'fhir.created').orWhereNotNull('client_id'))
+        .where((where) => {
+          where.whereNot('kind', 'fhir.created').orWhereNotNull('client_id');
+        })
         .orderBy('id', 'desc')
         .limit(limit);
     },
@@ -103,7 +105,9 @@ export function createAuditStore(db: Database) {
         .where({ record_id: recordId })
         .whereBetween('occurred_at', [from, to])
         .whereIn('kind', kinds)
-        .where((where) => where.whereNot('kind', 'like', 'fhir.%').orWhereRaw("details->>'type' = ?", [type]))
+        .where((where) => {
+          where.whereNot('kind', 'like', 'fhir.%').orWhereRaw("details->>'type' = ?", [type]);
+        })
         .orderByRaw('abs(extract(epoch from (occurred_at - ?::timestamptz)))', [at.toISOString()])
         .first();
     },

@@ -80,7 +80,12 @@ export function itemFacts(resource: Json, timeZone: string): ItemFact[] {
   add('Given', periodText(resource, 'occurrence', timeZone));
   add('Issued', whenText(resource.issued, timeZone));
   add('Recorded', whenText(resource.recordedDate ?? resource.recorded ?? resource.dateAsserted ?? resource.date, timeZone));
-  const note = Array.isArray(resource.note) ? (resource.note as { text?: unknown }[]).map((n) => text(n.text)).filter(Boolean).join(' ') : undefined;
+  const note = Array.isArray(resource.note)
+    ? (resource.note as { text?: unknown }[])
+        .map((n) => text(n.text))
+        .filter(Boolean)
+        .join(' ')
+    : undefined;
   add('Note', note);
   add('Description', text(resource.description));
   return facts;
