@@ -57,7 +57,7 @@ export type StatusGauge = { name: string; help: string; statuses: readonly strin
  * Something waiting for the person, counted beside its link in the navigation (unread messages):
  * `count` answers for the records the person holds, in one query.
  */
-export type UnreadCount = { href: string; count(recordIds: readonly string[]): Promise<number> };
+type UnreadCount = { href: string; count(recordIds: readonly string[]): Promise<number> };
 
 /** What a feature adds to the running server (all optional). */
 type FeatureParts = {

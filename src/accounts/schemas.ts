@@ -26,7 +26,7 @@ export const signInForm = z.object({
 export type SignInForm = z.infer<typeof signInForm>;
 
 /** An IANA time zone name the runtime knows ("Europe/Paris", "America/New_York", "UTC"). */
-export function isTimeZone(value: string): boolean {
+function isTimeZone(value: string): boolean {
   if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/.test(value)) return false;
   try {
     new Intl.DateTimeFormat('en-GB', { timeZone: value });

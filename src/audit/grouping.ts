@@ -9,7 +9,7 @@
 import type { HistoryLine } from './words';
 
 /** A line as shown: its time (or time range) in the person's zone, and how many events it stands for. */
-export type ShownLine = HistoryLine & { time: string; until?: string; count: number };
+type ShownLine = HistoryLine & { time: string; until?: string; count: number };
 export type HistoryDay = { date: string; words: string; lines: ShownLine[] };
 
 /** A line and what it takes to tell whether it repeats another (`repeats`: the same read by the same actor). */
