@@ -5,12 +5,14 @@
  * identical searches into one line with a count and a time range while the grant and the removal
  * stay lines of their own, with times and days in New York's time; the navigation counts unread
  * messages until they are read; home lists what arrived since the previous visit and is empty on
- * the next; Connect a clinic sits beside Pick up a package.
+ * the next; Connect a clinic sits beside Pick up a package. Items a package brought name the app
+ * that dropped them off.
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
 import { directToken, postMessage } from '../support/direct';
+import { ANSWER, clinicApp } from '../support/dopu';
 import { createAccount } from '../support/forms';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
@@ -204,4 +206,34 @@ test('a time zone the runtime does not know is refused in words and not kept; un
   const recordId = await ownRecordOf(server, person.email);
   await page.goto(`${server.issuer}/records/${recordId}/history`);
   expect(await text(page)).toContain('Times are in UTC');
+}, 120_000);
+
+test('items from a picked-up package say which app dropped them off; a document shows its attachment', async () => {
+  const harbour = await clinicApp(server, 'Harbour Clinic');
+  const dropped = await harbour.dropOff();
+  const person = newPerson('Pat Pickup');
+  const { page } = await personIn('UTC');
+  await register(page, person);
+  const recordId = await ownRecordOf(server, person.email);
+
+  await page.goto(dropped.pickup_url);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Answer').fill(ANSWER);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('button', { name: 'Accept' }).click();
+  await page.getByRole('heading', { name: 'Package picked up' }).waitFor();
+
+  await page.goto(`${server.issuer}/records/${recordId}`);
+  await page.getByRole('link', { name: /Discharge letter/ }).click();
+  await page.getByRole('heading', { level: 2, name: 'Where it came from' }).waitFor();
+  const item = await text(page);
+  expect(item).toMatch(/Where it came from Harbour Clinic dropped off 3 items — you picked them up/);
+  expect(item).toContain('discharge-letter.pdf (application/pdf)');
+  expect(item).toContain('Versions 1 version (never changed)');
+
+  // The weight from the same package names the same source.
+  await page.goto(`${server.issuer}/records/${recordId}`);
+  await page.getByRole('link', { name: 'Body weight — 72 kg' }).click();
+  await page.getByRole('heading', { level: 2, name: 'Where it came from' }).waitFor();
+  expect(await text(page)).toMatch(/Where it came from Harbour Clinic dropped off 3 items/);
 }, 120_000);
