@@ -60,6 +60,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     appNames,
     grants: oidcStorage,
     isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
+    appRules: (clientId) => oidcStorage.appRules(clientId),
   });
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });

@@ -114,6 +114,11 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       const summary = by === 'person' ? `${person} removed ${app}'s access` : `${app} ${ENDED_WORDS[by] ?? 'lost its access'}`;
       return { when: event.occurred_at, summary, details: [] };
     }
+    case 'authorization.trimmed': {
+      const rule = detailText(d.rule, '');
+      const what = rule === 'offline_access' ? 'offline access' : rule ? `“${describeScope(rule)}”` : 'a permission';
+      return { when: event.occurred_at, summary: `${person} turned off ${what} for ${app}`, details: [] };
+    }
     case 'token.issued':
     case 'token.refreshed': {
       const verb = event.kind === 'token.issued' ? 'received' : 'renewed';

@@ -9,19 +9,39 @@ import type { Person } from '../accounts/person';
 import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { NotFound } from '../errors';
+import { Invalid, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import type { PendingInteraction } from '../interactions/pending';
-import { accessOf, recordRules, splitScopes, type Access } from '../rules/scopes';
+import type { Rule } from '../rules/app-rules';
+import { ACCESS_SCOPES, accessOf, isRuleScope, recordRules, splitScopes, type Access } from '../rules/scopes';
 import { createAuthorizationStore, type AuthorizationRow } from './store';
 
 /** What the OpenID core does to a grant's stored codes and tokens (oidc/storage.ts). */
 export type GrantTokens = {
   /** Deletes a grant and every code and token issued under it. */
   deleteGrant(grantId: string): Promise<void>;
-  /** Deletes the access and refresh tokens of a grant that carry any of `scopes`. */
-  revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void>;
+  /** Deletes the access or refresh tokens of a grant that carry any of `scopes`. */
+  revokeTokensCarrying(grantId: string, model: 'AccessToken' | 'RefreshToken', scopes: readonly string[]): Promise<void>;
+  /** Takes scopes out of a grant as declined: later tokens from it lack them. */
+  withdrawFromGrant(grantId: string, scopes: readonly string[]): Promise<void>;
 };
+
+/** What the person is asked to confirm before removing an app's access, and what they read after. */
+export type AuthorizationSummary = {
+  id: string;
+  recordId: string;
+  clientId: string;
+  name: string;
+  rules: string[];
+  access: Access;
+  /** This authorization has not ended. */
+  live: boolean;
+  /** The app can reach the record now, under this authorization or a later one. */
+  reachesRecord: boolean;
+};
+
+/** What a person turned off in an app's authorization. */
+export type TrimOutcome = { name: string; scope: string };
 
 /** How oidc-provider ended a grant: the app revoked it, or an old code or token was used again. */
 export type GrantEnd = 'app' | 'security';
@@ -32,8 +52,11 @@ export type ConnectedApp = {
   recordId: string;
   clientId: string;
   name: string;
-  rules: string[];
+  /** Granted record rules; `required` ones cannot be turned off on their own. */
+  rules: { scope: string; required: boolean }[];
   access: Access;
+  /** Whether offline access, when held, is a required rule of the app. */
+  offlineRequired: boolean;
   authorizedAt: Date;
   lastUsedAt: Date | undefined;
 };
@@ -44,9 +67,41 @@ export function createAuthorizationService(deps: {
   appNames: AppNames;
   grants: GrantTokens;
   isCustodian(personId: string, recordId: string): Promise<boolean>;
+  /** The rules an app registered, to tell required from optional. */
+  appRules(clientId: string): Promise<Rule[]>;
 }) {
   const { db, audit, appNames, grants } = deps;
   const store = createAuthorizationStore(db);
+
+  /**
+   * The one rule for what the app holds when rules are withdrawn, after a new consent or a trim on
+   * `/apps`: access tokens carrying a withdrawn record or identity scope are deleted (the app
+   * refreshes and gets what the grant still holds); refresh tokens carrying withdrawn offline or
+   * online access are deleted (the app can no longer renew); the rest keeps working.
+   */
+  const withdrawTokens = async (grantId: string, withdrawn: readonly string[]) => {
+    const isAccess = (scope: string) => (ACCESS_SCOPES as readonly string[]).includes(scope);
+    await grants.revokeTokensCarrying(grantId, 'AccessToken', withdrawn.filter((scope) => !isAccess(scope)));
+    await grants.revokeTokensCarrying(grantId, 'RefreshToken', withdrawn.filter(isAccess));
+  };
+
+  /** The scopes of each app's required rules. */
+  const requiredRules = async (clientIds: readonly string[]): Promise<ReadonlyMap<string, ReadonlySet<string>>> =>
+    new Map(
+      await Promise.all(
+        clientIds.map(async (clientId) => {
+          const required = (await deps.appRules(clientId)).filter((rule) => rule.required);
+          return [clientId, new Set(required.map((rule) => rule.scope))] as const;
+        }),
+      ),
+    );
+
+  /** An authorization (live or ended) of a record the person holds; NotFound for anything else. */
+  const heldBy = async (authorizationId: string, person: Person): Promise<AuthorizationRow> => {
+    const row = isUuid(authorizationId) ? await store.findAnyById(authorizationId) : undefined;
+    if (!row || !(await deps.isCustodian(person.id, row.record_id))) throw new NotFound('That app no longer has access to this record.');
+    return row;
+  };
 
   /** Ends a live authorization, its grant and tokens, with the audit event, in one transaction. */
   const end = (row: AuthorizationRow, by: string, person?: Person) =>
@@ -111,8 +166,7 @@ export function createAuthorizationService(deps: {
           if (existing.grant_id && existing.grant_id !== grantId) {
             await grants.deleteGrant(existing.grant_id);
           } else {
-            const withdrawn = splitScopes(existing.scope).filter((item) => !scope.includes(item));
-            if (withdrawn.length) await grants.revokeTokensCarrying(grantId, withdrawn);
+            await withdrawTokens(grantId, splitScopes(existing.scope).filter((item) => !scope.includes(item)));
           }
           await store.update(existing.id, fields);
         } else {
@@ -140,13 +194,83 @@ export function createAuthorizationService(deps: {
     },
 
     /**
+     * An authorization of a record the person holds, live or ended, as the confirmation page and
+     * the page after a removal describe it.
+     * @throws NotFound when there is no such authorization or the person does not hold its record.
+     */
+    async summary(authorizationId: string, person: Person): Promise<AuthorizationSummary> {
+      const row = await heldBy(authorizationId, person);
+      return {
+        id: row.id,
+        recordId: row.record_id,
+        clientId: row.client_id,
+        name: await appNames.name(row.client_id),
+        rules: recordRules(row.scope),
+        access: row.access,
+        live: row.revoked_at === null,
+        reachesRecord: row.revoked_at === null || (await store.findLive(row.client_id, row.record_id)) !== undefined,
+      };
+    },
+
+    /**
      * Remove access: the person (a custodian of the record) ends an authorization; its grant and
-     * every token from it are deleted in the same transaction.
+     * every token from it are deleted in the same transaction. Serialized with consents and trims
+     * of the same app and record; removing what already ended changes nothing.
      */
     async remove(authorizationId: string, person: Person): Promise<void> {
-      const row = isUuid(authorizationId) ? await store.findById(authorizationId) : undefined;
-      if (!row || !(await deps.isCustodian(person.id, row.record_id))) throw new NotFound('That app no longer has access to this record.');
-      await end(row, 'person', person);
+      const row = await heldBy(authorizationId, person);
+      await db.transaction(async () => {
+        await store.lockAppAndRecord(row.client_id, row.record_id);
+        const current = await store.findById(row.id);
+        if (current) await end(current, 'person', person);
+      });
+    },
+
+    /**
+     * Turns off one optional rule (or offline access) of an authorization without ending it, as a
+     * new consent withdrawing it would: the grant no longer holds it, the tokens carrying it are
+     * withdrawn by the same rule (`withdrawTokens`), the authorization is rewritten and the change
+     * audited, in one transaction serialized with consents, removals and other trims of the same
+     * app and record. Turning off what is already off changes nothing.
+     * @throws NotFound when the authorization is not live or not the person's to change.
+     * @throws Invalid when the rule is not one the authorization holds, or is required.
+     */
+    async trim(authorizationId: string, scope: string, person: Person): Promise<TrimOutcome> {
+      const row = await heldBy(authorizationId, person);
+      if (row.revoked_at) throw new NotFound('That app no longer has access to this record.');
+      const name = await appNames.name(row.client_id);
+      const rules = await deps.appRules(row.client_id);
+      if (!isRuleScope(scope) || !(splitScopes(row.scope).includes(scope) || splitScopes(row.declined).includes(scope))) {
+        throw new Invalid(`${name} has no such permission to turn off.`);
+      }
+      if (rules.some((rule) => rule.scope === scope && rule.required)) {
+        throw new Invalid(`${name} needs this to work at all, so it cannot be turned off on its own. To stop it, remove ${name}'s access.`);
+      }
+      return db.transaction(async () => {
+        await store.lockAppAndRecord(row.client_id, row.record_id);
+        const current = await store.findById(row.id);
+        if (!current) throw new NotFound('That app no longer has access to this record.');
+        const granted = splitScopes(current.scope);
+        if (!granted.includes(scope)) return { name, scope };
+        const kept = granted.filter((item) => item !== scope);
+        if (current.grant_id) {
+          await grants.withdrawFromGrant(current.grant_id, [scope]);
+          await withdrawTokens(current.grant_id, [scope]);
+        }
+        await store.update(current.id, {
+          scope: kept.join(' '),
+          declined: [...new Set([...splitScopes(current.declined), scope])].join(' '),
+          access: accessOf(kept),
+        });
+        await audit.append({
+          recordId: current.record_id,
+          kind: 'authorization.trimmed',
+          clientId: current.client_id,
+          personId: person.id,
+          details: { person_name: person.name, rule: scope, access: accessOf(kept) },
+        });
+        return { name, scope };
+      });
     },
 
     /**
@@ -186,17 +310,20 @@ export function createAuthorizationService(deps: {
     /** The apps that can reach each of these records, newest first. */
     async connectedApps(recordIds: readonly string[]): Promise<ConnectedApp[]> {
       const rows = await store.liveForRecords(recordIds);
-      const [names, lastUsed] = await Promise.all([
-        appNames.names([...new Set(rows.map((row) => row.client_id))]),
+      const clientIds = [...new Set(rows.map((row) => row.client_id))];
+      const [names, lastUsed, required] = await Promise.all([
+        appNames.names(clientIds),
         audit.lastUsed(rows.map((row) => ({ recordId: row.record_id, clientId: row.client_id }))),
+        requiredRules(clientIds),
       ]);
       return rows.map((row) => ({
         id: row.id,
         recordId: row.record_id,
         clientId: row.client_id,
         name: names.get(row.client_id) ?? row.client_id,
-        rules: recordRules(row.scope),
+        rules: recordRules(row.scope).map((scope) => ({ scope, required: required.get(row.client_id)?.has(scope) ?? false })),
         access: row.access,
+        offlineRequired: required.get(row.client_id)?.has('offline_access') ?? false,
         authorizedAt: row.created_at,
         lastUsedAt: lastUsed.get(`${row.record_id} ${row.client_id}`),
       }));

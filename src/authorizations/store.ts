@@ -51,6 +51,11 @@ export function createAuthorizationStore(db: Database) {
       return live().where({ id }).first();
     },
 
+    /** An authorization by id, live or ended (what a page about a removal describes). */
+    async findAnyById(id: string): Promise<AuthorizationRow | undefined> {
+      return db.table('authorizations').where({ id }).first();
+    },
+
     async findByGrant(grantId: string): Promise<AuthorizationRow | undefined> {
       const [authorization] = await db.query<AuthorizationRow>(FIND_BY_GRANT, [grantId]);
       return authorization;

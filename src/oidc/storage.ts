@@ -1,12 +1,14 @@
 /**
  * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
- * other folder touches its table): apps' names, ending a grant with everything issued under it,
- * withdrawing tokens that carry a scope, looking up an access token (by the SHA-256 of its value,
- * the key tokens are stored under: stored-credentials.ts), and remembering one-time values. Each
- * is one query, in the current transaction when there is one.
+ * other folder touches its table): apps' names and rules, ending a grant with everything issued
+ * under it, withdrawing tokens that carry a scope, taking scopes out of a grant, looking up an
+ * access token (by the SHA-256 of its value, the key tokens are stored under:
+ * stored-credentials.ts), and remembering one-time values. Each runs in the current transaction
+ * when there is one.
  */
 import { nameOfApp } from '../apps/names';
 import type { Database } from '../db';
+import { rulesOf, type Rule } from '../rules/app-rules';
 import { splitScopes } from '../rules/scopes';
 import { credentialKey } from '../security/credential-keys';
 import { isStorableText } from '../security/storable-text';
@@ -46,8 +48,32 @@ export function createOidcStorage(db: Database) {
       return models.destroy('DeviceCode', deviceCodeKey);
     },
 
-    revokeTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
-      return models.deleteTokensCarrying(grantId, scopes);
+    revokeTokensCarrying(grantId: string, model: 'AccessToken' | 'RefreshToken', scopes: readonly string[]): Promise<void> {
+      return models.deleteTokensCarrying(grantId, model, scopes);
+    },
+
+    /**
+     * Takes `scopes` out of a grant and counts them as declined (oidc-provider's `rejected`), so a
+     * refresh gives the app only what is left (its access token's scope is the grant's, filtered)
+     * and an authorization request does not ask for them again without `prompt=consent`.
+     */
+    async withdrawFromGrant(grantId: string, scopes: readonly string[]): Promise<void> {
+      const payload = await models.grantForUpdate(grantId);
+      if (!payload) return;
+      const openid = (payload.openid ?? {}) as { scope?: unknown };
+      const rejected = (payload.rejected ?? {}) as { openid?: { scope?: unknown } };
+      const kept = splitScopes(typeof openid.scope === 'string' ? openid.scope : '').filter((scope) => !scopes.includes(scope));
+      const declined = [...new Set([...splitScopes(typeof rejected.openid?.scope === 'string' ? rejected.openid.scope : ''), ...scopes])];
+      await models.saveGrantPayload(grantId, {
+        ...payload,
+        openid: { ...openid, scope: kept.join(' ') },
+        rejected: { ...rejected, openid: { ...rejected.openid, scope: declined.join(' ') } },
+      });
+    },
+
+    /** The rules an app registered (none when it is gone or registered none). */
+    async appRules(clientId: string): Promise<Rule[]> {
+      return rulesOf((await models.findClient(clientId))?.rules);
     },
 
     /**

@@ -183,14 +183,24 @@ export function createModelStore(db: Database) {
         .delete();
     },
 
-    /** Deletes the access and refresh tokens of a grant whose scope holds any of `scopes`. */
-    async deleteTokensCarrying(grantId: string, scopes: readonly string[]): Promise<void> {
+    /** Deletes the tokens of `model` (access or refresh) of a grant whose scope holds any of `scopes`. */
+    async deleteTokensCarrying(grantId: string, model: 'AccessToken' | 'RefreshToken', scopes: readonly string[]): Promise<void> {
+      if (scopes.length === 0) return;
       await db
         .table('oidc_models')
-        .where({ grant_id: grantId })
-        .whereIn('model', ['AccessToken', 'RefreshToken'])
+        .where({ grant_id: grantId, model })
         .whereRaw(`string_to_array(coalesce(payload->>'scope', ''), ' ') && ?::text[]`, [scopes as string[]])
         .delete();
+    },
+
+    /** A grant's payload, locked until the transaction ends (to rewrite it). */
+    async grantForUpdate(grantId: string): Promise<Record<string, unknown> | undefined> {
+      const row = await db.table('oidc_models').where({ model: 'Grant', id: grantId }).forUpdate().first('payload');
+      return (row as { payload: Record<string, unknown> } | undefined)?.payload;
+    },
+
+    async saveGrantPayload(grantId: string, payload: Record<string, unknown>): Promise<void> {
+      await db.table('oidc_models').where({ model: 'Grant', id: grantId }).update({ payload });
     },
 
     /**

@@ -8,7 +8,7 @@ import { ALL_TYPES_WORDS, CATALOGUE, RECORD_TYPES, isRecordType, type RecordType
 
 /** Open to every app without being registered as a rule. */
 export const IDENTITY_SCOPES = ['openid', 'profile', 'email', 'fhirUser', 'launch/patient'] as const;
-const ACCESS_SCOPES = ['offline_access', 'online_access'] as const;
+export const ACCESS_SCOPES = ['offline_access', 'online_access'] as const;
 /** App-level APIs an app may call with a client-credentials token. */
 export const CAPABILITIES = ['dopu', 'connect', 'direct'] as const;
 

@@ -15,6 +15,7 @@ import {
   startAuthorization,
   type TestApp,
 } from '../support/app';
+import { removeAccess } from '../support/people';
 import { ownRecordOf, startTestServer, type TestServer, recordIdNamed } from '../support/server';
 
 const INITIAL_ACCESS_TOKEN = 'initial-access-token-for-tests-0123456789abcdef';
@@ -286,8 +287,9 @@ test('Remove access ends every token of the authorization at once, and the app c
   expect(text).toContain('Read and search your observations — vital signs and lab results');
   expect(text).toContain('Also while you are away (offline)');
   expect(text).toMatch(/last used \d{4}-\d{2}-\d{2}/);
-  const after = await browser.submit(apps, {}, '/remove');
-  expect(textOf(after.html)).not.toContain('Weight Tracker');
+  const after = await removeAccess(browser, apps);
+  expect(textOf(after.html)).toContain("Weight Tracker can no longer reach Pat Quinn's record.");
+  expect(after.html).not.toContain('>Weight Tracker</h3>');
 
   for (const token of [tokens.access_token, refreshed.access_token, refreshed.refresh_token ?? '']) {
     expect((await oidc.tokenIntrospection(app.config, token)).active).toBe(false);

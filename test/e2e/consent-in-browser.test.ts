@@ -8,7 +8,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type Authorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp as sentBackTo, launchChromium, type Chromium } from '../support/chromium';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 import { addChild, createAccount } from '../support/forms';
 
@@ -62,8 +62,7 @@ async function registerFromApp(page: Page, authorization: Authorization, person:
 
 /** The URL the browser was sent back to, on the app's callback. */
 async function backAtApp(page: Page): Promise<URL> {
-  await page.waitForURL(/app\.example\/callback/);
-  return new URL(page.url());
+  return new URL(await sentBackTo(page));
 }
 
 /** The person's own record (the one created with their account). */
@@ -207,12 +206,17 @@ test('Connected apps shows the authorization in words, and Remove access ends it
   const record = page.getByRole('region', { name: person.name });
   const entry = record.locator('article').filter({ has: page.getByRole('heading', { name: APP_NAME }) });
   await entry.waitFor();
-  const rules = (await entry.getByRole('listitem').allTextContents()).map((text) => text.trim());
-  expect(rules).toEqual(RULES.filter((rule) => rule.scope !== 'offline_access').map((rule) => rule.words));
+  // Each rule in words, offline access last; optional ones with their switch, required ones saying why they have none.
+  const rules = (await entry.getByRole('listitem').allTextContents()).map((text) => text.replace(/\s+/g, ' ').trim());
+  expect(rules).toEqual(RULES.map((rule) => `${rule.words} ${rule.required ? '— required by the app: remove access to stop it' : 'Turn off'}`));
   expect(await entry.getByText('Also while you are away (offline)').isVisible()).toBe(true);
 
+  // Remove access asks first, then ends it.
   await entry.getByRole('button', { name: 'Remove access' }).click();
+  await page.getByRole('heading', { level: 1, name: `Remove ${APP_NAME}'s access?` }).waitFor();
+  await page.getByRole('button', { name: 'Remove access' }).click();
   await record.getByText('No app can reach this record.').waitFor();
+  expect(await page.getByRole('status').textContent()).toBe(`${APP_NAME} can no longer reach ${person.name}'s record.`);
   expect(await page.getByRole('heading', { name: APP_NAME }).count()).toBe(0);
 
   await expect(oidc.refreshTokenGrant(app.config, refreshToken)).rejects.toMatchObject({ error: 'invalid_grant' });

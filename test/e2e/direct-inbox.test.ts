@@ -8,7 +8,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp, launchChromium, type Chromium } from '../support/chromium';
 import { CCDA, GIF, PDF, attachment, directToken, postMessage, registerClinic, smtpTransport } from '../support/direct';
 import { freePort } from '../support/scratch';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
@@ -143,8 +143,7 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   const authorization = await startAuthorization(viewer, { scope: 'openid patient/DocumentReference.rs' });
   await page.goto(authorization.url.toString());
   await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\/callback/);
-  const tokens = await exchangeCode(viewer, authorization, page.url());
+  const tokens = await exchangeCode(viewer, authorization, await backAtApp(page));
   expect(tokens.patient).toBe(alex.recordId);
   const res = await oidc.fetchProtectedResource(viewer.config, tokens.access_token, new URL(`${server.issuer}/fhir/DocumentReference?type=${encodeURIComponent('http://loinc.org|34133-9')}`), 'GET');
   expect(res.status).toBe(200);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp, launchChromium, type Chromium } from '../support/chromium';
 import { ANSWER, MARKERS, PDF, QUESTION, clinicApp, type Dropper } from '../support/dopu';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
 import { addChild, createAccount } from '../support/forms';
@@ -129,8 +129,7 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
   await page.goto(authorization.url.toString());
   await page.getByRole('radio', { name: child, exact: true }).check();
   await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\/callback/);
-  const tokens = await exchangeCode(reader, authorization, page.url());
+  const tokens = await exchangeCode(reader, authorization, await backAtApp(page));
   expect(tokens.patient).toBe(childId);
   const read = async (query: string) => {
     const res = await fetch(`${server.issuer}/fhir/${query}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });

@@ -1,9 +1,10 @@
 /**
  * Every page, checked by axe-core in Chromium: home, sign-in (and its refusal),
- * registration, consent, records, a record with charts, one of its items, its history, connected apps, the pickup
- * pages, the connect pages, the inbox and a message, sign-out, and error pages — no serious or
- * critical violation (WCAG 2.1 A/AA and axe's best practices), and each page usable on a phone
- * 390 px wide (no horizontal scrolling). A person drives them by labels and roles only.
+ * registration, consent, records, a record with charts, one of its items, its history, connected
+ * apps and the confirmation of removing one, the pickup pages, the connect pages, the inbox and a
+ * message, sign-out, and error pages — no serious or critical violation (WCAG 2.1 A/AA and axe's
+ * best practices), and each page usable on a phone 390 px wide (no horizontal scrolling). A person
+ * drives them by labels and roles only.
  */
 import fs from 'node:fs';
 import * as oidc from 'openid-client';
@@ -185,6 +186,11 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await check(page, 'history');
   await page.goto(`${server.issuer}/apps`);
   await check(page, 'connected apps');
+  await page.getByRole('button', { name: /^Remove access for Riverside Clinic/ }).click();
+  await page.getByRole('heading', { level: 1, name: "Remove Riverside Clinic's access?" }).waitFor();
+  await check(page, 'remove access (confirmation)');
+  await page.getByRole('link', { name: 'Cancel' }).click();
+  await page.waitForURL(`${server.issuer}/apps`);
 
   // Direct: a message from the clinic, the inbox and the message.
   const address = `${person.name.toLowerCase().replace(' ', '.')}@direct.localhost`;
@@ -238,6 +244,6 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('button').first().waitFor();
   await check(page, 'sign out');
 
-  expect(checked).toHaveLength(25);
+  expect(checked).toHaveLength(26);
   expect(problems).toEqual([]);
 }, 300_000);

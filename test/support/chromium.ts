@@ -4,8 +4,10 @@
  * Chromium or Chrome, then — on Linux x64 — inside the @sparticuz/chromium dev dependency, so
  * `npm install && npm test` needs nothing else; anywhere else the tests fail at once saying what to
  * install. Each person gets a fresh browser context
- * (own cookies); requests to the test app's callback host are answered here with a tiny page, so
- * a test can wait for the redirect back to the app and read the final URL.
+ * (own cookies); requests to the test app's callback host are answered here with a tiny page, and
+ * each page's last request to the callback is kept, so a test can ask where the app was sent back to:
+ * Chromium does not always route a server-side redirect to an unresolvable host, so the request, not
+ * the page's final URL, is what counts.
  */
 import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -59,6 +61,20 @@ const CALLBACK_ROUTE = `${new URL(CALLBACK).origin}/**`;
 
 const CALLBACK_PAGE = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test app</title></head><body><p>Back at the app.</p></body></html>';
 
+/** The callback URL each page was last sent to, taken by `backAtApp`. */
+const sentBack = new WeakMap<Page, string>();
+
+/** The URL a page was sent back to on the app's callback (waits for the request, then for the page to settle). */
+export async function backAtApp(page: Page, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!sentBack.has(page) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  const url = sentBack.get(page);
+  sentBack.delete(page);
+  if (!url) throw new Error(`The browser was not sent back to the app (${CALLBACK}) within ${timeoutMs} ms; it is at ${page.url()}`);
+  await page.waitForURL((at) => at.href.startsWith(CALLBACK) || at.protocol === 'chrome-error:', { timeout: timeoutMs }).catch(() => undefined);
+  return url;
+}
+
 type PersonBrowser = { context: BrowserContext; page: Page };
 
 export type Chromium = {
@@ -84,6 +100,11 @@ export async function launchChromium(): Promise<Chromium> {
       context.on('close', () => contexts.delete(context));
       context.setDefaultTimeout(timeoutMs);
       context.setDefaultNavigationTimeout(timeoutMs);
+      context.on('request', (request) => {
+        if (!request.url().startsWith(CALLBACK)) return;
+        const page = request.frame().page();
+        if (page) sentBack.set(page, request.url());
+      });
       await context.route(CALLBACK_ROUTE, (route) =>
         route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: CALLBACK_PAGE }),
       );

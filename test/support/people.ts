@@ -1,8 +1,9 @@
 /**
  * People for tests: one who signs up through carevault's own pages (an HTTP-level browser that
- * keeps their session), and signing out through the end-session confirmation.
+ * keeps their session), signing out through the end-session confirmation, and removing an app's
+ * access through its confirmation page.
  */
-import { Browser, textOf } from './browser';
+import { Browser, textOf, type PageResponse } from './browser';
 import { newPerson } from './app';
 import { ownRecordOf, type TestServer } from './server';
 
@@ -25,4 +26,14 @@ export async function signOut(browser: Browser): Promise<void> {
   const action = confirm.html.match(/<form[^>]*action="([^"]+)"/)?.[1] ?? '';
   const done = await browser.visit(action, { form: { xsrf, logout: 'yes' } });
   if (!textOf(done.html).includes('You are signed out')) throw new Error('signing out did not finish');
+}
+
+/**
+ * Remove access as a person does it on `apps` (the /apps page): its button opens the confirmation
+ * page, whose **Remove access** confirms. Returns the page landed on (/apps with what ended).
+ */
+export async function removeAccess(browser: Browser, apps: PageResponse, index = 0): Promise<PageResponse> {
+  const confirm = [...apps.html.matchAll(/<form method="get" action="(\/apps\/[^"]+\/remove)"/g)][index]?.[1];
+  if (!confirm) throw new Error('no Remove access on the page');
+  return browser.submit(await browser.visit(confirm), {}, '/remove');
 }
