@@ -61,6 +61,7 @@ export const CORE_KINDS = [
   'authorization.granted',
   'authorization.denied',
   'authorization.removed',
+  'authorization.trimmed',
   'token.issued',
   'token.refreshed',
   'fhir.everything',

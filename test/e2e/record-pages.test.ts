@@ -153,6 +153,8 @@ test('a person in New York: items in words with their source, folded history in 
   // The person removes the clinic's access.
   await page.goto(`${server.issuer}/apps`);
   await page.getByRole('button', { name: 'Remove access' }).click();
+  await page.waitForURL(/\/apps\/[^/]+\/remove/);
+  await page.getByRole('button', { name: 'Remove access' }).click();
   await page.waitForURL(`${server.issuer}/apps`);
 
   // History: five searches as one line with a count and a range; the grant and the removal their own lines; New York's day and times.
