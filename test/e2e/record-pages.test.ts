@@ -155,7 +155,7 @@ test('a person in New York: items in words with their source, folded history in 
   await page.getByRole('button', { name: 'Remove access' }).click();
   await page.waitForURL(/\/apps\/[^/]+\/remove/);
   await page.getByRole('button', { name: 'Remove access' }).click();
-  await page.waitForURL(`${server.issuer}/apps`);
+  await page.waitForURL(`${server.issuer}/apps?removed=*`);
 
   // History: five searches as one line with a count and a range; the grant and the removal their own lines; New York's day and times.
   await page.goto(`${server.issuer}/records/${recordId}/history`);
