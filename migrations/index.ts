@@ -18,6 +18,7 @@ import * as connectResume from './20261206_020_connect_resume';
 import * as interactionTraces from './20261206_030_interaction_traces';
 import * as dopuPickupSteps from './20261206_040_dopu_pickup_steps';
 import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
+import * as personVisits from './20261206_060_person_visits';
 import * as accountLinks from './20261206_070_account_links';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -38,6 +39,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_030_interaction_traces', interactionTraces],
   ['20261206_040_dopu_pickup_steps', dopuPickupSteps],
   ['20261206_041_direct_undo_and_sent', directUndoAndSent],
+  ['20261206_060_person_visits', personVisits],
   ['20261206_070_account_links', accountLinks],
 ];
 

@@ -19,6 +19,7 @@ import { RETRY_AFTER_SECONDS } from './db/unavailable';
 import { errorHandler, notFound } from './http/error-handler';
 import { createFront, type FrontStep } from './http/front';
 import { requestLog } from './http/request-log';
+import { setNavigationCounts } from './http/render';
 import { setPerson } from './http/require-person';
 import { clientAddress, interactionRoutes } from './interactions/routes';
 import type { Metrics } from './metrics/registry';
@@ -109,15 +110,24 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   });
   const csrf = createCsrf(cookieKey, config.secure);
 
+  const unread = features.flatMap((feature) => feature.unread ?? []);
   // Who is signed in, for the layout and the person's pages.
   app.use(async (req, res, next) => {
     const accountId = await oidc.sessions.accountId(req, res);
-    setPerson(res, accountId ? await accounts.findPerson(accountId) : undefined);
+    const person = accountId ? await accounts.findPerson(accountId) : undefined;
+    setPerson(res, person);
+    if (person && unread.length > 0) {
+      setNavigationCounts(res, async () => {
+        const held = await records.recordIdsOf(person.id);
+        const counts = await Promise.all(unread.map(async (count) => [count.href, await count.count(held)] as const));
+        return Object.fromEntries(counts);
+      });
+    }
     next();
   });
 
   const prompts = new Map(features.flatMap((feature) => [...(feature.prompts ?? [])]));
-  app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records }));
+  app.use(accountRoutes({ issuer: config.issuer, secure: config.secure, routes: OIDC_ROUTES, records, accounts, audit, csrf }));
   const stepsOver = features.flatMap((feature) => (feature.stepOver ? [feature.stepOver] : []));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts, stepsOver }));
   app.use(recordRoutes({ records, repositories, audit, csrf, panels: features.flatMap((feature) => feature.recordPanels ?? []) }));

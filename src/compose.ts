@@ -10,7 +10,7 @@ import { createBearerGate } from './api/gate';
 import { createAppNames } from './apps/names';
 import { createAppRegistry, type SaveClient } from './apps/service';
 import { createAuditLog } from './audit/service';
-import type { AuditWording, AuditWords } from './audit/words';
+import { CORE_NEWS, type AuditWording, type AuditWords, type NewsKind } from './audit/words';
 import { createAuthorizationService } from './authorizations/service';
 import { createTraceStore } from './interactions/store';
 import type { Config } from './config';
@@ -39,6 +39,11 @@ function auditWordsOf(features: readonly FeatureDefinition[]): AuditWords {
   return words;
 }
 
+/** Which audit kinds are news for the person: the core's, then each feature's. */
+function newsKindsOf(features: readonly FeatureDefinition[]): Record<string, NewsKind> {
+  return Object.assign({}, CORE_NEWS, ...features.map((feature) => feature.auditNews ?? {})) as Record<string, NewsKind>;
+}
+
 /**
  * The core services, which need only the database (the OpenID core's provider is started on top of
  * them by the server; the CLI needs none of it). `features` are the options whose audit events the
@@ -47,7 +52,7 @@ function auditWordsOf(features: readonly FeatureDefinition[]): AuditWords {
 export function composeServices(config: Config, db: Database, saveClient: SaveClient, features: readonly FeatureDefinition[]) {
   const oidcStorage = createOidcStorage(db);
   const appNames = createAppNames((ids) => oidcStorage.appNames(ids));
-  const audit = createAuditLog(db, appNames, auditWordsOf(features));
+  const audit = createAuditLog(db, appNames, auditWordsOf(features), newsKindsOf(features));
   const limits = createRateLimits(db, config);
   const repositories = createRecordRepositories(db, { fhirBase: `${config.issuer}/fhir` });
   const records = createRecordService(db, repositories, audit);

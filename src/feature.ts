@@ -15,7 +15,7 @@ import type { BearerGate } from './api/gate';
 import type { AppOperation } from './api/operations';
 import type { AppNames } from './apps/names';
 import type { AuditLog } from './audit/service';
-import type { AuditWords } from './audit/words';
+import type { AuditWords, NewsKind } from './audit/words';
 import type { AuthorizationService } from './authorizations/service';
 import type { Config } from './config';
 import type { Database } from './db';
@@ -54,6 +54,12 @@ export type RecordPanel = {
  */
 export type StatusGauge = { name: string; help: string; statuses: readonly string[]; count(): Promise<Record<string, number>> };
 
+/**
+ * Something waiting for the person, counted beside its link in the navigation (unread messages):
+ * `count` answers for the records the person holds, in one query.
+ */
+type UnreadCount = { href: string; count(recordIds: readonly string[]): Promise<number> };
+
 /** What a feature adds to the running server (all optional). */
 type FeatureParts = {
   /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
@@ -68,6 +74,7 @@ type FeatureParts = {
   listeners?: readonly Listener[];
   recordPanels?: readonly RecordPanel[];
   gauges?: readonly StatusGauge[];
+  unread?: readonly UnreadCount[];
 };
 
 /** A built feature, named. */
@@ -121,5 +128,7 @@ export type FeatureDefinition = {
   name: string;
   /** Its words for its own kinds of audit event on a record's history. */
   auditWords?: AuditWords;
+  /** Which of its audit kinds are news for the person on their home page (a message, items added, a connection). */
+  auditNews?: Readonly<Record<string, NewsKind>>;
   build(core: Core): FeatureBuild;
 };

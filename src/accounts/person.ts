@@ -4,8 +4,11 @@
  * app by its client id, or a person by id and name (the name is what the record's history shows).
  */
 
-/** A person with an account; `emailVerified` once they followed a link mailed to that email. */
-export type Person = Readonly<{ id: string; name: string; email: string; emailVerified: boolean }>;
+/**
+ * A person with an account; `emailVerified` once they followed a link mailed to that email;
+ * `timeZone` is the IANA zone their browser reported (their pages show times in it), absent until known.
+ */
+export type Person = Readonly<{ id: string; name: string; email: string; emailVerified: boolean; timeZone?: string | undefined }>;
 
 /** Who acts on a record through the record repository. */
 export type Actor = Readonly<{ kind: 'app'; clientId: string }> | Readonly<{ kind: 'person'; personId: string; name: string }>;

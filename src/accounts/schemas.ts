@@ -24,3 +24,20 @@ export const signInForm = z.object({
 });
 
 export type SignInForm = z.infer<typeof signInForm>;
+
+/** An IANA time zone name the runtime knows ("Europe/Paris", "America/New_York", "UTC"). */
+function isTimeZone(value: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/.test(value)) return false;
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What the browser's page sends once: its time zone, and the page to come back to. */
+export const timeZoneForm = z.object({
+  time_zone: z.string().max(64, 'That is not a time zone.').refine(isTimeZone, 'That is not a time zone.'),
+  return: z.string().max(2000).optional(),
+});

@@ -30,7 +30,13 @@ const WRONG_CREDENTIALS = 'The email or password is wrong.';
 class Undone extends Error {}
 
 function toPerson(row: PersonRow): Person {
-  return { id: row.id, email: row.email, name: row.name, emailVerified: row.email_verified_at !== null };
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    emailVerified: row.email_verified_at !== null,
+    ...(row.time_zone ? { timeZone: row.time_zone } : {}),
+  };
 }
 
 /** Told of each person who registered, after the commit; a failure is logged, the registration stands. */
@@ -126,6 +132,16 @@ export function createAccountService(db: Database, records: RecordService, limit
       if (!isUuid(id)) return undefined;
       const row = await store.findPerson(id);
       return row ? toPerson(row) : undefined;
+    },
+
+    /** Keeps the IANA time zone the person's browser reported (checked by the caller's schema). */
+    setTimeZone(personId: string, timeZone: string): Promise<void> {
+      return store.setTimeZone(personId, timeZone);
+    },
+
+    /** Marks the home page seen now; answers when it was seen before (undefined the first time). */
+    async visitHome(personId: string): Promise<Date | undefined> {
+      return (await store.visit(personId)) ?? undefined;
     },
   };
 }

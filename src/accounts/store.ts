@@ -1,12 +1,27 @@
 /**
- * SQL for people: who they are, their password hash, and whether their email is confirmed.
+ * SQL for people: who they are, their password hash, whether their email is confirmed, the time
+ * zone their browser reported and when they last saw their home page.
  */
 import { statement, type Database } from '../db';
 
-export type PersonRow = { id: string; email: string; name: string; password_hash: string; email_verified_at: Date | null; created_at: Date };
+export type PersonRow = {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string;
+  email_verified_at: Date | null;
+  created_at: Date;
+  time_zone?: string | null;
+};
 
 /** Every token request for a person reads them (the ID token's and userinfo's claims). */
-const FIND_PERSON = statement('select id, email, name, password_hash, email_verified_at, created_at from people where id = $1');
+const FIND_PERSON = statement('select id, email, name, password_hash, email_verified_at, created_at, time_zone from people where id = $1');
+
+/** The home page's visit: the previous one's time comes back as the new one is kept, in one statement. */
+const VISIT = statement(`update people p set last_visit_at = now()
+   from (select id, last_visit_at from people where id = $1 for update) previous
+   where p.id = previous.id
+   returning previous.last_visit_at`);
 
 export function createAccountStore(db: Database) {
   return {
@@ -31,6 +46,16 @@ export function createAccountStore(db: Database) {
     async findPerson(id: string): Promise<PersonRow | undefined> {
       const [person] = await db.query<PersonRow>(FIND_PERSON, [id]);
       return person;
+    },
+
+    async setTimeZone(id: string, timeZone: string): Promise<void> {
+      await db.table('people').where({ id }).update({ time_zone: timeZone });
+    },
+
+    /** Keeps now as the person's last visit; answers the one before (null on the first). */
+    async visit(id: string): Promise<Date | null> {
+      const [row] = await db.query<{ last_visit_at: Date | null }>(VISIT, [id]);
+      return row?.last_visit_at ?? null;
     },
   };
 }

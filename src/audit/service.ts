@@ -7,10 +7,23 @@
 import type { AppNames } from '../apps/names';
 import type { Database } from '../db';
 import { createAuditStore, type NewAuditEvent } from './store';
-import { actorOf, describeEvent, type AuditWords, type HistoryLine } from './words';
+import { actorOf, describeEvent, type AuditWords, type DescribedLine, type NewsKind } from './words';
 
 /** `words` are the features' words for their own kinds of event. */
-export function createAuditLog(db: Database, appNames: AppNames, words: AuditWords) {
+/** One piece of news on the home page: which record, what kind, and the history line's words. */
+export type NewsLine = DescribedLine & { recordId: string; news: NewsKind };
+
+/** What wrote an item into a record: the history line of that event and who did it. */
+export type ItemSource = { summary: string; by: string; when: Date };
+
+/** Enough for a home page; older news is on each record's history. */
+const NEWS_LIMIT = 50;
+
+/**
+ * `words` are the features' words for their own kinds of event; `news` says which kinds (the
+ * core's and the features') are news for the person.
+ */
+export function createAuditLog(db: Database, appNames: AppNames, words: AuditWords, news: Readonly<Record<string, NewsKind>> = {}) {
   const store = createAuditStore(db);
   return {
     append(event: NewAuditEvent): Promise<void> {
@@ -18,10 +31,29 @@ export function createAuditLog(db: Database, appNames: AppNames, words: AuditWor
     },
 
     /** The record's history in plain words, newest first. */
-    async history(recordId: string, limit = 200): Promise<(HistoryLine & { by: string })[]> {
+    async history(recordId: string, limit = 1000): Promise<(DescribedLine & { by: string })[]> {
       const events = await store.eventsOf(recordId, limit);
       const names = await appNames.names([...new Set(events.map((event) => event.client_id).filter((id): id is string => Boolean(id)))]);
       return events.map((event) => ({ ...describeEvent(event, names, words), by: actorOf(event, names) }));
+    },
+
+    /** What happened to these records after `since` that is news to the person (messages, items added, connections), newest first. */
+    async newsSince(recordIds: readonly string[], since: Date): Promise<NewsLine[]> {
+      const events = await store.eventsSince(recordIds, since, Object.keys(news), NEWS_LIMIT);
+      const names = await appNames.names([...new Set(events.map((event) => event.client_id).filter((id): id is string => Boolean(id)))]);
+      return events.map((event) => ({ ...describeEvent(event, names, words), recordId: event.record_id ?? '', news: news[event.kind] ?? 'item' }));
+    },
+
+    /**
+     * What put an item into the record: the event that adds items (an app's write, a pickup, a
+     * filed message, an import, the record's opening for its Patient) nearest its first version's time.
+     */
+    async sourceOf(recordId: string, type: string, createdAt: Date): Promise<ItemSource | undefined> {
+      const adding = [...Object.keys(news).filter((kind) => news[kind] === 'item'), 'record.opened'];
+      const event = await store.nearest(recordId, createdAt, adding, type, 5_000);
+      if (!event) return undefined;
+      const names = await appNames.names(event.client_id ? [event.client_id] : []);
+      return { summary: describeEvent(event, names, words).summary, by: actorOf(event, names), when: event.occurred_at };
     },
 
     /** The raw events about a subject (`package:<id>`), newest first. */

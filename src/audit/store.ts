@@ -73,6 +73,45 @@ export function createAuditStore(db: Database) {
       return db.table('audit_events').where({ record_id: recordId }).orderBy('id', 'desc').limit(limit);
     },
 
+    /**
+     * The events of `kinds` on these records after `since`, newest first (the home page's news);
+     * a `fhir.created` counts only when an app did it (the person knows what they added).
+     */
+    async eventsSince(recordIds: readonly string[], since: Date, kinds: readonly string[], limit: number): Promise<AuditEventRow[]> {
+      if (recordIds.length === 0 || kinds.length === 0) return [];
+      return db
+        .table('audit_events')
+        .whereIn('record_id', recordIds)
+        .where('occurred_at', '>', since)
+        .whereIn('kind', kinds)
+        .where((where) => {
+          where.whereNot('kind', 'fhir.created').orWhereNotNull('client_id');
+        })
+        .orderBy('id', 'desc')
+        .limit(limit);
+    },
+
+    /**
+     * The event of `kinds` on the record nearest to `at` within `slack` milliseconds: what wrote
+     * an item whose first version is dated `at` (a write and its audit line share a transaction, so
+     * their times differ by the transaction's duration). A `fhir.*` event must be about `type`.
+     */
+    async nearest(recordId: string, at: Date, kinds: readonly string[], type: string, slack: number): Promise<AuditEventRow | undefined> {
+      if (kinds.length === 0) return undefined;
+      const from = new Date(at.getTime() - slack);
+      const to = new Date(at.getTime() + slack);
+      return db
+        .table('audit_events')
+        .where({ record_id: recordId })
+        .whereBetween('occurred_at', [from, to])
+        .whereIn('kind', kinds)
+        .where((where) => {
+          where.whereNot('kind', 'like', 'fhir.%').orWhereRaw("details->>'type' = ?", [type]);
+        })
+        .orderByRaw('abs(extract(epoch from (occurred_at - ?::timestamptz)))', [at.toISOString()])
+        .first();
+    },
+
     async eventsAbout(subject: string, limit: number): Promise<AuditEventRow[]> {
       return db.table('audit_events').where({ subject }).orderBy('id', 'desc').limit(limit);
     },

@@ -11,13 +11,14 @@ import { createDirectService } from './service';
 import { smtpListener } from './smtp';
 import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
-import { DIRECT_WORDS } from './words';
+import { DIRECT_NEWS, DIRECT_WORDS } from './words';
 
 type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'appNames' | 'limits'>;
 
 export const directFeature: FeatureDefinition = {
   name: 'direct',
   auditWords: DIRECT_WORDS,
+  auditNews: DIRECT_NEWS,
   build({ config, db, audit, repositories, records, oidcStorage, appNames, limits }: DirectDeps) {
     const store = createDirectStore(db);
     const addresses = createAddressBook(store, config.direct.domain);
@@ -42,6 +43,8 @@ export const directFeature: FeatureDefinition = {
         listeners: smtp ? [smtp] : [],
         // Deleted messages are kept for Undo, then removed with their attachments.
         sweeps: [{ name: 'directDeleted', run: () => direct.purgeDeleted() }],
+        // Unread messages across the person's inboxes, beside Inbox in the navigation.
+        unread: [{ href: '/inbox', count: async (recordIds) => [...(await direct.unreadCounts(recordIds)).values()].reduce((sum, n) => sum + n, 0) }],
         recordPanels: [
           {
             heading: 'Direct address',

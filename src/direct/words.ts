@@ -1,7 +1,7 @@
 /**
  * Direct messaging's audit events in a record's history, in words.
  */
-import { detailText, type AuditWords } from '../audit/words';
+import { detailText, type AuditWords, type NewsKind } from '../audit/words';
 
 /** " with 2 attachments", " with 1 attachment", or nothing. */
 function withAttachments(count: unknown): string {
@@ -25,3 +25,6 @@ export const DIRECT_WORDS: AuditWords = {
   'direct.restored': (event, { person }) =>
     `${person} brought back the deleted message '${subjectOf(event.details)}' from ${detailText(event.details.sender_name, 'someone')}`,
 };
+
+/** A message arriving is news; a filed attachment is an item added to the record. */
+export const DIRECT_NEWS: Readonly<Record<string, NewsKind>> = { 'direct.received': 'message', 'direct.filed': 'item' };

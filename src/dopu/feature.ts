@@ -14,7 +14,7 @@ import { createPickupSteps } from './steps';
 import { createDopuService } from './service';
 import { createPackageStore } from './store';
 import { createTicketSealer } from './ticket';
-import { DOPU_WORDS } from './words';
+import { DOPU_NEWS, DOPU_WORDS } from './words';
 
 /** The name of the package-key pepper among the server's secrets (shared by every instance). */
 export const PEPPER_SECRET = 'dopu_pepper';
@@ -27,6 +27,7 @@ const clock = () => new Date();
 export const dopuFeature: FeatureDefinition = {
   name: 'dopu',
   auditWords: DOPU_WORDS,
+  auditNews: DOPU_NEWS,
   build({ config, db, audit, repositories, records, appNames, limits, mailer }: DopuDeps) {
     // Read once, on the first drop-off or answer (both outside any transaction); a failed read is
     // tried again on the next.

@@ -17,7 +17,19 @@ export async function renderPage(view: string, locals: PageLocals): Promise<stri
   return ejs.renderFile(path.join(VIEWS_DIR, 'layout.ejs'), { ...locals, body }, options);
 }
 
+/** What the navigation counts beside its links (unread messages), by link: app.ts sets how to count them for a signed-in person. */
+export function setNavigationCounts(res: Response, counts: () => Promise<Record<string, number>>): void {
+  res.locals.navigationCounts = counts;
+}
+
 export async function sendPage(res: Response, status: number, view: string, locals: PageLocals): Promise<void> {
-  const html = await renderPage(view, { person: personOf(res), csrfToken: res.locals.csrfToken, ...locals });
+  const counts = res.locals.navigationCounts as (() => Promise<Record<string, number>>) | undefined;
+  // Counted only for a page that is shown: a redirect or an API answer sends no query for them.
+  const navCounts = counts ? await counts() : {};
+  const person = personOf(res);
+  // The layout asks the browser's time zone on the person's own pages, never on the sign-in and
+  // consent pages in the middle of an app's authorization (their redirect to the app comes first).
+  const askTimeZone = Boolean(person && !person.timeZone && typeof res.locals.csrfToken === 'string' && !res.req.originalUrl.startsWith('/interaction/'));
+  const html = await renderPage(view, { person, csrfToken: res.locals.csrfToken, navCounts, askTimeZone, ...locals });
   res.status(status).type('html').send(html);
 }

@@ -1,8 +1,10 @@
 /**
  * The person's records: `/records` (their own and those of people in their care, and adding one),
- * `/records/<id>` and `/records/<id>/history`. Only a record's custodians see it; to anyone else
- * it does not exist (404). Features show what they keep for each record as record panels (a column
- * on /records, a line on the record page).
+ * `/records/<id>`, each item of it at `/records/<id>/items/<Type>/<itemId>` (in words, with where
+ * it came from and how many versions it has) and `/records/<id>/history`. Only a record's
+ * custodians see it; to anyone else it does not exist (404), exactly like an unknown id. Features
+ * show what they keep for each record as record panels (a column on /records, a line on the record
+ * page). Times are shown in the person's time zone (UTC until their browser has told it).
  */
 import express, { type Request, type Response } from 'express';
 import { personActor, type Person } from '../accounts/person';
@@ -10,15 +12,24 @@ import { groupHistory } from '../audit/grouping';
 import type { AuditLog } from '../audit/service';
 import type { PanelEntry, RecordPanel } from '../feature';
 import type { RecordRepositories } from '../fhir/repository';
+import { summarize } from '../fhir/summary';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
 import { requirePerson, signedInPerson } from '../http/require-person';
 import { CATALOGUE, isRecordType } from '../rules/catalogue';
 import type { Csrf } from '../security/csrf';
+import { NotFound } from '../errors';
 import { capitalize } from '../text';
+import { attachmentOf, itemFacts, whenText } from './item-facts';
 import { chartsForRecord } from './chart-data';
 import { RELATIONSHIP_WORDS, recordInCareForm } from './schemas';
 import type { RecordService, RecordSummary } from './service';
+
+/** FHIR's id: https://hl7.org/fhir/R4/datatypes.html#id */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** The zone the person's pages show times in. */
+const timeZoneOf = (person: Person): string => person.timeZone ?? 'UTC';
 
 type Deps = {
   records: RecordService;
@@ -77,13 +88,53 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
       heading: isRecordType(group.type) ? capitalize(CATALOGUE[group.type].nouns[1]) : group.type,
     }));
     const charts = await chartsForRecord(repositories.forRecord(record.id, personActor(person), { audited: false }));
-    await sendPage(res, 200, 'records/show', { title: record.name, record, groups, charts, panels: await panelsFor([record]) });
+    const zone = timeZoneOf(person);
+    await sendPage(res, 200, 'records/show', {
+      title: record.name,
+      record,
+      groups: groups.map((group) => ({ ...group, items: group.items.map((item) => ({ ...item, updated: whenText(item.lastUpdated.toISOString(), zone) })) })),
+      charts,
+      panels: await panelsFor([record]),
+      zone,
+    });
+  });
+
+  router.get('/records/:id/items/:type/:itemId', requirePerson, async (req, res) => {
+    const person = signedInPerson(res);
+    const record = await recordFor(req, res);
+    const type = String(req.params.type ?? '');
+    const itemId = String(req.params.itemId ?? '');
+    // An id FHIR could not have is as unknown as one that is not there.
+    if (!isRecordType(type) || !FHIR_ID.test(itemId)) throw new NotFound('There is no such item in this record.');
+    const repository = repositories.forRecord(record.id, personActor(person), { audited: false });
+    const item = await repository.read(type, itemId);
+    const versions = await repository.history(type, itemId, { count: 1 });
+    const first = await repository.readVersion(type, itemId, 1).catch(() => undefined);
+    const zone = timeZoneOf(person);
+    const meta = (item.content.meta ?? {}) as { source?: unknown };
+    const source = await audit.sourceOf(record.id, type, (first ?? item).lastUpdated);
+    await sendPage(res, 200, 'records/item', {
+      title: `${summarize(item.content)} · ${record.name}`,
+      record,
+      type,
+      noun: capitalize(CATALOGUE[type].nouns[0]),
+      summary: summarize(item.content),
+      facts: itemFacts(item.content, zone),
+      attachment: type === 'DocumentReference' ? attachmentOf(item.content) : undefined,
+      lastUpdated: whenText(item.lastUpdated.toISOString(), zone),
+      reportedSource: typeof meta.source === 'string' && meta.source ? meta.source : undefined,
+      source: source ? { ...source, when: whenText(source.when.toISOString(), zone) } : undefined,
+      versions: versions.total,
+      zone,
+    });
   });
 
   router.get('/records/:id/history', requirePerson, async (req, res) => {
+    const person = signedInPerson(res);
     const record = await recordFor(req, res);
-    const days = groupHistory(await audit.history(record.id));
-    await sendPage(res, 200, 'records/history', { title: `History of ${record.name}`, record, days });
+    const zone = timeZoneOf(person);
+    const days = groupHistory(await audit.history(record.id), zone);
+    await sendPage(res, 200, 'records/history', { title: `History of ${record.name}`, record, days, zone });
   });
 
   return router;

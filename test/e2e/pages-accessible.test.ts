@@ -1,9 +1,9 @@
 /**
  * Every page, checked by axe-core in Chromium: home, sign-in (and its refusal),
- * registration, consent, records, a record with charts, its history, connected apps and the
- * confirmation of removing one, the pickup pages, the connect pages, the inbox and a message,
- * sign-out, and error pages — no serious or critical violation (WCAG 2.1 A/AA and axe's best
- * practices), and each page usable on a phone 390 px wide (no horizontal scrolling). A person
+ * registration, consent, records, a record with charts, one of its items, its history, connected
+ * apps and the confirmation of removing one, the pickup pages, the connect pages, the inbox and a
+ * message, sign-out, and error pages — no serious or critical violation (WCAG 2.1 A/AA and axe's
+ * best practices), and each page usable on a phone 390 px wide (no horizontal scrolling). A person
  * drives them by labels and roles only.
  */
 import fs from 'node:fs';
@@ -193,6 +193,9 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.goto(`${server.issuer}/records/${recordId}`);
   await page.locator('figure.chart').first().waitFor();
   await check(page, 'a record');
+  await page.getByRole('link', { name: /Body weight/ }).first().click();
+  await page.getByRole('heading', { level: 2, name: 'Where it came from' }).waitFor();
+  await check(page, 'a record item');
   await page.goto(`${server.issuer}/records/${recordId}/history`);
   await check(page, 'history');
   await page.goto(`${server.issuer}/apps`);
@@ -228,6 +231,9 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await check(page, 'inbox after a delete');
   await page.getByRole('link', { name: 'Sent messages' }).click();
   await check(page, 'sent messages');
+  await page.goto(`${server.issuer}/`);
+  await page.getByRole('heading', { name: 'New since your last visit' }).waitFor();
+  await check(page, 'home with what is new');
 
   // DOPU: the pickup pages, from the code to the package in the record.
   const dropped = await api('/api/dopu/packages', await appToken('dopu'), { friendly_name: 'Results from your visit', question: 'What is the name of your first pet?', answer: 'Biscuit', resources: sampleResources() });
@@ -269,6 +275,6 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.getByRole('button').first().waitFor();
   await check(page, 'sign out');
 
-  expect(checked).toHaveLength(30);
+  expect(checked).toHaveLength(33);
   expect(problems).toEqual([]);
 }, 300_000);

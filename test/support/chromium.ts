@@ -64,8 +64,11 @@ type PersonBrowser = { context: BrowserContext; page: Page };
 
 export type Chromium = {
   browser: Browser;
-  /** A fresh context (no cookies) with one page, and the app's callback host answered locally. */
-  newPerson(options?: { timeoutMs?: number }): Promise<PersonBrowser>;
+  /**
+   * A fresh context (no cookies) with one page, and the app's callback host answered locally;
+   * `timezoneId` sets the browser's time zone (the person's pages follow it).
+   */
+  newPerson(options?: { timeoutMs?: number; timezoneId?: string }): Promise<PersonBrowser>;
   /** Closes every context opened here, then the browser. */
   close(): Promise<void>;
 };
@@ -76,8 +79,8 @@ export async function launchChromium(): Promise<Chromium> {
   const contexts = new Set<BrowserContext>();
   return {
     browser,
-    async newPerson({ timeoutMs = 15_000 } = {}) {
-      const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    async newPerson({ timeoutMs = 15_000, timezoneId }: { timeoutMs?: number; timezoneId?: string } = {}) {
+      const context = await browser.newContext({ viewport: { width: 1024, height: 800 }, ...(timezoneId ? { timezoneId } : {}) });
       contexts.add(context);
       context.on('close', () => contexts.delete(context));
       context.setDefaultTimeout(timeoutMs);
