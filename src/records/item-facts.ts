@@ -91,8 +91,11 @@ export function itemFacts(resource: Json, timeZone: string): ItemFact[] {
   return facts;
 }
 
-/** A document's attachment (DocumentReference.content[0].attachment), if it has one. */
-export function attachmentOf(resource: Json): ItemAttachment | undefined {
+/**
+ * A document's attachment (DocumentReference.content[0].attachment), if it has one. An attachment
+ * carried inside the resource (`data`) opens at `storedAt`, the record's own document page.
+ */
+export function attachmentOf(resource: Json, storedAt: string): ItemAttachment | undefined {
   const [first] = Array.isArray(resource.content) ? (resource.content as { attachment?: Json }[]) : [];
   const attachment = first?.attachment;
   if (!attachment) return undefined;
@@ -101,6 +104,6 @@ export function attachmentOf(resource: Json): ItemAttachment | undefined {
     title: text(attachment.title) ?? text(resource.description) ?? 'Attached document',
     contentType: text(attachment.contentType),
     // Only links a person can follow from here: web addresses and carevault's own paths.
-    url: url && (/^https?:\/\//.test(url) || (url.startsWith('/') && !url.startsWith('//'))) ? url : undefined,
+    url: url && (/^https?:\/\//.test(url) || (url.startsWith('/') && !url.startsWith('//'))) ? url : text(attachment.data) ? storedAt : undefined,
   };
 }

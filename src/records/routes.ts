@@ -120,7 +120,7 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
       noun: capitalize(CATALOGUE[type].nouns[0]),
       summary: summarize(item.content),
       facts: itemFacts(item.content, zone),
-      attachment: type === 'DocumentReference' ? attachmentOf(item.content) : undefined,
+      attachment: type === 'DocumentReference' ? attachmentOf(item.content, `/records/${record.id}/documents/${itemId}`) : undefined,
       lastUpdated: whenText(item.lastUpdated.toISOString(), zone),
       reportedSource: typeof meta.source === 'string' && meta.source ? meta.source : undefined,
       source: source ? { ...source, when: whenText(source.when.toISOString(), zone) } : undefined,

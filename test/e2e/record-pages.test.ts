@@ -223,7 +223,7 @@ test('items from a picked-up package say which app dropped them off; a document 
   await page.getByLabel('Answer').fill(ANSWER);
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByRole('button', { name: 'Accept' }).click();
-  await page.getByRole('heading', { name: 'Package picked up' }).waitFor();
+  await page.getByRole('heading', { name: /^Picked up into/ }).waitFor();
 
   await page.goto(`${server.issuer}/records/${recordId}`);
   await page.getByRole('link', { name: /Discharge letter/ }).click();

@@ -179,8 +179,12 @@ test('a PDF filed from a message carries its name, its sender and when it was fi
     content: [{ attachment: { title: 'Discharge summary.pdf', contentType: 'application/pdf' } }],
   });
 
+  // The record lists it as an item; the item's page opens the document itself.
   const record = await alex.browser.visit(`/records/${alex.recordId}`);
-  const link = new RegExp(`<a href="(/records/${alex.recordId}/documents/${filed.id})">Discharge summary\\.pdf · from Riverside Clinic</a>`).exec(record.html);
+  const item = new RegExp(`<a href="(/records/${alex.recordId}/items/DocumentReference/${filed.id})">Discharge summary\\.pdf · from Riverside Clinic</a>`).exec(record.html);
+  expect(item).not.toBeNull();
+  const itemPage = await alex.browser.visit(item?.[1] ?? '');
+  const link = new RegExp(`<a href="(/records/${alex.recordId}/documents/${filed.id})">Discharge summary\\.pdf</a>`).exec(itemPage.html);
   expect(link).not.toBeNull();
   const page = await alex.browser.visit(link?.[1] ?? '');
   const words = textOf(page.html);
