@@ -68,7 +68,12 @@ type FeatureParts = {
   listeners?: readonly Listener[];
   recordPanels?: readonly RecordPanel[];
   gauges?: readonly StatusGauge[];
+  /** Told of each request of a signed-in person (which session, which browser), before the routes run. */
+  sessionSeen?: (visit: SessionVisit) => Promise<void>;
 };
+
+/** A signed-in person's request, as {@link FeatureParts.sessionSeen} sees it. */
+export type SessionVisit = { personId: string; sessionUid: string; userAgent: string | undefined };
 
 /** A built feature, named. */
 export type Feature = FeatureParts & { name: string };
@@ -85,7 +90,7 @@ export type Core = {
   records: RecordService;
   accounts: Pick<AccountService, 'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword'>;
   authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
-  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf'>;
+  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf'>;
   gate: BearerGate;
   appNames: AppNames;
   limits: RateLimits;
