@@ -88,7 +88,7 @@ export type Core = {
   audit: AuditLog;
   repositories: RecordRepositories;
   records: RecordService;
-  accounts: Pick<AccountService, 'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword'>;
+  accounts: Pick<AccountService, 'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'>;
   authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf'>;
   gate: BearerGate;

@@ -15,7 +15,7 @@ import { log } from '../log';
 import type { Mailer, OutgoingMail } from '../mail';
 import { credentialKey } from '../security/credential-keys';
 import type { Limit, Rate } from '../security/limiters';
-import { hashSecret, randomToken, verifySecret } from '../security/secrets';
+import { hashSecret, randomToken } from '../security/secrets';
 import { browserOf } from './browsers';
 import type { LinkStore } from './store';
 import { emailChangeMail, emailChangeNotice, VERIFY_LINK_DAYS, WRONG_CURRENT_PASSWORD } from './words';
@@ -24,6 +24,7 @@ import { emailChangeMail, emailChangeNotice, VERIFY_LINK_DAYS, WRONG_CURRENT_PAS
 export type Device = { sessionUid: string; browser: string; startedAt: Date | undefined; lastUsedAt: Date | undefined; current: boolean };
 
 type Deps = Pick<Core, 'db' | 'audit' | 'authorizations' | 'oidcStorage'> & {
+  accounts: Pick<Core['accounts'], 'rename' | 'passwordMatches' | 'replacePassword'>;
   links: LinkStore;
   mailer: Mailer;
   issuer: string;
@@ -34,7 +35,7 @@ type Deps = Pick<Core, 'db' | 'audit' | 'authorizations' | 'oidcStorage'> & {
 /** How often one session's last use is written (a page view in between changes nothing shown). */
 const SEEN_EVERY_MS = 60_000;
 
-export function createAccountChanges({ db, audit, authorizations, oidcStorage, links, mailer, issuer, clock, limits }: Deps) {
+export function createAccountChanges({ db, audit, accounts, authorizations, oidcStorage, links, mailer, issuer, clock, limits }: Deps) {
   /** When each session was last written as seen, so most requests write nothing. */
   const lastWritten = new Map<string, number>();
 
@@ -100,7 +101,7 @@ export function createAccountChanges({ db, audit, authorizations, oidcStorage, l
     async rename(person: Person, name: string): Promise<void> {
       if (name === person.name) return;
       await db.transaction(async () => {
-        await links.rename(person.id, name);
+        await accounts.rename(person.id, name);
         await audit.append({ subject: `person:${person.id}`, kind: 'account.renamed', personId: person.id });
       });
     },
@@ -112,7 +113,7 @@ export function createAccountChanges({ db, audit, authorizations, oidcStorage, l
      */
     async changePassword(person: Person, current: string, next: string): Promise<void> {
       await limits.password.assertOpen(person.id);
-      if (!(await verifySecret(await links.passwordHashOf(person.id), current))) {
+      if (!(await accounts.passwordMatches(person.id, current))) {
         await limits.password.recordFailure(person.id);
         throw new WrongCredentials(WRONG_CURRENT_PASSWORD);
       }
@@ -120,7 +121,7 @@ export function createAccountChanges({ db, audit, authorizations, oidcStorage, l
       if (current === next) throw new Invalid('The new password is the same as the current one.');
       const passwordHash = await hashSecret(next);
       await db.transaction(async () => {
-        await links.replacePasswordOf(person.id, passwordHash);
+        await accounts.replacePassword(person.id, passwordHash);
         await audit.append({ subject: `person:${person.id}`, kind: 'account.password_changed', personId: person.id });
       });
     },

@@ -38,6 +38,7 @@ export const accountFeature: FeatureDefinition = {
     const changes = createAccountChanges({
       db,
       audit,
+      accounts,
       authorizations,
       oidcStorage,
       links: store,

@@ -103,8 +103,7 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
           if (!used) throw new NotFound(LINK_ENDED);
           if (used.purpose === 'email') {
             // A change of email: the address becomes the person's, proven by this very link.
-            if (await links.emailTaken(used.person_id, used.email)) throw new Conflict(EMAIL_TAKEN);
-            await links.replaceEmail(used.person_id, used.email, now);
+            if (!(await accounts.changeEmail(used.person_id, used.email, now))) throw new Conflict(EMAIL_TAKEN);
             await links.useAllOf(used.person_id, 'email', now);
             await audit.append({ subject: `person:${used.person_id}`, kind: 'account.email_changed', personId: used.person_id });
             return used.email;

@@ -1,8 +1,8 @@
 /**
  * SQL for the links the account mails: each kept as the SHA-256 of its token (never the token), its
  * purpose, the email it was sent to, its expiry and when it was used. Using one is a single
- * conditional update, so two uses of the same link race to one winner. Also what the account page
- * changes on the person (name, email, password hash) and the devices their sessions were seen from.
+ * conditional update, so two uses of the same link race to one winner. Also the devices a person's
+ * sign-in sessions were seen from (a short browser summary and the last use).
  */
 import type { Database } from '../db';
 
@@ -56,30 +56,6 @@ export function createLinkStore(db: Database) {
       const row = (await db.table('account_links').where({ person_id: personId, purpose }).max({ at: 'created_at' }).first()) as
         { at: Date | null } | undefined;
       return row?.at ?? undefined;
-    },
-
-    /** The person's password hash (to check the current password before a change). */
-    async passwordHashOf(personId: string): Promise<string | undefined> {
-      const row = (await db.table('people').where({ id: personId }).first('password_hash')) as { password_hash: string } | undefined;
-      return row?.password_hash;
-    },
-
-    async rename(personId: string, name: string): Promise<boolean> {
-      return (await db.table('people').where({ id: personId }).update({ name })) === 1;
-    },
-
-    async replacePasswordOf(personId: string, passwordHash: string): Promise<boolean> {
-      return (await db.table('people').where({ id: personId }).update({ password_hash: passwordHash })) === 1;
-    },
-
-    /** Whether another person uses `email` (in any case). */
-    async emailTaken(personId: string, email: string): Promise<boolean> {
-      return (await db.table('people').whereRaw('lower(email) = lower(?)', [email]).whereNot({ id: personId }).first('id')) !== undefined;
-    },
-
-    /** Makes `email` the person's, confirmed at `at` (the link that proved it was followed). */
-    async replaceEmail(personId: string, email: string, at: Date): Promise<boolean> {
-      return (await db.table('people').where({ id: personId }).update({ email, email_verified_at: at })) === 1;
     },
 
     /** Notes that a sign-in session was used from a browser now (the first browser seen stays). */
