@@ -7,7 +7,8 @@
  * carries, confirmed; **Signed-in devices** lists each session with its browser, this one marked;
  * **Sign out** ends another device, and **Sign out everywhere** ends every one, so an online app's
  * refresh token fails with invalid_grant while an offline app's still works. Every form answers
- * 303 back to /account, needs its CSRF token, and refuses odd input in words.
+ * 303 back to /account, needs its CSRF token, and refuses odd input in words; racing follows of one
+ * email change link change the email once.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -252,4 +253,16 @@ test('devices are listed with their browser; Sign out ends one, Sign out everywh
   expect((await oidc.refreshTokenGrant(offline.config, offTokens.refresh_token ?? '')).access_token).toEqual(expect.any(String));
   // Signed out, the forms lead to sign-in.
   expect((await laptop.request('/account/devices/sign-out-everywhere', { method: 'POST' })).location).toMatch(/\/login/);
+});
+
+test('racing follows of one email change link: exactly one changes the email', async () => {
+  const { person, browser } = await signedUpPerson(server, 'Rita Race');
+  const newEmail = `raced${Date.now()}@example.org`;
+  await send(browser, '/account/email', { email: newEmail });
+  const link = verifyLinkIn(mailsTo(newEmail).at(-1));
+  const answers = await Promise.all(Array.from({ length: 4 }, () => new Browser(server.issuer).visit(link)));
+  expect(answers.map((answer) => answer.status).sort()).toEqual([200, 404, 404, 404]);
+  const changed = await server.db.knex('audit_events').where({ kind: 'account.email_changed', subject: `person:${(await server.db.knex('people').where({ email: newEmail }).first('id')).id}` });
+  expect(changed).toHaveLength(1);
+  expect(await server.db.knex('people').whereRaw('lower(email) = lower(?)', [person.email]).first('id')).toBeUndefined();
 });
