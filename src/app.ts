@@ -115,7 +115,9 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
     const signedIn = await oidc.sessions.signedIn(req, res);
     const person = signedIn ? await accounts.findPerson(signedIn.accountId) : undefined;
     setPerson(res, person, signedIn?.sessionUid);
-    if (person && signedIn) for (const seen of sessionsSeen) await seen({ personId: person.id, sessionUid: signedIn.sessionUid, userAgent: req.get('user-agent') });
+    if (person && signedIn) {
+      for (const seen of sessionsSeen) await seen({ personId: person.id, sessionUid: signedIn.sessionUid, userAgent: req.get('user-agent') });
+    }
     next();
   });
 

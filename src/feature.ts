@@ -88,7 +88,10 @@ export type Core = {
   audit: AuditLog;
   repositories: RecordRepositories;
   records: RecordService;
-  accounts: Pick<AccountService, 'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'>;
+  accounts: Pick<
+    AccountService,
+    'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'
+  >;
   authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf'>;
   gate: BearerGate;

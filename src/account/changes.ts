@@ -40,7 +40,9 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
   const lastWritten = new Map<string, number>();
 
   const send = async (mail: OutgoingMail) => {
-    await mailer.send(mail).catch((error: unknown) => log.error('an account mail could not be sent', { purpose: 'email', error: error instanceof Error ? error.name : 'unknown' }));
+    await mailer
+      .send(mail)
+      .catch((error: unknown) => log.error('an account mail could not be sent', { purpose: 'email', error: error instanceof Error ? error.name : 'unknown' }));
   };
 
   /** Ends sessions of a person (in the current transaction), each with the online authorizations bound to it. */
@@ -95,7 +97,10 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
       if (last !== undefined && now.getTime() - last < SEEN_EVERY_MS) return;
       if (lastWritten.size > 100_000) lastWritten.clear();
       lastWritten.set(visit.sessionUid, now.getTime());
-      await links.deviceSeen(visit.sessionUid, visit.personId, browserOf(visit.userAgent), now);
+      // A note that could not be written costs the devices list a moment of accuracy, never the page.
+      await links
+        .deviceSeen(visit.sessionUid, visit.personId, browserOf(visit.userAgent), now)
+        .catch((error: unknown) => log.warn('a device could not be noted', { error: error instanceof Error ? error.name : 'unknown' }));
     },
 
     async rename(person: Person, name: string): Promise<void> {

@@ -87,7 +87,8 @@ export function emailChangeNotice(to: string, name: string, newEmail: string): O
 
 /** The page after signing out every device, this one included (or this one from the list). */
 export const SIGNED_OUT_HERE =
-  'You are signed out on this device. Apps you allowed only while you are signed in must ask you again; apps with offline access keep it (sign in again to see them on Connected apps).';
+  'You are signed out on this device. Apps you allowed only while you are signed in must ask you again; ' +
+  'apps with offline access keep it (sign in again to see them on Connected apps).';
 
 export const WRONG_CURRENT_PASSWORD = 'Your current password is wrong.';
 export const EMAIL_TAKEN = 'Another account now uses this email, so it cannot become yours. Your email stays as it was.';

@@ -150,7 +150,8 @@ test('a password change needs the current password, is limited like sign-in, and
 
   // Wrong current passwords lock the form (after 3 here, as sign-in's setting says), even for the right one.
   for (let attempt = 1; attempt <= 3; attempt += 1) {
-    expect((await browser.submit(await browser.visit('/account'), { current: `guess ${attempt}`, password: 'yet another password' }, '/account/password')).status).toBe(401);
+    const guess = await browser.submit(await browser.visit('/account'), { current: `guess ${attempt}`, password: 'yet another password' }, '/account/password');
+    expect(guess.status).toBe(401);
   }
   const locked = await browser.submit(await browser.visit('/account'), { current: next, password: 'yet another password' }, '/account/password');
   expect(locked.status).toBe(429);
@@ -262,7 +263,8 @@ test('racing follows of one email change link: exactly one changes the email', a
   const link = verifyLinkIn(mailsTo(newEmail).at(-1));
   const answers = await Promise.all(Array.from({ length: 4 }, () => new Browser(server.issuer).visit(link)));
   expect(answers.map((answer) => answer.status).sort()).toEqual([200, 404, 404, 404]);
-  const changed = await server.db.knex('audit_events').where({ kind: 'account.email_changed', subject: `person:${(await server.db.knex('people').where({ email: newEmail }).first('id')).id}` });
+  const { id } = await server.db.knex('people').where({ email: newEmail }).first('id');
+  const changed = await server.db.knex('audit_events').where({ kind: 'account.email_changed', subject: `person:${id}` });
   expect(changed).toHaveLength(1);
   expect(await server.db.knex('people').whereRaw('lower(email) = lower(?)', [person.email]).first('id')).toBeUndefined();
 });
