@@ -113,10 +113,12 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
 
     /**
      * **Change password**: the current password first (wrong ones counted per person), then the
-     * new one. The person stays signed in where they are.
+     * new one. The person stays signed in where they are (`keep`); every other session ends with its
+     * online authorizations, so whoever knew the old password is out (OWASP Session Management
+     * Cheat Sheet, "Renew the session ID after any privilege level change").
      * @throws WrongCredentials for a wrong current password; TooManyAttempts when locked.
      */
-    async changePassword(person: Person, current: string, next: string): Promise<void> {
+    async changePassword(person: Person, current: string, next: string, keep: string | undefined): Promise<void> {
       await limits.password.assertOpen(person.id);
       if (!(await accounts.passwordMatches(person.id, current))) {
         await limits.password.recordFailure(person.id);
@@ -127,7 +129,11 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
       const passwordHash = await hashSecret(next);
       await db.transaction(async () => {
         await accounts.replacePassword(person.id, passwordHash);
-        await audit.append({ subject: `person:${person.id}`, kind: 'account.password_changed', personId: person.id });
+        const others = (await oidcStorage.sessionsOf(person.id)).map((session) => session.uid).filter((uid) => uid !== keep);
+        for (const uid of others) await oidcStorage.endSessionOf(person.id, uid);
+        await ended(others);
+        const details = { sessions_ended: others.length };
+        await audit.append({ subject: `person:${person.id}`, kind: 'account.password_changed', personId: person.id, details });
       });
     },
 

@@ -109,7 +109,7 @@ export function accountPageRoutes({ links, changes, csrf, secure }: Deps): expre
   router.post('/account/password', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
     const input = passwordForm.safeParse(fields(req));
     if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
-    return answer(res, () => changes.changePassword(signedInPerson(res), input.data.current, input.data.password), '/account?done=password');
+    return answer(res, () => changes.changePassword(signedInPerson(res), input.data.current, input.data.password, sessionUidOf(res)), '/account?done=password');
   });
 
   router.post('/account/devices/sign-out', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {

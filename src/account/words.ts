@@ -96,7 +96,7 @@ export const EMAIL_TAKEN = 'Another account now uses this email, so it cannot be
 /** The status line /account shows after each of its forms (Post/Redirect/Get), by `?done=`. */
 export const ACCOUNT_DONE = {
   name: 'Your name is saved.',
-  password: 'Your password is changed.',
+  password: 'Your password is changed. Your other devices are signed out.',
   email: 'We sent a link to your new email address. Your email changes when you open it; until then it stays as it is.',
   'signed-out': 'That device is signed out.',
 } as const;
@@ -113,7 +113,7 @@ export const ACCOUNT_WORDS: AuditWords = {
   'account.email_verified': (_event, { person }) => `${person} confirmed their email`,
   'account.password_reset': (_event, { person }) => `${person} chose a new password with a mailed link and was signed out everywhere`,
   'account.renamed': (_event, { person }) => `${person} changed their name`,
-  'account.password_changed': (_event, { person }) => `${person} changed their password`,
+  'account.password_changed': (_event, { person }) => `${person} changed their password and was signed out on their other devices`,
   'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
   'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
   'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,

@@ -2,8 +2,8 @@
  * The account page's changes, with openid-client playing the apps and the mails read from the
  * outbox: a new **Name** shows on the home page and in userinfo; **Change password** refuses a wrong
  * current password (and locks after as many as sign-in allows), then the new one signs in and the
- * old one does not; a new **Email** is mailed a link (the old address is told), changes nothing
- * until the link is followed, works once, and is then the email that signs in and that the ID token
+ * old one does not, and other devices are signed out; a new **Email** is mailed a link (the old
+ * address is told), changes nothing until the link is followed, works once, and is then the email that signs in and that the ID token
  * carries, confirmed; **Signed-in devices** lists each session with its browser, this one marked;
  * **Sign out** ends another device, and **Sign out everywhere** ends every one, so an online app's
  * refresh token fails with invalid_grant while an offline app's still works. Every form answers
@@ -139,10 +139,14 @@ test('a password change needs the current password, is limited like sign-in, and
   expect(forged.status).toBe(403);
   expect((await signIn(person.email, person.password)).page.status).toBe(200);
 
+  const { browser: phone } = await signIn(person.email, person.password);
+  expect((await phone.request('/account')).status).toBe(200);
   const changed = await send(browser, '/account/password', { current: person.password, password: next });
-  expect(statusOf(changed)).toBe('Your password is changed.');
-  // The person stays signed in here; the old password no longer signs in, the new one does.
+  expect(statusOf(changed)).toBe('Your password is changed. Your other devices are signed out.');
+  // The person stays signed in here, and only here; the old password no longer signs in, the new one does.
   expect(textOf(changed.html)).toContain(person.email);
+  expect(devicesOf(changed)).toHaveLength(1);
+  expect((await phone.request('/account')).location).toMatch(/\/login/);
   expect((await signIn(person.email, person.password)).page.status).toBe(401);
   const fresh = await signIn(person.email, next);
   expect(fresh.page.status).toBe(200);
