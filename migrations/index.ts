@@ -20,6 +20,7 @@ import * as dopuPickupSteps from './20261206_040_dopu_pickup_steps';
 import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
 import * as personVisits from './20261206_060_person_visits';
 import * as accountLinks from './20261206_070_account_links';
+import * as accountDevices from './20261206_080_account_devices';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -41,6 +42,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_041_direct_undo_and_sent', directUndoAndSent],
   ['20261206_060_person_visits', personVisits],
   ['20261206_070_account_links', accountLinks],
+  ['20261206_080_account_devices', accountDevices],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

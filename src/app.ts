@@ -111,11 +111,15 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   const csrf = createCsrf(cookieKey, config.secure);
 
   const unread = features.flatMap((feature) => feature.unread ?? []);
-  // Who is signed in, for the layout and the person's pages.
+  // Who is signed in, for the layout and the person's pages (and the features that note where).
+  const sessionsSeen = features.flatMap((feature) => (feature.sessionSeen ? [feature.sessionSeen] : []));
   app.use(async (req, res, next) => {
-    const accountId = await oidc.sessions.accountId(req, res);
-    const person = accountId ? await accounts.findPerson(accountId) : undefined;
-    setPerson(res, person);
+    const signedIn = await oidc.sessions.signedIn(req, res);
+    const person = signedIn ? await accounts.findPerson(signedIn.accountId) : undefined;
+    setPerson(res, person, signedIn?.sessionUid);
+    if (person && signedIn) {
+      for (const seen of sessionsSeen) await seen({ personId: person.id, sessionUid: signedIn.sessionUid, userAgent: req.get('user-agent') });
+    }
     if (person && unread.length > 0) {
       setNavigationCounts(res, async () => {
         const held = await records.recordIdsOf(person.id);

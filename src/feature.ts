@@ -75,7 +75,12 @@ type FeatureParts = {
   recordPanels?: readonly RecordPanel[];
   gauges?: readonly StatusGauge[];
   unread?: readonly UnreadCount[];
+  /** Told of each request of a signed-in person (which session, which browser), before the routes run. */
+  sessionSeen?: (visit: SessionVisit) => Promise<void>;
 };
+
+/** A signed-in person's request, as {@link FeatureParts.sessionSeen} sees it. */
+export type SessionVisit = { personId: string; sessionUid: string; userAgent: string | undefined };
 
 /** A built feature, named. */
 export type Feature = FeatureParts & { name: string };
@@ -90,9 +95,12 @@ export type Core = {
   audit: AuditLog;
   repositories: RecordRepositories;
   records: RecordService;
-  accounts: Pick<AccountService, 'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword'>;
+  accounts: Pick<
+    AccountService,
+    'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'
+  >;
   authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
-  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf'>;
+  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf'>;
   gate: BearerGate;
   appNames: AppNames;
   limits: RateLimits;

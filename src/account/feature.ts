@@ -1,9 +1,11 @@
 /**
  * The person's account as a feature: a verification link mailed to every new person (told by the
- * account service after their registration commits), the account page, and password recovery —
+ * account service after their registration commits), the account page (name, email, password,
+ * signed-in devices — noted on each signed-in request), and password recovery —
  * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words.
  */
 import type { Core, FeatureDefinition } from '../feature';
+import { createAccountChanges } from './changes';
 import { accountPageRoutes } from './routes';
 import { createAccountLinks } from './service';
 import { createLinkStore } from './store';
@@ -33,10 +35,23 @@ export const accountFeature: FeatureDefinition = {
       limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
     });
     accounts.onRegistered((person) => links.sendVerification(person));
+    const changes = createAccountChanges({
+      db,
+      audit,
+      accounts,
+      authorizations,
+      oidcStorage,
+      links: store,
+      mailer,
+      issuer: config.issuer,
+      clock,
+      limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
+    });
     return {
       afterProvider() {
         return {
-          routes: ({ csrf }) => accountPageRoutes({ links, csrf, secure: config.secure }),
+          routes: ({ csrf }) => accountPageRoutes({ links, changes, csrf, secure: config.secure }),
+          sessionSeen: (visit) => changes.seen(visit),
           sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
         };
       },

@@ -1,26 +1,29 @@
 /**
- * The account's pages: `/account` (the signed-in person's email and **Send the link again**),
+ * The account's pages: `/account` (the signed-in person's **Name**, **Email** — a change confirmed
+ * by a link to the new address — **Change password**, **Signed-in devices** with **Sign out** each and
+ * **Sign out everywhere**, and **Send the link again** while the email is not confirmed),
  * `/account/verify?token=…` (the verification link), and recovery — `/account/recover` (field
  * **Email**, button **Send link**) → the mailed `/account/reset?token=…` (field **New password**,
  * button **Save password**) → `/account/reset/done`, which lists the apps that kept offline access.
  * Every form answers with a redirect to a page describing the state; every page is `no-store`.
  */
 import express, { type Request, type Response } from 'express';
-import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
+import { Conflict, DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { isUuid } from '../ids';
 import { sendPage } from '../http/render';
-import { requirePerson, signedInPerson } from '../http/require-person';
+import { requirePerson, sessionUidOf, signedInPerson } from '../http/require-person';
 import { clientAddress } from '../interactions/routes';
 import type { Csrf } from '../security/csrf';
-import { recoverForm, resetForm, tokenQuery } from './schemas';
+import type { AccountChanges } from './changes';
+import { deviceForm, doneQuery, emailForm, nameForm, passwordForm, recoverForm, resetForm, tokenQuery } from './schemas';
 import type { AccountLinks } from './service';
-import { LINK_ENDED, RECOVERY_SENT, RESET_LINK_MINUTES } from './words';
+import { ACCOUNT_DONE, LINK_ENDED, RECOVERY_SENT, RESET_LINK_MINUTES, SIGNED_OUT_HERE } from './words';
 
 /** Remembers, for the page after a reset, whose password changed (signed; the person is signed out by then). */
 const RESET_COOKIE = 'cv.reset';
 
-type Deps = { links: AccountLinks; csrf: Csrf; secure: boolean };
+type Deps = { links: AccountLinks; changes: AccountChanges; csrf: Csrf; secure: boolean };
 
 /** A refusal to show above a form, or `undefined` for an error nobody expected. */
 function refusalOf(res: Response, error: unknown): { status: number; message: string } | undefined {
@@ -29,7 +32,7 @@ function refusalOf(res: Response, error: unknown): { status: number; message: st
   return { status: STATUS_OF[error.kind], message: error.message };
 }
 
-export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router {
+export function accountPageRoutes({ links, changes, csrf, secure }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
   const resetCookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: '/account/reset' };
@@ -39,11 +42,39 @@ export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router
     next();
   });
 
-  const showAccount = async (res: Response, status: number, error?: string) => {
+  /** The account page: `done` says what the last form did; `error` and `typed` answer a refused one. */
+  type Shown = { done?: string; error?: string; typed?: { name?: string; email?: string } };
+  const showAccount = async (res: Response, status: number, shown: Shown = {}) => {
     const person = signedInPerson(res);
     const lastSent = person.emailVerified ? undefined : await links.lastVerificationSent(person);
-    await sendPage(res, status, 'account/show', { title: 'Your account', account: person, lastSent, error });
+    const devices = await changes.devices(person.id, sessionUidOf(res));
+    await sendPage(res, status, 'account/show', {
+      title: 'Your account',
+      account: person,
+      lastSent,
+      devices,
+      done: shown.done,
+      error: shown.error,
+      typed: { name: shown.typed?.name ?? person.name, email: shown.typed?.email ?? '' },
+    });
   };
+
+  /** Runs a form's change; a refusal re-shows the page with its words and status, else 303 to `/account?done=…`. */
+  const answer = async (res: Response, change: () => Promise<void>, done: string, typed?: Shown['typed']) => {
+    try {
+      await change();
+    } catch (error) {
+      const refusal = refusalOf(res, error);
+      if (!refusal) throw error;
+      await showAccount(res, refusal.status, { error: refusal.message, typed });
+      return;
+    }
+    res.redirect(303, done);
+  };
+
+  /** A form's fields (a body that is not a form reads as empty). */
+  const fields = (req: Request) => (req.body ?? {}) as Record<string, unknown>;
+  const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
 
   const showLinkEnded = (res: Response) =>
     sendPage(res, 404, 'pages/message', {
@@ -52,18 +83,49 @@ export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router
       link: { href: '/account/recover', text: 'Ask for a new link' },
     });
 
-  router.get('/account', requirePerson, csrf.issue, async (_req, res) => showAccount(res, 200));
+  router.get('/account', requirePerson, csrf.issue, async (req, res) => {
+    const { done } = doneQuery.parse(req.query);
+    await showAccount(res, 200, { done: done ? ACCOUNT_DONE[done] : undefined });
+  });
 
   router.post('/account/verify/resend', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
-    try {
-      await links.resend(signedInPerson(res));
-    } catch (error) {
-      const refusal = refusalOf(res, error);
-      if (!refusal) throw error;
-      await showAccount(res, refusal.status, refusal.message);
-      return;
-    }
-    res.redirect(303, '/account');
+    await answer(res, () => links.resend(signedInPerson(res)), '/account');
+  });
+
+  router.post('/account/name', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = nameForm.safeParse(fields(req));
+    const typed = { name: text(fields(req).name, 200) };
+    if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error), typed });
+    return answer(res, () => changes.rename(signedInPerson(res), input.data.name), '/account?done=name', typed);
+  });
+
+  router.post('/account/email', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = emailForm.safeParse(fields(req));
+    const typed = { email: text(fields(req).email, 254) };
+    if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error), typed });
+    return answer(res, () => changes.askEmailChange(signedInPerson(res), input.data.email), '/account?done=email', typed);
+  });
+
+  router.post('/account/password', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = passwordForm.safeParse(fields(req));
+    if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
+    return answer(res, () => changes.changePassword(signedInPerson(res), input.data.current, input.data.password, sessionUidOf(res)), '/account?done=password');
+  });
+
+  router.post('/account/devices/sign-out', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = deviceForm.safeParse(fields(req));
+    if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
+    const here = input.data.session === sessionUidOf(res);
+    return answer(res, () => changes.signOut(signedInPerson(res).id, input.data.session), here ? '/account/signed-out' : '/account?done=signed-out');
+  });
+
+  router.post('/account/devices/sign-out-everywhere', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
+    await changes.signOutEverywhere(signedInPerson(res).id);
+    res.redirect(303, '/account/signed-out');
+  });
+
+  router.get('/account/signed-out', async (_req, res) => {
+    await sendPage(res, 200, 'pages/message', { title: 'You are signed out', message: SIGNED_OUT_HERE, link: { href: '/login', text: 'Sign in again' } });
   });
 
   router.get('/account/verify', async (req, res) => {
@@ -72,9 +134,10 @@ export function accountPageRoutes({ links, csrf, secure }: Deps): express.Router
       email = await links.verify(tokenQuery.parse(req.query).token);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      await sendPage(res, 404, 'pages/message', {
-        title: 'This link no longer works',
-        message: LINK_ENDED,
+      const taken = error instanceof Conflict;
+      await sendPage(res, taken ? 409 : 404, 'pages/message', {
+        title: taken ? 'This email is taken' : 'This link no longer works',
+        message: taken ? error.message : LINK_ENDED,
         link: { href: '/account', text: 'Go to your account' },
       });
       return;

@@ -1,6 +1,7 @@
 /**
- * What the account's forms accept: the recovery form's email (as registration reads it) and the
- * new password (registration's own rule for a password).
+ * What the account's forms accept: the recovery form's email (as registration reads it), the new
+ * password (registration's own rule for a password), and the account page's forms — name, email,
+ * current and new password, a device's session uid — with the same rules as registration.
  */
 import { z } from 'zod';
 import { registrationForm } from '../accounts/schemas';
@@ -14,3 +15,23 @@ export const resetForm = z.object({
 
 /** A link's `?token=`, as typed (the service refuses anything that is not a token). */
 export const tokenQuery = z.object({ token: z.string().max(100).catch('') }).catch({ token: '' });
+
+/** The account page's forms. A field sent twice or not at all is read as not typed. */
+const typed = (message: string) => z.string().catch('').pipe(z.string().min(1, message));
+
+export const nameForm = z.object({ name: z.string().catch('').pipe(registrationForm.shape.name) });
+
+export const emailForm = z.object({ email: z.string().catch('').pipe(registrationForm.shape.email) });
+
+export const passwordForm = z.object({
+  current: typed('Enter your current password.').pipe(z.string().max(256, 'The current password is wrong.')),
+  password: z.string().catch('').pipe(registrationForm.shape.password),
+});
+
+/** A device of the list: oidc-provider's session uid (nanoid, 21 characters). */
+export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 'That device is already signed out.') });
+
+/** The status line after a form of the account page. */
+export const doneQuery = z
+  .object({ done: z.enum(['name', 'password', 'email', 'signed-out']).optional().catch(undefined) })
+  .catch({ done: undefined });

@@ -14,14 +14,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Person } from '../accounts/person';
 import type { Core } from '../feature';
-import { NotFound } from '../errors';
+import { Conflict, NotFound } from '../errors';
+import { isUniqueViolation } from '../db';
 import { log } from '../log';
 import type { Mailer, OutgoingMail } from '../mail';
 import { credentialKey } from '../security/credential-keys';
 import type { Rate } from '../security/limiters';
 import { hashSecret, randomToken } from '../security/secrets';
 import type { LinkPurpose, LinkStore } from './store';
-import { LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
+import { EMAIL_TAKEN, LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
 
 /** An app that keeps reaching a record while the person is away. */
 export type OfflineApp = { name: string; record: string };
@@ -34,7 +35,11 @@ type Deps = Pick<Core, 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcSto
   limits: { resend: Rate; recoverAddress: Rate; recoverEmail: Rate };
 };
 
-const LIFETIME_MS: Readonly<Record<LinkPurpose, number>> = { verify: VERIFY_LINK_DAYS * 24 * 3600_000, reset: RESET_LINK_MINUTES * 60_000 };
+const LIFETIME_MS: Readonly<Record<LinkPurpose, number>> = {
+  verify: VERIFY_LINK_DAYS * 24 * 3600_000,
+  reset: RESET_LINK_MINUTES * 60_000,
+  email: VERIFY_LINK_DAYS * 24 * 3600_000,
+};
 
 /** A link's token is base64url of 32 random bytes; anything else is not worth a lookup. */
 const TOKEN = /^[\w-]{43}$/;
@@ -84,18 +89,34 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
 
     /**
      * Follows a verification link: once, before it expires, and only while the email it went to
-     * is still the person's. The email it confirmed.
-     * @throws NotFound when the link is unknown, used or expired.
+     * is still the person's; or a link mailed to a new address, which makes it the person's email,
+     * confirmed. The email it confirmed.
+     * @throws NotFound when the link is unknown, used or expired; Conflict when another account
+     * took the new address meanwhile.
      */
     async verify(token: string): Promise<string> {
       if (!TOKEN.test(token)) throw new NotFound(LINK_ENDED);
       const now = clock();
-      return db.transaction(async () => {
-        const used = await links.use(credentialKey(token), 'verify', now);
-        if (!used || !(await accounts.confirmEmail(used.person_id, used.email, now))) throw new NotFound(LINK_ENDED);
-        await audit.append({ subject: `person:${used.person_id}`, kind: 'account.email_verified', personId: used.person_id });
-        return used.email;
-      });
+      try {
+        return await db.transaction(async () => {
+          const used = await links.use(credentialKey(token), ['verify', 'email'], now);
+          if (!used) throw new NotFound(LINK_ENDED);
+          if (used.purpose === 'email') {
+            // A change of email: the address becomes the person's, proven by this very link.
+            if (!(await accounts.changeEmail(used.person_id, used.email, now))) throw new Conflict(EMAIL_TAKEN);
+            await links.useAllOf(used.person_id, 'email', now);
+            await audit.append({ subject: `person:${used.person_id}`, kind: 'account.email_changed', personId: used.person_id });
+            return used.email;
+          }
+          if (!(await accounts.confirmEmail(used.person_id, used.email, now))) throw new NotFound(LINK_ENDED);
+          await audit.append({ subject: `person:${used.person_id}`, kind: 'account.email_verified', personId: used.person_id });
+          return used.email;
+        });
+      } catch (error) {
+        // Another account took the address between the check and the change.
+        if (isUniqueViolation(error)) throw new Conflict(EMAIL_TAKEN);
+        throw error;
+      }
     },
 
     /**
@@ -136,6 +157,7 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
         await accounts.confirmEmail(used.person_id, used.email, now);
         const sessions = await oidcStorage.endSessionsOf(used.person_id);
         for (const sessionUid of sessions) await authorizations.signedOut(sessionUid);
+        await links.forgetDevices(sessions);
         await audit.append({
           subject: `person:${used.person_id}`,
           kind: 'account.password_reset',

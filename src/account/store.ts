@@ -1,21 +1,27 @@
 /**
  * SQL for the links the account mails: each kept as the SHA-256 of its token (never the token), its
  * purpose, the email it was sent to, its expiry and when it was used. Using one is a single
- * conditional update, so two uses of the same link race to one winner.
+ * conditional update, so two uses of the same link race to one winner. Also the devices a person's
+ * sign-in sessions were seen from (a short browser summary and the last use).
  */
 import type { Database } from '../db';
 
-export type LinkPurpose = 'verify' | 'reset';
+export type LinkPurpose = 'verify' | 'reset' | 'email';
 
 export type NewLink = { id: string; personId: string | null; purpose: LinkPurpose; tokenHash: string; email: string; expiresAt: Date };
 
 /** A used link: whose it was and the email it went to. */
-export type UsedLink = { person_id: string; email: string };
+export type UsedLink = { person_id: string; email: string; purpose: LinkPurpose };
+
+/** A device a sign-in session was seen from. */
+export type DeviceRow = { session_uid: string; browser: string; last_used_at: Date };
 
 export function createLinkStore(db: Database) {
   /** Links of a purpose that a person could still follow at `now`. */
-  const live = (purpose: LinkPurpose, now: Date) =>
-    db.table('account_links').where({ purpose }).whereNull('used_at').whereNotNull('person_id').where('expires_at', '>', now);
+  const live = (purpose: LinkPurpose | readonly LinkPurpose[], now: Date) =>
+    db
+      .table('account_links')
+      .whereIn('purpose', typeof purpose === 'string' ? [purpose] : purpose).whereNull('used_at').whereNotNull('person_id').where('expires_at', '>', now);
 
   return {
     async insert(link: NewLink): Promise<void> {
@@ -34,9 +40,9 @@ export function createLinkStore(db: Database) {
       return (await live(purpose, now).where({ token_hash: tokenHash }).first('id')) !== undefined;
     },
 
-    /** Marks a live link used, once: its person and email, or `undefined` when it was not live. */
-    async use(tokenHash: string, purpose: LinkPurpose, now: Date): Promise<UsedLink | undefined> {
-      const [row] = (await live(purpose, now).where({ token_hash: tokenHash }).update({ used_at: now }, ['person_id', 'email'])) as UsedLink[];
+    /** Marks a live link of one of the purposes used, once: its person, email and purpose, or `undefined` when it was not live. */
+    async use(tokenHash: string, purpose: LinkPurpose | readonly LinkPurpose[], now: Date): Promise<UsedLink | undefined> {
+      const [row] = (await live(purpose, now).where({ token_hash: tokenHash }).update({ used_at: now }, ['person_id', 'email', 'purpose'])) as UsedLink[];
       return row;
     },
 
@@ -52,10 +58,32 @@ export function createLinkStore(db: Database) {
       return row?.at ?? undefined;
     },
 
+    /** Notes that a sign-in session was used from a browser now (the first browser seen stays). */
+    async deviceSeen(sessionUid: string, personId: string, browser: string, at: Date): Promise<void> {
+      await db
+        .table('account_devices')
+        .insert({ session_uid: sessionUid, person_id: personId, browser, last_used_at: at })
+        .onConflict('session_uid')
+        .merge(['last_used_at']);
+    },
+
+    /** The devices a person's sessions were seen from, among `sessionUids`. */
+    async devicesOf(personId: string, sessionUids: readonly string[]): Promise<DeviceRow[]> {
+      if (sessionUids.length === 0) return [];
+      return db.table('account_devices').where({ person_id: personId }).whereIn('session_uid', sessionUids).select('session_uid', 'browser', 'last_used_at');
+    },
+
+    async forgetDevices(sessionUids: readonly string[]): Promise<void> {
+      if (sessionUids.length > 0) await db.table('account_devices').whereIn('session_uid', sessionUids).delete();
+    },
+
     /** Deletes links that ended more than a day ago (used or expired). */
     async sweep(now: Date): Promise<number> {
       const before = new Date(now.getTime() - 24 * 3600_000);
-      return db.table('account_links').where('expires_at', '<', before).delete();
+      const links = await db.table('account_links').where('expires_at', '<', before).delete();
+      // A device unused for longer than any session lives (oidc-provider's 14 days) has no session left.
+      await db.table('account_devices').where('last_used_at', '<', new Date(now.getTime() - 30 * 24 * 3600_000)).delete();
+      return links;
     },
   };
 }

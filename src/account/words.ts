@@ -56,6 +56,51 @@ export function noAccountMail(to: string, recoverLink: string): OutgoingMail {
   };
 }
 
+export function emailChangeMail(to: string, name: string, link: string): OutgoingMail {
+  return {
+    to,
+    subject: 'Confirm your new email for carevault',
+    text: [
+      `Hello ${name},`,
+      '',
+      'You asked to use this email address for your carevault account. Open this link to confirm it:',
+      link,
+      '',
+      `The link works once, for ${VERIFY_LINK_DAYS} days. Until then your account keeps its old email. If you did not ask, you can ignore this email.`,
+    ].join('\r\n'),
+  };
+}
+
+export function emailChangeNotice(to: string, name: string, newEmail: string): OutgoingMail {
+  return {
+    to,
+    subject: 'Your carevault email is being changed',
+    text: [
+      `Hello ${name},`,
+      '',
+      `Someone signed in to your carevault account asked to change its email from this address to ${newEmail}.`,
+      'The change happens only when the link we sent to the new address is opened.',
+      'If this was not you, sign in, change your password and use Sign out everywhere on your account page.',
+    ].join('\r\n'),
+  };
+}
+
+/** The page after signing out every device, this one included (or this one from the list). */
+export const SIGNED_OUT_HERE =
+  'You are signed out on this device. Apps you allowed only while you are signed in must ask you again; ' +
+  'apps with offline access keep it (sign in again to see them on Connected apps).';
+
+export const WRONG_CURRENT_PASSWORD = 'Your current password is wrong.';
+export const EMAIL_TAKEN = 'Another account now uses this email, so it cannot become yours. Your email stays as it was.';
+
+/** The status line /account shows after each of its forms (Post/Redirect/Get), by `?done=`. */
+export const ACCOUNT_DONE = {
+  name: 'Your name is saved.',
+  password: 'Your password is changed. Your other devices are signed out.',
+  email: 'We sent a link to your new email address. Your email changes when you open it; until then it stays as it is.',
+  'signed-out': 'That device is signed out.',
+} as const;
+
 /** What the page after asking for a link says, whichever email was typed. */
 export const RECOVERY_SENT =
   `If an account uses that email, we sent it a link to choose a new password. The link works once, for ${RESET_LINK_MINUTES} minutes. ` +
@@ -67,4 +112,9 @@ export const LINK_ENDED = 'This link has already been used or has expired.';
 export const ACCOUNT_WORDS: AuditWords = {
   'account.email_verified': (_event, { person }) => `${person} confirmed their email`,
   'account.password_reset': (_event, { person }) => `${person} chose a new password with a mailed link and was signed out everywhere`,
+  'account.renamed': (_event, { person }) => `${person} changed their name`,
+  'account.password_changed': (_event, { person }) => `${person} changed their password and was signed out on their other devices`,
+  'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
+  'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
+  'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,
 };

@@ -105,6 +105,25 @@ export function createAccountService(db: Database, records: RecordService, limit
       return store.replacePassword(personId, passwordHash);
     },
 
+    /** Changes the person's name (what the home page, ID tokens and userinfo say). */
+    rename(personId: string, name: string): Promise<boolean> {
+      return store.rename(personId, name);
+    },
+
+    /** Whether `password` is the person's current one (the account page asks before a change). */
+    async passwordMatches(personId: string, password: string): Promise<boolean> {
+      return verifySecret((await store.findPerson(personId))?.password_hash, password);
+    },
+
+    /**
+     * Makes `email` the person's, confirmed at `at` (a link sent to it was followed), unless another
+     * person uses it: then false and nothing changes. A registration racing it ends in a unique violation.
+     */
+    async changeEmail(personId: string, email: string, at: Date): Promise<boolean> {
+      if (await store.emailTakenByOther(personId, email)) return false;
+      return store.replaceEmail(personId, email, at);
+    },
+
     /**
      * Checks an email and password. Failures say only that the pair is wrong, and count against
      * the address, the account at that address, and the account (growing waits for the addresses

@@ -1,6 +1,7 @@
 /**
  * SQL for people: who they are, their password hash, whether their email is confirmed, the time
- * zone their browser reported and when they last saw their home page.
+ * zone their browser reported and when they last saw their home page (and the changes the account
+ * page makes to them).
  */
 import { statement, type Database } from '../db';
 
@@ -41,6 +42,20 @@ export function createAccountStore(db: Database) {
 
     async replacePassword(id: string, passwordHash: string): Promise<boolean> {
       return (await db.table('people').where({ id }).update({ password_hash: passwordHash })) === 1;
+    },
+
+    async rename(id: string, name: string): Promise<boolean> {
+      return (await db.table('people').where({ id }).update({ name })) === 1;
+    },
+
+    /** Whether another person uses `email` (in any case). */
+    async emailTakenByOther(id: string, email: string): Promise<boolean> {
+      return (await db.table('people').whereRaw('lower(email) = lower(?)', [email]).whereNot({ id }).first('id')) !== undefined;
+    },
+
+    /** Makes `email` the person's, confirmed at `at`. */
+    async replaceEmail(id: string, email: string, at: Date): Promise<boolean> {
+      return (await db.table('people').where({ id }).update({ email, email_verified_at: at })) === 1;
     },
 
     async findPerson(id: string): Promise<PersonRow | undefined> {

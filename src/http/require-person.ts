@@ -6,9 +6,15 @@
 import type { RequestHandler, Response } from 'express';
 import type { Person } from '../accounts/person';
 
-/** Remembers who is signed in for the rest of the request (the layout shows them too). */
-export function setPerson(res: Response, person: Person | undefined): void {
+/** Remembers who is signed in, and in which sign-in session, for the rest of the request (the layout shows them too). */
+export function setPerson(res: Response, person: Person | undefined, sessionUid?: string): void {
   res.locals.person = person;
+  res.locals.sessionUid = person ? sessionUid : undefined;
+}
+
+/** The uid of the sign-in session of this request's person, if any. */
+export function sessionUidOf(res: Response): string | undefined {
+  return typeof res.locals.sessionUid === 'string' ? res.locals.sessionUid : undefined;
 }
 
 /** The signed-in person, or `undefined` for nobody. */

@@ -7,10 +7,10 @@ import type Provider from 'oidc-provider';
 
 export function createSessions(current: () => Provider, secure: boolean) {
   return {
-    /** The signed-in person's id, or `undefined`. */
-    async accountId(req: IncomingMessage, res: ServerResponse): Promise<string | undefined> {
+    /** The signed-in person's id and the uid of their sign-in session (not secret), or `undefined`. */
+    async signedIn(req: IncomingMessage, res: ServerResponse): Promise<{ accountId: string; sessionUid: string } | undefined> {
       const session = await current().Session.get({ req, res, secure } as never);
-      return session.accountId;
+      return session.accountId ? { accountId: session.accountId, sessionUid: session.uid } : undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
  * other folder touches its table): apps' names and rules, ending a grant with everything issued
- * under it, withdrawing tokens that carry a scope, taking scopes out of a grant, ending a person's sessions, looking up an
+ * under it, withdrawing tokens that carry a scope, taking scopes out of a grant, listing and ending a person's sessions, looking up an
  * access token (by the SHA-256 of its value, the key tokens are stored under:
  * stored-credentials.ts), and remembering one-time values. Each runs in the current transaction
  * when there is one.
@@ -54,6 +54,20 @@ export function createOidcStorage(db: Database) {
      */
     endSessionsOf(accountId: string): Promise<string[]> {
       return models.deleteSessionsOf(accountId);
+    },
+
+    /** A person's live sign-in sessions (their uids, not secret) and when each signed in. */
+    async sessionsOf(accountId: string): Promise<{ uid: string; signedInAt: Date | undefined }[]> {
+      const rows = await models.sessionsOf(accountId);
+      return rows.map((row) => {
+        const seconds = Number(row.login_ts);
+        return { uid: row.uid, signedInAt: row.login_ts && Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined };
+      });
+    },
+
+    /** Ends one sign-in session of a person (its cookie then leads nowhere); whether it was theirs and live. */
+    endSessionOf(accountId: string, uid: string): Promise<boolean> {
+      return models.deleteSessionOf(accountId, uid);
     },
 
     revokeTokensCarrying(grantId: string, model: 'AccessToken' | 'RefreshToken', scopes: readonly string[]): Promise<void> {

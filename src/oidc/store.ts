@@ -175,6 +175,23 @@ export function createModelStore(db: Database) {
       return rows.flatMap((row) => (row.uid ? [row.uid] : []));
     },
 
+    /** A person's live sign-in sessions: uid and when they signed in (oidc-provider's `loginTs`, seconds). */
+    async sessionsOf(accountId: string): Promise<{ uid: string; login_ts: string | null }[]> {
+      const rows: { uid: string | null; login_ts: string | null }[] = await db
+        .table('oidc_models')
+        .where({ model: 'Session' })
+        .whereRaw("payload->>'accountId' = ?", [accountId])
+        .whereRaw(LIVE)
+        .select('uid', db.raw("payload->>'loginTs' as login_ts"));
+      return rows.flatMap((row) => (row.uid ? [{ uid: row.uid, login_ts: row.login_ts }] : []));
+    },
+
+    /** Deletes one sign-in session of a person, by its uid; whether it was there. */
+    async deleteSessionOf(accountId: string, uid: string): Promise<boolean> {
+      const deleted = await db.table('oidc_models').where({ model: 'Session', uid }).whereRaw("payload->>'accountId' = ?", [accountId]).delete();
+      return deleted > 0;
+    },
+
     async revokeByGrantId(model: string, grantId: string): Promise<void> {
       await db.table('oidc_models').where({ model, grant_id: grantId }).delete();
     },

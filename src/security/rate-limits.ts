@@ -168,6 +168,21 @@ export const RATE_LIMITS = {
     window: HOUR,
     message: 'Too many links were asked for this email in the last hour. Use the newest one, or try again in an hour.',
   },
+  'password-change-person': {
+    kind: 'lock',
+    counts: 'wrong current passwords typed by one signed-in person on the account page (a stolen session cannot guess without end)',
+    points: signInFailuresPerAccount,
+    window: signInLock,
+    lock: signInLock,
+    message: 'Too many wrong passwords. Try again later, or sign out and use Forgot password?.',
+  },
+  'email-change-person': {
+    kind: 'rate',
+    counts: 'email changes one person asks for (each mails two addresses)',
+    points: 3,
+    window: HOUR,
+    message: (count) => `You asked to change your email ${count} times in the last hour, as many as we send. Use the newest link, or ask again in an hour.`,
+  },
   'direct-unknown-recipient': {
     kind: 'lock',
     counts: 'Direct messages to addresses that do not exist, per sender (addresses are guessable)',

@@ -3,7 +3,9 @@
  * password?** from the sign-in page, the recovery form and its answer, the mailed reset link's
  * **New password** form and the page after it, a link that no longer works, the account page with
  * **Send the link again**, and the verification page — each with no serious or critical axe-core
- * violation at 1280 px and usable at 390 px.
+ * violation at 1280 px and usable at 390 px; and the account page itself: **Name** saved, a wrong
+ * **Current password** refused, two browser contexts listed under **Signed-in devices**, **Sign out**
+ * on the other one and **Sign out everywhere** asking both to sign in again.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -105,6 +107,78 @@ test('recovery and verification pages pass axe-core, fit 390 px, and work with t
   await away.keyboard.press('Enter');
   await away.getByRole('heading', { name: 'Your password is changed' }).waitFor();
   problems.push(...(await pageProblems(away, 'reset done')));
+
+  expect(problems).toEqual([]);
+});
+
+test('the account page saves a name, refuses a wrong current password and signs devices out, by keyboard, passing axe-core', async () => {
+  const problems: string[] = [];
+  const person = newPerson('Kay Devices');
+  const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
+  await page.goto(`${server.issuer}/register`);
+  await createAccount(page, person);
+  await page.getByText(`Hello, ${person.name}`).waitFor();
+
+  // A second browser context (another device) signs in too.
+  const { page: other } = await chromium.newPerson({ timeoutMs: 30_000 });
+  await other.goto(`${server.issuer}/login`);
+  await other.getByLabel('Email').fill(person.email);
+  await other.getByLabel('Password').fill(person.password);
+  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByText(`Hello, ${person.name}`).waitFor();
+
+  await page.goto(`${server.issuer}/account`);
+  const devices = page.getByRole('list', { name: 'Signed-in devices' }).getByRole('listitem');
+  await page.getByRole('heading', { name: 'Signed-in devices' }).waitFor();
+  expect(await devices.count()).toBe(2);
+  expect(await devices.first().innerText()).toContain('Chrome on Linux (this device)');
+  problems.push(...(await pageProblems(page, 'account')));
+
+  // Name, by keyboard: the status line says it is saved, and the home page greets the new name.
+  await page.getByLabel('Name').fill('Kay Renamed');
+  expect(await tabTo(page, 'button Save name')).toBe(true);
+  await page.keyboard.press('Enter');
+  await page.getByRole('status').getByText('Your name is saved.').waitFor();
+  problems.push(...(await pageProblems(page, 'account saved')));
+
+  // A wrong current password is refused in words.
+  await page.getByLabel('Current password').fill('not my password');
+  await page.getByLabel('New password').fill('a much longer password');
+  expect(await tabTo(page, 'button Change password')).toBe(true);
+  await page.keyboard.press('Enter');
+  await page.getByRole('alert').getByText('Your current password is wrong.').waitFor();
+  problems.push(...(await pageProblems(page, 'account refused')));
+
+  // Sign out the other device: it is asked to sign in on its next page.
+  const otherDevice = devices.filter({ hasNotText: '(this device)' });
+  await otherDevice.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('status').getByText('That device is signed out.').waitFor();
+  expect(await devices.count()).toBe(1);
+  await other.goto(`${server.issuer}/account`);
+  await other.getByRole('button', { name: 'Sign in' }).waitFor();
+  expect(new URL(other.url()).pathname).not.toBe('/account');
+
+  // Sign out everywhere, by keyboard: this device is signed out too.
+  await other.getByLabel('Email').fill(person.email);
+  await other.getByLabel('Password').fill(person.password);
+  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByRole('heading', { name: 'Your account' }).waitFor();
+  await page.reload();
+  expect(await devices.count()).toBe(2);
+  expect(await tabTo(page, 'button Sign out everywhere', 60)).toBe(true);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'You are signed out' }).waitFor();
+  problems.push(...(await pageProblems(page, 'signed out')));
+  for (const device of [page, other]) {
+    await device.goto(`${server.issuer}/account`);
+    await device.getByRole('button', { name: 'Sign in' }).waitFor();
+  }
+  await page.getByLabel('Email').fill(person.email);
+  await page.getByLabel('Password').fill(person.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Your account' }).waitFor();
+  await page.getByText('Your email is').waitFor();
+  expect(await page.getByLabel('Name').inputValue()).toBe('Kay Renamed');
 
   expect(problems).toEqual([]);
 });
