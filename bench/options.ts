@@ -41,7 +41,8 @@ export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Be
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (options are --seconds, --connections, --chains, --flows, --bulk, --db, --paths, --json)`);
+    if (!arg.startsWith('--'))
+      throw new Error(`unexpected argument "${arg}" (options are --seconds, --connections, --chains, --flows, --bulk, --db, --paths, --json)`);
     const [key = '', inline] = arg.slice(2).split('=', 2);
     args.set(key, inline ?? argv[(i += 1)] ?? '');
   }
@@ -50,7 +51,8 @@ export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Be
   const db = pick('db') ?? (databaseUrl ? 'both' : 'embedded');
   const databases: BenchDatabase[] = db === 'both' ? ['embedded', 'postgres'] : db === 'embedded' || db === 'postgres' ? [db] : [];
   if (databases.length === 0) throw new Error(`--db must be embedded, postgres or both, not "${db}"`);
-  if (databases.includes('postgres') && !databaseUrl) throw new Error('measuring PostgreSQL needs DATABASE_URL (a server where the bench may create a scratch database)');
+  if (databases.includes('postgres') && !databaseUrl)
+    throw new Error('measuring PostgreSQL needs DATABASE_URL (a server where the bench may create a scratch database)');
   return {
     seconds: positive('--seconds', pick('seconds'), 5, 0.5),
     connections: positive('--connections', pick('connections'), 20),

@@ -58,9 +58,7 @@ export const RSS_TARGET_MB = 250;
 export function row(database: BenchDatabase, path: string, carevault: Figures, reference: (Figures & { name: string }) | null): Row {
   const ratio = reference && reference.perSecond > 0 ? carevault.perSecond / reference.perSecond : null;
   const wanted = TARGETS[database][path];
-  const target = wanted
-    ? { ...wanted, met: wanted.kind === 'ratio' ? ratio !== null && ratio >= wanted.value : carevault.perSecond >= wanted.value }
-    : null;
+  const target = wanted ? { ...wanted, met: wanted.kind === 'ratio' ? ratio !== null && ratio >= wanted.value : carevault.perSecond >= wanted.value } : null;
   return { database, path, carevault, reference, ratio, target };
 }
 
@@ -70,8 +68,10 @@ const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1
 
 export function table(report: BenchReport): string {
   const lines: string[] = [];
-  lines.push(`carevault bench, ${report.options.seconds} s per measurement, ${report.options.connections} connections, ${report.options.chains} refresh chains, ` +
-    `${report.machine.cpus} CPUs, load ${report.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')} at the start, ${report.options.bulk.toLocaleString('en-US')} bulk rows`);
+  lines.push(
+    `carevault bench, ${report.options.seconds} s per measurement, ${report.options.connections} connections, ${report.options.chains} refresh chains, ` +
+      `${report.machine.cpus} CPUs, load ${report.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')} at the start, ${report.options.bulk.toLocaleString('en-US')} bulk rows`,
+  );
   lines.push('');
   lines.push('| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
@@ -86,7 +86,9 @@ export function table(report: BenchReport): string {
           `${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${target} |`,
       );
     }
-    lines.push(`| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`);
+    lines.push(
+      `| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`,
+    );
     for (const g of db.p99Growth) {
       lines.push(
         `| ${db.database} | ${g.path}: p99 with ${report.options.bulk.toLocaleString('en-US')} bulk rows | | | ${ms(g.bulkP99)} | | | the same path before them: p99 ${ms(g.emptyP99)} ms | | | ${g.ratio.toFixed(2)} | ≤ ${g.target}× ${g.met ? 'met' : '**missed**'} |`,

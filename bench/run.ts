@@ -64,9 +64,22 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const cvAuth = basic(fixture.clientId, fixture.clientSecret);
     const bearer = { authorization: `Bearer ${fixture.accessToken}` };
     const post = (url: string, auth: string, body: string): LoadSpec => ({
-      kind: 'request', url, method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body, connections, seconds,
+      kind: 'request',
+      url,
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': FORM },
+      body,
+      connections,
+      seconds,
     });
-    const read = (base: string): LoadSpec => ({ kind: 'request', url: `${base}/fhir/Observation/${fixture.observationId}`, method: 'GET', headers: bearer, connections, seconds });
+    const read = (base: string): LoadSpec => ({
+      kind: 'request',
+      url: `${base}/fhir/Observation/${fixture.observationId}`,
+      method: 'GET',
+      headers: bearer,
+      connections,
+      seconds,
+    });
     const search: LoadSpec = { kind: 'request', url: `${issuer}/fhir/Observation?code=29463-7`, method: 'GET', headers: bearer, connections, seconds };
     /** The paths whose p99 is compared before and after the bulk rows (within 1.5×). */
     const clientCredentials = post(`${issuer}/token`, cvAuth, 'grant_type=client_credentials&scope=dopu');
@@ -87,7 +100,9 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
         emptyP99.set(name, figures.p99);
       }
       log(`${database}: adding ${options.bulk.toLocaleString('en-US')} tokens and resources`);
-      const pool = connection.startsWith('postgres') ? new Pool({ connectionString: connection, max: 1 }) : new Pool({ host: connection, user: 'postgres', database: 'postgres', max: 1 });
+      const pool = connection.startsWith('postgres')
+        ? new Pool({ connectionString: connection, max: 1 })
+        : new Pool({ host: connection, user: 'postgres', database: 'postgres', max: 1 });
       try {
         const grant = await grantOfToken(pool, fixture.accessToken);
         if (!grant) throw new Error('the bench token has no grant');
@@ -106,7 +121,9 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const bareUrl = `http://127.0.0.1:${bare.port}`;
     const measure = async (name: string, spec: LoadSpec, of: number | undefined): Promise<Figures> => {
       const figures = await runLoad(spec, of);
-      log(`${database}: ${name}: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms, ${figures.errors} errors, ${figures.cpuMsPerRequest.toFixed(2)} CPU ms/request`);
+      log(
+        `${database}: ${name}: ${figures.perSecond.toFixed(0)} /s, p99 ${figures.p99.toFixed(1)} ms, ${figures.errors} errors, ${figures.cpuMsPerRequest.toFixed(2)} CPU ms/request`,
+      );
       // Only carevault's memory is reported; the references' is not what the target is about.
       return of === pid ? figures : { ...figures, rssMb: undefined };
     };
@@ -115,7 +132,13 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
 
     // Refresh first: bare oidc-provider's memory adapter is an LRU of 1,000 entries, and the
     // tokens issued by the other measurements would evict its grants.
-    const refresh = (url: string, auth: string, refreshTokens: string[]): LoadSpec => ({ kind: 'refresh', url, headers: { authorization: auth, 'content-type': FORM }, refreshTokens, seconds });
+    const refresh = (url: string, auth: string, refreshTokens: string[]): LoadSpec => ({
+      kind: 'refresh',
+      url,
+      headers: { authorization: auth, 'content-type': FORM },
+      refreshTokens,
+      seconds,
+    });
     if (wanted('refresh (rotating)')) {
       const bareRefresh = await measure('bare oidc-provider refresh', refresh(`${bareUrl}/token`, bareAuth, bare.refreshTokens), provider.process.pid);
       const cvRefresh = await measure('refresh', refresh(`${issuer}/token`, cvAuth, fixture.refreshTokens), pid);
@@ -123,7 +146,11 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     }
 
     if (wanted('client_credentials')) {
-      const bareCc = await measure('bare oidc-provider client_credentials', post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'), provider.process.pid);
+      const bareCc = await measure(
+        'bare oidc-provider client_credentials',
+        post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'),
+        provider.process.pid,
+      );
       const cc = await measure('client_credentials', clientCredentials, pid);
       rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
     }
@@ -131,28 +158,51 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     if (wanted('introspection')) {
       // Fetched now, for the same reason; and both must really answer `active: true`.
       const bareToken = (await (
-        await fetch(`${bareUrl}/token`, { method: 'POST', headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM }, body: 'grant_type=client_credentials&scope=dopu' })
+        await fetch(`${bareUrl}/token`, {
+          method: 'POST',
+          headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM },
+          body: 'grant_type=client_credentials&scope=dopu',
+        })
       ).json()) as { access_token: string };
 
       await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
       await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
-      const bareIntro = await measure('bare oidc-provider introspection', post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`), provider.process.pid);
+      const bareIntro = await measure(
+        'bare oidc-provider introspection',
+        post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`),
+        provider.process.pid,
+      );
       const intro = await measure('introspection', introspection, pid);
       rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
     }
 
-    const minimalRead = !['FHIR read', 'FHIR search (20)', 'FHIR create'].some(wanted) ? undefined : await measure('minimal handler read', read(`http://127.0.0.1:${minimal.port}`), handler.process.pid);
+    const minimalRead = !['FHIR read', 'FHIR search (20)', 'FHIR create'].some(wanted)
+      ? undefined
+      : await measure('minimal handler read', read(`http://127.0.0.1:${minimal.port}`), handler.process.pid);
     const reference = minimalRead && { name: 'minimal handler', ...minimalRead };
     if (reference && wanted('FHIR read')) rows.push(row(database, 'FHIR read', await measure('FHIR read', read(issuer), pid), reference));
     if (reference && wanted('FHIR search (20)')) rows.push(row(database, 'FHIR search (20)', await measure('FHIR search', search, pid), reference));
     const create: LoadSpec = {
-      kind: 'request', url: `${issuer}/fhir/Observation`, method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: OBSERVATION, connections, seconds,
+      kind: 'request',
+      url: `${issuer}/fhir/Observation`,
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'application/fhir+json' },
+      body: OBSERVATION,
+      connections,
+      seconds,
     };
     if (reference && wanted('FHIR create')) rows.push(row(database, 'FHIR create', await measure('FHIR create', create, pid), reference));
 
     const flow: LoadSpec = {
-      kind: 'flow', issuer, clientId: fixture.clientId, clientSecret: fixture.clientSecret, redirectUri: REDIRECT_URI, scope: SCOPE,
-      people: fixture.people, concurrency: options.flows, seconds,
+      kind: 'flow',
+      issuer,
+      clientId: fixture.clientId,
+      clientSecret: fixture.clientSecret,
+      redirectUri: REDIRECT_URI,
+      scope: SCOPE,
+      people: fixture.people,
+      concurrency: options.flows,
+      seconds,
     };
     if (wanted('sign-in → consent → code')) rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
 

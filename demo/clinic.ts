@@ -41,7 +41,10 @@ export async function createDemoClinic(settings: DemoSettings): Promise<express.
     execute: [oidc.allowInsecureRequests],
   });
   const fhir = (token: string, path: string, init: RequestInit = {}) =>
-    fetch(`${settings.carevault}/fhir/${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...init.headers } });
+    fetch(`${settings.carevault}/fhir/${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json', ...init.headers },
+    });
   const appToken = async (scope: string) => (await oidc.clientCredentialsGrant(config, { scope })).access_token;
 
   const app = express();
@@ -49,13 +52,28 @@ export async function createDemoClinic(settings: DemoSettings): Promise<express.
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   // What carevault's consent page links to: the app's logo, privacy policy and terms.
   app.get('/logo.svg', (_req, res) => {
-    res.type('image/svg+xml').send('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 56 56"><rect width="56" height="56" rx="12" fill="#1d4ed8"/><path d="M24 12h8v12h12v8H32v12h-8V32H12v-8h12z" fill="#fff"/></svg>');
+    res
+      .type('image/svg+xml')
+      .send(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 56 56"><rect width="56" height="56" rx="12" fill="#1d4ed8"/><path d="M24 12h8v12h12v8H32v12h-8V32H12v-8h12z" fill="#fff"/></svg>',
+      );
   });
   app.get('/privacy', (_req, res) => {
-    res.type('html').send(page('Privacy policy', '<h2>Privacy policy</h2><p>Demo Clinic keeps what carevault shares with it in memory only, and forgets it when it stops.</p><p><a href="/">Back</a></p>'));
+    res
+      .type('html')
+      .send(
+        page(
+          'Privacy policy',
+          '<h2>Privacy policy</h2><p>Demo Clinic keeps what carevault shares with it in memory only, and forgets it when it stops.</p><p><a href="/">Back</a></p>',
+        ),
+      );
   });
   app.get('/terms', (_req, res) => {
-    res.type('html').send(page('Terms of use', '<h2>Terms of use</h2><p>Demo Clinic is a demonstration: do not use it with real health data.</p><p><a href="/">Back</a></p>'));
+    res
+      .type('html')
+      .send(
+        page('Terms of use', '<h2>Terms of use</h2><p>Demo Clinic is a demonstration: do not use it with real health data.</p><p><a href="/">Back</a></p>'),
+      );
   });
 
   app.get('/', async (_req, res) => {
@@ -87,7 +105,14 @@ export async function createDemoClinic(settings: DemoSettings): Promise<express.
       state.web = { tokens };
     } catch (error) {
       state.web = undefined;
-      res.type('html').send(page('Not connected', `<p class="error">carevault did not connect: ${esc((error as { error_description?: string }).error_description ?? (error as Error).message)}.</p><p><a href="/">Back</a></p>`));
+      res
+        .type('html')
+        .send(
+          page(
+            'Not connected',
+            `<p class="error">carevault did not connect: ${esc((error as { error_description?: string }).error_description ?? (error as Error).message)}.</p><p><a href="/">Back</a></p>`,
+          ),
+        );
       return;
     }
     res.redirect(303, '/');
@@ -105,9 +130,16 @@ export async function createDemoClinic(settings: DemoSettings): Promise<express.
   app.post('/refresh', async (_req, res) => {
     if (state.web?.tokens.refresh_token) {
       try {
-        state.web = { tokens: await oidc.refreshTokenGrant(config, state.web.tokens.refresh_token), refreshedAt: new Date(), note: 'New tokens from the refresh token (the old one is used up).' };
+        state.web = {
+          tokens: await oidc.refreshTokenGrant(config, state.web.tokens.refresh_token),
+          refreshedAt: new Date(),
+          note: 'New tokens from the refresh token (the old one is used up).',
+        };
       } catch (error) {
-        state.web = { ...state.web, note: `The refresh was refused: ${(error as { error?: string }).error ?? 'error'} — perhaps you removed Demo Clinic's access.` };
+        state.web = {
+          ...state.web,
+          note: `The refresh was refused: ${(error as { error?: string }).error ?? 'error'} — perhaps you removed Demo Clinic's access.`,
+        };
       }
     }
     res.redirect(303, '/');
@@ -122,7 +154,10 @@ export async function createDemoClinic(settings: DemoSettings): Promise<express.
     const search = await fhir(tokens.access_token, 'Observation?_count=20');
     const bundle = search.ok ? ((await search.json()) as { total?: number; entry?: { resource: Observation }[] }) : undefined;
     const rows = (bundle?.entry ?? [])
-      .map(({ resource }) => `<tr><td>${esc(resource.code?.text ?? resource.code?.coding?.[0]?.display ?? 'Observation')}</td><td>${esc(resource.valueQuantity?.value)} ${esc(resource.valueQuantity?.unit)}</td><td>${esc(String(resource.effectiveDateTime ?? '').slice(0, 10))}</td></tr>`)
+      .map(
+        ({ resource }) =>
+          `<tr><td>${esc(resource.code?.text ?? resource.code?.coding?.[0]?.display ?? 'Observation')}</td><td>${esc(resource.valueQuantity?.value)} ${esc(resource.valueQuantity?.unit)}</td><td>${esc(String(resource.effectiveDateTime ?? '').slice(0, 10))}</td></tr>`,
+      )
       .join('');
     return `${head}
 <p class="ok">Connected to record <span class="code">${esc(tokens.patient)}</span> with: ${esc(tokens.scope)}.</p>
@@ -138,18 +173,29 @@ ${tokens.refresh_token ? `<p>Offline access: Demo Clinic holds a refresh token${
     const created = await fetch(`${settings.carevault}/api/dopu/packages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${await appToken('dopu')}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ friendly_name: 'Your results from Demo Clinic', question: QUESTION, answer: ANSWER, external_id: randomUUID(), resources: labResults() }),
+      body: JSON.stringify({
+        friendly_name: 'Your results from Demo Clinic',
+        question: QUESTION,
+        answer: ANSWER,
+        external_id: randomUUID(),
+        resources: labResults(),
+      }),
     });
     const answer = (await created.json().catch(() => ({}))) as Record<string, unknown>;
     state.package = created.ok ? (answer as NonNullable<typeof state.package>) : undefined;
-    state.packageError = created.ok ? undefined : `carevault refused the package (${created.status}): ${String(answer.error_description ?? answer.error ?? 'no reason given')}`;
+    state.packageError = created.ok
+      ? undefined
+      : `carevault refused the package (${created.status}): ${String(answer.error_description ?? answer.error ?? 'no reason given')}`;
     res.redirect(303, '/');
   });
 
   async function dopuSection(): Promise<string> {
-    const head = '<h2>2. Drop off results (DOPU)</h2><p>Demo Clinic has no access to your record, yet can hand you results: a package guarded by a secret question.</p>';
+    const head =
+      '<h2>2. Drop off results (DOPU)</h2><p>Demo Clinic has no access to your record, yet can hand you results: a package guarded by a secret question.</p>';
     if (!state.package) return `${head}${state.packageError ? `<p class="error">${esc(state.packageError)}</p>` : ''}${form('/dropoff', 'Drop off results')}`;
-    const status = await fetch(`${settings.carevault}/api/dopu/packages/${state.package.id}`, { headers: { authorization: `Bearer ${await appToken('dopu')}` } });
+    const status = await fetch(`${settings.carevault}/api/dopu/packages/${state.package.id}`, {
+      headers: { authorization: `Bearer ${await appToken('dopu')}` },
+    });
     const { status: packageStatus } = status.ok ? ((await status.json()) as { status: string }) : { status: 'unknown' };
     return `${head}
 <p>Package dropped off. Status: <strong>${esc(packageStatus)}</strong> (reload to see it change).</p>
@@ -182,14 +228,16 @@ ${form('/dropoff', 'Drop off another package')}`;
   });
 
   function connectSection(): string {
-    const head = '<h2>3. Create a connect request (Patient Connect)</h2><p>For a clinic with no website: you get an identity code in person; at home you validate it, and the clinic can then keep your record up to date.</p>';
+    const head =
+      '<h2>3. Create a connect request (Patient Connect)</h2><p>For a clinic with no website: you get an identity code in person; at home you validate it, and the clinic can then keep your record up to date.</p>';
     const current = state.connect;
     if (!current) return `${head}${form('/connect-request', 'Create a connect request')}`;
     if (current.status === 'waiting') {
       return `${head}<p>Identity code: <span class="code">${esc(current.request.user_code)}</span><br>Question: ${esc(QUESTION)} — answer: <strong>${esc(ANSWER)}</strong></p>
 <p class="next">Open <a href="${esc(current.request.verification_uri_complete)}">${esc(current.request.verification_uri)}</a>, sign in, answer, choose the record and <strong>Allow</strong>. This page checks every few seconds.</p>`;
     }
-    if (current.status === 'refused') return `${head}<p class="error">The request ended: ${esc(current.error)}.</p>${form('/connect-request', 'Create another connect request')}`;
+    if (current.status === 'refused')
+      return `${head}<p class="error">The request ended: ${esc(current.error)}.</p>${form('/connect-request', 'Create another connect request')}`;
     return `${head}<p class="ok">Approved. Demo Clinic now holds offline tokens for record <span class="code">${esc(current.tokens?.patient)}</span> (${esc(current.tokens?.scope)}).</p>${form('/connect-request', 'Create another connect request')}`;
   }
 
@@ -212,7 +260,8 @@ ${form('/dropoff', 'Drop off another package')}`;
   });
 
   function directSection(): string {
-    const head = '<h2>4. Send a Direct message</h2><p>Every record has a Direct address (see <em>Records</em> on carevault). Demo Clinic sends one a message with a PDF.</p>';
+    const head =
+      '<h2>4. Send a Direct message</h2><p>Every record has a Direct address (see <em>Records</em> on carevault). Demo Clinic sends one a message with a PDF.</p>';
     const note = state.direct?.id
       ? `<p class="ok">Sent to ${esc(state.direct.to)}.</p><p class="next">Open <em>Inbox</em> on carevault, read it, and <strong>Add to record</strong> the PDF.</p>`
       : state.direct?.error

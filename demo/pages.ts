@@ -34,4 +34,5 @@ ${body}
 </html>`;
 }
 
-export const form = (action: string, button: string, fields = '') => `<form method="post" action="${esc(action)}">${fields}<p><button type="submit">${esc(button)}</button></p></form>`;
+export const form = (action: string, button: string, fields = '') =>
+  `<form method="post" action="${esc(action)}">${fields}<p><button type="submit">${esc(button)}</button></p></form>`;

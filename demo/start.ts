@@ -77,7 +77,9 @@ async function main(): Promise<void> {
   const { client_id: clientId, client_secret: clientSecret } = await registration(dataDir);
   start('Demo Clinic', ['dist/demo/app.js', JSON.stringify({ carevault: CAREVAULT, port: DEMO_PORT, clientId, clientSecret })]);
   await ready(`${DEMO}/healthz`);
-  process.stdout.write(`\ncarevault is at ${CAREVAULT}; Demo Clinic, a third-party app, is at ${DEMO}.\nOpen ${DEMO} and follow the steps. Ctrl-C stops both.\n\n`);
+  process.stdout.write(
+    `\ncarevault is at ${CAREVAULT}; Demo Clinic, a third-party app, is at ${DEMO}.\nOpen ${DEMO} and follow the steps. Ctrl-C stops both.\n\n`,
+  );
 }
 
 function stopAll(): void {

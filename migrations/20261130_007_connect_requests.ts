@@ -29,7 +29,9 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('poll_interval').notNullable().defaultTo(5);
     t.index(['client_id', 'status', 'authorized_at'], 'connect_requests_listing');
   });
-  await knex.raw(`alter table connect_requests add constraint connect_requests_status check (status in ('pending', 'authorized', 'denied', 'locked', 'expired', 'withdrawn'))`);
+  await knex.raw(
+    `alter table connect_requests add constraint connect_requests_status check (status in ('pending', 'authorized', 'denied', 'locked', 'expired', 'withdrawn'))`,
+  );
   // One pending request per external_id per app.
   await knex.raw(`create unique index connect_requests_one_pending on connect_requests (client_id, external_id) where status = 'pending'`);
 }

@@ -20,10 +20,16 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`update connect_requests set device_code_hash = ${sqlKey('device_code_hash')}`);
 
   await knex.raw(`update oidc_models set id = ${sqlKey('id')}, payload = payload - 'jti' where model <> all(?::text[])`, [[...KEYED_BY_ID, ...SEALED]]);
-  const rows = (await knex('oidc_models').whereIn('model', SEALED).select('model', 'id', 'payload')) as { model: string; id: string; payload: Record<string, unknown> }[];
+  const rows = (await knex('oidc_models').whereIn('model', SEALED).select('model', 'id', 'payload')) as {
+    model: string;
+    id: string;
+    payload: Record<string, unknown>;
+  }[];
   for (const row of rows) {
     const stored = toStored(row.model, row.id, row.payload);
-    await knex('oidc_models').where({ model: row.model, id: row.id }).update({ id: stored.key, payload: stored.payload, user_code: stored.userCodeKey ?? null });
+    await knex('oidc_models')
+      .where({ model: row.model, id: row.id })
+      .update({ id: stored.key, payload: stored.payload, user_code: stored.userCodeKey ?? null });
   }
 }
 

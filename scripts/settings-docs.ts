@@ -20,7 +20,9 @@ const ENV_WIDTH = 100;
 export function settingsToDocument(settings: readonly DocumentedSetting[] = documentedSettings()): readonly DocumentedSetting[] {
   for (const setting of settings) {
     if (setting.default !== undefined && (setting.unset !== undefined || setting.example !== undefined)) {
-      throw new Error(`setting ${setting.name} has a default (${setting.default}): its documentation may not also say what leaving it unset means or give an example`);
+      throw new Error(
+        `setting ${setting.name} has a default (${setting.default}): its documentation may not also say what leaving it unset means or give an example`,
+      );
     }
     if (!SETTING_GROUPS.includes(setting.group)) throw new Error(`setting ${setting.name} is in an unknown group: ${String(setting.group)}`);
   }

@@ -34,7 +34,12 @@ export async function migrateCommand(config: Config): Promise<string[]> {
 export function createAppCommand(config: Config, document: unknown): Promise<Record<string, unknown>> {
   return withDatabase(config, (db) => {
     const validator = clientValidator(config, db);
-    return composeServices(config, db, clientSaver(db, () => validator), FEATURES).apps.register(document);
+    return composeServices(
+      config,
+      db,
+      clientSaver(db, () => validator),
+      FEATURES,
+    ).apps.register(document);
   });
 }
 

@@ -67,10 +67,7 @@ const KNEX_LOG = {
 };
 
 /** Opens the configured database (serving the embedded one if no other process does). */
-export async function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>,
-  role: EmbeddedRole = 'server',
-): Promise<Database> {
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>, role: EmbeddedRole = 'server'): Promise<Database> {
   if (config.databaseUrl) {
     const knex = knexFactory({
       client: 'pg',
@@ -110,7 +107,9 @@ function wrap(knex: Knex, kind: Database['kind'], closeServer: () => Promise<voi
     raw: (sql, bindings = []) => current().raw(sql, bindings as Knex.RawBinding[]),
     async query<Row>(sql: Statement, values: readonly unknown[]): Promise<Row[]> {
       // A transaction's client hands out the transaction's connection and releases nothing.
-      const { client } = current() as unknown as { client: { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<void> } };
+      const { client } = current() as unknown as {
+        client: { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<void> };
+      };
       const connection = await client.acquireConnection();
       for (const observer of observers) observer(sql.text);
       try {

@@ -4,16 +4,7 @@
  * place — a page or JSON (http/error-handler.ts), an OperationOutcome (fhir/routes.ts).
  */
 export type FailureKind =
-  | 'invalid'
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'precondition_failed'
-  | 'gone'
-  | 'too_large'
-  | 'unsupported'
-  | 'too_many_attempts';
+  'invalid' | 'unauthenticated' | 'forbidden' | 'not_found' | 'conflict' | 'precondition_failed' | 'gone' | 'too_large' | 'unsupported' | 'too_many_attempts';
 
 export class DomainError extends Error {
   constructor(

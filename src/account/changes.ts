@@ -78,7 +78,14 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
     /** The person's live sessions, newest first, the one of this request marked. */
     async devices(personId: string, currentUid: string | undefined): Promise<Device[]> {
       const sessions = await oidcStorage.sessionsOf(personId);
-      const seen = new Map((await links.devicesOf(personId, sessions.map((session) => session.uid))).map((row) => [row.session_uid, row]));
+      const seen = new Map(
+        (
+          await links.devicesOf(
+            personId,
+            sessions.map((session) => session.uid),
+          )
+        ).map((row) => [row.session_uid, row]),
+      );
       return sessions
         .map((session) => ({
           sessionUid: session.uid,
@@ -157,7 +164,6 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
       await send(emailChangeMail(email, person.name, `${issuer}/account/verify?token=${token}`));
       await send(emailChangeNotice(person.email, person.name, email));
     },
-
   };
 }
 

@@ -32,6 +32,4 @@ export const passwordForm = z.object({
 export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 'That device is already signed out.') });
 
 /** The status line after a form of the account page. */
-export const doneQuery = z
-  .object({ done: z.enum(['name', 'password', 'email', 'signed-out']).optional().catch(undefined) })
-  .catch({ done: undefined });
+export const doneQuery = z.object({ done: z.enum(['name', 'password', 'email', 'signed-out']).optional().catch(undefined) }).catch({ done: undefined });

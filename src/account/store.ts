@@ -21,7 +21,10 @@ export function createLinkStore(db: Database) {
   const live = (purpose: LinkPurpose | readonly LinkPurpose[], now: Date) =>
     db
       .table('account_links')
-      .whereIn('purpose', typeof purpose === 'string' ? [purpose] : purpose).whereNull('used_at').whereNotNull('person_id').where('expires_at', '>', now);
+      .whereIn('purpose', typeof purpose === 'string' ? [purpose] : purpose)
+      .whereNull('used_at')
+      .whereNotNull('person_id')
+      .where('expires_at', '>', now);
 
   return {
     async insert(link: NewLink): Promise<void> {
@@ -82,7 +85,10 @@ export function createLinkStore(db: Database) {
       const before = new Date(now.getTime() - 24 * 3600_000);
       const links = await db.table('account_links').where('expires_at', '<', before).delete();
       // A device unused for longer than any session lives (oidc-provider's 14 days) has no session left.
-      await db.table('account_devices').where('last_used_at', '<', new Date(now.getTime() - 30 * 24 * 3600_000)).delete();
+      await db
+        .table('account_devices')
+        .where('last_used_at', '<', new Date(now.getTime() - 30 * 24 * 3600_000))
+        .delete();
       return links;
     },
   };

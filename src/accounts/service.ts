@@ -72,7 +72,8 @@ export function createAccountService(db: Database, records: RecordService, limit
         });
       } catch (error) {
         // A unique violation is a registration of the same email that committed in between.
-        if (error instanceof Undone || isUniqueViolation(error)) throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
+        if (error instanceof Undone || isUniqueViolation(error))
+          throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
         throw error;
       }
       for (const listener of registeredListeners) {

@@ -16,7 +16,9 @@ const SECURITY_SCHEME = 'appToken';
 const apiError = z
   .object({
     error: z.string().meta({ description: 'A machine-readable code, such as `invalid_request`, `not_found` or `insufficient_scope`.' }),
-    error_description: z.string().meta({ description: 'What went wrong, in a sentence a person can read; for a refused field it starts with the field’s path.' }),
+    error_description: z
+      .string()
+      .meta({ description: 'What went wrong, in a sentence a person can read; for a refused field it starts with the field’s path.' }),
   })
   .meta({ id: 'Error', description: 'Every refusal of the app APIs.' });
 
@@ -27,13 +29,20 @@ type Documented = { description: string; headers?: Record<string, typeof retryAf
 
 /** What every app API may answer, whatever it does. */
 const SHARED: Readonly<Record<number, Documented>> = {
-  401: { description: 'No access token, or one that expired, was revoked, or came without its DPoP proof (`invalid_token`, `invalid_dpop_proof`).', headers: { 'WWW-Authenticate': challenge } },
-  403: { description: 'The token is not an app’s client-credentials token holding this API’s scope (`insufficient_scope`).', headers: { 'WWW-Authenticate': challenge } },
+  401: {
+    description: 'No access token, or one that expired, was revoked, or came without its DPoP proof (`invalid_token`, `invalid_dpop_proof`).',
+    headers: { 'WWW-Authenticate': challenge },
+  },
+  403: {
+    description: 'The token is not an app’s client-credentials token holding this API’s scope (`insufficient_scope`).',
+    headers: { 'WWW-Authenticate': challenge },
+  },
   500: { description: 'Something went wrong on carevault’s side (`server_error`).' },
   503: { description: 'The database does not answer for now (`temporarily_unavailable`).', headers: { 'Retry-After': retryAfter } },
 };
 
-const INVALID_INPUT = 'A parameter or a field is not valid (`invalid_request`); the description starts with its path, such as `resources[2].resourceType:` or `limit:`.';
+const INVALID_INPUT =
+  'A parameter or a field is not valid (`invalid_request`); the description starts with its path, such as `resources[2].resourceType:` or `limit:`.';
 
 function refusalsOf(operation: AppOperation): Map<number, Documented> {
   const found = new Map<number, Documented>(Object.entries(SHARED).map(([status, documented]) => [Number(status), documented]));
@@ -91,7 +100,8 @@ export function openApiDocument({ issuer, tokenEndpoint, version, operations }: 
     info: {
       title: 'carevault app APIs',
       version,
-      description: 'The APIs an app calls with its own client-credentials token. Lists page with `limit` and follow `next`; every refusal is JSON `{ error, error_description }`.',
+      description:
+        'The APIs an app calls with its own client-credentials token. Lists page with `limit` and follow `next`; every refusal is JSON `{ error, error_description }`.',
     },
     servers: [{ url: issuer }],
     tags: capabilities.map((capability) => ({ name: capability, description: `Operations for apps registered with the \`${capability}\` capability.` })),
@@ -104,7 +114,9 @@ export function openApiDocument({ issuer, tokenEndpoint, version, operations }: 
           flows: {
             clientCredentials: {
               tokenUrl: tokenEndpoint,
-              scopes: Object.fromEntries(capabilities.map((capability) => [capability, `Call the ${capability} API (an app registered with the ${capability} capability).`])),
+              scopes: Object.fromEntries(
+                capabilities.map((capability) => [capability, `Call the ${capability} API (an app registered with the ${capability} capability).`]),
+              ),
             },
           },
         },

@@ -32,7 +32,10 @@ function positionOf(cursor: string): Position | undefined {
 
 /** A list's `status` filter: one of the list's statuses. */
 export function statusFilter<const T extends readonly [string, ...string[]]>(statuses: T, description: string) {
-  return z.enum(statuses, { error: `must be one of ${statuses.join(', ')}` }).optional().meta({ description });
+  return z
+    .enum(statuses, { error: `must be one of ${statuses.join(', ')}` })
+    .optional()
+    .meta({ description });
 }
 
 /** A list's `since` filter: an RFC 3339 date and time, with its offset. */

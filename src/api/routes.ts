@@ -22,7 +22,13 @@ export function appApiRoutes({ gate, issuer, tokenEndpoint, version, operations 
 
   for (const operation of operations) {
     const answer: RequestHandler = async (req, res) => {
-      const reply = await operation.run({ caller: appCallerOf(res), params: req.params, query: req.query, body: req.body, url: `${issuer}${req.baseUrl}${req.path}` });
+      const reply = await operation.run({
+        caller: appCallerOf(res),
+        params: req.params,
+        query: req.query,
+        body: req.body,
+        url: `${issuer}${req.baseUrl}${req.path}`,
+      });
       if (reply.location) res.set('Location', reply.location);
       res.status(reply.status).json(reply.body);
     };

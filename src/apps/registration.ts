@@ -109,7 +109,10 @@ export const storedDocument = z
  */
 export const registrationDocument = storedDocument.superRefine((doc, ctx) => {
   // People read the name on the consent page and in their records' history, each reason beside its rule.
-  const shown: [PropertyKey[], string][] = [[['client_name'], doc.client_name], ...doc.rules.map((rule, index): [PropertyKey[], string] => [['rules', index, 'reason'], rule.reason])];
+  const shown: [PropertyKey[], string][] = [
+    [['client_name'], doc.client_name],
+    ...doc.rules.map((rule, index): [PropertyKey[], string] => [['rules', index, 'reason'], rule.reason]),
+  ];
   for (const [path, text] of shown) {
     const found = hiddenCharacter(text);
     if (found) ctx.addIssue({ code: 'custom', path, message: hiddenCharacterRefusal(found) });
@@ -127,10 +130,7 @@ export function describeIssue(error: z.ZodError, field?: string): string {
   const issue = error.issues[0];
   if (!issue) return 'the document is invalid';
   const path = field === undefined ? issue.path : [field, ...issue.path];
-  const where = path.reduce<string>(
-    (text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)),
-    '',
-  );
+  const where = path.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${String(part)}` : String(part)), '');
   return where ? `${where}: ${issue.message}` : issue.message;
 }
 

@@ -182,7 +182,11 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
     }
     case 'record.imported': {
       const count = detailCount(d.count);
-      return { when: event.occurred_at, summary: `${person} imported ${count} ${count === 1 ? 'item' : 'items'} from the file ${detailText(d.filename, 'a file')}`, details: [] };
+      return {
+        when: event.occurred_at,
+        summary: `${person} imported ${count} ${count === 1 ? 'item' : 'items'} from the file ${detailText(d.filename, 'a file')}`,
+        details: [],
+      };
     }
     default:
       // Unreachable while every kind has words (test/unit/audit-words.test.ts); never the raw kind.

@@ -22,10 +22,7 @@ type Deps = { records: RecordService; authorizations: AuthorizationService; csrf
 
 const id = z.uuid();
 /** What `/apps` was sent back with after a form: which authorization, and which rule was turned off. */
-const doneQuery = z.union([
-  z.object({ removed: id }),
-  z.object({ trimmed: id, rule: z.string().min(1).max(200) }),
-]);
+const doneQuery = z.union([z.object({ removed: id }), z.object({ trimmed: id, rule: z.string().min(1).max(200) })]);
 const trimForm = z.object({ rule: z.string().trim().min(1, 'Choose what to turn off.').max(200) });
 
 /** How a switched-off rule is named in a sentence: offline access by that name, a record rule by its words. */
@@ -38,8 +35,7 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
 
   /** The name of a record the person holds, as the pages say it ("Pat Quinn's record"). */
-  const recordName = async (person: Person, recordId: string) =>
-    (await records.recordsOf(person.id)).find((record) => record.id === recordId)?.name ?? 'this';
+  const recordName = async (person: Person, recordId: string) => (await records.recordsOf(person.id)).find((record) => record.id === recordId)?.name ?? 'this';
 
   /** The sentence about what the last form did, when it still describes how things are. */
   const noticeOf = async (req: Request, person: Person): Promise<string | undefined> => {

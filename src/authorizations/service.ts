@@ -81,7 +81,11 @@ export function createAuthorizationService(deps: {
    */
   const withdrawTokens = async (grantId: string, withdrawn: readonly string[]) => {
     const isAccess = (scope: string) => (ACCESS_SCOPES as readonly string[]).includes(scope);
-    await grants.revokeTokensCarrying(grantId, 'AccessToken', withdrawn.filter((scope) => !isAccess(scope)));
+    await grants.revokeTokensCarrying(
+      grantId,
+      'AccessToken',
+      withdrawn.filter((scope) => !isAccess(scope)),
+    );
     await grants.revokeTokensCarrying(grantId, 'RefreshToken', withdrawn.filter(isAccess));
   };
 
@@ -146,7 +150,11 @@ export function createAuthorizationService(deps: {
      * @returns where the browser goes on (back to the app with a code).
      * @throws AlreadyAnswered when this interaction was answered by another submission.
      */
-    async allow(pending: PendingInteraction, person: Person, decision: { recordId: string; granted: readonly string[]; declined: readonly string[] }): Promise<string> {
+    async allow(
+      pending: PendingInteraction,
+      person: Person,
+      decision: { recordId: string; granted: readonly string[]; declined: readonly string[] },
+    ): Promise<string> {
       const { clientId } = pending;
       const { recordId } = decision;
       return db.transaction(async () => {
@@ -166,7 +174,10 @@ export function createAuthorizationService(deps: {
           if (existing.grant_id && existing.grant_id !== grantId) {
             await grants.deleteGrant(existing.grant_id);
           } else {
-            await withdrawTokens(grantId, splitScopes(existing.scope).filter((item) => !scope.includes(item)));
+            await withdrawTokens(
+              grantId,
+              splitScopes(existing.scope).filter((item) => !scope.includes(item)),
+            );
           }
           await store.update(existing.id, fields);
         } else {
@@ -312,7 +323,10 @@ export function createAuthorizationService(deps: {
      * An app received tokens under an authorization (authorization code or refresh). A code binds
      * an authorization that is not offline to the session it was issued in.
      */
-    async tokensIssued(authorization: Pick<AuthorizationRow, 'id' | 'record_id' | 'client_id' | 'access' | 'session_uid'>, issued: { refreshed: boolean; sessionUid: string | undefined }): Promise<void> {
+    async tokensIssued(
+      authorization: Pick<AuthorizationRow, 'id' | 'record_id' | 'client_id' | 'access' | 'session_uid'>,
+      issued: { refreshed: boolean; sessionUid: string | undefined },
+    ): Promise<void> {
       if (issued.sessionUid && authorization.access !== 'offline' && authorization.session_uid !== issued.sessionUid) {
         await store.setSession(authorization.id, issued.sessionUid);
       }

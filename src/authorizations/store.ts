@@ -21,7 +21,10 @@ export type AuthorizationRow = {
   revoked_by: string | null;
 };
 
-export type NewAuthorization = Pick<AuthorizationRow, 'id' | 'grant_id' | 'client_id' | 'person_id' | 'record_id' | 'scope' | 'declined' | 'access' | 'session_uid'>;
+export type NewAuthorization = Pick<
+  AuthorizationRow,
+  'id' | 'grant_id' | 'client_id' | 'person_id' | 'record_id' | 'scope' | 'declined' | 'access' | 'session_uid'
+>;
 
 /** Every token request reads the authorization its grant carries (the record it reaches). */
 const FIND_BY_GRANT = statement(
@@ -70,8 +73,14 @@ export function createAuthorizationStore(db: Database) {
       await db.table('authorizations').insert(row);
     },
 
-    async update(id: string, changes: Partial<Pick<AuthorizationRow, 'grant_id' | 'person_id' | 'scope' | 'declined' | 'access' | 'session_uid'>>): Promise<void> {
-      await db.table('authorizations').where({ id }).update({ ...changes, updated_at: db.now() });
+    async update(
+      id: string,
+      changes: Partial<Pick<AuthorizationRow, 'grant_id' | 'person_id' | 'scope' | 'declined' | 'access' | 'session_uid'>>,
+    ): Promise<void> {
+      await db
+        .table('authorizations')
+        .where({ id })
+        .update({ ...changes, updated_at: db.now() });
     },
 
     async setGrant(id: string, grantId: string | null): Promise<void> {
@@ -84,7 +93,8 @@ export function createAuthorizationStore(db: Database) {
 
     /** Ends a live authorization; returns it, or `undefined` when it was not live. */
     async revoke(id: string, by: string): Promise<AuthorizationRow | undefined> {
-      const [row] = await db.table('authorizations')
+      const [row] = await db
+        .table('authorizations')
         .where({ id })
         .whereNull('revoked_at')
         .update({ revoked_at: db.now() as unknown as Date, revoked_by: by, grant_id: null })

@@ -21,7 +21,10 @@ export function localPartBase(name: string): string {
     .replace(/['’ʼ]/g, '')
     .replace(/[^\p{L}\p{N}]+/gu, ' ');
   const slug = slugify(decomposed, { lower: true, strict: true, replacement: '.', trim: true });
-  const base = slug.replace(/\.{2,}/g, '.').slice(0, MAX_BASE).replace(/^\.+|\.+$/g, '');
+  const base = slug
+    .replace(/\.{2,}/g, '.')
+    .slice(0, MAX_BASE)
+    .replace(/^\.+|\.+$/g, '');
   return base || FALLBACK;
 }
 

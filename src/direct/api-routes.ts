@@ -18,10 +18,18 @@ export function directApiOperations(direct: DirectService): AppOperation[] {
       capability: 'direct',
       summary: 'Send a message to a record’s Direct address',
       description: `At most ${MAX_ATTACHMENTS} attachments and ${MAX_MESSAGE_WORDS} with the text; each attachment's contents must be of its declared type.`,
-      body: { schema: apiMessage, maxBytes: MAX_API_BODY_BYTES, noun: 'the message', tooLarge: `A message can be at most ${MAX_MESSAGE_WORDS} with its attachments.` },
+      body: {
+        schema: apiMessage,
+        maxBytes: MAX_API_BODY_BYTES,
+        noun: 'the message',
+        tooLarge: `A message can be at most ${MAX_MESSAGE_WORDS} with its attachments.`,
+      },
       answer: { status: 201, description: 'The message is in the record’s inbox.', schema: messageSent },
       refusals: [
-        { status: 400, description: 'An attachment is of a type carevault does not take, or its contents are not of its type (`unsupported_attachment`, `invalid_message`).' },
+        {
+          status: 400,
+          description: 'An attachment is of a type carevault does not take, or its contents are not of its type (`unsupported_attachment`, `invalid_message`).',
+        },
         { status: 404, description: 'No record has this Direct address (`unknown_recipient`).' },
         { status: 413, description: `The message is over ${MAX_MESSAGE_WORDS} with its attachments, decoded.` },
         { status: 429, description: 'The app sent too many messages to addresses that do not exist (`too_many_requests`).' },

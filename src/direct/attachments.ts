@@ -53,7 +53,12 @@ function isCda(content: Buffer): boolean {
 function isFhirJson(content: Buffer): boolean {
   try {
     const parsed = JSON.parse(withoutBom(content)) as unknown;
-    return Boolean(parsed) && typeof parsed === 'object' && !Array.isArray(parsed) && /^[A-Z][A-Za-z]{1,63}$/.test(String((parsed as { resourceType?: unknown }).resourceType ?? ''));
+    return (
+      Boolean(parsed) &&
+      typeof parsed === 'object' &&
+      !Array.isArray(parsed) &&
+      /^[A-Z][A-Za-z]{1,63}$/.test(String((parsed as { resourceType?: unknown }).resourceType ?? ''))
+    );
   } catch {
     return false;
   }
@@ -182,7 +187,10 @@ export function checkAttachment(attachment: IncomingAttachment, position: number
   }
   const rule = KINDS[kind];
   if (!rule.matches(attachment.content)) {
-    const reason = kind === 'cda' ? 'is not a CDA document (its root element must be ClinicalDocument in the urn:hl7-org:v3 namespace)' : `is not ${/^[aeiou]/i.test(rule.label) ? 'an' : 'a'} ${rule.label}, though its type says so`;
+    const reason =
+      kind === 'cda'
+        ? 'is not a CDA document (its root element must be ClinicalDocument in the urn:hl7-org:v3 namespace)'
+        : `is not ${/^[aeiou]/i.test(rule.label) ? 'an' : 'a'} ${rule.label}, though its type says so`;
     throw new RefusedAttachment(`The attachment "${filename}" ${reason}.`);
   }
   return { filename: storedFilename(filename, kind, position), contentType: rule.storedType(essence, charset), kind, content: attachment.content };

@@ -71,7 +71,12 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
   }
 
   /** Writes one message into each recipient's inbox, with the audit events, in one transaction. */
-  async function deliver(sender: Sender, recipients: readonly { recordId: string; address: string }[], message: Checked, via: MessageRow['via']): Promise<string[]> {
+  async function deliver(
+    sender: Sender,
+    recipients: readonly { recordId: string; address: string }[],
+    message: Checked,
+    via: MessageRow['via'],
+  ): Promise<string[]> {
     const senderName = sender.kind === 'app' ? await appNames.name(sender.clientId) : sender.record.name;
     const senderAddress =
       sender.kind === 'app' ? (sender.address?.slice(0, 254) ?? null) : ((await addresses.addressesOf([sender.record])).get(sender.record.id) ?? null);
@@ -106,9 +111,21 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
           })),
         );
         const details = { message_id: id, sender_name: senderName, sender_address: senderAddress, subject: message.subject, attachments: count, via };
-        await audit.append({ recordId, kind: 'direct.received', ...who, details: sender.kind === 'person' ? { ...details, person_name: sender.person.name } : details });
+        await audit.append({
+          recordId,
+          kind: 'direct.received',
+          ...who,
+          details: sender.kind === 'person' ? { ...details, person_name: sender.person.name } : details,
+        });
         if (sender.kind === 'person') {
-          await store.insertSent({ id: randomUUID(), record_id: sender.record.id, message_id: id, to_address: address, subject: message.subject, attachment_count: count });
+          await store.insertSent({
+            id: randomUUID(),
+            record_id: sender.record.id,
+            message_id: id,
+            to_address: address,
+            subject: message.subject,
+            attachment_count: count,
+          });
           await audit.append({
             recordId: sender.record.id,
             kind: 'direct.sent',

@@ -26,7 +26,12 @@ const LOINC_OID = '2.16.840.1.113883.6.1';
 
 function attribute(attributes: string, name: string): string | undefined {
   const value = new RegExp(`\\b${name}\\s*=\\s*"([^"]{1,200})"`).exec(attributes)?.[1];
-  return value?.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return value
+    ?.replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /**

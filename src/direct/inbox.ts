@@ -104,7 +104,13 @@ export function createInbox({ db, store, audit, repositories, clock = () => new 
           recordId,
           kind: 'direct.filed',
           personId: person.id,
-          details: { person_name: person.name, message_id: message.id, filename: attachment.filename, subject: message.subject, resource: `DocumentReference/${resourceId}` },
+          details: {
+            person_name: person.name,
+            message_id: message.id,
+            filename: attachment.filename,
+            subject: message.subject,
+            resource: `DocumentReference/${resourceId}`,
+          },
         });
         return { resourceId, already: false };
       });

@@ -54,7 +54,10 @@ async function textOfHtml(html: string): Promise<string> {
 /** @throws RefusedMessage when the bytes cannot be read as mail at all, or its HTML not as text. */
 export async function parseMail(raw: Buffer): Promise<ParsedMail> {
   const mail = await parse(raw);
-  const subject = readableText(mail.subject ?? '').replace(/\s+/g, ' ').trim().slice(0, MAX_SUBJECT_CHARS);
+  const subject = readableText(mail.subject ?? '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, MAX_SUBJECT_CHARS);
   const text = mail.text?.trim() || typeof mail.html !== 'string' ? (mail.text ?? '') : await textOfHtml(mail.html);
   return {
     subject,

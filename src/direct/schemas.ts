@@ -54,18 +54,28 @@ export const apiMessage = z
                 .refine((value) => value.length % 4 === 0 && BASE64.test(value), 'must be base64 (RFC 4648, with padding)')
                 .meta({ description: 'The file, in base64.', contentEncoding: 'base64' }),
             },
-            { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of an attachment` : 'must be an object with filename, content_type and data') },
+            {
+              error: (issue) =>
+                issue.code === 'unrecognized_keys'
+                  ? `${issue.keys.join(', ')}: not a field of an attachment`
+                  : 'must be an object with filename, content_type and data',
+            },
           ),
           { error: 'must be an array of attachments' },
         )
         .max(MAX_ATTACHMENTS, `must hold at most ${MAX_ATTACHMENTS} attachments`)
         .default([]),
     },
-    { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a message` : 'The body must be a JSON object describing the message.') },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a message` : 'The body must be a JSON object describing the message.',
+    },
   )
   .meta({ id: 'DirectMessage' });
 
-export const messageSent = z.strictObject({ id: z.uuid().meta({ description: 'The message’s id in the recipient’s inbox.' }) }).meta({ id: 'DirectMessageSent' });
+export const messageSent = z
+  .strictObject({ id: z.uuid().meta({ description: 'The message’s id in the recipient’s inbox.' }) })
+  .meta({ id: 'DirectMessageSent' });
 
 // --- The inbox's Send form ----------------------------------------------------------------------
 

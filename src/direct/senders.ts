@@ -10,8 +10,7 @@
 import type { MessageRow } from './store';
 
 export type ShownSender =
-  | { kind: 'app'; name: string; label: string; reported: string | undefined }
-  | { kind: 'member'; name: string; label: string; address: string | undefined };
+  { kind: 'app'; name: string; label: string; reported: string | undefined } | { kind: 'member'; name: string; label: string; address: string | undefined };
 
 const APP_LABEL = 'Registered app';
 const MEMBER_LABEL = 'a carevault member';

@@ -85,7 +85,7 @@ export function smtpListener({ port, hostname, tls, direct, signIn }: Deps): Lis
       rejectOversized: true,
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: false,
-      authRequiredMessage: '5.7.0 Authentication required: sign in with SMTP AUTH, your app\'s client id and client secret.',
+      authRequiredMessage: "5.7.0 Authentication required: sign in with SMTP AUTH, your app's client id and client secret.",
       allowInsecureAuth: !credentials,
       disabledCommands: credentials ? [] : ['STARTTLS'],
       ...(credentials ?? {}),
@@ -138,7 +138,13 @@ export function smtpListener({ port, hostname, tls, direct, signIn }: Deps): Lis
       smtp.on('error', (error) => log.warn('direct smtp: connection error', { detail: error.message }));
       await new Promise<void>((resolve, reject) => {
         const onError = (error: NodeJS.ErrnoException) =>
-          reject(new Error(error.code === 'EADDRINUSE' ? `DIRECT_SMTP_PORT ${port} is already in use` : `the Direct SMTP receiver could not listen on port ${port}: ${error.message}`));
+          reject(
+            new Error(
+              error.code === 'EADDRINUSE'
+                ? `DIRECT_SMTP_PORT ${port} is already in use`
+                : `the Direct SMTP receiver could not listen on port ${port}: ${error.message}`,
+            ),
+          );
         smtp.server.once('error', onError);
         smtp.listen(port, () => {
           smtp.server.off('error', onError);

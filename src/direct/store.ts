@@ -26,7 +26,15 @@ export type MessageRow = {
 export type NewMessage = Omit<MessageRow, 'received_at' | 'read_at' | 'deleted_at' | 'purge_after'>;
 
 /** One message a record sent, as its Sent list shows it. */
-export type SentRow = { id: string; record_id: string; message_id: string | null; to_address: string; subject: string; attachment_count: number; sent_at: Date };
+export type SentRow = {
+  id: string;
+  record_id: string;
+  message_id: string | null;
+  to_address: string;
+  subject: string;
+  attachment_count: number;
+  sent_at: Date;
+};
 
 export type InboxRow = Omit<MessageRow, 'body' | 'deleted_at' | 'purge_after'> & { attachment_count: number };
 
@@ -81,10 +89,10 @@ export function createDirectStore(db: Database) {
      * is taken (then nothing happens and false is returned): racing callers converge.
      */
     async insertAddress(recordId: string, localPart: string): Promise<boolean> {
-      const { rows } = (await db.raw(
-        'insert into direct_addresses (record_id, local_part) values (?, ?) on conflict do nothing returning record_id',
-        [recordId, localPart],
-      )) as { rows: unknown[] };
+      const { rows } = (await db.raw('insert into direct_addresses (record_id, local_part) values (?, ?) on conflict do nothing returning record_id', [
+        recordId,
+        localPart,
+      ])) as { rows: unknown[] };
       return rows.length === 1;
     },
 
@@ -113,10 +121,7 @@ export function createDirectStore(db: Database) {
         .table('direct_messages as m')
         .where('m.record_id', recordId)
         .whereNull('m.deleted_at')
-        .select(
-          ...INBOX_COLUMNS,
-          db.raw('(select count(*)::int from direct_attachments a where a.message_id = m.id) as attachment_count'),
-        )
+        .select(...INBOX_COLUMNS, db.raw('(select count(*)::int from direct_attachments a where a.message_id = m.id) as attachment_count'))
         .orderByRaw('(m.read_at is null) desc, m.received_at desc, m.id')
         .limit(limit);
       return rows as InboxRow[];
@@ -172,7 +177,11 @@ export function createDirectStore(db: Database) {
 
     /** Hides a message from its inbox until `purgeAfter`; `false` when it was not there (or deleted already). */
     async softDelete(recordId: string, messageId: string, now: Date, purgeAfter: Date): Promise<boolean> {
-      const changed = await db.table('direct_messages').where({ id: messageId, record_id: recordId }).whereNull('deleted_at').update({ deleted_at: now, purge_after: purgeAfter });
+      const changed = await db
+        .table('direct_messages')
+        .where({ id: messageId, record_id: recordId })
+        .whereNull('deleted_at')
+        .update({ deleted_at: now, purge_after: purgeAfter });
       return changed === 1;
     },
 
@@ -198,7 +207,12 @@ export function createDirectStore(db: Database) {
 
     /** What a record sent, newest first. */
     async sent(recordId: string, limit: number): Promise<SentRow[]> {
-      return db.table('direct_sent').where({ record_id: recordId }).orderBy([{ column: 'sent_at', order: 'desc' }, { column: 'id' }]).limit(limit).select('*');
+      return db
+        .table('direct_sent')
+        .where({ record_id: recordId })
+        .orderBy([{ column: 'sent_at', order: 'desc' }, { column: 'id' }])
+        .limit(limit)
+        .select('*');
     },
   };
 }

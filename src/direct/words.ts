@@ -15,13 +15,17 @@ export const DIRECT_WORDS: AuditWords = {
   'direct.received': (event, { app }) => {
     const d = event.details;
     // An app by its registered name; a member's record (named as they like) as a member's, with its Direct address.
-    const sender = event.client_id ? app : `${detailText(d.sender_name, 'Someone')}, a carevault member${typeof d.sender_address === 'string' ? ` (${d.sender_address})` : ''},`;
+    const sender = event.client_id
+      ? app
+      : `${detailText(d.sender_name, 'Someone')}, a carevault member${typeof d.sender_address === 'string' ? ` (${d.sender_address})` : ''},`;
     return `${sender} sent you '${subjectOf(d)}'${withAttachments(d.attachments)}`;
   },
-  'direct.sent': (event, { person }) => `${person} sent '${subjectOf(event.details)}' to ${detailText(event.details.to, 'another address')}${withAttachments(event.details.attachments)}`,
+  'direct.sent': (event, { person }) =>
+    `${person} sent '${subjectOf(event.details)}' to ${detailText(event.details.to, 'another address')}${withAttachments(event.details.attachments)}`,
   'direct.filed': (event, { person }) =>
     `${person} added ${detailText(event.details.filename, 'an attachment')} from the message '${subjectOf(event.details)}' to this record as a document`,
-  'direct.deleted': (event, { person }) => `${person} deleted the message '${subjectOf(event.details)}' from ${detailText(event.details.sender_name, 'someone')}`,
+  'direct.deleted': (event, { person }) =>
+    `${person} deleted the message '${subjectOf(event.details)}' from ${detailText(event.details.sender_name, 'someone')}`,
   'direct.restored': (event, { person }) =>
     `${person} brought back the deleted message '${subjectOf(event.details)}' from ${detailText(event.details.sender_name, 'someone')}`,
 };

@@ -45,7 +45,11 @@ export function checkContents(resources: readonly unknown[]): PackageResource[] 
   checked.forEach((resource, index) => {
     if (typeof resource.id !== 'string') return;
     const key = `${resource.resourceType}/${resource.id}`;
-    if (seen.has(key)) refuse(`resources[${index}].id`, `another ${resource.resourceType} in the package has the id "${resource.id}"; ids must be unique so references between the resources are clear.`);
+    if (seen.has(key))
+      refuse(
+        `resources[${index}].id`,
+        `another ${resource.resourceType} in the package has the id "${resource.id}"; ids must be unique so references between the resources are clear.`,
+      );
     seen.add(key);
   });
   return checked;

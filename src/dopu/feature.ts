@@ -71,7 +71,9 @@ export const dopuFeature: FeatureDefinition = {
             // A pickup step outlives its ticket by nothing: past it, the pages start again at the code.
             { name: 'dopuPickupSteps', run: () => steps.sweep() },
           ],
-          gauges: [{ name: 'carevault_dopu_packages', help: 'DOPU packages stored, by status.', statuses: PACKAGE_STATUSES, count: () => store.countByStatus() }],
+          gauges: [
+            { name: 'carevault_dopu_packages', help: 'DOPU packages stored, by status.', statuses: PACKAGE_STATUSES, count: () => store.countByStatus() },
+          ],
         };
       },
     };

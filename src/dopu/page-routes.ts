@@ -38,7 +38,13 @@ const SAID_COOKIE = 'cv.pickup.said';
 const SAID_SECONDS = 120;
 
 /** A refusal carried to the next page: which code it was about, what to show, the status, and a wait. */
-const said = z.object({ code: z.string().max(40), message: z.string().max(1000), status: z.number().int().min(400).max(499), at: z.enum(['code', 'question']), wait: z.number().int().optional() });
+const said = z.object({
+  code: z.string().max(40),
+  message: z.string().max(1000),
+  status: z.number().int().min(400).max(499),
+  at: z.enum(['code', 'question']),
+  wait: z.number().int().optional(),
+});
 type Said = z.infer<typeof said>;
 
 const EXPIRED_STEP = 'This pickup took too long, or was finished in another window. Enter the pickup code and the answer again.';
@@ -219,7 +225,13 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     if (!contents) return undefined;
     const held = await records.recordsOf(signedInPerson(res).id);
     const chosen = held.some((record) => record.id === step.record_id) ? step.record_id : held[0]?.id;
-    return sendPage(res, step.notice ? 400 : 200, 'dopu/record', { title: 'Which record?', ...contents, records: held, chosen, error: step.notice ?? undefined });
+    return sendPage(res, step.notice ? 400 : 200, 'dopu/record', {
+      title: 'Which record?',
+      ...contents,
+      records: held,
+      chosen,
+      error: step.notice ?? undefined,
+    });
   });
 
   router.post('/pickup/record', form, csrf.issue, csrf.verify, signedIn, async (req, res) => {
@@ -285,7 +297,13 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     let record: RecordSummary | undefined;
     if (step.stage === 'picked_up' && step.record_id) record = (await records.recordsOf(who.id)).find((held) => held.id === step.record_id);
     const title =
-      step.stage === 'picked_up' ? (record ? `Picked up into ${record.name}’s record` : 'Package picked up') : step.stage === 'declined' ? 'Package declined' : 'Not picked up';
+      step.stage === 'picked_up'
+        ? record
+          ? `Picked up into ${record.name}’s record`
+          : 'Package picked up'
+        : step.stage === 'declined'
+          ? 'Package declined'
+          : 'Not picked up';
     return sendPage(res, 200, 'dopu/done', { title, message: step.notice ?? '', record, stage: step.stage });
   });
 

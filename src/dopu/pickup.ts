@@ -72,7 +72,19 @@ const EXPIRED_TICKET = 'This pickup took too long or its form was changed. Enter
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function createPickupService({ db, audit, repositories, records, packages, tickets, keys, appNames, clock, codeGuesses: codeLimit, wrongAnswers: answerLimit }: PickupDeps) {
+export function createPickupService({
+  db,
+  audit,
+  repositories,
+  records,
+  packages,
+  tickets,
+  keys,
+  appNames,
+  clock,
+  codeGuesses: codeLimit,
+  wrongAnswers: answerLimit,
+}: PickupDeps) {
   const store = createPackageStore(db);
   const nameOf = (clientId: string) => appNames.name(clientId);
   const isDue = (row: Pick<Found, 'status' | 'expires_at'>) => row.status === 'pending' && row.expires_at.getTime() <= clock().getTime();
@@ -116,11 +128,20 @@ export function createPickupService({ db, audit, repositories, records, packages
   /** Locks the package for good (contents deleted), inside the caller's transaction; `person` gave the last wrong answer. */
   const lockPackage = async (row: Found, person: Person | undefined, wrongAnswers: number) => {
     await store.end(row.id, 'locked', clock());
-    await audit.append({ subject: `package:${row.id}`, kind: 'dopu.locked', clientId: row.client_id, personId: person?.id, details: { wrong_answers: wrongAnswers } });
+    await audit.append({
+      subject: `package:${row.id}`,
+      kind: 'dopu.locked',
+      clientId: row.client_id,
+      personId: person?.id,
+      details: { wrong_answers: wrongAnswers },
+    });
   };
 
   const lockedNow = (sender: string) =>
-    new PackageEnded('locked', `That answer is not right either. The package is now locked because the answer was wrong ${WRONG_ANSWERS_TO_LOCK} times, and its contents were deleted. Ask ${sender} to send it again if you still need it.`);
+    new PackageEnded(
+      'locked',
+      `That answer is not right either. The package is now locked because the answer was wrong ${WRONG_ANSWERS_TO_LOCK} times, and its contents were deleted. Ask ${sender} to send it again if you still need it.`,
+    );
 
   /** Why the package cannot be answered any more, in the words of its status now. */
   const endedNow = async (row: Found, sender: string): Promise<PackageEnded> => {
@@ -192,7 +213,13 @@ export function createPickupService({ db, audit, repositories, records, packages
         if (state?.status !== 'pending') return 'ended' as const;
         count = state.wrong_answers;
       }
-      await audit.append({ subject: `package:${row.id}`, kind: 'dopu.wrong_answer', clientId: row.client_id, personId: person.id, details: { wrong_answers: count } });
+      await audit.append({
+        subject: `package:${row.id}`,
+        kind: 'dopu.wrong_answer',
+        clientId: row.client_id,
+        personId: person.id,
+        details: { wrong_answers: count },
+      });
       if (count < WRONG_ANSWERS_TO_LOCK) return WRONG_ANSWERS_TO_LOCK - count;
       await lockPackage(row, person, count);
       return 'locked' as const;
@@ -264,7 +291,8 @@ export function createPickupService({ db, audit, repositories, records, packages
       let key: Buffer;
       try {
         const full = await store.withContents(row.id);
-        if (!full || full.status !== 'pending' || !full.sealed) throw endedError(full && full.status !== 'pending' ? full.status : 'picked_up', sender, row.expires_at);
+        if (!full || full.status !== 'pending' || !full.sealed)
+          throw endedError(full && full.status !== 'pending' ? full.status : 'picked_up', sender, row.expires_at);
         key = await keys.derive(answer, full.salt, full.key_version);
         resources = contentsOf(full, key);
       } catch (error) {
@@ -324,7 +352,13 @@ export function createPickupService({ db, audit, repositories, records, packages
           const row = await store.withContents(ticket.packageId);
           throw endedError(row && row.status !== 'pending' ? row.status : 'picked_up', sender, row?.expires_at ?? clock());
         }
-        await audit.append({ subject: `package:${ticket.packageId}`, kind: 'dopu.declined', clientId: ended.client_id, personId: person.id, details: { count: ended.resource_count } });
+        await audit.append({
+          subject: `package:${ticket.packageId}`,
+          kind: 'dopu.declined',
+          clientId: ended.client_id,
+          personId: person.id,
+          details: { count: ended.resource_count },
+        });
       });
       return { sender };
     },

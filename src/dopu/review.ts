@@ -32,7 +32,8 @@ function files(resource: PackageResource): string[] {
   return content.flatMap(({ attachment }) => {
     if (!attachment) return [];
     const kind = typeof attachment.contentType === 'string' ? (FILE_KINDS[attachment.contentType.split(';')[0] ?? ''] ?? attachment.contentType) : 'file';
-    const bytes = typeof attachment.data === 'string' ? Buffer.byteLength(attachment.data, 'base64') : typeof attachment.size === 'number' ? attachment.size : undefined;
+    const bytes =
+      typeof attachment.data === 'string' ? Buffer.byteLength(attachment.data, 'base64') : typeof attachment.size === 'number' ? attachment.size : undefined;
     const title = typeof attachment.title === 'string' && attachment.title.trim() ? attachment.title.trim() : 'a file';
     return [`${title} (${kind}${bytes !== undefined ? `, ${size(bytes)}` : ''})`];
   });

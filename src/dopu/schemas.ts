@@ -52,28 +52,43 @@ function oneLine(max: number) {
     .trim()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((value) => isCleanText(value) && !LINE_BREAK.test(value) && !DIRECTION_CONTROL.test(value), 'must be one line of plain text, without control characters');
+    .refine(
+      (value) => isCleanText(value) && !LINE_BREAK.test(value) && !DIRECTION_CONTROL.test(value),
+      'must be one line of plain text, without control characters',
+    );
 }
 
 /** One line a person reads before answering (and the name, in the pickup email too): no web addresses. */
 function shownLine(max: number) {
   return oneLine(max).superRefine((value, context) => {
     const found = webAddressIn(value);
-    if (found) context.addIssue({ code: 'custom', message: `must not contain a web address or link (found "${found}"): it is shown in the pickup email and on the pickup page` });
+    if (found)
+      context.addIssue({
+        code: 'custom',
+        message: `must not contain a web address or link (found "${found}"): it is shown in the pickup email and on the pickup page`,
+      });
   });
 }
 
 export const dropOffBody = z
   .strictObject(
     {
-      friendly_name: shownLine(200).meta({ description: 'What the package is, as the person sees it on the pickup page and in the email.', example: 'Your results from Riverside Clinic' }),
+      friendly_name: shownLine(200).meta({
+        description: 'What the package is, as the person sees it on the pickup page and in the email.',
+        example: 'Your results from Riverside Clinic',
+      }),
       question: shownLine(500).meta({ description: 'The secret question the person answers to pick the package up.' }),
       answer: z
         .string({ error: 'must be a string' })
         .max(200, 'must be at most 200 characters')
         .refine(isCleanText, 'must be plain text, without control characters')
-        .refine((value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH, `must be at least ${MIN_ANSWER_LENGTH} characters (spaces at either end do not count)`)
-        .meta({ description: `The answer, compared without regard to case or surrounding spaces; at least ${MIN_ANSWER_LENGTH} characters. The contents are sealed under it.` }),
+        .refine(
+          (value) => normalizeAnswer(value).length >= MIN_ANSWER_LENGTH,
+          `must be at least ${MIN_ANSWER_LENGTH} characters (spaces at either end do not count)`,
+        )
+        .meta({
+          description: `The answer, compared without regard to case or surrounding spaces; at least ${MIN_ANSWER_LENGTH} characters. The contents are sealed under it.`,
+        }),
       external_id: oneLine(200).optional().meta({ description: 'The app’s own reference for the package.' }),
       email: z
         .email({ error: 'must be an email address like name@example.com' })
@@ -81,12 +96,17 @@ export const dropOffBody = z
         .optional()
         .meta({ description: 'Where carevault mails the person the pickup link.' }),
       resources: z
-        .array(z.unknown().meta({ override: { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } } }), { error: 'must be an array of FHIR resources' })
+        .array(z.unknown().meta({ override: { type: 'object', required: ['resourceType'], properties: { resourceType: { type: 'string' } } } }), {
+          error: 'must be an array of FHIR resources',
+        })
         .min(1, 'must hold at least one resource')
         .max(MAX_RESOURCES, `must hold at most ${MAX_RESOURCES} resources`)
         .meta({ description: 'FHIR R4 resources of the types a record holds (not Patient); each is checked as the record would check it.' }),
     },
-    { error: (issue) => (issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a package` : 'The body must be a JSON object describing the package.') },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys' ? `${issue.keys.join(', ')}: not a field of a package` : 'The body must be a JSON object describing the package.',
+    },
   )
   .meta({ id: 'DropOff' });
 
@@ -133,7 +153,10 @@ export const codeForm = z.object({ code: z.string().max(200).default('') });
 
 export const answerForm = z.object({
   code: z.string().max(200).default(''),
-  answer: z.string().max(200, 'The answer can be at most 200 characters.').refine((value) => value.trim() !== '', 'Enter the answer to the question.'),
+  answer: z
+    .string()
+    .max(200, 'The answer can be at most 200 characters.')
+    .refine((value) => value.trim() !== '', 'Enter the answer to the question.'),
 });
 
 /** The record a package goes into, among the person's (checked against them by the page). */

@@ -128,7 +128,11 @@ export function createDopuService({ db, audit, mailer, keys, emails: emailRate, 
           // The app has the code to hand over; the package must not be lost because mail failed.
           // Only the kind of failure is logged: a mail server's answer can quote the address.
           const { name, code: reason } = error as { name?: unknown; code?: unknown };
-          log.warn('pickup email not sent', { package: id, error: typeof name === 'string' ? name : 'Error', code: typeof reason === 'string' ? reason : undefined });
+          log.warn('pickup email not sent', {
+            package: id,
+            error: typeof name === 'string' ? name : 'Error',
+            code: typeof reason === 'string' ? reason : undefined,
+          });
         });
       }
       return { id, pickup_code: shown, pickup_url: url, expires_at: expiresAt.toISOString() };
@@ -144,7 +148,10 @@ export function createDopuService({ db, audit, mailer, keys, emails: emailRate, 
     },
 
     /** The app's packages, oldest change first, `limit` at a time, after `after`; `next` is where the page ended when more follow. */
-    async list(clientId: string, filter: { status?: PackageStatus | undefined; since?: Date | undefined; after?: Position | undefined; limit: number }): Promise<{ packages: PackageStatusView[]; next: Position | undefined }> {
+    async list(
+      clientId: string,
+      filter: { status?: PackageStatus | undefined; since?: Date | undefined; after?: Position | undefined; limit: number },
+    ): Promise<{ packages: PackageStatusView[]; next: Position | undefined }> {
       await expireDue({ clientId });
       const after = filter.after && { updatedAt: filter.after.at, id: filter.after.id };
       const rows = await store.list(clientId, { status: filter.status, since: filter.since, after, limit: filter.limit });

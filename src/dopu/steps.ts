@@ -27,7 +27,16 @@ export function createPickupSteps(db: Database, clock: () => Date) {
     /** A right answer opened `packageId`: the pickup starts over from here, for as long as the ticket. */
     async opened(browser: string, personId: string, packageId: string, ticket: string, recordId: string | undefined): Promise<void> {
       const expires_at = new Date(clock().getTime() + TICKET_SECONDS * 1000);
-      await store.put({ browser_hash: hashOf(browser), person_id: personId, package_id: packageId, stage: 'opened', ticket, record_id: recordId ?? null, notice: null, expires_at });
+      await store.put({
+        browser_hash: hashOf(browser),
+        person_id: personId,
+        package_id: packageId,
+        stage: 'opened',
+        ticket,
+        record_id: recordId ?? null,
+        notice: null,
+        expires_at,
+      });
     },
 
     async chose(browser: string, personId: string, recordId: string): Promise<void> {

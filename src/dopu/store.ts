@@ -28,7 +28,10 @@ export type PackageRow = {
 };
 
 /** What an app may learn of its package: never the contents, the code or the question's answer. */
-export type PackageFacts = Pick<PackageRow, 'id' | 'client_id' | 'external_id' | 'status' | 'created_at' | 'expires_at' | 'updated_at' | 'picked_up_at' | 'resource_count'>;
+export type PackageFacts = Pick<
+  PackageRow,
+  'id' | 'client_id' | 'external_id' | 'status' | 'created_at' | 'expires_at' | 'updated_at' | 'picked_up_at' | 'resource_count'
+>;
 
 const FACTS = ['id', 'client_id', 'external_id', 'status', 'created_at', 'expires_at', 'updated_at', 'picked_up_at', 'resource_count'] as const;
 const WITHOUT_CONTENTS = [...FACTS, 'friendly_name', 'question', 'code_hash', 'salt', 'wrong_answers', 'judging_until', 'key_version'] as const;
@@ -53,16 +56,24 @@ export function createPackageStore(db: Database) {
 
     /** The package a code opens, without its contents. */
     async findByCode(codeHash: string): Promise<Omit<PackageRow, 'sealed'> | undefined> {
-      return packages().where({ code_hash: codeHash }).first(...WITHOUT_CONTENTS);
+      return packages()
+        .where({ code_hash: codeHash })
+        .first(...WITHOUT_CONTENTS);
     },
 
     async factsOf(clientId: string, id: string): Promise<PackageFacts | undefined> {
-      return packages().where({ id, client_id: clientId }).first(...FACTS);
+      return packages()
+        .where({ id, client_id: clientId })
+        .first(...FACTS);
     },
 
     /** The app's packages by when their status last changed, oldest first, `limit + 1` to tell if there are more. */
     async list(clientId: string, filter: ListFilter): Promise<PackageFacts[]> {
-      const query = packages().where({ client_id: clientId }).select(...FACTS).orderBy([{ column: 'updated_at' }, { column: 'id' }]).limit(filter.limit + 1);
+      const query = packages()
+        .where({ client_id: clientId })
+        .select(...FACTS)
+        .orderBy([{ column: 'updated_at' }, { column: 'id' }])
+        .limit(filter.limit + 1);
       if (filter.status) query.andWhere({ status: filter.status });
       if (filter.since) query.andWhere('updated_at', '>=', filter.since);
       if (filter.after) query.andWhereRaw('(updated_at, id) > (?, ?::uuid)', [filter.after.updatedAt, filter.after.id]);
@@ -75,7 +86,9 @@ export function createPackageStore(db: Database) {
 
     /** Counts an attempt and holds the package for judging it until `until`; `false` when it is no longer pending. */
     async takeAttempt(id: string, until: Date): Promise<boolean> {
-      const rows = await packages().where({ id, status: 'pending' }).update({ wrong_answers: db.raw('wrong_answers + 1'), judging_until: until }, ['id']);
+      const rows = await packages()
+        .where({ id, status: 'pending' })
+        .update({ wrong_answers: db.raw('wrong_answers + 1'), judging_until: until }, ['id']);
       return rows.length > 0;
     },
 
@@ -87,7 +100,9 @@ export function createPackageStore(db: Database) {
      */
     async endJudging(id: string, until: Date, outcome: 'right' | 'wrong' | 'unjudged', now: Date): Promise<number | undefined> {
       const change = outcome !== 'wrong' ? { wrong_answers: db.raw('wrong_answers - 1') } : { updated_at: now };
-      const [row] = await packages().where({ id, status: 'pending', judging_until: until }).update({ judging_until: null, ...change }, ['wrong_answers']);
+      const [row] = await packages()
+        .where({ id, status: 'pending', judging_until: until })
+        .update({ judging_until: null, ...change }, ['wrong_answers']);
       return (row as { wrong_answers: number } | undefined)?.wrong_answers;
     },
 
@@ -115,7 +130,6 @@ export function createPackageStore(db: Database) {
     },
   };
 }
-
 
 /** Where one browser's pickup stands (table `dopu_pickup_steps`). */
 export type StepRow = {
@@ -153,4 +167,3 @@ export function createStepStore(db: Database) {
     },
   };
 }
-

@@ -26,7 +26,9 @@ export function createTicketSealer(serverSecret: string, clock: () => Date) {
   return {
     async seal(ticket: Ticket): Promise<string> {
       const payload: Sealed = { p: ticket.packageId, s: ticket.personId, k: ticket.key.toString('base64url'), e: nowSeconds() + TICKET_SECONDS };
-      return new CompactEncrypt(encoder.encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'carevault-pickup' }).encrypt(key);
+      return new CompactEncrypt(encoder.encode(JSON.stringify(payload)))
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', cty: 'carevault-pickup' })
+        .encrypt(key);
     },
 
     /** The ticket, or `undefined` when it is not one of ours, has ended, or names someone else. */

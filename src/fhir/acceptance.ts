@@ -69,7 +69,10 @@ export function acceptResource(body: unknown, acceptance: Acceptance): Json {
   const { type: expected, record } = acceptance;
   const place = acceptance.place ?? fhirPath;
   const refuse = (path: string, type: string | undefined, message: string, paths: readonly string[] = [path]): never => {
-    throw new InvalidResource(`${place(path, type)}: ${message}`, paths.map((where) => place(where, type)));
+    throw new InvalidResource(
+      `${place(path, type)}: ${message}`,
+      paths.map((where) => place(where, type)),
+    );
   };
 
   if (!isObject(body)) return refuse('', expected, 'must be a FHIR resource (a JSON object).');

@@ -44,7 +44,13 @@ export class OtherRecord extends DomainError {
 /** The resource was deleted: reads answer 410 Gone, and its earlier versions stay in history. */
 export class ResourceDeleted extends DomainError {
   constructor(type: string, id: string, versionId?: number) {
-    super('gone', versionId === undefined ? `${type}/${id} was deleted; its earlier versions are in its history.` : `Version ${versionId} of ${type}/${id} is its deletion.`, 'deleted');
+    super(
+      'gone',
+      versionId === undefined
+        ? `${type}/${id} was deleted; its earlier versions are in its history.`
+        : `Version ${versionId} of ${type}/${id} is its deletion.`,
+      'deleted',
+    );
   }
 }
 

@@ -24,7 +24,10 @@ export function parseEverything(query: Record<string, unknown>, readable: (type:
   let types: RecordType[] = [...RECORD_TYPES];
   const type = single(query, '_type');
   if (type !== undefined) {
-    const named = type.split(',').map((name) => name.trim()).filter(Boolean);
+    const named = type
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
     const unknown = named.find((name) => !isRecordType(name));
     if (unknown !== undefined || named.length === 0) throw new InvalidResource(`_type=${type}: a record holds only ${RECORD_TYPES.join(', ')}.`);
     types = named as RecordType[];

@@ -21,7 +21,14 @@ function parseMediaRange(text: string): MediaRange {
   const params = new Map<string, string>();
   for (const param of rest) {
     const eq = param.indexOf('=');
-    if (eq > 0) params.set(param.slice(0, eq).trim().toLowerCase(), param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1'));
+    if (eq > 0)
+      params.set(
+        param.slice(0, eq).trim().toLowerCase(),
+        param
+          .slice(eq + 1)
+          .trim()
+          .replace(/^"(.*)"$/, '$1'),
+      );
   }
   return { type: type.toLowerCase(), params };
 }

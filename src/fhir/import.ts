@@ -46,7 +46,8 @@ export function importPlan(recordId: string, body: unknown): ImportPlan {
     // The file's ids and versions are the other system's: carevault gives its own.
     const { meta: _meta, id: _id, ...content } = resource;
     if (type === 'Patient') {
-      if (patientSeen) throw new InvalidResource(`Item ${index + 1} is a second person's details: a file to import must be about one person.`, [`Bundle.entry[${index}]`]);
+      if (patientSeen)
+        throw new InvalidResource(`Item ${index + 1} is a second person's details: a file to import must be about one person.`, [`Bundle.entry[${index}]`]);
       patientSeen = true;
       plan.steps.push({ method: 'PUT', type, id: recordId, resource: { ...content, id: recordId }, ifMatch: undefined });
     } else {
@@ -66,7 +67,8 @@ export function importPlan(recordId: string, body: unknown): ImportPlan {
   const unresolved = [...patientReferences].filter(([person]) => !plan.targets.has(person) && !fullUrlOf(plan, person));
   if (!patientSeen && unresolved.length === 1 && unresolved[0]) {
     for (const spelling of unresolved[0][1]) plan.targets.set(spelling, `Patient/${recordId}`);
-  } else if (!patientSeen && unresolved.length > 1) throw new InvalidResource('The file is about more than one person: a file to import must be about one person.');
+  } else if (!patientSeen && unresolved.length > 1)
+    throw new InvalidResource('The file is about more than one person: a file to import must be about one person.');
   if (plan.steps.length === 0) throw new InvalidResource('The file holds nothing a health record keeps.');
   return plan;
 }

@@ -46,7 +46,9 @@ function tokensOf(param: string, source: TokenSource, resource: Json): string[] 
     return typeof value === 'string' ? tokenForms(param, undefined, value) : [];
   }
   if ('coding' in source) {
-    return asArray(resource[source.coding]).map(asObject).flatMap((c) => (c ? tokenForms(param, typeof c.system === 'string' ? c.system : undefined, typeof c.code === 'string' ? c.code : undefined) : []));
+    return asArray(resource[source.coding])
+      .map(asObject)
+      .flatMap((c) => (c ? tokenForms(param, typeof c.system === 'string' ? c.system : undefined, typeof c.code === 'string' ? c.code : undefined) : []));
   }
   return asArray(resource[source.concept]).flatMap((concept) => codings(concept).flatMap(({ system, code }) => tokenForms(param, system, code)));
 }

@@ -87,12 +87,27 @@ function toStored(row: Pick<ResourceRow, 'content' | 'version_id' | 'last_update
 }
 
 function historyEntry(row: VersionRow): HistoryEntry {
-  return { type: row.type, id: row.id, versionId: row.version_id, lastUpdated: row.last_updated, content: row.deleted || !row.content ? undefined : row.content };
+  return {
+    type: row.type,
+    id: row.id,
+    versionId: row.version_id,
+    lastUpdated: row.last_updated,
+    content: row.deleted || !row.content ? undefined : row.content,
+  };
 }
 
 function rowOf(recordId: string, type: RecordType, id: string, versionId: number, lastUpdated: Date, content: Json): ResourceRow {
   const { searchDate, searchTokens } = indexResource(content);
-  return { type, id, record_id: recordId, version_id: versionId, last_updated: lastUpdated, content, search_date: searchDate ?? null, search_tokens: searchTokens };
+  return {
+    type,
+    id,
+    record_id: recordId,
+    version_id: versionId,
+    last_updated: lastUpdated,
+    content,
+    search_date: searchDate ?? null,
+    search_tokens: searchTokens,
+  };
 }
 
 /** What a resource `check` accepted carries, unseen (not enumerable, never serialized): the record and type it was accepted for (`<recordId>/<type>`). */
@@ -167,9 +182,7 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
           const path = CATALOGUE[source].patientParams.includes(param) ? CATALOGUE[source].patientElement : CATALOGUE[source].references?.[param]?.path;
           if (!path) continue;
           const wanted = new Set(
-            matches
-              .flatMap((match) => referencesAt(match.content, path))
-              .filter((reference) => reference.startsWith(`${target}/`) && !seen.has(reference)),
+            matches.flatMap((match) => referencesAt(match.content, path)).filter((reference) => reference.startsWith(`${target}/`) && !seen.has(reference)),
           );
           const references = [...wanted].slice(0, MAX_INCLUDED - found.length).map((reference) => ({ type: target, id: reference.slice(target.length + 1) }));
           keep(await store.findMany(recordId, references));
@@ -178,7 +191,10 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
           if (found.length >= MAX_INCLUDED) break;
           if (!readable(source) || !referenceParamsOf(source).has(param)) continue;
           // Every resource with a patient element names this record's Patient (bindToRecord).
-          const tokens = target === 'Patient' && CATALOGUE[source].patientParams.includes(param) ? 'all' : matches.map((match) => `${param}:${target}/${String(match.content.id)}`);
+          const tokens =
+            target === 'Patient' && CATALOGUE[source].patientParams.includes(param)
+              ? 'all'
+              : matches.map((match) => `${param}:${target}/${String(match.content.id)}`);
           keep(await store.referring(recordId, source, tokens, MAX_INCLUDED - found.length));
         }
         return found;

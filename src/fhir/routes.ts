@@ -324,7 +324,14 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits }: D
     const client = fromBodyParser(error);
     if (client) {
       const issue = client.status === 413 ? 'too-costly' : client.status === 415 ? 'not-supported' : client.status === 404 ? 'not-found' : 'invalid';
-      const message = client.status === 413 ? (req.path === '/' ? 'The Bundle is larger than 5 MB.' : 'The resource is larger than 1 MB.') : client.status === 415 ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.' : client.description;
+      const message =
+        client.status === 413
+          ? req.path === '/'
+            ? 'The Bundle is larger than 5 MB.'
+            : 'The resource is larger than 1 MB.'
+          : client.status === 415
+            ? 'Send FHIR resources as JSON, with Content-Type application/fhir+json.'
+            : client.description;
       send(res, client.status, operationOutcome(issue, message));
       return;
     }

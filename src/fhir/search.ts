@@ -49,7 +49,21 @@ const MAX_COUNT = 100;
 
 /** A search with no parameters (every resource of the type, `DEFAULT_COUNT` a page): what parseSearch fills in, and what in-process readers start from. */
 export function emptyCriteria(): SearchCriteria {
-  return { ids: [], tokens: [], dates: [], lastUpdated: [], patients: [], count: DEFAULT_COUNT, after: undefined, sort: undefined, includes: [], revincludes: [], countOnly: false, elements: undefined, used: [] };
+  return {
+    ids: [],
+    tokens: [],
+    dates: [],
+    lastUpdated: [],
+    patients: [],
+    count: DEFAULT_COUNT,
+    after: undefined,
+    sort: undefined,
+    includes: [],
+    revincludes: [],
+    countOnly: false,
+    elements: undefined,
+    used: [],
+  };
 }
 
 /** `_count` of a history or `$everything` page (absent: `DEFAULT_COUNT`; at least 1, at most `MAX_COUNT`). A search's own `_count` may be 0. */
@@ -81,7 +95,9 @@ export function parseDate(param: string, raw: string): DateComparison {
   const [, prefix = 'eq', year, month, day, hour, minute, second, zone] = match;
   const y = Number(year);
   const start = (mo: number, d: number, h: number, mi: number, s: number) =>
-    new Date(`${String(y).padStart(4, '0')}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}T${String(h).padStart(2, '0')}:${String(mi).padStart(2, '0')}:${String(s).padStart(2, '0')}${zone ?? 'Z'}`);
+    new Date(
+      `${String(y).padStart(4, '0')}-${String(mo).padStart(2, '0')}-${String(d).padStart(2, '0')}T${String(h).padStart(2, '0')}:${String(mi).padStart(2, '0')}:${String(s).padStart(2, '0')}${zone ?? 'Z'}`,
+    );
   let from: Date;
   let to: Date;
   if (!month) {
@@ -124,18 +140,25 @@ export function referenceParamsOf(source: RecordType): Map<string, readonly Reco
 
 /** The `_include` values a search of `type` takes (CapabilityStatement `searchInclude`). */
 export function includesOf(type: RecordType): string[] {
-  return [...referenceParamsOf(type)].flatMap(([param, targets]) => (targets.length === 1 ? [`${type}:${param}`] : targets.map((target) => `${type}:${param}:${target}`)));
+  return [...referenceParamsOf(type)].flatMap(([param, targets]) =>
+    targets.length === 1 ? [`${type}:${param}`] : targets.map((target) => `${type}:${param}:${target}`),
+  );
 }
 
 /** The `_revinclude` values a search of `type` takes: every reference parameter of any type that reaches it. */
 export function revincludesOf(type: RecordType): string[] {
-  return RECORD_TYPES.flatMap((source) => [...referenceParamsOf(source)].filter(([, targets]) => targets.includes(type)).map(([param]) => `${source}:${param}`));
+  return RECORD_TYPES.flatMap((source) =>
+    [...referenceParamsOf(source)].filter(([, targets]) => targets.includes(type)).map(([param]) => `${source}:${param}`),
+  );
 }
 
 /** `Observation:subject` or `Observation:subject:Patient`, checked against the catalogue. */
 function parseInclusion(name: string, raw: string): Inclusion {
   const [source = '', param = '', target, ...rest] = raw.split(':');
-  const refuse = () => new InvalidResource(`${name}=${raw} is not supported: use Type:parameter along a reference carevault knows, like Observation:subject or DiagnosticReport:result.`);
+  const refuse = () =>
+    new InvalidResource(
+      `${name}=${raw} is not supported: use Type:parameter along a reference carevault knows, like Observation:subject or DiagnosticReport:result.`,
+    );
   if (rest.length || !isRecordType(source)) throw refuse();
   const targets = referenceParamsOf(source).get(param);
   if (!targets) throw refuse();
@@ -149,7 +172,10 @@ function sameInclusion(a: Inclusion, b: Inclusion): boolean {
 }
 
 function values(raw: string): string[] {
-  return raw.split(',').map((value) => value.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((value) => value.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -177,7 +203,9 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
         const [key = ''] = keys;
         const by = key.replace(/^-/, '');
         if (keys.length !== 1 || !((by === 'date' && entry.date) || by === '_lastUpdated')) {
-          throw new InvalidResource(`_sort=${raw} is not supported on ${type}: sort by one of ${entry.date ? 'date, -date, ' : ''}_lastUpdated or -_lastUpdated.`);
+          throw new InvalidResource(
+            `_sort=${raw} is not supported on ${type}: sort by one of ${entry.date ? 'date, -date, ' : ''}_lastUpdated or -_lastUpdated.`,
+          );
         }
         criteria.sort = { by: by === 'date' ? 'date' : 'lastUpdated', descending: key.startsWith('-') };
       } else if (name === '_include') {
@@ -190,11 +218,13 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
         if (inclusion.target !== type) throw new InvalidResource(`_revinclude=${raw} must be a reference to ${type}, the type searched.`);
         if (!criteria.revincludes.some((known) => sameInclusion(known, inclusion))) criteria.revincludes.push(inclusion);
       } else if (name === '_summary') {
-        if (raw !== 'count' && raw !== 'false') throw new InvalidResource(`_summary=${raw} is not supported: use _summary=count, or _elements to choose elements.`);
+        if (raw !== 'count' && raw !== 'false')
+          throw new InvalidResource(`_summary=${raw} is not supported: use _summary=count, or _elements to choose elements.`);
         criteria.countOnly = raw === 'count';
       } else if (name === '_elements') {
         const elements = values(raw);
-        if (!elements.every((element) => /^[a-z][A-Za-z0-9]*(\[x\])?$/.test(element))) throw new InvalidResource('_elements lists top-level element names, like code,valueQuantity.');
+        if (!elements.every((element) => /^[a-z][A-Za-z0-9]*(\[x\])?$/.test(element)))
+          throw new InvalidResource('_elements lists top-level element names, like code,valueQuantity.');
         criteria.elements = [...(criteria.elements ?? []), ...elements];
       } else if (name === '_format') {
         // Content negotiation, checked before the search (formats.ts); not a criterion.
@@ -237,7 +267,8 @@ export function parseCondition(type: RecordType, raw: string, where: string): Se
   const text = raw.trim().replace(new RegExp(`^(?:${type})?\\?`), '');
   const query: SearchQuery = Object.create(null) as SearchQuery;
   for (const [name, value] of new URLSearchParams(text)) {
-    if (RESULT_PARAMETERS.has(name)) throw new InvalidResource(`${where} takes search criteria only, like identifier=http://example.org|123; ${name} is not one.`);
+    if (RESULT_PARAMETERS.has(name))
+      throw new InvalidResource(`${where} takes search criteria only, like identifier=http://example.org|123; ${name} is not one.`);
     if (value.trim() === '') throw new InvalidResource(`${where}: ${name} has no value.`);
     query[name] = [...[query[name] ?? []].flat(), value];
   }
@@ -247,6 +278,7 @@ export function parseCondition(type: RecordType, raw: string, where: string): Se
   } catch (error) {
     throw error instanceof InvalidResource ? new InvalidResource(`${where}: ${error.message}`) : error;
   }
-  if (criteria.used.length === 0) throw new InvalidResource(`${where} must name at least one search parameter of ${type}, like identifier=http://example.org|123.`);
+  if (criteria.used.length === 0)
+    throw new InvalidResource(`${where} must name at least one search parameter of ${type}, like identifier=http://example.org|123.`);
   return criteria;
 }

@@ -21,7 +21,11 @@ const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-Observatio
 function subset(resource: Json, elements: readonly string[]): Json {
   const mandatory = mandatoryElements(String(resource.resourceType));
   const keeps = (name: string) =>
-    name === 'resourceType' || name === 'id' || name === 'meta' || mandatory.has(name) || elements.some((element) => element === name || (element.endsWith('[x]') && name.startsWith(element.slice(0, -3))));
+    name === 'resourceType' ||
+    name === 'id' ||
+    name === 'meta' ||
+    mandatory.has(name) ||
+    elements.some((element) => element === name || (element.endsWith('[x]') && name.startsWith(element.slice(0, -3))));
   const kept: Json = {};
   for (const [key, value] of Object.entries(resource)) {
     // `_status` carries the extensions of `status`: it goes with it.

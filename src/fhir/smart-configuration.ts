@@ -98,19 +98,21 @@ export function capabilityStatement(endpoints: Endpoints, version: string, bound
           {
             code: 'transaction',
             documentation:
-              'POST [base] with a transaction Bundle: all or nothing, urn:uuid references resolved, conditional creates (ifNoneExist), run in R4 order (deletes, creates, updates, reads), every entry within the token\'s scopes. ' +
+              "POST [base] with a transaction Bundle: all or nothing, urn:uuid references resolved, conditional creates (ifNoneExist), run in R4 order (deletes, creates, updates, reads), every entry within the token's scopes. " +
               `At most ${bounds.maxReads} entries that read or search, and about ${bounds.maxResources} resources returned by them (413 too-costly beyond).`,
           },
-          { code: 'batch', documentation: 'POST [base] with a batch Bundle: each entry on its own, each answered with its own status; the same bounds as a transaction, a read past them answering 413.' },
+          {
+            code: 'batch',
+            documentation:
+              'POST [base] with a batch Bundle: each entry on its own, each answered with its own status; the same bounds as a transaction, a read past them answering 413.',
+          },
         ],
         resource: RECORD_TYPES.map((type) => ({
           type,
           interaction: (type === 'Patient'
             ? ['read', 'vread', 'history-instance', 'update', 'search-type']
             : ['read', 'vread', 'history-instance', 'create', 'update', 'delete', 'search-type']
-          ).map((code) =>
-            code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code },
-          ),
+          ).map((code) => (code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code })),
           versioning: 'versioned-update',
           readHistory: true,
           updateCreate: false,

@@ -225,7 +225,11 @@ export function createResourceStore(db: Database) {
      */
     async history(recordId: string, type: string, id: string, count: number, before: number | undefined, event?: RecordEvent) {
       const base = db.table('resource_versions').where({ record_id: recordId, type, id });
-      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'deleted').orderBy('version_id', 'desc').limit(count + 1);
+      const page = base
+        .clone()
+        .select('type', 'id', 'version_id', 'last_updated', 'content', 'deleted')
+        .orderBy('version_id', 'desc')
+        .limit(count + 1);
       if (before !== undefined) page.where('version_id', '<', before);
       const found = await countedPage<VersionRow>(base.clone().count({ total: '*' }), page, {
         order: 'page.version_id desc',
@@ -252,7 +256,10 @@ export function createResourceStore(db: Database) {
       for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
       for (const date of criteria.lastUpdated) applyDate(base, 'last_updated', date);
-      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').limit(criteria.count + 1);
+      const page = base
+        .clone()
+        .select('type', 'id', 'version_id', 'last_updated', 'content', 'seq')
+        .limit(criteria.count + 1);
       const key = criteria.sort ? sortKey(criteria.sort) : undefined;
       let order = 'page.seq asc';
       if (key && criteria.sort) {
@@ -279,7 +286,10 @@ export function createResourceStore(db: Database) {
       return db
         .table('resources')
         .where({ record_id: recordId })
-        .whereIn(['type', 'id'], references.map(({ type, id }) => [type, id]))
+        .whereIn(
+          ['type', 'id'],
+          references.map(({ type, id }) => [type, id]),
+        )
         .select('type', 'id', 'version_id', 'last_updated', 'content');
     },
 
@@ -288,7 +298,12 @@ export function createResourceStore(db: Database) {
      * `result:Observation/123`), or every one of that type when `tokens` is `all`; at most `limit`.
      */
     async referring(recordId: string, type: string, tokens: readonly string[] | 'all', limit: number): Promise<ResourceRow[]> {
-      const query = db.table('resources').where({ record_id: recordId, type }).select('type', 'id', 'version_id', 'last_updated', 'content').orderBy('seq', 'asc').limit(limit);
+      const query = db
+        .table('resources')
+        .where({ record_id: recordId, type })
+        .select('type', 'id', 'version_id', 'last_updated', 'content')
+        .orderBy('seq', 'asc')
+        .limit(limit);
       if (tokens !== 'all') {
         if (tokens.length === 0) return [];
         query.whereRaw('search_tokens && ?::text[]', [[...tokens]]);
@@ -301,9 +316,16 @@ export function createResourceStore(db: Database) {
      * ($everything); `event` is appended with how many there are in all as its count.
      */
     async everything(recordId: string, types: readonly string[], since: Date | undefined, count: number, after: number | undefined, event?: RecordEvent) {
-      const base = db.table('resources').where({ record_id: recordId }).whereIn('type', [...types]);
+      const base = db
+        .table('resources')
+        .where({ record_id: recordId })
+        .whereIn('type', [...types]);
       if (since) base.where('last_updated', '>=', since);
-      const page = base.clone().select('type', 'id', 'version_id', 'last_updated', 'content', 'seq').orderBy('seq', 'asc').limit(count + 1);
+      const page = base
+        .clone()
+        .select('type', 'id', 'version_id', 'last_updated', 'content', 'seq')
+        .orderBy('seq', 'asc')
+        .limit(count + 1);
       if (after !== undefined) page.where('seq', '>', after);
       const found = await countedPage<ResourceRow & { seq: string }>(base.clone().count({ total: '*' }), page, {
         order: 'page.seq asc',

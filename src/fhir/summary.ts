@@ -29,7 +29,10 @@ export function summarize(resource: Json): string {
   const { summary, nouns } = CATALOGUE[type];
   const name = summary.name.map((element) => conceptText(resource[element])).find(Boolean) ?? nouns[0];
   if (!summary.value) return name;
-  const value = quantity(resource.valueQuantity) ?? (typeof resource.valueString === 'string' ? resource.valueString : undefined) ?? conceptText(resource.valueCodeableConcept);
+  const value =
+    quantity(resource.valueQuantity) ??
+    (typeof resource.valueString === 'string' ? resource.valueString : undefined) ??
+    conceptText(resource.valueCodeableConcept);
   return value ? `${name} — ${value}` : name;
 }
 
@@ -37,7 +40,9 @@ export function summarize(resource: Json): string {
 export function patientName(patient: Json): string | undefined {
   const [first] = Array.isArray(patient.name) ? (patient.name as { text?: unknown; given?: unknown; family?: unknown }[]) : [];
   if (typeof first?.text === 'string' && first.text.trim()) return first.text.trim().slice(0, 200);
-  const parts = [...(Array.isArray(first?.given) ? first.given : []), first?.family].filter((part): part is string => typeof part === 'string' && part.trim() !== '');
+  const parts = [...(Array.isArray(first?.given) ? first.given : []), first?.family].filter(
+    (part): part is string => typeof part === 'string' && part.trim() !== '',
+  );
   return parts.length ? parts.join(' ').slice(0, 200) : undefined;
 }
 

@@ -82,7 +82,11 @@ async function inTurns<T, R>(items: readonly T[], fn: (item: T, index: number) =
 
 /** `Bundle.entry[3]: message`, keeping the kind of refusal (and its FHIRPath locations). */
 function atEntry(index: number, error: unknown): unknown {
-  if (error instanceof InvalidResource) return new InvalidResource(`Bundle.entry[${index}]: ${error.message}`, error.expression.map((path) => `Bundle.entry[${index}].resource.${path}`));
+  if (error instanceof InvalidResource)
+    return new InvalidResource(
+      `Bundle.entry[${index}]: ${error.message}`,
+      error.expression.map((path) => `Bundle.entry[${index}].resource.${path}`),
+    );
   // Other refusals keep their class (a 403 keeps its WWW-Authenticate challenge); only the sentence says where.
   if (error instanceof DomainError) error.message = `Bundle.entry[${index}]: ${error.message}`;
   return error;
@@ -107,7 +111,8 @@ export function entriesOf(body: unknown, types: readonly string[]): { type: stri
 }
 
 function typeAt(index: number, name: unknown): RecordType {
-  if (typeof name !== 'string' || !isRecordType(name)) throw new InvalidResource(`Bundle.entry[${index}]: carevault does not hold ${String(name)} resources.`, [`Bundle.entry[${index}].request.url`]);
+  if (typeof name !== 'string' || !isRecordType(name))
+    throw new InvalidResource(`Bundle.entry[${index}]: carevault does not hold ${String(name)} resources.`, [`Bundle.entry[${index}].request.url`]);
   return name;
 }
 
@@ -117,7 +122,7 @@ export function stepOf(entry: Json, index: number, fhirBase?: string): Step {
   const method = request?.method;
   // Relative to the base, as FHIR asks; carevault's own absolute URLs are taken too.
   const rawUrl = typeof request?.url === 'string' ? request.url : undefined;
-  const url = rawUrl === undefined ? undefined : (fhirBase && rawUrl.startsWith(`${fhirBase}/`) ? rawUrl.slice(fhirBase.length + 1) : rawUrl.replace(/^\//, ''));
+  const url = rawUrl === undefined ? undefined : fhirBase && rawUrl.startsWith(`${fhirBase}/`) ? rawUrl.slice(fhirBase.length + 1) : rawUrl.replace(/^\//, '');
   if (!request || typeof method !== 'string' || url === undefined) {
     throw new InvalidResource(`Bundle.entry[${index}] needs a request with a method and a url.`, [`Bundle.entry[${index}].request`]);
   }
@@ -129,19 +134,23 @@ export function stepOf(entry: Json, index: number, fhirBase?: string): Step {
     throw new InvalidResource(`Bundle.entry[${index}]: ifNoneExist goes with a POST (a conditional create).`, [`Bundle.entry[${index}].request.ifNoneExist`]);
   }
   if (ifNoneExist !== undefined && typeof ifNoneExist !== 'string') {
-    throw new InvalidResource(`Bundle.entry[${index}]: ifNoneExist must be search parameters as text, like identifier=http://example.org|123.`, [`Bundle.entry[${index}].request.ifNoneExist`]);
+    throw new InvalidResource(`Bundle.entry[${index}]: ifNoneExist must be search parameters as text, like identifier=http://example.org|123.`, [
+      `Bundle.entry[${index}].request.ifNoneExist`,
+    ]);
   }
   const needsResource = () => {
     if (!resource) throw new InvalidResource(`Bundle.entry[${index}] (${method} ${url}) needs a resource.`, [`Bundle.entry[${index}].resource`]);
     return resource;
   };
   const needsId = () => {
-    if (id === undefined || !ID.test(id) || rest.length) throw new InvalidResource(`Bundle.entry[${index}]: ${method} needs a url like Observation/<id>.`, [`Bundle.entry[${index}].request.url`]);
+    if (id === undefined || !ID.test(id) || rest.length)
+      throw new InvalidResource(`Bundle.entry[${index}]: ${method} needs a url like Observation/<id>.`, [`Bundle.entry[${index}].request.url`]);
     return id;
   };
   switch (method) {
     case 'POST': {
-      if (id !== undefined) throw new InvalidResource(`Bundle.entry[${index}]: POST goes to the type, like Observation.`, [`Bundle.entry[${index}].request.url`]);
+      if (id !== undefined)
+        throw new InvalidResource(`Bundle.entry[${index}]: POST goes to the type, like Observation.`, [`Bundle.entry[${index}].request.url`]);
       const type = typeAt(index, typeName);
       const step = { method, type, resource: needsResource(), id: randomUUID() } as const;
       if (ifNoneExist === undefined) return step;
@@ -206,7 +215,8 @@ export type SearchContext = { fhirBase: string; readable: (type: RecordType) => 
 
 /** Refuses a read once the Bundle's reads have returned all they may. */
 function assertBudgetLeft(budget: ResourceBudget | undefined): void {
-  if (budget && budget.left <= 0) throw new TooCostly("This Bundle's reads and searches have returned as many resources as one Bundle may: ask for the rest in another request.");
+  if (budget && budget.left <= 0)
+    throw new TooCostly("This Bundle's reads and searches have returned as many resources as one Bundle may: ask for the rest in another request.");
 }
 
 async function run(repository: RecordRepository, step: Step, search: SearchContext): Promise<Outcome> {
@@ -346,7 +356,9 @@ function assertReadsWithin(entries: readonly Json[], bounds: BundleBounds): void
     return request?.method === 'GET' || request?.ifNoneExist !== undefined;
   }).length;
   if (reads > bounds.maxReads) {
-    throw new TooCostly(`A Bundle may hold at most ${bounds.maxReads} entries that read or search; this one has ${reads}. Send them in several Bundles, or page through one search.`);
+    throw new TooCostly(
+      `A Bundle may hold at most ${bounds.maxReads} entries that read or search; this one has ${reads}. Send them in several Bundles, or page through one search.`,
+    );
   }
 }
 

@@ -84,10 +84,12 @@ function answer(error: unknown, req: Request, res: Response): void {
     return;
   }
   const title = status === 404 ? 'Page not found' : status === 503 ? 'Please try again shortly' : status >= 500 ? 'Something went wrong' : 'That did not work';
-  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch((renderError: unknown) => {
-    log.error('error page failed', { request_id: req.id, ...describeError(renderError) });
-    if (!res.headersSent) res.status(status).type('text').send(description);
-  });
+  sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch(
+    (renderError: unknown) => {
+      log.error('error page failed', { request_id: req.id, ...describeError(renderError) });
+      if (!res.headersSent) res.status(status).type('text').send(description);
+    },
+  );
 }
 
 /**

@@ -11,7 +11,7 @@ const BY_CODE: Readonly<Record<string, string>> = {
   // oidc-provider's errors (oidc/views.ts): the app made a mistake, not the person.
   invalid_client: 'Go back to the app and let its makers know: it needs to be registered with carevault. Nothing was shared.',
   invalid_redirect_uri: 'Go back to the app and let its makers know about this error. Nothing was shared.',
-  invalid_request: 'Go back to the app and try again; if it happens again, let the app\'s makers know. Nothing was shared.',
+  invalid_request: "Go back to the app and try again; if it happens again, let the app's makers know. Nothing was shared.",
   invalid_scope: 'Go back to the app and let its makers know about this error. Nothing was shared.',
   unauthorized_client: 'Go back to the app and let its makers know about this error. Nothing was shared.',
   access_denied: 'Go back to the app. If you meant to allow it, start connecting again from the app.',

@@ -117,7 +117,10 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const held = await records.recordsOf(pending.accountId ?? '');
     const shown = consentQuery.safeParse(req.query);
     const query: Partial<z.infer<typeof consentQuery>> = shown.success ? shown.data : {};
-    const earlier = await authorizations.findForRecords(pending.clientId, held.map((record) => record.id));
+    const earlier = await authorizations.findForRecords(
+      pending.clientId,
+      held.map((record) => record.id),
+    );
     const optional = pending.rules.filter((rule) => !rule.required);
     const lastTime = earlier
       .map((row) => {
@@ -244,88 +247,116 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       }
     };
 
-  router.get('/interaction/:uid', csrf.issue, orEnded(async (req, res) => {
-    const pending = await pendingOf(req, res);
-    if (!pending) return;
-    const { name } = pending.prompt;
-    if (name === 'login') {
-      await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
-    } else if (name === 'consent' && pending.firstParty) {
-      // carevault's own pages need no consent to learn who signed in.
-      await answer(res, async () => pending.finish({ consent: { grantId: await pending.saveGrant({ existingGrantId: undefined, granted: [], declined: [] }) } }));
-    } else if (name === 'consent') {
-      await showConsent(req, res, pending);
-    } else {
-      const page = prompts.get(name);
-      if (!page) throw new Error(`no page for the ${name} prompt`);
-      await page(req, res, pending);
-    }
-  }));
+  router.get(
+    '/interaction/:uid',
+    csrf.issue,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res);
+      if (!pending) return;
+      const { name } = pending.prompt;
+      if (name === 'login') {
+        await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
+      } else if (name === 'consent' && pending.firstParty) {
+        // carevault's own pages need no consent to learn who signed in.
+        await answer(res, async () =>
+          pending.finish({ consent: { grantId: await pending.saveGrant({ existingGrantId: undefined, granted: [], declined: [] }) } }),
+        );
+      } else if (name === 'consent') {
+        await showConsent(req, res, pending);
+      } else {
+        const page = prompts.get(name);
+        if (!page) throw new Error(`no page for the ${name} prompt`);
+        await page(req, res, pending);
+      }
+    }),
+  );
 
-  router.get('/interaction/:uid/register', csrf.issue, orEnded(async (req, res) => {
-    const pending = await pendingOf(req, res, 'login');
-    if (!pending) return;
-    await showRegister(res, pending);
-  }));
+  router.get(
+    '/interaction/:uid/register',
+    csrf.issue,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      await showRegister(res, pending);
+    }),
+  );
 
-  router.post('/interaction/:uid/login', form, csrf.issue, csrf.verify, orEnded(async (req, res) => {
-    const pending = await pendingOf(req, res, 'login');
-    if (!pending) return;
-    const input = signInForm.safeParse(req.body ?? {});
-    const email = input.success ? input.data.email : '';
-    if (!input.success) {
-      await showSignIn(res, pending, 400, email, firstMessage(input.error));
-      return;
-    }
-    await attempt(
-      res,
-      async () => pending.finish({ login: { accountId: (await accounts.authenticate(input.data, clientAddress(req))).id } }),
-      (status, message) => showSignIn(res, pending, status, email, message),
-    );
-  }, true));
+  router.post(
+    '/interaction/:uid/login',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const input = signInForm.safeParse(req.body ?? {});
+      const email = input.success ? input.data.email : '';
+      if (!input.success) {
+        await showSignIn(res, pending, 400, email, firstMessage(input.error));
+        return;
+      }
+      await attempt(
+        res,
+        async () => pending.finish({ login: { accountId: (await accounts.authenticate(input.data, clientAddress(req))).id } }),
+        (status, message) => showSignIn(res, pending, status, email, message),
+      );
+    }, true),
+  );
 
-  router.post('/interaction/:uid/register', form, csrf.issue, csrf.verify, orEnded(async (req, res) => {
-    const pending = await pendingOf(req, res, 'login');
-    if (!pending) return;
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const values = { name: typeof body.name === 'string' ? body.name : '', email: typeof body.email === 'string' ? body.email : '' };
-    const input = registrationForm.safeParse(body);
-    if (!input.success) {
-      await showRegister(res, pending, 400, values, firstMessage(input.error));
-      return;
-    }
-    await attempt(
-      res,
-      async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id } }),
-      (status, message) => showRegister(res, pending, status, values, message),
-    );
-  }, true));
+  router.post(
+    '/interaction/:uid/register',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const values = { name: typeof body.name === 'string' ? body.name : '', email: typeof body.email === 'string' ? body.email : '' };
+      const input = registrationForm.safeParse(body);
+      if (!input.success) {
+        await showRegister(res, pending, 400, values, firstMessage(input.error));
+        return;
+      }
+      await attempt(
+        res,
+        async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id } }),
+        (status, message) => showRegister(res, pending, status, values, message),
+      );
+    }, true),
+  );
 
-  router.post('/interaction/:uid/consent', form, csrf.issue, csrf.verify, orEnded(async (req, res) => {
-    const pending = await pendingOf(req, res, 'consent');
-    if (!pending) return;
-    if (!pending.accountId) throw new InteractionExpired('not signed in');
-    // The interaction belongs to the session, so its person is the one signed in.
-    const person = personOf(res);
-    const held = await records.recordsOf(pending.accountId);
-    const decision = consentDecision(req.body, pending.rules, held);
-    if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
-    if (decision.kind === 'invalid' && decision.missing === 'record') {
-      // Back to the question, with what the person had ticked, and why it was not taken.
-      res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
-      return;
-    }
-    if (decision.kind === 'invalid') {
-      // A form the page never sends (no decision, a record not theirs): refused as it came.
-      await showConsent(req, res, pending, { status: 400, error: decision.message });
-      return;
-    }
-    if (decision.kind === 'deny') {
-      await answer(res, () => authorizations.deny(pending, person, decision.recordId ? [decision.recordId] : held.map((record) => record.id)));
-      return;
-    }
-    await answer(res, () => authorizations.allow(pending, person, decision));
-  }, true));
+  router.post(
+    '/interaction/:uid/consent',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'consent');
+      if (!pending) return;
+      if (!pending.accountId) throw new InteractionExpired('not signed in');
+      // The interaction belongs to the session, so its person is the one signed in.
+      const person = personOf(res);
+      const held = await records.recordsOf(pending.accountId);
+      const decision = consentDecision(req.body, pending.rules, held);
+      if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
+      if (decision.kind === 'invalid' && decision.missing === 'record') {
+        // Back to the question, with what the person had ticked, and why it was not taken.
+        res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
+        return;
+      }
+      if (decision.kind === 'invalid') {
+        // A form the page never sends (no decision, a record not theirs): refused as it came.
+        await showConsent(req, res, pending, { status: 400, error: decision.message });
+        return;
+      }
+      if (decision.kind === 'deny') {
+        await answer(res, () => authorizations.deny(pending, person, decision.recordId ? [decision.recordId] : held.map((record) => record.id)));
+        return;
+      }
+      await answer(res, () => authorizations.allow(pending, person, decision));
+    }, true),
+  );
 
   return router;
 }

@@ -24,7 +24,10 @@ export function operationsRoutes({ db, config, metrics }: { db: Database; config
   router.get('/readyz', async (_req, res) => {
     res.set('Cache-Control', 'no-store');
     const unready = (description: string, extra: Record<string, unknown> = {}) => {
-      res.set('Retry-After', String(RETRY_AFTER_SECONDS)).status(503).json({ status: 'unavailable', error_description: description, ...extra });
+      res
+        .set('Retry-After', String(RETRY_AFTER_SECONDS))
+        .status(503)
+        .json({ status: 'unavailable', error_description: description, ...extra });
     };
     try {
       await db.check();
@@ -52,7 +55,10 @@ export function operationsRoutes({ db, config, metrics }: { db: Database; config
       if (token) {
         const sent = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
         if (!sent || !sameSecret(sent, token)) {
-          res.set('WWW-Authenticate', challenge('Bearer', { realm: 'metrics' })).status(401).json({ error: 'invalid_token', error_description: 'Send the metrics token as a Bearer token.' });
+          res
+            .set('WWW-Authenticate', challenge('Bearer', { realm: 'metrics' }))
+            .status(401)
+            .json({ error: 'invalid_token', error_description: 'Send the metrics token as a Bearer token.' });
           return;
         }
       }

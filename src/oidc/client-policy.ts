@@ -43,7 +43,8 @@ export function applyClientPolicy(provider: Provider): void {
     const client = oidc.client as { clientAuthMethod?: string; capabilities?: unknown } | undefined;
     const capabilities = Array.isArray(client?.capabilities) ? (client.capabilities as string[]) : [];
     body.error = 'unauthorized_client';
-    body.error_description = grantRefusal(grant, { authMethod: client?.clientAuthMethod ?? 'none', capabilities }) ?? `this app is not registered for the grant type ${grant}`;
+    body.error_description =
+      grantRefusal(grant, { authMethod: client?.clientAuthMethod ?? 'none', capabilities }) ?? `this app is not registered for the grant type ${grant}`;
   });
 }
 

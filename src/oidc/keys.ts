@@ -10,7 +10,6 @@ import { openSecret, randomToken, sealSecret } from '../security/secrets';
 import { SIGNING_ALGS } from './protocol';
 import { createKeyStore, createSecretStore, type SigningKeyRow } from './store';
 
-
 /** How long a retired key stays in the JWKS: longer than any token signed with it lives. */
 const RETIRED_KEY_RETENTION = 7 * 24 * 3600;
 
@@ -89,8 +88,7 @@ export async function signingKeyOrder(db: Database): Promise<string> {
 async function publishedInOrder(db: Database): Promise<SigningKeyRow[]> {
   const rows = await createKeyStore(db).publishedKeys(RETIRED_KEY_RETENTION);
   const now = Date.now();
-  const signsNow = (row: SigningKeyRow) =>
-    row.active_from.getTime() <= now && (!row.retired_at || row.retired_at.getTime() > now);
+  const signsNow = (row: SigningKeyRow) => row.active_from.getTime() <= now && (!row.retired_at || row.retired_at.getTime() > now);
   return [...rows.filter(signsNow), ...rows.filter((row) => !signsNow(row))];
 }
 

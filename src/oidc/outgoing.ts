@@ -48,7 +48,10 @@ function isInternalAddress(address: string): boolean {
 
 /** A host that is an internal address, or a name that always means this machine (RFC 6761 §6.3). */
 function isInternalHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  const host = hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   return host === 'localhost' || host.endsWith('.localhost') || isInternalAddress(host);
 }
 

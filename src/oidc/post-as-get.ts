@@ -57,7 +57,13 @@ export function postAsGet(paths: readonly string[]): RequestHandler {
     readForm(req, res, (error?: unknown) => {
       if (error) {
         const tooLarge = (error as { type?: unknown }).type === 'entity.too.large';
-        next(tooLarge ? new PayloadTooLarge(`The form is larger than ${MAX_FORM_BYTES / 1024} KB. Apps can push a large authorization request to the pushed authorization request endpoint first.`) : error);
+        next(
+          tooLarge
+            ? new PayloadTooLarge(
+                `The form is larger than ${MAX_FORM_BYTES / 1024} KB. Apps can push a large authorization request to the pushed authorization request endpoint first.`,
+              )
+            : error,
+        );
         return;
       }
       try {

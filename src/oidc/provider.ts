@@ -83,9 +83,7 @@ function clientFeatures(config: Config) {
     deviceFlow: { enabled: true },
     // RFC 9126 for every app; an app registered with `require_pushed_authorization_requests` must use it.
     pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
-    registration: config.registrationInitialAccessToken
-      ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken }
-      : { enabled: false },
+    registration: config.registrationInitialAccessToken ? { enabled: true, initialAccessToken: config.registrationInitialAccessToken } : { enabled: false },
   } as const;
 }
 
@@ -103,7 +101,6 @@ export type ProviderDeps = {
   /** Told of every token response (the metrics), when metrics are on. */
   tokenObserver?: TokenObserver | undefined;
 };
-
 
 /** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
 const PEOPLE_READ = requestEntry('people read', () => new Map<string, ReturnType<People['findPerson']>>());

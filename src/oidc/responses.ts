@@ -36,6 +36,12 @@ export function shapeResponses(provider: Provider): void {
       return;
     }
     ctx.type = 'html';
-    ctx.body = await renderPage('pages/error', { title: 'Page not found', message: description, code: 'not_found', detail: undefined, nextStep: nextStepFor(404, 'not_found') });
+    ctx.body = await renderPage('pages/error', {
+      title: 'Page not found',
+      message: description,
+      code: 'not_found',
+      detail: undefined,
+      nextStep: nextStepFor(404, 'not_found'),
+    });
   });
 }

@@ -35,7 +35,17 @@ export async function startOidc({ config, db, people, authorizations, deviceFlow
   const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
   const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
   const build = async () =>
-    createProvider({ config, db, people, authorizations, deviceFlow, jwks: await loadSigningJwks(db, config.keyEncryptionSecret), cookieKeys, pairwiseSalt, tokenObserver });
+    createProvider({
+      config,
+      db,
+      people,
+      authorizations,
+      deviceFlow,
+      jwks: await loadSigningJwks(db, config.keyEncryptionSecret),
+      cookieKeys,
+      pairwiseSalt,
+      tokenObserver,
+    });
 
   // Keys are only decrypted again when their order changed (a rotation, or a key activating).
   let order = await signingKeyOrder(db);

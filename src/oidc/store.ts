@@ -33,7 +33,9 @@ const CONSUMED =
 /** A row of a model by id (unique), uid or user code; only a live one unless `live` is false. */
 function findStatements(live: boolean) {
   const by = (column: 'id' | 'uid' | 'user_code') =>
-    statement(`select payload, ${CONSUMED} from oidc_models where model = $1 and ${column} = $2${live ? ` and ${LIVE}` : ''}${column === 'id' ? '' : ' limit 1'}`);
+    statement(
+      `select payload, ${CONSUMED} from oidc_models where model = $1 and ${column} = $2${live ? ` and ${LIVE}` : ''}${column === 'id' ? '' : ' limit 1'}`,
+    );
   return { id: by('id'), uid: by('uid'), user_code: by('user_code') };
 }
 
@@ -94,11 +96,18 @@ export function createModelStore(db: Database) {
      * A live code or refresh token (as `find` by id) and, in the same query, the live grant it was
      * issued under: the token endpoint reads both for every code exchange and refresh.
      */
-    async findWithGrant(model: string, id: string, graceSeconds: number): Promise<{ token: ModelRow; grantId: string | null; grant: ModelRow | undefined } | undefined> {
-      const [row] = await db.query<{ payload: Record<string, unknown>; grant_id: string | null; consumed: boolean; grant_payload: Record<string, unknown> | null; grant_consumed: boolean }>(
-        SQL.findWithGrant,
-        [model, id, graceSeconds],
-      );
+    async findWithGrant(
+      model: string,
+      id: string,
+      graceSeconds: number,
+    ): Promise<{ token: ModelRow; grantId: string | null; grant: ModelRow | undefined } | undefined> {
+      const [row] = await db.query<{
+        payload: Record<string, unknown>;
+        grant_id: string | null;
+        consumed: boolean;
+        grant_payload: Record<string, unknown> | null;
+        grant_consumed: boolean;
+      }>(SQL.findWithGrant, [model, id, graceSeconds]);
       if (!row) return undefined;
       return {
         token: { payload: row.payload, consumed: row.consumed },
@@ -256,12 +265,7 @@ export function createModelStore(db: Database) {
      * (RFC 9449 §11.1).
      */
     async firstUse(model: string, id: string, expiresAt: Date): Promise<boolean> {
-      const rows = await db
-        .table('oidc_models')
-        .insert({ model, id, payload: {}, expires_at: expiresAt })
-        .onConflict(['model', 'id'])
-        .ignore()
-        .returning('id');
+      const rows = await db.table('oidc_models').insert({ model, id, payload: {}, expires_at: expiresAt }).onConflict(['model', 'id']).ignore().returning('id');
       return rows.length === 1;
     },
 
@@ -304,7 +308,8 @@ export function createKeyStore(db: Database) {
   return {
     /** Keys still published: the active ones and those retired less than `retentionSeconds` ago. */
     async publishedKeys(retentionSeconds: number): Promise<SigningKeyRow[]> {
-      return db.table('signing_keys')
+      return db
+        .table('signing_keys')
         .select('*')
         .whereNull('retired_at')
         .orWhere('retired_at', '>', db.raw(`now() - make_interval(secs => ?)`, [retentionSeconds]))

@@ -26,7 +26,9 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
   const expired = error instanceof errors.SessionNotFound;
   ctx.body = await renderPage('pages/error', {
     title: expired ? 'Please start again' : out.error === 'temporarily_unavailable' ? 'Please try again shortly' : 'Something went wrong',
-    message: expired ? 'This sign-in took too long or was already finished. Go back to the app and start again.' : (PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.'),
+    message: expired
+      ? 'This sign-in took too long or was already finished. Go back to the app and start again.'
+      : (PLAIN_WORDS[out.error] ?? 'carevault could not complete this request.'),
     code: out.error,
     detail: out.error_description,
     nextStep: nextStepFor(ctx.status, expired ? 'session_not_found' : out.error),

@@ -92,7 +92,9 @@ function loincCodes(concept: unknown): string[] {
 function nameOf(concept: unknown): string | undefined {
   const text = (concept as { text?: unknown } | undefined)?.text;
   if (typeof text === 'string' && text.trim()) return text.trim();
-  return codingsOf(concept).find((coding) => typeof coding.display === 'string' && coding.display.trim())?.display?.trim();
+  return codingsOf(concept)
+    .find((coding) => typeof coding.display === 'string' && coding.display.trim())
+    ?.display?.trim();
 }
 
 function quantityOf(value: unknown): { value: number; unit: string } | undefined {
@@ -124,10 +126,18 @@ function readingOf(observation: Json): { key: string; title: string; unit: strin
   if (known?.key === 'blood-pressure' || (!known && Array.isArray(observation.component))) {
     const components = Array.isArray(observation.component) ? (observation.component as Json[]) : [];
     if (known?.key === 'blood-pressure') {
-      const parts = BLOOD_PRESSURE_PARTS.map((part) => quantityOf(components.find((component) => loincCodes(component.code).includes(part.code))?.valueQuantity));
+      const parts = BLOOD_PRESSURE_PARTS.map((part) =>
+        quantityOf(components.find((component) => loincCodes(component.code).includes(part.code))?.valueQuantity),
+      );
       if (parts.some((part) => !part)) return undefined;
       const [systolic, diastolic] = parts as { value: number; unit: string }[];
-      return { key: known.key, title: known.name, unit: systolic?.unit ?? '', seriesNames: BLOOD_PRESSURE_PARTS.map((part) => part.name), reading: { at, values: [systolic?.value ?? 0, diastolic?.value ?? 0] } };
+      return {
+        key: known.key,
+        title: known.name,
+        unit: systolic?.unit ?? '',
+        seriesNames: BLOOD_PRESSURE_PARTS.map((part) => part.name),
+        reading: { at, values: [systolic?.value ?? 0, diastolic?.value ?? 0] },
+      };
     }
   }
   const quantity = quantityOf(observation.valueQuantity);
@@ -187,7 +197,13 @@ function drawKind(kind: Kind): Chart {
   const series = kind.seriesNames.map((name, index) => {
     const points = readings.map((reading) => {
       const value = reading.values[index] ?? 0;
-      return { at: reading.at, value, x: round(xOf(reading.at)), y: round(yOf(value)), label: `${name}: ${numberText(value)} ${unit} on ${DAY.format(reading.at)}` };
+      return {
+        at: reading.at,
+        value,
+        x: round(xOf(reading.at)),
+        y: round(yOf(value)),
+        label: `${name}: ${numberText(value)} ${unit} on ${DAY.format(reading.at)}`,
+      };
     });
     return { name, points, line: points.map((point) => `${point.x},${point.y}`).join(' '), colour: COLOURS[index % COLOURS.length] ?? '#0b6e4f' };
   });

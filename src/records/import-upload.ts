@@ -28,7 +28,8 @@ export const importUpload: RequestHandler = (req, res, next) => {
   }
   upload(req, res, (error: unknown) => {
     if (!error) next();
-    else if (error instanceof multer.MulterError && error.code === 'LIMIT_FILE_SIZE') next(new PayloadTooLarge('The file is larger than 5 MB: nothing was imported.'));
+    else if (error instanceof multer.MulterError && error.code === 'LIMIT_FILE_SIZE')
+      next(new PayloadTooLarge('The file is larger than 5 MB: nothing was imported.'));
     else next(new BadRequest('The form could not be read: choose the file again on the record page.'));
   });
 };

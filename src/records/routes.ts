@@ -55,7 +55,14 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
 
   const showRecords = async (res: Response, person: Person, status = 200, values: Record<string, string> = {}, error?: string) => {
     const held = await records.recordsOf(person.id);
-    await sendPage(res, status, 'records/list', { title: 'Records', records: held, panels: await panelsFor(held), relationships: RELATIONSHIP_WORDS, values, error });
+    await sendPage(res, status, 'records/list', {
+      title: 'Records',
+      records: held,
+      panels: await panelsFor(held),
+      relationships: RELATIONSHIP_WORDS,
+      values,
+      error,
+    });
   };
 
   /** The record, when the signed-in person is one of its custodians. */

@@ -15,7 +15,12 @@ export const RELATIONSHIP_WORDS: Readonly<Record<(typeof RELATIONSHIPS)[number],
 };
 
 export const recordInCareForm = z.object({
-  name: z.string().trim().min(1, 'Enter their name.').max(200, 'The name can be at most 200 characters.').refine(isCleanText, 'Remove the control characters from this field.'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'Enter their name.')
+    .max(200, 'The name can be at most 200 characters.')
+    .refine(isCleanText, 'Remove the control characters from this field.'),
   birth_date: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'Enter the birth date as a date, like 2019-04-23.')

@@ -50,7 +50,12 @@ export function createRecordService(db: Database, repositories: RecordRepositori
           ...(record.birthDate ? { birthDate: record.birthDate } : {}),
         });
         for (const hook of openedHooks) await hook({ id: recordId, name: record.name });
-        await audit.append({ recordId, kind: 'record.opened', personId: custodian.id, details: { person_name: custodian.name, relationship: record.relationship } });
+        await audit.append({
+          recordId,
+          kind: 'record.opened',
+          personId: custodian.id,
+          details: { person_name: custodian.name, relationship: record.relationship },
+        });
       });
       return recordId;
     },

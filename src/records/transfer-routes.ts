@@ -18,7 +18,13 @@ type Deps = { records: RecordService; transfer: RecordTransfer; csrf: Csrf };
 
 /** A file name as people gave it, for the page and the audit: no paths, no control characters, not too long. */
 function cleanFilename(value: unknown): string {
-  const name = typeof value === 'string' ? value.replace(/^.*[\\/]/, '').replace(/[\p{Cc}\p{Cf}]/gu, '').trim() : '';
+  const name =
+    typeof value === 'string'
+      ? value
+          .replace(/^.*[\\/]/, '')
+          .replace(/[\p{Cc}\p{Cf}]/gu, '')
+          .trim()
+      : '';
   return (name || 'the file').slice(0, 200);
 }
 
@@ -50,7 +56,14 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
-      await sendPage(res, STATUS_OF[error.kind], 'records/import-review', { title: `Import into ${record.name}`, record, filename, text: undefined, review: undefined, error: error.message });
+      await sendPage(res, STATUS_OF[error.kind], 'records/import-review', {
+        title: `Import into ${record.name}`,
+        record,
+        filename,
+        text: undefined,
+        review: undefined,
+        error: error.message,
+      });
     }
   });
 
@@ -66,7 +79,14 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
-      await sendPage(res, STATUS_OF[error.kind], 'records/import-review', { title: `Import into ${record.name}`, record, filename, text: undefined, review: undefined, error: error.message });
+      await sendPage(res, STATUS_OF[error.kind], 'records/import-review', {
+        title: `Import into ${record.name}`,
+        record,
+        filename,
+        text: undefined,
+        review: undefined,
+        error: error.message,
+      });
     }
   });
 

@@ -144,7 +144,11 @@ export type RecordTransfer = ReturnType<typeof createRecordTransfer>;
 
 /** "Alex Rowe" → a file name for the download. */
 export function downloadName(name: string, at: Date): string {
-  const slug = name.normalize('NFKD').replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase() || 'record';
+  const slug =
+    name
+      .normalize('NFKD')
+      .replace(/[^A-Za-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .toLowerCase() || 'record';
   return `carevault-${slug}-${at.toISOString().slice(0, 10)}.json`;
 }
-

@@ -13,6 +13,9 @@ export function allowImageFrom(res: Response, url: string | undefined): boolean 
   const policy = res.getHeader('Content-Security-Policy');
   if (typeof policy !== 'string') return false;
   // An origin is scheme://host[:port]; nothing in it can break out of the directive.
-  res.setHeader('Content-Security-Policy', policy.replace(/(^|;)\s*img-src ([^;]*)/, (_match, start: string, sources: string) => `${start}img-src ${sources} ${origin}`));
+  res.setHeader(
+    'Content-Security-Policy',
+    policy.replace(/(^|;)\s*img-src ([^;]*)/, (_match, start: string, sources: string) => `${start}img-src ${sources} ${origin}`),
+  );
   return true;
 }

@@ -210,7 +210,8 @@ function words(message: Words, count: number): string {
 
 /** The settings that govern a limit's numbers (none: its numbers are fixed). */
 export function settingsOf(row: Row): string[] {
-  const amounts: Amount[] = row.kind === 'backoff' ? [row.free, row.window, row.maxDelay] : row.kind === 'lock' ? [row.points, row.window, row.lock] : [row.points, row.window];
+  const amounts: Amount[] =
+    row.kind === 'backoff' ? [row.free, row.window, row.maxDelay] : row.kind === 'lock' ? [row.points, row.window, row.lock] : [row.points, row.window];
   return [...new Set(amounts.flatMap((value) => (typeof value === 'number' ? [] : [value.setting])))];
 }
 
@@ -234,7 +235,13 @@ export function createRateLimits(db: Pick<Database, 'knex'>, config: Config) {
       if (row.kind !== 'lock') throw new Error(`${name} is not a lock`);
       const points = amount(row.points, config);
       return once(name, () =>
-        createLimit(db, { prefix: name, points, duration: amount(row.window, config), lockDuration: amount(row.lock, config), message: words(row.message, points) }),
+        createLimit(db, {
+          prefix: name,
+          points,
+          duration: amount(row.window, config),
+          lockDuration: amount(row.lock, config),
+          message: words(row.message, points),
+        }),
       );
     },
     backoff(name: BackoffName): Backoff {
@@ -242,7 +249,13 @@ export function createRateLimits(db: Pick<Database, 'knex'>, config: Config) {
       if (row.kind !== 'backoff') throw new Error(`${name} is not a backoff`);
       const free = amount(row.free, config);
       return once(name, () =>
-        createBackoff(db, { prefix: name, free, window: amount(row.window, config), maxDelay: amount(row.maxDelay, config), message: words(row.message, free) }),
+        createBackoff(db, {
+          prefix: name,
+          free,
+          window: amount(row.window, config),
+          maxDelay: amount(row.maxDelay, config),
+          message: words(row.message, free),
+        }),
       );
     },
     rate(name: RateName): Rate {

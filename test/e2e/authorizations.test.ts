@@ -5,16 +5,7 @@
  */
 import * as oidc from 'openid-client';
 import { Browser, textOf } from '../support/browser';
-import {
-  CALLBACK,
-  WEIGHT_TRACKER,
-  authorizeInBrowser,
-  exchangeCode,
-  newPerson,
-  registerTestApp,
-  startAuthorization,
-  type TestApp,
-} from '../support/app';
+import { CALLBACK, WEIGHT_TRACKER, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { removeAccess } from '../support/people';
 import { ownRecordOf, startTestServer, type TestServer, recordIdNamed } from '../support/server';
 
@@ -57,7 +48,6 @@ async function signOut(browser: Browser) {
   const done = await browser.visit(action, { form: { xsrf, logout: 'yes' } });
   expect(textOf(done.html)).toContain('You are signed out');
 }
-
 
 function scopes(value: string | undefined) {
   return (value ?? '').split(' ').filter(Boolean).sort();
@@ -254,7 +244,9 @@ test('refresh tokens rotate: of concurrent uses one wins (and at most one retry 
   const tokens = await exchangeCode(app, authorization, back.location ?? '');
 
   const attempts = await Promise.allSettled(Array.from({ length: 5 }, () => oidc.refreshTokenGrant(app.config, tokens.refresh_token ?? '')));
-  const winners = attempts.filter((attempt) => attempt.status === 'fulfilled').map((attempt) => (attempt as PromiseFulfilledResult<oidc.TokenEndpointResponse>).value);
+  const winners = attempts
+    .filter((attempt) => attempt.status === 'fulfilled')
+    .map((attempt) => (attempt as PromiseFulfilledResult<oidc.TokenEndpointResponse>).value);
   // A use within the grace is taken for a retry after a lost response, answered once
   // (reliability-refresh.test.ts); the rest are refused.
   expect(winners.length).toBeGreaterThanOrEqual(1);

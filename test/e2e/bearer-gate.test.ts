@@ -110,7 +110,10 @@ describe('DPoP-bound tokens at /fhir', () => {
     // A proof made with another key does not unlock the bound token.
     const other = oidc.getDPoPHandle(app.config, await oidc.randomDPoPKeyPair());
     const stolen = oidc.fetchProtectedResource(app.config, tokens.access_token, url, 'GET', undefined, undefined, { DPoP: other });
-    await expect(stolen).rejects.toMatchObject({ status: 401, cause: [expect.objectContaining({ scheme: 'dpop', parameters: expect.objectContaining({ error: 'invalid_token' }) })] });
+    await expect(stolen).rejects.toMatchObject({
+      status: 401,
+      cause: [expect.objectContaining({ scheme: 'dpop', parameters: expect.objectContaining({ error: 'invalid_token' }) })],
+    });
   });
 
   test('an unbound token keeps working as Bearer', async () => {
@@ -207,11 +210,19 @@ describe('round trips', () => {
     const tokens = await tokensFor(app, who);
     const bearer = { authorization: `Bearer ${tokens.access_token}` };
     const created = (await (
-      await fetch(`${server.issuer}/fhir/Observation`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: JSON.stringify(WEIGHT) })
+      await fetch(`${server.issuer}/fhir/Observation`, {
+        method: 'POST',
+        headers: { ...bearer, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(WEIGHT),
+      })
     ).json()) as { id: string };
 
     const gate = createBearerGate({ tokens: createOidcStorage(server.db), issuer: server.issuer });
-    const request = { get: (name: string) => (name.toLowerCase() === 'authorization' ? bearer.authorization : undefined), method: 'GET', originalUrl: '/fhir/Patient' };
+    const request = {
+      get: (name: string) => (name.toLowerCase() === 'authorization' ? bearer.authorization : undefined),
+      method: 'GET',
+      originalUrl: '/fhir/Patient',
+    };
     const resolved = await countQueries(() => gate.resolve(request as never));
     console.log(`gate: ${resolved.count} queries\n  ${resolved.statements.join('\n  ')}`);
     expect(resolved.count).toBeLessThanOrEqual(2);
@@ -223,7 +234,11 @@ describe('round trips', () => {
     console.log(`FHIR read by id: ${read.count} queries\n  ${read.statements.join('\n  ')}`);
     expect(read.count).toBeLessThanOrEqual(2);
     expect(read.statements.filter((sql) => sql.includes('insert into audit_events'))).toHaveLength(1);
-    const logged = (await server.db.table('audit_events').where({ kind: 'fhir.read' }).orderBy('id', 'desc').first()) as { record_id: string; client_id: string; details: { type: string } };
+    const logged = (await server.db.table('audit_events').where({ kind: 'fhir.read' }).orderBy('id', 'desc').first()) as {
+      record_id: string;
+      client_id: string;
+      details: { type: string };
+    };
     expect(logged).toMatchObject({ record_id: who.record, client_id: app.clientId, details: { type: 'Observation' } });
 
     // A search: the count, its audit line and the page in one statement.
@@ -234,19 +249,32 @@ describe('round trips', () => {
     });
     console.log(`FHIR search: ${searched.count} queries\n  ${searched.statements.join('\n  ')}`);
     expect(searched.count).toBeLessThanOrEqual(2);
-    expect(await server.db.table('audit_events').where({ kind: 'fhir.searched', record_id: who.record }).orderBy('id', 'desc').first()).toMatchObject({ details: { type: 'Observation', count: 1 } });
+    expect(await server.db.table('audit_events').where({ kind: 'fhir.searched', record_id: who.record }).orderBy('id', 'desc').first()).toMatchObject({
+      details: { type: 'Observation', count: 1 },
+    });
 
     // A create: the resource, its first version and its audit line in one statement.
     const create = await countQueries(async () => {
-      const res = await fetch(`${server.issuer}/fhir/Observation`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/fhir+json' }, body: JSON.stringify(WEIGHT) });
+      const res = await fetch(`${server.issuer}/fhir/Observation`, {
+        method: 'POST',
+        headers: { ...bearer, 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(WEIGHT),
+      });
       expect(res.status).toBe(201);
     });
     console.log(`FHIR create: ${create.count} queries\n  ${create.statements.join('\n  ')}`);
     expect(create.count).toBeLessThanOrEqual(2);
-    const newest = (await server.db.table('audit_events').where({ kind: 'fhir.created' }).orderBy('id', 'desc').first()) as { record_id: string; details: { type: string } };
+    const newest = (await server.db.table('audit_events').where({ kind: 'fhir.created' }).orderBy('id', 'desc').first()) as {
+      record_id: string;
+      details: { type: string };
+    };
     expect(newest).toMatchObject({ record_id: who.record, details: { type: 'Observation', count: 1 } });
-    const [stored] = (await server.db.table('resources').where({ record_id: who.record, type: 'Observation' }).orderBy('seq', 'desc').limit(1)) as { id: string }[];
-    expect(await server.db.table('resource_versions').where({ record_id: who.record, type: 'Observation', id: stored?.id, version_id: 1 }).first()).toBeDefined();
+    const [stored] = (await server.db.table('resources').where({ record_id: who.record, type: 'Observation' }).orderBy('seq', 'desc').limit(1)) as {
+      id: string;
+    }[];
+    expect(
+      await server.db.table('resource_versions').where({ record_id: who.record, type: 'Observation', id: stored?.id, version_id: 1 }).first(),
+    ).toBeDefined();
   });
 });
 

@@ -67,36 +67,54 @@ afterAll(async () => {
 /** A walk runs a few hundred real requests, one after another; on a loaded machine that takes minutes. */
 const WALK_TIMEOUT = 240_000;
 
-test('every value in /.well-known/openid-configuration works as advertised', async () => {
-  const report = await walk('openid-configuration', advertisedIn(world.openid, openid));
-  print('openid-configuration', report);
-  expect(report.unchecked).toEqual([]);
-  expect(report.failed).toEqual([]);
-}, WALK_TIMEOUT);
+test(
+  'every value in /.well-known/openid-configuration works as advertised',
+  async () => {
+    const report = await walk('openid-configuration', advertisedIn(world.openid, openid));
+    print('openid-configuration', report);
+    expect(report.unchecked).toEqual([]);
+    expect(report.failed).toEqual([]);
+  },
+  WALK_TIMEOUT,
+);
 
-test('every value in /.well-known/smart-configuration works as advertised, and the /fhir copy is the same', async () => {
-  expect(await documentAt('/fhir/.well-known/smart-configuration')).toEqual(world.smart);
-  const report = await walk('smart-configuration', advertisedIn(world.smart, smart));
-  print('smart-configuration', report);
-  expect(report.unchecked).toEqual([]);
-  expect(report.failed).toEqual([]);
-}, WALK_TIMEOUT);
+test(
+  'every value in /.well-known/smart-configuration works as advertised, and the /fhir copy is the same',
+  async () => {
+    expect(await documentAt('/fhir/.well-known/smart-configuration')).toEqual(world.smart);
+    const report = await walk('smart-configuration', advertisedIn(world.smart, smart));
+    print('smart-configuration', report);
+    expect(report.unchecked).toEqual([]);
+    expect(report.failed).toEqual([]);
+  },
+  WALK_TIMEOUT,
+);
 
-test('every element of the CapabilityStatement works as advertised', async () => {
-  const report = await walk('CapabilityStatement', capabilityItems(world, world.capability, sample));
-  print('CapabilityStatement', report);
-  expect(report.unchecked).toEqual([]);
-  expect(report.failed).toEqual([]);
-}, WALK_TIMEOUT);
+test(
+  'every element of the CapabilityStatement works as advertised',
+  async () => {
+    const report = await walk('CapabilityStatement', capabilityItems(world, world.capability, sample));
+    print('CapabilityStatement', report);
+    expect(report.unchecked).toEqual([]);
+    expect(report.failed).toEqual([]);
+  },
+  WALK_TIMEOUT,
+);
 
 test('advertising something without a check fails the walk', async () => {
   // The documents as they would be with one more promise each: nothing here runs a check.
   const openidMore = { ...world.openid, response_modes_supported: ['query', 'web_message'], backchannel_logout_supported: true };
-  const unchecked = advertisedIn(openidMore, openid).filter((item) => !item.check).map((item) => `${item.where}=${String(item.value)}`);
+  const unchecked = advertisedIn(openidMore, openid)
+    .filter((item) => !item.check)
+    .map((item) => `${item.where}=${String(item.value)}`);
   expect(unchecked).toEqual(['response_modes_supported=web_message', 'backchannel_logout_supported=true']);
 
   const smartMore = { ...world.smart, capabilities: ['launch-ehr', ...(world.smart.capabilities as string[])] };
-  expect(advertisedIn(smartMore, smart).filter((item) => !item.check).map((item) => String(item.value))).toEqual(['launch-ehr']);
+  expect(
+    advertisedIn(smartMore, smart)
+      .filter((item) => !item.check)
+      .map((item) => String(item.value)),
+  ).toEqual(['launch-ehr']);
 
   const rest = (world.capability.rest as Json[])[0] ?? {};
   const observation = ((rest.resource as Json[]) ?? []).find((resource) => resource.type === 'Observation') ?? {};
@@ -116,9 +134,9 @@ test('advertising something without a check fails the walk', async () => {
       },
     ],
   };
-  expect(capabilityItems(world, statementMore, sample).filter((item) => !item.check).map((item) => `${item.where}=${JSON.stringify(item.value)}`)).toEqual([
-    'Observation.interaction="patch"',
-    'Observation.searchInclude="Observation:performer"',
-    'Observation.searchParam="value-quantity"',
-  ]);
+  expect(
+    capabilityItems(world, statementMore, sample)
+      .filter((item) => !item.check)
+      .map((item) => `${item.where}=${JSON.stringify(item.value)}`),
+  ).toEqual(['Observation.interaction="patch"', 'Observation.searchInclude="Observation:performer"', 'Observation.searchParam="value-quantity"']);
 });

@@ -40,7 +40,11 @@ test('the consent page shows the app’s logo, privacy policy and terms; the log
   expect(page.html).toMatch(new RegExp(`<a href="${DETAILS.policy_uri}"[^>]*>privacy policy</a>`));
   expect(page.html).toMatch(new RegExp(`<a href="${DETAILS.tos_uri}"[^>]*>terms of use</a>`));
   expect(textOf(page.html)).toContain("Before you decide, read Weight Tracker's privacy policy and terms of use (they open in a new tab).");
-  const imgSrc = (policy: string | null) => /(?:^|;)\s*img-src ([^;]*)/.exec(policy ?? '')?.[1]?.trim().split(/\s+/);
+  const imgSrc = (policy: string | null) =>
+    /(?:^|;)\s*img-src ([^;]*)/
+      .exec(policy ?? '')?.[1]
+      ?.trim()
+      .split(/\s+/);
   expect(imgSrc(page.headers.get('content-security-policy'))).toEqual(["'self'", 'data:', 'https://cdn.weight.example']);
   // Every other page keeps the site-wide policy.
   const home = await fetch(`${server.issuer}/`);
@@ -61,12 +65,20 @@ test('error pages say what to do next', async () => {
   expect(textOf(missing.html)).toContain('What to do next Check the address, or start again from your home page.');
 
   // An unknown app: oidc-provider's error page.
-  const unknown = await browser.visit('/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fx.example%2Fcb&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256');
+  const unknown = await browser.visit(
+    '/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fx.example%2Fcb&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256',
+  );
   expect(unknown.status).toBe(400);
-  expect(textOf(unknown.html)).toContain('What to do next Go back to the app and let its makers know: it needs to be registered with carevault. Nothing was shared.');
+  expect(textOf(unknown.html)).toContain(
+    'What to do next Go back to the app and let its makers know: it needs to be registered with carevault. Nothing was shared.',
+  );
 
   // A form without its CSRF token.
-  const forged = await fetch(`${server.issuer}/records`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie: browser.cookiesFor('/records') }, body: 'name=x' });
+  const forged = await fetch(`${server.issuer}/records`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie: browser.cookiesFor('/records') },
+    body: 'name=x',
+  });
   const forgedText = textOf(await forged.text());
   expect(forgedText).toContain('What to do next');
 });

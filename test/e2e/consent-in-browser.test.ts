@@ -20,7 +20,12 @@ const MEDICINES = 'patient/MedicationStatement.cruds';
 const ALLERGIES = 'patient/AllergyIntolerance.rs';
 
 const RULES = [
-  { scope: OBSERVATIONS, required: true, reason: 'Chart your weight and blood pressure', words: 'Read and search your observations — vital signs and lab results' },
+  {
+    scope: OBSERVATIONS,
+    required: true,
+    reason: 'Chart your weight and blood pressure',
+    words: 'Read and search your observations — vital signs and lab results',
+  },
   { scope: MEDICINES, required: false, reason: 'Keep your medicines list up to date', words: 'Add to, read, change, delete and search your medicines list' },
   { scope: ALLERGIES, required: false, reason: 'Warn you about foods you are allergic to', words: 'Read and search your allergies and intolerances' },
   { scope: 'offline_access', required: false, reason: 'Sync your scale while you are away', words: 'Keep access while you are away, until you remove it' },

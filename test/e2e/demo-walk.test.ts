@@ -19,7 +19,10 @@ import { launchChromium, type Chromium } from '../support/chromium';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
 
-const SCREENSHOTS = process.env.SAVE_SCREENSHOTS === 'true' ? path.resolve(__dirname, '..', '..', 'docs', 'screenshots') : fs.mkdtempSync(path.join(os.tmpdir(), 'cv-screenshots-'));
+const SCREENSHOTS =
+  process.env.SAVE_SCREENSHOTS === 'true'
+    ? path.resolve(__dirname, '..', '..', 'docs', 'screenshots')
+    : fs.mkdtempSync(path.join(os.tmpdir(), 'cv-screenshots-'));
 
 let server: TestServer;
 let chromium: Chromium;
@@ -33,7 +36,12 @@ beforeAll(async () => {
   const { port } = demo.address() as AddressInfo;
   demoUrl = `http://localhost:${port}`;
   const registered = await server.registerApp(demoRegistration(demoUrl));
-  const app = await createDemoClinic({ carevault: server.issuer, port, clientId: String(registered.client_id), clientSecret: String(registered.client_secret) });
+  const app = await createDemoClinic({
+    carevault: server.issuer,
+    port,
+    clientId: String(registered.client_id),
+    clientSecret: String(registered.client_secret),
+  });
   demo.on('request', app);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 }, 120_000);

@@ -53,7 +53,10 @@ async function register(name: string): Promise<{ person: Person; page: Page; add
 /** The rows of the inbox table, as the person reads them (the Unread tag is shown in capitals). */
 async function inboxRows(page: Page): Promise<string[]> {
   await page.goto(`${server.issuer}/inbox`);
-  return page.locator('table.inbox tbody tr').allInnerTexts().then((rows) => rows.map((row) => row.replace(/\s+/g, ' ').trim()));
+  return page
+    .locator('table.inbox tbody tr')
+    .allInnerTexts()
+    .then((rows) => rows.map((row) => row.replace(/\s+/g, ' ').trim()));
 }
 
 /** Who a message is from, as the message page shows it once its stylesheet applies (the labels are set in capitals by CSS). */
@@ -64,7 +67,10 @@ async function sender(page: Page): Promise<string> {
   return (await from.innerText()).replace(/\s+/g, ' ').trim();
 }
 
-async function send(page: Page, message: { to: string; subject: string; text: string; files?: { name: string; mimeType: string; buffer: Buffer }[] }): Promise<void> {
+async function send(
+  page: Page,
+  message: { to: string; subject: string; text: string; files?: { name: string; mimeType: string; buffer: Buffer }[] },
+): Promise<void> {
   await page.getByLabel('To', { exact: true }).fill(message.to);
   await page.getByLabel('Subject', { exact: true }).fill(message.subject);
   await page.getByLabel('Message', { exact: true }).fill(message.text);
@@ -96,7 +102,9 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   const rows = await inboxRows(page);
   expect(rows).toHaveLength(2);
   // Newest first among the unread: the mail, then the API message; sender, subject, attachments.
-  expect(rows[0]).toMatch(/^Riverside Clinic REGISTERED APP says it is from results@riverside\.example, not verified Discharge summary UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 1$/);
+  expect(rows[0]).toMatch(
+    /^Riverside Clinic REGISTERED APP says it is from results@riverside\.example, not verified Discharge summary UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 1$/,
+  );
   expect(rows[1]).toMatch(/^Riverside Clinic REGISTERED APP Lab results UNREAD \d{4}-\d\d-\d\d \d\d:\d\d UTC 2$/);
 
   // Read the API message; download the PDF; add the C-CDA to the record.
@@ -147,7 +155,12 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   await page.getByRole('button', { name: 'Allow' }).click();
   const tokens = await exchangeCode(viewer, authorization, (await callback).url());
   expect(tokens.patient).toBe(alex.recordId);
-  const res = await oidc.fetchProtectedResource(viewer.config, tokens.access_token, new URL(`${server.issuer}/fhir/DocumentReference?type=${encodeURIComponent('http://loinc.org|34133-9')}`), 'GET');
+  const res = await oidc.fetchProtectedResource(
+    viewer.config,
+    tokens.access_token,
+    new URL(`${server.issuer}/fhir/DocumentReference?type=${encodeURIComponent('http://loinc.org|34133-9')}`),
+    'GET',
+  );
   expect(res.status).toBe(200);
   const bundle = (await res.json()) as { total: number; entry?: { resource: Record<string, any> }[] };
   const documents = (bundle.entry ?? []).map((entry) => entry.resource);
@@ -163,7 +176,9 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
     content: [{ attachment: { contentType: 'application/xml', title: 'ccda.xml', size: CCDA.length } }],
   });
   expect(Buffer.from(String(ccda?.content[0].attachment.data), 'base64').equals(CCDA)).toBe(true);
-  console.log(`inbox: 2 messages (API, SMTP); C-CDA filed and read back by an app: ${CCDA.length} bytes, ${bundle.total} document(s) at /fhir/DocumentReference`);
+  console.log(
+    `inbox: 2 messages (API, SMTP); C-CDA filed and read back by an app: ${CCDA.length} bytes, ${bundle.total} document(s) at /fhir/DocumentReference`,
+  );
 });
 
 test('two people exchange messages through the pages; refusals show above the form; only custodians see an inbox', async () => {

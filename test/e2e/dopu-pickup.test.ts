@@ -163,7 +163,10 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
   }
 
   // The audit log holds the drop-off, the right answer and the pickup; the pickup also on the child's record.
-  const events = await server.db.knex('audit_events').where({ subject: `package:${receipt.id}` }).orderBy('id');
+  const events = await server.db
+    .knex('audit_events')
+    .where({ subject: `package:${receipt.id}` })
+    .orderBy('id');
   expect(events.map((event) => [event.kind, event.record_id])).toEqual([
     ['dopu.dropped_off', null],
     ['dopu.answered', null],
@@ -251,7 +254,9 @@ test('Back and reload at every pickup step show the state as it is and never sen
   expect(await heading()).toBe(`Picked up into ${child}’s record`);
   expect(await page.locator('main').textContent()).not.toContain('already picked up');
   expect((await row()).status).toBe('picked_up');
-  expect(await server.db.knex('resources').where({ record_id: childId }).whereNot({ type: 'Patient' }).count<{ count: string }[]>('* as count')).toEqual([{ count: '3' }]);
+  expect(await server.db.knex('resources').where({ record_id: childId }).whereNot({ type: 'Patient' }).count<{ count: string }[]>('* as count')).toEqual([
+    { count: '3' },
+  ]);
   expect(posts).toEqual(['/pickup', '/pickup/answer', '/pickup/answer', '/pickup/record', '/pickup/finish']);
   await context.close();
 });

@@ -26,7 +26,11 @@ async function registeredPerson(name: string): Promise<Person> {
   let page = await browser.visit('/register');
   page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
   expect(textOf(page.html)).toContain(`Hello, ${name}`);
-  const row = await server.db.knex('people as p').join('custodianships as c', 'c.person_id', 'p.id').where({ 'p.email': person.email, 'c.relationship': 'self' }).first('c.record_id');
+  const row = await server.db
+    .knex('people as p')
+    .join('custodianships as c', 'c.person_id', 'p.id')
+    .where({ 'p.email': person.email, 'c.relationship': 'self' })
+    .first('c.record_id');
   return { person, browser, ownRecord: row.record_id as string };
 }
 
@@ -199,19 +203,42 @@ test("a patient reference must be the record's Patient exactly, and every relati
     `Patient/${lee.ownRecord}/_history/1`,
   ]) {
     const res = await fhir(token, 'POST', 'Observation', weight(70, undefined, { subject: { reference } }));
-    expect([reference, res.status, res.body.issue?.[0]?.diagnostics]).toEqual([reference, 403, `Observation.subject must refer to this record's patient, Patient/${lee.ownRecord}.`]);
+    expect([reference, res.status, res.body.issue?.[0]?.diagnostics]).toEqual([
+      reference,
+      403,
+      `Observation.subject must refer to this record's patient, Patient/${lee.ownRecord}.`,
+    ]);
   }
   const made = await fhir(token, 'POST', 'Observation', weight(70));
   expect(made.status).toBe(201);
-  const moved = await fhir(token, 'PUT', `Observation/${made.body.id}`, { ...made.body, subject: { reference: `Patient/${mo.ownRecord}/x/Patient/${lee.ownRecord}` } });
+  const moved = await fhir(token, 'PUT', `Observation/${made.body.id}`, {
+    ...made.body,
+    subject: { reference: `Patient/${mo.ownRecord}/x/Patient/${lee.ownRecord}` },
+  });
   expect(moved.status).toBe(403);
   // Any other relative reference is exactly Type/id (optionally /_history/vid), of a FHIR type.
-  for (const reference of ['Encounter/1/x/Encounter/2', 'Encounter/', 'Encounter', '/Encounter/1', 'Encounter/1?x=y', 'Encounter/1/_history/', 'Visit/1', 'encounter/1']) {
+  for (const reference of [
+    'Encounter/1/x/Encounter/2',
+    'Encounter/',
+    'Encounter',
+    '/Encounter/1',
+    'Encounter/1?x=y',
+    'Encounter/1/_history/',
+    'Visit/1',
+    'encounter/1',
+  ]) {
     const res = await fhir(token, 'POST', 'Observation', weight(70, undefined, { encounter: { reference } }));
-    expect([reference, res.status, res.body.issue[0].code, res.body.issue[0].expression[0]]).toEqual([reference, 400, 'invalid', expect.stringMatching(/^Observation\.encounter/)]);
+    expect([reference, res.status, res.body.issue[0].code, res.body.issue[0].expression[0]]).toEqual([
+      reference,
+      400,
+      'invalid',
+      expect.stringMatching(/^Observation\.encounter/),
+    ]);
   }
   const tail = await fhir(token, 'POST', 'Observation', weight(70, undefined, { encounter: { reference: 'Encounter/1/x/Encounter/2' } }));
-  expect(tail.body.issue[0].diagnostics).toMatch(/^Observation\.encounter\.reference: "Encounter\/1\/x\/Encounter\/2" is not a reference FHIR R4 allows: a relative reference is exactly Type\/id/);
+  expect(tail.body.issue[0].diagnostics).toMatch(
+    /^Observation\.encounter\.reference: "Encounter\/1\/x\/Encounter\/2" is not a reference FHIR R4 allows: a relative reference is exactly Type\/id/,
+  );
   expect(await count()).toBe(before + 1);
   // The forms R4 allows still go in; the record's Patient by its full URL on this server too.
   for (const extra of [
@@ -236,7 +263,9 @@ test('conditional create (If-None-Exist): none → 201, one → 200 with it, sev
   expect(again.body.valueQuantity.value).toBe(71);
   expect(again.headers.get('location')).toBe(`${server.issuer}/fhir/Observation/${first.body.id}/_history/1`);
   // The Type? form some clients send is the same condition.
-  expect((await fhir(token, 'POST', 'Observation', weight(99, '2026-05-01T08:00:00Z'), { 'if-none-exist': `Observation?_id=${first.body.id}` })).status).toBe(200);
+  expect((await fhir(token, 'POST', 'Observation', weight(99, '2026-05-01T08:00:00Z'), { 'if-none-exist': `Observation?_id=${first.body.id}` })).status).toBe(
+    200,
+  );
   await fhir(token, 'POST', 'Observation', weight(72, '2026-05-01T08:00:00Z'));
   const several = await fhir(token, 'POST', 'Observation', weight(73, '2026-05-01T08:00:00Z'), condition);
   expect(several.status).toBe(412);
@@ -373,8 +402,16 @@ test('search parameters and paging that stays correct while resources are added'
   await fhir(token, 'POST', 'Condition', condition('Asthma', 'active'));
   await fhir(token, 'POST', 'Condition', condition('Chickenpox', 'resolved'));
   expect((await fhir(token, 'GET', 'Condition?clinical-status=active')).body.total).toBe(1);
-  await fhir(token, 'POST', 'MedicationStatement', { resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: { text: 'Salbutamol' } });
-  await fhir(token, 'POST', 'MedicationStatement', { resourceType: 'MedicationStatement', status: 'stopped', medicationCodeableConcept: { text: 'Amoxicillin' } });
+  await fhir(token, 'POST', 'MedicationStatement', {
+    resourceType: 'MedicationStatement',
+    status: 'active',
+    medicationCodeableConcept: { text: 'Salbutamol' },
+  });
+  await fhir(token, 'POST', 'MedicationStatement', {
+    resourceType: 'MedicationStatement',
+    status: 'stopped',
+    medicationCodeableConcept: { text: 'Amoxicillin' },
+  });
   expect((await fhir(token, 'GET', 'MedicationStatement?status=active')).body.total).toBe(1);
   await fhir(token, 'POST', 'AllergyIntolerance', {
     resourceType: 'AllergyIntolerance',
@@ -382,7 +419,12 @@ test('search parameters and paging that stays correct while resources are added'
     code: { text: 'Peanut' },
   });
   expect((await fhir(token, 'GET', 'AllergyIntolerance?clinical-status=active')).body.total).toBe(1);
-  await fhir(token, 'POST', 'Immunization', { resourceType: 'Immunization', status: 'completed', vaccineCode: { text: 'MMR' }, occurrenceDateTime: '2021-06-01' });
+  await fhir(token, 'POST', 'Immunization', {
+    resourceType: 'Immunization',
+    status: 'completed',
+    vaccineCode: { text: 'MMR' },
+    occurrenceDateTime: '2021-06-01',
+  });
   expect((await fhir(token, 'GET', 'Immunization?date=2021')).body.total).toBe(1);
   expect((await fhir(token, 'GET', 'Immunization?date=2022')).body.total).toBe(0);
   await fhir(token, 'POST', 'Procedure', { resourceType: 'Procedure', status: 'completed', code: { text: 'Appendectomy' }, performedDateTime: '2019-03-03' });
@@ -425,7 +467,11 @@ test("the record's Patient is read and updated, never created or deleted, and it
   expect(patient.status).toBe(200);
   expect(patient.body.meta.versionId).toBe('1');
   expect(patient.body.name[0].text).toBe('Nia Duarte');
-  const renamed = await fhir(token, 'PUT', `Patient/${nia.ownRecord}`, { ...patient.body, name: [{ given: ['Nia', 'M.'], family: 'Duarte' }], birthDate: '1990-05-06' });
+  const renamed = await fhir(token, 'PUT', `Patient/${nia.ownRecord}`, {
+    ...patient.body,
+    name: [{ given: ['Nia', 'M.'], family: 'Duarte' }],
+    birthDate: '1990-05-06',
+  });
   expect(renamed.status).toBe(200);
   expect(renamed.body.meta.versionId).toBe('2');
   expect(textOf((await nia.browser.visit('/records')).html)).toContain('Nia M. Duarte');

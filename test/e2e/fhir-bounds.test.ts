@@ -51,7 +51,11 @@ async function tokenFor(who: SignedUp): Promise<string> {
 }
 
 async function post(token: string, body: unknown) {
-  const res = await fetch(fhirBase, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(body) });
+  const res = await fetch(fhirBase, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, bytes: text.length, body: JSON.parse(text) as Json };
 }
@@ -71,23 +75,36 @@ const create = (resource: Json) => ({ resource, request: { method: 'POST', url: 
 
 /** Every resource in a batch or transaction answer, searchsets' entries included. */
 function resourcesIn(answer: Json): number {
-  return (answer.entry ?? []).reduce((sum: number, entry: Json) => sum + (entry.resource?.resourceType === 'Bundle' ? (entry.resource.entry ?? []).length : entry.resource ? 1 : 0), 0);
+  return (answer.entry ?? []).reduce(
+    (sum: number, entry: Json) => sum + (entry.resource?.resourceType === 'Bundle' ? (entry.resource.entry ?? []).length : entry.resource ? 1 : 0),
+    0,
+  );
 }
 
-const countIn = async (recordId: string) => Number(((await server.db.knex('resources').where({ record_id: recordId }).count({ count: '*' })) as [{ count: string }])[0].count);
+const countIn = async (recordId: string) =>
+  Number(((await server.db.knex('resources').where({ record_id: recordId }).count({ count: '*' })) as [{ count: string }])[0].count);
 
 describe('one Bundle is bounded', () => {
   let token: string;
   beforeAll(async () => {
     // 120 observations: a search with _count=100 fills its page.
     const seeder = await tokenFor(alex);
-    const seeded = await post(seeder, bundle('transaction', Array.from({ length: 120 }, (_, i) => create(weight(60 + i / 10)))));
+    const seeded = await post(
+      seeder,
+      bundle(
+        'transaction',
+        Array.from({ length: 120 }, (_, i) => create(weight(60 + i / 10))),
+      ),
+    );
     expect(seeded.status).toBe(200);
     token = await tokenFor(alex);
   });
 
   test('the probe: 1,000 searches with _count=100&_include in one batch are refused at once, 8 at once leave memory where it was', async () => {
-    const probe = bundle('batch', Array.from({ length: 1000 }, () => search('Observation?_count=100&_include=Observation:patient')));
+    const probe = bundle(
+      'batch',
+      Array.from({ length: 1000 }, () => search('Observation?_count=100&_include=Observation:patient')),
+    );
     global.gc?.();
     const before = process.memoryUsage().rss;
     const started = Date.now();
@@ -105,7 +122,13 @@ describe('one Bundle is bounded', () => {
     expect(grown).toBeLessThan(150 * 1024 * 1024);
 
     // The same searches, as many as a Bundle may hold, still work.
-    const fine = await post(token, bundle('batch', Array.from({ length: 5 }, () => search('Observation?_count=100&_include=Observation:patient'))));
+    const fine = await post(
+      token,
+      bundle(
+        'batch',
+        Array.from({ length: 5 }, () => search('Observation?_count=100&_include=Observation:patient')),
+      ),
+    );
     expect(fine.status).toBe(200);
     expect(fine.body.entry.map((entry: Json) => entry.response.status)).toEqual(Array(5).fill('200 OK'));
     expect(fine.body.entry[0].resource.entry).toHaveLength(101);
@@ -135,7 +158,10 @@ describe('one Bundle is bounded', () => {
     expect(await countIn(alex.record)).toBe(before);
 
     // A conditional create searches too: 101 of them are past the bound, refused before any search.
-    const conditional = Array.from({ length: 101 }, (_, i) => ({ resource: weight(i), request: { method: 'POST', url: 'Observation', ifNoneExist: `_id=none-${i}` } }));
+    const conditional = Array.from({ length: 101 }, (_, i) => ({
+      resource: weight(i),
+      request: { method: 'POST', url: 'Observation', ifNoneExist: `_id=none-${i}` },
+    }));
     const tooMany = await post(token, bundle('transaction', conditional));
     expect([tooMany.status, tooMany.body.issue[0].code]).toEqual([413, 'too-costly']);
     expect(await countIn(alex.record)).toBe(before);
@@ -147,7 +173,9 @@ describe('one Bundle is bounded', () => {
     const once = await fetch(`${fhirBase}/Observation?_count=100&_include=Observation:patient`, { headers: { authorization: `Bearer ${token}` } });
     const onceCount = statements.length;
     statements.length = 0;
-    const repeated = await fetch(`${fhirBase}/Observation?_count=100&${Array(300).fill('_include=Observation:patient').join('&')}`, { headers: { authorization: `Bearer ${token}` } });
+    const repeated = await fetch(`${fhirBase}/Observation?_count=100&${Array(300).fill('_include=Observation:patient').join('&')}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const repeatedCount = statements.length;
     stop();
     expect([once.status, repeated.status]).toEqual([200, 200]);
@@ -161,12 +189,17 @@ describe('large Bundles and imports are limited per caller', () => {
   test('an app sending large Bundles again and again gets 429 with Retry-After; small Bundles and other apps go on', async () => {
     const token = await tokenFor(alex);
     // 101 entries makes a Bundle large; deleting what is not there is cheap work.
-    const large = bundle('batch', Array.from({ length: 101 }, (_, i) => ({ request: { method: 'DELETE', url: `Observation/not-there-${i}` } })));
+    const large = bundle(
+      'batch',
+      Array.from({ length: 101 }, (_, i) => ({ request: { method: 'DELETE', url: `Observation/not-there-${i}` } })),
+    );
     for (let sent = 0; sent < LARGE_BUNDLES_PER_APP; sent += 1) expect((await post(token, large)).status).toBe(200);
     const refused = await post(token, large);
     expect(refused.status).toBe(429);
     expect(refused.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'throttled' }] });
-    expect(refused.body.issue[0].diagnostics).toMatch(/^This app has sent 3 large Bundles \(over 100 entries or 1 MB\) in the last hour, as many as one app may\. Try again in \d+ (seconds|minutes?)\.$/);
+    expect(refused.body.issue[0].diagnostics).toMatch(
+      /^This app has sent 3 large Bundles \(over 100 entries or 1 MB\) in the last hour, as many as one app may\. Try again in \d+ (seconds|minutes?)\.$/,
+    );
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
 
     const small = await post(token, bundle('batch', [search('Observation?_count=1')]));
@@ -178,7 +211,13 @@ describe('large Bundles and imports are limited per caller', () => {
     const token = await tokenFor(alex);
     // Heavy entries (40 codings each, 3.5 MB in all); the last one is invalid, so the whole
     // request is validation and nothing is written.
-    const heavy = (i: number) => weight(50 + i / 100, { code: { text: 'Body weight', coding: Array.from({ length: 40 }, (_, j) => ({ system: 'http://loinc.org', code: `29463-${j}`, display: 'Body weight measured' })) } });
+    const heavy = (i: number) =>
+      weight(50 + i / 100, {
+        code: {
+          text: 'Body weight',
+          coding: Array.from({ length: 40 }, (_, j) => ({ system: 'http://loinc.org', code: `29463-${j}`, display: 'Body weight measured' })),
+        },
+      });
     const entries = Array.from({ length: 1000 }, (_, i) => create(i === 999 ? { ...heavy(i), status: 'bogus' } : heavy(i)));
     const before = await countIn(alex.record);
     let slowest = 0;
@@ -215,7 +254,11 @@ describe('large Bundles and imports are limited per caller', () => {
     const kim = await signedUpPerson(server, 'Kim Importer');
     const page = await kim.browser.visit(`/records/${kim.record}`);
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)?.[1] ?? '';
-    const file = JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Condition', code: { text: 'Hay fever' } } }] });
+    const file = JSON.stringify({
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [{ resource: { resourceType: 'Condition', code: { text: 'Hay fever' } } }],
+    });
     const review = async () => {
       const form = new FormData();
       form.append('_csrf', csrf);
@@ -230,7 +273,9 @@ describe('large Bundles and imports are limited per caller', () => {
     }
     const refused = await review();
     expect(refused.status).toBe(429);
-    expect(refused.text).toMatch(/You have asked for 2 imports or import reviews in the last hour, as many as one person may\. Try again in \d+ (seconds|minutes?)\./);
+    expect(refused.text).toMatch(
+      /You have asked for 2 imports or import reviews in the last hour, as many as one person may\. Try again in \d+ (seconds|minutes?)\./,
+    );
     expect(Number(refused.retryAfter)).toBeGreaterThan(0);
     expect(await countIn(kim.record)).toBe(1);
   });

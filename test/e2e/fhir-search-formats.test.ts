@@ -93,7 +93,10 @@ test('parameters in the URL and in the form count together; strict handling appl
 
   const unknown = await postForm('Observation/_search', 'colour=red', { prefer: 'handling=strict' });
   expect(unknown.status).toBe(400);
-  expect(await unknown.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ diagnostics: 'carevault does not support the search parameter colour on Observation.' }] });
+  expect(await unknown.json()).toMatchObject({
+    resourceType: 'OperationOutcome',
+    issue: [{ diagnostics: 'carevault does not support the search parameter colour on Observation.' }],
+  });
   const lenient = await postForm('Observation/_search', 'colour=red&_count=1');
   expect(((await lenient.json()) as Bundle).total).toBe(6);
 });
@@ -108,11 +111,25 @@ test('POST _search refusals: not a form, too large, no token, no search permissi
     expect(outcome.issue[0]?.diagnostics).toMatch(diagnostics);
     figures.push(`${label} ${status}`);
   };
-  await expectOutcome(await fhir('POST', 'Observation/_search', '{"code":"x"}', { 'content-type': 'application/json' }), 415, 'Send search parameters as a form, with Content-Type application/x-www-form-urlencoded.', 'JSON body');
+  await expectOutcome(
+    await fhir('POST', 'Observation/_search', '{"code":"x"}', { 'content-type': 'application/json' }),
+    415,
+    'Send search parameters as a form, with Content-Type application/x-www-form-urlencoded.',
+    'JSON body',
+  );
   await expectOutcome(await postForm('Observation/_search', `code=${'x'.repeat(17 * 1024)}`), 413, 'The search form is larger than 16 KB.', '17 KB form');
-  await expectOutcome(await postForm('Observation/_search', Array.from({ length: 201 }, (_, index) => `p${index}=1`).join('&')), 413, 'The search form has more than 200 fields.', '201 fields');
+  await expectOutcome(
+    await postForm('Observation/_search', Array.from({ length: 201 }, (_, index) => `p${index}=1`).join('&')),
+    413,
+    'The search form has more than 200 fields.',
+    '201 fields',
+  );
   await expectOutcome(await postForm('Observation/_search', 'date=yesterday'), 400, /is not a FHIR date/, 'bad date');
-  const anonymous = await fetch(`${fhirBase}/Observation/_search`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'code=x' });
+  const anonymous = await fetch(`${fhirBase}/Observation/_search`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'code=x',
+  });
   expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
   await expectOutcome(anonymous, 401, /token/i, 'no token');
   await expectOutcome(await postForm('Condition/_search', 'code=x'), 403, /.+/, 'no Condition scope');
@@ -141,7 +158,10 @@ test('XML by _format or Accept is 406 with an OperationOutcome; every JSON spell
     const res = await fhir('GET', path, undefined, headers);
     expect({ path, headers, status: res.status }).toEqual({ path, headers, status: 406 });
     expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
-    expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'not-supported', diagnostics: expect.stringContaining('JSON') }] });
+    expect(await res.json()).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ code: 'not-supported', diagnostics: expect.stringContaining('JSON') }],
+    });
   }
   const posted = await postForm('Observation/_search', '_format=xml');
   expect(posted.status).toBe(406);
@@ -171,7 +191,10 @@ test('XML by _format or Accept is 406 with an OperationOutcome; every JSON spell
 });
 
 test('the CapabilityStatement says how to search', async () => {
-  const statement = (await (await fhir('GET', 'metadata')).json()) as { format: string[]; rest: { resource: { type: string; interaction: { code: string; documentation?: string }[] }[] }[] };
+  const statement = (await (await fhir('GET', 'metadata')).json()) as {
+    format: string[];
+    rest: { resource: { type: string; interaction: { code: string; documentation?: string }[] }[] }[];
+  };
   expect(statement.format).toEqual(['application/fhir+json', 'json']);
   const observation = statement.rest[0]?.resource.find((resource) => resource.type === 'Observation');
   expect(observation?.interaction.find((interaction) => interaction.code === 'search-type')?.documentation).toContain('POST [base]/[type]/_search');

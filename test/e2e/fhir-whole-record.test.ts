@@ -87,14 +87,19 @@ function observation(code: string, display: string, value: number, date: string,
   };
 }
 
-const idsOf = (bundle: Json, mode = 'match'): string[] => (bundle.entry ?? []).filter((e: Json) => (e.search?.mode ?? 'match') === mode).map((e: Json) => e.resource.id);
+const idsOf = (bundle: Json, mode = 'match'): string[] =>
+  (bundle.entry ?? []).filter((e: Json) => (e.search?.mode ?? 'match') === mode).map((e: Json) => e.resource.id);
 
 describe('versions', () => {
   test('vread and history: every version readable, newest first, a deletion answers 410 and stays in history', async () => {
     const token = await tokenFor(alex, ['patient/Observation.cruds']);
     const client = clientOf(token);
     const created = (await client.create({ resourceType: 'Observation', body: observation('2345-7', 'Glucose', 5.1, '2026-01-05T08:00:00Z') })) as Json;
-    const v2 = (await client.update({ resourceType: 'Observation', id: created.id, body: { ...created, resourceType: 'Observation', valueQuantity: { ...created.valueQuantity, value: 5.4 } } })) as Json;
+    const v2 = (await client.update({
+      resourceType: 'Observation',
+      id: created.id,
+      body: { ...created, resourceType: 'Observation', valueQuantity: { ...created.valueQuantity, value: 5.4 } },
+    })) as Json;
     expect(v2.meta.versionId).toBe('2');
 
     const first = (await client.vread({ resourceType: 'Observation', id: created.id, version: '1' })) as Json;
@@ -187,7 +192,12 @@ describe('lab reports, visits and search', () => {
       ['2571-8', 'Triglycerides', 1.4, '2026-01-15T08:00:00Z'],
       ['2085-9', 'HDL cholesterol', 1.3, '2026-06-20T08:00:00Z'],
     ] as const) {
-      results.push((await client.create({ resourceType: 'Observation', body: observation(code, display, value, date, { encounter: { reference: `Encounter/${visit.id}` } }) })) as Json);
+      results.push(
+        (await client.create({
+          resourceType: 'Observation',
+          body: observation(code, display, value, date, { encounter: { reference: `Encounter/${visit.id}` } }),
+        })) as Json,
+      );
     }
     report = (await client.create({
       resourceType: 'DiagnosticReport',
@@ -204,7 +214,12 @@ describe('lab reports, visits and search', () => {
     // Blair's report names Alex's results: a reference may say anything, a search never follows it out of its record.
     blairReport = (await clientOf(await tokenFor(blair, ['patient/DiagnosticReport.cruds', 'patient/Observation.rs'])).create({
       resourceType: 'DiagnosticReport',
-      body: { resourceType: 'DiagnosticReport', status: 'final', code: loinc('24331-1', 'Lipid panel'), result: [{ reference: `Observation/${results[0]?.id}` }] },
+      body: {
+        resourceType: 'DiagnosticReport',
+        status: 'final',
+        code: loinc('24331-1', 'Lipid panel'),
+        result: [{ reference: `Observation/${results[0]?.id}` }],
+      },
     })) as Json;
   });
 
@@ -249,7 +264,10 @@ describe('lab reports, visits and search', () => {
   test('_sort by date and _lastUpdated, each way, pages stably one at a time', async () => {
     const client = clientOf(token);
     const walk = async (sort: string) => {
-      let page = (await client.search({ resourceType: 'Observation', searchParams: { code: 'http://loinc.org|2093-3,http://loinc.org|2571-8,http://loinc.org|2085-9', _sort: sort, _count: '1' } })) as Json;
+      let page = (await client.search({
+        resourceType: 'Observation',
+        searchParams: { code: 'http://loinc.org|2093-3,http://loinc.org|2571-8,http://loinc.org|2085-9', _sort: sort, _count: '1' },
+      })) as Json;
       const seen = [...idsOf(expectValidBundle(page))];
       for (let hops = 0; hops < 5; hops += 1) {
         const next = (await client.nextPage({ bundle: page as never })) as Json | undefined;
@@ -298,10 +316,14 @@ describe('lab reports, visits and search', () => {
 
   test('_summary=count gives the total alone; _elements trims the matches to what was asked and what R4 requires, and marks them SUBSETTED', async () => {
     const client = clientOf(token);
-    const counted = expectValidBundle(await client.search({ resourceType: 'Observation', searchParams: { encounter: `Encounter/${visit.id}`, _summary: 'count' } }));
+    const counted = expectValidBundle(
+      await client.search({ resourceType: 'Observation', searchParams: { encounter: `Encounter/${visit.id}`, _summary: 'count' } }),
+    );
     expect(counted.total).toBe(3);
     expect(counted.entry).toBeUndefined();
-    const trimmed = expectValidBundle(await client.search({ resourceType: 'Observation', searchParams: { _id: results[0]?.id, _elements: 'code,valueQuantity' } }));
+    const trimmed = expectValidBundle(
+      await client.search({ resourceType: 'Observation', searchParams: { _id: results[0]?.id, _elements: 'code,valueQuantity' } }),
+    );
     expectValidEntries(trimmed);
     const [only] = trimmed.entry;
     // Observation.status is required (1..1): kept though not asked for.
@@ -312,7 +334,13 @@ describe('lab reports, visits and search', () => {
     // A required choice element (medication[x]) is kept in the form the resource has it.
     const medicine = (await client.create({
       resourceType: 'MedicationStatement',
-      body: { resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: { text: 'Atorvastatin 20 mg' }, effectiveDateTime: '2026-04-02', note: [{ text: 'At night' }] },
+      body: {
+        resourceType: 'MedicationStatement',
+        status: 'active',
+        medicationCodeableConcept: { text: 'Atorvastatin 20 mg' },
+        effectiveDateTime: '2026-04-02',
+        note: [{ text: 'At night' }],
+      },
     })) as Json;
     const medicines = expectValidBundle(await client.search({ resourceType: 'MedicationStatement', searchParams: { _id: medicine.id, _elements: 'note' } }));
     expectValidEntries(medicines);
@@ -326,7 +354,10 @@ describe('Patient/$everything', () => {
     const token = await tokenFor(carey, ['patient/*.cruds']);
     const client = clientOf(token);
     const made: Json[] = [];
-    for (const day of [1, 2, 3]) made.push((await client.create({ resourceType: 'Observation', body: observation('2345-7', 'Glucose', 5 + day / 10, `2026-05-0${day}T08:00:00Z`) })) as Json);
+    for (const day of [1, 2, 3])
+      made.push(
+        (await client.create({ resourceType: 'Observation', body: observation('2345-7', 'Glucose', 5 + day / 10, `2026-05-0${day}T08:00:00Z`) })) as Json,
+      );
     made.push((await client.create({ resourceType: 'Condition', body: { resourceType: 'Condition', code: { text: 'Asthma' } } })) as Json);
     const all = async (who: Client, input: Record<string, string>) => {
       let page = expectValidBundle(await who.operation({ name: '$everything', resourceType: 'Patient', id: carey.record, method: 'GET', input }));
@@ -393,7 +424,8 @@ describe('transaction and batch Bundles', () => {
     ],
   });
 
-  const countAll = async (token: string) => (await raw(token, 'GET', `Patient/${(await raw(token, 'GET', 'Patient')).body.entry[0].resource.id}/$everything?_count=1`)).body.total as number;
+  const countAll = async (token: string) =>
+    (await raw(token, 'GET', `Patient/${(await raw(token, 'GET', 'Patient')).body.entry[0].resource.id}/$everything?_count=1`)).body.total as number;
 
   test('a transaction writes every entry with urn:uuid references resolved, and answers a valid transaction-response', async () => {
     const dana = await signedUpPerson(server, 'Dana Transaction');
@@ -454,7 +486,12 @@ describe('transaction and batch Bundles', () => {
     expect(answer.body.entry[0].response.etag).toBe('W/"2"');
     const created = answer.body.entry[3].resource.id as string;
     const found = answer.body.entry[1].resource.entry.map((entry: Json) => [entry.resource.id, entry.resource.valueQuantity.value]);
-    expect(found.sort()).toEqual([[kept.id, 6.6], [created, 7.7]].sort());
+    expect(found.sort()).toEqual(
+      [
+        [kept.id, 6.6],
+        [created, 7.7],
+      ].sort(),
+    );
   });
 
   test('a create in a transaction may be conditional (ifNoneExist): the one match stands in for it, references to it included', async () => {
@@ -467,10 +504,18 @@ describe('transaction and batch Bundles', () => {
       entry: [
         {
           fullUrl: visit,
-          resource: { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, period: { start: '2026-10-01T09:00:00Z' } },
+          resource: {
+            resourceType: 'Encounter',
+            status: 'finished',
+            class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+            period: { start: '2026-10-01T09:00:00Z' },
+          },
           request: { method: 'POST', url: 'Encounter', ifNoneExist: 'class=AMB&date=2026-10-01' },
         },
-        { resource: observation('2345-7', 'Glucose', value, '2026-10-01T09:10:00Z', { encounter: { reference: visit } }), request: { method: 'POST', url: 'Observation' } },
+        {
+          resource: observation('2345-7', 'Glucose', value, '2026-10-01T09:10:00Z', { encounter: { reference: visit } }),
+          request: { method: 'POST', url: 'Observation' },
+        },
       ],
     });
     const first = expectValidBundle((await raw(token, 'POST', '', visitAndResult(5.1))).body);
@@ -483,7 +528,12 @@ describe('transaction and batch Bundles', () => {
     expect((await raw(token, 'GET', 'Encounter?_summary=count')).body.total).toBe(1);
 
     // Two visits that day: which one was meant is unknown, and the whole transaction is refused.
-    await raw(token, 'POST', 'Encounter', { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, period: { start: '2026-10-01T15:00:00Z' } });
+    await raw(token, 'POST', 'Encounter', {
+      resourceType: 'Encounter',
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+      period: { start: '2026-10-01T15:00:00Z' },
+    });
     const before = await countAll(token);
     const ambiguous = await raw(token, 'POST', '', visitAndResult(5.3));
     expect(ambiguous.status).toBe(412);
@@ -497,13 +547,28 @@ describe('transaction and batch Bundles', () => {
       { method: 'POST', url: 'Observation', ifNoneExist: '_count=1' },
       { method: 'PUT', url: 'Observation/x', ifNoneExist: 'code=2345-7' },
     ]) {
-      const refused = await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { ...observation('2345-7', 'Glucose', 5, '2026-10-02'), id: 'x' }, request }] });
+      const refused = await raw(token, 'POST', '', {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [{ resource: { ...observation('2345-7', 'Glucose', 5, '2026-10-02'), id: 'x' }, request }],
+      });
       expect([request, refused.status, refused.body.issue[0].diagnostics]).toEqual([request, 400, expect.stringMatching(/^Bundle\.entry\[0\]: .*ifNoneExist/)]);
     }
     expect(await countAll(token)).toBe(before);
     // In a batch, each conditional entry on its own.
     const batch = expectValidBundle(
-      (await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'batch', entry: [{ resource: observation('2345-7', 'Glucose', 9, '2026-10-01T09:10:00Z'), request: { method: 'POST', url: 'Observation', ifNoneExist: 'code=2345-7&date=2026-10-01T09:10:00Z' } }] })).body,
+      (
+        await raw(token, 'POST', '', {
+          resourceType: 'Bundle',
+          type: 'batch',
+          entry: [
+            {
+              resource: observation('2345-7', 'Glucose', 9, '2026-10-01T09:10:00Z'),
+              request: { method: 'POST', url: 'Observation', ifNoneExist: 'code=2345-7&date=2026-10-01T09:10:00Z' },
+            },
+          ],
+        })
+      ).body,
     );
     expect(batch.entry.map((entry: Json) => entry.response.status)).toEqual(['412']);
   });
@@ -512,7 +577,10 @@ describe('transaction and batch Bundles', () => {
     const erin = await signedUpPerson(server, 'Erin Atomic');
     const token = await tokenFor(erin, ['patient/*.cruds']);
     const before = await countAll(token);
-    const invalid = { resource: { resourceType: 'Condition', code: { text: 'Asthma' }, clinicalStatus: 'active' }, request: { method: 'POST', url: 'Condition' } };
+    const invalid = {
+      resource: { resourceType: 'Condition', code: { text: 'Asthma' }, clinicalStatus: 'active' },
+      request: { method: 'POST', url: 'Condition' },
+    };
     const refused = await raw(token, 'POST', '', labVisit([invalid]));
     expect(refused.status).toBe(400);
     expect(refused.body.resourceType).toBe('OperationOutcome');
@@ -520,7 +588,10 @@ describe('transaction and batch Bundles', () => {
     expect(await countAll(token)).toBe(before);
 
     // The last entry fails only when written (a version that does not match): the first three are undone.
-    const conflict = { resource: { ...(await raw(token, 'GET', `Patient/${erin.record}`)).body }, request: { method: 'PUT', url: `Patient/${erin.record}`, ifMatch: 'W/"7"' } };
+    const conflict = {
+      resource: { ...(await raw(token, 'GET', `Patient/${erin.record}`)).body },
+      request: { method: 'PUT', url: `Patient/${erin.record}`, ifMatch: 'W/"7"' },
+    };
     expect((await raw(token, 'POST', '', labVisit([conflict]))).status).toBe(412);
     expect(await countAll(token)).toBe(before);
 
@@ -533,7 +604,9 @@ describe('transaction and batch Bundles', () => {
     // A Bundle that is not one, or of the wrong type, is 400; a POST to the base must be JSON.
     expect((await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'collection', entry: [] })).status).toBe(400);
     expect((await raw(token, 'POST', '', { resourceType: 'Observation' })).status).toBe(400);
-    expect((await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PATCH', url: 'Observation/x' } }] })).status).toBe(400);
+    expect(
+      (await raw(token, 'POST', '', { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PATCH', url: 'Observation/x' } }] })).status,
+    ).toBe(400);
   });
 
   test('a batch runs each entry on its own', async () => {

@@ -80,9 +80,7 @@ function startSmartApp(options: { port: number; iss: () => string; clientId: () 
       res.end(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
     };
     if (url.pathname === '/launch') {
-      smart(req, res, storage)
-        .authorize({ iss: options.iss(), clientId: options.clientId(), scope: LAUNCH_SCOPE, redirectUri })
-        .catch(fail);
+      smart(req, res, storage).authorize({ iss: options.iss(), clientId: options.clientId(), scope: LAUNCH_SCOPE, redirectUri }).catch(fail);
       return;
     }
     if (url.pathname === '/callback') {
@@ -128,10 +126,11 @@ function startSmartApp(options: { port: number; iss: () => string; clientId: () 
     origin: `http://localhost:${options.port}`,
     redirectUri,
     server,
-    listen: () => new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, () => resolve());
-    }),
+    listen: () =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, () => resolve());
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -176,7 +175,6 @@ afterAll(async () => {
   await smartApp?.close();
   await server?.stop();
 });
-
 
 function weight(kg: number, effectiveDateTime: string) {
   return {

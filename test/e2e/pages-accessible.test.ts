@@ -104,7 +104,11 @@ async function personPage(): Promise<Page> {
 const appToken = async (scope: string) => (await oidc.clientCredentialsGrant(clinic.config, { scope })).access_token;
 
 async function api(path: string, token: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${server.issuer}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${server.issuer}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = (await res.json()) as Record<string, unknown>;
   if (res.status !== 201) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -127,7 +131,9 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await check(page, 'connect code');
   await page.goto(`${server.issuer}/no/such/page`);
   await check(page, 'error: not found');
-  await page.goto(`${server.issuer}/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fx.example%2Fcb&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256`);
+  await page.goto(
+    `${server.issuer}/authorize?client_id=nobody&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fx.example%2Fcb&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghijabc&code_challenge_method=S256`,
+  );
   await check(page, 'error: unknown app');
 
   // Web-based authorization: sign-in (and a refusal), registration, consent with the app's logo and links.
@@ -179,8 +185,18 @@ test('every page passes axe-core with no serious or critical violation, and fits
 
   // The app writes weights and blood pressures, so the record page has charts.
   for (let day = 1; day <= 10; day += 1) {
-    const observation = { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] }, effectiveDateTime: `2026-02-${String(day).padStart(2, '0')}T08:00:00Z`, valueQuantity: { value: 70 + (day % 3), unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' } };
-    const res = await fetch(`${server.issuer}/fhir/Observation`, { method: 'POST', headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(observation) });
+    const observation = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
+      effectiveDateTime: `2026-02-${String(day).padStart(2, '0')}T08:00:00Z`,
+      valueQuantity: { value: 70 + (day % 3), unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+    };
+    const res = await fetch(`${server.issuer}/fhir/Observation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(observation),
+    });
     expect(res.status).toBe(201);
   }
   const recordId = await ownRecordOf(server, person.email);
@@ -193,7 +209,10 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.goto(`${server.issuer}/records/${recordId}`);
   await page.locator('figure.chart').first().waitFor();
   await check(page, 'a record');
-  await page.getByRole('link', { name: /Body weight/ }).first().click();
+  await page
+    .getByRole('link', { name: /Body weight/ })
+    .first()
+    .click();
   await page.getByRole('heading', { level: 2, name: 'Where it came from' }).waitFor();
   await check(page, 'a record item');
   await page.goto(`${server.issuer}/records/${recordId}/history`);
@@ -208,7 +227,12 @@ test('every page passes axe-core with no serious or critical violation, and fits
 
   // Direct: a message from the clinic, the inbox and the message.
   const address = `${person.name.toLowerCase().replace(' ', '.')}@direct.localhost`;
-  await api('/api/direct/messages', await appToken('direct'), { to: address, subject: 'Lab results', text: 'Your results are attached.', attachments: [{ filename: 'results.pdf', content_type: 'application/pdf', data: Buffer.from('%PDF-1.4\n%%EOF\n').toString('base64') }] });
+  await api('/api/direct/messages', await appToken('direct'), {
+    to: address,
+    subject: 'Lab results',
+    text: 'Your results are attached.',
+    attachments: [{ filename: 'results.pdf', content_type: 'application/pdf', data: Buffer.from('%PDF-1.4\n%%EOF\n').toString('base64') }],
+  });
   await page.goto(`${server.issuer}/inbox`);
   await check(page, 'inbox');
   await page.getByRole('link', { name: 'Lab results' }).click();
@@ -237,7 +261,12 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await check(page, 'home with what is new');
 
   // DOPU: the pickup pages, from the code to the package in the record.
-  const dropped = await api('/api/dopu/packages', await appToken('dopu'), { friendly_name: 'Results from your visit', question: 'What is the name of your first pet?', answer: 'Biscuit', resources: sampleResources() });
+  const dropped = await api('/api/dopu/packages', await appToken('dopu'), {
+    friendly_name: 'Results from your visit',
+    question: 'What is the name of your first pet?',
+    answer: 'Biscuit',
+    resources: sampleResources(),
+  });
   await page.goto(String(dropped.pickup_url));
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByLabel('Answer').waitFor();

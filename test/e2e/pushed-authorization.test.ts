@@ -59,7 +59,13 @@ async function pushedFlow(app: TestApp, params: Record<string, string>, options:
   for (const [name, value] of Object.entries(options.addToUrl ?? {})) url.searchParams.set(name, value);
   const back = await authorizeInBrowser(who.browser, url, who.person);
   if (!back.location?.startsWith(CALLBACK)) throw new Error(`stopped at ${back.url}: ${textOf(back.html).slice(0, 300)}`);
-  const tokens = await oidc.authorizationCodeGrant(app.config, new URL(back.location), { pkceCodeVerifier: verifier, expectedState: state }, undefined, options.DPoP ? { DPoP: options.DPoP } : undefined);
+  const tokens = await oidc.authorizationCodeGrant(
+    app.config,
+    new URL(back.location),
+    { pkceCodeVerifier: verifier, expectedState: state },
+    undefined,
+    options.DPoP ? { DPoP: options.DPoP } : undefined,
+  );
   return { tokens, url, callback: back.location };
 }
 
@@ -97,7 +103,11 @@ test('the SMART checks run at the push: a wrong aud or an unregistered scope is 
 
 test('what was pushed is what is asked: parameters added to the browser URL change nothing', async () => {
   const app = await appWith('client_secret_basic');
-  const { tokens } = await pushedFlow(app, { scope: 'openid patient/Patient.rs', aud: fhirBase }, { addToUrl: { scope: 'openid patient/Observation.cruds offline_access', aud: 'https://other.example/fhir' } });
+  const { tokens } = await pushedFlow(
+    app,
+    { scope: 'openid patient/Patient.rs', aud: fhirBase },
+    { addToUrl: { scope: 'openid patient/Observation.cruds offline_access', aud: 'https://other.example/fhir' } },
+  );
   expect(tokens.scope?.split(' ').sort()).toEqual(['openid', 'patient/Patient.rs']);
   expect(tokens.refresh_token).toBeUndefined();
   // No scope pushed means every rule the app registered, as at the plain endpoint.
@@ -119,7 +129,13 @@ test('DPoP through PAR: the pushed request carries the key, the tokens are bound
 });
 
 test('require_pushed_authorization_requests: registered by the CLI or dynamically, a plain request is refused and a pushed one works', async () => {
-  const document = { client_name: 'Strict Pusher', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_basic', rules: RULES, require_pushed_authorization_requests: true };
+  const document = {
+    client_name: 'Strict Pusher',
+    redirect_uris: [CALLBACK],
+    token_endpoint_auth_method: 'client_secret_basic',
+    rules: RULES,
+    require_pushed_authorization_requests: true,
+  };
   const viaCli = await createAppCommand(server.config, document);
   expect(viaCli.require_pushed_authorization_requests).toBe(true);
   const viaRegistration = await fetch(`${server.issuer}/oauth/register`, {
@@ -132,11 +148,22 @@ test('require_pushed_authorization_requests: registered by the CLI or dynamicall
   expect(dynamic.require_pushed_authorization_requests).toBe(true);
 
   for (const registered of [viaCli, dynamic]) {
-    const config = await oidc.discovery(new URL(server.issuer), registered.client_id as string, undefined, oidc.ClientSecretBasic(registered.client_secret as string), {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const config = await oidc.discovery(
+      new URL(server.issuer),
+      registered.client_id as string,
+      undefined,
+      oidc.ClientSecretBasic(registered.client_secret as string),
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
     const app = { clientId: registered.client_id as string, clientSecret: registered.client_secret as string, config, registered };
-    const plain = oidc.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' });
+    const plain = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: 'a'.repeat(43),
+      code_challenge_method: 'S256',
+    });
     const refused = await who.browser.visit(plain.href);
     const error = refused.location ? new URL(refused.location).searchParams : undefined;
     expect(error?.get('error') ?? textOf(refused.html)).toMatch(/invalid_request/);

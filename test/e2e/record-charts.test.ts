@@ -24,7 +24,10 @@ const DAY_MS = 24 * 3600 * 1000;
 const FIRST_DAY = Date.parse('2026-01-01T07:30:00Z');
 
 /** 30 daily weights going down and up again, to two decimals. */
-const WEIGHTS = Array.from({ length: 30 }, (_, day) => ({ at: new Date(FIRST_DAY + day * DAY_MS), kg: Math.round((80 - day * 0.3 + (day % 4) * 0.45) * 100) / 100 }));
+const WEIGHTS = Array.from({ length: 30 }, (_, day) => ({
+  at: new Date(FIRST_DAY + day * DAY_MS),
+  kg: Math.round((80 - day * 0.3 + (day % 4) * 0.45) * 100) / 100,
+}));
 
 function weight({ at, kg }: { at: Date; kg: number }) {
   return {
@@ -52,7 +55,13 @@ function bloodPressure(at: string, systolic: number, diastolic: number) {
 }
 
 function glucose(at: string, value: number) {
-  return { resourceType: 'Observation', status: 'final', code: loinc('2339-0', 'Glucose [Mass/volume] in Blood'), effectiveDateTime: at, valueQuantity: { value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' } };
+  return {
+    resourceType: 'Observation',
+    status: 'final',
+    code: loinc('2339-0', 'Glucose [Mass/volume] in Blood'),
+    effectiveDateTime: at,
+    valueQuantity: { value, unit: 'mg/dL', system: 'http://unitsofmeasure.org', code: 'mg/dL' },
+  };
 }
 
 type Circle = { cx: number; cy: number; value: number; time: string; title: string };
@@ -97,7 +106,11 @@ test('a record with 30 weights shows a chart whose points are the data; blood pr
   const back = await authorizeInBrowser(browser, authorization.url, person, { register: true });
   const { access_token: token } = await exchangeCode(app, authorization, back.location ?? '');
   const post = async (resource: unknown) => {
-    const res = await fetch(`${server.issuer}/fhir/Observation`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' }, body: JSON.stringify(resource) });
+    const res = await fetch(`${server.issuer}/fhir/Observation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(resource),
+    });
     expect(res.status).toBe(201);
   };
   // Written out of order: the chart orders by when each was measured, not when it was stored.
@@ -136,7 +149,9 @@ test('a record with 30 weights shows a chart whose points are the data; blood pr
   // The latest value and unit in words beside the chart; a text alternative for the drawing.
   expect(weights.caption).toContain(`Latest: ${latest} kilograms, on 30 January 2026`);
   const kgs = WEIGHTS.map((reading) => reading.kg);
-  expect(weights.figure).toContain(`<desc id="chart-0-desc">30 readings from 1 January 2026 to 30 January 2026, between ${Math.min(...kgs)} and ${Math.max(...kgs)} kilograms.</desc>`);
+  expect(weights.figure).toContain(
+    `<desc id="chart-0-desc">30 readings from 1 January 2026 to 30 January 2026, between ${Math.min(...kgs)} and ${Math.max(...kgs)} kilograms.</desc>`,
+  );
 
   const pressure = chartOf(page.html, 'blood-pressure');
   expect(pressure.series.map((one) => one.name)).toEqual(['Systolic', 'Diastolic']);

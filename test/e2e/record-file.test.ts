@@ -66,11 +66,24 @@ beforeAll(async () => {
       entry: [
         {
           fullUrl: 'urn:uuid:1b0e8a52-4f3d-4d2f-8f3e-5c1d2b3a4f01',
-          resource: { resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' }, period: { start: '2026-09-01T07:45:00Z' } },
+          resource: {
+            resourceType: 'Encounter',
+            status: 'finished',
+            class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+            period: { start: '2026-09-01T07:45:00Z' },
+          },
           request: { method: 'POST', url: 'Encounter' },
         },
-        { fullUrl: 'urn:uuid:1b0e8a52-4f3d-4d2f-8f3e-5c1d2b3a4f02', resource: lab('2093-3', 'Cholesterol', 5.2), request: { method: 'POST', url: 'Observation' } },
-        { fullUrl: 'urn:uuid:1b0e8a52-4f3d-4d2f-8f3e-5c1d2b3a4f03', resource: lab('2085-9', 'HDL cholesterol', 1.3), request: { method: 'POST', url: 'Observation' } },
+        {
+          fullUrl: 'urn:uuid:1b0e8a52-4f3d-4d2f-8f3e-5c1d2b3a4f02',
+          resource: lab('2093-3', 'Cholesterol', 5.2),
+          request: { method: 'POST', url: 'Observation' },
+        },
+        {
+          fullUrl: 'urn:uuid:1b0e8a52-4f3d-4d2f-8f3e-5c1d2b3a4f03',
+          resource: lab('2085-9', 'HDL cholesterol', 1.3),
+          request: { method: 'POST', url: 'Observation' },
+        },
         {
           resource: {
             resourceType: 'DiagnosticReport',
@@ -154,7 +167,14 @@ test('a record downloaded and imported into another person’s new record holds 
   expect(original.bundle).toMatchObject({ resourceType: 'Bundle', type: 'collection' });
   expect(validateResource(original.bundle, 'Bundle')).toEqual({ valid: true });
   for (const entry of original.bundle.entry) expect(validateResource(entry.resource, entry.resource.resourceType)).toEqual({ valid: true });
-  expect(original.bundle.entry.map((entry: Json) => entry.resource.resourceType)).toEqual(['Patient', 'Encounter', 'Observation', 'Observation', 'DiagnosticReport', 'Condition']);
+  expect(original.bundle.entry.map((entry: Json) => entry.resource.resourceType)).toEqual([
+    'Patient',
+    'Encounter',
+    'Observation',
+    'Observation',
+    'DiagnosticReport',
+    'Condition',
+  ]);
 
   // Gale opens a record for Alex in her care and imports the file into it.
   const gale = await chromium.newPerson({ timeoutMs: 30_000 });

@@ -53,7 +53,10 @@ async function refusal(work: Promise<unknown>): Promise<{ error: string; error_d
 test('an expired authorization code is invalid_grant and says it expired', async () => {
   const { authorization, callback } = await codeFor(app);
   // The code's minute passes (the row is kept until the sweep).
-  await server.db.knex('oidc_models').where({ model: 'AuthorizationCode' }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('oidc_models')
+    .where({ model: 'AuthorizationCode' })
+    .update({ expires_at: new Date(Date.now() - 1000) });
   const { error, error_description } = await refusal(exchangeCode(app, authorization, callback.toString()));
   expect(error).toBe('invalid_grant');
   expect(error_description).toMatch(/authorization code has expired \(codes last 60 seconds\)/);

@@ -209,7 +209,9 @@ test('3, 4: six consents for one app at once, and a double submission, converge 
   const tokens = await Promise.all(backAtTheApp.map(({ answer, tab }) => exchangeCode(app, tab, answer.location ?? '')));
   const grants = await grantsOf(app);
   const authorizations = await liveAuthorizationsOf(app);
-  console.log(`six tabs: ${answers.length} submissions, ${tokens.length} codes exchanged, ${grants} grant(s), ${authorizations} authorization(s), ${fiveHundreds} 5xx`);
+  console.log(
+    `six tabs: ${answers.length} submissions, ${tokens.length} codes exchanged, ${grants} grant(s), ${authorizations} authorization(s), ${fiveHundreds} 5xx`,
+  );
   expect(tokens.length).toBeGreaterThanOrEqual(1);
   expect(fiveHundreds).toBe(0);
   expect(grants).toBe(1);
@@ -360,7 +362,9 @@ test('8: a code presented thirty times at once: one exchange wins, and its token
     const tokens = winners[0] as oidc.TokenEndpointResponse;
     const stillActive = await active(app, tokens.access_token);
     const fhir = await fhirStatus(tokens.access_token, 'Observation');
-    console.log(`code replay round ${round}: 30 exchanges, ${winners.length} won, ${refusals.length} refused; winner's token active: ${stillActive}, /fhir ${fhir}`);
+    console.log(
+      `code replay round ${round}: 30 exchanges, ${winners.length} won, ${refusals.length} refused; winner's token active: ${stillActive}, /fhir ${fhir}`,
+    );
     expect(stillActive).toBe(false);
     expect(fhir).toBe(401);
     await refusedRefresh(app, tokens.refresh_token ?? '');

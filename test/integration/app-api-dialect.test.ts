@@ -44,7 +44,10 @@ let riverside: Awaited<ReturnType<typeof clinic>>;
 async function call(method: string, path: string, options: { token?: string | undefined; body?: string; type?: string } = {}): Promise<Answer> {
   const res = await fetch(`${server.issuer}${path}`, {
     method,
-    headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...(options.body === undefined ? {} : { 'content-type': options.type ?? 'application/json' }) },
+    headers: {
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.body === undefined ? {} : { 'content-type': options.type ?? 'application/json' }),
+    },
     body: options.body,
   });
   const text = await res.text();
@@ -76,17 +79,26 @@ const OPERATIONS: { method: string; path: string; capability: Capability; body?:
 describe('every operation refuses a caller alike', () => {
   test.each(OPERATIONS)('$method $path', async ({ method, path, capability, body }) => {
     const none = await call(method, path, { ...(body ? { body } : {}) });
-    expect([none.status, none.body]).toEqual([401, { error: 'invalid_token', error_description: 'An access token is required (Authorization: Bearer … or DPoP …).' }]);
+    expect([none.status, none.body]).toEqual([
+      401,
+      { error: 'invalid_token', error_description: 'An access token is required (Authorization: Bearer … or DPoP …).' },
+    ]);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer realm="carevault"/);
 
     const unknown = await call(method, path, { token: 'not-a-token', ...(body ? { body } : {}) });
-    expect([unknown.status, unknown.body]).toEqual([401, { error: 'invalid_token', error_description: 'The access token is not valid: it expired or was revoked.' }]);
+    expect([unknown.status, unknown.body]).toEqual([
+      401,
+      { error: 'invalid_token', error_description: 'The access token is not valid: it expired or was revoked.' },
+    ]);
 
     const other = CAPABILITIES.find((each) => each !== capability) as Capability;
     const elsewhere = await call(method, path, { token: riverside.tokens[other], ...(body ? { body } : {}) });
     expect([elsewhere.status, elsewhere.body]).toEqual([
       403,
-      { error: 'insufficient_scope', error_description: `This API needs a client-credentials token with the scope ${capability}, for an app registered with that capability.` },
+      {
+        error: 'insufficient_scope',
+        error_description: `This API needs a client-credentials token with the scope ${capability}, for an app registered with that capability.`,
+      },
     ]);
     expect(elsewhere.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
   });
@@ -96,8 +108,26 @@ const DROP_OFF = { friendly_name: 'Your results', question: 'Your favourite colo
 const MESSAGE = { to: 'nobody@direct.carevault.test', subject: 'Results', text: 'Attached.', attachments: [] };
 
 const BODIES = [
-  { api: 'DOPU', path: '/api/dopu/packages', capability: 'dopu' as const, noun: 'package', valid: DROP_OFF, text: 'question', maxBytes: 5 * 1024 * 1024, tooLarge: 'A package can be at most 5 MB of JSON.' },
-  { api: 'Direct', path: '/api/direct/messages', capability: 'direct' as const, noun: 'message', valid: MESSAGE, text: 'subject', maxBytes: 38 * 1024 * 1024, tooLarge: 'A message can be at most 25 MB with its attachments.' },
+  {
+    api: 'DOPU',
+    path: '/api/dopu/packages',
+    capability: 'dopu' as const,
+    noun: 'package',
+    valid: DROP_OFF,
+    text: 'question',
+    maxBytes: 5 * 1024 * 1024,
+    tooLarge: 'A package can be at most 5 MB of JSON.',
+  },
+  {
+    api: 'Direct',
+    path: '/api/direct/messages',
+    capability: 'direct' as const,
+    noun: 'message',
+    valid: MESSAGE,
+    text: 'subject',
+    maxBytes: 38 * 1024 * 1024,
+    tooLarge: 'A message can be at most 25 MB with its attachments.',
+  },
 ];
 
 describe('every body is read alike', () => {
@@ -106,15 +136,29 @@ describe('every body is read alike', () => {
     const send = (body: string, type?: string) => call('POST', path, { token, body, ...(type ? { type } : {}) });
     const refusal = (status: number, error: string, description: string) => ({ status, body: { error, error_description: description } });
     const cases: [string, Promise<Answer>, ReturnType<typeof refusal>][] = [
-      ['not JSON', send(JSON.stringify(valid), 'text/plain'), refusal(415, 'unsupported_media_type', `Send the ${noun} as JSON, with Content-Type application/json.`)],
-      ['a form', send('to=x', 'application/x-www-form-urlencoded'), refusal(415, 'unsupported_media_type', `Send the ${noun} as JSON, with Content-Type application/json.`)],
+      [
+        'not JSON',
+        send(JSON.stringify(valid), 'text/plain'),
+        refusal(415, 'unsupported_media_type', `Send the ${noun} as JSON, with Content-Type application/json.`),
+      ],
+      [
+        'a form',
+        send('to=x', 'application/x-www-form-urlencoded'),
+        refusal(415, 'unsupported_media_type', `Send the ${noun} as JSON, with Content-Type application/json.`),
+      ],
       ['malformed JSON', send('{"to": '), refusal(400, 'invalid_request', 'The request body is not valid: check that it is well-formed JSON or form data.')],
       ['not an object', send('[1, 2]'), refusal(400, 'invalid_request', `The body must be a JSON object describing the ${noun}.`)],
       ['a field it does not have', send(JSON.stringify({ ...valid, colour: 'red' })), refusal(400, 'invalid_request', `colour: not a field of a ${noun}`)],
       ['a field that is not text', send(JSON.stringify({ ...valid, [text]: 7 })), refusal(400, 'invalid_request', `${text}: must be a string`)],
       [
         'a field deep inside',
-        send(JSON.stringify(capability === 'dopu' ? { ...valid, resources: [...valid.resources, 'text'] } : { ...valid, attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data: '%%%' }] })),
+        send(
+          JSON.stringify(
+            capability === 'dopu'
+              ? { ...valid, resources: [...valid.resources, 'text'] }
+              : { ...valid, attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data: '%%%' }] },
+          ),
+        ),
         capability === 'dopu'
           ? refusal(400, 'invalid_resource', 'resources[1]: must be a FHIR resource (a JSON object).')
           : refusal(400, 'invalid_request', 'attachments[0].data: must be base64 (RFC 4648, with padding)'),
@@ -148,7 +192,11 @@ describe('every list takes its parameters alike', () => {
       ['colour=red', 'colour: not a parameter of this list'],
     ]) {
       const answer = await call('GET', `${path}?${query}`, { token });
-      expect({ query, status: answer.status, body: answer.body }).toEqual({ query, status: 400, body: { error: 'invalid_request', error_description: description } });
+      expect({ query, status: answer.status, body: answer.body }).toEqual({
+        query,
+        status: 400,
+        body: { error: 'invalid_request', error_description: description },
+      });
     }
   });
 });
@@ -161,7 +209,13 @@ describe('every list pages alike', () => {
     for (let i = 0; i < 5; i += 1) {
       const dropped = await call('POST', '/api/dopu/packages', { token: pager.tokens.dopu, body: JSON.stringify({ ...DROP_OFF, external_id: `pkg-${i}` }) });
       expect(dropped.status).toBe(201);
-      await oidc.initiateDeviceAuthorization(pager.config, { scope: 'patient/Observation.rs offline_access', external_id: `MRN-${i}`, friendly_name: 'You', question: 'Your favourite colour?', answer: 'Blue Whale' });
+      await oidc.initiateDeviceAuthorization(pager.config, {
+        scope: 'patient/Observation.rs offline_access',
+        external_id: `MRN-${i}`,
+        friendly_name: 'You',
+        question: 'Your favourite colour?',
+        answer: 'Blue Whale',
+      });
     }
   });
 
@@ -219,7 +273,12 @@ describe('unknown ids, conflicts and rate limits are refused alike', () => {
       ['DELETE', '/api/connect/requests/not-an-id', 'connect', 'not_found'],
     ] as const) {
       const answer = await call(method, path, { token: riverside.tokens[capability] });
-      expect({ path, status: answer.status, error: answer.body.error, keys: Object.keys(answer.body).sort() }).toEqual({ path, status: 404, error, keys: ['error', 'error_description'] });
+      expect({ path, status: answer.status, error: answer.body.error, keys: Object.keys(answer.body).sort() }).toEqual({
+        path,
+        status: 404,
+        error,
+        keys: ['error', 'error_description'],
+      });
     }
     const nobody = await call('POST', '/api/direct/messages', { token: riverside.tokens.direct, body: JSON.stringify(MESSAGE) });
     expect([nobody.status, nobody.body.error]).toEqual([404, 'unknown_recipient']);
@@ -228,7 +287,13 @@ describe('unknown ids, conflicts and rate limits are refused alike', () => {
   test('what is no longer pending: 409 not_pending', async () => {
     const dropped = await call('POST', '/api/dopu/packages', { token: riverside.tokens.dopu, body: JSON.stringify(DROP_OFF) });
     expect(dropped.headers.get('location')).toBe(`/api/dopu/packages/${String(dropped.body.id)}`);
-    await oidc.initiateDeviceAuthorization(riverside.config, { scope: 'patient/Observation.rs offline_access', external_id: 'MRN-conflict', friendly_name: 'You', question: 'Your favourite colour?', answer: 'Blue Whale' });
+    await oidc.initiateDeviceAuthorization(riverside.config, {
+      scope: 'patient/Observation.rs offline_access',
+      external_id: 'MRN-conflict',
+      friendly_name: 'You',
+      question: 'Your favourite colour?',
+      answer: 'Blue Whale',
+    });
     const listed = await call('GET', '/api/connect/requests?status=pending', { token: riverside.tokens.connect });
     const [request] = listed.body.requests as { id: string }[];
     for (const [path, capability] of [
@@ -244,8 +309,15 @@ describe('unknown ids, conflicts and rate limits are refused alike', () => {
   test('rate limits: 429 too_many_requests with Retry-After', async () => {
     const limited = await clinic('Busy Clinic');
     const answers: Answer[] = [];
-    for (let i = 0; i < 3; i += 1) answers.push(await call('POST', '/api/dopu/packages', { token: limited.tokens.dopu, body: JSON.stringify({ ...DROP_OFF, email: `p${i}@example.org` }) }));
-    for (let i = 0; i < 101; i += 1) answers.push(await call('POST', '/api/direct/messages', { token: limited.tokens.direct, body: JSON.stringify({ ...MESSAGE, to: `nobody${i}@direct.carevault.test` }) }));
+    for (let i = 0; i < 3; i += 1)
+      answers.push(await call('POST', '/api/dopu/packages', { token: limited.tokens.dopu, body: JSON.stringify({ ...DROP_OFF, email: `p${i}@example.org` }) }));
+    for (let i = 0; i < 101; i += 1)
+      answers.push(
+        await call('POST', '/api/direct/messages', {
+          token: limited.tokens.direct,
+          body: JSON.stringify({ ...MESSAGE, to: `nobody${i}@direct.carevault.test` }),
+        }),
+      );
     for (const answer of [answers[2], answers[103]] as Answer[]) {
       expect(answer.status).toBe(429);
       expect(answer.body).toEqual({ error: 'too_many_requests', error_description: expect.stringMatching(/ Try again in \d+ (seconds?|minutes?)\.$/) });

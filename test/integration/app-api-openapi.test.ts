@@ -39,7 +39,11 @@ afterAll(async () => {
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
 function documented(): string[] {
-  return Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).filter((method) => METHODS.includes(method)).map((method) => `${method.toUpperCase()} ${path}`));
+  return Object.entries(document.paths).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((method) => METHODS.includes(method))
+      .map((method) => `${method.toUpperCase()} ${path}`),
+  );
 }
 
 test('served without a token, to any origin, cacheable', async () => {
@@ -59,18 +63,35 @@ test('valid OpenAPI 3.1', async () => {
 
 test('every app API route the routers mount is in the document, and every documented operation is mounted', () => {
   const mounted = registered
-    .filter((entry): entry is Route & { path: string } => typeof entry.path === 'string' && entry.path.startsWith('/api/') && entry.path !== '/api/openapi.json')
-    .flatMap((entry) => Object.keys(entry.methods).filter((method) => METHODS.includes(method)).map((method) => `${method.toUpperCase()} ${entry.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`));
+    .filter(
+      (entry): entry is Route & { path: string } => typeof entry.path === 'string' && entry.path.startsWith('/api/') && entry.path !== '/api/openapi.json',
+    )
+    .flatMap((entry) =>
+      Object.keys(entry.methods)
+        .filter((method) => METHODS.includes(method))
+        .map((method) => `${method.toUpperCase()} ${entry.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`),
+    );
   expect(mounted.length).toBeGreaterThan(0);
   expect([...new Set(mounted)].sort()).toEqual(documented().sort());
   expect(documented()).toEqual(
-    expect.arrayContaining(['POST /api/dopu/packages', 'GET /api/dopu/packages', 'GET /api/dopu/packages/{id}', 'DELETE /api/dopu/packages/{id}', 'GET /api/connect/requests', 'DELETE /api/connect/requests/{id}', 'POST /api/direct/messages']),
+    expect.arrayContaining([
+      'POST /api/dopu/packages',
+      'GET /api/dopu/packages',
+      'GET /api/dopu/packages/{id}',
+      'DELETE /api/dopu/packages/{id}',
+      'GET /api/connect/requests',
+      'DELETE /api/connect/requests/{id}',
+      'POST /api/direct/messages',
+    ]),
   );
 });
 
 test('secured by client credentials at the advertised token endpoint, one scope per capability', async () => {
   const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as { token_endpoint: string };
-  const schemes = Object.values(document.components.securitySchemes) as { type: string; flows: { clientCredentials: { tokenUrl: string; scopes: Record<string, string> } } }[];
+  const schemes = Object.values(document.components.securitySchemes) as {
+    type: string;
+    flows: { clientCredentials: { tokenUrl: string; scopes: Record<string, string> } };
+  }[];
   expect(schemes).toHaveLength(1);
   const [scheme] = schemes;
   expect(scheme?.type).toBe('oauth2');
@@ -91,7 +112,10 @@ test('every answer is described, errors as { error, error_description }', () => 
   for (const [path, item] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(item)) {
       const statuses = Object.keys(operation.responses);
-      expect({ operation: `${method} ${path}`, shared: ['401', '403', '500', '503'].filter((status) => !statuses.includes(status)) }).toEqual({ operation: `${method} ${path}`, shared: [] });
+      expect({ operation: `${method} ${path}`, shared: ['401', '403', '500', '503'].filter((status) => !statuses.includes(status)) }).toEqual({
+        operation: `${method} ${path}`,
+        shared: [],
+      });
       if (method === 'post') expect(statuses).toEqual(expect.arrayContaining(['400', '413', '415']));
       for (const status of statuses.filter((status) => Number(status) >= 400)) {
         expect(operation.responses[status]?.content?.['application/json']?.schema).toEqual({ $ref: '#/components/schemas/Error' });
@@ -100,7 +124,9 @@ test('every answer is described, errors as { error, error_description }', () => 
   }
   // The lists take one paging contract.
   for (const list of ['/api/dopu/packages', '/api/connect/requests']) {
-    const parameters = (document.paths[list]?.get as unknown as { parameters: { name: string; schema: { minimum?: number; maximum?: number; default?: number } }[] }).parameters;
+    const parameters = (
+      document.paths[list]?.get as unknown as { parameters: { name: string; schema: { minimum?: number; maximum?: number; default?: number } }[] }
+    ).parameters;
     expect(parameters.find((parameter) => parameter.name === 'limit')?.schema).toMatchObject({ minimum: 1, maximum: 100, default: 50 });
     expect(parameters.map((parameter) => parameter.name)).toEqual(expect.arrayContaining(['limit', 'cursor', 'status', 'since']));
   }

@@ -96,7 +96,10 @@ describe('text shown to people', () => {
 
 describe('app-level grants need an app that authenticates', () => {
   test('a public app listing client_credentials or the device grant is refused at registration', async () => {
-    await refusedBothWays({ ...PUBLIC_APP, grant_types: ['authorization_code', 'client_credentials'] }, /^grant_types: client_credentials needs a confidential app/);
+    await refusedBothWays(
+      { ...PUBLIC_APP, grant_types: ['authorization_code', 'client_credentials'] },
+      /^grant_types: client_credentials needs a confidential app/,
+    );
     await refusedBothWays({ ...PUBLIC_APP, grant_types: ['authorization_code', DEVICE_CODE] }, /^grant_types: .*device_code needs a confidential app/);
   });
 
@@ -130,7 +133,14 @@ describe('app-level grants need an app that authenticates', () => {
     const device = await fetch(`${server.issuer}/device/authorize`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: clientId, scope: 'offline_access', external_id: 'x', friendly_name: 'x', question: 'x?', answer: 'blue whale' }).toString(),
+      body: new URLSearchParams({
+        client_id: clientId,
+        scope: 'offline_access',
+        external_id: 'x',
+        friendly_name: 'x',
+        question: 'x?',
+        answer: 'blue whale',
+      }).toString(),
     });
     expect(device.status).toBe(400);
     expect(await device.json()).toMatchObject({ error: 'unauthorized_client' });
@@ -154,7 +164,10 @@ describe('app-level grants need an app that authenticates', () => {
 
   test('a confidential app with a capability still gets its client-credentials token', async () => {
     const clinic = await server.registerApp({ ...CLINIC, capabilities: ['dopu'] });
-    const issued = await tokenRequest({ grant_type: 'client_credentials', scope: 'dopu' }, { clientId: clinic.client_id as string, clientSecret: clinic.client_secret as string });
+    const issued = await tokenRequest(
+      { grant_type: 'client_credentials', scope: 'dopu' },
+      { clientId: clinic.client_id as string, clientSecret: clinic.client_secret as string },
+    );
     expect(issued).toMatchObject({ status: 200, body: { access_token: expect.any(String), scope: 'dopu' } });
   });
 });

@@ -43,7 +43,13 @@ afterAll(async () => {
 /** One request without following redirects, as a browser would send it. */
 async function get(url: string | URL): Promise<{ status: number; location: string | null; type: string; text: string; headers: Headers }> {
   const res = await fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
-  return { status: res.status, location: res.headers.get('location'), type: res.headers.get('content-type') ?? '', text: await res.text(), headers: res.headers };
+  return {
+    status: res.status,
+    location: res.headers.get('location'),
+    type: res.headers.get('content-type') ?? '',
+    text: await res.text(),
+    headers: res.headers,
+  };
 }
 
 /** The token endpoint, called by hand with client_secret_basic (form-encoded id and secret). */

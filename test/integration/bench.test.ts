@@ -26,12 +26,26 @@ describe('npm run bench', () => {
   beforeAll(async () => {
     const env = { ...process.env, NODE_OPTIONS: '' };
     await run('npx', ['tsc', '-p', 'tsconfig.bench.json'], env);
-    ({ stdout } = await run(process.execPath, ['dist-bench/bench/run.js', '--seconds', '0.5', '--connections', '2', '--chains', '2', '--flows', '1', '--bulk', '500', '--db', database], env));
+    ({ stdout } = await run(
+      process.execPath,
+      ['dist-bench/bench/run.js', '--seconds', '0.5', '--connections', '2', '--chains', '2', '--flows', '1', '--bulk', '500', '--db', database],
+      env,
+    ));
   }, 300_000);
 
   it('prints a table with a row per path and the memory line', () => {
-    expect(stdout).toContain('| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |');
-    for (const path of ['client_credentials', 'introspection', 'refresh (rotating)', 'FHIR read', 'FHIR search (20)', 'FHIR create', 'sign-in → consent → code']) {
+    expect(stdout).toContain(
+      '| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |',
+    );
+    for (const path of [
+      'client_credentials',
+      'introspection',
+      'refresh (rotating)',
+      'FHIR read',
+      'FHIR search (20)',
+      'FHIR create',
+      'sign-in → consent → code',
+    ]) {
       expect(stdout).toContain(`| ${database} | ${path} |`);
     }
     expect(stdout).toContain(`| ${database} | resident memory under load (max) |`);
@@ -51,15 +65,24 @@ describe('npm run bench', () => {
     );
     for (const row of rows.values()) {
       expect(row.carevault).toEqual(
-        expect.objectContaining({ perSecond: expect.any(Number), p50: expect.any(Number), p99: expect.any(Number), errors: 0, cpuMsPerRequest: expect.any(Number), rssMb: expect.any(Number) }),
+        expect.objectContaining({
+          perSecond: expect.any(Number),
+          p50: expect.any(Number),
+          p99: expect.any(Number),
+          errors: 0,
+          cpuMsPerRequest: expect.any(Number),
+          rssMb: expect.any(Number),
+        }),
       );
       expect(row.carevault.perSecond).toBeGreaterThan(0);
       if (row.path === 'sign-in → consent → code') {
         expect(row.reference).toBeNull();
         expect(row.ratio).toBeNull();
       } else {
-        expect(row.reference).toEqual(expect.objectContaining({ name: expect.any(String), perSecond: expect.any(Number), errors: 0, cpuMsPerRequest: expect.any(Number) }));
-        expect(row.ratio).toBeCloseTo((row.carevault.perSecond / (row.reference?.perSecond ?? 1)), 6);
+        expect(row.reference).toEqual(
+          expect.objectContaining({ name: expect.any(String), perSecond: expect.any(Number), errors: 0, cpuMsPerRequest: expect.any(Number) }),
+        );
+        expect(row.ratio).toBeCloseTo(row.carevault.perSecond / (row.reference?.perSecond ?? 1), 6);
       }
     }
     expect(rows.get('client_credentials')?.reference?.name).toBe('bare oidc-provider');

@@ -19,7 +19,6 @@ const BASE_DATABASE_URL = process.env.DATABASE_URL || undefined;
 /** What oidc-provider prints at import on Node 20 (see STACK-NOTES.md); not carevault's output. */
 const RUNTIME_WARNING = /^oidc-provider WARNING: Unsupported runtime/;
 
-
 const PUBLIC_APP = {
   client_name: 'Pocket Diary',
   redirect_uris: ['https://diary.example/callback', 'http://127.0.0.1:8080/callback'],
@@ -162,7 +161,11 @@ describe('carevault apps create and keys rotate (on the database migrated above)
     });
     const secret = registered.client_secret as string;
 
-    const row = await withDb(target, (knex) => knex('oidc_models').where({ model: 'Client', id: registered.client_id as string }).first());
+    const row = await withDb(target, (knex) =>
+      knex('oidc_models')
+        .where({ model: 'Client', id: registered.client_id as string })
+        .first(),
+    );
     expect(row).toBeDefined();
     const payload = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as Record<string, unknown>;
     expect(payload.client_id).toBe(registered.client_id);
@@ -192,15 +195,19 @@ describe('carevault apps create and keys rotate (on the database migrated above)
     ['client_name', { ...WEIGHT_TRACKER, client_name: undefined }],
     ['token_endpoint_auth_method', { ...WEIGHT_TRACKER, token_endpoint_auth_method: 'client_secret_jwt' }],
     ['capabilities', { ...WEIGHT_TRACKER, token_endpoint_auth_method: 'none', capabilities: ['dopu'] }],
-  ])('a document with a bad %s is refused with exit code 1, naming the field', async (field, document) => {
-    const result = await cli(target, ['apps', 'create', '--file', writeDocument(target, 'bad', document)]);
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
-    const lines = ownLines(result.stderr);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(field);
-    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
-  }, 60_000);
+  ])(
+    'a document with a bad %s is refused with exit code 1, naming the field',
+    async (field, document) => {
+      const result = await cli(target, ['apps', 'create', '--file', writeDocument(target, 'bad', document)]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      const lines = ownLines(result.stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(field);
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    },
+    60_000,
+  );
 
   test('a document that is not JSON is refused with exit code 1', async () => {
     const result = await cli(target, ['apps', 'create'], '{"client_name": ');

@@ -91,7 +91,9 @@ async function collectAtOnce(issuers: string[], count: number, approved: Awaited
   const refused = answers.filter((answer) => answer.status === 400 && answer.body.error === 'invalid_grant');
   const winner = winners[0]?.body ?? {};
   const reads = await readsRecord(String(winner.access_token));
-  console.log(`${count} polls of one approved device_code at once on ${issuers.length} instance(s): ${winners.length} got tokens, ${refused.length} invalid_grant, other: ${answers.length - winners.length - refused.length}; winner's token on /fhir: ${reads}`);
+  console.log(
+    `${count} polls of one approved device_code at once on ${issuers.length} instance(s): ${winners.length} got tokens, ${refused.length} invalid_grant, other: ${answers.length - winners.length - refused.length}; winner's token on /fhir: ${reads}`,
+  );
   expect(winners).toHaveLength(1);
   expect(refused).toHaveLength(count - 1);
   expect(winner.patient).toBe(approved.who.record);
@@ -130,7 +132,11 @@ test('a device code presented again long after its collection is a replay: refus
   const approved = await approvedRequest('Ada Later');
   const { winner, refreshed } = await collectAtOnce([server.issuer], 1, approved);
   // The test clock: the collection happened an hour ago.
-  await server.db.knex('oidc_models').where({ model: 'DeviceCode' }).whereNotNull('consumed_at').update({ consumed_at: new Date(Date.now() - 3600_000) });
+  await server.db
+    .knex('oidc_models')
+    .where({ model: 'DeviceCode' })
+    .whereNotNull('consumed_at')
+    .update({ consumed_at: new Date(Date.now() - 3600_000) });
   expect(await poll(server.issuer, approved.request.device_code)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
   expect(await readsRecord(refreshed.access_token)).toBe(401);
   await expect(oidc.refreshTokenGrant(clinic.config, String(refreshed.refresh_token))).rejects.toMatchObject({ error: 'invalid_grant' });

@@ -169,7 +169,9 @@ test('a copy of the credential tables holds nothing that works: every value, as 
     const batch = candidates.slice(i, i + 8);
     const outcomes = await Promise.all(batch.map((value) => tryEverywhere(server, value, issued)));
     outcomes.forEach((outcome, j) => {
-      const kinds = Object.entries(outcome).filter(([, result]) => result === 200 || result === true).map(([kind]) => kind);
+      const kinds = Object.entries(outcome)
+        .filter(([, result]) => result === 200 || result === true)
+        .map(([kind]) => kind);
       if (kinds.length) worked.push(`${batch[j]?.slice(0, 12)}… as ${kinds.join(', ')}`);
     });
   }
@@ -203,7 +205,9 @@ test('credentials stored by an earlier version (values as ids) keep working once
       ['RegistrationAccessToken', values.RegistrationAccessToken],
     ];
     for (const [model, value] of kept) {
-      const row = (await knex('oidc_models').where({ model, id: credentialKey(value) }).first()) as { payload: Record<string, unknown> } | undefined;
+      const row = (await knex('oidc_models')
+        .where({ model, id: credentialKey(value) })
+        .first()) as { payload: Record<string, unknown> } | undefined;
       expect(row).toBeDefined();
       const { sealed: _sealed, idUnderUserCode: _idUnderUserCode, ...payload } = row?.payload ?? {};
       await knex('oidc_models')
@@ -216,10 +220,15 @@ test('credentials stored by an earlier version (values as ids) keep working once
     }
     await knex('oidc_models')
       .whereNotIn('model', ['Client', 'Grant'])
-      .whereNotIn('id', kept.map(([, value]) => value))
+      .whereNotIn(
+        'id',
+        kept.map(([, value]) => value),
+      )
       .delete();
     await knex.raw('alter table connect_requests rename column device_code_hash to device_code');
-    await knex('connect_requests').where({ device_code: credentialKey(values.DeviceCode) }).update({ device_code: values.DeviceCode });
+    await knex('connect_requests')
+      .where({ device_code: credentialKey(values.DeviceCode) })
+      .update({ device_code: values.DeviceCode });
     await knex('knex_migrations').where({ name: MIGRATION }).delete();
     expect(JSON.stringify(await knex('oidc_models').select('id'))).toContain(values.AccessToken);
 
@@ -240,7 +249,9 @@ test('credentials stored by an earlier version (values as ids) keep working once
     const refreshed = await oidc.refreshTokenGrant(issued.holder.app.config, values.RefreshToken);
     expect((await fetch(`${target.issuer}/fhir/Observation?_count=1`, { headers: { authorization: `Bearer ${refreshed.access_token}` } })).status).toBe(200);
     expect(textOf((await issued.holder.browser.visit('/')).html)).toContain(`Hello, ${issued.holder.person.name}`);
-    const registration = await fetch(`${target.issuer}/oauth/register/${issued.selfRegistered.clientId}`, { headers: { authorization: `Bearer ${values.RegistrationAccessToken}` } });
+    const registration = await fetch(`${target.issuer}/oauth/register/${issued.selfRegistered.clientId}`, {
+      headers: { authorization: `Bearer ${values.RegistrationAccessToken}` },
+    });
     expect(registration.status).toBe(200);
     const parent = await signedUpPerson(target, 'Ivo Upgrade');
     let page = await parent.browser.submit(await parent.browser.visit('/connect'), { user_code: issued.connect.user_code });
@@ -249,7 +260,9 @@ test('credentials stored by an earlier version (values as ids) keep working once
     expect(textOf(page.html)).toContain('Connected');
     const collected = await oidc.pollDeviceAuthorizationGrant(issued.clinic.config, issued.connect, undefined, { signal: AbortSignal.timeout(20_000) });
     expect(collected.patient).toBe(parent.record);
-    console.log('upgrade: access, client-credentials and refresh tokens, the session, the registration access token and a pending connect request all work after the migration');
+    console.log(
+      'upgrade: access, client-credentials and refresh tokens, the session, the registration access token and a pending connect request all work after the migration',
+    );
   } finally {
     await target.stop();
   }

@@ -101,18 +101,72 @@ describe('sending through the API', () => {
     const dopuToken = await directToken(dropper, 'dopu');
     const valid = { to: alex.address, subject: 'Hello', text: 'Hi', attachments: [] };
     const cases: { name: string; status: number; description: RegExp; send: () => ReturnType<typeof postMessage> }[] = [
-      { name: 'unknown address', status: 404, description: /There is no Direct address nobody\.here@direct\.carevault\.test at carevault/, send: () => postMessage(server, token, { ...valid, to: 'nobody.here@direct.carevault.test' }) },
-      { name: 'another domain', status: 404, description: /There is no Direct address alex\.morgan@elsewhere\.example/, send: () => postMessage(server, token, { ...valid, to: 'alex.morgan@elsewhere.example' }) },
-      { name: 'a GIF', status: 400, description: /"pic\.gif" is of type image\/gif, which carevault does not accept: attach PDF, PNG, JPEG/, send: () => postMessage(server, token, { ...valid, attachments: [attachment('pic.gif', 'image/gif', GIF)] }) },
-      { name: 'text posing as a PDF', status: 400, description: /"fake\.pdf" is not a PDF, though its type says so/, send: () => postMessage(server, token, { ...valid, attachments: [attachment('fake.pdf', 'application/pdf', Buffer.from('hello'))] }) },
-      { name: 'XML that is not a CDA', status: 400, description: /"note\.xml" is not a CDA document/, send: () => postMessage(server, token, { ...valid, attachments: [attachment('note.xml', 'text/xml', Buffer.from('<note><to>x</to></note>'))] }) },
-      { name: 'a PDF among the accepted, then an executable', status: 400, description: /"setup\.exe" is of type application\/x-msdownload/, send: () => postMessage(server, token, { ...valid, attachments: [attachment('a.pdf', 'application/pdf', PDF), attachment('setup.exe', 'application/x-msdownload', Buffer.from('MZ'))] }) },
-      { name: '21 attachments', status: 400, description: /at most 20 attachments/, send: () => postMessage(server, token, { ...valid, attachments: Array.from({ length: 21 }, (_, i) => attachment(`p${i}.png`, 'image/png', PNG)) }) },
-      { name: 'data that is not base64', status: 400, description: /^attachments\[0\]\.data: must be base64/, send: () => postMessage(server, token, { ...valid, attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data: '%%%' }] }) },
+      {
+        name: 'unknown address',
+        status: 404,
+        description: /There is no Direct address nobody\.here@direct\.carevault\.test at carevault/,
+        send: () => postMessage(server, token, { ...valid, to: 'nobody.here@direct.carevault.test' }),
+      },
+      {
+        name: 'another domain',
+        status: 404,
+        description: /There is no Direct address alex\.morgan@elsewhere\.example/,
+        send: () => postMessage(server, token, { ...valid, to: 'alex.morgan@elsewhere.example' }),
+      },
+      {
+        name: 'a GIF',
+        status: 400,
+        description: /"pic\.gif" is of type image\/gif, which carevault does not accept: attach PDF, PNG, JPEG/,
+        send: () => postMessage(server, token, { ...valid, attachments: [attachment('pic.gif', 'image/gif', GIF)] }),
+      },
+      {
+        name: 'text posing as a PDF',
+        status: 400,
+        description: /"fake\.pdf" is not a PDF, though its type says so/,
+        send: () => postMessage(server, token, { ...valid, attachments: [attachment('fake.pdf', 'application/pdf', Buffer.from('hello'))] }),
+      },
+      {
+        name: 'XML that is not a CDA',
+        status: 400,
+        description: /"note\.xml" is not a CDA document/,
+        send: () => postMessage(server, token, { ...valid, attachments: [attachment('note.xml', 'text/xml', Buffer.from('<note><to>x</to></note>'))] }),
+      },
+      {
+        name: 'a PDF among the accepted, then an executable',
+        status: 400,
+        description: /"setup\.exe" is of type application\/x-msdownload/,
+        send: () =>
+          postMessage(server, token, {
+            ...valid,
+            attachments: [attachment('a.pdf', 'application/pdf', PDF), attachment('setup.exe', 'application/x-msdownload', Buffer.from('MZ'))],
+          }),
+      },
+      {
+        name: '21 attachments',
+        status: 400,
+        description: /at most 20 attachments/,
+        send: () => postMessage(server, token, { ...valid, attachments: Array.from({ length: 21 }, (_, i) => attachment(`p${i}.png`, 'image/png', PNG)) }),
+      },
+      {
+        name: 'data that is not base64',
+        status: 400,
+        description: /^attachments\[0\]\.data: must be base64/,
+        send: () => postMessage(server, token, { ...valid, attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data: '%%%' }] }),
+      },
       { name: 'no to', status: 400, description: /^to: must be the Direct address to send to$/, send: () => postMessage(server, token, { subject: 'x' }) },
-      { name: 'a control character in the subject', status: 400, description: /^subject: must be plain text, without control characters$/, send: () => postMessage(server, token, { ...valid, subject: 'bell\u0007' }) },
+      {
+        name: 'a control character in the subject',
+        status: 400,
+        description: /^subject: must be plain text, without control characters$/,
+        send: () => postMessage(server, token, { ...valid, subject: 'bell\u0007' }),
+      },
       { name: 'malformed JSON', status: 400, description: /well-formed JSON/, send: () => postMessage(server, token, '{"to": ') },
-      { name: 'not JSON', status: 415, description: /Send the message as JSON/, send: () => postMessage(server, token, 'to=alex', 'application/x-www-form-urlencoded') },
+      {
+        name: 'not JSON',
+        status: 415,
+        description: /Send the message as JSON/,
+        send: () => postMessage(server, token, 'to=alex', 'application/x-www-form-urlencoded'),
+      },
       { name: 'no token', status: 401, description: /access token is required/, send: () => postMessage(server, undefined, valid) },
       { name: 'an app without the direct capability', status: 403, description: /scope direct/, send: () => postMessage(server, dopuToken, valid) },
     ];
@@ -134,12 +188,22 @@ describe('sending through the API', () => {
     const full = Buffer.alloc(room, 0x20);
     full.write('%PDF-1.7\n');
     const started = Date.now();
-    const accepted = await postMessage(server, token, { to: alex.address, subject: 'Full', text, attachments: [attachment('scan.pdf', 'application/pdf', full)] });
+    const accepted = await postMessage(server, token, {
+      to: alex.address,
+      subject: 'Full',
+      text,
+      attachments: [attachment('scan.pdf', 'application/pdf', full)],
+    });
     expect(accepted.status).toBe(201);
     const acceptedMs = Date.now() - started;
     const before = await storedCounts(server);
     const over = Buffer.concat([full, Buffer.from(' ')]);
-    const refused = await postMessage(server, token, { to: alex.address, subject: 'Over', text, attachments: [attachment('scan.pdf', 'application/pdf', over)] });
+    const refused = await postMessage(server, token, {
+      to: alex.address,
+      subject: 'Over',
+      text,
+      attachments: [attachment('scan.pdf', 'application/pdf', over)],
+    });
     expect(refused.status).toBe(413);
     expect(refused.json).toMatchObject({ error: 'message_too_large' });
     expect(String(refused.json.error_description)).toMatch(/over 25 MB/);
@@ -175,7 +239,7 @@ describe('guessing addresses', () => {
 });
 
 describe('receiving over SMTP', () => {
-  test('nodemailer, signed in with the app\'s client id and secret, delivers a PDF and a C-CDA', async () => {
+  test("nodemailer, signed in with the app's client id and secret, delivers a PDF and a C-CDA", async () => {
     const transport = smtpTransport(smtpPort, clinic);
     const info = await transport.sendMail({
       from: 'results@riverside.example',
@@ -192,7 +256,13 @@ describe('receiving over SMTP', () => {
     expect(info.response).toMatch(/^250 .*Delivered to 1 inbox/);
 
     const row = await server.db.knex('direct_messages').where({ subject: 'Discharge summary' }).first();
-    expect(row).toMatchObject({ sender_kind: 'app', via: 'smtp', sender_name: 'Riverside Clinic', sender_address: 'results@riverside.example', body: 'Attached: your discharge summary.' });
+    expect(row).toMatchObject({
+      sender_kind: 'app',
+      via: 'smtp',
+      sender_name: 'Riverside Clinic',
+      sender_address: 'results@riverside.example',
+      body: 'Attached: your discharge summary.',
+    });
     const attachments = await server.db.knex('direct_attachments').where({ message_id: row.id }).orderBy('position');
     expect(attachments.map((item: { filename: string; content_type: string }) => [item.filename, item.content_type])).toEqual([
       ['summary.pdf', 'application/pdf'],
@@ -227,26 +297,48 @@ describe('receiving over SMTP', () => {
     expect(unknown.code).toBe(550);
     expect(unknown.response).toMatch(/There is no Direct address nobody\.here@direct\.carevault\.test/);
 
-    const gif = await smtpRefusal(smtpTransport(smtpPort, clinic).sendMail({ ...mail, attachments: [{ filename: 'ok.pdf', content: PDF }, { filename: 'pic.gif', content: GIF, contentType: 'image/gif' }] }));
+    const gif = await smtpRefusal(
+      smtpTransport(smtpPort, clinic).sendMail({
+        ...mail,
+        attachments: [
+          { filename: 'ok.pdf', content: PDF },
+          { filename: 'pic.gif', content: GIF, contentType: 'image/gif' },
+        ],
+      }),
+    );
     expect(gif.code).toBe(554);
     expect(gif.response).toMatch(/"pic\.gif" is of type image\/gif, which carevault does not accept.*Nothing was stored/);
 
     const started = Date.now();
-    const oversize = await smtpRefusal(smtpTransport(smtpPort, clinic).sendMail({ ...mail, attachments: [{ filename: 'big.pdf', content: Buffer.alloc(27 * MB, 0x25), contentType: 'application/pdf' }] }));
+    const oversize = await smtpRefusal(
+      smtpTransport(smtpPort, clinic).sendMail({
+        ...mail,
+        attachments: [{ filename: 'big.pdf', content: Buffer.alloc(27 * MB, 0x25), contentType: 'application/pdf' }],
+      }),
+    );
     expect(oversize.code).toBe(552);
     expect(oversize.response).toMatch(/exceeds fixed maximum message size/);
     const oversizeMs = Date.now() - started;
 
     // Under the SMTP size but over 25 MB once decoded: refused at the end of DATA, also 552.
     const decodedOver = await smtpRefusal(
-      smtpTransport(smtpPort, clinic).sendMail({ ...mail, attachments: [{ filename: 'big.pdf', content: Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(25 * MB, 0x25)]), contentType: 'application/pdf' }] }),
+      smtpTransport(smtpPort, clinic).sendMail({
+        ...mail,
+        attachments: [
+          { filename: 'big.pdf', content: Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(25 * MB, 0x25)]), contentType: 'application/pdf' },
+        ],
+      }),
     );
     expect(decodedOver.code).toBe(552);
     expect(decodedOver.response).toMatch(/over 25 MB/);
 
     // SIZE is announced (nodemailer refuses to send more on its own); a client that declares a
     // larger size is refused at MAIL FROM, before it sends a byte of the body.
-    const [, ehlo, auth, mailFrom] = await smtpDialog(smtpPort, ['EHLO test.example', authPlain(clinic.clientId, clinic.clientSecret ?? ''), `MAIL FROM:<results@riverside.example> SIZE=${40 * MB}`]);
+    const [, ehlo, auth, mailFrom] = await smtpDialog(smtpPort, [
+      'EHLO test.example',
+      authPlain(clinic.clientId, clinic.clientSecret ?? ''),
+      `MAIL FROM:<results@riverside.example> SIZE=${40 * MB}`,
+    ]);
     expect(ehlo).toMatch(new RegExp(`^250[- ]SIZE ${MAX_SMTP_BYTES}$`, 'm'));
     expect(ehlo).toMatch(/^250[- ]AUTH PLAIN LOGIN$/m);
     expect(ehlo).not.toMatch(/STARTTLS/);
@@ -287,7 +379,8 @@ describe('signing in over SMTP (AUTH)', () => {
   const from = (app: { clientId: string; clientSecret: string | undefined }, address: string) => smtpTransport(smtpPort, app, { localAddress: address });
 
   /** The reply to a wrong secret for `clientId` sent from `address`. */
-  const guess = async (clientId: string, address: string, secret = 'wrong-guess') => smtpRefusal(from({ clientId, clientSecret: secret }, address).sendMail(mail('Guess')));
+  const guess = async (clientId: string, address: string, secret = 'wrong-guess') =>
+    smtpRefusal(from({ clientId, clientSecret: secret }, address).sendMail(mail('Guess')));
 
   test('wrong secrets from many addresses never shut the app out: its right secret from another address is delivered', async () => {
     const target = await registerClinic(server, 'Targeted Clinic');
@@ -299,7 +392,9 @@ describe('signing in over SMTP (AUTH)', () => {
     // The app, from an address that has not guessed, is heard at once.
     const info = await from(target, '127.0.1.50').sendMail(mail('After ten wrong guesses by others'));
     expect(info.response).toMatch(/^250 .*Delivered to 1 inbox/);
-    expect(await server.db.knex('direct_messages').where({ subject: 'After ten wrong guesses by others' }).first()).toMatchObject({ sender_name: 'Targeted Clinic' });
+    expect(await server.db.knex('direct_messages').where({ subject: 'After ten wrong guesses by others' }).first()).toMatchObject({
+      sender_name: 'Targeted Clinic',
+    });
 
     // An address that has guessed waits longer after each wrong guess beyond the first five (a wait, never a lock)…
     const waiting = await smtpRefusal(from(target, '127.0.1.10').sendMail(mail('From a guessing address')));
@@ -343,18 +438,28 @@ describe('signing in over SMTP (AUTH)', () => {
     const target = await registerClinic(server, 'Busy Clinic');
     const wave = (round: number) => Array.from({ length: 30 }, (_, i) => guess(target.clientId, `127.0.2.${10 + (i % 10)}`, `guess-${round}-${i}`));
     const first = await Promise.all(wave(1));
-    const sends = Array.from({ length: 5 }, (_, i) => from(target, '127.0.2.100').sendMail(mail(`Busy ${i}`)).then((info) => info.response, (error: { response?: string }) => String(error.response)));
+    const sends = Array.from({ length: 5 }, (_, i) =>
+      from(target, '127.0.2.100')
+        .sendMail(mail(`Busy ${i}`))
+        .then(
+          (info) => info.response,
+          (error: { response?: string }) => String(error.response),
+        ),
+    );
     const [second, sent] = await Promise.all([Promise.all(wave(2)), Promise.all(sends)]);
     expect(sent.filter((response) => /^250 /.test(response))).toHaveLength(5);
     // Each guess is told it is wrong, or (once the app has been guessed at five times) to wait.
     const attackReplies = [...first, ...second];
     expect(attackReplies.every((reply) => reply.code === 535 || reply.code === 454)).toBe(true);
-    console.log(`60 concurrent wrong secrets (${attackReplies.filter((r) => r.code === 535).length} × 535, ${attackReplies.filter((r) => r.code === 454).length} × 454) beside 5 sends by the app: ${sent.filter((r) => /^250 /.test(r)).length} delivered`);
+    console.log(
+      `60 concurrent wrong secrets (${attackReplies.filter((r) => r.code === 535).length} × 535, ${attackReplies.filter((r) => r.code === 454).length} × 454) beside 5 sends by the app: ${sent.filter((r) => /^250 /.test(r)).length} delivered`,
+    );
   });
 });
 
 describe('mail whose only body is HTML', () => {
-  const HTML = '<h1>Your results</h1><p>Hemoglobin A1c: <b>6.1 %</b></p><script>steal()</script><p><a href="https://riverside.example/portal">Your portal</a></p>';
+  const HTML =
+    '<h1>Your results</h1><p>Hemoglobin A1c: <b>6.1 %</b></p><script>steal()</script><p><a href="https://riverside.example/portal">Your portal</a></p>';
 
   /** A raw message whose body is multipart/alternative holding only an HTML part. */
   function alternativeOnlyHtml(subject: string): string {
@@ -398,10 +503,20 @@ describe('mail whose only body is HTML', () => {
 
     // Nested past what can be converted (or past 1 MB of HTML): refused with the reason, never delivered empty.
     const before = await storedCounts(server);
-    const deep = await smtpRefusal(transport.sendMail({ from: 'results@riverside.example', to: alex.address, subject: 'Deep', html: `${'<b>'.repeat(5000)}x`, attachments: [{ filename: 'a.pdf', content: PDF }] }));
+    const deep = await smtpRefusal(
+      transport.sendMail({
+        from: 'results@riverside.example',
+        to: alex.address,
+        subject: 'Deep',
+        html: `${'<b>'.repeat(5000)}x`,
+        attachments: [{ filename: 'a.pdf', content: PDF }],
+      }),
+    );
     expect(deep.code).toBe(554);
     expect(deep.response).toMatch(/HTML could not be turned into text.*Nothing was stored/);
-    const long = await smtpRefusal(transport.sendMail({ from: 'results@riverside.example', to: alex.address, subject: 'Long', html: `<p>${'words '.repeat(200_000)}</p>` }));
+    const long = await smtpRefusal(
+      transport.sendMail({ from: 'results@riverside.example', to: alex.address, subject: 'Long', html: `<p>${'words '.repeat(200_000)}</p>` }),
+    );
     expect(long.code).toBe(554);
     expect(long.response).toMatch(/HTML could not be turned into text/);
     expect(await storedCounts(server)).toEqual(before);
@@ -416,7 +531,7 @@ describe('attachment names', () => {
     return rows.map((row: { filename: string }) => row.filename);
   }
 
-  test('end with the checked type\'s extension and keep no format or control characters: API, SMTP, the page and the download', async () => {
+  test("end with the checked type's extension and keep no format or control characters: API, SMTP, the page and the download", async () => {
     const sent = await postMessage(server, token, {
       to: alex.address,
       subject: 'Names',
@@ -448,7 +563,10 @@ describe('attachment names', () => {
     expect(await storedNames(String(row.id))).toEqual(['labtxt.exe.txt', 'invoice.pdf.html.pdf']);
 
     // A name kept before this rule (as an operator would find it) is shown and served by it too.
-    await server.db.knex('direct_attachments').where({ message_id: String(sent.json.id), position: 5 }).update({ filename: 'kept\u202Egnp.exe' });
+    await server.db
+      .knex('direct_attachments')
+      .where({ message_id: String(sent.json.id), position: 5 })
+      .update({ filename: 'kept\u202Egnp.exe' });
 
     // The page lists the names; the downloads are named the same.
     const messageUrl = `/inbox/${alex.recordId}/messages/${String(sent.json.id)}`;
@@ -476,7 +594,12 @@ describe('the Send form at the HTTP level', () => {
   }
 
   function post(member: Member, action: string, form: FormData) {
-    return fetch(new URL(action, server.issuer), { method: 'POST', body: form, redirect: 'manual', headers: { accept: 'text/html', cookie: member.browser.cookiesFor(action) } });
+    return fetch(new URL(action, server.issuer), {
+      method: 'POST',
+      body: form,
+      redirect: 'manual',
+      headers: { accept: 'text/html', cookie: member.browser.cookiesFor(action) },
+    });
   }
 
   function message(fields: Record<string, string>, files: { name: string; type: string; content: Buffer }[] = []): FormData {
@@ -486,12 +609,18 @@ describe('the Send form at the HTTP level', () => {
     return form;
   }
 
-  test('sends with a file; refuses a missing CSRF token, 21 files, a form over the limit before reading it, and someone else\'s record', async () => {
+  test("sends with a file; refuses a missing CSRF token, 21 files, a form over the limit before reading it, and someone else's record", async () => {
     const sam = await signUp(server, 'Sam Form');
     const { action, csrf } = await sendForm(sam);
     const before = await storedCounts(server);
 
-    const sent = await post(sam, action, message({ _csrf: csrf, to: alex.address, subject: 'Form', message: 'With a file' }, [{ name: 'note.txt', type: 'text/plain', content: Buffer.from('hello') }]));
+    const sent = await post(
+      sam,
+      action,
+      message({ _csrf: csrf, to: alex.address, subject: 'Form', message: 'With a file' }, [
+        { name: 'note.txt', type: 'text/plain', content: Buffer.from('hello') },
+      ]),
+    );
     expect(sent.status).toBe(303);
     expect(sent.headers.get('location')).toBe(`${action.replace(/\/send$/, '')}?done=sent`);
 
@@ -499,7 +628,14 @@ describe('the Send form at the HTTP level', () => {
     expect(noToken.status).toBe(403);
     expect(textOf(await noToken.text())).toContain('This form has expired or did not come from carevault');
 
-    const tooMany = await post(sam, action, message({ _csrf: csrf, to: alex.address, subject: 'Many' }, Array.from({ length: 21 }, (_, i) => ({ name: `p${i}.png`, type: 'image/png', content: PNG }))));
+    const tooMany = await post(
+      sam,
+      action,
+      message(
+        { _csrf: csrf, to: alex.address, subject: 'Many' },
+        Array.from({ length: 21 }, (_, i) => ({ name: `p${i}.png`, type: 'image/png', content: PNG })),
+      ),
+    );
     expect(tooMany.status).toBe(400);
     expect(textOf(await tooMany.text())).toContain('A message can carry at most 20 attachments: nothing was sent.');
 
@@ -511,7 +647,12 @@ describe('the Send form at the HTTP level', () => {
     const huge = await new Promise<number>((resolve, reject) => {
       const request = http.request(new URL(action, server.issuer), {
         method: 'POST',
-        headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(40 * MB), cookie: sam.browser.cookiesFor(action), accept: 'text/html' },
+        headers: {
+          'content-type': 'multipart/form-data; boundary=x',
+          'content-length': String(40 * MB),
+          cookie: sam.browser.cookiesFor(action),
+          accept: 'text/html',
+        },
       });
       request.on('response', (res) => {
         resolve(res.statusCode ?? 0);
@@ -542,12 +683,20 @@ describe('storage is transactional', () => {
           to: alex.address,
           subject: 'Half',
           text: 'x',
-          attachments: [{ filename: 'fine.pdf', content: PDF }, { filename: 'boom.pdf', content: PDF }],
+          attachments: [
+            { filename: 'fine.pdf', content: PDF },
+            { filename: 'boom.pdf', content: PDF },
+          ],
         }),
       );
       expect(failed.code).toBe(451);
       expect(failed.response).toMatch(/nothing was kept/);
-      const api = await postMessage(server, token, { to: alex.address, subject: 'Half', text: 'x', attachments: [attachment('fine.pdf', 'application/pdf', PDF), attachment('boom.pdf', 'application/pdf', PDF)] });
+      const api = await postMessage(server, token, {
+        to: alex.address,
+        subject: 'Half',
+        text: 'x',
+        attachments: [attachment('fine.pdf', 'application/pdf', PDF), attachment('boom.pdf', 'application/pdf', PDF)],
+      });
       expect(api.status).toBe(500);
       expect(api.json).toEqual({ error: 'server_error', error_description: 'Something went wrong on our side. Please try again.' });
       expect(await storedCounts(server)).toEqual(before);
@@ -566,7 +715,13 @@ describe('addresses', () => {
     const loads = await Promise.all(sams.flatMap((sam) => Array.from({ length: 5 }, () => sam.browser.visit('/inbox'))));
     const statuses = loads.map((page) => page.status);
     expect(statuses.every((status) => status === 200)).toBe(true);
-    const rows = await server.db.knex('direct_addresses').whereIn('record_id', sams.map((sam) => sam.recordId)).select('record_id', 'local_part');
+    const rows = await server.db
+      .knex('direct_addresses')
+      .whereIn(
+        'record_id',
+        sams.map((sam) => sam.recordId),
+      )
+      .select('record_id', 'local_part');
     expect(rows).toHaveLength(3);
     expect(rows.map((row: { local_part: string }) => row.local_part).sort()).toEqual(['sam.lee', 'sam.lee2', 'sam.lee3']);
     // Every page each Sam saw shows the one address their record has.
@@ -574,7 +729,12 @@ describe('addresses', () => {
       const mine = rows.find((row: { record_id: string }) => row.record_id === sam.recordId)?.local_part;
       for (const page of loads.slice(index * 5, index * 5 + 5)) expect(page.html).toContain(`Direct address: <strong>${mine}@direct.carevault.test</strong>`);
     }
-    console.log(`15 concurrent inbox loads by 3 people named Sam Lee: ${rows.length} addresses (${rows.map((row: { local_part: string }) => row.local_part).sort().join(', ')}), ${statuses.filter((s) => s >= 500).length} 5xx`);
+    console.log(
+      `15 concurrent inbox loads by 3 people named Sam Lee: ${rows.length} addresses (${rows
+        .map((row: { local_part: string }) => row.local_part)
+        .sort()
+        .join(', ')}), ${statuses.filter((s) => s >= 500).length} 5xx`,
+    );
   });
 
   test('an address never changes: renaming the Patient keeps it', async () => {
@@ -609,7 +769,12 @@ describe('addresses', () => {
 
 describe('Add to record', () => {
   test('ten racing clicks file the attachment once', async () => {
-    const sent = await postMessage(server, token, { to: alex.address, subject: 'Race', text: '', attachments: [attachment('race-ccda.xml', 'application/xml', CCDA)] });
+    const sent = await postMessage(server, token, {
+      to: alex.address,
+      subject: 'Race',
+      text: '',
+      attachments: [attachment('race-ccda.xml', 'application/xml', CCDA)],
+    });
     expect(sent.status).toBe(201);
     const messageUrl = `/inbox/${alex.recordId}/messages/${String(sent.json.id)}`;
     const page = await alex.browser.visit(messageUrl);
@@ -620,7 +785,10 @@ describe('Add to record', () => {
     const filed = places.filter((place) => place.endsWith('?done=filed')).length;
     const already = places.filter((place) => place.endsWith('?done=already-filed')).length;
     expect({ filed, already }).toEqual({ filed: 1, already: 9 });
-    const documents = await server.db.knex('resources').where({ type: 'DocumentReference', record_id: alex.recordId }).whereRaw(`content->'content'->0->'attachment'->>'title' = 'race-ccda.xml'`);
+    const documents = await server.db
+      .knex('resources')
+      .where({ type: 'DocumentReference', record_id: alex.recordId })
+      .whereRaw(`content->'content'->0->'attachment'->>'title' = 'race-ccda.xml'`);
     expect(documents).toHaveLength(1);
     console.log(`10 racing "Add to record": ${filed} filed, ${already} told it is already there, ${documents.length} DocumentReference`);
   });
@@ -636,7 +804,9 @@ describe('the listener', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-tls-'));
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], {
+      stdio: 'ignore',
+    });
     port = await freePort();
     secured = await startTestServer({ DIRECT_SMTP_PORT: String(port), DIRECT_TLS_CERT: cert, DIRECT_TLS_KEY: key });
   });
@@ -655,7 +825,14 @@ describe('the listener', () => {
     expect(auth).toMatch(/^538 /);
     const plain = await smtpRefusal(smtpTransport(port, app).sendMail({ from: 'a@b.example', to: member.address, text: 'x' }));
     expect(plain.code).toBe(538);
-    const tls = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: app.clientId, pass: app.clientSecret ?? '' } });
+    const tls = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user: app.clientId, pass: app.clientSecret ?? '' },
+    });
     const info = await tls.sendMail({ from: 'a@b.example', to: member.address, subject: 'Over TLS', text: 'x' });
     expect(info.response).toMatch(/^250 /);
     console.log(`STARTTLS: AUTH in clear text refused (${String(auth).slice(0, 3)}), signed in over STARTTLS and delivered`);

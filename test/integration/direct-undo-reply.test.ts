@@ -38,7 +38,12 @@ async function sendFrom(from: Member, page: PageResponse, fields: Record<string,
     const shown = new RegExp(`name="${name}"[^>]*value="([^"]*)"`).exec(page.html)?.[1] ?? '';
     form.append(name, fields[name] ?? shown.replace(/&#39;/g, "'").replace(/&amp;/g, '&'));
   }
-  const res = await fetch(new URL(action, server.issuer), { method: 'POST', body: form, redirect: 'manual', headers: { accept: 'text/html', cookie: from.browser.cookiesFor(action) } });
+  const res = await fetch(new URL(action, server.issuer), {
+    method: 'POST',
+    body: form,
+    redirect: 'manual',
+    headers: { accept: 'text/html', cookie: from.browser.cookiesFor(action) },
+  });
   expect(res.status).toBe(303);
   return from.browser.visit(res.headers.get('location') ?? '/inbox');
 }
@@ -104,7 +109,10 @@ test('Undo after 10 minutes is too late, and the sweep removes the message with 
   await server.sweepOnce();
   expect(await server.db.knex('direct_messages').where({ id }).first('id')).toEqual({ id });
 
-  await server.db.knex('direct_messages').where({ id }).update({ purge_after: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('direct_messages')
+    .where({ id })
+    .update({ purge_after: new Date(Date.now() - 1000) });
   const late = await alex.browser.submit(deleted, {}, '/restore');
   expect(late.url).toContain(`deleted=${id}&late=1`);
   expect(textOf(late.html)).toContain("It is too late to undo: 'Old letter' was deleted for good 10 minutes after you deleted it.");
@@ -151,7 +159,10 @@ test('Reply fills in To and "Re: …" for a member; the message arrives and Sent
   // It stays there when Sam deletes the copy Sam received.
   const samCopy = await sam.browser.visit(`${/href="(\/inbox\/[^"]+\/messages\/[^"]+)">Re: Dinner Friday\?/.exec(samAgain.html)?.[1] ?? ''}/delete`);
   await sam.browser.submit(samCopy, {}, '/delete');
-  await server.db.knex('direct_messages').whereNotNull('deleted_at').update({ purge_after: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('direct_messages')
+    .whereNotNull('deleted_at')
+    .update({ purge_after: new Date(Date.now() - 1000) });
   await server.sweepOnce();
   expect(textOf((await alex.browser.visit(`/inbox/${alex.recordId}/sent`)).html)).toContain('Re: Dinner Friday?');
   // Sam's Sent list is Sam's own; another person cannot see Alex's.
@@ -162,7 +173,9 @@ test('Reply fills in To and "Re: …" for a member; the message arrives and Sent
   const fromApp = await messageFromClinic(alex, 'Appointment moved');
   const appMessage = await alex.browser.visit(`/inbox/${alex.recordId}/messages/${fromApp}`);
   expect(appMessage.html).not.toContain('?reply=');
-  expect(textOf(appMessage.html)).toContain('Riverside Clinic is a registered app: apps send to carevault but have no Direct inbox here, so a reply cannot be delivered.');
+  expect(textOf(appMessage.html)).toContain(
+    'Riverside Clinic is a registered app: apps send to carevault but have no Direct inbox here, so a reply cannot be delivered.',
+  );
   // Asking for a reply to it anyway fills in nothing.
   const forced = await alex.browser.visit(`/inbox/${alex.recordId}?reply=${fromApp}`);
   expect(forced.html).toMatch(/name="to"[^>]*value=""/);
@@ -181,7 +194,9 @@ test('a PDF filed from a message carries its name, its sender and when it was fi
 
   // The record lists it as an item; the item's page opens the document itself.
   const record = await alex.browser.visit(`/records/${alex.recordId}`);
-  const item = new RegExp(`<a href="(/records/${alex.recordId}/items/DocumentReference/${filed.id})">Discharge summary\\.pdf · from Riverside Clinic</a>`).exec(record.html);
+  const item = new RegExp(`<a href="(/records/${alex.recordId}/items/DocumentReference/${filed.id})">Discharge summary\\.pdf · from Riverside Clinic</a>`).exec(
+    record.html,
+  );
   expect(item).not.toBeNull();
   const itemPage = await alex.browser.visit(item?.[1] ?? '');
   const link = new RegExp(`<a href="(/records/${alex.recordId}/documents/${filed.id})">Discharge summary\\.pdf</a>`).exec(itemPage.html);

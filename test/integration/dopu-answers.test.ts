@@ -30,7 +30,12 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const kindsAbout = (id: string): Promise<string[]> => server.db.knex('audit_events').where({ subject: `package:${id}` }).orderBy('id').pluck('kind');
+const kindsAbout = (id: string): Promise<string[]> =>
+  server.db
+    .knex('audit_events')
+    .where({ subject: `package:${id}` })
+    .orderBy('id')
+    .pluck('kind');
 
 type Answered = { guess: string; status: number; text: string };
 
@@ -48,7 +53,10 @@ async function postAnswer(base: string, browser: Browser, question: PageResponse
     redirect: 'manual',
   });
   expect(res.status).toBe(303);
-  const said = res.headers.getSetCookie().map((line) => line.split(';')[0] ?? '').filter((pair) => pair.startsWith('cv.pickup.said='));
+  const said = res.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0] ?? '')
+    .filter((pair) => pair.startsWith('cv.pickup.said='));
   const location = new URL(res.headers.get('location') ?? '/', base);
   const kept = browser
     .cookiesFor(location.pathname)
@@ -94,7 +102,9 @@ async function guessAtOnce(bases: readonly string[], rightAt: number) {
   // because the package was locked or another answer was being checked.
   for (const reply of told.filter((one) => one.status !== 200)) {
     expect([410, 429]).toContain(reply.status);
-    expect(reply.text).toMatch(/That answer is not right either\. The package is now locked|This package is locked because the answer was wrong 3 times|Another answer to this package is being checked/);
+    expect(reply.text).toMatch(
+      /That answer is not right either\. The package is now locked|This package is locked because the answer was wrong 3 times|Another answer to this package is being checked/,
+    );
   }
 
   // The audit is written where each answer is judged, under the package's lock: its order is the
@@ -177,7 +187,11 @@ test('wrong answers count against the account across packages: past its limit, a
   expect(textOf(fourth.html)).toContain('That answer is not right. You have 2 more tries before the package is locked.');
 
   // From here every answer from this account waits, on any package, right or wrong: none is judged.
-  for (const [receipt, guess] of [[second, 'parrot toy'], [third, 'rabbit toy'], [third, ANSWER]] as const) {
+  for (const [receipt, guess] of [
+    [second, 'parrot toy'],
+    [third, 'rabbit toy'],
+    [third, ANSWER],
+  ] as const) {
     const refused = await answer(browser, await enterCode(browser, receipt.pickup_code), guess);
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);

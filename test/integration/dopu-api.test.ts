@@ -35,7 +35,11 @@ const [OBSERVATION] = sampleResources() as Record<string, unknown>[];
 
 describe('who may drop off', () => {
   test('no token 401, an app without the dopu capability 403 insufficient_scope, a person’s token 403', async () => {
-    const none = await fetch(`${server.issuer}/api/dopu/packages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(withResources([OBSERVATION])) });
+    const none = await fetch(`${server.issuer}/api/dopu/packages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(withResources([OBSERVATION])),
+    });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer realm="carevault"/);
     expect(await none.json()).toEqual({ error: 'invalid_token', error_description: 'An access token is required (Authorization: Bearer … or DPoP …).' });
@@ -51,7 +55,9 @@ describe('who may drop off', () => {
     expect((await messenger.call('/api/dopu/packages')).status).toBe(403);
 
     // A public app cannot even be registered with the capability.
-    await expect(registerTestApp(server, { client_name: 'Public', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none', capabilities: ['dopu'] })).rejects.toThrow(/capabilities/);
+    await expect(
+      registerTestApp(server, { client_name: 'Public', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'none', capabilities: ['dopu'] }),
+    ).rejects.toThrow(/capabilities/);
 
     // A person's token (authorization code flow) is not an app's token.
     const reader = await registerTestApp(server, {
@@ -83,24 +89,89 @@ describe('what a drop-off must be', () => {
     ['a body that is not an object', 400, [1, 2], 'The body must be a JSON object describing the package.'],
     ['no friendly name', 400, { ...withResources([OBSERVATION]), friendly_name: undefined }, 'friendly_name: must be a string'],
     ['a blank question', 400, withResources([OBSERVATION], { question: '   ' }), 'question: must not be empty'],
-    ['a question with a line break', 400, withResources([OBSERVATION], { question: 'one\ntwo' }), 'question: must be one line of plain text, without control characters'],
-    ['a name that reads backwards', 400, withResources([OBSERVATION], { friendly_name: 'scan\u202Efdp.exe' }), 'friendly_name: must be one line of plain text, without control characters'],
-    ['a link in the name', 400, withResources([OBSERVATION], { friendly_name: 'Your results: https://evil.example/login' }), 'friendly_name: must not contain a web address or link (found "https://evil.example/login"): it is shown in the pickup email and on the pickup page'],
-    ['a bare web address in the name', 400, withResources([OBSERVATION], { friendly_name: 'Results, also at clinic-results.example/you' }), 'friendly_name: must not contain a web address or link (found "clinic-results.example"): it is shown in the pickup email and on the pickup page'],
-    ['an email address in the name', 400, withResources([OBSERVATION], { friendly_name: 'Questions? Write to help@evil.example' }), 'friendly_name: must not contain a web address or link (found "evil.example"): it is shown in the pickup email and on the pickup page'],
-    ['a www address in the question', 400, withResources([OBSERVATION], { question: 'Which toy is shown at www.evil.example?' }), 'question: must not contain a web address or link (found "www.evil.example?"): it is shown in the pickup email and on the pickup page'],
-    ['an answer of 5 characters', 400, withResources([OBSERVATION], { answer: '  ab  cd ' }), 'answer: must be at least 6 characters (spaces at either end do not count)'],
+    [
+      'a question with a line break',
+      400,
+      withResources([OBSERVATION], { question: 'one\ntwo' }),
+      'question: must be one line of plain text, without control characters',
+    ],
+    [
+      'a name that reads backwards',
+      400,
+      withResources([OBSERVATION], { friendly_name: 'scan\u202Efdp.exe' }),
+      'friendly_name: must be one line of plain text, without control characters',
+    ],
+    [
+      'a link in the name',
+      400,
+      withResources([OBSERVATION], { friendly_name: 'Your results: https://evil.example/login' }),
+      'friendly_name: must not contain a web address or link (found "https://evil.example/login"): it is shown in the pickup email and on the pickup page',
+    ],
+    [
+      'a bare web address in the name',
+      400,
+      withResources([OBSERVATION], { friendly_name: 'Results, also at clinic-results.example/you' }),
+      'friendly_name: must not contain a web address or link (found "clinic-results.example"): it is shown in the pickup email and on the pickup page',
+    ],
+    [
+      'an email address in the name',
+      400,
+      withResources([OBSERVATION], { friendly_name: 'Questions? Write to help@evil.example' }),
+      'friendly_name: must not contain a web address or link (found "evil.example"): it is shown in the pickup email and on the pickup page',
+    ],
+    [
+      'a www address in the question',
+      400,
+      withResources([OBSERVATION], { question: 'Which toy is shown at www.evil.example?' }),
+      'question: must not contain a web address or link (found "www.evil.example?"): it is shown in the pickup email and on the pickup page',
+    ],
+    [
+      'an answer of 5 characters',
+      400,
+      withResources([OBSERVATION], { answer: '  ab  cd ' }),
+      'answer: must be at least 6 characters (spaces at either end do not count)',
+    ],
     ['an email that is not one', 400, withResources([OBSERVATION], { email: 'not-an-email' }), 'email: must be an email address like name@example.com'],
     ['an unknown field', 400, withResources([OBSERVATION], { password: 'x' }), 'password: not a field of a package'],
     ['no resources', 400, withResources([]), 'resources: must hold at least one resource'],
     ['101 resources', 400, withResources(Array.from({ length: 101 }, () => OBSERVATION)), 'resources: must hold at most 100 resources'],
     ['a resource that is not an object', 400, withResources([OBSERVATION, 'text']), 'resources[1]: must be a FHIR resource (a JSON object).'],
-    ['a type no record holds', 400, withResources([{ resourceType: 'Organization', name: 'Clinic' }]), /^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, /],
-    ['a Patient', 400, withResources([{ resourceType: 'Patient', name: [{ text: 'Mia' }] }]), /^resources\[0\]\.resourceType: a package cannot carry a Patient/],
-    ['an invalid code', 400, withResources([OBSERVATION, { ...OBSERVATION, id: 'b', status: 'bogus' }]), /^resources\[1\]\.status: "bogus" is not an allowed code here; use one of registered, preliminary, final/],
-    ['an element FHIR does not define', 400, withResources([{ ...OBSERVATION, colour: 'red' }]), 'resources[0].colour: "colour" is not an element FHIR R4 defines here.'],
-    ['a subject that is not a patient', 400, withResources([{ ...OBSERVATION, subject: { reference: 'Group/1' } }]), /^resources\[0\]\.subject: must be a Reference to the patient, like \{"reference": "Patient\/123"\}/],
-    ['two resources with one id', 400, withResources([OBSERVATION, OBSERVATION]), /^resources\[1\]\.id: another Observation in the package has the id "weight-1"/],
+    [
+      'a type no record holds',
+      400,
+      withResources([{ resourceType: 'Organization', name: 'Clinic' }]),
+      /^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, /,
+    ],
+    [
+      'a Patient',
+      400,
+      withResources([{ resourceType: 'Patient', name: [{ text: 'Mia' }] }]),
+      /^resources\[0\]\.resourceType: a package cannot carry a Patient/,
+    ],
+    [
+      'an invalid code',
+      400,
+      withResources([OBSERVATION, { ...OBSERVATION, id: 'b', status: 'bogus' }]),
+      /^resources\[1\]\.status: "bogus" is not an allowed code here; use one of registered, preliminary, final/,
+    ],
+    [
+      'an element FHIR does not define',
+      400,
+      withResources([{ ...OBSERVATION, colour: 'red' }]),
+      'resources[0].colour: "colour" is not an element FHIR R4 defines here.',
+    ],
+    [
+      'a subject that is not a patient',
+      400,
+      withResources([{ ...OBSERVATION, subject: { reference: 'Group/1' } }]),
+      /^resources\[0\]\.subject: must be a Reference to the patient, like \{"reference": "Patient\/123"\}/,
+    ],
+    [
+      'two resources with one id',
+      400,
+      withResources([OBSERVATION, OBSERVATION]),
+      /^resources\[1\]\.id: another Observation in the package has the id "weight-1"/,
+    ],
   ];
 
   test.each(cases)('%s → %i', async (_name, status, body, message) => {
@@ -113,7 +184,12 @@ describe('what a drop-off must be', () => {
 
   test('ordinary words with dots are a fine name and question', async () => {
     const dotted = await clinicApp(server, 'Dotted Words Clinic');
-    const res = await dotted.call('/api/dopu/packages', { body: withResources([OBSERVATION], { friendly_name: 'Dr. Smith’s results (v1.2), St. Mary’s, 10.30 a.m.', question: 'What is the name of the toy, e.g. the bear?' }) });
+    const res = await dotted.call('/api/dopu/packages', {
+      body: withResources([OBSERVATION], {
+        friendly_name: 'Dr. Smith’s results (v1.2), St. Mary’s, 10.30 a.m.',
+        question: 'What is the name of the toy, e.g. the bear?',
+      }),
+    });
     expect(res.status).toBe(201);
   });
 
@@ -217,7 +293,11 @@ describe('status, list, withdrawal', () => {
       expect(page.status).toBe(410);
       expect(textOf(page.html)).toContain('Riverside Clinic withdrew this package; there is nothing to pick up.');
     }
-    const kinds = await server.db.knex('audit_events').where({ subject: `package:${receipt.id}` }).orderBy('id').pluck('kind');
+    const kinds = await server.db
+      .knex('audit_events')
+      .where({ subject: `package:${receipt.id}` })
+      .orderBy('id')
+      .pluck('kind');
     expect(kinds).toEqual(['dopu.dropped_off', 'dopu.withdrawn']);
   });
 
@@ -241,7 +321,11 @@ describe('status, list, withdrawal', () => {
     expect(page.status).toBe(410);
     expect(textOf(page.html)).toContain('This package was declined; its contents were deleted.');
     expect((await clinic.call(`/api/dopu/packages/${receipt.id}`, { method: 'DELETE' })).status).toBe(409);
-    const kinds = await server.db.knex('audit_events').where({ subject: `package:${receipt.id}` }).orderBy('id').pluck('kind');
+    const kinds = await server.db
+      .knex('audit_events')
+      .where({ subject: `package:${receipt.id}` })
+      .orderBy('id')
+      .pluck('kind');
     expect(kinds).toEqual(['dopu.dropped_off', 'dopu.answered', 'dopu.declined']);
   });
 });
@@ -282,7 +366,9 @@ describe('the pages', () => {
     const review = await reachReview(browser, receipt.pickup_code);
     expect(textOf(review.html)).toMatch(/these go into Solo Person ?’s record/);
     // A form with no decision the page offers changes nothing: the review again.
-    const tampered = await browser.visit('/pickup/finish', { form: { _csrf: review.html.match(/name="_csrf" value="([^"]+)"/)?.[1] ?? '', decision: 'maybe' } });
+    const tampered = await browser.visit('/pickup/finish', {
+      form: { _csrf: review.html.match(/name="_csrf" value="([^"]+)"/)?.[1] ?? '', decision: 'maybe' },
+    });
     expect(tampered.url).toBe(`${server.issuer}/pickup/review`);
     expect(textOf(tampered.html)).toContain('What is in the package');
     expect((await clinic.call(`/api/dopu/packages/${receipt.id}`)).body.status).toBe('pending');
@@ -324,9 +410,13 @@ test('pickup emails are limited per app: of 25 drop-offs with email at once, 20 
   const mailer = await clinicApp(server, 'Mass Mailer');
   const outbox = path.join(server.config.dataDir, 'outbox');
   const mailsFrom = (name: string) =>
-    fs.existsSync(outbox) ? fs.readdirSync(outbox).filter((file) => fs.readFileSync(path.join(outbox, file), 'utf8').includes(`${name} left health information for you`)).length : 0;
+    fs.existsSync(outbox)
+      ? fs.readdirSync(outbox).filter((file) => fs.readFileSync(path.join(outbox, file), 'utf8').includes(`${name} left health information for you`)).length
+      : 0;
 
-  const replies = await Promise.all(Array.from({ length: 25 }, (_, i) => mailer.call('/api/dopu/packages', { body: withResources([OBSERVATION], { email: `person-${i}@example.org` }) })));
+  const replies = await Promise.all(
+    Array.from({ length: 25 }, (_, i) => mailer.call('/api/dopu/packages', { body: withResources([OBSERVATION], { email: `person-${i}@example.org` }) })),
+  );
   const refused = replies.filter((reply) => reply.status === 429);
   expect(replies.map((reply) => reply.status).sort()).toEqual([...Array(20).fill(201), ...Array(5).fill(429)]);
   for (const reply of refused) {

@@ -7,7 +7,19 @@
  * (last: it locks this file's address).
  */
 import { Browser, textOf } from '../support/browser';
-import { ANSWER, addChild, answer, clinicApp, dumpEverything, enterCode, reachReview, registeredPerson, sampleResources, smallPdf, type Dropper } from '../support/dopu';
+import {
+  ANSWER,
+  addChild,
+  answer,
+  clinicApp,
+  dumpEverything,
+  enterCode,
+  reachReview,
+  registeredPerson,
+  sampleResources,
+  smallPdf,
+  type Dropper,
+} from '../support/dopu';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
 const CODE_FAILURES = 5;
@@ -24,7 +36,12 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const kindsAbout = (id: string) => server.db.knex('audit_events').where({ subject: `package:${id}` }).orderBy('id').pluck('kind');
+const kindsAbout = (id: string) =>
+  server.db
+    .knex('audit_events')
+    .where({ subject: `package:${id}` })
+    .orderBy('id')
+    .pluck('kind');
 
 test('three wrong answers lock the package for good; the app sees `locked`', async () => {
   const receipt = await clinic.dropOff();
@@ -41,7 +58,9 @@ test('three wrong answers lock the package for good; the app sees `locked`', asy
   expect(textOf(second.html)).toContain('After 1 more wrong answer the package is locked for good.');
   const third = await answer(browser, second, 'blue-whale');
   expect(third.status).toBe(410);
-  expect(textOf(third.html)).toContain('That answer is not right either. The package is now locked because the answer was wrong 3 times, and its contents were deleted. Ask Riverside Clinic to send it again if you still need it.');
+  expect(textOf(third.html)).toContain(
+    'That answer is not right either. The package is now locked because the answer was wrong 3 times, and its contents were deleted. Ask Riverside Clinic to send it again if you still need it.',
+  );
 
   // The right answer no longer helps, for anyone.
   const right = await answer(browser, second, ANSWER);
@@ -68,7 +87,9 @@ test('28 days: an expired package is refused on the page, `expired` for the app,
   await clock(read.id, new Date(Date.now() - 1000));
   const page = await enterCode(browser, read.pickup_code);
   expect(page.status).toBe(410);
-  expect(textOf(page.html)).toMatch(/This package expired on \d{1,2} [A-Z][a-z]{2} \d{4}, 28 days after Riverside Clinic dropped it off; its contents were deleted\./);
+  expect(textOf(page.html)).toMatch(
+    /This package expired on \d{1,2} [A-Z][a-z]{2} \d{4}, 28 days after Riverside Clinic dropped it off; its contents were deleted\./,
+  );
   expect((await clinic.call(`/api/dopu/packages/${read.id}`)).body.status).toBe('expired');
 
   // A package nobody looks at is marked by the sweep, its contents deleted.
@@ -166,7 +187,9 @@ test('a ticket works only for the person who answered, and only into their own r
   const done = await alice.browser.submit(review, { decision: 'accept' }, '/pickup/finish');
   expect(done.status).toBe(200);
   expect(textOf(done.html)).toMatch(/3 items from Riverside Clinic are now in Kit Answer ?’s record\./);
-  expect(await server.db.knex('resources').where({ record_id: child }).whereNot({ type: 'Patient' }).count<{ count: string }[]>('* as count')).toEqual([{ count: '3' }]);
+  expect(await server.db.knex('resources').where({ record_id: child }).whereNot({ type: 'Patient' }).count<{ count: string }[]>('* as count')).toEqual([
+    { count: '3' },
+  ]);
 });
 
 test('a dump of every table shows neither the answer, nor any resource text, nor the code', async () => {

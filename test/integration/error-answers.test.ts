@@ -82,7 +82,11 @@ describe.each(ENVIRONMENTS)('NODE_ENV %s', (_name, env) => {
         expect(text).not.toMatch(STACK);
         const body = JSON.parse(text) as Record<string, unknown>;
         if (url.includes('/fhir/')) expect(body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'login' }] });
-        else expect(body).toMatchObject({ error: 'invalid_dpop_proof', error_description: expect.stringContaining(words === 'ath' ? 'ath' : 'DPoP proof is for') });
+        else
+          expect(body).toMatchObject({
+            error: 'invalid_dpop_proof',
+            error_description: expect.stringContaining(words === 'ath' ? 'ath' : 'DPoP proof is for'),
+          });
       }
     }
   });

@@ -140,4 +140,3 @@ test('the core runs with none of the server’s own options: only what the list 
   }
   expect(seen.closed).toBe(1);
 });
-

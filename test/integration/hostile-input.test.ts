@@ -133,7 +133,12 @@ function describeLogged(line: string): string {
     .split('\n')
     .filter((frame) => frame.includes('/src/') && !frame.includes('node_modules'))
     .slice(0, 3)
-    .map((frame) => frame.trim().replace(/^.*\/src\//, 'src/').replace(/\)$/, ''));
+    .map((frame) =>
+      frame
+        .trim()
+        .replace(/^.*\/src\//, 'src/')
+        .replace(/\)$/, ''),
+    );
   return `${entry.message}: ${entry.error}: ${entry.detail}${frames.length ? ` @ ${frames.join(' < ')}` : ''}`;
 }
 
@@ -357,13 +362,32 @@ describe('wrong methods and unknown paths', () => {
   });
 
   test('the app APIs (/api/…): JSON errors, whatever the method', async () => {
-    const paths = ['/api/', '/api/dopu/packages', `/api/dopu/packages/${NIL_UUID}`, '/api/dopu/packages/%ZZ', '/api/connect/requests?status=%00&since=x', '/api/direct/messages', '/api/nothing'];
+    const paths = [
+      '/api/',
+      '/api/dopu/packages',
+      `/api/dopu/packages/${NIL_UUID}`,
+      '/api/dopu/packages/%ZZ',
+      '/api/connect/requests?status=%00&since=x',
+      '/api/direct/messages',
+      '/api/nothing',
+    ];
     await expectSane(paths.flatMap((path) => [...everyMethod(path, 'json'), ...everyMethod(path, 'json', bearer())]));
   });
 
   test('the OAuth and OpenID endpoints', async () => {
     const oauth = ['/token', '/introspect', '/revoke', '/oauth/register', '/par', '/device/authorize', '/userinfo', '/oauth/register/nope'];
-    const other = ['/authorize', '/session/end', '/session/end/confirm', '/device', '/jwks', '/.well-known/openid-configuration', '/.well-known/smart-configuration', '/healthz', '/authorize/resume', '/authorize/x'];
+    const other = [
+      '/authorize',
+      '/session/end',
+      '/session/end/confirm',
+      '/device',
+      '/jwks',
+      '/.well-known/openid-configuration',
+      '/.well-known/smart-configuration',
+      '/healthz',
+      '/authorize/resume',
+      '/authorize/x',
+    ];
     await expectSane([...oauth.flatMap((path) => everyMethod(path, 'oauth')), ...other.flatMap((path) => everyMethod(path, 'any', HTML))]);
   });
 });
@@ -380,7 +404,14 @@ describe('malformed percent-encoding', () => {
       { path: `/records/${bad}`, kind: 'page', headers: HTML },
       { path: `/records/${bad}`, kind: 'page', headers: { ...HTML, ...cookiesOf(alice, '/records') }, label: 'signed in' },
       { path: `/records/${bad}/history`, kind: 'page', headers: { ...HTML, ...cookiesOf(alice, '/records') }, label: 'signed in' },
-      { method: 'POST', path: `/apps/${bad}/remove`, kind: 'page', headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') }, body: '_csrf=x', label: 'signed in' },
+      {
+        method: 'POST',
+        path: `/apps/${bad}/remove`,
+        kind: 'page',
+        headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') },
+        body: '_csrf=x',
+        label: 'signed in',
+      },
       { path: `/interaction/${bad}`, kind: 'page', headers: HTML },
       { method: 'POST', path: `/interaction/${bad}/login`, kind: 'page', headers: { ...HTML, ...FORM }, body: 'email=a&password=b' },
       { path: `/${bad}`, kind: 'page', headers: HTML },
@@ -392,7 +423,14 @@ describe('malformed percent-encoding', () => {
   test('in the paths of the records API', async () => {
     const probes = BROKEN.flatMap((bad): Probe[] => [
       { path: `/fhir/Observation/${bad}`, kind: 'fhir', headers: bearer(), status: [400, 404] },
-      { method: 'PUT', path: `/fhir/Observation/${bad}`, kind: 'fhir', headers: { ...bearer(), 'content-type': 'application/fhir+json' }, body: '{"resourceType":"Observation"}', status: [400, 404] },
+      {
+        method: 'PUT',
+        path: `/fhir/Observation/${bad}`,
+        kind: 'fhir',
+        headers: { ...bearer(), 'content-type': 'application/fhir+json' },
+        body: '{"resourceType":"Observation"}',
+        status: [400, 404],
+      },
       { method: 'DELETE', path: `/fhir/Observation/${bad}`, kind: 'fhir', headers: bearer(), status: [400, 404] },
       { path: `/fhir/${bad}`, kind: 'fhir', headers: bearer(), status: [400, 404] },
       { path: `/fhir/${bad}/1`, kind: 'fhir', status: [400, 404] },
@@ -409,7 +447,11 @@ describe('malformed percent-encoding', () => {
       { path: `/signed-in?state=${bad}&code=${bad}`, kind: 'page', headers: HTML },
       { path: `/?${bad}`, kind: 'page', headers: HTML },
       { path: `/authorize?client_id=${bad}&response_type=code&redirect_uri=${bad}`, kind: 'any', headers: HTML },
-      { path: `/authorize?client_id=${encodeURIComponent(app.clientId)}&response_type=code&redirect_uri=${encodeURIComponent(CALLBACK)}&scope=${bad}&state=${bad}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`, kind: 'any', headers: HTML },
+      {
+        path: `/authorize?client_id=${encodeURIComponent(app.clientId)}&response_type=code&redirect_uri=${encodeURIComponent(CALLBACK)}&scope=${bad}&state=${bad}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`,
+        kind: 'any',
+        headers: HTML,
+      },
       { path: `/session/end?id_token_hint=${bad}&post_logout_redirect_uri=${bad}`, kind: 'any', headers: HTML },
       { path: `/.well-known/openid-configuration?${bad}`, kind: 'any' },
       { method: 'POST', path: `/token?${bad}`, kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: `grant_type=${bad}` },
@@ -452,7 +494,14 @@ describe('odd ids in every :id path', () => {
     const probes = ODD_IDS().flatMap((id): Probe[] => [
       { path: `/records/${id}`, kind: 'page', headers: { ...HTML, ...cookiesOf(alice, '/records') }, status: [400, 404] },
       { path: `/records/${id}/history`, kind: 'page', headers: { ...HTML, ...cookiesOf(alice, '/records') }, status: [400, 404] },
-      { method: 'POST', path: `/apps/${id}/remove`, kind: 'page', headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') }, body: `_csrf=${encodeURIComponent(csrf)}`, status: [400, 404] },
+      {
+        method: 'POST',
+        path: `/apps/${id}/remove`,
+        kind: 'page',
+        headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') },
+        body: `_csrf=${encodeURIComponent(csrf)}`,
+        status: [400, 404],
+      },
     ]);
     await expectSane(probes);
   });
@@ -464,7 +513,14 @@ describe('odd ids in every :id path', () => {
     await expectSane([
       { path: `/records/${alice.recordId}`, kind: 'page', headers: { ...HTML, ...cookiesOf(bob, '/records') }, status: 404 },
       { path: `/records/${alice.recordId}/history`, kind: 'page', headers: { ...HTML, ...cookiesOf(bob, '/records') }, status: 404 },
-      { method: 'POST', path: `/apps/${authorizationId}/remove`, kind: 'page', headers: { ...HTML, ...FORM, ...cookiesOf(bob, '/apps') }, body: `_csrf=${encodeURIComponent(csrf)}`, status: [403, 404] },
+      {
+        method: 'POST',
+        path: `/apps/${authorizationId}/remove`,
+        kind: 'page',
+        headers: { ...HTML, ...FORM, ...cookiesOf(bob, '/apps') },
+        body: `_csrf=${encodeURIComponent(csrf)}`,
+        status: [403, 404],
+      },
     ]);
   });
 
@@ -511,7 +567,11 @@ describe('odd query strings and headers', () => {
       { path: `/?${'a=1&'.repeat(1500)}`, kind: 'page', headers: signedIn },
       { path: '/records?__proto__=1&constructor=2', kind: 'page', headers: { ...HTML, ...cookiesOf(alice, '/records') } },
       { path: '/authorize?client_id=a&client_id=b', kind: 'any', headers: HTML },
-      { path: `/authorize?client_id=${encodeURIComponent(app.clientId)}&client_id=${encodeURIComponent(app.clientId)}&redirect_uri=${encodeURIComponent(CALLBACK)}&response_type=code`, kind: 'any', headers: HTML },
+      {
+        path: `/authorize?client_id=${encodeURIComponent(app.clientId)}&client_id=${encodeURIComponent(app.clientId)}&redirect_uri=${encodeURIComponent(CALLBACK)}&response_type=code`,
+        kind: 'any',
+        headers: HTML,
+      },
       { path: `/authorize?${'x=1&'.repeat(1500)}client_id=${encodeURIComponent(app.clientId)}`, kind: 'any', headers: HTML },
       { path: '/.well-known/smart-configuration?a=1&a=2', kind: 'any' },
       { path: '/fhir/metadata?_format=xml&_format=json', kind: 'fhir' },
@@ -536,7 +596,12 @@ describe('odd query strings and headers', () => {
       { path: '/fhir/Observation?nope=1', kind: 'fhir', headers: { ...bearer(), prefer: 'handling=strict' }, status: 400 },
       { path: '/fhir/Observation', kind: 'fhir', headers: { ...bearer(), origin: 'null' } },
       { path: '/fhir/Observation', kind: 'fhir', headers: { ...bearer(), 'if-none-match': '*, W/"x", "' } },
-      { method: 'OPTIONS', path: '/fhir/Observation', kind: 'fhir', headers: { origin: 'https://evil.example', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'x-'.repeat(3000) } },
+      {
+        method: 'OPTIONS',
+        path: '/fhir/Observation',
+        kind: 'fhir',
+        headers: { origin: 'https://evil.example', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'x-'.repeat(3000) },
+      },
       { path: '/.well-known/openid-configuration', kind: 'any', headers: { host: 'evil.example', 'x-forwarded-host': 'x' } },
     ]);
   });
@@ -563,9 +628,17 @@ describe('odd query strings and headers', () => {
         ['cv.csrf', 'j:{"a":1}'],
         ['cv.csrf', 'j:null'],
         ['cv.browser', 'j:{"a":1}'],
-      ].map(([name = '', value = '']): Probe => ({ path, kind: 'page', headers: withCookie({ ...HTML, ...cookiesOf(alice, path) }, name, value), label: `signed in, ${name}=${value}` })),
+      ].map(([name = '', value = '']): Probe => ({
+        path,
+        kind: 'page',
+        headers: withCookie({ ...HTML, ...cookiesOf(alice, path) }, name, value),
+        label: `signed in, ${name}=${value}`,
+      })),
     );
-    await expectSane([...cookies.flatMap((cookie) => paths.map((path): Probe => ({ path, kind: 'page', headers: { ...HTML, cookie }, label: cookie.slice(0, 40) }))), ...signedIn]);
+    await expectSane([
+      ...cookies.flatMap((cookie) => paths.map((path): Probe => ({ path, kind: 'page', headers: { ...HTML, cookie }, label: cookie.slice(0, 40) }))),
+      ...signedIn,
+    ]);
   });
 });
 
@@ -577,7 +650,13 @@ function observation(extra: Record<string, unknown> = {}): Record<string, unknow
   return { resourceType: 'Observation', status: 'final', code: { text: 'Body weight' }, valueQuantity: { value: 70, unit: 'kg' }, ...extra };
 }
 
-function create(body: string | Buffer, status: number | readonly number[], label: string, headers: Record<string, string> = { 'content-type': 'application/fhir+json' }, type = 'Observation'): Probe {
+function create(
+  body: string | Buffer,
+  status: number | readonly number[],
+  label: string,
+  headers: Record<string, string> = { 'content-type': 'application/fhir+json' },
+  type = 'Observation',
+): Probe {
   return { method: 'POST', path: `/fhir/${type}`, kind: 'fhir', headers: { ...bearer(), ...headers }, body, status, label };
 }
 
@@ -638,7 +717,9 @@ describe('records API bodies', () => {
   test('resources of odd shapes', async () => {
     const codings = Array.from({ length: 2000 }, (_, i) => ({ system: 'http://loinc.org', code: `${i}-0` }));
     const deepContained = (depth: number): Record<string, unknown> =>
-      depth === 0 ? { resourceType: 'Basic', id: 'b0', code: { text: 'x' } } : { resourceType: 'Basic', id: `b${depth}`, code: { text: 'x' }, contained: [deepContained(depth - 1)] };
+      depth === 0
+        ? { resourceType: 'Basic', id: 'b0', code: { text: 'x' } }
+        : { resourceType: 'Basic', id: `b${depth}`, code: { text: 'x' }, contained: [deepContained(depth - 1)] };
     const cases: [string, unknown, number | readonly number[]][] = [
       ['meta is a string', observation({ meta: 'x' }), 400],
       ['meta is an array', observation({ meta: [] }), 400],
@@ -652,7 +733,11 @@ describe('records API bodies', () => {
       ['subject names another record', observation({ subject: { reference: `Patient/${bob.recordId}` } }), 403],
       ['subject names this record', observation({ subject: { reference: `Patient/${alice.recordId}` } }), 201],
       ['subject is a contained reference', observation({ subject: { reference: '#p1' }, contained: [{ resourceType: 'Patient', id: 'p1' }] }), [400, 403]],
-      ['subject ends like this record after another', observation({ subject: { reference: `Patient/${bob.recordId}/x/Patient/${alice.recordId}` } }), [400, 403]],
+      [
+        'subject ends like this record after another',
+        observation({ subject: { reference: `Patient/${bob.recordId}/x/Patient/${alice.recordId}` } }),
+        [400, 403],
+      ],
       ['subject names this record on another server', observation({ subject: { reference: `https://evil.example/fhir/Patient/${alice.recordId}` } }), 403],
       ['a reference with a tail like another', observation({ hasMember: [{ reference: `Observation/x/y/Observation/z` }] }), 400],
       ['a reference 100000 characters long', observation({ hasMember: [{ reference: `Observation/${'x/'.repeat(50_000)}` }] }), 400],
@@ -706,7 +791,13 @@ describe('records API bodies', () => {
     expect(created.status).toBe(201);
     const id = (JSON.parse(created.text) as { id: string }).id;
     const json = { ...bearer(), 'content-type': 'application/fhir+json' };
-    const put = (body: unknown, status: number | readonly number[], label: string, headers: Record<string, string> = {}, path = `/fhir/Observation/${id}`): Probe => ({
+    const put = (
+      body: unknown,
+      status: number | readonly number[],
+      label: string,
+      headers: Record<string, string> = {},
+      path = `/fhir/Observation/${id}`,
+    ): Probe => ({
       method: 'PUT',
       path,
       kind: 'fhir',
@@ -883,7 +974,15 @@ describe('Authorization headers', () => {
           status: [400, 401],
           label: authorization.slice(0, 40),
         },
-        { method: 'POST', path: '/token', kind: 'oauth', headers: { authorization, ...FORM }, body: 'grant_type=client_credentials', status: [400, 401], label: authorization.slice(0, 40) },
+        {
+          method: 'POST',
+          path: '/token',
+          kind: 'oauth',
+          headers: { authorization, ...FORM },
+          body: 'grant_type=client_credentials',
+          status: [400, 401],
+          label: authorization.slice(0, 40),
+        },
       ]),
     );
   });
@@ -914,10 +1013,18 @@ describe('token, introspection and revocation endpoints', () => {
       tokenProbe('grant_type[]=authorization_code', 400, 'grant type as an array'),
       tokenProbe('grant_type=authorization_code', 400, 'no code'),
       tokenProbe(`grant_type=authorization_code&code=x&redirect_uri=${encodeURIComponent(CALLBACK)}`, 400, 'unknown code'),
-      tokenProbe(`grant_type=authorization_code&code=${'a'.repeat(40_000)}&redirect_uri=${encodeURIComponent(CALLBACK)}&code_verifier=${'a'.repeat(43)}`, [400, 413], 'huge code'),
+      tokenProbe(
+        `grant_type=authorization_code&code=${'a'.repeat(40_000)}&redirect_uri=${encodeURIComponent(CALLBACK)}&code_verifier=${'a'.repeat(43)}`,
+        [400, 413],
+        'huge code',
+      ),
       tokenProbe(`grant_type=authorization_code&code=%00&redirect_uri=${encodeURIComponent(CALLBACK)}&code_verifier=${'a'.repeat(43)}`, 400, 'NUL code'),
       tokenProbe(`grant_type=authorization_code&code=a%00b&redirect_uri=%00&code_verifier=%00`, 400, 'NUL code, redirect_uri and verifier'),
-      tokenProbe(`grant_type=authorization_code&code=%FF%FE&redirect_uri=${encodeURIComponent(CALLBACK)}&code_verifier=${'a'.repeat(43)}`, 400, 'invalid UTF-8 code'),
+      tokenProbe(
+        `grant_type=authorization_code&code=%FF%FE&redirect_uri=${encodeURIComponent(CALLBACK)}&code_verifier=${'a'.repeat(43)}`,
+        400,
+        'invalid UTF-8 code',
+      ),
       tokenProbe('grant_type=refresh_token', 400, 'no refresh token'),
       tokenProbe('grant_type=refresh_token&refresh_token=%00', 400, 'NUL refresh token'),
       tokenProbe(`grant_type=refresh_token&refresh_token=${'r'.repeat(40_000)}`, [400, 413], 'huge refresh token'),
@@ -935,7 +1042,10 @@ describe('token, introspection and revocation endpoints', () => {
       tokenProbe('[1,2]', 400, 'JSON array body', { ...appAuth(), 'content-type': 'application/json' }),
       tokenProbe('grant_type=authorization_code', 400, 'text/plain body', { ...appAuth(), 'content-type': 'text/plain' }),
       tokenProbe('grant_type=authorization_code', 400, 'no content-type', { ...appAuth() }),
-      tokenProbe('grant_type=authorization_code', [400, 415], 'form with unknown charset', { ...appAuth(), 'content-type': 'application/x-www-form-urlencoded; charset=klingon' }),
+      tokenProbe('grant_type=authorization_code', [400, 415], 'form with unknown charset', {
+        ...appAuth(),
+        'content-type': 'application/x-www-form-urlencoded; charset=klingon',
+      }),
       tokenProbe('grant_type=authorization_code', [400, 415], 'garbage gzip', { ...appAuth(), ...FORM, 'content-encoding': 'gzip' }),
       tokenProbe('grant_type=client_credentials', [400, 401], 'no client authentication', { ...FORM }),
       tokenProbe('grant_type=client_credentials', [400, 401], 'Basic !!!', { authorization: 'Basic !!!', ...FORM }),
@@ -967,15 +1077,63 @@ describe('token, introspection and revocation endpoints', () => {
   });
 
   test('introspection and revocation with odd tokens', async () => {
-    const probes = ['', '%00', 'a%00b', '%FF%FE', 'x'.repeat(40_000), encodeURIComponent(token), `${encodeURIComponent(token)}&token=${encodeURIComponent(token)}`].flatMap((value): Probe[] => [
-      { method: 'POST', path: '/introspect', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: `token=${value}`, status: [200, 400, 413], label: `token=${value.slice(0, 30)}` },
-      { method: 'POST', path: '/introspect', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: `token=${value}&token_type_hint=%00`, status: [200, 400, 413], label: 'NUL hint' },
-      { method: 'POST', path: '/revoke', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: `token=${value}&token_type_hint=garbage`, status: [200, 400, 413], label: `token=${value.slice(0, 30)}` },
+    const probes = [
+      '',
+      '%00',
+      'a%00b',
+      '%FF%FE',
+      'x'.repeat(40_000),
+      encodeURIComponent(token),
+      `${encodeURIComponent(token)}&token=${encodeURIComponent(token)}`,
+    ].flatMap((value): Probe[] => [
+      {
+        method: 'POST',
+        path: '/introspect',
+        kind: 'oauth',
+        headers: { ...appAuth(), ...FORM },
+        body: `token=${value}`,
+        status: [200, 400, 413],
+        label: `token=${value.slice(0, 30)}`,
+      },
+      {
+        method: 'POST',
+        path: '/introspect',
+        kind: 'oauth',
+        headers: { ...appAuth(), ...FORM },
+        body: `token=${value}&token_type_hint=%00`,
+        status: [200, 400, 413],
+        label: 'NUL hint',
+      },
+      {
+        method: 'POST',
+        path: '/revoke',
+        kind: 'oauth',
+        headers: { ...appAuth(), ...FORM },
+        body: `token=${value}&token_type_hint=garbage`,
+        status: [200, 400, 413],
+        label: `token=${value.slice(0, 30)}`,
+      },
       { method: 'POST', path: '/revoke', kind: 'oauth', headers: { ...FORM }, body: `token=${value}`, status: [400, 401, 413], label: 'no client' },
     ]);
     probes.push(
-      { method: 'POST', path: '/introspect', kind: 'oauth', headers: { ...appAuth(), 'content-type': 'application/json' }, body: JSON.stringify({ token }), status: 400, label: 'JSON body' },
-      { method: 'POST', path: '/revoke', kind: 'oauth', headers: { ...appAuth(), 'content-type': 'application/json' }, body: '[]', status: 400, label: 'JSON body' },
+      {
+        method: 'POST',
+        path: '/introspect',
+        kind: 'oauth',
+        headers: { ...appAuth(), 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+        status: 400,
+        label: 'JSON body',
+      },
+      {
+        method: 'POST',
+        path: '/revoke',
+        kind: 'oauth',
+        headers: { ...appAuth(), 'content-type': 'application/json' },
+        body: '[]',
+        status: 400,
+        label: 'JSON body',
+      },
     );
     await expectSane(probes);
   });
@@ -1052,8 +1210,21 @@ describe('dynamic registration', () => {
       { path: '/oauth/register/nope', kind: 'oauth', headers: { authorization: 'Bearer garbage' }, status: [400, 401, 404] },
       { path: `/oauth/register/${encodeURIComponent(app.clientId)}`, kind: 'oauth', headers: { authorization: 'Bearer garbage' }, status: [400, 401] },
       { path: '/oauth/register/%00', kind: 'oauth', headers: { authorization: 'Bearer garbage' }, status: [400, 401, 404] },
-      { method: 'PUT', path: `/oauth/register/${encodeURIComponent(app.clientId)}`, kind: 'oauth', headers: { authorization: 'Bearer garbage', 'content-type': 'application/json' }, body: '{}', status: [400, 401, 404] },
-      { method: 'DELETE', path: `/oauth/register/${encodeURIComponent(app.clientId)}`, kind: 'oauth', headers: { authorization: `Bearer ${INITIAL_ACCESS_TOKEN}` }, status: [400, 401, 404] },
+      {
+        method: 'PUT',
+        path: `/oauth/register/${encodeURIComponent(app.clientId)}`,
+        kind: 'oauth',
+        headers: { authorization: 'Bearer garbage', 'content-type': 'application/json' },
+        body: '{}',
+        status: [400, 401, 404],
+      },
+      {
+        method: 'DELETE',
+        path: `/oauth/register/${encodeURIComponent(app.clientId)}`,
+        kind: 'oauth',
+        headers: { authorization: `Bearer ${INITIAL_ACCESS_TOKEN}` },
+        status: [400, 401, 404],
+      },
     ]);
   });
 });
@@ -1110,7 +1281,14 @@ describe('authorization, device and logout endpoints', () => {
       { method: 'POST', path: '/authorize', kind: 'any', headers: { ...HTML, ...FORM }, body: query, label: 'POST' },
     ]);
     probes.push(
-      { method: 'POST', path: '/authorize', kind: 'any', headers: { ...HTML, 'content-type': 'application/json' }, body: JSON.stringify({ client_id: app.clientId }), label: 'JSON body' },
+      {
+        method: 'POST',
+        path: '/authorize',
+        kind: 'any',
+        headers: { ...HTML, 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: app.clientId }),
+        label: 'JSON body',
+      },
       { method: 'POST', path: '/par', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: `${ok}&scope=openid&state=%00`, label: 'PAR with NUL state' },
       { method: 'POST', path: '/par', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: 'request=garbage', label: 'PAR garbage request' },
       { path: '/authorize?request_uri=urn:ietf:params:oauth:request_uri:%00&client_id=' + id, kind: 'any', headers: HTML },
@@ -1123,9 +1301,23 @@ describe('authorization, device and logout endpoints', () => {
       // Patient Connect (the device flow) may not be switched on yet: then a 404, still as an OAuth error.
       { method: 'POST', path: '/device/authorize', kind: 'oauth', headers: { ...FORM }, body: '', status: [400, 401, 404] },
       { method: 'POST', path: '/device/authorize', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: 'scope=%00', status: [400, 401, 404] },
-      { method: 'POST', path: '/device/authorize', kind: 'oauth', headers: { ...appAuth(), ...FORM }, body: 'scope=openid&external_id=%00&friendly_name=%00&question=%00&answer=%00', status: [200, 400, 401, 404] },
+      {
+        method: 'POST',
+        path: '/device/authorize',
+        kind: 'oauth',
+        headers: { ...appAuth(), ...FORM },
+        body: 'scope=openid&external_id=%00&friendly_name=%00&question=%00&answer=%00',
+        status: [200, 400, 401, 404],
+      },
       { method: 'POST', path: '/device/authorize', kind: 'oauth', headers: { ...FORM }, body: 'client_id=%00', status: [400, 401, 404] },
-      { method: 'POST', path: '/device/authorize', kind: 'oauth', headers: { ...appAuth(), 'content-type': 'application/json' }, body: '{}', status: [400, 401, 404] },
+      {
+        method: 'POST',
+        path: '/device/authorize',
+        kind: 'oauth',
+        headers: { ...appAuth(), 'content-type': 'application/json' },
+        body: '{}',
+        status: [400, 401, 404],
+      },
       { path: '/device', kind: 'any', headers: HTML },
       { path: '/device?user_code=%00', kind: 'any', headers: HTML },
       { path: `/device?user_code=${'A'.repeat(5000)}`, kind: 'any', headers: HTML },
@@ -1139,7 +1331,14 @@ describe('authorization, device and logout endpoints', () => {
       { path: '/session/end?client_id=a%00b&state=%00&ui_locales=%00', kind: 'any', headers: HTML },
       { path: '/session/end', kind: 'any', headers: { ...HTML, ...cookiesOf(bob, '/session/end') }, label: 'signed in' },
       { method: 'POST', path: '/session/end/confirm', kind: 'any', headers: { ...HTML, ...FORM }, body: 'xsrf=garbage&logout=yes' },
-      { method: 'POST', path: '/session/end/confirm', kind: 'any', headers: { ...HTML, ...FORM, ...cookiesOf(bob, '/session/end/confirm') }, body: 'xsrf=%00&logout=%00', label: 'signed in' },
+      {
+        method: 'POST',
+        path: '/session/end/confirm',
+        kind: 'any',
+        headers: { ...HTML, ...FORM, ...cookiesOf(bob, '/session/end/confirm') },
+        body: 'xsrf=%00&logout=%00',
+        label: 'signed in',
+      },
       { method: 'POST', path: '/session/end/confirm', kind: 'any', headers: { ...HTML, 'content-type': 'application/json' }, body: 'null' },
       { path: '/userinfo?access_token=%00', kind: 'oauth', status: [400, 401] },
       { method: 'POST', path: '/userinfo', kind: 'oauth', headers: { ...FORM }, body: 'access_token=%00', status: [400, 401] },
@@ -1192,7 +1391,12 @@ describe('registration and sign-in forms', () => {
       ['too many fields', `${Array.from({ length: 300 }, (_, i) => `f${i}=1`).join('&')}`, [400, 413]],
       ['JSON body', '{"name":"J","email":"j@example.org","password":"a long enough password"}', [400, 403, 415], { 'content-type': 'application/json' }],
       ['text/plain body', 'name=T&email=t@example.org&password=a+long+enough+password', [400, 403, 415], { 'content-type': 'text/plain' }],
-      ['unknown charset', 'name=C&email=NEW&password=a+long+enough+password', [400, 403, 415], { 'content-type': 'application/x-www-form-urlencoded; charset=klingon' }],
+      [
+        'unknown charset',
+        'name=C&email=NEW&password=a+long+enough+password',
+        [400, 403, 415],
+        { 'content-type': 'application/x-www-form-urlencoded; charset=klingon' },
+      ],
       ['garbage gzip', 'name=G&email=NEW&password=a+long+enough+password', [400, 403, 415], { 'content-encoding': 'gzip' }],
     ];
     const probes: Probe[] = [];
@@ -1237,7 +1441,15 @@ describe('registration and sign-in forms', () => {
     const mine = await freshForm('/login');
     const theirs = await freshForm('/login');
     const fields = 'email=x%40example.org&password=whatever+it+is';
-    const post = (body: string, label: string, headers = mine.headers, path = mine.action): Probe => ({ method: 'POST', path, kind: 'page', headers, body, status: 403, label });
+    const post = (body: string, label: string, headers = mine.headers, path = mine.action): Probe => ({
+      method: 'POST',
+      path,
+      kind: 'page',
+      headers,
+      body,
+      status: 403,
+      label,
+    });
     await expectSane([
       post(fields, 'no token'),
       post(`_csrf=&${fields}`, 'empty token'),
@@ -1254,7 +1466,12 @@ describe('registration and sign-in forms', () => {
       post(`_csrf=${encodeURIComponent(theirs.csrf)}&${fields}`, 'their token and csrf cookie', withCookie(mine.headers, 'cv.csrf', theirs.csrf)),
       post(`_csrf=${encodeURIComponent(mine.csrf)}&${fields}`, 'token with another browser id', withCookie(mine.headers, 'cv.browser', 'forged')),
       post(`_csrf=${encodeURIComponent(theirs.csrf)}&${fields}`, 'their token on /records', { ...HTML, ...FORM, ...cookiesOf(alice, '/records') }, '/records'),
-      post(`_csrf=${encodeURIComponent(theirs.csrf)}`, 'their token on /apps/:id/remove', { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') }, `/apps/${authorizationId}/remove`),
+      post(
+        `_csrf=${encodeURIComponent(theirs.csrf)}`,
+        'their token on /apps/:id/remove',
+        { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') },
+        `/apps/${authorizationId}/remove`,
+      ),
     ]);
   });
 });
@@ -1292,7 +1509,13 @@ describe('interactions and consent', () => {
 
     await expectSane([
       // Another person at this interaction: not theirs (no interaction cookie), never a 500.
-      { path: `/interaction/${uid}`, kind: 'page', headers: { ...HTML, ...cookiesOf(bob, `/interaction/${uid}`) }, status: 400, label: 'Bob at Alice’s interaction' },
+      {
+        path: `/interaction/${uid}`,
+        kind: 'page',
+        headers: { ...HTML, ...cookiesOf(bob, `/interaction/${uid}`) },
+        status: 400,
+        label: 'Bob at Alice’s interaction',
+      },
       post(`_csrf=${encodeURIComponent(bobsCsrf)}&decision=allow&record=${bob.recordId}`, 400, 'Bob posts to Alice’s consent', theirs),
       post(`_csrf=${encodeURIComponent(bobsCsrf)}&email=x&password=y`, 400, 'Bob signs in at Alice’s interaction', theirs, `/interaction/${uid}/login`),
       post(`${csrfField}&email=x&password=y`, [303, 400], 'sign-in posted at the consent step', mine, `/interaction/${uid}/login`),
@@ -1328,8 +1551,20 @@ describe('interactions and consent', () => {
     expect(denied.status).toBeLessThan(500);
     await expectSane([
       post(`${csrfField}&decision=allow&record=${alice.recordId}`, [303, 400], 'consent posted again after finishing'),
-      { path: `/interaction/${uid}`, kind: 'page', headers: { ...HTML, ...cookiesOf(alice, `/interaction/${uid}`) }, status: [303, 400], label: 'finished interaction' },
-      { path: `/interaction/${uid}/register`, kind: 'page', headers: { ...HTML, ...cookiesOf(alice, `/interaction/${uid}/register`) }, status: [303, 400], label: 'finished interaction' },
+      {
+        path: `/interaction/${uid}`,
+        kind: 'page',
+        headers: { ...HTML, ...cookiesOf(alice, `/interaction/${uid}`) },
+        status: [303, 400],
+        label: 'finished interaction',
+      },
+      {
+        path: `/interaction/${uid}/register`,
+        kind: 'page',
+        headers: { ...HTML, ...cookiesOf(alice, `/interaction/${uid}/register`) },
+        status: [303, 400],
+        label: 'finished interaction',
+      },
     ]);
   });
 });
@@ -1363,14 +1598,70 @@ describe('records pages forms', () => {
       ['a body over the limit', `name=${'n'.repeat(20_000)}&birth_date=2020-02-02&relationship=child`, 413],
       ['too many fields', `${Array.from({ length: 80 }, (_, i) => `f${i}=1`).join('&')}`, [400, 413]],
     ];
-    const probes: Probe[] = cases.map(([label, fields, status]) => ({ method: 'POST', path: '/records', kind: 'page', headers, body: `${csrfField}&${fields}`, status, label }));
+    const probes: Probe[] = cases.map(([label, fields, status]) => ({
+      method: 'POST',
+      path: '/records',
+      kind: 'page',
+      headers,
+      body: `${csrfField}&${fields}`,
+      status,
+      label,
+    }));
     probes.push(
-      { method: 'POST', path: '/records', kind: 'page', headers: { ...headers, 'content-type': 'application/json' }, body: '{"name":"J"}', status: [400, 403, 415], label: 'JSON body' },
-      { method: 'POST', path: '/records', kind: 'page', headers: { ...headers, 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--', status: [400, 403, 415], label: 'multipart body' },
-      { method: 'POST', path: '/records', kind: 'page', headers: { ...headers, 'content-encoding': 'gzip' }, body: `${csrfField}&name=G`, status: [400, 403, 415], label: 'garbage gzip' },
-      { method: 'POST', path: '/records', kind: 'page', headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded; charset=klingon' }, body: `${csrfField}&name=C`, status: [400, 403, 415], label: 'unknown charset' },
-      { method: 'POST', path: `/apps/${NIL_UUID}/remove`, kind: 'page', headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') }, body: `${csrfField}&${'x'.repeat(5000)}=1`, status: [404, 413], label: 'body over the limit' },
-      { method: 'POST', path: `/apps/${NIL_UUID}/remove`, kind: 'page', headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') }, body: `${csrfField}&${Array.from({ length: 20 }, (_, i) => `f${i}=1`).join('&')}`, status: [404, 413], label: 'too many fields' },
+      {
+        method: 'POST',
+        path: '/records',
+        kind: 'page',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: '{"name":"J"}',
+        status: [400, 403, 415],
+        label: 'JSON body',
+      },
+      {
+        method: 'POST',
+        path: '/records',
+        kind: 'page',
+        headers: { ...headers, 'content-type': 'multipart/form-data; boundary=x' },
+        body: '--x--',
+        status: [400, 403, 415],
+        label: 'multipart body',
+      },
+      {
+        method: 'POST',
+        path: '/records',
+        kind: 'page',
+        headers: { ...headers, 'content-encoding': 'gzip' },
+        body: `${csrfField}&name=G`,
+        status: [400, 403, 415],
+        label: 'garbage gzip',
+      },
+      {
+        method: 'POST',
+        path: '/records',
+        kind: 'page',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded; charset=klingon' },
+        body: `${csrfField}&name=C`,
+        status: [400, 403, 415],
+        label: 'unknown charset',
+      },
+      {
+        method: 'POST',
+        path: `/apps/${NIL_UUID}/remove`,
+        kind: 'page',
+        headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') },
+        body: `${csrfField}&${'x'.repeat(5000)}=1`,
+        status: [404, 413],
+        label: 'body over the limit',
+      },
+      {
+        method: 'POST',
+        path: `/apps/${NIL_UUID}/remove`,
+        kind: 'page',
+        headers: { ...HTML, ...FORM, ...cookiesOf(alice, '/apps') },
+        body: `${csrfField}&${Array.from({ length: 20 }, (_, i) => `f${i}=1`).join('&')}`,
+        status: [404, 413],
+        label: 'too many fields',
+      },
     );
     await expectSane(probes);
     // Whatever was accepted, the pages that list it still render.

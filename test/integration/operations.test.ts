@@ -77,7 +77,10 @@ test('a token request moves its counter; a drop-off moves the packages gauge', a
   const clinic = await clinicApp(server);
   const bad = await fetch(`${server.issuer}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`).toString('base64')}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`).toString('base64')}`,
+    },
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'not-a-refresh-token' }),
   });
   expect(bad.status).toBe(400);
@@ -89,10 +92,14 @@ test('a token request moves its counter; a drop-off moves the packages gauge', a
   expect(valueOf(after, 'carevault_tokens_issued_total', issued)).toBe(valueOf(before, 'carevault_tokens_issued_total', issued) + 1);
   const refused = { grant_type: 'refresh_token', error: 'invalid_grant' };
   expect(valueOf(after, 'carevault_token_errors_total', refused)).toBe(valueOf(before, 'carevault_token_errors_total', refused) + 1);
-  expect(valueOf(after, 'carevault_token_refreshes_total', { outcome: 'refused' })).toBe(valueOf(before, 'carevault_token_refreshes_total', { outcome: 'refused' }) + 1);
+  expect(valueOf(after, 'carevault_token_refreshes_total', { outcome: 'refused' })).toBe(
+    valueOf(before, 'carevault_token_refreshes_total', { outcome: 'refused' }) + 1,
+  );
   expect(valueOf(after, 'carevault_dopu_packages', { status: 'pending' })).toBe(valueOf(before, 'carevault_dopu_packages', { status: 'pending' }) + 1);
   const tokenLatency = { area: 'token', method: 'POST', status_class: '2xx' };
-  expect(valueOf(after, 'carevault_http_request_duration_seconds_count', tokenLatency)).toBeGreaterThan(valueOf(before, 'carevault_http_request_duration_seconds_count', tokenLatency));
+  expect(valueOf(after, 'carevault_http_request_duration_seconds_count', tokenLatency)).toBeGreaterThan(
+    valueOf(before, 'carevault_http_request_duration_seconds_count', tokenLatency),
+  );
 }, 60_000);
 
 test('a consent, a code exchange, a refresh and FHIR reads move their counters', async () => {

@@ -34,7 +34,11 @@ async function observed<T>(record: string, work: () => Promise<T>): Promise<{ re
   } finally {
     stop();
   }
-  const lines = (await server.db.knex('audit_events').where({ record_id: record }).andWhere('id', '>', last ?? 0).orderBy('id')) as Line[];
+  const lines = (await server.db
+    .knex('audit_events')
+    .where({ record_id: record })
+    .andWhere('id', '>', last ?? 0)
+    .orderBy('id')) as Line[];
   return { result, statements, lines: lines.map(({ kind, client_id, person_id, details }) => ({ kind, client_id, person_id, details })) };
 }
 

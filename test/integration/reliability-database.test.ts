@@ -83,7 +83,9 @@ test('while the database is gone: 503 + Retry-After in each format; afterwards, 
   let after = await probes();
   while (after.health.status !== 200 && Date.now() - started < 10_000) after = await probes();
   console.log(`database back: answering again after ${Date.now() - started} ms, without a restart`);
-  expect([after.fhir.status, after.token.status, after.page.status, after.health.status, after.ready.status, after.api.status]).toEqual([200, 200, 200, 200, 200, 200]);
+  expect([after.fhir.status, after.token.status, after.page.status, after.health.status, after.ready.status, after.api.status]).toEqual([
+    200, 200, 200, 200, 200, 200,
+  ]);
 });
 
 test('connections killed under write load: no acknowledged write lost, no 500', async () => {
@@ -155,7 +157,8 @@ test('connections killed under refresh load: refreshes answer 200, or 503 with R
   const CHAINS = 4;
   const DURATION = 4000;
   const holders = [];
-  for (let chain = 0; chain < CHAINS; chain += 1) holders.push(await authorizedApp(server, `Refresh Chain ${chain}`, { ...RECORD_KEEPER, client_name: `Chain App ${chain}` }));
+  for (let chain = 0; chain < CHAINS; chain += 1)
+    holders.push(await authorizedApp(server, `Refresh Chain ${chain}`, { ...RECORD_KEEPER, client_name: `Chain App ${chain}` }));
   const statuses: Record<number, number> = {};
   const unexplained: string[] = [];
   let failures = 0;
@@ -200,7 +203,9 @@ test('connections killed under refresh load: refreshes answer 200, or 503 with R
   }
   running = false;
   await Promise.all(chains);
-  console.log(`refresh load with killed connections (${server.db.kind}): ${kills} kills, statuses ${JSON.stringify(statuses)}, transport failures ${failures}, unexplained ${unexplained.length}`);
+  console.log(
+    `refresh load with killed connections (${server.db.kind}): ${kills} kills, statuses ${JSON.stringify(statuses)}, transport failures ${failures}, unexplained ${unexplained.length}`,
+  );
   expect(statuses[200] ?? 0).toBeGreaterThan(10);
   expect(statuses[500] ?? 0).toBe(0);
   expect(unexplained).toEqual([]);

@@ -69,7 +69,9 @@ beforeAll(async () => {
   const pending = await fetch((await startAuthorization(app, { scope: 'openid patient/Observation.cruds' })).url, { redirect: 'manual' });
   interactionPath = new URL(pending.headers.get('location') ?? '/interaction/none', server.issuer).pathname;
   if (!appToken || !csrf.token || !interactionPath.startsWith('/interaction/')) {
-    throw new Error(`fuzz set-up incomplete: ${JSON.stringify({ appToken: Boolean(appToken), csrf: Boolean(csrf.token), interactionPath, status: pending.status })}`);
+    throw new Error(
+      `fuzz set-up incomplete: ${JSON.stringify({ appToken: Boolean(appToken), csrf: Boolean(csrf.token), interactionPath, status: pending.status })}`,
+    );
   }
 }, 120_000);
 
@@ -97,7 +99,7 @@ function seeded(seed: number): () => number {
   };
 }
 const random = seeded(13);
-const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
 type Probe = { label: string; method: string; path: string; headers: Record<string, string>; body?: Buffer; raw?: Buffer };
 
@@ -173,13 +175,82 @@ const TARGETS: Target[] = [
 ];
 
 const ODD_TEXT = [
-  '', ' ', '\u0000', 'a\u0000b', '\u202eevil', '\u200b', '😀'.repeat(50), '\ufeff', '\ud800', 'é'.normalize('NFD'), '%', '%zz', '%00', '%C3%28',
-  '../../etc/passwd', '<script>alert(1)</script>', "' or 1=1 --", '${7*7}', '{{7*7}}', 'null', 'true', '-1', '1e309', 'NaN', 'x'.repeat(5000),
-  'Patient/../Observation', 'urn:uuid:zzz', '\r\nSet-Cookie: x=y', 'a\tb', '\\', '"', "'",
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\u202eevil',
+  '\u200b',
+  '😀'.repeat(50),
+  '\ufeff',
+  '\ud800',
+  'é'.normalize('NFD'),
+  '%',
+  '%zz',
+  '%00',
+  '%C3%28',
+  '../../etc/passwd',
+  '<script>alert(1)</script>',
+  "' or 1=1 --",
+  '${7*7}',
+  '{{7*7}}',
+  'null',
+  'true',
+  '-1',
+  '1e309',
+  'NaN',
+  'x'.repeat(5000),
+  'Patient/../Observation',
+  'urn:uuid:zzz',
+  '\r\nSet-Cookie: x=y',
+  'a\tb',
+  '\\',
+  '"',
+  "'",
 ];
-const PARAMS = ['client_id', 'grant_type', 'code', 'redirect_uri', 'scope', 'state', 'response_type', 'code_challenge', 'code_challenge_method', 'refresh_token', 'token',
-  'email', 'password', 'name', 'code_verifier', 'user_code', 'decision', 'record', 'rules', 'pickup_code', 'answer', 'to', 'subject', 'text', 'birthDate', 'relationship',
-  '_count', '_id', 'subject:Patient', 'date', 'code:text', '_sort', 'patient', 'xsrf', 'logout', 'request', 'request_uri', 'prompt', 'aud', 'nonce', 'max_age'];
+const PARAMS = [
+  'client_id',
+  'grant_type',
+  'code',
+  'redirect_uri',
+  'scope',
+  'state',
+  'response_type',
+  'code_challenge',
+  'code_challenge_method',
+  'refresh_token',
+  'token',
+  'email',
+  'password',
+  'name',
+  'code_verifier',
+  'user_code',
+  'decision',
+  'record',
+  'rules',
+  'pickup_code',
+  'answer',
+  'to',
+  'subject',
+  'text',
+  'birthDate',
+  'relationship',
+  '_count',
+  '_id',
+  'subject:Patient',
+  'date',
+  'code:text',
+  '_sort',
+  'patient',
+  'xsrf',
+  'logout',
+  'request',
+  'request_uri',
+  'prompt',
+  'aud',
+  'nonce',
+  'max_age',
+];
 
 function encodeOdd(value: string): string {
   // Keep deliberate bad escapes as they are; encode the rest.
@@ -192,7 +263,10 @@ function oddForm(): string {
   const shapes = [
     () => Array.from({ length: 1 + Math.floor(random() * 6) }, () => `${pick(PARAMS)}=${encodeOdd(pick(ODD_TEXT))}`).join('&'),
     () => `${pick(PARAMS)}=1&${pick(PARAMS)}=2&${pick(PARAMS)}=${encodeOdd(pick(ODD_TEXT))}&${pick(PARAMS)}=${encodeOdd(pick(ODD_TEXT))}`,
-    () => { const p = pick(PARAMS); return `${p}=a&${p}=b&${p}=c`; },
+    () => {
+      const p = pick(PARAMS);
+      return `${p}=a&${p}=b&${p}=c`;
+    },
     () => `${pick(PARAMS)}[]=1&${pick(PARAMS)}[a][b]=2&__proto__[x]=1&constructor[prototype][y]=2`,
     () => Array.from({ length: 1500 }, (_, i) => `f${i}=${i}`).join('&'),
     () => pick(['%', '=', '&&&', '=&=', 'a=%E0%A4%A', 'a=%FF%FE', '%00=%00', 'a', '==a==', '&'.repeat(3000)]),
@@ -206,7 +280,12 @@ function deepJson(depth: number, open: string, close: string): string {
 }
 
 function oddJson(kind: 'json' | 'fhir'): string {
-  const resource = () => ({ resourceType: pick(['Observation', 'DocumentReference', 'Patient', 'Bogus', '', 7, null]), status: pick(['final', 'bogus', 7, null, [], {}]), code: pick([{ text: pick(ODD_TEXT) }, 'x', 1, [], null]), subject: pick([{ reference: pick(ODD_TEXT) }, 'Patient/x', null, 5]) });
+  const resource = () => ({
+    resourceType: pick(['Observation', 'DocumentReference', 'Patient', 'Bogus', '', 7, null]),
+    status: pick(['final', 'bogus', 7, null, [], {}]),
+    code: pick([{ text: pick(ODD_TEXT) }, 'x', 1, [], null]),
+    subject: pick([{ reference: pick(ODD_TEXT) }, 'Patient/x', null, 5]),
+  });
   const shapes = [
     () => '{',
     () => '{"a":',
@@ -225,34 +304,80 @@ function oddJson(kind: 'json' | 'fhir'): string {
     () => JSON.stringify(pick([null, 7, 'x', [], true, [resource()], { resources: 'x' }])),
     () => JSON.stringify(resource()),
     () => JSON.stringify({ ...resource(), extra: pick(ODD_TEXT), text: { div: pick(ODD_TEXT) }, meta: { versionId: pick(ODD_TEXT) } }),
-    () => JSON.stringify(kind === 'fhir' ? { ...resource(), resourceType: 'Observation', valueQuantity: { value: pick(['x', 1e308, -0, null, []]) } } : {
-      friendly_name: pick(ODD_TEXT), question: pick(ODD_TEXT), answer: pick(ODD_TEXT), resources: pick([[], [resource()], 'x', null]),
-      to: pick(ODD_TEXT), subject: pick(ODD_TEXT), text: pick(ODD_TEXT), attachments: pick([[{ filename: pick(ODD_TEXT), content_type: pick(ODD_TEXT), data: pick(ODD_TEXT) }], 'x', [null]]),
-      client_name: pick(ODD_TEXT), redirect_uris: pick([[pick(ODD_TEXT)], 'x', null]), rules: pick([[{ scope: pick(ODD_TEXT) }], 'x']),
-    }),
-    () => JSON.stringify({ resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'a\n'.repeat(300_000), data: 'QUJD'.repeat(200_000) } }] }),
-    () => JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, note: Array.from({ length: 5000 }, () => ({ text: pick(ODD_TEXT) })) }),
+    () =>
+      JSON.stringify(
+        kind === 'fhir'
+          ? { ...resource(), resourceType: 'Observation', valueQuantity: { value: pick(['x', 1e308, -0, null, []]) } }
+          : {
+              friendly_name: pick(ODD_TEXT),
+              question: pick(ODD_TEXT),
+              answer: pick(ODD_TEXT),
+              resources: pick([[], [resource()], 'x', null]),
+              to: pick(ODD_TEXT),
+              subject: pick(ODD_TEXT),
+              text: pick(ODD_TEXT),
+              attachments: pick([[{ filename: pick(ODD_TEXT), content_type: pick(ODD_TEXT), data: pick(ODD_TEXT) }], 'x', [null]]),
+              client_name: pick(ODD_TEXT),
+              redirect_uris: pick([[pick(ODD_TEXT)], 'x', null]),
+              rules: pick([[{ scope: pick(ODD_TEXT) }], 'x']),
+            },
+      ),
+    () =>
+      JSON.stringify({
+        resourceType: 'DocumentReference',
+        status: 'current',
+        content: [{ attachment: { contentType: 'a\n'.repeat(300_000), data: 'QUJD'.repeat(200_000) } }],
+      }),
+    () =>
+      JSON.stringify({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'x' },
+        note: Array.from({ length: 5000 }, () => ({ text: pick(ODD_TEXT) })),
+      }),
   ];
   return pick(shapes)();
 }
 
-const CONTENT_TYPES = ['application/json', 'application/fhir+json', 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16',
-  'application/json; charset=bogus', 'application/xml', '*/*', '', 'application/x-www-form-urlencoded; charset=iso-8859-1', 'application/fhir+json; fhirVersion=9'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/fhir+json',
+  'application/x-www-form-urlencoded',
+  'text/plain',
+  'multipart/form-data; boundary=x',
+  'application/json; charset=utf-16',
+  'application/json; charset=bogus',
+  'application/xml',
+  '*/*',
+  '',
+  'application/x-www-form-urlencoded; charset=iso-8859-1',
+  'application/fhir+json; fhirVersion=9',
+];
 const ACCEPTS = ['*/*', 'text/html', 'application/json', 'application/fhir+json', 'application/xml', 'image/png', '', 'text/html;q=0, */*;q=0'];
 
 function authHeaders(auth: Auth): Record<string, string> {
   const corrupt = random() < 0.2;
   switch (auth) {
     case 'bearer':
-      return { authorization: corrupt ? pick(['Bearer', 'Bearer ', `Bearer ${person.accessToken}x`, `bearer  ${person.accessToken}`, `DPoP ${person.accessToken}`, 'Basic Og==']) : `Bearer ${person.accessToken}` };
+      return {
+        authorization: corrupt
+          ? pick(['Bearer', 'Bearer ', `Bearer ${person.accessToken}x`, `bearer  ${person.accessToken}`, `DPoP ${person.accessToken}`, 'Basic Og=='])
+          : `Bearer ${person.accessToken}`,
+      };
     case 'app':
       return { authorization: corrupt ? pick(['Bearer \u0000', `Bearer ${appToken.slice(1)}`, 'Bearer a b c']) : `Bearer ${appToken}` };
     case 'client':
-      return { authorization: corrupt ? pick(['Basic', 'Basic %%%', `Basic ${Buffer.from(':').toString('base64')}`, `Basic ${Buffer.from('a:b:c').toString('base64')}`]) : basicOf(person.app) };
+      return {
+        authorization: corrupt
+          ? pick(['Basic', 'Basic %%%', `Basic ${Buffer.from(':').toString('base64')}`, `Basic ${Buffer.from('a:b:c').toString('base64')}`])
+          : basicOf(person.app),
+      };
     case 'registration':
       return { authorization: corrupt ? 'Bearer nope' : `Bearer ${INITIAL_ACCESS_TOKEN}` };
     case 'page':
-      return corrupt ? { cookie: pick(['_session=%%%', 'a=j:{"x":1}', `${csrf.cookie}; ${csrf.cookie}`, '\u00ff=\u00ff'.replace(/[^\x20-\x7e]/g, 'x')]) } : { cookie: csrf.cookie };
+      return corrupt
+        ? { cookie: pick(['_session=%%%', 'a=j:{"x":1}', `${csrf.cookie}; ${csrf.cookie}`, '\u00ff=\u00ff'.replace(/[^\x20-\x7e]/g, 'x')]) }
+        : { cookie: csrf.cookie };
     default:
       return {};
   }
@@ -290,7 +415,10 @@ function probeFor(index: number): Probe {
   const extra = random();
   if (extra < 0.004 && method !== 'GET' && method !== 'HEAD') body = Buffer.alloc(6 * 1024 * 1024, 0x61);
   else if (extra < 0.01) headers['content-encoding'] = pick(['gzip', 'deflate', 'br', 'bogus']);
-  const oddPath = random() < 0.08 ? pick([`${path}%`, `${path}/%2e%2e/`, `${path}%00`, `//${path}`, `${path}/..;/`, `${path}/${'x'.repeat(3000)}`, path.replace(/\/[^/]*$/, '/%E0%A4%A')]) : path;
+  const oddPath =
+    random() < 0.08
+      ? pick([`${path}%`, `${path}/%2e%2e/`, `${path}%00`, `//${path}`, `${path}/..;/`, `${path}/${'x'.repeat(3000)}`, path.replace(/\/[^/]*$/, '/%E0%A4%A')])
+      : path;
   const buffer = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
   return { label: `#${index} ${method} ${oddPath.slice(0, 80)}`, method, path: `${oddPath}${query}`, headers, body: buffer };
 }
@@ -389,11 +517,17 @@ test(`${TOTAL} malformed requests across every endpoint and form: no 5xx, no cra
   );
   agent.destroy();
   const seconds = (Date.now() - started) / 1000;
-  const exited = await Promise.race([server.exited.then((exit) => `exited ${JSON.stringify(exit)}`), new Promise<undefined>((resolve) => setTimeout(resolve, 100))]);
+  const exited = await Promise.race([
+    server.exited.then((exit) => `exited ${JSON.stringify(exit)}`),
+    new Promise<undefined>((resolve) => setTimeout(resolve, 100)),
+  ]);
   const crashes = exited ? [exited] : [];
   const alive = exited ? 0 : (await fetch(`${server.issuer}/healthz`)).status;
   const answered = [...statuses.values()].reduce((a, b) => a + b, 0);
-  const byClass = [...statuses.entries()].sort(([a], [b]) => a - b).map(([status, count]) => `${status}×${count}`).join(' ');
+  const byClass = [...statuses.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([status, count]) => `${status}×${count}`)
+    .join(' ');
   console.log(
     `fuzz: ${probes.length} requests sent in ${seconds.toFixed(1)} s across ${TARGETS.length} endpoints and forms (+ raw), ${answered} answered [${byClass}]; ` +
       `without an answer: ${JSON.stringify(Object.fromEntries(transport))}; 5xx seen: ${serverErrors.length}; crashes: ${crashes.length}; /healthz afterwards: ${alive}`,
@@ -405,10 +539,23 @@ test(`${TOTAL} malformed requests across every endpoint and form: no 5xx, no cra
   expect(crashes).toEqual([]);
   expect(alive).toBe(200);
   // The server's log: structured lines only, and none of the credentials the fuzz carried.
-  const lines = server.stderr().split('\n').filter((line) => line.trim() !== '' && !line.startsWith('oidc-provider WARNING'));
+  const lines = server
+    .stderr()
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('oidc-provider WARNING'));
   expect(lines.filter((line) => !line.startsWith('{'))).toEqual([]);
-  const secrets = { access_token: person.accessToken, app_token: appToken, initial_access_token: INITIAL_ACCESS_TOKEN, client_secret: person.app.clientSecret ?? '', csrf: csrf.token };
-  expect(Object.entries(secrets).filter(([, secret]) => server.stderr().includes(secret)).map(([name]) => name)).toEqual([]);
+  const secrets = {
+    access_token: person.accessToken,
+    app_token: appToken,
+    initial_access_token: INITIAL_ACCESS_TOKEN,
+    client_secret: person.app.clientSecret ?? '',
+    csrf: csrf.token,
+  };
+  expect(
+    Object.entries(secrets)
+      .filter(([, secret]) => server.stderr().includes(secret))
+      .map(([name]) => name),
+  ).toEqual([]);
   // Nearly everything is answered; a request cut short is only one the server refused mid-body.
   expect(answered).toBeGreaterThan(probes.length * 0.97);
 }, 180_000);

@@ -24,7 +24,14 @@ afterAll(async () => {
 function post(agent: http.Agent, accessToken: string, body: string): Promise<{ status: number; id?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: 'localhost', port: target.port, method: 'POST', path: '/fhir/Observation', agent, headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: 'localhost',
+        port: target.port,
+        method: 'POST',
+        path: '/fhir/Observation',
+        agent,
+        headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));

@@ -39,7 +39,11 @@ function register(server: TestServer, document: Record<string, unknown>) {
 }
 
 const withKeysAt = (jwksUri: string) => ({ ...WEIGHT_TRACKER, token_endpoint_auth_method: 'private_key_jwt', jwks_uri: jwksUri });
-const withSectorAt = (sectorUri: string) => ({ ...WEIGHT_TRACKER, redirect_uris: ['https://a.example/cb', 'https://b.example/cb'], sector_identifier_uri: sectorUri });
+const withSectorAt = (sectorUri: string) => ({
+  ...WEIGHT_TRACKER,
+  redirect_uris: ['https://a.example/cb', 'https://b.example/cb'],
+  sector_identifier_uri: sectorUri,
+});
 
 test('internal sector_identifier_uri and jwks_uri are refused, and never contacted', async () => {
   const cases: [string, Record<string, unknown>][] = [
@@ -59,7 +63,12 @@ test('internal sector_identifier_uri and jwks_uri are refused, and never contact
   for (const [label, document] of cases) {
     const res = await register(strict, document);
     const body = (await res.json()) as { error?: string; error_description?: string };
-    if (res.status === 400 && body.error === 'invalid_client_metadata' && /(sector_identifier_uri|jwks_uri) must not point at/.test(body.error_description ?? '')) refused.push(label);
+    if (
+      res.status === 400 &&
+      body.error === 'invalid_client_metadata' &&
+      /(sector_identifier_uri|jwks_uri) must not point at/.test(body.error_description ?? '')
+    )
+      refused.push(label);
     else console.log(`${label}: ${res.status} ${JSON.stringify(body)}`);
   }
   // The CLI's path refuses too.

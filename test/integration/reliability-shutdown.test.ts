@@ -128,6 +128,9 @@ test('SIGTERM under keep-alive load: every accepted request answered, none reset
   expect(idleResult).toEqual({ first: 200, second: 200, closing: true, reused: true });
   expect(code).toBe(0);
   expect(seconds).toBeLessThan(SHUTDOWN_TIMEOUT);
-  const lines = server.stderr().split('\n').filter((line) => line.startsWith('{'));
+  const lines = server
+    .stderr()
+    .split('\n')
+    .filter((line) => line.startsWith('{'));
   expect(lines.map((line) => (JSON.parse(line) as { message: string }).message)).toEqual(expect.arrayContaining(['shutting down', 'shut down']));
 }, 60_000);

@@ -14,8 +14,11 @@ let dir: string;
 
 function build(...args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(ROOT, 'scripts', 'build.js'), '--root', dir, ...args], { env: { ...process.env, NODE_OPTIONS: '' } }, (error, _stdout, stderr) =>
-      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(),
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'scripts', 'build.js'), '--root', dir, ...args],
+      { env: { ...process.env, NODE_OPTIONS: '' } },
+      (error, _stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve()),
     );
   });
 }

@@ -97,7 +97,9 @@ export async function authorizeInBrowser(
   }
   if (page.html.includes('>Allow</button>')) {
     const valuesOf = (name: string) =>
-      [...page.html.matchAll(/<input\b[^>]*>/g)].map(([tag]) => tag).filter((tag) => tag.includes(`name="${name}"`) && !tag.includes('type="hidden"'))
+      [...page.html.matchAll(/<input\b[^>]*>/g)]
+        .map(([tag]) => tag)
+        .filter((tag) => tag.includes(`name="${name}"`) && !tag.includes('type="hidden"'))
         .map((tag) => /\bvalue="([^"]*)"/.exec(tag)?.[1] ?? '');
     const record = options.record ?? valuesOf('record')[0];
     const fields = { decision: options.decision ?? 'allow', ...(record ? { record } : {}) };

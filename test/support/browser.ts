@@ -60,7 +60,13 @@ export class Browser {
     const res = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.remember(url, res.headers);
     const location = res.headers.get('location') ?? undefined;
-    return { status: res.status, url: url.toString(), html: await res.text(), location: location ? new URL(location, url).toString() : undefined, headers: res.headers };
+    return {
+      status: res.status,
+      url: url.toString(),
+      html: await res.text(),
+      location: location ? new URL(location, url).toString() : undefined,
+      headers: res.headers,
+    };
   }
 
   /** Follows redirects within this origin; stops at a redirect elsewhere (e.g. the app's callback). */
@@ -96,8 +102,7 @@ export class Browser {
       if (!name || /\bdisabled\b/.test(tag)) continue;
       const ticked = /\bchecked\b/.test(tag);
       const include =
-        type === 'hidden' ||
-        ((type === 'checkbox' || type === 'radio') && ((ticked && !options.uncheck?.includes(value)) || options.check?.includes(value)));
+        type === 'hidden' || ((type === 'checkbox' || type === 'radio') && ((ticked && !options.uncheck?.includes(value)) || options.check?.includes(value)));
       if (include) (values[name] ??= []).push(value);
     }
     const target = new URL(decode(form[1] ?? ''), page.url).toString();
@@ -112,5 +117,7 @@ function decode(text: string): string {
 
 /** Text of the page with tags removed, for asserting what a person reads. */
 export function textOf(html: string): string {
-  return decode(html.replace(/<[^>]+>/g, ' ')).replace(/\s+/g, ' ').trim();
+  return decode(html.replace(/<[^>]+>/g, ' '))
+    .replace(/\s+/g, ' ')
+    .trim();
 }

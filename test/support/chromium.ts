@@ -85,9 +85,7 @@ export async function launchChromium(): Promise<Chromium> {
       context.on('close', () => contexts.delete(context));
       context.setDefaultTimeout(timeoutMs);
       context.setDefaultNavigationTimeout(timeoutMs);
-      await context.route(CALLBACK_ROUTE, (route) =>
-        route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: CALLBACK_PAGE }),
-      );
+      await context.route(CALLBACK_ROUTE, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: CALLBACK_PAGE }));
       const page = await context.newPage();
       return { context, page };
     },

@@ -107,7 +107,9 @@ export async function clinicApp(server: TestServer, name = 'Riverside Clinic', c
     token,
     call,
     async dropOff(overrides = {}) {
-      const res = await call('/api/dopu/packages', { body: { friendly_name: 'Results from your visit', question: QUESTION, answer: ANSWER, resources: sampleResources(), ...overrides } });
+      const res = await call('/api/dopu/packages', {
+        body: { friendly_name: 'Results from your visit', question: QUESTION, answer: ANSWER, resources: sampleResources(), ...overrides },
+      });
       if (res.status !== 201) throw new Error(`drop-off refused: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body;
     },
@@ -150,7 +152,9 @@ export async function reachReview(browser: Browser, code: string, text = ANSWER,
 
 /** Every row of every table in the public schema as text, as `pg_dump` would reveal them. */
 export async function dumpEverything(server: TestServer): Promise<{ tables: number; rows: number; text: string }> {
-  const { rows: tables } = (await server.db.knex.raw(`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`)) as {
+  const { rows: tables } = (await server.db.knex.raw(
+    `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1`,
+  )) as {
     rows: { table_name: string }[];
   };
   let text = '';

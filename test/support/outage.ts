@@ -24,7 +24,9 @@ export function outageOf(server: TestServer): Outage {
     const name = new URL(url).pathname.slice(1);
     const admin: Knex = knexFactory({ client: 'pg', connection: { connectionString: url.replace(`/${name}`, '/postgres') }, pool: { min: 0, max: 1 } });
     const cutConnections = async () => {
-      const result = await admin.raw('select count(pg_terminate_backend(pid)) as cut from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [name]);
+      const result = await admin.raw('select count(pg_terminate_backend(pid)) as cut from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [
+        name,
+      ]);
       return Number((result.rows[0] as { cut: string }).cut);
     };
     return {

@@ -81,7 +81,10 @@ export async function newServerTarget(): Promise<ServerTarget> {
           else if (!probing) {
             probing = true;
             fetch(`http://localhost:${port}/healthz`)
-              .then((res) => (res.ok ? ready() : undefined), () => undefined)
+              .then(
+                (res) => (res.ok ? ready() : undefined),
+                () => undefined,
+              )
               .finally(() => (probing = false));
           }
         }, 50);

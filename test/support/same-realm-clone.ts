@@ -15,8 +15,7 @@ function sameRealm(value: unknown): unknown {
   return value;
 }
 
-globalThis.structuredClone = ((value: unknown, options?: StructuredSerializeOptions) =>
-  sameRealm(nativeClone(value, options))) as typeof structuredClone;
+globalThis.structuredClone = ((value: unknown, options?: StructuredSerializeOptions) => sameRealm(nativeClone(value, options))) as typeof structuredClone;
 
 // oidc-provider warns once at import that Node 20 is not its supported runtime; tests run on 20.
 const warn = console.warn.bind(console);

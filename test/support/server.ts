@@ -18,7 +18,11 @@ export type TestServer = Carevault & { config: Config; issuer: string; stop(): P
  * issuer on that server's database (its own port); stopping the second leaves the data alone.
  * `features` replaces the server's list of connectivity options.
  */
-export async function startTestServer(overrides: Record<string, string> = {}, sameDatabaseAs?: TestServer, features?: readonly FeatureDefinition[]): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, string> = {},
+  sameDatabaseAs?: TestServer,
+  features?: readonly FeatureDefinition[],
+): Promise<TestServer> {
   const port = await freePort();
   const shared = sameDatabaseAs?.config;
   const dataDir = shared?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cv-test-'));

@@ -40,7 +40,9 @@ describe('checkAttachment accepts', () => {
   });
 
   test('a CDA with a namespace prefix, a BOM, comments and processing instructions before the root', () => {
-    const prefixed = Buffer.from('\uFEFF<?xml version="1.0"?>\n<!-- sent by Riverside -->\n<?xml-stylesheet href="cda.xsl"?>\n<hl7:ClinicalDocument xmlns:hl7="urn:hl7-org:v3"><hl7:code code="11506-3" codeSystem="2.16.840.1.113883.6.1"/></hl7:ClinicalDocument>');
+    const prefixed = Buffer.from(
+      '\uFEFF<?xml version="1.0"?>\n<!-- sent by Riverside -->\n<?xml-stylesheet href="cda.xsl"?>\n<hl7:ClinicalDocument xmlns:hl7="urn:hl7-org:v3"><hl7:code code="11506-3" codeSystem="2.16.840.1.113883.6.1"/></hl7:ClinicalDocument>',
+    );
     expect(checkAttachment({ filename: 'n.xml', contentType: 'text/xml', content: prefixed }, 0).kind).toBe('cda');
     expect(cdaDocumentCode(prefixed)).toEqual({ system: 'http://loinc.org', code: '11506-3' });
     expect(cdaDocumentCode(CCDA)).toEqual({ system: 'http://loinc.org', code: '34133-9', display: 'Summarization of Episode Note' });
@@ -53,17 +55,27 @@ describe('checkAttachment refuses, naming the file and the reason', () => {
       'The attachment "cat.gif" is of type image/gif, which carevault does not accept: attach PDF, PNG, JPEG, plain text, C-CDA/CDA (XML) or FHIR (JSON).',
     );
     expect(refusal(() => checkAttachment({ filename: 'page.html', contentType: 'text/html', content: Buffer.from('<p>') }, 0))).toMatch(/of type text\/html/);
-    expect(refusal(() => checkAttachment({ filename: 'run.exe', contentType: 'application/octet-stream', content: Buffer.from('MZ') }, 0))).toMatch(/"run\.exe" is of an unknown type/);
+    expect(refusal(() => checkAttachment({ filename: 'run.exe', contentType: 'application/octet-stream', content: Buffer.from('MZ') }, 0))).toMatch(
+      /"run\.exe" is of an unknown type/,
+    );
     expect(refusal(() => checkAttachment({ filename: 'x', contentType: '', content: PDF }, 0))).toMatch(/of type unknown/);
   });
 
   test('content that is not what its type says', () => {
-    expect(refusal(() => checkAttachment({ filename: 'a.pdf', contentType: 'application/pdf', content: PNG }, 0))).toBe('The attachment "a.pdf" is not a PDF, though its type says so.');
+    expect(refusal(() => checkAttachment({ filename: 'a.pdf', contentType: 'application/pdf', content: PNG }, 0))).toBe(
+      'The attachment "a.pdf" is not a PDF, though its type says so.',
+    );
     expect(refusal(() => checkAttachment({ filename: 'a.png', contentType: 'image/png', content: JPEG }, 0))).toMatch(/is not a PNG image/);
     expect(refusal(() => checkAttachment({ filename: 'a.jpg', contentType: 'image/jpeg', content: PNG }, 0))).toMatch(/is not a JPEG image/);
-    expect(refusal(() => checkAttachment({ filename: 'a.txt', contentType: 'text/plain', content: Buffer.from([0x41, 0x00, 0x42]) }, 0))).toMatch(/is not a plain text/);
-    expect(refusal(() => checkAttachment({ filename: 'a.json', contentType: 'application/json', content: Buffer.from('{"name": "x"}') }, 0))).toMatch(/is not a FHIR resource/);
-    expect(refusal(() => checkAttachment({ filename: 'a.json', contentType: 'application/json', content: Buffer.from('[1,2]') }, 0))).toMatch(/is not a FHIR resource/);
+    expect(refusal(() => checkAttachment({ filename: 'a.txt', contentType: 'text/plain', content: Buffer.from([0x41, 0x00, 0x42]) }, 0))).toMatch(
+      /is not a plain text/,
+    );
+    expect(refusal(() => checkAttachment({ filename: 'a.json', contentType: 'application/json', content: Buffer.from('{"name": "x"}') }, 0))).toMatch(
+      /is not a FHIR resource/,
+    );
+    expect(refusal(() => checkAttachment({ filename: 'a.json', contentType: 'application/json', content: Buffer.from('[1,2]') }, 0))).toMatch(
+      /is not a FHIR resource/,
+    );
   });
 
   test('XML that is not a CDA: another root, the wrong namespace, a DOCTYPE', () => {
@@ -75,7 +87,9 @@ describe('checkAttachment refuses, naming the file and the reason', () => {
       '<x:ClinicalDocument xmlns:y="urn:hl7-org:v3"/>',
     ];
     for (const xml of cases) {
-      expect(refusal(() => checkAttachment({ filename: 'doc.xml', contentType: 'application/xml', content: Buffer.from(xml) }, 0))).toMatch(/is not a CDA document \(its root element must be ClinicalDocument in the urn:hl7-org:v3 namespace\)/);
+      expect(refusal(() => checkAttachment({ filename: 'doc.xml', contentType: 'application/xml', content: Buffer.from(xml) }, 0))).toMatch(
+        /is not a CDA document \(its root element must be ClinicalDocument in the urn:hl7-org:v3 namespace\)/,
+      );
     }
   });
 });
@@ -84,9 +98,24 @@ describe('checkAttachments', () => {
   const png = { filename: 'p.png', contentType: 'image/png', content: PNG };
 
   test('20 attachments pass, 21 are refused', () => {
-    expect(checkAttachments(Array.from({ length: 20 }, () => png), 0)).toHaveLength(20);
-    expect(() => checkAttachments(Array.from({ length: 21 }, () => png), 0)).toThrow(RefusedMessage);
-    expect(() => checkAttachments(Array.from({ length: 21 }, () => png), 0)).toThrow('A message can carry at most 20 attachments; this one has 21.');
+    expect(
+      checkAttachments(
+        Array.from({ length: 20 }, () => png),
+        0,
+      ),
+    ).toHaveLength(20);
+    expect(() =>
+      checkAttachments(
+        Array.from({ length: 21 }, () => png),
+        0,
+      ),
+    ).toThrow(RefusedMessage);
+    expect(() =>
+      checkAttachments(
+        Array.from({ length: 21 }, () => png),
+        0,
+      ),
+    ).toThrow('A message can carry at most 20 attachments; this one has 21.');
   });
 
   test('25 MB with the text passes; a byte more is refused', () => {
@@ -128,7 +157,7 @@ describe('cleanFilename', () => {
   });
 });
 
-describe('storedFilename: the checked kind\'s extension ends every name', () => {
+describe("storedFilename: the checked kind's extension ends every name", () => {
   test.each([
     ['scan\u202Efdp.js', 'pdf', 'scanfdp.js.pdf'],
     ['page.html', 'text', 'page.html.txt'],

@@ -37,7 +37,13 @@ test('defaults: direct.localhost, no SMTP receiver, no TLS', () => {
 });
 
 test('values are normalized', () => {
-  const config = loadConfig({ ...CLEAN, DIRECT_DOMAIN: ' Direct.Example.ORG ', DIRECT_SMTP_PORT: '2525', DIRECT_TLS_CERT: 'tls/cert.pem', DIRECT_TLS_KEY: 'tls/key.pem' });
+  const config = loadConfig({
+    ...CLEAN,
+    DIRECT_DOMAIN: ' Direct.Example.ORG ',
+    DIRECT_SMTP_PORT: '2525',
+    DIRECT_TLS_CERT: 'tls/cert.pem',
+    DIRECT_TLS_KEY: 'tls/key.pem',
+  });
   expect(config.direct).toEqual({
     domain: 'direct.example.org',
     smtpPort: 2525,
@@ -49,7 +55,12 @@ test('values are normalized', () => {
 test('SMTP AUTH has limits of its own: the sign-in settings do not move them', () => {
   const signIn = { SIGNIN_FAILURES_PER_ACCOUNT: '2', SIGNIN_FAILURES_PER_ADDRESS: '3', SIGNIN_LOCK_DURATION: '60' };
   expect(loadConfig({ ...CLEAN, ...signIn }).direct.smtpAuth).toEqual(SMTP_AUTH_DEFAULTS);
-  const own = loadConfig({ ...CLEAN, DIRECT_SMTP_AUTH_FAILURES_PER_APP: '7', DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS: '70', DIRECT_SMTP_AUTH_LOCK_DURATION: '120' });
+  const own = loadConfig({
+    ...CLEAN,
+    DIRECT_SMTP_AUTH_FAILURES_PER_APP: '7',
+    DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS: '70',
+    DIRECT_SMTP_AUTH_LOCK_DURATION: '120',
+  });
   expect(own.direct.smtpAuth).toEqual({ failuresPerApp: 7, failuresPerAddress: 70, lockDuration: 120 });
   expect(failure({ DIRECT_SMTP_AUTH_FAILURES_PER_APP: '0' })).toMatch(/^setting DIRECT_SMTP_AUTH_FAILURES_PER_APP is invalid/);
 });

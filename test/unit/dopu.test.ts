@@ -77,7 +77,9 @@ describe('sealing under the answer', () => {
     const sealed = seal(Buffer.from('{"secret":true}'), await keys.derive('Blue Whale', salt, keys.current), id);
     expect(open(sealed, await keys.derive(' blue whale', salt, 2), id)?.toString()).toBe('{"secret":true}');
     expect(open(sealed, await deriveKey('Blue Whale', salt), id)).toBeUndefined();
-    expect(open(sealed, await createPackageKeys(async () => Buffer.from('another-pepper-of-at-least-32-characters')).derive('Blue Whale', salt, 2), id)).toBeUndefined();
+    expect(
+      open(sealed, await createPackageKeys(async () => Buffer.from('another-pepper-of-at-least-32-characters')).derive('Blue Whale', salt, 2), id),
+    ).toBeUndefined();
     const legacy = seal(Buffer.from('{"old":true}'), await deriveKey('Blue Whale', salt), id);
     expect(open(legacy, await keys.derive('Blue Whale', salt, 1), id)?.toString()).toBe('{"old":true}');
     await expect(keys.derive('Blue Whale', salt, 3)).rejects.toThrow('package key version 3 is not one this server knows');
@@ -110,18 +112,27 @@ describe('dropped-off resources', () => {
       throw new Error('accepted');
     };
     expect(checkContents(sampleResources())).toHaveLength(3);
-    expect(refused([observation, { ...condition, clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'bogus' }] } }])).toMatch(/^resources\[1\]\.clinicalStatus/);
+    expect(
+      refused([
+        observation,
+        { ...condition, clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'bogus' }] } },
+      ]),
+    ).toMatch(/^resources\[1\]\.clinicalStatus/);
     expect(refused([{ ...observation, status: 'bogus' }])).toMatch(/^resources\[0\]\.status: "bogus" is not an allowed code here/);
     const { status: _status, ...withoutStatus } = observation as Record<string, unknown>;
     expect(refused([withoutStatus])).toMatch(/^resources\[0\]\.status: The required element "status" is missing\./);
     expect(refused([{ ...observation, colour: 'red' }])).toBe('resources[0].colour: "colour" is not an element FHIR R4 defines here.');
     expect(refused([{ resourceType: 'Patient', name: [{ text: 'Someone' }] }])).toMatch(/^resources\[0\]\.resourceType: a package cannot carry a Patient/);
-    expect(refused([{ resourceType: 'Organization', name: 'Clinic' }])).toMatch(/^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, Condition/);
+    expect(refused([{ resourceType: 'Organization', name: 'Clinic' }])).toMatch(
+      /^resources\[0\]\.resourceType: must be one of the types a record holds: Observation, Condition/,
+    );
     expect(refused(['text'])).toBe('resources[0]: must be a FHIR resource (a JSON object).');
     expect(refused([{ ...observation, subject: { reference: 'Group/7' } }])).toMatch(/^resources\[0\]\.subject: must be a Reference to the patient/);
     expect(refused([{ ...observation, subject: 'Patient/7' }])).toMatch(/^resources\[0\]\.subject: /);
     expect(refused([observation, { ...observation }])).toMatch(/^resources\[1\]\.id: another Observation in the package has the id "weight-1"/);
-    expect(refused([{ ...observation, note: [{ text: 'a\u0000b' }] }])).toBe('resources[0].note[0].text: text cannot contain NUL characters or broken Unicode.');
+    expect(refused([{ ...observation, note: [{ text: 'a\u0000b' }] }])).toBe(
+      'resources[0].note[0].text: text cannot contain NUL characters or broken Unicode.',
+    );
   });
 
   test('go into a record with new ids, references between them kept, and the patient re-pointed', () => {
@@ -179,7 +190,13 @@ describe('words shown in the pickup email and page', () => {
       ['Open RESULTS.PDF', 'RESULTS.PDF'],
     ];
     for (const [text, address] of found) expect([text, webAddressIn(text)]).toEqual([text, address]);
-    for (const text of ['Dr. Smith’s results (v1.2), e.g. weight — St. Mary’s', 'Results from 2 Jan 2026, 10.30 a.m.', 'What is the name of the toy you brought to the clinic?', 'No. 5, U.S.A., i.e. Mr. Avery', 'Blood pressure 120/80']) {
+    for (const text of [
+      'Dr. Smith’s results (v1.2), e.g. weight — St. Mary’s',
+      'Results from 2 Jan 2026, 10.30 a.m.',
+      'What is the name of the toy you brought to the clinic?',
+      'No. 5, U.S.A., i.e. Mr. Avery',
+      'Blood pressure 120/80',
+    ]) {
       expect([text, webAddressIn(text)]).toEqual([text, undefined]);
     }
   });
@@ -198,10 +215,18 @@ describe('settings', () => {
     const defaults = loadConfig({ ISSUER: 'https://vault.example.org', SMTP_URL: '', MAIL_FROM: '', ...unset });
     expect(defaults.mail).toEqual({ smtpUrl: undefined, from: 'carevault <no-reply@vault.example.org>' });
     expect([defaults.pickupCodeFailuresPerAddress, defaults.pickupWrongAnswersPerPerson, defaults.pickupEmailsPerApp]).toEqual([20, 10, 20]);
-    const set = loadConfig({ SMTP_URL: 'smtps://user:secret@mail.example.org:465', MAIL_FROM: 'Vault <vault@example.org>', PICKUP_CODE_FAILURES_PER_ADDRESS: '7', PICKUP_WRONG_ANSWERS_PER_PERSON: '4', PICKUP_EMAILS_PER_APP: '100' });
+    const set = loadConfig({
+      SMTP_URL: 'smtps://user:secret@mail.example.org:465',
+      MAIL_FROM: 'Vault <vault@example.org>',
+      PICKUP_CODE_FAILURES_PER_ADDRESS: '7',
+      PICKUP_WRONG_ANSWERS_PER_PERSON: '4',
+      PICKUP_EMAILS_PER_APP: '100',
+    });
     expect(set.mail).toEqual({ smtpUrl: 'smtps://user:secret@mail.example.org:465', from: 'Vault <vault@example.org>' });
     expect([set.pickupCodeFailuresPerAddress, set.pickupWrongAnswersPerPerson, set.pickupEmailsPerApp]).toEqual([7, 4, 100]);
-    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.org' })).toThrow(new ConfigError('setting SMTP_URL is invalid: must be an smtp:// or smtps:// URL'));
+    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.org' })).toThrow(
+      new ConfigError('setting SMTP_URL is invalid: must be an smtp:// or smtps:// URL'),
+    );
     for (const name of ['PICKUP_CODE_FAILURES_PER_ADDRESS', 'PICKUP_WRONG_ANSWERS_PER_PERSON', 'PICKUP_EMAILS_PER_APP']) {
       expect(() => loadConfig({ [name]: '0' })).toThrow(new RegExp(`^setting ${name} is invalid`));
     }

@@ -8,8 +8,27 @@ import { validateResource } from '../../src/fhir/validation';
 
 const PATTERNS = ['^[^\\s]+(\\s[^\\s]+)*$', '^[ \\r\\n\\t\\S]+$', '^\\S*$', '^urn:oid:[0-2](\\.(0|[1-9][0-9]*))+$'];
 const SAMPLES = [
-  '', 'a', ' a', 'a ', 'a b', 'a  b', 'a\tb', 'a\u00a0b', 'text/plain', 'x\ny', 'x\u2028y', '😀 😀', '\u000b',
-  'urn:oid:1.2.3', 'urn:oid:3.1', 'urn:oid:1', 'urn:oid:1.02', 'urn:oid:2.0.10', 'urn:oid:1.', 'urn:oid:1..2', 'http://x.example/a b',
+  '',
+  'a',
+  ' a',
+  'a ',
+  'a b',
+  'a  b',
+  'a\tb',
+  'a\u00a0b',
+  'text/plain',
+  'x\ny',
+  'x\u2028y',
+  '😀 😀',
+  '\u000b',
+  'urn:oid:1.2.3',
+  'urn:oid:3.1',
+  'urn:oid:1',
+  'urn:oid:1.02',
+  'urn:oid:2.0.10',
+  'urn:oid:1.',
+  'urn:oid:1..2',
+  'http://x.example/a b',
 ];
 
 test('the linear checks agree with the schema expressions', () => {
@@ -41,7 +60,11 @@ test('a resource with multi-megabyte values is validated, not overflowing the st
   );
   expect(result.valid).toBe(false);
   const fine = validateResource(
-    { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'application/pdf', data: Buffer.alloc(3_000_000, 1).toString('base64') } }] },
+    {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      content: [{ attachment: { contentType: 'application/pdf', data: Buffer.alloc(3_000_000, 1).toString('base64') } }],
+    },
     'DocumentReference',
   );
   expect(fine).toEqual({ valid: true });

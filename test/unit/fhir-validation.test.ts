@@ -13,9 +13,7 @@ function weight(): Json {
     meta: { versionId: '1', lastUpdated: '2024-05-01T10:00:00Z' },
     text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Weight 72.5 kg</div>' },
     status: 'final',
-    category: [
-      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
-    ],
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
     code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
     subject: patientRef,
     effectiveDateTime: '2024-05-01T08:30:00+02:00',
@@ -51,9 +49,7 @@ const VALID: Record<RecordType, () => Json> = {
     resourceType: 'MedicationStatement',
     status: 'active',
     medicationCodeableConcept: {
-      coding: [
-        { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '197361', display: 'Amlodipine 5 MG Oral Tablet' },
-      ],
+      coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '197361', display: 'Amlodipine 5 MG Oral Tablet' }],
     },
     subject: patientRef,
     dosage: [{ text: 'One tablet daily' }],
@@ -175,9 +171,7 @@ describe('validateResource accepts valid resources', () => {
       ...VALID.Patient(),
       extension: [{ url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex', valueCode: 'F' }],
       _birthDate: {
-        extension: [
-          { url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1980-02-29T06:15:00+01:00' },
-        ],
+        extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1980-02-29T06:15:00+01:00' }],
       },
     };
     expect(validateResource(patient, 'Patient')).toEqual({ valid: true });
@@ -213,9 +207,7 @@ describe('validateResource refuses', () => {
   });
 
   it('a resource without resourceType', () => {
-    expect(expectRefusedAt(without(weight(), 'resourceType'), 'Observation', 'Observation.resourceType')).toContain(
-      'Observation',
-    );
+    expect(expectRefusedAt(without(weight(), 'resourceType'), 'Observation', 'Observation.resourceType')).toContain('Observation');
   });
 
   it('a resourceType other than the expected one', () => {
@@ -327,9 +319,7 @@ describe('validateResource refuses', () => {
   it('reports every problem of a resource with several', () => {
     const observation = { ...without(weight(), 'status'), colour: 'red', effectiveDateTime: 'yesterday' };
     const paths = issuesOf(validateResource(observation, 'Observation')).map((i) => i.path);
-    expect(paths).toEqual(
-      expect.arrayContaining(['Observation.status', 'Observation.colour', 'Observation.effectiveDateTime']),
-    );
+    expect(paths).toEqual(expect.arrayContaining(['Observation.status', 'Observation.colour', 'Observation.effectiveDateTime']));
   });
 
   it('a literal reference in none of the forms R4 gives: a relative one is exactly Type/id', () => {
@@ -338,10 +328,19 @@ describe('validateResource refuses', () => {
       expect([reference, validateResource({ ...weight(), subject: { reference } }, 'Observation').valid]).toEqual([reference, false]);
     }
     const message = expectRefusedAt({ ...weight(), subject: { reference: 'Patient/p2/x/Patient/p1' } }, 'Observation', 'Observation.subject.reference');
-    expect(message).toBe('"Patient/p2/x/Patient/p1" is not a reference FHIR R4 allows: a relative reference is exactly Type/id (optionally /_history/version), anything else a full URL, a urn:uuid: or a #contained id.');
+    expect(message).toBe(
+      '"Patient/p2/x/Patient/p1" is not a reference FHIR R4 allows: a relative reference is exactly Type/id (optionally /_history/version), anything else a full URL, a urn:uuid: or a #contained id.',
+    );
     // Wherever it is: in a list, in a contained resource.
-    expectRefusedAt({ ...VALID.DiagnosticReport(), result: [{ reference: 'Observation/o1' }, { reference: 'Observation/o1/x/Observation/o2' }] }, 'DiagnosticReport', 'DiagnosticReport.result[1].reference');
-    const contained = { ...VALID.MedicationStatement(), contained: [{ resourceType: 'Medication', id: 'm1', manufacturer: { reference: 'Organization/a/x/Organization/b' } }] };
+    expectRefusedAt(
+      { ...VALID.DiagnosticReport(), result: [{ reference: 'Observation/o1' }, { reference: 'Observation/o1/x/Observation/o2' }] },
+      'DiagnosticReport',
+      'DiagnosticReport.result[1].reference',
+    );
+    const contained = {
+      ...VALID.MedicationStatement(),
+      contained: [{ resourceType: 'Medication', id: 'm1', manufacturer: { reference: 'Organization/a/x/Organization/b' } }],
+    };
     expectRefusedAt(contained, 'MedicationStatement', 'MedicationStatement.contained[0].manufacturer.reference');
     // The forms R4 gives pass.
     for (const reference of ['Patient/p1', 'https://ehr.example/fhir/Patient/p1', 'urn:uuid:0d3b6c0e-2f35-4c71-9d2c-6a8f2b1f5e01', 'urn:oid:1.2.3']) {

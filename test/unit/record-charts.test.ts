@@ -9,7 +9,9 @@ const quantity = (value: number, code: string) => ({ value, unit: code, system: 
 const observation = (fields: Record<string, unknown>) => ({ resourceType: 'Observation', status: 'final', ...fields });
 
 test('one reading is drawn in the middle, with a range around it and the latest in words', () => {
-  const [chart] = chartsOf([observation({ code: loinc('29463-7', 'Body weight'), effectiveDateTime: '2026-05-04T10:00:00Z', valueQuantity: quantity(70, 'kg') })]);
+  const [chart] = chartsOf([
+    observation({ code: loinc('29463-7', 'Body weight'), effectiveDateTime: '2026-05-04T10:00:00Z', valueQuantity: quantity(70, 'kg') }),
+  ]);
   expect(chart?.title).toBe('Weight');
   const point = chart?.series[0]?.points[0];
   expect(point?.x).toBe(CHART_SIZE.left + (CHART_SIZE.width - CHART_SIZE.left - CHART_SIZE.right) / 2);
@@ -21,7 +23,9 @@ test('one reading is drawn in the middle, with a range around it and the latest 
 
 test('equal values sit on one horizontal line', () => {
   const [chart] = chartsOf(
-    ['2026-01-01', '2026-01-02', '2026-01-03'].map((day) => observation({ code: loinc('8867-4', 'Heart rate'), effectiveDateTime: day, valueQuantity: quantity(60, '/min') })),
+    ['2026-01-01', '2026-01-02', '2026-01-03'].map((day) =>
+      observation({ code: loinc('8867-4', 'Heart rate'), effectiveDateTime: day, valueQuantity: quantity(60, '/min') }),
+    ),
   );
   expect(new Set(chart?.series[0]?.points.map((point) => point.y)).size).toBe(1);
   expect(chart?.latest).toBe('60 beats per minute, on 3 January 2026');
@@ -43,7 +47,11 @@ test('kilograms and pounds are separate charts; entered-in-error, text values an
 
 test('a blood pressure without both parts is left out; other numeric kinds are charted by their name', () => {
   const charts = chartsOf([
-    observation({ code: loinc('85354-9', 'Blood pressure'), effectiveDateTime: '2026-01-01', component: [{ code: loinc('8480-6', 'Systolic'), valueQuantity: quantity(120, 'mm[Hg]') }] }),
+    observation({
+      code: loinc('85354-9', 'Blood pressure'),
+      effectiveDateTime: '2026-01-01',
+      component: [{ code: loinc('8480-6', 'Systolic'), valueQuantity: quantity(120, 'mm[Hg]') }],
+    }),
     observation({ code: { text: 'Peak flow' }, effectiveDateTime: '2026-01-01', valueQuantity: quantity(420, 'L/min') }),
   ]);
   expect(charts.map((chart) => chart.title)).toEqual(['Peak flow']);

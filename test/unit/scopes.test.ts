@@ -2,14 +2,7 @@
  * The scope grammar (src/rules/scopes.ts): SMART v2 record scopes with v1 equivalents, identity and
  * access scopes, and the words a person reads on the consent page.
  */
-import {
-  describeScope,
-  isIdentityScope,
-  isRuleScope,
-  parseRecordScope,
-  splitScopes,
-  type Permission,
-} from '../../src/rules/scopes';
+import { describeScope, isIdentityScope, isRuleScope, parseRecordScope, splitScopes, type Permission } from '../../src/rules/scopes';
 
 function permissionsOf(scope: string): Permission[] | undefined {
   const parsed = parseRecordScope(scope);
@@ -46,14 +39,12 @@ describe('parseRecordScope', () => {
     expect(permissionsOf('patient/*.read')).toEqual(['r', 's']);
   });
 
-  test.each([
-    'patient/Foo.rs',
-    'patient/Practitioner.rs',
-    'patient/observation.rs',
-    'patient/Organization.read',
-  ])('rejects the type outside the catalogue in %s', (scope) => {
-    expect(parseRecordScope(scope)).toBeUndefined();
-  });
+  test.each(['patient/Foo.rs', 'patient/Practitioner.rs', 'patient/observation.rs', 'patient/Organization.read'])(
+    'rejects the type outside the catalogue in %s',
+    (scope) => {
+      expect(parseRecordScope(scope)).toBeUndefined();
+    },
+  );
 
   test.each(['patient/Observation.sr', 'patient/Observation.rc', 'patient/Observation.scrud', 'patient/Observation.dr'])(
     'rejects letters out of order: %s',

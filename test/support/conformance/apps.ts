@@ -7,7 +7,18 @@
 import { CALLBACK } from '../app';
 import { keyPairFor, rule, LOGGED_OUT, type AppSpec, type Flow, type RegisteredApp, type World } from './world';
 
-const CATALOGUE_TYPES = ['Patient', 'Observation', 'Condition', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Procedure', 'DocumentReference', 'DiagnosticReport', 'Encounter'];
+const CATALOGUE_TYPES = [
+  'Patient',
+  'Observation',
+  'Condition',
+  'MedicationStatement',
+  'AllergyIntolerance',
+  'Immunization',
+  'Procedure',
+  'DocumentReference',
+  'DiagnosticReport',
+  'Encounter',
+];
 
 /** The rules most apps here register: the person's details, weights, and optional offline access. */
 const EVERYDAY_RULES = [rule('patient/Patient.rs'), rule('patient/Observation.cruds'), rule('offline_access', false)];
@@ -42,7 +53,11 @@ export const apps = {
   /** A clinic: Patient Connect (the device grant) and client credentials. */
   clinic: (w: World) =>
     w.app('Conformance Clinic', () => ({
-      document: { token_endpoint_auth_method: 'client_secret_basic', capabilities: ['connect', 'dopu'], rules: [rule('patient/Observation.cruds'), rule('offline_access')] },
+      document: {
+        token_endpoint_auth_method: 'client_secret_basic',
+        capabilities: ['connect', 'dopu'],
+        rules: [rule('patient/Observation.cruds'), rule('offline_access')],
+      },
     })),
   /** One key per client assertion algorithm, for private_key_jwt at the token endpoint. */
   assertions: (w: World, algs: readonly string[]) =>

@@ -128,7 +128,9 @@ function searchParamCheck(w: World, type: string, name: string, sample: (type: s
     const probe = searchProbe(type, name, id, record, NIL);
     if (!probe) throw new Error(`no probe for ${type}?${name}`);
     const search = async (value: string) => {
-      const res = await w.fhir(token, 'GET', `${type}?${new URLSearchParams({ [name]: value, _count: '100' }).toString()}`, undefined, { headers: { prefer: 'handling=strict' } });
+      const res = await w.fhir(token, 'GET', `${type}?${new URLSearchParams({ [name]: value, _count: '100' }).toString()}`, undefined, {
+        headers: { prefer: 'handling=strict' },
+      });
       expect(res.status).toBe(200);
       return idsOf(await json<Bundle>(res));
     };
@@ -155,7 +157,9 @@ function inclusionCheck(w: World, type: string, name: '_include' | '_revinclude'
     const token = await writer(w);
     await sample(type);
     if (source !== type) await sample(source);
-    const res = await w.fhir(token, 'GET', `${type}?${new URLSearchParams({ [name]: value, _count: '100' }).toString()}`, undefined, { headers: { prefer: 'handling=strict' } });
+    const res = await w.fhir(token, 'GET', `${type}?${new URLSearchParams({ [name]: value, _count: '100' }).toString()}`, undefined, {
+      headers: { prefer: 'handling=strict' },
+    });
     expect(res.status).toBe(200);
     const bundle = await json<{ entry?: { resource: Json; search: { mode: string } }[] }>(res);
     const included = (bundle.entry ?? []).filter((entry) => entry.search.mode === 'include').map((entry) => String(entry.resource.resourceType));
@@ -180,7 +184,10 @@ function systemInteractionCheck(w: World, code: string, sample: (type: string) =
       type: code,
       entry: [
         { fullUrl: visit, resource: { ...encounter, id: undefined, meta: undefined }, request: { method: 'POST', url: 'Encounter' } },
-        { resource: { ...observation, id: undefined, meta: undefined, ...(code === 'transaction' ? { encounter: { reference: visit } } : {}) }, request: { method: 'POST', url: 'Observation' } },
+        {
+          resource: { ...observation, id: undefined, meta: undefined, ...(code === 'transaction' ? { encounter: { reference: visit } } : {}) },
+          request: { method: 'POST', url: 'Observation' },
+        },
       ],
     };
     const res = await w.fhir(token, 'POST', '', bundle);
@@ -189,7 +196,9 @@ function systemInteractionCheck(w: World, code: string, sample: (type: string) =
     expect(answer.type).toBe(`${code}-response`);
     expect(answer.entry.map((entry) => entry.response.status)).toEqual(['201 Created', '201 Created']);
     if (code === 'transaction') {
-      const made = await json<{ encounter: { reference: string } }>(await w.fhir(token, 'GET', answer.entry[1]?.response.location.replace(/\/_history\/\d+$/, '') ?? ''));
+      const made = await json<{ encounter: { reference: string } }>(
+        await w.fhir(token, 'GET', answer.entry[1]?.response.location.replace(/\/_history\/\d+$/, '') ?? ''),
+      );
       expect(made.encounter.reference).toBe(answer.entry[0]?.response.location.replace(/\/_history\/\d+$/, ''));
     }
   };
@@ -217,7 +226,14 @@ function formatCheck(w: World, format: string): Check | undefined {
 
 /** The OAuth URIs of the SMART extension: each the SMART discovery document's own. */
 function oauthUriCheck(w: World, name: string, value: unknown): Check | undefined {
-  const field = { authorize: 'authorization_endpoint', token: 'token_endpoint', revoke: 'revocation_endpoint', introspect: 'introspection_endpoint', manage: 'management_endpoint', register: 'registration_endpoint' }[name];
+  const field = {
+    authorize: 'authorization_endpoint',
+    token: 'token_endpoint',
+    revoke: 'revocation_endpoint',
+    introspect: 'introspection_endpoint',
+    manage: 'management_endpoint',
+    register: 'registration_endpoint',
+  }[name];
   return field ? async () => expect(value).toBe(w.smart[field]) : undefined;
 }
 
@@ -258,12 +274,18 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
     });
     for (const service of (security.service as { coding: { code: string }[] }[]) ?? []) {
       for (const coding of service.coding) {
-        add('rest.security.service', coding.code, coding.code === 'SMART-on-FHIR' ? async () => {
-          const none = await fetch(`${w.fhirBase}/Observation`);
-          expect(none.status).toBe(401);
-          expect(none.headers.get('www-authenticate')).toMatch(/^Bearer /);
-          expect((await w.fhir(await writer(w), 'GET', 'Observation')).status).toBe(200);
-        } : undefined);
+        add(
+          'rest.security.service',
+          coding.code,
+          coding.code === 'SMART-on-FHIR'
+            ? async () => {
+                const none = await fetch(`${w.fhirBase}/Observation`);
+                expect(none.status).toBe(401);
+                expect(none.headers.get('www-authenticate')).toMatch(/^Bearer /);
+                expect((await w.fhir(await writer(w), 'GET', 'Observation')).status).toBe(200);
+              }
+            : undefined,
+        );
       }
     }
     add('rest.security.description', security.description, async () => expect(security.description).toEqual(expect.any(String)));
@@ -285,61 +307,97 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         add(`${type}.interaction`, interaction.code, interactionCheck(w, type, String(interaction.code), sample));
         unknown(`${type}.interaction`, interaction, ['code', 'documentation']);
       }
-      add(`${type}.versioning`, resource.versioning, resource.versioning === 'versioned-update' ? async () => {
-        const token = await writer(w);
-        const id = await sample(type);
-        const body = await json(await w.fhir(token, 'GET', `${type}/${id}`));
-        expect([409, 412]).toContain((await w.fhir(token, 'PUT', `${type}/${id}`, body, { headers: { 'if-match': 'W/"999"' } })).status);
-      } : undefined);
-      add(`${type}.readHistory`, resource.readHistory, resource.readHistory === true ? async () => {
-        // Version 1 stays readable after an update.
-        const token = await writer(w);
-        const id = await sample(type);
-        const read = await w.fhir(token, 'GET', `${type}/${id}`);
-        const body = await json(read);
-        expect((await w.fhir(token, 'PUT', `${type}/${id}`, body)).status).toBe(200);
-        const first = await w.fhir(token, 'GET', `${type}/${id}/_history/1`);
-        expect(first.status).toBe(200);
-        expect(await json(first)).toMatchObject({ meta: { versionId: '1' } });
-      } : undefined);
-      add(`${type}.updateCreate`, resource.updateCreate, resource.updateCreate === false ? async () => {
-        const token = await writer(w);
-        const body = await json(await w.fhir(token, 'GET', `${type}/${await sample(type)}`));
-        const status = (await w.fhir(token, 'PUT', `${type}/made-up-id`, { ...body, id: 'made-up-id' })).status;
-        expect(status).toBeGreaterThanOrEqual(400);
-        expect(status).toBeLessThan(500);
-      } : undefined);
-      add(`${type}.conditionalCreate`, resource.conditionalCreate, resource.conditionalCreate === true ? async () => {
-        // If-None-Exist: the one match answers 200 and nothing is created; no match creates.
-        const token = await writer(w);
-        const id = await sample(type);
-        const body = { ...(await json(await w.fhir(token, 'GET', `${type}/${id}`))), id: undefined, meta: undefined };
-        const matched = await w.fhir(token, 'POST', type, body, { headers: { 'if-none-exist': `_id=${id}` } });
-        expect(matched.status).toBe(200);
-        expect(await json(matched)).toMatchObject({ id });
-        expect((await w.fhir(token, 'POST', type, body, { headers: { 'if-none-exist': `_id=${NIL}` } })).status).toBe(201);
-      } : is(false)(resource.conditionalCreate));
+      add(
+        `${type}.versioning`,
+        resource.versioning,
+        resource.versioning === 'versioned-update'
+          ? async () => {
+              const token = await writer(w);
+              const id = await sample(type);
+              const body = await json(await w.fhir(token, 'GET', `${type}/${id}`));
+              expect([409, 412]).toContain((await w.fhir(token, 'PUT', `${type}/${id}`, body, { headers: { 'if-match': 'W/"999"' } })).status);
+            }
+          : undefined,
+      );
+      add(
+        `${type}.readHistory`,
+        resource.readHistory,
+        resource.readHistory === true
+          ? async () => {
+              // Version 1 stays readable after an update.
+              const token = await writer(w);
+              const id = await sample(type);
+              const read = await w.fhir(token, 'GET', `${type}/${id}`);
+              const body = await json(read);
+              expect((await w.fhir(token, 'PUT', `${type}/${id}`, body)).status).toBe(200);
+              const first = await w.fhir(token, 'GET', `${type}/${id}/_history/1`);
+              expect(first.status).toBe(200);
+              expect(await json(first)).toMatchObject({ meta: { versionId: '1' } });
+            }
+          : undefined,
+      );
+      add(
+        `${type}.updateCreate`,
+        resource.updateCreate,
+        resource.updateCreate === false
+          ? async () => {
+              const token = await writer(w);
+              const body = await json(await w.fhir(token, 'GET', `${type}/${await sample(type)}`));
+              const status = (await w.fhir(token, 'PUT', `${type}/made-up-id`, { ...body, id: 'made-up-id' })).status;
+              expect(status).toBeGreaterThanOrEqual(400);
+              expect(status).toBeLessThan(500);
+            }
+          : undefined,
+      );
+      add(
+        `${type}.conditionalCreate`,
+        resource.conditionalCreate,
+        resource.conditionalCreate === true
+          ? async () => {
+              // If-None-Exist: the one match answers 200 and nothing is created; no match creates.
+              const token = await writer(w);
+              const id = await sample(type);
+              const body = { ...(await json(await w.fhir(token, 'GET', `${type}/${id}`))), id: undefined, meta: undefined };
+              const matched = await w.fhir(token, 'POST', type, body, { headers: { 'if-none-exist': `_id=${id}` } });
+              expect(matched.status).toBe(200);
+              expect(await json(matched)).toMatchObject({ id });
+              expect((await w.fhir(token, 'POST', type, body, { headers: { 'if-none-exist': `_id=${NIL}` } })).status).toBe(201);
+            }
+          : is(false)(resource.conditionalCreate),
+      );
       // Not offered, and nothing claims otherwise.
       add(`${type}.conditionalUpdate`, resource.conditionalUpdate, is(false)(resource.conditionalUpdate));
-      add(`${type}.conditionalDelete`, resource.conditionalDelete, resource.conditionalDelete === 'not-supported' ? async () => {
-        const token = await writer(w);
-        const id = await sample(type);
-        const status = (await w.fhir(token, 'DELETE', `${type}?_id=${id}`)).status;
-        expect(status).toBeGreaterThanOrEqual(400);
-        expect(status).toBeLessThan(500);
-        expect((await w.fhir(token, 'GET', `${type}/${id}`)).status).toBe(200);
-      } : undefined);
+      add(
+        `${type}.conditionalDelete`,
+        resource.conditionalDelete,
+        resource.conditionalDelete === 'not-supported'
+          ? async () => {
+              const token = await writer(w);
+              const id = await sample(type);
+              const status = (await w.fhir(token, 'DELETE', `${type}?_id=${id}`)).status;
+              expect(status).toBeGreaterThanOrEqual(400);
+              expect(status).toBeLessThan(500);
+              expect((await w.fhir(token, 'GET', `${type}/${id}`)).status).toBe(200);
+            }
+          : undefined,
+      );
       for (const operation of (resource.operation as Json[]) ?? []) {
-        add(`${type}.operation`, operation.name, type === 'Patient' && operation.name === 'everything' ? async () => {
-          const token = await writer(w);
-          const id = await sample('Observation');
-          const record = (await w.person()).record;
-          const res = await w.fhir(token, 'GET', `Patient/${record}/$everything?_count=100`);
-          expect(res.status).toBe(200);
-          const ids = idsOf(await json<Bundle>(res));
-          expect(ids[0]).toBe(record);
-          expect(ids).toContain(id);
-        } : undefined);
+        add(
+          `${type}.operation`,
+          operation.name,
+          type === 'Patient' && operation.name === 'everything'
+            ? async () => {
+                const token = await writer(w);
+                const id = await sample('Observation');
+                const record = (await w.person()).record;
+                const res = await w.fhir(token, 'GET', `Patient/${record}/$everything?_count=100`);
+                expect(res.status).toBe(200);
+                const ids = idsOf(await json<Bundle>(res));
+                expect(ids[0]).toBe(record);
+                expect(ids).toContain(id);
+              }
+            : undefined,
+        );
         unknown(`${type}.operation`, operation, ['name', 'definition']);
       }
       for (const inclusion of (resource.searchInclude as string[]) ?? []) {
@@ -352,7 +410,20 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
         add(`${type}.searchParam`, param.name, searchParamCheck(w, type, String(param.name), sample));
         unknown(`${type}.searchParam`, param, ['name', 'type']);
       }
-      unknown(type, resource, ['type', 'interaction', 'versioning', 'readHistory', 'updateCreate', 'conditionalCreate', 'conditionalUpdate', 'conditionalDelete', 'operation', 'searchInclude', 'searchRevInclude', 'searchParam']);
+      unknown(type, resource, [
+        'type',
+        'interaction',
+        'versioning',
+        'readHistory',
+        'updateCreate',
+        'conditionalCreate',
+        'conditionalUpdate',
+        'conditionalDelete',
+        'operation',
+        'searchInclude',
+        'searchRevInclude',
+        'searchParam',
+      ]);
     }
   }
   return items;

@@ -69,7 +69,11 @@ function dpopAlgCheck(w: World, alg: string): Check {
   return async () => {
     const basic = await apps.basic(w);
     // A configuration of its own, to watch the proofs it sends.
-    const app = await w.configure(basic.name, { client_id: basic.clientId, client_secret: basic.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }, []);
+    const app = await w.configure(
+      basic.name,
+      { client_id: basic.clientId, client_secret: basic.clientSecret, token_endpoint_auth_method: 'client_secret_basic' },
+      [],
+    );
     const proofs: string[] = [];
     app.config[oidc.customFetch] = async (url, init) => {
       const proof = new Headers(init.headers as HeadersInit).get('dpop');
@@ -148,7 +152,9 @@ function grantCheck(w: World, grant: string): Check | undefined {
       return async () => {
         const clinic = await apps.clinic(w);
         const token = await oidc.clientCredentialsGrant(clinic.config, { scope: 'connect' });
-        const listed = await fetch(`${w.issuer}/api/connect/requests?status=pending&since=2000-01-01T00:00:00Z`, { headers: { authorization: `Bearer ${token.access_token}` } });
+        const listed = await fetch(`${w.issuer}/api/connect/requests?status=pending&since=2000-01-01T00:00:00Z`, {
+          headers: { authorization: `Bearer ${token.access_token}` },
+        });
         expect(listed.status).toBe(200);
       };
     case 'urn:ietf:params:oauth:grant-type:device_code':
@@ -219,7 +225,12 @@ export function openidChecks(w: World, sample: (type: string) => Promise<string>
       expect((await w.fhir(flow.tokens.access_token, 'GET', `Patient/${(await w.person()).record}`)).status).toBe(401);
     }),
     registration_endpoint: endpoint('registration_endpoint', async (value) => {
-      const document = { client_name: 'Conformance Dynamic', redirect_uris: [CALLBACK], token_endpoint_auth_method: 'client_secret_basic', rules: [rule('patient/Patient.rs')] };
+      const document = {
+        client_name: 'Conformance Dynamic',
+        redirect_uris: [CALLBACK],
+        token_endpoint_auth_method: 'client_secret_basic',
+        rules: [rule('patient/Patient.rs')],
+      };
       const refused = await fetch(String(value), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(document) });
       expect(refused.status).toBeGreaterThanOrEqual(400);
       expect(refused.status).toBeLessThan(500);
@@ -251,7 +262,12 @@ export function openidChecks(w: World, sample: (type: string) => Promise<string>
       }
       // An app registered to push must: its plain request is refused, its pushed one works.
       const pushOnly = await apps.pushOnly(w);
-      const plain = oidc.buildAuthorizationUrl(pushOnly.config, { redirect_uri: CALLBACK, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' });
+      const plain = oidc.buildAuthorizationUrl(pushOnly.config, {
+        redirect_uri: CALLBACK,
+        scope: 'openid',
+        code_challenge: 'a'.repeat(43),
+        code_challenge_method: 'S256',
+      });
       expect(await refusalAt(who.browser, plain.href)).toBe('invalid_request');
       expect((await w.codeFlow(pushOnly, { scope: 'openid patient/Patient.rs', pushed: true })).tokens.access_token).toEqual(expect.any(String));
     }),
@@ -289,7 +305,12 @@ export function openidChecks(w: World, sample: (type: string) => Promise<string>
           ? async () => {
               expect(decodeURIComponent((await mainFlow(w)).authorizationUrl.searchParams.get('code_challenge_method') ?? '')).toBe('S256');
               const app = await apps.basic(w);
-              const plain = oidc.buildAuthorizationUrl(app.config, { redirect_uri: CALLBACK, scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
+              const plain = oidc.buildAuthorizationUrl(app.config, {
+                redirect_uri: CALLBACK,
+                scope: 'openid',
+                code_challenge: 'a'.repeat(43),
+                code_challenge_method: 'plain',
+              });
               expect(await refusalAt((await w.person()).browser, plain.href)).toBe('invalid_request');
             }
           : undefined,
@@ -313,7 +334,14 @@ export function openidChecks(w: World, sample: (type: string) => Promise<string>
         return async () => {
           const app = await apps.basic(w);
           const who = await w.person();
-          const url = oidc.buildAuthorizationUrl(app.config, { redirect_uri: CALLBACK, scope: 'openid', response_mode: 'fragment', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256', state: 's' });
+          const url = oidc.buildAuthorizationUrl(app.config, {
+            redirect_uri: CALLBACK,
+            scope: 'openid',
+            response_mode: 'fragment',
+            code_challenge: 'a'.repeat(43),
+            code_challenge_method: 'S256',
+            state: 's',
+          });
           const back = await who.browser.visit(url.href);
           const location = new URL(back.location ?? '');
           expect(location.search).toBe('');

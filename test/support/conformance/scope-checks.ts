@@ -30,7 +30,12 @@ export async function recordScopeCheck(w: World, scope: string, sample: (type: s
     const id = await sample(each);
     expect((await w.fhir(token, 'GET', `${each}/${id}`)).status).toBe(200);
     expect((await w.fhir(token, 'GET', `${each}?_id=${id}`)).status).toBe(200);
-    const created = await w.fhir(token, 'POST', each, await (await w.fhir(token, 'GET', `${each}/${id}`)).json().then((body: Json) => ({ ...body, id: undefined, meta: undefined })));
+    const created = await w.fhir(
+      token,
+      'POST',
+      each,
+      await (await w.fhir(token, 'GET', `${each}/${id}`)).json().then((body: Json) => ({ ...body, id: undefined, meta: undefined })),
+    );
     if (permissions === 'cruds') {
       expect(created.status).toBe(201);
       const made = (await created.json()) as { id: string };

@@ -37,7 +37,12 @@ export function once(table: Table, memo: <T>(key: string, make: () => Promise<T>
               return check && (() => memo(key(member), check));
             },
           }
-        : { value: (value) => { const check = entry.value(value); return () => memo(key(value), check); } };
+        : {
+            value: (value) => {
+              const check = entry.value(value);
+              return () => memo(key(value), check);
+            },
+          };
   }
   return wrapped;
 }

@@ -59,7 +59,10 @@ export const rule = (scope: string, required = true): AppRule => ({ scope, requi
 /** A key pair for `alg` (a JWS algorithm name), as WebCrypto keys. */
 export async function keyPairFor(alg: string): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey; publicJwk: JWK }> {
   const jwsAlg = alg === 'Ed25519' ? 'EdDSA' : alg;
-  const { privateKey, publicKey } = await generateKeyPair(jwsAlg, { extractable: true, ...(jwsAlg.startsWith('RS') || jwsAlg.startsWith('PS') ? { modulusLength: 2048 } : {}) });
+  const { privateKey, publicKey } = await generateKeyPair(jwsAlg, {
+    extractable: true,
+    ...(jwsAlg.startsWith('RS') || jwsAlg.startsWith('PS') ? { modulusLength: 2048 } : {}),
+  });
   return { privateKey: privateKey as CryptoKey, publicKey: publicKey as CryptoKey, publicJwk: await exportJWK(publicKey) };
 }
 
@@ -160,7 +163,8 @@ export class World {
     if (options.post) {
       const endpoint = `${authorizationUrl.origin}${authorizationUrl.pathname}`;
       const posted = await who.browser.request(endpoint, { method: 'POST', form: Object.fromEntries(authorizationUrl.searchParams) });
-      if (posted.status !== 303 || !posted.location) throw new Error(`POST ${endpoint} answered ${posted.status}, not 303 to the GET: ${textOf(posted.html).slice(0, 200)}`);
+      if (posted.status !== 303 || !posted.location)
+        throw new Error(`POST ${endpoint} answered ${posted.status}, not 303 to the GET: ${textOf(posted.html).slice(0, 200)}`);
       const get = new URL(posted.location);
       if (get.pathname !== authorizationUrl.pathname || [...get.searchParams].sort().join('&') !== [...authorizationUrl.searchParams].sort().join('&')) {
         throw new Error(`POST ${endpoint} redirected to ${posted.location}, not to the same request as a GET`);
@@ -188,7 +192,13 @@ export class World {
   }
 
   /** A FHIR request with an access token (Bearer unless a DPoP handle is given). */
-  async fhir(token: string, method: string, path: string, body?: unknown, options: { DPoP?: oidc.DPoPHandle; app?: RegisteredApp; headers?: Record<string, string> } = {}) {
+  async fhir(
+    token: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { DPoP?: oidc.DPoPHandle; app?: RegisteredApp; headers?: Record<string, string> } = {},
+  ) {
     const url = new URL(path.startsWith('http') ? path : `${this.fhirBase}/${path}`);
     const headers = new Headers({ accept: 'application/fhir+json', ...options.headers });
     let payload: string | undefined;
@@ -213,4 +223,3 @@ export function responseOf(back: PageResponse): URLSearchParams {
   const url = new URL(back.location);
   return url.hash ? new URLSearchParams(url.hash.slice(1)) : url.searchParams;
 }
-
