@@ -24,8 +24,9 @@ export function setNavigationCounts(res: Response, counts: () => Promise<Record<
 
 export async function sendPage(res: Response, status: number, view: string, locals: PageLocals): Promise<void> {
   const counts = res.locals.navigationCounts as (() => Promise<Record<string, number>>) | undefined;
-  // Counted only for a page that is shown: a redirect or an API answer sends no query for them.
-  const navCounts = counts ? await counts() : {};
+  // Counted only for a page that is shown (a redirect or an API answer sends no query for them), and
+  // never for the page saying something went wrong: what failed may be what the counts read.
+  const navCounts = counts && status < 500 ? await counts() : {};
   const person = personOf(res);
   // The layout asks the browser's time zone on the person's own pages, never on the sign-in and
   // consent pages in the middle of an app's authorization (their redirect to the app comes first).

@@ -339,9 +339,11 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
     try {
       await next();
     } catch (error) {
-      // oidc-provider's own error page for the verification page fails on a post with no sign-in
-      // session behind it (a stale or forged form): send the person back to the code form instead.
-      if (ctx.path !== VERIFICATION_PATH || !(error instanceof Error) || /^Internal/.test(error.message)) throw error;
+      // oidc-provider's own error page for the verification page, and for a resume path
+      // (`/connect/<uid>`), fails when no sign-in session is behind the request (a stale or forged
+      // form, a typed or guessed address): send the person back to the code form instead.
+      const resume = ctx.method === 'GET' && ctx.path.startsWith(`${VERIFICATION_PATH}/`);
+      if ((ctx.path !== VERIFICATION_PATH && !resume) || !(error instanceof Error) || /^Internal/.test(error.message)) throw error;
       sendHtml(ctx, await hooks.pages.startAgain(), 400);
       return;
     }

@@ -186,3 +186,23 @@ describe.each(ENVIRONMENTS)('NODE_ENV %s', (_name, env) => {
     expect(JSON.stringify(failed[0])).toContain('forced: the audit line');
   });
 });
+
+describe('a resume address of the connect flow with no sign-in behind it', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('a typed, guessed or odd /connect/<uid> is the page that asks to start again (400), never a 500', async () => {
+    for (const path of ['/connect/abc', '/connect/abcdefghijklmnopqrstu/', '/connect/..;/', `/connect/${'x'.repeat(3000)}`, '/connect/abc?x=1']) {
+      const res = await fetch(`${server.issuer}${path}`, { redirect: 'manual' });
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      expect(await res.text()).toContain('Please start again');
+    }
+  });
+});
