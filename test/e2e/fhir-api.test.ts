@@ -437,7 +437,7 @@ test('search parameters and paging that stays correct while resources are added'
   expect(recordPage.indexOf('Body weight — 99 kg')).toBeLessThan(recordPage.indexOf('Body weight — 70.1 kg'));
   const history = textOf((await mo.browser.visit(`/records/${mo.ownRecord}/history`)).html);
   expect(history).toContain('Weight Tracker added 1 observation');
-  expect(history).toContain('Weight Tracker searched and found 25 observations');
+  expect(history).toMatch(/Weight Tracker searched observations \d+ times/);
 });
 
 test('missing, bad and removed tokens get 401 with WWW-Authenticate', async () => {
