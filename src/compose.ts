@@ -130,6 +130,7 @@ export function composeFeatures(definitions: readonly FeatureDefinition[], core:
   if (riders.length > 1) throw new Error(`only one feature may ride on the device flow: ${riders.map((rider) => rider.feature).join(', ')}`);
   const [deviceFlow] = riders;
   for (const { build } of built) if (build.recordOpened) core.records.whenOpened(build.recordOpened);
+  for (const { build } of built) if (build.recordErased) core.records.whenErased(build.recordErased);
   return {
     deviceFlow: deviceFlow as DeviceFlowOwner | undefined,
     afterProvider: (oidc: OidcParts): Feature[] => built.map(({ name, build }) => ({ name, ...build.afterProvider(oidc) })),
