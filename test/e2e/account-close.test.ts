@@ -164,6 +164,15 @@ test('closing ends every token and sign-in, erases the own record, keeps a share
   const history = textOf((await ben.browser.visit(`/records/${shared}/history`)).html);
   expect(history).toContain('Anna Closer closed their account and no longer looks after this record');
 
+  // The audit log stays append-only for every other record: naming one record lets no other's events go.
+  await expect(
+    server.db.knex.transaction(async (trx) => {
+      await trx.raw(`select set_config('carevault.erasing_record', ?, true)`, [ownRecord]);
+      await trx('audit_events').where({ record_id: shared }).delete();
+    }),
+  ).rejects.toThrow(/append-only/);
+  expect(await count('audit_events', { record_id: shared })).toBeGreaterThan(0);
+
   // The email registers again, as a new person with a record of their own.
   const browser = new Browser(server.issuer);
   const registered = await browser.submit(await browser.visit('/register'), { name: 'Anna Anew', email: anna.person.email, password: 'another long password' });
