@@ -43,7 +43,11 @@ export function accountClosingRoutes({ closing, csrf }: Deps): express.Router {
   });
 
   router.get('/account/closed', async (_req, res) => {
-    await sendPage(res, 200, 'pages/message', { title: 'Your account is closed', message: ACCOUNT_CLOSED, link: { href: '/register', text: 'Create an account' } });
+    await sendPage(res, 200, 'pages/message', {
+      title: 'Your account is closed',
+      message: ACCOUNT_CLOSED,
+      link: { href: '/register', text: 'Create an account' },
+    });
   });
 
   return router;

@@ -17,9 +17,10 @@ import { WRONG_PASSWORD_TO_CLOSE } from './closing-words';
 
 /**
  * The second step of sign-in, asked again before an account closes. Two-step sign-in gives one
- * (its code or passkey check); without it the password alone confirms.
+ * (its code or passkey check) as `secondStep` where feature.ts builds the closing; without it the
+ * password alone confirms.
  */
-export type SecondStep = {
+type SecondStep = {
   /** Whether the person has a second step to give. */
   isOn(personId: string): Promise<boolean>;
   /** @throws a domain error (WrongCredentials, TooManyAttempts) when `answer` is not right. */
