@@ -65,6 +65,8 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
     appRules: (clientId) => oidcStorage.appRules(clientId),
   });
+  // An erased record's apps lose their grants and tokens in the same transaction.
+  records.whenErased((recordId) => authorizations.recordErased(recordId));
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });

@@ -33,6 +33,7 @@ export function accountClosingRoutes({ closing, csrf }: Deps): express.Router {
     const input = closeForm.safeParse(req.body ?? {});
     if (!input.success) return showClose(res, 400, firstMessage(input.error));
     try {
+      // Closed by this request or by one racing it: either way the account is closed now.
       await closing.close(signedInPerson(res), { password: input.data.password, secondStep: input.data.code });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;

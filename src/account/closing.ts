@@ -31,7 +31,7 @@ type SecondStep = {
 export type ClosingRecord = { id: string; name: string; relationship: string; stays: boolean };
 
 type Deps = Pick<Core, 'db' | 'audit' | 'records'> & {
-  accounts: Pick<Core['accounts'], 'passwordMatches' | 'remove'>;
+  accounts: Pick<Core['accounts'], 'passwordMatches' | 'remove' | 'findPerson'>;
   authorizations: Pick<Core['authorizations'], 'accountClosed'>;
   oidcStorage: Pick<Core['oidcStorage'], 'endEverythingOf'>;
   limit: Limit;
@@ -53,19 +53,23 @@ export function createAccountClosing({ db, audit, records, accounts, authorizati
     },
 
     /**
-     * Closes the account once the password (and second step) are right.
+     * Closes the account once the password (and second step) are right; `already` when a request
+     * racing this one closed it first (it is closed once: one audit line).
      * @throws WrongCredentials for a wrong password; TooManyAttempts while locked.
      */
-    async close(person: Person, confirm: { password: string; secondStep?: string | undefined }): Promise<void> {
+    async close(person: Person, confirm: { password: string; secondStep?: string | undefined }): Promise<'closed' | 'already'> {
       // Checked outside any transaction: the limit takes its own connection.
       await limit.assertOpen(person.id);
+      if (!(await accounts.findPerson(person.id))) return 'already';
       if (!(await accounts.passwordMatches(person.id, confirm.password))) {
         await limit.recordFailure(person.id);
         throw new WrongCredentials(WRONG_PASSWORD_TO_CLOSE);
       }
       if (secondStep && (await secondStep.isOn(person.id))) await secondStep.check(person.id, confirm.secondStep);
       await limit.reset(person.id);
-      await db.transaction(async () => {
+      return db.transaction(async () => {
+        await db.lock(`account-close:${person.id}`);
+        if (!(await accounts.findPerson(person.id))) return 'already';
         await authorizations.accountClosed(person.id);
         await oidcStorage.endEverythingOf(person.id);
         const { erased, kept } = await records.leaveAll(person.id);
@@ -79,6 +83,7 @@ export function createAccountClosing({ db, audit, records, accounts, authorizati
           personId: person.id,
           details: { records_erased: erased, records_kept: kept.length },
         });
+        return 'closed';
       });
     },
   };

@@ -182,6 +182,38 @@ test('closing ends every token and sign-in, erases the own record, keeps a share
   expect(textOf((await browser.visit('/records')).html)).not.toContain('Cleo Shared');
 });
 
+test('two people closing at once who share a record: it is erased, never left without anyone', async () => {
+  const ines = await signedUpPerson(server, 'Ines Racer');
+  const jon = await signedUpPerson(server, 'Jon Racer');
+  await ines.browser.submit(await ines.browser.visit('/records'), { name: 'Lou Between', birth_date: '2020-01-02', relationship: 'child' }, '/records');
+  const shared = (await recordIdNamed(server, 'Lou Between')) ?? '';
+  const jonId = (await server.db.knex('people').where({ email: jon.person.email }).first('id')).id as string;
+  await addCustodian(jonId, shared);
+
+  const [inesPage, jonPage] = await Promise.all([ines.browser.visit('/account/close'), jon.browser.visit('/account/close')]);
+  const answers = await Promise.all([
+    ines.browser.submit(inesPage, { password: ines.person.password }, '/account/close', { follow: false }),
+    jon.browser.submit(jonPage, { password: jon.person.password }, '/account/close', { follow: false }),
+  ]);
+  expect(answers.map((answer) => answer.status)).toEqual([303, 303]);
+  for (const recordId of [ines.record, jon.record, shared]) {
+    expect(await count('records', { id: recordId })).toBe(0);
+    expect(await count('resources', { record_id: recordId })).toBe(0);
+  }
+  expect(await count('custodianships', { record_id: shared })).toBe(0);
+});
+
+test('the same close sent twice at once closes the account once, with one audit line', async () => {
+  const { person, browser, record } = await signedUpPerson(server, 'Dora Double');
+  const personId = (await server.db.knex('people').where({ email: person.email }).first('id')).id as string;
+  const page = await browser.visit('/account/close');
+  const answers = await Promise.all(Array.from({ length: 3 }, () => browser.submit(page, { password: person.password }, '/account/close', { follow: false })));
+  // Each answer says it is closed; those that came second find it closed already.
+  expect(answers.map((answer) => `${answer.status} ${answer.location ?? ''}`)).toEqual(Array(3).fill(expect.stringMatching(/^303 .*\/account\/closed$/)));
+  expect(await server.db.knex('audit_events').where({ subject: `person:${personId}`, kind: 'account.closed' })).toHaveLength(1);
+  expect(await count('records', { id: record })).toBe(0);
+});
+
 test('the close pages pass axe-core, fit 390 px, and work with the keyboard', async () => {
   const problems: string[] = [];
   const person = newPerson('Kim Keyboard');
