@@ -65,6 +65,8 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
     appRules: (clientId) => oidcStorage.appRules(clientId),
   });
+  // An erased record's apps lose their grants and tokens in the same transaction.
+  records.whenErased((recordId) => authorizations.recordErased(recordId));
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
@@ -130,6 +132,7 @@ export function composeFeatures(definitions: readonly FeatureDefinition[], core:
   if (riders.length > 1) throw new Error(`only one feature may ride on the device flow: ${riders.map((rider) => rider.feature).join(', ')}`);
   const [deviceFlow] = riders;
   for (const { build } of built) if (build.recordOpened) core.records.whenOpened(build.recordOpened);
+  for (const { build } of built) if (build.recordErased) core.records.whenErased(build.recordErased);
   return {
     deviceFlow: deviceFlow as DeviceFlowOwner | undefined,
     afterProvider: (oidc: OidcParts): Feature[] => built.map(({ name, build }) => ({ name, ...build.afterProvider(oidc) })),

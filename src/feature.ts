@@ -97,10 +97,10 @@ export type Core = {
   records: RecordService;
   accounts: Pick<
     AccountService,
-    'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'
+    'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail' | 'remove'
   >;
-  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
-  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf'>;
+  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed'>;
+  oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf' | 'endEverythingOf'>;
   gate: BearerGate;
   appNames: AppNames;
   limits: RateLimits;
@@ -127,6 +127,11 @@ type FeatureBuild = ProviderHooks & {
    * (an address, say) exists from the record's first moment; a throw rolls the record back.
    */
   recordOpened?(record: OpenedRecord): Promise<void>;
+  /**
+   * Runs inside the transaction that erases a record (its last custodian closed their account), so
+   * nothing the feature keeps for it outlives it; a throw keeps the record.
+   */
+  recordErased?(recordId: string): Promise<void>;
   afterProvider(oidc: OidcParts): FeatureParts;
 };
 

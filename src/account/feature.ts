@@ -2,10 +2,15 @@
  * The person's account as a feature: a verification link mailed to every new person (told by the
  * account service after their registration commits), the account page (name, email, password,
  * signed-in devices — noted on each signed-in request), and password recovery —
- * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words.
+ * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words;
+ * and closing the account (closing.ts), which erases the records only the person looks after.
  */
+import express from 'express';
 import type { Core, FeatureDefinition } from '../feature';
 import { createAccountChanges } from './changes';
+import { createAccountClosing } from './closing';
+import { accountClosingRoutes } from './closing-routes';
+import { CLOSING_WORDS } from './closing-words';
 import { accountPageRoutes } from './routes';
 import { createAccountLinks } from './service';
 import { createLinkStore } from './store';
@@ -18,7 +23,7 @@ const clock = () => new Date();
 
 export const accountFeature: FeatureDefinition = {
   name: 'account',
-  auditWords: ACCOUNT_WORDS,
+  auditWords: { ...ACCOUNT_WORDS, ...CLOSING_WORDS },
   build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer }: AccountDeps) {
     const store = createLinkStore(db);
     const links = createAccountLinks({
@@ -47,10 +52,12 @@ export const accountFeature: FeatureDefinition = {
       clock,
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
+    const closing = createAccountClosing({ db, audit, records, accounts, authorizations, oidcStorage, limit: limits.lock('account-close-person') });
     return {
       afterProvider() {
         return {
-          routes: ({ csrf }) => accountPageRoutes({ links, changes, csrf, secure: config.secure }),
+          routes: ({ csrf }) =>
+            express.Router().use(accountPageRoutes({ links, changes, csrf, secure: config.secure }), accountClosingRoutes({ closing, csrf })),
           sessionSeen: (visit) => changes.seen(visit),
           sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
         };

@@ -33,3 +33,9 @@ export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 
 
 /** The status line after a form of the account page. */
 export const doneQuery = z.object({ done: z.enum(['name', 'password', 'email', 'signed-out']).optional().catch(undefined) }).catch({ done: undefined });
+
+/** The close-account form: the password, and the second step's code when the person has one. */
+export const closeForm = z.object({
+  password: typed('Enter your password to close your account.').pipe(z.string().max(256, 'That is not your password. Your account is not closed.')),
+  code: z.string().max(100).optional().catch(undefined),
+});

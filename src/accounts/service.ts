@@ -111,6 +111,14 @@ export function createAccountService(db: Database, records: RecordService, limit
       return store.rename(personId, name);
     },
 
+    /**
+     * Removes a closed account's person, so their email is free to register again as someone new
+     * (in the caller's transaction); whether they were there.
+     */
+    remove(personId: string): Promise<boolean> {
+      return store.deletePerson(personId);
+    },
+
     /** Whether `password` is the person's current one (the account page asks before a change). */
     async passwordMatches(personId: string, password: string): Promise<boolean> {
       return verifySecret((await store.findPerson(personId))?.password_hash, password);

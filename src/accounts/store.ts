@@ -58,6 +58,11 @@ export function createAccountStore(db: Database) {
       return (await db.table('people').where({ id }).update({ email, email_verified_at: at })) === 1;
     },
 
+    /** Deletes a person (what hangs on them by a foreign key goes with them); whether they were there. */
+    async deletePerson(id: string): Promise<boolean> {
+      return (await db.table('people').where({ id }).delete()) > 0;
+    },
+
     async findPerson(id: string): Promise<PersonRow | undefined> {
       const [person] = await db.query<PersonRow>(FIND_PERSON, [id]);
       return person;

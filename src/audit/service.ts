@@ -30,6 +30,11 @@ export function createAuditLog(db: Database, appNames: AppNames, words: AuditWor
       return store.append(event);
     },
 
+    /** Erases a record's events with the record (its last custodian closed their account). */
+    eraseRecord(recordId: string): Promise<void> {
+      return store.eraseRecord(recordId);
+    },
+
     /** The record's history in plain words, newest first. */
     async history(recordId: string, limit = 1000): Promise<(DescribedLine & { by: string })[]> {
       const events = await store.eventsOf(recordId, limit);

@@ -69,6 +69,16 @@ export function createAuditStore(db: Database) {
       await db.query(APPEND, [event.recordId ?? null, event.subject ?? null, event.kind, event.clientId ?? null, event.personId ?? null, event.details ?? {}]);
     },
 
+    /**
+     * Deletes every event of a record being erased: the one delete the append-only trigger lets
+     * through, for this record only and only inside this transaction (the setting is local to it).
+     */
+    async eraseRecord(recordId: string): Promise<void> {
+      await db.raw(`select set_config('carevault.erasing_record', ?, true)`, [recordId]);
+      await db.table('audit_events').where({ record_id: recordId }).delete();
+      await db.raw(`select set_config('carevault.erasing_record', '', true)`);
+    },
+
     async eventsOf(recordId: string, limit: number): Promise<AuditEventRow[]> {
       return db.table('audit_events').where({ record_id: recordId }).orderBy('id', 'desc').limit(limit);
     },

@@ -29,6 +29,7 @@ const ENDED_WORDS: Readonly<Record<string, string>> = {
   person: 'removed its access',
   app: 'ended its own access',
   security: 'lost its access because an old code or token was used again',
+  'account-closed': 'lost its access because the person who allowed it closed their account',
 };
 
 export type HistoryLine = { when: Date; summary: string; details: string[] };

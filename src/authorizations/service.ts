@@ -306,6 +306,22 @@ export function createAuthorizationService(deps: {
     },
 
     /**
+     * The person closed their account: every authorization they made ends with its grant and tokens,
+     * each with its audit line on its record (in the caller's transaction).
+     */
+    async accountClosed(personId: string): Promise<void> {
+      for (const row of await store.liveByPerson(personId)) await end(row, 'account-closed');
+    },
+
+    /**
+     * A record is being erased: whoever made them, its live authorizations end with their grants and
+     * tokens (in the erasing transaction), so no token reaches a record that no longer exists.
+     */
+    async recordErased(recordId: string): Promise<void> {
+      for (const row of await store.liveForRecords([recordId])) await end(row, 'account-closed');
+    },
+
+    /**
      * The person signed out: every authorization of that sign-in session that is not offline loses
      * its grant and tokens. The authorization stands; the app reaches the record again when the
      * person next signs in to it.

@@ -103,6 +103,11 @@ export function createAuthorizationStore(db: Database) {
     },
 
     /** Live authorizations of the given records, newest first. */
+    /** The live authorizations a person made, for any record. */
+    async liveByPerson(personId: string): Promise<AuthorizationRow[]> {
+      return live().where({ person_id: personId });
+    },
+
     async liveForRecords(recordIds: readonly string[]): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
       return live().whereIn('record_id', recordIds).orderBy('created_at', 'desc');

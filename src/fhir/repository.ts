@@ -137,6 +137,11 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
       return db.transaction(fn);
     },
 
+    /** Erases a record's resources with all their versions, in the current transaction; no event (the record goes too). */
+    erase(recordId: string): Promise<void> {
+      return store.eraseRecord(recordId);
+    },
+
     /**
      * The repository of one record for `actor`. With `audited: false` the caller appends one event
      * for its whole operation (opening a record, a pickup) instead of one per write.

@@ -189,6 +189,12 @@ export function createResourceStore(db: Database) {
     },
 
     /** The current version; `event` is appended when it is found. */
+    /** Deletes every resource of a record and every version of each (the record is being erased). */
+    async eraseRecord(recordId: string): Promise<void> {
+      await db.table('resource_versions').where({ record_id: recordId }).delete();
+      await db.table('resources').where({ record_id: recordId }).delete();
+    },
+
     async find(recordId: string, type: string, id: string, event?: RecordEvent): Promise<ResourceRow | undefined> {
       const [row] = await run<ResourceRow>(FIND, [recordId, type, id], event);
       return row;

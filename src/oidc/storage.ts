@@ -56,6 +56,14 @@ export function createOidcStorage(db: Database) {
       return models.deleteSessionsOf(accountId);
     },
 
+    /**
+     * Ends at once everything the person ever signed into or allowed: every session, grant, code and
+     * token (access and refresh) of theirs, in the current transaction.
+     */
+    endEverythingOf(accountId: string): Promise<void> {
+      return models.deleteEverythingOf(accountId);
+    },
+
     /** A person's live sign-in sessions (their uids, not secret) and when each signed in. */
     async sessionsOf(accountId: string): Promise<{ uid: string; signedInAt: Date | undefined }[]> {
       const rows = await models.sessionsOf(accountId);

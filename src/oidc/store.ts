@@ -201,6 +201,16 @@ export function createModelStore(db: Database) {
       return deleted > 0;
     },
 
+    /**
+     * Deletes everything oidc-provider keeps for a person — grants with every code and token issued
+     * under them, sessions, tokens naming the person — in the current transaction (a closed account).
+     */
+    async deleteEverythingOf(accountId: string): Promise<void> {
+      const grants = db.table('oidc_models').where({ model: 'Grant' }).whereRaw("payload->>'accountId' = ?", [accountId]).select('id');
+      await db.table('oidc_models').whereIn('grant_id', grants).delete();
+      await db.table('oidc_models').whereRaw("payload->>'accountId' = ?", [accountId]).delete();
+    },
+
     async revokeByGrantId(model: string, grantId: string): Promise<void> {
       await db.table('oidc_models').where({ model, grant_id: grantId }).delete();
     },

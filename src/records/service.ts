@@ -27,11 +27,47 @@ export function createRecordService(db: Database, repositories: RecordRepositori
   const store = createRecordStore(db);
   /** What others keep for every record, made in the transaction that opens it (feature hooks). */
   const openedHooks: Array<(record: { id: string; name: string }) => Promise<void>> = [];
+  /** What others keep for a record, erased in the transaction that erases it (feature hooks). */
+  const erasedHooks: Array<(recordId: string) => Promise<void>> = [];
 
   return {
     /** Adds a hook run inside the transaction of every record opened from now on. */
     whenOpened(hook: (record: { id: string; name: string }) => Promise<void>): void {
       openedHooks.push(hook);
+    },
+
+    /** Adds a hook run inside the transaction of every record erased from now on. */
+    whenErased(hook: (recordId: string) => Promise<void>): void {
+      erasedHooks.push(hook);
+    },
+
+    /**
+     * A person stops looking after every record they hold (their account closes), in one
+     * transaction (the caller's): a record someone else also looks after stays with them, the
+     * person only removed as a custodian; every other record is erased — what features keep for it
+     * (their hooks), its resources with every version, its audit events, the record itself.
+     * Returns how many records were erased and how many kept.
+     */
+    async leaveAll(personId: string): Promise<{ erased: number; kept: string[] }> {
+      return db.transaction(async () => {
+        const kept: string[] = [];
+        let erased = 0;
+        // In one order, so two people leaving records they share lock them without a deadlock.
+        for (const recordId of (await store.recordIdsOf(personId)).sort()) {
+          await db.lock(`record:${recordId}`);
+          if ((await store.otherCustodians(recordId, personId)) > 0) {
+            await store.removeCustodian(personId, recordId);
+            kept.push(recordId);
+            continue;
+          }
+          for (const hook of erasedHooks) await hook(recordId);
+          await repositories.erase(recordId);
+          await audit.eraseRecord(recordId);
+          await store.deleteRecord(recordId);
+          erased += 1;
+        }
+        return { erased, kept };
+      });
     },
 
     /**
@@ -86,6 +122,11 @@ export function createRecordService(db: Database, repositories: RecordRepositori
       const [row] = await store.recordsOf(personId, recordId);
       if (!row) throw new NotFound('There is no such record among yours.');
       return summaryOf(row);
+    },
+
+    /** Of the records a person holds, the ids of those someone else also looks after. */
+    sharedOf(personId: string): Promise<string[]> {
+      return store.sharedOf(personId);
     },
 
     async isCustodian(personId: string, recordId: string): Promise<boolean> {

@@ -16,6 +16,32 @@ export function createRecordStore(db: Database) {
       await db.table('custodianships').insert(link);
     },
 
+    /** Of the records a person holds, those someone else also looks after. */
+    async sharedOf(personId: string): Promise<string[]> {
+      const rows = await db
+        .table('custodianships as mine')
+        .join('custodianships as other', 'other.record_id', 'mine.record_id')
+        .where('mine.person_id', personId)
+        .whereNot('other.person_id', personId)
+        .distinct('mine.record_id');
+      return rows.map((row: { record_id: string }) => row.record_id);
+    },
+
+    /** How many people other than `personId` look after the record. */
+    async otherCustodians(recordId: string, personId: string): Promise<number> {
+      const row = await db.table('custodianships').where({ record_id: recordId }).whereNot({ person_id: personId }).count({ n: '*' }).first();
+      return Number(row?.n ?? 0);
+    },
+
+    async removeCustodian(personId: string, recordId: string): Promise<void> {
+      await db.table('custodianships').where({ person_id: personId, record_id: recordId }).delete();
+    },
+
+    /** Deletes the record row; what hangs on it by a foreign key goes with it. */
+    async deleteRecord(recordId: string): Promise<void> {
+      await db.table('records').where({ id: recordId }).delete();
+    },
+
     async isCustodian(personId: string, recordId: string): Promise<boolean> {
       const row = await db.table('custodianships').where({ person_id: personId, record_id: recordId }).first('record_id');
       return Boolean(row);

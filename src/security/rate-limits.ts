@@ -176,6 +176,14 @@ export const RATE_LIMITS = {
     lock: signInLock,
     message: 'Too many wrong passwords. Try again later, or sign out and use Forgot password?.',
   },
+  'account-close-person': {
+    kind: 'lock',
+    counts: 'wrong passwords typed by one signed-in person to close their account (a stolen session cannot guess its way to erasing records)',
+    points: signInFailuresPerAccount,
+    window: signInLock,
+    lock: signInLock,
+    message: 'Too many wrong passwords. Try again later, or sign out and use Forgot password?.',
+  },
   'email-change-person': {
     kind: 'rate',
     counts: 'email changes one person asks for (each mails two addresses)',

@@ -4,7 +4,8 @@
  * is added to the server's list at start-up; its route answers, its record panel shows on /records
  * and on the record page, its audit word tells the record's history, its gauge is scraped, its
  * sweep runs, its listener starts and closes with the server, and its record-opened hook runs in
- * the transaction that opens each record. The core also runs with none of the server's own options.
+ * the transaction that opens each record, and its record-erased hook in the transaction that erases
+ * one (a closed account), whose throw keeps the record. The core also runs with none of the server's own options.
  */
 import express from 'express';
 import { detailText } from '../../src/audit/words';
@@ -18,7 +19,7 @@ import { startTestServer, type TestServer } from '../support/server';
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789abcdef';
 
 /** What the test feature saw happen, for the assertions. */
-const seen = { started: 0, closed: 0, swept: 0, written: 0, opened: [] as string[] };
+const seen = { started: 0, closed: 0, swept: 0, written: 0, opened: [] as string[], erased: [] as string[], refuseErasing: false };
 
 /** Test notes: a person writes a note on one of their records; the note goes to the record's history. */
 const notesFeature: FeatureDefinition = {
@@ -30,6 +31,10 @@ const notesFeature: FeatureDefinition = {
     return {
       recordOpened: async (record) => {
         seen.opened.push(`${record.id} ${record.name}`);
+      },
+      recordErased: async (recordId) => {
+        if (seen.refuseErasing) throw new Error('the test feature refuses to erase');
+        seen.erased.push(recordId);
       },
       afterProvider: () => ({
         routes: () => {
@@ -139,4 +144,20 @@ test('the core runs with none of the server’s own options: only what the list 
     await bare.stop();
   }
   expect(seen.closed).toBe(1);
+});
+
+test('the record-erased hook runs when an account closes, and its throw keeps the record and the account', async () => {
+  const kept = await signedUpPerson(server, 'Kept Notes');
+  seen.refuseErasing = true;
+  const refused = await kept.browser.submit(await kept.browser.visit('/account/close'), { password: kept.person.password }, '/account/close');
+  seen.refuseErasing = false;
+  expect(refused.status).toBe(500);
+  expect(await server.db.knex('records').where({ id: kept.record }).first('id')).toEqual({ id: kept.record });
+  expect(await server.db.knex('people').where({ email: kept.person.email }).first('email')).toEqual({ email: kept.person.email });
+  expect(seen.erased).not.toContain(kept.record);
+
+  const closed = await kept.browser.submit(await kept.browser.visit('/account/close'), { password: kept.person.password }, '/account/close', { follow: false });
+  expect(closed.status).toBe(303);
+  expect(seen.erased).toContain(kept.record);
+  expect(await server.db.knex('records').where({ id: kept.record }).first('id')).toBeUndefined();
 });
