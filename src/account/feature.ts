@@ -1,17 +1,19 @@
 /**
  * The person's account as a feature: a verification link mailed to every new person (told by the
  * account service after their registration commits), the account page (name, email, password,
- * signed-in devices — noted on each signed-in request), and password recovery —
+ * signed-in devices — noted on each signed-in request, and whether to email the person when a Direct
+ * message arrives, heard as a record event), and password recovery —
  * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words.
  */
 import type { Core, FeatureDefinition } from '../feature';
 import { createAccountChanges } from './changes';
 import { accountPageRoutes } from './routes';
 import { createAccountLinks } from './service';
-import { createLinkStore } from './store';
+import { createMessageMail } from './message-mail';
+import { createLinkStore, createMessageMailStore } from './store';
 import { ACCOUNT_WORDS } from './words';
 
-type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer'>;
+type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer' | 'recordEvents'>;
 
 /** The time every link's expiry is judged by. */
 const clock = () => new Date();
@@ -19,7 +21,7 @@ const clock = () => new Date();
 export const accountFeature: FeatureDefinition = {
   name: 'account',
   auditWords: ACCOUNT_WORDS,
-  build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer }: AccountDeps) {
+  build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer, recordEvents }: AccountDeps) {
     const store = createLinkStore(db);
     const links = createAccountLinks({
       db,
@@ -47,10 +49,17 @@ export const accountFeature: FeatureDefinition = {
       clock,
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
+    const messageMail = createMessageMail({
+      store: createMessageMailStore(db),
+      mailer,
+      issuer: config.issuer,
+      limit: limits.rate('message-mail-person'),
+    });
+    recordEvents.listen((event) => messageMail.heard(event));
     return {
       afterProvider() {
         return {
-          routes: ({ csrf }) => accountPageRoutes({ links, changes, csrf, secure: config.secure }),
+          routes: ({ csrf }) => accountPageRoutes({ links, changes, messageMail, csrf, secure: config.secure }),
           sessionSeen: (visit) => changes.seen(visit),
           sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
         };

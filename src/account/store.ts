@@ -95,3 +95,37 @@ export function createLinkStore(db: Database) {
 }
 
 export type LinkStore = ReturnType<typeof createLinkStore>;
+
+/** A custodian to email that a message arrived: their email (confirmed) and the record's name. */
+export type MessageMailRow = { person_id: string; email: string; record_name: string };
+
+/** Who asked to be emailed when a Direct message arrives (a row per person who turned it on). */
+export function createMessageMailStore(db: Database) {
+  return {
+    async isOn(personId: string): Promise<boolean> {
+      return (await db.table('message_mail').where({ person_id: personId }).first('person_id')) !== undefined;
+    },
+
+    /** Turns it on or off; doing what is already done changes nothing. */
+    async set(personId: string, on: boolean): Promise<void> {
+      if (on) await db.table('message_mail').insert({ person_id: personId }).onConflict('person_id').ignore();
+      else await db.table('message_mail').where({ person_id: personId }).delete();
+    },
+
+    /** The custodians of these records who turned it on and whose email is confirmed, one row per person and record. */
+    async recipients(recordIds: readonly string[]): Promise<MessageMailRow[]> {
+      if (recordIds.length === 0) return [];
+      return (await db
+        .table('custodianships as c')
+        .join('message_mail as m', 'm.person_id', 'c.person_id')
+        .join('people as p', 'p.id', 'c.person_id')
+        .join('records as r', 'r.id', 'c.record_id')
+        .whereIn('c.record_id', [...recordIds])
+        .whereNotNull('p.email_verified_at')
+        .orderBy(['c.person_id', 'r.name'])
+        .select({ person_id: 'c.person_id', email: 'p.email', record_name: 'r.name' })) as MessageMailRow[];
+    },
+  };
+}
+
+export type MessageMailStore = ReturnType<typeof createMessageMailStore>;
