@@ -51,6 +51,7 @@ export const accountFeature: FeatureDefinition = {
     });
     const messageMail = createMessageMail({
       store: createMessageMailStore(db),
+      records,
       mailer,
       issuer: config.issuer,
       limit: limits.rate('message-mail-person'),

@@ -11,13 +11,21 @@ import type { Person } from '../accounts/person';
 import { log } from '../log';
 import type { Mailer } from '../mail';
 import type { RecordEvent } from '../record-events';
+import type { RecordService } from '../records/service';
 import type { Rate } from '../security/limiters';
 import type { MessageMailStore } from './store';
 import { messageArrivedMail, MESSAGE_MAIL_UNCONFIRMED } from './words';
 
-type Deps = { store: MessageMailStore; mailer: Mailer; issuer: string; limit: Rate };
+type Deps = {
+  store: MessageMailStore;
+  /** The record's name as its custodian sees it (its Patient's). */
+  records: Pick<RecordService, 'recordFor'>;
+  mailer: Mailer;
+  issuer: string;
+  limit: Rate;
+};
 
-export function createMessageMail({ store, mailer, issuer, limit }: Deps) {
+export function createMessageMail({ store, records, mailer, issuer, limit }: Deps) {
   return {
     isOn(person: Person): Promise<boolean> {
       return store.isOn(person.id);
@@ -35,13 +43,13 @@ export function createMessageMail({ store, mailer, issuer, limit }: Deps) {
     /** Heard after a delivery committed: mails the custodians who asked, each once per window. */
     async heard(event: RecordEvent): Promise<void> {
       if (event.kind !== 'direct.received') return;
-      const byPerson = new Map<string, { email: string; records: string[] }>();
+      const byPerson = new Map<string, { email: string; recordIds: string[] }>();
       for (const row of await store.recipients(event.recordIds)) {
-        const entry = byPerson.get(row.person_id) ?? { email: row.email, records: [] };
-        if (!entry.records.includes(row.record_name)) entry.records.push(row.record_name);
+        const entry = byPerson.get(row.person_id) ?? { email: row.email, recordIds: [] };
+        entry.recordIds.push(row.record_id);
         byPerson.set(row.person_id, entry);
       }
-      for (const [personId, { email, records }] of byPerson) {
+      for (const [personId, { email, recordIds }] of byPerson) {
         try {
           await limit.consume(personId);
         } catch (error) {
@@ -49,9 +57,11 @@ export function createMessageMail({ store, mailer, issuer, limit }: Deps) {
           if (error instanceof TooManyAttempts) continue;
           throw error;
         }
+        const names = new Set<string>();
+        for (const recordId of recordIds) names.add((await records.recordFor(personId, recordId)).name);
         // Never the address in the log: only that one mail of this kind did not go.
         await mailer
-          .send(messageArrivedMail(email, records, `${issuer}/inbox`))
+          .send(messageArrivedMail(email, [...names], `${issuer}/inbox`))
           .catch((error: unknown) => log.warn('a new-message mail could not be sent', { error: error instanceof Error ? error.name : 'unknown' }));
       }
     },

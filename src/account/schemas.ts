@@ -35,4 +35,6 @@ export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 
 export const messageMailForm = z.object({ mail: z.enum(['on', 'off'], 'Choose whether to email you when a message arrives.') });
 
 /** The status line after a form of the account page. */
-export const doneQuery = z.object({ done: z.enum(['name', 'password', 'email', 'signed-out', 'message-mail-on', 'message-mail-off']).optional().catch(undefined) }).catch({ done: undefined });
+export const doneQuery = z
+  .object({ done: z.enum(['name', 'password', 'email', 'signed-out', 'message-mail-on', 'message-mail-off']).optional().catch(undefined) })
+  .catch({ done: undefined });

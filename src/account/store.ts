@@ -96,8 +96,8 @@ export function createLinkStore(db: Database) {
 
 export type LinkStore = ReturnType<typeof createLinkStore>;
 
-/** A custodian to email that a message arrived: their email (confirmed) and the record's name. */
-export type MessageMailRow = { person_id: string; email: string; record_name: string };
+/** A custodian to email that a message arrived: their email (confirmed) and the record. */
+export type MessageMailRow = { person_id: string; email: string; record_id: string };
 
 /** Who asked to be emailed when a Direct message arrives (a row per person who turned it on). */
 export function createMessageMailStore(db: Database) {
@@ -119,11 +119,10 @@ export function createMessageMailStore(db: Database) {
         .table('custodianships as c')
         .join('message_mail as m', 'm.person_id', 'c.person_id')
         .join('people as p', 'p.id', 'c.person_id')
-        .join('records as r', 'r.id', 'c.record_id')
         .whereIn('c.record_id', [...recordIds])
         .whereNotNull('p.email_verified_at')
-        .orderBy(['c.person_id', 'r.name'])
-        .select({ person_id: 'c.person_id', email: 'p.email', record_name: 'r.name' })) as MessageMailRow[];
+        .orderBy(['c.person_id', 'c.record_id'])
+        .select({ person_id: 'c.person_id', email: 'p.email', record_id: 'c.record_id' })) as MessageMailRow[];
     },
   };
 }

@@ -22,7 +22,14 @@ export const directFeature: FeatureDefinition = {
   build({ config, db, audit, repositories, records, oidcStorage, appNames, limits, recordEvents }: DirectDeps) {
     const store = createDirectStore(db);
     const addresses = createAddressBook(store, config.direct.domain);
-    const direct = createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients: limits.lock('direct-unknown-recipient'),
+    const direct = createDirectService({
+      db,
+      store,
+      addresses,
+      audit,
+      repositories,
+      appNames,
+      unknownRecipients: limits.lock('direct-unknown-recipient'),
       recordEvents,
     });
     const smtp = config.direct.smtpPort
