@@ -50,6 +50,8 @@ export const accountFeature: FeatureDefinition = {
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
     const messageMail = createMessageMail({
+      db,
+      audit,
       store: createMessageMailStore(db),
       records,
       mailer,

@@ -6,6 +6,8 @@
  * the earlier mail — that says only that a message arrived in the record's inbox and links to
  * /inbox: no sender, no subject, nothing of the message (the mail leaves carevault's protection).
  */
+import type { AuditLog } from '../audit/service';
+import type { Database } from '../db';
 import { Conflict, TooManyAttempts } from '../errors';
 import type { Person } from '../accounts/person';
 import { log } from '../log';
@@ -17,6 +19,8 @@ import type { MessageMailStore } from './store';
 import { messageArrivedMail, MESSAGE_MAIL_UNCONFIRMED } from './words';
 
 type Deps = {
+  db: Database;
+  audit: AuditLog;
   store: MessageMailStore;
   /** The record's name as its custodian sees it (its Patient's). */
   records: Pick<RecordService, 'recordFor'>;
@@ -25,7 +29,7 @@ type Deps = {
   limit: Rate;
 };
 
-export function createMessageMail({ store, records, mailer, issuer, limit }: Deps) {
+export function createMessageMail({ db, audit, store, records, mailer, issuer, limit }: Deps) {
   return {
     isOn(person: Person): Promise<boolean> {
       return store.isOn(person.id);
@@ -37,7 +41,11 @@ export function createMessageMail({ store, records, mailer, issuer, limit }: Dep
      */
     async set(person: Person, on: boolean): Promise<void> {
       if (on && !person.emailVerified) throw new Conflict(MESSAGE_MAIL_UNCONFIRMED);
-      await store.set(person.id, on);
+      await db.transaction(async () => {
+        if (!(await store.set(person.id, on))) return;
+        const kind = on ? 'account.message_mail_on' : 'account.message_mail_off';
+        await audit.append({ subject: `person:${person.id}`, kind, personId: person.id });
+      });
     },
 
     /** Heard after a delivery committed: mails the custodians who asked, each once per window. */

@@ -106,10 +106,11 @@ export function createMessageMailStore(db: Database) {
       return (await db.table('message_mail').where({ person_id: personId }).first('person_id')) !== undefined;
     },
 
-    /** Turns it on or off; doing what is already done changes nothing. */
-    async set(personId: string, on: boolean): Promise<void> {
-      if (on) await db.table('message_mail').insert({ person_id: personId }).onConflict('person_id').ignore();
-      else await db.table('message_mail').where({ person_id: personId }).delete();
+    /** Turns it on or off; whether that changed anything (doing what is already done does not). */
+    async set(personId: string, on: boolean): Promise<boolean> {
+      if (!on) return (await db.table('message_mail').where({ person_id: personId }).delete()) > 0;
+      const added = (await db.table('message_mail').insert({ person_id: personId }, ['person_id']).onConflict('person_id').ignore()) as unknown[];
+      return added.length > 0;
     },
 
     /** The custodians of these records who turned it on and whose email is confirmed, one row per person and record. */

@@ -119,6 +119,8 @@ export const ACCOUNT_WORDS: AuditWords = {
   'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
   'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
   'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,
+  'account.message_mail_on': (_event, { person }) => `${person} asked to be emailed when a message arrives`,
+  'account.message_mail_off': (_event, { person }) => `${person} stopped the emails when a message arrives`,
 };
 
 /** Why "Email me when a message arrives" cannot be turned on yet. */

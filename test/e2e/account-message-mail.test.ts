@@ -177,6 +177,12 @@ test('a person who turned it off again gets no mail', async () => {
   expect(textOf(buttonOf(off))).toBe('Turn on these emails');
   await send(carl.address);
   expect(newMessageMailsTo(carl.person.email)).toEqual([]);
+  // Each change is on the person's history, once.
+  const changes = await server.db
+    .knex('audit_events')
+    .where({ subject: `person:${await personIdOf(carl)}` })
+    .whereLike('kind', 'account.message_mail%');
+  expect(changes.map((event: { kind: string }) => event.kind).sort()).toEqual(['account.message_mail_off', 'account.message_mail_on']);
 });
 
 test('a message over SMTP mails too, and a mail that cannot be sent loses no message', async () => {
