@@ -30,6 +30,20 @@ type Deps = {
 };
 
 export function createMessageMail({ db, audit, store, records, mailer, issuer, limit }: Deps) {
+  /** Mails one custodian, unless they were told within the window. */
+  const tell = async (personId: string, email: string, recordIds: readonly string[]) => {
+    try {
+      await limit.consume(personId);
+    } catch (error) {
+      // Told a short while ago: that mail already sends them to /inbox, where this one waits too.
+      if (error instanceof TooManyAttempts) return;
+      throw error;
+    }
+    const names = new Set<string>();
+    for (const recordId of recordIds) names.add((await records.recordFor(personId, recordId)).name);
+    await mailer.send(messageArrivedMail(email, [...names], `${issuer}/inbox`));
+  };
+
   return {
     isOn(person: Person): Promise<boolean> {
       return store.isOn(person.id);
@@ -58,19 +72,11 @@ export function createMessageMail({ db, audit, store, records, mailer, issuer, l
         byPerson.set(row.person_id, entry);
       }
       for (const [personId, { email, recordIds }] of byPerson) {
-        try {
-          await limit.consume(personId);
-        } catch (error) {
-          // Told a short while ago: that mail already sends them to /inbox, where this one waits too.
-          if (error instanceof TooManyAttempts) continue;
-          throw error;
-        }
-        const names = new Set<string>();
-        for (const recordId of recordIds) names.add((await records.recordFor(personId, recordId)).name);
+        // One person's failure (a mail server down, a record just let go) leaves the others their mail.
         // Never the address in the log: only that one mail of this kind did not go.
-        await mailer
-          .send(messageArrivedMail(email, [...names], `${issuer}/inbox`))
-          .catch((error: unknown) => log.warn('a new-message mail could not be sent', { error: error instanceof Error ? error.name : 'unknown' }));
+        await tell(personId, email, recordIds).catch((error: unknown) =>
+          log.warn('a new-message mail could not be sent', { error: error instanceof Error ? error.name : 'unknown' }),
+        );
       }
     },
   };

@@ -4,8 +4,8 @@
  * confirmation link) until the email is confirmed; a confirmed person turns it on and off with
  * Post/Redirect/Get and the CSRF token; a message then mails each custodian who turned it on once —
  * only that a message arrived in the record's inbox and the link to /inbox, nothing of the message —
- * and no more within the window; a co-custodian who left it off, and a person who turned it off, get
- * nothing; a mail that cannot be sent loses no message. In Chromium, the section passes axe-core and
+ * and no more within the window, however many arrive at once; a co-custodian who left it off, and a
+ * person who turned it off, get nothing; a mail that cannot be sent loses no message. In Chromium, the section passes axe-core and
  * works by keyboard.
  */
 import fs from 'node:fs';
@@ -168,6 +168,17 @@ test('a confirmed person turns it on: one mail per window, nothing of the messag
   expect(newMessageMailsTo(anna.person.email)).toHaveLength(1);
   expect(newMessageMailsTo(ben.person.email)).toEqual([]);
   expect(textOf((await anna.browser.visit(`/inbox/${anna.recordId}`)).html).match(/Biopsy result/g)).toHaveLength(2);
+});
+
+test('messages arriving at once mail each custodian who asked exactly once', async () => {
+  const fay = await confirmedWithMailOn('Fay Busy');
+  const gus = await confirmedWithMailOn('Gus Cocarer');
+  await server.db.knex('custodianships').insert({ person_id: await personIdOf(gus), record_id: fay.recordId, relationship: 'child' });
+  await Promise.all([send(fay.address), send(fay.address), send(fay.address)]);
+  expect(newMessageMailsTo(fay.person.email)).toHaveLength(1);
+  const toGus = newMessageMailsTo(gus.person.email);
+  expect(toGus).toHaveLength(1);
+  expect(toGus[0]).toContain("A new message arrived in Fay Busy's inbox at carevault.");
 });
 
 test('a person who turned it off again gets no mail', async () => {
