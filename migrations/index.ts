@@ -22,6 +22,7 @@ import * as personVisits from './20261206_060_person_visits';
 import * as accountLinks from './20261206_070_account_links';
 import * as accountDevices from './20261206_080_account_devices';
 import * as auditErasure from './20261206_095_audit_erasure';
+import * as messageMail from './20261206_100_message_mail';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -45,6 +46,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_070_account_links', accountLinks],
   ['20261206_080_account_devices', accountDevices],
   ['20261206_095_audit_erasure', auditErasure],
+  ['20261206_100_message_mail', messageMail],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

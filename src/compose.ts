@@ -24,6 +24,7 @@ import type { People } from './oidc/provider';
 import { createOidcStorage } from './oidc/storage';
 import { createModelStore } from './oidc/store';
 import { createRecordService } from './records/service';
+import { createRecordEvents } from './record-events';
 import { createRateLimits } from './security/rate-limits';
 import { sweepRateLimits } from './security/store';
 
@@ -69,6 +70,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
   records.whenErased((recordId) => authorizations.recordErased(recordId));
   const apps = createAppRegistry(saveClient);
   const gate = createBearerGate({ tokens: oidcStorage, issuer: config.issuer });
+  const recordEvents = createRecordEvents();
   const mailer = createMailer({ smtpUrl: config.mail.smtpUrl, outboxDir: path.join(config.dataDir, 'outbox'), from: config.mail.from });
 
   /** What the OpenID core needs to bind grants to records and name people (oidc/grants.ts). */
@@ -108,6 +110,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     apps,
     gate,
     mailer,
+    recordEvents,
     authorizationHooks,
     people,
     sweeps,

@@ -25,6 +25,7 @@ import type { PromptPage, StepOver } from './interactions/routes';
 import type { DeviceFlowHooks } from './oidc/device-flow';
 import type { OidcRuntime } from './oidc/runtime';
 import type { OidcStorage } from './oidc/storage';
+import type { RecordEvents } from './record-events';
 import type { RecordService, RecordSummary } from './records/service';
 import type { Csrf } from './security/csrf';
 import type { RateLimits } from './security/rate-limits';
@@ -106,6 +107,8 @@ export type Core = {
   limits: RateLimits;
   /** The one outgoing mailer (SMTP, or the outbox directory). */
   mailer: Mailer;
+  /** News of records, told by one feature after its change committed and heard by others. */
+  recordEvents: RecordEvents;
 };
 
 /** What the OpenID core must call, given before it starts. */

@@ -1,7 +1,8 @@
 /**
  * The person's account as a feature: a verification link mailed to every new person (told by the
  * account service after their registration commits), the account page (name, email, password,
- * signed-in devices — noted on each signed-in request), and password recovery —
+ * signed-in devices — noted on each signed-in request, and whether to email the person when a Direct
+ * message arrives, heard as a record event), and password recovery —
  * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words;
  * and closing the account (closing.ts), which erases the records only the person looks after.
  */
@@ -13,10 +14,11 @@ import { accountClosingRoutes } from './closing-routes';
 import { CLOSING_WORDS } from './closing-words';
 import { accountPageRoutes } from './routes';
 import { createAccountLinks } from './service';
-import { createLinkStore } from './store';
+import { createMessageMail } from './message-mail';
+import { createLinkStore, createMessageMailStore } from './store';
 import { ACCOUNT_WORDS } from './words';
 
-type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer'>;
+type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer' | 'recordEvents'>;
 
 /** The time every link's expiry is judged by. */
 const clock = () => new Date();
@@ -24,7 +26,7 @@ const clock = () => new Date();
 export const accountFeature: FeatureDefinition = {
   name: 'account',
   auditWords: { ...ACCOUNT_WORDS, ...CLOSING_WORDS },
-  build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer }: AccountDeps) {
+  build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer, recordEvents }: AccountDeps) {
     const store = createLinkStore(db);
     const links = createAccountLinks({
       db,
@@ -53,11 +55,21 @@ export const accountFeature: FeatureDefinition = {
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
     const closing = createAccountClosing({ db, audit, records, accounts, authorizations, oidcStorage, limit: limits.lock('account-close-person') });
+    const messageMail = createMessageMail({
+      db,
+      audit,
+      store: createMessageMailStore(db),
+      records,
+      mailer,
+      issuer: config.issuer,
+      limit: limits.rate('message-mail-person'),
+    });
+    recordEvents.listen((event) => messageMail.heard(event));
     return {
       afterProvider() {
         return {
           routes: ({ csrf }) =>
-            express.Router().use(accountPageRoutes({ links, changes, csrf, secure: config.secure }), accountClosingRoutes({ closing, csrf })),
+            express.Router().use(accountPageRoutes({ links, changes, messageMail, csrf, secure: config.secure }), accountClosingRoutes({ closing, csrf })),
           sessionSeen: (visit) => changes.seen(visit),
           sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
         };

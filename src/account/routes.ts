@@ -1,7 +1,8 @@
 /**
  * The account's pages: `/account` (the signed-in person's **Name**, **Email** — a change confirmed
  * by a link to the new address — **Change password**, **Signed-in devices** with **Sign out** each and
- * **Sign out everywhere**, and **Send the link again** while the email is not confirmed),
+ * **Sign out everywhere**, **Send the link again** while the email is not confirmed, and **Email me
+ * when a message arrives**, open once it is),
  * `/account/verify?token=…` (the verification link), and recovery — `/account/recover` (field
  * **Email**, button **Send link**) → the mailed `/account/reset?token=…` (field **New password**,
  * button **Save password**) → `/account/reset/done`, which lists the apps that kept offline access.
@@ -16,14 +17,15 @@ import { requirePerson, sessionUidOf, signedInPerson } from '../http/require-per
 import { clientAddress } from '../interactions/routes';
 import type { Csrf } from '../security/csrf';
 import type { AccountChanges } from './changes';
-import { deviceForm, doneQuery, emailForm, nameForm, passwordForm, recoverForm, resetForm, tokenQuery } from './schemas';
+import type { MessageMail } from './message-mail';
+import { deviceForm, doneQuery, emailForm, messageMailForm, nameForm, passwordForm, recoverForm, resetForm, tokenQuery } from './schemas';
 import type { AccountLinks } from './service';
 import { ACCOUNT_DONE, LINK_ENDED, RECOVERY_SENT, RESET_LINK_MINUTES, SIGNED_OUT_HERE } from './words';
 
 /** Remembers, for the page after a reset, whose password changed (signed; the person is signed out by then). */
 const RESET_COOKIE = 'cv.reset';
 
-type Deps = { links: AccountLinks; changes: AccountChanges; csrf: Csrf; secure: boolean };
+type Deps = { links: AccountLinks; changes: AccountChanges; messageMail: MessageMail; csrf: Csrf; secure: boolean };
 
 /** A refusal to show above a form, or `undefined` for an error nobody expected. */
 function refusalOf(res: Response, error: unknown): { status: number; message: string } | undefined {
@@ -32,7 +34,7 @@ function refusalOf(res: Response, error: unknown): { status: number; message: st
   return { status: STATUS_OF[error.kind], message: error.message };
 }
 
-export function accountPageRoutes({ links, changes, csrf, secure }: Deps): express.Router {
+export function accountPageRoutes({ links, changes, messageMail, csrf, secure }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
   const resetCookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: '/account/reset' };
@@ -48,11 +50,13 @@ export function accountPageRoutes({ links, changes, csrf, secure }: Deps): expre
     const person = signedInPerson(res);
     const lastSent = person.emailVerified ? undefined : await links.lastVerificationSent(person);
     const devices = await changes.devices(person.id, sessionUidOf(res));
+    const messageMailOn = await messageMail.isOn(person);
     await sendPage(res, status, 'account/show', {
       title: 'Your account',
       account: person,
       lastSent,
       devices,
+      messageMailOn,
       done: shown.done,
       error: shown.error,
       typed: { name: shown.typed?.name ?? person.name, email: shown.typed?.email ?? '' },
@@ -110,6 +114,13 @@ export function accountPageRoutes({ links, changes, csrf, secure }: Deps): expre
     const input = passwordForm.safeParse(fields(req));
     if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
     return answer(res, () => changes.changePassword(signedInPerson(res), input.data.current, input.data.password, sessionUidOf(res)), '/account?done=password');
+  });
+
+  router.post('/account/message-mail', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = messageMailForm.safeParse(fields(req));
+    if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
+    const on = input.data.mail === 'on';
+    return answer(res, () => messageMail.set(signedInPerson(res), on), `/account?done=message-mail-${input.data.mail}`);
   });
 
   router.post('/account/devices/sign-out', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {

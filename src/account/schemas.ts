@@ -31,8 +31,13 @@ export const passwordForm = z.object({
 /** A device of the list: oidc-provider's session uid (nanoid, 21 characters). */
 export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 'That device is already signed out.') });
 
+/** "Email me when a message arrives": the button pressed. */
+export const messageMailForm = z.object({ mail: z.enum(['on', 'off'], 'Choose whether to email you when a message arrives.') });
+
 /** The status line after a form of the account page. */
-export const doneQuery = z.object({ done: z.enum(['name', 'password', 'email', 'signed-out']).optional().catch(undefined) }).catch({ done: undefined });
+export const doneQuery = z
+  .object({ done: z.enum(['name', 'password', 'email', 'signed-out', 'message-mail-on', 'message-mail-off']).optional().catch(undefined) })
+  .catch({ done: undefined });
 
 /** The close-account form: the password, and the second step's code when the person has one. */
 export const closeForm = z.object({

@@ -95,3 +95,37 @@ export function createLinkStore(db: Database) {
 }
 
 export type LinkStore = ReturnType<typeof createLinkStore>;
+
+/** A custodian to email that a message arrived: their email (confirmed) and the record. */
+export type MessageMailRow = { person_id: string; email: string; record_id: string };
+
+/** Who asked to be emailed when a Direct message arrives (a row per person who turned it on). */
+export function createMessageMailStore(db: Database) {
+  return {
+    async isOn(personId: string): Promise<boolean> {
+      return (await db.table('message_mail').where({ person_id: personId }).first('person_id')) !== undefined;
+    },
+
+    /** Turns it on or off; whether that changed anything (doing what is already done does not). */
+    async set(personId: string, on: boolean): Promise<boolean> {
+      if (!on) return (await db.table('message_mail').where({ person_id: personId }).delete()) > 0;
+      const added = (await db.table('message_mail').insert({ person_id: personId }, ['person_id']).onConflict('person_id').ignore()) as unknown[];
+      return added.length > 0;
+    },
+
+    /** The custodians of these records who turned it on and whose email is confirmed, one row per person and record. */
+    async recipients(recordIds: readonly string[]): Promise<MessageMailRow[]> {
+      if (recordIds.length === 0) return [];
+      return (await db
+        .table('custodianships as c')
+        .join('message_mail as m', 'm.person_id', 'c.person_id')
+        .join('people as p', 'p.id', 'c.person_id')
+        .whereIn('c.record_id', [...recordIds])
+        .whereNotNull('p.email_verified_at')
+        .orderBy(['c.person_id', 'c.record_id'])
+        .select({ person_id: 'c.person_id', email: 'p.email', record_id: 'c.record_id' })) as MessageMailRow[];
+    },
+  };
+}
+
+export type MessageMailStore = ReturnType<typeof createMessageMailStore>;

@@ -99,6 +99,8 @@ export const ACCOUNT_DONE = {
   password: 'Your password is changed. Your other devices are signed out.',
   email: 'We sent a link to your new email address. Your email changes when you open it; until then it stays as it is.',
   'signed-out': 'That device is signed out.',
+  'message-mail-on': 'We will email you when a message arrives.',
+  'message-mail-off': 'We will not email you when a message arrives.',
 } as const;
 
 /** What the page after asking for a link says, whichever email was typed. */
@@ -117,4 +119,29 @@ export const ACCOUNT_WORDS: AuditWords = {
   'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
   'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
   'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,
+  'account.message_mail_on': (_event, { person }) => `${person} asked to be emailed when a message arrives`,
+  'account.message_mail_off': (_event, { person }) => `${person} stopped the emails when a message arrives`,
 };
+
+/** Why "Email me when a message arrives" cannot be turned on yet. */
+export const MESSAGE_MAIL_UNCONFIRMED = 'Confirm your email first: we only send these emails to an address you have confirmed.';
+
+/**
+ * The mail that a message arrived: only whose inbox and where to read it — never the sender, the
+ * subject or anything of the message, which stay behind the sign-in.
+ */
+export function messageArrivedMail(to: string, recordNames: readonly string[], inbox: string): OutgoingMail {
+  const whose = recordNames.map((name) => `${name}'s`).join(' and ');
+  return {
+    to,
+    subject: 'A new message arrived in carevault',
+    text: [
+      `A new message arrived in ${whose} inbox at carevault.`,
+      '',
+      'Sign in to read it:',
+      inbox,
+      '',
+      'You get this email because you asked for it on your account page; you can turn it off there.',
+    ].join('\r\n'),
+  };
+}

@@ -11,6 +11,7 @@ import type { Person } from '../accounts/person';
 import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
+import type { RecordEvents } from '../record-events';
 import type { Limit } from '../security/limiters';
 import type { AddressBook, NamedRecord } from './address-book';
 import { checkAttachments, type CheckedAttachment, type IncomingAttachment } from './attachments';
@@ -38,9 +39,11 @@ type Deps = {
   appNames: AppNames;
   /** Addresses are guessable (sam.lee, sam.lee2…): sending to unknown ones is counted per sender. */
   unknownRecipients: Limit;
+  /** Told of each delivery once it committed (a person may be mailed that a message arrived). */
+  recordEvents: Pick<RecordEvents, 'tell'>;
 };
 
-export function createDelivery({ db, store, addresses, audit, appNames, unknownRecipients }: Deps) {
+export function createDelivery({ db, store, addresses, audit, appNames, unknownRecipients, recordEvents }: Deps) {
   const senderKey = (sender: Sender) => (sender.kind === 'app' ? `app:${sender.clientId}` : `person:${sender.person.id}`);
 
   /**
@@ -82,7 +85,7 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
       sender.kind === 'app' ? (sender.address?.slice(0, 254) ?? null) : ((await addresses.addressesOf([sender.record])).get(sender.record.id) ?? null);
     const who = sender.kind === 'app' ? { clientId: sender.clientId } : { personId: sender.person.id };
     const count = message.attachments.length;
-    return db.transaction(async () => {
+    const ids = await db.transaction(async () => {
       const ids: string[] = [];
       for (const { recordId, address } of recipients) {
         const id = randomUUID();
@@ -137,6 +140,9 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
       }
       return ids;
     });
+    // Only now, committed: whatever listeners do (a mail that fails, say) cannot lose the message.
+    await recordEvents.tell({ kind: 'direct.received', recordIds: recipients.map((item) => item.recordId) });
+    return ids;
   }
 
   return {

@@ -13,16 +13,25 @@ import { createSmtpSignIn } from './smtp-sign-in';
 import { createDirectStore } from './store';
 import { DIRECT_NEWS, DIRECT_WORDS } from './words';
 
-type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'appNames' | 'limits'>;
+type DirectDeps = Pick<Core, 'config' | 'db' | 'audit' | 'repositories' | 'records' | 'oidcStorage' | 'appNames' | 'limits' | 'recordEvents'>;
 
 export const directFeature: FeatureDefinition = {
   name: 'direct',
   auditWords: DIRECT_WORDS,
   auditNews: DIRECT_NEWS,
-  build({ config, db, audit, repositories, records, oidcStorage, appNames, limits }: DirectDeps) {
+  build({ config, db, audit, repositories, records, oidcStorage, appNames, limits, recordEvents }: DirectDeps) {
     const store = createDirectStore(db);
     const addresses = createAddressBook(store, config.direct.domain);
-    const direct = createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients: limits.lock('direct-unknown-recipient') });
+    const direct = createDirectService({
+      db,
+      store,
+      addresses,
+      audit,
+      repositories,
+      appNames,
+      unknownRecipients: limits.lock('direct-unknown-recipient'),
+      recordEvents,
+    });
     const smtp = config.direct.smtpPort
       ? smtpListener({
           port: config.direct.smtpPort,

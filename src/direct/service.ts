@@ -5,6 +5,7 @@
 import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
+import type { RecordEvents } from '../record-events';
 import type { RecordRepositories } from '../fhir/repository';
 import { isUuid } from '../ids';
 import type { Limit } from '../security/limiters';
@@ -22,9 +23,10 @@ type Deps = {
   appNames: AppNames;
   /** Messages to addresses that do not exist, per sender. */
   unknownRecipients: Limit;
+  recordEvents: Pick<RecordEvents, 'tell'>;
 };
 
-export function createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients }: Deps) {
+export function createDirectService({ db, store, addresses, audit, repositories, appNames, unknownRecipients, recordEvents }: Deps) {
   return {
     /** Each record's Direct address (given on first need). */
     addressesOf: addresses.addressesOf,
@@ -39,7 +41,7 @@ export function createDirectService({ db, store, addresses, audit, repositories,
       if (!message || message.sender_kind !== 'person' || !message.sender_address) return undefined;
       return (await addresses.recordOf(message.sender_address)) ? { address: message.sender_address, subject: message.subject } : undefined;
     },
-    ...createDelivery({ db, store, addresses, audit, appNames, unknownRecipients }),
+    ...createDelivery({ db, store, addresses, audit, appNames, unknownRecipients, recordEvents }),
     ...createInbox({ db, store, audit, repositories }),
   };
 }

@@ -147,6 +147,13 @@ export const RATE_LIMITS = {
     lock: smtpAuthLock,
     message: 'Too many failed sign-ins from your network.',
   },
+  'message-mail-person': {
+    kind: 'rate',
+    counts: 'emails telling one person that a Direct message arrived (later messages in the window are covered by the earlier email)',
+    points: 1,
+    window: 15 * 60,
+    message: 'We told you of a new message a short while ago.',
+  },
   'verify-resend-person': {
     kind: 'rate',
     counts: 'verification links one person asks to be sent again',
