@@ -21,6 +21,7 @@ import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
 import * as personVisits from './20261206_060_person_visits';
 import * as accountLinks from './20261206_070_account_links';
 import * as accountDevices from './20261206_080_account_devices';
+import * as twoStep from './20261206_090_two_step';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -43,6 +44,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_060_person_visits', personVisits],
   ['20261206_070_account_links', accountLinks],
   ['20261206_080_account_devices', accountDevices],
+  ['20261206_090_two_step', twoStep],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -97,7 +97,7 @@ export type Core = {
   records: RecordService;
   accounts: Pick<
     AccountService,
-    'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'
+    'findPerson' | 'findByEmail' | 'onRegistered' | 'useSecondStep' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail'
   >;
   authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf'>;

@@ -9,6 +9,9 @@ import { createAccountChanges } from './changes';
 import { accountPageRoutes } from './routes';
 import { createAccountLinks } from './service';
 import { createLinkStore } from './store';
+import { createTwoStep } from './two-step';
+import { createTwoStepStore } from './two-step-store';
+import { openUnder, sealUnder } from '../security/credential-keys';
 import { ACCOUNT_WORDS } from './words';
 
 type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer'>;
@@ -47,10 +50,31 @@ export const accountFeature: FeatureDefinition = {
       clock,
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
+    // Known once the OpenID core has loaded its keys: KEY_ENCRYPTION_SECRET when set, else the server's cookie key.
+    let serverKey: string | undefined;
+    const sealingKey = () => {
+      if (!serverKey) throw new Error('two-step sign-in used before the OpenID core started');
+      return serverKey;
+    };
+    const twoStep = createTwoStep({
+      db,
+      audit,
+      store: createTwoStepStore(db),
+      limit: limits.lock('two-step-person'),
+      issuerName: 'carevault',
+      clock,
+      sealingKey,
+    });
+    accounts.useSecondStep(twoStep);
+    const sealFor = {
+      seal: (personId: string, text: string) => sealUnder(`${sealingKey()}\u0000codes\u0000${personId}`, text),
+      open: (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000codes\u0000${personId}`, sealed),
+    };
     return {
-      afterProvider() {
+      afterProvider({ cookieKeys }) {
+        serverKey = config.keyEncryptionSecret ?? cookieKeys[0];
         return {
-          routes: ({ csrf }) => accountPageRoutes({ links, changes, csrf, secure: config.secure }),
+          routes: ({ csrf }) => accountPageRoutes({ links, changes, twoStep, csrf, secure: config.secure, sealFor }),
           sessionSeen: (visit) => changes.seen(visit),
           sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
         };

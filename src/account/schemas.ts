@@ -31,5 +31,8 @@ export const passwordForm = z.object({
 /** A device of the list: oidc-provider's session uid (nanoid, 21 characters). */
 export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 'That device is already signed out.') });
 
+/** The code that confirms an authenticator app: what the app shows (the service checks the digits). */
+export const twoStepCodeForm = z.object({ code: typed('Type the code your authenticator app shows.').pipe(z.string().max(40, 'That code is too long.')) });
+
 /** The status line after a form of the account page. */
 export const doneQuery = z.object({ done: z.enum(['name', 'password', 'email', 'signed-out']).optional().catch(undefined) }).catch({ done: undefined });

@@ -115,6 +115,8 @@ export const ACCOUNT_WORDS: AuditWords = {
   'account.renamed': (_event, { person }) => `${person} changed their name`,
   'account.password_changed': (_event, { person }) => `${person} changed their password and was signed out on their other devices`,
   'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
+  'account.two_step_on': (_event, { person }) => `${person} turned on two-step sign-in with an authenticator app`,
+  'account.recovery_codes_made': (_event, { person }) => `${person} made new recovery codes`,
   'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
   'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,
 };
