@@ -144,7 +144,8 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
     // SMART apps read fhirUser (and the name) from the ID token itself.
     conformIdTokenClaims: false,
     claims: {
-      openid: ['sub'],
+      // How the person signed in (RFC 8176 `amr`, and the class it makes, `acr`) goes in every ID token.
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name'],
       email: ['email', 'email_verified'],
       fhirUser: ['fhirUser'],

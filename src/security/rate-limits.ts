@@ -189,7 +189,7 @@ export const RATE_LIMITS = {
     points: 5,
     window: 15 * 60,
     lock: 15 * 60,
-    message: 'Too many wrong codes for this account. Wait 15 minutes, then try again.',
+    message: 'Too many wrong codes for this account.',
   },
   'direct-unknown-recipient': {
     kind: 'lock',
