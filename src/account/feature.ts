@@ -24,32 +24,6 @@ export const accountFeature: FeatureDefinition = {
   auditWords: ACCOUNT_WORDS,
   build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer }: AccountDeps) {
     const store = createLinkStore(db);
-    const links = createAccountLinks({
-      db,
-      audit,
-      accounts,
-      authorizations,
-      oidcStorage,
-      records,
-      links: store,
-      mailer,
-      issuer: config.issuer,
-      clock,
-      limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
-    });
-    accounts.onRegistered((person) => links.sendVerification(person));
-    const changes = createAccountChanges({
-      db,
-      audit,
-      accounts,
-      authorizations,
-      oidcStorage,
-      links: store,
-      mailer,
-      issuer: config.issuer,
-      clock,
-      limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
-    });
     // Known once the OpenID core has loaded its keys: KEY_ENCRYPTION_SECRET when set, else the server's cookie key.
     let serverKey: string | undefined;
     const sealingKey = () => {
@@ -66,6 +40,33 @@ export const accountFeature: FeatureDefinition = {
       sealingKey,
     });
     accounts.useSecondStep(twoStep);
+    const links = createAccountLinks({
+      db,
+      audit,
+      accounts,
+      authorizations,
+      oidcStorage,
+      records,
+      links: store,
+      mailer,
+      issuer: config.issuer,
+      clock,
+      limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
+      secondStep: twoStep,
+    });
+    accounts.onRegistered((person) => links.sendVerification(person));
+    const changes = createAccountChanges({
+      db,
+      audit,
+      accounts,
+      authorizations,
+      oidcStorage,
+      links: store,
+      mailer,
+      issuer: config.issuer,
+      clock,
+      limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
+    });
     const sealFor = {
       seal: (personId: string, text: string) => sealUnder(`${sealingKey()}\u0000codes\u0000${personId}`, text),
       open: (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000codes\u0000${personId}`, sealed),

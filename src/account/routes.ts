@@ -8,7 +8,7 @@
  * Every form answers with a redirect to a page describing the state; every page is `no-store`.
  */
 import express, { type Request, type Response } from 'express';
-import { Conflict, DomainError, STATUS_OF, TooManyAttempts } from '../errors';
+import { Conflict, DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { isUuid } from '../ids';
 import { sendPage } from '../http/render';
@@ -243,8 +243,8 @@ export function accountPageRoutes({ links, changes, twoStep, csrf, secure, sealF
     await sendPage(res, 200, 'pages/message', { title: 'Check your email', message: RECOVERY_SENT, link: { href: '/login', text: 'Back to sign in' } });
   });
 
-  const showReset = (res: Response, status: number, token: string, error?: string) =>
-    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, error });
+  const showReset = async (res: Response, status: number, token: string, error?: string) =>
+    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, needsCode: await links.resetNeedsSecondStep(token), error });
 
   router.get('/account/reset', csrf.issue, async (req, res) => {
     const { token } = tokenQuery.parse(req.query);
@@ -262,10 +262,12 @@ export function accountPageRoutes({ links, changes, twoStep, csrf, secure, sealF
     }
     let personId: string;
     try {
-      personId = await links.reset(input.data.token, input.data.password);
+      personId = await links.reset(input.data.token, input.data.password, input.data.code);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      return showLinkEnded(res);
+      if (error instanceof NotFound) return showLinkEnded(res);
+      const refusal = refusalOf(res, error);
+      return showReset(res, refusal?.status ?? 400, input.data.token, refusal?.message);
     }
     res.cookie(RESET_COOKIE, personId, { ...resetCookie, maxAge: 15 * 60_000 });
     return res.redirect(303, '/account/reset/done');

@@ -11,6 +11,8 @@ export const recoverForm = z.object({ email: registrationForm.shape.email });
 export const resetForm = z.object({
   token: z.string().max(100).default(''),
   password: registrationForm.shape.password,
+  /** The second step, for an account that has it on (the service says when it is needed). */
+  code: z.string().catch('').pipe(z.string().max(40, 'That code is too long.')),
 });
 
 /** A link's `?token=`, as typed (the service refuses anything that is not a token). */

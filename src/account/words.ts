@@ -108,6 +108,9 @@ export const RECOVERY_SENT =
 
 export const LINK_ENDED = 'This link has already been used or has expired.';
 
+/** A reset of an account with two-step sign-in, sent without its code. */
+export const CODE_NEEDED = 'Type the code your authenticator app shows, or one of your recovery codes.';
+
 /** The account's audit events, in words (they are about the person, not a record). */
 export const ACCOUNT_WORDS: AuditWords = {
   'account.email_verified': (_event, { person }) => `${person} confirmed their email`,

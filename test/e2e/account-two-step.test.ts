@@ -5,8 +5,11 @@
  * sign-in then asks for a **Code** after the password; a code is accepted once, a recovery code once,
  * and wrong codes lock the account's second step after 5 (15 minutes). ID tokens carry `amr`
  * (RFC 8176) and `acr`; `acr_values=urn:carevault:acr:2fa` makes a person signed in with the password
- * alone step up; discovery lists `acr_values_supported`.
+ * alone step up; discovery lists `acr_values_supported`. A password reset of such an account asks
+ * for the second step (or a recovery code) before the new password counts.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { generate } from 'otplib';
 import { authorizeInBrowser, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
 import { Browser, textOf, type PageResponse } from '../support/browser';
@@ -181,4 +184,44 @@ test('ID tokens carry amr and acr; acr_values=urn:carevault:acr:2fa makes a sign
   const done = await fresh.submit(codePage, { code: codes[0] ?? '' }, '/code');
   expect(done.location).toMatch(/^https:\/\/app\.example\/callback\?code=/);
   expect((await exchangeCode(app, start, done.location ?? '')).claims()).toMatchObject({ amr: ['pwd', 'otp', 'mfa'], acr: TWO_STEP });
+});
+
+/** The reset link of the newest mail to `to`. */
+function resetLinkTo(to: string): string {
+  const outbox = path.join(server.config.dataDir, 'outbox');
+  const mails = fs
+    .readdirSync(outbox)
+    .filter((name) => name.endsWith('.eml'))
+    .sort()
+    .map((name) => fs.readFileSync(path.join(outbox, name), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '='))
+    .filter((eml) => eml.includes(`To: ${to}`) && eml.includes('/account/reset?token='));
+  const token = /\/account\/reset\?token=([\w-]{43})/.exec(mails.at(-1) ?? '')?.[1];
+  if (!token) throw new Error('no reset link in the mail');
+  return `/account/reset?token=${token}`;
+}
+
+test('a password reset asks for the second step first when two-step sign-in is on', async () => {
+  const { person, browser } = await signedUpPerson(server, 'Rita Reset');
+  const { codes } = await setUp(browser);
+  const stranger = new Browser(server.issuer);
+  await stranger.submit(await stranger.visit('/account/recover'), { email: person.email });
+  const form = await stranger.visit(resetLinkTo(person.email));
+  expect(form.html).toContain('<label for="code">Code</label>');
+  const next = 'a brand new long password';
+
+  // The mailbox alone is not enough: without the code, or with a wrong one, the password stays.
+  const without = await stranger.submit(form, { password: next }, '/account/reset');
+  expect(without.status).toBe(400);
+  expect(alertOf(without)).toBe('Type the code your authenticator app shows, or one of your recovery codes.');
+  const wrong = await stranger.submit(form, { password: next, code: '000000' }, '/account/reset');
+  expect(wrong.status).toBe(401);
+  expect(textOf((await password(person.email, next)).page.html)).toContain('The email or password is wrong.');
+
+  // With a recovery code, the new password counts (and the code is used up).
+  const saved = await stranger.submit(form, { password: next, code: codes[9] ?? '' }, '/account/reset');
+  expect(textOf(saved.html)).toContain('Your password is changed');
+  const signedIn = await password(person.email, next);
+  expect(isCodePage(signedIn.page)).toBe(true);
+  const reused = await signedIn.browser.submit(signedIn.page, { code: codes[9] ?? '' }, '/code');
+  expect(reused.status).toBe(401);
 });
