@@ -16,7 +16,9 @@ module.exports = {
       },
     ],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(oidc-provider|jose|openid-client|oauth4webapi|fhir-kit-client|@sparticuz/chromium|github-slugger|@scure/base|@noble/hashes)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(oidc-provider|jose|openid-client|oauth4webapi|fhir-kit-client|@sparticuz/chromium|github-slugger|@scure/base|@noble/hashes)/)',
+  ],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   // fhir-kit-client exports only an `import` condition, which Jest's CommonJS resolver does not try.
   moduleNameMapper: { '^fhir-kit-client$': '<rootDir>/node_modules/fhir-kit-client/dist/index.js' },

@@ -30,7 +30,7 @@ export function createTwoStepStore(db: Database) {
       const count = await db
         .table('two_step_apps')
         .where({ person_id: personId })
-        .andWhere((where) => where.whereNull('last_step').orWhere('last_step', '<', step))
+        .whereRaw('(last_step is null or last_step < ?)', [step])
         .update(confirmAt ? { last_step: step, confirmed_at: confirmAt } : { last_step: step });
       return count > 0;
     },

@@ -18,7 +18,7 @@ import type { Limit } from '../security/limiters';
 import type { TwoStepStore } from './two-step-store';
 
 /** How many recovery codes a person holds after each setup or renewal. */
-export const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE_COUNT = 10;
 
 /** A code from one 30-second step before or after now still counts (clocks drift, people type slowly). */
 const TOLERANCE_SECONDS = 30;

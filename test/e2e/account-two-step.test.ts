@@ -193,7 +193,12 @@ function resetLinkTo(to: string): string {
     .readdirSync(outbox)
     .filter((name) => name.endsWith('.eml'))
     .sort()
-    .map((name) => fs.readFileSync(path.join(outbox, name), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '='))
+    .map((name) =>
+      fs
+        .readFileSync(path.join(outbox, name), 'utf8')
+        .replace(/=\r?\n/g, '')
+        .replace(/=3D/g, '='),
+    )
     .filter((eml) => eml.includes(`To: ${to}`) && eml.includes('/account/reset?token='));
   const token = /\/account\/reset\?token=([\w-]{43})/.exec(mails.at(-1) ?? '')?.[1];
   if (!token) throw new Error('no reset link in the mail');
