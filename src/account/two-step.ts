@@ -142,7 +142,9 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
       await limit.assertOpen(personId);
       const code = normalise(typed);
       const app = await store.app(personId);
-      const secret = app?.confirmed_at ? open(personId, app.secret_sealed) : undefined;
+      const on = Boolean(app?.confirmed_at);
+      // Recovery codes work even when the app's secret cannot be opened (a server key changed).
+      const secret = app && on ? open(personId, app.secret_sealed) : undefined;
       let refusal = WRONG_CODE;
       if (secret && /^\d{6}$/.test(code)) {
         const step = await stepOf(secret, code);
@@ -151,7 +153,7 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
           return 'otp';
         }
         if (step !== undefined) refusal = USED_CODE;
-      } else if (secret && code.length === 16 && (await store.useRecoveryCode(personId, credentialKey(code), clock()))) {
+      } else if (on && code.length === 16 && (await store.useRecoveryCode(personId, credentialKey(code), clock()))) {
         await limit.reset(personId);
         return 'recovery';
       }

@@ -1,6 +1,9 @@
 /**
  * Web-based authorization pages, inside an oidc-provider interaction (all under /interaction/:uid,
- * where its cookie is scoped): sign-in and registration for the `login` prompt, the record picker
+ * where its cookie is scoped): sign-in and registration for the `login` prompt — the password, then,
+ * for a person with two-step sign-in, a code (RFC 6238, or a recovery code) before the login is
+ * answered with its `amr` (RFC 8176) and `acr`; the code alone for a signed-in person an app asked to
+ * step up — the record picker
  * and rules for `consent`, and the pages of carevault's own prompts, registered by name.
  */
 import express, { type Request, type Response } from 'express';
