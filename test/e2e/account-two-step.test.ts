@@ -230,3 +230,20 @@ test('a password reset asks for the second step first when two-step sign-in is o
   const reused = await signedIn.browser.submit(signedIn.page, { code: codes[9] ?? '' }, '/code');
   expect(reused.status).toBe(401);
 });
+
+test('one code sent from two browsers at once signs in only one of them', async () => {
+  const { person, browser } = await signedUpPerson(server, 'Rae Race');
+  const { secret, codes } = await setUp(browser);
+  const code = await codeAt(secret, 1);
+  const [a, b] = await Promise.all([password(person.email, person.password), password(person.email, person.password)]);
+  const answers = await Promise.all([a.browser.submit(a.page, { code }, '/code'), b.browser.submit(b.page, { code }, '/code')]);
+  expect(answers.filter((page) => textOf(page.html).includes('Hello, Rae Race'))).toHaveLength(1);
+  expect(answers.filter((page) => page.status === 401)).toHaveLength(1);
+
+  // The same for one recovery code.
+  const [c, d] = await Promise.all([password(person.email, person.password), password(person.email, person.password)]);
+  const recovery = codes[1] ?? '';
+  const recovered = await Promise.all([c.browser.submit(c.page, { code: recovery }, '/code'), d.browser.submit(d.page, { code: recovery }, '/code')]);
+  expect(recovered.filter((page) => textOf(page.html).includes('Hello, Rae Race'))).toHaveLength(1);
+  expect(recovered.filter((page) => page.status === 401)).toHaveLength(1);
+});
