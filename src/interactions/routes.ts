@@ -60,7 +60,6 @@ export function clientAddress(req: Request): string {
 
 export function interactionRoutes({ interactions, accounts, records, authorizations, csrf, prompts = new Map(), stepsOver = [] }: Deps): express.Router {
   const router = express.Router();
-  const secure = (req: Request) => req.secure;
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
 
@@ -124,7 +123,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   const passedCookie = (req: Request, pending: PendingInteraction) => ({
     httpOnly: true,
     sameSite: 'lax' as const,
-    secure: secure(req),
+    secure: req.secure,
     signed: true,
     path: base(pending),
   });
