@@ -1,6 +1,6 @@
 /**
  * Jest compiles TypeScript and the ESM-only packages (oidc-provider, jose, openid-client,
- * oauth4webapi, fhir-kit-client, @sparticuz/chromium, github-slugger) to CommonJS with swc; `npm run typecheck` does the type-checking.
+ * oauth4webapi, fhir-kit-client, @sparticuz/chromium, github-slugger, and otplib's @scure/base and @noble/hashes) to CommonJS with swc; `npm run typecheck` does the type-checking.
  */
 /** @type {import('jest').Config} */
 module.exports = {
@@ -16,7 +16,9 @@ module.exports = {
       },
     ],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(oidc-provider|jose|openid-client|oauth4webapi|fhir-kit-client|@sparticuz/chromium|github-slugger)/)'],
+  transformIgnorePatterns: [
+    '/node_modules/(?!(oidc-provider|jose|openid-client|oauth4webapi|fhir-kit-client|@sparticuz/chromium|github-slugger|@scure/base|@noble/hashes)/)',
+  ],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   // fhir-kit-client exports only an `import` condition, which Jest's CommonJS resolver does not try.
   moduleNameMapper: { '^fhir-kit-client$': '<rootDir>/node_modules/fhir-kit-client/dist/index.js' },

@@ -21,6 +21,7 @@ import * as directUndoAndSent from './20261206_041_direct_undo_and_sent';
 import * as personVisits from './20261206_060_person_visits';
 import * as accountLinks from './20261206_070_account_links';
 import * as accountDevices from './20261206_080_account_devices';
+import * as twoStep from './20261206_090_two_step';
 import * as auditErasure from './20261206_095_audit_erasure';
 import * as messageMail from './20261206_100_message_mail';
 
@@ -45,6 +46,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_060_person_visits', personVisits],
   ['20261206_070_account_links', accountLinks],
   ['20261206_080_account_devices', accountDevices],
+  ['20261206_090_two_step', twoStep],
   ['20261206_095_audit_erasure', auditErasure],
   ['20261206_100_message_mail', messageMail],
 ];

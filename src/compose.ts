@@ -86,6 +86,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
   const people: People = {
     findPerson: (id) => accounts.findPerson(id),
     ownRecordOf: (personId) => records.ownRecordOf(personId),
+    secondStepOn: (personId) => accounts.secondStepOn(personId),
   };
 
   const sweeps: Sweep[] = [

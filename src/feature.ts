@@ -98,7 +98,16 @@ export type Core = {
   records: RecordService;
   accounts: Pick<
     AccountService,
-    'findPerson' | 'findByEmail' | 'onRegistered' | 'confirmEmail' | 'replacePassword' | 'rename' | 'passwordMatches' | 'changeEmail' | 'remove'
+    | 'findPerson'
+    | 'findByEmail'
+    | 'onRegistered'
+    | 'useSecondStep'
+    | 'confirmEmail'
+    | 'replacePassword'
+    | 'rename'
+    | 'passwordMatches'
+    | 'changeEmail'
+    | 'remove'
   >;
   authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf' | 'endEverythingOf'>;

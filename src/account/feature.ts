@@ -16,6 +16,9 @@ import { accountPageRoutes } from './routes';
 import { createAccountLinks } from './service';
 import { createMessageMail } from './message-mail';
 import { createLinkStore, createMessageMailStore } from './store';
+import { createTwoStep } from './two-step';
+import { createTwoStepStore } from './two-step-store';
+import { openUnder, sealUnder } from '../security/credential-keys';
 import { ACCOUNT_WORDS } from './words';
 
 type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer' | 'recordEvents'>;
@@ -28,6 +31,22 @@ export const accountFeature: FeatureDefinition = {
   auditWords: { ...ACCOUNT_WORDS, ...CLOSING_WORDS },
   build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer, recordEvents }: AccountDeps) {
     const store = createLinkStore(db);
+    // Known once the OpenID core has loaded its keys: KEY_ENCRYPTION_SECRET when set, else the server's cookie key.
+    let serverKey: string | undefined;
+    const sealingKey = () => {
+      if (!serverKey) throw new Error('two-step sign-in used before the OpenID core started');
+      return serverKey;
+    };
+    const twoStep = createTwoStep({
+      db,
+      audit,
+      store: createTwoStepStore(db),
+      limit: limits.lock('two-step-person'),
+      issuerName: 'carevault',
+      clock,
+      sealingKey,
+    });
+    accounts.useSecondStep(twoStep);
     const links = createAccountLinks({
       db,
       audit,
@@ -40,6 +59,7 @@ export const accountFeature: FeatureDefinition = {
       issuer: config.issuer,
       clock,
       limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
+      secondStep: twoStep,
     });
     accounts.onRegistered((person) => links.sendVerification(person));
     const changes = createAccountChanges({
@@ -54,7 +74,14 @@ export const accountFeature: FeatureDefinition = {
       clock,
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
-    const closing = createAccountClosing({ db, audit, records, accounts, authorizations, oidcStorage, limit: limits.lock('account-close-person') });
+    // Closing asks again for the second step of a person who has one.
+    const secondStep = {
+      isOn: async (personId: string) => (await twoStep.state(personId)).on,
+      check: async (personId: string, answer: string | undefined) => {
+        await twoStep.check(personId, answer ?? '');
+      },
+    };
+    const closing = createAccountClosing({ db, audit, records, accounts, authorizations, oidcStorage, limit: limits.lock('account-close-person'), secondStep });
     const messageMail = createMessageMail({
       db,
       audit,
@@ -65,11 +92,18 @@ export const accountFeature: FeatureDefinition = {
       limit: limits.rate('message-mail-person'),
     });
     recordEvents.listen((event) => messageMail.heard(event));
+    const sealFor = {
+      seal: (personId: string, text: string) => sealUnder(`${sealingKey()}\u0000codes\u0000${personId}`, text),
+      open: (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000codes\u0000${personId}`, sealed),
+    };
     return {
-      afterProvider() {
+      afterProvider({ cookieKeys }) {
+        serverKey = config.keyEncryptionSecret ?? cookieKeys[0];
         return {
           routes: ({ csrf }) =>
-            express.Router().use(accountPageRoutes({ links, changes, messageMail, csrf, secure: config.secure }), accountClosingRoutes({ closing, csrf })),
+            express
+              .Router()
+              .use(accountPageRoutes({ links, changes, messageMail, twoStep, csrf, secure: config.secure, sealFor }), accountClosingRoutes({ closing, csrf })),
           sessionSeen: (visit) => changes.seen(visit),
           sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
         };

@@ -9,7 +9,7 @@
  * Every form answers with a redirect to a page describing the state; every page is `no-store`.
  */
 import express, { type Request, type Response } from 'express';
-import { Conflict, DomainError, STATUS_OF, TooManyAttempts } from '../errors';
+import { Conflict, DomainError, NotFound, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { isUuid } from '../ids';
 import { sendPage } from '../http/render';
@@ -18,14 +18,27 @@ import { clientAddress } from '../interactions/routes';
 import type { Csrf } from '../security/csrf';
 import type { AccountChanges } from './changes';
 import type { MessageMail } from './message-mail';
-import { deviceForm, doneQuery, emailForm, messageMailForm, nameForm, passwordForm, recoverForm, resetForm, tokenQuery } from './schemas';
+import { deviceForm, doneQuery, emailForm, messageMailForm, nameForm, passwordForm, recoverForm, resetForm, tokenQuery, twoStepCodeForm } from './schemas';
+import type { TwoStep } from './two-step';
 import type { AccountLinks } from './service';
 import { ACCOUNT_DONE, LINK_ENDED, RECOVERY_SENT, RESET_LINK_MINUTES, SIGNED_OUT_HERE } from './words';
 
 /** Remembers, for the page after a reset, whose password changed (signed; the person is signed out by then). */
 const RESET_COOKIE = 'cv.reset';
 
-type Deps = { links: AccountLinks; changes: AccountChanges; messageMail: MessageMail; csrf: Csrf; secure: boolean };
+/** Carries new recovery codes, sealed, from the form that made them to the one page that shows them. */
+const CODES_COOKIE = 'cv.codes';
+
+type Deps = {
+  links: AccountLinks;
+  changes: AccountChanges;
+  messageMail: MessageMail;
+  twoStep: TwoStep;
+  csrf: Csrf;
+  secure: boolean;
+  /** Seals and opens what a cookie carries for one person (recovery codes on their way to the page). */
+  sealFor: { seal(personId: string, text: string): string; open(personId: string, sealed: string): string | undefined };
+};
 
 /** A refusal to show above a form, or `undefined` for an error nobody expected. */
 function refusalOf(res: Response, error: unknown): { status: number; message: string } | undefined {
@@ -34,10 +47,11 @@ function refusalOf(res: Response, error: unknown): { status: number; message: st
   return { status: STATUS_OF[error.kind], message: error.message };
 }
 
-export function accountPageRoutes({ links, changes, messageMail, csrf, secure }: Deps): express.Router {
+export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, secure, sealFor }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
   const resetCookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: '/account/reset' };
+  const codesCookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: '/account/two-step/codes' };
 
   router.use('/account', (_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -57,6 +71,7 @@ export function accountPageRoutes({ links, changes, messageMail, csrf, secure }:
       lastSent,
       devices,
       messageMailOn,
+      twoStep: await twoStep.state(person.id),
       done: shown.done,
       error: shown.error,
       typed: { name: shown.typed?.name ?? person.name, email: shown.typed?.email ?? '' },
@@ -135,6 +150,58 @@ export function accountPageRoutes({ links, changes, messageMail, csrf, secure }:
     res.redirect(303, '/account/signed-out');
   });
 
+  /** Sends new recovery codes to the page that shows them once. */
+  const toCodesPage = (res: Response, personId: string, codes: readonly string[]) => {
+    res.cookie(CODES_COOKIE, sealFor.seal(personId, codes.join(' ')), { ...codesCookie, maxAge: 10 * 60_000 });
+    res.redirect(303, '/account/two-step/codes');
+  };
+
+  const showSetup = async (res: Response, status: number, error?: string) => {
+    const setup = await twoStep.setup(signedInPerson(res));
+    if (!setup) return res.redirect(303, '/account');
+    return sendPage(res, status, 'account/two-step-app', { title: 'Set up an authenticator app', setup, error });
+  };
+
+  router.post('/account/two-step/app', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
+    await answer(res, () => twoStep.startSetup(signedInPerson(res)), '/account/two-step/app');
+  });
+
+  router.get('/account/two-step/app', requirePerson, csrf.issue, async (_req, res) => {
+    await showSetup(res, 200);
+  });
+
+  router.post('/account/two-step/app/confirm', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = twoStepCodeForm.safeParse(fields(req));
+    if (!input.success) return showSetup(res, 400, firstMessage(input.error));
+    const person = signedInPerson(res);
+    try {
+      return toCodesPage(res, person.id, await twoStep.confirm(person, input.data.code));
+    } catch (error) {
+      const refusal = refusalOf(res, error);
+      if (!refusal) throw error;
+      return showSetup(res, refusal.status, refusal.message);
+    }
+  });
+
+  router.post('/account/two-step/recovery-codes', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
+    const person = signedInPerson(res);
+    try {
+      toCodesPage(res, person.id, await twoStep.renewRecoveryCodes(person));
+    } catch (error) {
+      const refusal = refusalOf(res, error);
+      if (!refusal) throw error;
+      await showAccount(res, refusal.status, { error: refusal.message });
+    }
+  });
+
+  router.get('/account/two-step/codes', requirePerson, async (req, res) => {
+    const person = signedInPerson(res);
+    const sealed: unknown = req.signedCookies?.[CODES_COOKIE];
+    const opened = typeof sealed === 'string' ? sealFor.open(person.id, sealed) : undefined;
+    res.clearCookie(CODES_COOKIE, codesCookie);
+    await sendPage(res, 200, 'account/recovery-codes', { title: 'Your recovery codes', codes: opened ? opened.split(' ') : undefined });
+  });
+
   router.get('/account/signed-out', async (_req, res) => {
     await sendPage(res, 200, 'pages/message', { title: 'You are signed out', message: SIGNED_OUT_HERE, link: { href: '/login', text: 'Sign in again' } });
   });
@@ -188,8 +255,8 @@ export function accountPageRoutes({ links, changes, messageMail, csrf, secure }:
     await sendPage(res, 200, 'pages/message', { title: 'Check your email', message: RECOVERY_SENT, link: { href: '/login', text: 'Back to sign in' } });
   });
 
-  const showReset = (res: Response, status: number, token: string, error?: string) =>
-    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, error });
+  const showReset = async (res: Response, status: number, token: string, error?: string) =>
+    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, needsCode: await links.resetNeedsSecondStep(token), error });
 
   router.get('/account/reset', csrf.issue, async (req, res) => {
     const { token } = tokenQuery.parse(req.query);
@@ -207,10 +274,12 @@ export function accountPageRoutes({ links, changes, messageMail, csrf, secure }:
     }
     let personId: string;
     try {
-      personId = await links.reset(input.data.token, input.data.password);
+      personId = await links.reset(input.data.token, input.data.password, input.data.code);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      return showLinkEnded(res);
+      if (error instanceof NotFound) return showLinkEnded(res);
+      const refusal = refusalOf(res, error);
+      return showReset(res, refusal?.status ?? 400, input.data.token, refusal?.message);
     }
     res.cookie(RESET_COOKIE, personId, { ...resetCookie, maxAge: 15 * 60_000 });
     return res.redirect(303, '/account/reset/done');

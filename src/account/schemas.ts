@@ -11,6 +11,8 @@ export const recoverForm = z.object({ email: registrationForm.shape.email });
 export const resetForm = z.object({
   token: z.string().max(100).default(''),
   password: registrationForm.shape.password,
+  /** The second step, for an account that has it on (the service says when it is needed). */
+  code: z.string().catch('').pipe(z.string().max(40, 'That code is too long.')),
 });
 
 /** A link's `?token=`, as typed (the service refuses anything that is not a token). */
@@ -33,6 +35,8 @@ export const deviceForm = z.object({ session: z.string().regex(/^[\w-]{1,64}$/, 
 
 /** "Email me when a message arrives": the button pressed. */
 export const messageMailForm = z.object({ mail: z.enum(['on', 'off'], 'Choose whether to email you when a message arrives.') });
+/** The code that confirms an authenticator app: what the app shows (the service checks the digits). */
+export const twoStepCodeForm = z.object({ code: typed('Type the code your authenticator app shows.').pipe(z.string().max(40, 'That code is too long.')) });
 
 /** The status line after a form of the account page. */
 export const doneQuery = z

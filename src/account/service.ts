@@ -13,8 +13,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Person } from '../accounts/person';
+import type { SecondStep } from '../accounts/service';
 import type { Core } from '../feature';
-import { Conflict, NotFound } from '../errors';
+import { Conflict, Invalid, NotFound } from '../errors';
 import { isUniqueViolation } from '../db';
 import { log } from '../log';
 import type { Mailer, OutgoingMail } from '../mail';
@@ -22,7 +23,7 @@ import { credentialKey } from '../security/credential-keys';
 import type { Rate } from '../security/limiters';
 import { hashSecret, randomToken } from '../security/secrets';
 import type { LinkPurpose, LinkStore } from './store';
-import { EMAIL_TAKEN, LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
+import { CODE_NEEDED, EMAIL_TAKEN, LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
 
 /** An app that keeps reaching a record while the person is away. */
 export type OfflineApp = { name: string; record: string };
@@ -33,6 +34,8 @@ type Deps = Pick<Core, 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcSto
   issuer: string;
   clock: () => Date;
   limits: { resend: Rate; recoverAddress: Rate; recoverEmail: Rate };
+  /** The second step of sign-in: a person who turned it on gives it before a reset's new password counts. */
+  secondStep: SecondStep;
 };
 
 const LIFETIME_MS: Readonly<Record<LinkPurpose, number>> = {
@@ -44,7 +47,7 @@ const LIFETIME_MS: Readonly<Record<LinkPurpose, number>> = {
 /** A link's token is base64url of 32 random bytes; anything else is not worth a lookup. */
 const TOKEN = /^[\w-]{43}$/;
 
-export function createAccountLinks({ db, audit, accounts, authorizations, oidcStorage, records, links, mailer, issuer, clock, limits }: Deps) {
+export function createAccountLinks({ db, audit, accounts, authorizations, oidcStorage, records, links, mailer, issuer, clock, limits, secondStep }: Deps) {
   /** Writes a new link's row and returns its token (shown to nobody but the mail). */
   const newLink = async (personId: string | null, purpose: LinkPurpose, email: string): Promise<string> => {
     const token = randomToken();
@@ -137,15 +140,30 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
       return TOKEN.test(token) && links.isLive(credentialKey(token), 'reset', clock());
     },
 
+    /** Whether a live reset link's person must give their second step with the new password. */
+    async resetNeedsSecondStep(token: string): Promise<boolean> {
+      const owner = TOKEN.test(token) ? await links.ownerOfLive(credentialKey(token), 'reset', clock()) : undefined;
+      return owner !== undefined && (await secondStep.isOn(owner));
+    },
+
     /**
-     * **Save password** on a reset link: once, within its 30 minutes. In one transaction: the link
+     * **Save password** on a reset link: once, within its 30 minutes. With two-step sign-in on, the
+     * second step (a code from the authenticator app, or a recovery code) is checked first, so a
+     * stolen mailbox alone cannot take the account. In one transaction: the link
      * (and every other reset link of the person) used, the new password, the email confirmed (the
      * link proved it), every sign-in session ended with the online authorizations bound to them,
      * and the audit line. The person's id.
-     * @throws NotFound when the link is unknown, used or expired.
+     * @throws NotFound when the link is unknown, used or expired; Invalid without the code it needs;
+     * WrongCredentials or TooManyAttempts for a wrong code.
      */
-    async reset(token: string, password: string): Promise<string> {
+    async reset(token: string, password: string, code: string): Promise<string> {
       if (!TOKEN.test(token)) throw new NotFound(LINK_ENDED);
+      const owner = await links.ownerOfLive(credentialKey(token), 'reset', clock());
+      if (!owner) throw new NotFound(LINK_ENDED);
+      if (await secondStep.isOn(owner)) {
+        if (!code.trim()) throw new Invalid(CODE_NEEDED, 'code_needed');
+        await secondStep.check(owner, code);
+      }
       // argon2id before the transaction, so it holds no connection while hashing.
       const passwordHash = await hashSecret(password);
       const now = clock();

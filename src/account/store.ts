@@ -43,6 +43,12 @@ export function createLinkStore(db: Database) {
       return (await live(purpose, now).where({ token_hash: tokenHash }).first('id')) !== undefined;
     },
 
+    /** The person a live link of a purpose belongs to, if it is live. */
+    async ownerOfLive(tokenHash: string, purpose: LinkPurpose, now: Date): Promise<string | undefined> {
+      const row = (await live(purpose, now).where({ token_hash: tokenHash }).first('person_id')) as { person_id: string } | undefined;
+      return row?.person_id;
+    },
+
     /** Marks a live link of one of the purposes used, once: its person, email and purpose, or `undefined` when it was not live. */
     async use(tokenHash: string, purpose: LinkPurpose | readonly LinkPurpose[], now: Date): Promise<UsedLink | undefined> {
       const [row] = (await live(purpose, now).where({ token_hash: tokenHash }).update({ used_at: now }, ['person_id', 'email', 'purpose'])) as UsedLink[];

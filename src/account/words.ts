@@ -110,6 +110,9 @@ export const RECOVERY_SENT =
 
 export const LINK_ENDED = 'This link has already been used or has expired.';
 
+/** A reset of an account with two-step sign-in, sent without its code. */
+export const CODE_NEEDED = 'Type the code your authenticator app shows, or one of your recovery codes.';
+
 /** The account's audit events, in words (they are about the person, not a record). */
 export const ACCOUNT_WORDS: AuditWords = {
   'account.email_verified': (_event, { person }) => `${person} confirmed their email`,
@@ -117,6 +120,8 @@ export const ACCOUNT_WORDS: AuditWords = {
   'account.renamed': (_event, { person }) => `${person} changed their name`,
   'account.password_changed': (_event, { person }) => `${person} changed their password and was signed out on their other devices`,
   'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
+  'account.two_step_on': (_event, { person }) => `${person} turned on two-step sign-in with an authenticator app`,
+  'account.recovery_codes_made': (_event, { person }) => `${person} made new recovery codes`,
   'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
   'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,
   'account.message_mail_on': (_event, { person }) => `${person} asked to be emailed when a message arrives`,

@@ -39,6 +39,15 @@ function toPerson(row: PersonRow): Person {
   };
 }
 
+/**
+ * The second step of sign-in, when a feature offers one: whether a person turned it on, and the
+ * check of a code they typed (which kind it was, for the ID token's `amr`).
+ */
+export type SecondStep = {
+  isOn(personId: string): Promise<boolean>;
+  check(personId: string, code: string): Promise<'otp' | 'recovery'>;
+};
+
 /** Told of each person who registered, after the commit; a failure is logged, the registration stands. */
 type RegisteredListener = (person: Person) => Promise<void>;
 
@@ -49,6 +58,7 @@ export function createAccountService(db: Database, records: RecordService, limit
   const addressLimit = limits.lock('signin-address');
   const registrationLimit = limits.lock('register-address');
   const registeredListeners: RegisteredListener[] = [];
+  let secondStep: SecondStep | undefined;
 
   return {
     /**
@@ -88,6 +98,21 @@ export function createAccountService(db: Database, records: RecordService, limit
     /** Registers a listener told of every new person (after the commit). */
     onRegistered(listener: RegisteredListener): void {
       registeredListeners.push(listener);
+    },
+
+    /** Offers a second step of sign-in (one feature does). */
+    useSecondStep(step: SecondStep): void {
+      secondStep = step;
+    },
+
+    /** The second step of sign-in, if a feature offers one. */
+    secondStep(): SecondStep | undefined {
+      return secondStep;
+    },
+
+    /** Whether the person must give a second step after their password. */
+    async secondStepOn(personId: string): Promise<boolean> {
+      return secondStep ? secondStep.isOn(personId) : false;
     },
 
     /** The person using this email, if any (one lookup, the same for a known and an unknown email). */

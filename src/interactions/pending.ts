@@ -6,9 +6,17 @@
 import { Conflict, Invalid } from '../errors';
 import type { RuleView } from '../rules/app-rules';
 
+/** Authentication context classes (OIDC Core §2 `acr`): the password alone, or the password and a second step. */
+export const ACR_PASSWORD = 'urn:carevault:acr:pwd';
+export const ACR_TWO_STEP = 'urn:carevault:acr:2fa';
+
+/** Why the login prompt asks a signed-in person again: the app asked for {@link ACR_TWO_STEP} and the session lacks it. */
+export const STEP_UP_REASON = 'two_step_required';
+
 /** What the person's answer to an interaction was. */
 export type InteractionOutcome =
-  | { login: { accountId: string } }
+  /** `amr`: how they signed in (RFC 8176: `pwd`, `otp`, `mfa`); `acr`: which of the classes above that makes. */
+  | { login: { accountId: string; amr: readonly string[]; acr: string } }
   /** `recordId`: the record the person allowed the app to reach (carevault's own pages have none). */
   | { consent: { grantId: string; recordId?: string | undefined } }
   | { denied: string; recordId?: string | undefined }

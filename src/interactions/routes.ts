@@ -1,6 +1,9 @@
 /**
  * Web-based authorization pages, inside an oidc-provider interaction (all under /interaction/:uid,
- * where its cookie is scoped): sign-in and registration for the `login` prompt, the record picker
+ * where its cookie is scoped): sign-in and registration for the `login` prompt — the password, then,
+ * for a person with two-step sign-in, a code (RFC 6238, or a recovery code) before the login is
+ * answered with its `amr` (RFC 8176) and `acr`; the code alone for a signed-in person an app asked to
+ * step up — the record picker
  * and rules for `consent`, and the pages of carevault's own prompts, registered by name.
  */
 import express, { type Request, type Response } from 'express';
@@ -18,7 +21,17 @@ import type { RecordService } from '../records/service';
 import { allowImageFrom } from '../security/image-sources';
 import { describeScopeFor, splitScopes } from '../rules/scopes';
 import { consentDecision, consentQuery, MISSING_RECORD } from './consent';
-import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from './pending';
+import { ACR_PASSWORD, ACR_TWO_STEP, AlreadyAnswered, InteractionExpired, STEP_UP_REASON, type PendingInteraction } from './pending';
+
+/**
+ * The password step passed, waiting for the second: a signed cookie scoped to the interaction's
+ * path, naming the interaction and the person. It opens nothing without a right code.
+ */
+const PASSWORD_PASSED = 'cv.pwd';
+const PASSWORD_PASSED_MINUTES = 10;
+
+/** The second step's one field: 6 digits or a recovery code (checked by the service). */
+const codeForm = z.object({ code: z.string().trim().min(1, 'Type the code.').max(40, 'That code is too long.') });
 
 /** oidc-provider's interaction ids (21 URL-safe characters); anything else is no step at all. */
 const uidSchema = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/);
@@ -104,6 +117,38 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       action: `${base(pending)}/register`,
       signInHref: base(pending),
       ...values,
+      error,
+    });
+
+  const passedCookie = (req: Request, pending: PendingInteraction) => ({
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: req.secure,
+    signed: true,
+    path: base(pending),
+  });
+
+  /**
+   * Who is at the second step of this interaction: the person whose password passed here (the
+   * cookie), or — when an app asked a signed-in person to step up — the session's person.
+   */
+  const secondStepOf = (req: Request, pending: PendingInteraction): { personId: string; stepUp: boolean } | undefined => {
+    const passed: unknown = req.signedCookies?.[PASSWORD_PASSED];
+    if (typeof passed === 'string') {
+      const [uid, personId, until] = passed.split('|');
+      if (uid === pending.uid && personId && Number(until) > Date.now()) return { personId, stepUp: false };
+    }
+    if (pending.accountId && pending.prompt.reasons.includes(STEP_UP_REASON)) return { personId: pending.accountId, stepUp: true };
+    return undefined;
+  };
+
+  const showCode = (res: Response, pending: PendingInteraction, stepUp: boolean, status = 200, error?: string) =>
+    sendPage(res, status, 'interactions/code', {
+      title: 'Two-step sign-in',
+      clientName: pending.firstParty ? '' : pending.clientName,
+      action: `${base(pending)}/code`,
+      restartHref: `${base(pending)}/restart`,
+      stepUp,
       error,
     });
 
@@ -254,7 +299,10 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const pending = await pendingOf(req, res);
       if (!pending) return;
       const { name } = pending.prompt;
-      if (name === 'login') {
+      const second = name === 'login' ? secondStepOf(req, pending) : undefined;
+      if (second) {
+        await showCode(res, pending, second.stepUp);
+      } else if (name === 'login') {
         await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
       } else if (name === 'consent' && pending.firstParty) {
         // carevault's own pages need no consent to learn who signed in.
@@ -297,9 +345,60 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       }
       await attempt(
         res,
-        async () => pending.finish({ login: { accountId: (await accounts.authenticate(input.data, clientAddress(req))).id } }),
+        async () => {
+          const person = await accounts.authenticate(input.data, clientAddress(req));
+          if (!(await accounts.secondStepOn(person.id))) return pending.finish({ login: { accountId: person.id, amr: ['pwd'], acr: ACR_PASSWORD } });
+          const until = Date.now() + PASSWORD_PASSED_MINUTES * 60_000;
+          res.cookie(PASSWORD_PASSED, `${pending.uid}|${person.id}|${until}`, { ...passedCookie(req, pending), maxAge: PASSWORD_PASSED_MINUTES * 60_000 });
+          return base(pending);
+        },
         (status, message) => showSignIn(res, pending, status, email, message),
       );
+    }, true),
+  );
+
+  router.post(
+    '/interaction/:uid/code',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const second = secondStepOf(req, pending);
+      const step = accounts.secondStep();
+      if (!second || !step) {
+        res.redirect(303, base(pending));
+        return;
+      }
+      const input = codeForm.safeParse(req.body ?? {});
+      if (!input.success) {
+        await showCode(res, pending, second.stepUp, 400, firstMessage(input.error));
+        return;
+      }
+      await attempt(
+        res,
+        async () => {
+          await step.check(second.personId, input.data.code);
+          res.clearCookie(PASSWORD_PASSED, passedCookie(req, pending));
+          // RFC 8176: a recovery code is a one-time password too; with the password, two factors.
+          return pending.finish({ login: { accountId: second.personId, amr: ['pwd', 'otp', 'mfa'], acr: ACR_TWO_STEP } });
+        },
+        (status, message) => showCode(res, pending, second.stepUp, status, message),
+      );
+    }, true),
+  );
+
+  router.post(
+    '/interaction/:uid/restart',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      res.clearCookie(PASSWORD_PASSED, passedCookie(req, pending));
+      res.redirect(303, base(pending));
     }, true),
   );
 
@@ -320,7 +419,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       }
       await attempt(
         res,
-        async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id } }),
+        async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id, amr: ['pwd'], acr: ACR_PASSWORD } }),
         (status, message) => showRegister(res, pending, status, values, message),
       );
     }, true),

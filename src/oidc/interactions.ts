@@ -31,7 +31,7 @@ async function orExpired<T>(work: Promise<T>): Promise<T> {
 }
 
 function resultOf(outcome: InteractionOutcome): InteractionResults {
-  if ('login' in outcome) return { login: { accountId: outcome.login.accountId } };
+  if ('login' in outcome) return { login: { accountId: outcome.login.accountId, amr: [...outcome.login.amr], acr: outcome.login.acr } };
   if ('consent' in outcome) return { consent: { grantId: outcome.consent.grantId } };
   if ('denied' in outcome) return { error: 'access_denied', error_description: outcome.denied };
   return { [outcome.prompt.name]: outcome.prompt.details };

@@ -5,11 +5,12 @@
  * is stored in PostgreSQL. https://openid.net/specs/openid-connect-core-1_0.html
  */
 import { createHmac } from 'node:crypto';
-import Provider, { type Configuration, type JWKS } from 'oidc-provider';
+import Provider, { interactionPolicy, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Person } from '../accounts/person';
 import type { Config } from '../config';
 import type { Database } from '../db';
 import { loadOnce, requestEntry } from '../http/request-context';
+import { ACR_PASSWORD, ACR_TWO_STEP, STEP_UP_REASON } from '../interactions/pending';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
 import { deviceFlowFeature, deviceFlowMiddleware, deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
@@ -35,7 +36,29 @@ const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
 export type People = {
   findPerson(id: string): Promise<Person | undefined>;
   ownRecordOf(personId: string): Promise<string | undefined>;
+  /** Whether the person turned two-step sign-in on (then a request for {@link ACR_TWO_STEP} makes them step up). */
+  secondStepOn(personId: string): Promise<boolean>;
 };
+
+/**
+ * The login prompt's policy, with one check more: an app that asks for `acr_values` including
+ * {@link ACR_TWO_STEP} sends a person signed in with the password alone back through the second
+ * step (OIDC Core §3.1.2.1), when they have one; `acr_values` stays voluntary for the others.
+ */
+function withStepUp(policy: ReturnType<typeof interactionPolicy.base>, people: People) {
+  const { Check } = interactionPolicy;
+  const login = policy.get('login');
+  if (!login) throw new Error('no login prompt');
+  login.checks.add(
+    new Check(STEP_UP_REASON, 'the app asked for two-step sign-in', 'login_required', async (ctx: KoaContextWithOIDC) => {
+      const asked = String(ctx.oidc.params?.acr_values ?? '').split(' ');
+      const accountId = ctx.oidc.session?.accountId;
+      if (!asked.includes(ACR_TWO_STEP) || !accountId || ctx.oidc.acr === ACR_TWO_STEP) return Check.NO_NEED_TO_PROMPT;
+      return (await people.secondStepOn(accountId)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  return policy;
+}
 
 /**
  * What decides whether a client's metadata is acceptable: the part of the configuration that
@@ -121,7 +144,8 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
     // SMART apps read fhirUser (and the name) from the ID token itself.
     conformIdTokenClaims: false,
     claims: {
-      openid: ['sub'],
+      // How the person signed in (RFC 8176 `amr`, and the class it makes, `acr`) goes in every ID token.
+      openid: ['sub', 'acr', 'amr'],
       profile: ['name'],
       email: ['email', 'email_verified'],
       fhirUser: ['fhirUser'],
@@ -162,7 +186,8 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
       screen_hint: null,
       ...(deviceFlow ? deviceParams(deviceFlow) : {}),
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionsPolicy(deviceFlow) },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: withStepUp(interactionsPolicy(deviceFlow), people) },
+    acrValues: [ACR_PASSWORD, ACR_TWO_STEP],
     loadExistingGrant: loadExistingGrant(authorizations),
     extraTokenClaims: extraTokenClaims(authorizations) as Configuration['extraTokenClaims'],
     // Pairwise by app (not by redirect host), so every app sees its own `sub` (OIDC Core §8.1).

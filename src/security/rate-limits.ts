@@ -198,6 +198,14 @@ export const RATE_LIMITS = {
     window: HOUR,
     message: (count) => `You asked to change your email ${count} times in the last hour, as many as we send. Use the newest link, or ask again in an hour.`,
   },
+  'two-step-person': {
+    kind: 'lock',
+    counts: 'wrong second-step codes (authenticator or recovery code) for one account, at sign-in, step-up or a reset',
+    points: 5,
+    window: 15 * 60,
+    lock: 15 * 60,
+    message: 'Too many wrong codes for this account.',
+  },
   'direct-unknown-recipient': {
     kind: 'lock',
     counts: 'Direct messages to addresses that do not exist, per sender (addresses are guessable)',

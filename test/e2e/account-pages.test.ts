@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { generate } from 'otplib';
 import type { Page } from 'playwright-core';
 import { newPerson } from '../support/app';
 import { pageProblems, tabTo } from '../support/axe';
@@ -179,6 +180,45 @@ test('the account page saves a name, refuses a wrong current password and signs 
   await page.getByRole('heading', { name: 'Your account' }).waitFor();
   await page.getByText('Your email is').waitFor();
   expect(await page.getByLabel('Name').inputValue()).toBe('Kay Renamed');
+
+  expect(problems).toEqual([]);
+});
+
+test('two-step sign-in is set up and used in Chromium with a real authenticator code, its pages passing axe-core', async () => {
+  const problems: string[] = [];
+  const person = newPerson('Tom Totp');
+  const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
+  await page.goto(`${server.issuer}/register`);
+  await createAccount(page, person);
+  await page.getByText(`Hello, ${person.name}`).waitFor();
+
+  await page.goto(`${server.issuer}/account`);
+  expect(await tabTo(page, 'button Set up an authenticator app', 80)).toBe(true);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Set up an authenticator app' }).waitFor();
+  await page.getByRole('img', { name: 'QR code to scan with your authenticator app' }).locator('svg').waitFor();
+  problems.push(...(await pageProblems(page, 'authenticator setup')));
+  const secret = (await page.locator('#secret').innerText()).replace(/\s/g, '');
+  // The code field has the focus: type the app's code and press Enter.
+  await typeAndSend(page, await generate({ secret }));
+  await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+  expect(await page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').count()).toBe(10);
+  problems.push(...(await pageProblems(page, 'recovery codes')));
+
+  // Another browser: the password, then the Code page, by keyboard.
+  const { page: other } = await chromium.newPerson({ timeoutMs: 30_000 });
+  await other.goto(`${server.issuer}/login`);
+  await other.getByLabel('Email').fill(person.email);
+  await other.getByLabel('Password').fill(person.password);
+  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByRole('heading', { name: 'Two-step sign-in' }).waitFor();
+  problems.push(...(await pageProblems(other, 'second step')));
+  await typeAndSend(other, '000000' === (await generate({ secret })) ? '111111' : '000000');
+  await other.getByRole('alert').getByText('That code is not right.', { exact: false }).waitFor();
+  problems.push(...(await pageProblems(other, 'second step refused')));
+  await other.getByLabel('Code').fill(await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }));
+  await other.getByRole('button', { name: 'Continue' }).click();
+  await other.getByText(`Hello, ${person.name}`).waitFor();
 
   expect(problems).toEqual([]);
 });

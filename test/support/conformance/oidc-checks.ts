@@ -123,6 +123,9 @@ function claimCheck(w: World, claim: string): Check | undefined {
       expect(Number(idToken.auth_time)).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
     },
     iss: async (idToken) => expect(idToken.iss).toBe(w.issuer),
+    // The main flow's person signs in with a password alone (RFC 8176 `pwd`).
+    acr: async (idToken) => expect(idToken.acr).toBe('urn:carevault:acr:pwd'),
+    amr: async (idToken) => expect(idToken.amr).toEqual(['pwd']),
   };
   const check = checks[claim];
   if (!check) return undefined;
@@ -299,6 +302,22 @@ export function openidChecks(w: World, sample: (type: string) => Promise<string>
           : undefined,
     },
     claims_supported: { each: (claim) => claimCheck(w, claim) },
+    // The password's class is what the main flow's ID token says; asking for two-step sign-in of a
+    // person who has none is voluntary (OIDC Core §3.1.2.1): the flow completes with the class they have.
+    // A person with an authenticator app stepping up is e2e/account-two-step.test.ts.
+    acr_values_supported: {
+      each: (value) =>
+        value === 'urn:carevault:acr:pwd'
+          ? async () => expect((await mainFlow(w)).idToken?.acr).toBe(value)
+          : value === 'urn:carevault:acr:2fa'
+            ? async () => {
+                const app = await apps.basic(w);
+                const flow = await w.codeFlow(app, { scope: 'openid', params: { acr_values: value } });
+                const { payload } = await w.verifyIdToken(flow.tokens.id_token ?? '', app.clientId);
+                expect(payload.acr).toBe('urn:carevault:acr:pwd');
+              }
+            : undefined,
+    },
     code_challenge_methods_supported: {
       each: (method) =>
         method === 'S256'

@@ -1,0 +1,166 @@
+/**
+ * Two-step sign-in: an authenticator app (TOTP, RFC 6238, through otplib: 6 digits, 30 seconds,
+ * SHA-1, as every authenticator app reads an otpauth:// URI) and ten one-time recovery codes.
+ * The app's secret is sealed (AES-256-GCM) under a server key before it is stored and only opened to
+ * check a code; recovery codes are random (80 bits), shown once and kept as SHA-256. A code is
+ * accepted once: the newest accepted time step is kept, and an older or equal one is refused
+ * (RFC 6238 §5.2). Wrong codes count against the account (`two-step-person`: 5 per 15 minutes).
+ */
+import { randomBytes } from 'node:crypto';
+import { generateSecret, generateURI, verify } from 'otplib';
+import { toString as qrSvg } from 'qrcode';
+import type { Person } from '../accounts/person';
+import type { AuditLog } from '../audit/service';
+import type { Database } from '../db';
+import { Conflict, Invalid, WrongCredentials } from '../errors';
+import { credentialKey, openUnder, sealUnder } from '../security/credential-keys';
+import type { Limit } from '../security/limiters';
+import type { TwoStepStore } from './two-step-store';
+
+/** How many recovery codes a person holds after each setup or renewal. */
+const RECOVERY_CODE_COUNT = 10;
+
+/** A code from one 30-second step before or after now still counts (clocks drift, people type slowly). */
+const TOLERANCE_SECONDS = 30;
+
+const WRONG_CODE = 'That code is not right. Type the 6 digits your authenticator app shows now, or one of your recovery codes.';
+const USED_CODE = 'That code was already used. Wait for your authenticator app to show the next one.';
+
+type Deps = {
+  db: Database;
+  audit: AuditLog;
+  store: TwoStepStore;
+  limit: Limit;
+  issuerName: string;
+  clock: () => Date;
+  /** The server key the app secrets are sealed under (known once the OpenID core has started). */
+  sealingKey: () => string;
+};
+
+/** What the account page shows of a person's two-step sign-in. */
+export type TwoStepState = { on: boolean; since: Date | undefined; recoveryCodesLeft: number };
+
+/** An unconfirmed setup: the secret as text and as a QR code (SVG markup). */
+export type Setup = { secret: string; qr: string };
+
+/** Lower case, without the spaces and dashes people type between groups. */
+function normalise(code: string): string {
+  return code.replace(/[\s-]/g, '').toLowerCase();
+}
+
+/** A recovery code: 16 base32 letters and digits, shown in four groups. */
+function newRecoveryCode(): string {
+  const alphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
+  const bytes = randomBytes(16);
+  const letters = [...bytes].map((byte) => alphabet[byte % alphabet.length]).join('');
+  return letters.match(/.{4}/g)?.join('-') ?? letters;
+}
+
+export function createTwoStep({ db, audit, store, limit, issuerName, clock, sealingKey }: Deps) {
+  const seal = (personId: string, secret: string) => sealUnder(`${sealingKey()}\u0000two-step\u0000${personId}`, secret);
+  const open = (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000two-step\u0000${personId}`, sealed);
+
+  /** The time step of `code` when it is right for `secret` now, else `undefined`. */
+  const stepOf = async (secret: string, code: string): Promise<number | undefined> => {
+    const result = await verify({ secret, token: code, epoch: Math.floor(clock().getTime() / 1000), epochTolerance: TOLERANCE_SECONDS });
+    return result.valid && 'timeStep' in result ? result.timeStep : undefined;
+  };
+
+  /** New recovery codes for the person, stored hashed in the current transaction; the codes themselves to show once. */
+  const replaceCodes = async (personId: string): Promise<string[]> => {
+    const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+    await store.replaceRecoveryCodes(
+      personId,
+      codes.map((code) => credentialKey(normalise(code))),
+    );
+    return codes;
+  };
+
+  const isOn = async (personId: string): Promise<boolean> => Boolean((await store.app(personId))?.confirmed_at);
+
+  return {
+    isOn,
+
+    async state(personId: string): Promise<TwoStepState> {
+      const app = await store.app(personId);
+      const on = Boolean(app?.confirmed_at);
+      return { on, since: app?.confirmed_at ?? undefined, recoveryCodesLeft: on ? await store.recoveryCodesLeft(personId) : 0 };
+    },
+
+    /** Starts a setup with a new secret (a setup not confirmed yet starts again). */
+    async startSetup(person: Person): Promise<void> {
+      if (!(await store.startSetup(person.id, seal(person.id, generateSecret()), clock()))) {
+        throw new Conflict('Two-step sign-in is already on for your account.', 'two_step_on');
+      }
+    },
+
+    /** The setup waiting to be confirmed, if any. */
+    async setup(person: Person): Promise<Setup | undefined> {
+      const app = await store.app(person.id);
+      if (!app || app.confirmed_at) return undefined;
+      const secret = open(person.id, app.secret_sealed);
+      if (!secret) return undefined;
+      const uri = generateURI({ issuer: issuerName, label: person.email, secret });
+      return { secret, qr: await qrSvg(uri, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' }) };
+    },
+
+    /** Confirms the setup with a code from the app: two-step sign-in is on, and here are the recovery codes. */
+    async confirm(person: Person, code: string): Promise<string[]> {
+      await limit.assertOpen(person.id);
+      const app = await store.app(person.id);
+      if (!app || app.confirmed_at) throw new Conflict('There is no authenticator app waiting to be confirmed. Start again.', 'no_setup');
+      const secret = open(person.id, app.secret_sealed);
+      const step = secret && /^\d{6}$/.test(normalise(code)) ? await stepOf(secret, normalise(code)) : undefined;
+      if (step === undefined) {
+        await limit.recordFailure(person.id);
+        throw new Invalid('That code is not right. Type the 6 digits your authenticator app shows now.', 'wrong_code');
+      }
+      const codes = await db.transaction(async () => {
+        if (!(await store.acceptStep(person.id, step, clock()))) throw new Invalid(USED_CODE, 'used_code');
+        await audit.append({ subject: `person:${person.id}`, kind: 'account.two_step_on', personId: person.id });
+        return replaceCodes(person.id);
+      });
+      await limit.reset(person.id);
+      return codes;
+    },
+
+    /** New recovery codes (the old ones stop working), to show once. */
+    async renewRecoveryCodes(person: Person): Promise<string[]> {
+      return db.transaction(async () => {
+        if (!(await isOn(person.id))) throw new Conflict('Two-step sign-in is not on for your account.', 'two_step_off');
+        await audit.append({ subject: `person:${person.id}`, kind: 'account.recovery_codes_made', personId: person.id });
+        return replaceCodes(person.id);
+      });
+    },
+
+    /**
+     * Checks the second step: a code from the authenticator app (accepted once) or an unused
+     * recovery code (then used up). Answers which it was, for `amr`.
+     * @throws TooManyAttempts after 5 wrong codes in 15 minutes; WrongCredentials for a wrong or used code.
+     */
+    async check(personId: string, typed: string): Promise<'otp' | 'recovery'> {
+      await limit.assertOpen(personId);
+      const code = normalise(typed);
+      const app = await store.app(personId);
+      const on = Boolean(app?.confirmed_at);
+      // Recovery codes work even when the app's secret cannot be opened (a server key changed).
+      const secret = app && on ? open(personId, app.secret_sealed) : undefined;
+      let refusal = WRONG_CODE;
+      if (secret && /^\d{6}$/.test(code)) {
+        const step = await stepOf(secret, code);
+        if (step !== undefined && (await store.acceptStep(personId, step))) {
+          await limit.reset(personId);
+          return 'otp';
+        }
+        if (step !== undefined) refusal = USED_CODE;
+      } else if (on && code.length === 16 && (await store.useRecoveryCode(personId, credentialKey(code), clock()))) {
+        await limit.reset(personId);
+        return 'recovery';
+      }
+      await limit.recordFailure(personId);
+      throw new WrongCredentials(refusal);
+    },
+  };
+}
+
+export type TwoStep = ReturnType<typeof createTwoStep>;
