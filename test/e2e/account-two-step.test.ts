@@ -247,3 +247,23 @@ test('one code sent from two browsers at once signs in only one of them', async 
   expect(recovered.filter((page) => textOf(page.html).includes('Hello, Rae Race'))).toHaveLength(1);
   expect(recovered.filter((page) => page.status === 401)).toHaveLength(1);
 });
+
+test('closing an account with two-step sign-in on asks for the code too: the password alone closes nothing', async () => {
+  const { person, browser } = await signedUpPerson(server, 'Cleo Close');
+  const { codes } = await setUp(browser);
+  const close = await browser.visit('/account/close');
+  expect(close.html).toContain('<label for="close-code">Code</label>');
+
+  const passwordOnly = await browser.submit(close, { password: person.password }, '/account/close');
+  expect(passwordOnly.status).toBe(401);
+  const wrongCode = await browser.submit(await browser.visit('/account/close'), { password: person.password, code: '000000' }, '/account/close');
+  expect(wrongCode.status).toBe(401);
+  expect(await server.db.knex('people').where({ email: person.email }).first()).toBeDefined();
+
+  const closed = await browser.submit(await browser.visit('/account/close'), { password: person.password, code: codes[0] ?? '' }, '/account/close', {
+    follow: false,
+  });
+  expect(closed.status).toBe(303);
+  expect(closed.location).toMatch(/\/account\/closed$/);
+  expect(await server.db.knex('people').where({ email: person.email }).first()).toBeUndefined();
+});
