@@ -169,6 +169,9 @@ test('every page passes axe-core with no serious or critical violation, and fits
   const callback = page.waitForRequest(/app\.example\/callback/);
   await page.keyboard.press('Enter');
   const tokens = await exchangeCode(clinic, authorization, (await callback).url());
+  // Let that navigation end (at the app's page or Chromium's error page for it) before the next one starts.
+  await page.waitForURL((url) => url.href.startsWith(CALLBACK) || url.protocol === 'chrome-error:').catch(() => undefined);
+  await page.waitForLoadState();
 
   // The consent page reached again after Allow says the app was connected; a request that ended
   // unanswered offers the way back to the app.

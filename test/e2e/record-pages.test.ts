@@ -58,7 +58,10 @@ async function allowClinic(page: Page): Promise<string> {
   await page.goto(authorization.url.toString());
   const callback = page.waitForRequest(/app\.example\/callback/);
   await page.getByRole('button', { name: 'Allow' }).click();
-  return (await exchangeCode(clinic, authorization, (await callback).url())).access_token;
+  const tokens = await exchangeCode(clinic, authorization, (await callback).url());
+  // Let that navigation end (at the app's page or Chromium's error page for it) before the next one starts.
+  await page.waitForURL((url) => url.href.startsWith(CALLBACK) || url.protocol === 'chrome-error:').catch(() => undefined);
+  return tokens.access_token;
 }
 
 const fhir = (token: string, path: string, body?: unknown) =>
