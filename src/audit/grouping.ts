@@ -30,7 +30,7 @@ function clockOf(timeZone: string) {
 export function groupHistory(lines: readonly GroupableLine[], timeZone = 'UTC'): HistoryDay[] {
   const clock = clockOf(timeZone);
   const days = new Map<string, HistoryDay>();
-  const merged = new Map<string, { line: ShownLine; again: (count: number) => string; first: Date }>();
+  const merged = new Map<string, { line: ShownLine; again: (count: number) => string }>();
   for (const line of lines) {
     const date = clock.day(line.when);
     let day = days.get(date);
@@ -43,14 +43,13 @@ export function groupHistory(lines: readonly GroupableLine[], timeZone = 'UTC'):
     if (earlier) {
       // Lines come newest first: this one is older, so it moves the start of the range back.
       earlier.line.count += 1;
-      earlier.first = line.when;
       earlier.line.time = clock.time(line.when);
       earlier.line.summary = earlier.again(earlier.line.count);
       continue;
     }
     const shown: ShownLine = { when: line.when, summary: line.summary, details: line.details, time: clock.time(line.when), count: 1 };
     day.lines.push(shown);
-    if (key && line.again) merged.set(key, { line: shown, again: line.again, first: line.when });
+    if (key && line.again) merged.set(key, { line: shown, again: line.again });
   }
   for (const { line } of merged.values()) if (line.count > 1) line.until = clock.time(line.when);
   return [...days.values()];

@@ -95,6 +95,13 @@ const VERSION = forms(
   { for: 'shown', event: 5 },
 );
 
+/** The step that keeps the row a step `written` returned (inserted or updated) as a history row of its own. */
+function versionOf(written: string): string {
+  return `versioned as (
+       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
+       select record_id, type, id, version_id, last_updated, content from ${written})`;
+}
+
 /** A new resource and its first history row: one statement, as atomic as a transaction of the two. */
 const INSERT = forms(
   {
@@ -102,9 +109,7 @@ const INSERT = forms(
       `created as (
        insert into resources (record_id, type, id, version_id, last_updated, content, search_date, search_tokens) values ($1, $2, $3, $4, $5, $6, $7, $8)
        returning record_id, type, id, version_id, last_updated, content)`,
-      `versioned as (
-       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
-       select record_id, type, id, version_id, last_updated, content from created)`,
+      versionOf('created'),
     ],
     result: 'select id from created',
   },
@@ -119,9 +124,7 @@ const REPLACE = forms(
        update resources set version_id = $4, last_updated = $5, content = $6, search_date = $7, search_tokens = $8
        where record_id = $1 and type = $2 and id = $3 and version_id = $9
        returning record_id, type, id, version_id, last_updated, content)`,
-      `versioned as (
-       insert into resource_versions (record_id, type, id, version_id, last_updated, content)
-       select record_id, type, id, version_id, last_updated, content from changed)`,
+      versionOf('changed'),
     ],
     result: 'select id from changed',
   },
@@ -188,13 +191,13 @@ export function createResourceStore(db: Database) {
       await run(INSERT, rowValues(row), event);
     },
 
-    /** The current version; `event` is appended when it is found. */
     /** Deletes every resource of a record and every version of each (the record is being erased). */
     async eraseRecord(recordId: string): Promise<void> {
       await db.table('resource_versions').where({ record_id: recordId }).delete();
       await db.table('resources').where({ record_id: recordId }).delete();
     },
 
+    /** The current version; `event` is appended when it is found. */
     async find(recordId: string, type: string, id: string, event?: RecordEvent): Promise<ResourceRow | undefined> {
       const [row] = await run<ResourceRow>(FIND, [recordId, type, id], event);
       return row;
