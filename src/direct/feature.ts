@@ -46,8 +46,6 @@ export const directFeature: FeatureDefinition = {
       recordOpened: async (record) => {
         await addresses.addressesOf([record]);
       },
-      // A record erased takes its messages, attachments and address with it.
-      recordErased: (recordId) => store.eraseRecord(recordId),
       afterProvider: () => ({
         routes: ({ csrf }) => directRoutes({ records, repositories, direct, csrf }),
         api: directApiOperations(direct),

@@ -1,6 +1,7 @@
 /**
  * SQL for Direct messaging: records' addresses, the messages in each inbox and their
- * attachments (bytea, in parts). The only file with SQL for these tables.
+ * attachments (bytea, in parts). The only file with SQL for these tables. Every row hangs on its
+ * record by a cascading foreign key, so a record erased takes its messages, Sent list and address along.
  */
 import type { Database } from '../db';
 
@@ -72,20 +73,6 @@ const ATTACHMENT_COLUMNS = ['id', 'message_id', 'position', 'filename', 'content
 
 export function createDirectStore(db: Database) {
   return {
-    /**
-     * Deletes everything Direct keeps for a record being erased: its messages with their attachments
-     * and parts, its Sent list, its address (messages it sent to other records stay theirs).
-     */
-    async eraseRecord(recordId: string): Promise<void> {
-      const messages = db.table('direct_messages').where({ record_id: recordId }).select('id');
-      const attachments = db.table('direct_attachments').whereIn('message_id', messages).select('id');
-      await db.table('direct_attachment_parts').whereIn('attachment_id', attachments).delete();
-      await db.table('direct_attachments').whereIn('message_id', messages).delete();
-      await db.table('direct_sent').where({ record_id: recordId }).delete();
-      await db.table('direct_messages').where({ record_id: recordId }).delete();
-      await db.table('direct_addresses').where({ record_id: recordId }).delete();
-    },
-
     async addressesOf(recordIds: readonly string[]): Promise<{ record_id: string; local_part: string }[]> {
       if (recordIds.length === 0) return [];
       return db.table('direct_addresses').whereIn('record_id', recordIds).select('record_id', 'local_part');
