@@ -123,17 +123,17 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     return code ? formatPickupCode(code) : typed;
   };
 
-  /** The step of this browser and person that is still open (a right answer, not yet ended). */
+  /**
+   * The step of this browser and person that is still open (a right answer, not yet ended); without
+   * one, `undefined` after redirecting where the browser goes instead: the end it reached, or the
+   * start with why.
+   */
   const openStep = async (req: Request, res: Response): Promise<(Step & { ticket: string }) | undefined> => {
     const step = await steps.current(browserOf(req), signedInPerson(res).id);
-    return step?.stage === 'opened' && step.ticket ? { ...step, ticket: step.ticket } : undefined;
-  };
-
-  /** Where a browser without an open step goes: the end it reached, or the start with why. */
-  const elsewhere = async (req: Request, res: Response) => {
-    const step = await steps.current(browserOf(req), signedInPerson(res).id);
+    if (step?.stage === 'opened' && step.ticket) return { ...step, ticket: step.ticket };
     if (step && step.stage !== 'opened') res.redirect(303, '/pickup/done');
     else sayThen(res, '/pickup', { code: '', message: EXPIRED_STEP, status: 400, at: 'code' });
+    return undefined;
   };
 
   router.get('/pickup', csrf.issue, async (req, res) => {
@@ -220,7 +220,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
 
   router.get('/pickup/record', csrf.issue, signedIn, async (req, res) => {
     const step = await openStep(req, res);
-    if (!step) return elsewhere(req, res);
+    if (!step) return undefined;
     const contents = await contentsOf(req, res, step);
     if (!contents) return undefined;
     const held = await records.recordsOf(signedInPerson(res).id);
@@ -237,7 +237,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
   router.post('/pickup/record', form, csrf.issue, csrf.verify, signedIn, async (req, res) => {
     const who = signedInPerson(res);
     const step = await openStep(req, res);
-    if (!step) return elsewhere(req, res);
+    if (!step) return undefined;
     const input = recordForm.safeParse(req.body ?? {});
     const held = await records.recordsOf(who.id);
     const record = input.success ? held.find((candidate) => candidate.id === input.data.record) : undefined;
@@ -251,7 +251,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
 
   router.get('/pickup/review', csrf.issue, signedIn, async (req, res) => {
     const step = await openStep(req, res);
-    if (!step) return elsewhere(req, res);
+    if (!step) return undefined;
     const held = await records.recordsOf(signedInPerson(res).id);
     const record = held.find((candidate) => candidate.id === step.record_id);
     if (!record) return res.redirect(303, '/pickup/record');
@@ -264,7 +264,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     const who = signedInPerson(res);
     const browser = browserOf(req);
     const step = await openStep(req, res);
-    if (!step) return elsewhere(req, res);
+    if (!step) return undefined;
     const input = decisionForm.safeParse(req.body ?? {});
     if (!input.success) return res.redirect(303, '/pickup/review');
     const { decision } = input.data;
