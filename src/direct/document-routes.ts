@@ -24,6 +24,12 @@ type Json = Record<string, unknown>;
 
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
 
+/** The UTC day of a FHIR instant; one JavaScript cannot read (a leap second, :60, is valid FHIR) as written. */
+function dayOf(instant: string): string {
+  const at = new Date(instant);
+  return Number.isNaN(at.getTime()) ? instant.slice(0, 10) : at.toISOString().slice(0, 10);
+}
+
 /** The document's words and its first inline attachment, or `undefined` when it has none. */
 function documentOf(resource: Json) {
   const content = Array.isArray(resource.content) ? (resource.content as Json[]) : [];
@@ -75,7 +81,7 @@ export function documentRoutes({ records, repositories, csrf }: Deps): express.R
       document,
       fileName: document.attachment ? fileNameOf(document.attachment) : undefined,
       kindWords: kind ? kindLabel(kind) : document.kind,
-      filed: document.date ? new Date(document.date).toISOString().slice(0, 10) : undefined,
+      filed: document.date ? dayOf(document.date) : undefined,
       href: `/records/${record.id}/documents/${id}/file`,
     });
   });

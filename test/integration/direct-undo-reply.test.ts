@@ -219,5 +219,14 @@ test('a PDF filed from a message carries its name, its sender and when it was fi
   expect((await sam.browser.visit(link?.[1] ?? '')).status).toBe(404);
   expect((await sam.browser.request(download)).status).toBe(404);
   expect((await alex.browser.visit(`/records/${alex.recordId}/documents/not-there`)).status).toBe(404);
+
+  // A leap second is a valid FHIR instant that JavaScript cannot read: the page says the day as written.
+  await server.db
+    .knex('resources')
+    .where({ record_id: alex.recordId, type: 'DocumentReference', id: filed.id })
+    .update({ content: { ...filed.content, date: '2016-12-31T23:59:60Z' } });
+  const leap = await alex.browser.visit(link?.[1] ?? '');
+  expect(leap.status).toBe(200);
+  expect(textOf(leap.html)).toContain('Filed 2016-12-31');
   expect((await new Browser(server.issuer).request(link?.[1] ?? '')).status).toBe(303);
 });
