@@ -11,6 +11,7 @@ import { personActor, type Person } from '../accounts/person';
 import { groupHistory } from '../audit/grouping';
 import type { AuditLog } from '../audit/service';
 import type { PanelEntry, RecordPanel } from '../feature';
+import { ResourceDeleted, ResourceNotFound } from '../fhir/errors';
 import type { RecordRepositories } from '../fhir/repository';
 import { summarize } from '../fhir/summary';
 import { firstMessage } from '../http/forms';
@@ -116,7 +117,11 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
     const repository = repositories.forRecord(record.id, personActor(person), { audited: false });
     const item = await repository.read(type, itemId);
     const versions = await repository.history(type, itemId, { count: 1 });
-    const first = await repository.readVersion(type, itemId, 1).catch(() => undefined);
+    // No first version to read (it is not kept): the item's own time stands for it; a failure of the database is not that.
+    const first = await repository.readVersion(type, itemId, 1).catch((error: unknown) => {
+      if (error instanceof ResourceNotFound || error instanceof ResourceDeleted) return undefined;
+      throw error;
+    });
     const zone = timeZoneOf(person);
     const meta = (item.content.meta ?? {}) as { source?: unknown };
     const source = await audit.sourceOf(record.id, type, (first ?? item).lastUpdated);
