@@ -18,6 +18,7 @@ import { launchChromium, type Chromium } from '../support/chromium';
 import { attachment, directToken, PDF, postMessage, registerClinic, signUp, smtpTransport, storedCounts, type Member } from '../support/direct';
 import { freePort } from '../support/scratch';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 import type { TestApp } from '../support/app';
 
 let server: TestServer;
@@ -47,19 +48,7 @@ afterAll(async () => {
 
 /** The mails sent to `to`, oldest first (quoted-printable undone). */
 function mailsTo(to: string): string[] {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  if (!fs.existsSync(outbox)) return [];
-  return fs
-    .readdirSync(outbox)
-    .filter((name) => name.endsWith('.eml'))
-    .sort()
-    .map((name) =>
-      fs
-        .readFileSync(path.join(outbox, name), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16))),
-    )
-    .filter((eml) => eml.includes(`To: ${to}`));
+  return mailsIn(server.config.dataDir, to);
 }
 
 const newMessageMailsTo = (to: string) => mailsTo(to).filter((eml) => eml.includes(NEW_MESSAGE));

@@ -13,6 +13,7 @@ import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization,
 import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { ANSWER, MARKERS, PDF, QUESTION, clinicApp, type Dropper } from '../support/dopu';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
+import { unfold } from '../support/mail';
 import { addChild, createAccount } from '../support/forms';
 
 let server: TestServer;
@@ -39,11 +40,6 @@ afterAll(async () => {
   await chromium?.close();
   await server?.stop();
 });
-
-/** Decodes a quoted-printable mail body enough to read links and sentences. */
-function unfold(eml: string): string {
-  return eml.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-}
 
 async function registerWithChild(page: Page, person: ReturnType<typeof newPerson>, child: string): Promise<void> {
   await page.goto(`${server.issuer}/register`);
