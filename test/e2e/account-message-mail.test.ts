@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createAccount } from '../support/forms';
+import { registerInChromium } from '../support/forms';
 import { newPerson } from '../support/app';
 import { pageProblems, tabTo } from '../support/axe';
 import { Browser, textOf, type PageResponse } from '../support/browser';
@@ -213,9 +213,7 @@ test('a message over SMTP mails too, and a mail that cannot be sent loses no mes
 test('in Chromium the section passes axe-core at 1280 and 390 px and is turned on by keyboard', async () => {
   const person = newPerson('Kim Keyboard');
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
   await page.goto(`${server.issuer}/account`);
   await page.getByRole('heading', { name: 'Email me when a message arrives' }).waitFor();
   const problems = await pageProblems(page, 'account, unconfirmed');

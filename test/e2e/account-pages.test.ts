@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core';
 import { newPerson } from '../support/app';
 import { pageProblems, tabTo } from '../support/axe';
 import { launchChromium, type Chromium } from '../support/chromium';
-import { createAccount } from '../support/forms';
+import { registerInChromium } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
 
 let server: TestServer;
@@ -59,9 +59,7 @@ test('recovery and verification pages pass axe-core, fit 390 px, and work with t
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
 
   // Registration (which mails the verification link), then the account page.
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
   await page.getByRole('link', { name: 'Your account' }).click();
   await page.getByRole('button', { name: 'Send the link again' }).waitFor();
   problems.push(...(await pageProblems(page, 'account')));
@@ -116,9 +114,7 @@ test('the account page saves a name, refuses a wrong current password and signs 
   const problems: string[] = [];
   const person = newPerson('Kay Devices');
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
 
   // A second browser context (another device) signs in too.
   const { page: other } = await chromium.newPerson({ timeoutMs: 30_000 });
@@ -188,9 +184,7 @@ test('two-step sign-in is set up and used in Chromium with a real authenticator 
   const problems: string[] = [];
   const person = newPerson('Tom Totp');
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
 
   await page.goto(`${server.issuer}/account`);
   expect(await tabTo(page, 'button Set up an authenticator app', 80)).toBe(true);
