@@ -7,8 +7,6 @@
  * **Current password** refused, two browser contexts listed under **Signed-in devices**, **Sign out**
  * on the other one and **Sign out everywhere** asking both to sign in again.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { generate } from 'otplib';
 import type { Page } from 'playwright-core';
 import { newPerson } from '../support/app';
@@ -16,6 +14,7 @@ import { pageProblems, tabTo } from '../support/axe';
 import { launchChromium, type Chromium } from '../support/chromium';
 import { registerInChromium } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 
 let server: TestServer;
 let chromium: Chromium;
@@ -31,17 +30,7 @@ afterAll(async () => {
 
 /** The newest link of a kind mailed to `to` (from the outbox). */
 function mailedLink(to: string, kind: 'verify' | 'reset'): string {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  const mails = fs
-    .readdirSync(outbox)
-    .sort()
-    .map((name) =>
-      fs
-        .readFileSync(path.join(outbox, name), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=3D/g, '='),
-    )
-    .filter((eml) => eml.includes(`To: ${to}`));
+  const mails = mailsIn(server.config.dataDir, to);
   const token = new RegExp(`/account/${kind}\\?token=([\\w-]{43})`).exec(mails.at(-1) ?? '')?.[1];
   if (!token) throw new Error(`no ${kind} link mailed to ${to}`);
   return `${server.issuer}/account/${kind}?token=${token}`;
