@@ -37,7 +37,9 @@ type SettingDoc = {
 
 const doc = (setting: SettingDoc): SettingDoc => setting;
 
-const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+/** A whole number above zero (a limit, a count, a duration in seconds), `fallback` when unset. */
+const positiveInteger = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const seconds = positiveInteger;
 const optionalText = z
   .string()
   .trim()
@@ -234,30 +236,20 @@ const schema = z
             'Seconds (0–60). A refresh token presented again within this many seconds of its rotation is an app retrying after a lost response: the first such retry gets a new working pair from the same chain (the pair it replaces, refresh and access token, is withdrawn), later ones are refused with `invalid_grant` without ending the authorization; after the grace, reusing it ends the whole authorization. `0` turns the grace off.',
         }),
       ),
-    SIGNIN_FAILURES_PER_ACCOUNT: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(5)
-      .meta(
-        doc({
-          group: 'Sign-in and request limits',
-          description:
-            'Wrong passwords for one email from one client address within `SIGNIN_LOCK_DURATION` before that address is locked out of that account for `SIGNIN_LOCK_DURATION` (other addresses are not). Past this many wrong passwords for the email from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); an address that has not guessed is never made to wait. Twice this many wrong Patient Connect identity codes lock an address.',
-        }),
-      ),
-    SIGNIN_FAILURES_PER_ADDRESS: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(50)
-      .meta(
-        doc({
-          group: 'Sign-in and request limits',
-          description:
-            'Failed sign-ins from one client address within `SIGNIN_LOCK_DURATION` before that address is locked (for every account); also the number of registrations (taken emails included) one address may try per hour.',
-        }),
-      ),
+    SIGNIN_FAILURES_PER_ACCOUNT: positiveInteger(5).meta(
+      doc({
+        group: 'Sign-in and request limits',
+        description:
+          'Wrong passwords for one email from one client address within `SIGNIN_LOCK_DURATION` before that address is locked out of that account for `SIGNIN_LOCK_DURATION` (other addresses are not). Past this many wrong passwords for the email from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); an address that has not guessed is never made to wait. Twice this many wrong Patient Connect identity codes lock an address.',
+      }),
+    ),
+    SIGNIN_FAILURES_PER_ADDRESS: positiveInteger(50).meta(
+      doc({
+        group: 'Sign-in and request limits',
+        description:
+          'Failed sign-ins from one client address within `SIGNIN_LOCK_DURATION` before that address is locked (for every account); also the number of registrations (taken emails included) one address may try per hour.',
+      }),
+    ),
     SIGNIN_LOCK_DURATION: seconds(15 * 60).meta(
       doc({
         group: 'Sign-in and request limits',
@@ -265,18 +257,13 @@ const schema = z
         description: 'The counting window and the lock time for the two limits above, and for wrong Patient Connect identity codes.',
       }),
     ),
-    AUTHORIZATION_REQUESTS_PER_ADDRESS: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(60)
-      .meta(
-        doc({
-          group: 'Sign-in and request limits',
-          description:
-            'Authorization requests (`/authorize`) one client address may make per minute; each stores an interaction, so past it they are answered 429 with `Retry-After` before anything is stored.',
-        }),
-      ),
+    AUTHORIZATION_REQUESTS_PER_ADDRESS: positiveInteger(60).meta(
+      doc({
+        group: 'Sign-in and request limits',
+        description:
+          'Authorization requests (`/authorize`) one client address may make per minute; each stores an interaction, so past it they are answered 429 with `Retry-After` before anything is stored.',
+      }),
+    ),
     CONNECT_POLL_INTERVAL: z.coerce
       .number()
       .int()
@@ -306,40 +293,25 @@ const schema = z
         description: "The `From` of carevault's emails (at most 254 characters).",
       }),
     ),
-    PICKUP_CODE_FAILURES_PER_ADDRESS: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(20)
-      .meta(
-        doc({
-          group: 'DOPU (drop-off and pick-up)',
-          description: 'Unknown or malformed pickup codes one client address may enter within an hour before it is locked out of `/pickup` for an hour.',
-        }),
-      ),
-    PICKUP_WRONG_ANSWERS_PER_PERSON: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(10)
-      .meta(
-        doc({
-          group: 'DOPU (drop-off and pick-up)',
-          description:
-            "Wrong answers to packages' questions one account may give within an hour, across all packages, before its answers are refused (429) for an hour.",
-        }),
-      ),
-    PICKUP_EMAILS_PER_APP: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(20)
-      .meta(
-        doc({
-          group: 'DOPU (drop-off and pick-up)',
-          description: 'Drop-offs with a pickup `email` one app may make per hour; past it they are refused with 429 and `Retry-After`, nothing stored.',
-        }),
-      ),
+    PICKUP_CODE_FAILURES_PER_ADDRESS: positiveInteger(20).meta(
+      doc({
+        group: 'DOPU (drop-off and pick-up)',
+        description: 'Unknown or malformed pickup codes one client address may enter within an hour before it is locked out of `/pickup` for an hour.',
+      }),
+    ),
+    PICKUP_WRONG_ANSWERS_PER_PERSON: positiveInteger(10).meta(
+      doc({
+        group: 'DOPU (drop-off and pick-up)',
+        description:
+          "Wrong answers to packages' questions one account may give within an hour, across all packages, before its answers are refused (429) for an hour.",
+      }),
+    ),
+    PICKUP_EMAILS_PER_APP: positiveInteger(20).meta(
+      doc({
+        group: 'DOPU (drop-off and pick-up)',
+        description: 'Drop-offs with a pickup `email` one app may make per hour; past it they are refused with 429 and `Retry-After`, nothing stored.',
+      }),
+    ),
     FHIR_BUNDLE_MAX_READS: z.coerce
       .number()
       .int()
@@ -353,41 +325,26 @@ const schema = z
             '1–1000. Entries of one transaction or batch Bundle that read or search (conditional creates included); a Bundle with more is refused with 413 `too-costly` before any work.',
         }),
       ),
-    FHIR_BUNDLE_MAX_RESOURCES: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(1000)
-      .meta(
-        doc({
-          group: 'FHIR Bundles and imports',
-          description:
-            'Resources the reads and searches of one Bundle may return in all (a search may overshoot it by its included resources, at most 500); past it, further reads answer 413 `too-costly`.',
-        }),
-      ),
-    FHIR_LARGE_BUNDLES_PER_APP: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(100)
-      .meta(
-        doc({
-          group: 'FHIR Bundles and imports',
-          description: 'Large Bundles (over 100 entries or 1 MB) one app may send to `/fhir` per hour; past it, 429 with `Retry-After`.',
-        }),
-      ),
-    IMPORTS_PER_PERSON: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(20)
-      .meta(
-        doc({
-          group: 'FHIR Bundles and imports',
-          description:
-            'Import reviews and imports (each validates a whole file of up to 5 MB) one person may ask for per hour; past it, the page answers 429 with `Retry-After`.',
-        }),
-      ),
+    FHIR_BUNDLE_MAX_RESOURCES: positiveInteger(1000).meta(
+      doc({
+        group: 'FHIR Bundles and imports',
+        description:
+          'Resources the reads and searches of one Bundle may return in all (a search may overshoot it by its included resources, at most 500); past it, further reads answer 413 `too-costly`.',
+      }),
+    ),
+    FHIR_LARGE_BUNDLES_PER_APP: positiveInteger(100).meta(
+      doc({
+        group: 'FHIR Bundles and imports',
+        description: 'Large Bundles (over 100 entries or 1 MB) one app may send to `/fhir` per hour; past it, 429 with `Retry-After`.',
+      }),
+    ),
+    IMPORTS_PER_PERSON: positiveInteger(20).meta(
+      doc({
+        group: 'FHIR Bundles and imports',
+        description:
+          'Import reviews and imports (each validates a whole file of up to 5 MB) one person may ask for per hour; past it, the page answers 429 with `Retry-After`.',
+      }),
+    ),
     DIRECT_DOMAIN: z
       .string()
       .trim()
@@ -408,30 +365,20 @@ const schema = z
         description: 'Port (1–65535) of the Direct SMTP receiver. Unset: no SMTP receiver (the API still works).',
       }),
     ),
-    DIRECT_SMTP_AUTH_FAILURES_PER_APP: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(5)
-      .meta(
-        doc({
-          group: 'Direct messaging',
-          description:
-            'Wrong client secrets for one app from one client address within `DIRECT_SMTP_AUTH_LOCK_DURATION` before that address is locked out of that app at the SMTP receiver. Past this many for the app from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); the app itself is never locked, and an address that has not guessed is heard at once.',
-        }),
-      ),
-    DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(50)
-      .meta(
-        doc({
-          group: 'Direct messaging',
-          description:
-            'Failed SMTP `AUTH` attempts from one client address within `DIRECT_SMTP_AUTH_LOCK_DURATION`, across apps, before that address is locked out of the SMTP receiver.',
-        }),
-      ),
+    DIRECT_SMTP_AUTH_FAILURES_PER_APP: positiveInteger(5).meta(
+      doc({
+        group: 'Direct messaging',
+        description:
+          'Wrong client secrets for one app from one client address within `DIRECT_SMTP_AUTH_LOCK_DURATION` before that address is locked out of that app at the SMTP receiver. Past this many for the app from anywhere, each further one makes the addresses that guessed at it wait twice as long as the last (1 s … 60 s); the app itself is never locked, and an address that has not guessed is heard at once.',
+      }),
+    ),
+    DIRECT_SMTP_AUTH_FAILURES_PER_ADDRESS: positiveInteger(50).meta(
+      doc({
+        group: 'Direct messaging',
+        description:
+          'Failed SMTP `AUTH` attempts from one client address within `DIRECT_SMTP_AUTH_LOCK_DURATION`, across apps, before that address is locked out of the SMTP receiver.',
+      }),
+    ),
     DIRECT_SMTP_AUTH_LOCK_DURATION: seconds(15 * 60).meta(
       doc({
         group: 'Direct messaging',

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createAccount } from '../support/forms';
+import { registerInChromium } from '../support/forms';
 import { newPerson } from '../support/app';
 import { pageProblems, tabTo } from '../support/axe';
 import { Browser, textOf, type PageResponse } from '../support/browser';
@@ -18,6 +18,7 @@ import { launchChromium, type Chromium } from '../support/chromium';
 import { attachment, directToken, PDF, postMessage, registerClinic, signUp, smtpTransport, storedCounts, type Member } from '../support/direct';
 import { freePort } from '../support/scratch';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 import type { TestApp } from '../support/app';
 
 let server: TestServer;
@@ -47,19 +48,7 @@ afterAll(async () => {
 
 /** The mails sent to `to`, oldest first (quoted-printable undone). */
 function mailsTo(to: string): string[] {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  if (!fs.existsSync(outbox)) return [];
-  return fs
-    .readdirSync(outbox)
-    .filter((name) => name.endsWith('.eml'))
-    .sort()
-    .map((name) =>
-      fs
-        .readFileSync(path.join(outbox, name), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16))),
-    )
-    .filter((eml) => eml.includes(`To: ${to}`));
+  return mailsIn(server.config.dataDir, to);
 }
 
 const newMessageMailsTo = (to: string) => mailsTo(to).filter((eml) => eml.includes(NEW_MESSAGE));
@@ -224,9 +213,7 @@ test('a message over SMTP mails too, and a mail that cannot be sent loses no mes
 test('in Chromium the section passes axe-core at 1280 and 390 px and is turned on by keyboard', async () => {
   const person = newPerson('Kim Keyboard');
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
   await page.goto(`${server.issuer}/account`);
   await page.getByRole('heading', { name: 'Email me when a message arrives' }).waitFor();
   const problems = await pageProblems(page, 'account, unconfirmed');

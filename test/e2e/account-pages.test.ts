@@ -7,15 +7,14 @@
  * **Current password** refused, two browser contexts listed under **Signed-in devices**, **Sign out**
  * on the other one and **Sign out everywhere** asking both to sign in again.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { generate } from 'otplib';
 import type { Page } from 'playwright-core';
 import { newPerson } from '../support/app';
 import { pageProblems, tabTo } from '../support/axe';
 import { launchChromium, type Chromium } from '../support/chromium';
-import { createAccount } from '../support/forms';
+import { registerInChromium } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 
 let server: TestServer;
 let chromium: Chromium;
@@ -31,17 +30,7 @@ afterAll(async () => {
 
 /** The newest link of a kind mailed to `to` (from the outbox). */
 function mailedLink(to: string, kind: 'verify' | 'reset'): string {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  const mails = fs
-    .readdirSync(outbox)
-    .sort()
-    .map((name) =>
-      fs
-        .readFileSync(path.join(outbox, name), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=3D/g, '='),
-    )
-    .filter((eml) => eml.includes(`To: ${to}`));
+  const mails = mailsIn(server.config.dataDir, to);
   const token = new RegExp(`/account/${kind}\\?token=([\\w-]{43})`).exec(mails.at(-1) ?? '')?.[1];
   if (!token) throw new Error(`no ${kind} link mailed to ${to}`);
   return `${server.issuer}/account/${kind}?token=${token}`;
@@ -59,9 +48,7 @@ test('recovery and verification pages pass axe-core, fit 390 px, and work with t
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
 
   // Registration (which mails the verification link), then the account page.
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
   await page.getByRole('link', { name: 'Your account' }).click();
   await page.getByRole('button', { name: 'Send the link again' }).waitFor();
   problems.push(...(await pageProblems(page, 'account')));
@@ -116,9 +103,7 @@ test('the account page saves a name, refuses a wrong current password and signs 
   const problems: string[] = [];
   const person = newPerson('Kay Devices');
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
 
   // A second browser context (another device) signs in too.
   const { page: other } = await chromium.newPerson({ timeoutMs: 30_000 });
@@ -188,9 +173,7 @@ test('two-step sign-in is set up and used in Chromium with a real authenticator 
   const problems: string[] = [];
   const person = newPerson('Tom Totp');
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
 
   await page.goto(`${server.issuer}/account`);
   expect(await tabTo(page, 'button Set up an authenticator app', 80)).toBe(true);

@@ -7,14 +7,13 @@
  * password, ends the person's sessions and with them an online app's refresh token, while an
  * offline app keeps working and is listed. No mailed token reaches the log.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import * as oidc from 'openid-client';
-import { authorizeInBrowser, CALLBACK, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
+import { authorizeInBrowser, CLINIC_PORTAL, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { captureLogs, type CapturedLogs } from '../support/logs';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 
 let server: TestServer;
 let offline: TestApp;
@@ -26,16 +25,7 @@ beforeAll(async () => {
   logs = captureLogs();
   server = await startTestServer({ TRUST_PROXY: 'true' });
   offline = await registerTestApp(server, WEIGHT_TRACKER);
-  online = await registerTestApp(server, {
-    client_name: 'Clinic Portal',
-    redirect_uris: [CALLBACK],
-    token_endpoint_auth_method: 'none',
-    grant_types: ['authorization_code', 'refresh_token'],
-    rules: [
-      { scope: 'patient/Observation.rs', required: true, reason: 'Show your results' },
-      { scope: 'online_access', required: true, reason: 'Stay connected while you use it' },
-    ],
-  });
+  online = await registerTestApp(server, CLINIC_PORTAL);
 });
 
 afterAll(async () => {
@@ -52,21 +42,9 @@ afterAll(async () => {
   }
 });
 
-/** Undoes quoted-printable soft breaks and escapes in a mail. */
-function unfold(eml: string): string {
-  return eml.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-}
-
-/** The mails sent to `to`, oldest first. */
+/** The mails sent to `to`, oldest first (quoted-printable undone). */
 function mailsTo(to: string): string[] {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  if (!fs.existsSync(outbox)) return [];
-  return fs
-    .readdirSync(outbox)
-    .filter((name) => name.endsWith('.eml'))
-    .sort()
-    .map((name) => unfold(fs.readFileSync(path.join(outbox, name), 'utf8')))
-    .filter((eml) => eml.includes(`To: ${to}`));
+  return mailsIn(server.config.dataDir, to);
 }
 
 /** The newest link of a kind mailed to `to`, as a path, and its token (remembered for the log check). */

@@ -10,13 +10,12 @@
  * 303 back to /account, needs its CSRF token, and refuses odd input in words; racing follows of one
  * email change link change the email once.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import * as oidc from 'openid-client';
-import { authorizeInBrowser, CALLBACK, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
+import { authorizeInBrowser, CLINIC_PORTAL, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 
 let server: TestServer;
 let offline: TestApp;
@@ -28,16 +27,7 @@ const SAFARI = 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebK
 beforeAll(async () => {
   server = await startTestServer({ SIGNIN_FAILURES_PER_ACCOUNT: '3' });
   offline = await registerTestApp(server, WEIGHT_TRACKER);
-  online = await registerTestApp(server, {
-    client_name: 'Clinic Portal',
-    redirect_uris: [CALLBACK],
-    token_endpoint_auth_method: 'none',
-    grant_types: ['authorization_code', 'refresh_token'],
-    rules: [
-      { scope: 'patient/Observation.rs', required: true, reason: 'Show your results' },
-      { scope: 'online_access', required: true, reason: 'Stay connected while you use it' },
-    ],
-  });
+  online = await registerTestApp(server, CLINIC_PORTAL);
 });
 
 afterAll(async () => {
@@ -46,19 +36,7 @@ afterAll(async () => {
 
 /** The mails sent to `to`, oldest first (quoted-printable undone). */
 function mailsTo(to: string): string[] {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  if (!fs.existsSync(outbox)) return [];
-  return fs
-    .readdirSync(outbox)
-    .filter((name) => name.endsWith('.eml'))
-    .sort()
-    .map((name) =>
-      fs
-        .readFileSync(path.join(outbox, name), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16))),
-    )
-    .filter((eml) => eml.includes(`To: ${to}`));
+  return mailsIn(server.config.dataDir, to);
 }
 
 function verifyLinkIn(mail: string | undefined): string {

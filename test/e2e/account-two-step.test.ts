@@ -8,13 +8,12 @@
  * alone step up; discovery lists `acr_values_supported`. A password reset of such an account asks
  * for the second step (or a recovery code) before the new password counts.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { generate } from 'otplib';
 import { authorizeInBrowser, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { mailsIn } from '../support/mail';
 
 const TWO_STEP = 'urn:carevault:acr:2fa';
 const PASSWORD_ONLY = 'urn:carevault:acr:pwd';
@@ -188,18 +187,7 @@ test('ID tokens carry amr and acr; acr_values=urn:carevault:acr:2fa makes a sign
 
 /** The reset link of the newest mail to `to`. */
 function resetLinkTo(to: string): string {
-  const outbox = path.join(server.config.dataDir, 'outbox');
-  const mails = fs
-    .readdirSync(outbox)
-    .filter((name) => name.endsWith('.eml'))
-    .sort()
-    .map((name) =>
-      fs
-        .readFileSync(path.join(outbox, name), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=3D/g, '='),
-    )
-    .filter((eml) => eml.includes(`To: ${to}`) && eml.includes('/account/reset?token='));
+  const mails = mailsIn(server.config.dataDir, to).filter((eml) => eml.includes('/account/reset?token='));
   const token = /\/account\/reset\?token=([\w-]{43})/.exec(mails.at(-1) ?? '')?.[1];
   if (!token) throw new Error('no reset link in the mail');
   return `/account/reset?token=${token}`;

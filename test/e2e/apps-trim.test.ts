@@ -10,7 +10,7 @@ import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { createAccount } from '../support/forms';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
@@ -90,19 +90,6 @@ async function turnOff(browser: Browser, authorizationId: string, rule: string, 
   const page = apps ?? (await browser.visit('/apps'));
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)?.[1] ?? '';
   return browser.request(`/apps/${authorizationId}/rules`, { form: { _csrf: csrf, rule } });
-}
-
-/**
- * The callback URL the page is sent to once `go` runs; the redirect to the app's (unresolvable) host
- * is watched as a request (STACK-NOTES), and the page settles on it (or Chromium's error page)
- * before going on, so the next navigation is not interrupted.
- */
-async function callbackAfter(page: Page, go: () => Promise<unknown>): Promise<string> {
-  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
-  await go().catch(() => undefined);
-  const url = (await callback).url();
-  await page.waitForURL((at) => at.href.startsWith(CALLBACK) || at.protocol === 'chrome-error:').catch(() => undefined);
-  return url;
 }
 
 /** Chromium: a new person creates an account from the app's sign-in page and allows every rule. */

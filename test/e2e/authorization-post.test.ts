@@ -11,7 +11,7 @@ import { CALLBACK, exchangeCode, registerTestApp, startAuthorization, type TestA
 import { launchChromium, type Chromium } from '../support/chromium';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
-import { createAccount } from '../support/forms';
+import { registerInChromium } from '../support/forms';
 
 let server: TestServer;
 let app: TestApp;
@@ -146,9 +146,7 @@ test('a form POST to /session/end is the same as the GET: confirmation page, sig
 test('in Chromium: a cross-site form POST from the app reaches consent with the person still signed in; cookies stay SameSite=Lax', async () => {
   const { context, page } = await chromium.newPerson();
   const person = { name: 'Sam Site', email: `sam${Date.now()}@example.org`, password: 'correct horse battery staple' };
-  await page.goto(`${server.issuer}/register`);
-  await createAccount(page, person);
-  await page.getByText(`Hello, ${person.name}`).waitFor();
+  await registerInChromium(page, server.issuer, person);
   const cookies = await context.cookies(server.issuer);
   expect(cookies.length).toBeGreaterThan(0);
   expect(cookies.map((cookie) => `${cookie.name}: ${cookie.sameSite}`)).toEqual(cookies.map((cookie) => `${cookie.name}: Lax`));

@@ -10,7 +10,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type Authorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp, launchChromium, watchCallbacks, type Chromium } from '../support/chromium';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 import { addChild, createAccount } from '../support/forms';
 
@@ -79,36 +79,11 @@ async function registerFromApp(page: Page, authorization: Authorization, person:
   await page.getByRole('button', { name: 'Allow' }).waitFor();
 }
 
-/**
- * Each page's requests to the app's callback, and how many a test has read. Chromium does not
- * always hand a server's redirect to an unresolvable host to the route that answers it, so the
- * request is watched rather than the address bar.
- */
-const callbacks = new Map<Page, { seen: string[]; read: number }>();
-
 /** A fresh browser for one person, its callbacks watched. */
 async function openPage(): Promise<{ page: Page }> {
   const { page } = await chromium.newPerson();
-  const watched = { seen: [] as string[], read: 0 };
-  callbacks.set(page, watched);
-  page.on('request', (request) => {
-    if (request.url().startsWith(CALLBACK)) watched.seen.push(request.url());
-  });
+  watchCallbacks(page);
   return { page };
-}
-
-/** The next URL the browser was sent back to, on the app's callback. */
-async function backAtApp(page: Page): Promise<URL> {
-  const watched = callbacks.get(page);
-  if (!watched) throw new Error('open the page with openPage()');
-  for (let i = 0; i < 150 && watched.seen.length <= watched.read; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
-  const url = watched.seen[watched.read];
-  if (!url) throw new Error('the browser was not sent back to the app');
-  watched.read += 1;
-  // Let the navigation end (at the app's page, or Chromium's error page) before the next one starts.
-  for (let i = 0; i < 100 && !/^(chrome-error:|https:\/\/app\.example\/)/.test(page.url()); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-  await page.waitForLoadState();
-  return new URL(url);
 }
 
 /** The person's own record (the one created with their account). */

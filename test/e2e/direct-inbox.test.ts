@@ -8,7 +8,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { CCDA, GIF, PDF, attachment, directToken, postMessage, registerClinic, smtpTransport } from '../support/direct';
 import { freePort } from '../support/scratch';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
@@ -150,10 +150,7 @@ test('messages from the API and over SMTP appear in the inbox; the C-CDA goes in
   });
   const authorization = await startAuthorization(viewer, { scope: 'openid patient/DocumentReference.rs' });
   await page.goto(authorization.url.toString());
-  // The redirect to the app's (unresolvable) host is watched as a request (STACK-NOTES).
-  const callback = page.waitForRequest(/app\.example\/callback/);
-  await page.getByRole('button', { name: 'Allow' }).click();
-  const tokens = await exchangeCode(viewer, authorization, (await callback).url());
+  const tokens = await exchangeCode(viewer, authorization, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
   expect(tokens.patient).toBe(alex.recordId);
   const res = await oidc.fetchProtectedResource(
     viewer.config,

@@ -10,9 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { ANSWER, MARKERS, PDF, QUESTION, clinicApp, type Dropper } from '../support/dopu';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
+import { unfold } from '../support/mail';
 import { addChild, createAccount } from '../support/forms';
 
 let server: TestServer;
@@ -39,11 +40,6 @@ afterAll(async () => {
   await chromium?.close();
   await server?.stop();
 });
-
-/** Decodes a quoted-printable mail body enough to read links and sentences. */
-function unfold(eml: string): string {
-  return eml.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-}
 
 async function registerWithChild(page: Page, person: ReturnType<typeof newPerson>, child: string): Promise<void> {
   await page.goto(`${server.issuer}/register`);
@@ -128,10 +124,7 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
   const authorization = await startAuthorization(reader, { scope: READER_SCOPE });
   await page.goto(authorization.url.toString());
   await page.getByRole('radio', { name: child, exact: true }).check();
-  // The redirect to the app's (unresolvable) host is watched as a request (STACK-NOTES).
-  const callback = page.waitForRequest(/app\.example\/callback/);
-  await page.getByRole('button', { name: 'Allow' }).click();
-  const tokens = await exchangeCode(reader, authorization, (await callback).url());
+  const tokens = await exchangeCode(reader, authorization, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
   expect(tokens.patient).toBe(childId);
   const read = async (query: string) => {
     const res = await fetch(`${server.issuer}/fhir/${query}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });

@@ -6,16 +6,15 @@
  * best practices), and each page usable on a phone 390 px wide (no horizontal scrolling). A person
  * drives them by labels and roles only.
  */
-import fs from 'node:fs';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { axeViolations, focused, pageProblems } from '../support/axe';
+import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { sampleResources } from '../support/dopu';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
 
-const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const LOGO = 'https://app.example/logo.svg';
 const LOGO_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 56 56"><rect width="56" height="56" rx="12" fill="#1d4ed8"/></svg>';
 
@@ -52,37 +51,10 @@ afterAll(async () => {
 const problems: string[] = [];
 const checked: string[] = [];
 
-/** axe-core's serious and critical violations on the page as it is now. */
-async function axeViolations(page: Page): Promise<string[]> {
-  // Evaluated through the DevTools protocol, so the page's CSP (no inline script) does not apply.
-  await page.evaluate(AXE_SOURCE);
-  return page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
-    .then((result) => result.violations
-      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-      .map((violation) => violation.id + ' (' + violation.impact + '): ' + violation.help + ' — ' + violation.nodes.slice(0, 3).map((node) => node.target.join(' ') + ' ' + (node.failureSummary || '').replace(/\\s+/g, ' ')).join(' | ')))`);
-}
-
-/** Checks the page at desktop width with axe, then at 390 px for horizontal scrolling. */
+/** Checks the page with axe at 1280 and 390 px, and for horizontal scrolling at 390 px. */
 async function check(page: Page, label: string): Promise<void> {
-  await page.waitForLoadState('load');
   checked.push(label);
-  for (const violation of await axeViolations(page)) problems.push(`${label}: ${violation}`);
-  await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
-  if (overflow > 0) problems.push(`${label}: ${overflow} px of horizontal scrolling at 390 px wide`);
-  for (const violation of await axeViolations(page)) if (/color-contrast|target-size/.test(violation)) problems.push(`${label} at 390 px: ${violation}`);
-  await page.setViewportSize({ width: 1024, height: 800 });
-}
-
-/** What has the keyboard focus, as "role-ish name" (the tag or input type, then its text or label). */
-async function focused(page: Page): Promise<string> {
-  return (await page.evaluate(`(() => {
-    const element = document.activeElement;
-    if (!element || element === document.body) return '';
-    const kind = element.tagName === 'INPUT' ? element.type : element.tagName === 'A' ? 'link' : element.tagName.toLowerCase();
-    const label = element.labels && element.labels[0] ? element.labels[0].textContent : element.textContent;
-    return kind + ' ' + (label || '').replace(/\\s+/g, ' ').replace(/ (required|optional)$/i, '').trim();
-  })()`)) as string;
+  problems.push(...(await pageProblems(page, label)));
 }
 
 /** The elements Tab moves through from the top of the page, in order. */
@@ -165,12 +137,7 @@ test('every page passes axe-core with no serious or critical violation, and fits
   // Tabbing on (past the end it starts again at the top) reaches Allow.
   for (let presses = 0; presses < 60 && (await focused(page)) !== 'button Allow'; presses += 1) await page.keyboard.press('Tab');
   expect(await focused(page)).toBe('button Allow');
-  // The redirect to the app's (unresolvable) host is watched as a request (STACK-NOTES).
-  const callback = page.waitForRequest(/app\.example\/callback/);
-  await page.keyboard.press('Enter');
-  const tokens = await exchangeCode(clinic, authorization, (await callback).url());
-  // Let that navigation end (at the app's page or Chromium's error page for it) before the next one starts.
-  await page.waitForURL((url) => url.href.startsWith(CALLBACK) || url.protocol === 'chrome-error:').catch(() => undefined);
+  const tokens = await exchangeCode(clinic, authorization, await callbackAfter(page, () => page.keyboard.press('Enter')));
   await page.waitForLoadState();
 
   // The consent page reached again after Allow says the app was connected; a request that ended

@@ -10,7 +10,7 @@
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { directToken, postMessage } from '../support/direct';
 import { ANSWER, clinicApp } from '../support/dopu';
 import { createAccount } from '../support/forms';
@@ -56,11 +56,7 @@ async function register(page: Page, person: ReturnType<typeof newPerson>): Promi
 async function allowClinic(page: Page): Promise<string> {
   const authorization = await startAuthorization(clinic, { scope: 'openid patient/Observation.cruds' });
   await page.goto(authorization.url.toString());
-  const callback = page.waitForRequest(/app\.example\/callback/);
-  await page.getByRole('button', { name: 'Allow' }).click();
-  const tokens = await exchangeCode(clinic, authorization, (await callback).url());
-  // Let that navigation end (at the app's page or Chromium's error page for it) before the next one starts.
-  await page.waitForURL((url) => url.href.startsWith(CALLBACK) || url.protocol === 'chrome-error:').catch(() => undefined);
+  const tokens = await exchangeCode(clinic, authorization, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
   return tokens.access_token;
 }
 

@@ -9,8 +9,7 @@
 import * as oidc from 'openid-client';
 import { textOf } from '../support/browser';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, authorizeInBrowser, type TestApp } from '../support/app';
-import type { Page } from 'playwright-core';
-import { launchChromium, type Chromium } from '../support/chromium';
+import { backAtApp, callbackAfter, launchChromium, watchCallbacks, type Chromium } from '../support/chromium';
 import { removeAccess, signOut, signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
 import { createAccount } from '../support/forms';
@@ -66,37 +65,6 @@ async function liveAuthorizationsOf(app: TestApp): Promise<number> {
   return (await server.db.knex('authorizations').where({ client_id: app.clientId }).whereNull('revoked_at')).length;
 }
 
-/**
- * Clicks Allow and returns the callback URL the browser was sent to; the redirect to the app's
- * (unresolvable) host is watched as a request, which Chromium does not always route (STACK-NOTES).
- */
-async function allowAndBackAtApp(page: Page): Promise<string> {
-  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
-  await page.getByRole('button', { name: 'Allow' }).click();
-  return (await callback).url();
-}
-
-/** Requests to the app's callback by page, and how many were read: Chromium does not always route a server's redirect there (STACK-NOTES). */
-const callbacks = new Map<Page, { seen: string[]; read: number }>();
-
-function watchCallbacks(page: Page): void {
-  const watched = { seen: [] as string[], read: 0 };
-  callbacks.set(page, watched);
-  page.on('request', (request) => {
-    if (request.url().startsWith(CALLBACK)) watched.seen.push(request.url());
-  });
-}
-
-async function backAtApp(page: Page): Promise<string> {
-  const watched = callbacks.get(page);
-  if (!watched) throw new Error('watchCallbacks(page) first');
-  for (let i = 0; i < 150 && watched.seen.length <= watched.read; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
-  const url = watched.seen[watched.read] ?? '';
-  watched.read += 1;
-  await page.waitForLoadState();
-  return url;
-}
-
 test('1, 2: a new consent without offline access and a rule ends the old refresh token and the tokens carrying the rule, at once (Chromium)', async () => {
   const app = await registerTestApp(server, TRACKER);
   const person = newPerson('Offline Withdrawn');
@@ -112,7 +80,7 @@ test('1, 2: a new consent without offline access and a rule ends the old refresh
   await page.getByRole('checkbox', { name: OFFLINE_WORDS }).check();
   await page.getByRole('checkbox', { name: MEDICINES_WORDS }).check();
   await page.getByRole('button', { name: 'Allow' }).click();
-  const old = await exchangeCode(app, first, await backAtApp(page));
+  const old = await exchangeCode(app, first, (await backAtApp(page)).toString());
   expect(old.refresh_token).toEqual(expect.any(String));
   expect(await fhirStatus(old.access_token, 'MedicationStatement')).toBe(200);
 
@@ -121,7 +89,7 @@ test('1, 2: a new consent without offline access and a rule ends the old refresh
   await page.goto(second.url.toString());
   await page.getByRole('checkbox', { name: OFFLINE_WORDS }).uncheck();
   await page.getByRole('checkbox', { name: MEDICINES_WORDS }).uncheck();
-  const fresh = await exchangeCode(app, second, await allowAndBackAtApp(page));
+  const fresh = await exchangeCode(app, second, await callbackAfter(page, () => page.getByRole('button', { name: 'Allow' }).click()));
   expect(fresh.refresh_token).toBeUndefined();
   expect((fresh.scope ?? '').split(' ')).not.toEqual(expect.arrayContaining(['offline_access']));
 

@@ -27,6 +27,18 @@ export const WEIGHT_TRACKER = {
   ],
 };
 
+/** A public app that keeps access only while the person is signed in (online_access). */
+export const CLINIC_PORTAL = {
+  client_name: 'Clinic Portal',
+  redirect_uris: [CALLBACK],
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  rules: [
+    { scope: 'patient/Observation.rs', required: true, reason: 'Show your results' },
+    { scope: 'online_access', required: true, reason: 'Stay connected while you use it' },
+  ],
+};
+
 export async function registerTestApp(server: TestServer, document: Record<string, unknown> = WEIGHT_TRACKER): Promise<TestApp> {
   return appFromRegistration(server.issuer, await server.registerApp(document));
 }

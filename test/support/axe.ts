@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core';
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 /** axe-core's serious and critical violations on the page as it is now. */
-async function axeViolations(page: Page): Promise<string[]> {
+export async function axeViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, so the page's CSP (no inline script) does not apply.
   await page.evaluate(AXE_SOURCE);
   return page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
@@ -33,14 +33,14 @@ export async function pageProblems(page: Page, label: string): Promise<string[]>
   return problems;
 }
 
-/** What has the keyboard focus, as "kind name" (the tag or input type, then its label or text). */
-async function focused(page: Page): Promise<string> {
+/** What has the keyboard focus, as "kind name" (the tag or input type, then its label or text, without a "required" or "optional" mark). */
+export async function focused(page: Page): Promise<string> {
   return (await page.evaluate(`(() => {
     const element = document.activeElement;
     if (!element || element === document.body) return '';
     const kind = element.tagName === 'INPUT' ? element.type : element.tagName === 'A' ? 'link' : element.tagName.toLowerCase();
     const label = element.labels && element.labels[0] ? element.labels[0].textContent : element.textContent;
-    return kind + ' ' + (label || '').replace(/\\s+/g, ' ').trim();
+    return kind + ' ' + (label || '').replace(/\\s+/g, ' ').replace(/ (required|optional)$/i, '').trim();
   })()`)) as string;
 }
 

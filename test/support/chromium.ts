@@ -6,7 +6,8 @@
  * install. Each person gets a fresh browser context
  * (own cookies); requests to the test app's callback host are answered here with a tiny page.
  * Chromium does not always route a server-side redirect to that unresolvable host, so tests learn
- * where the app was sent back to from the request, not from the page's final URL.
+ * where the app was sent back to from the request, not from the page's final URL (`callbackAfter`,
+ * `watchCallbacks` and `backAtApp`), and let that navigation end before the next one starts.
  */
 import fs from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -94,4 +95,47 @@ export async function launchChromium(): Promise<Chromium> {
       await browser.close();
     },
   };
+}
+
+/** Whether the page has settled after a redirect to the app's callback: on the app's page, or Chromium's error page for its host. */
+function atCallback(url: URL): boolean {
+  return url.href.startsWith(CALLBACK) || url.protocol === 'chrome-error:';
+}
+
+/**
+ * The callback URL the page is sent to once `go` runs (`go` may fail as the navigation is cut
+ * short); the page settles on it (or Chromium's error page) before going on, so the next
+ * navigation is not interrupted.
+ */
+export async function callbackAfter(page: Page, go: () => Promise<unknown>): Promise<string> {
+  const callback = page.waitForRequest((request) => request.url().startsWith(CALLBACK));
+  await go().catch(() => undefined);
+  const url = (await callback).url();
+  await page.waitForURL(atCallback).catch(() => undefined);
+  return url;
+}
+
+/** Each watched page's requests to the app's callback, and how many `backAtApp` has handed out. */
+const callbacks = new WeakMap<Page, { seen: string[]; read: number }>();
+
+/** Records every request the page makes to the app's callback, for `backAtApp`, when the redirect is not started by one known click. */
+export function watchCallbacks(page: Page): void {
+  const watched = { seen: [] as string[], read: 0 };
+  callbacks.set(page, watched);
+  page.on('request', (request) => {
+    if (request.url().startsWith(CALLBACK)) watched.seen.push(request.url());
+  });
+}
+
+/** The next URL the watched page was sent back to on the app's callback (waiting up to 15 s), once the page has settled. */
+export async function backAtApp(page: Page): Promise<URL> {
+  const watched = callbacks.get(page);
+  if (!watched) throw new Error('watchCallbacks(page) first');
+  for (let i = 0; i < 150 && watched.seen.length <= watched.read; i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+  const url = watched.seen[watched.read];
+  if (!url) throw new Error('the browser was not sent back to the app');
+  watched.read += 1;
+  for (let i = 0; i < 100 && !atCallback(new URL(page.url())); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+  await page.waitForLoadState();
+  return new URL(url);
 }

@@ -12,6 +12,13 @@ export async function createAccount(page: Page, person: { name: string; email: s
   await page.getByRole('button', { name: 'Create account' }).click();
 }
 
+/** Opens /register, creates the person's account and waits for the signed-in home page that greets them. */
+export async function registerInChromium(page: Page, issuer: string, person: { name: string; email: string; password: string }): Promise<void> {
+  await page.goto(`${issuer}/register`);
+  await createAccount(page, person);
+  await page.getByText(`Hello, ${person.name}`).waitFor();
+}
+
 /** On /records: "Add someone in your care" as the person's child, then waits for the new record's link. */
 export async function addChild(page: Page, issuer: string, name: string, birthDate: string): Promise<void> {
   await page.goto(`${issuer}/records`);
