@@ -28,6 +28,8 @@ export type Carevault = {
   registerApp(document: unknown): Promise<Record<string, unknown>>;
   /** Runs every sweep now; returns how many rows each removed. */
   sweepOnce(): Promise<Record<string, number>>;
+  /** Waits until what record events set off after their requests (a mail that a message arrived) is done. */
+  settled(): Promise<void>;
   /** Stops accepting requests, lets running ones finish, closes idle connections, then the database. */
   close(): Promise<void>;
   /**
@@ -87,6 +89,7 @@ export async function startCarevault(config: Config, features: readonly FeatureD
         runtime.stop();
         await stopSweeper();
         for (const listener of started.reverse()) await listener.close();
+        await services.recordEvents.settled();
         await db.close();
       })();
       return closing;
@@ -98,6 +101,7 @@ export async function startCarevault(config: Config, features: readonly FeatureD
       registerApp: (document) => services.apps.register(document),
       reloadKeys: () => runtime.reload(),
       sweepOnce: () => sweepOnce(sweeps),
+      settled: () => services.recordEvents.settled(),
       close: closeAll,
       async shutdown(deadline) {
         const cut = await web.drain(deadline);

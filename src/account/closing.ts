@@ -10,22 +10,11 @@
  * audit line without health data says an account was closed.
  */
 import type { Person } from '../accounts/person';
+import type { SecondStep } from '../accounts/service';
 import type { Core } from '../feature';
 import { WrongCredentials } from '../errors';
 import type { Limit } from '../security/limiters';
 import { WRONG_PASSWORD_TO_CLOSE } from './closing-words';
-
-/**
- * The second step of sign-in, asked again before an account closes. Two-step sign-in gives one
- * (its code or passkey check) as `secondStep` where feature.ts builds the closing; without it the
- * password alone confirms.
- */
-type SecondStep = {
-  /** Whether the person has a second step to give. */
-  isOn(personId: string): Promise<boolean>;
-  /** @throws a domain error (WrongCredentials, TooManyAttempts) when `answer` is not right. */
-  check(personId: string, answer: string | undefined): Promise<void>;
-};
 
 /** One record as the confirmation page shows it: erased, or staying with the others who look after it. */
 export type ClosingRecord = { id: string; name: string; relationship: string; stays: boolean };
@@ -35,6 +24,7 @@ type Deps = Pick<Core, 'db' | 'audit' | 'records'> & {
   authorizations: Pick<Core['authorizations'], 'accountClosed'>;
   oidcStorage: Pick<Core['oidcStorage'], 'endEverythingOf'>;
   limit: Limit;
+  /** The second step of sign-in, asked again before an account closes; without it the password alone confirms. */
   secondStep?: SecondStep | undefined;
 };
 
@@ -65,7 +55,7 @@ export function createAccountClosing({ db, audit, records, accounts, authorizati
         await limit.recordFailure(person.id);
         throw new WrongCredentials(WRONG_PASSWORD_TO_CLOSE);
       }
-      if (secondStep && (await secondStep.isOn(person.id))) await secondStep.check(person.id, confirm.secondStep);
+      if (secondStep && (await secondStep.isOn(person.id))) await secondStep.check(person.id, confirm.secondStep ?? '');
       await limit.reset(person.id);
       return db.transaction(async () => {
         await db.lock(`account-close:${person.id}`);

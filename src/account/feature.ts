@@ -75,13 +75,16 @@ export const accountFeature: FeatureDefinition = {
       limits: { password: limits.lock('password-change-person'), emailChange: limits.rate('email-change-person') },
     });
     // Closing asks again for the second step of a person who has one.
-    const secondStep = {
-      isOn: async (personId: string) => (await twoStep.state(personId)).on,
-      check: async (personId: string, answer: string | undefined) => {
-        await twoStep.check(personId, answer ?? '');
-      },
-    };
-    const closing = createAccountClosing({ db, audit, records, accounts, authorizations, oidcStorage, limit: limits.lock('account-close-person'), secondStep });
+    const closing = createAccountClosing({
+      db,
+      audit,
+      records,
+      accounts,
+      authorizations,
+      oidcStorage,
+      limit: limits.lock('account-close-person'),
+      secondStep: twoStep,
+    });
     const messageMail = createMessageMail({
       db,
       audit,

@@ -71,13 +71,16 @@ export function createMessageMail({ db, audit, store, records, mailer, issuer, l
         entry.recordIds.push(row.record_id);
         byPerson.set(row.person_id, entry);
       }
-      for (const [personId, { email, recordIds }] of byPerson) {
-        // One person's failure (a mail server down, a record just let go) leaves the others their mail.
-        // Never the address in the log: only that one mail of this kind did not go.
-        await tell(personId, email, recordIds).catch((error: unknown) =>
-          log.warn('a new-message mail could not be sent', { error: error instanceof Error ? error.name : 'unknown' }),
-        );
-      }
+      // All at once: a slow mail server costs the last custodian one mail's time, not one per custodian
+      // before them. One person's failure (a mail server down, a record just let go) leaves the others
+      // their mail. Never the address in the log: only that one mail of this kind did not go.
+      await Promise.all(
+        [...byPerson].map(([personId, { email, recordIds }]) =>
+          tell(personId, email, recordIds).catch((error: unknown) =>
+            log.warn('a new-message mail could not be sent', { error: error instanceof Error ? error.name : 'unknown' }),
+          ),
+        ),
+      );
     },
   };
 }

@@ -141,7 +141,7 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
       return ids;
     });
     // Only now, committed: whatever listeners do (a mail that fails, say) cannot lose the message.
-    await recordEvents.tell({ kind: 'direct.received', recordIds: recipients.map((item) => item.recordId) });
+    recordEvents.tell({ kind: 'direct.received', recordIds: recipients.map((item) => item.recordId) });
     return ids;
   }
 

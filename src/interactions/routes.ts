@@ -14,13 +14,14 @@ import type { AccountService } from '../accounts/service';
 import type { AuthorizationService } from '../authorizations/service';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import type { Csrf } from '../security/csrf';
-import { sendPage } from '../http/render';
+import { sendPage, type PageLocals } from '../http/render';
 import { personOf } from '../http/require-person';
-import type { EndedStep, Interactions } from '../oidc/interactions';
+import type { Interactions } from '../oidc/interactions';
 import type { RecordService } from '../records/service';
 import { allowImageFrom } from '../security/image-sources';
 import { describeScopeFor, splitScopes } from '../rules/scopes';
 import { consentDecision, consentQuery, MISSING_RECORD } from './consent';
+import { endedSteps, type StepOver } from './ended';
 import { ACR_PASSWORD, ACR_TWO_STEP, AlreadyAnswered, InteractionExpired, STEP_UP_REASON, type PendingInteraction } from './pending';
 
 /**
@@ -33,14 +34,10 @@ const PASSWORD_PASSED_MINUTES = 10;
 /** The second step's one field: 6 digits or a recovery code (checked by the service). */
 const codeForm = z.object({ code: z.string().trim().min(1, 'Type the code.').max(40, 'That code is too long.') });
 
-/** oidc-provider's interaction ids (21 URL-safe characters); anything else is no step at all. */
-const uidSchema = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/);
-
 /** The page of a prompt of carevault's own (a step the flow cannot skip), shown at /interaction/:uid. */
 export type PromptPage = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
 
-/** Where the page of a finished interaction leads when a feature's flow went through it (`undefined`: not its own). */
-export type StepOver = (uid: string) => Promise<string | undefined>;
+export type { StepOver } from './ended';
 
 type Deps = {
   interactions: Interactions;
@@ -60,6 +57,7 @@ export function clientAddress(req: Request): string {
 
 export function interactionRoutes({ interactions, accounts, records, authorizations, csrf, prompts = new Map(), stepsOver = [] }: Deps): express.Router {
   const router = express.Router();
+  const orEnded = endedSteps({ interactions, records, stepsOver });
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
 
@@ -100,25 +98,15 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     }
   };
 
+  /** A page of the `login` prompt, with whom it is for (no app named on carevault's own) and the refusal, if any. */
+  const showStep = (res: Response, pending: PendingInteraction, status: number, view: string, locals: PageLocals, error?: string) =>
+    sendPage(res, status, `interactions/${view}`, { clientName: pending.firstParty ? '' : pending.clientName, ...locals, error });
+
   const showSignIn = (res: Response, pending: PendingInteraction, status = 200, email = '', error?: string) =>
-    sendPage(res, status, 'interactions/signin', {
-      title: 'Sign in',
-      clientName: pending.firstParty ? '' : pending.clientName,
-      action: `${base(pending)}/login`,
-      registerHref: `${base(pending)}/register`,
-      email,
-      error,
-    });
+    showStep(res, pending, status, 'signin', { title: 'Sign in', action: `${base(pending)}/login`, registerHref: `${base(pending)}/register`, email }, error);
 
   const showRegister = (res: Response, pending: PendingInteraction, status = 200, values = { name: '', email: '' }, error?: string) =>
-    sendPage(res, status, 'interactions/register', {
-      title: 'Create account',
-      clientName: pending.firstParty ? '' : pending.clientName,
-      action: `${base(pending)}/register`,
-      signInHref: base(pending),
-      ...values,
-      error,
-    });
+    showStep(res, pending, status, 'register', { title: 'Create account', action: `${base(pending)}/register`, signInHref: base(pending), ...values }, error);
 
   const passedCookie = (req: Request, pending: PendingInteraction) => ({
     httpOnly: true,
@@ -143,14 +131,14 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   };
 
   const showCode = (res: Response, pending: PendingInteraction, stepUp: boolean, status = 200, error?: string) =>
-    sendPage(res, status, 'interactions/code', {
-      title: 'Two-step sign-in',
-      clientName: pending.firstParty ? '' : pending.clientName,
-      action: `${base(pending)}/code`,
-      restartHref: `${base(pending)}/restart`,
-      stepUp,
+    showStep(
+      res,
+      pending,
+      status,
+      'code',
+      { title: 'Two-step sign-in', action: `${base(pending)}/code`, restartHref: `${base(pending)}/restart`, stepUp },
       error,
-    });
+    );
 
   /**
    * The consent page. Optional rules start unticked and, with several records, none is chosen: the
@@ -206,91 +194,6 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       error: refusal?.error ?? (query.missing ? MISSING_RECORD : undefined),
     });
   };
-
-  /** The page of an interaction that is over: a feature whose flow it was says where that flow stands. */
-  const overPage = async (uid: string): Promise<string | undefined> => {
-    for (const over of stepsOver) {
-      const page = await over(uid);
-      if (page) return page;
-    }
-    return undefined;
-  };
-
-  /**
-   * What became of a step oidc-provider no longer knows, when it is this browser's to hear: a step
-   * of someone else (another person signed in here) is not told.
-   */
-  const endedFor = async (req: Request, res: Response): Promise<EndedStep | undefined> => {
-    const uid = uidSchema.safeParse(req.params.uid);
-    const ended = uid.success ? await interactions.ended(uid.data) : undefined;
-    const person = personOf(res);
-    if (!ended || (person && ended.kind !== 'finished' && ended.personId && ended.personId !== person.id)) return undefined;
-    return ended;
-  };
-
-  /**
-   * A step oidc-provider no longer knows, told as it is: a finished request says how it ended (its
-   * result only to the person who gave it), an old step leads to the current one, and a dead one
-   * offers the way back to the app.
-   */
-  const showEnded = async (res: Response, ended: EndedStep) => {
-    if (ended.kind === 'moved') {
-      res.redirect(303, `/interaction/${ended.uid}`);
-      return;
-    }
-    if (ended.kind === 'dead') {
-      await sendPage(res, 410, 'interactions/ended', {
-        title: 'Please start again',
-        heading: `This request from ${ended.clientName} has ended`,
-        message: 'It took too long, or your sign-in ended before you answered. Nothing was shared.',
-        back: ended.back,
-        clientName: ended.clientName,
-      });
-      return;
-    }
-    const person = personOf(res);
-    const own = person !== undefined && person.id === ended.personId;
-    const record = own && ended.recordId ? (await records.recordsOf(person.id)).find((item) => item.id === ended.recordId) : undefined;
-    const whose = record ? `${record.name}'s record` : 'the record you chose';
-    const words =
-      ended.outcome === 'allowed'
-        ? {
-            heading: `You connected ${ended.clientName}`,
-            message: own
-              ? `This request was already answered: ${ended.clientName} can reach ${whose} under the rules you allowed. ` +
-                'You can see or remove its access on Connected apps.'
-              : 'This request was already answered.',
-            link: own ? { href: '/apps', text: 'See Connected apps' } : undefined,
-          }
-        : ended.outcome === 'denied'
-          ? {
-              heading: `You did not connect ${ended.clientName}`,
-              message: 'This request was already answered: you pressed Deny, so nothing new was shared.',
-              link: undefined,
-            }
-          : { heading: 'This request was already answered', message: `Go back to ${ended.clientName} to carry on.`, link: undefined };
-    await sendPage(res, 200, 'interactions/ended', { title: words.heading, ...words, back: undefined, clientName: ended.clientName });
-  };
-
-  /**
-   * Runs a page's handler; a step that is gone is told as it is — a form answers with a redirect to
-   * that page — and one that cannot be told is the error page that asks to start again.
-   */
-  const orEnded =
-    (handler: (req: Request, res: Response) => Promise<void>, form = false) =>
-    async (req: Request, res: Response) => {
-      try {
-        await handler(req, res);
-      } catch (error) {
-        if (!(error instanceof InteractionExpired) || res.headersSent) throw error;
-        const page = await overPage(String(req.params.uid));
-        if (page) return res.redirect(303, page);
-        const ended = await endedFor(req, res);
-        if (!ended) throw error;
-        if (form) res.redirect(303, `/interaction/${String(req.params.uid)}`);
-        else await showEnded(res, ended);
-      }
-    };
 
   router.get(
     '/interaction/:uid',

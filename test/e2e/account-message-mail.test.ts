@@ -92,6 +92,8 @@ async function confirmedWithMailOn(name: string): Promise<Member> {
 async function send(to: string): Promise<void> {
   const { status } = await postMessage(server, await directToken(clinic), { to, ...SECRET });
   expect(status).toBe(201);
+  // The mails go out after the answer: the app does not wait for them.
+  await server.settled();
 }
 
 test('the setting is off for a new account and cannot be turned on before the email is confirmed', async () => {
@@ -188,6 +190,7 @@ test('a person who turned it off again gets no mail', async () => {
 test('a message over SMTP mails too, and a mail that cannot be sent loses no message', async () => {
   const dana = await confirmedWithMailOn('Dana Smtp');
   await smtpTransport(smtpPort, clinic).sendMail({ from: 'oncology@riverside.example', to: dana.address, subject: SECRET.subject, text: SECRET.text });
+  await server.settled();
   const mails = newMessageMailsTo(dana.person.email);
   expect(mails).toHaveLength(1);
   expect(mails[0]).not.toContain('riverside.example');

@@ -133,6 +133,24 @@ test('set up with a real code; sign-in asks for it after the password; a code an
   expect(textOf(withFresh.html)).toContain('Hello, Tess Totp');
 });
 
+test('a right code alone signs nobody in: without the password in this browser, the code form leads back to the password', async () => {
+  const { person, browser } = await signedUpPerson(server, 'Cody Skipper');
+  const { codes } = await setUp(browser);
+  const stranger = new Browser(server.issuer);
+  const signIn = await stranger.visit('/login');
+  expect(signIn.html).toContain('/login"');
+  // The sign-in form (with its CSRF token) sent to the code step instead, with a recovery code.
+  const skipped = await stranger.submit({ ...signIn, html: signIn.html.replace(/\/login"/, '/code"') }, { code: codes[0] ?? '' }, '/code', { follow: false });
+  expect(skipped.status).toBe(303);
+  expect(skipped.location).toBe(signIn.url);
+  const back = await stranger.visit(skipped.location ?? '');
+  expect(isCodePage(back)).toBe(false);
+  expect(back.html).toContain('/login"');
+  expect(textOf((await stranger.visit('/account')).html)).not.toContain(person.name);
+  // The code was not spent: the person still has all ten.
+  expect(textOf((await browser.visit('/account')).html)).toContain('You have 10 unused recovery codes left.');
+});
+
 test('five wrong codes lock the second step for 15 minutes, even for a right code', async () => {
   const { person, browser } = await signedUpPerson(server, 'Liam Lock');
   const { codes } = await setUp(browser);
