@@ -339,11 +339,11 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
     try {
       await next();
     } catch (error) {
-      // oidc-provider's own error page for the verification page, and for a resume path
-      // (`/connect/<uid>`), fails when no sign-in session is behind the request (a stale or forged
-      // form, a typed or guessed address): send the person back to the code form instead.
-      const resume = ctx.method === 'GET' && ctx.path.startsWith(`${VERIFICATION_PATH}/`);
-      if ((ctx.path !== VERIFICATION_PATH && !resume) || !(error instanceof Error) || /^Internal/.test(error.message)) throw error;
+      // oidc-provider's error page for the verification page or a resume address (`/connect/<uid>`)
+      // touches the session, and saving a session that was never stored throws: no sign-in is behind
+      // the request (a stale or forged form, a typed or guessed address), so the person starts again
+      // at the code form. Every other failure is answered as failures are (500, or 503 for a lost database).
+      if (!withoutStoredSession(ctx)) throw error;
       sendHtml(ctx, await hooks.pages.startAgain(), 400);
       return;
     }
@@ -368,6 +368,13 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
       ctx.body = { error: 'invalid_request', error_description: error.message };
     }
   };
+}
+
+/** A request of the verification page or a resume address whose session was never stored (it has no expiry yet). */
+function withoutStoredSession(ctx: KoaContextWithOIDC): boolean {
+  const route = ctx.oidc?.route;
+  const session = ctx.oidc?.session as { exp?: unknown } | undefined;
+  return (route === 'code_verification' || route === 'device_resume') && session !== undefined && typeof session.exp !== 'number';
 }
 
 /**
