@@ -66,7 +66,7 @@ export function createAdapterClass(
       const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? Provider.ctx?.oidc.entities.RefreshToken?.jti : undefined;
       if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
       const stored = toStored(this.model, id, given);
-      await store.upsert({
+      const written = await store.upsert({
         model: this.model,
         id: stored.key,
         payload: stored.payload,
@@ -78,6 +78,9 @@ export function createAdapterClass(
       // After the write, so a lookup racing it cannot keep the old metadata.
       if (this.model === 'Client') lookups.forgetClient(id);
       lookups.forget(id);
+      // oidc-provider checks that a device code is unused, then approves it: of two approvals at
+      // once only the first is written, the other ends as a failed run (its page says where the request stands).
+      if (!written) throw new errors.InvalidRequest('this code was approved by someone else at the same moment');
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
