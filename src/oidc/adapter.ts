@@ -94,7 +94,7 @@ export function createAdapterClass(
       // A poll that lost the race to collect (see DEVICE_CODE_RACE_WINDOW) finds nothing.
       if (!row || (polled && row.justConsumed)) return undefined;
       const payload = payloadOf(this.model, row, by === 'id' ? { id: value } : by === 'user_code' ? { userCode: value } : undefined);
-      // A user code entered again carries on with its request (device-flow.ts): the verification
+      // A user code entered again carries on with its request (device-pages.ts): the verification
       // page never hears it is in flight — people entering it at once each start a run of the flow;
       // only an approval (`accountId`) or an error on the code ends it.
       if (payload && by === 'user_code') delete payload.inFlight;
