@@ -261,9 +261,13 @@ export function createConnectService(deps: {
 
     /** The person declined at the consent step (or the flow ended with an error); an expired request stays expired. */
     async declined(deviceCode: string): Promise<void> {
-      const row = await store.findByDeviceCode(deviceCode);
-      if (!row || row.status !== 'pending' || isExpired(row)) return;
+      const found = await store.findByDeviceCode(deviceCode);
+      if (!found) return;
+      // Under the request's lock: an approval in another tab at the same moment is not overwritten.
       await db.transaction(async () => {
+        await store.lock(found.id);
+        const row = await store.find(found.id);
+        if (!row || row.status !== 'pending' || isExpired(row)) return;
         await store.update(row.id, { status: 'denied', ended_at: new Date() });
         await event(row, 'connect.denied');
       });

@@ -78,8 +78,8 @@ export function createAdapterClass(
       // After the write, so a lookup racing it cannot keep the old metadata.
       if (this.model === 'Client') lookups.forgetClient(id);
       lookups.forget(id);
-      // oidc-provider checks that a device code is unused, then approves it: of two approvals at
-      // once only the first is written, the other ends as a failed run (its page says where the request stands).
+      // oidc-provider checks that a device code is unused, then approves (or marks a decline on) it: once
+      // one approval is written, nothing else is, and the other run fails (its page says where the request stands).
       if (!written) throw new errors.InvalidRequest('this code was approved by someone else at the same moment');
     }
 

@@ -45,7 +45,7 @@ const SQL = {
     `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
   ),
-  /** A device code is approved once: a save under a grant other than the one it carries writes nothing. */
+  /** A device code is approved once: once it carries a grant, a save under another grant (or none) writes nothing. */
   upsertApprovedDeviceCode: statement(
     `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at
@@ -77,12 +77,13 @@ const SQL = {
 export function createModelStore(db: Database) {
   return {
     /**
-     * Writes a row. A device code that carries a grant is written only while it carries no other
-     * (two people approving one code at the same moment: the first approval stays); `false` when it was not.
+     * Writes a row. A device code that carries a grant is written again only under that grant (two
+     * tabs approving, or one approving while another declines, at the same moment: the first approval
+     * stays); `false` when it was not.
      */
     async upsert(row: StoredModel): Promise<boolean> {
       const values = [row.model, row.id, row.payload, row.grantId ?? null, row.userCode ?? null, row.uid ?? null, row.expiresAt ?? null];
-      if (row.model !== 'DeviceCode' || !row.grantId) {
+      if (row.model !== 'DeviceCode') {
         await db.query(SQL.upsert, values);
         return true;
       }

@@ -319,7 +319,7 @@ test('Allow clicked in two tabs on one request at the same moment: one approval 
   expect(tokens.patient).toBe(eve.record);
 }, 120_000);
 
-test('a device code is approved once: of two saves under different grants at the same moment, only one is written', async () => {
+test('a device code is approved once: of two saves under different grants at the same moment, only one is written, and no later save without it', async () => {
   const models = createModelStore(server.db);
   const id = `race-${Date.now()}`;
   await models.upsert({ model: 'DeviceCode', id, payload: {} });
@@ -327,6 +327,8 @@ test('a device code is approved once: of two saves under different grants at the
   expect(written.filter(Boolean)).toHaveLength(1);
   const stored = (await server.db.knex('oidc_models').where({ model: 'DeviceCode', id }).first()) as { grant_id: string };
   expect(stored.grant_id).toBe(written[0] ? 'grant-a' : 'grant-b');
+  // A decline racing it (the code saved with an error and no grant) writes nothing either.
+  expect(await models.upsert({ model: 'DeviceCode', id, payload: { error: 'access_denied' } })).toBe(false);
   // The approval that stands is saved again (its collection deadline): still written.
   expect(await models.upsert({ model: 'DeviceCode', id, payload: { grantId: stored.grant_id, exp: 1 }, grantId: stored.grant_id })).toBe(true);
 });
