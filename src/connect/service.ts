@@ -230,15 +230,19 @@ export function createConnectService(deps: {
 
     /**
      * The person approved: the device code now carries a grant. The request is authorized for the
-     * record that grant's authorization reaches, and stays collectable for COLLECT_DAYS.
-     * @returns the record and the new collection deadline, or `undefined` for a device code that is no connect request.
+     * record that grant's authorization reaches, and stays collectable for COLLECT_DAYS. Only a
+     * pending request is authorized, under its lock: of approvals at the same moment (two tabs) the first counts.
+     * @returns the record and the new collection deadline, or `undefined` for a device code that is no pending connect request.
      */
     async approved(deviceCode: string, grantId: string, person: Person): Promise<{ recordId: string; collectUntil: Date } | undefined> {
-      const row = await store.findByDeviceCode(deviceCode);
+      const found = await store.findByDeviceCode(deviceCode);
       const authorization = await deps.authorizationOfGrant(grantId);
-      if (!row || !authorization) return undefined;
+      if (!found || !authorization) return undefined;
       const collectUntil = daysAfter(new Date(), COLLECT_DAYS);
-      await db.transaction(async () => {
+      return db.transaction(async () => {
+        await store.lock(found.id);
+        const row = await store.find(found.id);
+        if (row?.status !== 'pending') return undefined;
         await store.update(row.id, {
           status: 'authorized',
           answered_by: person.id,
@@ -251,15 +255,19 @@ export function createConnectService(deps: {
           personId: person.id,
           details: { person_name: person.name, external_id: row.external_id },
         });
+        return { recordId: authorization.record_id, collectUntil };
       });
-      return { recordId: authorization.record_id, collectUntil };
     },
 
     /** The person declined at the consent step (or the flow ended with an error); an expired request stays expired. */
     async declined(deviceCode: string): Promise<void> {
-      const row = await store.findByDeviceCode(deviceCode);
-      if (!row || row.status !== 'pending' || isExpired(row)) return;
+      const found = await store.findByDeviceCode(deviceCode);
+      if (!found) return;
+      // Under the request's lock: an approval in another tab at the same moment is not overwritten.
       await db.transaction(async () => {
+        await store.lock(found.id);
+        const row = await store.find(found.id);
+        if (!row || row.status !== 'pending' || isExpired(row)) return;
         await store.update(row.id, { status: 'denied', ended_at: new Date() });
         await event(row, 'connect.denied');
       });

@@ -66,7 +66,7 @@ export function createAdapterClass(
       const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? Provider.ctx?.oidc.entities.RefreshToken?.jti : undefined;
       if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
       const stored = toStored(this.model, id, given);
-      await store.upsert({
+      const written = await store.upsert({
         model: this.model,
         id: stored.key,
         payload: stored.payload,
@@ -78,6 +78,9 @@ export function createAdapterClass(
       // After the write, so a lookup racing it cannot keep the old metadata.
       if (this.model === 'Client') lookups.forgetClient(id);
       lookups.forget(id);
+      // oidc-provider checks that a device code is unused, then approves (or marks a decline on) it: once
+      // one approval is written, nothing else is, and the other run fails (its page says where the request stands).
+      if (!written) throw new errors.InvalidRequest('this code was approved by someone else at the same moment');
     }
 
     private async findBy(by: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
@@ -91,7 +94,7 @@ export function createAdapterClass(
       // A poll that lost the race to collect (see DEVICE_CODE_RACE_WINDOW) finds nothing.
       if (!row || (polled && row.justConsumed)) return undefined;
       const payload = payloadOf(this.model, row, by === 'id' ? { id: value } : by === 'user_code' ? { userCode: value } : undefined);
-      // A user code entered again carries on with its request (device-flow.ts): the verification
+      // A user code entered again carries on with its request (device-pages.ts): the verification
       // page never hears it is in flight — people entering it at once each start a run of the flow;
       // only an approval (`accountId`) or an error on the code ends it.
       if (payload && by === 'user_code') delete payload.inFlight;

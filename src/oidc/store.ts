@@ -45,6 +45,13 @@ const SQL = {
     `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
   ),
+  /** A device code is approved once: once it carries a grant, a save under another grant (or none) writes nothing. */
+  upsertApprovedDeviceCode: statement(
+    `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
+     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at
+     where oidc_models.grant_id is null or oidc_models.grant_id = excluded.grant_id
+     returning id`,
+  ),
   find: findStatements(true),
   findIncludingExpired: findStatements(false),
   findInModels: statement(
@@ -69,8 +76,18 @@ const SQL = {
 
 export function createModelStore(db: Database) {
   return {
-    async upsert(row: StoredModel): Promise<void> {
-      await db.query(SQL.upsert, [row.model, row.id, row.payload, row.grantId ?? null, row.userCode ?? null, row.uid ?? null, row.expiresAt ?? null]);
+    /**
+     * Writes a row. A device code that carries a grant is written again only under that grant (two
+     * tabs approving, or one approving while another declines, at the same moment: the first approval
+     * stays); `false` when it was not.
+     */
+    async upsert(row: StoredModel): Promise<boolean> {
+      const values = [row.model, row.id, row.payload, row.grantId ?? null, row.userCode ?? null, row.uid ?? null, row.expiresAt ?? null];
+      if (row.model !== 'DeviceCode') {
+        await db.query(SQL.upsert, values);
+        return true;
+      }
+      return (await db.query(SQL.upsertApprovedDeviceCode, values)).length > 0;
     },
 
     /**

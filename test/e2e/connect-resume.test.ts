@@ -5,12 +5,14 @@
  * Every connect step answers its post with 303 to a page that says where the request stands, so
  * reload and Back in Chromium never post again and never contradict (after Allow the page says the
  * clinic is connected, also on reload and Back). The wrong-answer lock holds across browsers
- * answering at once, finished codes say what happened and who to ask for a new one, and the
+ * answering at once, Allow clicked twice at once authorizes the request once (the device code is
+ * approved once), finished codes say what happened and who to ask for a new one, and the
  * clinic's list shows each request's state (pending, opened, authorized, denied, locked, expired).
  */
 import fs from 'node:fs';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
+import { createModelStore } from '../../src/oidc/store';
 import { credentialKey } from '../../src/security/credential-keys';
 import { textOf } from '../support/browser';
 import { registerTestApp, type TestApp } from '../support/app';
@@ -293,6 +295,43 @@ test('two browsers answering one request at once: the lock still holds at three 
   const again = await people[0]?.browser.submit(await people[0].browser.visit('/connect'), { user_code: request.user_code });
   expect(textOf(again?.html ?? '')).toContain('This code is locked: the secret question was answered wrongly 3 times. Ask Lakeside Clinic for a new code.');
 }, 120_000);
+
+test('Allow clicked in two tabs on one request at the same moment: one approval stands, the request is authorized once', async () => {
+  const request = await connectRequest();
+  const eve = await signedUpPerson(server, 'Eve Race');
+  // Eve enters the code and answers in one tab, then enters it again in another: both tabs at consent.
+  const question = await eve.browser.submit(await eve.browser.visit('/connect'), { user_code: request.user_code });
+  const consents = [await eve.browser.submit(question, { answer: 'Maple Grove' })];
+  consents.push(await eve.browser.submit(await eve.browser.visit('/connect'), { user_code: request.user_code }));
+  for (const consent of consents) expect(consent.html).toContain('>Allow</button>');
+  // Both tabs allow; then both follow to their resume address at once, where the code is approved.
+  const allowed = await Promise.all(consents.map((page) => eve.browser.submit(page, { decision: 'allow' }, '/consent', { follow: false })));
+  const resumes = allowed.map((res) => new URL(res.headers.get('location') ?? '', server.issuer).toString());
+  for (const location of resumes) expect(location).toMatch(/\/connect\/[^/]+$/);
+  const answers = await Promise.all(resumes.map((location) => eve.browser.request(location)));
+  for (const answer of answers) expect(answer.status).toBe(303);
+
+  const row = (await rowOf(request.device_code)) as { id: string; status: string; record_id: string };
+  expect(row).toMatchObject({ status: 'authorized', record_id: eve.record });
+  const authorized = await server.db.knex('audit_events').where({ subject: `connect:${row.id}`, kind: 'connect.authorized' });
+  expect(authorized).toHaveLength(1);
+  const tokens = await oidc.pollDeviceAuthorizationGrant(clinic.config, request, undefined, { signal: AbortSignal.timeout(30_000) });
+  expect(tokens.patient).toBe(eve.record);
+}, 120_000);
+
+test('a device code is approved once: of two saves under different grants at the same moment, only one is written, and no later save without it', async () => {
+  const models = createModelStore(server.db);
+  const id = `race-${Date.now()}`;
+  await models.upsert({ model: 'DeviceCode', id, payload: {} });
+  const written = await Promise.all(['grant-a', 'grant-b'].map((grantId) => models.upsert({ model: 'DeviceCode', id, payload: { grantId }, grantId })));
+  expect(written.filter(Boolean)).toHaveLength(1);
+  const stored = (await server.db.knex('oidc_models').where({ model: 'DeviceCode', id }).first()) as { grant_id: string };
+  expect(stored.grant_id).toBe(written[0] ? 'grant-a' : 'grant-b');
+  // A decline racing it (the code saved with an error and no grant) writes nothing either.
+  expect(await models.upsert({ model: 'DeviceCode', id, payload: { error: 'access_denied' } })).toBe(false);
+  // The approval that stands is saved again (its collection deadline): still written.
+  expect(await models.upsert({ model: 'DeviceCode', id, payload: { grantId: stored.grant_id, exp: 1 }, grantId: stored.grant_id })).toBe(true);
+});
 
 test("the clinic's list shows each request's state, and finished codes say what happened and whom to ask", async () => {
   const since = new Date(Date.now() - 1000);

@@ -205,4 +205,15 @@ describe('a resume address of the connect flow with no sign-in behind it', () =>
       expect(await res.text()).toContain('Please start again');
     }
   });
+
+  test('the code form posted with no sign-in session behind it (stale or forged) asks to start again (400)', async () => {
+    const res = await fetch(`${server.issuer}/connect`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ xsrf: 'forged', user_code: 'BCDF-GHJK-LMNP-QRST-VWXZ', confirm: 'yes' }).toString(),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('Please start again');
+  });
 });
