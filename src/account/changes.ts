@@ -126,9 +126,9 @@ export function createAccountChanges({ db, audit, accounts, authorizations, oidc
      * @throws WrongCredentials for a wrong current password; TooManyAttempts when locked.
      */
     async changePassword(person: Person, current: string, next: string, keep: string | undefined): Promise<void> {
-      await limits.password.assertOpen(person.id);
+      const attempt = await limits.password.take(person.id);
       if (!(await accounts.passwordMatches(person.id, current))) {
-        await limits.password.recordFailure(person.id);
+        await attempt.failed();
         throw new WrongCredentials(WRONG_CURRENT_PASSWORD);
       }
       await limits.password.reset(person.id);

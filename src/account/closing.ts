@@ -49,12 +49,16 @@ export function createAccountClosing({ db, audit, records, accounts, authorizati
      */
     async close(person: Person, confirm: { password: string; secondStep?: string | undefined }): Promise<'closed' | 'already'> {
       // Checked outside any transaction: the limit takes its own connection.
-      await limit.assertOpen(person.id);
-      if (!(await accounts.findPerson(person.id))) return 'already';
+      const attempt = await limit.take(person.id);
+      if (!(await accounts.findPerson(person.id))) {
+        await attempt.giveBack();
+        return 'already';
+      }
       if (!(await accounts.passwordMatches(person.id, confirm.password))) {
-        await limit.recordFailure(person.id);
+        await attempt.failed();
         throw new WrongCredentials(WRONG_PASSWORD_TO_CLOSE);
       }
+      await attempt.giveBack();
       if (secondStep && (await secondStep.isOn(person.id))) await secondStep.check(person.id, confirm.secondStep ?? '');
       await limit.reset(person.id);
       return db.transaction(async () => {

@@ -106,15 +106,19 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
 
     /** Confirms the setup with a code from the app: two-step sign-in is on, and here are the recovery codes. */
     async confirm(person: Person, code: string): Promise<string[]> {
-      await limit.assertOpen(person.id);
+      const attempt = await limit.take(person.id);
       const app = await store.app(person.id);
-      if (!app || app.confirmed_at) throw new Conflict('There is no authenticator app waiting to be confirmed. Start again.', 'no_setup');
+      if (!app || app.confirmed_at) {
+        await attempt.giveBack();
+        throw new Conflict('There is no authenticator app waiting to be confirmed. Start again.', 'no_setup');
+      }
       const secret = open(person.id, app.secret_sealed);
       const step = secret && /^\d{6}$/.test(normalise(code)) ? await stepOf(secret, normalise(code)) : undefined;
       if (step === undefined) {
-        await limit.recordFailure(person.id);
+        await attempt.failed();
         throw new Invalid('That code is not right. Type the 6 digits your authenticator app shows now.', 'wrong_code');
       }
+      await attempt.giveBack();
       const codes = await db.transaction(async () => {
         if (!(await store.acceptStep(person.id, step, clock()))) throw new Invalid(USED_CODE, 'used_code');
         await audit.append({ subject: `person:${person.id}`, kind: 'account.two_step_on', personId: person.id });
@@ -139,7 +143,7 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
      * @throws TooManyAttempts after 5 wrong codes in 15 minutes; WrongCredentials for a wrong or used code.
      */
     async check(personId: string, typed: string): Promise<'otp' | 'recovery'> {
-      await limit.assertOpen(personId);
+      const attempt = await limit.take(personId);
       const code = normalise(typed);
       const app = await store.app(personId);
       const on = Boolean(app?.confirmed_at);
@@ -157,7 +161,7 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
         await limit.reset(personId);
         return 'recovery';
       }
-      await limit.recordFailure(personId);
+      await attempt.failed();
       throw new WrongCredentials(refusal);
     },
   };

@@ -17,6 +17,7 @@ import { isUniqueViolation, type Database } from '../db';
 import { Conflict, WrongCredentials } from '../errors';
 import { isUuid } from '../ids';
 import type { RecordService } from '../records/service';
+import { settleAll, takeAll } from '../security/limiters';
 import type { RateLimits } from '../security/rate-limits';
 import { log } from '../log';
 import { hashSecret, verifySecret } from '../security/secrets';
@@ -66,10 +67,9 @@ export function createAccountService(db: Database, records: RecordService, limit
      * @throws Conflict when the email is taken.
      */
     async register(form: RegistrationForm, address: string): Promise<Person> {
-      await registrationLimit.assertOpen(address);
-      // Every registration counts, taken emails included, so one address can neither mint
-      // accounts nor probe for emails without end. Counted before the work, outside the transaction.
-      await registrationLimit.recordFailure(address);
+      // Every registration counts as a failure, taken emails included, so one address can neither
+      // mint accounts nor probe for emails without end. Counted before the work, outside the transaction.
+      await (await registrationLimit.take(address)).failed();
       const person: Person = { id: randomUUID(), email: form.email, name: form.name, emailVerified: false };
       const taken = (await store.findPersonByEmail(form.email)) !== undefined;
       const passwordHash = await hashSecret(form.password);
@@ -166,18 +166,20 @@ export function createAccountService(db: Database, records: RecordService, limit
     async authenticate(form: SignInForm, address: string): Promise<Person> {
       const accountKey = form.email;
       const pairKey = `${form.email}|${address}`;
-      await addressLimit.assertOpen(address);
-      // Only an address that has guessed at this account waits on the account's backoff.
-      if ((await pairLimit.assertOpen(pairKey)) > 0) await accountBackoff.assertReady(accountKey);
+      const attempts = await takeAll([
+        () => addressLimit.take(address),
+        () => pairLimit.take(pairKey),
+        // Only an address that has guessed at this account waits on the account's backoff.
+        (taken) => accountBackoff.take(accountKey, taken[1]?.before === 0),
+      ]);
       const row = form.email ? await store.findPersonByEmail(form.email) : undefined;
       if (row && (await verifySecret(row.password_hash, form.password))) {
+        await settleAll(attempts, 'giveBack');
         await pairLimit.reset(pairKey);
         return toPerson(row);
       }
       if (!row) await verifySecret(undefined, form.password);
-      await accountBackoff.recordFailure(accountKey);
-      await pairLimit.recordFailure(pairKey);
-      await addressLimit.recordFailure(address);
+      await settleAll(attempts, 'failed');
       throw new WrongCredentials(WRONG_CREDENTIALS);
     },
 

@@ -66,10 +66,13 @@ export function createDelivery({ db, store, addresses, audit, appNames, unknownR
    */
   async function recipient(sender: Sender, address: string): Promise<string> {
     const key = senderKey(sender);
-    await unknownRecipients.assertOpen(key);
+    const attempt = await unknownRecipients.take(key);
     const recordId = await addresses.recordOf(address);
-    if (recordId) return recordId;
-    await unknownRecipients.recordFailure(key);
+    if (recordId) {
+      await attempt.giveBack();
+      return recordId;
+    }
+    await attempt.failed();
     throw new UnknownAddress(address.trim().slice(0, 254));
   }
 

@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { NotAllowed, WrongCredentials } from '../errors';
+import { settleAll, takeAll } from '../security/limiters';
 import type { RateLimits } from '../security/rate-limits';
 
 /** An app that proved who it is. */
@@ -48,16 +49,18 @@ export function createSmtpSignIn({ limits, authenticateApp }: Deps) {
     async signIn(clientId: string, secret: string, address: string): Promise<SmtpSender> {
       const app = appKey(clientId);
       const pair = `${app}|${address}`;
-      await addressLimit.assertOpen(address);
-      // Only an address that has guessed at this app waits on the app's backoff.
-      if ((await pairLimit.assertOpen(pair)) > 0) await appBackoff.assertReady(app);
+      const attempts = await takeAll([
+        () => addressLimit.take(address),
+        () => pairLimit.take(pair),
+        // Only an address that has guessed at this app waits on the app's backoff.
+        (taken) => appBackoff.take(app, taken[1]?.before === 0),
+      ]);
       const found = clientId && secret ? await authenticateApp(clientId, secret) : undefined;
       if (!found) {
-        await appBackoff.recordFailure(app);
-        await pairLimit.recordFailure(pair);
-        await addressLimit.recordFailure(address);
+        await settleAll(attempts, 'failed');
         throw new WrongCredentials(WRONG_APP_SECRET);
       }
+      await settleAll(attempts, 'giveBack');
       await pairLimit.reset(pair);
       if (!found.capabilities.includes('direct')) {
         throw new NotAllowed('This app is not registered with the direct capability, so it may not send Direct messages.', 'no_capability');

@@ -21,7 +21,7 @@ import { Invalid, NotFound, TooManyAttempts } from '../errors';
 import type { RecordRepositories } from '../fhir/repository';
 import type { RecordService, RecordSummary } from '../records/service';
 import { WRONG_ANSWERS_TO_LOCK } from '../rules/healthvault';
-import type { Limit } from '../security/limiters';
+import type { Attempt, Limit } from '../security/limiters';
 import { formatPickupCode, hashPickupCode, normalizePickupCode } from './codes';
 import { intoRecord, type PackageResource } from './contents';
 import { PackageEnded, WrongAnswer, endedError } from './errors';
@@ -102,15 +102,16 @@ export function createPickupService({
 
   /** The package a typed code opens, counting unknown codes against the address. */
   const byCode = async (typed: string, address: string): Promise<{ row: Found; sender: string }> => {
-    await codeLimit.assertOpen(address);
+    const attempt = await codeLimit.take(address);
     const code = normalizePickupCode(typed);
     const row = code ? await store.findByCode(hashPickupCode(code)) : undefined;
     if (!row) {
-      await codeLimit.recordFailure(address);
+      await attempt.failed();
       throw code
         ? new NotFound('No package has this pickup code. Check the code and try again.')
         : new Invalid('A pickup code is 20 letters in 5 groups of 4, like JKWZ-QNMN-VHRX-ZGNR-GZNH.', 'invalid_code');
     }
+    await attempt.giveBack();
     return { row, sender: await ensurePending(row) };
   };
 
@@ -202,7 +203,7 @@ export function createPickupService({
   };
 
   /** A wrong answer: its attempt stays counted, the third locks the package. Throws what the person is told. */
-  const wrongAnswer = async (row: Found, person: Person, sender: string, until: Date): Promise<never> => {
+  const wrongAnswer = async (row: Found, person: Person, sender: string, until: Date, attempt: Attempt): Promise<never> => {
     const outcome = await db.transaction(async () => {
       await db.lock(`package:${row.id}`);
       let count = await store.endJudging(row.id, until, 'wrong', clock());
@@ -224,10 +225,9 @@ export function createPickupService({
       await lockPackage(row, person, count);
       return 'locked' as const;
     });
-    // Outside the transaction: the limit has its own connection.
-    await answerLimit.recordFailure(person.id).catch((error: unknown) => {
-      if (!(error instanceof TooManyAttempts)) throw error; // the next answer is refused; this one is told what it was
-    });
+    // Outside the transaction: the limit has its own connection. A failure reaching the limit
+    // locks the person's next answers; this one is told what it was.
+    await attempt.failed();
     if (outcome === 'locked') throw lockedNow(sender);
     if (outcome === 'ended') throw await endedNow(row, sender);
     throw new WrongAnswer(outcome);
@@ -285,8 +285,14 @@ export function createPickupService({
      */
     async answer(typed: string, answer: string, person: Person, address: string): Promise<Opened> {
       const { row, sender } = await byCode(typed, address);
-      await answerLimit.assertOpen(person.id);
-      const until = await takeTurn(row, sender);
+      const attempt = await answerLimit.take(person.id);
+      let until: Date;
+      try {
+        until = await takeTurn(row, sender);
+      } catch (error) {
+        await attempt.giveBack();
+        throw error;
+      }
       let resources: PackageResource[] | undefined;
       let key: Buffer;
       try {
@@ -297,9 +303,11 @@ export function createPickupService({
         resources = contentsOf(full, key);
       } catch (error) {
         await unjudged(row, until);
+        await attempt.giveBack();
         throw error;
       }
-      if (!resources) return wrongAnswer(row, person, sender, until);
+      if (!resources) return wrongAnswer(row, person, sender, until, attempt);
+      await attempt.giveBack();
       await rightAnswer(row, person, sender, until);
       const ticket = await tickets.seal({ packageId: row.id, personId: person.id, key });
       return { offer: offerOf(row, normalizePickupCode(typed) as string, sender), review: reviewOf(resources), ticket };

@@ -12,6 +12,7 @@ import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { nameOfApp } from '../apps/names';
 import { Conflict, TooManyAttempts } from '../errors';
+import type { Attempt } from '../security/limiters';
 import { RequestEnded, VERIFICATION_PATH, type DeviceFlowHooks, type UserCodeProblem } from './device-flow';
 
 function problemOf(error: (Error & { name: string }) | undefined, out: { error_description?: string } | undefined): UserCodeProblem | undefined {
@@ -36,6 +37,9 @@ function problemOf(error: (Error & { name: string }) | undefined, out: { error_d
 /** What the verification page is told through its address after a post (Post/Redirect/Get). */
 const SHOWN_PROBLEMS = ['no_code', 'not_found', 'expired', 'already_used', 'ended', 'confirm'] as const;
 type ShownProblem = (typeof SHOWN_PROBLEMS)[number];
+
+/** The attempt a post to the verification page took, until oidc-provider has judged its code. */
+type CodeGuessState = { codeGuess?: Attempt };
 
 function isShownProblem(value: unknown): value is ShownProblem {
   return typeof value === 'string' && (SHOWN_PROBLEMS as readonly string[]).includes(value);
@@ -114,7 +118,9 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
       let problem = problemOf(error, out);
       if (problem?.kind === 'not_found') {
         try {
-          await hooks.codeGuesses.recordFailure(ctx.ip);
+          // The attempt the post took before oidc-provider judged the code (deviceFlowMiddleware).
+          const attempt = (ctx.state as CodeGuessState).codeGuess ?? (await hooks.codeGuesses.take(ctx.ip));
+          await attempt.failed();
         } catch (locked) {
           if (!(locked instanceof TooManyAttempts)) throw locked;
           problem = { kind: 'refused', message: locked.message };
@@ -172,7 +178,9 @@ export function deviceFlowFeature(hooks: DeviceFlowHooks): NonNullable<Configura
  * Middleware around oidc-provider for the device flow:
  * - `GET <verification page>?user_code=…` shows the code prefilled (oidc-provider would post it with
  *   a script, which the content security policy refuses);
- * - user codes are guessable: posts to the verification page are refused while the address is locked;
+ * - user codes are guessable: each post to the verification page takes an attempt before oidc-provider
+ *   judges its code (refused while the address is locked), kept when the code is unknown and given
+ *   back otherwise, so a burst of posts cannot have more codes judged than the limit;
  * - a device authorization response becomes the option's request (and says the `interval`).
  */
 export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
@@ -183,15 +191,17 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
       if (isShownProblem(ctx.query.problem)) state.problem = ctx.query.problem;
       ctx.querystring = '';
     }
+    let guess: Attempt | undefined;
     if (ctx.path === VERIFICATION_PATH && ctx.method === 'POST') {
       try {
-        await hooks.codeGuesses.assertOpen(ctx.ip);
+        guess = await hooks.codeGuesses.take(ctx.ip);
       } catch (locked) {
         if (!(locked instanceof TooManyAttempts)) throw locked;
         ctx.set('Retry-After', String(locked.retryAfterSeconds));
         sendHtml(ctx, await hooks.pages.tooManyGuesses(locked), 429);
         return;
       }
+      (ctx.state as CodeGuessState).codeGuess = guess;
     }
     try {
       await next();
@@ -203,6 +213,9 @@ export function deviceFlowMiddleware(hooks: DeviceFlowHooks) {
       if (!withoutStoredSession(ctx)) throw error;
       sendHtml(ctx, await hooks.pages.startAgain(), 400);
       return;
+    } finally {
+      // A code that was found (or never judged) costs nothing; an unknown one kept its point.
+      await guess?.giveBack();
     }
     await followSteps(hooks, ctx);
     const body = ctx.body as Record<string, unknown> | undefined;

@@ -99,11 +99,12 @@ async function guessAtOnce(bases: readonly string[], rightAt: number) {
   const lockedAfterRight = right !== undefined && right.status === 200 && !opened.includes(right);
   if (lockedAfterRight) expect(right?.text).toContain('Not picked up This package is locked because the answer was wrong 3 times');
   // Every other guess is refused: judged wrong (the third wrong answer locks), or not judged at all
-  // because the package was locked or another answer was being checked.
+  // because the package was locked, another answer was being checked, or the person's answers being
+  // judged already reached their limit.
   for (const reply of told.filter((one) => one.status !== 200)) {
     expect([410, 429]).toContain(reply.status);
     expect(reply.text).toMatch(
-      /That answer is not right either\. The package is now locked|This package is locked because the answer was wrong 3 times|Another answer to this package is being checked/,
+      /That answer is not right either\. The package is now locked|This package is locked because the answer was wrong 3 times|Another answer to this package is being checked|Too many attempts at once\. Try again in a few seconds\./,
     );
   }
 

@@ -242,7 +242,7 @@ describe('the per-address limit', () => {
     expect(refused.status).toBe(429);
     expect(alertOf(refused)).toContain('Try again in');
 
-    const rows = (await limited.db.knex('rate_limits').where('key', 'like', 'signin-address%')) as { key: string; points: number }[];
+    const rows = (await limited.db.knex('rate_limits').where('key', 'like', 'signin-address-failures:%')) as { key: string; points: number }[];
     expect(rows).toHaveLength(1);
     expect(rows[0]?.points).toBeGreaterThanOrEqual(ADDRESS_LIMIT);
   });
