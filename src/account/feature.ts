@@ -115,7 +115,10 @@ export const accountFeature: FeatureDefinition = {
           routes: ({ csrf }) =>
             express
               .Router()
-              .use(accountPageRoutes({ links, changes, messageMail, twoStep, passkeys, csrf, secure: config.secure, sealFor }), accountClosingRoutes({ closing, csrf })),
+              .use(
+                accountPageRoutes({ links, changes, messageMail, twoStep, passkeys, csrf, secure: config.secure, sealFor }),
+                accountClosingRoutes({ closing, csrf }),
+              ),
           sessionSeen: (visit) => changes.seen(visit),
           sweeps: [
             { name: 'accountLinks', run: () => store.sweep(clock()) },

@@ -35,7 +35,10 @@ const ENDED = 'This passkey request has ended or was already used. Try again.';
 const NOT_ACCEPTED = 'That passkey was not accepted. Try again, or use another way to sign in.';
 const NO_ANSWER = 'Your browser did not send a passkey. Try again, or use another way to sign in.';
 
-const base64url = z.string().regex(/^[A-Za-z0-9_-]+={0,2}$/).max(16_000);
+const base64url = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+={0,2}$/)
+  .max(16_000);
 
 /** What navigator.credentials.create() answered, as the page's script sends it (WebAuthn Level 3 §5.1, toJSON()). */
 const registrationAnswer = z.object({
@@ -129,7 +132,9 @@ export function createPasskeys({ db, audit, store, twoStep, issuer, clock, confi
 
     async options(bound) {
       const allowCredentials =
-        'personId' in bound ? (await store.listOf(bound.personId)).map((row) => ({ id: row.credential_id, transports: row.transports ? row.transports.split(',') : [] })) : undefined;
+        'personId' in bound
+          ? (await store.listOf(bound.personId)).map((row) => ({ id: row.credential_id, transports: row.transports ? row.transports.split(',') : [] }))
+          : undefined;
       const options = await generateAuthenticationOptions({
         rpID,
         userVerification: 'required',

@@ -42,7 +42,18 @@ export const twoStepCodeForm = z.object({ code: typed('Type the code your authen
 export const doneQuery = z
   .object({
     done: z
-      .enum(['name', 'password', 'email', 'signed-out', 'message-mail-on', 'message-mail-off', 'passkey-added', 'passkey-removed', 'app-removed', 'two-step-off'])
+      .enum([
+        'name',
+        'password',
+        'email',
+        'signed-out',
+        'message-mail-on',
+        'message-mail-off',
+        'passkey-added',
+        'passkey-removed',
+        'app-removed',
+        'two-step-off',
+      ])
       .optional()
       .catch(undefined),
   })
@@ -56,7 +67,10 @@ export const closeForm = z.object({
 
 /** A new passkey: the name the person gives it, and the browser's answer (JSON, checked by the service). */
 export const passkeyAddForm = z.object({
-  name: z.string().catch('').pipe(z.string().trim().min(1, 'Name your passkey, for example “Phone” or “Laptop”.').max(100, 'That name is too long: 100 characters at most.')),
+  name: z
+    .string()
+    .catch('')
+    .pipe(z.string().trim().min(1, 'Name your passkey, for example “Phone” or “Laptop”.').max(100, 'That name is too long: 100 characters at most.')),
   credential: z.string().catch('').pipe(z.string().max(32_000)),
 });
 

@@ -105,7 +105,12 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
     async state(personId: string): Promise<TwoStepState> {
       const app = await store.app(personId);
       const on = await isOn(personId);
-      return { on, app: Boolean(app?.confirmed_at), since: app?.confirmed_at ?? undefined, recoveryCodesLeft: on ? await store.recoveryCodesLeft(personId) : 0 };
+      return {
+        on,
+        app: Boolean(app?.confirmed_at),
+        since: app?.confirmed_at ?? undefined,
+        recoveryCodesLeft: on ? await store.recoveryCodesLeft(personId) : 0,
+      };
     },
 
     /**

@@ -362,7 +362,8 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         return;
       }
       const second = secondStepOf(req, pending);
-      const refuse = (status: number, message: string) => (second ? showCode(res, pending, second, status, message) : showSignIn(res, pending, status, '', message));
+      const refuse = (status: number, message: string) =>
+        second ? showCode(res, pending, second, status, message) : showSignIn(res, pending, status, '', message);
       const input = passkeyForm.safeParse(req.body ?? {});
       if (!input.success) {
         await refuse(400, firstMessage(input.error));

@@ -39,7 +39,14 @@ async function browserWithAuthenticator(): Promise<WithAuthenticator> {
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
   });
   return { context, page, cdp, authenticatorId };
 }
@@ -164,7 +171,11 @@ async function passkeyFormOf(page: Page, button: string): Promise<{ action: stri
 async function assertionIn(page: Page, publicKey: Record<string, unknown>): Promise<string> {
   return page.evaluate(async (options: Record<string, unknown>) => {
     const bytes = (text: string) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-    const text = (buffer: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const text = (buffer: ArrayBuffer) =>
+      btoa(String.fromCharCode(...new Uint8Array(buffer)))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')
+        .replace(/=+$/, '');
     const credential = (await navigator.credentials.get({
       publicKey: { ...(options as unknown as PublicKeyCredentialRequestOptions), challenge: bytes(options.challenge as string), allowCredentials: [] },
     })) as PublicKeyCredential;
@@ -220,7 +231,9 @@ test('refused: a challenge answered twice, another person’s passkey at someone
   await otherHeld.page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await otherHeld.page.getByRole('button', { name: 'Use a passkey' }).waitFor();
   const second = await passkeyFormOf(otherHeld.page, 'Use a passkey');
-  const options = (await (await otherHeld.page.request.post(second.options, { form: { _csrf: second.csrf } })).json()) as { publicKey: Record<string, unknown> };
+  const options = (await (await otherHeld.page.request.post(second.options, { form: { _csrf: second.csrf } })).json()) as {
+    publicKey: Record<string, unknown>;
+  };
   expect(options.publicKey.allowCredentials).toHaveLength(1);
   await held.page.goto(`${server.issuer}/login`);
   const ownersAnswer = await assertionIn(held.page, options.publicKey);

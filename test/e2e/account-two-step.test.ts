@@ -296,7 +296,12 @@ test('removing the authenticator app takes the password and a current code; with
   expect(after).toContain('Two-step sign-in is off.');
   expect(removed.html).toContain('>Set up an authenticator app</button>');
   const { id } = (await server.db.knex('people').where({ email: person.email }).first('id')) as { id: string };
-  const kinds = (await server.db.knex('audit_events').where({ subject: `person:${id}` }).select('kind')).map((row: { kind: string }) => row.kind);
+  const kinds = (
+    await server.db
+      .knex('audit_events')
+      .where({ subject: `person:${id}` })
+      .select('kind')
+  ).map((row: { kind: string }) => row.kind);
   expect(kinds).toEqual(expect.arrayContaining(['account.authenticator_removed', 'account.two_step_off']));
 
   // The password alone signs in again, and the old recovery codes are gone with the second step.
