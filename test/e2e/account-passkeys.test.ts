@@ -10,6 +10,7 @@
 import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
 import { Browser, textOf } from '../support/browser';
+import { pageProblems } from '../support/axe';
 import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { registerInChromium } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
@@ -92,11 +93,13 @@ test('a named passkey turns two-step sign-in on, signs in alone (amr hwk/swk, ac
   expect(account).toContain('Work laptop');
   expect(account).toContain('not used yet');
   expect(account).toContain('You have 10 unused recovery codes left.');
+  const problems = await pageProblems(page, 'account with a passkey');
 
   // Signed out, the person signs in to the app with the passkey alone: no email, no password.
   await context.clearCookies();
   const alone = await startAuthorization(app, { acr_values: TWO_STEP });
   await page.goto(alone.url.toString());
+  problems.push(...(await pageProblems(page, 'sign-in with a passkey')));
   const allowed = await backAtAppAfter(page, 'Sign in with a passkey');
   const aloneClaims = (await exchangeCode(app, alone, allowed)).claims();
   expect(aloneClaims?.acr).toBe(TWO_STEP);
@@ -116,6 +119,7 @@ test('a named passkey turns two-step sign-in on, signs in alone (amr hwk/swk, ac
   await page.getByLabel('Password').fill(person.password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByLabel('Code').waitFor();
+  problems.push(...(await pageProblems(page, 'second step with a passkey')));
   const back = await backAtAppAfter(page, 'Use a passkey');
   const afterClaims = (await exchangeCode(app, after, back)).claims();
   expect(afterClaims?.acr).toBe(TWO_STEP);
@@ -124,6 +128,7 @@ test('a named passkey turns two-step sign-in on, signs in alone (amr hwk/swk, ac
   expect(afterAmr[0]).toBe('pwd');
   expect(afterAmr[1]).toMatch(PASSKEY_AMR);
   expect(afterAmr[2]).toBe('mfa');
+  expect(problems).toEqual([]);
 
   // A recovery code still works as the second step of a person with passkeys only.
   const browser = new Browser(server.issuer);
@@ -139,6 +144,7 @@ test('Remove asks for the password; removing the last passkey turns two-step sig
   await page.goto(`${server.issuer}/account`);
   await page.getByRole('button', { name: 'Remove', exact: true }).click();
   await page.getByText('Remove the passkey Phone?').waitFor();
+  expect(await pageProblems(page, 'remove a passkey')).toEqual([]);
   await page.getByLabel('Password').fill('not the password at all');
   await page.getByRole('button', { name: 'Remove passkey' }).click();
   await page.getByText('That is not your password. Nothing was removed.').waitFor();
