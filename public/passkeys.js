@@ -1,8 +1,8 @@
-// Passkeys (WebAuthn) for carevault's forms marked data-passkey="create" (add a passkey) or "get"
-// (sign in, or the second step). On submit the form's data-options address (a POST with the form's
-// CSRF token) gives the ceremony's options, the browser makes or uses the passkey, and the answer
-// goes back in the form's hidden "credential" field as JSON, its binary parts in base64url
-// (WebAuthn Level 3 §5.1). Without this script the form sends no answer and the server says so.
+// Passkeys (WebAuthn) for carevault's forms (or their buttons) marked data-passkey="create" (add a
+// passkey) or "get" (sign in, or the second step). On submit the data-options address (a POST with
+// the form's CSRF token, and the fields data-options-fields names) gives the ceremony's options, the
+// browser makes or uses the passkey, and the answer goes back in the form's hidden "credential" field
+// as JSON, its binary parts in base64url (WebAuthn Level 3 §5.1). Without this script the form sends no answer and the server says so.
 (function () {
   if (!window.fetch || !window.PublicKeyCredential || !navigator.credentials) return;
 
@@ -68,12 +68,17 @@
     place.hidden = false;
   }
 
-  document.querySelectorAll('form[data-passkey]').forEach(function (form) {
+  // The ceremony belongs to the form (data-passkey on the form: every submit) or to one of its buttons
+  // (data-passkey on the button: only that button; the form's other buttons send it as it is).
+  document.querySelectorAll('form').forEach(function (form) {
     var field = form.querySelector('input[name="credential"]');
+    if (!field) return;
     form.addEventListener('submit', function (event) {
-      if (!field || field.value) return;
+      var trigger = form.hasAttribute('data-passkey') ? form : event.submitter && event.submitter.hasAttribute('data-passkey') ? event.submitter : null;
+      if (!trigger || field.value) return;
       event.preventDefault();
-      var name = form.querySelector('input[name="name"]');
+      var ceremony = trigger.getAttribute('data-passkey');
+      var name = ceremony === 'create' ? form.querySelector('input[name="name"]') : null;
       if (name && !name.value.trim()) {
         say(form, 'Name your passkey first, for example “Phone” or “Laptop”.');
         name.focus();
@@ -81,13 +86,17 @@
       }
       var body = new URLSearchParams();
       body.set('_csrf', form.querySelector('input[name="_csrf"]').value);
-      fetch(form.getAttribute('data-options'), { method: 'POST', body: body, credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      (trigger.getAttribute('data-options-fields') || '').split(' ').forEach(function (extra) {
+        var input = extra && form.querySelector('input[name="' + extra + '"]');
+        if (input) body.set(extra, input.value);
+      });
+      fetch(trigger.getAttribute('data-options'), { method: 'POST', body: body, credentials: 'same-origin', headers: { Accept: 'application/json' } })
         .then(function (answer) {
           if (!answer.ok) throw new Error('options');
           return answer.json();
         })
         .then(function (options) {
-          return form.getAttribute('data-passkey') === 'create'
+          return ceremony === 'create'
             ? navigator.credentials.create({ publicKey: creationOptions(options.publicKey) })
             : navigator.credentials.get({ publicKey: requestOptions(options.publicKey) });
         })

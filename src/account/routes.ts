@@ -208,6 +208,11 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, passke
     res.set('Cache-Control', 'no-store').json({ publicKey: await passkeys.registrationOptions(signedInPerson(res)) });
   });
 
+  /** Options for the signed-in person to confirm it is them with one of their passkeys (closing the account). */
+  router.post('/account/passkeys/check/options', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ publicKey: await passkeys.signIn.options({ personId: signedInPerson(res).id }) });
+  });
+
   router.post('/account/passkeys', requirePerson, passkeyForm, csrf.issue, csrf.verify, async (req, res) => {
     const input = passkeyAddForm.safeParse(fields(req));
     if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
@@ -345,7 +350,13 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, passke
   });
 
   const showReset = async (res: Response, status: number, token: string, error?: string) =>
-    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, needsCode: await links.resetNeedsSecondStep(token), error });
+    sendPage(res, status, 'account/reset', {
+      title: 'Choose a new password',
+      token,
+      needsCode: await links.resetNeedsSecondStep(token),
+      passkey: await links.resetOffersPasskey(token),
+      error,
+    });
 
   router.get('/account/reset', csrf.issue, async (req, res) => {
     const { token } = tokenQuery.parse(req.query);
@@ -353,7 +364,18 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, passke
     return showReset(res, 200, token);
   });
 
-  router.post('/account/reset', form, csrf.issue, csrf.verify, async (req, res) => {
+  /** Options for a passkey as the second step of a reset: the live link names the person. */
+  router.post('/account/reset/passkey/options', form, csrf.issue, csrf.verify, async (req, res) => {
+    const token = text(fields(req).token, 100);
+    const options = await links.resetPasskeyOptions(token);
+    if (!options) {
+      res.status(404).json({ error: 'not_found', error_description: LINK_ENDED });
+      return;
+    }
+    res.set('Cache-Control', 'no-store').json({ publicKey: options });
+  });
+
+  router.post('/account/reset', passkeyForm, csrf.issue, csrf.verify, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const token = typeof body.token === 'string' ? body.token.slice(0, 100) : '';
     const input = resetForm.safeParse(body);
@@ -363,7 +385,7 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, passke
     }
     let personId: string;
     try {
-      personId = await links.reset(input.data.token, input.data.password, input.data.code);
+      personId = await links.reset(input.data.token, input.data.password, { code: input.data.code, passkey: input.data.credential || undefined });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       if (error instanceof NotFound) return showLinkEnded(res);

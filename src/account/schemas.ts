@@ -13,6 +13,8 @@ export const resetForm = z.object({
   password: registrationForm.shape.password,
   /** The second step, for an account that has it on (the service says when it is needed). */
   code: z.string().catch('').pipe(z.string().max(40, 'That code is too long.')),
+  /** A passkey's answer instead of the code (JSON, checked by the service). */
+  credential: z.string().catch('').pipe(z.string().max(32_000)),
 });
 
 /** A link's `?token=`, as typed (the service refuses anything that is not a token). */
@@ -63,6 +65,8 @@ export const doneQuery = z
 export const closeForm = z.object({
   password: typed('Enter your password to close your account.').pipe(z.string().max(256, 'That is not your password. Your account is not closed.')),
   code: z.string().max(100).optional().catch(undefined),
+  /** A passkey's answer instead of the code (JSON, checked by the service). */
+  credential: z.string().max(32_000).optional().catch(undefined),
 });
 
 /** A new passkey: the name the person gives it, and the browser's answer (JSON, checked by the service). */
