@@ -55,7 +55,9 @@ export const accountFeature: FeatureDefinition = {
       confirmPassword,
     });
     const passkeys = createPasskeys({ db, audit, store: passkeyStore, twoStep, issuer: config.issuer, clock, confirmPassword });
-    accounts.useSecondStep({ isOn: twoStep.isOn, check: twoStep.check, passkeys: passkeys.signIn });
+    // The second step as sign-in, a reset and closing ask for it: a code, or a passkey.
+    const secondStep = { isOn: twoStep.isOn, check: twoStep.check, passkeys: passkeys.signIn };
+    accounts.useSecondStep(secondStep);
     const links = createAccountLinks({
       db,
       audit,
@@ -68,7 +70,7 @@ export const accountFeature: FeatureDefinition = {
       issuer: config.issuer,
       clock,
       limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
-      secondStep: twoStep,
+      secondStep,
     });
     accounts.onRegistered((person) => links.sendVerification(person));
     const changes = createAccountChanges({
@@ -92,7 +94,7 @@ export const accountFeature: FeatureDefinition = {
       authorizations,
       oidcStorage,
       limit: limits.lock('account-close-person'),
-      secondStep: twoStep,
+      secondStep,
     });
     const messageMail = createMessageMail({
       db,

@@ -13,6 +13,7 @@ import { Browser, textOf } from '../support/browser';
 import { pageProblems } from '../support/axe';
 import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { registerInChromium } from '../support/forms';
+import { mailsIn } from '../support/mail';
 import { startTestServer, type TestServer } from '../support/server';
 
 const TWO_STEP = 'urn:carevault:acr:2fa';
@@ -263,4 +264,44 @@ test('refused: a challenge answered twice, another person’s passkey at someone
   // The same browser on carevault's own origin signs the owner in.
   await held.page.getByRole('button', { name: 'Sign in with a passkey' }).click();
   await held.page.getByText('Hello, Olga Owner').waitFor();
+});
+
+test('a password reset and closing the account take a passkey as the second step', async () => {
+  const person = newPerson('Cleo Close');
+  const { context, page } = await withPasskey(person, 'Tablet');
+
+  // Reset from the mailed link: the new password counts only with the passkey.
+  await context.clearCookies();
+  await page.goto(`${server.issuer}/account/recover`);
+  await page.getByLabel('Email').fill(person.email);
+  await page.getByRole('button', { name: 'Send link' }).click();
+  await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+  const mail =
+    mailsIn(server.config.dataDir, person.email)
+      .filter((eml) => eml.includes('/account/reset?token='))
+      .at(-1) ?? '';
+  const token = /\/account\/reset\?token=([\w-]{43})/.exec(mail)?.[1] ?? '';
+  await page.goto(`${server.issuer}/account/reset?token=${token}`);
+  const next = 'a new password for Cleo';
+  await page.getByLabel('New password').fill(next);
+  await page.getByRole('button', { name: 'Save password' }).click();
+  await page.getByText('Type the code your authenticator app shows, or one of your recovery codes.').waitFor();
+  await page.getByLabel('New password').fill(next);
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
+  await page.getByRole('heading', { name: 'Your password is changed' }).waitFor();
+
+  // Signed in again with the new password and the passkey, the account closes with the password and the passkey.
+  await page.goto(`${server.issuer}/login`);
+  await page.getByLabel('Email').fill(person.email);
+  await page.getByLabel('Password').fill(next);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
+  await page.getByText('Hello, Cleo Close').waitFor();
+  await page.goto(`${server.issuer}/account/close`);
+  expect(await pageProblems(page, 'close with a passkey')).toEqual([]);
+  await page.getByLabel('Password').fill(next);
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
+  await page.getByRole('heading', { name: 'Your account is closed' }).waitFor();
+  expect(await server.db.knex('passkeys').whereIn('person_id', server.db.knex('people').where({ email: person.email }).select('id'))).toHaveLength(0);
+  expect(await server.db.knex('people').where({ email: person.email })).toHaveLength(0);
 });
