@@ -18,6 +18,9 @@ export type PasskeyRow = {
   last_used_at: Date | null;
 };
 
+/** How many live challenges one binding (a person, or one sign-in) keeps at most. */
+const KEPT_PER_BINDING = 5;
+
 /** What a challenge is for: adding a passkey, signing in with one alone, or as the second step. */
 export type ChallengePurpose = 'register' | 'sign-in' | 'second-step';
 
@@ -52,7 +55,18 @@ export function createPasskeyStore(db: Database) {
       return count > 0;
     },
 
+    /**
+     * Keeps a new challenge, and only the newest few of the same purpose and binding: asking again
+     * and again (a sign-in page left open, a script) stores no more than that per binding.
+     */
     async saveChallenge(challenge: string, purpose: ChallengePurpose, boundTo: string, expiresAt: Date): Promise<void> {
+      const newest = db
+        .table('passkey_challenges')
+        .where({ purpose, bound_to: boundTo })
+        .orderBy('expires_at', 'desc')
+        .limit(KEPT_PER_BINDING - 1)
+        .select('challenge');
+      await db.table('passkey_challenges').where({ purpose, bound_to: boundTo }).whereNotIn('challenge', newest).delete();
       await db.table('passkey_challenges').insert({ challenge, purpose, bound_to: boundTo, expires_at: expiresAt });
     },
 
