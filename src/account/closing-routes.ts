@@ -1,7 +1,8 @@
 /**
  * The close-account pages: `/account/close` (which records are erased and which stay with the
  * others who look after them, **Download my record** for each first, then field **Password** — and
- * **Code** when the person has two-step sign-in — and button **Close my account**), and
+ * **Code** when the person has two-step sign-in, or **Use a passkey** when they have one — and button
+ * **Close my account**), and
  * `/account/closed`, which says it is done. The form answers 303 to `/account/closed`; a refusal
  * re-shows the form with its words. Every page is `no-store` (the account router sets it).
  */
@@ -19,12 +20,13 @@ type Deps = { closing: AccountClosing; csrf: Csrf };
 
 export function accountClosingRoutes({ closing, csrf }: Deps): express.Router {
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
+  // The form may carry a passkey's answer (a few kilobytes) instead of the code.
+  const form = express.urlencoded({ extended: false, limit: '40kb', parameterLimit: 10 });
 
   const showClose = async (res: Response, status: number, error?: string) => {
     const person = signedInPerson(res);
-    const [records, secondStep] = await Promise.all([closing.plan(person.id), closing.asksSecondStep(person.id)]);
-    await sendPage(res, status, 'account/close', { title: 'Close your account', records, secondStep, error });
+    const [records, secondStep, passkey] = await Promise.all([closing.plan(person.id), closing.asksSecondStep(person.id), closing.offersPasskey(person.id)]);
+    await sendPage(res, status, 'account/close', { title: 'Close your account', records, secondStep, passkey, error });
   };
 
   router.get('/account/close', requirePerson, csrf.issue, async (_req, res) => showClose(res, 200));
@@ -34,7 +36,7 @@ export function accountClosingRoutes({ closing, csrf }: Deps): express.Router {
     if (!input.success) return showClose(res, 400, firstMessage(input.error));
     try {
       // Closed by this request or by one racing it: either way the account is closed now.
-      await closing.close(signedInPerson(res), { password: input.data.password, secondStep: input.data.code });
+      await closing.close(signedInPerson(res), { password: input.data.password, secondStep: input.data.code, passkey: input.data.credential || undefined });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));

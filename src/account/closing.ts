@@ -42,12 +42,17 @@ export function createAccountClosing({ db, audit, records, accounts, authorizati
       return secondStep ? secondStep.isOn(personId) : false;
     },
 
+    /** Whether the person can give that second step with a passkey. */
+    async offersPasskey(personId: string): Promise<boolean> {
+      return secondStep?.passkeys ? secondStep.passkeys.has(personId) : false;
+    },
+
     /**
-     * Closes the account once the password (and second step) are right; `already` when a request
+     * Closes the account once the password (and second step: a code, or a passkey's answer) are right; `already` when a request
      * racing this one closed it first (it is closed once: one audit line).
      * @throws WrongCredentials for a wrong password; TooManyAttempts while locked.
      */
-    async close(person: Person, confirm: { password: string; secondStep?: string | undefined }): Promise<'closed' | 'already'> {
+    async close(person: Person, confirm: { password: string; secondStep?: string | undefined; passkey?: string | undefined }): Promise<'closed' | 'already'> {
       // Checked outside any transaction: the limit takes its own connection.
       const attempt = await limit.take(person.id);
       if (!(await accounts.findPerson(person.id))) {
@@ -59,7 +64,10 @@ export function createAccountClosing({ db, audit, records, accounts, authorizati
         throw new WrongCredentials(WRONG_PASSWORD_TO_CLOSE);
       }
       await attempt.giveBack();
-      if (secondStep && (await secondStep.isOn(person.id))) await secondStep.check(person.id, confirm.secondStep ?? '');
+      if (secondStep && (await secondStep.isOn(person.id))) {
+        if (confirm.passkey && secondStep.passkeys) await secondStep.passkeys.verify(confirm.passkey, { personId: person.id });
+        else await secondStep.check(person.id, confirm.secondStep ?? '');
+      }
       await limit.reset(person.id);
       return db.transaction(async () => {
         await db.lock(`account-close:${person.id}`);

@@ -4,7 +4,8 @@
  * signed-in devices — noted on each signed-in request, and whether to email the person when a Direct
  * message arrives, heard as a record event), and password recovery —
  * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words;
- * and closing the account (closing.ts), which erases the records only the person looks after.
+ * and closing the account (closing.ts), which erases the records only the person looks after;
+ * two-step sign-in (an authenticator app, passkeys, recovery codes) offered to sign-in as its second step.
  */
 import express from 'express';
 import type { Core, FeatureDefinition } from '../feature';
@@ -18,6 +19,9 @@ import { createMessageMail } from './message-mail';
 import { createLinkStore, createMessageMailStore } from './store';
 import { createTwoStep } from './two-step';
 import { createTwoStepStore } from './two-step-store';
+import { createPasskeys } from './passkeys';
+import { createPasskeyStore } from './passkey-store';
+import { createPasswordConfirmation } from './password-confirm';
 import { openUnder, sealUnder } from '../security/credential-keys';
 import { ACCOUNT_WORDS } from './words';
 
@@ -37,6 +41,8 @@ export const accountFeature: FeatureDefinition = {
       if (!serverKey) throw new Error('two-step sign-in used before the OpenID core started');
       return serverKey;
     };
+    const passkeyStore = createPasskeyStore(db);
+    const confirmPassword = createPasswordConfirmation({ accounts, limit: limits.lock('password-change-person') });
     const twoStep = createTwoStep({
       db,
       audit,
@@ -45,8 +51,13 @@ export const accountFeature: FeatureDefinition = {
       issuerName: 'carevault',
       clock,
       sealingKey,
+      passkeyCount: (personId) => passkeyStore.countOf(personId),
+      confirmPassword,
     });
-    accounts.useSecondStep(twoStep);
+    const passkeys = createPasskeys({ db, audit, store: passkeyStore, twoStep, issuer: config.issuer, clock, confirmPassword });
+    // The second step as sign-in, a reset and closing ask for it: a code, or a passkey.
+    const secondStep = { isOn: twoStep.isOn, check: twoStep.check, passkeys: passkeys.signIn };
+    accounts.useSecondStep(secondStep);
     const links = createAccountLinks({
       db,
       audit,
@@ -59,7 +70,7 @@ export const accountFeature: FeatureDefinition = {
       issuer: config.issuer,
       clock,
       limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
-      secondStep: twoStep,
+      secondStep,
     });
     accounts.onRegistered((person) => links.sendVerification(person));
     const changes = createAccountChanges({
@@ -83,7 +94,7 @@ export const accountFeature: FeatureDefinition = {
       authorizations,
       oidcStorage,
       limit: limits.lock('account-close-person'),
-      secondStep: twoStep,
+      secondStep,
     });
     const messageMail = createMessageMail({
       db,
@@ -106,9 +117,15 @@ export const accountFeature: FeatureDefinition = {
           routes: ({ csrf }) =>
             express
               .Router()
-              .use(accountPageRoutes({ links, changes, messageMail, twoStep, csrf, secure: config.secure, sealFor }), accountClosingRoutes({ closing, csrf })),
+              .use(
+                accountPageRoutes({ links, changes, messageMail, twoStep, passkeys, csrf, secure: config.secure, sealFor }),
+                accountClosingRoutes({ closing, csrf }),
+              ),
           sessionSeen: (visit) => changes.seen(visit),
-          sweeps: [{ name: 'accountLinks', run: () => store.sweep(clock()) }],
+          sweeps: [
+            { name: 'accountLinks', run: () => store.sweep(clock()) },
+            { name: 'passkeyChallenges', run: () => passkeys.sweep() },
+          ],
         };
       },
     };

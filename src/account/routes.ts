@@ -6,6 +6,9 @@
  * `/account/verify?token=…` (the verification link), and recovery — `/account/recover` (field
  * **Email**, button **Send link**) → the mailed `/account/reset?token=…` (field **New password**,
  * button **Save password**) → `/account/reset/done`, which lists the apps that kept offline access.
+ * Two-step sign-in: **Add a passkey** (the browser's ceremony by /static/passkeys.js, options from
+ * `/account/passkeys/options`), each passkey's **Remove** and the authenticator app's removal
+ * confirmed with the password on their own page, the app's setup and the recovery codes.
  * Every form answers with a redirect to a page describing the state; every page is `no-store`.
  */
 import express, { type Request, type Response } from 'express';
@@ -18,7 +21,21 @@ import { clientAddress } from '../interactions/routes';
 import type { Csrf } from '../security/csrf';
 import type { AccountChanges } from './changes';
 import type { MessageMail } from './message-mail';
-import { deviceForm, doneQuery, emailForm, messageMailForm, nameForm, passwordForm, recoverForm, resetForm, tokenQuery, twoStepCodeForm } from './schemas';
+import type { Passkeys } from './passkeys';
+import {
+  deviceForm,
+  doneQuery,
+  emailForm,
+  messageMailForm,
+  nameForm,
+  passkeyAddForm,
+  passwordForm,
+  recoverForm,
+  removeFactorForm,
+  resetForm,
+  tokenQuery,
+  twoStepCodeForm,
+} from './schemas';
 import type { TwoStep } from './two-step';
 import type { AccountLinks } from './service';
 import { ACCOUNT_DONE, LINK_ENDED, RECOVERY_SENT, RESET_LINK_MINUTES, SIGNED_OUT_HERE } from './words';
@@ -34,6 +51,7 @@ type Deps = {
   changes: AccountChanges;
   messageMail: MessageMail;
   twoStep: TwoStep;
+  passkeys: Passkeys;
   csrf: Csrf;
   secure: boolean;
   /** Seals and opens what a cookie carries for one person (recovery codes on their way to the page). */
@@ -47,9 +65,11 @@ function refusalOf(res: Response, error: unknown): { status: number; message: st
   return { status: STATUS_OF[error.kind], message: error.message };
 }
 
-export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, secure, sealFor }: Deps): express.Router {
+export function accountPageRoutes({ links, changes, messageMail, twoStep, passkeys, csrf, secure, sealFor }: Deps): express.Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
+  // A new passkey's form carries the browser's answer: its attestation, a few kilobytes.
+  const passkeyForm = express.urlencoded({ extended: false, limit: '40kb', parameterLimit: 10 });
   const resetCookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: '/account/reset' };
   const codesCookie = { httpOnly: true, sameSite: 'lax' as const, secure, signed: true, path: '/account/two-step/codes' };
 
@@ -72,6 +92,7 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, 
       devices,
       messageMailOn,
       twoStep: await twoStep.state(person.id),
+      passkeys: await passkeys.list(person.id),
       done: shown.done,
       error: shown.error,
       typed: { name: shown.typed?.name ?? person.name, email: shown.typed?.email ?? '' },
@@ -183,6 +204,79 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, 
     }
   });
 
+  router.post('/account/passkeys/options', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ publicKey: await passkeys.registrationOptions(signedInPerson(res)) });
+  });
+
+  /** Options for the signed-in person to confirm it is them with one of their passkeys (closing the account). */
+  router.post('/account/passkeys/check/options', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ publicKey: await passkeys.signIn.options({ personId: signedInPerson(res).id }) });
+  });
+
+  router.post('/account/passkeys', requirePerson, passkeyForm, csrf.issue, csrf.verify, async (req, res) => {
+    const input = passkeyAddForm.safeParse(fields(req));
+    if (!input.success) return showAccount(res, 400, { error: firstMessage(input.error) });
+    const person = signedInPerson(res);
+    try {
+      const codes = await passkeys.add(person, input.data.name, input.data.credential);
+      return codes ? toCodesPage(res, person.id, codes) : res.redirect(303, '/account?done=passkey-added');
+    } catch (error) {
+      const refusal = refusalOf(res, error);
+      if (!refusal) throw error;
+      return showAccount(res, refusal.status, { error: refusal.message });
+    }
+  });
+
+  /** The page that confirms removing a second step: a passkey (`passkey`) or the authenticator app. */
+  const showRemove = async (res: Response, status: number, passkey: { id: string; name: string } | undefined, error?: string) =>
+    sendPage(res, status, 'account/remove-factor', {
+      title: passkey ? 'Remove a passkey' : 'Remove the authenticator app',
+      passkey,
+      action: passkey ? `/account/passkeys/${passkey.id}/remove` : '/account/two-step/app/remove',
+      error,
+    });
+
+  const passkeyOf = async (res: Response, id: unknown) => (typeof id === 'string' && isUuid(id) ? passkeys.find(signedInPerson(res).id, id) : undefined);
+
+  router.get('/account/passkeys/:id/remove', requirePerson, csrf.issue, async (req, res) => {
+    const passkey = await passkeyOf(res, req.params.id);
+    if (!passkey) return res.redirect(303, '/account?done=passkey-removed');
+    return showRemove(res, 200, passkey);
+  });
+
+  router.post('/account/passkeys/:id/remove', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const passkey = await passkeyOf(res, req.params.id);
+    if (!passkey) return res.redirect(303, '/account?done=passkey-removed');
+    const input = removeFactorForm.safeParse(fields(req));
+    if (!input.success) return showRemove(res, 400, passkey, firstMessage(input.error));
+    try {
+      const stillOn = await passkeys.remove(signedInPerson(res), passkey.id, input.data.password);
+      return res.redirect(303, stillOn ? '/account?done=passkey-removed' : '/account?done=two-step-off');
+    } catch (error) {
+      const refusal = refusalOf(res, error);
+      if (!refusal) throw error;
+      return showRemove(res, refusal.status, passkey, refusal.message);
+    }
+  });
+
+  router.get('/account/two-step/app/remove', requirePerson, csrf.issue, async (_req, res) => {
+    if (!(await twoStep.state(signedInPerson(res).id)).app) return res.redirect(303, '/account');
+    return showRemove(res, 200, undefined);
+  });
+
+  router.post('/account/two-step/app/remove', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
+    const input = removeFactorForm.safeParse(fields(req));
+    if (!input.success) return showRemove(res, 400, undefined, firstMessage(input.error));
+    try {
+      const stillOn = await twoStep.removeApp(signedInPerson(res), input.data.password, input.data.code);
+      return res.redirect(303, stillOn ? '/account?done=app-removed' : '/account?done=two-step-off');
+    } catch (error) {
+      const refusal = refusalOf(res, error);
+      if (!refusal) throw error;
+      return showRemove(res, refusal.status, undefined, refusal.message);
+    }
+  });
+
   router.post('/account/two-step/recovery-codes', requirePerson, form, csrf.issue, csrf.verify, async (_req, res) => {
     const person = signedInPerson(res);
     try {
@@ -256,7 +350,13 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, 
   });
 
   const showReset = async (res: Response, status: number, token: string, error?: string) =>
-    sendPage(res, status, 'account/reset', { title: 'Choose a new password', token, needsCode: await links.resetNeedsSecondStep(token), error });
+    sendPage(res, status, 'account/reset', {
+      title: 'Choose a new password',
+      token,
+      needsCode: await links.resetNeedsSecondStep(token),
+      passkey: await links.resetOffersPasskey(token),
+      error,
+    });
 
   router.get('/account/reset', csrf.issue, async (req, res) => {
     const { token } = tokenQuery.parse(req.query);
@@ -264,7 +364,18 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, 
     return showReset(res, 200, token);
   });
 
-  router.post('/account/reset', form, csrf.issue, csrf.verify, async (req, res) => {
+  /** Options for a passkey as the second step of a reset: the live link names the person. */
+  router.post('/account/reset/passkey/options', form, csrf.issue, csrf.verify, async (req, res) => {
+    const token = text(fields(req).token, 100);
+    const options = await links.resetPasskeyOptions(token);
+    if (!options) {
+      res.status(404).json({ error: 'not_found', error_description: LINK_ENDED });
+      return;
+    }
+    res.set('Cache-Control', 'no-store').json({ publicKey: options });
+  });
+
+  router.post('/account/reset', passkeyForm, csrf.issue, csrf.verify, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const token = typeof body.token === 'string' ? body.token.slice(0, 100) : '';
     const input = resetForm.safeParse(body);
@@ -274,7 +385,7 @@ export function accountPageRoutes({ links, changes, messageMail, twoStep, csrf, 
     }
     let personId: string;
     try {
-      personId = await links.reset(input.data.token, input.data.password, input.data.code);
+      personId = await links.reset(input.data.token, input.data.password, { code: input.data.code, passkey: input.data.credential || undefined });
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       if (error instanceof NotFound) return showLinkEnded(res);

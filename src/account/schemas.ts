@@ -13,6 +13,8 @@ export const resetForm = z.object({
   password: registrationForm.shape.password,
   /** The second step, for an account that has it on (the service says when it is needed). */
   code: z.string().catch('').pipe(z.string().max(40, 'That code is too long.')),
+  /** A passkey's answer instead of the code (JSON, checked by the service). */
+  credential: z.string().catch('').pipe(z.string().max(32_000)),
 });
 
 /** A link's `?token=`, as typed (the service refuses anything that is not a token). */
@@ -40,11 +42,44 @@ export const twoStepCodeForm = z.object({ code: typed('Type the code your authen
 
 /** The status line after a form of the account page. */
 export const doneQuery = z
-  .object({ done: z.enum(['name', 'password', 'email', 'signed-out', 'message-mail-on', 'message-mail-off']).optional().catch(undefined) })
+  .object({
+    done: z
+      .enum([
+        'name',
+        'password',
+        'email',
+        'signed-out',
+        'message-mail-on',
+        'message-mail-off',
+        'passkey-added',
+        'passkey-removed',
+        'app-removed',
+        'two-step-off',
+      ])
+      .optional()
+      .catch(undefined),
+  })
   .catch({ done: undefined });
 
 /** The close-account form: the password, and the second step's code when the person has one. */
 export const closeForm = z.object({
   password: typed('Enter your password to close your account.').pipe(z.string().max(256, 'That is not your password. Your account is not closed.')),
   code: z.string().max(100).optional().catch(undefined),
+  /** A passkey's answer instead of the code (JSON, checked by the service). */
+  credential: z.string().max(32_000).optional().catch(undefined),
+});
+
+/** A new passkey: the name the person gives it, and the browser's answer (JSON, checked by the service). */
+export const passkeyAddForm = z.object({
+  name: z
+    .string()
+    .catch('')
+    .pipe(z.string().trim().min(1, 'Name your passkey, for example “Phone” or “Laptop”.').max(100, 'That name is too long: 100 characters at most.')),
+  credential: z.string().catch('').pipe(z.string().max(32_000)),
+});
+
+/** The password that confirms removing a second step, and for the authenticator app a current code. */
+export const removeFactorForm = z.object({
+  password: typed('Enter your password.').pipe(z.string().max(256, 'That is not your password. Nothing was removed.')),
+  code: z.string().catch('').pipe(z.string().max(40, 'That code is too long.')),
 });

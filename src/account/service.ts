@@ -146,9 +146,22 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
       return owner !== undefined && (await secondStep.isOn(owner));
     },
 
+    /** Whether a live reset link's person can give that second step with a passkey. */
+    async resetOffersPasskey(token: string): Promise<boolean> {
+      const owner = TOKEN.test(token) ? await links.ownerOfLive(credentialKey(token), 'reset', clock()) : undefined;
+      return owner !== undefined && secondStep.passkeys !== undefined && (await secondStep.passkeys.has(owner));
+    },
+
+    /** A passkey ceremony's options for the person of a live reset link (their passkeys), or `undefined` for a link that no longer works. */
+    async resetPasskeyOptions(token: string): Promise<unknown> {
+      const owner = TOKEN.test(token) ? await links.ownerOfLive(credentialKey(token), 'reset', clock()) : undefined;
+      if (owner === undefined || !secondStep.passkeys) return undefined;
+      return secondStep.passkeys.options({ personId: owner });
+    },
+
     /**
      * **Save password** on a reset link: once, within its 30 minutes. With two-step sign-in on, the
-     * second step (a code from the authenticator app, or a recovery code) is checked first, so a
+     * second step (a code from the authenticator app, a recovery code, or a passkey) is checked first, so a
      * stolen mailbox alone cannot take the account. In one transaction: the link
      * (and every other reset link of the person) used, the new password, the email confirmed (the
      * link proved it), every sign-in session ended with the online authorizations bound to them,
@@ -156,13 +169,17 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
      * @throws NotFound when the link is unknown, used or expired; Invalid without the code it needs;
      * WrongCredentials or TooManyAttempts for a wrong code.
      */
-    async reset(token: string, password: string, code: string): Promise<string> {
+    async reset(token: string, password: string, second: { code: string; passkey?: string | undefined }): Promise<string> {
       if (!TOKEN.test(token)) throw new NotFound(LINK_ENDED);
       const owner = await links.ownerOfLive(credentialKey(token), 'reset', clock());
       if (!owner) throw new NotFound(LINK_ENDED);
       if (await secondStep.isOn(owner)) {
-        if (!code.trim()) throw new Invalid(CODE_NEEDED, 'code_needed');
-        await secondStep.check(owner, code);
+        if (second.passkey && secondStep.passkeys) {
+          await secondStep.passkeys.verify(second.passkey, { personId: owner });
+        } else {
+          if (!second.code.trim()) throw new Invalid(CODE_NEEDED, 'code_needed');
+          await secondStep.check(owner, second.code);
+        }
       }
       // argon2id before the transaction, so it holds no connection while hashing.
       const passwordHash = await hashSecret(password);

@@ -35,10 +35,14 @@ export function createTwoStepStore(db: Database) {
       return count > 0;
     },
 
-    /** Replaces every recovery code of the person by these hashes. */
+    async removeApp(personId: string): Promise<void> {
+      await db.table('two_step_apps').where({ person_id: personId }).delete();
+    },
+
+    /** Replaces every recovery code of the person by these hashes (none: the codes are gone). */
     async replaceRecoveryCodes(personId: string, hashes: readonly string[]): Promise<void> {
       await db.table('recovery_codes').where({ person_id: personId }).delete();
-      await db.table('recovery_codes').insert(hashes.map((code_hash) => ({ code_hash, person_id: personId })));
+      if (hashes.length) await db.table('recovery_codes').insert(hashes.map((code_hash) => ({ code_hash, person_id: personId })));
     },
 
     /** Uses an unused recovery code of the person, once. */

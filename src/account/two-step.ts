@@ -5,6 +5,8 @@
  * check a code; recovery codes are random (80 bits), shown once and kept as SHA-256. A code is
  * accepted once: the newest accepted time step is kept, and an older or equal one is refused
  * (RFC 6238 §5.2). Wrong codes count against the account (`two-step-person`: 5 per 15 minutes).
+ * Two-step sign-in is on while the person has a confirmed app or a passkey (passkeys.ts); the app is
+ * removed with the password and a current code, and once no second step is left the recovery codes go.
  */
 import { randomBytes } from 'node:crypto';
 import { generateSecret, generateURI, verify } from 'otplib';
@@ -35,10 +37,14 @@ type Deps = {
   clock: () => Date;
   /** The server key the app secrets are sealed under (known once the OpenID core has started). */
   sealingKey: () => string;
+  /** How many passkeys the person has: each is a second step too. */
+  passkeyCount(personId: string): Promise<number>;
+  /** Checks the person's password (wrong ones limited) before a second step is removed. */
+  confirmPassword(personId: string, password: string): Promise<void>;
 };
 
-/** What the account page shows of a person's two-step sign-in. */
-export type TwoStepState = { on: boolean; since: Date | undefined; recoveryCodesLeft: number };
+/** What the account page shows of a person's two-step sign-in: on with an authenticator app, passkeys, or both. */
+export type TwoStepState = { on: boolean; app: boolean; since: Date | undefined; recoveryCodesLeft: number };
 
 /** An unconfirmed setup: the secret as text and as a QR code (SVG markup). */
 export type Setup = { secret: string; qr: string };
@@ -56,7 +62,7 @@ function newRecoveryCode(): string {
   return letters.match(/.{4}/g)?.join('-') ?? letters;
 }
 
-export function createTwoStep({ db, audit, store, limit, issuerName, clock, sealingKey }: Deps) {
+export function createTwoStep({ db, audit, store, limit, issuerName, clock, sealingKey, passkeyCount, confirmPassword }: Deps) {
   const seal = (personId: string, secret: string) => sealUnder(`${sealingKey()}\u0000two-step\u0000${personId}`, secret);
   const open = (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000two-step\u0000${personId}`, sealed);
 
@@ -76,21 +82,57 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
     return codes;
   };
 
-  const isOn = async (personId: string): Promise<boolean> => Boolean((await store.app(personId))?.confirmed_at);
+  const isOn = async (personId: string): Promise<boolean> => Boolean((await store.app(personId))?.confirmed_at) || (await passkeyCount(personId)) > 0;
+
+  /**
+   * In the current transaction: once the person has no second step left, their recovery codes go
+   * and two-step sign-in is off. Answers whether it is still on.
+   */
+  const afterFactorRemoved = async (personId: string): Promise<boolean> => {
+    if (await isOn(personId)) return true;
+    await store.replaceRecoveryCodes(personId, []);
+    await audit.append({ subject: `person:${personId}`, kind: 'account.two_step_off', personId });
+    return false;
+  };
 
   return {
     isOn,
+    afterFactorRemoved,
+
+    /** New recovery codes for the person in the current transaction (their first second step was just added), to show once. */
+    newRecoveryCodes: replaceCodes,
 
     async state(personId: string): Promise<TwoStepState> {
       const app = await store.app(personId);
-      const on = Boolean(app?.confirmed_at);
-      return { on, since: app?.confirmed_at ?? undefined, recoveryCodesLeft: on ? await store.recoveryCodesLeft(personId) : 0 };
+      const on = await isOn(personId);
+      return {
+        on,
+        app: Boolean(app?.confirmed_at),
+        since: app?.confirmed_at ?? undefined,
+        recoveryCodesLeft: on ? await store.recoveryCodesLeft(personId) : 0,
+      };
+    },
+
+    /**
+     * Removes the authenticator app once the password and a current code (or a recovery code) are
+     * right; with no passkey left, two-step sign-in is off and the recovery codes go too. Answers
+     * whether it is still on.
+     */
+    async removeApp(person: Person, password: string, code: string): Promise<boolean> {
+      if (!(await store.app(person.id))?.confirmed_at) throw new Conflict('There is no authenticator app to remove.', 'no_app');
+      await confirmPassword(person.id, password);
+      await this.check(person.id, code);
+      return db.transaction(async () => {
+        await store.removeApp(person.id);
+        await audit.append({ subject: `person:${person.id}`, kind: 'account.authenticator_removed', personId: person.id });
+        return afterFactorRemoved(person.id);
+      });
     },
 
     /** Starts a setup with a new secret (a setup not confirmed yet starts again). */
     async startSetup(person: Person): Promise<void> {
       if (!(await store.startSetup(person.id, seal(person.id, generateSecret()), clock()))) {
-        throw new Conflict('Two-step sign-in is already on for your account.', 'two_step_on');
+        throw new Conflict('An authenticator app is already set up for your account.', 'two_step_on');
       }
     },
 
@@ -147,7 +189,7 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
       const code = normalise(typed);
       const app = await store.app(personId);
       const on = Boolean(app?.confirmed_at);
-      // Recovery codes work even when the app's secret cannot be opened (a server key changed).
+      // Recovery codes (kept only while two-step sign-in is on, by app or passkey) work even when the app's secret cannot be opened (a server key changed).
       const secret = app && on ? open(personId, app.secret_sealed) : undefined;
       let refusal = WRONG_CODE;
       if (secret && /^\d{6}$/.test(code)) {
@@ -157,7 +199,7 @@ export function createTwoStep({ db, audit, store, limit, issuerName, clock, seal
           return 'otp';
         }
         if (step !== undefined) refusal = USED_CODE;
-      } else if (on && code.length === 16 && (await store.useRecoveryCode(personId, credentialKey(code), clock()))) {
+      } else if (code.length === 16 && (await store.useRecoveryCode(personId, credentialKey(code), clock()))) {
         await limit.reset(personId);
         return 'recovery';
       }

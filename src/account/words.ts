@@ -101,6 +101,10 @@ export const ACCOUNT_DONE = {
   'signed-out': 'That device is signed out.',
   'message-mail-on': 'We will email you when a message arrives.',
   'message-mail-off': 'We will not email you when a message arrives.',
+  'passkey-added': 'Your passkey is added. You can sign in with it, or use it after your password.',
+  'passkey-removed': 'That passkey is removed.',
+  'app-removed': 'Your authenticator app is removed.',
+  'two-step-off': 'Two-step sign-in is off: you had no passkey or authenticator app left, so your recovery codes are gone too.',
 } as const;
 
 /** What the page after asking for a link says, whichever email was typed. */
@@ -122,6 +126,11 @@ export const ACCOUNT_WORDS: AuditWords = {
   'account.email_changed': (_event, { person }) => `${person} changed their email with a link mailed to the new address`,
   'account.two_step_on': (_event, { person }) => `${person} turned on two-step sign-in with an authenticator app`,
   'account.recovery_codes_made': (_event, { person }) => `${person} made new recovery codes`,
+  'account.two_step_on_passkey': (_event, { person }) => `${person} turned on two-step sign-in with a passkey`,
+  'account.passkey_added': (_event, { person }) => `${person} added a passkey`,
+  'account.passkey_removed': (_event, { person }) => `${person} removed a passkey`,
+  'account.authenticator_removed': (_event, { person }) => `${person} removed their authenticator app`,
+  'account.two_step_off': (_event, { person }) => `${person} has no second step left: two-step sign-in is off and the recovery codes are gone`,
   'account.signed_out_device': (_event, { person }) => `${person} signed out one of their devices`,
   'account.signed_out_everywhere': (_event, { person }) => `${person} signed out everywhere`,
   'account.message_mail_on': (_event, { person }) => `${person} asked to be emailed when a message arrives`,

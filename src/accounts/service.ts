@@ -47,6 +47,25 @@ function toPerson(row: PersonRow): Person {
 export type SecondStep = {
   isOn(personId: string): Promise<boolean>;
   check(personId: string, code: string): Promise<'otp' | 'recovery'>;
+  /** Passkeys, when the feature offers them: as the second step, and to sign in without a password. */
+  passkeys?: PasskeySignIn | undefined;
+};
+
+/** Whom a passkey ceremony is for: a known person (their second step), or whoever signs in at this interaction. */
+export type PasskeyBinding = { personId: string } | { interaction: string };
+
+/** Signing in with a passkey (WebAuthn): the options the browser needs, and the check of its answer. */
+export type PasskeySignIn = {
+  /** Whether the person has a passkey (the second step then offers one). */
+  has(personId: string): Promise<boolean>;
+  /** The options for navigator.credentials.get(), with a new challenge bound to `bound`. */
+  options(bound: PasskeyBinding): Promise<unknown>;
+  /**
+   * Checks the browser's answer (its JSON text): who signed in, and whether the passkey is synced
+   * (`swk`) or bound to its device (`hwk`), for `amr`.
+   * @throws Invalid when the challenge ended or the answer is missing; WrongCredentials for a passkey not accepted.
+   */
+  verify(answer: string, bound: PasskeyBinding): Promise<{ personId: string; kind: 'hwk' | 'swk' }>;
 };
 
 /** Told of each person who registered, after the commit; a failure is logged, the registration stands. */

@@ -3,7 +3,7 @@
  * where its cookie is scoped): sign-in and registration for the `login` prompt — the password, then,
  * for a person with two-step sign-in, a code (RFC 6238, or a recovery code) before the login is
  * answered with its `amr` (RFC 8176) and `acr`; the code alone for a signed-in person an app asked to
- * step up — the record picker
+ * step up; a passkey (WebAuthn) as that second step, or alone instead of the password — the record picker
  * and rules for `consent`, and the pages of carevault's own prompts, registered by name.
  */
 import express, { type Request, type Response } from 'express';
@@ -34,6 +34,9 @@ const PASSWORD_PASSED_MINUTES = 10;
 /** The second step's one field: 6 digits or a recovery code (checked by the service). */
 const codeForm = z.object({ code: z.string().trim().min(1, 'Type the code.').max(40, 'That code is too long.') });
 
+/** A passkey's answer, as the page's script puts it in the form (JSON, checked by the service). */
+const passkeyForm = z.object({ credential: z.string().catch('').pipe(z.string().max(32_000)) });
+
 /** The page of a prompt of carevault's own (a step the flow cannot skip), shown at /interaction/:uid. */
 export type PromptPage = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
 
@@ -59,6 +62,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   const router = express.Router();
   const orEnded = endedSteps({ interactions, records, stepsOver });
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
+  const passkeys = () => accounts.secondStep()?.passkeys;
   const base = (pending: PendingInteraction) => `/interaction/${pending.uid}`;
 
   /**
@@ -102,8 +106,24 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   const showStep = (res: Response, pending: PendingInteraction, status: number, view: string, locals: PageLocals, error?: string) =>
     sendPage(res, status, `interactions/${view}`, { clientName: pending.firstParty ? '' : pending.clientName, ...locals, error });
 
+  /** Where a page's **Use a passkey** / **Sign in with a passkey** form gets its options and sends its answer. */
+  const passkeyLinks = (pending: PendingInteraction) => ({ passkeyAction: `${base(pending)}/passkey`, passkeyOptions: `${base(pending)}/passkey/options` });
+
   const showSignIn = (res: Response, pending: PendingInteraction, status = 200, email = '', error?: string) =>
-    showStep(res, pending, status, 'signin', { title: 'Sign in', action: `${base(pending)}/login`, registerHref: `${base(pending)}/register`, email }, error);
+    showStep(
+      res,
+      pending,
+      status,
+      'signin',
+      {
+        title: 'Sign in',
+        action: `${base(pending)}/login`,
+        registerHref: `${base(pending)}/register`,
+        email,
+        ...(passkeys() ? passkeyLinks(pending) : { passkeyAction: '' }),
+      },
+      error,
+    );
 
   const showRegister = (res: Response, pending: PendingInteraction, status = 200, values = { name: '', email: '' }, error?: string) =>
     showStep(res, pending, status, 'register', { title: 'Create account', action: `${base(pending)}/register`, signInHref: base(pending), ...values }, error);
@@ -130,15 +150,24 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     return undefined;
   };
 
-  const showCode = (res: Response, pending: PendingInteraction, stepUp: boolean, status = 200, error?: string) =>
-    showStep(
+  const showCode = async (res: Response, pending: PendingInteraction, second: { personId: string; stepUp: boolean }, status = 200, error?: string) => {
+    const offered = passkeys();
+    const withPasskey = offered ? await offered.has(second.personId) : false;
+    await showStep(
       res,
       pending,
       status,
       'code',
-      { title: 'Two-step sign-in', action: `${base(pending)}/code`, restartHref: `${base(pending)}/restart`, stepUp },
+      {
+        title: 'Two-step sign-in',
+        action: `${base(pending)}/code`,
+        restartHref: `${base(pending)}/restart`,
+        stepUp: second.stepUp,
+        ...(withPasskey ? passkeyLinks(pending) : { passkeyAction: '' }),
+      },
       error,
     );
+  };
 
   /**
    * The consent page. Optional rules start unticked and, with several records, none is chosen: the
@@ -204,7 +233,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const { name } = pending.prompt;
       const second = name === 'login' ? secondStepOf(req, pending) : undefined;
       if (second) {
-        await showCode(res, pending, second.stepUp);
+        await showCode(res, pending, second);
       } else if (name === 'login') {
         await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
       } else if (name === 'consent' && pending.firstParty) {
@@ -276,7 +305,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       }
       const input = codeForm.safeParse(req.body ?? {});
       if (!input.success) {
-        await showCode(res, pending, second.stepUp, 400, firstMessage(input.error));
+        await showCode(res, pending, second, 400, firstMessage(input.error));
         return;
       }
       await attempt(
@@ -287,7 +316,71 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
           // RFC 8176: a recovery code is a one-time password too; with the password, two factors.
           return pending.finish({ login: { accountId: second.personId, amr: ['pwd', 'otp', 'mfa'], acr: ACR_TWO_STEP } });
         },
-        (status, message) => showCode(res, pending, second.stepUp, status, message),
+        (status, message) => showCode(res, pending, second, status, message),
+      );
+    }, true),
+  );
+
+  /**
+   * A passkey ceremony's options: for the second step of the person at it (their passkeys), else for
+   * signing in with a passkey alone (any discoverable one), bound to this interaction.
+   */
+  router.post(
+    '/interaction/:uid/passkey/options',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const offered = passkeys();
+      if (!offered) {
+        res.status(404).json({ error: 'not_found', error_description: 'Passkeys are not offered here.' });
+        return;
+      }
+      const second = secondStepOf(req, pending);
+      res.set('Cache-Control', 'no-store').json({ publicKey: await offered.options(second ? { personId: second.personId } : { interaction: pending.uid }) });
+    }, true),
+  );
+
+  /**
+   * The passkey's answer: after the password (or for a step-up) it is the second step, `amr` gaining
+   * `hwk` or `swk` and `mfa`; alone it signs the person in, two factors by itself (possession and
+   * the user verification every ceremony requires), so it meets {@link ACR_TWO_STEP}.
+   */
+  router.post(
+    '/interaction/:uid/passkey',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const offered = passkeys();
+      if (!offered) {
+        res.redirect(303, base(pending));
+        return;
+      }
+      const second = secondStepOf(req, pending);
+      const refuse = (status: number, message: string) =>
+        second ? showCode(res, pending, second, status, message) : showSignIn(res, pending, status, '', message);
+      const input = passkeyForm.safeParse(req.body ?? {});
+      if (!input.success) {
+        await refuse(400, firstMessage(input.error));
+        return;
+      }
+      await attempt(
+        res,
+        async () => {
+          if (second) {
+            const { kind } = await offered.verify(input.data.credential, { personId: second.personId });
+            res.clearCookie(PASSWORD_PASSED, passedCookie(req, pending));
+            return pending.finish({ login: { accountId: second.personId, amr: ['pwd', kind, 'mfa'], acr: ACR_TWO_STEP } });
+          }
+          const { personId, kind } = await offered.verify(input.data.credential, { interaction: pending.uid });
+          return pending.finish({ login: { accountId: personId, amr: [kind], acr: ACR_TWO_STEP } });
+        },
+        refuse,
       );
     }, true),
   );

@@ -240,7 +240,7 @@ test('the close pages pass axe-core, fit 390 px, and work with the keyboard', as
   await page.getByRole('heading', { name: 'Your account is closed' }).waitFor();
   problems.push(...(await pageProblems(page, 'closed')));
   await page.goto(`${server.issuer}/account`);
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
 
   expect(problems).toEqual([]);
 });

@@ -68,7 +68,7 @@ test('recovery and verification pages pass axe-core, fit 390 px, and work with t
   // Signed out: Forgot password? from the sign-in page, by keyboard.
   const { page: away } = await chromium.newPerson({ timeoutMs: 30_000 });
   await away.goto(`${server.issuer}/login`);
-  await away.getByRole('button', { name: 'Sign in' }).waitFor();
+  await away.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   expect(await tabTo(away, 'link Forgot password?')).toBe(true);
   await away.keyboard.press('Enter');
   await away.getByLabel('Email').waitFor();
@@ -110,7 +110,7 @@ test('the account page saves a name, refuses a wrong current password and signs 
   await other.goto(`${server.issuer}/login`);
   await other.getByLabel('Email').fill(person.email);
   await other.getByLabel('Password').fill(person.password);
-  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByRole('button', { name: 'Sign in', exact: true }).click();
   await other.getByText(`Hello, ${person.name}`).waitFor();
 
   await page.goto(`${server.issuer}/account`);
@@ -121,7 +121,7 @@ test('the account page saves a name, refuses a wrong current password and signs 
   problems.push(...(await pageProblems(page, 'account')));
 
   // Name, by keyboard: the status line says it is saved, and the home page greets the new name.
-  await page.getByLabel('Name').fill('Kay Renamed');
+  await page.getByLabel('Name', { exact: true }).fill('Kay Renamed');
   expect(await tabTo(page, 'button Save name')).toBe(true);
   await page.keyboard.press('Enter');
   await page.getByRole('status').getByText('Your name is saved.').waitFor();
@@ -141,13 +141,13 @@ test('the account page saves a name, refuses a wrong current password and signs 
   await page.getByRole('status').getByText('That device is signed out.').waitFor();
   expect(await devices.count()).toBe(1);
   await other.goto(`${server.issuer}/account`);
-  await other.getByRole('button', { name: 'Sign in' }).waitFor();
+  await other.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   expect(new URL(other.url()).pathname).not.toBe('/account');
 
   // Sign out everywhere, by keyboard: this device is signed out too.
   await other.getByLabel('Email').fill(person.email);
   await other.getByLabel('Password').fill(person.password);
-  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByRole('button', { name: 'Sign in', exact: true }).click();
   await other.getByRole('heading', { name: 'Your account' }).waitFor();
   await page.reload();
   expect(await devices.count()).toBe(2);
@@ -157,14 +157,14 @@ test('the account page saves a name, refuses a wrong current password and signs 
   problems.push(...(await pageProblems(page, 'signed out')));
   for (const device of [page, other]) {
     await device.goto(`${server.issuer}/account`);
-    await device.getByRole('button', { name: 'Sign in' }).waitFor();
+    await device.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   }
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Your account' }).waitFor();
   await page.getByText('Your email is').waitFor();
-  expect(await page.getByLabel('Name').inputValue()).toBe('Kay Renamed');
+  expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('Kay Renamed');
 
   expect(problems).toEqual([]);
 });
@@ -193,7 +193,7 @@ test('two-step sign-in is set up and used in Chromium with a real authenticator 
   await other.goto(`${server.issuer}/login`);
   await other.getByLabel('Email').fill(person.email);
   await other.getByLabel('Password').fill(person.password);
-  await other.getByRole('button', { name: 'Sign in' }).click();
+  await other.getByRole('button', { name: 'Sign in', exact: true }).click();
   await other.getByRole('heading', { name: 'Two-step sign-in' }).waitFor();
   problems.push(...(await pageProblems(other, 'second step')));
   await typeAndSend(other, '000000' === (await generate({ secret })) ? '111111' : '000000');

@@ -273,3 +273,41 @@ test('closing an account with two-step sign-in on asks for the code too: the pas
   expect(closed.location).toMatch(/\/account\/closed$/);
   expect(await server.db.knex('people').where({ email: person.email }).first()).toBeUndefined();
 });
+
+test('removing the authenticator app takes the password and a current code; with no passkey left two-step sign-in is off and the recovery codes go', async () => {
+  const { person, browser } = await signedUpPerson(server, 'Otis Off');
+  const { secret, codes } = await setUp(browser);
+  const account = await browser.visit('/account');
+  expect(account.html).toContain('>Remove the authenticator app</button>');
+  const page = await browser.visit('/account/two-step/app/remove');
+  expect(page.status).toBe(200);
+
+  const wrongPassword = await browser.submit(page, { password: 'not the password at all', code: await codeAt(secret) }, '/app/remove');
+  expect(wrongPassword.status).toBe(401);
+  expect(alertOf(wrongPassword)).toBe('That is not your password. Nothing was removed.');
+  const wrongCode = await browser.submit(page, { password: person.password, code: '000000' === (await codeAt(secret)) ? '111111' : '000000' }, '/app/remove');
+  expect(wrongCode.status).toBe(401);
+  expect(alertOf(wrongCode)).toContain('That code is not right.');
+  expect(textOf((await browser.visit('/account')).html)).toContain('Two-step sign-in is on');
+
+  const removed = await browser.submit(page, { password: person.password, code: await codeAt(secret, 1) }, '/app/remove');
+  const after = textOf(removed.html);
+  expect(after).toContain('Two-step sign-in is off: you had no passkey or authenticator app left, so your recovery codes are gone too.');
+  expect(after).toContain('Two-step sign-in is off.');
+  expect(removed.html).toContain('>Set up an authenticator app</button>');
+  const { id } = (await server.db.knex('people').where({ email: person.email }).first('id')) as { id: string };
+  const kinds = (
+    await server.db
+      .knex('audit_events')
+      .where({ subject: `person:${id}` })
+      .select('kind')
+  ).map((row: { kind: string }) => row.kind);
+  expect(kinds).toEqual(expect.arrayContaining(['account.authenticator_removed', 'account.two_step_off']));
+
+  // The password alone signs in again, and the old recovery codes are gone with the second step.
+  const signIn = await password(person.email, person.password);
+  expect(isCodePage(signIn.page)).toBe(false);
+  expect(textOf(signIn.page.html)).toContain('Hello, Otis Off');
+  expect(await server.db.knex('recovery_codes').where({ person_id: id })).toHaveLength(0);
+  expect(codes).toHaveLength(10);
+});

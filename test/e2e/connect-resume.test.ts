@@ -133,7 +133,7 @@ async function accessibilityProblems(page: Page, label: string): Promise<string[
 async function signIn(page: Page, who: SignedUp): Promise<void> {
   await page.getByLabel('Email').fill(who.person.email);
   await page.getByLabel('Password').fill(who.person.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 test('Back and reload at every connect step never post again and never contradict; after Allow the page says connected', async () => {

@@ -73,7 +73,7 @@ afterAll(async () => {
 /** From the app's authorization URL: "Create account", the registration form, then the consent page. */
 async function registerFromApp(page: Page, authorization: Authorization, person: Person): Promise<void> {
   await page.goto(authorization.url.toString());
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   await page.getByRole('link', { name: 'Create account' }).click();
   await createAccount(page, person);
   await page.getByRole('button', { name: 'Allow' }).waitFor();
@@ -302,9 +302,9 @@ test('Back and reload at every step land on the step as it is; Back after Allow 
   const authorization = await startAuthorization(app, { scope: SCOPE });
 
   await page.goto(authorization.url.toString());
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   await page.reload();
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   await page.getByRole('link', { name: 'Create account' }).click();
   await page.getByRole('button', { name: 'Create account' }).waitFor();
   await page.reload();

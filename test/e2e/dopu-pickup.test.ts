@@ -83,11 +83,11 @@ test('a clinic drops off 3 resources; a parent picks them up in Chromium into th
   await page.getByRole('button', { name: 'Continue' }).click();
 
   // Not signed in: sign in, and the flow comes back to the package.
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   expect(page.url()).toContain('/interaction/');
   await page.getByLabel('Email').fill(parent.email);
   await page.getByLabel('Password').fill(parent.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByLabel('Answer').waitFor();
   expect(new URL(page.url()).pathname).toBe('/pickup');
   expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Mia’s results from 2 Jan');

@@ -111,11 +111,11 @@ test('every page passes axe-core with no serious or critical violation, and fits
   // Web-based authorization: sign-in (and a refusal), registration, consent with the app's logo and links.
   const authorization = await startAuthorization(clinic, { scope: 'openid profile patient/Observation.cruds offline_access' });
   await page.goto(authorization.url.toString());
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   await check(page, 'sign-in');
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill('not the password');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('alert').waitFor();
   await check(page, 'sign-in refused');
   await page.getByRole('link', { name: 'Create account' }).click();

@@ -108,7 +108,7 @@ test('a parent validates a connect request in Chromium for their child; the app 
   // Sign in (the flow resumes after).
   await page.getByLabel('Email').fill(parent.person.email);
   await page.getByLabel('Password').fill(parent.person.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   // The clinic's secret question.
   const question = await page.getByRole('main').textContent();
   expect(question).toContain('Riverside Clinic');

@@ -117,7 +117,7 @@ async function signIn(page: Page, person: { email: string; password: string }): 
   await page.goto(`${server.issuer}/login`);
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByText('Hello,').first().waitFor();
 }
 

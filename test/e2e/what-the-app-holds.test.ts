@@ -235,7 +235,7 @@ test('4b: a real double click on Allow in Chromium never gives a 5xx nor a secon
   await page.goto(authorization.url.toString());
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('button', { name: 'Allow' }).dblclick();
   await page.waitForLoadState();
   await new Promise((resolve) => setTimeout(resolve, 500));
