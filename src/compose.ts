@@ -63,7 +63,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     audit,
     appNames,
     grants: oidcStorage,
-    isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
+    accessOf: (personId, recordId) => records.accessOf(personId, recordId),
     appRules: (clientId) => oidcStorage.appRules(clientId),
   });
   // An erased record's apps lose their grants and tokens in the same transaction.

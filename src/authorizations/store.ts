@@ -102,12 +102,29 @@ export function createAuthorizationStore(db: Database) {
       return row as AuthorizationRow | undefined;
     },
 
-    /** Live authorizations of the given records, newest first. */
     /** The live authorizations a person made, for any record. */
     async liveByPerson(personId: string): Promise<AuthorizationRow[]> {
       return live().where({ person_id: personId });
     },
 
+    /** The live authorizations a person made for one record. */
+    async liveByPersonForRecord(personId: string, recordId: string): Promise<AuthorizationRow[]> {
+      return live().where({ person_id: personId, record_id: recordId }).orderBy('id');
+    },
+
+    /** Live authorizations of the given records with the name of the person who made each, newest first. */
+    async liveForRecordsWithPeople(recordIds: readonly string[]): Promise<(AuthorizationRow & { person_name: string | null })[]> {
+      if (recordIds.length === 0) return [];
+      return db
+        .table('authorizations as a')
+        .leftJoin('people as p', 'p.id', 'a.person_id')
+        .whereNull('a.revoked_at')
+        .whereIn('a.record_id', recordIds)
+        .orderBy('a.created_at', 'desc')
+        .select('a.*', 'p.name as person_name');
+    },
+
+    /** Live authorizations of the given records, newest first. */
     async liveForRecords(recordIds: readonly string[]): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
       return live().whereIn('record_id', recordIds).orderBy('created_at', 'desc');
