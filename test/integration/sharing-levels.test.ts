@@ -78,7 +78,9 @@ function invitationLink(email: string): string {
 async function invite(from: SignedUp, recordId: string, email: string, access: 'view' | 'change' | 'full', expires = ''): Promise<string> {
   const page = await from.browser.visit(`/records/${recordId}/sharing`);
   expect(page.status).toBe(200);
-  const sent = await from.browser.submit(page, { email, access, expires }, `/records/${recordId}/sharing`);
+  const posted = await from.browser.request(`/records/${recordId}/sharing`, { form: { _csrf: csrfOf(page), email, access, expires } });
+  expect(posted.status).toBe(303);
+  const sent = await from.browser.visit(posted.location ?? '');
   expect(textOf(sent.html)).toContain(`Invitation sent to ${email}`);
   return invitationLink(email);
 }
@@ -152,9 +154,9 @@ test('an invitation by mail, accepted once: View only reads the record and its i
   const sharing = await viewer.browser.visit(`/records/${owner.record}/sharing`);
   expect(sharing.status).toBe(403);
   expect(textOf(sharing.html)).toContain('Only the record’s owner or someone with Full access can share this record');
-  const sent = await viewer.browser.request(`/inbox/${owner.record}/send`, { form: { _csrf: csrfOf(inbox), to: 'someone@example.org', subject: 'x', message: 'y' } });
-  expect(sent.status).toBe(403);
-  expect(textOf(sent.html)).toContain('You have View only access to this record, so you can read it but not change it');
+  const deleting = await viewer.browser.visit(`/inbox/${owner.record}/messages/00000000-0000-4000-8000-000000000000/delete`);
+  expect(deleting.status).toBe(403);
+  expect(textOf(deleting.html)).toContain('You have View only access to this record, so you can read it but not change it');
 
   // The owner sees who has access, and the history says each step.
   const list = textOf((await owner.browser.visit(`/records/${owner.record}/sharing`)).html);
@@ -335,11 +337,19 @@ test('racing accepts of one link give one sharer; accept racing withdraw gives o
     }
   }
 
+  // Withdraw: the invitation leaves the page and its link stops working.
+  const withdrawnLink = await invite(owner, owner.record, 'withdraw@example.org', 'view');
+  const listed = await owner.browser.visit(`/records/${owner.record}/sharing`);
+  expect(textOf(listed.html)).toContain('withdraw@example.org');
+  const after = await owner.browser.submit(listed, {}, '/withdraw');
+  expect(textOf(after.html)).not.toContain('withdraw@example.org');
+  expect((await first.browser.visit(withdrawnLink)).status).toBe(404);
+
   const declined = await invite(owner, owner.record, 'decline@example.org', 'change');
   const third = await signedUpPerson(server, 'Pat Decline');
   const done = await answer(third, declined, 'decline');
   expect(textOf(done.html)).toContain('You declined the invitation');
   const history = await historyOf(owner, owner.record);
   expect(history).toContain('Pat Decline declined the invitation to share this record');
-  expect(history).toContain('Sam Race withdrew the invitation for');
+  expect(history).toContain('Sam Race withdrew the invitation for withdraw@example.org');
 }, 90_000);
