@@ -291,7 +291,10 @@ test('an expired share is gone at once; the sweep ends the sharer’s app tokens
   expect(await fhirStatus(tokens?.access_token ?? '')).toBe(200);
 
   // The expiry passes: the pages refuse at once, before any sweep.
-  await server.db.knex('custodianships').where({ record_id: owner.record, person_id: await personIdOf(visitor) }).update({ expires_at: new Date(Date.now() - 1000) });
+  await server.db
+    .knex('custodianships')
+    .where({ record_id: owner.record, person_id: await personIdOf(visitor) })
+    .update({ expires_at: new Date(Date.now() - 1000) });
   expect((await visitor.browser.visit(`/records/${owner.record}`)).status).toBe(404);
   await server.sweepOnce();
   expect(await fhirStatus(tokens?.access_token ?? '')).toBe(401);
@@ -317,7 +320,10 @@ test('racing accepts of one link give one sharer; accept racing withdraw gives o
     const racing = await invite(owner, owner.record, `race${round}@example.org`, 'view');
     const [invitation] = await server.db.knex('share_invitations').where({ record_id: owner.record, email: `race${round}@example.org` });
     const who = round % 2 === 0 ? first : second;
-    await server.db.knex('custodianships').where({ record_id: owner.record, person_id: await personIdOf(who) }).delete();
+    await server.db
+      .knex('custodianships')
+      .where({ record_id: owner.record, person_id: await personIdOf(who) })
+      .delete();
     const acceptPage = await who.browser.visit(racing);
     const sharingPage = await owner.browser.visit(`/records/${owner.record}/sharing`);
     const [accepted, withdrawn] = await Promise.all([
