@@ -45,7 +45,7 @@ export const REFUSED_WORDS: Readonly<Record<Exclude<RecordAction, 'read'>, strin
 };
 
 /** Whether a rule lets an app write (SMART v2 `c`, `u` or `d`). */
-export function ruleWrites(scope: string): boolean {
+function ruleWrites(scope: string): boolean {
   const parsed = parseRecordScope(scope);
   return parsed !== undefined && ['c', 'u', 'd'].some((letter) => parsed.permissions.has(letter as 'c' | 'u' | 'd'));
 }

@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../db';
 import type { AccessLevel, SharedLevel } from '../records/access';
 
-export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'withdrawn';
+type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'withdrawn';
 
 export type InvitationRow = {
   id: string;
@@ -186,5 +186,3 @@ export function createSharingStore(db: Database) {
     },
   };
 }
-
-export type SharingStore = ReturnType<typeof createSharingStore>;

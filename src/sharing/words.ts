@@ -17,13 +17,13 @@ export function dayText(when: Date | string): string {
 }
 
 /** A level in the running text of a sentence ("view only"). */
-export function levelText(level: string): string {
+function levelText(level: string): string {
   const words = (LEVEL_WORDS as Readonly<Record<string, string>>)[level];
   return words ? words.toLowerCase() : 'some access';
 }
 
 /** "view only, until 1 March 2027", or "view only" without an expiry. */
-export function accessText(level: string, until: unknown): string {
+function accessText(level: string, until: unknown): string {
   return typeof until === 'string' && until ? `${levelText(level)}, until ${dayText(until)}` : levelText(level);
 }
 
