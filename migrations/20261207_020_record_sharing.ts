@@ -4,7 +4,9 @@
  * it and until when (`expires_at`: the link stops counting the moment it passes, before any sweep
  * removes it). `share_invitations` are the invitations mailed to an email address: the token kept
  * only as its SHA-256, the level and expiry offered, the link's own 7-day life, and what became of
- * it (pending, accepted, declined, withdrawn), changed once by a conditional update.
+ * it (pending, accepted, declined, withdrawn), changed once by a conditional update. Each person
+ * who holds a record authorizes apps on their own: one live authorization per app, record and
+ * person (the owner's and a sharer's of the same app are two, and end apart).
  */
 import type { Knex } from 'knex';
 
@@ -33,9 +35,13 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.raw(`alter table share_invitations add constraint share_invitations_access check (access in ('full', 'change', 'view'))`);
   await knex.raw(`alter table share_invitations add constraint share_invitations_status check (status in ('pending', 'accepted', 'declined', 'withdrawn'))`);
+  await knex.raw('drop index authorizations_live');
+  await knex.raw('create unique index authorizations_live on authorizations (client_id, record_id, person_id) where revoked_at is null');
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await knex.raw('drop index authorizations_live');
+  await knex.raw('create unique index authorizations_live on authorizations (client_id, record_id) where revoked_at is null');
   await knex.schema.dropTable('share_invitations');
   await knex.raw('alter table custodianships drop constraint custodianships_access');
   await knex.schema.alterTable('custodianships', (t) => {

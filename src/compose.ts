@@ -76,7 +76,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
   /** What the OpenID core needs to bind grants to records and name people (oidc/grants.ts). */
   const authorizationHooks: AuthorizationHooks = {
     recordIdsOf: (personId) => records.recordIdsOf(personId),
-    find: (clientId, recordId) => authorizations.find(clientId, recordId),
+    find: (clientId, recordId, personId) => authorizations.find(clientId, recordId, personId),
     setGrant: (id, grantId) => authorizations.setGrant(id, grantId),
     findByGrant: (grantId) => authorizations.findByGrant(grantId),
     grantEnded: (grantId, how) => authorizations.grantEnded(grantId, how),

@@ -131,14 +131,14 @@ export function createAuthorizationService(deps: {
     });
 
   return {
-    /** The live authorization of an app for a record. */
-    find(clientId: string, recordId: string) {
-      return store.findLive(clientId, recordId);
+    /** The live authorization a person made for an app and a record. */
+    find(clientId: string, recordId: string, personId: string) {
+      return store.findLive(clientId, recordId, personId);
     },
 
-    /** The live authorizations of an app for any of these records, most recently changed first. */
-    findForRecords(clientId: string, recordIds: readonly string[]) {
-      return store.findLiveForRecords(clientId, recordIds);
+    /** The live authorizations a person made for an app, for any of these records, most recently changed first. */
+    findForRecords(clientId: string, recordIds: readonly string[], personId: string) {
+      return store.findLiveForRecords(clientId, recordIds, personId);
     },
 
     /** The live authorization a grant carries. */
@@ -175,7 +175,7 @@ export function createAuthorizationService(deps: {
         const beyond = decision.granted.filter((scope) => !levelGrants(level, scope));
         if (beyond.length) throw new NotAllowed(`You have View only access to this record, so you cannot allow an app to change it (${beyond.join(', ')}).`);
         await store.lockAppAndRecord(clientId, recordId);
-        const existing = await store.findLive(clientId, recordId);
+        const existing = await store.findLive(clientId, recordId, person.id);
         const grantId = await pending.saveGrant({ existingGrantId: existing?.grant_id, granted: decision.granted, declined: decision.declined });
         const scope = [...new Set([...pending.identityScopes, ...decision.granted])];
         const fields = {
@@ -217,7 +217,7 @@ export function createAuthorizationService(deps: {
      */
     async deny(pending: PendingInteraction, person: Person, recordIds: readonly string[]): Promise<string> {
       return db.transaction(async () => {
-        const earlier = new Set((await store.findLiveForRecords(pending.clientId, recordIds)).map((row) => row.record_id));
+        const earlier = new Set((await store.findLiveForRecords(pending.clientId, recordIds, person.id)).map((row) => row.record_id));
         const audited = recordIds.length === 1 ? recordIds : recordIds.filter((id) => earlier.has(id));
         for (const recordId of audited) {
           await audit.append({
@@ -247,7 +247,7 @@ export function createAuthorizationService(deps: {
         rules: recordRules(row.scope),
         access: row.access,
         live: row.revoked_at === null,
-        reachesRecord: row.revoked_at === null || (await store.findLive(row.client_id, row.record_id)) !== undefined,
+        reachesRecord: row.revoked_at === null || (await store.findLive(row.client_id, row.record_id, row.person_id)) !== undefined,
       };
     },
 

@@ -41,13 +41,14 @@ export function createAuthorizationStore(db: Database) {
       return db.lock(`authorization:${clientId}:${recordId}`);
     },
 
-    async findLive(clientId: string, recordId: string): Promise<AuthorizationRow | undefined> {
-      return live().where({ client_id: clientId, record_id: recordId }).first();
+    /** The live authorization a person made for an app and a record (each person who holds a record authorizes apps on their own). */
+    async findLive(clientId: string, recordId: string, personId: string): Promise<AuthorizationRow | undefined> {
+      return live().where({ client_id: clientId, record_id: recordId, person_id: personId }).first();
     },
 
-    async findLiveForRecords(clientId: string, recordIds: readonly string[]): Promise<AuthorizationRow[]> {
+    async findLiveForRecords(clientId: string, recordIds: readonly string[], personId: string): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
-      return live().where({ client_id: clientId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
+      return live().where({ client_id: clientId, person_id: personId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
     },
 
     async findById(id: string): Promise<AuthorizationRow | undefined> {

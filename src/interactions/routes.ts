@@ -154,6 +154,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const earlier = await authorizations.findForRecords(
       pending.clientId,
       held.map((record) => record.id),
+      pending.accountId ?? '',
     );
     const optional = pending.rules.filter((rule) => !rule.required);
     const lastTime = earlier

@@ -20,7 +20,8 @@ export type BoundAuthorization = { id: string; record_id: string; client_id: str
 export type AuthorizationHooks = {
   /** Records a person holds (custodian of). */
   recordIdsOf(personId: string): Promise<string[]>;
-  find(clientId: string, recordId: string): Promise<{ id: string; grant_id: string | null; scope: string; declined: string } | undefined>;
+  /** The live authorization the person made for the app and the record. */
+  find(clientId: string, recordId: string, personId: string): Promise<{ id: string; grant_id: string | null; scope: string; declined: string } | undefined>;
   setGrant(authorizationId: string, grantId: string): Promise<void>;
   /** The live authorization a grant carries. */
   findByGrant(grantId: string): Promise<BoundAuthorization | undefined>;
@@ -56,7 +57,7 @@ export function loadExistingGrant(hooks: AuthorizationHooks) {
     const records = await hooks.recordIdsOf(session.accountId);
     const [only] = records;
     if (records.length !== 1 || !only) return undefined;
-    const authorization = await hooks.find(client.clientId, only);
+    const authorization = await hooks.find(client.clientId, only, session.accountId);
     if (!authorization) return undefined;
     if (authorization.grant_id) {
       const grant = await provider.Grant.find(authorization.grant_id);

@@ -205,10 +205,13 @@ test('Stop sharing ends the sharer’s app tokens at once while the owner’s ap
   const changer = await signedUpPerson(server, 'Alex Changer');
   await answer(changer, await invite(owner, owner.record, changer.person.email, 'change'));
 
-  const ownerApp = await registerTestApp(server, tracker('Owner Tracker'));
-  const ownerTokens = (await allowFor(owner, ownerApp, owner.record)).tokens;
+  // The owner and the sharer allow the same app for the same record: two authorizations, ending apart.
   const app = await registerTestApp(server, tracker('Changer Tracker'));
+  const ownerApp = app;
+  const ownerTokens = (await allowFor(owner, ownerApp, owner.record)).tokens;
   const tokens = (await allowFor(changer, app, owner.record)).tokens;
+  expect(await server.db.knex('authorizations').where({ client_id: app.clientId }).whereNull('revoked_at')).toHaveLength(2);
+  expect(await fhirStatus(ownerTokens?.access_token ?? '')).toBe(200);
   expect(scopesOf(tokens ?? {})).toContain(MEDICINES);
   expect(await fhirStatus(tokens?.access_token ?? '')).toBe(200);
 
