@@ -2,9 +2,10 @@
  * Access to a record: the level a person holds on it and what each level allows. A record's
  * custodians (who opened it, or look after it) hold every right; people it was shared with hold
  * **Full** (also shares, removes others' access and apps, counts as a custodian), **View and
- * change** (also writes) or **View only** (reads). Only a custodian erases a record. The rules an
- * app may be granted follow the level of the person who authorizes it: a View only person grants
- * read rules only.
+ * change** (also writes) or **View only** (reads). A record is erased only when the last person
+ * looking after it (custodian or Full) closes their account; below Full, leaving never erases.
+ * The rules an app may be granted follow the level of the person who authorizes it: a View only
+ * person grants read rules only.
  */
 import { parseRecordScope } from '../rules/scopes';
 
@@ -15,14 +16,13 @@ export type SharedLevel = Exclude<AccessLevel, 'custodian'>;
 
 export const SHARED_LEVELS: readonly SharedLevel[] = ['view', 'change', 'full'];
 
-/** What a person does to a record: read it, write it, share it (and end others' access), erase it. */
-export type RecordAction = 'read' | 'change' | 'share' | 'erase';
+/** What a person does to a record: read it, write it, share it (and end others' access and apps). */
+export type RecordAction = 'read' | 'change' | 'share';
 
 const ALLOWED: Readonly<Record<RecordAction, readonly AccessLevel[]>> = {
   read: ['custodian', 'full', 'change', 'view'],
   change: ['custodian', 'full', 'change'],
   share: ['custodian', 'full'],
-  erase: ['custodian'],
 };
 
 export function allows(level: AccessLevel | undefined, action: RecordAction): boolean {
@@ -41,7 +41,6 @@ export const LEVEL_WORDS: Readonly<Record<AccessLevel, string>> = {
 export const REFUSED_WORDS: Readonly<Record<Exclude<RecordAction, 'read'>, string>> = {
   change: 'You have View only access to this record, so you can read it but not change it. Ask its owner for View and change access.',
   share: 'Only the record’s owner or someone with Full access can share this record or end other people’s access.',
-  erase: 'Only the record’s owner can erase this record.',
 };
 
 /** Whether a rule lets an app write (SMART v2 `c`, `u` or `d`). */

@@ -51,9 +51,9 @@ export function createRecordService(db: Database, repositories: RecordRepositori
     },
 
     /**
-     * A person stops looking after every record they hold (their account closes), in one
-     * transaction (the caller's): a record someone else also looks after stays with them, the
-     * person only removed as a custodian; every other record is erased — what features keep for it
+     * A person stops holding every record they hold (their account closes), in one transaction
+     * (the caller's): a record someone else also looks after stays with them, and one shared with
+     * the person below Full stays with its owner, the person only removed; every other record is erased — what features keep for it
      * (their hooks), its resources with every version, its audit events, the record itself.
      * Returns how many records were erased and how many kept.
      */
@@ -64,8 +64,9 @@ export function createRecordService(db: Database, repositories: RecordRepositori
         // In one order, so two people leaving records they share lock them without a deadlock.
         for (const recordId of (await store.recordIdsOf(personId)).sort()) {
           await db.lock(`record:${recordId}`);
-          // A record shared with them, or one someone else also looks after, stays.
-          if (!allows(await store.accessOf(personId, recordId), 'erase') || (await store.otherCustodians(recordId, personId)) > 0) {
+          // A record shared with them below Full, or one someone else also looks after (a custodian,
+          // or someone with Full access, who counts as one), stays.
+          if (!allows(await store.accessOf(personId, recordId), 'share') || (await store.otherCustodians(recordId, personId)) > 0) {
             await store.removeCustodian(personId, recordId);
             kept.push(recordId);
             continue;
