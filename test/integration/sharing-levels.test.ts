@@ -362,3 +362,27 @@ test('racing accepts of one link give one sharer; accept racing withdraw gives o
   expect(history).toContain('Pat Decline declined the invitation to share this record');
   expect(history).toContain('Sam Race withdrew the invitation for withdraw@example.org');
 }, 90_000);
+
+test('closing an account: a View only sharer only leaves the record; the owner leaves it with someone who has Full access', async () => {
+  const owner = await signedUpPerson(server, 'Sam Closing');
+  const viewer = await signedUpPerson(server, 'Alex Closing');
+  const full = await signedUpPerson(server, 'Kim Closing');
+  await answer(viewer, await invite(owner, owner.record, viewer.person.email, 'view'));
+  await answer(full, await invite(owner, owner.record, full.person.email, 'full'));
+
+  const close = async (who: SignedUp) => {
+    const page = await who.browser.visit('/account/close');
+    expect(textOf(page.html)).toContain('Sam Closing');
+    const closed = await who.browser.request('/account/close', { form: { _csrf: csrfOf(page), password: who.person.password } });
+    expect(closed.location).toBe(`${server.issuer}/account/closed`);
+  };
+
+  await close(viewer);
+  expect((await owner.browser.visit(`/records/${owner.record}`)).status).toBe(200);
+  expect(textOf((await owner.browser.visit(`/records/${owner.record}/sharing`)).html)).not.toContain('Alex Closing');
+
+  await close(owner);
+  const kept = await full.browser.visit(`/records/${owner.record}`);
+  expect(kept.status).toBe(200);
+  expect(textOf(kept.html)).toContain('Shared with you: Full');
+}, 60_000);
