@@ -1,6 +1,7 @@
 /**
  * Sharing a record with people, driven over HTTP with real apps (openid-client): an invitation by
- * mail works once; each level's pages (View only reads, View and change writes, Full shares onward);
+ * mail works once; each level's pages (View only reads, View and change writes and picks packages
+ * up into the record, Full shares onward); closing an account leaves shared records with their owner;
  * apps a sharer authorizes stay within the level (a View only person's app gets read rules only,
  * a required write rule makes Allow impossible, also when the form is forged); Stop sharing, Leave,
  * a lowered level and the expiry end or trim that person's app tokens at once (FHIR 401, refresh
@@ -10,6 +11,7 @@
 import * as oidc from 'openid-client';
 import { CALLBACK, exchangeCode, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { Browser, textOf, type PageResponse } from '../support/browser';
+import { ANSWER, answer as answerQuestion, clinicApp, enterCode } from '../support/dopu';
 import { mailsIn } from '../support/mail';
 import { signedUpPerson, type SignedUp } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
@@ -385,4 +387,27 @@ test('closing an account: a View only sharer only leaves the record; the owner l
   const kept = await full.browser.visit(`/records/${owner.record}`);
   expect(kept.status).toBe(200);
   expect(textOf(kept.html)).toContain('Shared with you: Full');
+}, 60_000);
+
+test('a package is picked up only into a record the person may change: View only is not offered, View and change is', async () => {
+  const owner = await signedUpPerson(server, 'Sam Pickup');
+  const viewer = await signedUpPerson(server, 'Alex Pickup');
+  const changer = await signedUpPerson(server, 'Kim Pickup');
+  await answer(viewer, await invite(owner, owner.record, viewer.person.email, 'view'));
+  await answer(changer, await invite(owner, owner.record, changer.person.email, 'change'));
+  const clinic = await clinicApp(server, 'Sharing Clinic');
+
+  // View only: their own record is the only one a package may go into, so no choice is asked.
+  const forViewer = await clinic.dropOff();
+  const reviewed = await answerQuestion(viewer.browser, await enterCode(viewer.browser, forViewer.pickup_code), ANSWER);
+  expect(reviewed.url).toBe(`${server.issuer}/pickup/review`);
+  expect(textOf(reviewed.html)).toContain('Alex Pickup');
+  expect(textOf(reviewed.html)).not.toContain('Sam Pickup');
+
+  // View and change: both records are offered.
+  const forChanger = await clinic.dropOff();
+  const choice = await answerQuestion(changer.browser, await enterCode(changer.browser, forChanger.pickup_code), ANSWER);
+  expect(choice.url).toBe(`${server.issuer}/pickup/record`);
+  expect(choice.html).toContain(`value="${owner.record}"`);
+  expect(choice.html).toContain(`value="${changer.record}"`);
 }, 60_000);
