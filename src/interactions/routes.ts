@@ -182,6 +182,8 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         checked: (rule.required || ticked.has(rule.scope)) && (!chosenLevel || levelGrants(chosenLevel, rule.scope)),
         // Beyond the person's level on the chosen record (View only): shown, never offered.
         notPossible: chosenLevel !== undefined && !levelGrants(chosenLevel, rule.scope),
+        // For each record, whether the person's level there keeps this rule out (said when that record is chosen).
+        limitedFor: held.map((record) => !levelGrants(record.access, rule.scope)),
         // The rule in words for each record it could reach, and before a record is chosen.
         unchosen: describeScopeFor(rule.scope, 'the chosen record'),
         perRecord: held.map((record) => describeScopeFor(rule.scope, record.name)),

@@ -88,7 +88,12 @@ test('an invitation by mail, accepted by a new account; View only reads; Leave a
   });
   const authorization = await startAuthorization(app, { scope: 'openid patient/Observation.rs patient/MedicationStatement.cruds' });
   await page.goto(authorization.url.toString());
-  await page.getByRole('radio', { name: /Sam Sharer \(shared with you: View only\)/ }).waitFor();
+  const sharedRadio = page.getByRole('radio', { name: /Sam Sharer \(shared with you: View only\)/ });
+  await sharedRadio.waitFor();
+  const note = page.getByText("Not possible for Sam Sharer's record: you have View only access to it");
+  expect(await note.isVisible()).toBe(false);
+  await sharedRadio.check();
+  await note.waitFor({ state: 'visible' });
   await page.goto(`${page.url().split('?')[0] ?? ''}?record=${new URL(ownerPage.url()).pathname.split('/')[2] ?? ''}`);
   await page.getByText('Not possible: you have View only access to this record').waitFor();
   expect(await page.getByRole('checkbox', { name: /medicines list/ }).isDisabled()).toBe(true);
