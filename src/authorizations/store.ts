@@ -26,10 +26,20 @@ export type NewAuthorization = Pick<
   'id' | 'grant_id' | 'client_id' | 'person_id' | 'record_id' | 'scope' | 'declined' | 'access' | 'session_uid'
 >;
 
-/** Every token request reads the authorization its grant carries (the record it reaches). */
+/** An authorization as a token request reads it: with whether its person still holds the record now. */
+export type GrantAuthorization = AuthorizationRow & { holds: boolean };
+
+/**
+ * Every token request reads the authorization its grant carries (the record it reaches), and in the
+ * same statement whether the person who made it still holds that record (a share past its expiry
+ * no longer counts, before the sweep ends the authorization).
+ */
 const FIND_BY_GRANT = statement(
-  `select id, grant_id, client_id, person_id, record_id, scope, declined, access, session_uid, created_at, updated_at, revoked_at, revoked_by
-   from authorizations where grant_id = $1 and revoked_at is null limit 1`,
+  `select a.id, a.grant_id, a.client_id, a.person_id, a.record_id, a.scope, a.declined, a.access, a.session_uid, a.created_at, a.updated_at,
+     a.revoked_at, a.revoked_by,
+     exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+       and (c.expires_at is null or c.expires_at > now())) as holds
+   from authorizations a where a.grant_id = $1 and a.revoked_at is null limit 1`,
 );
 
 export function createAuthorizationStore(db: Database) {
@@ -60,8 +70,8 @@ export function createAuthorizationStore(db: Database) {
       return db.table('authorizations').where({ id }).first();
     },
 
-    async findByGrant(grantId: string): Promise<AuthorizationRow | undefined> {
-      const [authorization] = await db.query<AuthorizationRow>(FIND_BY_GRANT, [grantId]);
+    async findByGrant(grantId: string): Promise<GrantAuthorization | undefined> {
+      const [authorization] = await db.query<GrantAuthorization>(FIND_BY_GRANT, [grantId]);
       return authorization;
     },
 

@@ -285,7 +285,7 @@ test('Full shares onward and removes others; View and change writes; Leave ends 
   expect((await full.browser.visit(`/records/${owner.record}/sharing/people/${ownerId}/stop`)).status).toBe(403);
 }, 60_000);
 
-test('an expired share is gone at once; the sweep ends the sharer’s app tokens while the owner’s app keeps working', async () => {
+test('an expired share is gone at once (pages, refresh); the sweep ends the sharer’s app tokens while the owner’s app keeps working', async () => {
   const owner = await signedUpPerson(server, 'Sam Expiry');
   const visitor = await signedUpPerson(server, 'Alex Expiry');
   await answer(visitor, await invite(owner, owner.record, visitor.person.email, 'view', '2099-01-01'));
@@ -301,6 +301,8 @@ test('an expired share is gone at once; the sweep ends the sharer’s app tokens
     .where({ record_id: owner.record, person_id: await personIdOf(visitor) })
     .update({ expires_at: new Date(Date.now() - 1000) });
   expect((await visitor.browser.visit(`/records/${owner.record}`)).status).toBe(404);
+  // No new token reaches the record either, before the sweep.
+  await refusedRefresh(app, tokens?.refresh_token);
   await server.sweepOnce();
   expect(await fhirStatus(tokens?.access_token ?? '')).toBe(401);
   await refusedRefresh(app, tokens?.refresh_token);
