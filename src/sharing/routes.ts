@@ -30,7 +30,9 @@ export function sharingRoutes({ sharing, csrf }: Deps): express.Router {
   const showSharing = async (req: Request, res: Response, status = 200, values: Record<string, string> = {}, error?: string) => {
     const person = signedInPerson(res);
     const page = await sharing.page(person, param(req, 'id'));
-    const notice = typeof req.query.sent === 'string' ? `Invitation sent to ${req.query.sent}.` : undefined;
+    // Said only of an invitation the page lists, so an address cannot put other words here.
+    const sent = typeof req.query.sent === 'string' ? page.pending.find((invitation) => invitation.email === req.query.sent) : undefined;
+    const notice = sent ? `Invitation sent to ${sent.email}.` : undefined;
     await sendPage(res, status, 'sharing/sharing', {
       title: `Share ${page.record.name}'s record`,
       record: page.record,

@@ -56,6 +56,13 @@ export function createSharingService({ db, audit, records, findPerson, authoriza
     return holder;
   };
 
+  /** The record shared with the person (not one they look after). */
+  const shared = async (person: Person, recordId: string): Promise<RecordSummary> => {
+    const record = await records.recordFor(person.id, recordId);
+    if (record.access === 'custodian') throw new NotAllowed('You look after this record, so there is nothing to leave.');
+    return record;
+  };
+
   return {
     /** The sharing page of a record the person may share (owner, custodian, Full). */
     async page(person: Person, recordId: string): Promise<SharingPage> {
@@ -221,15 +228,11 @@ export function createSharingService({ db, audit, records, findPerson, authoriza
     },
 
     /** The record shared with the person, for the confirmation page of Leave. */
-    async shared(person: Person, recordId: string): Promise<RecordSummary> {
-      const record = await records.recordFor(person.id, recordId);
-      if (record.access === 'custodian') throw new NotAllowed('You look after this record, so there is nothing to leave.');
-      return record;
-    },
+    shared,
 
     /** **Leave**: the invitee ends their own access, with their app authorizations for this record. */
     async leave(person: Person, recordId: string): Promise<void> {
-      const record = await this.shared(person, recordId);
+      const record = await shared(person, recordId);
       await db.transaction(async () => {
         await db.lock(`record:${record.id}`);
         if (!(await store.removeShare(record.id, person.id))) return;
