@@ -13,7 +13,8 @@ const expiryDay = z
   .transform((value, context) => {
     if (!value) return null;
     const day = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T23:59:59.999Z`) : undefined;
-    if (!day || Number.isNaN(day.getTime())) {
+    // A day that does not exist (31 February) is refused, not moved on to the next month.
+    if (!day || Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== value) {
       context.addIssue({ code: 'custom', message: 'Enter the expiry as a date, or leave it empty.' });
       return z.NEVER;
     }
