@@ -25,6 +25,7 @@ import * as twoStep from './20261206_090_two_step';
 import * as auditErasure from './20261206_095_audit_erasure';
 import * as messageMail from './20261206_100_message_mail';
 import * as passkeys from './20261207_010_passkeys';
+import * as recordSharing from './20261207_020_record_sharing';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -51,6 +52,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_095_audit_erasure', auditErasure],
   ['20261206_100_message_mail', messageMail],
   ['20261207_010_passkeys', passkeys],
+  ['20261207_020_record_sharing', recordSharing],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

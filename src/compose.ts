@@ -63,7 +63,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     audit,
     appNames,
     grants: oidcStorage,
-    isCustodian: (personId, recordId) => records.isCustodian(personId, recordId),
+    accessOf: (personId, recordId) => records.accessOf(personId, recordId),
     appRules: (clientId) => oidcStorage.appRules(clientId),
   });
   // An erased record's apps lose their grants and tokens in the same transaction.
@@ -76,7 +76,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
   /** What the OpenID core needs to bind grants to records and name people (oidc/grants.ts). */
   const authorizationHooks: AuthorizationHooks = {
     recordIdsOf: (personId) => records.recordIdsOf(personId),
-    find: (clientId, recordId) => authorizations.find(clientId, recordId),
+    find: (clientId, recordId, personId) => authorizations.find(clientId, recordId, personId),
     setGrant: (id, grantId) => authorizations.setGrant(id, grantId),
     findByGrant: (grantId) => authorizations.findByGrant(grantId),
     grantEnded: (grantId, how) => authorizations.grantEnded(grantId, how),

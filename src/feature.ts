@@ -109,7 +109,7 @@ export type Core = {
     | 'changeEmail'
     | 'remove'
   >;
-  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed'>;
+  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed' | 'accessEnded' | 'accessLowered'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf' | 'endEverythingOf'>;
   gate: BearerGate;
   appNames: AppNames;

@@ -7,5 +7,6 @@ import { connectFeature } from './connect/feature';
 import { directFeature } from './direct/feature';
 import { dopuFeature } from './dopu/feature';
 import type { FeatureDefinition } from './feature';
+import { sharingFeature } from './sharing/feature';
 
-export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature];
+export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature, sharingFeature];

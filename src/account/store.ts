@@ -119,7 +119,10 @@ export function createMessageMailStore(db: Database) {
       return added.length > 0;
     },
 
-    /** The custodians of these records who turned it on and whose email is confirmed, one row per person and record. */
+    /**
+     * The people holding these records now (custodians and those a record is shared with, until
+     * their share expires) who turned it on and whose email is confirmed, one row per person and record.
+     */
     async recipients(recordIds: readonly string[]): Promise<MessageMailRow[]> {
       if (recordIds.length === 0) return [];
       return (await db
@@ -127,6 +130,7 @@ export function createMessageMailStore(db: Database) {
         .join('message_mail as m', 'm.person_id', 'c.person_id')
         .join('people as p', 'p.id', 'c.person_id')
         .whereIn('c.record_id', [...recordIds])
+        .whereRaw('(c.expires_at is null or c.expires_at > now())')
         .whereNotNull('p.email_verified_at')
         .orderBy(['c.person_id', 'c.record_id'])
         .select({ person_id: 'c.person_id', email: 'p.email', record_id: 'c.record_id' })) as MessageMailRow[];

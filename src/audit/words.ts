@@ -30,6 +30,7 @@ const ENDED_WORDS: Readonly<Record<string, string>> = {
   app: 'ended its own access',
   security: 'lost its access because an old code or token was used again',
   'account-closed': 'lost its access because the person who allowed it closed their account',
+  'access-ended': 'lost its access because the person who allowed it no longer has access to this record',
 };
 
 export type HistoryLine = { when: Date; summary: string; details: string[] };
@@ -124,7 +125,11 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
     case 'authorization.trimmed': {
       const rule = detailText(d.rule, '');
       const what = rule === 'offline_access' ? 'offline access' : rule ? `“${describeScope(rule)}”` : 'a permission';
-      return { when: event.occurred_at, summary: `${person} turned off ${what} for ${app}`, details: [] };
+      const summary =
+        d.by === 'access-lowered'
+          ? `${app} can no longer ${what === 'a permission' ? 'use a permission' : `use ${what}`}: the access of the person who allowed it was lowered`
+          : `${person} turned off ${what} for ${app}`;
+      return { when: event.occurred_at, summary, details: [] };
     }
     case 'token.issued':
     case 'token.refreshed': {

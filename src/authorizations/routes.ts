@@ -8,6 +8,7 @@
 import express, { type Request } from 'express';
 import { z } from 'zod';
 import type { Person } from '../accounts/person';
+import { allows } from '../records/access';
 import { Invalid, NotFound } from '../errors';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
@@ -70,6 +71,9 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
             rules: app.rules.map((rule) => ({ ...rule, words: describeScope(rule.scope) })),
             offline: app.access === 'offline' ? { words: capitalize(describeScope('offline_access')), required: app.offlineRequired } : undefined,
             access: `${capitalize(words)}${short ? ` (${short})` : ''}`,
+            // Who allowed it, on a record others hold too; only they, or someone who may share the record, change it.
+            authorizedBy: app.authorizedBy.id === person.id ? 'you' : app.authorizedBy.name,
+            mayChange: app.authorizedBy.id === person.id || allows(record.access, 'share'),
           };
         }),
     }));

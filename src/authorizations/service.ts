@@ -9,9 +9,10 @@ import type { Person } from '../accounts/person';
 import type { AppNames } from '../apps/names';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { Invalid, NotFound } from '../errors';
+import { Invalid, NotAllowed, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import type { PendingInteraction } from '../interactions/pending';
+import { allows, levelGrants, type AccessLevel } from '../records/access';
 import type { Rule } from '../rules/app-rules';
 import { ACCESS_SCOPES, accessOf, isRuleScope, recordRules, splitScopes, type Access } from '../rules/scopes';
 import { createAuthorizationStore, type AuthorizationRow } from './store';
@@ -59,6 +60,8 @@ export type ConnectedApp = {
   offlineRequired: boolean;
   authorizedAt: Date;
   lastUsedAt: Date | undefined;
+  /** The person who authorized it (on a shared record, not always the one reading). */
+  authorizedBy: { id: string; name: string };
 };
 
 export function createAuthorizationService(deps: {
@@ -66,7 +69,8 @@ export function createAuthorizationService(deps: {
   audit: AuditLog;
   appNames: AppNames;
   grants: GrantTokens;
-  isCustodian(personId: string, recordId: string): Promise<boolean>;
+  /** The level a person holds on a record now (records/service.ts `accessOf`). */
+  accessOf(personId: string, recordId: string): Promise<AccessLevel | undefined>;
   /** The rules an app registered, to tell required from optional. */
   appRules(clientId: string): Promise<Rule[]>;
 }) {
@@ -100,10 +104,15 @@ export function createAuthorizationService(deps: {
       ),
     );
 
-  /** An authorization (live or ended) of a record the person holds; NotFound for anything else. */
+  /**
+   * An authorization (live or ended) the person may change: on a record they share or look after
+   * (custodian, Full), any; on one shared with them at a lower level, their own. NotFound for
+   * anything else.
+   */
   const heldBy = async (authorizationId: string, person: Person): Promise<AuthorizationRow> => {
     const row = isUuid(authorizationId) ? await store.findAnyById(authorizationId) : undefined;
-    if (!row || !(await deps.isCustodian(person.id, row.record_id))) throw new NotFound('That app no longer has access to this record.');
+    const level = row ? await deps.accessOf(person.id, row.record_id) : undefined;
+    if (!row || !level || !(allows(level, 'share') || row.person_id === person.id)) throw new NotFound('That app no longer has access to this record.');
     return row;
   };
 
@@ -122,14 +131,14 @@ export function createAuthorizationService(deps: {
     });
 
   return {
-    /** The live authorization of an app for a record. */
-    find(clientId: string, recordId: string) {
-      return store.findLive(clientId, recordId);
+    /** The live authorization a person made for an app and a record. */
+    find(clientId: string, recordId: string, personId: string) {
+      return store.findLive(clientId, recordId, personId);
     },
 
-    /** The live authorizations of an app for any of these records, most recently changed first. */
-    findForRecords(clientId: string, recordIds: readonly string[]) {
-      return store.findLiveForRecords(clientId, recordIds);
+    /** The live authorizations a person made for an app, for any of these records, most recently changed first. */
+    findForRecords(clientId: string, recordIds: readonly string[], personId: string) {
+      return store.findLiveForRecords(clientId, recordIds, personId);
     },
 
     /** The live authorization a grant carries. */
@@ -158,8 +167,15 @@ export function createAuthorizationService(deps: {
       const { clientId } = pending;
       const { recordId } = decision;
       return db.transaction(async () => {
+        // The page never offers more, but what arrives is checked too, under the record's lock that
+        // ending or changing a share takes: a token never exceeds the level the person holds.
+        await db.lock(`record:${recordId}`);
+        const level = await deps.accessOf(person.id, recordId);
+        if (!level) throw new NotFound('There is no such record among yours.');
+        const beyond = decision.granted.filter((scope) => !levelGrants(level, scope));
+        if (beyond.length) throw new NotAllowed(`You have View only access to this record, so you cannot allow an app to change it (${beyond.join(', ')}).`);
         await store.lockAppAndRecord(clientId, recordId);
-        const existing = await store.findLive(clientId, recordId);
+        const existing = await store.findLive(clientId, recordId, person.id);
         const grantId = await pending.saveGrant({ existingGrantId: existing?.grant_id, granted: decision.granted, declined: decision.declined });
         const scope = [...new Set([...pending.identityScopes, ...decision.granted])];
         const fields = {
@@ -201,7 +217,7 @@ export function createAuthorizationService(deps: {
      */
     async deny(pending: PendingInteraction, person: Person, recordIds: readonly string[]): Promise<string> {
       return db.transaction(async () => {
-        const earlier = new Set((await store.findLiveForRecords(pending.clientId, recordIds)).map((row) => row.record_id));
+        const earlier = new Set((await store.findLiveForRecords(pending.clientId, recordIds, person.id)).map((row) => row.record_id));
         const audited = recordIds.length === 1 ? recordIds : recordIds.filter((id) => earlier.has(id));
         for (const recordId of audited) {
           await audit.append({
@@ -231,7 +247,7 @@ export function createAuthorizationService(deps: {
         rules: recordRules(row.scope),
         access: row.access,
         live: row.revoked_at === null,
-        reachesRecord: row.revoked_at === null || (await store.findLive(row.client_id, row.record_id)) !== undefined,
+        reachesRecord: row.revoked_at === null || (await store.findLive(row.client_id, row.record_id, row.person_id)) !== undefined,
       };
     },
 
@@ -297,6 +313,58 @@ export function createAuthorizationService(deps: {
     },
 
     /**
+     * A person's access to a record ended (sharing stopped, they left, it expired): every
+     * authorization they made for that record ends with its grant and tokens, each audited, in the
+     * caller's transaction. Others' authorizations of the record stay.
+     */
+    async accessEnded(personId: string, recordId: string): Promise<number> {
+      let ended = 0;
+      for (const row of await store.liveByPersonForRecord(personId, recordId)) {
+        await store.lockAppAndRecord(row.client_id, row.record_id);
+        const current = await store.findById(row.id);
+        if (current && current.person_id === personId) {
+          await end(current, 'access-ended');
+          ended += 1;
+        }
+      }
+      return ended;
+    },
+
+    /**
+     * A person's level on a record was lowered: the rules their authorizations for that record hold
+     * beyond the new level are withdrawn from the grants, the tokens carrying them deleted by the
+     * one token rule (`withdrawTokens`), and each withdrawal audited, in the caller's transaction.
+     */
+    async accessLowered(personId: string, recordId: string, level: AccessLevel): Promise<void> {
+      for (const row of await store.liveByPersonForRecord(personId, recordId)) {
+        await store.lockAppAndRecord(row.client_id, row.record_id);
+        const current = await store.findById(row.id);
+        if (!current || current.person_id !== personId) continue;
+        const granted = splitScopes(current.scope);
+        const withdrawn = granted.filter((scope) => !levelGrants(level, scope));
+        if (!withdrawn.length) continue;
+        const kept = granted.filter((scope) => levelGrants(level, scope));
+        if (current.grant_id) {
+          await grants.withdrawFromGrant(current.grant_id, withdrawn);
+          await withdrawTokens(current.grant_id, withdrawn);
+        }
+        await store.update(current.id, {
+          scope: kept.join(' '),
+          declined: [...new Set([...splitScopes(current.declined), ...withdrawn])].join(' '),
+          access: accessOf(kept),
+        });
+        for (const rule of withdrawn) {
+          await audit.append({
+            recordId,
+            kind: 'authorization.trimmed',
+            clientId: current.client_id,
+            details: { by: 'access-lowered', rule, access: accessOf(kept) },
+          });
+        }
+      }
+    },
+
+    /**
      * oidc-provider ended a grant: the app revoked its refresh token, or a code or refresh token
      * was used again. The authorization ends with it.
      */
@@ -351,7 +419,7 @@ export function createAuthorizationService(deps: {
 
     /** The apps that can reach each of these records, newest first. */
     async connectedApps(recordIds: readonly string[]): Promise<ConnectedApp[]> {
-      const rows = await store.liveForRecords(recordIds);
+      const rows = await store.liveForRecordsWithPeople(recordIds);
       const clientIds = [...new Set(rows.map((row) => row.client_id))];
       const [names, lastUsed, required] = await Promise.all([
         appNames.names(clientIds),
@@ -368,6 +436,7 @@ export function createAuthorizationService(deps: {
         offlineRequired: required.get(row.client_id)?.has('offline_access') ?? false,
         authorizedAt: row.created_at,
         lastUsedAt: lastUsed.get(`${row.record_id} ${row.client_id}`),
+        authorizedBy: { id: row.person_id, name: row.person_name ?? 'Someone' },
       }));
     },
   };

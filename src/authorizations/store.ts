@@ -26,10 +26,20 @@ export type NewAuthorization = Pick<
   'id' | 'grant_id' | 'client_id' | 'person_id' | 'record_id' | 'scope' | 'declined' | 'access' | 'session_uid'
 >;
 
-/** Every token request reads the authorization its grant carries (the record it reaches). */
+/** An authorization as a token request reads it: with whether its person still holds the record now. */
+export type GrantAuthorization = AuthorizationRow & { holds: boolean };
+
+/**
+ * Every token request reads the authorization its grant carries (the record it reaches), and in the
+ * same statement whether the person who made it still holds that record (a share past its expiry
+ * no longer counts, before the sweep ends the authorization).
+ */
 const FIND_BY_GRANT = statement(
-  `select id, grant_id, client_id, person_id, record_id, scope, declined, access, session_uid, created_at, updated_at, revoked_at, revoked_by
-   from authorizations where grant_id = $1 and revoked_at is null limit 1`,
+  `select a.id, a.grant_id, a.client_id, a.person_id, a.record_id, a.scope, a.declined, a.access, a.session_uid, a.created_at, a.updated_at,
+     a.revoked_at, a.revoked_by,
+     exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+       and (c.expires_at is null or c.expires_at > now())) as holds
+   from authorizations a where a.grant_id = $1 and a.revoked_at is null limit 1`,
 );
 
 export function createAuthorizationStore(db: Database) {
@@ -41,13 +51,14 @@ export function createAuthorizationStore(db: Database) {
       return db.lock(`authorization:${clientId}:${recordId}`);
     },
 
-    async findLive(clientId: string, recordId: string): Promise<AuthorizationRow | undefined> {
-      return live().where({ client_id: clientId, record_id: recordId }).first();
+    /** The live authorization a person made for an app and a record (each person who holds a record authorizes apps on their own). */
+    async findLive(clientId: string, recordId: string, personId: string): Promise<AuthorizationRow | undefined> {
+      return live().where({ client_id: clientId, record_id: recordId, person_id: personId }).first();
     },
 
-    async findLiveForRecords(clientId: string, recordIds: readonly string[]): Promise<AuthorizationRow[]> {
+    async findLiveForRecords(clientId: string, recordIds: readonly string[], personId: string): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
-      return live().where({ client_id: clientId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
+      return live().where({ client_id: clientId, person_id: personId }).whereIn('record_id', recordIds).orderBy('updated_at', 'desc');
     },
 
     async findById(id: string): Promise<AuthorizationRow | undefined> {
@@ -59,8 +70,8 @@ export function createAuthorizationStore(db: Database) {
       return db.table('authorizations').where({ id }).first();
     },
 
-    async findByGrant(grantId: string): Promise<AuthorizationRow | undefined> {
-      const [authorization] = await db.query<AuthorizationRow>(FIND_BY_GRANT, [grantId]);
+    async findByGrant(grantId: string): Promise<GrantAuthorization | undefined> {
+      const [authorization] = await db.query<GrantAuthorization>(FIND_BY_GRANT, [grantId]);
       return authorization;
     },
 
@@ -102,12 +113,29 @@ export function createAuthorizationStore(db: Database) {
       return row as AuthorizationRow | undefined;
     },
 
-    /** Live authorizations of the given records, newest first. */
     /** The live authorizations a person made, for any record. */
     async liveByPerson(personId: string): Promise<AuthorizationRow[]> {
       return live().where({ person_id: personId });
     },
 
+    /** The live authorizations a person made for one record. */
+    async liveByPersonForRecord(personId: string, recordId: string): Promise<AuthorizationRow[]> {
+      return live().where({ person_id: personId, record_id: recordId }).orderBy('id');
+    },
+
+    /** Live authorizations of the given records with the name of the person who made each, newest first. */
+    async liveForRecordsWithPeople(recordIds: readonly string[]): Promise<(AuthorizationRow & { person_name: string | null })[]> {
+      if (recordIds.length === 0) return [];
+      return db
+        .table('authorizations as a')
+        .leftJoin('people as p', 'p.id', 'a.person_id')
+        .whereNull('a.revoked_at')
+        .whereIn('a.record_id', recordIds)
+        .orderBy('a.created_at', 'desc')
+        .select('a.*', 'p.name as person_name');
+    },
+
+    /** Live authorizations of the given records, newest first. */
     async liveForRecords(recordIds: readonly string[]): Promise<AuthorizationRow[]> {
       if (recordIds.length === 0) return [];
       return live().whereIn('record_id', recordIds).orderBy('created_at', 'desc');

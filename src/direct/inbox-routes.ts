@@ -12,6 +12,7 @@ import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
 import { requirePerson, signedInPerson } from '../http/require-person';
+import { allows, type RecordAction } from '../records/access';
 import type { RecordService, RecordSummary } from '../records/service';
 import type { Csrf } from '../security/csrf';
 import { kindLabel, kindOfStored } from './attachments';
@@ -59,8 +60,12 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     next();
   });
 
-  /** The record of `:recordId`, when the signed-in person is one of its custodians (else 404). */
-  const recordOf = (req: Request, res: Response) => records.recordFor(signedInPerson(res).id, String(req.params.recordId ?? ''));
+  /**
+   * The record of `:recordId`, when the signed-in person holds it (else 404) at a level that allows
+   * `action` (else 403): any level reads the inbox; sending, filing and deleting change the record.
+   */
+  const recordOf = (req: Request, res: Response, action: RecordAction = 'read') =>
+    records.recordFor(signedInPerson(res).id, String(req.params.recordId ?? ''), action);
 
   const inboxUrl = (record: RecordSummary) => `/inbox/${record.id}`;
 
@@ -92,6 +97,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
       // Undo came too late, or the page was reloaded after the message's time ran out.
       tooLate: (deleted && !deleted.undoUntil) || (req.query.late === '1' && !deleted) ? new TooLateToUndo(deleted?.subject).message : undefined,
       undoMinutes: UNDO_MINUTES,
+      mayChange: allows(record.access, 'change'),
       error: options.error,
       notice: options.error ? undefined : noticeOf(req),
     });
@@ -112,7 +118,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
 
   router.post('/inbox/:recordId/send', requirePerson, sendFormParser, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
-    const record = await recordOf(req, res);
+    const record = await recordOf(req, res, 'change');
     const body = (req.body ?? {}) as Record<string, unknown>;
     const values = Object.fromEntries(['to', 'subject', 'message'].map((key) => [key, typeof body[key] === 'string' ? (body[key] as string) : '']));
     const input = sendForm.safeParse(body);
@@ -147,7 +153,8 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
       address: addresses.get(record.id),
       message,
       sender: shownSender(message),
-      canReply: (await direct.replyTo(record.id, message.id)) !== undefined,
+      canReply: allows(record.access, 'change') && (await direct.replyTo(record.id, message.id)) !== undefined,
+      mayChange: allows(record.access, 'change'),
       attachments: attachments.map((attachment) => {
         const kind = kindOfStored(attachment.content_type);
         return { ...attachment, kind: kind ? kindLabel(kind) : attachment.content_type, size: sizeWords(attachment.size_bytes) };
@@ -171,7 +178,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
 
   router.post('/inbox/:recordId/messages/:messageId/attachments/:attachmentId/file', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
-    const record = await recordOf(req, res);
+    const record = await recordOf(req, res, 'change');
     const messageId = String(req.params.messageId);
     const { already } = await direct.file(person, record.id, messageId, String(req.params.attachmentId));
     res.redirect(303, `${inboxUrl(record)}/messages/${messageId}?done=${already ? 'already-filed' : 'filed'}`);
@@ -179,14 +186,14 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
 
   // Delete asks first, naming the message; once deleted it can be brought back for a while.
   router.get('/inbox/:recordId/messages/:messageId/delete', requirePerson, csrf.issue, async (req, res) => {
-    const record = await recordOf(req, res);
+    const record = await recordOf(req, res, 'change');
     const { message } = await direct.open(record.id, String(req.params.messageId));
     await sendPage(res, 200, 'direct/delete', { title: 'Delete this message?', record, message, sender: shownSender(message), undoMinutes: UNDO_MINUTES });
   });
 
   router.post('/inbox/:recordId/messages/:messageId/delete', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
-    const record = await recordOf(req, res);
+    const record = await recordOf(req, res, 'change');
     const messageId = String(req.params.messageId);
     await direct.remove(person, record.id, messageId);
     res.redirect(303, `${inboxUrl(record)}?deleted=${encodeURIComponent(messageId)}`);
@@ -194,7 +201,7 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
 
   router.post('/inbox/:recordId/messages/:messageId/restore', requirePerson, form, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
-    const record = await recordOf(req, res);
+    const record = await recordOf(req, res, 'change');
     const messageId = String(req.params.messageId);
     try {
       await direct.restore(person, record.id, messageId);

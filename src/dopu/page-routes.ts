@@ -19,6 +19,7 @@ import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
 import { personOf, signedInPerson } from '../http/require-person';
 import { clientAddress } from '../interactions/routes';
+import { allows } from '../records/access';
 import type { RecordService, RecordSummary } from '../records/service';
 import type { Csrf } from '../security/csrf';
 import { randomToken } from '../security/secrets';
@@ -57,6 +58,8 @@ function refusalOf(error: unknown): { status: number; message: string; wait?: nu
 
 export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps): express.Router {
   const router = express.Router();
+  /** The records a package may go into: those the person holds at a level that changes them. */
+  const writableRecords = async (personId: string) => (await records.recordsOf(personId)).filter((record) => allows(record.access, 'change'));
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/pickup' };
 
@@ -191,7 +194,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     }
     try {
       const opened = await pickup.answer(code, input.data.answer, who, clientAddress(req));
-      const held = await records.recordsOf(who.id);
+      const held = await writableRecords(who.id);
       const only = held.length === 1 ? held[0]?.id : undefined;
       await steps.opened(browserOf(req), who.id, opened.offer.id, opened.ticket, only);
       forget(res);
@@ -223,7 +226,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     if (!step) return undefined;
     const contents = await contentsOf(req, res, step);
     if (!contents) return undefined;
-    const held = await records.recordsOf(signedInPerson(res).id);
+    const held = await writableRecords(signedInPerson(res).id);
     const chosen = held.some((record) => record.id === step.record_id) ? step.record_id : held[0]?.id;
     return sendPage(res, step.notice ? 400 : 200, 'dopu/record', {
       title: 'Which record?',
@@ -239,7 +242,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     const step = await openStep(req, res);
     if (!step) return undefined;
     const input = recordForm.safeParse(req.body ?? {});
-    const held = await records.recordsOf(who.id);
+    const held = await writableRecords(who.id);
     const record = input.success ? held.find((candidate) => candidate.id === input.data.record) : undefined;
     if (!record) {
       await steps.noted(browserOf(req), who.id, 'Choose the record it goes into.');
@@ -252,7 +255,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
   router.get('/pickup/review', csrf.issue, signedIn, async (req, res) => {
     const step = await openStep(req, res);
     if (!step) return undefined;
-    const held = await records.recordsOf(signedInPerson(res).id);
+    const held = await writableRecords(signedInPerson(res).id);
     const record = held.find((candidate) => candidate.id === step.record_id);
     if (!record) return res.redirect(303, '/pickup/record');
     const contents = await contentsOf(req, res, step);

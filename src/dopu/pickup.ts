@@ -321,11 +321,11 @@ export function createPickupService({
 
     /**
      * Writes every resource into the record, in one transaction, and ends the package.
-     * @throws PackageEnded ("already picked up" for all but one of concurrent pickups), NotFound for a record not theirs.
+     * @throws PackageEnded ("already picked up" for all but one of concurrent pickups), NotFound for a record not theirs, NotAllowed for one they may only view.
      */
     async accept(ticketValue: string, person: Person, recordId: string): Promise<{ record: RecordSummary; count: number; sender: string }> {
       const { ticket, sender } = await ticketed(ticketValue, person);
-      const record = await records.recordFor(person.id, recordId);
+      const record = await records.recordFor(person.id, recordId, 'change');
       const count = await db.transaction(async () => {
         await db.lock(`package:${ticket.packageId}`);
         const row = await store.withContents(ticket.packageId);

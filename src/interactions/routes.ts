@@ -17,10 +17,11 @@ import type { Csrf } from '../security/csrf';
 import { sendPage, type PageLocals } from '../http/render';
 import { personOf } from '../http/require-person';
 import type { Interactions } from '../oidc/interactions';
+import { LEVEL_WORDS, levelGrants } from '../records/access';
 import type { RecordService } from '../records/service';
 import { allowImageFrom } from '../security/image-sources';
 import { describeScopeFor, splitScopes } from '../rules/scopes';
-import { consentDecision, consentQuery, MISSING_RECORD } from './consent';
+import { blockedByLevel, consentDecision, consentQuery, MISSING_RECORD } from './consent';
 import { endedSteps, type StepOver } from './ended';
 import { ACR_PASSWORD, ACR_TWO_STEP, AlreadyAnswered, InteractionExpired, STEP_UP_REASON, type PendingInteraction } from './pending';
 
@@ -182,6 +183,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const earlier = await authorizations.findForRecords(
       pending.clientId,
       held.map((record) => record.id),
+      pending.accountId ?? '',
     );
     const optional = pending.rules.filter((rule) => !rule.required);
     const lastTime = earlier
@@ -195,6 +197,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     const used = lastTime.find((item) => item.record.id === query.use);
     const chosen = held.length === 1 ? held[0]?.id : (used?.record.id ?? held.find((record) => record.id === query.record)?.id);
     const ticked = new Set(used ? used.allowed : (query.rules ?? []));
+    const chosenLevel = held.find((record) => record.id === chosen)?.access;
     const { logo, policy, terms } = pending.clientLinks;
     await sendPage(res, refusal?.status ?? (query.missing ? 400 : 200), 'interactions/consent', {
       title: `Connect ${pending.clientName}`,
@@ -205,7 +208,11 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       action: `${base(pending)}/consent`,
       rules: pending.rules.map((rule) => ({
         ...rule,
-        checked: rule.required || ticked.has(rule.scope),
+        checked: (rule.required || ticked.has(rule.scope)) && (!chosenLevel || levelGrants(chosenLevel, rule.scope)),
+        // Beyond the person's level on the chosen record (View only): shown, never offered.
+        notPossible: chosenLevel !== undefined && !levelGrants(chosenLevel, rule.scope),
+        // For each record, whether the person's level there keeps this rule out (said when that record is chosen).
+        limitedFor: held.map((record) => !levelGrants(record.access, rule.scope)),
         // The rule in words for each record it could reach, and before a record is chosen.
         unchosen: describeScopeFor(rule.scope, 'the chosen record'),
         perRecord: held.map((record) => describeScopeFor(rule.scope, record.name)),
@@ -218,8 +225,9 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         applied: item === used,
       })),
       identity: pending.identity,
-      records: held,
+      records: held.map((record) => ({ ...record, accessWords: record.access === 'custodian' ? undefined : LEVEL_WORDS[record.access] })),
       selectedRecord: chosen,
+      blocked: blockedByLevel(pending.rules, chosenLevel),
       error: refusal?.error ?? (query.missing ? MISSING_RECORD : undefined),
     });
   };
@@ -438,6 +446,10 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       if (decision.kind === 'invalid' && decision.missing === 'record') {
         // Back to the question, with what the person had ticked, and why it was not taken.
         res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
+        return;
+      }
+      if (decision.kind === 'invalid' && decision.missing === 'level') {
+        await showConsent(req, res, pending, { status: 403, error: decision.message });
         return;
       }
       if (decision.kind === 'invalid') {

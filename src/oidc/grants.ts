@@ -3,7 +3,8 @@
  * rules live in carevault's authorizations, keyed by grant id; this file connects the two:
  * - an existing authorization skips consent when nothing new is asked (OIDC Core §3.1.2.4);
  * - access tokens carry the record they reach, and the token response SMART's `patient`
- *   (SMART App Launch, token response), from one lookup per token request;
+ *   (SMART App Launch, token response), from one lookup per token request — which also refuses a
+ *   token (`invalid_grant`) once the person who allowed the app no longer holds the record;
  * - grants that oidc-provider ends (revocation, replay) end the authorization; signing out ends
  *   the grants of the authorizations that last only while the person is signed in;
  * - every token issued or refreshed is recorded.
@@ -15,12 +16,21 @@ import { entryOf, loadOnce, requestEntry, setEntry } from '../http/request-conte
 import { HOME_CLIENT_ID } from './home-client';
 
 /** An authorization as the OpenID core needs it. */
-export type BoundAuthorization = { id: string; record_id: string; client_id: string; access: 'offline' | 'online' | 'none'; session_uid: string | null };
+export type BoundAuthorization = {
+  id: string;
+  record_id: string;
+  client_id: string;
+  access: 'offline' | 'online' | 'none';
+  session_uid: string | null;
+  /** Whether the person who made it still holds the record (a share may have expired). */
+  holds: boolean;
+};
 
 export type AuthorizationHooks = {
   /** Records a person holds (custodian of). */
   recordIdsOf(personId: string): Promise<string[]>;
-  find(clientId: string, recordId: string): Promise<{ id: string; grant_id: string | null; scope: string; declined: string } | undefined>;
+  /** The live authorization the person made for the app and the record. */
+  find(clientId: string, recordId: string, personId: string): Promise<{ id: string; grant_id: string | null; scope: string; declined: string } | undefined>;
   setGrant(authorizationId: string, grantId: string): Promise<void>;
   /** The live authorization a grant carries. */
   findByGrant(grantId: string): Promise<BoundAuthorization | undefined>;
@@ -56,7 +66,7 @@ export function loadExistingGrant(hooks: AuthorizationHooks) {
     const records = await hooks.recordIdsOf(session.accountId);
     const [only] = records;
     if (records.length !== 1 || !only) return undefined;
-    const authorization = await hooks.find(client.clientId, only);
+    const authorization = await hooks.find(client.clientId, only, session.accountId);
     if (!authorization) return undefined;
     if (authorization.grant_id) {
       const grant = await provider.Grant.find(authorization.grant_id);
@@ -79,6 +89,8 @@ export function extraTokenClaims(hooks: AuthorizationHooks) {
     if (token.kind === 'ClientCredentials' && !token.scope) throw Object.assign(new errors.InvalidScope(withoutScope(ctx), ''), { scope: undefined });
     if (token.kind !== 'AccessToken' || !token.grantId) return undefined;
     const authorization = await authorizationOf(hooks, ctx, token.grantId);
+    // A record shared with the person until a day now past: no new token reaches it (the sweep then ends the authorization).
+    if (authorization && !authorization.holds) throw new errors.InvalidGrant('the person who allowed this app no longer has access to the record');
     return authorization ? { patient: authorization.record_id } : undefined;
   };
 }

@@ -23,6 +23,7 @@ import { NotFound } from '../errors';
 import { capitalize } from '../text';
 import { attachmentOf, itemFacts, whenText } from './item-facts';
 import { chartsForRecord } from './chart-data';
+import { allows, LEVEL_WORDS } from './access';
 import { RELATIONSHIP_WORDS, recordInCareForm } from './schemas';
 import type { RecordService, RecordSummary } from './service';
 
@@ -66,7 +67,7 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
     });
   };
 
-  /** The record, when the signed-in person is one of its custodians. */
+  /** The record, when the signed-in person holds it (any level reads). */
   const recordFor = (req: Request, res: Response) => records.recordFor(signedInPerson(res).id, String(req.params.id ?? ''));
 
   router.get('/records', requirePerson, csrf.issue, async (_req, res) => {
@@ -104,6 +105,9 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
       charts,
       panels: await panelsFor([record]),
       zone,
+      accessWords: LEVEL_WORDS[record.access],
+      mayShare: allows(record.access, 'share'),
+      mayChange: allows(record.access, 'change'),
     });
   });
 

@@ -1,26 +1,35 @@
 /**
- * Records: a person's own and those of the people in their care. A record is one FHIR Patient and
- * everything about that person; it is opened here (its Patient written through the record
- * repository like any FHIR write) and only its custodians may act for it.
+ * Records: a person's own, those of the people in their care, and those shared with them. A record
+ * is one FHIR Patient and everything about that person; it is opened here (its Patient written
+ * through the record repository like any FHIR write). Whether a person may reach a record, and
+ * what they may do there, is answered in one place: {@link accessOf} (the level, honouring expiry
+ * in the query) and `recordFor` with the action a page is about to take (access.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { personActor, type Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
-import { NotFound } from '../errors';
+import { NotAllowed, NotFound } from '../errors';
 import { isUuid } from '../ids';
 import type { RecordRepositories } from '../fhir/repository';
 import { patientBirthDate, patientName } from '../fhir/summary';
+import { allows, REFUSED_WORDS, type AccessLevel, type RecordAction } from './access';
 import { createRecordStore, type RecordRow } from './store';
 
 export type Relationship = 'self' | 'child' | 'parent' | 'partner' | 'relative' | 'other';
 
-/** A record as people see it: named by its Patient. */
-export type RecordSummary = { id: string; name: string; birthDate: string | undefined; relationship: string };
+/** A record as people see it: named by its Patient, with the level the person holds on it. */
+export type RecordSummary = { id: string; name: string; birthDate: string | undefined; relationship: string; access: AccessLevel };
 
 function summaryOf(row: RecordRow): RecordSummary {
   const patient = row.patient ?? {};
-  return { id: row.id, name: patientName(patient) ?? 'Unnamed', birthDate: patientBirthDate(patient), relationship: row.relationship };
+  return {
+    id: row.id,
+    name: patientName(patient) ?? 'Unnamed',
+    birthDate: patientBirthDate(patient),
+    relationship: row.relationship,
+    access: row.access,
+  };
 }
 
 export function createRecordService(db: Database, repositories: RecordRepositories, audit: AuditLog) {
@@ -42,9 +51,9 @@ export function createRecordService(db: Database, repositories: RecordRepositori
     },
 
     /**
-     * A person stops looking after every record they hold (their account closes), in one
-     * transaction (the caller's): a record someone else also looks after stays with them, the
-     * person only removed as a custodian; every other record is erased — what features keep for it
+     * A person stops holding every record they hold (their account closes), in one transaction
+     * (the caller's): a record someone else also looks after stays with them, and one shared with
+     * the person below Full stays with its owner, the person only removed; every other record is erased — what features keep for it
      * (their hooks), its resources with every version, its audit events, the record itself.
      * Returns how many records were erased and how many kept.
      */
@@ -55,7 +64,9 @@ export function createRecordService(db: Database, repositories: RecordRepositori
         // In one order, so two people leaving records they share lock them without a deadlock.
         for (const recordId of (await store.recordIdsOf(personId)).sort()) {
           await db.lock(`record:${recordId}`);
-          if ((await store.otherCustodians(recordId, personId)) > 0) {
+          // A record shared with them below Full, or one someone else also looks after (a custodian,
+          // or someone with Full access, who counts as one), stays.
+          if (!allows(await store.accessOf(personId, recordId), 'share') || (await store.otherCustodians(recordId, personId)) > 0) {
             await store.removeCustodian(personId, recordId);
             kept.push(recordId);
             continue;
@@ -96,7 +107,7 @@ export function createRecordService(db: Database, repositories: RecordRepositori
       return recordId;
     },
 
-    /** The records a person holds, their own first. */
+    /** The records a person holds at any level, their own first. */
     async recordsOf(personId: string): Promise<RecordSummary[]> {
       // Their own first, then by name.
       return (await store.recordsOf(personId))
@@ -114,23 +125,30 @@ export function createRecordService(db: Database, repositories: RecordRepositori
     },
 
     /**
-     * The record, when `personId` is one of its custodians.
-     * @throws NotFound otherwise: to anyone else a record does not exist.
+     * The record, when `personId` holds it at a level that allows `action` (reading, unless said).
+     * @throws NotFound when they do not hold it at all: to anyone else a record does not exist.
+     * @throws NotAllowed when their level does not allow the action, saying why in words.
      */
-    async recordFor(personId: string, recordId: string): Promise<RecordSummary> {
+    async recordFor(personId: string, recordId: string, action: RecordAction = 'read'): Promise<RecordSummary> {
       if (!isUuid(recordId)) throw new NotFound('There is no such record among yours.');
       const [row] = await store.recordsOf(personId, recordId);
       if (!row) throw new NotFound('There is no such record among yours.');
+      if (action !== 'read' && !allows(row.access, action)) throw new NotAllowed(REFUSED_WORDS[action]);
       return summaryOf(row);
+    },
+
+    /**
+     * The level `personId` holds on the record now, or `undefined` when they hold none (never
+     * held, ended, or expired: the expiry is checked in the query itself). Every check of
+     * "may this person reach this record" goes through here or `recordFor`.
+     */
+    async accessOf(personId: string, recordId: string): Promise<AccessLevel | undefined> {
+      return isUuid(recordId) ? store.accessOf(personId, recordId) : undefined;
     },
 
     /** Of the records a person holds, the ids of those someone else also looks after. */
     sharedOf(personId: string): Promise<string[]> {
       return store.sharedOf(personId);
-    },
-
-    async isCustodian(personId: string, recordId: string): Promise<boolean> {
-      return isUuid(recordId) && (await store.isCustodian(personId, recordId));
     },
   };
 }

@@ -11,6 +11,7 @@ import { sendPage } from '../http/render';
 import { requirePerson, signedInPerson } from '../http/require-person';
 import type { Csrf } from '../security/csrf';
 import { importUpload, MAX_IMPORT_BYTES } from './import-upload';
+import type { RecordAction } from './access';
 import type { RecordService } from './service';
 import { downloadName, type RecordTransfer } from './transfer';
 
@@ -33,7 +34,9 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
   // The review page carries the file's text back in a hidden field; escaped JSON grows, so room for twice the file.
   const confirmForm = express.urlencoded({ extended: false, limit: MAX_IMPORT_BYTES * 2 + 64 * 1024, parameterLimit: 10 });
 
-  const recordFor = (req: Request, res: Response) => records.recordFor(signedInPerson(res).id, String(req.params.id ?? ''));
+  /** The record, when the signed-in person's level allows `action` (reading unless said; importing changes it). */
+  const recordFor = (req: Request, res: Response, action: RecordAction = 'read') =>
+    records.recordFor(signedInPerson(res).id, String(req.params.id ?? ''), action);
 
   router.get('/records/:id/download', requirePerson, async (req, res) => {
     const person = signedInPerson(res);
@@ -45,7 +48,7 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
 
   router.post('/records/:id/import', requirePerson, importUpload, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
-    const record = await recordFor(req, res);
+    const record = await recordFor(req, res, 'change');
     const file = (req as Request & { file?: { buffer: Buffer; originalname: string } }).file;
     if (!file || file.buffer.length === 0) throw new BadRequest('Choose a Bundle file to import.');
     const filename = cleanFilename(file.originalname);
@@ -69,7 +72,7 @@ export function recordTransferRoutes({ records, transfer, csrf }: Deps): express
 
   router.post('/records/:id/import/confirm', requirePerson, confirmForm, csrf.issue, csrf.verify, async (req, res) => {
     const person = signedInPerson(res);
-    const record = await recordFor(req, res);
+    const record = await recordFor(req, res, 'change');
     const body = (req.body ?? {}) as Record<string, unknown>;
     if (typeof body.bundle !== 'string' || body.bundle === '') throw new BadRequest('The import form is incomplete: choose the file again on the record page.');
     const filename = cleanFilename(body.filename);

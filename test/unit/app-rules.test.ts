@@ -111,7 +111,10 @@ describe('rules as shown and as stored', () => {
 
 describe('the consent decision', () => {
   const rules = [observation, medicines, offline].map(viewRule);
-  const two = [{ id: 'own' }, { id: 'child' }];
+  const two = [
+    { id: 'own', access: 'custodian' as const },
+    { id: 'child', access: 'custodian' as const },
+  ];
 
   test('with several records, Allow without a choice is refused in words and keeps the optional ticks', () => {
     expect(consentDecision({ decision: 'allow', rules: ['offline_access'] }, rules, two)).toEqual({
@@ -125,12 +128,25 @@ describe('the consent decision', () => {
   });
 
   test('with one record it is the obvious one; unticked optional rules are declined, required ones granted', () => {
-    expect(consentDecision({ decision: 'allow' }, rules, [{ id: 'own' }])).toEqual({
+    expect(consentDecision({ decision: 'allow' }, rules, [{ id: 'own', access: 'custodian' }])).toEqual({
       kind: 'allow',
       granted: ['patient/Observation.rs'],
       declined: ['patient/MedicationStatement.cruds', 'offline_access'],
       recordId: 'own',
     });
+  });
+
+  test('on a record shared View only, optional write rules are declined whatever was ticked, and a required one blocks Allow', () => {
+    const shared = [{ id: 'shared', access: 'view' as const }];
+    expect(consentDecision({ decision: 'allow', rules: ['patient/MedicationStatement.cruds', 'offline_access'] }, rules, shared)).toEqual({
+      kind: 'allow',
+      granted: ['patient/Observation.rs', 'offline_access'],
+      declined: ['patient/MedicationStatement.cruds'],
+      recordId: 'shared',
+    });
+    const writing = [{ ...observation, scope: 'patient/Observation.crus' }, offline].map(viewRule);
+    expect(consentDecision({ decision: 'allow' }, writing, shared)).toMatchObject({ kind: 'invalid', missing: 'level' });
+    expect(consentDecision({ decision: 'allow' }, writing, [{ id: 'own', access: 'change' }])).toMatchObject({ kind: 'allow' });
   });
 
   test('Deny needs no record', () => {
