@@ -67,10 +67,16 @@ const SQL = {
   ),
   consume: statement(`update oidc_models set consumed_at = now() where model = $1 and id = $2 and consumed_at is null returning grant_id`),
   grantOf: statement(`select grant_id from oidc_models where model = $1 and id = $2`),
+  // A person's token is live while its grant is, and while the person who allowed the app still
+  // holds the record it reaches: a share past its expiry ends its apps' tokens at once, before
+  // the sweep ends their authorizations.
   findAccessToken: statement(
     `select t.model, t.payload from oidc_models t
      where t.model in ('AccessToken', 'ClientCredentials') and t.id = $1 and (t.expires_at is null or t.expires_at > now())
-       and (t.model = 'ClientCredentials' or exists (select 1 from oidc_models g where g.model = 'Grant' and g.id = t.grant_id))`,
+       and (t.model = 'ClientCredentials' or (exists (select 1 from oidc_models g where g.model = 'Grant' and g.id = t.grant_id)
+         and not exists (select 1 from authorizations a where a.grant_id = t.grant_id and a.revoked_at is null
+           and not exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+             and (c.expires_at is null or c.expires_at > now())))))`,
   ),
 };
 

@@ -198,6 +198,13 @@ export const RATE_LIMITS = {
     window: HOUR,
     message: (count) => `You asked to change your email ${count} times in the last hour, as many as we send. Use the newest link, or ask again in an hour.`,
   },
+  'sharing-invitations-person': {
+    kind: 'rate',
+    counts: 'sharing invitations one person sends (each mails an address they typed)',
+    points: 20,
+    window: HOUR,
+    message: (count) => `You have sent ${count} invitations in the last hour, as many as one person may. Try again in an hour.`,
+  },
   'two-step-person': {
     kind: 'lock',
     counts: 'wrong second-step codes (authenticator or recovery code) for one account, at sign-in, step-up or a reset',

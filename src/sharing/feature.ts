@@ -8,7 +8,7 @@ import { sharingRoutes } from './routes';
 import { createSharingService } from './service';
 import { SHARING_WORDS } from './words';
 
-type SharingDeps = Pick<Core, 'config' | 'db' | 'audit' | 'records' | 'mailer'> & {
+type SharingDeps = Pick<Core, 'config' | 'db' | 'audit' | 'records' | 'mailer' | 'limits'> & {
   accounts: Pick<Core['accounts'], 'findPerson'>;
   authorizations: Pick<Core['authorizations'], 'accessEnded' | 'accessLowered'>;
 };
@@ -17,8 +17,9 @@ export const sharingFeature: FeatureDefinition = {
   name: 'sharing',
   auditWords: SHARING_WORDS,
   auditNews: { 'sharing.accepted': 'connection' },
-  build({ config, db, audit, records, mailer, accounts, authorizations }: SharingDeps) {
+  build({ config, db, audit, records, mailer, limits, accounts, authorizations }: SharingDeps) {
     const sharing = createSharingService({
+      invitations: limits.rate('sharing-invitations-person'),
       db,
       audit,
       records,

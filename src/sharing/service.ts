@@ -18,6 +18,7 @@ import type { Mailer } from '../mail';
 import { allows, type SharedLevel } from '../records/access';
 import type { RecordService, RecordSummary } from '../records/service';
 import { credentialKey } from '../security/credential-keys';
+import type { Rate } from '../security/limiters';
 import { randomToken } from '../security/secrets';
 import { createSharingStore, type HolderRow, type InvitationRow } from './store';
 import { INVITATION_DAYS, invitationMail } from './words';
@@ -30,6 +31,8 @@ type Deps = {
   authorizations: Pick<AuthorizationService, 'accessEnded' | 'accessLowered'>;
   mailer: Mailer;
   issuer: string;
+  /** Invitations one person may send: each mails an address they typed. */
+  invitations: Rate;
 };
 
 /** The sharing page's facts: the record, who holds it, the invitations still open. */
@@ -43,7 +46,7 @@ const EXPIRED_PER_RUN = 200;
 
 const GONE = 'This invitation can no longer be used: it was already answered or withdrawn, or its link has expired. Ask for a new one.';
 
-export function createSharingService({ db, audit, records, findPerson, authorizations, mailer, issuer }: Deps) {
+export function createSharingService({ db, audit, records, findPerson, authorizations, mailer, issuer, invitations }: Deps) {
   const store = createSharingStore(db);
 
   const nameOf = async (personId: string | null): Promise<string> => (personId ? ((await findPerson(personId))?.name ?? 'Someone') : 'Someone');
@@ -79,6 +82,8 @@ export function createSharingService({ db, audit, records, findPerson, authoriza
       const record = await records.recordFor(person.id, recordId, 'share');
       if (invitation.email.toLowerCase() === person.email.toLowerCase()) throw new Invalid('You already have access to this record: invite someone else.');
       if (invitation.until && invitation.until.getTime() <= Date.now()) throw new Invalid('Choose an expiry date after today, or none.');
+      // Counted outside the transaction: the limit takes its own connection.
+      await invitations.consume(person.id);
       const token = randomToken();
       await db.transaction(async () => {
         await store.insertInvitation({

@@ -285,7 +285,7 @@ test('Full shares onward and removes others; View and change writes; Leave ends 
   expect((await full.browser.visit(`/records/${owner.record}/sharing/people/${ownerId}/stop`)).status).toBe(403);
 }, 60_000);
 
-test('an expired share is gone at once (pages, refresh); the sweep ends the sharer’s app tokens while the owner’s app keeps working', async () => {
+test('an expired share is gone at once (pages, the sharer’s app tokens, refresh), and swept, while the owner’s app keeps working', async () => {
   const owner = await signedUpPerson(server, 'Sam Expiry');
   const visitor = await signedUpPerson(server, 'Alex Expiry');
   await answer(visitor, await invite(owner, owner.record, visitor.person.email, 'view', '2099-01-01'));
@@ -301,7 +301,9 @@ test('an expired share is gone at once (pages, refresh); the sweep ends the shar
     .where({ record_id: owner.record, person_id: await personIdOf(visitor) })
     .update({ expires_at: new Date(Date.now() - 1000) });
   expect((await visitor.browser.visit(`/records/${owner.record}`)).status).toBe(404);
-  // No new token reaches the record either, before the sweep.
+  // The sharer's app's token no longer reaches the record, and no new token does, before the sweep.
+  expect(await fhirStatus(tokens?.access_token ?? '')).toBe(401);
+  expect(await fhirStatus(ownerTokens?.access_token ?? '')).toBe(200);
   await refusedRefresh(app, tokens?.refresh_token);
   await server.sweepOnce();
   expect(await fhirStatus(tokens?.access_token ?? '')).toBe(401);
@@ -412,4 +414,17 @@ test('a package is picked up only into a record the person may change: View only
   expect(choice.url).toBe(`${server.issuer}/pickup/record`);
   expect(choice.html).toContain(`value="${owner.record}"`);
   expect(choice.html).toContain(`value="${changer.record}"`);
+}, 60_000);
+
+test('one person sends at most 20 invitations an hour: the next is refused in words and mails no one', async () => {
+  const owner = await signedUpPerson(server, 'Sam Many');
+  for (let n = 0; n < 20; n += 1) await invite(owner, owner.record, `many${n}@example.org`, 'view');
+  const page = await owner.browser.visit(`/records/${owner.record}/sharing`);
+  const refused = await owner.browser.request(`/records/${owner.record}/sharing`, {
+    form: { _csrf: csrfOf(page), email: 'one.too.many@example.org', access: 'view', expires: '' },
+  });
+  const shown = refused.status === 303 ? await owner.browser.visit(refused.location ?? '') : refused;
+  expect(textOf(shown.html)).toContain('You have sent 20 invitations in the last hour, as many as one person may.');
+  expect(mailsIn(server.config.dataDir, 'one.too.many@example.org')).toEqual([]);
+  expect(await server.db.knex('share_invitations').where({ email: 'one.too.many@example.org' })).toEqual([]);
 }, 60_000);
