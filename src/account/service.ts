@@ -23,7 +23,17 @@ import { credentialKey } from '../security/credential-keys';
 import type { Rate } from '../security/limiters';
 import { hashSecret, randomToken } from '../security/secrets';
 import type { LinkPurpose, LinkStore } from './store';
-import { CODE_NEEDED, EMAIL_TAKEN, emailTakenMail, LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
+import {
+  CODE_NEEDED,
+  EMAIL_TAKEN,
+  emailTakenMail,
+  LINK_ENDED,
+  noAccountMail,
+  resetMail,
+  RESET_LINK_MINUTES,
+  verificationMail,
+  VERIFY_LINK_DAYS,
+} from './words';
 
 /** An app that keeps reaching a record while the person is away. */
 export type OfflineApp = { name: string; record: string };

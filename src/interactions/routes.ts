@@ -181,7 +181,14 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     showStep(res, pending, status, 'signin', { title: 'Sign in', action: `${base(pending)}/login`, registerHref: `${base(pending)}/register`, email }, error);
 
   const showRegister = (res: Response, pending: PendingInteraction, status = 200, values = { name: '', email: '' }, error?: string) =>
-    showStep(res, pending, status, 'register', { title: 'Create account', action: `${base(pending)}/register`, signInHref: `${base(pending)}?form=signin`, ...values }, error);
+    showStep(
+      res,
+      pending,
+      status,
+      'register',
+      { title: 'Create account', action: `${base(pending)}/register`, signInHref: `${base(pending)}?form=signin`, ...values },
+      error,
+    );
 
   const passedCookie = (req: Request, pending: PendingInteraction) => ({
     httpOnly: true,

@@ -18,6 +18,7 @@ import {
   type TestApp,
 } from '../support/app';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 const REGISTRATION_TOKEN = 'initial-access-token-for-the-refusals-test-0123456789';
 
@@ -252,7 +253,7 @@ describe('interactions', () => {
     const interactionUrl = first.url;
     expect(interactionUrl).toMatch(/\/interaction\/[^/]+$/);
     let page = await browser.visit(`${interactionUrl}/register`);
-    page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+    page = await createAccountThrough(browser, page, person);
     expect(page.html).toContain('>Allow</button>');
     page = await browser.submit(page, { decision: 'allow' }, '/consent');
     expect(callbackParams(page.location).get('code')).toEqual(expect.any(String));

@@ -15,6 +15,7 @@ import Provider from 'oidc-provider';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 const INITIAL_ACCESS_TOKEN = 'hostile-input-initial-access-token-0123456';
 
@@ -197,7 +198,7 @@ async function registered(name: string): Promise<Person> {
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   expect(textOf(page.html)).toContain(`Hello, ${name}`);
   const row = await server.db
     .knex('people as p')
