@@ -48,7 +48,7 @@ export type SecondStep = {
 };
 
 /** A mail a registration owes: the new person's verification link, or a word to the owner of a taken email. */
-export type RegistrationMail = { kind: RegistrationMailKind; person: Person };
+type RegistrationMail = { kind: RegistrationMailKind; person: Person };
 
 /** Sends a registration's mail; throws when it did not go out, so it is tried again. */
 type RegistrationMailListener = (mail: RegistrationMail) => Promise<void>;
