@@ -266,6 +266,37 @@ describe('interactions', () => {
     expect(again.html).toContain('href="/apps"');
   });
 
+  test('a sign-in that ends between Allow and the resume: the page says what happened and offers Back to the app', async () => {
+    const browser = new Browser(server.issuer);
+    const authorization = await startAuthorization(app);
+    const first = await browser.visit(authorization.url.toString());
+    let page = await createAccountThrough(browser, await browser.visit(`${first.url}/register`), newPerson('Lou Lost'));
+    expect(page.html).toContain('>Allow</button>');
+    const allowed = await browser.submit(page, { decision: 'allow' }, '/consent', { follow: false });
+    expect(allowed.status).toBe(303);
+    const resume = new URL(allowed.location ?? '', server.issuer);
+    expect(resume.pathname).toMatch(/^\/authorize\/[^/]+$/);
+
+    // The sign-in session ends (it expired, or the person signed out in another tab) before the resume.
+    await server.db.knex('oidc_models').where({ model: 'Session' }).delete();
+    page = await browser.visit(resume.toString());
+    expect(page.status).toBe(400);
+    const words = textOf(page.html);
+    expect(words).toContain('Weight Tracker did not hear back');
+    expect(words).toContain('You allowed Weight Tracker, but your carevault sign-in ended before Weight Tracker could be told');
+    const back = /<a class="button" href="([^"]+)">Back to Weight Tracker<\/a>/.exec(page.html)?.[1] ?? '';
+    const params = callbackParams(back.replaceAll('&amp;', '&'));
+    expect(params.get('error')).toBe('login_required');
+    expect(params.get('state')).toBe(authorization.state);
+    expect(params.get('iss')).toBe(server.issuer);
+
+    // Another browser, without that request's resume cookie, hears nothing of it.
+    const stranger = await get(resume);
+    expect(stranger.status).toBe(400);
+    expect(textOf(stranger.text)).toContain('start again');
+    expect(stranger.text).not.toContain('Weight Tracker');
+  });
+
   test('a sign-in form posted without the CSRF token is refused with a 403 page', async () => {
     const browser = new Browser(server.issuer);
     const authorization = await startAuthorization(app);
