@@ -416,7 +416,10 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
           // RFC 8176: a recovery code is a one-time password too; with the password, two factors.
           return pending.finish({ login: { accountId: second.personId, amr: ['pwd', 'otp', 'mfa'], acr: ACR_TWO_STEP } });
         },
-        (status, message) => showCode(res, pending, second.stepUp, status, message),
+        async (status, message, retryAfter) => {
+          if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
+          await showCode(res, pending, second.stepUp, status, message);
+        },
       );
     }, true),
   );

@@ -257,6 +257,7 @@ describe('sign-in', () => {
     const refused = await browser.submit(page, { email: person.email, password: person.password });
     expect(refused.status).toBe(429);
     expect(alertOf(refused)).toContain('Try again in');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(refused.location).toBeUndefined();
 
     // The same from a new browser at that address: the lock is on the account at the address, not
