@@ -140,8 +140,8 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     ...(minutes ? { maxAge: minutes * 60_000 } : {}),
   });
 
-  /** Answers a refused form with 303 to its page, which shows `notice` once. */
-  const refuseTo = (req: Request, res: Response, pending: PendingInteraction, notice: Omit<Notice, 'uid'>) => {
+  /** Answers with 303 to the form's page, which shows `notice` once (a refusal, or what to fill in). */
+  const backToForm = (req: Request, res: Response, pending: PendingInteraction, notice: Omit<Notice, 'uid'>) => {
     // What was typed is kept only as long as the form accepts it, so the cookie stays small.
     const typed = { name: notice.name.slice(0, 200), email: notice.email.slice(0, 254) };
     res.cookie(NOTICE, JSON.stringify({ uid: pending.uid, ...notice, ...typed }), scopedCookie(req, pending, NOTICE_MINUTES));
@@ -354,7 +354,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const person = registered ? await accounts.findPerson(registered.id) : undefined;
       if (!registered || !person) {
         // A taken email (or a wait too long): the sign-in form, with the email filled in.
-        refuseTo(req, res, pending, { form: 'signin', status: 200, name: '', email: registered?.email ?? '' });
+        backToForm(req, res, pending, { form: 'signin', status: 200, name: '', email: registered?.email ?? '' });
         return;
       }
       await answer(res, () => pending.finish({ login: { accountId: person.id, amr: ['pwd'], acr: ACR_PASSWORD } }));
@@ -372,7 +372,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const input = signInForm.safeParse(req.body ?? {});
       const email = input.success ? input.data.email : '';
       if (!input.success) {
-        refuseTo(req, res, pending, { form: 'signin', status: 400, error: firstMessage(input.error), name: '', email });
+        backToForm(req, res, pending, { form: 'signin', status: 400, error: firstMessage(input.error), name: '', email });
         return;
       }
       await attempt(
@@ -384,7 +384,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
           res.cookie(PASSWORD_PASSED, `${pending.uid}|${person.id}|${until}`, { ...passedCookie(req, pending), maxAge: PASSWORD_PASSED_MINUTES * 60_000 });
           return base(pending);
         },
-        async (status, error, retryAfter) => refuseTo(req, res, pending, { form: 'signin', status, error, retryAfter, name: '', email }),
+        async (status, error, retryAfter) => backToForm(req, res, pending, { form: 'signin', status, error, retryAfter, name: '', email }),
       );
     }, true),
   );
@@ -449,7 +449,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const values = { name: typeof body.name === 'string' ? body.name : '', email: typeof body.email === 'string' ? body.email : '' };
       const input = registrationForm.safeParse(body);
       if (!input.success) {
-        refuseTo(req, res, pending, { form: 'register', status: 400, error: firstMessage(input.error), ...values });
+        backToForm(req, res, pending, { form: 'register', status: 400, error: firstMessage(input.error), ...values });
         return;
       }
       await attempt(
@@ -461,7 +461,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
           res.cookie(REGISTERED, JSON.stringify({ uid: pending.uid, id, email: input.data.email, until }), scopedCookie(req, pending, REGISTERED_MINUTES));
           return `${base(pending)}/registered`;
         },
-        async (status, error, retryAfter) => refuseTo(req, res, pending, { form: 'register', status, error, retryAfter, ...values }),
+        async (status, error, retryAfter) => backToForm(req, res, pending, { form: 'register', status, error, retryAfter, ...values }),
       );
     }, true),
   );
