@@ -95,7 +95,8 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
     /**
      * Tells the owner of an email that someone tried to register it again — at most once per
      * `register-taken-person` window, so nobody can flood a person's mailbox by registering their
-     * email; throws when the mail did not go out, so it is sent again.
+     * email; throws when the mail did not go out, so it is tried again — and then, the window
+     * already counted, not sent before it ends: the owner learns nothing they must act on from it.
      */
     async mailEmailTaken(person: Person): Promise<void> {
       try {
