@@ -26,6 +26,7 @@ import * as auditErasure from './20261206_095_audit_erasure';
 import * as messageMail from './20261206_100_message_mail';
 import * as passkeys from './20261207_010_passkeys';
 import * as recordSharing from './20261207_020_record_sharing';
+import * as registrationMail from './20261207_050_registration_mail';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -53,6 +54,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_100_message_mail', messageMail],
   ['20261207_010_passkeys', passkeys],
   ['20261207_020_record_sharing', recordSharing],
+  ['20261207_050_registration_mail', registrationMail],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

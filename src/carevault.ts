@@ -90,6 +90,7 @@ export async function startCarevault(config: Config, features: readonly FeatureD
         await stopSweeper();
         for (const listener of started.reverse()) await listener.close();
         await services.recordEvents.settled();
+        await services.accounts.settled();
         await db.close();
       })();
       return closing;
@@ -101,7 +102,10 @@ export async function startCarevault(config: Config, features: readonly FeatureD
       registerApp: (document) => services.apps.register(document),
       reloadKeys: () => runtime.reload(),
       sweepOnce: () => sweepOnce(sweeps),
-      settled: () => services.recordEvents.settled(),
+      settled: async () => {
+        await services.recordEvents.settled();
+        await services.accounts.settled();
+      },
       close: closeAll,
       async shutdown(deadline) {
         const cut = await web.drain(deadline);

@@ -95,6 +95,8 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     { name: 'rateLimits', run: () => sweepRateLimits(db) },
     // What became of authorization steps, a day on.
     { name: 'interactionTraces', run: () => createTraceStore(db).sweep() },
+    // Registration mail a crash or a failed send left behind (sent as soon as a sender's hold ends).
+    { name: 'registrationMail', run: () => accounts.sendOwedMail() },
   ];
 
   return {

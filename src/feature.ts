@@ -100,7 +100,7 @@ export type Core = {
     AccountService,
     | 'findPerson'
     | 'findByEmail'
-    | 'onRegistered'
+    | 'onRegistrationMail'
     | 'useSecondStep'
     | 'confirmEmail'
     | 'replacePassword'

@@ -1,6 +1,7 @@
 /**
- * The person's account as a feature: a verification link mailed to every new person (told by the
- * account service after their registration commits), the account page (name, email, password,
+ * The person's account as a feature: a verification link mailed to every new person, and a word to
+ * the owner of an email someone tried to register again (both handed over by the account service
+ * after the registration was answered, and handed again until they went out), the account page (name, email, password,
  * signed-in devices — noted on each signed-in request, and whether to email the person when a Direct
  * message arrives, heard as a record event), and password recovery —
  * through the one mailer DOPU uses too — with its limits, a sweep of ended links, and its audit words;
@@ -69,10 +70,16 @@ export const accountFeature: FeatureDefinition = {
       mailer,
       issuer: config.issuer,
       clock,
-      limits: { resend: limits.rate('verify-resend-person'), recoverAddress: limits.rate('recover-address'), recoverEmail: limits.rate('recover-email') },
+      limits: {
+        resend: limits.rate('verify-resend-person'),
+        recoverAddress: limits.rate('recover-address'),
+        recoverEmail: limits.rate('recover-email'),
+        emailTaken: limits.rate('register-taken-person'),
+      },
       secondStep,
     });
-    accounts.onRegistered((person) => links.sendVerification(person));
+    // Each registration's mail, sent after the registration was answered; a mail that did not go out is tried again.
+    accounts.onRegistrationMail((mail) => (mail.kind === 'registered' ? links.mailVerification(mail.person) : links.mailEmailTaken(mail.person)));
     const changes = createAccountChanges({
       db,
       audit,

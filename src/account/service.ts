@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Person } from '../accounts/person';
 import type { SecondStep } from '../accounts/service';
 import type { Core } from '../feature';
-import { Conflict, Invalid, NotFound } from '../errors';
+import { Conflict, Invalid, NotFound, TooManyAttempts } from '../errors';
 import { isUniqueViolation } from '../db';
 import { log } from '../log';
 import type { Mailer, OutgoingMail } from '../mail';
@@ -23,7 +23,17 @@ import { credentialKey } from '../security/credential-keys';
 import type { Rate } from '../security/limiters';
 import { hashSecret, randomToken } from '../security/secrets';
 import type { LinkPurpose, LinkStore } from './store';
-import { CODE_NEEDED, EMAIL_TAKEN, LINK_ENDED, noAccountMail, resetMail, RESET_LINK_MINUTES, verificationMail, VERIFY_LINK_DAYS } from './words';
+import {
+  CODE_NEEDED,
+  EMAIL_TAKEN,
+  emailTakenMail,
+  LINK_ENDED,
+  noAccountMail,
+  resetMail,
+  RESET_LINK_MINUTES,
+  verificationMail,
+  VERIFY_LINK_DAYS,
+} from './words';
 
 /** An app that keeps reaching a record while the person is away. */
 export type OfflineApp = { name: string; record: string };
@@ -33,7 +43,7 @@ type Deps = Pick<Core, 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcSto
   mailer: Mailer;
   issuer: string;
   clock: () => Date;
-  limits: { resend: Rate; recoverAddress: Rate; recoverEmail: Rate };
+  limits: { resend: Rate; recoverAddress: Rate; recoverEmail: Rate; emailTaken: Rate };
   /** The second step of sign-in: a person who turned it on gives it before a reset's new password counts. */
   secondStep: SecondStep;
 };
@@ -70,19 +80,39 @@ export function createAccountLinks({ db, audit, accounts, authorizations, oidcSt
       .catch((error: unknown) => log.error('an account mail could not be sent', { purpose, error: error instanceof Error ? error.name : 'unknown' }));
   };
 
-  const sendVerification = async (person: Person) => {
+  /** A new verification link for the person, as a mail. */
+  const verificationFor = async (person: Person) => {
     const token = await newLink(person.id, 'verify', person.email);
-    await send(verificationMail(person.email, person.name, `${issuer}/account/verify?token=${token}`), 'verify');
+    return verificationMail(person.email, person.name, `${issuer}/account/verify?token=${token}`);
   };
 
   return {
-    sendVerification,
+    /** The verification link a registration owes; throws when the mail did not go out, so it is sent again. */
+    async mailVerification(person: Person): Promise<void> {
+      await mailer.send(await verificationFor(person));
+    },
+
+    /**
+     * Tells the owner of an email that someone tried to register it again — at most once per
+     * `register-taken-person` window, so nobody can flood a person's mailbox by registering their
+     * email; throws when the mail did not go out, so it is tried again — and then, the window
+     * already counted, not sent before it ends: the owner learns nothing they must act on from it.
+     */
+    async mailEmailTaken(person: Person): Promise<void> {
+      try {
+        await limits.emailTaken.consume(person.id);
+      } catch (error) {
+        if (error instanceof TooManyAttempts) return;
+        throw error;
+      }
+      await mailer.send(emailTakenMail(person.email, person.name, `${issuer}/login`, `${issuer}/account/recover`));
+    },
 
     /** **Send the link again**, limited per person. Nothing to send once the email is confirmed. */
     async resend(person: Person): Promise<void> {
       if (person.emailVerified) return;
       await limits.resend.consume(person.id);
-      await sendVerification(person);
+      await send(await verificationFor(person), 'verify');
     },
 
     /** When the newest verification link went to the person. */

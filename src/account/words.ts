@@ -26,6 +26,22 @@ export function verificationMail(to: string, name: string, link: string): Outgoi
   };
 }
 
+/** To the owner of an email someone tried to create an account with: nothing changed, and the ways in. */
+export function emailTakenMail(to: string, name: string, signInLink: string, recoverLink: string): OutgoingMail {
+  return {
+    to,
+    subject: 'Someone tried to create a carevault account with your email',
+    text: [
+      `Hello ${name},`,
+      '',
+      'Someone (we hope you) tried to create a carevault account with this email address, which your account already uses. Nothing was changed and no new account was made.',
+      `If it was you, sign in: ${signInLink}`,
+      `If you forgot your password, choose a new one: ${recoverLink}`,
+      'If it was not you, you can ignore this email: your account stays as it is.',
+    ].join('\r\n'),
+  };
+}
+
 export function resetMail(to: string, name: string, link: string): OutgoingMail {
   return {
     to,

@@ -7,14 +7,16 @@
  *   longer and longer (never a lock), while an address that has not guessed — the person at
  *   home — is still heard at once, so knowing someone's email is not enough to lock them out.
  * Registrations (failed ones too) count against the address, and an email already taken costs the
- * same work as a new one by construction: the same lookup, hash and writes run on both paths, and a
- * taken email's writes are then undone.
- * Whoever must act on a new person (the account feature mails a verification link) is told after
- * the registration committed, through `onRegistered`.
+ * same work and gets the same answer as a new one by construction: the same lookup, hash and writes
+ * run on both paths (a taken email's person and record are then undone), and each writes one mail in
+ * the same transaction — the new person's verification link, or a word to the taken email's owner.
+ * The mail is sent after the request is answered, by whoever listens (`onRegistrationMail`, the
+ * account feature), and kept until it went out (a sweep sends what a crash or a failed send left),
+ * so a slow mail server neither slows registration nor tells which path ran.
  */
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Database } from '../db';
-import { Conflict, WrongCredentials } from '../errors';
+import { WrongCredentials } from '../errors';
 import { isUuid } from '../ids';
 import type { RecordService } from '../records/service';
 import { settleAll, takeAll } from '../security/limiters';
@@ -23,12 +25,9 @@ import { log } from '../log';
 import { hashSecret, verifySecret } from '../security/secrets';
 import type { RegistrationForm, SignInForm } from './schemas';
 import type { Person } from './person';
-import { createAccountStore, type PersonRow } from './store';
+import { createAccountStore, type PersonRow, type RegistrationMailKind } from './store';
 
 const WRONG_CREDENTIALS = 'The email or password is wrong.';
-
-/** Ends a registration's transaction without keeping its writes. */
-class Undone extends Error {}
 
 function toPerson(row: PersonRow): Person {
   return {
@@ -68,8 +67,16 @@ export type PasskeySignIn = {
   verify(answer: string, bound: PasskeyBinding): Promise<{ personId: string; kind: 'hwk' | 'swk' }>;
 };
 
-/** Told of each person who registered, after the commit; a failure is logged, the registration stands. */
-type RegisteredListener = (person: Person) => Promise<void>;
+/** A mail a registration owes: the new person's verification link, or a word to the owner of a taken email. */
+type RegistrationMail = { kind: RegistrationMailKind; person: Person };
+
+/** Sends a registration's mail; throws when it did not go out, so it is tried again. */
+type RegistrationMailListener = (mail: RegistrationMail) => Promise<void>;
+
+/** How long a sender holds a registration mail it took before another may try it. */
+const MAIL_LEASE_SECONDS = 300;
+/** A registration mail that failed this often is given up (and logged). */
+const MAIL_ATTEMPTS = 5;
 
 export function createAccountService(db: Database, records: RecordService, limits: RateLimits) {
   const store = createAccountStore(db);
@@ -77,46 +84,87 @@ export function createAccountService(db: Database, records: RecordService, limit
   const accountBackoff = limits.backoff('signin-account');
   const addressLimit = limits.lock('signin-address');
   const registrationLimit = limits.lock('register-address');
-  const registeredListeners: RegisteredListener[] = [];
+  const mailListeners: RegistrationMailListener[] = [];
+  const sending = new Set<Promise<unknown>>();
   let secondStep: SecondStep | undefined;
+
+  const sendOwedMail = async (): Promise<number> => {
+    let sent = 0;
+    for (let due = await store.takeRegistrationMail(MAIL_LEASE_SECONDS); due; due = await store.takeRegistrationMail(MAIL_LEASE_SECONDS)) {
+      const row = await store.findPerson(due.person_id);
+      try {
+        if (row) for (const listener of mailListeners) await listener({ kind: due.kind, person: toPerson(row) });
+        await store.deleteRegistrationMail(due.id);
+        sent += 1;
+      } catch (error) {
+        // Only the kind of failure is logged: a mailer's error may quote the address.
+        const failure = { kind: due.kind, attempts: due.attempts, error: error instanceof Error ? error.name : 'unknown' };
+        if (due.attempts < MAIL_ATTEMPTS) log.warn('a registration mail could not be sent; it is tried again later', failure);
+        else {
+          log.error('a registration mail could not be sent and is given up', failure);
+          await store.deleteRegistrationMail(due.id);
+        }
+      }
+    }
+    return sent;
+  };
+
+  /** Sends the owed mail once the request that registered has been answered, never holding it. */
+  const sendSoon = () => {
+    const sent: Promise<unknown> = new Promise((resolve) => setImmediate(resolve))
+      .then(sendOwedMail)
+      .catch((error: unknown) => log.warn('registration mail could not be taken', { error: error instanceof Error ? error.name : 'unknown' }))
+      .finally(() => sending.delete(sent));
+    sending.add(sent);
+  };
 
   return {
     /**
-     * Creates a person and opens their own record (a FHIR Patient with their name), in one transaction.
-     * @throws Conflict when the email is taken.
+     * Creates a person and opens their own record (a FHIR Patient with their name), in one
+     * transaction that also writes the mail the registration owes; an email already taken gets the
+     * same work and a mail to its owner instead, and the caller the same answer (OWASP
+     * Authentication Cheat Sheet, "Authentication and error messages"). The mail is sent after the
+     * caller answered (`sendOwedMail`). Answers the id the registration tried: the new person's,
+     * or, for a taken email, an id nobody holds.
      */
-    async register(form: RegistrationForm, address: string): Promise<Person> {
+    async register(form: RegistrationForm, address: string): Promise<string> {
       // Every registration counts as a failure, taken emails included, so one address can neither
       // mint accounts nor probe for emails without end. Counted before the work, outside the transaction.
       await (await registrationLimit.take(address)).failed();
       const person: Person = { id: randomUUID(), email: form.email, name: form.name, emailVerified: false };
-      const taken = (await store.findPersonByEmail(form.email)) !== undefined;
+      const owner = await store.findPersonByEmail(form.email);
       const passwordHash = await hashSecret(form.password);
       try {
         await db.transaction(async () => {
-          // A taken email runs the same writes under an address nobody holds, then undoes them.
-          await store.insertPerson({ id: person.id, name: person.name, email: taken ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
+          // A taken email runs the same writes under an address nobody holds, then undoes them; the
+          // mail it owes (to the owner) is written after, on both paths alike, and stays.
+          await store.markRegistrationWrites();
+          await store.insertPerson({ id: person.id, name: person.name, email: owner ? `${person.id}@taken.invalid` : form.email, password_hash: passwordHash });
           await records.open(person, { name: form.name, birthDate: undefined, relationship: 'self' });
-          if (taken) throw new Undone();
+          await store.endRegistrationWrites(owner === undefined);
+          await store.insertRegistrationMail({ id: randomUUID(), person_id: owner?.id ?? person.id, kind: owner ? 'email_taken' : 'registered' });
         });
       } catch (error) {
-        // A unique violation is a registration of the same email that committed in between.
-        if (error instanceof Undone || isUniqueViolation(error))
-          throw new Conflict('An account with this email already exists. Sign in instead.', 'email_taken');
-        throw error;
+        // A registration of the same email committed in between: the email is taken after all.
+        if (!isUniqueViolation(error)) throw error;
+        const winner = await store.findPersonByEmail(form.email);
+        if (winner) await store.insertRegistrationMail({ id: randomUUID(), person_id: winner.id, kind: 'email_taken' });
       }
-      for (const listener of registeredListeners) {
-        // Only the kind of failure is logged: a listener's error may quote what it was handling.
-        await listener(person).catch((error: unknown) =>
-          log.error('a registration listener failed', { person: person.id, error: error instanceof Error ? error.name : 'unknown' }),
-        );
-      }
-      return person;
+      sendSoon();
+      return person.id;
     },
 
-    /** Registers a listener told of every new person (after the commit). */
-    onRegistered(listener: RegisteredListener): void {
-      registeredListeners.push(listener);
+    /** Registers a listener handed each mail a registration owes; it throws when the mail did not go out. */
+    onRegistrationMail(listener: RegistrationMailListener): void {
+      mailListeners.push(listener);
+    },
+
+    /** Sends every registration mail that is due (the sweep's part: mail a crash or a failed send left); how many went out. */
+    sendOwedMail,
+
+    /** Waits until the mail the registrations so far set off is sent (before the database closes, say). */
+    async settled(): Promise<void> {
+      while (sending.size > 0) await Promise.all(sending);
     },
 
     /** Offers a second step of sign-in (one feature does). */

@@ -1,7 +1,7 @@
 /**
  * SQL for people: who they are, their password hash, whether their email is confirmed, the time
  * zone their browser reported and when they last saw their home page (and the changes the account
- * page makes to them).
+ * page makes to them); and the mail each registration owes (`registration_mail`), kept until sent.
  */
 import { statement, type Database } from '../db';
 
@@ -24,10 +24,50 @@ const VISIT = statement(`update people p set last_visit_at = now()
    where p.id = previous.id
    returning previous.last_visit_at`);
 
+/** What a registration owes: the new person's verification link, or a word to an email's owner. */
+export type RegistrationMailKind = 'registered' | 'email_taken';
+
+export type RegistrationMailRow = { id: string; person_id: string; kind: RegistrationMailKind; attempts: number };
+
+/**
+ * Takes the oldest mail that is due, for `leaseSeconds`: no other sender (on this instance or
+ * another) takes it meanwhile, and if its sender dies, it is due again when the lease ends.
+ */
+const TAKE_MAIL = `update registration_mail m set attempts = m.attempts + 1, not_before = now() + make_interval(secs => ?)
+   from (select id from registration_mail where not_before <= now() order by created_at limit 1 for update skip locked) due
+   where m.id = due.id
+   returning m.id, m.person_id, m.kind, m.attempts`;
+
 export function createAccountStore(db: Database) {
   return {
     async insertPerson(person: Omit<PersonRow, 'created_at' | 'email_verified_at'>): Promise<void> {
       await db.table('people').insert(person);
+    },
+
+    /**
+     * Marks where a registration's person and record writes begin: a taken email's are undone back
+     * to here, while the mail the registration owes, written after, stays.
+     */
+    async markRegistrationWrites(): Promise<void> {
+      await db.raw('savepoint registration_writes');
+    },
+
+    /** Undoes the writes since `markRegistrationWrites`, or keeps them. */
+    async endRegistrationWrites(keep: boolean): Promise<void> {
+      await db.raw(keep ? 'release savepoint registration_writes' : 'rollback to savepoint registration_writes');
+    },
+
+    async insertRegistrationMail(row: { id: string; person_id: string; kind: RegistrationMailKind }): Promise<void> {
+      await db.table('registration_mail').insert(row);
+    },
+
+    async takeRegistrationMail(leaseSeconds: number): Promise<RegistrationMailRow | undefined> {
+      const { rows } = (await db.raw(TAKE_MAIL, [leaseSeconds])) as { rows: RegistrationMailRow[] };
+      return rows[0];
+    },
+
+    async deleteRegistrationMail(id: string): Promise<void> {
+      await db.table('registration_mail').where({ id }).delete();
     },
 
     async findPersonByEmail(email: string): Promise<PersonRow | undefined> {

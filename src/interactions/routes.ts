@@ -5,6 +5,11 @@
  * answered with its `amr` (RFC 8176) and `acr`; the code alone for a signed-in person an app asked to
  * step up; a passkey (WebAuthn) as that second step, or alone instead of the password — the record picker
  * and rules for `consent`, and the pages of carevault's own prompts, registered by name.
+ * A refused sign-in or registration answers 303 to its form's page, which shows the refusal once
+ * (Post/Redirect/Get: Back and reload never resubmit). A registration answers the same "Check your
+ * email" page whether or not the email already has an account (the mail differs, not the page);
+ * its **Continue** signs the new person in, or, for a taken email, opens the sign-in form — the one
+ * step where the two part, as they must once the person goes on (a new account is usable at once).
  */
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -31,6 +36,35 @@ import { ACR_PASSWORD, ACR_TWO_STEP, AlreadyAnswered, InteractionExpired, STEP_U
  */
 const PASSWORD_PASSED = 'cv.pwd';
 const PASSWORD_PASSED_MINUTES = 10;
+
+/**
+ * A refused sign-in or registration, carried to the form's page (POST → 303 → GET), which shows it
+ * once and clears it, so Back and reload never resubmit the form: a signed cookie scoped to the
+ * interaction's path, living a few minutes, with the words, the status and what the person typed
+ * (never the password).
+ */
+const NOTICE = 'cv.notice';
+const NOTICE_MINUTES = 5;
+const noticeShape = z.object({
+  uid: z.string(),
+  form: z.enum(['signin', 'register']),
+  status: z.number().int(),
+  error: z.string().optional(),
+  retryAfter: z.number().int().optional(),
+  name: z.string().default(''),
+  email: z.string().default(''),
+});
+type Notice = z.infer<typeof noticeShape>;
+
+/**
+ * A registration answered, waiting for **Continue**: a signed cookie scoped to the interaction's
+ * path with the id the registration tried and the email it was for. Both a new and a taken email
+ * set it, in the same shape; only **Continue** finds out whether that id is a person (the new one,
+ * signed in at once) or nobody (the sign-in form, with the email filled in).
+ */
+const REGISTERED = 'cv.registered';
+const REGISTERED_MINUTES = 10;
+const registeredShape = z.object({ uid: z.string(), id: z.string(), email: z.string(), until: z.number() });
 
 /** The second step's one field: 6 digits or a recovery code (checked by the service). */
 const codeForm = z.object({ code: z.string().trim().min(1, 'Type the code.').max(40, 'That code is too long.') });
@@ -93,14 +127,55 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   };
 
   /** Runs a sign-in or registration step; a refusal is shown above the form it came from. */
-  const attempt = async (res: Response, step: () => Promise<string>, showRefusal: (status: number, message: string) => Promise<void>) => {
+  const attempt = async (res: Response, step: () => Promise<string>, showRefusal: (status: number, message: string, retryAfter?: number) => Promise<void>) => {
     try {
       await answer(res, step);
     } catch (error) {
       if (!(error instanceof DomainError) || error instanceof InteractionExpired) throw error;
-      if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
-      await showRefusal(STATUS_OF[error.kind], error.message);
+      await showRefusal(STATUS_OF[error.kind], error.message, error instanceof TooManyAttempts ? error.retryAfterSeconds : undefined);
     }
+  };
+
+  const scopedCookie = (req: Request, pending: PendingInteraction, minutes?: number) => ({
+    httpOnly: true,
+    sameSite: 'lax' as const,
+    secure: req.secure,
+    signed: true,
+    path: base(pending),
+    ...(minutes ? { maxAge: minutes * 60_000 } : {}),
+  });
+
+  /** Answers with 303 to the form's page, which shows `notice` once (a refusal, or what to fill in). */
+  const backToForm = (req: Request, res: Response, pending: PendingInteraction, notice: Omit<Notice, 'uid'>) => {
+    // What was typed is kept only as long as the form accepts it, so the cookie stays small.
+    const typed = { name: notice.name.slice(0, 200), email: notice.email.slice(0, 254) };
+    res.cookie(NOTICE, JSON.stringify({ uid: pending.uid, ...notice, ...typed }), scopedCookie(req, pending, NOTICE_MINUTES));
+    res.redirect(303, notice.form === 'register' ? `${base(pending)}/register` : `${base(pending)}?form=signin`);
+  };
+
+  /** The notice waiting for this interaction's page, if any; it is cleared, so a reload shows none. */
+  const takeNotice = (req: Request, res: Response, pending: PendingInteraction): Notice | undefined => {
+    const raw: unknown = req.signedCookies?.[NOTICE];
+    if (typeof raw !== 'string') return undefined;
+    res.clearCookie(NOTICE, scopedCookie(req, pending));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+    const notice = noticeShape.safeParse(parsed);
+    return notice.success && notice.data.uid === pending.uid ? notice.data : undefined;
+  };
+
+  /** Shows the sign-in or registration form, with the notice a refusal left for it. */
+  const showForm = async (req: Request, res: Response, pending: PendingInteraction, wanted: Notice['form']) => {
+    const notice = takeNotice(req, res, pending);
+    const form = notice?.form ?? wanted;
+    if (notice?.retryAfter !== undefined) res.set('Retry-After', String(notice.retryAfter));
+    const status = notice?.status ?? 200;
+    if (form === 'register') await showRegister(res, pending, status, { name: notice?.name ?? '', email: notice?.email ?? '' }, notice?.error);
+    else await showSignIn(res, pending, status, notice?.email ?? '', notice?.error);
   };
 
   /** A page of the `login` prompt, with whom it is for (no app named on carevault's own) and the refusal, if any. */
@@ -127,7 +202,14 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     );
 
   const showRegister = (res: Response, pending: PendingInteraction, status = 200, values = { name: '', email: '' }, error?: string) =>
-    showStep(res, pending, status, 'register', { title: 'Create account', action: `${base(pending)}/register`, signInHref: base(pending), ...values }, error);
+    showStep(
+      res,
+      pending,
+      status,
+      'register',
+      { title: 'Create account', action: `${base(pending)}/register`, signInHref: `${base(pending)}?form=signin`, ...values },
+      error,
+    );
 
   const passedCookie = (req: Request, pending: PendingInteraction) => ({
     httpOnly: true,
@@ -243,7 +325,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       if (second) {
         await showCode(res, pending, second);
       } else if (name === 'login') {
-        await (pending.wantsSignup ? showRegister(res, pending) : showSignIn(res, pending));
+        await showForm(req, res, pending, pending.wantsSignup && req.query.form !== 'signin' ? 'register' : 'signin');
       } else if (name === 'consent' && pending.firstParty) {
         // carevault's own pages need no consent to learn who signed in.
         await answer(res, async () =>
@@ -265,8 +347,55 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     orEnded(async (req, res) => {
       const pending = await pendingOf(req, res, 'login');
       if (!pending) return;
-      await showRegister(res, pending);
+      await showForm(req, res, pending, 'register');
     }),
+  );
+
+  /** What a registration tried, while its **Continue** is waiting (see REGISTERED). */
+  const registeredOf = (req: Request, pending: PendingInteraction) => {
+    const raw: unknown = req.signedCookies?.[REGISTERED];
+    if (typeof raw !== 'string') return undefined;
+    try {
+      const registered = registeredShape.safeParse(JSON.parse(raw));
+      return registered.success && registered.data.uid === pending.uid && registered.data.until > Date.now() ? registered.data : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  router.get(
+    '/interaction/:uid/registered',
+    csrf.issue,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const registered = registeredOf(req, pending);
+      if (!registered) {
+        res.redirect(303, base(pending));
+        return;
+      }
+      await showStep(res, pending, 200, 'registered', { title: 'Check your email', action: `${base(pending)}/registered`, email: registered.email });
+    }),
+  );
+
+  router.post(
+    '/interaction/:uid/registered',
+    form,
+    csrf.issue,
+    csrf.verify,
+    orEnded(async (req, res) => {
+      const pending = await pendingOf(req, res, 'login');
+      if (!pending) return;
+      const registered = registeredOf(req, pending);
+      res.clearCookie(REGISTERED, scopedCookie(req, pending));
+      const person = registered ? await accounts.findPerson(registered.id) : undefined;
+      if (!registered || !person) {
+        // A taken email (or a wait too long): the sign-in form, with the email filled in.
+        backToForm(req, res, pending, { form: 'signin', status: 200, name: '', email: registered?.email ?? '' });
+        return;
+      }
+      await answer(res, () => pending.finish({ login: { accountId: person.id, amr: ['pwd'], acr: ACR_PASSWORD } }));
+    }, true),
   );
 
   router.post(
@@ -280,7 +409,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const input = signInForm.safeParse(req.body ?? {});
       const email = input.success ? input.data.email : '';
       if (!input.success) {
-        await showSignIn(res, pending, 400, email, firstMessage(input.error));
+        backToForm(req, res, pending, { form: 'signin', status: 400, error: firstMessage(input.error), name: '', email });
         return;
       }
       await attempt(
@@ -292,7 +421,7 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
           res.cookie(PASSWORD_PASSED, `${pending.uid}|${person.id}|${until}`, { ...passedCookie(req, pending), maxAge: PASSWORD_PASSED_MINUTES * 60_000 });
           return base(pending);
         },
-        (status, message) => showSignIn(res, pending, status, email, message),
+        async (status, error, retryAfter) => backToForm(req, res, pending, { form: 'signin', status, error, retryAfter, name: '', email }),
       );
     }, true),
   );
@@ -324,7 +453,10 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
           // RFC 8176: a recovery code is a one-time password too; with the password, two factors.
           return pending.finish({ login: { accountId: second.personId, amr: ['pwd', 'otp', 'mfa'], acr: ACR_TWO_STEP } });
         },
-        (status, message) => showCode(res, pending, second, status, message),
+        async (status, message, retryAfter) => {
+          if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
+          await showCode(res, pending, second, status, message);
+        },
       );
     }, true),
   );
@@ -370,8 +502,11 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         return;
       }
       const second = secondStepOf(req, pending);
-      const refuse = (status: number, message: string) =>
-        second ? showCode(res, pending, second, status, message) : showSignIn(res, pending, status, '', message);
+      // A refused second step is shown on its page; a refused passkey alone goes back to the sign-in form, as a refused password does.
+      const refuse = async (status: number, message: string, retryAfter?: number) => {
+        if (second) await showCode(res, pending, second, status, message);
+        else backToForm(req, res, pending, { form: 'signin', status, error: message, retryAfter, name: '', email: '' });
+      };
       const input = passkeyForm.safeParse(req.body ?? {});
       if (!input.success) {
         await refuse(400, firstMessage(input.error));
@@ -418,13 +553,19 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       const values = { name: typeof body.name === 'string' ? body.name : '', email: typeof body.email === 'string' ? body.email : '' };
       const input = registrationForm.safeParse(body);
       if (!input.success) {
-        await showRegister(res, pending, 400, values, firstMessage(input.error));
+        backToForm(req, res, pending, { form: 'register', status: 400, error: firstMessage(input.error), ...values });
         return;
       }
       await attempt(
         res,
-        async () => pending.finish({ login: { accountId: (await accounts.register(input.data, clientAddress(req))).id, amr: ['pwd'], acr: ACR_PASSWORD } }),
-        (status, message) => showRegister(res, pending, status, values, message),
+        async () => {
+          // A new and a taken email are answered alike: the same cookie, the same page.
+          const id = await accounts.register(input.data, clientAddress(req));
+          const until = Date.now() + REGISTERED_MINUTES * 60_000;
+          res.cookie(REGISTERED, JSON.stringify({ uid: pending.uid, id, email: input.data.email, until }), scopedCookie(req, pending, REGISTERED_MINUTES));
+          return `${base(pending)}/registered`;
+        },
+        async (status, error, retryAfter) => backToForm(req, res, pending, { form: 'register', status, error, retryAfter, ...values }),
       );
     }, true),
   );

@@ -55,6 +55,12 @@ export type EndedStep =
    */
   | { kind: 'dead'; clientName: string; personId: string | undefined; back: BackToApp | undefined };
 
+/**
+ * A step answered whose session ended before oidc-provider resumed the request (between Allow and
+ * the redirect): what the person answered, and the way back to the app.
+ */
+export type LostAtResume = { clientName: string; outcome: TraceOutcome | undefined; back: BackToApp | undefined };
+
 /** The app's error response as a link (`get`) or, for `form_post`, a form to submit. */
 type BackToApp = { method: 'get' | 'post'; action: string; fields: Record<string, string> };
 
@@ -73,7 +79,11 @@ function webUri(value: unknown): string | undefined {
 
 export function createInteractions(current: () => Provider, db: Database, traces: TraceStore) {
   /** The error response that sends the person back to the app, when its redirect_uri is still registered. */
-  const backToApp = async (trace: TraceRow): Promise<Extract<EndedStep, { kind: 'dead' }>> => {
+  const backToApp = async (
+    trace: TraceRow,
+    error = errorFor(trace.prompt),
+    description = 'The person did not finish in time, or their sign-in ended. Start again.',
+  ): Promise<Extract<EndedStep, { kind: 'dead' }>> => {
     const client = await current().Client.find(trace.client_id);
     const clientName = nameOfApp(trace.client_id, client?.clientName);
     const mode = trace.response_mode ?? 'query';
@@ -81,8 +91,8 @@ export function createInteractions(current: () => Provider, db: Database, traces
     const answerable = client && client.redirectUriAllowed(trace.redirect_uri) && ['query', 'fragment', 'form_post'].includes(mode);
     if (!answerable) return { kind: 'dead', clientName, personId, back: undefined };
     const fields: Record<string, string> = {
-      error: errorFor(trace.prompt),
-      error_description: 'The person did not finish in time, or their sign-in ended. Start again.',
+      error,
+      error_description: description,
       ...(trace.state ? { state: trace.state } : {}),
       iss: current().issuer,
     };
@@ -96,6 +106,18 @@ export function createInteractions(current: () => Provider, db: Database, traces
   };
 
   return {
+    /**
+     * A step whose answer oidc-provider could not resume because the sign-in session ended in
+     * between: the answer, and the app's `login_required` error response (OpenID Connect Core
+     * §3.1.2.6), so the app can start again and the person sign in anew.
+     */
+    async lostAtResume(uid: string): Promise<LostAtResume | undefined> {
+      const trace = await traces.find(uid);
+      if (!trace) return undefined;
+      const { clientName, back } = await backToApp(trace, 'login_required', 'The sign-in ended before the answer reached the app. Start again.');
+      return { clientName, outcome: trace.outcome ?? undefined, back };
+    },
+
     /** What became of a step oidc-provider no longer knows; `undefined` when it was never traced or is long gone. */
     async ended(uid: string): Promise<EndedStep | undefined> {
       const trace = await traces.find(uid);

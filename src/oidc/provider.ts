@@ -28,7 +28,8 @@ import { OIDC_ROUTES } from './routes';
 import { observeTokenEndpoint, type TokenObserver } from './token-events';
 import { AUTHORIZATION_CODE_SECONDS, nameGrantErrors } from './grant-errors';
 import { createModelStore } from './store';
-import { logoutSource, postLogoutSuccessSource, renderError } from './views';
+import { logoutSource, postLogoutSuccessSource, renderErrorTelling } from './views';
+import type { LostAtResume } from './interactions';
 
 /** 100 years: what "until revoked" means for a TTL that must be a positive number. */
 const UNTIL_REVOKED = 100 * 365 * 24 * 3600;
@@ -124,12 +125,25 @@ export type ProviderDeps = {
   pairwiseSalt: string;
   /** Told of every token response (the metrics), when metrics are on. */
   tokenObserver?: TokenObserver | undefined;
+  /** What a step answered before its session ended said, for the page at the resume that could not go on. */
+  lostAtResume: (uid: string) => Promise<LostAtResume | undefined>;
 };
 
 /** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
 const PEOPLE_READ = requestEntry('people read', () => new Map<string, ReturnType<People['findPerson']>>());
 
-export function createProvider({ config, db, people, authorizations, deviceFlow, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
+export function createProvider({
+  config,
+  db,
+  people,
+  authorizations,
+  deviceFlow,
+  jwks,
+  cookieKeys,
+  pairwiseSalt,
+  tokenObserver,
+  lostAtResume,
+}: ProviderDeps): Provider {
   const rules = clientRules(config);
   const configuration: Configuration = {
     ...rules,
@@ -222,7 +236,7 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
         return config.ttl.onlineRefreshToken;
       },
     },
-    renderError,
+    renderError: renderErrorTelling(lostAtResume),
     // Browser apps (SMART public clients) call the token endpoint from their own origin.
     clientBasedCORS(_ctx, origin, client) {
       return (client.redirectUris ?? []).some((uri) => {

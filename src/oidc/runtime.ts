@@ -34,6 +34,8 @@ export async function startOidc({ config, db, people, authorizations, deviceFlow
   await ensureSigningKeys(db, config.keyEncryptionSecret);
   const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
   const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
+  // Asked only once requests arrive, when the provider below exists.
+  const interactions = createInteractions(() => current(), db, createTraceStore(db));
   const build = async () =>
     createProvider({
       config,
@@ -45,6 +47,7 @@ export async function startOidc({ config, db, people, authorizations, deviceFlow
       cookieKeys,
       pairwiseSalt,
       tokenObserver,
+      lostAtResume: (uid) => interactions.lostAtResume(uid),
     });
 
   // Keys are only decrypted again when their order changed (a rotation, or a key activating).
@@ -68,7 +71,7 @@ export async function startOidc({ config, db, people, authorizations, deviceFlow
 
   return {
     cookieKeys,
-    interactions: createInteractions(current, db, createTraceStore(db)),
+    interactions,
     sessions: createSessions(current, config.secure),
     handle: (req: IncomingMessage, res: ServerResponse) => handler(req, res),
     /** Stores a client after the live provider's validation (for app registration). */

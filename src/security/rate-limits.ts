@@ -154,6 +154,13 @@ export const RATE_LIMITS = {
     window: 15 * 60,
     message: 'We told you of a new message a short while ago.',
   },
+  'register-taken-person': {
+    kind: 'rate',
+    counts: 'emails telling one person that someone tried to create an account with their email (later tries in the window are covered by the earlier email)',
+    points: 1,
+    window: 24 * HOUR,
+    message: 'We told you of a try to register your email a short while ago.',
+  },
   'verify-resend-person': {
     kind: 'rate',
     counts: 'verification links one person asks to be sent again',

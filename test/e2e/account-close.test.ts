@@ -19,6 +19,7 @@ import { registerInChromium } from '../support/forms';
 import { newPerson } from '../support/app';
 import { signedUpPerson } from '../support/people';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 let server: TestServer;
 let chromium: Chromium;
@@ -175,7 +176,11 @@ test('closing ends every token and sign-in, erases the own record, keeps a share
 
   // The email registers again, as a new person with a record of their own.
   const browser = new Browser(server.issuer);
-  const registered = await browser.submit(await browser.visit('/register'), { name: 'Anna Anew', email: anna.person.email, password: 'another long password' });
+  const registered = await createAccountThrough(browser, await browser.visit('/register'), {
+    name: 'Anna Anew',
+    email: anna.person.email,
+    password: 'another long password',
+  });
   expect(textOf(registered.html)).toContain('Hello, Anna Anew');
   const fresh = (await server.db.knex('people').where({ email: anna.person.email }).first('id')).id as string;
   expect(fresh).not.toBe(annaId);

@@ -222,6 +222,7 @@ test('in Chromium the section passes axe-core at 1280 and 390 px and is turned o
   const problems = await pageProblems(page, 'account, unconfirmed');
   expect(await page.getByRole('button', { name: 'Turn on these emails' }).isDisabled()).toBe(true);
 
+  await server.settled();
   const token = /\/account\/verify\?token=([\w-]{43})/.exec(mailsTo(person.email).at(-1) ?? '')?.[1];
   await page.goto(`${server.issuer}/account/verify?token=${token ?? ''}`);
   await page.getByRole('heading', { name: 'Email confirmed' }).waitFor();

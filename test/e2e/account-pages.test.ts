@@ -56,7 +56,8 @@ test('recovery and verification pages pass axe-core, fit 390 px, and work with t
   await page.keyboard.press('Enter');
   await page.getByText(/We sent a link to/).waitFor();
 
-  // The verification link, once, then again.
+  // The verification link (mailed after the registration was answered), once, then again.
+  await server.settled();
   const verify = mailedLink(person.email, 'verify');
   await page.goto(verify);
   await page.getByRole('heading', { name: 'Email confirmed' }).waitFor();

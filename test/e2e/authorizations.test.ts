@@ -8,6 +8,7 @@ import { Browser, textOf } from '../support/browser';
 import { CALLBACK, WEIGHT_TRACKER, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { removeAccess } from '../support/people';
 import { ownRecordOf, startTestServer, type TestServer, recordIdNamed } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 const INITIAL_ACCESS_TOKEN = 'initial-access-token-for-tests-0123456789abcdef';
 
@@ -29,7 +30,7 @@ async function registeredPerson(name = 'Jamie Lee') {
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   expect(textOf(page.html)).toContain(`Hello, ${name}`);
   return { person, browser };
 }

@@ -5,6 +5,7 @@
  */
 import { Browser, textOf } from '../support/browser';
 import { CALLBACK, WEIGHT_TRACKER, newPerson, registerTestApp, startAuthorization } from '../support/app';
+import { createAccountThrough } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
 
 let server: TestServer;
@@ -28,7 +29,7 @@ async function consentPage(browser: Browser, url: URL) {
   const person = newPerson('Lee Details');
   let page = await browser.visit(url.toString());
   page = await browser.visit(page.html.match(/href="(\/interaction\/[^"]+\/register)"/)?.[1] ?? '');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   expect(page.html).toContain('>Allow</button>');
   return page;
 }

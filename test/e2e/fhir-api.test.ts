@@ -7,6 +7,7 @@ import { Browser, textOf } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization } from '../support/app';
 import { startTestServer, type TestServer, recordIdNamed } from '../support/server';
 import { removeAccess } from '../support/people';
+import { createAccountThrough } from '../support/forms';
 
 let server: TestServer;
 
@@ -24,7 +25,7 @@ async function registeredPerson(name: string): Promise<Person> {
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   expect(textOf(page.html)).toContain(`Hello, ${name}`);
   const row = await server.db
     .knex('people as p')

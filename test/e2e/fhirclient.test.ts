@@ -11,6 +11,7 @@ import { Browser, textOf } from '../support/browser';
 import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, CALLBACK, type TestApp } from '../support/app';
 import { freePort } from '../support/scratch';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 const CAPABILITIES = [
   'launch-standalone',
@@ -247,7 +248,7 @@ test('fhirclient completes a standalone launch, reads the Patient and searches t
   const person = newPerson('Rowan Ellis');
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   expect(textOf(page.html)).toContain('Hello, Rowan Ellis');
   const recordId = await ownRecordOf(server, person.email);
   const observationIds = await addWeights(browser, person);

@@ -14,6 +14,7 @@ import type { Page } from 'playwright-core';
 import { validateResource } from '../../src/fhir/validation';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization } from '../support/app';
 import { launchChromium, type Chromium } from '../support/chromium';
+import { createAccount } from '../support/forms';
 import { signedUpPerson, type SignedUp } from '../support/people';
 import { recordIdNamed, startTestServer, type TestServer } from '../support/server';
 
@@ -124,10 +125,7 @@ async function signIn(page: Page, person: { email: string; password: string }): 
 async function register(page: Page, name: string) {
   const person = newPerson(name);
   await page.goto(`${server.issuer}/register`);
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await createAccount(page, person);
   await page.getByText(`Hello, ${name}`).first().waitFor();
   return person;
 }

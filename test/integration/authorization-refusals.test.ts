@@ -18,6 +18,7 @@ import {
   type TestApp,
 } from '../support/app';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 const REGISTRATION_TOKEN = 'initial-access-token-for-the-refusals-test-0123456789';
 
@@ -252,7 +253,7 @@ describe('interactions', () => {
     const interactionUrl = first.url;
     expect(interactionUrl).toMatch(/\/interaction\/[^/]+$/);
     let page = await browser.visit(`${interactionUrl}/register`);
-    page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+    page = await createAccountThrough(browser, page, person);
     expect(page.html).toContain('>Allow</button>');
     page = await browser.submit(page, { decision: 'allow' }, '/consent');
     expect(callbackParams(page.location).get('code')).toEqual(expect.any(String));
@@ -263,6 +264,37 @@ describe('interactions', () => {
     expect(textOf(again.html)).toContain('You connected Weight Tracker');
     expect(textOf(again.html)).not.toContain('start again');
     expect(again.html).toContain('href="/apps"');
+  });
+
+  test('a sign-in that ends between Allow and the resume: the page says what happened and offers Back to the app', async () => {
+    const browser = new Browser(server.issuer);
+    const authorization = await startAuthorization(app);
+    const first = await browser.visit(authorization.url.toString());
+    let page = await createAccountThrough(browser, await browser.visit(`${first.url}/register`), newPerson('Lou Lost'));
+    expect(page.html).toContain('>Allow</button>');
+    const allowed = await browser.submit(page, { decision: 'allow' }, '/consent', { follow: false });
+    expect(allowed.status).toBe(303);
+    const resume = new URL(allowed.location ?? '', server.issuer);
+    expect(resume.pathname).toMatch(/^\/authorize\/[^/]+$/);
+
+    // The sign-in session ends (it expired, or the person signed out in another tab) before the resume.
+    await server.db.knex('oidc_models').where({ model: 'Session' }).delete();
+    page = await browser.visit(resume.toString());
+    expect(page.status).toBe(400);
+    const words = textOf(page.html);
+    expect(words).toContain('Weight Tracker did not hear back');
+    expect(words).toContain('You allowed Weight Tracker, but your carevault sign-in ended before Weight Tracker could be told');
+    const back = /<a class="button" href="([^"]+)">Back to Weight Tracker<\/a>/.exec(page.html)?.[1] ?? '';
+    const params = callbackParams(back.replaceAll('&amp;', '&'));
+    expect(params.get('error')).toBe('login_required');
+    expect(params.get('state')).toBe(authorization.state);
+    expect(params.get('iss')).toBe(server.issuer);
+
+    // Another browser, without that request's resume cookie, hears nothing of it.
+    const stranger = await get(resume);
+    expect(stranger.status).toBe(400);
+    expect(textOf(stranger.text)).toContain('start again');
+    expect(stranger.text).not.toContain('Weight Tracker');
   });
 
   test('a sign-in form posted without the CSRF token is refused with a 403 page', async () => {

@@ -34,6 +34,7 @@ import { MAX_SMTP_BYTES } from '../../src/direct/limits';
 import { freePort } from '../support/scratch';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
+import { createAccountThrough } from '../support/forms';
 
 const MB = 1024 * 1024;
 
@@ -862,6 +863,6 @@ async function signUpWithoutAddress(name: string) {
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   const page = await browser.visit('/register');
-  await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  await createAccountThrough(browser, page, person);
   return { person, browser, recordId: await ownRecordOf(server, person.email) };
 }

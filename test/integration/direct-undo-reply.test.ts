@@ -11,6 +11,7 @@ import { Browser, textOf, type PageResponse } from '../support/browser';
 import { PDF, attachment, directToken, postMessage, registerClinic, signUp, type Member } from '../support/direct';
 import { newPerson } from '../support/app';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 let server: TestServer;
 let token: string;
@@ -58,7 +59,7 @@ test('a record has its Direct address as soon as it exists, before any page show
   const person = newPerson('Nia Early');
   const browser = new Browser(server.issuer);
   const page = await browser.visit('/register');
-  await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  await createAccountThrough(browser, page, person);
   const recordId = await ownRecordOf(server, person.email);
   expect(await server.db.knex('direct_addresses').where({ record_id: recordId }).first('local_part')).toEqual({ local_part: 'nia.early' });
   expect((await postMessage(server, token, { to: 'nia.early@direct.localhost', subject: 'Welcome', text: 'Hello' })).status).toBe(201);

@@ -139,7 +139,7 @@ test('the core runs with none of the server’s own options: only what the list 
     expect(list.html).not.toContain('Direct address');
     expect((await fetch(`${bare.issuer}/api/dopu/packages`, { method: 'POST' })).status).toBe(404);
     expect((await alex.browser.request('/inbox')).status).toBe(404);
-    expect(Object.keys(await bare.sweepOnce()).sort()).toEqual(['interactionTraces', 'models', 'rateLimits', 'testNotes']);
+    expect(Object.keys(await bare.sweepOnce()).sort()).toEqual(['interactionTraces', 'models', 'rateLimits', 'registrationMail', 'testNotes']);
   } finally {
     await bare.stop();
   }

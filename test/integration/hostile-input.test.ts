@@ -15,6 +15,7 @@ import Provider from 'oidc-provider';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 const INITIAL_ACCESS_TOKEN = 'hostile-input-initial-access-token-0123456';
 
@@ -197,7 +198,7 @@ async function registered(name: string): Promise<Person> {
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   expect(textOf(page.html)).toContain(`Hello, ${name}`);
   const row = await server.db
     .knex('people as p')
@@ -1368,25 +1369,27 @@ function withCookie(headers: Record<string, string>, name: string, value: string
 
 describe('registration and sign-in forms', () => {
   const LONG = 'x'.repeat(30_000);
+  // A form the handler refuses answers 303 back to its page, which shows why once; what the body
+  // parser refuses (too large, not a form) is answered at once.
 
   test('registration: NUL bytes, invalid UTF-8, arrays, long values, wrong bodies', async () => {
     const cases: [string, string, number | readonly number[], Record<string, string>?][] = [
       ['NUL in the name', 'name=a%00b&email=NEW&password=a+long+enough+password', [303, 400]],
       ['only NUL as the name', 'name=%00&email=NEW&password=a+long+enough+password', [303, 400]],
-      ['NUL in the email', 'name=Nul+Mail&email=a%00b%40example.org&password=a+long+enough+password', 400],
+      ['NUL in the email', 'name=Nul+Mail&email=a%00b%40example.org&password=a+long+enough+password', 303],
       ['NUL in the password', 'name=Nul+Pass&email=NEW&password=a+long%00enough+password', [303, 400]],
       ['invalid UTF-8 in the name', 'name=%FF%FE%C0%AF&email=NEW&password=a+long+enough+password', [303, 400]],
-      ['invalid UTF-8 in the email', 'name=Bad+Mail&email=%FF%40example.org&password=a+long+enough+password', 400],
+      ['invalid UTF-8 in the email', 'name=Bad+Mail&email=%FF%40example.org&password=a+long+enough+password', 303],
       ['invalid UTF-8 in the password', 'name=Bad+Pass&email=NEW&password=%FF%FE%FD%FC%FB%FA%F9%F8%F7%F6%F5', [303, 400]],
-      ['broken percent-encoding', 'name=%E0%A4%A&email=%ZZ&password=%', 400],
+      ['broken percent-encoding', 'name=%E0%A4%A&email=%ZZ&password=%', 303],
       ['a lone surrogate in the name', 'name=%ED%A0%80&email=NEW&password=a+long+enough+password', [303, 400]],
       ['control characters in the name', 'name=%01%02%1B%5B31m&email=NEW&password=a+long+enough+password', [303, 400]],
-      ['fields repeated', 'name=a&name=b&email=NEW&email=NEW&password=x&password=y', 400],
-      ['array-shaped fields', 'name[]=a&email[]=NEW&password[]=a+long+enough+password', 400],
+      ['fields repeated', 'name=a&name=b&email=NEW&email=NEW&password=x&password=y', 303],
+      ['array-shaped fields', 'name[]=a&email[]=NEW&password[]=a+long+enough+password', 303],
       ['prototype fields', '__proto__=x&constructor=y&name=Proto&email=NEW&password=a+long+enough+password', [303, 400]],
-      ['no fields', '', 400],
-      ['a 30 kB name', `name=${LONG.slice(0, 30_000)}&email=NEW&password=a+long+enough+password`, [400, 413]],
-      ['an 8 kB password', `name=Long+Pass&email=NEW&password=${'p'.repeat(8_000)}`, 400],
+      ['no fields', '', 303],
+      ['a 30 kB name', `name=${LONG.slice(0, 30_000)}&email=NEW&password=a+long+enough+password`, [303, 413]],
+      ['an 8 kB password', `name=Long+Pass&email=NEW&password=${'p'.repeat(8_000)}`, 303],
       ['a body over the limit', `name=${LONG}${LONG}&email=NEW&password=x`, 413],
       ['too many fields', `${Array.from({ length: 300 }, (_, i) => `f${i}=1`).join('&')}`, [400, 413]],
       ['JSON body', '{"name":"J","email":"j@example.org","password":"a long enough password"}', [400, 403, 415], { 'content-type': 'application/json' }],
@@ -1412,19 +1415,19 @@ describe('registration and sign-in forms', () => {
   test('sign-in: NUL bytes, invalid UTF-8, arrays, long values, wrong bodies', async () => {
     const email = encodeURIComponent(alice.person.email);
     const cases: [string, string, number | readonly number[], Record<string, string>?][] = [
-      ['NUL in the email', 'email=a%00b%40example.org&password=whatever+it+is', [400, 401]],
-      ['NUL in a known email', `email=${email}%00&password=whatever+it+is`, [400, 401]],
-      ['only NUL as the email', 'email=%00&password=%00', [400, 401]],
-      ['NUL in the password', `email=${encodeURIComponent(newPerson().email)}&password=a%00b`, [400, 401]],
-      ['invalid UTF-8 in the email', 'email=%FF%FE%40example.org&password=whatever+it+is', [400, 401]],
-      ['invalid UTF-8 in the password', `email=${encodeURIComponent(newPerson().email)}&password=%FF%FE`, [400, 401]],
-      ['broken percent-encoding', 'email=%E0%A4%A&password=%ZZ', [400, 401]],
-      ['SQL in the email', `email=${encodeURIComponent("' OR 1=1 --")}&password=x`, [400, 401]],
-      ['fields repeated', `email=${email}&email=${email}&password=a&password=b`, [400, 401]],
-      ['array-shaped fields', `email[]=${email}&password[]=x`, [400, 401]],
-      ['no fields', '', [400, 401]],
-      ['a 10 kB email', `email=${'e'.repeat(10_000)}%40example.org&password=x`, [400, 401]],
-      ['a 10 kB password', `email=${encodeURIComponent(newPerson().email)}&password=${'p'.repeat(10_000)}`, [400, 401]],
+      ['NUL in the email', 'email=a%00b%40example.org&password=whatever+it+is', 303],
+      ['NUL in a known email', `email=${email}%00&password=whatever+it+is`, 303],
+      ['only NUL as the email', 'email=%00&password=%00', 303],
+      ['NUL in the password', `email=${encodeURIComponent(newPerson().email)}&password=a%00b`, 303],
+      ['invalid UTF-8 in the email', 'email=%FF%FE%40example.org&password=whatever+it+is', 303],
+      ['invalid UTF-8 in the password', `email=${encodeURIComponent(newPerson().email)}&password=%FF%FE`, 303],
+      ['broken percent-encoding', 'email=%E0%A4%A&password=%ZZ', 303],
+      ['SQL in the email', `email=${encodeURIComponent("' OR 1=1 --")}&password=x`, 303],
+      ['fields repeated', `email=${email}&email=${email}&password=a&password=b`, 303],
+      ['array-shaped fields', `email[]=${email}&password[]=x`, 303],
+      ['no fields', '', 303],
+      ['a 10 kB email', `email=${'e'.repeat(10_000)}%40example.org&password=x`, 303],
+      ['a 10 kB password', `email=${encodeURIComponent(newPerson().email)}&password=${'p'.repeat(10_000)}`, 303],
       ['a body over the limit', `email=x&password=${'p'.repeat(40_000)}`, 413],
       ['JSON body', JSON.stringify({ email: alice.person.email, password: 'x' }), [400, 403, 415], { 'content-type': 'application/json' }],
     ];

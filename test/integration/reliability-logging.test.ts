@@ -13,6 +13,7 @@ import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuth
 import { Browser } from '../support/browser';
 import { captureLogs, type CapturedLogs } from '../support/logs';
 import { startTestServer, type TestServer } from '../support/server';
+import { createAccountThrough } from '../support/forms';
 
 let server: TestServer;
 let logs: CapturedLogs;
@@ -98,7 +99,7 @@ test('a 500 at the token endpoint is logged once, with the request id, the route
 test("a 500 on carevault's own pages is logged once, and answered without a stack trace", async () => {
   const browser = new Browser(server.issuer);
   const signedIn = await browser.visit('/register');
-  await browser.submit(signedIn, newPerson('Pat Broken'));
+  await createAccountThrough(browser, signedIn, newPerson('Pat Broken'));
   await server.db.knex.raw('alter table people rename to people_away');
   let page;
   try {

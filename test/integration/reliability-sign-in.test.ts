@@ -4,9 +4,11 @@
  * that account; many addresses guessing at it wait longer and longer (never a lock); the person
  * from an address that has not guessed signs in at once with the right password. Registration:
  * failed ones count against the address, and a taken email runs the same statements as a new one
- * (its writes then undone). Prints its figures.
+ * (its person and record then undone, its mail to the owner kept) and gets the same answer.
+ * Prints its figures.
  */
 import { Browser, textOf, type PageResponse } from '../support/browser';
+import { createAccountThrough } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
 
 const PER_ACCOUNT = 3;
@@ -39,7 +41,7 @@ async function signIn(address: string, email: string, password: string): Promise
 async function register(address: string, person: { name: string; email: string; password: string }): Promise<PageResponse> {
   const browser = browserAt(address);
   const page = await browser.visit('/register');
-  return browser.submit(page, person);
+  return createAccountThrough(browser, page, person);
 }
 
 test('guessing from one address or many never locks the person out; the waits grow; figures', async () => {
@@ -96,42 +98,54 @@ test('registration: failed ones count against the address; a taken email runs th
   const taken = { name: 'Tay Ken', email: `taken${Date.now()}@example.org`, password: 'a long enough password' };
   expect((await register('192.0.2.50', taken)).status).toBe(200);
 
-  /** The statements one registration request ran, with its transaction's end left out. */
+  /**
+   * One registration request: its answer (where it sent the browser) and the statements it ran up to
+   * the mail it owes, with the end of its savepoint (kept or undone) written alike. The mail is sent
+   * after the answer, so what follows it is not the request's.
+   */
   const statementsOf = async (browser: Browser, person: typeof taken) => {
     const page = await browser.visit('/register');
+    // The mail of the registration before goes out first, so only this request's statements are seen.
+    await server.settled();
     const seen: string[] = [];
     const stop = server.db.onStatement((sql) => seen.push(sql.replace(/\s+/g, ' ').trim()));
     try {
       const answer = await browser.submit(page, person, '', { follow: false });
-      return { status: answer.status, statements: seen.filter((sql) => !/^(commit|rollback);?$/i.test(sql)) };
+      const owed = seen.findIndex((sql) => /insert into "registration_mail"/.test(sql));
+      const statements = seen.slice(0, owed + 1).map((sql) => sql.replace(/^(release|rollback to) savepoint/i, 'end savepoint'));
+      return { status: answer.status, to: new URL(answer.location ?? '', server.issuer).pathname, statements };
     } finally {
       stop();
     }
   };
 
   const prober = '203.0.113.99';
-  const statuses: number[] = [];
+  const answers: string[] = [];
   const runs = { taken: [] as string[][], fresh: [] as string[][] };
   for (let i = 0; i < PER_ADDRESS + 2; i += 1) {
     const fresh = i % 2 === 1;
-    const { status, statements } = await statementsOf(browserAt(prober), fresh ? { ...taken, email: `fresh${i}${Date.now()}@example.org` } : taken);
-    statuses.push(status);
-    if (status === 409) runs.taken.push(statements);
-    if (status === 303 || status === 302) runs.fresh.push(statements);
+    const { status, to, statements } = await statementsOf(browserAt(prober), fresh ? { ...taken, email: `fresh${i}${Date.now()}@example.org` } : taken);
+    answers.push(`${status} ${to.replace(/^\/interaction\/[^/]+/, '…')}`);
+    if (to.endsWith('/registered')) runs[fresh ? 'fresh' : 'taken'].push(statements);
   }
-  // PER_ADDRESS registrations (taken or not) from one address, then refused.
-  expect(statuses.slice(0, PER_ADDRESS).every((status) => status === 409 || status === 303 || status === 302)).toBe(true);
-  expect(statuses.slice(PER_ADDRESS)).toEqual([429, 429]);
+  // PER_ADDRESS registrations (taken or not) from one address, answered alike, then refused (back to the form).
+  expect(answers.slice(0, PER_ADDRESS)).toEqual(Array(PER_ADDRESS).fill('303 …/registered'));
+  expect(answers.slice(PER_ADDRESS)).toEqual(['303 …/register', '303 …/register']);
+  const late = browserAt(prober);
+  const again = await late.submit(await late.visit('/register'), { ...taken, email: `late${Date.now()}@example.org` });
+  expect(again.status).toBe(429);
+  expect(alertOf(again)).toContain('Too many accounts were created from your network.');
 
-  // Up to the commit, a taken email runs exactly what a new one runs (the hash included, outside the
-  // database); only a new account then goes on to finish the sign-in.
+  // A taken email runs exactly what a new one runs (the hash included, outside the database), up to
+  // the mail it owes: only the end of its savepoint differs (undone, not kept).
   const [takenRun, freshRun] = [runs.taken[1], runs.fresh[1]];
   expect(takenRun && takenRun.length).toBeGreaterThan(5);
   expect(takenRun?.some((sql) => /insert into "people"/.test(sql))).toBe(true);
-  expect(freshRun?.slice(0, takenRun?.length)).toEqual(takenRun);
+  expect(takenRun?.at(-1)).toMatch(/insert into "registration_mail"/);
+  expect(freshRun).toEqual(takenRun);
   console.log(
-    `registration from one address: ${statuses.length} tries → ${runs.taken.length} taken, ${runs.fresh.length} created, ` +
-      `${statuses.filter((s) => s === 429).length} refused; a taken email ran the new account's first ${takenRun?.length} statements, then undid them`,
+    `registration from one address: ${answers.length} tries → ${runs.taken.length} taken, ${runs.fresh.length} created, ` +
+      `${answers.length - PER_ADDRESS} refused; a taken email ran the new account's ${takenRun?.length} statements, its person and record then undone`,
   );
   // Nothing of the taken email's attempts was kept.
   const [{ n }] = (await server.db.knex('people').whereRaw("email like '%@taken.invalid'").count({ n: '*' })) as [{ n: string | number }];

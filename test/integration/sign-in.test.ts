@@ -1,9 +1,12 @@
 /**
  * Registration and sign-in through carevault's own pages, against a real server and database:
- * what registration stores, how bad input and wrong passwords are answered, the limits on
- * guessing (kept in the database), and signing in and out of the home pages.
+ * what registration stores, how bad input and wrong passwords are answered (303 to the form, which
+ * shows the refusal once), a taken email answered exactly as a new one (its owner mailed instead),
+ * the limits on guessing (kept in the database), and signing in and out of the home pages.
  */
 import { Browser, textOf, type PageResponse } from '../support/browser';
+import { createAccountThrough } from '../support/forms';
+import { mailsIn } from '../support/mail';
 import { startTestServer, type TestServer } from '../support/server';
 
 const WRONG = 'The email or password is wrong.';
@@ -51,7 +54,7 @@ async function signInPage(target: TestServer = server): Promise<{ browser: Brows
 
 async function register(person: { name: string; email: string; password: string }, target: TestServer = server): Promise<Browser> {
   const { browser, page } = await registrationPage(target);
-  const home = await browser.submit(page, person);
+  const home = await createAccountThrough(browser, page, person);
   expect(home.status).toBe(200);
   expect(textOf(home.html)).toContain(`Hello, ${person.name}`);
   return browser;
@@ -105,17 +108,61 @@ describe('registration', () => {
     expect(everything).not.toContain(person.password);
   });
 
-  test('an email already taken is refused with 409 and no second person', async () => {
-    const person = newPerson('Jordan First');
-    await register(person);
+  test('an email already taken gets the same answer, page and words as a new one; its owner is mailed (once a day), the new one a link', async () => {
+    const owner = newPerson('Jordan First');
+    await register(owner);
+    await server.settled();
     const before = await tableCounts();
 
-    const { browser, page } = await registrationPage();
-    const refused = await browser.submit(page, { name: 'Jordan Second', email: person.email.toUpperCase(), password: 'another long password' });
-    expect(refused.status).toBe(409);
-    expect(alertOf(refused)).toContain('An account with this email already exists');
-    expect(await tableCounts()).toEqual(before);
-    expect(await server.db.knex('people').whereRaw('lower(email) = ?', [person.email])).toHaveLength(1);
+    /** Registers `person`: the POST's answer, the page it leads to, and that page's words with the email (as kept, in lower case) written EMAIL. */
+    const tryRegistering = async (person: { name: string; email: string; password: string }) => {
+      const { browser, page } = await registrationPage();
+      const answer = await browser.submit(page, person, '', { follow: false });
+      const shown = await browser.visit(answer.location ?? '');
+      return { browser, answer, shown, words: textOf(shown.html).replaceAll(person.email.toLowerCase(), 'EMAIL') };
+    };
+    const fresh = newPerson('Jordan Fresh');
+    const taken = await tryRegistering({ name: 'Jordan Second', email: owner.email.toUpperCase(), password: 'another long password' });
+    const created = await tryRegistering(fresh);
+    expect(taken.answer.status).toBe(303);
+    expect(created.answer.status).toBe(303);
+    expect(new URL(taken.answer.location ?? '', server.issuer).pathname).toMatch(/^\/interaction\/[^/]+\/registered$/);
+    expect(new URL(created.answer.location ?? '', server.issuer).pathname).toMatch(/^\/interaction\/[^/]+\/registered$/);
+    expect(taken.answer.headers.getSetCookie().map((cookie) => cookie.split('=')[0])).toEqual(
+      created.answer.headers.getSetCookie().map((cookie) => cookie.split('=')[0]),
+    );
+    expect(taken.shown.status).toBe(200);
+    expect(taken.words).toBe(created.words);
+    expect(created.words).toContain('Check your email');
+    expect(created.words).toContain('We sent a link to EMAIL');
+    expect(taken.shown.html).toContain(owner.email.toLowerCase());
+
+    // The owner is told, with the ways back in; the new person gets their verification link.
+    await server.settled();
+    const toOwner = mailsIn(server.config.dataDir, owner.email).filter((mail) => mail.includes('tried to create a carevault account'));
+    expect(toOwner).toHaveLength(1);
+    expect(toOwner[0]).toContain(`${server.issuer}/account/recover`);
+    expect(toOwner[0]).toContain(`${server.issuer}/login`);
+    expect(mailsIn(server.config.dataDir, fresh.email).join('')).toContain('Confirm your email for carevault');
+    expect(mailsIn(server.config.dataDir, fresh.email).join('')).not.toContain('tried to create');
+
+    // Continue: the new person goes on signed in; the taken email reaches the sign-in form, filled in.
+    const home = await created.browser.submit(created.shown, {}, '/registered');
+    expect(textOf(home.html)).toContain('Hello, Jordan Fresh');
+    const signIn = await taken.browser.submit(taken.shown, {}, '/registered');
+    expect(signIn.status).toBe(200);
+    expect(signIn.html).toContain('>Sign in</button>');
+    expect(signIn.html).toContain(`value="${owner.email.toLowerCase()}"`);
+    expect(textOf(signIn.html)).not.toContain('Hello,');
+
+    // Trying again the same day mails the owner no more; nothing of the tries was kept.
+    await tryRegistering({ name: 'Jordan Third', email: owner.email, password: 'yet another long password' });
+    await server.settled();
+    expect(mailsIn(server.config.dataDir, owner.email).filter((mail) => mail.includes('tried to create a carevault account'))).toHaveLength(1);
+    expect(await server.db.knex('registration_mail')).toEqual([]);
+    const after = await tableCounts();
+    expect(after.people).toBe((before.people ?? 0) + 1);
+    expect(await server.db.knex('people').whereRaw('lower(email) = ?', [owner.email])).toHaveLength(1);
   });
 
   test.each([
@@ -150,6 +197,48 @@ describe('sign-in', () => {
     expect(alertOf(second)).toBe(WRONG);
   });
 
+  test('a refused sign-in answers 303 to the form, which shows the refusal once, with the email typed and never the password', async () => {
+    const person = newPerson('Pat Redirect');
+    await register(person);
+    const { browser, page } = await signInPage();
+    const answer = await browser.submit(page, { email: person.email, password: 'a wrong password typed' }, '', { follow: false });
+    expect(answer.status).toBe(303);
+    const target = new URL(answer.location ?? '', server.issuer);
+    expect(`${target.pathname}${target.search}`).toBe(`${new URL(page.url).pathname}?form=signin`);
+
+    const shown = await browser.visit(target.toString());
+    expect(shown.status).toBe(401);
+    expect(alertOf(shown)).toBe(WRONG);
+    expect(shown.html).toContain(`value="${person.email}"`);
+    expect(shown.html).not.toContain('a wrong password typed');
+    expect(shown.headers.get('set-cookie') ?? '').not.toContain('a wrong password typed');
+
+    // Reload: the form as it is, without the refusal.
+    const reloaded = await browser.visit(target.toString());
+    expect(reloaded.status).toBe(200);
+    expect(alertOf(reloaded)).toBeUndefined();
+    expect(reloaded.html).not.toContain(`value="${person.email}"`);
+
+    // The right password from the same form goes on.
+    const home = await browser.submit(reloaded, { email: person.email, password: person.password });
+    expect(textOf(home.html)).toContain(`Hello, ${person.name}`);
+  });
+
+  test('a refused registration answers 303 to its form, which keeps the name and email once', async () => {
+    const { browser, page } = await registrationPage();
+    const answer = await browser.submit(page, { name: 'Sam Short', email: 'sam.short@example.org', password: 'short' }, '', { follow: false });
+    expect(answer.status).toBe(303);
+    expect(new URL(answer.location ?? '', server.issuer).pathname).toMatch(/^\/interaction\/[^/]+\/register$/);
+    const shown = await browser.visit(answer.location ?? '');
+    expect(shown.status).toBe(400);
+    expect(alertOf(shown)).toBe('Choose a password of at least 10 characters.');
+    expect(shown.html).toContain('value="Sam Short"');
+    expect(shown.html).toContain('value="sam.short@example.org"');
+    const reloaded = await browser.visit(answer.location ?? '');
+    expect(reloaded.status).toBe(200);
+    expect(alertOf(reloaded)).toBeUndefined();
+  });
+
   test(`after ${ACCOUNT_LIMIT} wrong passwords from one address even the right one from there is refused (429, "Try again in"), counted in rate_limits`, async () => {
     const person = newPerson('Quinn Locked');
     await register(person);
@@ -168,6 +257,7 @@ describe('sign-in', () => {
     const refused = await browser.submit(page, { email: person.email, password: person.password });
     expect(refused.status).toBe(429);
     expect(alertOf(refused)).toContain('Try again in');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(refused.location).toBeUndefined();
 
     // The same from a new browser at that address: the lock is on the account at the address, not

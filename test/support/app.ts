@@ -5,6 +5,7 @@
 import * as oidc from 'openid-client';
 import type { TestServer } from './server';
 import { Browser, type PageResponse } from './browser';
+import { createAccountThrough } from './forms';
 
 export const CALLBACK = 'https://app.example/callback';
 
@@ -102,7 +103,7 @@ export async function authorizeInBrowser(
   if (page.html.includes('>Sign in</button>')) {
     if (options.register) {
       page = await browser.visit(page.html.match(/href="(\/interaction\/[^"]+\/register)"/)?.[1] ?? '');
-      page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+      page = await createAccountThrough(browser, page, person);
     } else {
       page = await browser.submit(page, { email: person.email, password: person.password });
     }

@@ -11,6 +11,7 @@ import * as oidc from 'openid-client';
 import { newPerson, registerTestApp, type TestApp } from './app';
 import { Browser, textOf } from './browser';
 import { ownRecordOf, type TestServer } from './server';
+import { createAccountThrough } from './forms';
 
 export const PDF = Buffer.from(
   '%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n',
@@ -127,8 +128,10 @@ export async function signUp(server: TestServer, name: string): Promise<Member> 
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   if (!textOf(page.html).includes(`Hello, ${name}`)) throw new Error(`could not register ${name}`);
+  // The verification mail goes out after the answer; a test may read it next.
+  await server.settled();
   return { person, browser, recordId: await ownRecordOf(server, person.email), address: await addressOnInbox(browser) };
 }
 

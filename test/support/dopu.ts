@@ -7,6 +7,7 @@ import * as oidc from 'openid-client';
 import { Browser, textOf, type PageResponse } from './browser';
 import { newPerson, registerTestApp, type TestApp } from './app';
 import { recordIdNamed, type TestServer } from './server';
+import { createAccountThrough } from './forms';
 
 export const ANSWER = 'Blue Whale';
 export const QUESTION = 'What is the name of the toy you brought to the clinic?';
@@ -121,7 +122,7 @@ export async function registeredPerson(server: TestServer, name: string) {
   const person = newPerson(name);
   const browser = new Browser(server.issuer);
   let page = await browser.visit('/register');
-  page = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  page = await createAccountThrough(browser, page, person);
   if (!textOf(page.html).includes(`Hello, ${name}`)) throw new Error(`registration failed: ${textOf(page.html).slice(0, 300)}`);
   return { person, browser };
 }

@@ -1,19 +1,35 @@
 /**
- * The carevault forms page tests fill again and again, in Chromium: creating an account (on
- * /register or from an app's sign-in page) and adding a record in one's care on /records.
+ * The carevault forms page tests fill again and again, in Chromium and in the HTTP-level browser:
+ * creating an account (on /register or from an app's sign-in page: the form, then **Continue** on
+ * "Check your email") and adding a record in one's care on /records.
  */
 import type { Page } from 'playwright-core';
+import type { Browser, PageResponse } from './browser';
 
-/** Fills the registration form on the page shown and sends it with "Create account". */
-export async function createAccount(page: Page, person: { name: string; email: string; password: string }): Promise<void> {
+type NewAccount = { name: string; email: string; password: string };
+
+/** Fills the registration form on the page shown, sends it with "Create account" and continues past "Check your email". */
+export async function createAccount(page: Page, person: NewAccount): Promise<void> {
   await page.getByLabel('Name').fill(person.name);
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill(person.password);
   await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+  await page.getByRole('button', { name: 'Continue' }).click();
+}
+
+/**
+ * Sends the registration form on `page` in the HTTP-level browser and continues past "Check your
+ * email"; the page landed on (a refused form comes back as it is).
+ */
+export async function createAccountThrough(browser: Browser, page: PageResponse, person: NewAccount): Promise<PageResponse> {
+  const checkEmail = await browser.submit(page, { name: person.name, email: person.email, password: person.password });
+  if (!checkEmail.html.includes('<h1>Check your email</h1>')) return checkEmail;
+  return browser.submit(checkEmail, {}, '/registered');
 }
 
 /** Opens /register, creates the person's account and waits for the signed-in home page that greets them. */
-export async function registerInChromium(page: Page, issuer: string, person: { name: string; email: string; password: string }): Promise<void> {
+export async function registerInChromium(page: Page, issuer: string, person: NewAccount): Promise<void> {
   await page.goto(`${issuer}/register`);
   await createAccount(page, person);
   await page.getByText(`Hello, ${person.name}`).waitFor();
