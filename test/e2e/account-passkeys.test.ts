@@ -258,9 +258,12 @@ test('refused: a challenge answered twice, another person’s passkey at someone
   await held.page.goto(elsewhere);
   const foreign = await assertionIn(held.page, fresh.publicKey);
   await held.page.goto(`${server.issuer}/login`);
+  // Refused like a wrong password: 303 back to the sign-in form, which says why once.
   const fromElsewhere = await held.page.request.post(signIn.action, { form: { _csrf: signIn.csrf, credential: foreign }, maxRedirects: 0 });
-  expect(fromElsewhere.status()).toBe(401);
-  expect(textOf(await fromElsewhere.text())).toContain('That passkey was not accepted.');
+  expect(fromElsewhere.status()).toBe(303);
+  const told = await held.page.request.get(new URL(fromElsewhere.headers().location ?? '', server.issuer).toString(), { maxRedirects: 0 });
+  expect(told.status()).toBe(401);
+  expect(textOf(await told.text())).toContain('That passkey was not accepted.');
   // The same browser on carevault's own origin signs the owner in.
   await held.page.getByRole('button', { name: 'Sign in with a passkey' }).click();
   await held.page.getByText('Hello, Olga Owner').waitFor();

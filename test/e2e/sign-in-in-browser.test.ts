@@ -50,12 +50,12 @@ test('a wrong password: 303 to the form, the alert once; reload and Back send no
   const { page } = await chromium.newPerson({ timeoutMs: 30_000 });
   await page.goto(`${server.issuer}/`);
   await page.goto(`${server.issuer}/login`);
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   const formUrl = page.url();
 
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill('not the password at all');
-  const sent = await documentRequests(page, () => page.getByRole('button', { name: 'Sign in' }).click());
+  const sent = await documentRequests(page, () => page.getByRole('button', { name: 'Sign in', exact: true }).click());
   await page.getByRole('alert').waitFor();
   expect(sent).toEqual([expect.stringMatching(/^POST \/interaction\/[^/]+\/login$/), expect.stringMatching(/^GET \/interaction\/[^/]+$/)]);
   expect(await page.getByRole('alert').innerText()).toBe('The email or password is wrong.');
@@ -72,7 +72,7 @@ test('a wrong password: 303 to the form, the alert once; reload and Back send no
   // Another wrong password, then Back and Forward: pages fetched by GET, never the form sent again.
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill('still not the password');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('alert').waitFor();
   const back = await documentRequests(page, () => page.goBack());
   expect(back.every((request) => request.startsWith('GET '))).toBe(true);
@@ -87,7 +87,7 @@ test('a wrong password: 303 to the form, the alert once; reload and Back send no
   // The right password from there signs in.
   await page.getByLabel('Email').fill(person.email);
   await page.getByLabel('Password').fill(person.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByText('Hello, Bea Back').waitFor();
 });
 
@@ -113,6 +113,6 @@ test('registering a taken email shows what a new email shows; Back and reload se
   await page.goForward();
   await page.getByRole('button', { name: 'Continue' }).click();
   // The taken email's Continue: the sign-in form, with the email filled in.
-  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
   expect(await page.getByLabel('Email').inputValue()).toBe(person.email);
 });
