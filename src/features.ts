@@ -5,7 +5,8 @@
 import { accountFeature } from './account/feature';
 import { connectFeature } from './connect/feature';
 import { directFeature } from './direct/feature';
+import { documentsFeature } from './documents/feature';
 import { dopuFeature } from './dopu/feature';
 import type { FeatureDefinition } from './feature';
 
-export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature];
+export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature, documentsFeature];
