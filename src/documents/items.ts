@@ -3,6 +3,7 @@
  * what carevault keeps of each, so every item passes the record's acceptance (fhir/acceptance.ts)
  * and its codes keep their systems. What the converter gets wrong, corrected here:
  * - CVX codes come under `http://nucc.org/cvx`; FHIR's CVX system is `http://hl7.org/fhir/sid/cvx`;
+ *   ICD-10-CM, ICD-10 and ICD-9-CM come as `urn:oid:…`: each gets the URI FHIR gives it;
  * - only the first problem of each problem concern becomes a Condition: the others are added from
  *   the source (source.ts);
  * - medications come as MedicationRequest orders: the record keeps MedicationStatement (what the
@@ -19,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { dateOf } from '../fhir/indexing';
 import { summarize } from '../fhir/summary';
 import type { RecordType } from '../rules/catalogue';
-import type { SourceProblem } from './source';
+import { systemOf, type SourceProblem } from './source';
 
 type Json = Record<string, unknown>;
 
@@ -85,6 +86,12 @@ function fixPeriod(value: unknown): Json | undefined {
   return start || end ? { ...(start ? { start } : {}), ...(end ? { end } : {}) } : undefined;
 }
 
+/** FHIR's URI for a code system the converter names wrongly (CVX) or only by OID (ICD-10-CM, ICD-10, ICD-9-CM…). */
+function fhirSystem(system: string): string {
+  if (system === CVX_WRONG) return CVX;
+  return system.startsWith('urn:oid:') ? (systemOf(system.slice('urn:oid:'.length)) ?? system) : system;
+}
+
 /** A CodeableConcept keeping only codings with a system and code (CVX under FHIR's system), or `undefined`. */
 function fixConcept(value: unknown): Json | undefined {
   if (!isObject(value)) return undefined;
@@ -94,7 +101,7 @@ function fixConcept(value: unknown): Json | undefined {
     const code = str(coding.code);
     if (!system || !code || !/^\S+$/.test(system)) return [];
     const display = str(coding.display);
-    return [{ system: system === CVX_WRONG ? CVX : system, code, ...(display ? { display } : {}) }];
+    return [{ system: fhirSystem(system), code, ...(display ? { display } : {}) }];
   });
   const text = str(value.text);
   if (codings.length === 0 && !text) return undefined;
@@ -361,7 +368,7 @@ export function itemsOf(resources: readonly Json[], problems: readonly SourcePro
       resourceType: 'Condition',
       clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: problem.active ? 'active' : 'resolved' }] },
       category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'problem-list-item' }] }],
-      code: { ...problem.code, coding: problem.code.coding.map((coding) => ({ ...coding, system: coding.system === CVX_WRONG ? CVX : coding.system })) },
+      code: problem.code,
       ...(problem.onset ? { onsetDateTime: problem.onset } : {}),
       ...(problem.abatement && !problem.active ? { abatementDateTime: problem.abatement } : {}),
     };
