@@ -81,7 +81,12 @@ export function createInbox({ db, store, audit, repositories, clock = () => new 
      * (or a racing one) finds it filed and says so.
      * @throws NotFound, InvalidResource (from the repository).
      */
-    async file(person: Person, recordId: string, messageId: string, attachmentId: string): Promise<{ resourceId: string; already: boolean; kind: AttachmentKind | undefined }> {
+    async file(
+      person: Person,
+      recordId: string,
+      messageId: string,
+      attachmentId: string,
+    ): Promise<{ resourceId: string; already: boolean; kind: AttachmentKind | undefined }> {
       if (!isUuid(messageId) || !isUuid(attachmentId)) throw new NotFound('There is no such attachment in this inbox.');
       return db.transaction(async () => {
         await db.lock(`direct-attachment:${attachmentId}`);

@@ -18,7 +18,7 @@ type Json = Record<string, unknown>;
 export type Converted = { document: Json | undefined; resources: Json[]; skippedSections: string[] };
 
 /** How long one document may take to read before it is given up. */
-export const READ_TIME_LIMIT_MS = 15_000;
+const READ_TIME_LIMIT_MS = 15_000;
 
 /**
  * The worker's code: plain CommonJS (it runs the same under Jest and from dist/), given the
@@ -65,7 +65,11 @@ parentPort.on('message', (xml) => {
  * @throws Invalid when the library cannot read it or it takes too long.
  */
 export function convertInWorker(xml: string, timeLimitMs = READ_TIME_LIMIT_MS): Promise<Converted> {
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { library: require.resolve('@medplum/ccda') }, resourceLimits: { maxOldGenerationSizeMb: 512 } });
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { library: require.resolve('@medplum/ccda') },
+    resourceLimits: { maxOldGenerationSizeMb: 512 },
+  });
   return new Promise<Converted>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new Invalid('The document took too long to read, so nothing was added. Ask the sender for a smaller document.', 'unreadable_document'));

@@ -110,7 +110,11 @@ function fixConcept(value: unknown): Json | undefined {
 
 /** A status concept keeping only the allowed codes, under the system FHIR names. */
 function statusConcept(value: unknown, system: string, allowed: readonly string[]): Json | undefined {
-  const code = isObject(value) ? arr(value.coding).map((coding) => (isObject(coding) ? str(coding.code) : undefined)).find(Boolean) : undefined;
+  const code = isObject(value)
+    ? arr(value.coding)
+        .map((coding) => (isObject(coding) ? str(coding.code) : undefined))
+        .find(Boolean)
+    : undefined;
   return code && allowed.includes(code) ? { coding: [{ system, code }] } : undefined;
 }
 
@@ -166,7 +170,14 @@ function keep(resource: Json, contained: (reference: unknown) => Json | undefine
       if (!code) return undefined;
       const onset = fixDateTime(resource.onsetDateTime) ?? fixPeriod(resource.onsetPeriod)?.start;
       const abatement = fixDateTime(resource.abatementDateTime);
-      const clinical = statusConcept(resource.clinicalStatus, 'http://terminology.hl7.org/CodeSystem/condition-clinical', ['active', 'recurrence', 'relapse', 'inactive', 'remission', 'resolved']);
+      const clinical = statusConcept(resource.clinicalStatus, 'http://terminology.hl7.org/CodeSystem/condition-clinical', [
+        'active',
+        'recurrence',
+        'relapse',
+        'inactive',
+        'remission',
+        'resolved',
+      ]);
       return {
         kind: 'problems',
         resource: {
@@ -186,7 +197,15 @@ function keep(resource: Json, contained: (reference: unknown) => Json | undefine
       const validity = isObject(resource.dispenseRequest) ? fixPeriod(resource.dispenseRequest.validityPeriod) : undefined;
       const period = fixPeriod(resource.effectivePeriod) ?? validity;
       const asserted = fixDateTime(resource.authoredOn);
-      const STATUS: Record<string, string> = { active: 'active', completed: 'completed', stopped: 'stopped', cancelled: 'stopped', 'on-hold': 'on-hold', draft: 'intended', 'entered-in-error': 'entered-in-error' };
+      const STATUS: Record<string, string> = {
+        active: 'active',
+        completed: 'completed',
+        stopped: 'stopped',
+        cancelled: 'stopped',
+        'on-hold': 'on-hold',
+        draft: 'intended',
+        'entered-in-error': 'entered-in-error',
+      };
       return {
         kind: 'medicines',
         resource: {
@@ -201,7 +220,11 @@ function keep(resource: Json, contained: (reference: unknown) => Json | undefine
     case 'AllergyIntolerance': {
       const code = fixConcept(resource.code);
       if (!code) return undefined;
-      const clinical = statusConcept(resource.clinicalStatus, 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', ['active', 'inactive', 'resolved']);
+      const clinical = statusConcept(resource.clinicalStatus, 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', [
+        'active',
+        'inactive',
+        'resolved',
+      ]);
       const verification = statusConcept(resource.verificationStatus, 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', [
         'unconfirmed',
         'confirmed',
@@ -210,7 +233,9 @@ function keep(resource: Json, contained: (reference: unknown) => Json | undefine
       ]);
       // The converter files every allergy it cannot place as a food allergy: a drug's code (RxNorm) is a medicine's.
       const isDrug = JSON.stringify(code).includes('"http://www.nlm.nih.gov/research/umls/rxnorm"');
-      const categories = isDrug ? ['medication'] : arr(resource.category).filter((category) => ['food', 'medication', 'environment', 'biologic'].includes(String(category)));
+      const categories = isDrug
+        ? ['medication']
+        : arr(resource.category).filter((category) => ['food', 'medication', 'environment', 'biologic'].includes(String(category)));
       const onset = fixDateTime(resource.onsetDateTime);
       const recorded = fixDateTime(resource.recordedDate);
       const reactions = arr(resource.reaction).flatMap((reaction) => {
@@ -261,9 +286,17 @@ function keep(resource: Json, contained: (reference: unknown) => Json | undefine
       const given = isObject(resource.class) ? resource.class : undefined;
       const givenCode = given ? str(given.code) : undefined;
       const isActCode = given?.system === ACT_CODE && givenCode !== undefined && ENCOUNTER_CLASSES.includes(givenCode);
-      const type = arr(resource.type).map(fixConcept).filter((concept): concept is Json => concept !== undefined);
+      const type = arr(resource.type)
+        .map(fixConcept)
+        .filter((concept): concept is Json => concept !== undefined);
       const period = fixPeriod(resource.period);
-      const STATUS: Record<string, string> = { 'in-progress': 'in-progress', finished: 'finished', cancelled: 'cancelled', planned: 'planned', arrived: 'arrived' };
+      const STATUS: Record<string, string> = {
+        'in-progress': 'in-progress',
+        finished: 'finished',
+        cancelled: 'cancelled',
+        planned: 'planned',
+        arrived: 'arrived',
+      };
       return {
         kind: 'encounters',
         resource: {
@@ -285,7 +318,9 @@ function keep(resource: Json, contained: (reference: unknown) => Json | undefine
         kind: 'procedures',
         resource: {
           resourceType: 'Procedure',
-          status: STATUS[String(resource.status)] ?? pick(resource.status, ['preparation', 'in-progress', 'not-done', 'on-hold', 'stopped', 'completed', 'entered-in-error', 'unknown'], 'unknown'),
+          status:
+            STATUS[String(resource.status)] ??
+            pick(resource.status, ['preparation', 'in-progress', 'not-done', 'on-hold', 'stopped', 'completed', 'entered-in-error', 'unknown'], 'unknown'),
           code,
           ...(performed ? { performedDateTime: performed } : period ? { performedPeriod: period } : {}),
         },
@@ -314,7 +349,9 @@ function dayOfItem(resource: Json): string | undefined {
 export function samenessOf(resource: Json): Sameness {
   const concept = mainConcept(resource);
   const codings = isObject(concept)
-    ? arr(concept.coding).flatMap((coding) => (isObject(coding) && str(coding.system) && str(coding.code) ? [{ system: String(coding.system), code: String(coding.code) }] : []))
+    ? arr(concept.coding).flatMap((coding) =>
+        isObject(coding) && str(coding.system) && str(coding.code) ? [{ system: String(coding.system), code: String(coding.code) }] : [],
+      )
     : [];
   return { codings, day: dayOfItem(resource) };
 }
@@ -357,7 +394,9 @@ export function itemsOf(resources: readonly Json[], problems: readonly SourcePro
   for (const resource of resources) {
     const containedOf = (reference: unknown) => {
       const target = isObject(reference) ? str(reference.reference) : undefined;
-      return target?.startsWith('#') ? (arr(resource.contained).find((entry) => isObject(entry) && entry.id === target.slice(1)) as Json | undefined) : undefined;
+      return target?.startsWith('#')
+        ? (arr(resource.contained).find((entry) => isObject(entry) && entry.id === target.slice(1)) as Json | undefined)
+        : undefined;
     };
     const kept = keep(resource, containedOf);
     if (kept) add(item(kept.kind, kept.resource), `${String(resource.resourceType)}/${String(resource.id)}`);

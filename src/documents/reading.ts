@@ -21,7 +21,7 @@ import { concernProblems, documentHeader, entryCount, isCcda, type DocumentHeade
 export const MAX_DOCUMENT_BYTES = 5 * 1024 * 1024;
 
 /** The most entries one document may hold. */
-export const MAX_ENTRIES = 5000;
+const MAX_ENTRIES = 5000;
 
 /** A document too large to read. */
 class DocumentTooLarge extends DomainError {

@@ -25,7 +25,7 @@ const NOTICES: Readonly<Record<string, string>> = {
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
 
 /** "2 March 2026": the day a document states, as written in it (its own time zone). */
-export function documentDay(date: string | undefined): string | undefined {
+function documentDay(date: string | undefined): string | undefined {
   return date && /^\d{4}-\d{2}-\d{2}/.test(date) ? DAY.format(new Date(`${date.slice(0, 10)}T00:00:00Z`)) : undefined;
 }
 

@@ -24,13 +24,22 @@ import { readClinicalDocument, type ReadDocument } from './reading';
 type Json = Record<string, unknown>;
 
 /** The record types a document's items become. */
-const ITEM_TYPES: readonly RecordType[] = ['Condition', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Observation', 'DiagnosticReport', 'Encounter', 'Procedure'];
+const ITEM_TYPES: readonly RecordType[] = [
+  'Condition',
+  'MedicationStatement',
+  'AllergyIntolerance',
+  'Immunization',
+  'Observation',
+  'DiagnosticReport',
+  'Encounter',
+  'Procedure',
+];
 
 /** How many of the record's items are compared at most (pages of the repository's $everything). */
 const COMPARED_AT_MOST = 20_000;
 
-export type ReviewedItem = { words: string; isNew: boolean };
-export type ReviewGroup = { kind: ItemKind; heading: string; items: ReviewedItem[] };
+type ReviewedItem = { words: string; isNew: boolean };
+type ReviewGroup = { kind: ItemKind; heading: string; items: ReviewedItem[] };
 
 export type Review = {
   documentId: string;
@@ -103,12 +112,15 @@ export function createClinicalDocuments({ db, repositories, audit, readings, clo
     return found;
   }
 
-  const matchOf = (item: DocumentItem, existing: readonly Existing[]) => existing.find((candidate) => candidate.type === item.type && isSame(candidate.sameness, item.sameness));
+  const matchOf = (item: DocumentItem, existing: readonly Existing[]) =>
+    existing.find((candidate) => candidate.type === item.type && isSame(candidate.sameness, item.sameness));
 
   function reviewOf(documentId: string, sender: string, read: ReadDocument, existing: readonly Existing[]): Review {
     const groups = ITEM_KINDS.flatMap((kind) => {
       const items = read.items.filter((item) => item.kind === kind);
-      return items.length ? [{ kind, heading: KIND_HEADINGS[kind], items: items.map((item) => ({ words: item.words, isNew: matchOf(item, existing) === undefined })) }] : [];
+      return items.length
+        ? [{ kind, heading: KIND_HEADINGS[kind], items: items.map((item) => ({ words: item.words, isNew: matchOf(item, existing) === undefined })) }]
+        : [];
     });
     return {
       documentId,
@@ -158,7 +170,9 @@ export function createClinicalDocuments({ db, repositories, audit, readings, clo
           Array.isArray(resource.result)
             ? {
                 ...resource,
-                result: (resource.result as { reference: string }[]).map(({ reference }) => ({ reference: `Observation/${idFor.get(reference.slice('Observation/'.length)) ?? ''}` })),
+                result: (resource.result as { reference: string }[]).map(({ reference }) => ({
+                  reference: `Observation/${idFor.get(reference.slice('Observation/'.length)) ?? ''}`,
+                })),
               }
             : resource;
         const made: string[] = [];
@@ -231,7 +245,12 @@ export function createClinicalDocuments({ db, repositories, audit, readings, clo
           recordId,
           kind: 'documents.imported',
           personId: person.id,
-          details: { person_name: person.name, filename: file.filename, title: read.title.slice(0, 200), document: `DocumentReference/${String(stored.content.id)}` },
+          details: {
+            person_name: person.name,
+            filename: file.filename,
+            title: read.title.slice(0, 200),
+            document: `DocumentReference/${String(stored.content.id)}`,
+          },
         });
         return stored;
       });

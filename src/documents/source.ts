@@ -45,7 +45,7 @@ export function systemOf(oid: string | undefined): string | undefined {
  * A CDA timestamp (`20240312`, `202403121030-0500`, `20240312103000.000+0100`) as a FHIR dateTime:
  * a time only with its zone (FHIR demands one), otherwise the day; `undefined` when unreadable.
  */
-export function fhirDateTime(value: string | undefined): string | undefined {
+function fhirDateTime(value: string | undefined): string | undefined {
   const match = value ? /^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})(\d{2})?(?:\.\d+)?)?([+-]\d{4}|Z)?$/.exec(value) : null;
   if (!match) return undefined;
   const [, year, month, day, hour, minute, second, zone] = match;
@@ -116,7 +116,14 @@ export function concernProblems(document: Json): SourceProblem[] {
           if (!code) return [];
           const time = list(observation.effectiveTime)[0];
           const abatement = fhirDateTime(attribute(time?.high, 'value'));
-          return [{ code, onset: fhirDateTime(attribute(time?.low, 'value') ?? attribute(time, 'value')), abatement, active: abatement === undefined && attribute(act.statusCode, 'code') !== 'completed' }];
+          return [
+            {
+              code,
+              onset: fhirDateTime(attribute(time?.low, 'value') ?? attribute(time, 'value')),
+              abatement,
+              active: abatement === undefined && attribute(act.statusCode, 'code') !== 'completed',
+            },
+          ];
         }),
     );
 }

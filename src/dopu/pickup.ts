@@ -324,7 +324,11 @@ export function createPickupService({
      * Writes every resource into the record, in one transaction, and ends the package.
      * @throws PackageEnded ("already picked up" for all but one of concurrent pickups), NotFound for a record not theirs.
      */
-    async accept(ticketValue: string, person: Person, recordId: string): Promise<{ record: RecordSummary; count: number; sender: string; clinicalDocuments: string[] }> {
+    async accept(
+      ticketValue: string,
+      person: Person,
+      recordId: string,
+    ): Promise<{ record: RecordSummary; count: number; sender: string; clinicalDocuments: string[] }> {
       const { ticket, sender } = await ticketed(ticketValue, person);
       const record = await records.recordFor(person.id, recordId);
       const clinicalDocuments: string[] = [];

@@ -18,10 +18,13 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
 const list = (value: unknown): Json[] => (Array.isArray(value) ? (value as Json[]).filter((entry) => typeof entry === 'object' && entry !== null) : []);
 
 /** "from Lakeside Family Clinic's document of 2 March 2026", or `undefined` when it names no document. */
-export function originWords(provenance: Json): string | undefined {
+function originWords(provenance: Json): string | undefined {
   const document = list(provenance.entity).find((entity) => text((entity.what as Json | undefined)?.reference)?.startsWith('DocumentReference/'));
   if (!document) return undefined;
-  const agent = list(provenance.agent).map((entry) => text((entry.who as Json | undefined)?.display)).find(Boolean) ?? 'an unnamed sender';
+  const agent =
+    list(provenance.agent)
+      .map((entry) => text((entry.who as Json | undefined)?.display))
+      .find(Boolean) ?? 'an unnamed sender';
   // The day as the document states it, in its own time zone.
   const date = text(provenance.occurredDateTime) ?? text(provenance.recorded);
   const day = date && /^\d{4}-\d{2}-\d{2}/.test(date) ? ` of ${DAY.format(new Date(`${date.slice(0, 10)}T00:00:00Z`))}` : '';

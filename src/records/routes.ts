@@ -104,7 +104,11 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
       record,
       groups: groups.map((group) => ({
         ...group,
-        items: group.items.map((item) => ({ ...item, updated: whenText(item.lastUpdated.toISOString(), zone), origin: origins.get(`${group.type}/${item.id}`) })),
+        items: group.items.map((item) => ({
+          ...item,
+          updated: whenText(item.lastUpdated.toISOString(), zone),
+          origin: origins.get(`${group.type}/${item.id}`),
+        })),
       })),
       charts,
       panels: await panelsFor([record]),

@@ -18,7 +18,7 @@ import type { RecordService } from './service';
 import { downloadName, type RecordTransfer } from './transfer';
 
 /** A file given to Import, as uploaded. */
-export type ImportedFile = { filename: string; contentType: string; content: Buffer };
+type ImportedFile = { filename: string; contentType: string; content: Buffer };
 
 /** A kind of file Import takes besides FHIR Bundles, offered by a feature. */
 export type FileImport = {

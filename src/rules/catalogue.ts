@@ -163,7 +163,17 @@ export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
     references: {
       target: {
         path: 'target',
-        targets: ['Observation', 'Condition', 'MedicationStatement', 'AllergyIntolerance', 'Immunization', 'Procedure', 'DocumentReference', 'DiagnosticReport', 'Encounter'],
+        targets: [
+          'Observation',
+          'Condition',
+          'MedicationStatement',
+          'AllergyIntolerance',
+          'Immunization',
+          'Procedure',
+          'DocumentReference',
+          'DiagnosticReport',
+          'Encounter',
+        ],
       },
       entity: { path: 'entity.what', targets: ['DocumentReference'] },
     },

@@ -14,6 +14,8 @@ export function inlineClinicalDocument(resource: Json): string | undefined {
   if (resource.resourceType !== 'DocumentReference' || !Array.isArray(resource.content)) return undefined;
   const attachment = (resource.content as Json[])
     .map((entry) => entry?.attachment as Json | undefined)
-    .find((candidate) => typeof candidate?.data === 'string' && CDA_MEDIA_TYPES.includes(String(candidate.contentType).split(';')[0]?.trim().toLowerCase() ?? ''));
+    .find(
+      (candidate) => typeof candidate?.data === 'string' && CDA_MEDIA_TYPES.includes(String(candidate.contentType).split(';')[0]?.trim().toLowerCase() ?? ''),
+    );
   return attachment?.data as string | undefined;
 }

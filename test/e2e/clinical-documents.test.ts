@@ -38,13 +38,21 @@ afterAll(async () => {
 
 /** How many resources of each type the record holds (as an operator would count them). */
 async function countsOf(recordId: string): Promise<Record<string, number>> {
-  const rows = (await server.db.knex('resources').where({ record_id: recordId }).groupBy('type').select('type').count('* as count')) as { type: string; count: string }[];
+  const rows = (await server.db.knex('resources').where({ record_id: recordId }).groupBy('type').select('type').count('* as count')) as {
+    type: string;
+    count: string;
+  }[];
   return Object.fromEntries(rows.map((row) => [row.type, Number(row.count)]));
 }
 
 /** Sends the CCD to `member` over Direct; returns the message's page. */
 async function sendCcd(member: Member, subject: string): Promise<PageResponse> {
-  const sent = await postMessage(server, directToken_, { to: member.address, subject, text: 'Your visit summary.', attachments: [attachment('visit-summary.xml', 'application/xml', CCD)] });
+  const sent = await postMessage(server, directToken_, {
+    to: member.address,
+    subject,
+    text: 'Your visit summary.',
+    attachments: [attachment('visit-summary.xml', 'application/xml', CCD)],
+  });
   expect(sent.status).toBe(201);
   return member.browser.visit(`/inbox/${member.recordId}/messages/${String(sent.json.id)}`);
 }
@@ -69,12 +77,18 @@ async function appClient(member: Member, name: string, scopes: string[]): Promis
 }
 
 /** The import form on the record page, sent as a browser sends a file (multipart). */
-async function importFile(browser: Browser, recordId: string, filename: string, content: Buffer, type = 'application/xml'): Promise<{ status: number; location: string | undefined; text: string }> {
+async function importFile(
+  browser: Browser,
+  recordId: string,
+  filename: string,
+  content: Buffer,
+  type = 'application/xml',
+): Promise<{ status: number; location: string | undefined; text: string }> {
   const page = await browser.visit(`/records/${recordId}`);
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)?.[1] ?? '';
   const form = new FormData();
   form.append('_csrf', csrf);
-  form.append('bundle', new Blob([content], { type }), filename);
+  form.append('bundle', new Blob([new Uint8Array(content)], { type }), filename);
   const url = `${server.issuer}/records/${recordId}/import`;
   const res = await fetch(url, { method: 'POST', body: form, headers: { cookie: browser.cookiesFor(url), accept: 'text/html' }, redirect: 'manual' });
   return { status: res.status, location: res.headers.get('location') ?? undefined, text: textOf(await res.text()) };
@@ -128,7 +142,9 @@ describe('a CCD sent over Direct', () => {
     const [provenance] = (await server.db.knex('resources').where({ record_id: robin.recordId, type: 'Provenance' }).select('content')) as { content: Json }[];
     const documentId = /documents\/([\w-]+)\/items/.exec(review.url)?.[1];
     expect(provenance?.content.target).toHaveLength(12);
-    expect(provenance?.content.entity).toEqual([{ role: 'source', what: { reference: `DocumentReference/${documentId ?? ''}`, display: 'Visit summary from Lakeside Family Clinic' } }]);
+    expect(provenance?.content.entity).toEqual([
+      { role: 'source', what: { reference: `DocumentReference/${documentId ?? ''}`, display: 'Visit summary from Lakeside Family Clinic' } },
+    ]);
     expect(provenance?.content.agent[0].who).toEqual({ display: 'Lakeside Family Clinic' });
     expect(provenance?.content.occurredDateTime).toBe('2026-03-02T10:15:00-05:00');
 
@@ -166,16 +182,32 @@ describe('a CCD sent over Direct', () => {
       const bundle = (await client.search({ resourceType, searchParams: { ...searchParams, _revinclude: 'Provenance:target' } })) as Json;
       const matches = bundle.entry.filter((entry: Json) => entry.search.mode === 'match');
       const included = bundle.entry.filter((entry: Json) => entry.search.mode === 'include');
-      expect([resourceType, searchParams, matches.length, included.map((entry: Json) => entry.resource.resourceType)]).toEqual([resourceType, searchParams, 1, ['Provenance']]);
+      expect([resourceType, searchParams, matches.length, included.map((entry: Json) => entry.resource.resourceType)]).toEqual([
+        resourceType,
+        searchParams,
+        1,
+        ['Provenance'],
+      ]);
       const provenance = included[0].resource as Json;
       expect(provenance.target).toContainEqual({ reference: `${resourceType}/${String(matches[0].resource.id)}` });
       expect(provenance.agent[0].who.display).toBe('Lakeside Family Clinic');
     }
-    const report = (await client.search({ resourceType: 'DiagnosticReport', searchParams: { code: 'http://loinc.org|51990-0', _include: 'DiagnosticReport:result' } })) as Json;
-    expect(report.entry.filter((entry: Json) => entry.search.mode === 'include').map((entry: Json) => entry.resource.code.coding[0].code).sort()).toEqual(['2345-7', '2823-3']);
+    const report = (await client.search({
+      resourceType: 'DiagnosticReport',
+      searchParams: { code: 'http://loinc.org|51990-0', _include: 'DiagnosticReport:result' },
+    })) as Json;
+    expect(
+      report.entry
+        .filter((entry: Json) => entry.search.mode === 'include')
+        .map((entry: Json) => entry.resource.code.coding[0].code)
+        .sort(),
+    ).toEqual(['2345-7', '2823-3']);
 
     const narrow = await appClient(robin, 'Problem List', ['patient/Condition.rs']);
-    const bundle = (await narrow.search({ resourceType: 'Condition', searchParams: { code: 'http://snomed.info/sct|44054006', _revinclude: 'Provenance:target' } })) as Json;
+    const bundle = (await narrow.search({
+      resourceType: 'Condition',
+      searchParams: { code: 'http://snomed.info/sct|44054006', _revinclude: 'Provenance:target' },
+    })) as Json;
     expect(bundle.entry.map((entry: Json) => entry.resource.resourceType)).toEqual(['Condition']);
   });
 
@@ -264,7 +296,12 @@ describe('Import', () => {
   });
 
   test('over Direct the XXE document is refused at the door', async () => {
-    const sent = await postMessage(server, directToken_, { to: casey.address, subject: 'Entities', text: '', attachments: [attachment('xxe.xml', 'application/xml', fixture('xxe.xml'))] });
+    const sent = await postMessage(server, directToken_, {
+      to: casey.address,
+      subject: 'Entities',
+      text: '',
+      attachments: [attachment('xxe.xml', 'application/xml', fixture('xxe.xml'))],
+    });
     expect(sent.status).toBe(400);
   });
 });
@@ -285,7 +322,12 @@ describe('in Chromium', () => {
     const recordId = await ownRecordOf(server, person.email);
     await page.goto(`${server.issuer}/inbox`);
     const address = (await page.locator('main p strong').first().textContent()) ?? '';
-    const sent = await postMessage(server, directToken_, { to: address, subject: 'Visit summary', text: '', attachments: [attachment('visit-summary.xml', 'application/xml', CCD)] });
+    const sent = await postMessage(server, directToken_, {
+      to: address,
+      subject: 'Visit summary',
+      text: '',
+      attachments: [attachment('visit-summary.xml', 'application/xml', CCD)],
+    });
     await page.goto(`${server.issuer}/inbox/${recordId}/messages/${String(sent.json.id)}`);
     await page.getByRole('row').filter({ hasText: 'visit-summary.xml' }).getByRole('button', { name: 'Add to record' }).click();
     await page.getByRole('heading', { level: 1, name: 'Visit summary from Lakeside Family Clinic' }).waitFor();

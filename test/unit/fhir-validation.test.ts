@@ -105,7 +105,12 @@ const VALID: Record<RecordType, () => Json> = {
     recorded: '2024-05-01T08:45:00Z',
     occurredDateTime: '2024-05-01T08:30:00+02:00',
     activity: { text: 'Read from a clinical document' },
-    agent: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] }, who: { display: 'Lakeside Family Clinic' } }],
+    agent: [
+      {
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] },
+        who: { display: 'Lakeside Family Clinic' },
+      },
+    ],
     entity: [{ role: 'source', what: { reference: 'DocumentReference/d1' } }],
   }),
 };
