@@ -1,7 +1,8 @@
 /**
  * Runs `@medplum/ccda` (C-CDA XML → FHIR R4 Bundle) off the event loop: in a worker thread with a
- * time limit, so a large or pathological document never stalls other requests. The worker parses
- * the XML (fast-xml-parser, through the library) and converts it. A header with one participant
+ * time limit, so a large or pathological document never stalls other requests. The worker checks
+ * that the text is well-formed XML (fast-xml-parser's validator), parses it (fast-xml-parser,
+ * through the library) and converts it. A header with one participant
  * (a discharge summary's caregiver, say) makes the library throw: it is made a list first. Should
  * the whole document still throw, each section is converted on its own and the ones that throw are
  * left out, named. The worker hands
@@ -14,8 +15,11 @@ import { Invalid } from '../errors';
 
 type Json = Record<string, unknown>;
 
-/** What the worker answers: the parsed ClinicalDocument, the converted resources, and the sections it could not convert. */
-export type Converted = { document: Json | undefined; resources: Json[]; skippedSections: string[] };
+/**
+ * What the worker answers: the parsed ClinicalDocument, the converted resources, and the sections it
+ * could not convert — or, for text that is not well-formed XML, where and why.
+ */
+type Converted = { document: Json | undefined; resources: Json[]; skippedSections: string[]; malformed?: { line: number; message: string } };
 
 /** How long one document may take to read before it is given up. */
 const READ_TIME_LIMIT_MS = 15_000;
@@ -27,7 +31,10 @@ const READ_TIME_LIMIT_MS = 15_000;
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ccdaLibrary = require(workerData.library);
+const { XMLValidator } = require(workerData.validator);
 function convert(xml) {
+  const checked = XMLValidator.validate(xml);
+  if (checked !== true) return { document: undefined, resources: [], skippedSections: [], malformed: { line: checked.err.line, message: checked.err.msg } };
   const document = ccdaLibrary.convertXmlToCcda(xml);
   if (!document || typeof document !== 'object') return { document: undefined, resources: [], skippedSections: [] };
   // The converter walks the header's participants as a list; a document with exactly one is parsed as a lone object, and it throws.
@@ -67,7 +74,7 @@ parentPort.on('message', (xml) => {
 export function convertInWorker(xml: string, timeLimitMs = READ_TIME_LIMIT_MS): Promise<Converted> {
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { library: require.resolve('@medplum/ccda') },
+    workerData: { library: require.resolve('@medplum/ccda'), validator: require.resolve('fast-xml-parser') },
     resourceLimits: { maxOldGenerationSizeMb: 512 },
   });
   return new Promise<Converted>((resolve, reject) => {

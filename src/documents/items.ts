@@ -356,9 +356,29 @@ export function samenessOf(resource: Json): Sameness {
   return { codings, day: dayOfItem(resource) };
 }
 
-/** Whether two items are the same item: a code in common and the same day. */
-export function isSame(a: Sameness, b: Sameness): boolean {
-  return a.day === b.day && a.codings.some((one) => b.codings.some((other) => one.system === other.system && one.code === other.code));
+/** The keys under which an item is found: one per code, each with its type and day. */
+function keysOf(type: string, sameness: Sameness): string[] {
+  return sameness.codings.map((coding) => JSON.stringify([type, sameness.day ?? '', coding.system, coding.code]));
+}
+
+/**
+ * Items found by sameness in one lookup per code (two items are the same when they share a code
+ * and the day): a document's thousands of items are compared in linear time.
+ */
+export class SamenessIndex<T> {
+  private readonly byKey = new Map<string, T>();
+
+  add(type: string, sameness: Sameness, value: T): void {
+    for (const key of keysOf(type, sameness)) if (!this.byKey.has(key)) this.byKey.set(key, value);
+  }
+
+  find(type: string, sameness: Sameness): T | undefined {
+    for (const key of keysOf(type, sameness)) {
+      const found = this.byKey.get(key);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
 }
 
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
@@ -380,14 +400,16 @@ function item(kind: ItemKind, resource: Json, id = randomUUID()): DocumentItem {
  */
 export function itemsOf(resources: readonly Json[], problems: readonly SourceProblem[]): DocumentItem[] {
   const items: DocumentItem[] = [];
+  const index = new SamenessIndex<DocumentItem>();
   const idOf = new Map<string, string>();
   const add = (candidate: DocumentItem, sourceReference?: string) => {
-    const twin = items.find((existing) => existing.type === candidate.type && isSame(existing.sameness, candidate.sameness));
+    const twin = index.find(candidate.type, candidate.sameness);
     if (twin) {
       if (sourceReference) idOf.set(sourceReference, twin.id);
       return;
     }
     items.push(candidate);
+    index.add(candidate.type, candidate.sameness, candidate);
     if (sourceReference) idOf.set(sourceReference, candidate.id);
   };
 
@@ -415,6 +437,7 @@ export function itemsOf(resources: readonly Json[], problems: readonly SourcePro
   }
 
   // Lab panels: a result organizer becomes a report over the results kept from it.
+  const byId = new Map(items.map((item) => [item.id, item]));
   for (const resource of resources) {
     if (resource.resourceType !== 'Observation' || categoryOf(resource) !== 'laboratory' || !arr(resource.hasMember).length) continue;
     const code = fixConcept(resource.code);
@@ -422,7 +445,7 @@ export function itemsOf(resources: readonly Json[], problems: readonly SourcePro
       .map((member) => (isObject(member) ? str(member.reference) : undefined))
       .flatMap((reference) => (reference && idOf.has(reference) ? [idOf.get(reference) as string] : []));
     if (!code || results.length === 0) continue;
-    const first = results.map((id) => items.find((candidate) => candidate.id === id)).find((candidate) => candidate?.resource.effectiveDateTime);
+    const first = results.map((id) => byId.get(id)).find((candidate) => candidate?.resource.effectiveDateTime);
     const effective = fixDateTime(resource.effectiveDateTime) ?? (first?.resource.effectiveDateTime as string | undefined);
     add(
       item('results', {

@@ -18,7 +18,7 @@ import type { RecordRepositories, RecordRepository } from '../fhir/repository';
 import type { RecordType } from '../rules/catalogue';
 import { CDA_MEDIA_TYPES, inlineClinicalDocument } from '../rules/clinical-document';
 import type { Rate } from '../security/limiters';
-import { isSame, ITEM_KINDS, KIND_HEADINGS, samenessOf, type DocumentItem, type ItemKind, type Sameness } from './items';
+import { ITEM_KINDS, KIND_HEADINGS, SamenessIndex, samenessOf, type DocumentItem, type ItemKind } from './items';
 import { readClinicalDocument, type ReadDocument } from './reading';
 
 type Json = Record<string, unknown>;
@@ -69,8 +69,6 @@ function authorOf(document: Json): string | undefined {
   return text(authors[0]?.display);
 }
 
-type Existing = { id: string; type: string; sameness: Sameness };
-
 export function createClinicalDocuments({ db, repositories, audit, readings, clock = () => new Date() }: Deps) {
   /** The DocumentReference `documentId` of the record and its C-CDA text. @throws NotFound; Invalid when it holds no C-CDA. */
   async function storedDocument(repository: RecordRepository, documentId: string): Promise<{ document: Json; xml: string; keptAt: Date }> {
@@ -97,25 +95,27 @@ export function createClinicalDocuments({ db, repositories, audit, readings, clo
     return (source?.isApp ? source.by : undefined) ?? read.madeBy ?? source?.by ?? 'an unnamed sender';
   }
 
-  /** Every item of the record that a document's item could be the same as. */
-  async function existingItems(repository: RecordRepository): Promise<Existing[]> {
-    const found: Existing[] = [];
+  /** The ids of the record's items, found by what a document's item would share with them. */
+  async function existingItems(repository: RecordRepository): Promise<SamenessIndex<string>> {
+    const found = new SamenessIndex<string>();
     let after: number | undefined;
+    let compared = 0;
     do {
       const page = await repository.everything(ITEM_TYPES, { count: 1000, ...(after !== undefined ? { after } : {}) });
       for (const { content } of page.resources) {
         if (content.resourceType === 'Patient') continue;
-        found.push({ id: String(content.id), type: String(content.resourceType), sameness: samenessOf(content) });
+        compared += 1;
+        found.add(String(content.resourceType), samenessOf(content), String(content.id));
       }
       after = page.nextCursor;
-    } while (after !== undefined && found.length < COMPARED_AT_MOST);
+    } while (after !== undefined && compared < COMPARED_AT_MOST);
     return found;
   }
 
-  const matchOf = (item: DocumentItem, existing: readonly Existing[]) =>
-    existing.find((candidate) => candidate.type === item.type && isSame(candidate.sameness, item.sameness));
+  /** The id of the record's item that `item` is the same as, if any. */
+  const matchOf = (item: DocumentItem, existing: SamenessIndex<string>) => existing.find(item.type, item.sameness);
 
-  function reviewOf(documentId: string, sender: string, read: ReadDocument, existing: readonly Existing[]): Review {
+  function reviewOf(documentId: string, sender: string, read: ReadDocument, existing: SamenessIndex<string>): Review {
     const groups = ITEM_KINDS.flatMap((kind) => {
       const items = read.items.filter((item) => item.kind === kind);
       return items.length
@@ -165,7 +165,7 @@ export function createClinicalDocuments({ db, repositories, audit, readings, clo
         const fresh = read.items.filter((item) => matchOf(item, existing) === undefined);
         if (fresh.length === 0) return { added: 0 };
         // A report's results: the new ones by their new ids, those already in the record by theirs.
-        const idFor = new Map(read.items.map((item) => [item.id, matchOf(item, existing)?.id ?? item.id]));
+        const idFor = new Map(read.items.map((item) => [item.id, matchOf(item, existing) ?? item.id]));
         const repoint = (resource: Json): Json =>
           Array.isArray(resource.result)
             ? {
