@@ -2,10 +2,10 @@
  * Runs `@medplum/ccda` (C-CDA XML → FHIR R4 Bundle) off the event loop: in a worker thread with a
  * time limit, so a large or pathological document never stalls other requests. The worker checks
  * that the text is well-formed XML (fast-xml-parser's validator), parses it (fast-xml-parser,
- * through the library) and converts it. A header with one participant
- * (a discharge summary's caregiver, say) makes the library throw: it is made a list first. Should
- * the whole document still throw, each section is converted on its own and the ones that throw are
- * left out, named. The worker hands
+ * through the library) and converts it, on a copy reshaped where the library throws on real
+ * documents: a header with one participant (a discharge summary's caregiver, say), admission and
+ * discharge diagnosis sections, a discharge medications section. Should the whole document still
+ * throw, each section is converted on its own and the ones that throw are left out, named. The worker hands
  * back the parsed document too, so reading.ts can correct what the converter gets wrong from the
  * source. The caller has already refused DTDs, entities and oversized input (reading.ts).
  * https://github.com/medplum/medplum/tree/main/packages/ccda
@@ -32,22 +32,50 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ccdaLibrary = require(workerData.library);
 const { XMLValidator } = require(workerData.validator);
+const rootsOf = (node) => (Array.isArray(node.templateId) ? node.templateId : node.templateId ? [node.templateId] : []).map((template) => template['@_root']);
+const listOf = (value) => (Array.isArray(value) ? value : value ? [value] : []);
+const DIAGNOSIS_SECTIONS = ['2.16.840.1.113883.10.20.22.2.24', '2.16.840.1.113883.10.20.22.2.43'];
+const DISCHARGE_MEDICATION_SECTIONS = ['2.16.840.1.113883.10.20.22.2.11', '2.16.840.1.113883.10.20.22.2.11.1'];
+// A copy of the parsed document in the shapes the converter handles (the original goes back for
+// reading.ts): it walks the header's participants as a list, and a document with exactly one is
+// parsed as a lone object; it knows no admission or discharge diagnosis section (their diagnosis
+// acts wrap problem observations as a problem concern does) and no discharge medications section
+// (its acts wrap medication activities).
+function asTheConverterReadsIt(document) {
+  const copy = structuredClone(document);
+  if (copy.participant && !Array.isArray(copy.participant)) copy.participant = [copy.participant];
+  const components = (copy.component && copy.component.structuredBody && listOf(copy.component.structuredBody.component)) || [];
+  for (const section of components.flatMap((component) => listOf(component.section))) {
+    const roots = rootsOf(section);
+    if (roots.some((root) => DIAGNOSIS_SECTIONS.includes(root))) {
+      section.templateId = [{ '@_root': '2.16.840.1.113883.10.20.22.2.5.1' }];
+      for (const act of listOf(section.entry).flatMap((entry) => listOf(entry.act))) act.templateId = [{ '@_root': '2.16.840.1.113883.10.20.22.4.3' }];
+    } else if (roots.some((root) => DISCHARGE_MEDICATION_SECTIONS.includes(root))) {
+      section.templateId = [{ '@_root': '2.16.840.1.113883.10.20.22.2.1.1' }];
+      section.entry = listOf(section.entry).flatMap((entry) =>
+        entry.act
+          ? listOf(entry.act).flatMap((act) => listOf(act.entryRelationship).flatMap((relationship) => listOf(relationship.substanceAdministration).map((activity) => ({ substanceAdministration: [activity] }))))
+          : [entry],
+      );
+    }
+  }
+  return copy;
+}
 function convert(xml) {
   const checked = XMLValidator.validate(xml);
   if (checked !== true) return { document: undefined, resources: [], skippedSections: [], malformed: { line: checked.err.line, message: checked.err.msg } };
   const document = ccdaLibrary.convertXmlToCcda(xml);
   if (!document || typeof document !== 'object') return { document: undefined, resources: [], skippedSections: [] };
-  // The converter walks the header's participants as a list; a document with exactly one is parsed as a lone object, and it throws.
-  if (document.participant && !Array.isArray(document.participant)) document.participant = [document.participant];
+  const forConverter = asTheConverterReadsIt(document);
   const resourcesOf = (bundle) => (bundle && Array.isArray(bundle.entry) ? bundle.entry.map((entry) => entry.resource).filter(Boolean) : []);
   try {
-    return { document, resources: resourcesOf(ccdaLibrary.convertCcdaToFhir(document)), skippedSections: [] };
+    return { document, resources: resourcesOf(ccdaLibrary.convertCcdaToFhir(forConverter)), skippedSections: [] };
   } catch {
-    const components = (document.component && document.component.structuredBody && document.component.structuredBody.component) || [];
+    const components = (forConverter.component && forConverter.component.structuredBody && forConverter.component.structuredBody.component) || [];
     const resources = [];
     const skippedSections = [];
     for (const component of components) {
-      const single = { ...document, component: { ...document.component, structuredBody: { ...document.component.structuredBody, component: [component] } } };
+      const single = { ...forConverter, component: { ...forConverter.component, structuredBody: { ...forConverter.component.structuredBody, component: [component] } } };
       try {
         resources.push(...resourcesOf(ccdaLibrary.convertCcdaToFhir(single)).filter((resource) => resource.resourceType !== 'Composition' && resource.resourceType !== 'Patient'));
       } catch {

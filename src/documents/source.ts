@@ -8,8 +8,15 @@
 type Json = Record<string, unknown>;
 
 const C_CDA_DOCUMENT_TEMPLATE = '2.16.840.1.113883.10.20.22.1.';
-const PROBLEM_SECTIONS = ['2.16.840.1.113883.10.20.22.2.5', '2.16.840.1.113883.10.20.22.2.5.1'];
-const PROBLEM_CONCERN = '2.16.840.1.113883.10.20.22.4.3';
+/** Problem sections, and the admission and discharge diagnosis sections of a discharge summary. */
+const PROBLEM_SECTIONS = [
+  '2.16.840.1.113883.10.20.22.2.5',
+  '2.16.840.1.113883.10.20.22.2.5.1',
+  '2.16.840.1.113883.10.20.22.2.24',
+  '2.16.840.1.113883.10.20.22.2.43',
+];
+/** Problem concerns, and hospital discharge and admission diagnosis acts: each wraps problem observations. */
+const PROBLEM_CONCERNS = ['2.16.840.1.113883.10.20.22.4.3', '2.16.840.1.113883.10.20.22.4.33', '2.16.840.1.113883.10.20.22.4.34'];
 const PROBLEM_OBSERVATION = '2.16.840.1.113883.10.20.22.4.4';
 
 /** FHIR's URI for each code system OID a C-CDA uses for the items carevault keeps. */
@@ -101,12 +108,12 @@ export function entryCount(document: Json): number {
 /** A problem as the source states it, for the Conditions the converter leaves out. */
 export type SourceProblem = { code: Concept; onset: string | undefined; abatement: string | undefined; active: boolean };
 
-/** Every problem observation of every problem concern, in order, each concern's first included. */
+/** Every problem observation of every problem concern (and diagnosis act), in order, each concern's first included. */
 export function concernProblems(document: Json): SourceProblem[] {
   return sectionsOf(document)
     .filter((section) => hasTemplate(section, PROBLEM_SECTIONS))
     .flatMap((section) => list(section.entry).flatMap((entry) => list(entry.act)))
-    .filter((act) => hasTemplate(act, [PROBLEM_CONCERN]))
+    .filter((act) => hasTemplate(act, PROBLEM_CONCERNS))
     .flatMap((act) =>
       list(act.entryRelationship)
         .flatMap((relationship) => list(relationship.observation))

@@ -271,11 +271,16 @@ describe('Import', () => {
     expect(words).toContain('Discharge summary From Riverbend General Hospital, dated 10 February 2026.');
     expect(words).toContain('inpatient encounter on 7 Feb 2026 new');
     expect(words).toContain('Community acquired pneumonia on 7 Feb 2026 new');
+    expect(words).toContain('Hypoxemia on 7 Feb 2026 new');
     expect(words).toContain('amoxicillin 500 MG Oral Capsule on 10 Feb 2026 new');
     await casey.browser.submit(review, {}, '/items');
     const counts = await countsOf(casey.recordId);
-    expect([counts.DocumentReference, counts.Condition, counts.MedicationStatement, counts.Encounter, counts.Provenance]).toEqual([1, 1, 1, 1, 1]);
-    const [condition] = (await server.db.knex('resources').where({ record_id: casey.recordId, type: 'Condition' }).select('content')) as { content: Json }[];
+    expect([counts.DocumentReference, counts.Condition, counts.MedicationStatement, counts.Encounter, counts.Provenance]).toEqual([1, 2, 1, 1, 1]);
+    const [condition] = (await server.db
+      .knex('resources')
+      .where({ record_id: casey.recordId, type: 'Condition' })
+      .whereRaw(`content->'code'->'coding'->0->>'code' = '385093006'`)
+      .select('content')) as { content: Json }[];
     expect(condition?.content.code.coding).toEqual([
       { system: 'http://snomed.info/sct', code: '385093006', display: 'Community acquired pneumonia' },
       { system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'J18.9', display: 'Pneumonia, unspecified organism' },

@@ -89,11 +89,16 @@ describe('a CCD', () => {
   });
 });
 
-test('a discharge summary, whose one header participant the converter fails on, is read whole', async () => {
+test('a discharge summary, whose header, diagnoses and discharge medicines the converter fails on, is read whole', async () => {
   const read = await readClinicalDocument(fixture('discharge-summary.xml'));
   expect(read.title).toBe('Discharge summary');
   expect(read.skippedSections).toEqual([]);
-  expect(read.items.map((item) => item.kind)).toEqual(expect.arrayContaining(['problems', 'medicines', 'encounters']));
+  const problems = read.items.filter((item) => item.kind === 'problems').map((item) => codesOf(item.resource.code));
+  expect(problems).toEqual([['http://snomed.info/sct|385093006', 'http://hl7.org/fhir/sid/icd-10-cm|J18.9'], ['http://snomed.info/sct|389087006']]);
+  const [medicine] = read.items.filter((item) => item.kind === 'medicines');
+  expect(codesOf(medicine?.resource.medicationCodeableConcept)).toEqual(['http://www.nlm.nih.gov/research/umls/rxnorm|308191']);
+  expect(medicine?.resource.effectivePeriod).toEqual({ start: '2026-02-10', end: '2026-02-15' });
+  expect(read.items.map((item) => item.kind)).toContain('encounters');
   for (const item of read.items) expect(() => acceptResource(item.resource, { type: item.type, record: { id: 'r1' } })).not.toThrow();
 });
 
