@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { acceptResource } from '../../src/fhir/acceptance';
+import { convertInWorker } from '../../src/documents/converter';
 import { fixDateTime } from '../../src/documents/items';
 import { MAX_DOCUMENT_BYTES, readClinicalDocument } from '../../src/documents/reading';
 
@@ -112,6 +113,12 @@ test.each([
 test('XML that is not a C-CDA document, and an oversized document, are refused', async () => {
   await expect(readClinicalDocument('<?xml version="1.0"?><note><to>Tove</to></note>')).rejects.toThrow(/not a clinical document/);
   await expect(readClinicalDocument(`<a>${' '.repeat(MAX_DOCUMENT_BYTES)}</a>`)).rejects.toThrow(/larger than 5 MB/);
+});
+
+test('the converter runs in a worker, given up after its time limit', async () => {
+  const started = Date.now();
+  await expect(convertInWorker(fixture('ccd.xml'), 1)).rejects.toThrow(/took too long to read/);
+  expect(Date.now() - started).toBeLessThan(1000);
 });
 
 test('timestamps the converter writes are made valid FHIR', () => {
