@@ -135,7 +135,14 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   const stepsOver = features.flatMap((feature) => (feature.stepOver ? [feature.stepOver] : []));
   app.use(interactionRoutes({ interactions: oidc.interactions, accounts, records, authorizations, csrf, prompts, stepsOver }));
   app.use(recordRoutes({ records, repositories, audit, csrf, panels: features.flatMap((feature) => feature.recordPanels ?? []) }));
-  app.use(recordTransferRoutes({ records, transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase, limits.rate('imports-person')), csrf }));
+  app.use(
+    recordTransferRoutes({
+      records,
+      transfer: createRecordTransfer(repositories, audit, endpoints.fhirBase, limits.rate('imports-person')),
+      csrf,
+      fileImports: features.flatMap((feature) => feature.fileImports ?? []),
+    }),
+  );
   app.use(authorizationRoutes({ records, authorizations, csrf }));
   for (const feature of features) if (feature.routes) app.use(feature.routes({ csrf }));
 

@@ -27,6 +27,7 @@ import type { OidcRuntime } from './oidc/runtime';
 import type { OidcStorage } from './oidc/storage';
 import type { RecordEvents } from './record-events';
 import type { RecordService, RecordSummary } from './records/service';
+import type { FileImport } from './records/transfer-routes';
 import type { Csrf } from './security/csrf';
 import type { RateLimits } from './security/rate-limits';
 
@@ -76,6 +77,8 @@ type FeatureParts = {
   recordPanels?: readonly RecordPanel[];
   gauges?: readonly StatusGauge[];
   unread?: readonly UnreadCount[];
+  /** Kinds of file the record page's Import takes besides FHIR Bundles (the first that accepts a file keeps it). */
+  fileImports?: readonly FileImport[];
   /** Told of each request of a signed-in person (which session, which browser), before the routes run. */
   sessionSeen?: (visit: SessionVisit) => Promise<void>;
 };

@@ -5,8 +5,9 @@
 import { accountFeature } from './account/feature';
 import { connectFeature } from './connect/feature';
 import { directFeature } from './direct/feature';
+import { documentsFeature } from './documents/feature';
 import { dopuFeature } from './dopu/feature';
 import type { FeatureDefinition } from './feature';
 import { sharingFeature } from './sharing/feature';
 
-export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature, sharingFeature];
+export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature, sharingFeature, documentsFeature];

@@ -14,7 +14,8 @@ import { actorOf, describeEvent, type AuditWords, type DescribedLine, type NewsK
 export type NewsLine = DescribedLine & { recordId: string; news: NewsKind };
 
 /** What wrote an item into a record: the history line of that event and who did it. */
-export type ItemSource = { summary: string; by: string; when: Date };
+/** `isApp`: an app added it (else a person, or carevault). */
+export type ItemSource = { summary: string; by: string; when: Date; isApp: boolean };
 
 /** Enough for a home page; older news is on each record's history. */
 const NEWS_LIMIT = 50;
@@ -58,7 +59,7 @@ export function createAuditLog(db: Database, appNames: AppNames, words: AuditWor
       const event = await store.nearest(recordId, createdAt, adding, type, 5_000);
       if (!event) return undefined;
       const names = await appNames.names(event.client_id ? [event.client_id] : []);
-      return { summary: describeEvent(event, names, words).summary, by: actorOf(event, names), when: event.occurred_at };
+      return { summary: describeEvent(event, names, words).summary, by: actorOf(event, names), when: event.occurred_at, isApp: Boolean(event.client_id) };
     },
 
     /** The raw events about a subject (`package:<id>`), newest first. */

@@ -83,6 +83,8 @@ export function documentRoutes({ records, repositories, csrf }: Deps): express.R
       kindWords: kind ? kindLabel(kind) : document.kind,
       filed: document.date ? dayOf(document.date) : undefined,
       href: `/records/${record.id}/documents/${id}/file`,
+      // A clinical document's items are reviewed on the clinical documents' page.
+      itemsHref: kind === 'cda' ? `/records/${record.id}/documents/${id}/items` : undefined,
     });
   });
 

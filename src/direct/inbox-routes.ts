@@ -1,7 +1,8 @@
 /**
  * `/inbox`: one inbox per record the person holds — only its custodians see it, to anyone else it
  * does not exist (404). The list (unread first), a message (its text only, escaped, links inert:
- * HTML from a message is never shown), downloading an attachment, **Add to record**, deleting
+ * HTML from a message is never shown), downloading an attachment, **Add to record** (a clinical
+ * document then goes on to the review of its items, `/records/:id/documents/:id/items`), deleting
  * (confirmed on a page naming the message, then "Deleted '…'. Undo" for UNDO_MINUTES), **Reply**
  * (to members' Direct addresses: apps have none that receives), **Send** (fields To, Subject,
  * Message, files) to another carevault address, and **Sent**. Every form answers with a redirect
@@ -180,7 +181,9 @@ export function inboxRoutes({ records, direct, csrf }: Deps): express.Router {
     const person = signedInPerson(res);
     const record = await recordOf(req, res, 'change');
     const messageId = String(req.params.messageId);
-    const { already } = await direct.file(person, record.id, messageId, String(req.params.attachmentId));
+    const { already, kind, resourceId } = await direct.file(person, record.id, messageId, String(req.params.attachmentId));
+    // A clinical document goes on to the review of its items (the clinical documents' page), filed or filed before.
+    if (kind === 'cda') return res.redirect(303, `/records/${record.id}/documents/${resourceId}/items`);
     res.redirect(303, `${inboxUrl(record)}/messages/${messageId}?done=${already ? 'already-filed' : 'filed'}`);
   });
 

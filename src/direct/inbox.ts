@@ -11,7 +11,7 @@ import type { Database } from '../db';
 import { DomainError, NotFound } from '../errors';
 import type { RecordRepositories } from '../fhir/repository';
 import { isUuid } from '../ids';
-import { storedNameOf } from './attachments';
+import { kindOfStored, storedNameOf, type AttachmentKind } from './attachments';
 import { documentReferenceOf } from './filing';
 import { shownSender } from './senders';
 import type { AttachmentRow, DirectStore, InboxRow, MessageRow, SentRow } from './store';
@@ -81,7 +81,12 @@ export function createInbox({ db, store, audit, repositories, clock = () => new 
      * (or a racing one) finds it filed and says so.
      * @throws NotFound, InvalidResource (from the repository).
      */
-    async file(person: Person, recordId: string, messageId: string, attachmentId: string): Promise<{ resourceId: string; already: boolean }> {
+    async file(
+      person: Person,
+      recordId: string,
+      messageId: string,
+      attachmentId: string,
+    ): Promise<{ resourceId: string; already: boolean; kind: AttachmentKind | undefined }> {
       if (!isUuid(messageId) || !isUuid(attachmentId)) throw new NotFound('There is no such attachment in this inbox.');
       return db.transaction(async () => {
         await db.lock(`direct-attachment:${attachmentId}`);
@@ -89,7 +94,8 @@ export function createInbox({ db, store, audit, repositories, clock = () => new 
         const stored = await store.attachment(recordId, messageId, attachmentId);
         if (!stored) throw new NotFound('There is no such attachment in this inbox.');
         const attachment = named(stored);
-        if (attachment.filed_resource_id) return { resourceId: attachment.filed_resource_id, already: true };
+        const kind = kindOfStored(attachment.content_type);
+        if (attachment.filed_resource_id) return { resourceId: attachment.filed_resource_id, already: true, kind };
         const repository = repositories.forRecord(recordId, personActor(person), { audited: false });
         const created = await repository.create(
           'DocumentReference',
@@ -112,7 +118,7 @@ export function createInbox({ db, store, audit, repositories, clock = () => new 
             resource: `DocumentReference/${resourceId}`,
           },
         });
-        return { resourceId, already: false };
+        return { resourceId, already: false, kind };
       });
     },
 

@@ -2,7 +2,8 @@
  * The pickup pages: `/pickup` (field **Pickup code**, `?code=` from the pickup URL) → sign in or
  * create an account (the flow comes back to the code) → the question and field **Answer** →
  * `/pickup/record` (radio buttons named by the person, when there are several) → `/pickup/review`
- * (what is inside, in plain words; **Accept** or **Decline**) → `/pickup/done`.
+ * (what is inside, in plain words; **Accept** or **Decline**) → `/pickup/done` (or, for a package
+ * carrying a clinical document, the review of its items: `/records/:id/documents/:id/items`).
  *
  * Every form answers with a 303 to a page that shows the state as it is (Post/Redirect/Get), so
  * reload and Back never resubmit a form. What a GET shows comes from the database (the package's
@@ -271,6 +272,8 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
     const input = decisionForm.safeParse(req.body ?? {});
     if (!input.success) return res.redirect(303, '/pickup/review');
     const { decision } = input.data;
+    // A package carrying a clinical document goes on, once accepted, to the review of its items.
+    let next = '/pickup/done';
     try {
       // The step ends in the pickup's own transaction: a racing second Accept of this browser waits
       // for it on the package's lock, is refused, and finds the step ended already.
@@ -282,6 +285,8 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
           const done = await pickup.accept(step.ticket, who, step.record_id ?? '');
           const verb = done.count === 1 ? 'is' : 'are';
           await steps.ended(browser, who.id, 'picked_up', `${itemsOf(done.count)} from ${done.sender} ${verb} now in ${done.record.name}’s record.`);
+          const [document] = done.clinicalDocuments;
+          if (document) next = `/records/${done.record.id}/documents/${document}/items`;
         }
       });
     } catch (error) {
@@ -289,7 +294,7 @@ export function pickupPageRoutes({ pickup, steps, records, csrf, secure }: Deps)
       if (!refusal) throw error;
       await steps.ended(browser, who.id, 'refused', refusal.message);
     }
-    return res.redirect(303, '/pickup/done');
+    return res.redirect(303, next);
   });
 
   /** How this browser's pickup ended, as it stands now (the record's name as it is today). */

@@ -22,6 +22,7 @@ import type { RecordRepositories } from '../fhir/repository';
 import type { RecordService, RecordSummary } from '../records/service';
 import { WRONG_ANSWERS_TO_LOCK } from '../rules/healthvault';
 import type { Attempt, Limit } from '../security/limiters';
+import { inlineClinicalDocument } from '../rules/clinical-document';
 import { formatPickupCode, hashPickupCode, normalizePickupCode } from './codes';
 import { intoRecord, type PackageResource } from './contents';
 import { PackageEnded, WrongAnswer, endedError } from './errors';
@@ -323,9 +324,14 @@ export function createPickupService({
      * Writes every resource into the record, in one transaction, and ends the package.
      * @throws PackageEnded ("already picked up" for all but one of concurrent pickups), NotFound for a record not theirs, NotAllowed for one they may only view.
      */
-    async accept(ticketValue: string, person: Person, recordId: string): Promise<{ record: RecordSummary; count: number; sender: string }> {
+    async accept(
+      ticketValue: string,
+      person: Person,
+      recordId: string,
+    ): Promise<{ record: RecordSummary; count: number; sender: string; clinicalDocuments: string[] }> {
       const { ticket, sender } = await ticketed(ticketValue, person);
       const record = await records.recordFor(person.id, recordId, 'change');
+      const clinicalDocuments: string[] = [];
       const count = await db.transaction(async () => {
         await db.lock(`package:${ticket.packageId}`);
         const row = await store.withContents(ticket.packageId);
@@ -335,7 +341,10 @@ export function createPickupService({
         const resources = contentsOf(row, ticket.key);
         if (!resources) throw new Invalid(EXPIRED_TICKET, 'ticket_expired');
         const repository = repositories.forRecord(record.id, personActor(person), { audited: false });
-        for (const resource of intoRecord(resources, record.id)) await repository.create(resource.type, resource.body, { id: resource.id });
+        for (const resource of intoRecord(resources, record.id)) {
+          await repository.create(resource.type, resource.body, { id: resource.id });
+          if (inlineClinicalDocument(resource.body) !== undefined) clinicalDocuments.push(resource.id);
+        }
         if (!(await store.end(row.id, 'picked_up', clock()))) throw endedError('picked_up', sender, row.expires_at);
         await audit.append({
           recordId: record.id,
@@ -347,7 +356,7 @@ export function createPickupService({
         });
         return resources.length;
       });
-      return { record, count, sender };
+      return { record, count, sender, clinicalDocuments };
     },
 
     /** Discards the package: its contents are deleted and the app's status shows `declined`. */

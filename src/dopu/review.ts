@@ -7,6 +7,7 @@
 import { dateOf } from '../fhir/indexing';
 import { summarize } from '../fhir/summary';
 import { RECORD_TYPES, countOf } from '../rules/catalogue';
+import { CDA_MEDIA_TYPES } from '../rules/clinical-document';
 import type { PackageResource } from './contents';
 
 export type ReviewGroup = { heading: string; items: string[] };
@@ -24,7 +25,14 @@ function size(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-const FILE_KINDS: Readonly<Record<string, string>> = { 'application/pdf': 'PDF', 'text/plain': 'text', 'image/jpeg': 'JPEG image', 'image/png': 'PNG image' };
+const FILE_KINDS: Readonly<Record<string, string>> = {
+  'application/pdf': 'PDF',
+  'text/plain': 'text',
+  'image/jpeg': 'JPEG image',
+  'image/png': 'PNG image',
+  // Once accepted, its items are reviewed one by one before any is added.
+  ...Object.fromEntries(CDA_MEDIA_TYPES.map((type) => [type, 'clinical document, whose items you review after Accept'])),
+};
 
 /** "letter.pdf (PDF, 12 KB)" for each attachment of a DocumentReference. */
 function files(resource: PackageResource): string[] {

@@ -18,9 +18,14 @@ function asArray(value: unknown): unknown[] {
   return value === undefined ? [] : [value];
 }
 
-/** The value at a dotted element path (`effectivePeriod.start`). */
+/**
+ * The value at a dotted element path (`effectivePeriod.start`); through a list, the values of each
+ * of its elements (`entity.what`: every entity's `what`).
+ */
 function elementAt(resource: Json, path: string): unknown {
-  return path.split('.').reduce<unknown>((value, key) => asObject(value)?.[key], resource);
+  return path
+    .split('.')
+    .reduce<unknown>((value, key) => (Array.isArray(value) ? value.flatMap((item) => asArray(asObject(item)?.[key])) : asObject(value)?.[key]), resource);
 }
 
 function codings(concept: unknown): { system?: string; code?: string }[] {

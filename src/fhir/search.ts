@@ -152,8 +152,12 @@ export function revincludesOf(type: RecordType): string[] {
   );
 }
 
-/** `Observation:subject` or `Observation:subject:Patient`, checked against the catalogue. */
-function parseInclusion(name: string, raw: string): Inclusion {
+/**
+ * `Observation:subject` or `Observation:subject:Patient`, checked against the catalogue. Without a
+ * target type, a `_revinclude` along a parameter that reaches several types (`Provenance:target`)
+ * reaches the type searched.
+ */
+function parseInclusion(name: string, raw: string, searched?: RecordType): Inclusion {
   const [source = '', param = '', target, ...rest] = raw.split(':');
   const refuse = () =>
     new InvalidResource(
@@ -162,8 +166,9 @@ function parseInclusion(name: string, raw: string): Inclusion {
   if (rest.length || !isRecordType(source)) throw refuse();
   const targets = referenceParamsOf(source).get(param);
   if (!targets) throw refuse();
-  const chosen = target === undefined ? targets[0] : targets.find((type) => type === target);
-  if (!chosen || (target === undefined && targets.length !== 1)) throw refuse();
+  const implied = searched !== undefined && targets.includes(searched) ? searched : targets.length === 1 ? targets[0] : undefined;
+  const chosen = target === undefined ? implied : targets.find((type) => type === target);
+  if (!chosen) throw refuse();
   return { source, param, target: chosen };
 }
 
@@ -214,7 +219,7 @@ export function parseSearch(type: RecordType, query: SearchQuery, strict: boolea
         // Each inclusion is one query: the same one twice is followed once.
         if (!criteria.includes.some((known) => sameInclusion(known, inclusion))) criteria.includes.push(inclusion);
       } else if (name === '_revinclude') {
-        const inclusion = parseInclusion(name, raw);
+        const inclusion = parseInclusion(name, raw, type);
         if (inclusion.target !== type) throw new InvalidResource(`_revinclude=${raw} must be a reference to ${type}, the type searched.`);
         if (!criteria.revincludes.some((known) => sameInclusion(known, inclusion))) criteria.revincludes.push(inclusion);
       } else if (name === '_summary') {

@@ -8,6 +8,8 @@ type Json = Record<string, unknown>;
 
 function conceptText(concept: unknown): string | undefined {
   if (typeof concept === 'string') return concept;
+  // An element holding a list of concepts (Encounter.type): the first that names something.
+  if (Array.isArray(concept)) return concept.map(conceptText).find(Boolean);
   const value = concept as { text?: unknown; coding?: { display?: unknown; code?: unknown }[] } | undefined;
   if (typeof value?.text === 'string') return value.text;
   const coding = value?.coding?.find((c) => typeof c.display === 'string') ?? value?.coding?.[0];

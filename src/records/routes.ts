@@ -26,6 +26,7 @@ import { chartsForRecord } from './chart-data';
 import { allows, LEVEL_WORDS } from './access';
 import { RELATIONSHIP_WORDS, recordInCareForm } from './schemas';
 import type { RecordService, RecordSummary } from './service';
+import { originsOf } from './origins';
 
 /** FHIR's id: https://hl7.org/fhir/R4/datatypes.html#id */
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -97,11 +98,19 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
       heading: isRecordType(group.type) ? capitalize(CATALOGUE[group.type].nouns[1]) : group.type,
     }));
     const charts = await chartsForRecord(repositories.forRecord(record.id, personActor(person), { audited: false }));
+    const origins = await originsOf(repositories.forRecord(record.id, personActor(person), { audited: false }));
     const zone = timeZoneOf(person);
     await sendPage(res, 200, 'records/show', {
       title: record.name,
       record,
-      groups: groups.map((group) => ({ ...group, items: group.items.map((item) => ({ ...item, updated: whenText(item.lastUpdated.toISOString(), zone) })) })),
+      groups: groups.map((group) => ({
+        ...group,
+        items: group.items.map((item) => ({
+          ...item,
+          updated: whenText(item.lastUpdated.toISOString(), zone),
+          origin: origins.get(`${group.type}/${item.id}`),
+        })),
+      })),
       charts,
       panels: await panelsFor([record]),
       zone,
@@ -129,6 +138,7 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
     const zone = timeZoneOf(person);
     const meta = (item.content.meta ?? {}) as { source?: unknown };
     const source = await audit.sourceOf(record.id, type, (first ?? item).lastUpdated);
+    const origin = (await originsOf(repository)).get(`${type}/${itemId}`);
     await sendPage(res, 200, 'records/item', {
       title: `${summarize(item.content)} · ${record.name}`,
       record,
@@ -140,6 +150,7 @@ export function recordRoutes({ records, repositories, audit, csrf, panels }: Dep
       lastUpdated: whenText(item.lastUpdated.toISOString(), zone),
       reportedSource: typeof meta.source === 'string' && meta.source ? meta.source : undefined,
       source: source ? { ...source, when: whenText(source.when.toISOString(), zone) } : undefined,
+      origin,
       versions: versions.total,
       zone,
     });

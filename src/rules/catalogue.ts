@@ -16,6 +16,7 @@ export const RECORD_TYPES = [
   'DocumentReference',
   'DiagnosticReport',
   'Encounter',
+  'Provenance',
 ] as const;
 
 export type RecordType = (typeof RECORD_TYPES)[number];
@@ -150,6 +151,34 @@ export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
     tokens: { class: coding('class'), type: concept('type'), status: code('status') },
     date: ['period.start'],
     summary: { name: ['type', 'serviceType', 'class'], value: false },
+  },
+  // Where items came from: one per clinical document read into the record, targeting every item made
+  // from it. It names the record through its targets, so it has no patient element of its own.
+  Provenance: {
+    words: 'where your items came from — the documents they were read from',
+    nouns: ['source note', 'source notes'],
+    patientElement: undefined,
+    patientParams: [],
+    tokens: {},
+    references: {
+      target: {
+        path: 'target',
+        targets: [
+          'Observation',
+          'Condition',
+          'MedicationStatement',
+          'AllergyIntolerance',
+          'Immunization',
+          'Procedure',
+          'DocumentReference',
+          'DiagnosticReport',
+          'Encounter',
+        ],
+      },
+      entity: { path: 'entity.what', targets: ['DocumentReference'] },
+    },
+    date: ['recorded'],
+    summary: { name: ['activity'], value: false },
   },
 };
 

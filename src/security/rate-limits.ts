@@ -147,6 +147,13 @@ export const RATE_LIMITS = {
     lock: smtpAuthLock,
     message: 'Too many failed sign-ins from your network.',
   },
+  'clinical-documents-person': {
+    kind: 'rate',
+    counts: 'clinical documents (C-CDA) one person has read — reviewed, reconciled or imported; each runs the converter on up to 5 MB',
+    points: 120,
+    window: HOUR,
+    message: (count) => `You have had ${count} clinical documents read in the last hour, as many as one person may. Try again later.`,
+  },
   'message-mail-person': {
     kind: 'rate',
     counts: 'emails telling one person that a Direct message arrived (later messages in the window are covered by the earlier email)',

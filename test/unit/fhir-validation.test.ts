@@ -99,6 +99,20 @@ const VALID: Record<RecordType, () => Json> = {
     subject: patientRef,
     period: { start: '2024-05-01T08:00:00Z', end: '2024-05-01T08:30:00Z' },
   }),
+  Provenance: () => ({
+    resourceType: 'Provenance',
+    target: [{ reference: 'Observation/o1' }, { reference: 'Condition/c1' }],
+    recorded: '2024-05-01T08:45:00Z',
+    occurredDateTime: '2024-05-01T08:30:00+02:00',
+    activity: { text: 'Read from a clinical document' },
+    agent: [
+      {
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] },
+        who: { display: 'Lakeside Family Clinic' },
+      },
+    ],
+    entity: [{ role: 'source', what: { reference: 'DocumentReference/d1' } }],
+  }),
 };
 
 function issuesOf(result: ValidationResult): { path: string; message: string }[] {

@@ -18,6 +18,7 @@ const CATALOGUE_TYPES = [
   'DocumentReference',
   'DiagnosticReport',
   'Encounter',
+  'Provenance',
 ];
 
 /** The rules most apps here register: the person's details, weights, and optional offline access. */

@@ -147,7 +147,15 @@ function searchParamCheck(w: World, type: string, name: string, sample: (type: s
  * is of the type that reference reaches (or, for a revinclude, of the referring type) and is marked
  * `include`. With the samples (all in one record) a patient include brings the record's Patient.
  */
-const REACHES: Readonly<Record<string, string>> = { patient: 'Patient', subject: 'Patient', encounter: 'Encounter', result: 'Observation' };
+const REACHES: Readonly<Record<string, string>> = {
+  patient: 'Patient',
+  subject: 'Patient',
+  encounter: 'Encounter',
+  result: 'Observation',
+  entity: 'DocumentReference',
+  // Provenance.target reaches every item type: its includes name the type (`Provenance:target:Condition`).
+  target: 'Observation',
+};
 
 function inclusionCheck(w: World, type: string, name: '_include' | '_revinclude', value: string, sample: (type: string) => Promise<string>): Check | undefined {
   const [source = '', param = '', target] = value.split(':');

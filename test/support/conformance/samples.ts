@@ -95,6 +95,14 @@ export function sampleOf(type: string, recordId: string): Json | undefined {
         subject: patient,
         period: { start: '2026-02-10T08:30:00Z' },
       };
+    case 'Provenance':
+      return {
+        resourceType: 'Provenance',
+        target: [{ reference: 'Observation/sample-result' }],
+        recorded: '2026-02-10T09:05:00Z',
+        agent: [{ who: { display: 'Lakeside Family Clinic' } }],
+        entity: [{ role: 'source', what: { reference: 'DocumentReference/sample-document' } }],
+      };
     default:
       return undefined;
   }
@@ -132,6 +140,8 @@ const TOKENS: Readonly<Record<string, SearchProbe>> = {
   'Encounter.class': { match: 'http://terminology.hl7.org/CodeSystem/v3-ActCode|AMB', miss: 'IMP' },
   'Encounter.type': { match: '185349003', miss: '270427003' },
   'Encounter.status': { match: 'finished', miss: 'in-progress' },
+  'Provenance.target': { match: 'Observation/sample-result', miss: 'Observation/other-result' },
+  'Provenance.entity': { match: 'DocumentReference/sample-document', miss: 'DocumentReference/other-document' },
 };
 
 /** The `date` each sample is about (its type's date element). */
@@ -145,6 +155,7 @@ const DATES: Readonly<Record<string, SearchProbe>> = {
   DocumentReference: { match: 'sa2025-11-01', miss: 'eb2025-11-01' },
   DiagnosticReport: { match: '2026-02-10', miss: 'lt2026-02-10' },
   Encounter: { match: 'ge2026-02-10T08:30:00Z', miss: 'gt2026-02-10' },
+  Provenance: { match: '2026-02-10', miss: 'lt2026-02-10' },
 };
 
 /**
