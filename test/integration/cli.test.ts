@@ -372,7 +372,8 @@ describe('the server process (npm start runs node dist/src/server.js)', () => {
           resolve(code);
         }),
       );
-      for (let i = 0; i < 150 && !gone; i += 1) {
+      // Up to a minute: a first start migrates a fresh embedded database, slow on a loaded machine.
+      for (let i = 0; i < 300 && !gone; i += 1) {
         const res = await fetch(`http://localhost:${port}/.well-known/openid-configuration`).catch(() => undefined);
         if (res?.ok) return { child, exited, discovery: (await res.json()) as Record<string, unknown> };
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -397,5 +398,5 @@ describe('the server process (npm start runs node dist/src/server.js)', () => {
     expect(authorize.headers.get('location')).toMatch(/^\/interaction\//);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-  }, 120_000);
+  }, 180_000);
 });
