@@ -24,6 +24,7 @@ import * as accountDevices from './20261206_080_account_devices';
 import * as twoStep from './20261206_090_two_step';
 import * as auditErasure from './20261206_095_audit_erasure';
 import * as messageMail from './20261206_100_message_mail';
+import * as subscriptions from './20261207_060_subscriptions';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -49,6 +50,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261206_090_two_step', twoStep],
   ['20261206_095_audit_erasure', auditErasure],
   ['20261206_100_message_mail', messageMail],
+  ['20261207_060_subscriptions', subscriptions],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

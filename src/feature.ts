@@ -61,6 +61,13 @@ export type StatusGauge = { name: string; help: string; statuses: readonly strin
  */
 type UnreadCount = { href: string; count(recordIds: readonly string[]): Promise<number> };
 
+/**
+ * FHIR resource types a feature serves under /fhir beside the record's own (Subscription): its
+ * router, mounted behind the FHIR API's CORS, format check and OperationOutcome errors, before the
+ * record types' routes; and its entries of the CapabilityStatement's `rest.resource`.
+ */
+export type FhirPart = { router: express.Router; resources: readonly Record<string, unknown>[] };
+
 /** What a feature adds to the running server (all optional). */
 type FeatureParts = {
   /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
@@ -75,6 +82,7 @@ type FeatureParts = {
   listeners?: readonly Listener[];
   recordPanels?: readonly RecordPanel[];
   gauges?: readonly StatusGauge[];
+  fhir?: FhirPart;
   unread?: readonly UnreadCount[];
   /** Told of each request of a signed-in person (which session, which browser), before the routes run. */
   sessionSeen?: (visit: SessionVisit) => Promise<void>;
@@ -109,7 +117,7 @@ export type Core = {
     | 'changeEmail'
     | 'remove'
   >;
-  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed'>;
+  authorizations: Pick<AuthorizationService, 'find' | 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf' | 'endEverythingOf'>;
   gate: BearerGate;
   appNames: AppNames;

@@ -7,5 +7,6 @@ import { connectFeature } from './connect/feature';
 import { directFeature } from './direct/feature';
 import { dopuFeature } from './dopu/feature';
 import type { FeatureDefinition } from './feature';
+import { notificationsFeature } from './notifications/feature';
 
-export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature];
+export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature, notificationsFeature];

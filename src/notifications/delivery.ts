@@ -1,0 +1,184 @@
+/**
+ * Delivering notifications: each instance polls the queue kept on the subscription rows
+ * (store.ts: a claim under a lease, `FOR UPDATE SKIP LOCKED`), so any number of instances share the
+ * work and each notification goes out from one of them; a killed instance's claim runs out and the
+ * notification is sent by the next (at least once). Per subscription, one thing at a time and in
+ * order: the handshake, then its oldest unsent notification (a later one waits while an earlier one
+ * is retried), or a heartbeat when one is due. Before each post the authorization is checked again
+ * — still live, still holding the Subscription rule, still allowing the app to read the changed
+ * type — so nothing is ever sent after access ended or about a type the app may no longer read.
+ * A failed post is tried again after 1, 2, 4 and 8 seconds; the fifth failure puts the
+ * subscription in `error`, which `$status` tells the app.
+ * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuthorizationService } from '../authorizations/service';
+import type { Listener } from '../feature';
+import { allows, permissionsOf } from '../fhir/access';
+import { isRecordType } from '../rules/catalogue';
+import { SUBSCRIPTION_SCOPE, splitScopes } from '../rules/scopes';
+import { describeError, log } from '../log';
+import { notificationBundle, subscriptionStatus, type NotificationType, type StoredSubscription } from './resource';
+import { endpointRefusal, storedSubscription } from './service';
+import type { DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
+
+/** Attempts before a subscription goes to `error`. */
+export const MAX_ATTEMPTS = 5;
+/** Seconds before the next attempt, after each failed one. */
+const BACKOFF_SECONDS = [1, 2, 4, 8];
+/** How long one post may take. */
+const POST_TIMEOUT_MS = 10_000;
+/** How long a claim holds a subscription: well past a post's timeout. */
+const LEASE_SECONDS = 60;
+/** How often each instance looks for work. */
+const POLL_MS = 500;
+/** Ended authorizations are looked for every this many polls. */
+const ENDINGS_EVERY = 4;
+/** Deliveries one poll makes at most before yielding to the next. */
+const DELIVERIES_PER_POLL = 50;
+
+type Deps = {
+  store: SubscriptionStore;
+  authorizations: Pick<AuthorizationService, 'find'>;
+  fhirBase: string;
+  allowPrivate: boolean;
+  keyEncryptionSecret: string | undefined;
+};
+
+/** What one post did: answered 2xx, or why not. */
+type PostResult = { ok: true } | { ok: false; why: string };
+
+async function post(subscription: StoredSubscription, bundle: Record<string, unknown>, allowPrivate: boolean): Promise<PostResult> {
+  const refusal = await endpointRefusal(subscription.endpoint, allowPrivate);
+  if (refusal) return { ok: false, why: refusal };
+  const headers = new Headers();
+  for (const line of subscription.headers) {
+    const colon = line.indexOf(':');
+    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  headers.set('content-type', 'application/fhir+json');
+  try {
+    const res = await fetch(subscription.endpoint, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(bundle),
+      // A redirect could lead anywhere, an internal address included: not followed.
+      redirect: 'manual',
+      signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+    });
+    await res.body?.cancel();
+    return res.status >= 200 && res.status < 300 ? { ok: true } : { ok: false, why: `The endpoint answered ${res.status}.` };
+  } catch (error) {
+    return {
+      ok: false,
+      why: error instanceof Error && error.name === 'TimeoutError' ? 'The endpoint did not answer in time.' : 'The endpoint could not be reached.',
+    };
+  }
+}
+
+export function createDelivery({ store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
+  /** After a failed attempt: later, or `error` once the attempts are spent. */
+  const failed = async (row: SubscriptionRow, why: string): Promise<DeliveryOutcome> => {
+    const attempts = row.attempts + 1;
+    if (attempts >= MAX_ATTEMPTS) {
+      await store.count('failed', 1);
+      return { status: 'error', attempts, error: `Notifications stopped after ${attempts} failed attempts. ${why}` };
+    }
+    await store.count('retried', 1);
+    return { attempts, error: why, retryInSeconds: BACKOFF_SECONDS[attempts - 1] ?? BACKOFF_SECONDS.at(-1) };
+  };
+
+  const send = async (row: SubscriptionRow, type: NotificationType, event?: NotificationRow) => {
+    const subscription = await storedSubscription(row, keyEncryptionSecret);
+    const number = Number(row.events_since_start) + 1;
+    const status = subscriptionStatus(
+      {
+        ...subscription,
+        status: type === 'handshake' ? 'requested' : 'active',
+        eventsSinceStart: event ? number : Number(row.events_since_start),
+        error: undefined,
+      },
+      fhirBase,
+      type,
+      event ? [{ number, type: event.type, resourceId: event.resource_id, occurredAt: event.occurred_at }] : [],
+    );
+    return post(subscription, notificationBundle(status, new Date()), allowPrivate);
+  };
+
+  /** One claimed subscription's due work, and the claim ended. */
+  const deliver = async (row: SubscriptionRow): Promise<void> => {
+    const authorization = await authorizations.find(row.client_id, row.record_id);
+    const scopes = authorization?.id === row.authorization_id ? splitScopes(authorization.scope) : [];
+    if (!scopes.includes(SUBSCRIPTION_SCOPE)) {
+      await store.release(row, { status: 'off' });
+      return;
+    }
+    if (row.status === 'requested') {
+      const result = await send(row, 'handshake');
+      await store.release(row, result.ok ? { status: 'active', attempts: 0, error: null, last_sent_at: new Date() } : await failed(row, result.why));
+      return;
+    }
+    const event = await store.nextPending(row.id);
+    if (!event) {
+      const result = await send(row, 'heartbeat');
+      await store.release(row, result.ok ? { attempts: 0, error: null, last_sent_at: new Date() } : await failed(row, result.why));
+      return;
+    }
+    const permissions = permissionsOf(scopes);
+    if (!isRecordType(event.type) || !allows(permissions, event.type, 'r')) {
+      // A type the app may not (or no longer) read: passed over, never named to it.
+      await store.release(row, {}, { notificationId: event.id, counted: false });
+      return;
+    }
+    const result = await send(row, 'event-notification', event);
+    if (result.ok) {
+      await store.release(row, { attempts: 0, error: null, last_sent_at: new Date() }, { notificationId: event.id, counted: true });
+      await store.count('sent', 1, (Date.now() - event.occurred_at.getTime()) / 1000);
+    } else {
+      await store.release(row, await failed(row, result.why));
+    }
+  };
+
+  /** Delivers what is due now, up to a poll's worth; returns how many claims it worked through. */
+  const deliverDue = async (): Promise<number> => {
+    let done = 0;
+    while (done < DELIVERIES_PER_POLL) {
+      const row = await store.claim(randomUUID(), LEASE_SECONDS);
+      if (!row) break;
+      await deliver(row);
+      done += 1;
+    }
+    return done;
+  };
+
+  let polls = 0;
+  const poll = async (): Promise<number> => {
+    polls += 1;
+    if (polls % ENDINGS_EVERY === 1) await store.turnOffEnded();
+    return deliverDue();
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
+  const listener: Listener = {
+    name: 'notifications',
+    async start() {
+      timer = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        running = poll()
+          .catch((error: unknown) => log.warn('notification delivery failed', describeError(error)))
+          .finally(() => {
+            busy = false;
+          });
+      }, POLL_MS);
+      timer.unref();
+    },
+    async close() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+  return { listener, poll };
+}

@@ -1,0 +1,226 @@
+/**
+ * SQL for change notifications (migrations/20261207_060_subscriptions.ts): the apps' Subscriptions,
+ * their outbox of notifications (written by the trigger on `resource_versions`), and the delivery
+ * queue kept on the subscription rows. Delivery is claimed in the database, never in memory: an
+ * instance takes a subscription with `FOR UPDATE SKIP LOCKED` and holds it by a lease (its own
+ * random id and a time limit) while it posts, outside any transaction; another instance skips a
+ * leased subscription, and a lease left by a killed instance runs out, so its notification is sent
+ * again (at least once) by whichever instance comes next — one notification at a time per
+ * subscription, in the order the changes were written.
+ */
+import type { Database } from '../db';
+import { SUBSCRIPTION_SCOPE } from '../rules/scopes';
+import type { PayloadContent, SubscriptionStatus } from './resource';
+
+export type SubscriptionRow = {
+  id: string;
+  record_id: string;
+  client_id: string;
+  authorization_id: string;
+  status: SubscriptionStatus;
+  reason: string;
+  endpoint: string;
+  headers: string;
+  content: PayloadContent;
+  filter_type: string | null;
+  heartbeat_seconds: number | null;
+  version_id: number;
+  events_since_start: string | number;
+  attempts: number;
+  error: string | null;
+  next_attempt_at: Date;
+  lease: string | null;
+  lease_until: Date | null;
+  last_sent_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export type NotificationRow = { id: string; subscription_id: string; type: string; resource_id: string; version_id: number; kind: string; occurred_at: Date };
+
+/** What the app may change of its Subscription (a change restarts it: handshake again). */
+export type SubscriptionFields = Pick<SubscriptionRow, 'reason' | 'endpoint' | 'headers' | 'content' | 'filter_type' | 'heartbeat_seconds'>;
+
+/** Where a claimed subscription goes after one delivery. */
+export type DeliveryOutcome = Partial<Pick<SubscriptionRow, 'status' | 'attempts' | 'error' | 'last_sent_at'>> & {
+  /** Seconds from now until it may be tried again. */
+  retryInSeconds?: number;
+};
+
+/**
+ * The subscription names a live authorization that still holds the Subscription rule (a read of
+ * the core's `authorizations`, so the ending of an authorization by any path — Remove access, a
+ * trimmed rule, a closed account, an ended share — is seen without the core naming this feature).
+ */
+const AUTHORIZATION_LIVE = `exists (
+  select 1 from authorizations a
+   where a.id = s.authorization_id and a.revoked_at is null
+     and (' ' || a.scope || ' ') like ?)`;
+
+export function createSubscriptionStore(db: Database) {
+  const subscriptions = () => db.table('subscriptions');
+  const notifications = () => db.table('subscription_notifications');
+
+  return {
+    async insert(row: Pick<SubscriptionRow, 'id' | 'record_id' | 'client_id' | 'authorization_id' | 'status'> & SubscriptionFields): Promise<SubscriptionRow> {
+      const [inserted] = (await subscriptions().insert(row).returning('*')) as SubscriptionRow[];
+      if (!inserted) throw new Error('subscription insert returned nothing');
+      return inserted;
+    },
+
+    /** The app's own subscription in the record, if any. */
+    async findOwn(id: string, clientId: string, recordId: string): Promise<SubscriptionRow | undefined> {
+      return subscriptions().where({ id, client_id: clientId, record_id: recordId }).first();
+    },
+
+    async listOwn(clientId: string, recordId: string): Promise<SubscriptionRow[]> {
+      return subscriptions().where({ client_id: clientId, record_id: recordId }).orderBy('created_at');
+    },
+
+    /** Rewrites the app's subscription and starts it again (requested: a new handshake); its unsent notifications stay queued. */
+    async rewrite(id: string, fields: SubscriptionFields): Promise<SubscriptionRow | undefined> {
+      const [row] = (await subscriptions()
+        .where({ id })
+        .whereNot({ status: 'off' })
+        .update({
+          ...fields,
+          status: 'requested',
+          attempts: 0,
+          error: null,
+          next_attempt_at: db.now(),
+          version_id: db.raw('version_id + 1'),
+          updated_at: db.now(),
+        })
+        .returning('*')) as SubscriptionRow[];
+      return row;
+    },
+
+    async remove(id: string): Promise<void> {
+      await subscriptions().where({ id }).delete();
+    },
+
+    /**
+     * Takes one subscription with work due — a handshake, its oldest unsent notification, or a
+     * heartbeat — for `leaseSeconds` under `lease`; none when there is nothing due or every such
+     * subscription is another instance's for now.
+     */
+    async claim(lease: string, leaseSeconds: number): Promise<SubscriptionRow | undefined> {
+      const { rows } = (await db.raw(
+        `update subscriptions set lease = ?, lease_until = now() + make_interval(secs => ?)
+          where id = (
+            select s.id from subscriptions s
+             where (s.lease_until is null or s.lease_until < now())
+               and s.next_attempt_at <= now()
+               and (s.status = 'requested'
+                    or (s.status = 'active'
+                        and (exists (select 1 from subscription_notifications n where n.subscription_id = s.id and n.done_at is null)
+                             or (s.heartbeat_seconds is not null
+                                 and coalesce(s.last_sent_at, s.created_at) < now() - make_interval(secs => s.heartbeat_seconds)))))
+             order by s.next_attempt_at
+             limit 1
+             for update skip locked)
+          returning *`,
+        [lease, leaseSeconds],
+      )) as { rows: SubscriptionRow[] };
+      return rows[0];
+    },
+
+    /** The oldest notification not yet sent of a subscription. */
+    async nextPending(subscriptionId: string): Promise<NotificationRow | undefined> {
+      return notifications().where({ subscription_id: subscriptionId }).whereNull('done_at').orderBy('id').first();
+    },
+
+    /**
+     * Ends a claim with what the delivery did, if the lease is still this instance's: the status
+     * and counters, the next try, and the notification now sent or passed over (`done`), counting
+     * it among the events since the subscription started when it was sent (`counted`).
+     */
+    async release(row: Pick<SubscriptionRow, 'id' | 'lease'>, outcome: DeliveryOutcome, done?: { notificationId: string; counted: boolean }): Promise<boolean> {
+      return db.transaction(async () => {
+        const { retryInSeconds, ...changes } = outcome;
+        const updated = await subscriptions()
+          .where({ id: row.id, lease: row.lease })
+          .update({
+            ...changes,
+            ...(done?.counted ? { events_since_start: db.raw('events_since_start + 1') } : {}),
+            ...(changes.status ? { updated_at: db.now() } : {}),
+            next_attempt_at: retryInSeconds ? db.raw('now() + make_interval(secs => ?)', [retryInSeconds]) : db.now(),
+            lease: null,
+            lease_until: null,
+          });
+        if (updated === 0) return false;
+        if (done) await notifications().where({ id: done.notificationId }).update({ done_at: db.now() });
+        if (changes.status === 'off') await notifications().where({ subscription_id: row.id }).whereNull('done_at').delete();
+        return true;
+      });
+    },
+
+    /**
+     * Every subscription whose authorization ended (removed, closed account, the Subscription rule
+     * turned off) goes `off`, its unsent notifications dropped; returns how many.
+     */
+    async turnOffEnded(): Promise<number> {
+      return db.transaction(async () => {
+        const { rows } = (await db.raw(
+          `update subscriptions s set status = 'off', updated_at = now(), lease = null, lease_until = null
+            where s.status <> 'off' and not ${AUTHORIZATION_LIVE}
+            returning s.id`,
+          [`% ${SUBSCRIPTION_SCOPE} %`],
+        )) as { rows: { id: string }[] };
+        if (rows.length > 0) {
+          await notifications()
+            .whereIn(
+              'subscription_id',
+              rows.map((row) => row.id),
+            )
+            .whereNull('done_at')
+            .delete();
+        }
+        return rows.length;
+      });
+    },
+
+    /** Notifications sent (or passed over) before `days` ago are forgotten; returns how many. */
+    async forgetDone(days: number): Promise<number> {
+      return notifications()
+        .whereNotNull('done_at')
+        .andWhere('done_at', '<', db.raw(`now() - make_interval(days => ?)`, [days]))
+        .delete();
+    },
+
+    /** Adds to the delivery totals every instance shares (sent, failed, retried), and notes the last lag. */
+    async count(name: string, delta: number, lagSeconds?: number): Promise<void> {
+      await db.raw(
+        `insert into notification_totals (name, value) values (?, ?) on conflict (name) do update set value = notification_totals.value + excluded.value`,
+        [name, delta],
+      );
+      if (lagSeconds !== undefined) {
+        await db.raw(`insert into notification_totals (name, value) values ('last_lag_seconds', ?) on conflict (name) do update set value = excluded.value`, [
+          lagSeconds,
+        ]);
+      }
+    },
+
+    async countByStatus(): Promise<Record<string, number>> {
+      const rows = (await subscriptions().select('status').count({ count: '*' }).groupBy('status')) as { status: string; count: string | number }[];
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
+
+    async totals(): Promise<Record<string, number>> {
+      const rows = (await db.table('notification_totals').select('name', 'value')) as { name: string; value: number }[];
+      return Object.fromEntries(rows.map((row) => [row.name, Number(row.value)]));
+    },
+
+    /** How long the oldest notification still waiting for an active subscription has waited, in seconds (0 when none waits). */
+    async oldestWaitingSeconds(): Promise<number> {
+      const { rows } = (await db.raw(
+        `select coalesce(extract(epoch from now() - min(n.occurred_at)), 0) as seconds
+           from subscription_notifications n join subscriptions s on s.id = n.subscription_id
+          where n.done_at is null and s.status = 'active'`,
+      )) as { rows: { seconds: string | number }[] };
+      return Number(rows[0]?.seconds ?? 0);
+    },
+  };
+}
+
+export type SubscriptionStore = ReturnType<typeof createSubscriptionStore>;

@@ -1,0 +1,278 @@
+/**
+ * Change notifications end to end, with a real HTTP receiver on 127.0.0.1: an app with the rule
+ * patient/Subscription.cruds subscribes to its person's record; carevault posts the handshake, then
+ * a history Bundle with a SubscriptionStatus for each change the app's rules may read — made by
+ * another app, by a DOPU pickup — and none for another record or a type outside those rules; a
+ * receiver that fails and recovers gets every event, in order; `$status` tells where it stands; two
+ * instances deliver each event once; Remove access ends delivery (status off).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../../src/config';
+import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, CALLBACK, type TestApp } from '../support/app';
+import { RECORD_KEEPER, weight } from '../support/authorized';
+import { Browser, textOf } from '../support/browser';
+import { ANSWER, addChild, clinicApp, reachReview } from '../support/dopu';
+import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
+
+const ON_POSTGRES = Boolean(loadConfig().databaseUrl);
+const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
+
+const CHANGE_WATCHER = {
+  client_name: 'Change Watcher',
+  redirect_uris: [CALLBACK],
+  token_endpoint_auth_method: 'client_secret_basic',
+  grant_types: ['authorization_code', 'refresh_token'],
+  rules: [
+    { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
+    { scope: 'patient/Subscription.cruds', required: true, reason: 'Learn when your record changes' },
+    { scope: 'offline_access', required: true, reason: 'Work while you are away' },
+  ],
+};
+
+type Received = { path: string; headers: http.IncomingHttpHeaders; body: any };
+
+/** The app's endpoint: records what arrives; answers 503 to the next `failures` posts. */
+function startReceiver() {
+  const received: Received[] = [];
+  const state = { failures: 0, refused: 0 };
+  const server = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+    req.on('end', () => {
+      if (state.failures > 0) {
+        state.failures -= 1;
+        state.refused += 1;
+        res.statusCode = 503;
+        res.end();
+        return;
+      }
+      received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(data) });
+      res.statusCode = 200;
+      res.end();
+    });
+  });
+  return {
+    received,
+    state,
+    async start() {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, seconds = 20): Promise<T> {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`waited ${seconds} s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+let server: TestServer;
+const receiver = startReceiver();
+let hooks = '';
+let watcher: TestApp;
+let watcherToken = '';
+let writerToken = '';
+let browser: Browser;
+let record = '';
+
+async function fhir(token: string, path: string, init: { method?: string; body?: unknown; on?: TestServer } = {}) {
+  const res = await fetch(`${(init.on ?? server).url}/fhir${path}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: { authorization: `Bearer ${token}`, ...(init.body === undefined ? {} : { 'content-type': 'application/fhir+json' }) },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+function subscription(path: string, options: { filter?: string; content?: string; header?: string[] } = {}) {
+  return {
+    resourceType: 'Subscription',
+    status: 'requested',
+    reason: 'Chart new weights',
+    criteria: `${server.issuer}/fhir/SubscriptionTopic/record-changed`,
+    ...(options.filter ? { _criteria: { extension: [{ url: `${BACKPORT}/backport-filter-criteria`, valueString: options.filter }] } } : {}),
+    channel: {
+      type: 'rest-hook',
+      endpoint: `${hooks}${path}`,
+      payload: 'application/fhir+json',
+      _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: options.content ?? 'id-only' }] },
+      ...(options.header ? { header: options.header } : {}),
+    },
+  };
+}
+
+/** The status Parameters of a notification Bundle, as name → value. */
+function statusOf(bundle: any): { type: string; status: string; since: string; events: { number: string; focus: string | undefined }[] } {
+  expect(bundle.resourceType).toBe('Bundle');
+  const parameters = bundle.entry[0].resource;
+  expect(parameters.resourceType).toBe('Parameters');
+  const value = (name: string) => parameters.parameter.find((item: any) => item.name === name);
+  return {
+    type: value('type').valueCode,
+    status: value('status').valueCode,
+    since: value('events-since-subscription-start').valueString,
+    events: parameters.parameter
+      .filter((item: any) => item.name === 'notification-event')
+      .map((item: any) => ({
+        number: item.part.find((part: any) => part.name === 'event-number').valueString,
+        focus: item.part.find((part: any) => part.name === 'focus')?.valueReference.reference,
+      })),
+  };
+}
+
+const notificationsAt = (path: string) => receiver.received.filter((item) => item.path === path && statusOf(item.body).type === 'event-notification');
+
+async function authorize(app: TestApp, scope: string, person: ReturnType<typeof newPerson>, register: boolean): Promise<string> {
+  const authorization = await startAuthorization(app, { scope });
+  const back = await authorizeInBrowser(browser, authorization.url, person, { register });
+  return (await exchangeCode(app, authorization, back.location ?? '')).access_token;
+}
+
+async function metric(name: string, status: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((item) => item.startsWith(`${name}{status="${status}"}`));
+  return Number(line?.split(' ').at(-1) ?? Number.NaN);
+}
+
+beforeAll(async () => {
+  hooks = await receiver.start();
+  server = await startTestServer({ SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true' });
+  const person = newPerson('Robin Watch');
+  browser = new Browser(server.issuer);
+  watcher = await registerTestApp(server, CHANGE_WATCHER);
+  watcherToken = await authorize(watcher, 'openid patient/Observation.rs patient/Subscription.cruds offline_access', person, true);
+  const writer = await registerTestApp(server, RECORD_KEEPER);
+  writerToken = await authorize(writer, 'openid patient/Observation.cruds', person, false);
+  record = await ownRecordOf(server, person.email);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await receiver.close();
+});
+
+let watching = '';
+
+test('the rule reads "Notify … when your record changes", the CapabilityStatement offers the topic, and a Subscription is refused full resources', async () => {
+  expect(textOf((await browser.visit('/apps')).html)).toContain('Notify Change Watcher when your record changes');
+  const metadata = (await (await fetch(`${server.url}/fhir/metadata`)).json()) as any;
+  const entry = metadata.rest[0].resource.find((item: any) => item.type === 'Subscription');
+  expect(entry.extension).toEqual([{ url: `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`, valueCanonical: `${server.issuer}/fhir/SubscriptionTopic/record-changed` }]);
+
+  const full = await fhir(watcherToken, '/Subscription', { body: subscription('/full', { content: 'full-resource' }) });
+  expect(full.status).toBe(400);
+  expect(full.body.resourceType).toBe('OperationOutcome');
+  expect(full.body.issue[0].diagnostics).toMatch(/never sends full resources/);
+  expect((await fhir(writerToken, '/Subscription', { body: subscription('/writer') })).status).toBe(403);
+  const wrongTopic = await fhir(watcherToken, '/Subscription', { body: { ...subscription('/x'), criteria: 'Observation?' } });
+  expect(wrongTopic.status).toBe(400);
+});
+
+test('a new Subscription gets its handshake with its header, then is active', async () => {
+  const created = await fhir(watcherToken, '/Subscription', { body: subscription('/watch', { header: ['X-Hook-Secret: s3cret'] }) });
+  expect(created.status).toBe(201);
+  expect(created.body.status).toBe('requested');
+  watching = created.body.id;
+  const handshake = await waitFor('the handshake', () => receiver.received.find((item) => item.path === '/watch'));
+  expect(statusOf(handshake.body).type).toBe('handshake');
+  expect(handshake.headers['x-hook-secret']).toBe('s3cret');
+  expect(handshake.body.type).toBe('history');
+  await waitFor('active', async () => (await fhir(watcherToken, `/Subscription/${watching}`)).body.status === 'active');
+  // Only the app's own: the writer app sees none.
+  const listed = await fhir(watcherToken, '/Subscription');
+  expect(listed.body.entry.map((item: any) => item.resource.id)).toEqual([watching]);
+});
+
+test('a change made by another app is notified: a history Bundle naming the resource (id-only)', async () => {
+  const created = await fhir(writerToken, '/Observation', { body: weight(71) });
+  expect(created.status).toBe(201);
+  const [notification] = await waitFor('the notification', () => notificationsAt('/watch').length === 1 && notificationsAt('/watch'));
+  const status = statusOf(notification?.body);
+  expect(status).toEqual({
+    type: 'event-notification',
+    status: 'active',
+    since: '1',
+    events: [{ number: '1', focus: `${server.issuer}/fhir/Observation/${created.body.id}` }],
+  });
+  expect(notification?.body.entry).toHaveLength(1);
+});
+
+test('a DOPU pickup is notified for the types the app may read only, and a change to another record not at all', async () => {
+  const clinic = await clinicApp(server, 'Riverside Clinic');
+  // First into another record (a child's): nothing for the watcher.
+  const child = await addChild(server, browser, 'Sam Watch');
+  const elsewhere = await clinic.dropOff();
+  const review = await reachReview(browser, elsewhere.pickup_code, ANSWER, child);
+  expect((await browser.submit(review, { decision: 'accept' }, '/pickup/finish')).status).toBe(200);
+  // Then into the watched record: an Observation, a Condition and a DocumentReference.
+  const here = await clinic.dropOff();
+  const second = await reachReview(browser, here.pickup_code, ANSWER, record);
+  expect((await browser.submit(second, { decision: 'accept' }, '/pickup/finish')).status).toBe(200);
+  const observation = (await server.db.knex('resources').where({ record_id: record, type: 'Observation' }).orderBy('last_updated', 'desc').first('id')) as { id: string };
+  const notifications = await waitFor('the pickup notification', () => notificationsAt('/watch').length >= 2 && notificationsAt('/watch'));
+  // A change after the pickup arrives next: nothing came between, not for the child's record, not for the Condition.
+  const after = await fhir(writerToken, '/Observation', { body: weight(70) });
+  const all = await waitFor('the next notification', () => notificationsAt('/watch').length >= 3 && notificationsAt('/watch'));
+  expect(all.map((item) => statusOf(item.body).events[0]?.focus)).toEqual([
+    statusOf(notifications[0]?.body).events[0]?.focus,
+    `${server.issuer}/fhir/Observation/${observation.id}`,
+    `${server.issuer}/fhir/Observation/${after.body.id}`,
+  ]);
+  expect(all.map((item) => statusOf(item.body).events[0]?.number)).toEqual(['1', '2', '3']);
+});
+
+test('a receiver that fails and recovers gets every event, in order; $status tells the count', async () => {
+  receiver.state.failures = 2;
+  const ids: string[] = [];
+  for (const value of [60, 61, 62]) ids.push((await fhir(writerToken, '/Observation', { body: weight(value) })).body.id);
+  const all = await waitFor('three more notifications', () => notificationsAt('/watch').length >= 6 && notificationsAt('/watch'));
+  expect(receiver.state.refused).toBe(2);
+  expect(all.slice(3).map((item) => statusOf(item.body).events[0])).toEqual(
+    ids.map((id, index) => ({ number: String(4 + index), focus: `${server.issuer}/fhir/Observation/${id}` })),
+  );
+  const status = await fhir(watcherToken, `/Subscription/${watching}/$status`);
+  expect(status.status).toBe(200);
+  expect(statusOf(status.body)).toMatchObject({ type: 'query-status', status: 'active', since: '6' });
+  expect(await metric('carevault_notification_deliveries', 'retried')).toBeGreaterThanOrEqual(2);
+  expect(await metric('carevault_notification_deliveries', 'sent')).toBeGreaterThanOrEqual(6);
+});
+
+test('two instances deliver each event once (PostgreSQL; the embedded database has one instance)', async () => {
+  if (!ON_POSTGRES) {
+    await expect(startTestServer({ SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true' }, server)).rejects.toThrow(/already served by process/);
+    return;
+  }
+  const second = await startTestServer({ SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true' }, server);
+  try {
+    const before = notificationsAt('/watch').length;
+    for (let index = 0; index < 8; index += 1) {
+      expect((await fhir(writerToken, '/Observation', { body: weight(50 + index), on: index % 2 ? second : server })).status).toBe(201);
+    }
+    await waitFor('eight more notifications', () => notificationsAt('/watch').length >= before + 8);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const numbers = notificationsAt('/watch').map((item) => statusOf(item.body).events[0]?.number);
+    expect(numbers).toEqual(numbers.map((_, index) => String(index + 1)));
+  } finally {
+    await second.stop();
+  }
+});
+
+test('Remove access ends delivery: the subscription goes off and nothing more is sent', async () => {
+  const row = await server.db.knex('authorizations').where({ client_id: watcher.clientId, record_id: record }).whereNull('revoked_at').first('id');
+  const confirm = await browser.visit(`/apps/${row.id}/remove`);
+  expect((await browser.submit(confirm, {}, '/remove', { follow: false })).status).toBe(303);
+  const before = receiver.received.length;
+  expect((await fhir(writerToken, '/Observation', { body: weight(99) })).status).toBe(201);
+  await waitFor('the subscription off', async () => (await metric('carevault_notification_subscriptions', 'off')) === 1);
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  expect(receiver.received.length).toBe(before);
+  expect((await fhir(watcherToken, `/Subscription/${watching}`)).status).toBe(401);
+});
