@@ -16,6 +16,8 @@ import { ANSWER, addChild, clinicApp, reachReview } from '../support/dopu';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
 const ON_POSTGRES = Boolean(loadConfig().databaseUrl);
+const METRICS_TOKEN = 'metrics-token-for-tests-0123456789abcdef';
+const OVERRIDES = { SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true', METRICS_ENABLED: 'true', METRICS_TOKEN };
 const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 
 const CHANGE_WATCHER = {
@@ -137,14 +139,14 @@ async function authorize(app: TestApp, scope: string, person: ReturnType<typeof 
 }
 
 async function metric(name: string, status: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
   const line = text.split('\n').find((item) => item.startsWith(`${name}{status="${status}"}`));
   return Number(line?.split(' ').at(-1) ?? Number.NaN);
 }
 
 beforeAll(async () => {
   hooks = await receiver.start();
-  server = await startTestServer({ SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true' });
+  server = await startTestServer(OVERRIDES);
   const person = newPerson('Robin Watch');
   browser = new Browser(server.issuer);
   watcher = await registerTestApp(server, CHANGE_WATCHER);
@@ -247,10 +249,10 @@ test('a receiver that fails and recovers gets every event, in order; $status tel
 
 test('two instances deliver each event once (PostgreSQL; the embedded database has one instance)', async () => {
   if (!ON_POSTGRES) {
-    await expect(startTestServer({ SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true' }, server)).rejects.toThrow(/already served by process/);
+    await expect(startTestServer(OVERRIDES, server)).rejects.toThrow(/already served by process/);
     return;
   }
-  const second = await startTestServer({ SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true' }, server);
+  const second = await startTestServer(OVERRIDES, server);
   try {
     const before = notificationsAt('/watch').length;
     for (let index = 0; index < 8; index += 1) {
