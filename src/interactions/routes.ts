@@ -184,7 +184,9 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
       lastTime: lastTime.map((item) => ({
         name: item.record.name,
         allowed: optional.filter((rule) => item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name, pending.clientName)),
-        declined: optional.filter((rule) => !item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name, pending.clientName)),
+        declined: optional
+          .filter((rule) => !item.allowed.includes(rule.scope))
+          .map((rule) => describeScopeFor(rule.scope, item.record.name, pending.clientName)),
         href: item.href,
         applied: item === used,
       })),

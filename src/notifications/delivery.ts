@@ -23,7 +23,7 @@ import { endpointRefusal, storedSubscription } from './service';
 import type { DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
 
 /** Attempts before a subscription goes to `error`. */
-export const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 5;
 /** Seconds before the next attempt, after each failed one. */
 const BACKOFF_SECONDS = [1, 2, 4, 8];
 /** How long one post may take. */

@@ -11,19 +11,19 @@ import { InvalidResource } from '../fhir/errors';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 
 const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
-export const FILTER_CRITERIA = `${BACKPORT}/backport-filter-criteria`;
-export const PAYLOAD_CONTENT = `${BACKPORT}/backport-payload-content`;
-export const HEARTBEAT_PERIOD = `${BACKPORT}/backport-heartbeat-period`;
+const FILTER_CRITERIA = `${BACKPORT}/backport-filter-criteria`;
+const PAYLOAD_CONTENT = `${BACKPORT}/backport-payload-content`;
+const HEARTBEAT_PERIOD = `${BACKPORT}/backport-heartbeat-period`;
 const PROFILE = `${BACKPORT}/backport-subscription`;
 const STATUS_PROFILE = `${BACKPORT}/backport-subscription-status-r4`;
-export const CAPABILITY_TOPIC = `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`;
+const CAPABILITY_TOPIC = `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`;
 
 export type SubscriptionStatus = 'requested' | 'active' | 'error' | 'off';
 export const SUBSCRIPTION_STATUSES: readonly SubscriptionStatus[] = ['requested', 'active', 'error', 'off'];
 export type PayloadContent = 'id-only' | 'empty';
 
 /** The topic's canonical URL on this server. */
-export function topicUrl(fhirBase: string): string {
+function topicUrl(fhirBase: string): string {
   return `${fhirBase}/SubscriptionTopic/record-changed`;
 }
 

@@ -167,7 +167,9 @@ test('the rule reads "Notify … when your record changes", the CapabilityStatem
   expect(textOf((await browser.visit('/apps')).html)).toContain('Notify Change Watcher when your record changes');
   const metadata = (await (await fetch(`${server.url}/fhir/metadata`)).json()) as any;
   const entry = metadata.rest[0].resource.find((item: any) => item.type === 'Subscription');
-  expect(entry.extension).toEqual([{ url: `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`, valueCanonical: `${server.issuer}/fhir/SubscriptionTopic/record-changed` }]);
+  expect(entry.extension).toEqual([
+    { url: `${BACKPORT}/capabilitystatement-subscriptiontopic-canonical`, valueCanonical: `${server.issuer}/fhir/SubscriptionTopic/record-changed` },
+  ]);
 
   const full = await fhir(watcherToken, '/Subscription', { body: subscription('/full', { content: 'full-resource' }) });
   expect(full.status).toBe(400);
@@ -218,7 +220,9 @@ test('a DOPU pickup is notified for the types the app may read only, and a chang
   const here = await clinic.dropOff();
   const second = await reachReview(browser, here.pickup_code, ANSWER, record);
   expect((await browser.submit(second, { decision: 'accept' }, '/pickup/finish')).status).toBe(200);
-  const observation = (await server.db.knex('resources').where({ record_id: record, type: 'Observation' }).orderBy('last_updated', 'desc').first('id')) as { id: string };
+  const observation = (await server.db.knex('resources').where({ record_id: record, type: 'Observation' }).orderBy('last_updated', 'desc').first('id')) as {
+    id: string;
+  };
   const notifications = await waitFor('the pickup notification', () => notificationsAt('/watch').length >= 2 && notificationsAt('/watch'));
   // A change after the pickup arrives next: nothing came between, not for the child's record, not for the Condition.
   const after = await fhir(writerToken, '/Observation', { body: weight(70) });
