@@ -28,8 +28,8 @@ const MAX_ATTEMPTS = 5;
 const BACKOFF_SECONDS = [1, 2, 4, 8];
 /** How long one post may take. */
 const POST_TIMEOUT_MS = 10_000;
-/** How long a claim holds a subscription: well past a post's timeout. */
-const LEASE_SECONDS = 60;
+/** How long a claim holds a subscription: past a post's timeout, and what a killed instance's claim delays its notification by. */
+const LEASE_SECONDS = 20;
 /** How often each instance looks for work. */
 const POLL_MS = 500;
 /** Ended authorizations are looked for every this many polls. */

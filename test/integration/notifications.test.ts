@@ -6,74 +6,17 @@
  * receiver that fails and recovers gets every event, in order; `$status` tells where it stands; two
  * instances deliver each event once; Remove access ends delivery (status off).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config';
-import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, CALLBACK, type TestApp } from '../support/app';
+import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { RECORD_KEEPER, weight } from '../support/authorized';
 import { Browser, textOf } from '../support/browser';
 import { ANSWER, addChild, clinicApp, reachReview } from '../support/dopu';
+import { BACKPORT, CHANGE_WATCHER, fhirCall, notificationsAt as eventsAt, startReceiver, statusOf, subscriptionTo, waitFor } from '../support/notifications';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
 const ON_POSTGRES = Boolean(loadConfig().databaseUrl);
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789abcdef';
 const OVERRIDES = { SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true', METRICS_ENABLED: 'true', METRICS_TOKEN };
-const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
-
-const CHANGE_WATCHER = {
-  client_name: 'Change Watcher',
-  redirect_uris: [CALLBACK],
-  token_endpoint_auth_method: 'client_secret_basic',
-  grant_types: ['authorization_code', 'refresh_token'],
-  rules: [
-    { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
-    { scope: 'patient/Subscription.cruds', required: true, reason: 'Learn when your record changes' },
-    { scope: 'offline_access', required: true, reason: 'Work while you are away' },
-  ],
-};
-
-type Received = { path: string; headers: http.IncomingHttpHeaders; body: any };
-
-/** The app's endpoint: records what arrives; answers 503 to the next `failures` posts. */
-function startReceiver() {
-  const received: Received[] = [];
-  const state = { failures: 0, refused: 0 };
-  const server = http.createServer((req, res) => {
-    let data = '';
-    req.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
-    req.on('end', () => {
-      if (state.failures > 0) {
-        state.failures -= 1;
-        state.refused += 1;
-        res.statusCode = 503;
-        res.end();
-        return;
-      }
-      received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(data) });
-      res.statusCode = 200;
-      res.end();
-    });
-  });
-  return {
-    received,
-    state,
-    async start() {
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, seconds = 20): Promise<T> {
-  const until = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`waited ${seconds} s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 let server: TestServer;
 const receiver = startReceiver();
@@ -84,53 +27,15 @@ let writerToken = '';
 let browser: Browser;
 let record = '';
 
-async function fhir(token: string, path: string, init: { method?: string; body?: unknown; on?: TestServer } = {}) {
-  const res = await fetch(`${(init.on ?? server).url}/fhir${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { authorization: `Bearer ${token}`, ...(init.body === undefined ? {} : { 'content-type': 'application/fhir+json' }) },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+function fhir(token: string, path: string, init: { method?: string; body?: unknown; on?: TestServer } = {}) {
+  return fhirCall((init.on ?? server).url, token, path, init);
 }
 
 function subscription(path: string, options: { filter?: string; content?: string; header?: string[] } = {}) {
-  return {
-    resourceType: 'Subscription',
-    status: 'requested',
-    reason: 'Chart new weights',
-    criteria: `${server.issuer}/fhir/SubscriptionTopic/record-changed`,
-    ...(options.filter ? { _criteria: { extension: [{ url: `${BACKPORT}/backport-filter-criteria`, valueString: options.filter }] } } : {}),
-    channel: {
-      type: 'rest-hook',
-      endpoint: `${hooks}${path}`,
-      payload: 'application/fhir+json',
-      _payload: { extension: [{ url: `${BACKPORT}/backport-payload-content`, valueCode: options.content ?? 'id-only' }] },
-      ...(options.header ? { header: options.header } : {}),
-    },
-  };
+  return subscriptionTo(server.issuer, `${hooks}${path}`, options);
 }
 
-/** The status Parameters of a notification Bundle, as name → value. */
-function statusOf(bundle: any): { type: string; status: string; since: string; events: { number: string; focus: string | undefined }[] } {
-  expect(bundle.resourceType).toBe('Bundle');
-  const parameters = bundle.entry[0].resource;
-  expect(parameters.resourceType).toBe('Parameters');
-  const value = (name: string) => parameters.parameter.find((item: any) => item.name === name);
-  return {
-    type: value('type').valueCode,
-    status: value('status').valueCode,
-    since: value('events-since-subscription-start').valueString,
-    events: parameters.parameter
-      .filter((item: any) => item.name === 'notification-event')
-      .map((item: any) => ({
-        number: item.part.find((part: any) => part.name === 'event-number').valueString,
-        focus: item.part.find((part: any) => part.name === 'focus')?.valueReference.reference,
-      })),
-  };
-}
-
-const notificationsAt = (path: string) => receiver.received.filter((item) => item.path === path && statusOf(item.body).type === 'event-notification');
+const notificationsAt = (path: string) => eventsAt(receiver.received, path);
 
 async function authorize(app: TestApp, scope: string, person: ReturnType<typeof newPerson>, register: boolean): Promise<string> {
   const authorization = await startAuthorization(app, { scope });
