@@ -140,20 +140,56 @@ test('a DOPU pickup is notified for the types the app may read only, and a chang
   expect(all.map((item) => statusOf(item.body).events[0]?.number)).toEqual(['1', '2', '3']);
 });
 
+test('a change the person makes (an Import on the record page) is notified', async () => {
+  const before = notificationsAt('/watch').length;
+  const page = await browser.visit(`/records/${record}`);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)?.[1] ?? '';
+  const form = new FormData();
+  form.append('_csrf', csrf);
+  const file = JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: weight(64) }] });
+  form.append('bundle', new Blob([file], { type: 'application/fhir+json' }), 'scale.json');
+  const url = `${server.issuer}/records/${record}/import`;
+  const res = await fetch(url, { method: 'POST', headers: { cookie: browser.cookiesFor(url), accept: 'text/html' }, body: form, redirect: 'manual' });
+  const review = { status: res.status, url, html: await res.text(), location: undefined, headers: res.headers };
+  expect(review.status).toBe(200);
+  // The review is a rolled-back dry run: nothing is notified for it.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(notificationsAt('/watch')).toHaveLength(before);
+  expect((await browser.submit(review, {}, '/import/confirm')).status).toBe(200);
+  const imported = (await server.db.knex('resources').where({ record_id: record, type: 'Observation' }).orderBy('last_updated', 'desc').first('id')) as {
+    id: string;
+  };
+  const all = await waitFor('the import notification', () => notificationsAt('/watch').length > before && notificationsAt('/watch'));
+  expect(statusOf(all[before]?.body).events).toEqual([{ number: String(before + 1), focus: `${server.issuer}/fhir/Observation/${imported.id}` }]);
+});
+
 test('a receiver that fails and recovers gets every event, in order; $status tells the count', async () => {
+  const before = notificationsAt('/watch').length;
   receiver.state.failures = 2;
   const ids: string[] = [];
   for (const value of [60, 61, 62]) ids.push((await fhir(writerToken, '/Observation', { body: weight(value) })).body.id);
-  const all = await waitFor('three more notifications', () => notificationsAt('/watch').length >= 6 && notificationsAt('/watch'));
+  const all = await waitFor('three more notifications', () => notificationsAt('/watch').length >= before + 3 && notificationsAt('/watch'));
   expect(receiver.state.refused).toBe(2);
-  expect(all.slice(3).map((item) => statusOf(item.body).events[0])).toEqual(
-    ids.map((id, index) => ({ number: String(4 + index), focus: `${server.issuer}/fhir/Observation/${id}` })),
+  expect(all.slice(before).map((item) => statusOf(item.body).events[0])).toEqual(
+    ids.map((id, index) => ({ number: String(before + 1 + index), focus: `${server.issuer}/fhir/Observation/${id}` })),
   );
   const status = await fhir(watcherToken, `/Subscription/${watching}/$status`);
   expect(status.status).toBe(200);
-  expect(statusOf(status.body)).toMatchObject({ type: 'query-status', status: 'active', since: '6' });
+  expect(statusOf(status.body)).toMatchObject({ type: 'query-status', status: 'active', since: String(before + 3) });
   expect(await metric('carevault_notification_deliveries', 'retried')).toBeGreaterThanOrEqual(2);
-  expect(await metric('carevault_notification_deliveries', 'sent')).toBeGreaterThanOrEqual(6);
+  expect(await metric('carevault_notification_deliveries', 'sent')).toBeGreaterThanOrEqual(before + 3);
+});
+
+test('a heartbeat comes when asked for and nothing else was sent', async () => {
+  const body = subscription('/beat', { filter: 'Observation?' });
+  const heartbeat = { url: `${BACKPORT}/backport-heartbeat-period`, valueUnsignedInt: 10 };
+  const created = await fhir(watcherToken, '/Subscription', { body: { ...body, channel: { ...body.channel, extension: [heartbeat] } } });
+  expect(created.status).toBe(201);
+  expect(created.body.channel.extension).toEqual([heartbeat]);
+  const beat = await waitFor('a heartbeat', () => receiver.received.find((item) => item.path === '/beat' && statusOf(item.body).type === 'heartbeat'), 25);
+  expect(statusOf(beat.body)).toMatchObject({ status: 'active', since: '0', events: [] });
+  expect((await fhir(watcherToken, `/Subscription/${created.body.id}`, { method: 'DELETE' })).status).toBe(204);
+  expect((await fhir(watcherToken, `/Subscription/${created.body.id}`)).status).toBe(404);
 });
 
 test('two instances deliver each event once (PostgreSQL; the embedded database has one instance)', async () => {
