@@ -192,6 +192,30 @@ test('a heartbeat comes when asked for and nothing else was sent', async () => {
   expect((await fhir(watcherToken, `/Subscription/${created.body.id}`)).status).toBe(404);
 });
 
+test('an endpoint that keeps failing gets 5 attempts with backoff, then the Subscription is in error and $status says why', async () => {
+  receiver.state.down.add('/down');
+  const started = Date.now();
+  const created = await fhir(watcherToken, '/Subscription', { body: subscription('/down') });
+  expect(created.status).toBe(201);
+  const status = await waitFor(
+    'error',
+    async () => {
+      const answer = await fhir(watcherToken, `/Subscription/${created.body.id}/$status`);
+      return statusOf(answer.body).status === 'error' && answer.body;
+    },
+    40,
+  );
+  expect(receiver.state.downPosts).toBe(5);
+  // 1 + 2 + 4 + 8 seconds between the attempts.
+  expect(Date.now() - started).toBeGreaterThanOrEqual(15_000);
+  const error = status.entry[0].resource.parameter.find((item: any) => item.name === 'error');
+  expect(error.valueCodeableConcept.text).toBe('Notifications stopped after 5 failed attempts. The endpoint answered 503.');
+  expect((await fhir(watcherToken, `/Subscription/${created.body.id}`)).body.status).toBe('error');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(receiver.state.downPosts).toBe(5);
+  expect((await fhir(watcherToken, `/Subscription/${created.body.id}`, { method: 'DELETE' })).status).toBe(204);
+});
+
 test('two instances deliver each event once (PostgreSQL; the embedded database has one instance)', async () => {
   if (!ON_POSTGRES) {
     await expect(startTestServer(OVERRIDES, server)).rejects.toThrow(/already served by process/);

@@ -24,18 +24,25 @@ export const CHANGE_WATCHER = {
 export type Received = { path: string; headers: http.IncomingHttpHeaders; body: any };
 
 /**
- * The app's endpoint: records each post it answers 200; answers 503 to the next `failures` posts,
- * and while `holding` answers nothing (the post stays open, as a slow endpoint's would).
+ * The app's endpoint: records each post it answers 200; answers 503 to the next `failures` posts
+ * and to every post at a path in `down`, and while `holding` answers nothing (the post stays open,
+ * as a slow endpoint's would).
  */
 export function startReceiver() {
   const received: Received[] = [];
-  const state = { failures: 0, refused: 0, holding: false, held: 0 };
+  const state = { failures: 0, refused: 0, holding: false, held: 0, down: new Set<string>(), downPosts: 0 };
   const server = http.createServer((req, res) => {
     let data = '';
     req.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
     req.on('end', () => {
       if (state.holding) {
         state.held += 1;
+        return;
+      }
+      if (state.down.has(req.url ?? '')) {
+        state.downPosts += 1;
+        res.statusCode = 503;
+        res.end();
         return;
       }
       if (state.failures > 0) {
