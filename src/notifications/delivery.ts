@@ -12,12 +12,17 @@
  * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html
  */
 import { randomUUID } from 'node:crypto';
+import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
 import type { AuthorizationService } from '../authorizations/service';
 import type { Listener } from '../feature';
 import { allows, permissionsOf } from '../fhir/access';
 import { isRecordType } from '../rules/catalogue';
 import { SUBSCRIPTION_SCOPE, splitScopes } from '../rules/scopes';
 import { describeError, log } from '../log';
+import { isInternalAddress } from '../security/addresses';
 import { notificationBundle, subscriptionStatus, type NotificationType, type StoredSubscription } from './resource';
 import { endpointRefusal, storedSubscription } from './service';
 import type { DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
@@ -48,32 +53,83 @@ type Deps = {
 /** What one post did: answered 2xx, or why not. */
 type PostResult = { ok: true } | { ok: false; why: string };
 
+/** An endpoint's connection refused for its address. */
+class InternalAddress extends Error {}
+
+/**
+ * `dns.lookup` for the endpoint's connection that refuses internal addresses: judged on the
+ * addresses the connection is made to, so a name whose answer changes after the check at creation
+ * (DNS rebinding) gains nothing.
+ */
+const publicLookup: net.LookupFunction = (hostname, options, callback) => {
+  dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) {
+      callback(error, '', 0);
+      return;
+    }
+    if (addresses.length === 0 || addresses.some((entry) => isInternalAddress(entry.address))) {
+      callback(new InternalAddress(`${hostname} resolves to a loopback, private or link-local address.`), '', 0);
+      return;
+    }
+    const [first] = addresses;
+    if (options.all) (callback as unknown as (error: null, addresses: dns.LookupAddress[]) => void)(null, addresses);
+    else callback(null, first?.address ?? '', first?.family ?? 4);
+  });
+};
+
+/** The channel's `Name: value` lines as request headers (a name given twice: its values joined). */
+function headersOf(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return headers;
+}
+
+/** POSTs `bundle` to the Subscription's endpoint with its headers; redirects are not followed (they could lead anywhere). */
 async function post(subscription: StoredSubscription, bundle: Record<string, unknown>, allowPrivate: boolean): Promise<PostResult> {
   const refusal = await endpointRefusal(subscription.endpoint, allowPrivate);
   if (refusal) return { ok: false, why: refusal };
-  const headers = new Headers();
-  for (const line of subscription.headers) {
-    const colon = line.indexOf(':');
-    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-  }
-  headers.set('content-type', 'application/fhir+json');
-  try {
-    const res = await fetch(subscription.endpoint, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify(bundle),
-      // A redirect could lead anywhere, an internal address included: not followed.
-      redirect: 'manual',
-      signal: AbortSignal.timeout(POST_TIMEOUT_MS),
-    });
-    await res.body?.cancel();
-    return res.status >= 200 && res.status < 300 ? { ok: true } : { ok: false, why: `The endpoint answered ${res.status}.` };
-  } catch (error) {
-    return {
-      ok: false,
-      why: error instanceof Error && error.name === 'TimeoutError' ? 'The endpoint did not answer in time.' : 'The endpoint could not be reached.',
+  const body = JSON.stringify(bundle);
+  const client = subscription.endpoint.protocol === 'https:' ? https : http;
+  return new Promise<PostResult>((resolve) => {
+    let settled = false;
+    const settle = (result: PostResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(result);
     };
-  }
+    const timer = setTimeout(() => {
+      request?.destroy();
+      settle({ ok: false, why: 'The endpoint did not answer in time.' });
+    }, POST_TIMEOUT_MS);
+    let request: http.ClientRequest | undefined;
+    try {
+      request = client.request(
+        subscription.endpoint,
+        {
+          method: 'POST',
+          headers: { ...headersOf(subscription.headers), 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) },
+          ...(allowPrivate ? {} : { lookup: publicLookup }),
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          res.resume();
+          res.on('end', () => settle(status >= 200 && status < 300 ? { ok: true } : { ok: false, why: `The endpoint answered ${status}.` }));
+          res.on('error', () => settle({ ok: false, why: 'The endpoint did not finish its answer.' }));
+        },
+      );
+    } catch {
+      settle({ ok: false, why: "The Subscription's headers cannot be sent." });
+      return;
+    }
+    request.on('error', (error) => settle({ ok: false, why: error instanceof InternalAddress ? error.message : 'The endpoint could not be reached.' }));
+    request.end(body);
+  });
 }
 
 export function createDelivery({ store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {

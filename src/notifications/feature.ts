@@ -10,15 +10,17 @@ import { SUBSCRIPTION_STATUSES, capabilityResource } from './resource';
 import { subscriptionRoutes } from './routes';
 import { createSubscriptionService } from './service';
 import { createSubscriptionStore } from './store';
+import { NOTIFICATION_WORDS } from './words';
 
-type NotificationDeps = Pick<Core, 'config' | 'db' | 'gate'> & { authorizations: Pick<Core['authorizations'], 'find'> };
+type NotificationDeps = Pick<Core, 'config' | 'db' | 'gate' | 'audit'> & { authorizations: Pick<Core['authorizations'], 'find'> };
 
 /** Days a sent notification is kept (for the operator's questions), then forgotten. */
 const KEEP_SENT_DAYS = 7;
 
 export const notificationsFeature: FeatureDefinition = {
   name: 'notifications',
-  build({ config, db, gate, authorizations }: NotificationDeps) {
+  auditWords: NOTIFICATION_WORDS,
+  build({ config, db, gate, audit, authorizations }: NotificationDeps) {
     const fhirBase = `${config.issuer}/fhir`;
     const store = createSubscriptionStore(db);
     const options = {
@@ -28,7 +30,7 @@ export const notificationsFeature: FeatureDefinition = {
       allowPrivate: config.subscriptionAllowPrivateEndpoints,
       keyEncryptionSecret: config.keyEncryptionSecret,
     };
-    const subscriptions = createSubscriptionService({ db, ...options });
+    const subscriptions = createSubscriptionService({ db, audit, ...options });
     const delivery = createDelivery(options);
     return {
       afterProvider() {

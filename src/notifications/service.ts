@@ -7,6 +7,7 @@
  * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/
  */
 import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/service';
 import type { AuthorizationService } from '../authorizations/service';
 import type { Database } from '../db';
 import { InvalidResource, ResourceNotFound, VersionConflict } from '../fhir/errors';
@@ -16,13 +17,15 @@ import { openSecret, sealSecret } from '../security/secrets';
 import { resolvesInternally } from '../security/addresses';
 import { parseSubscription, subscriptionStatus, type StoredSubscription, type SubscriptionRequest } from './resource';
 import type { SubscriptionFields, SubscriptionRow, SubscriptionStore } from './store';
-import type { RecordType } from '../rules/catalogue';
+import { RECORD_TYPES, type RecordType } from '../rules/catalogue';
+import { allows, permissionsOf } from '../fhir/access';
 
 /** Whose Subscriptions: the app and the record its token reaches. */
 export type SubscriptionOwner = { clientId: string; recordId: string };
 
 type Deps = {
   db: Database;
+  audit: Pick<AuditLog, 'append'>;
   store: SubscriptionStore;
   authorizations: Pick<AuthorizationService, 'find'>;
   fhirBase: string;
@@ -60,7 +63,12 @@ export async function storedSubscription(row: SubscriptionRow, keyEncryptionSecr
   };
 }
 
-export function createSubscriptionService({ db, store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
+/** What the record's history keeps of a Subscription: its id and the type it is filtered on (never its endpoint or headers). */
+function auditDetails(row: SubscriptionRow): Record<string, string> {
+  return { subscription: row.id, ...(row.filter_type ? { type: row.filter_type } : {}) };
+}
+
+export function createSubscriptionService({ db, audit, store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
   const accepted = async (body: unknown): Promise<SubscriptionFields> => {
     const request: SubscriptionRequest = parseSubscription(body, fhirBase, allowPrivate);
     const refusal = await endpointRefusal(request.endpoint, allowPrivate);
@@ -82,22 +90,36 @@ export function createSubscriptionService({ db, store, authorizations, fhirBase,
   };
 
   return {
-    /** A new Subscription of the app in the record, `requested` until its handshake is answered. */
+    /**
+     * A new Subscription of the app in the record, `requested` until its handshake is answered;
+     * refused when the app may read nothing it would be notified of.
+     */
     async create(owner: SubscriptionOwner, body: unknown): Promise<StoredSubscription> {
       const fields = await accepted(body);
       const authorization = await authorizations.find(owner.clientId, owner.recordId);
-      if (!authorization || !splitScopes(authorization.scope).includes(SUBSCRIPTION_SCOPE)) {
+      const scopes = splitScopes(authorization?.scope ?? '');
+      if (!authorization || !scopes.includes(SUBSCRIPTION_SCOPE)) {
         throw new NotAllowed('This app is not allowed to be notified of changes to this record.');
       }
-      const row = await store.insert({
-        id: randomUUID(),
-        record_id: owner.recordId,
-        client_id: owner.clientId,
-        authorization_id: authorization.id,
-        status: 'requested',
-        ...fields,
+      const permissions = permissionsOf(scopes);
+      if (fields.filter_type && !allows(permissions, fields.filter_type as RecordType, 'r')) {
+        throw new InvalidResource(`This app may not read ${fields.filter_type} resources, so it cannot be notified of them.`, ['Subscription.criteria']);
+      }
+      if (!fields.filter_type && !RECORD_TYPES.some((type) => allows(permissions, type, 'r'))) {
+        throw new InvalidResource('This app may read nothing in this record, so there is nothing to notify it of.', ['Subscription.criteria']);
+      }
+      return db.transaction(async () => {
+        const row = await store.insert({
+          id: randomUUID(),
+          record_id: owner.recordId,
+          client_id: owner.clientId,
+          authorization_id: authorization.id,
+          status: 'requested',
+          ...fields,
+        });
+        await audit.append({ recordId: owner.recordId, kind: 'notifications.subscribed', clientId: owner.clientId, details: auditDetails(row) });
+        return storedSubscription(row, keyEncryptionSecret);
       });
-      return storedSubscription(row, keyEncryptionSecret);
     },
 
     async read(owner: SubscriptionOwner, id: string): Promise<StoredSubscription> {
@@ -123,13 +145,17 @@ export function createSubscriptionService({ db, store, authorizations, fhirBase,
           throw new InvalidResource('This Subscription ended with the access it was made under; create a new one.', ['Subscription.status']);
         const rewritten = await store.rewrite(id, fields);
         if (!rewritten) throw new ResourceNotFound('Subscription', id);
+        await audit.append({ recordId: owner.recordId, kind: 'notifications.changed', clientId: owner.clientId, details: auditDetails(rewritten) });
         return storedSubscription(rewritten, keyEncryptionSecret);
       });
     },
 
     async remove(owner: SubscriptionOwner, id: string): Promise<void> {
-      await own(owner, id);
-      await store.remove(id);
+      await db.transaction(async () => {
+        const row = await own(owner, id);
+        await store.remove(id);
+        await audit.append({ recordId: owner.recordId, kind: 'notifications.unsubscribed', clientId: owner.clientId, details: auditDetails(row) });
+      });
     },
 
     /** `$status`: the Subscription's SubscriptionStatus (R4: Parameters), type query-status. */

@@ -83,6 +83,11 @@ test('the rule reads "Notify … when your record changes", the CapabilityStatem
   expect((await fhir(writerToken, '/Subscription', { body: subscription('/writer') })).status).toBe(403);
   const wrongTopic = await fhir(watcherToken, '/Subscription', { body: { ...subscription('/x'), criteria: 'Observation?' } });
   expect(wrongTopic.status).toBe(400);
+  const unreadable = await fhir(watcherToken, '/Subscription', { body: subscription('/x', { filter: 'Condition?' }) });
+  expect([unreadable.status, unreadable.body.issue[0].diagnostics]).toEqual([
+    400,
+    'This app may not read Condition resources, so it cannot be notified of them.',
+  ]);
 });
 
 test('a new Subscription gets its handshake with its header, then is active', async () => {
@@ -95,6 +100,8 @@ test('a new Subscription gets its handshake with its header, then is active', as
   expect(handshake.headers['x-hook-secret']).toBe('s3cret');
   expect(handshake.body.type).toBe('history');
   await waitFor('active', async () => (await fhir(watcherToken, `/Subscription/${watching}`)).body.status === 'active');
+  const audited = await server.db.knex('audit_events').where({ record_id: record, kind: 'notifications.subscribed' }).first('client_id', 'details');
+  expect(audited).toEqual({ client_id: watcher.clientId, details: { subscription: watching } });
   // Only the app's own: the writer app sees none.
   const listed = await fhir(watcherToken, '/Subscription');
   expect(listed.body.entry.map((item: any) => item.resource.id)).toEqual([watching]);
