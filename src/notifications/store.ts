@@ -160,24 +160,17 @@ export function createSubscriptionStore(db: Database) {
      * turned off) goes `off`, its unsent notifications dropped; returns how many.
      */
     async turnOffEnded(): Promise<number> {
-      return db.transaction(async () => {
-        const { rows } = (await db.raw(
-          `update subscriptions s set status = 'off', updated_at = now(), lease = null, lease_until = null
+      // One statement, no transaction: the delivery runs it on a timer on every instance.
+      const { rows } = (await db.raw(
+        `with ended as (
+           update subscriptions s set status = 'off', updated_at = now(), lease = null, lease_until = null
             where s.status <> 'off' and not ${AUTHORIZATION_LIVE}
-            returning s.id`,
-          [`% ${SUBSCRIPTION_SCOPE} %`],
-        )) as { rows: { id: string }[] };
-        if (rows.length > 0) {
-          await notifications()
-            .whereIn(
-              'subscription_id',
-              rows.map((row) => row.id),
-            )
-            .whereNull('done_at')
-            .delete();
-        }
-        return rows.length;
-      });
+            returning s.id),
+         dropped as (delete from subscription_notifications n using ended where n.subscription_id = ended.id and n.done_at is null)
+         select count(*) as count from ended`,
+        [`% ${SUBSCRIPTION_SCOPE} %`],
+      )) as { rows: { count: string | number }[] };
+      return Number(rows[0]?.count ?? 0);
     },
 
     /** Notifications sent (or passed over) before `days` ago are forgotten; returns how many. */
