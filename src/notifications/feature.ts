@@ -14,6 +14,9 @@ import { NOTIFICATION_WORDS } from './words';
 
 type NotificationDeps = Pick<Core, 'config' | 'db' | 'gate' | 'audit'> & { authorizations: Pick<Core['authorizations'], 'find'> };
 
+/** The delivery totals the gauge reports (the store also keeps the last lag beside them). */
+const DELIVERY_OUTCOMES = ['sent', 'retried', 'failed'] as const;
+
 /** Days a sent notification is kept (for the operator's questions), then forgotten. */
 const KEEP_SENT_DAYS = 7;
 
@@ -52,8 +55,11 @@ export const notificationsFeature: FeatureDefinition = {
             {
               name: 'carevault_notification_deliveries',
               help: 'Notification deliveries since the database was made, by every instance: sent (answered 2xx), retried (failed, tried again), failed (the last attempt failed: the subscription went to error).',
-              statuses: ['sent', 'retried', 'failed'],
-              count: () => store.totals(),
+              statuses: DELIVERY_OUTCOMES,
+              count: async () => {
+                const totals = await store.totals();
+                return Object.fromEntries(DELIVERY_OUTCOMES.map((outcome) => [outcome, totals[outcome] ?? 0]));
+              },
             },
             {
               name: 'carevault_notification_lag_seconds',

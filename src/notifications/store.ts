@@ -88,6 +88,9 @@ export function createSubscriptionStore(db: Database) {
           attempts: 0,
           error: null,
           next_attempt_at: db.now(),
+          // A delivery under way for the old endpoint no longer counts: its outcome is not written.
+          lease: null,
+          lease_until: null,
           version_id: db.raw('version_id + 1'),
           updated_at: db.now(),
         })

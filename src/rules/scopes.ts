@@ -90,7 +90,6 @@ export function advertisedScopes(): string[] {
     'patient/*.cruds',
     'patient/*.rs',
     ...RECORD_TYPES.flatMap((type) => [`patient/${type}.rs`, `patient/${type}.cruds`]),
-    SUBSCRIPTION_SCOPE,
   ];
 }
 
