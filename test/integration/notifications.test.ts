@@ -26,6 +26,7 @@ let watcherToken = '';
 let writerToken = '';
 let browser: Browser;
 let record = '';
+let person: ReturnType<typeof newPerson>;
 
 function fhir(token: string, path: string, init: { method?: string; body?: unknown; on?: TestServer } = {}) {
   return fhirCall((init.on ?? server).url, token, path, init);
@@ -37,9 +38,9 @@ function subscription(path: string, options: { filter?: string; content?: string
 
 const notificationsAt = (path: string) => eventsAt(receiver.received, path);
 
-async function authorize(app: TestApp, scope: string, person: ReturnType<typeof newPerson>, register: boolean): Promise<string> {
+async function authorize(app: TestApp, scope: string, who: ReturnType<typeof newPerson>, register: boolean): Promise<string> {
   const authorization = await startAuthorization(app, { scope });
-  const back = await authorizeInBrowser(browser, authorization.url, person, { register });
+  const back = await authorizeInBrowser(browser, authorization.url, who, { register });
   return (await exchangeCode(app, authorization, back.location ?? '')).access_token;
 }
 
@@ -52,7 +53,7 @@ async function metric(name: string, status: string): Promise<number> {
 beforeAll(async () => {
   hooks = await receiver.start();
   server = await startTestServer(OVERRIDES);
-  const person = newPerson('Robin Watch');
+  person = newPerson('Robin Watch');
   browser = new Browser(server.issuer);
   watcher = await registerTestApp(server, CHANGE_WATCHER);
   watcherToken = await authorize(watcher, 'openid patient/Observation.rs patient/Subscription.cruds offline_access', person, true);
@@ -243,13 +244,34 @@ test('two instances deliver each event once (PostgreSQL; the embedded database h
   }
 });
 
+test('turning off the Subscription rule on /apps ends delivery too', async () => {
+  const optional = await registerTestApp(server, {
+    ...CHANGE_WATCHER,
+    client_name: 'Optional Watcher',
+    rules: CHANGE_WATCHER.rules.map((item) => (item.scope === 'patient/Subscription.cruds' ? { ...item, required: false } : item)),
+  });
+  const token = await authorize(optional, 'openid patient/Observation.rs patient/Subscription.cruds offline_access', person, false);
+  const created = await fhir(token, '/Subscription', { body: subscription('/trim') });
+  expect(created.status).toBe(201);
+  await waitFor('the handshake', () => receiver.received.some((item) => item.path === '/trim'));
+  const row = await server.db.knex('authorizations').where({ client_id: optional.clientId, record_id: record }).whereNull('revoked_at').first('id');
+  const apps = await browser.visit('/apps');
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(apps.html)?.[1] ?? '';
+  expect((await browser.request(`/apps/${row.id}/rules`, { form: { _csrf: csrf, rule: 'patient/Subscription.cruds' } })).status).toBe(303);
+  expect((await fhir(writerToken, '/Observation', { body: weight(98) })).status).toBe(201);
+  await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: created.body.id }).first('status')).status === 'off');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(notificationsAt('/trim')).toEqual([]);
+});
+
 test('Remove access ends delivery: the subscription goes off and nothing more is sent', async () => {
   const row = await server.db.knex('authorizations').where({ client_id: watcher.clientId, record_id: record }).whereNull('revoked_at').first('id');
   const confirm = await browser.visit(`/apps/${row.id}/remove`);
   expect((await browser.submit(confirm, {}, '/remove', { follow: false })).status).toBe(303);
   const before = receiver.received.length;
   expect((await fhir(writerToken, '/Observation', { body: weight(99) })).status).toBe(201);
-  await waitFor('the subscription off', async () => (await metric('carevault_notification_subscriptions', 'off')) === 1);
+  await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: watching }).first('status')).status === 'off');
+  expect(await metric('carevault_notification_subscriptions', 'off')).toBe(2);
   await new Promise((resolve) => setTimeout(resolve, 2500));
   expect(receiver.received.length).toBe(before);
   expect((await fhir(watcherToken, `/Subscription/${watching}`)).status).toBe(401);
