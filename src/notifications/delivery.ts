@@ -39,9 +39,6 @@ const LEASE_SECONDS = 20;
 const POLL_MS = 500;
 /** Ended authorizations are looked for every this many polls. */
 const ENDINGS_EVERY = 4;
-/** Deliveries one poll makes at most before yielding to the next. */
-const DELIVERIES_PER_POLL = 50;
-
 type Deps = {
   store: SubscriptionStore;
   authorizations: Pick<AuthorizationService, 'find'>;
@@ -195,10 +192,12 @@ export function createDelivery({ store, authorizations, fhirBase, allowPrivate, 
     }
   };
 
-  /** Delivers what is due now, up to a poll's worth; returns how many claims it worked through. */
+  let stopping = false;
+
+  /** Delivers what is due until nothing is (or the server closes); returns how many claims it worked through. */
   const deliverDue = async (): Promise<number> => {
     let done = 0;
-    while (done < DELIVERIES_PER_POLL) {
+    while (!stopping) {
       const row = await store.claim(randomUUID(), LEASE_SECONDS);
       if (!row) break;
       await deliver(row);
@@ -232,6 +231,7 @@ export function createDelivery({ store, authorizations, fhirBase, allowPrivate, 
       timer.unref();
     },
     async close() {
+      stopping = true;
       clearInterval(timer);
       await running;
     },
