@@ -25,7 +25,7 @@ import { describeError, log } from '../log';
 import { isInternalAddress } from '../security/addresses';
 import { notificationBundle, subscriptionStatus, type NotificationType, type StoredSubscription } from './resource';
 import { endpointRefusal, storedSubscription } from './service';
-import type { DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
+import type { ClaimedSubscription, DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
 
 /** Attempts before a subscription goes to `error`. */
 const MAX_ATTEMPTS = 5;
@@ -131,14 +131,11 @@ async function post(subscription: StoredSubscription, bundle: Record<string, unk
 
 export function createDelivery({ store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
   /** After a failed attempt: later, or `error` once the attempts are spent. */
-  const failed = async (row: SubscriptionRow, why: string): Promise<DeliveryOutcome> => {
+  const failed = (row: SubscriptionRow, why: string): DeliveryOutcome => {
     const attempts = row.attempts + 1;
-    if (attempts >= MAX_ATTEMPTS) {
-      await store.count('failed', 1);
-      return { status: 'error', attempts, error: `Notifications stopped after ${attempts} failed attempts. ${why}` };
-    }
-    await store.count('retried', 1);
-    return { attempts, error: why, retryInSeconds: BACKOFF_SECONDS[attempts - 1] ?? BACKOFF_SECONDS.at(-1) };
+    if (attempts >= MAX_ATTEMPTS)
+      return { status: 'error', attempts, error: `Notifications stopped after ${attempts} failed attempts. ${why}`, total: 'failed' };
+    return { attempts, error: why, retryInSeconds: BACKOFF_SECONDS[attempts - 1] ?? BACKOFF_SECONDS.at(-1), total: 'retried' };
   };
 
   const send = async (row: SubscriptionRow, type: NotificationType, event?: NotificationRow) => {
@@ -159,37 +156,37 @@ export function createDelivery({ store, authorizations, fhirBase, allowPrivate, 
   };
 
   /** One claimed subscription's due work, and the claim ended. */
-  const deliver = async (row: SubscriptionRow): Promise<void> => {
+  const deliver = async (row: ClaimedSubscription): Promise<void> => {
     const authorization = await authorizations.find(row.client_id, row.record_id);
     const scopes = authorization?.id === row.authorization_id ? splitScopes(authorization.scope) : [];
     if (!scopes.includes(SUBSCRIPTION_SCOPE)) {
       await store.release(row, { status: 'off' });
       return;
     }
+    const sent = { attempts: 0, error: null, last_sent_at: new Date() };
     if (row.status === 'requested') {
       const result = await send(row, 'handshake');
-      await store.release(row, result.ok ? { status: 'active', attempts: 0, error: null, last_sent_at: new Date() } : await failed(row, result.why));
+      await store.release(row, result.ok ? { status: 'active', ...sent } : failed(row, result.why));
       return;
     }
-    const event = await store.nextPending(row.id);
+    const event = row.next;
     if (!event) {
       const result = await send(row, 'heartbeat');
-      await store.release(row, result.ok ? { attempts: 0, error: null, last_sent_at: new Date() } : await failed(row, result.why));
+      await store.release(row, result.ok ? sent : failed(row, result.why));
       return;
     }
-    const permissions = permissionsOf(scopes);
-    if (!isRecordType(event.type) || !allows(permissions, event.type, 'r')) {
+    if (!isRecordType(event.type) || !allows(permissionsOf(scopes), event.type, 'r')) {
       // A type the app may not (or no longer) read: passed over, never named to it.
-      await store.release(row, {}, { notificationId: event.id, counted: false });
+      await store.release(row, { done: { notificationId: event.id, counted: false } });
       return;
     }
     const result = await send(row, 'event-notification', event);
-    if (result.ok) {
-      await store.release(row, { attempts: 0, error: null, last_sent_at: new Date() }, { notificationId: event.id, counted: true });
-      await store.count('sent', 1, (Date.now() - event.occurred_at.getTime()) / 1000);
-    } else {
-      await store.release(row, await failed(row, result.why));
-    }
+    await store.release(
+      row,
+      result.ok
+        ? { ...sent, done: { notificationId: event.id, counted: true }, total: 'sent', lagSeconds: (Date.now() - event.occurred_at.getTime()) / 1000 }
+        : failed(row, result.why),
+    );
   };
 
   let stopping = false;

@@ -45,7 +45,16 @@ export type SubscriptionFields = Pick<SubscriptionRow, 'reason' | 'endpoint' | '
 export type DeliveryOutcome = Partial<Pick<SubscriptionRow, 'status' | 'attempts' | 'error' | 'last_sent_at'>> & {
   /** Seconds from now until it may be tried again. */
   retryInSeconds?: number;
+  /** The notification now sent or passed over, counted among the events since the start when sent. */
+  done?: { notificationId: string; counted: boolean };
+  /** What the delivery adds to the totals every instance shares (sent, retried, failed). */
+  total?: 'sent' | 'retried' | 'failed';
+  /** From the change to its notification answered, in seconds (a sent notification's). */
+  lagSeconds?: number;
 };
+
+/** A claimed subscription, with its oldest unsent notification if it has one. */
+export type ClaimedSubscription = SubscriptionRow & { next: NotificationRow | undefined };
 
 /**
  * The subscription names a live authorization that still holds the Subscription rule (a read of
@@ -104,10 +113,10 @@ export function createSubscriptionStore(db: Database) {
 
     /**
      * Takes one subscription with work due — a handshake, its oldest unsent notification, or a
-     * heartbeat — for `leaseSeconds` under `lease`; none when there is nothing due or every such
-     * subscription is another instance's for now.
+     * heartbeat — for `leaseSeconds` under `lease`, with that notification, in one statement; none
+     * when there is nothing due or every such subscription is another instance's for now.
      */
-    async claim(lease: string, leaseSeconds: number): Promise<SubscriptionRow | undefined> {
+    async claim(lease: string, leaseSeconds: number): Promise<ClaimedSubscription | undefined> {
       const { rows } = (await db.raw(
         `update subscriptions set lease = ?, lease_until = now() + make_interval(secs => ?)
           where id = (
@@ -122,40 +131,69 @@ export function createSubscriptionStore(db: Database) {
              order by s.next_attempt_at
              limit 1
              for update skip locked)
-          returning *`,
+          returning subscriptions.*,
+            (select json_build_object('id', n.id::text, 'subscription_id', n.subscription_id, 'type', n.type, 'resource_id', n.resource_id,
+                                      'version_id', n.version_id, 'kind', n.kind, 'occurred_at', n.occurred_at)
+               from subscription_notifications n
+              where n.subscription_id = subscriptions.id and n.done_at is null
+              order by n.id limit 1) as next`,
         [lease, leaseSeconds],
-      )) as { rows: SubscriptionRow[] };
-      return rows[0];
-    },
-
-    /** The oldest notification not yet sent of a subscription. */
-    async nextPending(subscriptionId: string): Promise<NotificationRow | undefined> {
-      return notifications().where({ subscription_id: subscriptionId }).whereNull('done_at').orderBy('id').first();
+      )) as { rows: (SubscriptionRow & { next: (Omit<NotificationRow, 'occurred_at'> & { occurred_at: string }) | null })[] };
+      const [row] = rows;
+      if (!row) return undefined;
+      const { next, ...subscription } = row;
+      return { ...subscription, next: next ? { ...next, occurred_at: new Date(next.occurred_at) } : undefined };
     },
 
     /**
-     * Ends a claim with what the delivery did, if the lease is still this instance's: the status
-     * and counters, the next try, and the notification now sent or passed over (`done`), counting
-     * it among the events since the subscription started when it was sent (`counted`).
+     * Ends a claim with what the delivery did, if the lease is still this instance's, in one
+     * statement: the status and counters, the next try, the notification sent or passed over, the
+     * unsent ones dropped when the subscription goes off, and the shared totals.
      */
-    async release(row: Pick<SubscriptionRow, 'id' | 'lease'>, outcome: DeliveryOutcome, done?: { notificationId: string; counted: boolean }): Promise<boolean> {
-      return db.transaction(async () => {
-        const { retryInSeconds, ...changes } = outcome;
-        const updated = await subscriptions()
-          .where({ id: row.id, lease: row.lease })
-          .update({
-            ...changes,
-            ...(done?.counted ? { events_since_start: db.raw('events_since_start + 1') } : {}),
-            ...(changes.status ? { updated_at: db.now() } : {}),
-            next_attempt_at: retryInSeconds ? db.raw('now() + make_interval(secs => ?)', [retryInSeconds]) : db.now(),
-            lease: null,
-            lease_until: null,
-          });
-        if (updated === 0) return false;
-        if (done) await notifications().where({ id: done.notificationId }).update({ done_at: db.now() });
-        if (changes.status === 'off') await notifications().where({ subscription_id: row.id }).whereNull('done_at').delete();
-        return true;
-      });
+    async release(row: Pick<SubscriptionRow, 'id' | 'lease'>, outcome: DeliveryOutcome): Promise<boolean> {
+      const { rows } = (await db.raw(
+        `with released as (
+           update subscriptions set
+             status = coalesce(?::text, status),
+             attempts = coalesce(?::int, attempts),
+             error = case when ?::boolean then ?::text else error end,
+             last_sent_at = coalesce(?::timestamptz, last_sent_at),
+             events_since_start = events_since_start + ?::int,
+             updated_at = case when ?::text is null then updated_at else now() end,
+             next_attempt_at = now() + make_interval(secs => ?::double precision),
+             lease = null, lease_until = null
+            where id = ? and lease = ?
+            returning id, status),
+         done as (
+           update subscription_notifications set done_at = now()
+            where id = ?::bigint and exists (select 1 from released)),
+         dropped as (
+           delete from subscription_notifications n using released
+            where n.subscription_id = released.id and released.status = 'off' and n.done_at is null),
+         totals as (
+           insert into notification_totals (name, value)
+           select name, value from (values (?::text, 1::double precision), ('last_lag_seconds', ?::double precision)) as t (name, value)
+            where name is not null and value is not null and exists (select 1 from released)
+           on conflict (name) do update
+             set value = case when excluded.name = 'last_lag_seconds' then excluded.value else notification_totals.value + excluded.value end)
+         select count(*) as count from released`,
+        [
+          outcome.status ?? null,
+          outcome.attempts ?? null,
+          outcome.error !== undefined,
+          outcome.error ?? null,
+          outcome.last_sent_at ?? null,
+          outcome.done?.counted ? 1 : 0,
+          outcome.status ?? null,
+          outcome.retryInSeconds ?? 0,
+          row.id,
+          row.lease,
+          outcome.done?.notificationId ?? null,
+          outcome.total ?? null,
+          outcome.lagSeconds ?? null,
+        ],
+      )) as { rows: { count: string | number }[] };
+      return Number(rows[0]?.count ?? 0) === 1;
     },
 
     /**
@@ -182,19 +220,6 @@ export function createSubscriptionStore(db: Database) {
         .whereNotNull('done_at')
         .andWhere('done_at', '<', db.raw(`now() - make_interval(days => ?)`, [days]))
         .delete();
-    },
-
-    /** Adds to the delivery totals every instance shares (sent, failed, retried), and notes the last lag. */
-    async count(name: string, delta: number, lagSeconds?: number): Promise<void> {
-      await db.raw(
-        `insert into notification_totals (name, value) values (?, ?) on conflict (name) do update set value = notification_totals.value + excluded.value`,
-        [name, delta],
-      );
-      if (lagSeconds !== undefined) {
-        await db.raw(`insert into notification_totals (name, value) values ('last_lag_seconds', ?) on conflict (name) do update set value = excluded.value`, [
-          lagSeconds,
-        ]);
-      }
     },
 
     async countByStatus(): Promise<Record<string, number>> {
