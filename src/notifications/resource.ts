@@ -211,6 +211,8 @@ export function subscriptionStatus(
 
 /** The `history` Bundle posted to the endpoint (or answered by `$status`), its status first. */
 export function notificationBundle(status: Record<string, unknown>, at: Date, bundleType: 'history' | 'searchset' = 'history'): Record<string, unknown> {
+  const parameters = (status.parameter ?? []) as { name: string; valueReference?: { reference: string } }[];
+  const subscription = parameters.find((parameter) => parameter.name === 'subscription')?.valueReference?.reference ?? 'Subscription';
   return {
     resourceType: 'Bundle',
     id: globalThis.crypto.randomUUID(),
@@ -222,7 +224,7 @@ export function notificationBundle(status: Record<string, unknown>, at: Date, bu
       {
         fullUrl: `urn:uuid:${globalThis.crypto.randomUUID()}`,
         resource: status,
-        ...(bundleType === 'history' ? { request: { method: 'GET', url: 'Subscription/$status' }, response: { status: '200' } } : {}),
+        ...(bundleType === 'history' ? { request: { method: 'GET', url: `${subscription}/$status` }, response: { status: '200' } } : {}),
         ...(bundleType === 'searchset' ? { search: { mode: 'match' } } : {}),
       },
     ],
