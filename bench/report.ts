@@ -5,6 +5,7 @@
  */
 import type { BenchDatabase } from './options';
 import type { Measurement } from './load';
+import type { NotificationLag } from './notifications';
 
 /** With the measured process's resident memory (carevault only) and CPU ms per request. */
 export type Figures = Measurement & { rssMb?: number; cpuMsPerRequest?: number };
@@ -36,7 +37,16 @@ export type BenchReport = {
   seconds: number;
   machine: { cpus: number; loadAverage: number[]; node: string };
   options: { seconds: number; connections: number; chains: number; flows: number; bulk: number };
-  databases: { database: BenchDatabase; rssMaxMb: number; rssTargetMb: number; rssMet: boolean; rows: Row[]; p99Growth: P99Growth[] }[];
+  databases: {
+    database: BenchDatabase;
+    rssMaxMb: number;
+    rssTargetMb: number;
+    rssMet: boolean;
+    rows: Row[];
+    p99Growth: P99Growth[];
+    /** Change notifications of the FHIR create load's writes; null when that path was not measured. */
+    notificationLag: NotificationLag | null;
+  }[];
 };
 
 /** The targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
@@ -89,6 +99,13 @@ export function table(report: BenchReport): string {
     lines.push(
       `| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`,
     );
+    const lag = db.notificationLag;
+    if (lag) {
+      const drained = lag.drainedInSeconds === null ? 'not drained in 120 s' : `drained ${lag.drainedInSeconds.toFixed(1)} s after the load`;
+      lines.push(
+        `| ${db.database} | notification lag during FHIR create (${n0(lag.events)} events) | | ${ms(lag.p50Ms)} | ${ms(lag.p99Ms)} | | | ${drained} | | | | |`,
+      );
+    }
     for (const g of db.p99Growth) {
       lines.push(
         `| ${db.database} | ${g.path}: p99 with ${report.options.bulk.toLocaleString('en-US')} bulk rows | | | ${ms(g.bulkP99)} | | | the same path before them: p99 ${ms(g.emptyP99)} ms | | | ${g.ratio.toFixed(2)} | ≤ ${g.target}× ${g.met ? 'met' : '**missed**'} |`,

@@ -3,7 +3,8 @@
  * beside a reference measured in the same run on the same machine — bare oidc-provider with its
  * memory adapter for the token endpoint, a minimal express handler (one token lookup, one indexed
  * query) on the same database for FHIR reads — on the embedded database and, when DATABASE_URL is
- * set, on a scratch database of that PostgreSQL server. Prints a table and one JSON document
+ * set, on a scratch database of that PostgreSQL server; and, during the FHIR create load, how late
+ * the notifications of those changes arrive (notifications.ts). Prints a table and one JSON document
  * Options: bench/options.ts.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import type { LoadSpec } from './load';
+import { subscribe, type NotificationLag } from './notifications';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
 import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
@@ -50,6 +52,8 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       // Every seeded person and every measured sign-in comes from this one address; the
       // per-address limit on authorization requests would answer 429 after 60 a minute.
       AUTHORIZATION_REQUESTS_PER_ADDRESS: '1000000000',
+      // The notification endpoint is the bench's own, on 127.0.0.1.
+      SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: 'true',
       ...(scratch ? { DATABASE_URL: scratch.url } : {}),
     };
     const server = startChild(SERVER_SCRIPT, [], env, [...SERVER_NODE_ARGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]);
@@ -191,7 +195,24 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       connections,
       seconds,
     };
-    if (reference && wanted('FHIR create')) rows.push(row(database, 'FHIR create', await measure('FHIR create', create, pid), reference));
+    let notificationLag: NotificationLag | null = null;
+    if (reference && wanted('FHIR create')) {
+      // Every create is a change the first person's app is notified of: the lag is measured under this load.
+      const subscription = await subscribe(issuer, fixture.accessToken);
+      try {
+        const before = await subscription.observations();
+        rows.push(row(database, 'FHIR create', await measure('FHIR create', create, pid), reference));
+        const endedAt = Date.now();
+        const expected = (await subscription.observations()) - before;
+        notificationLag = await subscription.lag(expected, endedAt, 120);
+        log(
+          `${database}: notification lag: ${notificationLag.events} of ${expected} events, p50 ${notificationLag.p50Ms} ms, p99 ${notificationLag.p99Ms} ms, ` +
+            `${notificationLag.drainedInSeconds === null ? 'not drained in 120 s' : `drained ${notificationLag.drainedInSeconds.toFixed(1)} s after the load`}`,
+        );
+      } finally {
+        await subscription.close();
+      }
+    }
 
     const flow: LoadSpec = {
       kind: 'flow',
@@ -211,7 +232,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       const empty = emptyP99.get(r.path);
       return empty === undefined ? [] : [growth(r.path, empty, r.carevault.p99)];
     });
-    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth };
+    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth, notificationLag };
   } finally {
     for (const child of children.reverse()) await child.stop();
     await scratch?.drop().catch(() => undefined);

@@ -2,13 +2,16 @@
  * The bench's own data, made through carevault's public surface like an app and its users would:
  * an app registered by dynamic registration (client credentials with `dopu`, authorization code,
  * refresh tokens), people who register and authorize it (one refresh chain each), 41 Observations
- * in the first person's record, and a client-credentials token to introspect.
+ * in the first person's record, and a client-credentials token to introspect. The first person
+ * also allows the app's optional Subscription rule, so the bench can measure notification lag.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Browser } from '../test/support/browser';
 
 export const REDIRECT_URI = 'https://bench.example/callback';
 export const SCOPE = 'openid patient/Observation.cruds offline_access';
+/** The first person's scope: the same, and notifications of changes to their record. */
+const SUBSCRIBER_SCOPE = `${SCOPE} patient/Subscription.cruds`;
 const PASSWORD = 'bench password 123';
 
 export const OBSERVATION = JSON.stringify({
@@ -57,6 +60,7 @@ async function registerApp(issuer: string, initialAccessToken: string): Promise<
       rules: [
         { scope: 'patient/Observation.cruds', required: true, reason: 'Benchmark' },
         { scope: 'offline_access', required: true, reason: 'Benchmark' },
+        { scope: 'patient/Subscription.cruds', required: false, reason: 'Benchmark' },
       ],
       capabilities: ['dopu'],
     }),
@@ -77,13 +81,13 @@ async function authorizedPerson(issuer: string, app: { clientId: string; clientS
     client_id: app.clientId,
     response_type: 'code',
     redirect_uri: REDIRECT_URI,
-    scope: SCOPE,
+    scope: index === 0 ? SUBSCRIBER_SCOPE : SCOPE,
     state: 'bench',
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
   }).toString();
   page = await browser.visit(authorize.toString());
-  page = await browser.submit(page, { decision: 'allow' });
+  page = await browser.submit(page, { decision: 'allow' }, '', index === 0 ? { check: ['patient/Subscription.cruds'] } : {});
   const code = page.location ? new URL(page.location).searchParams.get('code') : null;
   if (!code) throw new Error(`authorizing bench person ${index} gave no code (status ${page.status} at ${page.url})`);
   const tokens = await json<{ access_token: string; refresh_token: string; patient: string }>(

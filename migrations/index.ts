@@ -27,6 +27,7 @@ import * as messageMail from './20261206_100_message_mail';
 import * as passkeys from './20261207_010_passkeys';
 import * as recordSharing from './20261207_020_record_sharing';
 import * as registrationMail from './20261207_050_registration_mail';
+import * as subscriptions from './20261207_060_subscriptions';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -55,6 +56,7 @@ const migrations: ReadonlyArray<[string, Migration]> = [
   ['20261207_010_passkeys', passkeys],
   ['20261207_020_record_sharing', recordSharing],
   ['20261207_050_registration_mail', registrationMail],
+  ['20261207_060_subscriptions', subscriptions],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

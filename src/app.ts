@@ -77,7 +77,17 @@ function createApp({ services, oidc, features, metrics }: AppDeps): express.Expr
   app.get('/.well-known/smart-configuration', cors(), (_req, res) => {
     res.json(smartConfiguration(endpoints));
   });
-  app.use('/fhir', fhirRoutes({ endpoints, repositories, gate, version: VERSION, limits: fhirLimits(config, limits.rate('fhir-large-bundles-app')) }));
+  app.use(
+    '/fhir',
+    fhirRoutes({
+      endpoints,
+      repositories,
+      gate,
+      version: VERSION,
+      limits: fhirLimits(config, limits.rate('fhir-large-bundles-app')),
+      parts: features.flatMap((feature) => (feature.fhir ? [feature.fhir] : [])),
+    }),
+  );
   app.get('/healthz', async (_req, res) => {
     try {
       await db.check();

@@ -157,6 +157,17 @@ const schema = z
             '`true`/`1` or `false`/`0`. Registration (CLI and dynamic) refuses a `sector_identifier_uri` or `jwks_uri` whose host is loopback, private, link-local or `localhost`, and carevault never fetches a URL whose host resolves to such an address. `true` lifts both — for tests and closed networks only.',
         }),
       ),
+    SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: z
+      .enum(['true', 'false', '1', '0', ''])
+      .default('false')
+      .transform((value) => value === 'true' || value === '1')
+      .meta(
+        doc({
+          group: 'Secrets and registration',
+          description:
+            '`true`/`1` or `false`/`0`. A FHIR `Subscription` must name an `https` endpoint whose host resolves only to public addresses, checked when it is created or changed and again before each delivery. `true` also allows `http` and loopback, private or link-local hosts — for tests and closed networks only.',
+        }),
+      ),
     TRUST_PROXY: z
       .enum(['true', 'false', '1', '0', ''])
       .default('false')
@@ -475,6 +486,8 @@ export type Config = Readonly<{
   trustProxy: boolean;
   /** Apps may name loopback, private or link-local hosts in URLs carevault fetches (tests, closed networks). */
   registrationAllowPrivateUris: boolean;
+  /** Subscriptions may notify `http` and loopback, private or link-local endpoints (tests, closed networks). */
+  subscriptionAllowPrivateEndpoints: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   ttl: Readonly<{
     accessToken: number;
@@ -559,6 +572,7 @@ export function loadConfig(overrides: Record<string, string | undefined> = {}): 
     registrationInitialAccessToken: env.REGISTRATION_INITIAL_ACCESS_TOKEN,
     trustProxy: env.TRUST_PROXY,
     registrationAllowPrivateUris: env.REGISTRATION_ALLOW_PRIVATE_URIS,
+    subscriptionAllowPrivateEndpoints: env.SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS,
     logLevel: env.LOG_LEVEL,
     ttl: Object.freeze({
       accessToken: env.ACCESS_TOKEN_TTL,

@@ -62,6 +62,13 @@ export type StatusGauge = { name: string; help: string; statuses: readonly strin
  */
 type UnreadCount = { href: string; count(recordIds: readonly string[]): Promise<number> };
 
+/**
+ * FHIR resource types a feature serves under /fhir beside the record's own (Subscription): its
+ * router, mounted behind the FHIR API's CORS, format check and OperationOutcome errors, before the
+ * record types' routes; and its entries of the CapabilityStatement's `rest.resource`.
+ */
+export type FhirPart = { router: express.Router; resources: readonly Record<string, unknown>[] };
+
 /** What a feature adds to the running server (all optional). */
 type FeatureParts = {
   /** Mounted after carevault's own routes, before the 404; pages get the CSRF protection. */
@@ -76,6 +83,7 @@ type FeatureParts = {
   listeners?: readonly Listener[];
   recordPanels?: readonly RecordPanel[];
   gauges?: readonly StatusGauge[];
+  fhir?: FhirPart;
   unread?: readonly UnreadCount[];
   /** Kinds of file the record page's Import takes besides FHIR Bundles (the first that accepts a file keeps it). */
   fileImports?: readonly FileImport[];
@@ -112,7 +120,7 @@ export type Core = {
     | 'changeEmail'
     | 'remove'
   >;
-  authorizations: Pick<AuthorizationService, 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed' | 'accessEnded' | 'accessLowered'>;
+  authorizations: Pick<AuthorizationService, 'findById' | 'findByGrant' | 'signedOut' | 'connectedApps' | 'accountClosed' | 'accessEnded' | 'accessLowered'>;
   oidcStorage: Pick<OidcStorage, 'authenticateApp' | 'endDeviceCode' | 'endSessionsOf' | 'sessionsOf' | 'endSessionOf' | 'endEverythingOf'>;
   gate: BearerGate;
   appNames: AppNames;

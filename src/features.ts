@@ -8,6 +8,15 @@ import { directFeature } from './direct/feature';
 import { documentsFeature } from './documents/feature';
 import { dopuFeature } from './dopu/feature';
 import type { FeatureDefinition } from './feature';
+import { notificationsFeature } from './notifications/feature';
 import { sharingFeature } from './sharing/feature';
 
-export const FEATURES: readonly FeatureDefinition[] = [dopuFeature, connectFeature, directFeature, accountFeature, sharingFeature, documentsFeature];
+export const FEATURES: readonly FeatureDefinition[] = [
+  dopuFeature,
+  connectFeature,
+  directFeature,
+  accountFeature,
+  sharingFeature,
+  documentsFeature,
+  notificationsFeature,
+];

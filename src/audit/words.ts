@@ -108,7 +108,7 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
       return {
         when: event.occurred_at,
         summary: `${person} allowed ${app} to reach this record, ${ACCESS_WORDS[accessOf(d.access)].words}`,
-        details: recordRules(detailText(d.rules, '')).map(describeScope),
+        details: recordRules(detailText(d.rules, '')).map((rule) => describeScope(rule, app)),
       };
     case 'authorization.denied':
       // A refused new request leaves an earlier authorization as it was.
@@ -124,7 +124,7 @@ export function describeEvent(event: AuditEventRow, appNames: ReadonlyMap<string
     }
     case 'authorization.trimmed': {
       const rule = detailText(d.rule, '');
-      const what = rule === 'offline_access' ? 'offline access' : rule ? `“${describeScope(rule)}”` : 'a permission';
+      const what = rule === 'offline_access' ? 'offline access' : rule ? `“${describeScope(rule, app)}”` : 'a permission';
       const summary =
         d.by === 'access-lowered'
           ? `${app} can no longer ${what === 'a permission' ? 'use a permission' : `use ${what}`}: the access of the person who allowed it was lowered`

@@ -68,7 +68,7 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
           const { words, short } = ACCESS_WORDS[app.access];
           return {
             ...app,
-            rules: app.rules.map((rule) => ({ ...rule, words: describeScope(rule.scope) })),
+            rules: app.rules.map((rule) => ({ ...rule, words: describeScope(rule.scope, app.name) })),
             offline: app.access === 'offline' ? { words: capitalize(describeScope('offline_access')), required: app.offlineRequired } : undefined,
             access: `${capitalize(words)}${short ? ` (${short})` : ''}`,
             // Who allowed it, on a record others hold too; only they, or someone who may share the record, change it.
@@ -86,7 +86,7 @@ export function authorizationRoutes({ records, authorizations, csrf }: Deps): ex
     if (!app.live) return res.redirect(303, `/apps?removed=${app.id}`);
     await sendPage(res, 200, 'apps/remove', {
       title: `Remove ${app.name}'s access?`,
-      app: { ...app, rules: app.rules.map(describeScope) },
+      app: { ...app, rules: app.rules.map((scope) => describeScope(scope, app.name)) },
       recordName: await recordName(person, app.recordId),
     });
   });

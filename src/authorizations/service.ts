@@ -136,6 +136,11 @@ export function createAuthorizationService(deps: {
       return store.findLive(clientId, recordId, personId);
     },
 
+    /** The live authorization with this id. */
+    findById(id: string) {
+      return store.findById(id);
+    },
+
     /** The live authorizations a person made for an app, for any of these records, most recently changed first. */
     findForRecords(clientId: string, recordIds: readonly string[], personId: string) {
       return store.findLiveForRecords(clientId, recordIds, personId);

@@ -15,6 +15,7 @@ import { fromBodyParser } from '../http/error-handler';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
 import { noteFailure } from '../http/request-log';
 import { entryOf, requestEntry, setEntry } from '../http/request-context';
+import type { FhirPart } from '../feature';
 import { isRecordType, type RecordType } from '../rules/catalogue';
 import { allows, demand, permissionsOf } from './access';
 import { InvalidResource, ResourceNotFound } from './errors';
@@ -34,7 +35,8 @@ const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 /** The size of a Bundle's body as sent, in bytes (a large Bundle counts against its app's hourly rate). */
 const BUNDLE_BYTES = requestEntry('bundle bytes', () => 0);
 
-type Deps = { endpoints: Endpoints; repositories: RecordRepositories; gate: BearerGate; version: string; limits: FhirLimits };
+/** `parts`: the features' own FHIR types (feature.ts, FhirPart). */
+type Deps = { endpoints: Endpoints; repositories: RecordRepositories; gate: BearerGate; version: string; limits: FhirLimits; parts: readonly FhirPart[] };
 
 /** The OperationOutcome issue type for each kind of refusal (https://hl7.org/fhir/R4/valueset-issue-type.html). */
 const ISSUE_TYPE: Readonly<Record<FailureKind, string>> = {
@@ -105,7 +107,7 @@ function readableBy(caller: RecordCaller): (type: RecordType) => boolean {
   return (type) => allows(permissions, type, 'r');
 }
 
-export function fhirRoutes({ endpoints, repositories, gate, version, limits }: Deps): express.Router {
+export function fhirRoutes({ endpoints, repositories, gate, version, limits, parts }: Deps): express.Router {
   const router = express.Router();
   // Bearer tokens, no cookies: any origin may call, as SMART browser apps do.
   router.use(
@@ -138,7 +140,9 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits }: D
     if (refusal) throw new FhirHttpError(406, 'not-supported', refusal);
     next();
   });
-  router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version, limits.bounds)));
+  const featureResources = parts.flatMap((part) => part.resources);
+  router.get('/metadata', (_req, res) => send(res, 200, capabilityStatement(endpoints, version, limits.bounds, featureResources)));
+  for (const part of parts) router.use(part.router);
 
   // Reads and deletes check the address before the token (writes check the token before their body).
   const address: RequestHandler = (req, _res, next) => {

@@ -62,8 +62,11 @@ const SEARCH_DOCUMENTATION =
   '_sort takes date, _lastUpdated or their descending forms (-date); _include and _revinclude follow the references listed, within the record and only to types the token may read; ' +
   '_summary=count gives the total alone; _elements returns the listed elements and those the type requires (marked SUBSETTED).';
 
-/** `bounds`: what one Bundle may read (config `fhirBundles`), told to apps in the interaction's documentation. */
-export function capabilityStatement(endpoints: Endpoints, version: string, bounds: BundleBounds) {
+/**
+ * `bounds`: what one Bundle may read (config `fhirBundles`), told to apps in the interaction's
+ * documentation; `extra`: the features' own resource entries (a Subscription), after the record's.
+ */
+export function capabilityStatement(endpoints: Endpoints, version: string, bounds: BundleBounds, extra: readonly Record<string, unknown>[] = []) {
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -107,24 +110,27 @@ export function capabilityStatement(endpoints: Endpoints, version: string, bound
               'POST [base] with a batch Bundle: each entry on its own, each answered with its own status; the same bounds as a transaction, a read past them answering 413.',
           },
         ],
-        resource: RECORD_TYPES.map((type) => ({
-          type,
-          interaction: (type === 'Patient'
-            ? ['read', 'vread', 'history-instance', 'update', 'search-type']
-            : ['read', 'vread', 'history-instance', 'create', 'update', 'delete', 'search-type']
-          ).map((code) => (code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code })),
-          versioning: 'versioned-update',
-          readHistory: true,
-          updateCreate: false,
-          // If-None-Exist on POST and ifNoneExist in transactions (no Patient is ever created).
-          conditionalCreate: type !== 'Patient',
-          conditionalUpdate: false,
-          conditionalDelete: 'not-supported',
-          ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
-          searchInclude: includesOf(type),
-          searchRevInclude: revincludesOf(type),
-          searchParam: searchParamsOf(type).map(({ name, type: paramType }) => ({ name, type: paramType })),
-        })),
+        resource: [
+          ...RECORD_TYPES.map((type) => ({
+            type,
+            interaction: (type === 'Patient'
+              ? ['read', 'vread', 'history-instance', 'update', 'search-type']
+              : ['read', 'vread', 'history-instance', 'create', 'update', 'delete', 'search-type']
+            ).map((code) => (code === 'search-type' ? { code, documentation: SEARCH_DOCUMENTATION } : { code })),
+            versioning: 'versioned-update',
+            readHistory: true,
+            updateCreate: false,
+            // If-None-Exist on POST and ifNoneExist in transactions (no Patient is ever created).
+            conditionalCreate: type !== 'Patient',
+            conditionalUpdate: false,
+            conditionalDelete: 'not-supported',
+            ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
+            searchInclude: includesOf(type),
+            searchRevInclude: revincludesOf(type),
+            searchParam: searchParamsOf(type).map(({ name, type: paramType }) => ({ name, type: paramType })),
+          })),
+          ...extra,
+        ],
       },
     ],
   };

@@ -296,13 +296,15 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
         // For each record, whether the person's level there keeps this rule out (said when that record is chosen).
         limitedFor: held.map((record) => !levelGrants(record.access, rule.scope)),
         // The rule in words for each record it could reach, and before a record is chosen.
-        unchosen: describeScopeFor(rule.scope, 'the chosen record'),
-        perRecord: held.map((record) => describeScopeFor(rule.scope, record.name)),
+        unchosen: describeScopeFor(rule.scope, 'the chosen record', pending.clientName),
+        perRecord: held.map((record) => describeScopeFor(rule.scope, record.name, pending.clientName)),
       })),
       lastTime: lastTime.map((item) => ({
         name: item.record.name,
-        allowed: optional.filter((rule) => item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name)),
-        declined: optional.filter((rule) => !item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name)),
+        allowed: optional.filter((rule) => item.allowed.includes(rule.scope)).map((rule) => describeScopeFor(rule.scope, item.record.name, pending.clientName)),
+        declined: optional
+          .filter((rule) => !item.allowed.includes(rule.scope))
+          .map((rule) => describeScopeFor(rule.scope, item.record.name, pending.clientName)),
         href: item.href,
         applied: item === used,
       })),

@@ -176,7 +176,7 @@ export function createInteractions(current: () => Provider, db: Database, traces
         accountId,
         sessionUid: interaction.session?.uid,
         rules,
-        identity: identityScopes.filter((scope) => scope !== 'openid').map(describeScope),
+        identity: identityScopes.filter((scope) => scope !== 'openid').map((scope) => describeScope(scope)),
         identityScopes,
         wantsSignup: interaction.params.screen_hint === 'signup',
         finishedReturnTo: interaction.result ? interaction.returnTo : undefined,

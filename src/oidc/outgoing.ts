@@ -10,50 +10,7 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { errors } from 'oidc-provider';
-
-const BLOCKED = new net.BlockList();
-for (const [prefix, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 3],
-] as const) {
-  BLOCKED.addSubnet(prefix, bits, 'ipv4');
-}
-for (const [prefix, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  BLOCKED.addSubnet(prefix, bits, 'ipv6');
-}
-
-/** Loopback, private, link-local, shared, multicast or unspecified. */
-function isInternalAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return isInternalAddress(mapped);
-  const family = net.isIP(address);
-  if (family === 4) return BLOCKED.check(address, 'ipv4');
-  if (family === 6) return BLOCKED.check(address, 'ipv6');
-  return false;
-}
-
-/** A host that is an internal address, or a name that always means this machine (RFC 6761 §6.3). */
-function isInternalHost(hostname: string): boolean {
-  const host = hostname
-    .replace(/^\[|\]$/g, '')
-    .toLowerCase()
-    .replace(/\.$/, '');
-  return host === 'localhost' || host.endsWith('.localhost') || isInternalAddress(host);
-}
+import { isInternalAddress, isInternalHost } from '../security/addresses';
 
 const FETCHED_FIELDS = ['sector_identifier_uri', 'jwks_uri'] as const;
 

@@ -25,6 +25,8 @@ export type AccessTokenFacts = {
   recordId: string | undefined;
   /** The JWK thumbprint a DPoP-bound token is bound to (RFC 9449 §6). */
   jkt: string | undefined;
+  /** The grant a person token was issued under (the authorization it carries). */
+  grantId: string | undefined;
 };
 
 export function createOidcStorage(db: Database) {
@@ -114,7 +116,8 @@ export function createOidcStorage(db: Database) {
     async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
       if (!/^[\w-]{20,200}$/.test(value)) return undefined;
       const row = await models.findAccessToken(credentialKey(value));
-      const payload = row?.payload as { clientId?: unknown; scope?: unknown; jkt?: unknown; exp?: unknown; extra?: { patient?: unknown } } | undefined;
+      const payload = row?.payload as
+        { clientId?: unknown; scope?: unknown; jkt?: unknown; exp?: unknown; grantId?: unknown; extra?: { patient?: unknown } } | undefined;
       if (!row || !payload || typeof payload.clientId !== 'string') return undefined;
       if (typeof payload.exp === 'number' && payload.exp * 1000 <= Date.now()) return undefined;
       return {
@@ -123,6 +126,7 @@ export function createOidcStorage(db: Database) {
         scopes: splitScopes(typeof payload.scope === 'string' ? payload.scope : ''),
         recordId: typeof payload.extra?.patient === 'string' ? payload.extra.patient : undefined,
         jkt: typeof payload.jkt === 'string' ? payload.jkt : undefined,
+        grantId: typeof payload.grantId === 'string' ? payload.grantId : undefined,
       };
     },
 

@@ -26,6 +26,12 @@ export type RecordScope = {
 
 const RECORD_SCOPE = /^patient\/([A-Za-z]+|\*)\.([a-z]+|\*)$/;
 
+/**
+ * The app's own Subscriptions in the record (change notifications): scoped like a record type but
+ * never part of the record's contents, so `patient/*` does not reach them; only `cruds` is a rule.
+ */
+export const SUBSCRIPTION_SCOPE = 'patient/Subscription.cruds';
+
 /** Parses a record scope; `undefined` when `scope` is not one. */
 export function parseRecordScope(scope: string): RecordScope | undefined {
   const match = RECORD_SCOPE.exec(scope);
@@ -54,7 +60,7 @@ export function isIdentityScope(scope: string): boolean {
 
 /** A scope an app may register as a rule: a record scope, `offline_access` or `online_access`. */
 export function isRuleScope(scope: string): boolean {
-  return (ACCESS_SCOPES as readonly string[]).includes(scope) || parseRecordScope(scope) !== undefined;
+  return (ACCESS_SCOPES as readonly string[]).includes(scope) || scope === SUBSCRIPTION_SCOPE || parseRecordScope(scope) !== undefined;
 }
 
 function permissionCombinations(): string[] {
@@ -73,7 +79,7 @@ export function allScopes(): string[] {
       record.push(`patient/${type}.${permissions}`);
     }
   }
-  return [...IDENTITY_SCOPES, ...ACCESS_SCOPES, ...CAPABILITIES, ...record];
+  return [...IDENTITY_SCOPES, ...ACCESS_SCOPES, ...CAPABILITIES, SUBSCRIPTION_SCOPE, ...record];
 }
 
 /** A short list for discovery documents (the full grammar is documented, not enumerated). */
@@ -107,16 +113,18 @@ function possessive(name: string): string {
   return `${name}'s`;
 }
 
-/** A scope in plain words, e.g. "Read and search your observations — vital signs and lab results". */
-export function describeScope(scope: string): string {
-  return describeScopeFor(scope, undefined);
+/** A scope in plain words, e.g. "Read and search your observations — vital signs and lab results"; `app` names who is notified. */
+export function describeScope(scope: string, app?: string): string {
+  return describeScopeFor(scope, undefined, app);
 }
 
 /**
  * A scope in the words of one record: "Read and search Alex Lee's observations — …", so a parent
- * sees whose record the app would reach; `owner` undefined says "your".
+ * sees whose record the app would reach; `owner` undefined says "your"; `app` is the app's name
+ * ("Notify Weight Tracker when your record changes").
  */
-export function describeScopeFor(scope: string, owner: string | undefined): string {
+export function describeScopeFor(scope: string, owner: string | undefined, app = 'the app'): string {
+  if (scope === SUBSCRIPTION_SCOPE) return `Notify ${app} when ${owner === undefined ? 'your record' : `${possessive(owner)} record`} changes`;
   const known = SCOPE_WORDS[scope];
   if (known) return known;
   const parsed = parseRecordScope(scope);

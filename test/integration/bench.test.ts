@@ -50,6 +50,7 @@ describe('npm run bench', () => {
     }
     expect(stdout).toContain(`| ${database} | resident memory under load (max) |`);
     expect(stdout).toContain(`| ${database} | FHIR read: p99 with 500 bulk rows |`);
+    expect(stdout).toMatch(new RegExp(`\\| ${database} \\| notification lag during FHIR create \\(\\d+ events\\) \\|`));
   });
 
   it('prints one JSON document with every figure, its reference and the ratio', () => {
@@ -59,6 +60,14 @@ describe('npm run bench', () => {
     const [measured] = report.databases;
     expect(measured?.rssMaxMb).toBeGreaterThan(0);
     expect(measured?.rssTargetMb).toBe(250);
+    // Every write of the FHIR create load was notified, and the queue drained.
+    expect(measured?.notificationLag).toEqual({
+      events: expect.any(Number),
+      p50Ms: expect.any(Number),
+      p99Ms: expect.any(Number),
+      drainedInSeconds: expect.any(Number),
+    });
+    expect(measured?.notificationLag?.events).toBeGreaterThan(0);
     const rows = new Map(measured?.rows.map((row) => [row.path, row]));
     expect([...rows.keys()].sort()).toEqual(
       ['FHIR create', 'FHIR read', 'FHIR search (20)', 'client_credentials', 'introspection', 'refresh (rotating)', 'sign-in → consent → code'].sort(),

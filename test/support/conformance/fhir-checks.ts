@@ -7,6 +7,7 @@
  */
 import { scopeToken } from './apps';
 import { searchProbe } from './samples';
+import { subscriptionItems } from './subscription-checks';
 import type { Advertised, Check } from './walk';
 import type { Json, World } from './world';
 
@@ -310,6 +311,11 @@ export function capabilityItems(w: World, statement: Json, sample: (type: string
 
     for (const resource of (rest.resource as Json[]) ?? []) {
       const type = String(resource.type);
+      // Not a type of the record: the app's own Subscriptions, checked by their own walk.
+      if (type === 'Subscription') {
+        items.push(...subscriptionItems(w, resource));
+        continue;
+      }
       add(`${type}.type`, type, async () => expect((await w.fhir(await writer(w), 'GET', `${type}?_count=1`)).status).toBe(200));
       for (const interaction of (resource.interaction as Json[]) ?? []) {
         add(`${type}.interaction`, interaction.code, interactionCheck(w, type, String(interaction.code), sample));

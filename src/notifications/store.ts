@@ -1,0 +1,247 @@
+/**
+ * SQL for change notifications (migrations/20261207_060_subscriptions.ts): the apps' Subscriptions,
+ * their outbox of notifications (written by the trigger on `resource_versions`), and the delivery
+ * queue kept on the subscription rows. Delivery is claimed in the database, never in memory: an
+ * instance takes a subscription with `FOR UPDATE SKIP LOCKED` and holds it by a lease (its own
+ * random id and a time limit) while it posts, outside any transaction; another instance skips a
+ * leased subscription, and a lease left by a killed instance runs out, so its notification is sent
+ * again (at least once) by whichever instance comes next — one notification at a time per
+ * subscription, in the order the changes were written.
+ */
+import type { Database } from '../db';
+import { SUBSCRIPTION_SCOPE } from '../rules/scopes';
+import type { PayloadContent, SubscriptionStatus } from './resource';
+
+export type SubscriptionRow = {
+  id: string;
+  record_id: string;
+  client_id: string;
+  authorization_id: string;
+  status: SubscriptionStatus;
+  reason: string;
+  endpoint: string;
+  headers: string;
+  content: PayloadContent;
+  filter_type: string | null;
+  heartbeat_seconds: number | null;
+  version_id: number;
+  events_since_start: string | number;
+  attempts: number;
+  error: string | null;
+  next_attempt_at: Date;
+  lease: string | null;
+  lease_until: Date | null;
+  last_sent_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export type NotificationRow = { id: string; subscription_id: string; type: string; resource_id: string; version_id: number; kind: string; occurred_at: Date };
+
+/** What the app may change of its Subscription (a change restarts it: handshake again). */
+export type SubscriptionFields = Pick<SubscriptionRow, 'reason' | 'endpoint' | 'headers' | 'content' | 'filter_type' | 'heartbeat_seconds'>;
+
+/** Where a claimed subscription goes after one delivery. */
+export type DeliveryOutcome = Partial<Pick<SubscriptionRow, 'status' | 'attempts' | 'error' | 'last_sent_at'>> & {
+  /** Seconds from now until it may be tried again. */
+  retryInSeconds?: number;
+  /** The notification now sent or passed over, counted among the events since the start when sent. */
+  done?: { notificationId: string; counted: boolean };
+  /** What the delivery adds to the totals every instance shares (sent, retried, failed). */
+  total?: 'sent' | 'retried' | 'failed';
+  /** From the change to its notification answered, in seconds (a sent notification's). */
+  lagSeconds?: number;
+};
+
+/** A claimed subscription, with its oldest unsent notification if it has one. */
+export type ClaimedSubscription = SubscriptionRow & { next: NotificationRow | undefined };
+
+/**
+ * The subscription names a live authorization that still holds the Subscription rule (a read of
+ * the core's `authorizations`, so the ending of an authorization by any path — Remove access, a
+ * trimmed rule, a closed account, an ended share — is seen without the core naming this feature).
+ */
+const AUTHORIZATION_LIVE = `exists (
+  select 1 from authorizations a
+   where a.id = s.authorization_id and a.revoked_at is null
+     and (' ' || a.scope || ' ') like ?)`;
+
+export function createSubscriptionStore(db: Database) {
+  const subscriptions = () => db.table('subscriptions');
+  const notifications = () => db.table('subscription_notifications');
+
+  return {
+    async insert(row: Pick<SubscriptionRow, 'id' | 'record_id' | 'client_id' | 'authorization_id' | 'status'> & SubscriptionFields): Promise<SubscriptionRow> {
+      const [inserted] = (await subscriptions().insert(row).returning('*')) as SubscriptionRow[];
+      if (!inserted) throw new Error('subscription insert returned nothing');
+      return inserted;
+    },
+
+    /** The app's own subscription in the record, if any. */
+    async findOwn(id: string, clientId: string, recordId: string): Promise<SubscriptionRow | undefined> {
+      return subscriptions().where({ id, client_id: clientId, record_id: recordId }).first();
+    },
+
+    async listOwn(clientId: string, recordId: string): Promise<SubscriptionRow[]> {
+      return subscriptions().where({ client_id: clientId, record_id: recordId }).orderBy('created_at');
+    },
+
+    /** Rewrites the app's subscription and starts it again (requested: a new handshake); its unsent notifications stay queued. */
+    async rewrite(id: string, fields: SubscriptionFields): Promise<SubscriptionRow | undefined> {
+      const [row] = (await subscriptions()
+        .where({ id })
+        .whereNot({ status: 'off' })
+        .update({
+          ...fields,
+          status: 'requested',
+          attempts: 0,
+          error: null,
+          next_attempt_at: db.now(),
+          // A delivery under way for the old endpoint no longer counts: its outcome is not written.
+          lease: null,
+          lease_until: null,
+          version_id: db.raw('version_id + 1'),
+          updated_at: db.now(),
+        })
+        .returning('*')) as SubscriptionRow[];
+      return row;
+    },
+
+    async remove(id: string): Promise<void> {
+      await subscriptions().where({ id }).delete();
+    },
+
+    /**
+     * Takes one subscription with work due — a handshake, its oldest unsent notification, or a
+     * heartbeat — for `leaseSeconds` under `lease`, with that notification, in one statement; none
+     * when there is nothing due or every such subscription is another instance's for now.
+     */
+    async claim(lease: string, leaseSeconds: number): Promise<ClaimedSubscription | undefined> {
+      const { rows } = (await db.raw(
+        `update subscriptions set lease = ?, lease_until = now() + make_interval(secs => ?)
+          where id = (
+            select s.id from subscriptions s
+             where (s.lease_until is null or s.lease_until < now())
+               and s.next_attempt_at <= now()
+               and (s.status = 'requested'
+                    or (s.status = 'active'
+                        and (exists (select 1 from subscription_notifications n where n.subscription_id = s.id and n.done_at is null)
+                             or (s.heartbeat_seconds is not null
+                                 and coalesce(s.last_sent_at, s.created_at) < now() - make_interval(secs => s.heartbeat_seconds)))))
+             order by s.next_attempt_at
+             limit 1
+             for update skip locked)
+          returning subscriptions.*,
+            (select json_build_object('id', n.id::text, 'subscription_id', n.subscription_id, 'type', n.type, 'resource_id', n.resource_id,
+                                      'version_id', n.version_id, 'kind', n.kind, 'occurred_at', n.occurred_at)
+               from subscription_notifications n
+              where n.subscription_id = subscriptions.id and n.done_at is null
+              order by n.id limit 1) as next`,
+        [lease, leaseSeconds],
+      )) as { rows: (SubscriptionRow & { next: (Omit<NotificationRow, 'occurred_at'> & { occurred_at: string }) | null })[] };
+      const [row] = rows;
+      if (!row) return undefined;
+      const { next, ...subscription } = row;
+      return { ...subscription, next: next ? { ...next, occurred_at: new Date(next.occurred_at) } : undefined };
+    },
+
+    /**
+     * Ends a claim with what the delivery did, if the lease is still this instance's, in one
+     * statement: the status and counters, the next try, the notification sent or passed over, the
+     * unsent ones dropped when the subscription goes off, and the shared totals.
+     */
+    async release(row: Pick<SubscriptionRow, 'id' | 'lease'>, outcome: DeliveryOutcome): Promise<boolean> {
+      const { rows } = (await db.raw(
+        `with released as (
+           update subscriptions set
+             status = coalesce(?::text, status),
+             attempts = coalesce(?::int, attempts),
+             error = case when ?::boolean then ?::text else error end,
+             last_sent_at = coalesce(?::timestamptz, last_sent_at),
+             events_since_start = events_since_start + ?::int,
+             updated_at = case when ?::text is null then updated_at else now() end,
+             next_attempt_at = now() + make_interval(secs => ?::double precision),
+             lease = null, lease_until = null
+            where id = ? and lease = ?
+            returning id, status),
+         done as (
+           update subscription_notifications set done_at = now()
+            where id = ?::bigint and exists (select 1 from released)),
+         dropped as (
+           delete from subscription_notifications n using released
+            where n.subscription_id = released.id and released.status = 'off' and n.done_at is null),
+         totals as (
+           insert into notification_totals (name, value)
+           select name, value from (values (?::text, 1::double precision), ('last_lag_seconds', ?::double precision)) as t (name, value)
+            where name is not null and value is not null and exists (select 1 from released)
+           on conflict (name) do update
+             set value = case when excluded.name = 'last_lag_seconds' then excluded.value else notification_totals.value + excluded.value end)
+         select count(*) as count from released`,
+        [
+          outcome.status ?? null,
+          outcome.attempts ?? null,
+          outcome.error !== undefined,
+          outcome.error ?? null,
+          outcome.last_sent_at ?? null,
+          outcome.done?.counted ? 1 : 0,
+          outcome.status ?? null,
+          outcome.retryInSeconds ?? 0,
+          row.id,
+          row.lease,
+          outcome.done?.notificationId ?? null,
+          outcome.total ?? null,
+          outcome.lagSeconds ?? null,
+        ],
+      )) as { rows: { count: string | number }[] };
+      return Number(rows[0]?.count ?? 0) === 1;
+    },
+
+    /**
+     * Every subscription whose authorization ended (removed, closed account, the Subscription rule
+     * turned off) goes `off`, its unsent notifications dropped; returns how many.
+     */
+    async turnOffEnded(): Promise<number> {
+      // One statement, no transaction: the delivery runs it on a timer on every instance.
+      const { rows } = (await db.raw(
+        `with ended as (
+           update subscriptions s set status = 'off', updated_at = now(), lease = null, lease_until = null
+            where s.status <> 'off' and not ${AUTHORIZATION_LIVE}
+            returning s.id),
+         dropped as (delete from subscription_notifications n using ended where n.subscription_id = ended.id and n.done_at is null)
+         select count(*) as count from ended`,
+        [`% ${SUBSCRIPTION_SCOPE} %`],
+      )) as { rows: { count: string | number }[] };
+      return Number(rows[0]?.count ?? 0);
+    },
+
+    /** Notifications sent (or passed over) before `days` ago are forgotten; returns how many. */
+    async forgetDone(days: number): Promise<number> {
+      return notifications()
+        .whereNotNull('done_at')
+        .andWhere('done_at', '<', db.raw(`now() - make_interval(days => ?)`, [days]))
+        .delete();
+    },
+
+    async countByStatus(): Promise<Record<string, number>> {
+      const rows = (await subscriptions().select('status').count({ count: '*' }).groupBy('status')) as { status: string; count: string | number }[];
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+    },
+
+    async totals(): Promise<Record<string, number>> {
+      const rows = (await db.table('notification_totals').select('name', 'value')) as { name: string; value: number }[];
+      return Object.fromEntries(rows.map((row) => [row.name, Number(row.value)]));
+    },
+
+    /** How long the oldest notification still waiting for an active subscription has waited, in seconds (0 when none waits). */
+    async oldestWaitingSeconds(): Promise<number> {
+      const { rows } = (await db.raw(
+        `select coalesce(extract(epoch from now() - min(n.occurred_at)), 0) as seconds
+           from subscription_notifications n join subscriptions s on s.id = n.subscription_id
+          where n.done_at is null and s.status = 'active'`,
+      )) as { rows: { seconds: string | number }[] };
+      return Number(rows[0]?.seconds ?? 0);
+    },
+  };
+}
+
+export type SubscriptionStore = ReturnType<typeof createSubscriptionStore>;
