@@ -29,6 +29,16 @@ async function expectActive(url: string, auth: string, token: string): Promise<v
   if (body.active !== true) throw new Error(`${url} does not find the token it is to introspect`);
 }
 
+/** A client-credentials access token from a reference provider. */
+async function appToken(url: string, auth: string): Promise<string> {
+  const res = await fetch(`${url}/token`, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': FORM },
+    body: 'grant_type=client_credentials&scope=dopu',
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
 async function benchDatabase(database: BenchDatabase, options: BenchOptions, log: (line: string) => void): Promise<BenchReport['databases'][number]> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cv-bench-'));
   const scratch = database === 'postgres' && options.databaseUrl ? await createPostgresDatabase(options.databaseUrl, 'carevault_bench') : undefined;
@@ -115,6 +125,25 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const provider = startChild(path.join(__dirname, 'reference-provider.js'), [String(options.chains)]);
     children.push(provider);
     const bare = JSON.parse(await provider.firstLine) as ReferenceProviderReady;
+    // The same provider over the same PostgreSQL (its own table in the scratch database, the same
+    // pool size). On the embedded database there is none: PGlite serves one connection, carevault's.
+    const onDatabase = scratch ? startChild(path.join(__dirname, 'reference-provider.js'), [String(options.chains), scratch.url, String(poolMax)]) : undefined;
+    if (onDatabase) children.push(onDatabase);
+    const bareOnDatabase = onDatabase ? (JSON.parse(await onDatabase.firstLine) as ReferenceProviderReady) : undefined;
+    const databaseReferenceSkipped = onDatabase
+      ? undefined
+      : "bare oidc-provider on PostgreSQL is not measured on the embedded database: PGlite serves one connection, and it is carevault's";
+    if (databaseReferenceSkipped) log(`${database}: ${databaseReferenceSkipped}`);
+    const dbUrl = bareOnDatabase && `http://127.0.0.1:${bareOnDatabase.port}`;
+    const dbAuth = bareOnDatabase && basic(bareOnDatabase.clientId, bareOnDatabase.clientSecret);
+    /** Measures bare oidc-provider on PostgreSQL for one path, when it runs. */
+    const onPostgres = async (name: string, spec: (url: string, auth: string, ready: ReferenceProviderReady) => LoadSpec | Promise<LoadSpec>) =>
+      onDatabase && dbUrl && dbAuth && bareOnDatabase
+        ? {
+            name: 'bare oidc-provider on PostgreSQL',
+            ...(await measure(`bare oidc-provider on PostgreSQL ${name}`, await spec(dbUrl, dbAuth, bareOnDatabase), onDatabase.process.pid)),
+          }
+        : null;
     const handler = startChild(path.join(__dirname, 'reference-handler.js'), [connection, String(poolMax)]);
     children.push(handler);
     const minimal = JSON.parse(await handler.firstLine) as ReferenceHandlerReady;
@@ -141,8 +170,9 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     });
     if (wanted('refresh (rotating)')) {
       const bareRefresh = await measure('bare oidc-provider refresh', refresh(`${bareUrl}/token`, bareAuth, bare.refreshTokens), provider.process.pid);
+      const dbRefresh = await onPostgres('refresh', (url, auth, ready) => refresh(`${url}/token`, auth, ready.refreshTokens));
       const cvRefresh = await measure('refresh', refresh(`${issuer}/token`, cvAuth, fixture.refreshTokens), pid);
-      rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }));
+      rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }, dbRefresh));
     }
 
     if (wanted('client_credentials')) {
@@ -151,29 +181,28 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
         post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'),
         provider.process.pid,
       );
+      const dbCc = await onPostgres('client_credentials', (url, auth) => post(`${url}/token`, auth, 'grant_type=client_credentials&scope=dopu'));
       const cc = await measure('client_credentials', clientCredentials, pid);
-      rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
+      rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }, dbCc));
     }
 
     if (wanted('introspection')) {
-      // Fetched now, for the same reason; and both must really answer `active: true`.
-      const bareToken = (await (
-        await fetch(`${bareUrl}/token`, {
-          method: 'POST',
-          headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM },
-          body: 'grant_type=client_credentials&scope=dopu',
-        })
-      ).json()) as { access_token: string };
-
-      await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
+      // Fetched now, for the same reason; and each must really answer `active: true`.
+      const bareToken = await appToken(bareUrl, bareAuth);
+      await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken);
       await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
       const bareIntro = await measure(
         'bare oidc-provider introspection',
-        post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`),
+        post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken}`),
         provider.process.pid,
       );
+      const dbIntro = await onPostgres('introspection', async (url, auth) => {
+        const token = await appToken(url, auth);
+        await expectActive(`${url}/token/introspection`, auth, token);
+        return post(`${url}/token/introspection`, auth, `token=${token}`);
+      });
       const intro = await measure('introspection', introspection, pid);
-      rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
+      rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }, dbIntro));
     }
 
     const minimalRead = !['FHIR read', 'FHIR search (20)', 'FHIR create'].some(wanted)
@@ -211,7 +240,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       const empty = emptyP99.get(r.path);
       return empty === undefined ? [] : [growth(r.path, empty, r.carevault.p99)];
     });
-    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth };
+    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth, databaseReferenceSkipped };
   } finally {
     for (const child of children.reverse()) await child.stop();
     await scratch?.drop().catch(() => undefined);
