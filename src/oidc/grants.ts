@@ -9,10 +9,12 @@
  *   the grants of the authorizations that last only while the person is signed in;
  * - every token issued or refreshed is recorded.
  */
+import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { entryOf, loadOnce, requestEntry, setEntry } from '../http/request-context';
+import type { Person } from '../accounts/person';
 import { HOME_CLIENT_ID } from './home-client';
 
 /** An authorization as the OpenID core needs it. */
@@ -41,6 +43,17 @@ export type AuthorizationHooks = {
 
 /** The authorizations behind the grants a request reads, by grant id. */
 const AUTHORIZATIONS = requestEntry('authorizations of grants', () => new Map<string, Promise<BoundAuthorization | undefined>>());
+/** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
+export const PEOPLE_READ = requestEntry('people read', () => new Map<string, Promise<Person | undefined>>());
+
+/**
+ * What the token endpoint read with a code or refresh token's grant (route-lookups.ts): the
+ * grant's person and its live authorization, answered from here for the rest of the request.
+ */
+export function readWithGrant(req: IncomingMessage, grantId: string, accountId: string, person: Person | undefined, authorization: BoundAuthorization | undefined): void {
+  entryOf(req, PEOPLE_READ).set(accountId, Promise.resolve(person));
+  entryOf(req, AUTHORIZATIONS).set(grantId, Promise.resolve(authorization));
+}
 /** The grants oidc-provider ended while answering the request (a revocation, a replayed code). */
 const ENDED_GRANTS = requestEntry('grants ended', (): string[] => []);
 /** Whether the request signed the person out. */
