@@ -8,10 +8,11 @@
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { entryOf, requestEntry, setEntry } from '../http/request-context';
 import { credentialKey } from '../security/credential-keys';
 import { findUnstorable, isStorableText } from '../security/storable-text';
 import { createRouteLookups } from './route-lookups';
-import type { ModelRow, ModelStore } from './store';
+import type { ModelRow, ModelStore, StoredModel } from './store';
 import { fromStored, storedKeyOf, toStored } from './stored-credentials';
 
 const currentRoute = () => Provider.ctx?.oidc?.route;
@@ -27,6 +28,14 @@ const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
  * ends the authorization (RFC 6749 §4.1.2's rule for codes).
  */
 const DEVICE_CODE_RACE_WINDOW = 30;
+
+/**
+ * A refresh token the token endpoint is rotating. oidc-provider consumes it, then stores its
+ * successor, then the access token issued with it, with nothing stored in between: the three are
+ * written when the access token is, in one statement that stores the pair only if this use of the
+ * refresh token won (ModelStore.rotate). A request that fails before then has used nothing.
+ */
+const ROTATION = requestEntry('refresh token being rotated', (): { key: string; successor?: StoredModel } | null => null);
 
 const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
 
@@ -66,7 +75,7 @@ export function createAdapterClass(
       const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? Provider.ctx?.oidc.entities.RefreshToken?.jti : undefined;
       if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
       const stored = toStored(this.model, id, given);
-      const written = await store.upsert({
+      const row: StoredModel = {
         model: this.model,
         id: stored.key,
         payload: stored.payload,
@@ -74,7 +83,21 @@ export function createAdapterClass(
         userCode: stored.userCodeKey,
         uid: payload.uid,
         expiresAt: expiresIn ? new Date(Date.now() + (expiresIn + (this.model === 'DeviceCode' ? DEVICE_CODE_RETENTION : 0)) * 1000) : undefined,
-      });
+      };
+      const req = currentRoute() === 'token' ? Provider.ctx?.req : undefined;
+      const rotation = req ? entryOf(req, ROTATION) : null;
+      if (rotation && this.model === 'RefreshToken' && !rotation.successor) {
+        rotation.successor = row;
+        lookups.forget(id);
+        return;
+      }
+      if (req && rotation?.successor && this.model === 'AccessToken') {
+        setEntry(req, ROTATION, null);
+        await this.rotate(rotation.key, rotation.successor, row);
+        lookups.forget(id);
+        return;
+      }
+      const written = await store.upsert(row);
       // After the write, so a lookup racing it cannot keep the old metadata.
       if (this.model === 'Client') lookups.forgetClient(id);
       lookups.forget(id);
@@ -130,6 +153,11 @@ export function createAdapterClass(
      */
     async consume(id: string): Promise<void> {
       const key = storedKeyOf(this.model, id);
+      const req = currentRoute() === 'token' ? Provider.ctx?.req : undefined;
+      if (this.model === 'RefreshToken' && req) {
+        setEntry(req, ROTATION, { key });
+        return;
+      }
       const { won, grantId } = await store.consume(this.model, key);
       if (won) return;
       if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) return;
@@ -140,6 +168,21 @@ export function createAdapterClass(
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
       throw new errors.InvalidGrant(`${labelOf[this.model] ?? 'grant'} already used`);
+    }
+
+    /**
+     * The rotation of refresh token `key` (see ROTATION): it is consumed and the pair stored in one
+     * statement when this use wins; else, as `consume` says, the first retry within the grace
+     * withdraws the lost pair and stores this one, and anything else is refused.
+     */
+    private async rotate(key: string, successor: StoredModel, accessToken: StoredModel): Promise<void> {
+      if (await store.rotate(key, [successor, accessToken])) return;
+      if (refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) {
+        await store.upsert(successor);
+        await store.upsert(accessToken);
+        return;
+      }
+      throw new errors.InvalidGrant(`${labelOf.RefreshToken} already used`);
     }
 
     async destroy(id: string): Promise<void> {

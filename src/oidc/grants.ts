@@ -50,7 +50,13 @@ export const PEOPLE_READ = requestEntry('people read', () => new Map<string, Pro
  * What the token endpoint read with a code or refresh token's grant (route-lookups.ts): the
  * grant's person and its live authorization, answered from here for the rest of the request.
  */
-export function readWithGrant(req: IncomingMessage, grantId: string, accountId: string, person: Person | undefined, authorization: BoundAuthorization | undefined): void {
+export function readWithGrant(
+  req: IncomingMessage,
+  grantId: string,
+  accountId: string,
+  person: Person | undefined,
+  authorization: BoundAuthorization | undefined,
+): void {
   entryOf(req, PEOPLE_READ).set(accountId, Promise.resolve(person));
   entryOf(req, AUTHORIZATIONS).set(grantId, Promise.resolve(authorization));
 }

@@ -126,7 +126,6 @@ export type ProviderDeps = {
   tokenObserver?: TokenObserver | undefined;
 };
 
-
 export function createProvider({ config, db, people, authorizations, deviceFlow, jwks, cookieKeys, pairwiseSalt, tokenObserver }: ProviderDeps): Provider {
   const rules = clientRules(config);
   const configuration: Configuration = {

@@ -75,7 +75,13 @@ export function createRouteLookups<Client extends object>(store: ModelStore, ref
           const accountId = found.grant?.payload.accountId;
           if (req && found.grantId && typeof accountId === 'string') {
             const { person, authorization } = found;
-            const asPerson = person && { id: person.id, name: person.name, email: person.email, emailVerified: person.emailVerified, ...(person.timeZone ? { timeZone: person.timeZone } : {}) };
+            const asPerson = person && {
+              id: person.id,
+              name: person.name,
+              email: person.email,
+              emailVerified: person.emailVerified,
+              ...(person.timeZone ? { timeZone: person.timeZone } : {}),
+            };
             readWithGrant(req, found.grantId, accountId, asPerson, authorization);
           }
           return found.token;

@@ -113,10 +113,11 @@ const SQL = {
        update oidc_models set consumed_at = now() where model = 'RefreshToken' and id = $1 and consumed_at is null returning id
      ), stored as (
        insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at)
-       select m.model, m.id, m.payload, m.grant_id, null, null, m.expires_at
-         from jsonb_to_recordset($2::jsonb) as m(model text, id text, payload jsonb, grant_id text, expires_at timestamptz)
+       select m.model, m.id, m.payload, m.grant_id, m.user_code, m.uid, m.expires_at
+         from jsonb_to_recordset($2::jsonb) as m(model text, id text, payload jsonb, grant_id text, user_code text, uid text, expires_at timestamptz)
         where exists (select 1 from used)
-       on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, expires_at = excluded.expires_at
+       on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
+         expires_at = excluded.expires_at
      )
      select id from used`,
   ),
@@ -200,7 +201,15 @@ export function createModelStore(db: Database) {
      * rows issued for it (its successor, the access token), in one statement. False when it lost.
      */
     async rotate(id: string, issued: readonly StoredModel[]): Promise<boolean> {
-      const rows = issued.map((row) => ({ model: row.model, id: row.id, payload: row.payload, grant_id: row.grantId ?? null, expires_at: row.expiresAt ?? null }));
+      const rows = issued.map((row) => ({
+        model: row.model,
+        id: row.id,
+        payload: row.payload,
+        grant_id: row.grantId ?? null,
+        user_code: row.userCode ?? null,
+        uid: row.uid ?? null,
+        expires_at: row.expiresAt ?? null,
+      }));
       return (await db.query(SQL.rotate, [id, JSON.stringify(rows)])).length > 0;
     },
 
