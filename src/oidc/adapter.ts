@@ -11,6 +11,7 @@ import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provid
 import { entryOf, requestEntry, setEntry } from '../http/request-context';
 import { credentialKey } from '../security/credential-keys';
 import { findUnstorable, isStorableText } from '../security/storable-text';
+import type { RefreshAudit } from './grants';
 import { createRouteLookups } from './route-lookups';
 import type { ModelRow, ModelStore, StoredModel } from './store';
 import { fromStored, storedKeyOf, toStored } from './stored-credentials';
@@ -33,7 +34,8 @@ const DEVICE_CODE_RACE_WINDOW = 30;
  * A refresh token the token endpoint is rotating. oidc-provider consumes it, then stores its
  * successor, then the access token issued with it, with nothing stored in between: the three are
  * written when the access token is, in one statement that stores the pair only if this use of the
- * refresh token won (ModelStore.rotate). A request that fails before then has used nothing.
+ * refresh token won (ModelStore.rotate), with the refresh's audit line. A request that fails
+ * before then has used nothing.
  */
 const ROTATION = requestEntry('refresh token being rotated', (): { key: string; successor?: StoredModel } | null => null);
 
@@ -49,15 +51,17 @@ function payloadOf(model: string, row: ModelRow, presented: { id: string } | { u
 /**
  * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again does
  *   not end the grant: the first such retry (a lost response) is answered, later ones refused.
- * @param devicePolled called when the token endpoint looks up a device code (an app polling);
+ * @param hooks.refreshAudit the audit line of a refresh, written by the statement that rotates (grants.ts).
+ * @param hooks.devicePolled called when the token endpoint looks up a device code (an app polling);
  *   it may throw an OAuth error (`slow_down`, `access_denied`).
  */
 export function createAdapterClass(
   store: ModelStore,
   hashClientSecret: (secret: string) => string,
   refreshReuseGrace: number,
-  devicePolled?: (deviceCode: string) => Promise<void>,
+  hooks: { refreshAudit?: RefreshAudit | undefined; devicePolled?: ((deviceCode: string) => Promise<void>) | undefined } = {},
 ) {
+  const { refreshAudit, devicePolled } = hooks;
   const lookups = createRouteLookups<AdapterPayload>(store, refreshReuseGrace);
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -176,7 +180,11 @@ export function createAdapterClass(
      * withdraws the lost pair and stores this one, and anything else is refused.
      */
     private async rotate(key: string, successor: StoredModel, accessToken: StoredModel): Promise<void> {
-      if (await store.rotate(key, [successor, accessToken])) return;
+      const event = successor.grantId ? await refreshAudit?.eventOf(successor.grantId) : undefined;
+      if (await store.rotate(key, [successor, accessToken], event)) {
+        if (event) refreshAudit?.recorded();
+        return;
+      }
       if (refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) {
         await store.upsert(successor);
         await store.upsert(accessToken);

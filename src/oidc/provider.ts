@@ -19,7 +19,7 @@ import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { reportFailures } from './failures';
 import { checkFetchedUris, outgoingFetch } from './outgoing';
-import { PEOPLE_READ, authorizationOf, bindGrantsToRecords, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
+import { PEOPLE_READ, authorizationOf, bindGrantsToRecords, refreshAudit, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
 import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
 import { audiencePolicy, scopePolicy } from './request-policy';
@@ -130,7 +130,10 @@ export function createProvider({ config, db, people, authorizations, deviceFlow,
   const rules = clientRules(config);
   const configuration: Configuration = {
     ...rules,
-    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, deviceFlow && pollPolicy(deviceFlow)),
+    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, {
+      refreshAudit: refreshAudit(authorizations),
+      ...(deviceFlow ? { devicePolled: pollPolicy(deviceFlow) } : {}),
+    }),
     clients: [homeClientMetadata(config.issuer)],
     jwks,
     cookies: {

@@ -3,6 +3,7 @@
  * server secrets. Rows of models whose ids are secrets are stored and looked up under the
  * SHA-256 of the id (stored-credentials.ts): every `id` this store takes is that key.
  */
+import { audited, eventValues, type RecordEvent, type Steps } from '../audit/store';
 import { statement, type Database } from '../db';
 
 export type ModelRow = {
@@ -64,6 +65,23 @@ function findStatements(live: boolean) {
   return { id: by('id'), uid: by('uid'), user_code: by('user_code') };
 }
 
+/** ModelStore.rotate's statement, with or without its audit line. */
+function rotation(withEvent: boolean) {
+  const steps: Steps = {
+    steps: [
+      `used as (update oidc_models set consumed_at = now() where model = 'RefreshToken' and id = $1 and consumed_at is null returning id)`,
+      `stored as (insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at)
+       select m.model, m.id, m.payload, m.grant_id, m.user_code, m.uid, m.expires_at
+         from jsonb_to_recordset($2::jsonb) as m(model text, id text, payload jsonb, grant_id text, user_code text, uid text, expires_at timestamptz)
+        where exists (select 1 from used)
+       on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
+         expires_at = excluded.expires_at)`,
+    ],
+    result: 'select id from used',
+  };
+  return statement(withEvent ? audited(steps, { for: 'used', event: 3 }) : `with ${steps.steps.join(',\n   ')}\n   ${steps.result}`);
+}
+
 /** The statements of every token request (db.query): issuing, finding and consuming. */
 const SQL = {
   upsert: statement(
@@ -105,22 +123,11 @@ const SQL = {
   ),
   /**
    * A refresh token's rotation in one statement: it is marked used only if no one used it first,
-   * and only then are its successor and the access token issued with it stored. Returns a row
-   * when it won.
+   * and only then are its successor and the access token issued with it stored, and (with an
+   * event, $3…$7) the refresh's audit line appended. Returns a row when it won.
    */
-  rotate: statement(
-    `with used as (
-       update oidc_models set consumed_at = now() where model = 'RefreshToken' and id = $1 and consumed_at is null returning id
-     ), stored as (
-       insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at)
-       select m.model, m.id, m.payload, m.grant_id, m.user_code, m.uid, m.expires_at
-         from jsonb_to_recordset($2::jsonb) as m(model text, id text, payload jsonb, grant_id text, user_code text, uid text, expires_at timestamptz)
-        where exists (select 1 from used)
-       on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
-         expires_at = excluded.expires_at
-     )
-     select id from used`,
-  ),
+  rotate: rotation(false),
+  rotateAudited: rotation(true),
   consume: statement(`update oidc_models set consumed_at = now() where model = $1 and id = $2 and consumed_at is null returning grant_id`),
   grantOf: statement(`select grant_id from oidc_models where model = $1 and id = $2`),
   // A person's token is live while its grant is, and while the person who allowed the app still
@@ -198,9 +205,10 @@ export function createModelStore(db: Database) {
 
     /**
      * Marks refresh token `id` used and, only if this use won (no one used it first), stores the
-     * rows issued for it (its successor, the access token), in one statement. False when it lost.
+     * rows issued for it (its successor, the access token) and appends `event`, in one statement.
+     * False when it lost.
      */
-    async rotate(id: string, issued: readonly StoredModel[]): Promise<boolean> {
+    async rotate(id: string, issued: readonly StoredModel[], event?: RecordEvent): Promise<boolean> {
       const rows = issued.map((row) => ({
         model: row.model,
         id: row.id,
@@ -210,7 +218,10 @@ export function createModelStore(db: Database) {
         uid: row.uid ?? null,
         expires_at: row.expiresAt ?? null,
       }));
-      return (await db.query(SQL.rotate, [id, JSON.stringify(rows)])).length > 0;
+      const won = event
+        ? await db.query(SQL.rotateAudited, [id, JSON.stringify(rows), ...eventValues(event)])
+        : await db.query(SQL.rotate, [id, JSON.stringify(rows)]);
+      return won.length > 0;
     },
 
     /**
