@@ -35,6 +35,12 @@ export function growth(path: string, emptyP99: number, bulkP99: number): P99Grow
   return { path, emptyP99, bulkP99, ratio, target: P99_GROWTH_TARGET, met: ratio <= P99_GROWTH_TARGET };
 }
 
+/** The `--paths` name of the front layers' measurement. */
+export const FRONT_ROW = 'front layers';
+
+/** A trivial answer behind sets of carevault's front layers (none: a bare Node HTTP server). */
+export type FrontReport = { path: string; sets: { layers: string[]; perSecond: number; errors: number; cpuMsPerRequest: number }[] };
+
 export type BenchReport = {
   startedAt: string;
   seconds: number;
@@ -50,6 +56,8 @@ export type BenchReport = {
     /** Why bare oidc-provider on PostgreSQL was not measured on this database, if it was not. */
     databaseReferenceSkipped: string | undefined;
   }[];
+  /** What carevault's front layers cost per request, on no database (absent when not measured). */
+  front?: FrontReport;
 };
 
 /** The targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
@@ -116,6 +124,18 @@ export function table(report: BenchReport): string {
     for (const g of db.p99Growth) {
       lines.push(
         `| ${db.database} | ${g.path}: p99 with ${report.options.bulk.toLocaleString('en-US')} bulk rows | | | ${ms(g.bulkP99)} | | | the same path before them: p99 ${ms(g.emptyP99)} ms | | | ${g.ratio.toFixed(2)} | ≤ ${g.target}× ${g.met ? 'met' : '**missed**'} | | | |`,
+      );
+    }
+  }
+  if (report.front) {
+    const bare = report.front.sets.find((set) => set.layers.length === 0);
+    lines.push('');
+    lines.push(`| front layers before a trivial answer (GET ${report.front.path}) | /s | errors | CPU ms/req | added CPU ms/req over the bare server |`);
+    lines.push('|---|---:|---:|---:|---:|');
+    for (const set of report.front.sets) {
+      const added = bare && set !== bare ? (set.cpuMsPerRequest - bare.cpuMsPerRequest).toFixed(3) : '—';
+      lines.push(
+        `| ${set.layers.length === 0 ? 'none (bare Node HTTP server)' : set.layers.join(' + ')} | ${n0(set.perSecond)} | ${set.errors} | ${set.cpuMsPerRequest.toFixed(3)} | ${added} |`,
       );
     }
   }

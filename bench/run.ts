@@ -15,13 +15,16 @@ import type { LoadSpec } from './load';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
 import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
+import { FRONT_LAYERS, type FrontLayer, type ReferenceFrontReady } from './reference-front';
 import type { ReferenceProviderReady } from './reference-provider';
-import { RSS_TARGET_MB, growth, row, table, type BenchReport, type Figures, type Row } from './report';
+import { FRONT_ROW, RSS_TARGET_MB, growth, row, table, type BenchReport, type Figures, type FrontReport, type Row } from './report';
 import { createPostgresDatabase, freePort } from '../test/support/scratch';
 import { OBSERVATION, REDIRECT_URI, SCOPE, basic, seed } from './seed';
 import { bulkSeed, grantOfToken } from './store';
 
 const FORM = 'application/x-www-form-urlencoded';
+/** A FHIR read's path, so the metrics step does all it does for one (it also times by resource type and interaction). */
+const FRONT_PATH = '/fhir/Observation/front';
 
 async function expectActive(url: string, auth: string, token: string): Promise<void> {
   const res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` });
@@ -235,7 +238,7 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     };
     if (wanted('sign-in → consent → code')) rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
 
-    const rssMaxMb = Math.max(...rows.map((r) => r.carevault.rssMb ?? 0));
+    const rssMaxMb = Math.max(0, ...rows.map((r) => r.carevault.rssMb ?? 0));
     const p99Growth = rows.flatMap((r) => {
       const empty = emptyP99.get(r.path);
       return empty === undefined ? [] : [growth(r.path, empty, r.carevault.p99)];
@@ -246,6 +249,36 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     await scratch?.drop().catch(() => undefined);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * carevault's front layers on their own: a trivial answer behind none of them (a bare Node HTTP
+ * server), behind each alone and behind all of them, each set in its own process measured in turn.
+ */
+async function benchFront(options: BenchOptions, log: (line: string) => void): Promise<FrontReport> {
+  const sets: FrontLayer[][] = [[], ...FRONT_LAYERS.map((layer) => [layer]), [...FRONT_LAYERS]];
+  const measured: FrontReport['sets'] = [];
+  for (const layers of sets) {
+    const child = startChild(path.join(__dirname, 'reference-front.js'), [layers.join(',')]);
+    try {
+      const { port } = JSON.parse(await child.firstLine) as ReferenceFrontReady;
+      const spec: LoadSpec = {
+        kind: 'request',
+        url: `http://127.0.0.1:${port}${FRONT_PATH}`,
+        method: 'GET',
+        headers: {},
+        connections: options.connections,
+        seconds: options.seconds,
+      };
+      const figures = await runLoad(spec, child.process.pid);
+      const name = layers.length === 0 ? 'bare Node HTTP server' : layers.join(' + ');
+      log(`front: ${name}: ${figures.perSecond.toFixed(0)} /s, ${figures.errors} errors, ${figures.cpuMsPerRequest.toFixed(3)} CPU ms/request`);
+      measured.push({ layers, perSecond: figures.perSecond, errors: figures.errors, cpuMsPerRequest: figures.cpuMsPerRequest });
+    } finally {
+      await child.stop();
+    }
+  }
+  return { path: FRONT_PATH, sets: measured };
 }
 
 async function main(): Promise<void> {
@@ -260,6 +293,7 @@ async function main(): Promise<void> {
     databases: [],
   };
   for (const database of options.databases) report.databases.push(await benchDatabase(database, options, log));
+  if (!options.paths || options.paths.includes(FRONT_ROW)) report.front = await benchFront(options, log);
   report.seconds = Math.round((Date.now() - started) / 1000);
   const document = JSON.stringify(report, null, 2);
   if (options.jsonFile) fs.writeFileSync(options.jsonFile, `${document}\n`);
