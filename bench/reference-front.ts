@@ -16,11 +16,9 @@ import { createMetrics } from '../src/metrics/registry';
 import { timeRequests } from '../src/metrics/requests';
 import { securityHeaders } from '../src/security/headers';
 import { noStore } from '../src/security/no-store';
+import { FRONT_LAYERS, type FrontLayer } from './report';
 
 export type ReferenceFrontReady = { port: number };
-
-export const FRONT_LAYERS = ['log', 'metrics', 'headers', 'no-store'] as const;
-export type FrontLayer = (typeof FRONT_LAYERS)[number];
 
 function stepOf(layer: FrontLayer): FrontStep {
   switch (layer) {

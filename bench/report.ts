@@ -35,6 +35,10 @@ export function growth(path: string, emptyP99: number, bulkP99: number): P99Grow
   return { path, emptyP99, bulkP99, ratio, target: P99_GROWTH_TARGET, met: ratio <= P99_GROWTH_TARGET };
 }
 
+/** carevault's front layers as bench/reference-front.ts names them (its command line). */
+export const FRONT_LAYERS = ['log', 'metrics', 'headers', 'no-store'] as const;
+export type FrontLayer = (typeof FRONT_LAYERS)[number];
+
 /** The `--paths` name of the front layers' measurement. */
 export const FRONT_ROW = 'front layers';
 

@@ -15,9 +15,21 @@ import type { LoadSpec } from './load';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
 import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
-import { FRONT_LAYERS, type FrontLayer, type ReferenceFrontReady } from './reference-front';
+import type { ReferenceFrontReady } from './reference-front';
 import type { ReferenceProviderReady } from './reference-provider';
-import { FRONT_ROW, RSS_TARGET_MB, growth, row, table, type BenchReport, type Figures, type FrontReport, type Row } from './report';
+import {
+  FRONT_LAYERS,
+  FRONT_ROW,
+  RSS_TARGET_MB,
+  growth,
+  row,
+  table,
+  type BenchReport,
+  type Figures,
+  type FrontLayer,
+  type FrontReport,
+  type Row,
+} from './report';
 import { createPostgresDatabase, freePort } from '../test/support/scratch';
 import { OBSERVATION, REDIRECT_URI, SCOPE, basic, seed } from './seed';
 import { bulkSeed, grantOfToken } from './store';
