@@ -153,7 +153,8 @@ export function createAdapterClass(
      * whichever request arrived first. A device code travels only between the app and carevault:
      * one that lost the race is a retrying poll, refused without revoking (DEVICE_CODE_RACE_WINDOW).
      * A refresh token presented again within the grace is an app retrying after a lost response:
-     * the first retry goes through (its lost pair is withdrawn), later ones are refused.
+     * the first retry goes through (its lost pair is withdrawn), later ones are refused. A refresh
+     * token at the token endpoint is consumed later, with its successor (ROTATION, `rotate`).
      */
     async consume(id: string): Promise<void> {
       const key = storedKeyOf(this.model, id);
