@@ -137,7 +137,8 @@ export function table(report: BenchReport): string {
     lines.push(`| front layers before a trivial answer (GET ${report.front.path}) | /s | errors | CPU ms/req | added CPU ms/req over the bare server |`);
     lines.push('|---|---:|---:|---:|---:|');
     for (const set of report.front.sets) {
-      const added = bare && set !== bare ? (set.cpuMsPerRequest - bare.cpuMsPerRequest).toFixed(3) : '—';
+      // Within a microsecond of the bare server reads as 0.000, not -0.000.
+      const added = bare && set !== bare ? (Math.round((set.cpuMsPerRequest - bare.cpuMsPerRequest) * 1000) / 1000 || 0).toFixed(3) : '—';
       lines.push(
         `| ${set.layers.length === 0 ? 'none (bare Node HTTP server)' : set.layers.join(' + ')} | ${n0(set.perSecond)} | ${set.errors} | ${set.cpuMsPerRequest.toFixed(3)} | ${added} |`,
       );
