@@ -1,15 +1,21 @@
 /**
- * Reference (a): bare oidc-provider 9 as its README configures it — the built-in memory adapter,
- * opaque tokens, the signing algorithms carevault uses (RS256 and ES256, from src/oidc/protocol.ts),
- * client credentials, introspection, refresh rotation — and nothing of carevault's. It is the
- * ceiling for the token endpoint on this machine, measured in the same run.
+ * Reference (a): bare oidc-provider 9 as its README configures it — opaque tokens, the signing
+ * algorithms carevault uses (RS256 and ES256, from src/oidc/protocol.ts), client credentials,
+ * introspection, refresh rotation — and nothing of carevault's. Without a connection argument it
+ * keeps everything in its built-in memory adapter: the ceiling for the token endpoint on this
+ * machine. Given a postgres:// connection (and a pool size) it keeps clients in memory and every
+ * token and grant in one table of that database, one statement per adapter call (bench/store.ts):
+ * what the database alone costs, so that carevault's ratio against both tells the database's
+ * share of the gap from carevault's own.
  * It seeds one refresh chain per requested grant, prints one JSON line (port, client, tokens), and
  * serves until killed.
  */
 import { createServer } from 'node:http';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import Provider from 'oidc-provider';
+import { Pool } from 'pg';
 import { SIGNING_ALGS } from '../src/oidc/protocol';
+import { createReferenceTable, referenceAdapter } from './store';
 
 export type ReferenceProviderReady = {
   port: number;
@@ -22,13 +28,17 @@ const CLIENT_ID = 'bench-reference';
 const CLIENT_SECRET = 'bench-reference-secret-0123456789abcdef';
 
 async function main(): Promise<void> {
-  const chains = Number(process.argv[2] ?? 20);
+  const [chainsArg = '20', connection, poolMax = '10'] = process.argv.slice(2);
+  const chains = Number(chainsArg);
+  const pool = connection ? new Pool({ connectionString: connection, max: Number(poolMax) }) : undefined;
+  if (pool) await createReferenceTable(pool);
   const keys: JWK[] = [];
   for (const alg of SIGNING_ALGS) {
     const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
     keys.push({ ...(await exportJWK(privateKey)), kid: `reference-${alg}`, alg, use: 'sig' });
   }
   const provider = new Provider('http://localhost', {
+    ...(pool ? { adapter: referenceAdapter(pool) } : {}),
     jwks: { keys },
     clients: [
       {
@@ -74,7 +84,7 @@ async function main(): Promise<void> {
     const ready: ReferenceProviderReady = { port, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshTokens };
     process.stdout.write(`${JSON.stringify(ready)}\n`);
   });
-  process.once('SIGTERM', () => server.close(() => process.exit(0)));
+  process.once('SIGTERM', () => server.close(() => void (pool?.end() ?? Promise.resolve()).then(() => process.exit(0))));
 }
 
 main().catch((error: unknown) => {

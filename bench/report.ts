@@ -19,6 +19,10 @@ export type Row = {
   reference: (Figures & { name: string }) | null;
   /** carevault's requests/s over the reference's, or null without a reference. */
   ratio: number | null;
+  /** The token endpoint's second reference: bare oidc-provider on the same PostgreSQL, or null where not measured. */
+  databaseReference: (Figures & { name: string }) | null;
+  /** carevault's requests/s over the database-backed reference's, or null without it. */
+  databaseRatio: number | null;
   target: Target | null;
 };
 
@@ -31,6 +35,16 @@ export function growth(path: string, emptyP99: number, bulkP99: number): P99Grow
   const ratio = emptyP99 > 0 ? bulkP99 / emptyP99 : Number.POSITIVE_INFINITY;
   return { path, emptyP99, bulkP99, ratio, target: P99_GROWTH_TARGET, met: ratio <= P99_GROWTH_TARGET };
 }
+
+/** carevault's front layers as bench/reference-front.ts names them (its command line). */
+export const FRONT_LAYERS = ['log', 'metrics', 'headers', 'no-store'] as const;
+export type FrontLayer = (typeof FRONT_LAYERS)[number];
+
+/** The `--paths` name of the front layers' measurement. */
+export const FRONT_ROW = 'front layers';
+
+/** A trivial answer behind sets of carevault's front layers (none: a bare Node HTTP server). */
+export type FrontReport = { path: string; sets: { layers: string[]; perSecond: number; errors: number; cpuMsPerRequest: number }[] };
 
 export type BenchReport = {
   startedAt: string;
@@ -46,7 +60,11 @@ export type BenchReport = {
     p99Growth: P99Growth[];
     /** Change notifications of the FHIR create load's writes; null when that path was not measured. */
     notificationLag: NotificationLag | null;
+    /** Why bare oidc-provider on PostgreSQL was not measured on this database, if it was not. */
+    databaseReferenceSkipped: string | undefined;
   }[];
+  /** What carevault's front layers cost per request, on no database (absent when not measured). */
+  front?: FrontReport;
 };
 
 /** The targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
@@ -65,11 +83,19 @@ const TARGETS: Record<BenchDatabase, Record<string, { kind: Target['kind']; valu
 
 export const RSS_TARGET_MB = 250;
 
-export function row(database: BenchDatabase, path: string, carevault: Figures, reference: (Figures & { name: string }) | null): Row {
-  const ratio = reference && reference.perSecond > 0 ? carevault.perSecond / reference.perSecond : null;
+export function row(
+  database: BenchDatabase,
+  path: string,
+  carevault: Figures,
+  reference: (Figures & { name: string }) | null,
+  databaseReference: (Figures & { name: string }) | null = null,
+): Row {
+  const over = (of: Figures | null) => (of && of.perSecond > 0 ? carevault.perSecond / of.perSecond : null);
+  const ratio = over(reference);
+  const databaseRatio = over(databaseReference);
   const wanted = TARGETS[database][path];
   const target = wanted ? { ...wanted, met: wanted.kind === 'ratio' ? ratio !== null && ratio >= wanted.value : carevault.perSecond >= wanted.value } : null;
-  return { database, path, carevault, reference, ratio, target };
+  return { database, path, carevault, reference, ratio, databaseReference, databaseRatio, target };
 }
 
 const n0 = (value: number) => Math.round(value).toLocaleString('en-US');
@@ -83,8 +109,10 @@ export function table(report: BenchReport): string {
       `${report.machine.cpus} CPUs, load ${report.machine.loadAverage.map((l) => l.toFixed(1)).join(' ')} at the start, ${report.options.bulk.toLocaleString('en-US')} bulk rows`,
   );
   lines.push('');
-  lines.push('| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
+  lines.push(
+    '| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target | bare oidc-provider on PostgreSQL /s | its CPU ms/req | ratio to it |',
+  );
+  lines.push('|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|');
   for (const db of report.databases) {
     for (const r of db.rows) {
       const target = r.target
@@ -93,11 +121,12 @@ export function table(report: BenchReport): string {
       lines.push(
         `| ${r.database} | ${r.path} | ${n0(r.carevault.perSecond)} | ${ms(r.carevault.p50)} | ${ms(r.carevault.p99)} | ${r.carevault.errors} | ${cpu(r.carevault)} | ` +
           `${r.reference?.name ?? '—'} | ${r.reference ? n0(r.reference.perSecond) : '—'} | ${r.reference ? cpu(r.reference) : '—'} | ` +
-          `${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${target} |`,
+          `${r.ratio === null ? '—' : r.ratio.toFixed(2)} | ${target} | ` +
+          `${r.databaseReference ? n0(r.databaseReference.perSecond) : '—'} | ${r.databaseReference ? cpu(r.databaseReference) : '—'} | ${r.databaseRatio === null ? '—' : r.databaseRatio.toFixed(2)} |`,
       );
     }
     lines.push(
-      `| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} |`,
+      `| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} | | | |`,
     );
     const lag = db.notificationLag;
     if (lag) {
@@ -108,9 +137,23 @@ export function table(report: BenchReport): string {
     }
     for (const g of db.p99Growth) {
       lines.push(
-        `| ${db.database} | ${g.path}: p99 with ${report.options.bulk.toLocaleString('en-US')} bulk rows | | | ${ms(g.bulkP99)} | | | the same path before them: p99 ${ms(g.emptyP99)} ms | | | ${g.ratio.toFixed(2)} | ≤ ${g.target}× ${g.met ? 'met' : '**missed**'} |`,
+        `| ${db.database} | ${g.path}: p99 with ${report.options.bulk.toLocaleString('en-US')} bulk rows | | | ${ms(g.bulkP99)} | | | the same path before them: p99 ${ms(g.emptyP99)} ms | | | ${g.ratio.toFixed(2)} | ≤ ${g.target}× ${g.met ? 'met' : '**missed**'} | | | |`,
       );
     }
   }
-  return lines.join('\n');
+  if (report.front) {
+    const bare = report.front.sets.find((set) => set.layers.length === 0);
+    lines.push('');
+    lines.push(`| front layers before a trivial answer (GET ${report.front.path}) | /s | errors | CPU ms/req | added CPU ms/req over the bare server |`);
+    lines.push('|---|---:|---:|---:|---:|');
+    for (const set of report.front.sets) {
+      // Within a microsecond of the bare server reads as 0.000, not -0.000.
+      const added = bare && set !== bare ? (Math.round((set.cpuMsPerRequest - bare.cpuMsPerRequest) * 1000) / 1000 || 0).toFixed(3) : '—';
+      lines.push(
+        `| ${set.layers.length === 0 ? 'none (bare Node HTTP server)' : set.layers.join(' + ')} | ${n0(set.perSecond)} | ${set.errors} | ${set.cpuMsPerRequest.toFixed(3)} | ${added} |`,
+      );
+    }
+  }
+  const skipped = report.databases.flatMap((db) => (db.databaseReferenceSkipped ? [`${db.database}: ${db.databaseReferenceSkipped}.`] : []));
+  return [...lines, ...(skipped.length > 0 ? ['', ...skipped] : [])].join('\n');
 }

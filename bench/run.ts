@@ -17,18 +17,43 @@ import { subscribe, type NotificationLag } from './notifications';
 import { readOptions, type BenchDatabase, type BenchOptions } from './options';
 import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
+import type { ReferenceFrontReady } from './reference-front';
 import type { ReferenceProviderReady } from './reference-provider';
-import { RSS_TARGET_MB, growth, row, table, type BenchReport, type Figures, type Row } from './report';
+import {
+  FRONT_LAYERS,
+  FRONT_ROW,
+  RSS_TARGET_MB,
+  growth,
+  row,
+  table,
+  type BenchReport,
+  type Figures,
+  type FrontLayer,
+  type FrontReport,
+  type Row,
+} from './report';
 import { createPostgresDatabase, freePort } from '../test/support/scratch';
 import { OBSERVATION, REDIRECT_URI, SCOPE, basic, seed } from './seed';
 import { bulkSeed, grantOfToken } from './store';
 
 const FORM = 'application/x-www-form-urlencoded';
+/** A FHIR read's path, so the metrics step does all it does for one (it also times by resource type and interaction). */
+const FRONT_PATH = '/fhir/Observation/front';
 
 async function expectActive(url: string, auth: string, token: string): Promise<void> {
   const res = await fetch(url, { method: 'POST', headers: { authorization: auth, 'content-type': FORM }, body: `token=${token}` });
   const body = (await res.json()) as { active?: boolean };
   if (body.active !== true) throw new Error(`${url} does not find the token it is to introspect`);
+}
+
+/** A client-credentials access token from a reference provider. */
+async function appToken(url: string, auth: string): Promise<string> {
+  const res = await fetch(`${url}/token`, {
+    method: 'POST',
+    headers: { authorization: auth, 'content-type': FORM },
+    body: 'grant_type=client_credentials&scope=dopu',
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
 }
 
 async function benchDatabase(database: BenchDatabase, options: BenchOptions, log: (line: string) => void): Promise<BenchReport['databases'][number]> {
@@ -119,6 +144,25 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     const provider = startChild(path.join(__dirname, 'reference-provider.js'), [String(options.chains)]);
     children.push(provider);
     const bare = JSON.parse(await provider.firstLine) as ReferenceProviderReady;
+    // The same provider over the same PostgreSQL (its own table in the scratch database, the same
+    // pool size). On the embedded database there is none: PGlite serves one connection, carevault's.
+    const onDatabase = scratch ? startChild(path.join(__dirname, 'reference-provider.js'), [String(options.chains), scratch.url, String(poolMax)]) : undefined;
+    if (onDatabase) children.push(onDatabase);
+    const bareOnDatabase = onDatabase ? (JSON.parse(await onDatabase.firstLine) as ReferenceProviderReady) : undefined;
+    const databaseReferenceSkipped = onDatabase
+      ? undefined
+      : "bare oidc-provider on PostgreSQL is not measured on the embedded database: PGlite serves one connection, and it is carevault's";
+    if (databaseReferenceSkipped) log(`${database}: ${databaseReferenceSkipped}`);
+    const dbUrl = bareOnDatabase && `http://127.0.0.1:${bareOnDatabase.port}`;
+    const dbAuth = bareOnDatabase && basic(bareOnDatabase.clientId, bareOnDatabase.clientSecret);
+    /** Measures bare oidc-provider on PostgreSQL for one path, when it runs. */
+    const onPostgres = async (name: string, spec: (url: string, auth: string, ready: ReferenceProviderReady) => LoadSpec | Promise<LoadSpec>) =>
+      onDatabase && dbUrl && dbAuth && bareOnDatabase
+        ? {
+            name: 'bare oidc-provider on PostgreSQL',
+            ...(await measure(`bare oidc-provider on PostgreSQL ${name}`, await spec(dbUrl, dbAuth, bareOnDatabase), onDatabase.process.pid)),
+          }
+        : null;
     const handler = startChild(path.join(__dirname, 'reference-handler.js'), [connection, String(poolMax)]);
     children.push(handler);
     const minimal = JSON.parse(await handler.firstLine) as ReferenceHandlerReady;
@@ -145,8 +189,9 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     });
     if (wanted('refresh (rotating)')) {
       const bareRefresh = await measure('bare oidc-provider refresh', refresh(`${bareUrl}/token`, bareAuth, bare.refreshTokens), provider.process.pid);
+      const dbRefresh = await onPostgres('refresh', (url, auth, ready) => refresh(`${url}/token`, auth, ready.refreshTokens));
       const cvRefresh = await measure('refresh', refresh(`${issuer}/token`, cvAuth, fixture.refreshTokens), pid);
-      rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }));
+      rows.push(row(database, 'refresh (rotating)', cvRefresh, { name: 'bare oidc-provider', ...bareRefresh }, dbRefresh));
     }
 
     if (wanted('client_credentials')) {
@@ -155,29 +200,28 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
         post(`${bareUrl}/token`, bareAuth, 'grant_type=client_credentials&scope=dopu'),
         provider.process.pid,
       );
+      const dbCc = await onPostgres('client_credentials', (url, auth) => post(`${url}/token`, auth, 'grant_type=client_credentials&scope=dopu'));
       const cc = await measure('client_credentials', clientCredentials, pid);
-      rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }));
+      rows.push(row(database, 'client_credentials', cc, { name: 'bare oidc-provider', ...bareCc }, dbCc));
     }
 
     if (wanted('introspection')) {
-      // Fetched now, for the same reason; and both must really answer `active: true`.
-      const bareToken = (await (
-        await fetch(`${bareUrl}/token`, {
-          method: 'POST',
-          headers: { authorization: basic(bare.clientId, bare.clientSecret), 'content-type': FORM },
-          body: 'grant_type=client_credentials&scope=dopu',
-        })
-      ).json()) as { access_token: string };
-
-      await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken.access_token);
+      // Fetched now, for the same reason; and each must really answer `active: true`.
+      const bareToken = await appToken(bareUrl, bareAuth);
+      await expectActive(`${bareUrl}/token/introspection`, bareAuth, bareToken);
       await expectActive(`${issuer}/introspect`, cvAuth, fixture.appToken);
       const bareIntro = await measure(
         'bare oidc-provider introspection',
-        post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken.access_token}`),
+        post(`${bareUrl}/token/introspection`, bareAuth, `token=${bareToken}`),
         provider.process.pid,
       );
+      const dbIntro = await onPostgres('introspection', async (url, auth) => {
+        const token = await appToken(url, auth);
+        await expectActive(`${url}/token/introspection`, auth, token);
+        return post(`${url}/token/introspection`, auth, `token=${token}`);
+      });
       const intro = await measure('introspection', introspection, pid);
-      rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }));
+      rows.push(row(database, 'introspection', intro, { name: 'bare oidc-provider', ...bareIntro }, dbIntro));
     }
 
     const minimalRead = !['FHIR read', 'FHIR search (20)', 'FHIR create'].some(wanted)
@@ -227,17 +271,47 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
     };
     if (wanted('sign-in → consent → code')) rows.push(row(database, 'sign-in → consent → code', await measure('sign-in → consent → code', flow, pid), null));
 
-    const rssMaxMb = Math.max(...rows.map((r) => r.carevault.rssMb ?? 0));
+    const rssMaxMb = Math.max(0, ...rows.map((r) => r.carevault.rssMb ?? 0));
     const p99Growth = rows.flatMap((r) => {
       const empty = emptyP99.get(r.path);
       return empty === undefined ? [] : [growth(r.path, empty, r.carevault.p99)];
     });
-    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth, notificationLag };
+    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth, notificationLag, databaseReferenceSkipped };
   } finally {
     for (const child of children.reverse()) await child.stop();
     await scratch?.drop().catch(() => undefined);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * carevault's front layers on their own: a trivial answer behind none of them (a bare Node HTTP
+ * server), behind each alone and behind all of them, each set in its own process measured in turn.
+ */
+async function benchFront(options: BenchOptions, log: (line: string) => void): Promise<FrontReport> {
+  const sets: FrontLayer[][] = [[], ...FRONT_LAYERS.map((layer) => [layer]), [...FRONT_LAYERS]];
+  const measured: FrontReport['sets'] = [];
+  for (const layers of sets) {
+    const child = startChild(path.join(__dirname, 'reference-front.js'), [layers.join(',')]);
+    try {
+      const { port } = JSON.parse(await child.firstLine) as ReferenceFrontReady;
+      const spec: LoadSpec = {
+        kind: 'request',
+        url: `http://127.0.0.1:${port}${FRONT_PATH}`,
+        method: 'GET',
+        headers: {},
+        connections: options.connections,
+        seconds: options.seconds,
+      };
+      const figures = await runLoad(spec, child.process.pid);
+      const name = layers.length === 0 ? 'bare Node HTTP server' : layers.join(' + ');
+      log(`front: ${name}: ${figures.perSecond.toFixed(0)} /s, ${figures.errors} errors, ${figures.cpuMsPerRequest.toFixed(3)} CPU ms/request`);
+      measured.push({ layers, perSecond: figures.perSecond, errors: figures.errors, cpuMsPerRequest: figures.cpuMsPerRequest });
+    } finally {
+      await child.stop();
+    }
+  }
+  return { path: FRONT_PATH, sets: measured };
 }
 
 async function main(): Promise<void> {
@@ -252,6 +326,7 @@ async function main(): Promise<void> {
     databases: [],
   };
   for (const database of options.databases) report.databases.push(await benchDatabase(database, options, log));
+  if (!options.paths || options.paths.includes(FRONT_ROW)) report.front = await benchFront(options, log);
   report.seconds = Math.round((Date.now() - started) / 1000);
   const document = JSON.stringify(report, null, 2);
   if (options.jsonFile) fs.writeFileSync(options.jsonFile, `${document}\n`);

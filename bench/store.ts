@@ -1,7 +1,9 @@
 /**
  * The bench's own SQL, kept apart like every store: the minimal reference handler's two queries
- * (one token lookup, one indexed read — what any resource server must do at least), and the bulk
- * seeding of a million tokens and resources, to see whether p99 holds as tables grow.
+ * (one token lookup, one indexed read — what any resource server must do at least), the bulk
+ * seeding of a million tokens and resources, to see whether p99 holds as tables grow, and the
+ * one-table adapter of bare oidc-provider on PostgreSQL (one statement per adapter call, so the
+ * reference pays the database's round trips and nothing else).
  */
 import type { Pool } from 'pg';
 import { credentialKey } from '../src/security/credential-keys';
@@ -55,4 +57,66 @@ export async function grantOfToken(pool: Pool, token: string): Promise<{ grantId
   );
   const row = rows[0];
   return row ? { grantId: row.grant_id, clientId: row.client_id } : undefined;
+}
+
+/** The one table of the database-backed reference: every model oidc-provider persists, by kind and id. */
+export async function createReferenceTable(pool: Pool): Promise<void> {
+  await pool.query(
+    `create table if not exists bench_reference_models (
+       model text not null, id text not null, payload jsonb not null, grant_id text, uid text, user_code text,
+       expires_at timestamptz, primary key (model, id))`,
+  );
+  await pool.query('create index if not exists bench_reference_models_grant on bench_reference_models (grant_id)');
+}
+
+type ReferencePayload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string };
+
+/**
+ * oidc-provider's adapter interface over that table, one statement a call: upsert, find (by id, uid
+ * or user code, ignoring expired rows), consume (stamps `consumed` in the payload, as oidc-provider's
+ * own memory adapter does), destroy and revoke by grant.
+ */
+export function referenceAdapter(pool: Pool) {
+  const live = 'and (expires_at is null or expires_at > now())';
+  const one = async (model: string, column: 'id' | 'uid' | 'user_code', value: string): Promise<ReferencePayload | undefined> => {
+    const { rows } = await pool.query<{ payload: ReferencePayload }>(`select payload from bench_reference_models where model = $1 and ${column} = $2 ${live}`, [
+      model,
+      value,
+    ]);
+    return rows[0]?.payload;
+  };
+  return class ReferenceAdapter {
+    constructor(private readonly model: string) {}
+    async upsert(id: string, payload: ReferencePayload, expiresIn?: number): Promise<void> {
+      await pool.query(
+        `insert into bench_reference_models (model, id, payload, grant_id, uid, user_code, expires_at)
+         values ($1, $2, $3, $4, $5, $6, case when $7::int is null then null else now() + make_interval(secs => $7::int) end)
+         on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+           user_code = excluded.user_code, expires_at = excluded.expires_at`,
+        [this.model, id, payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresIn ?? null],
+      );
+    }
+    find(id: string): Promise<ReferencePayload | undefined> {
+      return one(this.model, 'id', id);
+    }
+    findByUid(uid: string): Promise<ReferencePayload | undefined> {
+      return one(this.model, 'uid', uid);
+    }
+    findByUserCode(userCode: string): Promise<ReferencePayload | undefined> {
+      return one(this.model, 'user_code', userCode);
+    }
+    async consume(id: string): Promise<void> {
+      await pool.query(
+        `update bench_reference_models set payload = payload || jsonb_build_object('consumed', extract(epoch from now())::bigint)
+          where model = $1 and id = $2`,
+        [this.model, id],
+      );
+    }
+    async destroy(id: string): Promise<void> {
+      await pool.query('delete from bench_reference_models where model = $1 and id = $2', [this.model, id]);
+    }
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await pool.query('delete from bench_reference_models where grant_id = $1', [grantId]);
+    }
+  };
 }

@@ -81,6 +81,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     findByGrant: (grantId) => authorizations.findByGrant(grantId),
     grantEnded: (grantId, how) => authorizations.grantEnded(grantId, how),
     tokensIssued: (authorization, issued) => authorizations.tokensIssued(authorization, issued),
+    tokensEvent: (authorization, issued) => authorizations.tokensEvent(authorization, issued),
     signedOut: (sessionUid) => authorizations.signedOut(sessionUid),
   };
   const people: People = {

@@ -15,7 +15,13 @@ import type { PendingInteraction } from '../interactions/pending';
 import { allows, levelGrants, type AccessLevel } from '../records/access';
 import type { Rule } from '../rules/app-rules';
 import { ACCESS_SCOPES, accessOf, isRuleScope, recordRules, splitScopes, type Access } from '../rules/scopes';
+import type { RecordEvent } from '../audit/store';
 import { createAuthorizationStore, type AuthorizationRow } from './store';
+
+/** The audit line of tokens issued under an authorization (a code exchange or a refresh). */
+function tokensEvent(authorization: Pick<AuthorizationRow, 'record_id' | 'client_id'>, issued: { refreshed: boolean }): RecordEvent {
+  return { recordId: authorization.record_id, kind: issued.refreshed ? 'token.refreshed' : 'token.issued', clientId: authorization.client_id };
+}
 
 /** What the OpenID core does to a grant's stored codes and tokens (oidc/storage.ts). */
 export type GrantTokens = {
@@ -419,8 +425,11 @@ export function createAuthorizationService(deps: {
       if (issued.sessionUid && authorization.access !== 'offline' && authorization.session_uid !== issued.sessionUid) {
         await store.setSession(authorization.id, issued.sessionUid);
       }
-      await audit.append({ recordId: authorization.record_id, kind: issued.refreshed ? 'token.refreshed' : 'token.issued', clientId: authorization.client_id });
+      await audit.append(tokensEvent(authorization, issued));
     },
+
+    /** The audit line of tokens issued under an authorization; a refresh's is written by the statement that rotates (oidc/adapter.ts). */
+    tokensEvent,
 
     /** The apps that can reach each of these records, newest first. */
     async connectedApps(recordIds: readonly string[]): Promise<ConnectedApp[]> {

@@ -8,10 +8,12 @@
  * https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { entryOf, requestEntry, setEntry } from '../http/request-context';
 import { credentialKey } from '../security/credential-keys';
 import { findUnstorable, isStorableText } from '../security/storable-text';
+import type { RefreshAudit } from './grants';
 import { createRouteLookups } from './route-lookups';
-import type { ModelRow, ModelStore } from './store';
+import type { ModelRow, ModelStore, StoredModel } from './store';
 import { fromStored, storedKeyOf, toStored } from './stored-credentials';
 
 const currentRoute = () => Provider.ctx?.oidc?.route;
@@ -28,6 +30,15 @@ const DEVICE_CODE_RETENTION = 7 * 24 * 3600;
  */
 const DEVICE_CODE_RACE_WINDOW = 30;
 
+/**
+ * A refresh token the token endpoint is rotating. oidc-provider consumes it, then stores its
+ * successor, then the access token issued with it, with nothing stored in between: the three are
+ * written when the access token is, in one statement that stores the pair only if this use of the
+ * refresh token won (ModelStore.rotate), with the refresh's audit line. A request that fails
+ * before then has used nothing.
+ */
+const ROTATION = requestEntry('refresh token being rotated', (): { key: string; successor?: StoredModel } | null => null);
+
 const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
 
 /** oidc-provider's view of a stored row, found by `presented`: its payload, marked when it was consumed. */
@@ -40,15 +51,17 @@ function payloadOf(model: string, row: ModelRow, presented: { id: string } | { u
 /**
  * @param refreshReuseGrace seconds during which a just-rotated refresh token presented again does
  *   not end the grant: the first such retry (a lost response) is answered, later ones refused.
- * @param devicePolled called when the token endpoint looks up a device code (an app polling);
+ * @param hooks.refreshAudit the audit line of a refresh, written by the statement that rotates (grants.ts).
+ * @param hooks.devicePolled called when the token endpoint looks up a device code (an app polling);
  *   it may throw an OAuth error (`slow_down`, `access_denied`).
  */
 export function createAdapterClass(
   store: ModelStore,
   hashClientSecret: (secret: string) => string,
   refreshReuseGrace: number,
-  devicePolled?: (deviceCode: string) => Promise<void>,
+  hooks: { refreshAudit?: RefreshAudit | undefined; devicePolled?: ((deviceCode: string) => Promise<void>) | undefined } = {},
 ) {
+  const { refreshAudit, devicePolled } = hooks;
   const lookups = createRouteLookups<AdapterPayload>(store, refreshReuseGrace);
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -66,7 +79,7 @@ export function createAdapterClass(
       const issuedWith = this.model === 'AccessToken' && currentRoute() === 'token' ? Provider.ctx?.oidc.entities.RefreshToken?.jti : undefined;
       if (issuedWith) given = { ...given, pairedRefreshToken: credentialKey(issuedWith) };
       const stored = toStored(this.model, id, given);
-      const written = await store.upsert({
+      const row: StoredModel = {
         model: this.model,
         id: stored.key,
         payload: stored.payload,
@@ -74,7 +87,21 @@ export function createAdapterClass(
         userCode: stored.userCodeKey,
         uid: payload.uid,
         expiresAt: expiresIn ? new Date(Date.now() + (expiresIn + (this.model === 'DeviceCode' ? DEVICE_CODE_RETENTION : 0)) * 1000) : undefined,
-      });
+      };
+      const req = currentRoute() === 'token' ? Provider.ctx?.req : undefined;
+      const rotation = req ? entryOf(req, ROTATION) : null;
+      if (rotation && this.model === 'RefreshToken' && !rotation.successor) {
+        rotation.successor = row;
+        lookups.forget(id);
+        return;
+      }
+      if (req && rotation?.successor && this.model === 'AccessToken') {
+        setEntry(req, ROTATION, null);
+        await this.rotate(rotation.key, rotation.successor, row);
+        lookups.forget(id);
+        return;
+      }
+      const written = await store.upsert(row);
       // After the write, so a lookup racing it cannot keep the old metadata.
       if (this.model === 'Client') lookups.forgetClient(id);
       lookups.forget(id);
@@ -126,10 +153,16 @@ export function createAdapterClass(
      * whichever request arrived first. A device code travels only between the app and carevault:
      * one that lost the race is a retrying poll, refused without revoking (DEVICE_CODE_RACE_WINDOW).
      * A refresh token presented again within the grace is an app retrying after a lost response:
-     * the first retry goes through (its lost pair is withdrawn), later ones are refused.
+     * the first retry goes through (its lost pair is withdrawn), later ones are refused. A refresh
+     * token at the token endpoint is consumed later, with its successor (ROTATION, `rotate`).
      */
     async consume(id: string): Promise<void> {
       const key = storedKeyOf(this.model, id);
+      const req = currentRoute() === 'token' ? Provider.ctx?.req : undefined;
+      if (this.model === 'RefreshToken' && req) {
+        setEntry(req, ROTATION, { key });
+        return;
+      }
       const { won, grantId } = await store.consume(this.model, key);
       if (won) return;
       if (this.model === 'RefreshToken' && refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) return;
@@ -140,6 +173,25 @@ export function createAdapterClass(
         ctx?.oidc.provider.emit('grant.revoked', ctx, grantId);
       }
       throw new errors.InvalidGrant(`${labelOf[this.model] ?? 'grant'} already used`);
+    }
+
+    /**
+     * The rotation of refresh token `key` (see ROTATION): it is consumed and the pair stored in one
+     * statement when this use wins; else, as `consume` says, the first retry within the grace
+     * withdraws the lost pair and stores this one, and anything else is refused.
+     */
+    private async rotate(key: string, successor: StoredModel, accessToken: StoredModel): Promise<void> {
+      const event = successor.grantId ? await refreshAudit?.eventOf(successor.grantId) : undefined;
+      if (await store.rotate(key, [successor, accessToken], event)) {
+        if (event) refreshAudit?.recorded();
+        return;
+      }
+      if (refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) {
+        await store.upsert(successor);
+        await store.upsert(accessToken);
+        return;
+      }
+      throw new errors.InvalidGrant(`${labelOf.RefreshToken} already used`);
     }
 
     async destroy(id: string): Promise<void> {

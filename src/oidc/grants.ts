@@ -9,10 +9,11 @@
  *   the grants of the authorizations that last only while the person is signed in;
  * - every token issued or refreshed is recorded.
  */
-import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import type { IncomingMessage } from 'node:http';
+import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { entryOf, loadOnce, requestEntry, setEntry } from '../http/request-context';
+import type { Person } from '../accounts/person';
+import type { RecordEvent } from '../audit/store';
 import { HOME_CLIENT_ID } from './home-client';
 
 /** An authorization as the OpenID core needs it. */
@@ -36,13 +37,34 @@ export type AuthorizationHooks = {
   findByGrant(grantId: string): Promise<BoundAuthorization | undefined>;
   grantEnded(grantId: string, how: 'app' | 'security'): Promise<void>;
   tokensIssued(authorization: BoundAuthorization, issued: { refreshed: boolean; sessionUid: string | undefined }): Promise<void>;
+  /** The audit line `tokensIssued` appends, for a statement that writes it itself. */
+  tokensEvent(authorization: BoundAuthorization, issued: { refreshed: boolean }): RecordEvent;
   signedOut(sessionUid: string): Promise<void>;
 };
 
 /** The authorizations behind the grants a request reads, by grant id. */
 const AUTHORIZATIONS = requestEntry('authorizations of grants', () => new Map<string, Promise<BoundAuthorization | undefined>>());
+/** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
+export const PEOPLE_READ = requestEntry('people read', () => new Map<string, Promise<Person | undefined>>());
+
+/**
+ * What the token endpoint read with a code or refresh token's grant (route-lookups.ts): the
+ * grant's person and its live authorization, answered from here for the rest of the request.
+ */
+export function readWithGrant(
+  req: IncomingMessage,
+  grantId: string,
+  accountId: string,
+  person: Person | undefined,
+  authorization: BoundAuthorization | undefined,
+): void {
+  entryOf(req, PEOPLE_READ).set(accountId, Promise.resolve(person));
+  entryOf(req, AUTHORIZATIONS).set(grantId, Promise.resolve(authorization));
+}
 /** The grants oidc-provider ended while answering the request (a revocation, a replayed code). */
 const ENDED_GRANTS = requestEntry('grants ended', (): string[] => []);
+/** Whether the request's tokens were recorded by the statement that stored them (a refresh's rotation). */
+const TOKENS_RECORDED = requestEntry('tokens recorded', () => false);
 /** Whether the request signed the person out. */
 const SIGNED_OUT = requestEntry('signed out', () => false);
 
@@ -50,6 +72,27 @@ const SIGNED_OUT = requestEntry('signed out', () => false);
 export function authorizationOf(hooks: AuthorizationHooks, ctx: KoaContextWithOIDC, grantId: string): Promise<BoundAuthorization | undefined> {
   return loadOnce(ctx.req, AUTHORIZATIONS, grantId, () => hooks.findByGrant(grantId));
 }
+
+/**
+ * A refresh's audit line, for the statement that rotates the refresh token to write with the
+ * tokens (oidc/adapter.ts): `eventOf` the grant's (none without an authorization), and `recorded`
+ * once that statement wrote it, so it is not appended again.
+ */
+export function refreshAudit(hooks: AuthorizationHooks) {
+  return {
+    async eventOf(grantId: string): Promise<RecordEvent | undefined> {
+      const ctx = Provider.ctx;
+      const authorization = ctx && (await authorizationOf(hooks, ctx, grantId));
+      return authorization ? hooks.tokensEvent(authorization, { refreshed: true }) : undefined;
+    },
+    recorded(): void {
+      const req = Provider.ctx?.req;
+      if (req) setEntry(req, TOKENS_RECORDED, true);
+    },
+  };
+}
+
+export type RefreshAudit = ReturnType<typeof refreshAudit>;
 
 /** oidc-provider's `loadExistingGrant`. */
 export function loadExistingGrant(hooks: AuthorizationHooks) {
@@ -124,6 +167,7 @@ export function bindGrantsToRecords(provider: Provider, hooks: AuthorizationHook
     const authorization = await authorizationOf(hooks, ctx as KoaContextWithOIDC, grantId);
     if (!authorization) return;
     body.patient = authorization.record_id;
+    if (entryOf(ctx.req, TOKENS_RECORDED)) return;
     const code = oidc.entities.AuthorizationCode as { sessionUid?: string } | undefined;
     await hooks.tokensIssued(authorization, { refreshed: oidc.params?.grant_type === 'refresh_token', sessionUid: code?.sessionUid });
   });

@@ -9,7 +9,7 @@ import Provider, { interactionPolicy, type Configuration, type JWKS, type KoaCon
 import type { Person } from '../accounts/person';
 import type { Config } from '../config';
 import type { Database } from '../db';
-import { loadOnce, requestEntry } from '../http/request-context';
+import { loadOnce } from '../http/request-context';
 import { ACR_PASSWORD, ACR_TWO_STEP, STEP_UP_REASON } from '../interactions/pending';
 import { allScopes } from '../rules/scopes';
 import { createAdapterClass } from './adapter';
@@ -19,7 +19,7 @@ import { applyClientPolicy, hashClientSecret } from './client-policy';
 import { validateExtraMetadata } from './client-metadata';
 import { reportFailures } from './failures';
 import { checkFetchedUris, outgoingFetch } from './outgoing';
-import { authorizationOf, bindGrantsToRecords, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
+import { PEOPLE_READ, authorizationOf, bindGrantsToRecords, refreshAudit, extraTokenClaims, loadExistingGrant, type AuthorizationHooks } from './grants';
 import { homeClientMetadata } from './home-client';
 import { CLIENT_ASSERTION_ALGS, CLIENT_AUTH_METHODS, DPOP_ALGS, REQUEST_OBJECT_ALGS, SIGNING_ALGS } from './protocol';
 import { audiencePolicy, scopePolicy } from './request-policy';
@@ -129,9 +129,6 @@ export type ProviderDeps = {
   lostAtResume: (uid: string) => Promise<LostAtResume | undefined>;
 };
 
-/** The people a request read (oidc-provider asks for the account more than once per token request: the grant, then the ID token's claims). */
-const PEOPLE_READ = requestEntry('people read', () => new Map<string, ReturnType<People['findPerson']>>());
-
 export function createProvider({
   config,
   db,
@@ -147,7 +144,10 @@ export function createProvider({
   const rules = clientRules(config);
   const configuration: Configuration = {
     ...rules,
-    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, deviceFlow && pollPolicy(deviceFlow)),
+    adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, {
+      refreshAudit: refreshAudit(authorizations),
+      ...(deviceFlow ? { devicePolled: pollPolicy(deviceFlow) } : {}),
+    }),
     clients: [homeClientMetadata(config.issuer)],
     jwks,
     cookies: {

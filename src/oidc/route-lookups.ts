@@ -5,8 +5,9 @@
  * so an oidc-provider upgrade that changes it fails there instead of silently costing queries.
  *
  * - `token` (a code exchange, a refresh): oidc-provider reads the authorization code or refresh
- *   token, then the grant it names. One query reads both (ModelStore.findWithGrant), and the
- *   grant's lookup is answered from it.
+ *   token, then the grant it names, then the grant's account (findAccount) and carevault the
+ *   authorization the grant carries (grants.ts). One query reads them all
+ *   (ModelStore.findWithGrant), and the other lookups are answered from it.
  * - `introspection`, `revocation`: it looks the presented value up in AccessToken,
  *   ClientCredentials and RefreshToken, one after another. One query looks in all three
  *   (ModelStore.findInModels), and each lookup is answered from it.
@@ -23,6 +24,7 @@ import { entryOf, requestEntry } from '../http/request-context';
 import { credentialKey } from '../security/credential-keys';
 import { isStorableText } from '../security/storable-text';
 import { createClientCache } from './client-cache';
+import { readWithGrant } from './grants';
 import type { ModelRow, ModelStore } from './store';
 import { storedKeyOf } from './stored-credentials';
 
@@ -66,9 +68,22 @@ export function createRouteLookups<Client extends object>(store: ModelStore, ref
       const readAhead = withGrant || grant || batched ? readAheadNow() : undefined;
       if (!readAhead || !isStorableText(id)) return undefined;
       if (withGrant) {
+        const req = Provider.ctx?.req;
         return store.findWithGrant(model, storedKeyOf(model, id), model === 'RefreshToken' ? refreshReuseGrace : 0).then((found) => {
           if (!found) return null;
           if (found.grantId) readAhead.grants.set(found.grantId, found.grant ?? null);
+          const accountId = found.grant?.payload.accountId;
+          if (req && found.grantId && typeof accountId === 'string') {
+            const { person, authorization } = found;
+            const asPerson = person && {
+              id: person.id,
+              name: person.name,
+              email: person.email,
+              emailVerified: person.emailVerified,
+              ...(person.timeZone ? { timeZone: person.timeZone } : {}),
+            };
+            readWithGrant(req, found.grantId, accountId, asPerson, authorization);
+          }
           return found.token;
         });
       }

@@ -3,6 +3,7 @@
  * server secrets. Rows of models whose ids are secrets are stored and looked up under the
  * SHA-256 of the id (stored-credentials.ts): every `id` this store takes is that key.
  */
+import { audited, eventValues, type RecordEvent, type Steps } from '../audit/store';
 import { statement, type Database } from '../db';
 
 export type ModelRow = {
@@ -24,6 +25,31 @@ export type StoredModel = {
   expiresAt?: Date | undefined;
 };
 
+/** The person a grant names, as findWithGrant reads it with the grant. */
+export type GrantPerson = { id: string; name: string; email: string; emailVerified: boolean; timeZone: string | null };
+
+/** The live authorization a grant carries, as findWithGrant reads it: whether its person still holds its record. */
+export type GrantAuthorizationRead = {
+  id: string;
+  record_id: string;
+  client_id: string;
+  access: 'offline' | 'online' | 'none';
+  session_uid: string | null;
+  holds: boolean;
+};
+
+/**
+ * A code or refresh token with the live grant it was issued under, and (when the grant is live)
+ * the grant's person and live authorization; `undefined` where there is none.
+ */
+export type FoundWithGrant = {
+  token: ModelRow;
+  grantId: string | null;
+  grant: ModelRow | undefined;
+  person: GrantPerson | undefined;
+  authorization: GrantAuthorizationRead | undefined;
+};
+
 /** Live: not expired by the database clock. */
 const LIVE = '(expires_at is null or expires_at > now())';
 /** Consumed more than $3 seconds ago, or within them. */
@@ -37,6 +63,23 @@ function findStatements(live: boolean) {
       `select payload, ${CONSUMED} from oidc_models where model = $1 and ${column} = $2${live ? ` and ${LIVE}` : ''}${column === 'id' ? '' : ' limit 1'}`,
     );
   return { id: by('id'), uid: by('uid'), user_code: by('user_code') };
+}
+
+/** ModelStore.rotate's statement, with or without its audit line. */
+function rotation(withEvent: boolean) {
+  const steps: Steps = {
+    steps: [
+      `used as (update oidc_models set consumed_at = now() where model = 'RefreshToken' and id = $1 and consumed_at is null returning id)`,
+      `stored as (insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at)
+       select m.model, m.id, m.payload, m.grant_id, m.user_code, m.uid, m.expires_at
+         from jsonb_to_recordset($2::jsonb) as m(model text, id text, payload jsonb, grant_id text, user_code text, uid text, expires_at timestamptz)
+        where exists (select 1 from used)
+       on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
+         expires_at = excluded.expires_at)`,
+    ],
+    result: 'select id from used',
+  };
+  return statement(withEvent ? audited(steps, { for: 'used', event: 3 }) : `with ${steps.steps.join(',\n   ')}\n   ${steps.result}`);
 }
 
 /** The statements of every token request (db.query): issuing, finding and consuming. */
@@ -58,13 +101,33 @@ const SQL = {
     `select model, payload, (consumed_at is not null and consumed_at <= now() - make_interval(secs => case when model = 'RefreshToken' then $3::float8 else 0 end)) as consumed
      from oidc_models where model = any($1::text[]) and id = $2 and ${LIVE}`,
   ),
+  // The grant's person and live authorization come with it: the token endpoint reads both next
+  // (the account, the record the token reaches); a grant whose accountId is not a person's id reads none.
   findWithGrant: statement(
     `select t.payload, t.grant_id, (t.consumed_at is not null and t.consumed_at <= now() - make_interval(secs => $3::float8)) as consumed,
-            g.payload as grant_payload, (g.consumed_at is not null) as grant_consumed
+            g.payload as grant_payload, (g.consumed_at is not null) as grant_consumed, p.person, a.authorization
      from oidc_models t
      left join oidc_models g on g.model = 'Grant' and g.id = t.grant_id and (g.expires_at is null or g.expires_at > now())
+     left join lateral (
+       select jsonb_build_object('id', p.id, 'name', p.name, 'email', p.email, 'emailVerified', p.email_verified_at is not null, 'timeZone', p.time_zone) as person
+       from people p
+       where p.id = case when g.payload->>'accountId' ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then (g.payload->>'accountId')::uuid end
+     ) p on true
+     left join lateral (
+       select jsonb_build_object('id', a.id, 'record_id', a.record_id, 'client_id', a.client_id, 'access', a.access, 'session_uid', a.session_uid,
+                'holds', exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+                  and (c.expires_at is null or c.expires_at > now()))) as authorization
+       from authorizations a where g.id is not null and a.grant_id = t.grant_id and a.revoked_at is null limit 1
+     ) a on true
      where t.model = $1 and t.id = $2 and (t.expires_at is null or t.expires_at > now())`,
   ),
+  /**
+   * A refresh token's rotation in one statement: it is marked used only if no one used it first,
+   * and only then are its successor and the access token issued with it stored, and (with an
+   * event, $3…$7) the refresh's audit line appended. Returns a row when it won.
+   */
+  rotate: rotation(false),
+  rotateAudited: rotation(true),
   consume: statement(`update oidc_models set consumed_at = now() where model = $1 and id = $2 and consumed_at is null returning grant_id`),
   grantOf: statement(`select grant_id from oidc_models where model = $1 and id = $2`),
   // A person's token is live while its grant is, and while the person who allowed the app still
@@ -117,26 +180,48 @@ export function createModelStore(db: Database) {
 
     /**
      * A live code or refresh token (as `find` by id) and, in the same query, the live grant it was
-     * issued under: the token endpoint reads both for every code exchange and refresh.
+     * issued under with that grant's person and live authorization: the token endpoint reads all
+     * of them for every code exchange and refresh.
      */
-    async findWithGrant(
-      model: string,
-      id: string,
-      graceSeconds: number,
-    ): Promise<{ token: ModelRow; grantId: string | null; grant: ModelRow | undefined } | undefined> {
+    async findWithGrant(model: string, id: string, graceSeconds: number): Promise<FoundWithGrant | undefined> {
       const [row] = await db.query<{
         payload: Record<string, unknown>;
         grant_id: string | null;
         consumed: boolean;
         grant_payload: Record<string, unknown> | null;
         grant_consumed: boolean;
+        person: GrantPerson | null;
+        authorization: GrantAuthorizationRead | null;
       }>(SQL.findWithGrant, [model, id, graceSeconds]);
       if (!row) return undefined;
       return {
         token: { payload: row.payload, consumed: row.consumed },
         grantId: row.grant_id,
         grant: row.grant_payload ? { payload: row.grant_payload, consumed: row.grant_consumed } : undefined,
+        person: row.person ?? undefined,
+        authorization: row.authorization ?? undefined,
       };
+    },
+
+    /**
+     * Marks refresh token `id` used and, only if this use won (no one used it first), stores the
+     * rows issued for it (its successor, the access token) and appends `event`, in one statement.
+     * False when it lost.
+     */
+    async rotate(id: string, issued: readonly StoredModel[], event?: RecordEvent): Promise<boolean> {
+      const rows = issued.map((row) => ({
+        model: row.model,
+        id: row.id,
+        payload: row.payload,
+        grant_id: row.grantId ?? null,
+        user_code: row.userCode ?? null,
+        uid: row.uid ?? null,
+        expires_at: row.expiresAt ?? null,
+      }));
+      const won = event
+        ? await db.query(SQL.rotateAudited, [id, JSON.stringify(rows), ...eventValues(event)])
+        : await db.query(SQL.rotate, [id, JSON.stringify(rows)]);
+      return won.length > 0;
     },
 
     /**

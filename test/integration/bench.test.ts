@@ -35,7 +35,7 @@ describe('npm run bench', () => {
 
   it('prints a table with a row per path and the memory line', () => {
     expect(stdout).toContain(
-      '| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target |',
+      '| database | path | carevault /s | p50 ms | p99 ms | errors | CPU ms/req | reference | reference /s | its CPU ms/req | ratio | target | bare oidc-provider on PostgreSQL /s | its CPU ms/req | ratio to it |',
     );
     for (const path of [
       'client_credentials',
@@ -96,6 +96,23 @@ describe('npm run bench', () => {
     }
     expect(rows.get('client_credentials')?.reference?.name).toBe('bare oidc-provider');
     expect(rows.get('FHIR read')?.reference?.name).toBe('minimal handler');
+    // The token endpoint's paths are also compared with bare oidc-provider on the same PostgreSQL;
+    // on the embedded database the report says why that reference is missing.
+    for (const [path, row] of rows) {
+      const tokenEndpoint = ['client_credentials', 'introspection', 'refresh (rotating)'].includes(path);
+      if (database === 'postgres' && tokenEndpoint) {
+        expect(row.databaseReference).toEqual(
+          expect.objectContaining({ name: 'bare oidc-provider on PostgreSQL', perSecond: expect.any(Number), errors: 0, cpuMsPerRequest: expect.any(Number) }),
+        );
+        expect(row.databaseReference?.perSecond).toBeGreaterThan(0);
+        expect(row.databaseRatio).toBeCloseTo(row.carevault.perSecond / (row.databaseReference?.perSecond ?? 1), 6);
+      } else {
+        expect(row.databaseReference).toBeNull();
+        expect(row.databaseRatio).toBeNull();
+      }
+    }
+    if (database === 'postgres') expect(measured?.databaseReferenceSkipped).toBeUndefined();
+    else expect(stdout).toContain(`embedded: ${measured?.databaseReferenceSkipped ?? 'a reason'}.`);
     expect(rows.get('client_credentials')?.target).toEqual(expect.objectContaining({ kind: 'ratio', met: expect.any(Boolean) }));
     // With bulk rows, each lookup's p99 after them is compared with its p99 before them.
     expect(measured?.p99Growth.map((g) => g.path).sort()).toEqual(['FHIR read', 'FHIR search (20)', 'client_credentials', 'introspection']);

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
-import { registerTestApp } from '../support/app';
+import { authorizeInBrowser, registerTestApp, startAuthorization, CALLBACK } from '../support/app';
 import { authorizedApp } from '../support/authorized';
 import { captureLogs } from '../support/logs';
 import { startTestServer, type TestServer } from '../support/server';
@@ -153,7 +153,13 @@ describe.each(ENVIRONMENTS)('NODE_ENV %s', (_name, env) => {
   });
 
   test("an error that escapes oidc-provider's own handling (the token response's audit line): 500 JSON without a stack, the cause logged", async () => {
+    // A code exchange appends its audit line after oidc-provider answered (a refresh writes its
+    // line with the tokens, inside oidc-provider's handling).
     const person = await authorizedApp(server, 'Koa Lapse');
+    const again = await startAuthorization(person.app, { scope: 'openid patient/Observation.cruds offline_access' });
+    const back = await authorizeInBrowser(person.browser, again.url, person.person);
+    const code = new URL(back.location ?? '', server.issuer).searchParams.get('code') ?? '';
+    expect(code).not.toBe('');
     const query = server.db.query;
     server.db.query = ((statement, values) => {
       if (statement.text.startsWith('insert into audit_events')) return Promise.reject(new TypeError('forced: the audit line'));
@@ -168,7 +174,7 @@ describe.each(ENVIRONMENTS)('NODE_ENV %s', (_name, env) => {
           authorization: `Basic ${Buffer.from(`${person.app.clientId}:${person.app.clientSecret}`).toString('base64')}`,
           'content-type': 'application/x-www-form-urlencoded',
         },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: person.refreshToken }).toString(),
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: again.verifier }).toString(),
       });
     } finally {
       server.db.query = query;
