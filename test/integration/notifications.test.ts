@@ -6,6 +6,8 @@
  * receiver that fails and recovers gets every event, in order; `$status` tells where it stands; two
  * instances deliver each event once; Remove access ends delivery (status off).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { RECORD_KEEPER, weight } from '../support/authorized';
@@ -169,6 +171,34 @@ test('a change the person makes (an Import on the record page) is notified', asy
   };
   const all = await waitFor('the import notification', () => notificationsAt('/watch').length > before && notificationsAt('/watch'));
   expect(statusOf(all[before]?.body).events).toEqual([{ number: String(before + 1), focus: `${server.issuer}/fhir/Observation/${imported.id}` }]);
+});
+
+test('items read from a clinical document are notified: a CCD imported and its items added names each new observation', async () => {
+  const before = notificationsAt('/watch').length;
+  const earlier = (await server.db.knex('resources').where({ record_id: record, type: 'Observation' }).pluck('id')) as string[];
+  const page = await browser.visit(`/records/${record}`);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.html)?.[1] ?? '';
+  const form = new FormData();
+  form.append('_csrf', csrf);
+  const ccd = fs.readFileSync(path.join(__dirname, '../fixtures/ccda/ccd.xml'));
+  form.append('bundle', new Blob([new Uint8Array(ccd)], { type: 'application/xml' }), 'visit.xml');
+  const url = `${server.issuer}/records/${record}/import`;
+  const res = await fetch(url, { method: 'POST', headers: { cookie: browser.cookiesFor(url), accept: 'text/html' }, body: form, redirect: 'manual' });
+  expect(res.status).toBe(303);
+  const review = await browser.visit(res.headers.get('location') ?? '');
+  await browser.submit(review, {}, '/items');
+  const observations = async () => (await server.db.knex('resources').where({ record_id: record, type: 'Observation' }).pluck('id')) as string[];
+  const added = (await observations()).filter((id) => !earlier.includes(id));
+  const focuses = (notified: typeof receiver.received) =>
+    notified.slice(before).flatMap((one) => statusOf(one.body).events.flatMap((event) => (event.focus ? [event.focus] : [])));
+  const expected = added.map((id) => `${server.issuer}/fhir/Observation/${id}`);
+  expect(expected.length).toBeGreaterThan(0);
+  const seen = await waitFor('the items’ notifications', () => {
+    const all = focuses(notificationsAt('/watch'));
+    return expected.every((focus) => all.includes(focus)) && all;
+  });
+  // Only types the app may read (Observation here): the document's other items are not named.
+  expect(seen.every((focus) => focus.startsWith(`${server.issuer}/fhir/Observation/`))).toBe(true);
 });
 
 test('a receiver that fails and recovers gets every event, in order; $status tells the count', async () => {
