@@ -17,7 +17,7 @@ import { firstMessage } from '../http/forms';
 import { isUuid } from '../ids';
 import { sendPage } from '../http/render';
 import { requirePerson, sessionUidOf, signedInPerson } from '../http/require-person';
-import { clientAddress } from '../interactions/routes';
+import { clientAddress } from '../http/client-address';
 import type { Csrf } from '../security/csrf';
 import type { AccountChanges } from './changes';
 import type { MessageMail } from './message-mail';

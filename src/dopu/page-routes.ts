@@ -19,7 +19,7 @@ import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { firstMessage } from '../http/forms';
 import { sendPage } from '../http/render';
 import { personOf, signedInPerson } from '../http/require-person';
-import { clientAddress } from '../interactions/routes';
+import { clientAddress } from '../http/client-address';
 import { allows } from '../records/access';
 import type { RecordService, RecordSummary } from '../records/service';
 import type { Csrf } from '../security/csrf';
