@@ -75,6 +75,8 @@ async function authorizedPerson(issuer: string, app: { clientId: string; clientS
   const browser = new Browser(issuer);
   let page = await browser.visit('/register');
   page = await browser.submit(page, { name: `Bench Person ${index}`, email, password: PASSWORD });
+  // "Check your email", then Continue signs the new person in.
+  page = await browser.submit(page, {}, '/registered');
   const verifier = randomBytes(32).toString('base64url');
   const authorize = new URL('/authorize', issuer);
   authorize.search = new URLSearchParams({
