@@ -172,7 +172,9 @@ test('3, 4: six consents for one app at once, and a double submission, converge 
   const backAtTheApp = answers.flatMap((answer, i) => (answer.location?.startsWith(CALLBACK) ? [{ answer, tab: tabs[i] as (typeof tabs)[number] }] : []));
   for (const answer of answers.filter((candidate) => !candidate.location?.startsWith(CALLBACK))) {
     expect(answer.status).toBe(400);
-    expect(textOf(answer.html)).toContain('Go back to the app and start again');
+    // Asked to start again, or — when this browser's sign-in was renewed under it after its answer —
+    // told in words that the app did not hear back, with the way back to it.
+    expect(textOf(answer.html)).toMatch(/Go back to the app and start again|Racing Tabs did not hear back/);
   }
   const tokens = await Promise.all(backAtTheApp.map(({ answer, tab }) => exchangeCode(app, tab, answer.location ?? '')));
   const grants = await grantsOf(app);
