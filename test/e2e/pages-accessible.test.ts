@@ -147,8 +147,18 @@ test('every page passes axe-core with no serious or critical violation, and fits
 
   // The consent page reached again after Allow says the app was connected; a request that ended
   // unanswered offers the way back to the app. (Chromium may still be loading its error page for
-  // the app's unreachable callback, which interrupts a first navigation: go again once it has.)
-  await page.goto(consentUrl).catch(() => page.goto(consentUrl));
+  // the app's unreachable callback, which interrupts a navigation: go again once it has settled.)
+  for (let tries = 1; ; tries += 1) {
+    const went = await page.goto(consentUrl).then(
+      () => true,
+      (error: unknown) => {
+        if (tries >= 5) throw error;
+        return false;
+      },
+    );
+    if (went) break;
+    await page.waitForTimeout(500);
+  }
   await page.getByRole('link', { name: 'See Connected apps' }).waitFor();
   await check(page, 'consent finished');
   const late = await startAuthorization(clinic, { scope: 'openid profile patient/Observation.cruds offline_access', prompt: 'consent' });
