@@ -40,6 +40,11 @@ const doc = (setting: SettingDoc): SettingDoc => setting;
 /** A whole number above zero (a limit, a count, a duration in seconds), `fallback` when unset. */
 const positiveInteger = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const seconds = positiveInteger;
+/** `true`/`1` or `false`/`0` (empty or unset: off). */
+const onOff = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((value) => value === 'true' || value === '1');
 const optionalText = z
   .string()
   .trim()
@@ -146,39 +151,27 @@ const schema = z
           'At least 32 characters (e.g. `openssl rand -hex 32`). When set, dynamic client registration is enabled at `/oauth/register` for callers presenting it as a Bearer token. Unset: apps are registered only with `npx carevault apps create`.',
       }),
     ),
-    REGISTRATION_ALLOW_PRIVATE_URIS: z
-      .enum(['true', 'false', '1', '0', ''])
-      .default('false')
-      .transform((value) => value === 'true' || value === '1')
-      .meta(
-        doc({
-          group: 'Secrets and registration',
-          description:
-            '`true`/`1` or `false`/`0`. Registration (CLI and dynamic) refuses a `sector_identifier_uri` or `jwks_uri` whose host is loopback, private, link-local or `localhost`, and carevault never fetches a URL whose host resolves to such an address. `true` lifts both — for tests and closed networks only.',
-        }),
-      ),
-    SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: z
-      .enum(['true', 'false', '1', '0', ''])
-      .default('false')
-      .transform((value) => value === 'true' || value === '1')
-      .meta(
-        doc({
-          group: 'Secrets and registration',
-          description:
-            '`true`/`1` or `false`/`0`. A FHIR `Subscription` must name an `https` endpoint whose host resolves only to public addresses, checked when it is created or changed and again before each delivery. `true` also allows `http` and loopback, private or link-local hosts — for tests and closed networks only.',
-        }),
-      ),
-    TRUST_PROXY: z
-      .enum(['true', 'false', '1', '0', ''])
-      .default('false')
-      .transform((value) => value === 'true' || value === '1')
-      .meta(
-        doc({
-          group: 'Server',
-          description:
-            '`true`/`1` or `false`/`0`. Trust `X-Forwarded-*` headers from a reverse proxy (client address for rate limits, https detection). Only behind a proxy you run. carevault serves plain http, so an `https` `ISSUER` needs a TLS proxy and `TRUST_PROXY=true`: without it the server refuses to start and says so.',
-        }),
-      ),
+    REGISTRATION_ALLOW_PRIVATE_URIS: onOff.meta(
+      doc({
+        group: 'Secrets and registration',
+        description:
+          '`true`/`1` or `false`/`0`. Registration (CLI and dynamic) refuses a `sector_identifier_uri` or `jwks_uri` whose host is loopback, private, link-local or `localhost`, and carevault never fetches a URL whose host resolves to such an address. `true` lifts both — for tests and closed networks only.',
+      }),
+    ),
+    SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: onOff.meta(
+      doc({
+        group: 'Secrets and registration',
+        description:
+          '`true`/`1` or `false`/`0`. A FHIR `Subscription` must name an `https` endpoint whose host resolves only to public addresses, checked when it is created or changed and again before each delivery. `true` also allows `http` and loopback, private or link-local hosts — for tests and closed networks only.',
+      }),
+    ),
+    TRUST_PROXY: onOff.meta(
+      doc({
+        group: 'Server',
+        description:
+          '`true`/`1` or `false`/`0`. Trust `X-Forwarded-*` headers from a reverse proxy (client address for rate limits, https detection). Only behind a proxy you run. carevault serves plain http, so an `https` `ISSUER` needs a TLS proxy and `TRUST_PROXY=true`: without it the server refuses to start and says so.',
+      }),
+    ),
     LOG_LEVEL: z
       .enum(['debug', 'info', 'warn', 'error', 'silent'])
       .default('info')
@@ -414,16 +407,12 @@ const schema = z
         description: "PEM private key file for the SMTP receiver's `STARTTLS`; set together with `DIRECT_TLS_CERT`.",
       }),
     ),
-    METRICS_ENABLED: z
-      .enum(['true', 'false', '1', '0', ''])
-      .default('false')
-      .transform((value) => value === 'true' || value === '1')
-      .meta(
-        doc({
-          group: 'Metrics',
-          description: '`true`/`1` or `false`/`0`. Serve Prometheus metrics at `/metrics`. Off by default: they describe the traffic.',
-        }),
-      ),
+    METRICS_ENABLED: onOff.meta(
+      doc({
+        group: 'Metrics',
+        description: '`true`/`1` or `false`/`0`. Serve Prometheus metrics at `/metrics`. Off by default: they describe the traffic.',
+      }),
+    ),
     METRICS_TOKEN: optionalText.pipe(z.string().min(32, 'must be at least 32 characters').optional()).meta(
       doc({
         group: 'Metrics',

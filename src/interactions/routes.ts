@@ -17,7 +17,7 @@ import { endedSteps, type StepOver } from './ended';
 import { InteractionExpired, type PendingInteraction } from './pending';
 import { signInPages } from './sign-in-pages';
 import { signInRoutes } from './sign-in-routes';
-import { interactionSteps } from './steps';
+import { interactionSteps, stepRoutes } from './steps';
 
 /** The page of a prompt of carevault's own (a step the flow cannot skip), shown at /interaction/:uid. */
 export type PromptPage = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
@@ -43,73 +43,60 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
   const steps = interactionSteps(interactions);
   const pages = signInPages({ steps, accounts });
   const showConsent = consentPage({ steps, records, authorizations });
-  const { base, pendingOf, answer } = steps;
+  const { base, answer } = steps;
+  const routes = stepRoutes(router, { steps, orEnded, csrf, form });
   const { secondStepOf, showCode, showForm } = pages;
 
-  router.get(
-    '/interaction/:uid',
-    csrf.issue,
-    orEnded(async (req, res) => {
-      const pending = await pendingOf(req, res);
-      if (!pending) return;
-      const { name } = pending.prompt;
-      const second = name === 'login' ? secondStepOf(req, pending) : undefined;
-      if (second) {
-        await showCode(res, pending, second);
-      } else if (name === 'login') {
-        await showForm(req, res, pending, pending.wantsSignup && req.query.form !== 'signin' ? 'register' : 'signin');
-      } else if (name === 'consent' && pending.firstParty) {
-        // carevault's own pages need no consent to learn who signed in.
-        await answer(res, async () =>
-          pending.finish({ consent: { grantId: await pending.saveGrant({ existingGrantId: undefined, granted: [], declined: [] }) } }),
-        );
-      } else if (name === 'consent') {
-        await showConsent(req, res, pending);
-      } else {
-        const page = prompts.get(name);
-        if (!page) throw new Error(`no page for the ${name} prompt`);
-        await page(req, res, pending);
-      }
-    }),
-  );
+  routes.page('/interaction/:uid', undefined, async (req, res, pending) => {
+    const { name } = pending.prompt;
+    const second = name === 'login' ? secondStepOf(req, pending) : undefined;
+    if (second) {
+      await showCode(res, pending, second);
+    } else if (name === 'login') {
+      await showForm(req, res, pending, pending.wantsSignup && req.query.form !== 'signin' ? 'register' : 'signin');
+    } else if (name === 'consent' && pending.firstParty) {
+      // carevault's own pages need no consent to learn who signed in.
+      await answer(res, async () =>
+        pending.finish({ consent: { grantId: await pending.saveGrant({ existingGrantId: undefined, granted: [], declined: [] }) } }),
+      );
+    } else if (name === 'consent') {
+      await showConsent(req, res, pending);
+    } else {
+      const page = prompts.get(name);
+      if (!page) throw new Error(`no page for the ${name} prompt`);
+      await page(req, res, pending);
+    }
+  });
 
-  signInRoutes(router, { steps, pages, accounts, csrf, orEnded, form });
+  signInRoutes(routes, { steps, pages, accounts });
 
-  router.post(
-    '/interaction/:uid/consent',
-    form,
-    csrf.issue,
-    csrf.verify,
-    orEnded(async (req, res) => {
-      const pending = await pendingOf(req, res, 'consent');
-      if (!pending) return;
-      if (!pending.accountId) throw new InteractionExpired('not signed in');
-      // The interaction belongs to the session, so its person is the one signed in.
-      const person = personOf(res);
-      const held = await records.recordsOf(pending.accountId);
-      const decision = consentDecision(req.body, pending.rules, held);
-      if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
-      if (decision.kind === 'invalid' && decision.missing === 'record') {
-        // Back to the question, with what the person had ticked, and why it was not taken.
-        res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
-        return;
-      }
-      if (decision.kind === 'invalid' && decision.missing === 'level') {
-        await showConsent(req, res, pending, { status: 403, error: decision.message });
-        return;
-      }
-      if (decision.kind === 'invalid') {
-        // A form the page never sends (no decision, a record not theirs): refused as it came.
-        await showConsent(req, res, pending, { status: 400, error: decision.message });
-        return;
-      }
-      if (decision.kind === 'deny') {
-        await answer(res, () => authorizations.deny(pending, person, decision.recordId ? [decision.recordId] : held.map((record) => record.id)));
-        return;
-      }
-      await answer(res, () => authorizations.allow(pending, person, decision));
-    }, true),
-  );
+  routes.post('/interaction/:uid/consent', 'consent', async (req, res, pending) => {
+    if (!pending.accountId) throw new InteractionExpired('not signed in');
+    // The interaction belongs to the session, so its person is the one signed in.
+    const person = personOf(res);
+    const held = await records.recordsOf(pending.accountId);
+    const decision = consentDecision(req.body, pending.rules, held);
+    if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
+    if (decision.kind === 'invalid' && decision.missing === 'record') {
+      // Back to the question, with what the person had ticked, and why it was not taken.
+      res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);
+      return;
+    }
+    if (decision.kind === 'invalid' && decision.missing === 'level') {
+      await showConsent(req, res, pending, { status: 403, error: decision.message });
+      return;
+    }
+    if (decision.kind === 'invalid') {
+      // A form the page never sends (no decision, a record not theirs): refused as it came.
+      await showConsent(req, res, pending, { status: 400, error: decision.message });
+      return;
+    }
+    if (decision.kind === 'deny') {
+      await answer(res, () => authorizations.deny(pending, person, decision.recordId ? [decision.recordId] : held.map((record) => record.id)));
+      return;
+    }
+    await answer(res, () => authorizations.allow(pending, person, decision));
+  });
 
   return router;
 }

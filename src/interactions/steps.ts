@@ -4,11 +4,13 @@
  * gets a plain page, never a second grant), turn a domain refusal into the form's refusal, and render
  * a step with whom it is for.
  */
-import type { Request, Response } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import { DomainError, STATUS_OF, TooManyAttempts } from '../errors';
 import { sendPage, type PageLocals } from '../http/render';
 import type { Interactions } from '../oidc/interactions';
+import type { Csrf } from '../security/csrf';
 import { interactionPath } from './cookies';
+import type { endedSteps } from './ended';
 import { AlreadyAnswered, InteractionExpired, type PendingInteraction } from './pending';
 
 /** Shows a refusal where the person can act on it: its status, its words, and how long to wait. */
@@ -61,3 +63,32 @@ export function interactionSteps(interactions: Interactions) {
 }
 
 export type InteractionSteps = ReturnType<typeof interactionSteps>;
+
+/** What a step's route does once its interaction is known to be pending at the step's prompt. */
+export type AtStep = (req: Request, res: Response, pending: PendingInteraction) => Promise<void>;
+
+/**
+ * How an interaction's pages are routed, once for all of them: a page (GET, with a CSRF token for
+ * its form) and a form's answer (POST, its token checked), each run only while the interaction is
+ * pending at `prompt` (every prompt when absent) and told as ended when oidc-provider let it go.
+ */
+export function stepRoutes(
+  router: Router,
+  { steps, orEnded, csrf, form }: { steps: InteractionSteps; orEnded: ReturnType<typeof endedSteps>; csrf: Csrf; form: RequestHandler },
+) {
+  const at = (prompt: string | undefined, handle: AtStep, posted: boolean) =>
+    orEnded(async (req, res) => {
+      const pending = await steps.pendingOf(req, res, prompt);
+      if (pending) await handle(req, res, pending);
+    }, posted);
+  return {
+    page(path: string, prompt: string | undefined, handle: AtStep): void {
+      router.get(path, csrf.issue, at(prompt, handle, false));
+    },
+    post(path: string, prompt: string, handle: AtStep): void {
+      router.post(path, form, csrf.issue, csrf.verify, at(prompt, handle, true));
+    },
+  };
+}
+
+export type StepRoutes = ReturnType<typeof stepRoutes>;

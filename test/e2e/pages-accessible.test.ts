@@ -10,7 +10,7 @@ import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { axeViolations, focused, pageProblems } from '../support/axe';
-import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
+import { callbackAfter, gotoSettled, launchChromium, type Chromium } from '../support/chromium';
 import { sampleResources } from '../support/dopu';
 import { ownRecordOf, startTestServer, type TestServer } from '../support/server';
 
@@ -146,19 +146,8 @@ test('every page passes axe-core with no serious or critical violation, and fits
   await page.waitForLoadState();
 
   // The consent page reached again after Allow says the app was connected; a request that ended
-  // unanswered offers the way back to the app. (Chromium may still be loading its error page for
-  // the app's unreachable callback, which interrupts a navigation: go again once it has settled.)
-  for (let tries = 1; ; tries += 1) {
-    const went = await page.goto(consentUrl).then(
-      () => true,
-      (error: unknown) => {
-        if (tries >= 5) throw error;
-        return false;
-      },
-    );
-    if (went) break;
-    await page.waitForTimeout(500);
-  }
+  // unanswered offers the way back to the app.
+  await gotoSettled(page, consentUrl);
   await page.getByRole('link', { name: 'See Connected apps' }).waitFor();
   await check(page, 'consent finished');
   const late = await startAuthorization(clinic, { scope: 'openid profile patient/Observation.cruds offline_access', prompt: 'consent' });

@@ -115,6 +115,23 @@ export async function callbackAfter(page: Page, go: () => Promise<unknown>): Pro
   return url;
 }
 
+/**
+ * Goes to `url` once the page's own navigations have settled: after a redirect to the app's
+ * unreachable callback Chromium may still be loading its error page, which interrupts a new
+ * navigation, so an interrupted one is tried again (a few times, half a second apart).
+ */
+export async function gotoSettled(page: Page, url: string): Promise<void> {
+  for (let tries = 1; ; tries += 1) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (error) {
+      if (tries >= 5 || !String(error).includes('interrupted by another navigation')) throw error;
+    }
+    await page.waitForTimeout(500);
+  }
+}
+
 /** Each watched page's requests to the app's callback, and how many `backAtApp` has handed out. */
 const callbacks = new WeakMap<Page, { seen: string[]; read: number }>();
 
