@@ -5,6 +5,7 @@
  * gives its attempt back; a backoff's key past its free failures is tried one attempt at a time.
  * OWASP Authentication Cheat Sheet, "Account lockout".
  */
+import { loadConfig } from '../../src/config';
 import { createRateLimits } from '../../src/security/rate-limits';
 import { TooManyAttempts } from '../../src/errors';
 import { Browser, textOf, type PageResponse } from '../support/browser';
@@ -16,7 +17,7 @@ const CODE_LIMIT = 5;
 const BURST = 20;
 const WRONG_PASSWORD = 'The email or password is wrong.';
 const NO_SUCH_CODE = 'No package has this pickup code.';
-const onPostgres = Boolean(process.env.DATABASE_URL);
+const onPostgres = Boolean(loadConfig().databaseUrl);
 
 let server: TestServer;
 
