@@ -13,6 +13,7 @@ import { Browser, textOf, type PageResponse } from '../support/browser';
 import { captureLogs, type CapturedLogs } from '../support/logs';
 import { signedUpPerson } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { statementsOf } from '../support/statements';
 import { mailsIn } from '../support/mail';
 
 let server: TestServer;
@@ -155,17 +156,10 @@ test('recovery answers a known and an unknown email with the same words and the 
 
   /** The statements one recovery request ran, and the page it led to. */
   const run = async (address: string, email: string) => {
-    const seen: string[] = [];
-    const stop = server.db.onStatement((sql) => seen.push(sql.replace(/\s+/g, ' ').trim()));
-    let answer: PageResponse;
-    try {
-      answer = await askForLink(address, email, false);
-    } finally {
-      stop();
-    }
+    const { result: answer, statements } = await statementsOf(server.db, () => askForLink(address, email, false));
     expect(answer.status).toBe(303);
     const page = await browserAt(address).visit(answer.location ?? '');
-    return { statements: seen, words: textOf(page.html) };
+    return { statements: statements.map((sql) => sql.replace(/\s+/g, ' ').trim()), words: textOf(page.html) };
   };
   const known = await run('192.0.2.31', person.email);
   const nobody = await run('192.0.2.32', unknown);

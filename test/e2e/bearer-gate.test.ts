@@ -15,6 +15,7 @@ import { textOf } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { signedUpPerson, type SignedUp } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { statementsOf } from '../support/statements';
 
 let server: TestServer;
 
@@ -190,18 +191,9 @@ describe('client-credentials tokens and capabilities', () => {
 });
 
 describe('round trips', () => {
-  /** Counts the statements sent to the database while `work` runs (the key-reload timer aside). */
+  /** Counts the statements sent to the database while `work` runs. */
   async function countQueries(work: () => Promise<unknown>): Promise<{ count: number; statements: string[] }> {
-    const statements: string[] = [];
-    const stop = server.db.onStatement((sql) => {
-      // The key reload and the notification delivery query on timers of their own.
-      if (!/signing_keys|subscription/.test(sql)) statements.push(sql);
-    });
-    try {
-      await work();
-    } finally {
-      stop();
-    }
+    const { statements } = await statementsOf(server.db, work);
     return { count: statements.length, statements };
   }
 

@@ -15,6 +15,7 @@ import * as oidc from 'openid-client';
 import { appFromRegistration, authorizeInBrowser, exchangeCode, newPerson, startAuthorization, CALLBACK } from '../support/app';
 import { Browser } from '../support/browser';
 import { startTestServer, type TestServer } from '../support/server';
+import { statementsOf } from '../support/statements';
 
 type AdapterCall = { route: string | undefined; call: string; id: string };
 const mockCalls: AdapterCall[] = [];
@@ -51,17 +52,8 @@ afterAll(async () => {
 
 /** The adapter calls and the database statements of `work` (one request). */
 async function recorded(work: () => Promise<unknown>): Promise<{ calls: AdapterCall[]; statements: string[] }> {
-  const statements: string[] = [];
   mockCalls.length = 0;
-  const stop = server.db.onStatement((sql) => {
-    // The key reload and the notification delivery query on timers of their own.
-    if (!/signing_keys|subscription/.test(sql)) statements.push(sql);
-  });
-  try {
-    await work();
-  } finally {
-    stop();
-  }
+  const { statements } = await statementsOf(server.db, work);
   return { calls: mockCalls.splice(0), statements };
 }
 
