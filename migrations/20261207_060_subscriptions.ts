@@ -6,7 +6,8 @@
  * a pickup, a filed message, an import, the person's pages) is covered and no change commits
  * without its notifications, nor a notification without its change. Writes to a record that has
  * no subscription add nothing. `notification_totals`: the delivery counts every instance adds to,
- * for the operator's metrics. https://hl7.org/fhir/uv/subscriptions-backport/
+ * for the operator's metrics. The delivery jobs live in pg-boss's own schema (src/notifications/queue.ts).
+ * https://hl7.org/fhir/uv/subscriptions-backport/
  */
 import type { Knex } from 'knex';
 
@@ -30,15 +31,14 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('events_since_start').notNullable().defaultTo(0);
     t.integer('attempts').notNullable().defaultTo(0);
     t.text('error');
-    t.timestamp('next_attempt_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
-    t.uuid('lease');
-    t.timestamp('lease_until', { useTz: true });
+    // Set while a delivery job for it is in the queue (sent in the same transaction): one at a time.
+    t.timestamp('queued_at', { useTz: true });
     t.timestamp('last_sent_at', { useTz: true });
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.index(['record_id', 'status']);
     t.index(['client_id', 'record_id']);
-    t.index(['status', 'next_attempt_at']);
+    t.index(['status', 'queued_at']);
   });
   await knex.schema.createTable('subscription_notifications', (t) => {
     t.bigIncrements('id').primary();

@@ -42,6 +42,12 @@ export type Database = {
   raw(sql: string, bindings?: readonly Knex.RawBinding[]): Knex.Raw;
   /** Runs a prepared statement with `values` ($1, $2…), in the current transaction if there is one. */
   query<Row>(statement: Statement, values: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Runs SQL a library brings with it (the job queue's): `values` as $1, $2…, unprepared (with no
+   * values its text may hold several statements), in the current transaction if there is one — so
+   * a job sent inside a transaction commits or rolls back with it.
+   */
+  execute(text: string, values: readonly unknown[]): Promise<{ rows: unknown[] }>;
   /** Calls `listener` with the SQL of every statement sent from now on (tests count round trips); returns the unsubscribe. */
   onStatement(listener: (sql: string) => void): () => void;
   /** The database clock, as a value to write or compare. */
@@ -100,25 +106,30 @@ function wrap(knex: Knex, kind: Database['kind'], closeServer: () => Promise<voi
   // The embedded database serves every socket connection from its one session, where a statement
   // prepared by a connection that was since cut still exists: it runs them unnamed.
   const prepared = kind === 'postgres';
+  /** Sends one query on the current transaction's connection, or on a pooled one. */
+  const send = async (config: { name?: string; text: string; values: readonly unknown[] }): Promise<{ rows: unknown[] }> => {
+    // A transaction's client hands out the transaction's connection and releases nothing.
+    const { client } = current() as unknown as {
+      client: { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<void> };
+    };
+    const connection = await client.acquireConnection();
+    for (const observer of observers) observer(config.text);
+    try {
+      return await connection.query(config);
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  };
   return {
     kind,
     knex,
     table: (name: string) => current()(name),
     raw: (sql, bindings = []) => current().raw(sql, bindings as Knex.RawBinding[]),
     async query<Row>(sql: Statement, values: readonly unknown[]): Promise<Row[]> {
-      // A transaction's client hands out the transaction's connection and releases nothing.
-      const { client } = current() as unknown as {
-        client: { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<void> };
-      };
-      const connection = await client.acquireConnection();
-      for (const observer of observers) observer(sql.text);
-      try {
-        const result = await connection.query(prepared ? { name: sql.name, text: sql.text, values } : { text: sql.text, values });
-        return result.rows as Row[];
-      } finally {
-        await client.releaseConnection(connection);
-      }
+      const { rows } = await send(prepared ? { name: sql.name, text: sql.text, values } : { text: sql.text, values });
+      return rows as Row[];
     },
+    execute: (text, values) => send({ text, values }),
     onStatement(listener) {
       if (observers.size === 0) knex.on('query', observeKnex);
       observers.add(listener);

@@ -1,46 +1,44 @@
 /**
- * Delivering notifications: each instance polls the queue kept on the subscription rows
- * (store.ts: a claim under a lease, `FOR UPDATE SKIP LOCKED`), so any number of instances share the
- * work and each notification goes out from one of them; a killed instance's claim runs out and the
- * notification is sent by the next (at least once). Per subscription, one thing at a time and in
- * order: the handshake, then its oldest unsent notification (a later one waits while an earlier one
- * is retried), or a heartbeat when one is due. Before each post the authorization is checked again
- * — still live, still holding the Subscription rule, still allowing the app to read the changed
- * type — so nothing is ever sent after access ended or about a type the app may no longer read.
- * A failed post is tried again after 1, 2, 4 and 8 seconds; the fifth failure puts the
- * subscription in `error`, which `$status` tells the app.
+ * Delivering notifications, as the jobs of the delivery queue (queue.ts): a subscription's job sends
+ * what is due, one thing at a time and in order — the handshake, then its oldest unsent notification
+ * (a later one waits while an earlier one is retried), or a heartbeat when one is due — until
+ * nothing is. Before each post the authorization is checked again — still live, still holding the
+ * Subscription rule, still allowing the app to read the changed type — so nothing is ever sent after
+ * access ended or about a type the app may no longer read. A failed post fails the job, which pg-boss
+ * retries after about 1, 2, 4 and 8 seconds; the fifth failure puts the subscription in `error`,
+ * which `$status` tells the app. The relay sends the jobs of subscriptions with work due and none.
  * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html
  */
-import { randomUUID } from 'node:crypto';
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type { AuthorizationService } from '../authorizations/service';
+import type { Database } from '../db';
 import type { Listener } from '../feature';
 import { allows, permissionsOf } from '../fhir/access';
 import { isRecordType } from '../rules/catalogue';
 import { SUBSCRIPTION_SCOPE, splitScopes } from '../rules/scopes';
-import { describeError, log } from '../log';
 import { isInternalAddress } from '../security/addresses';
 import { notificationBundle, subscriptionStatus, type NotificationType, type StoredSubscription } from './resource';
 import { endpointRefusal, storedSubscription } from './service';
-import type { ClaimedSubscription, DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
+import { DELIVERY_RETRIES, type DeliveryJob, type NotificationQueue } from './queue';
+import type { DeliveryOutcome, NotificationRow, SubscriptionRow, SubscriptionStore } from './store';
 
 /** Attempts before a subscription goes to `error`. */
-const MAX_ATTEMPTS = 5;
-/** Seconds before the next attempt, after each failed one. */
-const BACKOFF_SECONDS = [1, 2, 4, 8];
+const MAX_ATTEMPTS = DELIVERY_RETRIES + 1;
 /** How long one post may take. */
 const POST_TIMEOUT_MS = 10_000;
-/** How long a claim holds a subscription: past a post's timeout, and what a killed instance's claim delays its notification by. */
-const LEASE_SECONDS = 20;
-/** How often each instance looks for work. */
-const POLL_MS = 500;
-/** Ended authorizations are looked for every this many polls. */
-const ENDINGS_EVERY = 4;
+/** A job starts no post after this long (well within its expiry), and leaves the rest to a job of its own. */
+const JOB_SECONDS = 15;
+/** Subscriptions the relay sends jobs for at once. */
+const RELAY_BATCH = 100;
+/** A queue mark this old has lost its job (past every retry and expiry): the relay sends another. */
+const STALE_MARK_SECONDS = 120;
 type Deps = {
+  db: Pick<Database, 'transaction'>;
   store: SubscriptionStore;
+  queue: NotificationQueue;
   authorizations: Pick<AuthorizationService, 'findById'>;
   fhirBase: string;
   allowPrivate: boolean;
@@ -129,13 +127,13 @@ async function post(subscription: StoredSubscription, bundle: Record<string, unk
   });
 }
 
-export function createDelivery({ store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
-  /** After a failed attempt: later, or `error` once the attempts are spent. */
-  const failed = (row: SubscriptionRow, why: string): DeliveryOutcome => {
-    const attempts = row.attempts + 1;
+export function createDelivery({ db, store, queue, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
+  /** After a failed attempt: retried by the queue, or `error` once the attempts are spent. */
+  const failed = (retryCount: number, why: string): DeliveryOutcome => {
+    const attempts = retryCount + 1;
     if (attempts >= MAX_ATTEMPTS)
-      return { status: 'error', attempts, error: `Notifications stopped after ${attempts} failed attempts. ${why}`, total: 'failed' };
-    return { attempts, error: why, retryInSeconds: BACKOFF_SECONDS[attempts - 1] ?? BACKOFF_SECONDS.at(-1), total: 'retried' };
+      return { status: 'error', attempts, error: `Notifications stopped after ${attempts} failed attempts. ${why}`, total: 'failed', finished: true };
+    return { attempts, error: why, total: 'retried' };
   };
 
   const send = async (row: SubscriptionRow, type: NotificationType, event?: NotificationRow) => {
@@ -155,83 +153,79 @@ export function createDelivery({ store, authorizations, fhirBase, allowPrivate, 
     return post(subscription, notificationBundle(status, new Date()), allowPrivate);
   };
 
-  /** One claimed subscription's due work, and the claim ended. */
-  const deliver = async (row: ClaimedSubscription): Promise<void> => {
-    const authorization = await authorizations.findById(row.authorization_id);
-    const scopes = authorization ? splitScopes(authorization.scope) : [];
-    if (!scopes.includes(SUBSCRIPTION_SCOPE)) {
-      await store.release(row, { status: 'off' });
-      return;
+  const heartbeatDue = (row: SubscriptionRow) =>
+    row.heartbeat_seconds !== null && (row.last_sent_at ?? row.created_at).getTime() < Date.now() - row.heartbeat_seconds * 1000;
+
+  /** A failed post: recorded, and thrown so the queue tries the job again later (unless the attempts are spent). */
+  class RetryLater extends Error {}
+
+  /** One delivery job: what is due for its subscription, in order, until nothing is or its time is up. */
+  const deliver = async ({ subscription: job, retryCount }: DeliveryJob): Promise<void> => {
+    const started = Date.now();
+    for (;;) {
+      const row = await store.due(job);
+      // Deleted or rewritten since (the rewrite sent a job of its own), or no longer delivering.
+      if (!row) return;
+      const finish = (outcome: DeliveryOutcome) => store.release(job, { ...outcome, finished: true });
+      if (row.status === 'off' || row.status === 'error') {
+        await finish({});
+        return;
+      }
+      if (Date.now() - started > JOB_SECONDS * 1000) {
+        // Time for a job of its own: sent before this one ends, so the subscription is never without one.
+        await queue.send(job);
+        return;
+      }
+      const authorization = await authorizations.findById(row.authorization_id);
+      const scopes = authorization ? splitScopes(authorization.scope) : [];
+      if (!scopes.includes(SUBSCRIPTION_SCOPE)) {
+        await finish({ status: 'off' });
+        return;
+      }
+      const sent = { attempts: 0, error: null, last_sent_at: new Date() };
+      const event = row.next;
+      let outcome: DeliveryOutcome;
+      if (row.status === 'requested') {
+        const result = await send(row, 'handshake');
+        outcome = result.ok ? { status: 'active', ...sent } : failed(retryCount, result.why);
+      } else if (event && (!isRecordType(event.type) || !allows(permissionsOf(scopes), event.type, 'r'))) {
+        // A type the app may not (or no longer) read: passed over, never named to it.
+        outcome = { done: { notificationId: event.id, counted: false } };
+      } else if (event) {
+        const result = await send(row, 'event-notification', event);
+        outcome = result.ok
+          ? { ...sent, done: { notificationId: event.id, counted: true }, total: 'sent', lagSeconds: (Date.now() - event.occurred_at.getTime()) / 1000 }
+          : failed(retryCount, result.why);
+      } else if (heartbeatDue(row)) {
+        const result = await send(row, 'heartbeat');
+        outcome = result.ok ? sent : failed(retryCount, result.why);
+      } else {
+        await finish({});
+        return;
+      }
+      await store.release(job, outcome);
+      if (outcome.finished) return;
+      if (outcome.total === 'retried') throw new RetryLater(outcome.error ?? 'The delivery failed.');
+      if (retryCount > 0) {
+        // Through after a retry: what follows gets a job with attempts of its own.
+        await queue.send(job);
+        return;
+      }
     }
-    const sent = { attempts: 0, error: null, last_sent_at: new Date() };
-    if (row.status === 'requested') {
-      const result = await send(row, 'handshake');
-      await store.release(row, result.ok ? { status: 'active', ...sent } : failed(row, result.why));
-      return;
-    }
-    const event = row.next;
-    if (!event) {
-      const result = await send(row, 'heartbeat');
-      await store.release(row, result.ok ? sent : failed(row, result.why));
-      return;
-    }
-    if (!isRecordType(event.type) || !allows(permissionsOf(scopes), event.type, 'r')) {
-      // A type the app may not (or no longer) read: passed over, never named to it.
-      await store.release(row, { done: { notificationId: event.id, counted: false } });
-      return;
-    }
-    const result = await send(row, 'event-notification', event);
-    await store.release(
-      row,
-      result.ok
-        ? { ...sent, done: { notificationId: event.id, counted: true }, total: 'sent', lagSeconds: (Date.now() - event.occurred_at.getTime()) / 1000 }
-        : failed(row, result.why),
-    );
   };
 
-  let stopping = false;
-
-  /** Delivers what is due until nothing is (or the server closes); returns how many claims it worked through. */
-  const deliverDue = async (): Promise<number> => {
-    let done = 0;
-    while (!stopping) {
-      const row = await store.claim(randomUUID(), LEASE_SECONDS);
-      if (!row) break;
-      await deliver(row);
-      done += 1;
-    }
-    return done;
+  /** Ends subscriptions whose authorization ended, and sends the jobs of those with work due and none. */
+  const relay = async (): Promise<void> => {
+    await store.turnOffEnded();
+    await db.transaction(async () => {
+      for (const subscription of await store.queueDue(RELAY_BATCH, STALE_MARK_SECONDS)) await queue.send(subscription);
+    });
   };
 
-  let polls = 0;
-  const poll = async (): Promise<number> => {
-    polls += 1;
-    if (polls % ENDINGS_EVERY === 1) await store.turnOffEnded();
-    return deliverDue();
-  };
-
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  let busy = false;
   const listener: Listener = {
     name: 'notifications',
-    async start() {
-      timer = setInterval(() => {
-        if (busy) return;
-        busy = true;
-        running = poll()
-          .catch((error: unknown) => log.warn('notification delivery failed', describeError(error)))
-          .finally(() => {
-            busy = false;
-          });
-      }, POLL_MS);
-      timer.unref();
-    },
-    async close() {
-      stopping = true;
-      clearInterval(timer);
-      await running;
-    },
+    start: () => queue.start({ deliver, relay }),
+    close: () => queue.stop(),
   };
-  return { listener, poll };
+  return { listener, kickRelay: () => queue.kickRelay() };
 }

@@ -1,11 +1,13 @@
 /**
  * Change notifications as a feature: FHIR Subscriptions (R5 Backport IG) an app keeps in the
- * record its token reaches, served inside /fhir; the delivery that polls the queue kept in the
- * database (a listener, started and closed with the server); the sweep that forgets notifications
- * sent a week ago; and the gauges of subscriptions by status, deliveries and delivery lag.
+ * record its token reaches, served inside /fhir; their delivery as jobs of a queue kept in the
+ * database (pg-boss; a listener, started and closed with the server); the sweeps that forget
+ * notifications sent a week ago and keep the relay going; and the gauges of subscriptions by
+ * status, deliveries and delivery lag.
  */
 import type { Core, FeatureDefinition } from '../feature';
 import { createDelivery } from './delivery';
+import { createNotificationQueue } from './queue';
 import { SUBSCRIPTION_STATUSES, capabilityResource } from './resource';
 import { subscriptionRoutes } from './routes';
 import { createSubscriptionService } from './service';
@@ -26,14 +28,17 @@ export const notificationsFeature: FeatureDefinition = {
   build({ config, db, gate, audit, authorizations }: NotificationDeps) {
     const fhirBase = `${config.issuer}/fhir`;
     const store = createSubscriptionStore(db);
+    const queue = createNotificationQueue(db);
     const options = {
+      db,
       store,
+      queue,
       authorizations,
       fhirBase,
       allowPrivate: config.subscriptionAllowPrivateEndpoints,
       keyEncryptionSecret: config.keyEncryptionSecret,
     };
-    const subscriptions = createSubscriptionService({ db, audit, ...options });
+    const subscriptions = createSubscriptionService({ audit, ...options });
     const delivery = createDelivery(options);
     return {
       afterProvider() {
@@ -42,8 +47,16 @@ export const notificationsFeature: FeatureDefinition = {
           listeners: [delivery.listener],
           sweeps: [
             { name: 'notificationsSent', run: () => store.forgetDone(KEEP_SENT_DAYS) },
-            // Also done by the delivery every few seconds; here too, so a server that delivers nothing still ends them.
+            // Also done by every relay; here too, so ended subscriptions go off even while the relay is held up.
             { name: 'notificationsEnded', run: () => store.turnOffEnded() },
+            {
+              // The relay sends its successor; should that chain ever break (its database out at the moment), this sends one again.
+              name: 'notificationRelay',
+              run: async () => {
+                await delivery.kickRelay();
+                return 0;
+              },
+            },
           ],
           gauges: [
             {

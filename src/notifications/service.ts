@@ -1,8 +1,8 @@
 /**
  * An app's Subscriptions in the record its token reaches: create, read, search, update, delete and
  * `$status`, only its own. A Subscription is tied to the authorization it was made under and ends
- * with it. A new or changed one starts `requested`: the delivery (delivery.ts) posts the handshake
- * and makes it `active`. Its endpoint must be https on public addresses (resolved now and again at
+ * with it. A new or changed one starts `requested` with its delivery job sent in the same transaction:
+ * the delivery (delivery.ts) posts the handshake and makes it `active`. Its endpoint must be https on public addresses (resolved now and again at
  * each delivery) unless SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS; its headers are kept sealed.
  * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/
  */
@@ -16,6 +16,7 @@ import { SUBSCRIPTION_SCOPE, splitScopes } from '../rules/scopes';
 import { openSecret, sealSecret } from '../security/secrets';
 import { resolvesInternally } from '../security/addresses';
 import { parseSubscription, subscriptionStatus, type StoredSubscription, type SubscriptionRequest } from './resource';
+import type { NotificationQueue } from './queue';
 import type { SubscriptionFields, SubscriptionRow, SubscriptionStore } from './store';
 import { RECORD_TYPES, type RecordType } from '../rules/catalogue';
 import { allows, permissionsOf } from '../fhir/access';
@@ -28,6 +29,7 @@ type Deps = {
   db: Database;
   audit: Pick<AuditLog, 'append'>;
   store: SubscriptionStore;
+  queue: Pick<NotificationQueue, 'send'>;
   authorizations: Pick<AuthorizationService, 'findByGrant'>;
   fhirBase: string;
   allowPrivate: boolean;
@@ -69,7 +71,7 @@ function auditDetails(row: SubscriptionRow): Record<string, string> {
   return { subscription: row.id, ...(row.filter_type ? { type: row.filter_type } : {}) };
 }
 
-export function createSubscriptionService({ db, audit, store, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
+export function createSubscriptionService({ db, audit, store, queue, authorizations, fhirBase, allowPrivate, keyEncryptionSecret }: Deps) {
   const accepted = async (body: unknown): Promise<SubscriptionFields> => {
     const request: SubscriptionRequest = parseSubscription(body, fhirBase, allowPrivate);
     const refusal = await endpointRefusal(request.endpoint, allowPrivate);
@@ -119,6 +121,7 @@ export function createSubscriptionService({ db, audit, store, authorizations, fh
           status: 'requested',
           ...fields,
         });
+        await queue.send(row);
         await audit.append({ recordId: owner.recordId, kind: 'notifications.subscribed', clientId: owner.clientId, details: auditDetails(row) });
         return storedSubscription(row, keyEncryptionSecret);
       });
@@ -147,6 +150,7 @@ export function createSubscriptionService({ db, audit, store, authorizations, fh
           throw new InvalidResource('This Subscription ended with the access it was made under; create a new one.', ['Subscription.status']);
         const rewritten = await store.rewrite(id, fields);
         if (!rewritten) throw new ResourceNotFound('Subscription', id);
+        await queue.send(rewritten);
         await audit.append({ recordId: owner.recordId, kind: 'notifications.changed', clientId: owner.clientId, details: auditDetails(rewritten) });
         return storedSubscription(rewritten, keyEncryptionSecret);
       });

@@ -1,12 +1,10 @@
 /**
  * SQL for change notifications (migrations/20261207_060_subscriptions.ts): the apps' Subscriptions,
- * their outbox of notifications (written by the trigger on `resource_versions`), and the delivery
- * queue kept on the subscription rows. Delivery is claimed in the database, never in memory: an
- * instance takes a subscription with `FOR UPDATE SKIP LOCKED` and holds it by a lease (its own
- * random id and a time limit) while it posts, outside any transaction; another instance skips a
- * leased subscription, and a lease left by a killed instance runs out, so its notification is sent
- * again (at least once) by whichever instance comes next — one notification at a time per
- * subscription, in the order the changes were written.
+ * their outbox of notifications (written by the trigger on `resource_versions`), and what the
+ * delivery jobs (queue.ts) read and write. A subscription is marked `queued_at` in the same
+ * transaction that sends its delivery job, so it has one job at a time across every instance: its
+ * notifications go out one after the other, in the order the changes were written. The mark is
+ * cleared when its job finds nothing more to do.
  */
 import type { Database } from '../db';
 import { SUBSCRIPTION_SCOPE } from '../rules/scopes';
@@ -28,9 +26,7 @@ export type SubscriptionRow = {
   events_since_start: string | number;
   attempts: number;
   error: string | null;
-  next_attempt_at: Date;
-  lease: string | null;
-  lease_until: Date | null;
+  queued_at: Date | null;
   last_sent_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -41,10 +37,10 @@ export type NotificationRow = { id: string; subscription_id: string; type: strin
 /** What the app may change of its Subscription (a change restarts it: handshake again). */
 export type SubscriptionFields = Pick<SubscriptionRow, 'reason' | 'endpoint' | 'headers' | 'content' | 'filter_type' | 'heartbeat_seconds'>;
 
-/** Where a claimed subscription goes after one delivery. */
+/** Where a subscription goes after one delivery. */
 export type DeliveryOutcome = Partial<Pick<SubscriptionRow, 'status' | 'attempts' | 'error' | 'last_sent_at'>> & {
-  /** Seconds from now until it may be tried again. */
-  retryInSeconds?: number;
+  /** The job ends with this delivery: the subscription's queue mark is cleared. */
+  finished?: boolean;
   /** The notification now sent or passed over, counted among the events since the start when sent. */
   done?: { notificationId: string; counted: boolean };
   /** What the delivery adds to the totals every instance shares (sent, retried, failed). */
@@ -53,8 +49,11 @@ export type DeliveryOutcome = Partial<Pick<SubscriptionRow, 'status' | 'attempts
   lagSeconds?: number;
 };
 
-/** A claimed subscription, with its oldest unsent notification if it has one. */
-export type ClaimedSubscription = SubscriptionRow & { next: NotificationRow | undefined };
+/** A subscription with its oldest unsent notification, if it has one. */
+export type DueSubscription = SubscriptionRow & { next: NotificationRow | undefined };
+
+/** What a delivery job names: the subscription, as it was when the job was sent. */
+export type QueuedSubscription = Pick<SubscriptionRow, 'id' | 'version_id'>;
 
 /**
  * The subscription names a live authorization that still holds the Subscription rule (a read of
@@ -71,8 +70,11 @@ export function createSubscriptionStore(db: Database) {
   const notifications = () => db.table('subscription_notifications');
 
   return {
+    /** Stores a new subscription, marked queued: send its delivery job (the handshake) in the same transaction. */
     async insert(row: Pick<SubscriptionRow, 'id' | 'record_id' | 'client_id' | 'authorization_id' | 'status'> & SubscriptionFields): Promise<SubscriptionRow> {
-      const [inserted] = (await subscriptions().insert(row).returning('*')) as SubscriptionRow[];
+      const [inserted] = (await subscriptions()
+        .insert({ ...row, queued_at: db.now() })
+        .returning('*')) as SubscriptionRow[];
       if (!inserted) throw new Error('subscription insert returned nothing');
       return inserted;
     },
@@ -86,7 +88,10 @@ export function createSubscriptionStore(db: Database) {
       return subscriptions().where({ client_id: clientId, record_id: recordId }).orderBy('created_at');
     },
 
-    /** Rewrites the app's subscription and starts it again (requested: a new handshake); its unsent notifications stay queued. */
+    /**
+     * Rewrites the app's subscription and starts it again (requested: a new handshake), marked
+     * queued: send its delivery job in the same transaction. Its unsent notifications stay.
+     */
     async rewrite(id: string, fields: SubscriptionFields): Promise<SubscriptionRow | undefined> {
       const [row] = (await subscriptions()
         .where({ id })
@@ -96,10 +101,8 @@ export function createSubscriptionStore(db: Database) {
           status: 'requested',
           attempts: 0,
           error: null,
-          next_attempt_at: db.now(),
-          // A delivery under way for the old endpoint no longer counts: its outcome is not written.
-          lease: null,
-          lease_until: null,
+          queued_at: db.now(),
+          // A job sent for the old endpoint no longer counts: it names the old version, and its outcome is not written.
           version_id: db.raw('version_id + 1'),
           updated_at: db.now(),
         })
@@ -112,32 +115,19 @@ export function createSubscriptionStore(db: Database) {
     },
 
     /**
-     * Takes one subscription with work due — a handshake, its oldest unsent notification, or a
-     * heartbeat — for `leaseSeconds` under `lease`, with that notification, in one statement; none
-     * when there is nothing due or every such subscription is another instance's for now.
+     * The subscription a delivery job names, with its oldest unsent notification, while that job
+     * still speaks for it (the version it was sent for, not since rewritten or deleted).
      */
-    async claim(lease: string, leaseSeconds: number): Promise<ClaimedSubscription | undefined> {
+    async due(job: QueuedSubscription): Promise<DueSubscription | undefined> {
       const { rows } = (await db.raw(
-        `update subscriptions set lease = ?, lease_until = now() + make_interval(secs => ?)
-          where id = (
-            select s.id from subscriptions s
-             where (s.lease_until is null or s.lease_until < now())
-               and s.next_attempt_at <= now()
-               and (s.status = 'requested'
-                    or (s.status = 'active'
-                        and (exists (select 1 from subscription_notifications n where n.subscription_id = s.id and n.done_at is null)
-                             or (s.heartbeat_seconds is not null
-                                 and coalesce(s.last_sent_at, s.created_at) < now() - make_interval(secs => s.heartbeat_seconds)))))
-             order by s.next_attempt_at
-             limit 1
-             for update skip locked)
-          returning subscriptions.*,
+        `select s.*,
             (select json_build_object('id', n.id::text, 'subscription_id', n.subscription_id, 'type', n.type, 'resource_id', n.resource_id,
                                       'version_id', n.version_id, 'kind', n.kind, 'occurred_at', n.occurred_at)
                from subscription_notifications n
-              where n.subscription_id = subscriptions.id and n.done_at is null
-              order by n.id limit 1) as next`,
-        [lease, leaseSeconds],
+              where n.subscription_id = s.id and n.done_at is null
+              order by n.id limit 1) as next
+           from subscriptions s where s.id = ? and s.version_id = ?`,
+        [job.id, job.version_id],
       )) as { rows: (SubscriptionRow & { next: (Omit<NotificationRow, 'occurred_at'> & { occurred_at: string }) | null })[] };
       const [row] = rows;
       if (!row) return undefined;
@@ -146,11 +136,36 @@ export function createSubscriptionStore(db: Database) {
     },
 
     /**
-     * Ends a claim with what the delivery did, if the lease is still this instance's, in one
-     * statement: the status and counters, the next try, the notification sent or passed over, the
-     * unsent ones dropped when the subscription goes off, and the shared totals.
+     * Marks queued up to `limit` subscriptions with work due and no job — a handshake, an unsent
+     * notification, a heartbeat — and returns them, to send their jobs in the same transaction. A
+     * mark older than `staleSeconds` (its job lost past every retry) counts as none.
      */
-    async release(row: Pick<SubscriptionRow, 'id' | 'lease'>, outcome: DeliveryOutcome): Promise<boolean> {
+    async queueDue(limit: number, staleSeconds: number): Promise<QueuedSubscription[]> {
+      const { rows } = (await db.raw(
+        `update subscriptions set queued_at = now()
+          where id in (
+            select s.id from subscriptions s
+             where (s.queued_at is null or s.queued_at < now() - make_interval(secs => ?))
+               and (s.status = 'requested'
+                    or (s.status = 'active'
+                        and (exists (select 1 from subscription_notifications n where n.subscription_id = s.id and n.done_at is null)
+                             or (s.heartbeat_seconds is not null
+                                 and coalesce(s.last_sent_at, s.created_at) < now() - make_interval(secs => s.heartbeat_seconds)))))
+             order by s.queued_at nulls first
+             limit ?
+             for update skip locked)
+          returning id, version_id`,
+        [staleSeconds, limit],
+      )) as { rows: QueuedSubscription[] };
+      return rows;
+    },
+
+    /**
+     * Writes what one delivery did, if the job still speaks for the subscription, in one statement:
+     * the status and counters, the notification sent or passed over, the unsent ones dropped when
+     * the subscription goes off, the queue mark cleared when the job ends, and the shared totals.
+     */
+    async release(job: QueuedSubscription, outcome: DeliveryOutcome): Promise<boolean> {
       const { rows } = (await db.raw(
         `with released as (
            update subscriptions set
@@ -160,9 +175,8 @@ export function createSubscriptionStore(db: Database) {
              last_sent_at = coalesce(?::timestamptz, last_sent_at),
              events_since_start = events_since_start + ?::int,
              updated_at = case when ?::text is null then updated_at else now() end,
-             next_attempt_at = now() + make_interval(secs => ?::double precision),
-             lease = null, lease_until = null
-            where id = ? and lease = ?
+             queued_at = case when ?::boolean then null else queued_at end
+            where id = ? and version_id = ?
             returning id, status),
          done as (
            update subscription_notifications set done_at = now()
@@ -185,9 +199,9 @@ export function createSubscriptionStore(db: Database) {
           outcome.last_sent_at ?? null,
           outcome.done?.counted ? 1 : 0,
           outcome.status ?? null,
-          outcome.retryInSeconds ?? 0,
-          row.id,
-          row.lease,
+          outcome.finished ?? false,
+          job.id,
+          job.version_id,
           outcome.done?.notificationId ?? null,
           outcome.total ?? null,
           outcome.lagSeconds ?? null,
@@ -201,10 +215,10 @@ export function createSubscriptionStore(db: Database) {
      * turned off) goes `off`, its unsent notifications dropped; returns how many.
      */
     async turnOffEnded(): Promise<number> {
-      // One statement, no transaction: the delivery runs it on a timer on every instance.
+      // One statement, no transaction: the relay runs it every few seconds.
       const { rows } = (await db.raw(
         `with ended as (
-           update subscriptions s set status = 'off', updated_at = now(), lease = null, lease_until = null
+           update subscriptions s set status = 'off', updated_at = now()
             where s.status <> 'off' and not ${AUTHORIZATION_LIVE}
             returning s.id),
          dropped as (delete from subscription_notifications n using ended where n.subscription_id = ended.id and n.done_at is null)

@@ -2,7 +2,8 @@
  * A notification survives kill -9: carevault (a process of its own, on the embedded database or
  * PostgreSQL) is killed while it posts the first of three changes' notifications to an endpoint that
  * has not answered yet; started again on the same data, it delivers all three, in order, numbered 1
- * to 3 — the outbox was written with each change, and the killed instance's claim ran out.
+ * to 3 — the outbox was written with each change, and the killed instance's delivery job expired
+ * and was retried.
  */
 import { authorizeInBrowser, exchangeCode, newPerson, startAuthorization, type TestApp } from '../support/app';
 import { RECORD_KEEPER, weight } from '../support/authorized';

@@ -230,6 +230,24 @@ test('a heartbeat comes when asked for and nothing else was sent', async () => {
   expect((await fhir(watcherToken, `/Subscription/${created.body.id}`)).status).toBe(404);
 });
 
+test('an endpoint that does not answer holds up only its own Subscription: another app is notified meanwhile', async () => {
+  receiver.state.slow.add('/slow');
+  const slow = await fhir(watcherToken, '/Subscription', { body: subscription('/slow') });
+  expect(slow.status).toBe(201);
+  await waitFor('the handshake to the slow endpoint', () => receiver.state.slowPosts > 0);
+  const before = notificationsAt('/watch').length;
+  const started = Date.now();
+  const written = await fhir(writerToken, '/Observation', { body: weight(57) });
+  const [notified] = await waitFor(
+    'a notification to the other endpoint',
+    () => notificationsAt('/watch').length > before && notificationsAt('/watch').slice(before),
+  );
+  expect(statusOf(notified?.body).events[0].focus).toBe(`${server.issuer}/fhir/Observation/${written.body.id}`);
+  // Well before the slow endpoint's post gives up (10 seconds): it did not hold this one back.
+  expect(Date.now() - started).toBeLessThan(8_000);
+  expect((await fhir(watcherToken, `/Subscription/${slow.body.id}`, { method: 'DELETE' })).status).toBe(204);
+});
+
 test('an endpoint that keeps failing gets 5 attempts with backoff, then the Subscription is in error and $status says why', async () => {
   receiver.state.down.add('/down');
   const started = Date.now();

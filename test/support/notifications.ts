@@ -25,18 +25,22 @@ export type Received = { path: string; headers: http.IncomingHttpHeaders; body: 
 
 /**
  * The app's endpoint: records each post it answers 200; answers 503 to the next `failures` posts
- * and to every post at a path in `down`, and while `holding` answers nothing (the post stays open,
- * as a slow endpoint's would).
+ * and to every post at a path in `down`; and answers nothing (the post stays open, as a slow
+ * endpoint's would) while `holding`, or to a post at a path in `slow`.
  */
 export function startReceiver() {
   const received: Received[] = [];
-  const state = { failures: 0, refused: 0, holding: false, held: 0, down: new Set<string>(), downPosts: 0 };
+  const state = { failures: 0, refused: 0, holding: false, held: 0, down: new Set<string>(), downPosts: 0, slow: new Set<string>(), slowPosts: 0 };
   const server = http.createServer((req, res) => {
     let data = '';
     req.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
     req.on('end', () => {
       if (state.holding) {
         state.held += 1;
+        return;
+      }
+      if (state.slow.has(req.url ?? '')) {
+        state.slowPosts += 1;
         return;
       }
       if (state.down.has(req.url ?? '')) {

@@ -6,7 +6,7 @@
 import type { Database } from '../../src/db';
 
 /** Statements of the server's timers, told apart by the tables only they read. */
-const TIMER_WORK = /signing_keys|subscription/;
+const TIMER_WORK = /signing_keys|subscription|notification_queue/;
 
 /** What `work` returned, and the statements it sent. */
 export async function statementsOf<T>(db: Pick<Database, 'onStatement'>, work: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
