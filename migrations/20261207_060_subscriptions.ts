@@ -65,7 +65,8 @@ export async function up(knex: Knex): Promise<void> {
              case when new.deleted then 'delete' when new.version_id = 1 then 'create' else 'update' end
         from subscriptions s
        where s.record_id = new.record_id
-         and s.status in ('requested', 'active')
+         -- In error too: the app that puts its Subscription right gets every change since.
+         and s.status in ('requested', 'active', 'error')
          and (s.filter_type is null or s.filter_type = new.type);
       return null;
     end $$`);

@@ -2,7 +2,7 @@
  * Change notifications as a feature: FHIR Subscriptions (R5 Backport IG) an app keeps in the
  * record its token reaches, served inside /fhir; their delivery as jobs of a queue kept in the
  * database (pg-boss; a listener, started and closed with the server); the sweeps that forget
- * notifications sent a week ago and keep the relay going; and the gauges of subscriptions by
+ * notifications sent a week ago (or waiting that long for a subscription in error) and keep the relay going; and the gauges of subscriptions by
  * status, deliveries and delivery lag.
  */
 import type { Core, FeatureDefinition } from '../feature';
@@ -19,8 +19,8 @@ type NotificationDeps = Pick<Core, 'config' | 'db' | 'gate' | 'audit'> & { autho
 /** The delivery totals the gauge reports (the store also keeps the last lag beside them). */
 const DELIVERY_OUTCOMES = ['sent', 'retried', 'failed'] as const;
 
-/** Days a sent notification is kept (for the operator's questions), then forgotten. */
-const KEEP_SENT_DAYS = 7;
+/** Days a sent notification is kept (for the operator's questions), and an unsent one for a subscription in error (for its app to put right), then forgotten. */
+const KEEP_DAYS = 7;
 
 export const notificationsFeature: FeatureDefinition = {
   name: 'notifications',
@@ -46,7 +46,7 @@ export const notificationsFeature: FeatureDefinition = {
           fhir: { router: subscriptionRoutes({ gate, subscriptions, fhirBase }), resources: [capabilityResource(fhirBase)] },
           listeners: [delivery.listener],
           sweeps: [
-            { name: 'notificationsSent', run: () => store.forgetDone(KEEP_SENT_DAYS) },
+            { name: 'notificationsSent', run: () => store.forgetOld(KEEP_DAYS) },
             // Also done by every relay; here too, so ended subscriptions go off even while the relay is held up.
             { name: 'notificationsEnded', run: () => store.turnOffEnded() },
             {

@@ -67,7 +67,6 @@ const AUTHORIZATION_LIVE = `exists (
 
 export function createSubscriptionStore(db: Database) {
   const subscriptions = () => db.table('subscriptions');
-  const notifications = () => db.table('subscription_notifications');
 
   return {
     /** Stores a new subscription, marked queued: send its delivery job (the handshake) in the same transaction. */
@@ -228,12 +227,22 @@ export function createSubscriptionStore(db: Database) {
       return Number(rows[0]?.count ?? 0);
     },
 
-    /** Notifications sent (or passed over) before `days` ago are forgotten; returns how many. */
-    async forgetDone(days: number): Promise<number> {
-      return notifications()
-        .whereNotNull('done_at')
-        .andWhere('done_at', '<', db.raw(`now() - make_interval(days => ?)`, [days]))
-        .delete();
+    /**
+     * Forgets notifications sent (or passed over) more than `days` ago, and those waiting that long
+     * for a subscription in error (its app never put it right); returns how many.
+     */
+    async forgetOld(days: number): Promise<number> {
+      const { rows } = (await db.raw(
+        `with forgotten as (
+           delete from subscription_notifications n
+            where (n.done_at is not null and n.done_at < now() - make_interval(days => ?))
+               or (n.done_at is null and n.occurred_at < now() - make_interval(days => ?)
+                   and exists (select 1 from subscriptions s where s.id = n.subscription_id and s.status = 'error'))
+            returning 1)
+         select count(*) as count from forgotten`,
+        [days, days],
+      )) as { rows: { count: string | number }[] };
+      return Number(rows[0]?.count ?? 0);
     },
 
     async countByStatus(): Promise<Record<string, number>> {

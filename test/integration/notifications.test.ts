@@ -242,13 +242,13 @@ test('an endpoint that does not answer holds up only its own Subscription: anoth
     'a notification to the other endpoint',
     () => notificationsAt('/watch').length > before && notificationsAt('/watch').slice(before),
   );
-  expect(statusOf(notified?.body).events[0].focus).toBe(`${server.issuer}/fhir/Observation/${written.body.id}`);
+  expect(statusOf(notified?.body).events[0]?.focus).toBe(`${server.issuer}/fhir/Observation/${written.body.id}`);
   // Well before the slow endpoint's post gives up (10 seconds): it did not hold this one back.
   expect(Date.now() - started).toBeLessThan(8_000);
   expect((await fhir(watcherToken, `/Subscription/${slow.body.id}`, { method: 'DELETE' })).status).toBe(204);
 });
 
-test('an endpoint that keeps failing gets 5 attempts with backoff, then the Subscription is in error and $status says why', async () => {
+test('an endpoint that keeps failing gets 5 attempts with backoff, then the Subscription is in error and $status says why; put right, it gets what changed meanwhile', async () => {
   receiver.state.down.add('/down');
   const started = Date.now();
   const created = await fhir(watcherToken, '/Subscription', { body: subscription('/down') });
@@ -269,6 +269,17 @@ test('an endpoint that keeps failing gets 5 attempts with backoff, then the Subs
   expect((await fhir(watcherToken, `/Subscription/${created.body.id}`)).body.status).toBe('error');
   await new Promise((resolve) => setTimeout(resolve, 1500));
   expect(receiver.state.downPosts).toBe(5);
+
+  // Changes made while it is in error are kept: the endpoint back, a PUT starts it again and they arrive, in order.
+  const whileDown: string[] = [];
+  for (const value of [55, 56]) whileDown.push((await fhir(writerToken, '/Observation', { body: weight(value) })).body.id);
+  receiver.state.down.delete('/down');
+  const put = await fhir(watcherToken, `/Subscription/${created.body.id}`, { method: 'PUT', body: { ...subscription('/down'), id: created.body.id } });
+  expect(put.status).toBe(200);
+  const caughtUp = await waitFor('the changes made while in error', () => notificationsAt('/down').length >= 2 && notificationsAt('/down'));
+  expect(caughtUp.map((item) => statusOf(item.body).events[0]?.focus)).toEqual(whileDown.map((id) => `${server.issuer}/fhir/Observation/${id}`));
+  expect(receiver.received.some((item) => item.path === '/down' && statusOf(item.body).type === 'handshake')).toBe(true);
+  expect((await fhir(watcherToken, `/Subscription/${created.body.id}`)).body.status).toBe('active');
   expect((await fhir(watcherToken, `/Subscription/${created.body.id}`, { method: 'DELETE' })).status).toBe(204);
 });
 
