@@ -14,7 +14,7 @@ const HERE = __dirname;
 export const SERVER_SCRIPT = path.join(HERE, '..', 'src', 'server.js');
 
 /** The Node options `npm start` gives the server (package.json), so the bench measures the same. */
-export const SERVER_NODE_ARGS = ['--max-semi-space-size=4'];
+export const SERVER_NODE_ARGS = ['--max-semi-space-size=4', '--max-old-space-size=512'];
 
 export type Child = { process: ChildProcess; firstLine: Promise<string>; stop(): Promise<void> };
 
