@@ -5,6 +5,7 @@
  */
 import { audited, eventValues, type RecordEvent, type Steps } from '../audit/store';
 import { statement, type Database } from '../db';
+import type { BoundAuthorization } from './grants';
 
 export type ModelRow = {
   payload: Record<string, unknown>;
@@ -28,16 +29,6 @@ export type StoredModel = {
 /** The person a grant names, as findWithGrant reads it with the grant. */
 export type GrantPerson = { id: string; name: string; email: string; emailVerified: boolean; timeZone: string | null };
 
-/** The live authorization a grant carries, as findWithGrant reads it: whether its person still holds its record. */
-export type GrantAuthorizationRead = {
-  id: string;
-  record_id: string;
-  client_id: string;
-  access: 'offline' | 'online' | 'none';
-  session_uid: string | null;
-  holds: boolean;
-};
-
 /**
  * A code or refresh token with the live grant it was issued under, and (when the grant is live)
  * the grant's person and live authorization; `undefined` where there is none.
@@ -47,7 +38,8 @@ export type FoundWithGrant = {
   grantId: string | null;
   grant: ModelRow | undefined;
   person: GrantPerson | undefined;
-  authorization: GrantAuthorizationRead | undefined;
+  /** The grant's live authorization, read with it (whether its person still holds its record). */
+  authorization: BoundAuthorization | undefined;
 };
 
 /** Live: not expired by the database clock. */
@@ -191,7 +183,7 @@ export function createModelStore(db: Database) {
         grant_payload: Record<string, unknown> | null;
         grant_consumed: boolean;
         person: GrantPerson | null;
-        authorization: GrantAuthorizationRead | null;
+        authorization: BoundAuthorization | null;
       }>(SQL.findWithGrant, [model, id, graceSeconds]);
       if (!row) return undefined;
       return {

@@ -163,17 +163,8 @@ export const CATALOGUE: Readonly<Record<RecordType, TypeEntry>> = {
     references: {
       target: {
         path: 'target',
-        targets: [
-          'Observation',
-          'Condition',
-          'MedicationStatement',
-          'AllergyIntolerance',
-          'Immunization',
-          'Procedure',
-          'DocumentReference',
-          'DiagnosticReport',
-          'Encounter',
-        ],
+        // Every item a document can become: each type but the record's Patient and Provenance itself.
+        targets: RECORD_TYPES.filter((type) => type !== 'Patient' && type !== 'Provenance'),
       },
       entity: { path: 'entity.what', targets: ['DocumentReference'] },
     },

@@ -9,7 +9,7 @@
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
 import { Browser, textOf, type PageResponse } from '../support/browser';
-import { CALLBACK, exchangeCode, newPerson, registerTestApp, startAuthorization, type TestApp } from '../support/app';
+import { exchangeCode, newPerson, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
 import { callbackAfter, launchChromium, type Chromium } from '../support/chromium';
 import { createAccount } from '../support/forms';
 import { signedUpPerson } from '../support/people';
@@ -33,17 +33,7 @@ const OBSERVATIONS_WORDS = 'Read and search your observations — vital signs an
 const OFFLINE_WORDS = 'Keep access while you are away, until you remove it';
 const ALL = `openid patient/Observation.rs ${MEDICINES} offline_access`;
 
-const tracker = (name: string) => ({
-  client_name: name,
-  redirect_uris: [CALLBACK],
-  token_endpoint_auth_method: 'client_secret_basic',
-  grant_types: ['authorization_code', 'refresh_token'],
-  rules: [
-    { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
-    { scope: MEDICINES, required: false, reason: 'Keep your medicines list' },
-    { scope: 'offline_access', required: false, reason: 'Sync your scale while you are away' },
-  ],
-});
+const tracker = (name: string) => ({ ...WEIGHT_TRACKER, client_name: name });
 
 type Tokens = Awaited<ReturnType<typeof exchangeCode>>;
 

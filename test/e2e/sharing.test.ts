@@ -5,7 +5,7 @@
  * record is theirs to read, with View only's controls hidden; **Leave** asks first. Every sharing
  * page, and the consent page of a View only record, has no serious accessibility problem (axe).
  */
-import { newPerson, registerTestApp, startAuthorization, CALLBACK } from '../support/app';
+import { newPerson, registerTestApp, startAuthorization, WEIGHT_TRACKER } from '../support/app';
 import { pageProblems } from '../support/axe';
 import { launchChromium, type Chromium } from '../support/chromium';
 import { createAccount, registerInChromium } from '../support/forms';
@@ -77,14 +77,9 @@ test('an invitation by mail, accepted by a new account; View only reads; Leave a
   await ownerPage.reload();
   expect(await ownerPage.getByRole('cell', { name: 'Alex Invitee', exact: true }).count()).toBe(1);
   const app = await registerTestApp(server, {
+    ...WEIGHT_TRACKER,
     client_name: 'Shared Tracker',
-    redirect_uris: [CALLBACK],
-    token_endpoint_auth_method: 'client_secret_basic',
-    grant_types: ['authorization_code', 'refresh_token'],
-    rules: [
-      { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
-      { scope: 'patient/MedicationStatement.cruds', required: false, reason: 'Keep your medicines list' },
-    ],
+    rules: WEIGHT_TRACKER.rules.filter((rule) => rule.scope !== 'offline_access'),
   });
   const authorization = await startAuthorization(app, { scope: 'openid patient/Observation.rs patient/MedicationStatement.cruds' });
   await page.goto(authorization.url.toString());

@@ -9,7 +9,8 @@
  * every step is a line in the record's history.
  */
 import * as oidc from 'openid-client';
-import { CALLBACK, exchangeCode, registerTestApp, startAuthorization, type TestApp } from '../support/app';
+import { CALLBACK, exchangeCode, registerTestApp, startAuthorization, WEIGHT_TRACKER, type TestApp } from '../support/app';
+import { RECORD_KEEPER } from '../support/authorized';
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { ANSWER, answer as answerQuestion, clinicApp, enterCode } from '../support/dopu';
 import { mailsIn } from '../support/mail';
@@ -30,29 +31,10 @@ const MEDICINES = 'patient/MedicationStatement.cruds';
 const ALL = `openid patient/Observation.rs ${MEDICINES} offline_access`;
 
 /** An app reading observations (required) and keeping a medicines list (optional write rule). */
-const tracker = (name: string) => ({
-  client_name: name,
-  redirect_uris: [CALLBACK],
-  token_endpoint_auth_method: 'client_secret_basic',
-  grant_types: ['authorization_code', 'refresh_token'],
-  rules: [
-    { scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' },
-    { scope: MEDICINES, required: false, reason: 'Keep your medicines list' },
-    { scope: 'offline_access', required: false, reason: 'Sync your scale while you are away' },
-  ],
-});
+const tracker = (name: string) => ({ ...WEIGHT_TRACKER, client_name: name });
 
 /** An app that must write observations to work at all. */
-const writer = (name: string) => ({
-  client_name: name,
-  redirect_uris: [CALLBACK],
-  token_endpoint_auth_method: 'client_secret_basic',
-  grant_types: ['authorization_code', 'refresh_token'],
-  rules: [
-    { scope: 'patient/Observation.cruds', required: true, reason: 'Keep your readings' },
-    { scope: 'offline_access', required: false, reason: 'Sync while you are away' },
-  ],
-});
+const writer = (name: string) => ({ ...RECORD_KEEPER, client_name: name });
 
 type Tokens = Awaited<ReturnType<typeof exchangeCode>>;
 
