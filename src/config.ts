@@ -140,7 +140,7 @@ const schema = z
           group: 'Secrets and registration',
           unset: 'generated once, kept in the database',
           description:
-            'Comma-separated cookie-signing keys, each at least 32 characters; the first signs, all verify. Unset: a single key is generated on first start and kept in the database (`server_secrets`, name `cookie_key`), shared by every instance.',
+            'Comma-separated cookie-signing keys, each at least 32 characters; the first signs, all verify. To rotate, put the new key first and keep the old ones for a while: authenticator apps set up for two-step sign-in are sealed under these keys (or under KEY_ENCRYPTION_SECRET when set) and keep working while the key they were sealed under is listed. Unset: a single key is generated on first start and kept in the database (`server_secrets`, name `cookie_key`), shared by every instance.',
         }),
       ),
     REGISTRATION_INITIAL_ACCESS_TOKEN: optionalText.pipe(z.string().min(32, 'must be at least 32 characters').optional()).meta(

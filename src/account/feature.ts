@@ -23,7 +23,7 @@ import { createTwoStepStore } from './two-step-store';
 import { createPasskeys } from './passkeys';
 import { createPasskeyStore } from './passkey-store';
 import { createPasswordConfirmation } from './password-confirm';
-import { openUnder, sealUnder } from '../security/credential-keys';
+import { createServerKeys } from './server-keys';
 import { ACCOUNT_WORDS } from './words';
 
 type AccountDeps = Pick<Core, 'config' | 'db' | 'audit' | 'accounts' | 'authorizations' | 'oidcStorage' | 'records' | 'limits' | 'mailer' | 'recordEvents'>;
@@ -36,12 +36,7 @@ export const accountFeature: FeatureDefinition = {
   auditWords: { ...ACCOUNT_WORDS, ...CLOSING_WORDS },
   build({ config, db, audit, accounts, authorizations, oidcStorage, records, limits, mailer, recordEvents }: AccountDeps) {
     const store = createLinkStore(db);
-    // Known once the OpenID core has loaded its keys: KEY_ENCRYPTION_SECRET when set, else the server's cookie key.
-    let serverKey: string | undefined;
-    const sealingKey = () => {
-      if (!serverKey) throw new Error('two-step sign-in used before the OpenID core started');
-      return serverKey;
-    };
+    const serverKeys = createServerKeys();
     const passkeyStore = createPasskeyStore(db);
     const confirmPassword = createPasswordConfirmation({ accounts, limit: limits.lock('password-change-person') });
     const twoStep = createTwoStep({
@@ -51,7 +46,7 @@ export const accountFeature: FeatureDefinition = {
       limit: limits.lock('two-step-person'),
       issuerName: 'carevault',
       clock,
-      sealingKey,
+      sealing: serverKeys.sealingFor('two-step'),
       passkeyCount: (personId) => passkeyStore.countOf(personId),
       confirmPassword,
     });
@@ -113,13 +108,10 @@ export const accountFeature: FeatureDefinition = {
       limit: limits.rate('message-mail-person'),
     });
     recordEvents.listen((event) => messageMail.heard(event));
-    const sealFor = {
-      seal: (personId: string, text: string) => sealUnder(`${sealingKey()}\u0000codes\u0000${personId}`, text),
-      open: (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000codes\u0000${personId}`, sealed),
-    };
+    const sealFor = serverKeys.sealingFor('codes');
     return {
       afterProvider({ cookieKeys }) {
-        serverKey = config.keyEncryptionSecret ?? cookieKeys[0];
+        serverKeys.use([...(config.keyEncryptionSecret ? [config.keyEncryptionSecret] : []), ...cookieKeys]);
         return {
           routes: ({ csrf }) =>
             express

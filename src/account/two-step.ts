@@ -1,8 +1,8 @@
 /**
  * Two-step sign-in: an authenticator app (TOTP, RFC 6238, through otplib: 6 digits, 30 seconds,
  * SHA-1, as every authenticator app reads an otpauth:// URI) and ten one-time recovery codes.
- * The app's secret is sealed (AES-256-GCM) under a server key before it is stored and only opened to
- * check a code; recovery codes are random (80 bits), shown once and kept as SHA-256. A code is
+ * The app's secret is sealed (AES-256-GCM) under the server's keys (server-keys.ts) before it is
+ * stored and only opened to check a code; recovery codes are random (80 bits), shown once and kept as SHA-256. A code is
  * accepted once: the newest accepted time step is kept, and an older or equal one is refused
  * (RFC 6238 §5.2). Wrong codes count against the account (`two-step-person`: 5 per 15 minutes).
  * Two-step sign-in is on while the person has a confirmed app or a passkey (passkeys.ts); the app is
@@ -15,7 +15,8 @@ import type { Person } from '../accounts/person';
 import type { AuditLog } from '../audit/service';
 import type { Database } from '../db';
 import { Conflict, Invalid, WrongCredentials } from '../errors';
-import { credentialKey, openUnder, sealUnder } from '../security/credential-keys';
+import { credentialKey } from '../security/credential-keys';
+import type { PersonSealing } from './server-keys';
 import type { Limit } from '../security/limiters';
 import type { TwoStepStore } from './two-step-store';
 
@@ -35,8 +36,8 @@ type Deps = {
   limit: Limit;
   issuerName: string;
   clock: () => Date;
-  /** The server key the app secrets are sealed under (known once the OpenID core has started). */
-  sealingKey: () => string;
+  /** How the app secrets are sealed under the server's keys. */
+  sealing: PersonSealing;
   /** How many passkeys the person has: each is a second step too. */
   passkeyCount(personId: string): Promise<number>;
   /** Checks the person's password (wrong ones limited) before a second step is removed. */
@@ -62,9 +63,8 @@ function newRecoveryCode(): string {
   return letters.match(/.{4}/g)?.join('-') ?? letters;
 }
 
-export function createTwoStep({ db, audit, store, limit, issuerName, clock, sealingKey, passkeyCount, confirmPassword }: Deps) {
-  const seal = (personId: string, secret: string) => sealUnder(`${sealingKey()}\u0000two-step\u0000${personId}`, secret);
-  const open = (personId: string, sealed: string) => openUnder(`${sealingKey()}\u0000two-step\u0000${personId}`, sealed);
+export function createTwoStep({ db, audit, store, limit, issuerName, clock, sealing, passkeyCount, confirmPassword }: Deps) {
+  const { seal, open } = sealing;
 
   /** The time step of `code` when it is right for `secret` now, else `undefined`. */
   const stepOf = async (secret: string, code: string): Promise<number | undefined> => {

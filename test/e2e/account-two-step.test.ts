@@ -311,3 +311,23 @@ test('removing the authenticator app takes the password and a current code; with
   expect(await server.db.knex('recovery_codes').where({ person_id: id })).toHaveLength(0);
   expect(codes).toHaveLength(10);
 });
+
+test('rotating COOKIE_KEYS (a new key first, the old one kept) and setting KEY_ENCRYPTION_SECRET leave an authenticator app working', async () => {
+  const oldKey = 'an-old-cookie-key-of-at-least-32-characters';
+  let own = await startTestServer({ COOKIE_KEYS: oldKey });
+  try {
+    const { person, browser } = await signedUpPerson(own, 'Rory Rotate');
+    const { secret } = await setUp(browser);
+    own = await own.restart({
+      COOKIE_KEYS: `a-new-cookie-key-of-at-least-32-characters,${oldKey}`,
+      KEY_ENCRYPTION_SECRET: 'a-key-encryption-secret-of-at-least-32-characters',
+    });
+    const again = new Browser(own.issuer);
+    const page = await again.submit(await again.visit('/login'), { email: person.email, password: person.password });
+    expect(isCodePage(page)).toBe(true);
+    const home = await again.submit(page, { code: await codeAt(secret, 1) }, '/code');
+    expect(textOf(home.html)).toContain('Hello, Rory Rotate');
+  } finally {
+    await own.stop();
+  }
+});

@@ -11,7 +11,16 @@ import type { FeatureDefinition } from '../../src/feature';
 import { createPostgresDatabase, freePort } from './scratch';
 import { watchLogForCredentials } from './secrets-in-logs';
 
-export type TestServer = Carevault & { config: Config; issuer: string; stop(): Promise<void> };
+export type TestServer = Carevault & {
+  config: Config;
+  issuer: string;
+  stop(): Promise<void>;
+  /**
+   * Stops this server and starts carevault again on its data, issuer and port with `overrides` on
+   * top of its settings, as an operator restarting with new ones; the new server owns the data.
+   */
+  restart(overrides: Record<string, string>): Promise<TestServer>;
+};
 
 /**
  * Starts carevault on a fresh database, or, with `sameDatabaseAs`, a second instance of the same
@@ -28,7 +37,7 @@ export async function startTestServer(
   const dataDir = shared?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cv-test-'));
   const baseUrl = loadConfig().databaseUrl;
   const database = shared ? undefined : baseUrl ? await createPostgresDatabase(baseUrl) : undefined;
-  const config = loadConfig({
+  const settings = {
     PORT: String(port),
     ISSUER: shared?.issuer ?? `http://localhost:${port}`,
     DATA_DIR: dataDir,
@@ -37,27 +46,46 @@ export async function startTestServer(
     // Test files start many authorizations from one address in a minute; the limit has its own test.
     AUTHORIZATION_REQUESTS_PER_ADDRESS: '100000',
     ...overrides,
-  });
+  };
+  const forget = async () => {
+    if (shared) return;
+    await database?.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  return serve(settings, features, forget);
+}
+
+/** Starts carevault with `settings`; its stop closes it, then `forget`s its data. */
+async function serve(settings: Record<string, string>, features: readonly FeatureDefinition[] | undefined, forget: () => Promise<void>): Promise<TestServer> {
+  const config = loadConfig(settings);
   const logWatch = watchLogForCredentials();
   const carevault = await startCarevault(config, features);
   logWatch.watch(carevault.server);
+  /** Closes carevault, telling a credential it wrote to the log. */
+  const close = async () => {
+    let leak: unknown;
+    try {
+      logWatch.check();
+    } catch (error) {
+      leak = error;
+    }
+    await carevault.close();
+    if (leak) throw leak;
+  };
   return {
     ...carevault,
     config,
     issuer: config.issuer,
     async stop() {
-      let leak: unknown;
       try {
-        logWatch.check();
-      } catch (error) {
-        leak = error;
+        await close();
+      } finally {
+        await forget();
       }
-      await carevault.close();
-      if (!shared) {
-        await database?.drop();
-        fs.rmSync(dataDir, { recursive: true, force: true });
-      }
-      if (leak) throw leak;
+    },
+    async restart(overrides) {
+      await close();
+      return serve({ ...settings, ...overrides }, features, forget);
     },
   };
 }
