@@ -2,8 +2,8 @@
  * Delivering notifications, as the jobs of the delivery queue (queue.ts): a subscription's job sends
  * what is due, one thing at a time and in order — the handshake, then its oldest unsent notification
  * (a later one waits while an earlier one is retried), or a heartbeat when one is due — until
- * nothing is. Before each post the authorization is checked again — still live, still holding the
- * Subscription rule, still allowing the app to read the changed type — so nothing is ever sent after
+ * nothing is. Before each post the authorization is checked again — still live, still offline, still holding
+ * the Subscription rule, still allowing the app to read the changed type — so nothing is ever sent after
  * access ended or about a type the app may no longer read. A failed post fails the job, which pg-boss
  * retries after about 1, 2, 4 and 8 seconds; the fifth failure puts the subscription in `error`,
  * which `$status` tells the app. The relay sends the jobs of subscriptions with work due and none.
@@ -177,7 +177,7 @@ export function createDelivery({ db, store, queue, authorizations, fhirBase, all
         return;
       }
       const authorization = await authorizations.findById(row.authorization_id);
-      const scopes = authorization ? splitScopes(authorization.scope) : [];
+      const scopes = authorization?.access === 'offline' ? splitScopes(authorization.scope) : [];
       if (!scopes.includes(SUBSCRIPTION_SCOPE)) {
         await finish({ status: 'off' });
         return;

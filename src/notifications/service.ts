@@ -105,6 +105,10 @@ export function createSubscriptionService({ db, audit, store, queue, authorizati
       if (!authorization || !scopes.includes(SUBSCRIPTION_SCOPE)) {
         throw new NotAllowed('This app is not allowed to be notified of changes to this record.');
       }
+      // Notifications are for working while the person is away: an app with access only while they are signed in has none.
+      if (authorization.access !== 'offline') {
+        throw new NotAllowed('Only an app with offline access can be notified of changes: the person did not keep its access while they are away.');
+      }
       const permissions = permissionsOf(scopes);
       if (fields.filter_type && !allows(permissions, fields.filter_type as RecordType, 'r')) {
         throw new InvalidResource(`This app may not read ${fields.filter_type} resources, so it cannot be notified of them.`, ['Subscription.criteria']);

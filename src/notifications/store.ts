@@ -56,13 +56,14 @@ export type DueSubscription = SubscriptionRow & { next: NotificationRow | undefi
 export type QueuedSubscription = Pick<SubscriptionRow, 'id' | 'version_id'>;
 
 /**
- * The subscription names a live authorization that still holds the Subscription rule (a read of
- * the core's `authorizations`, so the ending of an authorization by any path — Remove access, a
- * trimmed rule, a closed account, an ended share — is seen without the core naming this feature).
+ * The subscription names a live authorization that still holds the Subscription rule and offline
+ * access (a read of the core's `authorizations`, so the ending of an authorization by any path —
+ * Remove access, a trimmed rule, a closed account, an ended share — is seen without the core naming
+ * this feature).
  */
 const AUTHORIZATION_LIVE = `exists (
   select 1 from authorizations a
-   where a.id = s.authorization_id and a.revoked_at is null
+   where a.id = s.authorization_id and a.revoked_at is null and a.access = 'offline'
      and (' ' || a.scope || ' ') like ?)`;
 
 export function createSubscriptionStore(db: Database) {

@@ -323,14 +323,40 @@ test('turning off the Subscription rule on /apps ends delivery too', async () =>
   expect(notificationsAt('/trim')).toEqual([]);
 });
 
+test('only an app with offline access is notified: without it a Subscription is refused, and turning it off on /apps ends delivery', async () => {
+  const away = await registerTestApp(server, {
+    ...CHANGE_WATCHER,
+    client_name: 'Away Watcher',
+    rules: CHANGE_WATCHER.rules.map((item) => (item.scope === 'offline_access' ? { ...item, required: false } : item)),
+  });
+  const online = await authorize(away, 'openid patient/Observation.rs patient/Subscription.cruds', person, false);
+  const refused = await fhir(online, '/Subscription', { body: subscription('/away') });
+  expect(refused.status).toBe(403);
+  expect(JSON.stringify(refused.body)).toContain('Only an app with offline access can be notified of changes');
+
+  const offline = await authorize(away, 'openid patient/Observation.rs patient/Subscription.cruds offline_access', person, false);
+  const created = await fhir(offline, '/Subscription', { body: subscription('/away') });
+  expect(created.status).toBe(201);
+  await waitFor('the handshake', () => receiver.received.some((item) => item.path === '/away'));
+  const row = await server.db.knex('authorizations').where({ client_id: away.clientId, record_id: record }).whereNull('revoked_at').first('id');
+  const apps = await browser.visit('/apps');
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(apps.html)?.[1] ?? '';
+  expect((await browser.request(`/apps/${row.id}/rules`, { form: { _csrf: csrf, rule: 'offline_access' } })).status).toBe(303);
+  expect((await fhir(writerToken, '/Observation', { body: weight(97) })).status).toBe(201);
+  await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: created.body.id }).first('status')).status === 'off');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(notificationsAt('/away')).toEqual([]);
+});
+
 test('Remove access ends delivery: the subscription goes off and nothing more is sent', async () => {
   const row = await server.db.knex('authorizations').where({ client_id: watcher.clientId, record_id: record }).whereNull('revoked_at').first('id');
+  const offBefore = await metric('carevault_notification_subscriptions', 'off');
   const confirm = await browser.visit(`/apps/${row.id}/remove`);
   expect((await browser.submit(confirm, {}, '/remove', { follow: false })).status).toBe(303);
   const before = receiver.received.length;
   expect((await fhir(writerToken, '/Observation', { body: weight(99) })).status).toBe(201);
   await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: watching }).first('status')).status === 'off');
-  expect(await metric('carevault_notification_subscriptions', 'off')).toBe(2);
+  expect(await metric('carevault_notification_subscriptions', 'off')).toBe(offBefore + 1);
   await new Promise((resolve) => setTimeout(resolve, 2500));
   expect(receiver.received.length).toBe(before);
   expect((await fhir(watcherToken, `/Subscription/${watching}`)).status).toBe(401);
