@@ -12,6 +12,7 @@ import { CALLBACK, authorizeInBrowser, exchangeCode, registerTestApp, startAutho
 import { textOf } from '../support/browser';
 import { signedUpPerson, type SignedUp } from '../support/people';
 import { startTestServer, type TestServer } from '../support/server';
+import { statementsOf } from '../support/statements';
 
 jest.setTimeout(180_000);
 
@@ -168,16 +169,15 @@ describe('one Bundle is bounded', () => {
   });
 
   test('an _include repeated 300 times is followed once', async () => {
-    const statements: string[] = [];
-    const stop = server.db.onStatement((sql) => statements.push(sql));
-    const once = await fetch(`${fhirBase}/Observation?_count=100&_include=Observation:patient`, { headers: { authorization: `Bearer ${token}` } });
-    const onceCount = statements.length;
-    statements.length = 0;
-    const repeated = await fetch(`${fhirBase}/Observation?_count=100&${Array(300).fill('_include=Observation:patient').join('&')}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const repeatedCount = statements.length;
-    stop();
+    const { result: once, statements: onceStatements } = await statementsOf(server.db, () =>
+      fetch(`${fhirBase}/Observation?_count=100&_include=Observation:patient`, { headers: { authorization: `Bearer ${token}` } }),
+    );
+    const { result: repeated, statements: repeatedStatements } = await statementsOf(server.db, () =>
+      fetch(`${fhirBase}/Observation?_count=100&${Array(300).fill('_include=Observation:patient').join('&')}`, {
+        headers: { authorization: `Bearer ${token}` },
+      }),
+    );
+    const [onceCount, repeatedCount] = [onceStatements.length, repeatedStatements.length];
     expect([once.status, repeated.status]).toEqual([200, 200]);
     expect(((await repeated.json()) as Json).entry).toHaveLength(101);
     expect(((await once.json()) as Json).entry).toHaveLength(101);

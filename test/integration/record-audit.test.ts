@@ -8,6 +8,7 @@ import { createRecordRepositories } from '../../src/fhir/repository';
 import { emptyCriteria, parseCondition } from '../../src/fhir/search';
 import { authorizedApp, weight } from '../support/authorized';
 import { startTestServer, type TestServer } from '../support/server';
+import { statementsOf } from '../support/statements';
 
 let server: TestServer;
 
@@ -24,17 +25,7 @@ type Line = { kind: string; client_id: string | null; person_id: string | null; 
 /** What `work` sent to the database, and the audit lines it appended to `record`. */
 async function observed<T>(record: string, work: () => Promise<T>): Promise<{ result: T; statements: string[]; lines: Line[] }> {
   const [{ last }] = (await server.db.knex('audit_events').max({ last: 'id' })) as [{ last: string | null }];
-  const statements: string[] = [];
-  const stop = server.db.onStatement((sql) => {
-    // The key reload and the notification delivery query on timers of their own.
-    if (!/signing_keys|subscription/.test(sql)) statements.push(sql);
-  });
-  let result: T;
-  try {
-    result = await work();
-  } finally {
-    stop();
-  }
+  const { result, statements } = await statementsOf(server.db, work);
   const lines = (await server.db
     .knex('audit_events')
     .where({ record_id: record })

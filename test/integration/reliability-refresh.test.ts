@@ -9,6 +9,7 @@
 import * as oidc from 'openid-client';
 import { authorizedApp, type Authorized } from '../support/authorized';
 import { startTestServer, type TestServer } from '../support/server';
+import { statementsOf } from '../support/statements';
 
 const GRACE = 2;
 let server: TestServer;
@@ -79,17 +80,7 @@ test('a retry within the grace withdraws the pair it replaces whole: the lost ac
 
 test('a refresh is two statements: the read, then the rotation with its audit line', async () => {
   const holder = await authorizedApp(server, 'Count Trips');
-  const statements: string[] = [];
-  const stop = server.db.onStatement((sql) => {
-    // The key reload and the notification delivery query on timers of their own.
-    if (!/signing_keys|subscription/.test(sql)) statements.push(sql);
-  });
-  let tokens: Awaited<ReturnType<typeof refresh>>;
-  try {
-    tokens = await oidc.refreshTokenGrant(holder.app.config, holder.refreshToken);
-  } finally {
-    stop();
-  }
+  const { result: tokens, statements } = await statementsOf(server.db, () => oidc.refreshTokenGrant(holder.app.config, holder.refreshToken));
   console.log(`refresh: ${statements.length} queries\n  ${statements.join('\n  ')}`);
   expect(statements.length).toBeLessThanOrEqual(2);
   expect(statements.filter((sql) => sql.includes('insert into audit_events'))).toHaveLength(1);

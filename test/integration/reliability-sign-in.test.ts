@@ -10,6 +10,7 @@
 import { Browser, textOf, type PageResponse } from '../support/browser';
 import { createAccountThrough } from '../support/forms';
 import { startTestServer, type TestServer } from '../support/server';
+import { isTimerWork } from '../support/statements';
 
 const PER_ACCOUNT = 3;
 const PER_ADDRESS = 12;
@@ -101,7 +102,7 @@ test('registration: failed ones count against the address; a taken email runs th
   /**
    * One registration request: its answer (where it sent the browser) and the statements it ran up to
    * the mail it owes, with the end of its savepoint (kept or undone) written alike. The mail is sent
-   * after the answer, so what follows it is not the request's. The notification delivery's timer is left out.
+   * after the answer, so what follows it is not the request's. The server's timers are left out.
    */
   const statementsOf = async (browser: Browser, person: typeof taken) => {
     const page = await browser.visit('/register');
@@ -114,7 +115,7 @@ test('registration: failed ones count against the address; a taken email runs th
       const owed = seen.findIndex((sql) => /insert into "registration_mail"/.test(sql));
       const statements = seen
         .slice(0, owed + 1)
-        .filter((sql) => !sql.includes('subscription'))
+        .filter((sql) => !isTimerWork(sql))
         .map((sql) => sql.replace(/^(release|rollback to) savepoint/i, 'end savepoint'));
       return { status: answer.status, to: new URL(answer.location ?? '', server.issuer).pathname, statements };
     } finally {

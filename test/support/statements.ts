@@ -5,14 +5,17 @@
  */
 import type { Database } from '../../src/db';
 
-/** Statements of the server's timers, told apart by the tables only they read. */
+/** Statements of the server's timers, told apart by the tables only they read (the job queue's schema among them). */
 const TIMER_WORK = /signing_keys|subscription|notification_queue/;
+
+/** Whether `sql` is a statement of the server's timers rather than of the work observed. */
+export const isTimerWork = (sql: string): boolean => TIMER_WORK.test(sql);
 
 /** What `work` returned, and the statements it sent. */
 export async function statementsOf<T>(db: Pick<Database, 'onStatement'>, work: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
   const statements: string[] = [];
   const stop = db.onStatement((sql) => {
-    if (!TIMER_WORK.test(sql)) statements.push(sql);
+    if (!isTimerWork(sql)) statements.push(sql);
   });
   try {
     return { result: await work(), statements };
