@@ -41,7 +41,7 @@ export type DeliveryJob = { subscription: QueuedSubscription; retryCount: number
 export type NotificationQueue = {
   /** Sends the subscription's delivery job, in the current transaction: mark it queued in the same one. */
   send(subscription: QueuedSubscription): Promise<void>;
-  /** Starts working both queues; `deliver` throws to have the job retried, `relay` returns the subscriptions to send jobs for. */
+  /** Starts working both queues: `deliver` does one delivery job (throwing to have it retried), `relay` sends the jobs of subscriptions with work due. */
   start(handlers: { deliver(job: DeliveryJob): Promise<void>; relay(): Promise<void> }): Promise<void>;
   /** Sends a relay if none waits (every instance at start, and the sweeper, so the chain of relays never stays broken); nothing when not working. */
   kickRelay(): Promise<void>;

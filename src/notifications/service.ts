@@ -12,6 +12,7 @@ import type { AuthorizationService } from '../authorizations/service';
 import type { Database } from '../db';
 import { InvalidResource, ResourceNotFound, VersionConflict } from '../fhir/errors';
 import { NotAllowed } from '../errors';
+import { isUuid } from '../ids';
 import { SUBSCRIPTION_SCOPE, splitScopes } from '../rules/scopes';
 import { openSecret, sealSecret } from '../security/secrets';
 import { resolvesInternally } from '../security/addresses';
@@ -87,7 +88,8 @@ export function createSubscriptionService({ db, audit, store, queue, authorizati
   };
 
   const own = async (owner: SubscriptionOwner, id: string): Promise<SubscriptionRow> => {
-    const row = await store.findOwn(id, owner.clientId, owner.recordId);
+    // Ids are UUIDs: any other is none of them (and never reaches the database's uuid column).
+    const row = isUuid(id) ? await store.findOwn(id, owner.clientId, owner.recordId) : undefined;
     if (!row) throw new ResourceNotFound('Subscription', id);
     return row;
   };

@@ -91,6 +91,12 @@ test('the rule reads "Notify … when your record changes", the CapabilityStatem
     400,
     'This app may not read Condition resources, so it cannot be notified of them.',
   ]);
+  // An id that is not one of carevault's is simply not found, whatever is asked of it.
+  for (const method of ['GET', 'PUT', 'DELETE']) {
+    const body = method === 'PUT' ? { ...subscription('/x'), id: 'not-an-id' } : undefined;
+    expect((await fhir(watcherToken, '/Subscription/not-an-id', { method, body })).status).toBe(404);
+  }
+  expect((await fhir(watcherToken, '/Subscription/not-an-id/$status')).status).toBe(404);
 });
 
 test('a new Subscription gets its handshake with its header, then is active', async () => {

@@ -1,7 +1,7 @@
 /**
  * The checks for the CapabilityStatement's Subscription entry (FHIR R4 Subscriptions, R5 Backport
  * IG): its topic, profile, each interaction and `$status`, each proven with a token of an app that
- * holds the rule patient/Subscription.cruds. Its endpoint is on a documentation address
+ * holds the rule patient/Subscription.cruds and offline access. Its endpoint is on a documentation address
  * (TEST-NET-3): public by the address rule, and nothing there answers.
  */
 import { CALLBACK } from '../app';
@@ -17,10 +17,10 @@ function watcherToken(w: World): Promise<string> {
       document: {
         redirect_uris: [CALLBACK],
         token_endpoint_auth_method: 'client_secret_basic',
-        rules: [rule('patient/Observation.rs'), rule('patient/Subscription.cruds')],
+        rules: [rule('patient/Observation.rs'), rule('patient/Subscription.cruds'), rule('offline_access')],
       },
     }));
-    return (await w.codeFlow(app, { scope: 'openid patient/Observation.rs patient/Subscription.cruds' })).tokens.access_token;
+    return (await w.codeFlow(app, { scope: 'openid patient/Observation.rs patient/Subscription.cruds offline_access' })).tokens.access_token;
   });
 }
 
