@@ -3,7 +3,8 @@
  * server's connections (the embedded database has one), so a job sent inside a transaction commits
  * or rolls back with the change that sent it. pg-boss hands each job to one worker on whichever
  * instance fetches it first (`FOR UPDATE SKIP LOCKED`), retries a failed one with exponential
- * backoff, and gives a killed instance's job to another once it expires.
+ * backoff, and gives a killed instance's job to another once it expires. Each instance's workers
+ * fetch, run and settle jobs through pg-boss's fetch, complete and fail.
  *
  * Two queues:
  * - delivery: one job is "deliver what is due for this subscription". A subscription is marked
@@ -63,6 +64,53 @@ export function createNotificationQueue(db: Database): NotificationQueue {
   /** Working the queues: between start and stop (a command that only sweeps never starts them). */
   let working = false;
 
+  const workers: Promise<void>[] = [];
+  /** Workers waiting for their next look, woken early when the queue stops. */
+  const waiting = new Set<() => void>();
+  const pause = () =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        waiting.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, POLL_SECONDS * 1000);
+      waiting.add(wake);
+    });
+
+  /**
+   * One worker of `queue` until the queue stops: fetches a job, runs it, and completes it — or fails
+   * it, for pg-boss to retry. The worker pg-boss's own `work` runs does not wait for its complete and
+   * fail, so a connection lost at that moment would be an unhandled rejection; here each is awaited
+   * and a failure logged (the job, still active, expires and is retried: at least once).
+   */
+  const work = async <T extends object>(queue: string, run: (job: PgBoss.JobWithMetadata<T>) => Promise<void>): Promise<void> => {
+    while (working) {
+      let job: PgBoss.JobWithMetadata<T> | undefined;
+      try {
+        [job] = await boss.fetch<T>(queue, { batchSize: 1, includeMetadata: true });
+      } catch (error) {
+        log.warn('notification queue: fetching failed', describeError(error));
+      }
+      if (!job) {
+        await pause();
+        continue;
+      }
+      let failure: unknown;
+      try {
+        await run(job);
+      } catch (error) {
+        failure = error;
+      }
+      try {
+        if (failure === undefined) await boss.complete(queue, job.id);
+        else await boss.fail(queue, job.id, { message: failure instanceof Error ? failure.message : 'failed' });
+      } catch (error) {
+        log.warn('notification queue: a job could not be marked done', describeError(error));
+      }
+    }
+  };
+
   const kickRelay = async () => {
     if (!working) return;
     await boss.send(RELAY, {}, { startAfter: RELAY_SECONDS });
@@ -87,22 +135,28 @@ export function createNotificationQueue(db: Database): NotificationQueue {
       await boss.createQueue(RELAY, { name: RELAY, policy: 'stately', retryLimit: 0, expireInSeconds: 30 });
       working = true;
       for (let worker = 0; worker < WORKERS; worker += 1) {
-        await boss.work<QueuedSubscription>(DELIVERY, { pollingIntervalSeconds: POLL_SECONDS, includeMetadata: true, batchSize: 1 }, async ([job]) => {
-          if (job) await deliver({ subscription: job.data, retryCount: job.retryCount });
-        });
+        workers.push(
+          work<QueuedSubscription>(DELIVERY, async (job) => {
+            await deliver({ subscription: job.data, retryCount: job.retryCount });
+          }),
+        );
       }
-      await boss.work(RELAY, { pollingIntervalSeconds: POLL_SECONDS, batchSize: 1 }, async () => {
-        try {
-          await relay();
-        } finally {
-          await kickRelay();
-        }
-      });
+      workers.push(
+        work(RELAY, async () => {
+          try {
+            await relay();
+          } finally {
+            await kickRelay();
+          }
+        }),
+      );
       await kickRelay();
     },
     async stop() {
       working = false;
-      await boss.stop({ graceful: true, wait: true, close: false, timeout: 15_000 });
+      for (const wake of waiting) wake();
+      await Promise.all(workers);
+      await boss.stop({ graceful: false, close: false });
     },
   };
 }
