@@ -217,6 +217,7 @@ export function createDelivery({ db, store, queue, authorizations, fhirBase, all
   /** Ends subscriptions whose authorization ended, and sends the jobs of those with work due and none. */
   const relay = async (): Promise<void> => {
     await store.turnOffEnded();
+    if (!(await store.anyWaiting(STALE_MARK_SECONDS))) return;
     await db.transaction(async () => {
       for (const subscription of await store.queueDue(RELAY_BATCH, STALE_MARK_SECONDS)) await queue.send(subscription);
     });

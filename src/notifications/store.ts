@@ -66,6 +66,17 @@ const AUTHORIZATION_LIVE = `exists (
    where a.id = s.authorization_id and a.revoked_at is null and a.access = 'offline'
      and (' ' || a.scope || ' ') like ?)`;
 
+/**
+ * A subscription `s` with work due and no job: a handshake, an unsent notification, a heartbeat;
+ * a queue mark older than the bound seconds (its job lost past every retry) counts as none.
+ */
+const WAITING_FOR_A_JOB = `(s.queued_at is null or s.queued_at < now() - make_interval(secs => ?))
+  and (s.status = 'requested'
+       or (s.status = 'active'
+           and (exists (select 1 from subscription_notifications n where n.subscription_id = s.id and n.done_at is null)
+                or (s.heartbeat_seconds is not null
+                    and coalesce(s.last_sent_at, s.created_at) < now() - make_interval(secs => s.heartbeat_seconds)))))`;
+
 export function createSubscriptionStore(db: Database) {
   const subscriptions = () => db.table('subscriptions');
 
@@ -135,6 +146,14 @@ export function createSubscriptionStore(db: Database) {
       return { ...subscription, next: next ? { ...next, occurred_at: new Date(next.occurred_at) } : undefined };
     },
 
+    /** Whether any subscription waits for a job (one read, so a relay with nothing to do opens no transaction). */
+    async anyWaiting(staleSeconds: number): Promise<boolean> {
+      const { rows } = (await db.raw(`select exists (select 1 from subscriptions s where ${WAITING_FOR_A_JOB}) as waiting`, [staleSeconds])) as {
+        rows: { waiting: boolean }[];
+      };
+      return rows[0]?.waiting === true;
+    },
+
     /**
      * Marks queued up to `limit` subscriptions with work due and no job — a handshake, an unsent
      * notification, a heartbeat — and returns them, to send their jobs in the same transaction. A
@@ -145,12 +164,7 @@ export function createSubscriptionStore(db: Database) {
         `update subscriptions set queued_at = now()
           where id in (
             select s.id from subscriptions s
-             where (s.queued_at is null or s.queued_at < now() - make_interval(secs => ?))
-               and (s.status = 'requested'
-                    or (s.status = 'active'
-                        and (exists (select 1 from subscription_notifications n where n.subscription_id = s.id and n.done_at is null)
-                             or (s.heartbeat_seconds is not null
-                                 and coalesce(s.last_sent_at, s.created_at) < now() - make_interval(secs => s.heartbeat_seconds)))))
+             where ${WAITING_FOR_A_JOB}
              order by s.queued_at nulls first
              limit ?
              for update skip locked)
