@@ -309,32 +309,38 @@ test('two instances deliver each event once (PostgreSQL; the embedded database h
   }
 });
 
-test('turning off the Subscription rule on /apps ends delivery too', async () => {
-  const optional = await registerTestApp(server, {
+/** A change watcher whose rule `scope` is optional. */
+function watcherWithOptional(name: string, scope: string): Promise<TestApp> {
+  return registerTestApp(server, {
     ...CHANGE_WATCHER,
-    client_name: 'Optional Watcher',
-    rules: CHANGE_WATCHER.rules.map((item) => (item.scope === 'patient/Subscription.cruds' ? { ...item, required: false } : item)),
+    client_name: name,
+    rules: CHANGE_WATCHER.rules.map((item) => (item.scope === scope ? { ...item, required: false } : item)),
   });
+}
+
+/** The person turns `rule` off for `app` on /apps; after a change, the Subscription is off and `path` was sent nothing. */
+async function turnOffEndsDelivery(app: TestApp, rule: string, subscriptionId: string, path: string, value: number): Promise<void> {
+  const row = await server.db.knex('authorizations').where({ client_id: app.clientId, record_id: record }).whereNull('revoked_at').first('id');
+  const apps = await browser.visit('/apps');
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(apps.html)?.[1] ?? '';
+  expect((await browser.request(`/apps/${row.id}/rules`, { form: { _csrf: csrf, rule } })).status).toBe(303);
+  expect((await fhir(writerToken, '/Observation', { body: weight(value) })).status).toBe(201);
+  await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: subscriptionId }).first('status')).status === 'off');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(notificationsAt(path)).toEqual([]);
+}
+
+test('turning off the Subscription rule on /apps ends delivery too', async () => {
+  const optional = await watcherWithOptional('Optional Watcher', 'patient/Subscription.cruds');
   const token = await authorize(optional, 'openid patient/Observation.rs patient/Subscription.cruds offline_access', person, false);
   const created = await fhir(token, '/Subscription', { body: subscription('/trim') });
   expect(created.status).toBe(201);
   await waitFor('the handshake', () => receiver.received.some((item) => item.path === '/trim'));
-  const row = await server.db.knex('authorizations').where({ client_id: optional.clientId, record_id: record }).whereNull('revoked_at').first('id');
-  const apps = await browser.visit('/apps');
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(apps.html)?.[1] ?? '';
-  expect((await browser.request(`/apps/${row.id}/rules`, { form: { _csrf: csrf, rule: 'patient/Subscription.cruds' } })).status).toBe(303);
-  expect((await fhir(writerToken, '/Observation', { body: weight(98) })).status).toBe(201);
-  await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: created.body.id }).first('status')).status === 'off');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  expect(notificationsAt('/trim')).toEqual([]);
+  await turnOffEndsDelivery(optional, 'patient/Subscription.cruds', created.body.id, '/trim', 98);
 });
 
 test('only an app with offline access is notified: without it a Subscription is refused, and turning it off on /apps ends delivery', async () => {
-  const away = await registerTestApp(server, {
-    ...CHANGE_WATCHER,
-    client_name: 'Away Watcher',
-    rules: CHANGE_WATCHER.rules.map((item) => (item.scope === 'offline_access' ? { ...item, required: false } : item)),
-  });
+  const away = await watcherWithOptional('Away Watcher', 'offline_access');
   const online = await authorize(away, 'openid patient/Observation.rs patient/Subscription.cruds', person, false);
   const refused = await fhir(online, '/Subscription', { body: subscription('/away') });
   expect(refused.status).toBe(403);
@@ -344,14 +350,7 @@ test('only an app with offline access is notified: without it a Subscription is 
   const created = await fhir(offline, '/Subscription', { body: subscription('/away') });
   expect(created.status).toBe(201);
   await waitFor('the handshake', () => receiver.received.some((item) => item.path === '/away'));
-  const row = await server.db.knex('authorizations').where({ client_id: away.clientId, record_id: record }).whereNull('revoked_at').first('id');
-  const apps = await browser.visit('/apps');
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(apps.html)?.[1] ?? '';
-  expect((await browser.request(`/apps/${row.id}/rules`, { form: { _csrf: csrf, rule: 'offline_access' } })).status).toBe(303);
-  expect((await fhir(writerToken, '/Observation', { body: weight(97) })).status).toBe(201);
-  await waitFor('the subscription off', async () => (await server.db.knex('subscriptions').where({ id: created.body.id }).first('status')).status === 'off');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  expect(notificationsAt('/away')).toEqual([]);
+  await turnOffEndsDelivery(away, 'offline_access', created.body.id, '/away', 97);
 });
 
 test('Remove access ends delivery: the subscription goes off and nothing more is sent', async () => {
