@@ -21,6 +21,7 @@ import { createMailer } from './mail';
 import type { DeviceFlowHooks } from './oidc/device-flow';
 import type { AuthorizationHooks } from './oidc/grants';
 import type { People } from './oidc/provider';
+import { createAccessTokens } from './oidc/access-tokens';
 import { createOidcStorage } from './oidc/storage';
 import { createModelStore } from './oidc/store';
 import { createRecordService } from './records/service';
@@ -51,7 +52,8 @@ function newsKindsOf(features: readonly FeatureDefinition[]): Record<string, New
  * record's history words.
  */
 export function composeServices(config: Config, db: Database, saveClient: SaveClient, features: readonly FeatureDefinition[]) {
-  const oidcStorage = createOidcStorage(db);
+  const accessTokens = createAccessTokens(db, config);
+  const oidcStorage = createOidcStorage(db, accessTokens);
   const appNames = createAppNames((ids) => oidcStorage.appNames(ids));
   const audit = createAuditLog(db, appNames, auditWordsOf(features), newsKindsOf(features));
   const limits = createRateLimits(db, config);
@@ -104,6 +106,7 @@ export function composeServices(config: Config, db: Database, saveClient: SaveCl
     config,
     db,
     oidcStorage,
+    accessTokens,
     appNames,
     audit,
     limits,

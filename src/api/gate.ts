@@ -1,6 +1,7 @@
 /**
  * One bearer gate for `/fhir` and `/api/*`: it parses `Authorization` (Bearer or DPoP), finds the
- * access token (a person's token issued to an app, or an app's client-credentials token), enforces
+ * access token (a person's token issued to an app, stored; or an app's client-credentials token,
+ * self-contained and checked for liveness: oidc/access-tokens.ts), enforces
  * DPoP binding (RFC 9449 §7: a bound token needs the DPoP scheme and a valid proof for this method
  * and URL; presented as Bearer it is refused), and hands the route an already-resolved caller.
  * One query for a Bearer token, two with a DPoP proof.

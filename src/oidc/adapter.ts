@@ -11,6 +11,7 @@ import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provid
 import { entryOf, requestEntry, setEntry } from '../http/request-context';
 import { credentialKey } from '../security/credential-keys';
 import { findUnstorable, isStorableText } from '../security/storable-text';
+import { isSelfContained, type AccessTokens } from './access-tokens';
 import type { RefreshAudit } from './grants';
 import { createRouteLookups } from './route-lookups';
 import type { ModelRow, ModelStore, StoredModel } from './store';
@@ -54,14 +55,20 @@ function payloadOf(model: string, row: ModelRow, presented: { id: string } | { u
  * @param hooks.refreshAudit the audit line of a refresh, written by the statement that rotates (grants.ts).
  * @param hooks.devicePolled called when the token endpoint looks up a device code (an app polling);
  *   it may throw an OAuth error (`slow_down`, `access_denied`).
+ * @param hooks.selfContained self-contained access tokens (access-tokens.ts): oidc-provider looks
+ *   one up by its value to introspect or revoke it, and is answered from the value itself.
  */
 export function createAdapterClass(
   store: ModelStore,
   hashClientSecret: (secret: string) => string,
   refreshReuseGrace: number,
-  hooks: { refreshAudit?: RefreshAudit | undefined; devicePolled?: ((deviceCode: string) => Promise<void>) | undefined } = {},
+  hooks: {
+    refreshAudit?: RefreshAudit | undefined;
+    devicePolled?: ((deviceCode: string) => Promise<void>) | undefined;
+    selfContained?: AccessTokens | undefined;
+  } = {},
 ) {
-  const { refreshAudit, devicePolled } = hooks;
+  const { refreshAudit, devicePolled, selfContained } = hooks;
   const lookups = createRouteLookups<AdapterPayload>(store, refreshReuseGrace);
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -130,10 +137,29 @@ export function createAdapterClass(
 
     async find(id: string) {
       if (this.model === 'Client') return lookups.client(id, () => this.findBy('id', id));
+      // App tokens are only self-contained, and every other token only stored.
+      if (this.model === 'ClientCredentials') return isSelfContained(id) ? this.findSelfContained(id) : undefined;
+      if (isSelfContained(id)) return undefined;
       const planned = lookups.find(this.model, id);
       if (!planned) return this.findBy('id', id);
       const row = await planned;
       return row ? payloadOf(this.model, row, { id }) : undefined;
+    }
+
+    /** A live self-contained app token, in the shape oidc-provider stores its opaque ones. */
+    private async findSelfContained(value: string): Promise<AdapterPayload | undefined> {
+      const token = await selfContained?.find(value);
+      if (!token) return undefined;
+      return {
+        jti: token.jti,
+        kind: 'ClientCredentials',
+        clientId: token.clientId,
+        scope: token.scopes.join(' '),
+        iat: token.iat,
+        exp: token.exp,
+        aud: token.aud,
+        ...(token.jkt ? { jkt: token.jkt } : {}),
+      };
     }
 
     findByUid(uid: string) {
@@ -194,8 +220,10 @@ export function createAdapterClass(
       throw new errors.InvalidGrant(`${labelOf.RefreshToken} already used`);
     }
 
+    /** Ends a row; an app token, stored nowhere, is ended by its `jti` (access-tokens.ts). */
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') lookups.forgetClient(id);
+      if (this.model === 'ClientCredentials' && selfContained) return selfContained.revoke(id);
       lookups.forget(id);
       await store.destroy(this.model, storedKeyOf(this.model, id));
     }

@@ -5,13 +5,14 @@
  * is stored in PostgreSQL. https://openid.net/specs/openid-connect-core-1_0.html
  */
 import { createHmac } from 'node:crypto';
-import Provider, { interactionPolicy, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type JWKS, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Person } from '../accounts/person';
 import type { Config } from '../config';
 import type { Database } from '../db';
 import { loadOnce } from '../http/request-context';
 import { ACR_PASSWORD, ACR_TWO_STEP, STEP_UP_REASON } from '../interactions/pending';
 import { allScopes } from '../rules/scopes';
+import { APP_TOKEN_SECONDS, appsResource, resourceServerInfo, type AccessTokens } from './access-tokens';
 import { createAdapterClass } from './adapter';
 import { deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
 import { deviceFlowFeature, deviceFlowMiddleware } from './device-pages';
@@ -120,6 +121,8 @@ export type ProviderDeps = {
   /** The option riding on the device authorization grant; without one, the grant is off. */
   deviceFlow: DeviceFlowHooks | undefined;
   jwks: JWKS;
+  /** Self-contained access tokens: their liveness, and revoking one. */
+  accessTokens: AccessTokens;
   cookieKeys: string[];
   /** Secret that makes each app's `sub` for a person different and unlinkable. */
   pairwiseSalt: string;
@@ -136,6 +139,7 @@ export function createProvider({
   authorizations,
   deviceFlow,
   jwks,
+  accessTokens,
   cookieKeys,
   pairwiseSalt,
   tokenObserver,
@@ -145,6 +149,7 @@ export function createProvider({
   const configuration: Configuration = {
     ...rules,
     adapter: createAdapterClass(createModelStore(db), hashClientSecret, config.refreshReuseGrace, {
+      selfContained: accessTokens,
       refreshAudit: refreshAudit(authorizations),
       ...(deviceFlow ? { devicePolled: pollPolicy(deviceFlow) } : {}),
     }),
@@ -191,7 +196,24 @@ export function createProvider({
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
-      resourceIndicators: { enabled: false },
+      // RFC 8707: an app's client-credentials token is for the app APIs, and self-contained
+      // (access-tokens.ts). A person's token is for the FHIR API, named with SMART's `aud`.
+      resourceIndicators: {
+        enabled: true,
+        async defaultResource(ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          return ctx.oidc.params?.grant_type === 'client_credentials' ? appsResource(config.issuer) : undefined;
+        },
+        async getResourceServerInfo(ctx, resource) {
+          const info = ctx.oidc.params?.grant_type === 'client_credentials' ? resourceServerInfo(config.issuer, resource) : undefined;
+          if (!info) {
+            throw new errors.InvalidTarget(
+              `the only resource indicator carevault knows is ${appsResource(config.issuer)}, for client-credentials tokens; name the FHIR API with aud`,
+            );
+          }
+          return info;
+        },
+      },
       deviceFlow: deviceFlow ? deviceFlowFeature(deviceFlow) : { enabled: false },
     },
     pkce: { required: () => true },
@@ -223,7 +245,7 @@ export function createProvider({
     ttl: {
       AccessToken: config.ttl.accessToken,
       AuthorizationCode: AUTHORIZATION_CODE_SECONDS,
-      ClientCredentials: 600,
+      ClientCredentials: APP_TOKEN_SECONDS,
       IdToken: 3600,
       Interaction: config.ttl.interaction,
       Session: config.ttl.session,

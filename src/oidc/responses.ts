@@ -3,6 +3,7 @@
  * - discovery lists a readable sample of record scopes rather than every combination of letters
  *   (its `discovery` option only fills missing fields) and says subjects are pairwise;
  * - reading a client back (RFC 7592) never returns the stored hash of its secret;
+ * - a self-contained access token is handed out as access-tokens.ts presents it;
  * - a method or feature it does not serve on one of its paths gets koa's bare "Not Found": answer
  *   as carevault does elsewhere, JSON for the APIs and a page for browsers.
  */
@@ -10,6 +11,7 @@ import type Provider from 'oidc-provider';
 import { nextStepFor } from '../http/next-steps';
 import { renderPage } from '../http/render';
 import { advertisedScopes } from '../rules/scopes';
+import { presented } from './access-tokens';
 import { answersInJson } from './routes';
 
 export function shapeResponses(provider: Provider): void {
@@ -20,6 +22,9 @@ export function shapeResponses(provider: Provider): void {
       Object.assign(body, { scopes_supported: advertisedScopes(), subject_types_supported: ['pairwise'] });
       // oidc-provider puts `sid` in ID tokens only for back-channel logout, which carevault does not offer.
       if (Array.isArray(body.claims_supported)) body.claims_supported = body.claims_supported.filter((claim) => claim !== 'sid');
+    }
+    if (ctx.oidc?.route === 'token' && typeof body?.access_token === 'string' && body.access_token.includes('.')) {
+      body.access_token = presented(body.access_token);
     }
     if (ctx.oidc?.route === 'client' && typeof body?.client_secret === 'string' && body.client_secret.startsWith('sha256:')) {
       delete body.client_secret;

@@ -9,8 +9,9 @@
  *   authorization the grant carries (grants.ts). One query reads them all
  *   (ModelStore.findWithGrant), and the other lookups are answered from it.
  * - `introspection`, `revocation`: it looks the presented value up in AccessToken,
- *   ClientCredentials and RefreshToken, one after another. One query looks in all three
- *   (ModelStore.findInModels), and each lookup is answered from it.
+ *   ClientCredentials and RefreshToken, one after another. One query looks in the two stored
+ *   models (ModelStore.findInModels), and each lookup is answered from it; an app's token is
+ *   self-contained, and answered from its value (access-tokens.ts).
  * - `token`, `introspection`, `revocation`: it reads the calling client's metadata on every call.
  *   These calls from apps' servers may use a copy up to a few seconds old (client-cache.ts); every
  *   other route reads the database, and refreshes the copy.
@@ -28,8 +29,8 @@ import { readWithGrant } from './grants';
 import type { ModelRow, ModelStore } from './store';
 import { storedKeyOf } from './stored-credentials';
 
-/** The models a value presented for introspection or revocation may be in; all keyed by the value's SHA-256. */
-const TOKEN_MODELS: readonly string[] = ['AccessToken', 'ClientCredentials', 'RefreshToken'];
+/** The stored models a value presented for introspection or revocation may be in; all keyed by the value's SHA-256 (app tokens are self-contained: access-tokens.ts). */
+const TOKEN_MODELS: readonly string[] = ['AccessToken', 'RefreshToken'];
 const TOKEN_ROUTES: readonly string[] = ['introspection', 'revocation'];
 /** What the token endpoint reads before the grant it was issued under. */
 const GRANT_BOUND_MODELS: readonly string[] = ['AuthorizationCode', 'RefreshToken'];

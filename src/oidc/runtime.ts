@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import type { Database } from '../db';
 import { describeError, log } from '../log';
 import { clientSaver } from './clients';
+import type { AccessTokens } from './access-tokens';
 import type { DeviceFlowHooks } from './device-flow';
 import type { AuthorizationHooks } from './grants';
 import { createInteractions } from './interactions';
@@ -25,30 +26,35 @@ export type OidcDeps = {
   db: Database;
   people: People;
   authorizations: AuthorizationHooks;
+  accessTokens: AccessTokens;
   /** The option riding on the device authorization grant, if one does. */
   deviceFlow: DeviceFlowHooks | undefined;
   tokenObserver?: TokenObserver | undefined;
 };
 
-export async function startOidc({ config, db, people, authorizations, deviceFlow, tokenObserver }: OidcDeps) {
+export async function startOidc({ config, db, people, authorizations, accessTokens, deviceFlow, tokenObserver }: OidcDeps) {
   await ensureSigningKeys(db, config.keyEncryptionSecret);
   const cookieKeys = await loadCookieKeys(db, config.cookieKeys, config.keyEncryptionSecret);
   const pairwiseSalt = await loadServerSecret(db, 'pairwise_salt', config.keyEncryptionSecret);
   // Asked only once requests arrive, when the provider below exists.
   const interactions = createInteractions(() => current(), db, createTraceStore(db));
-  const build = async () =>
-    createProvider({
+  const build = async () => {
+    const jwks = await loadSigningJwks(db, config.keyEncryptionSecret);
+    await accessTokens.useKeys(jwks);
+    return createProvider({
       config,
       db,
       people,
       authorizations,
       deviceFlow,
-      jwks: await loadSigningJwks(db, config.keyEncryptionSecret),
+      jwks,
+      accessTokens,
       cookieKeys,
       pairwiseSalt,
       tokenObserver,
       lostAtResume: (uid) => interactions.lostAtResume(uid),
     });
+  };
 
   // Keys are only decrypted again when their order changed (a rotation, or a key activating).
   let order = await signingKeyOrder(db);

@@ -12,6 +12,7 @@ import { rulesOf, type Rule } from '../rules/app-rules';
 import { splitScopes } from '../rules/scopes';
 import { credentialKey } from '../security/credential-keys';
 import { isStorableText } from '../security/storable-text';
+import { isSelfContained, type AccessTokens } from './access-tokens';
 import { secretMatches } from './client-policy';
 import { createModelStore } from './store';
 
@@ -29,7 +30,7 @@ export type AccessTokenFacts = {
   grantId: string | undefined;
 };
 
-export function createOidcStorage(db: Database) {
+export function createOidcStorage(db: Database, accessTokens: AccessTokens) {
   const models = createModelStore(db);
   return {
     /** Registered app names by client id. */
@@ -110,18 +111,21 @@ export function createOidcStorage(db: Database) {
 
     /**
      * A live access token by its value: unknown, expired, revoked, or issued under a grant that
-     * ended → `undefined`. Tokens are opaque and stored, so a removal is effective at once
-     * (RFC 6750, RFC 7662 §2.2).
+     * ended → `undefined`. A person's token is stored and an app's is self-contained
+     * (access-tokens.ts); either way, an ending is effective at once (RFC 6750, RFC 7662 §2.2).
      */
     async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
+      if (isSelfContained(value)) {
+        const token = await accessTokens.find(value);
+        return token && { kind: 'app', clientId: token.clientId, scopes: token.scopes, recordId: undefined, jkt: token.jkt, grantId: undefined };
+      }
       if (!/^[\w-]{20,200}$/.test(value)) return undefined;
-      const row = await models.findAccessToken(credentialKey(value));
-      const payload = row?.payload as
+      const payload = (await models.findAccessToken(credentialKey(value))) as
         { clientId?: unknown; scope?: unknown; jkt?: unknown; exp?: unknown; grantId?: unknown; extra?: { patient?: unknown } } | undefined;
-      if (!row || !payload || typeof payload.clientId !== 'string') return undefined;
+      if (!payload || typeof payload.clientId !== 'string') return undefined;
       if (typeof payload.exp === 'number' && payload.exp * 1000 <= Date.now()) return undefined;
       return {
-        kind: row.model === 'ClientCredentials' ? 'app' : 'person',
+        kind: 'person',
         clientId: payload.clientId,
         scopes: splitScopes(typeof payload.scope === 'string' ? payload.scope : ''),
         recordId: typeof payload.extra?.patient === 'string' ? payload.extra.patient : undefined,

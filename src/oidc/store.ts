@@ -126,12 +126,22 @@ const SQL = {
   // holds the record it reaches: a share past its expiry ends its apps' tokens at once, before
   // the sweep ends their authorizations.
   findAccessToken: statement(
-    `select t.model, t.payload from oidc_models t
-     where t.model in ('AccessToken', 'ClientCredentials') and t.id = $1 and (t.expires_at is null or t.expires_at > now())
-       and (t.model = 'ClientCredentials' or (exists (select 1 from oidc_models g where g.model = 'Grant' and g.id = t.grant_id)
-         and not exists (select 1 from authorizations a where a.grant_id = t.grant_id and a.revoked_at is null
-           and not exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
-             and (c.expires_at is null or c.expires_at > now())))))`,
+    `select t.payload from oidc_models t
+     where t.model = 'AccessToken' and t.id = $1 and (t.expires_at is null or t.expires_at > now())
+       and exists (select 1 from oidc_models g where g.model = 'Grant' and g.id = t.grant_id)
+       and not exists (select 1 from authorizations a where a.grant_id = t.grant_id and a.revoked_at is null
+         and not exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+           and (c.expires_at is null or c.expires_at > now())))`,
+  ),
+  /** A registered client's capabilities, when the self-contained token `$2` (its jti) was not revoked. */
+  liveAppCapabilities: statement(
+    `select c.payload->'capabilities' as capabilities from oidc_models c
+     where c.model = 'Client' and c.id = $1
+       and not exists (select 1 from oidc_models r where r.model = 'RevokedAccessToken' and r.id = $2)`,
+  ),
+  revokeSelfContained: statement(
+    `insert into oidc_models (model, id, payload, expires_at) values ('RevokedAccessToken', $1, '{}', $2)
+     on conflict (model, id) do nothing`,
   ),
 };
 
@@ -350,12 +360,27 @@ export function createModelStore(db: Database) {
     },
 
     /**
-     * A live access token (user or client credentials) by its key; a user token only while its
-     * grant exists — one query.
+     * A person's live access token by its key: only while its grant exists and the person still
+     * holds the record its authorization is for — one query.
      */
-    async findAccessToken(key: string): Promise<{ model: string; payload: Record<string, unknown> } | undefined> {
-      const [row] = await db.query<{ model: string; payload: Record<string, unknown> }>(SQL.findAccessToken, [key]);
-      return row;
+    async findAccessToken(key: string): Promise<Record<string, unknown> | undefined> {
+      const [row] = await db.query<{ payload: Record<string, unknown> }>(SQL.findAccessToken, [key]);
+      return row?.payload;
+    },
+
+    /**
+     * The capabilities of a registered app whose self-contained token `jti` was not revoked;
+     * `undefined` when the app is gone or the token was revoked.
+     */
+    async liveAppCapabilities(clientId: string, jti: string): Promise<string[] | undefined> {
+      const [row] = await db.query<{ capabilities: unknown }>(SQL.liveAppCapabilities, [clientId, jti]);
+      if (!row) return undefined;
+      return Array.isArray(row.capabilities) ? row.capabilities.filter((item): item is string => typeof item === 'string') : [];
+    },
+
+    /** Keeps a revoked self-contained token's `jti` until the token would have expired (the sweep removes it then). */
+    async revokeSelfContained(jti: string, until: Date): Promise<void> {
+      await db.query(SQL.revokeSelfContained, [jti, until]);
     },
 
     /** A registered client's metadata. */

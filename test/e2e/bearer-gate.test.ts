@@ -11,6 +11,8 @@ import * as oidc from 'openid-client';
 import { createBearerGate } from '../../src/api/gate';
 import { errorHandler } from '../../src/http/error-handler';
 import { createOidcStorage } from '../../src/oidc/storage';
+import { createAccessTokens } from '../../src/oidc/access-tokens';
+import { loadSigningJwks } from '../../src/oidc/keys';
 import { textOf } from '../support/browser';
 import { CALLBACK, authorizeInBrowser, registerTestApp, startAuthorization, type TestApp } from '../support/app';
 import { signedUpPerson, type SignedUp } from '../support/people';
@@ -57,6 +59,13 @@ const WEIGHT = {
   effectiveDateTime: '2026-03-01T08:00:00Z',
   valueQuantity: { value: 71.5, unit: 'kg' },
 };
+
+/** The bearer gate as the server composes it, on the server's database and signing keys. */
+async function gateOf(target: TestServer) {
+  const accessTokens = createAccessTokens(target.db, target.config);
+  await accessTokens.useKeys(await loadSigningJwks(target.db, target.config.keyEncryptionSecret));
+  return createBearerGate({ tokens: createOidcStorage(target.db, accessTokens), issuer: target.issuer });
+}
 
 describe('DPoP-bound tokens at /fhir', () => {
   test('read with a proof (openid-client), refused as Bearer, refused with a replayed or misdirected proof', async () => {
@@ -132,7 +141,7 @@ describe('client-credentials tokens and capabilities', () => {
 
   beforeAll(async () => {
     // An app API behind the gate, as the DOPU, Connect and Direct routers mount it.
-    const gate = createBearerGate({ tokens: createOidcStorage(server.db), issuer: server.issuer });
+    const gate = await gateOf(server);
     const app = express();
     app.get('/api/dopu/ping', gate.forApps('dopu'), (_req, res) => {
       res.json({ client_id: (res.locals.caller as { clientId: string }).clientId });
@@ -210,7 +219,7 @@ describe('round trips', () => {
       })
     ).json()) as { id: string };
 
-    const gate = createBearerGate({ tokens: createOidcStorage(server.db), issuer: server.issuer });
+    const gate = await gateOf(server);
     const request = {
       get: (name: string) => (name.toLowerCase() === 'authorization' ? bearer.authorization : undefined),
       method: 'GET',

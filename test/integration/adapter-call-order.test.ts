@@ -62,6 +62,8 @@ const sequence = (calls: readonly AdapterCall[]) => calls.map(({ route, call }) 
 const withGrant = (statements: readonly string[]) => statements.filter((sql) => sql.includes("left join oidc_models g on g.model = 'Grant'")).length;
 /** The query that looks a value up in every token model (ModelStore.findInModels). */
 const inModels = (statements: readonly string[]) => statements.filter((sql) => sql.includes('model = any($1::text[])')).length;
+/** The query that checks a self-contained app token is live (its app and capabilities, not revoked). */
+const liveApp = (statements: readonly string[]) => statements.filter((sql) => sql.includes("r.model = 'RevokedAccessToken'")).length;
 
 test('token, refresh, introspection, revocation and client credentials call the adapter in the order route-lookups.ts relies on', async () => {
   const registered = await server.registerApp({
@@ -117,28 +119,31 @@ test('token, refresh, introspection, revocation and client credentials call the 
   expect(refresh.calls.find((call) => call.call === 'Grant.find')?.id).toBe(grantId);
   expect(withGrant(refresh.statements)).toBe(1);
 
-  // Introspection: the presented value in each token model (one query looks in all three), then
-  // the grant of a person's token, to see it is still live.
-  const introspectionOf = async (token: string) => {
+  // Introspection: the presented value in each token model (one query looks in the two stored
+  // ones; an app's self-contained token is read from its value), then the grant of a person's
+  // token, to see it is still live.
+  const introspectionOf = async (token: string, stored = true) => {
     const seen = await recorded(() => oidc.tokenIntrospection(app.config, token));
     console.log(`introspection:\n  ${sequence(seen.calls).join('\n  ')}`);
     const tokenModels = seen.calls.filter((call) => /^(AccessToken|ClientCredentials|RefreshToken)\.find$/.test(call.call));
     expect(new Set(tokenModels.map((call) => call.id))).toEqual(new Set([token]));
-    expect(inModels(seen.statements)).toBe(1);
+    expect(inModels(seen.statements)).toBe(stored ? 1 : 0);
+    expect(liveApp(seen.statements)).toBe(stored ? 0 : 1);
     return sequence(seen.calls);
   };
   const inEveryModel = ['Client', 'AccessToken', 'ClientCredentials', 'RefreshToken'].map((model) => `introspection ${model}.find`);
   expect(await introspectionOf(refreshed?.access_token ?? '')).toEqual([...inEveryModel, 'introspection Grant.find']);
   expect(await introspectionOf(refreshed?.refresh_token ?? '')).toEqual([...inEveryModel, 'introspection Grant.find']);
 
-  // Client credentials: the client, then the new token.
+  // Client credentials: the client, and nothing stored (the token is self-contained).
   let appToken = '';
   const credentials = await recorded(async () => {
     appToken = (await oidc.clientCredentialsGrant(app.config, { scope: 'dopu' })).access_token;
   });
   console.log(`client credentials:\n  ${sequence(credentials.calls).join('\n  ')}`);
-  expect(sequence(credentials.calls)).toEqual(['token Client.find', 'token ClientCredentials.upsert']);
-  expect(await introspectionOf(appToken)).toEqual(inEveryModel);
+  expect(sequence(credentials.calls)).toEqual(['token Client.find']);
+  expect(credentials.statements.filter((sql) => /\binsert\b/i.test(sql))).toEqual([]);
+  expect(await introspectionOf(appToken, false)).toEqual(inEveryModel);
 
   // Revocation: the same lookups as introspection, then the token goes.
   const revocation = await recorded(() => oidc.tokenRevocation(app.config, refreshed?.refresh_token ?? ''));

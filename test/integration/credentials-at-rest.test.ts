@@ -200,7 +200,6 @@ test('credentials stored by an earlier version (values as ids) keep working once
       ['AccessToken', values.AccessToken],
       ['RefreshToken', values.RefreshToken],
       ['Session', values.Session],
-      ['ClientCredentials', values.ClientCredentials],
       ['DeviceCode', values.DeviceCode],
       ['RegistrationAccessToken', values.RegistrationAccessToken],
     ];
