@@ -1,8 +1,8 @@
 /**
  * The structured log: pino, one JSON line per event on stderr (`time`, `level`, `message`, facts).
- * Callers pass facts, never secrets; the request log (http/request-log.ts) writes through the same
- * logger. Lines go through `process.stderr.write` at the moment they are written, so whatever
- * watches stderr (a container runtime, a test collecting the lines) sees every one.
+ * Callers pass facts, never secrets; the request log (http/request-log.ts, carevault's own) writes
+ * through the same logger. Lines go through `process.stderr.write` at the moment they are written,
+ * so whatever watches stderr (a container runtime, a test collecting the lines) sees every one.
  */
 import pino from 'pino';
 

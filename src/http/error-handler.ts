@@ -14,7 +14,7 @@ import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from 
 import { describeError, log } from '../log';
 import { HttpError, PayloadTooLarge, BadRequest } from './errors';
 import { nextStepFor } from './next-steps';
-import { noteFailure } from './request-log';
+import { noteFailure, requestIdOf } from './request-log';
 import { sendPage } from './render';
 
 const SERVER_ERROR = 'Something went wrong on our side. Please try again.';
@@ -86,7 +86,7 @@ function answer(error: unknown, req: Request, res: Response): void {
   const title = status === 404 ? 'Page not found' : status === 503 ? 'Please try again shortly' : status >= 500 ? 'Something went wrong' : 'That did not work';
   sendPage(res, status, 'pages/error', { title, message: description, code, detail: undefined, nextStep: nextStepFor(status, code) }).catch(
     (renderError: unknown) => {
-      log.error('error page failed', { request_id: req.id, ...describeError(renderError) });
+      log.error('error page failed', { request_id: requestIdOf(res), ...describeError(renderError) });
       if (!res.headersSent) res.status(status).type('text').send(description);
     },
   );
@@ -98,7 +98,7 @@ function answer(error: unknown, req: Request, res: Response): void {
  */
 function answerPlainly(req: Request, res: Response, error: unknown, failure: unknown): void {
   noteFailure(res, error);
-  log.error('error answer failed', { request_id: req.id, ...describeError(failure) });
+  log.error('error answer failed', { request_id: requestIdOf(res), ...describeError(failure) });
   if (res.headersSent) {
     if (!res.writableEnded) res.destroy();
     return;
