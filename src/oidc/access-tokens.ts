@@ -1,15 +1,20 @@
 /**
  * Self-contained access tokens (JWT access tokens, RFC 9068): an app's client-credentials token is
- * signed with the server's ES256 key for the app APIs' resource (RFC 8707) and stored nowhere, so
- * issuing one writes nothing. What storing it gave for free is checked where it is used, in one
- * read of one indexed row: the app is still registered with every capability the token names, and
- * this token was not revoked (RFC 7009: revoking a token that is stored nowhere stores its `jti`
- * until it would have expired). Apps must treat the value as opaque; only carevault reads it.
+ * signed by the server for the app APIs' resource (RFC 8707) and stored nowhere, so issuing one
+ * writes nothing. What storing it gave for free is checked where it is used, in one read of one
+ * indexed row: the app is still registered with every capability the token names, and this token
+ * was not revoked (RFC 7009: revoking a token that is stored nowhere stores its `jti` until it
+ * would have expired). Apps must treat the value as opaque; only carevault reads it.
  *
- * The keys that verify are the ES256 keys of the provider's JWKS, handed over whenever the provider
- * is built (runtime.ts): a rotation publishes new keys on every instance before they sign (keys.ts).
+ * Only carevault verifies these tokens (others ask introspection), so they are signed with HMAC
+ * (HS256, RFC 7518 §3.2): it costs a fifth of an ES256 signature and verification, which would
+ * otherwise cost more CPU than the database row the token replaces. Each published ES256 signing
+ * key yields its own HMAC key (HKDF, RFC 5869), named by that key's `kid`, so `carevault keys
+ * rotate` rotates these too, and every instance holds a key before it signs (keys.ts). The keys
+ * are handed over whenever the provider is built (runtime.ts).
  */
-import { decodeProtectedHeader, importJWK, jwtVerify, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { hkdfSync, webcrypto } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
 import type { Database } from '../db';
 import { CAPABILITIES, splitScopes } from '../rules/scopes';
 import { isStorableText } from '../security/storable-text';
@@ -18,24 +23,24 @@ import { createModelStore } from './store';
 /** How long an app's client-credentials token lasts (RFC 6749 §4.4.3). */
 export const APP_TOKEN_SECONDS = 600;
 
-/** The algorithm self-contained tokens are signed with: fast to sign, small, in every JWKS of ours. */
-const ACCESS_TOKEN_ALG = 'ES256' as const;
+const ACCESS_TOKEN_ALG = 'HS256' as const;
+
+/** The signing keys whose private parts the HMAC keys are derived from. */
+const SOURCE_ALG = 'ES256';
+
+/**
+ * The HMAC key of one ES256 signing key: HKDF-SHA256 of its private scalar, for this use only. A
+ * WebCrypto key, as jose signs and verifies with: handing it a KeyObject imports it on every call.
+ */
+export async function accessTokenKeyOf(jwk: JWK): Promise<CryptoKey | undefined> {
+  if (jwk.alg !== SOURCE_ALG || !jwk.kid || !jwk.d) return undefined;
+  const secret = hkdfSync('sha256', Buffer.from(jwk.d, 'base64url'), Buffer.alloc(0), 'carevault access token HS256', 32);
+  return webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+}
 
 /** The RFC 8707 resource an app's client-credentials token is for: the app APIs (`/api/*`). */
 export function appsResource(issuer: string): string {
   return `${issuer}/api`;
-}
-
-/** oidc-provider's description of the app APIs as a resource server, or `undefined` for any other resource. */
-export function resourceServerInfo(issuer: string, resource: string) {
-  if (resource !== appsResource(issuer)) return undefined;
-  return {
-    scope: CAPABILITIES.join(' '),
-    audience: resource,
-    accessTokenFormat: 'jwt' as const,
-    accessTokenTTL: APP_TOKEN_SECONDS,
-    jwt: { sign: { alg: ACCESS_TOKEN_ALG } },
-  };
 }
 
 /**
@@ -66,7 +71,8 @@ export type LiveAppToken = {
 
 export function createAccessTokens(db: Database, { issuer }: { issuer: string }) {
   const models = createModelStore(db);
-  let keys = new Map<string, CryptoKey | KeyObject | Uint8Array>();
+  let keys = new Map<string, CryptoKey>();
+  let signing: { kid: string; key: CryptoKey } | undefined;
 
   /** The claims of a token carevault signed for the app APIs and that has not expired; else `undefined`. */
   async function verified(value: string) {
@@ -94,15 +100,30 @@ export function createAccessTokens(db: Database, { issuer }: { issuer: string })
   }
 
   return {
-    /** Verifies with the ES256 keys of `jwks` (the provider's, private parts left out) from now on. */
+    /** Signs and verifies with the keys derived from `jwks` (the provider's; the first ES256 key signs) from now on. */
     async useKeys(jwks: { keys: JWK[] }): Promise<void> {
-      const published = new Map<string, CryptoKey | KeyObject | Uint8Array>();
+      const derived = new Map<string, CryptoKey>();
+      let first: typeof signing;
       for (const jwk of jwks.keys) {
-        if (jwk.alg !== ACCESS_TOKEN_ALG || !jwk.kid) continue;
-        const { d: _private, ...publicPart } = jwk;
-        published.set(jwk.kid, await importJWK(publicPart, ACCESS_TOKEN_ALG));
+        const key = await accessTokenKeyOf(jwk);
+        if (!key || !jwk.kid) continue;
+        derived.set(jwk.kid, key);
+        first ??= { kid: jwk.kid, key };
       }
-      keys = published;
+      keys = derived;
+      signing = first;
+    },
+
+    /** oidc-provider's description of a resource server (the app APIs), or `undefined` for any other resource. */
+    resourceServer(resource: string) {
+      if (resource !== appsResource(issuer) || !signing) return undefined;
+      return {
+        scope: CAPABILITIES.join(' '),
+        audience: resource,
+        accessTokenFormat: 'jwt' as const,
+        accessTokenTTL: APP_TOKEN_SECONDS,
+        jwt: { sign: { alg: ACCESS_TOKEN_ALG, key: signing.key, kid: signing.kid } },
+      };
     },
 
     /**

@@ -12,7 +12,7 @@ import type { Database } from '../db';
 import { loadOnce } from '../http/request-context';
 import { ACR_PASSWORD, ACR_TWO_STEP, STEP_UP_REASON } from '../interactions/pending';
 import { allScopes } from '../rules/scopes';
-import { APP_TOKEN_SECONDS, appsResource, resourceServerInfo, type AccessTokens } from './access-tokens';
+import { APP_TOKEN_SECONDS, appsResource, type AccessTokens } from './access-tokens';
 import { createAdapterClass } from './adapter';
 import { deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
 import { deviceFlowFeature, deviceFlowMiddleware } from './device-pages';
@@ -205,7 +205,7 @@ export function createProvider({
           return ctx.oidc.params?.grant_type === 'client_credentials' ? appsResource(config.issuer) : undefined;
         },
         async getResourceServerInfo(ctx, resource) {
-          const info = ctx.oidc.params?.grant_type === 'client_credentials' ? resourceServerInfo(config.issuer, resource) : undefined;
+          const info = ctx.oidc.params?.grant_type === 'client_credentials' ? accessTokens.resourceServer(resource) : undefined;
           if (!info) {
             throw new errors.InvalidTarget(
               `the only resource indicator carevault knows is ${appsResource(config.issuer)}, for client-credentials tokens; name the FHIR API with aud`,

@@ -1,12 +1,14 @@
 /**
- * An app's client-credentials token is self-contained (RFC 9068, signed with the server's ES256
- * key, stored nowhere): issuing one writes nothing, and what a stored token gave for free still
+ * An app's client-credentials token is self-contained (RFC 9068, signed with an HMAC key derived
+ * from the server's signing key, stored nowhere): issuing one writes nothing, and what a stored token gave for free still
  * holds at once — revocation (RFC 7009), the app's removal, the loss of a capability — through the
  * one liveness read on every use; introspection (RFC 7662) answers for it like for any token.
  */
 import * as oidc from 'openid-client';
-import { SignJWT, calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { SignJWT, calculateJwkThumbprint, decodeProtectedHeader, exportJWK, jwtVerify } from 'jose';
 import { loadConfig } from '../../src/config';
+import { accessTokenKeyOf } from '../../src/oidc/access-tokens';
 import { loadSigningJwks, rotateSigningKeys } from '../../src/oidc/keys';
 import { clinicApp, type Dropper } from '../support/dopu';
 import { startTestServer, type TestServer } from '../support/server';
@@ -23,6 +25,15 @@ afterAll(async () => {
 });
 
 const asJws = (token: string) => token.replaceAll('~', '.');
+
+/** The key the server signs `token` with, derived as the server derives it from its signing key. */
+async function serverKeyOf(token: string) {
+  const { kid } = decodeProtectedHeader(asJws(token));
+  const jwk = (await loadSigningJwks(server.db, server.config.keyEncryptionSecret)).keys.find((key) => key.kid === kid);
+  const key = jwk && (await accessTokenKeyOf(jwk));
+  if (!key) throw new Error(`no signing key ${String(kid)}`);
+  return key;
+}
 
 async function introspect(app: Dropper, token: string) {
   return (await oidc.tokenIntrospection(app.config, token)) as Record<string, unknown>;
@@ -42,9 +53,8 @@ test('a client-credentials token is signed by the server for the app APIs, under
   const token = issued.access_token;
   expect(token.length).toBeLessThan(1024);
   expect(token).not.toContain('.');
-  const jwks = createLocalJWKSet((await (await fetch(`${server.issuer}/jwks`)).json()) as { keys: JWK[] });
-  const { payload, protectedHeader } = await jwtVerify(asJws(token), jwks, { issuer: server.issuer, audience: `${server.issuer}/api` });
-  expect(protectedHeader).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
+  const { payload, protectedHeader } = await jwtVerify(asJws(token), await serverKeyOf(token), { issuer: server.issuer, audience: `${server.issuer}/api` });
+  expect(protectedHeader).toMatchObject({ alg: 'HS256', typ: 'at+jwt' });
   expect(payload).toMatchObject({ client_id: app.clientId, scope: 'dopu' });
   expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(600);
   expect(issued.expires_in).toBeLessThanOrEqual(600);
@@ -105,23 +115,22 @@ test('a token the server did not sign as issued is refused: altered, signed with
   const kid = JSON.parse(Buffer.from(header, 'base64url').toString()).kid as string;
   const withClaims = (changes: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...claims, ...changes })).toString('base64url');
 
-  const serverKey = (await loadSigningJwks(server.db, server.config.keyEncryptionSecret)).keys.find((key) => key.kid === kid) as JWK;
-  const signedByServer = async (changes: Record<string, unknown>) =>
-    new SignJWT({ ...claims, ...changes }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(await importJWK(serverKey, 'ES256'));
-  const { privateKey } = await generateKeyPair('ES256');
+  const serverKey = await serverKeyOf(app.token);
+  const signedByServer = (changes: Record<string, unknown>, header: Record<string, unknown> = { typ: 'at+jwt' }) =>
+    new SignJWT({ ...claims, ...changes }).setProtectedHeader({ alg: 'HS256', kid, ...header }).sign(serverKey);
   const now = Math.floor(Date.now() / 1000);
 
   const forged = {
     'more scope, same signature': `${header}.${withClaims({ scope: 'dopu connect direct' })}.${signature}`,
-    'another key, same kid': await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(privateKey),
-    'no signature': `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url')}.${payload}.`,
+    'another key, same kid': await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid }).sign(randomBytes(32)),
+    'no signature': `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid })).toString('base64url')}.${payload}.`,
     expired: await signedByServer({ iat: now - 700, exp: now - 100 }),
     'another audience': await signedByServer({ aud: `${server.issuer}/fhir` }),
     'another issuer': await signedByServer({ iss: 'https://elsewhere.example' }),
-    'not an access token (typ)': await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid }).sign(await importJWK(serverKey, 'ES256')),
+    'not an access token (typ)': await signedByServer({}, { typ: 'JWT' }),
   };
   // The control: the server's key signs what the server would, and it is accepted.
-  const control = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(await importJWK(serverKey, 'ES256'));
+  const control = await signedByServer({});
   const statusOf = async (value: string) =>
     (await fetch(`${server.issuer}/api/dopu/packages`, { headers: { authorization: `Bearer ${value.replaceAll('.', '~')}` } })).status;
   expect(await statusOf(control)).toBe(200);
@@ -136,7 +145,7 @@ test('a DPoP-bound app token carries its key thumbprint and is refused as a plai
   const key = await oidc.randomDPoPKeyPair('ES256');
   const bound = await oidc.clientCredentialsGrant(app.config, { scope: 'dopu' }, { DPoP: oidc.getDPoPHandle(app.config, key) });
   expect(bound.token_type.toLowerCase()).toBe('dpop');
-  const { payload } = await jwtVerify(asJws(bound.access_token), createLocalJWKSet((await (await fetch(`${server.issuer}/jwks`)).json()) as { keys: JWK[] }));
+  const { payload } = await jwtVerify(asJws(bound.access_token), await serverKeyOf(bound.access_token));
   expect((payload.cnf as { jkt?: string }).jkt).toBe(await calculateJwkThumbprint(await exportJWK(key.publicKey)));
   const asBearer = await fetch(`${server.issuer}/api/dopu/packages`, { headers: { authorization: `Bearer ${bound.access_token}` } });
   expect(asBearer.status).toBe(401);
