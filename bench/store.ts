@@ -1,21 +1,32 @@
 /**
  * The bench's own SQL, kept apart like every store: the minimal reference handler's two queries
  * (one token lookup, one indexed read — what any resource server must do at least), the bulk
- * seeding of a million tokens and resources, to see whether p99 holds as tables grow, and the
+ * seeding of a million token rows and resources, to see whether p99 holds as tables grow, and the
  * one-table adapter of bare oidc-provider on PostgreSQL (one statement per adapter call, so the
  * reference pays the database's round trips and nothing else).
  */
 import type { Pool } from 'pg';
-import { credentialKey } from '../src/security/credential-keys';
 
-/** The record a live access token reaches (its `patient` claim), or undefined; tokens are stored under their SHA-256. */
+/** What a person's self-contained access token names (its grant and record), read without checking it: the bench's own token. */
+function claimsOf(token: string): { grantId?: unknown; clientId?: unknown; recordId?: unknown } {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('~')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
+    return { grantId: payload.gid, clientId: payload.client_id, recordId: payload.patient };
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The record a live access token reaches, or undefined: the one lookup a resource server must do,
+ * here of the grant the token names (carevault's tokens are self-contained; their liveness is
+ * their grant's).
+ */
 export async function recordOfToken(pool: Pool, token: string): Promise<string | undefined> {
-  const { rows } = await pool.query<{ record_id: string | null }>(
-    `select payload->'extra'->>'patient' as record_id from oidc_models
-      where model = 'AccessToken' and id = $1 and (expires_at is null or expires_at > now())`,
-    [credentialKey(token)],
-  );
-  return rows[0]?.record_id ?? undefined;
+  const { grantId, recordId } = claimsOf(token);
+  if (typeof grantId !== 'string' || typeof recordId !== 'string') return undefined;
+  const { rows } = await pool.query(`select 1 from oidc_models where model = 'Grant' and id = $1 and (expires_at is null or expires_at > now())`, [grantId]);
+  return rows.length ? recordId : undefined;
 }
 
 /** One resource of a record, by the primary-key index. */
@@ -25,13 +36,14 @@ export async function resourceOf(pool: Pool, recordId: string, type: string, id:
 }
 
 /**
- * Adds `count` access tokens (under `grantId`, so the sweeper keeps them) and `count` Observations
- * in `recordId` — a record the measured searches do not look at, so result sizes stay the same.
+ * Adds `count` refresh tokens (under `grantId`, so the sweeper keeps them: the token rows a busy
+ * server accumulates, now that access tokens are stored nowhere) and `count` Observations in
+ * `recordId` — a record the measured searches do not look at, so result sizes stay the same.
  */
 export async function bulkSeed(pool: Pool, count: number, grantId: string, clientId: string, recordId: string): Promise<void> {
   await pool.query(
     `insert into oidc_models (model, id, payload, grant_id, expires_at)
-     select 'AccessToken', 'bulk-' || g, jsonb_build_object('kind', 'AccessToken', 'jti', 'bulk-' || g, 'clientId', $2::text, 'grantId', $1::text, 'scope', 'patient/Observation.rs'),
+     select 'RefreshToken', 'bulk-' || g, jsonb_build_object('kind', 'RefreshToken', 'clientId', $2::text, 'grantId', $1::text, 'scope', 'patient/Observation.rs'),
             $1, now() + interval '1 day'
        from generate_series(1, $3::int) g`,
     [grantId, clientId, count],
@@ -49,14 +61,12 @@ export async function bulkSeed(pool: Pool, count: number, grantId: string, clien
   await pool.query('analyze resources');
 }
 
-/** The grant behind a live access token (the bulk tokens hang on it). */
+/** The grant behind the bench's access token, when it is live (the bulk tokens hang on it). */
 export async function grantOfToken(pool: Pool, token: string): Promise<{ grantId: string; clientId: string } | undefined> {
-  const { rows } = await pool.query<{ grant_id: string; client_id: string }>(
-    `select grant_id, payload->>'clientId' as client_id from oidc_models where model = 'AccessToken' and id = $1`,
-    [credentialKey(token)],
-  );
-  const row = rows[0];
-  return row ? { grantId: row.grant_id, clientId: row.client_id } : undefined;
+  const { grantId, clientId } = claimsOf(token);
+  if (typeof grantId !== 'string' || typeof clientId !== 'string') return undefined;
+  const { rows } = await pool.query(`select 1 from oidc_models where model = 'Grant' and id = $1`, [grantId]);
+  return rows.length ? { grantId, clientId } : undefined;
 }
 
 /** The one table of the database-backed reference: every model oidc-provider persists, by kind and id. */

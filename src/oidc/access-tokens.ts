@@ -1,10 +1,13 @@
 /**
- * Self-contained access tokens (JWT access tokens, RFC 9068): an app's client-credentials token is
- * signed by the server for the app APIs' resource (RFC 8707) and stored nowhere, so issuing one
- * writes nothing. What storing it gave for free is checked where it is used, in one read of one
- * indexed row: the app is still registered with every capability the token names, and this token
- * was not revoked (RFC 7009: revoking a token that is stored nowhere stores its `jti` until it
- * would have expired). Apps must treat the value as opaque; only carevault reads it.
+ * Self-contained access tokens (JWT access tokens, RFC 9068), stored nowhere, so issuing one writes
+ * nothing: an app's client-credentials token, for the app APIs' resource (`<ISSUER>/api`, RFC
+ * 8707), and a person's token for an app, for the FHIR API's (`<ISSUER>/fhir`). What storing them
+ * gave for free is checked where they are used, in one read of one indexed row: for an app's token,
+ * the app is still registered with every capability it names; for a person's, its grant is live
+ * (Remove access, a replayed refresh token, sign-out for online access and a closed account end
+ * it), the person still holds the record, and the grant still holds every rule the token names;
+ * for both, the token was not revoked (RFC 7009: revoking a token that is stored nowhere stores its
+ * `jti` until it would have expired). Apps must treat the value as opaque; only carevault reads it.
  *
  * Only carevault verifies these tokens (others ask introspection), so they are signed with HMAC
  * (HS256, RFC 7518 §3.2): it costs a fifth of an ES256 signature and verification, which would
@@ -15,8 +18,10 @@
  */
 import { hkdfSync, webcrypto } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { credentialKey } from '../security/credential-keys';
 import type { Database } from '../db';
-import { CAPABILITIES, splitScopes } from '../rules/scopes';
+import { ACCESS_SCOPES, CAPABILITIES, SUBSCRIPTION_SCOPE, parseRecordScope, splitScopes } from '../rules/scopes';
 import { isStorableText } from '../security/storable-text';
 import { createModelStore } from './store';
 
@@ -43,6 +48,17 @@ export function appsResource(issuer: string): string {
   return `${issuer}/api`;
 }
 
+/** The RFC 8707 resource a person's token for an app is for: the FHIR API, SMART's `aud`. */
+export function fhirResource(issuer: string): string {
+  return `${issuer}/fhir`;
+}
+
+/** The resource a request for `scopes` is for when it names none: the FHIR API when it asks for a record rule. */
+export function resourceFor(issuer: string, grantType: unknown, scopes: readonly string[]): string | undefined {
+  if (grantType === 'client_credentials') return appsResource(issuer);
+  return scopes.some((scope) => scope === SUBSCRIPTION_SCOPE || parseRecordScope(scope) !== undefined) ? fhirResource(issuer) : undefined;
+}
+
 /**
  * How a signed token is handed to apps: its compact JWS with `~` for `.` (RFC 6750's token68 allows
  * both). oidc-provider refuses to introspect or revoke a value that parses as a JWS, and carevault
@@ -57,8 +73,32 @@ export function isSelfContained(value: string): boolean {
   return value.includes('~');
 }
 
-/** A live self-contained app token, as the app APIs and oidc-provider's introspection need it. */
-export type LiveAppToken = {
+type SignedToken = { kind?: string; grantId?: string; scope?: string };
+type Scoped = { scopes: Set<string> };
+
+/**
+ * oidc-provider's JWT customizer: what a person's self-contained token carries besides RFC 9068's
+ * claims. Its scope is what the grant holds of what was asked, identity and access included, as a
+ * stored token's was (the app reads it in the token response; the FHIR API checks the rules in
+ * it); `gid` names the grant its liveness is read from; `rtk` the refresh token a refresh issued
+ * it with (the SHA-256 a stored refresh token is kept under), so that withdrawing that pair after
+ * a retried refresh (adapter.ts) ends it too.
+ */
+export async function signedTokenClaims(ctx: KoaContextWithOIDC, token: SignedToken, jwt: { payload: Record<string, unknown> }): Promise<void> {
+  const { entities, params } = ctx.oidc;
+  if (token.kind !== 'AccessToken' || !token.grantId || !entities.Grant) return;
+  const source = (entities.AuthorizationCode ?? entities.RefreshToken ?? entities.DeviceCode) as Scoped | undefined;
+  const asked = typeof params?.scope === 'string' && entities.RefreshToken ? new Set(splitScopes(params.scope)) : source?.scopes;
+  const scope = asked ? entities.Grant.getOIDCScopeFiltered(asked) : '';
+  token.scope = scope;
+  jwt.payload.scope = scope || undefined;
+  jwt.payload.gid = token.grantId;
+  const successor = entities.RotatedRefreshToken ? (entities.RefreshToken as { jti?: string } | undefined) : undefined;
+  if (successor?.jti) jwt.payload.rtk = credentialKey(successor.jti);
+}
+
+/** A live self-contained token, as the bearer gate and oidc-provider's introspection need it. */
+export type LiveToken = {
   jti: string;
   clientId: string;
   scopes: string[];
@@ -67,16 +107,30 @@ export type LiveAppToken = {
   aud: string;
   /** The JWK thumbprint a DPoP-bound token is bound to (RFC 9449 §6). */
   jkt: string | undefined;
-};
+} & (
+  | { kind: 'app' }
+  | {
+      kind: 'person';
+      grantId: string;
+      /** The grant as stored, read with the token's liveness (oidc-provider reads it next). */
+      grant: Record<string, unknown>;
+      accountId: string;
+      /** The record the token reaches (SMART `patient`). */
+      recordId: string | undefined;
+    }
+);
 
-export function createAccessTokens(db: Database, { issuer }: { issuer: string }) {
+/** Scopes a token may carry that its grant no longer holds: offline or online access ends refresh tokens, never access tokens. */
+const keptWithoutGrant = new Set<string>(ACCESS_SCOPES);
+
+export function createAccessTokens(db: Database, { issuer, ttl }: { issuer: string; ttl: { accessToken: number } }) {
   const models = createModelStore(db);
   let keys = new Map<string, CryptoKey>();
   let signing: { kid: string; key: CryptoKey } | undefined;
 
-  /** The claims of a token carevault signed for the app APIs and that has not expired; else `undefined`. */
+  /** The claims of a token carevault signed for one of its resources and that has not expired; else `undefined`. */
   async function verified(value: string) {
-    if (value.length > 2000 || !isStorableText(value)) return undefined;
+    if (value.length > 4000 || !isStorableText(value)) return undefined;
     const jws = value.replaceAll('~', '.');
     try {
       const { kid, alg } = decodeProtectedHeader(jws);
@@ -85,19 +139,35 @@ export function createAccessTokens(db: Database, { issuer }: { issuer: string })
       if (!key) return undefined;
       const { payload } = await jwtVerify(jws, key, {
         issuer,
-        audience: appsResource(issuer),
+        audience: [appsResource(issuer), fhirResource(issuer)],
         typ: 'at+jwt',
         algorithms: [ACCESS_TOKEN_ALG],
         requiredClaims: ['jti', 'exp', 'iat', 'client_id'],
       });
-      const { jti, exp, iat, client_id: clientId, scope, cnf } = payload as Record<string, unknown>;
-      if (typeof jti !== 'string' || typeof clientId !== 'string' || typeof exp !== 'number' || typeof iat !== 'number') return undefined;
+      const { jti, exp, iat, client_id: clientId, scope, cnf, aud, gid, rtk, patient } = payload as Record<string, unknown>;
+      if (typeof jti !== 'string' || typeof clientId !== 'string' || typeof exp !== 'number' || typeof iat !== 'number' || typeof aud !== 'string') {
+        return undefined;
+      }
       const jkt = (cnf as { jkt?: unknown } | undefined)?.jkt;
-      return { jti, clientId, exp, iat, scopes: splitScopes(typeof scope === 'string' ? scope : ''), jkt: typeof jkt === 'string' ? jkt : undefined };
+      return {
+        jti,
+        clientId,
+        exp,
+        iat,
+        aud,
+        scopes: splitScopes(typeof scope === 'string' ? scope : ''),
+        jkt: typeof jkt === 'string' ? jkt : undefined,
+        grantId: typeof gid === 'string' ? gid : undefined,
+        refreshTokenKey: typeof rtk === 'string' ? rtk : undefined,
+        recordId: typeof patient === 'string' ? patient : undefined,
+      };
     } catch {
       return undefined;
     }
   }
+
+  /** The longest any self-contained token lives, which a revocation is kept for. */
+  const longestLife = Math.max(APP_TOKEN_SECONDS, ttl.accessToken);
 
   return {
     /** Signs and verifies with the keys derived from `jwks` (the provider's; the first ES256 key signs) from now on. */
@@ -114,33 +184,43 @@ export function createAccessTokens(db: Database, { issuer }: { issuer: string })
       signing = first;
     },
 
-    /** oidc-provider's description of a resource server (the app APIs), or `undefined` for any other resource. */
+    /** oidc-provider's description of a resource server (the app APIs or the FHIR API), or `undefined` for any other resource. */
     resourceServer(resource: string) {
-      if (resource !== appsResource(issuer) || !signing) return undefined;
-      return {
-        scope: CAPABILITIES.join(' '),
-        audience: resource,
-        accessTokenFormat: 'jwt' as const,
-        accessTokenTTL: APP_TOKEN_SECONDS,
-        jwt: { sign: { alg: ACCESS_TOKEN_ALG, key: signing.key, kid: signing.kid } },
-      };
+      if (!signing) return undefined;
+      const jwt = { sign: { alg: ACCESS_TOKEN_ALG, key: signing.key, kid: signing.kid } };
+      if (resource === appsResource(issuer)) {
+        return { scope: CAPABILITIES.join(' '), audience: resource, accessTokenFormat: 'jwt' as const, accessTokenTTL: APP_TOKEN_SECONDS, jwt };
+      }
+      // A person's rules stay OpenID scopes of the grant, as consent and `/apps` keep them; the
+      // token's scope is set from the grant when it is signed (tokenClaims), not from here.
+      if (resource === fhirResource(issuer)) {
+        return { scope: '', audience: resource, accessTokenFormat: 'jwt' as const, accessTokenTTL: ttl.accessToken, jwt };
+      }
+      return undefined;
     },
 
-    /**
-     * A self-contained token that is live now: signed by carevault for the app APIs, unexpired,
-     * not revoked, and its app still registered with every capability it names.
-     */
-    async find(value: string): Promise<LiveAppToken | undefined> {
+    /** A self-contained token that is live now (see above), or `undefined`. */
+    async find(value: string): Promise<LiveToken | undefined> {
       const claims = await verified(value);
       if (!claims) return undefined;
-      const capabilities = await models.liveAppCapabilities(claims.clientId, claims.jti);
-      if (!capabilities || !claims.scopes.every((scope) => capabilities.includes(scope))) return undefined;
-      return { ...claims, aud: appsResource(issuer) };
+      const { jti, clientId, scopes, iat, exp, aud, jkt } = claims;
+      if (aud === appsResource(issuer)) {
+        const capabilities = await models.liveAppCapabilities(clientId, jti);
+        if (!capabilities || !scopes.every((scope) => capabilities.includes(scope))) return undefined;
+        return { kind: 'app', jti, clientId, scopes, iat, exp, aud, jkt };
+      }
+      if (!claims.grantId) return undefined;
+      const grant = await models.livePersonGrant(claims.grantId, jti, claims.refreshTokenKey);
+      const { accountId, openid } = (grant ?? {}) as { accountId?: unknown; openid?: { scope?: unknown } };
+      if (!grant || typeof accountId !== 'string') return undefined;
+      const held = new Set(splitScopes(typeof openid?.scope === 'string' ? openid.scope : ''));
+      if (!scopes.every((scope) => held.has(scope) || keptWithoutGrant.has(scope))) return undefined;
+      return { kind: 'person', jti, clientId, scopes, iat, exp, aud, jkt, grantId: claims.grantId, grant, accountId, recordId: claims.recordId };
     },
 
     /** Ends one self-contained token before it expires (RFC 7009): its `jti` is kept until then. */
     revoke(jti: string): Promise<void> {
-      return models.revokeSelfContained(jti, new Date(Date.now() + APP_TOKEN_SECONDS * 1000));
+      return models.revokeSelfContained(jti, new Date(Date.now() + longestLife * 1000));
     },
   };
 }

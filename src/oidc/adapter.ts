@@ -33,12 +33,10 @@ const DEVICE_CODE_RACE_WINDOW = 30;
 
 /**
  * A refresh token the token endpoint is rotating. oidc-provider consumes it, then stores its
- * successor, then the access token issued with it, with nothing stored in between: the three are
- * written when the access token is, in one statement that stores the pair only if this use of the
- * refresh token won (ModelStore.rotate), with the refresh's audit line. A request that fails
- * before then has used nothing.
+ * successor: the two are written when the successor is, in one statement that stores it only if
+ * this use of the refresh token won (ModelStore.rotate), with the refresh's audit line.
  */
-const ROTATION = requestEntry('refresh token being rotated', (): { key: string; successor?: StoredModel } | null => null);
+const ROTATION = requestEntry('refresh token being rotated', (): { key: string } | null => null);
 
 const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
 
@@ -97,14 +95,9 @@ export function createAdapterClass(
       };
       const req = currentRoute() === 'token' ? Provider.ctx?.req : undefined;
       const rotation = req ? entryOf(req, ROTATION) : null;
-      if (rotation && this.model === 'RefreshToken' && !rotation.successor) {
-        rotation.successor = row;
-        lookups.forget(id);
-        return;
-      }
-      if (req && rotation?.successor && this.model === 'AccessToken') {
+      if (req && rotation && this.model === 'RefreshToken') {
         setEntry(req, ROTATION, null);
-        await this.rotate(rotation.key, rotation.successor, row);
+        await this.rotate(rotation.key, row);
         lookups.forget(id);
         return;
       }
@@ -137,8 +130,10 @@ export function createAdapterClass(
 
     async find(id: string) {
       if (this.model === 'Client') return lookups.client(id, () => this.findBy('id', id));
-      // App tokens are only self-contained, and every other token only stored.
-      if (this.model === 'ClientCredentials') return isSelfContained(id) ? this.findSelfContained(id) : undefined;
+      // App tokens are only self-contained; a person's access token is either (access-tokens.ts).
+      if (this.model === 'ClientCredentials' || (this.model === 'AccessToken' && isSelfContained(id))) {
+        return isSelfContained(id) ? this.findSelfContained(id) : undefined;
+      }
       if (isSelfContained(id)) return undefined;
       const planned = lookups.find(this.model, id);
       if (!planned) return this.findBy('id', id);
@@ -146,19 +141,26 @@ export function createAdapterClass(
       return row ? payloadOf(this.model, row, { id }) : undefined;
     }
 
-    /** A live self-contained app token, in the shape oidc-provider stores its opaque ones. */
+    /**
+     * A live self-contained token of this model, in the shape oidc-provider stores its opaque ones.
+     * A person's token has no audience here, so that userinfo, which refuses a token for another
+     * resource, takes it as a stored one was taken: carevault's FHIR API and its userinfo serve
+     * the same authorization.
+     */
     private async findSelfContained(value: string): Promise<AdapterPayload | undefined> {
-      const token = await selfContained?.find(value);
-      if (!token) return undefined;
+      const token = selfContained && (await lookups.selfContained(value, () => selfContained.find(value)));
+      if (!token || (token.kind === 'app') !== (this.model === 'ClientCredentials')) return undefined;
+      if (token.kind === 'person') lookups.rememberGrant(token.grantId, token.grant);
+      const common = { jti: token.jti, kind: this.model, clientId: token.clientId, scope: token.scopes.join(' '), iat: token.iat, exp: token.exp };
+      const bound = token.jkt ? { jkt: token.jkt } : {};
+      if (token.kind === 'app') return { ...common, aud: token.aud, ...bound };
       return {
-        jti: token.jti,
-        kind: 'ClientCredentials',
-        clientId: token.clientId,
-        scope: token.scopes.join(' '),
-        iat: token.iat,
-        exp: token.exp,
-        aud: token.aud,
-        ...(token.jkt ? { jkt: token.jkt } : {}),
+        ...common,
+        accountId: token.accountId,
+        grantId: token.grantId,
+        expiresWithSession: false,
+        ...(token.recordId ? { extra: { patient: token.recordId } } : {}),
+        ...bound,
       };
     }
 
@@ -202,28 +204,32 @@ export function createAdapterClass(
     }
 
     /**
-     * The rotation of refresh token `key` (see ROTATION): it is consumed and the pair stored in one
-     * statement when this use wins; else, as `consume` says, the first retry within the grace
-     * withdraws the lost pair and stores this one, and anything else is refused.
+     * The rotation of refresh token `key` (see ROTATION): it is consumed and its successor stored in
+     * one statement when this use wins; else, as `consume` says, the first retry within the grace
+     * withdraws the lost pair (its refresh token, and with it the access token issued alongside)
+     * and stores this successor, and anything else is refused.
      */
-    private async rotate(key: string, successor: StoredModel, accessToken: StoredModel): Promise<void> {
+    private async rotate(key: string, successor: StoredModel): Promise<void> {
       const event = successor.grantId ? await refreshAudit?.eventOf(successor.grantId) : undefined;
-      if (await store.rotate(key, [successor, accessToken], event)) {
+      if (await store.rotate(key, [successor], event)) {
         if (event) refreshAudit?.recorded();
         return;
       }
       if (refreshReuseGrace > 0 && (await store.retryRotatedRefreshToken(key, refreshReuseGrace))) {
         await store.upsert(successor);
-        await store.upsert(accessToken);
         return;
       }
       throw new errors.InvalidGrant(`${labelOf.RefreshToken} already used`);
     }
 
-    /** Ends a row; an app token, stored nowhere, is ended by its `jti` (access-tokens.ts). */
+    /**
+     * Ends a row. A self-contained token, stored nowhere, is ended by its `jti` (access-tokens.ts);
+     * oidc-provider names a person's access token by that id whichever it is, so both are ended.
+     */
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') lookups.forgetClient(id);
       if (this.model === 'ClientCredentials' && selfContained) return selfContained.revoke(id);
+      if (this.model === 'AccessToken' && selfContained) await selfContained.revoke(id);
       lookups.forget(id);
       await store.destroy(this.model, storedKeyOf(this.model, id));
     }

@@ -11,8 +11,8 @@ import type { Config } from '../config';
 import type { Database } from '../db';
 import { loadOnce } from '../http/request-context';
 import { ACR_PASSWORD, ACR_TWO_STEP, STEP_UP_REASON } from '../interactions/pending';
-import { allScopes } from '../rules/scopes';
-import { APP_TOKEN_SECONDS, appsResource, type AccessTokens } from './access-tokens';
+import { allScopes, splitScopes } from '../rules/scopes';
+import { APP_TOKEN_SECONDS, appsResource, fhirResource, resourceFor, signedTokenClaims, type AccessTokens } from './access-tokens';
 import { createAdapterClass } from './adapter';
 import { deviceParams, interactionsPolicy, pollPolicy, type DeviceFlowHooks } from './device-flow';
 import { deviceFlowFeature, deviceFlowMiddleware } from './device-pages';
@@ -196,21 +196,24 @@ export function createProvider({
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
-      // RFC 8707: an app's client-credentials token is for the app APIs, and self-contained
-      // (access-tokens.ts). A person's token is for the FHIR API, named with SMART's `aud`.
+      // RFC 8707: an app's client-credentials token is for the app APIs, a person's token for
+      // record rules is for the FHIR API (SMART names it with `aud`); both are self-contained
+      // (access-tokens.ts). A token for identity alone (userinfo) stays stored.
       resourceIndicators: {
         enabled: true,
         async defaultResource(ctx, _client, oneOf) {
           if (oneOf) return oneOf;
-          return ctx.oidc.params?.grant_type === 'client_credentials' ? appsResource(config.issuer) : undefined;
+          const params = ctx.oidc.params ?? {};
+          return resourceFor(config.issuer, params.grant_type, splitScopes(typeof params.scope === 'string' ? params.scope : ''));
         },
+        // A code, device code or refresh token issued for the FHIR API keeps issuing tokens for it.
+        useGrantedResource: async () => true,
         async getResourceServerInfo(ctx, resource) {
-          const info = ctx.oidc.params?.grant_type === 'client_credentials' ? accessTokens.resourceServer(resource) : undefined;
-          if (!info) {
-            throw new errors.InvalidTarget(
-              `the only resource indicator carevault knows is ${appsResource(config.issuer)}, for client-credentials tokens; name the FHIR API with aud`,
-            );
-          }
+          const clientCredentials = ctx.oidc.params?.grant_type === 'client_credentials';
+          const known = clientCredentials ? appsResource(config.issuer) : fhirResource(config.issuer);
+          const info = resource === known ? accessTokens.resourceServer(resource) : undefined;
+          if (!info)
+            throw new errors.InvalidTarget(`the resource indicator for ${clientCredentials ? 'client-credentials tokens' : 'this request'} is ${known}`);
           return info;
         },
       },
@@ -227,6 +230,7 @@ export function createProvider({
     acrValues: [ACR_PASSWORD, ACR_TWO_STEP],
     loadExistingGrant: loadExistingGrant(authorizations),
     extraTokenClaims: extraTokenClaims(authorizations) as Configuration['extraTokenClaims'],
+    formats: { customizers: { jwt: signedTokenClaims as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] } },
     // Pairwise by app (not by redirect host), so every app sees its own `sub` (OIDC Core §8.1).
     async pairwiseIdentifier(_ctx, accountId, client) {
       return createHmac('sha256', pairwiseSalt).update(`${client.clientId}\u0000${accountId}`).digest('base64url');

@@ -16,6 +16,9 @@
  *   These calls from apps' servers may use a copy up to a few seconds old (client-cache.ts); every
  *   other route reads the database, and refreshes the copy.
  *
+ * - any route: a self-contained access token is verified and its liveness read once, though
+ *   oidc-provider looks it up in several models; the grant read with it answers its Grant lookup.
+ *
  * What was read is kept for the request only (http/request-context.ts); a row written or removed
  * during the request is read again (`forget`). On any other route, `find` plans nothing and the
  * adapter reads as usual.
@@ -41,6 +44,7 @@ const CLIENT_CACHE_ROUTES: readonly string[] = ['token', 'introspection', 'revoc
 const READ_AHEAD = requestEntry('the adapter’s lookups read ahead', () => ({
   tokens: new Map<string, Promise<ReadonlyMap<string, ModelRow>>>(),
   grants: new Map<string, ModelRow | null>(),
+  selfContained: new Map<string, Promise<unknown>>(),
 }));
 
 /** @param refreshReuseGrace seconds within which a used refresh token does not count as consumed (adapter.ts). */
@@ -64,7 +68,7 @@ export function createRouteLookups<Client extends object>(store: ModelStore, ref
     find(model: string, id: string): Promise<ModelRow | null> | undefined {
       const route = Provider.ctx?.oidc?.route ?? '';
       const withGrant = route === 'token' && GRANT_BOUND_MODELS.includes(model);
-      const grant = route === 'token' && model === 'Grant';
+      const grant = model === 'Grant' && (route === 'token' || readAheadNow()?.grants.has(id) === true);
       const batched = TOKEN_ROUTES.includes(route) && TOKEN_MODELS.includes(model);
       const readAhead = withGrant || grant || batched ? readAheadNow() : undefined;
       if (!readAhead || !isStorableText(id)) return undefined;
@@ -95,6 +99,21 @@ export function createRouteLookups<Client extends object>(store: ModelStore, ref
         readAhead.tokens.set(id, rows);
       }
       return rows.then((found) => found.get(model) ?? null);
+    },
+
+    /** A live grant read with something else in this request (a self-contained token's liveness), for its lookup next. */
+    rememberGrant(id: string, payload: Record<string, unknown>): void {
+      readAheadNow()?.grants.set(id, { payload, consumed: false });
+    },
+
+    /** What this request already found a self-contained token to be, so the models oidc-provider looks it up in share one read. */
+    selfContained<T>(value: string, find: () => Promise<T>): Promise<T> {
+      const readAhead = readAheadNow();
+      const known = readAhead?.selfContained.get(value) as Promise<T> | undefined;
+      if (known) return known;
+      const found = find();
+      readAhead?.selfContained.set(value, found);
+      return found;
     },
 
     /** A row written or removed in this request (by its id, or a grant's id) is read again if looked up again. */

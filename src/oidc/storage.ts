@@ -2,9 +2,9 @@
  * What the rest of carevault may know of oidc-provider's storage, behind a small interface (no
  * other folder touches its table): apps' names and rules, ending a grant with everything issued
  * under it, withdrawing tokens that carry a scope, taking scopes out of a grant, listing and ending a person's sessions, looking up an
- * access token (by the SHA-256 of its value, the key tokens are stored under:
- * stored-credentials.ts), and remembering one-time values. Each runs in the current transaction
- * when there is one.
+ * access token (a self-contained one by its signature and liveness: access-tokens.ts; a stored one
+ * by the SHA-256 of its value: stored-credentials.ts), and remembering one-time values. Each runs
+ * in the current transaction when there is one.
  */
 import { nameOfApp } from '../apps/names';
 import type { Database } from '../db';
@@ -117,7 +117,11 @@ export function createOidcStorage(db: Database, accessTokens: AccessTokens) {
     async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
       if (isSelfContained(value)) {
         const token = await accessTokens.find(value);
-        return token && { kind: 'app', clientId: token.clientId, scopes: token.scopes, recordId: undefined, jkt: token.jkt, grantId: undefined };
+        if (!token) return undefined;
+        const { kind, clientId, scopes, jkt } = token;
+        return kind === 'app'
+          ? { kind, clientId, scopes, recordId: undefined, jkt, grantId: undefined }
+          : { kind, clientId, scopes, recordId: token.recordId, jkt, grantId: token.grantId };
       }
       if (!/^[\w-]{20,200}$/.test(value)) return undefined;
       const payload = (await models.findAccessToken(credentialKey(value))) as

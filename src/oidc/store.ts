@@ -139,6 +139,20 @@ const SQL = {
      where c.model = 'Client' and c.id = $1
        and not exists (select 1 from oidc_models r where r.model = 'RevokedAccessToken' and r.id = $2)`,
   ),
+  /**
+   * A self-contained person token's liveness: its grant (`$1`) with its person and rules, when the
+   * token (`$2`, its jti) was not revoked, the refresh token it was issued with (`$3`, when a
+   * refresh issued it) was not withdrawn, and the person who allowed the app still holds the record.
+   */
+  livePersonGrant: statement(
+    `select g.payload from oidc_models g
+     where g.model = 'Grant' and g.id = $1 and (g.expires_at is null or g.expires_at > now())
+       and not exists (select 1 from oidc_models r where r.model = 'RevokedAccessToken' and r.id = $2)
+       and ($3::text is null or exists (select 1 from oidc_models p where p.model = 'RefreshToken' and p.id = $3))
+       and not exists (select 1 from authorizations a where a.grant_id = g.id and a.revoked_at is null
+         and not exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+           and (c.expires_at is null or c.expires_at > now())))`,
+  ),
   revokeSelfContained: statement(
     `insert into oidc_models (model, id, payload, expires_at) values ('RevokedAccessToken', $1, '{}', $2)
      on conflict (model, id) do nothing`,
@@ -376,6 +390,12 @@ export function createModelStore(db: Database) {
       const [row] = await db.query<{ capabilities: unknown }>(SQL.liveAppCapabilities, [clientId, jti]);
       if (!row) return undefined;
       return Array.isArray(row.capabilities) ? row.capabilities.filter((item): item is string => typeof item === 'string') : [];
+    },
+
+    /** The payload of a live grant, for a self-contained person token (see SQL.livePersonGrant). */
+    async livePersonGrant(grantId: string, jti: string, refreshTokenKey: string | undefined): Promise<Record<string, unknown> | undefined> {
+      const [row] = await db.query<{ payload: Record<string, unknown> }>(SQL.livePersonGrant, [grantId, jti, refreshTokenKey ?? null]);
+      return row?.payload;
     },
 
     /** Keeps a revoked self-contained token's `jti` until the token would have expired (the sweep removes it then). */
