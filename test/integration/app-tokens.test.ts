@@ -6,13 +6,13 @@
  */
 import * as oidc from 'openid-client';
 import { randomBytes } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, decodeProtectedHeader, exportJWK, jwtVerify } from 'jose';
+import { SignJWT, calculateJwkThumbprint, exportJWK, jwtVerify } from 'jose';
 import { loadConfig } from '../../src/config';
-import { accessTokenKeyOf } from '../../src/oidc/access-tokens';
-import { loadSigningJwks, rotateSigningKeys } from '../../src/oidc/keys';
+import { rotateSigningKeys } from '../../src/oidc/keys';
 import { clinicApp, type Dropper } from '../support/dopu';
 import { startTestServer, type TestServer } from '../support/server';
 import { statementsOf } from '../support/statements';
+import { asJws, signingKeyOf } from '../support/tokens';
 
 let server: TestServer;
 
@@ -24,16 +24,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const asJws = (token: string) => token.replaceAll('~', '.');
-
-/** The key the server signs `token` with, derived as the server derives it from its signing key. */
-async function serverKeyOf(token: string) {
-  const { kid } = decodeProtectedHeader(asJws(token));
-  const jwk = (await loadSigningJwks(server.db, server.config.keyEncryptionSecret)).keys.find((key) => key.kid === kid);
-  const key = jwk && (await accessTokenKeyOf(jwk));
-  if (!key) throw new Error(`no signing key ${String(kid)}`);
-  return key;
-}
+/** The key the server signs `token` with. */
+const serverKeyOf = (token: string) => signingKeyOf(server, token);
 
 async function introspect(app: Dropper, token: string) {
   return (await oidc.tokenIntrospection(app.config, token)) as Record<string, unknown>;

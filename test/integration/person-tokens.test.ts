@@ -8,13 +8,12 @@
  * is built; this file checks the token's own shape and limits.
  */
 import * as oidc from 'openid-client';
-import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
-import { accessTokenKeyOf } from '../../src/oidc/access-tokens';
-import { loadSigningJwks } from '../../src/oidc/keys';
+import { decodeJwt, jwtVerify } from 'jose';
 import { clinicApp } from '../support/dopu';
 import { authorizedApp, weight } from '../support/authorized';
 import { startTestServer, type TestServer } from '../support/server';
 import { statementsOf } from '../support/statements';
+import { asJws, signingKeyOf } from '../support/tokens';
 
 let server: TestServer;
 
@@ -26,25 +25,17 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const asJws = (token: string) => token.replaceAll('~', '.');
-
 function fhirRead(token: string, path = '/fhir/Observation?_count=1') {
   return fetch(`${server.issuer}${path}`, { headers: { authorization: `Bearer ${token}` } });
 }
 
 test('a person token is signed for the FHIR API, under 1 KB, names its grant and record, and no token row is stored', async () => {
   const holder = await authorizedApp(server, 'Sid Signed');
-  const { payload, protectedHeader } = await jwtVerify(
-    asJws(holder.accessToken),
-    await (async () => {
-      const { kid } = decodeProtectedHeader(asJws(holder.accessToken));
-      const jwk = (await loadSigningJwks(server.db, server.config.keyEncryptionSecret)).keys.find((key) => key.kid === kid);
-      const key = jwk && (await accessTokenKeyOf(jwk));
-      if (!key) throw new Error('no signing key');
-      return key;
-    })(),
-    { issuer: server.issuer, audience: `${server.issuer}/fhir`, typ: 'at+jwt' },
-  );
+  const { payload, protectedHeader } = await jwtVerify(asJws(holder.accessToken), await signingKeyOf(server, holder.accessToken), {
+    issuer: server.issuer,
+    audience: `${server.issuer}/fhir`,
+    typ: 'at+jwt',
+  });
   expect(protectedHeader.alg).toBe('HS256');
   expect(payload).toMatchObject({ client_id: holder.app.clientId, patient: holder.record, scope: 'openid patient/Observation.cruds offline_access' });
   expect(typeof payload.gid).toBe('string');
