@@ -68,7 +68,15 @@ export async function startCarevault(config: Config, features: readonly FeatureD
     const services = metrics ? countConsents(composed, metrics) : composed;
     const built = composeFeatures(features, services);
     const deviceFlow = built.deviceFlow && (metrics ? countDeviceFlowConsents(built.deviceFlow, metrics) : built.deviceFlow.hooks);
-    oidc = await startOidc({ config, db, people: services.people, authorizations: services.authorizationHooks, accessTokens: services.accessTokens, deviceFlow, tokenObserver: metrics?.tokens });
+    oidc = await startOidc({
+      config,
+      db,
+      people: services.people,
+      authorizations: services.authorizationHooks,
+      accessTokens: services.accessTokens,
+      deviceFlow,
+      tokenObserver: metrics?.tokens,
+    });
     const running = built.afterProvider(oidc);
     metrics?.watch(running.flatMap((feature) => feature.gauges ?? []));
     const web = httpListener(createRequestListener({ services, oidc, features: running, metrics }), config.port);
