@@ -131,10 +131,8 @@ export function createAdapterClass(
     async find(id: string) {
       if (this.model === 'Client') return lookups.client(id, () => this.findBy('id', id));
       // App tokens are only self-contained; a person's access token is either (access-tokens.ts).
-      if (this.model === 'ClientCredentials' || (this.model === 'AccessToken' && isSelfContained(id))) {
-        return isSelfContained(id) ? this.findSelfContained(id) : undefined;
-      }
-      if (isSelfContained(id)) return undefined;
+      if (isSelfContained(id)) return this.model === 'ClientCredentials' || this.model === 'AccessToken' ? this.findSelfContained(id) : undefined;
+      if (this.model === 'ClientCredentials') return undefined;
       const planned = lookups.find(this.model, id);
       if (!planned) return this.findBy('id', id);
       const row = await planned;

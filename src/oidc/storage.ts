@@ -111,8 +111,9 @@ export function createOidcStorage(db: Database, accessTokens: AccessTokens) {
 
     /**
      * A live access token by its value: unknown, expired, revoked, or issued under a grant that
-     * ended → `undefined`. A person's token is stored and an app's is self-contained
-     * (access-tokens.ts); either way, an ending is effective at once (RFC 6750, RFC 7662 §2.2).
+     * ended → `undefined`. App tokens and person tokens for record rules are self-contained
+     * (access-tokens.ts), a person's token for identity alone is stored; either way, an ending is
+     * effective at once (RFC 6750, RFC 7662 §2.2).
      */
     async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
       if (isSelfContained(value)) {
