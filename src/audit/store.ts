@@ -44,14 +44,15 @@ const EVENT_TYPES = ['uuid', 'text', 'text', 'uuid', 'jsonb'] as const;
  * nothing). The event takes five parameters, `eventValues(event)`: positional from `$<event>` on
  * (a prepared statement: `event: 4` is $4…$8), or knex's `?` bindings (`event: '?'`), which
  * come after the steps' own and before the result's. With `count`, an SQL expression over the
- * rows of `for`, the event's details carry it as `count` (a search's total). One round trip, and
- * as atomic as the work: both are written or neither.
+ * rows of `for`, the event's details carry it as `count` (a search's total); with `when`, an SQL
+ * condition, only while it holds (the work was done: a search's count has a row either way). One
+ * round trip, and as atomic as the work: both are written or neither.
  */
-export function audited(data: Steps, line: { for: string; event: number | '?'; count?: string }): string {
+export function audited(data: Steps, line: { for: string; event: number | '?'; count?: string; when?: string }): string {
   const [recordId, kind, clientId, personId, details] = EVENT_TYPES.map((type, index) => `${line.event === '?' ? '?' : `$${line.event + index}`}::${type}`);
   const withCount = line.count === undefined ? details : `${details} || jsonb_build_object('count', ${line.count})`;
   const step = `audited as (insert into audit_events (record_id, kind, client_id, person_id, details)
-     select ${recordId}, ${kind}, ${clientId}, ${personId}, ${withCount} from ${line.for})`;
+     select ${recordId}, ${kind}, ${clientId}, ${personId}, ${withCount} from ${line.for}${line.when ? ` where ${line.when}` : ''})`;
   return `with ${[...data.steps, step].join(',\n   ')}\n   ${data.result}`;
 }
 

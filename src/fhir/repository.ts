@@ -4,14 +4,18 @@
  * pages: a pickup, a filed attachment, a new record). Every write is accepted (acceptance.ts: FHIR
  * R4, bound to the record's Patient), indexed for search and versioned, and every read and write
  * is audited in the statement that does it (store.ts). It needs no token: whoever calls it has
- * already decided that the actor may reach this record. A Bundle accepts its resources (`check`)
+ * already decided that the actor may reach this record — but for an app whose token's liveness is
+ * still to be read (api/liveness.ts), the read, search or create reads it in its own statement,
+ * and every other method reads it first. A Bundle accepts its resources (`check`)
  * before its transaction opens, so the transaction holds the database only for the writes.
  * https://hl7.org/fhir/R4/http.html
  */
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../accounts/person';
+import type { RecordLiveness } from '../api/liveness';
 import type { RecordEvent } from '../audit/store';
 import type { Database } from '../db';
+import type { TokenLiveness } from '../oidc/store';
 import { CATALOGUE, type RecordType } from '../rules/catalogue';
 import { acceptResource, asStored } from './acceptance';
 import { MultipleMatches, NotSupported, ResourceDeleted, ResourceNotFound, VersionConflict } from './errors';
@@ -126,6 +130,9 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** The methods that read a token's liveness themselves (in their statement), and `check`, which reads nothing. */
+const CARRY_LIVENESS: ReadonlySet<keyof RecordRepository> = new Set(['read', 'search', 'create', 'check']);
+
 /** `fhirBase`: this server's FHIR base URL, so a resource may name its patient by full URL too. */
 export function createRecordRepositories(db: Database, options: { fhirBase?: string } = {}) {
   const store = createResourceStore(db);
@@ -144,10 +151,28 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
 
     /**
      * The repository of one record for `actor`. With `audited: false` the caller appends one event
-     * for its whole operation (opening a record, a pickup) instead of one per write.
+     * for its whole operation (opening a record, a pickup) instead of one per write. With
+     * `liveness`, the actor's token is refused (and nothing read or written) unless it is live.
      */
-    forRecord(recordId: string, actor: Actor, options: { audited?: boolean } = {}): RecordRepository {
+    forRecord(recordId: string, actor: Actor, options: { audited?: boolean; liveness?: RecordLiveness | undefined } = {}): RecordRepository {
       const audited = options.audited ?? true;
+      const { liveness } = options;
+      /**
+       * The work of one audited statement, reading the token's liveness too when nothing has read it
+       * yet (`live`), else after it was read (`alone`); unaudited, liveness is read on its own first.
+       */
+      const whileLive = async <T>(
+        event: RecordEvent | undefined,
+        live: (event: RecordEvent, values: TokenLiveness) => Promise<{ live: boolean; result: T }>,
+        alone: () => Promise<T>,
+      ): Promise<T> => {
+        if (!liveness) return alone();
+        if (!event) {
+          await liveness.settle();
+          return alone();
+        }
+        return liveness.carriedBy(async (values) => (values ? live(event, values) : { live: true, result: await alone() }));
+      };
       /**
        * The one way this repository audits: the event each read or write owes, handed to the store,
        * which appends it in the statement that does the work (audit/store.ts `audited`); the store
@@ -211,7 +236,15 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
 
       const repository: RecordRepository = {
         async read(type, id) {
-          const row = await store.find(recordId, type, id, lineFor('fhir.read', type));
+          const event = lineFor('fhir.read', type);
+          const row = await whileLive(
+            event,
+            async (line, values) => {
+              const found = await store.findWhileLive(recordId, type, id, line, values);
+              return { live: found.live, result: found.row };
+            },
+            () => store.find(recordId, type, id, event),
+          );
           if (!row) {
             if ((await store.latestVersion(recordId, type, id))?.deleted) throw new ResourceDeleted(type, id);
             throw new ResourceNotFound(type, id);
@@ -241,13 +274,20 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
 
         async create(type, body, options = {}) {
           const id = type === 'Patient' ? recordId : (options.id ?? randomUUID());
-          if (type === 'Patient' && (await store.find(recordId, type, id))) {
-            throw new NotSupported('A record holds exactly one Patient: update it instead.');
+          if (type === 'Patient') {
+            await liveness?.settle();
+            if (await store.find(recordId, type, id)) throw new NotSupported('A record holds exactly one Patient: update it instead.');
           }
           const resource = accepted(type, body);
           const lastUpdated = new Date();
           const content = asStored(resource, id, 1, lastUpdated);
-          await store.insert(rowOf(recordId, type, id, 1, lastUpdated, content), lineFor('fhir.created', type));
+          const row = rowOf(recordId, type, id, 1, lastUpdated, content);
+          const event = lineFor('fhir.created', type);
+          await whileLive(
+            event,
+            async (line, values) => ({ live: await store.insertWhileLive(row, line, values), result: undefined }),
+            () => store.insert(row, event),
+          );
           return { content, versionId: 1, lastUpdated };
         },
 
@@ -298,7 +338,15 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
         async search(type, criteria, readable = () => true) {
           // A search naming another record's patient matches nothing here (and is audited as such).
           const own = criteria.patients.some((patient) => patient !== recordId) ? { ...criteria, ids: [...criteria.ids, []] } : criteria;
-          const result = await store.search(recordId, type, own, lineFor('fhir.searched', type));
+          const event = lineFor('fhir.searched', type);
+          const result = await whileLive(
+            event,
+            async (line, values) => {
+              const found = await store.search(recordId, type, own, line, values);
+              return { live: found.live, result: found };
+            },
+            () => store.search(recordId, type, own, event),
+          );
           const resources = result.rows.map(toStored);
           const included = await inclusions(type, criteria, resources, readable);
           const last = result.rows.at(-1) as { seq?: string; sort_key?: string } | undefined;
@@ -326,7 +374,18 @@ export function createRecordRepositories(db: Database, options: { fhirBase?: str
           return [...groups].map(([type, items]) => ({ type, items }));
         },
       };
-      return repository;
+      if (!liveness) return repository;
+      // Every other method reads the token's liveness before it reads or writes anything.
+      const guarded: Record<string, unknown> = {};
+      for (const [name, method] of Object.entries(repository) as [keyof RecordRepository, (...args: unknown[]) => unknown][]) {
+        guarded[name] = CARRY_LIVENESS.has(name)
+          ? method
+          : async (...args: unknown[]) => {
+              await liveness.settle();
+              return method(...args);
+            };
+      }
+      return guarded as RecordRepository;
     },
   };
 }

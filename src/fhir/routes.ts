@@ -1,6 +1,7 @@
 /**
  * `/fhir`: the FHIR R4 RESTful API over the records — the bearer gate resolves the token to the
- * record it reaches, the route checks the token's scopes, and the record repository does the work.
+ * record it reaches, the route checks the token's scopes, and the record repository does the work
+ * (a read, search or create reads the token's liveness in its own statement: `gate.forRecordData`).
  * JSON only (application/fhir+json; XML asked for by `_format` or Accept is 406), 1 MB bodies, ETags
  * and If-Match, conditional create (If-None-Exist), search by GET or by POST to `_search` with a
  * form, CORS for browser apps, Bundles within their bounds (limits.ts), and every error an
@@ -9,7 +10,7 @@
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { InsufficientScope, InvalidToken, challengeOf } from '../api/errors';
-import { recordCallerOf, type BearerGate, type RecordCaller } from '../api/gate';
+import { recordCallerOf, settleBeforeRefusing, type BearerGate, type RecordCaller } from '../api/gate';
 import { DomainError, STATUS_OF, TooManyAttempts, type FailureKind } from '../errors';
 import { fromBodyParser } from '../http/error-handler';
 import { RETRY_AFTER_SECONDS, UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable';
@@ -125,10 +126,10 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
     next();
   });
   const json = express.json({ type: ['application/fhir+json', 'application/json'], limit: '1mb', strict: true });
-  /** The record the token reaches, as the token's app. */
+  /** The record the token reaches, as the token's app, refused unless the token is live (read with the work when the gate left it). */
   const repository = (res: Response) => {
     const caller = recordCallerOf(res);
-    return repositories.forRecord(caller.recordId, { kind: 'app', clientId: caller.clientId });
+    return repositories.forRecord(caller.recordId, { kind: 'app', clientId: caller.clientId }, { liveness: caller.liveness });
   };
 
   router.get('/.well-known/smart-configuration', (_req, res) => {
@@ -162,7 +163,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
     send(res, 200, searchsetBundle(endpoints.fhirBase, type, criteria, result));
   };
 
-  router.get('/:type', address, gate.forRecords, async (req, res) => {
+  router.get('/:type', address, gate.forRecordData, async (req, res) => {
     await search(req, res, req.query as SearchQuery);
   });
 
@@ -183,7 +184,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
     }
     next();
   };
-  router.post('/:type/_search', address, gate.forRecords, formOnly, searchForm, async (req, res) => {
+  router.post('/:type/_search', address, gate.forRecordData, formOnly, searchForm, async (req, res) => {
     const query: SearchQuery = Object.create(null) as SearchQuery;
     for (const source of [req.query as SearchQuery, (req.body ?? {}) as SearchQuery]) {
       for (const [name, value] of Object.entries(source)) {
@@ -195,7 +196,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
     await search(req, res, query);
   });
 
-  router.get('/:type/:id', address, gate.forRecords, async (req, res) => {
+  router.get('/:type/:id', address, gate.forRecordData, async (req, res) => {
     const type = typeOf(req);
     const id = idOf(req);
     demand(recordCallerOf(res), type, 'r');
@@ -278,7 +279,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
   });
 
   // create, or conditional create with If-None-Exist (http.html#ccreate): the one match is 200.
-  router.post('/:type', gate.forRecords, jsonOnly, json, async (req, res) => {
+  router.post('/:type', gate.forRecordData, jsonOnly, json, async (req, res) => {
     const type = typeOf(req);
     const caller = recordCallerOf(res);
     demand(caller, type, 'c');
@@ -314,7 +315,7 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
     next(new FhirHttpError(404, 'not-supported', `carevault has no FHIR interaction ${req.method} ${req.path}.`));
   });
 
-  const errors: ErrorRequestHandler = (error, req, res, _next) => {
+  const render = (error: unknown, req: Request, res: Response): void => {
     if (error instanceof InvalidToken || error instanceof InsufficientScope) res.set('WWW-Authenticate', challengeOf(error));
     if (error instanceof TooManyAttempts) res.set('Retry-After', String(error.retryAfterSeconds));
     if (error instanceof DomainError) {
@@ -346,6 +347,11 @@ export function fhirRoutes({ endpoints, repositories, gate, version, limits, par
       return;
     }
     send(res, 500, operationOutcome('exception', 'Something went wrong on our side. Please try again.'));
+  };
+  const errors: ErrorRequestHandler = (error, req, res, next) => {
+    settleBeforeRefusing(res, error)
+      .then((refusal) => render(refusal, req, res))
+      .catch(next);
   };
   router.use(errors);
   return router;

@@ -6,11 +6,15 @@
  * Every read or write the record's history shows takes the event it owes (`event`), and appends
  * it in the statement that does the work (audit/store.ts `audited`): one round trip, and the line
  * is there exactly when the work was done. Without an event (the caller audits its whole
- * operation once) the same statement runs without it.
+ * operation once) the same statement runs without it. An app's read, search or create also reads
+ * its token's liveness in that statement (`TokenLiveness`, oidc/store.ts `livenessStep`): its data
+ * steps act only while the token is live, and it answers whether it was, so the request is one
+ * round trip and a token that ended reads and writes nothing.
  */
 import type { Knex } from 'knex';
 import { statement, type Database, type Statement } from '../db';
 import { audited, eventValues, type RecordEvent, type Steps } from '../audit/store';
+import { livenessStep, livenessValues, type TokenLiveness } from '../oidc/store';
 import type { DateComparison, SearchCriteria, SearchSort } from './search';
 
 export type ResourceRow = {
@@ -70,16 +74,37 @@ function unaudited(data: Steps): string {
   return `with ${data.steps.join(',\n   ')}\n   ${data.result}`;
 }
 
-/** A statement in both forms: without its audit line, and with it (the event's parameters after the statement's own). */
-type Forms = { plain: Statement; audited: Statement };
+/** The condition under which a statement that reads a token's liveness acts: the step `live` found it live. */
+const LIVE = '(select live from live)';
 
-function forms(data: Steps, line: { for: string; event: number }): Forms {
-  return { plain: statement(unaudited(data)), audited: statement(audited(data, line)) };
+/**
+ * `data` acting only while the token is live: the step `live` (its parameters from `$<first>` on,
+ * or `?` bindings ahead of the steps' own), and a result of at least one row that says whether it
+ * was (`live`), beside the data's rows, or beside nulls when there were none.
+ */
+function whileLive(data: Steps, first: number | '?'): Steps {
+  return { steps: [livenessStep(first), ...data.steps], result: `select live.live, result.* from live left join (${data.result}) result on true` };
+}
+
+/**
+ * A statement in its forms: without its audit line, with it (the event's parameters after the
+ * statement's own), and, when `data` is given the condition its steps act under, with it and
+ * reading a token's liveness (the liveness's parameters after the event's).
+ */
+type Forms = { plain: Statement; audited: Statement; live: Statement | undefined };
+
+function forms(data: Steps | ((live: string) => Steps), line: { for: string; event: number }): Forms {
+  const acting = typeof data === 'function' ? data('true') : data;
+  const live = typeof data === 'function' ? statement(audited(whileLive(data(LIVE), line.event + 5), line)) : undefined;
+  return { plain: statement(unaudited(acting)), audited: statement(audited(acting, line)), live };
 }
 
 /** A read by id, audited when it finds the resource: the most frequent request of all, one round trip. */
 const FIND = forms(
-  { steps: [`found as (select ${READ_COLUMNS} from resources where record_id = $1 and type = $2 and id = $3)`], result: `select ${READ_COLUMNS} from found` },
+  (live) => ({
+    steps: [`found as (select ${READ_COLUMNS} from resources where record_id = $1 and type = $2 and id = $3 and ${live})`],
+    result: `select ${READ_COLUMNS} from found`,
+  }),
   { for: 'found', event: 4 },
 );
 
@@ -104,15 +129,16 @@ function versionOf(written: string): string {
 
 /** A new resource and its first history row: one statement, as atomic as a transaction of the two. */
 const INSERT = forms(
-  {
+  (live) => ({
     steps: [
       `created as (
-       insert into resources (record_id, type, id, version_id, last_updated, content, search_date, search_tokens) values ($1, $2, $3, $4, $5, $6, $7, $8)
+       insert into resources (record_id, type, id, version_id, last_updated, content, search_date, search_tokens)
+       select $1, $2, $3, $4, $5, $6, $7, $8 where ${live}
        returning record_id, type, id, version_id, last_updated, content)`,
       versionOf('created'),
     ],
     result: 'select id from created',
-  },
+  }),
   { for: 'created', event: 9 },
 );
 
@@ -158,6 +184,13 @@ export function createResourceStore(db: Database) {
   const run = <Row>(statement: Forms, values: unknown[], event: RecordEvent | undefined): Promise<Row[]> =>
     event ? db.query<Row>(statement.audited, [...values, ...eventValues(event)]) : db.query<Row>(statement.plain, values);
 
+  /** `statement` with `values` and `event`, acting only while the token is live: whether it was, and the rows. */
+  const runWhileLive = async <Row extends { id: string }>(statement: Forms, values: unknown[], event: RecordEvent, liveness: TokenLiveness) => {
+    if (!statement.live) throw new Error('this statement does not read a token’s liveness');
+    const rows = await db.query<Row & { live: boolean }>(statement.live, [...values, ...eventValues(event), ...livenessValues(liveness)]);
+    return { live: rows[0]?.live === true, rows: rows.filter((row) => row.id !== null) };
+  };
+
   /**
    * A page and the total it is out of, in one statement (steps `counted`, one row with `total`,
    * and `page`), with its audit line when there is an event: one for each row of the step
@@ -172,23 +205,37 @@ export function createResourceStore(db: Database) {
       countOnly?: boolean;
       event: RecordEvent | undefined;
       line: { steps?: string[]; bindings?: Knex.RawBinding[]; for: string; count: string };
+      /** The token whose liveness the statement reads: `counted` and `page` then act only while it is live (their `live` condition). */
+      liveness?: TokenLiveness | undefined;
     },
   ) => {
-    const { event, line } = options;
+    const { event, line, liveness } = options;
+    // Reading liveness, `counted` still has its one row: it says whether the token was live.
     const data: Steps = {
-      steps: ['counted as (?)', 'page as (?)', ...(event ? (line.steps ?? []) : [])],
-      result: `select counted.total, page.* from counted left join page on ${options.countOnly ? 'false' : 'true'} order by ${options.order}`,
+      steps: [...(liveness ? [livenessStep('?')] : []), 'counted as (?)', 'page as (?)', ...(event ? (line.steps ?? []) : [])],
+      result: `select ${liveness ? 'live.live, ' : ''}counted.total, page.* from ${liveness ? 'live cross join ' : ''}counted
+       left join page on ${options.countOnly ? 'false' : 'true'} order by ${options.order}`,
     };
-    const sql = event ? audited(data, { for: line.for, event: '?', count: line.count }) : unaudited(data);
-    const bindings: Knex.RawBinding[] = [counted, page, ...(event ? [...(line.bindings ?? []), ...(eventValues(event) as Knex.RawBinding[])] : [])];
-    const { rows } = (await db.raw(sql, bindings)) as PageRows<Row>;
-    return { total: Number(rows[0]?.total ?? 0), rows: rows.filter((row) => row.id !== null) };
+    const sql = event ? audited(data, { for: line.for, event: '?', count: line.count, ...(liveness ? { when: LIVE } : {}) }) : unaudited(data);
+    const bindings: Knex.RawBinding[] = [
+      ...(liveness ? (livenessValues(liveness) as Knex.RawBinding[]) : []),
+      counted,
+      page,
+      ...(event ? [...(line.bindings ?? []), ...(eventValues(event) as Knex.RawBinding[])] : []),
+    ];
+    const { rows } = (await db.raw(sql, bindings)) as PageRows<Row & { live?: boolean }>;
+    return { live: !liveness || rows[0]?.live === true, total: Number(rows[0]?.total ?? 0), rows: rows.filter((row) => row.id !== null) };
   };
 
   return {
     /** A new resource and its first history row, with `event` appended when given; needs no transaction. */
     async insert(row: ResourceRow, event?: RecordEvent): Promise<void> {
       await run(INSERT, rowValues(row), event);
+    },
+
+    /** `insert`, only while the token is live (see `TokenLiveness`): whether it was. */
+    async insertWhileLive(row: ResourceRow, event: RecordEvent, liveness: TokenLiveness): Promise<boolean> {
+      return (await runWhileLive(INSERT, rowValues(row), event, liveness)).live;
     },
 
     /** Deletes every resource of a record and every version of each (the record is being erased). */
@@ -201,6 +248,12 @@ export function createResourceStore(db: Database) {
     async find(recordId: string, type: string, id: string, event?: RecordEvent): Promise<ResourceRow | undefined> {
       const [row] = await run<ResourceRow>(FIND, [recordId, type, id], event);
       return row;
+    },
+
+    /** `find`, only while the token is live (see `TokenLiveness`): whether it was, and the current version. */
+    async findWhileLive(recordId: string, type: string, id: string, event: RecordEvent, liveness: TokenLiveness) {
+      const { live, rows } = await runWhileLive<ResourceRow>(FIND, [recordId, type, id], event, liveness);
+      return { live, row: rows[0] };
     },
 
     /** Writes a new version (and `event`) if the stored one is still `expectedVersion`; false when it moved on. */
@@ -256,11 +309,12 @@ export function createResourceStore(db: Database) {
     /**
      * The matching resources of one record and type, a page at a time in the search's order (by its
      * sort key, then creation order), and how many match in all; `event` is appended with that
-     * total as its count. Each row carries `seq` and, when sorted, `sort_key` (ms), from which the
+     * total as its count. With `liveness`, only while the token is live (`live` says whether it was). Each row carries `seq` and, when sorted, `sort_key` (ms), from which the
      * next page's cursor is made.
      */
-    async search(recordId: string, type: string, criteria: SearchCriteria, event?: RecordEvent) {
+    async search(recordId: string, type: string, criteria: SearchCriteria, event?: RecordEvent, liveness?: TokenLiveness) {
       const base = db.table('resources').where({ record_id: recordId, type });
+      if (liveness) base.whereRaw(LIVE);
       for (const ids of criteria.ids) base.whereIn('id', ids);
       for (const any of criteria.tokens) base.whereRaw('search_tokens && ?::text[]', [any]);
       for (const date of criteria.dates) applyDate(base, 'search_date', date);
@@ -285,8 +339,9 @@ export function createResourceStore(db: Database) {
         countOnly: criteria.countOnly,
         event,
         line: { for: 'counted', count: 'counted.total' },
+        liveness,
       });
-      return { total: found.total, rows: found.rows.slice(0, criteria.count), more: found.rows.length > criteria.count };
+      return { live: found.live, total: found.total, rows: found.rows.slice(0, criteria.count), more: found.rows.length > criteria.count };
     },
 
     /** The resources of the record among `references` (`Type/id`), for `_include`: never another record's. */

@@ -2,8 +2,9 @@
  * Self-contained access tokens (JWT access tokens, RFC 9068), stored nowhere, so issuing one writes
  * nothing: an app's client-credentials token, for the app APIs' resource (`<ISSUER>/api`, RFC
  * 8707), and a person's token for an app, for the FHIR API's (`<ISSUER>/fhir`). What storing them
- * gave for free is checked where they are used, in one read of one indexed row: for an app's token,
- * the app is still registered with every capability it names; for a person's, its grant is live
+ * gave for free is checked where they are used, in one read of one indexed row (for a person's
+ * token at the FHIR API, inside the statement that does the work: store.ts `livenessStep`): for an
+ * app's token, the app is still registered with every capability it names; for a person's, its grant is live
  * (Remove access, a replayed refresh token, sign-out for online access and a closed account end
  * it), the person still holds the record, and the grant still holds every rule the token names;
  * for both, the token was not revoked (RFC 7009: revoking a token that is stored nowhere stores its
@@ -22,7 +23,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { credentialKey } from '../security/credential-keys';
 import type { Database } from '../db';
 import { ACCESS_SCOPES, CAPABILITIES, SUBSCRIPTION_SCOPE, parseRecordScope, splitScopes } from '../rules/scopes';
-import { createModelStore } from './store';
+import { createModelStore, type TokenLiveness } from './store';
 
 /** How long an app's client-credentials token lasts (RFC 6749 §4.4.3). */
 export const APP_TOKEN_SECONDS = 600;
@@ -88,7 +89,7 @@ export function isSelfContained(value: string): boolean {
   return value.includes('~');
 }
 
-type SignedToken = { kind?: string; grantId?: string; scope?: string };
+type IssuedToken = { kind?: string; grantId?: string; scope?: string };
 type Scoped = { scopes: Set<string> };
 
 /**
@@ -99,7 +100,7 @@ type Scoped = { scopes: Set<string> };
  * it with (the SHA-256 a stored refresh token is kept under), so that withdrawing that pair after
  * a retried refresh (adapter.ts) ends it too.
  */
-export async function signedTokenClaims(ctx: KoaContextWithOIDC, token: SignedToken, jwt: { payload: Record<string, unknown> }): Promise<void> {
+export async function signedTokenClaims(ctx: KoaContextWithOIDC, token: IssuedToken, jwt: { payload: Record<string, unknown> }): Promise<void> {
   const { entities, params } = ctx.oidc;
   if (token.kind !== 'AccessToken' || !token.grantId || !entities.Grant) return;
   const source = (entities.AuthorizationCode ?? entities.RefreshToken ?? entities.DeviceCode) as Scoped | undefined;
@@ -112,28 +113,29 @@ export async function signedTokenClaims(ctx: KoaContextWithOIDC, token: SignedTo
   if (successor?.jti) jwt.payload.rtk = credentialKey(successor.jti);
 }
 
-/** A live self-contained token, as the bearer gate and oidc-provider's introspection need it. */
-export type LiveToken = {
-  jti: string;
-  clientId: string;
-  scopes: string[];
-  iat: number;
-  exp: number;
-  aud: string;
-  /** The JWK thumbprint a DPoP-bound token is bound to (RFC 9449 §6). */
-  jkt: string | undefined;
-} & (
-  | { kind: 'app' }
-  | {
-      kind: 'person';
-      grantId: string;
-      /** The grant as stored, read with the token's liveness (oidc-provider reads it next). */
-      grant: Record<string, unknown>;
-      accountId: string;
-      /** The record the token reaches (SMART `patient`). */
-      recordId: string | undefined;
-    }
-);
+type TokenClaims = { jti: string; clientId: string; scopes: string[]; iat: number; exp: number; aud: string; jkt: string | undefined };
+
+/** A live self-contained token, as oidc-provider's introspection needs it. */
+export type LiveToken = TokenClaims &
+  (
+    | { kind: 'app' }
+    | {
+        kind: 'person';
+        grantId: string;
+        /** The grant as stored, read with the token's liveness (oidc-provider reads it next). */
+        grant: Record<string, unknown>;
+        accountId: string;
+        /** The record the token reaches (SMART `patient`). */
+        recordId: string | undefined;
+      }
+  );
+
+/**
+ * A self-contained token whose signature holds, as the bearer gate takes it: an app's is live (its
+ * liveness was read), a person's carries what its liveness is read by (`liveness`), which the
+ * gate reads on its own or a statement of the record reads with its data.
+ */
+export type SignedToken = TokenClaims & ({ kind: 'app' } | { kind: 'person'; grantId: string; recordId: string | undefined; liveness: TokenLiveness });
 
 /** Scopes a token may carry that its grant no longer holds: offline or online access ends refresh tokens, never access tokens. */
 const keptWithoutGrant = new Set<string>(ACCESS_SCOPES);
@@ -185,6 +187,24 @@ export function createAccessTokens(db: Database, { issuer, ttl }: { issuer: stri
   /** The longest any self-contained token lives, which a revocation is kept for. */
   const longestLife = Math.max(APP_TOKEN_SECONDS, ttl.accessToken);
 
+  /**
+   * A self-contained token whose signature holds, or `undefined`: an app's only when it is live
+   * (one read), a person's with what its liveness is read by, not yet read.
+   */
+  async function signed(value: string): Promise<SignedToken | undefined> {
+    const claims = verified(value);
+    if (!claims) return undefined;
+    const { jti, clientId, scopes, iat, exp, aud, jkt, grantId, refreshTokenKey, recordId } = claims;
+    if (aud === appsResource(issuer)) {
+      const capabilities = await models.liveAppCapabilities(clientId, jti);
+      if (!capabilities || !scopes.every((scope) => capabilities.includes(scope))) return undefined;
+      return { kind: 'app', jti, clientId, scopes, iat, exp, aud, jkt };
+    }
+    if (!grantId) return undefined;
+    const liveness = { grantId, jti, refreshTokenKey, rules: scopes.filter((scope) => !keptWithoutGrant.has(scope)) };
+    return { kind: 'person', jti, clientId, scopes, iat, exp, aud, jkt, grantId, recordId, liveness };
+  }
+
   return {
     /** Signs and verifies with the keys derived from `jwks` (the provider's; the first ES256 key signs) from now on. */
     async useKeys(jwks: { keys: JWK[] }): Promise<void> {
@@ -216,23 +236,22 @@ export function createAccessTokens(db: Database, { issuer, ttl }: { issuer: stri
       return undefined;
     },
 
-    /** A self-contained token that is live now (see above), or `undefined`. */
+    signed,
+
+    /** Whether a self-contained person token is live now (see above): one read. */
+    isLive(liveness: TokenLiveness): Promise<boolean> {
+      return models.personTokenLive(liveness);
+    },
+
+    /** A self-contained token that is live now (see above), with a person's grant as stored, or `undefined`. */
     async find(value: string): Promise<LiveToken | undefined> {
-      const claims = verified(value);
-      if (!claims) return undefined;
-      const { jti, clientId, scopes, iat, exp, aud, jkt } = claims;
-      if (aud === appsResource(issuer)) {
-        const capabilities = await models.liveAppCapabilities(clientId, jti);
-        if (!capabilities || !scopes.every((scope) => capabilities.includes(scope))) return undefined;
-        return { kind: 'app', jti, clientId, scopes, iat, exp, aud, jkt };
-      }
-      if (!claims.grantId) return undefined;
-      const grant = await models.livePersonGrant(claims.grantId, jti, claims.refreshTokenKey);
-      const { accountId, openid } = (grant ?? {}) as { accountId?: unknown; openid?: { scope?: unknown } };
+      const token = await signed(value);
+      if (token?.kind !== 'person') return token;
+      const { liveness, ...claims } = token;
+      const grant = await models.livePersonGrant(liveness);
+      const accountId = grant?.accountId;
       if (!grant || typeof accountId !== 'string') return undefined;
-      const held = new Set(splitScopes(typeof openid?.scope === 'string' ? openid.scope : ''));
-      if (!scopes.every((scope) => held.has(scope) || keptWithoutGrant.has(scope))) return undefined;
-      return { kind: 'person', jti, clientId, scopes, iat, exp, aud, jkt, grantId: claims.grantId, grant, accountId, recordId: claims.recordId };
+      return { ...claims, grant, accountId };
     },
 
     /** Ends one self-contained token before it expires (RFC 7009): its `jti` is kept until then. */

@@ -14,7 +14,7 @@ import { credentialKey } from '../security/credential-keys';
 import { isStorableText } from '../security/storable-text';
 import { isSelfContained, type AccessTokens } from './access-tokens';
 import { secretMatches } from './client-policy';
-import { createModelStore } from './store';
+import { createModelStore, type TokenLiveness } from './store';
 
 /** An access token's facts, as the resource servers (the FHIR and app APIs) need them. */
 export type AccessTokenFacts = {
@@ -28,6 +28,12 @@ export type AccessTokenFacts = {
   jkt: string | undefined;
   /** The grant a person token was issued under (the authorization it carries). */
   grantId: string | undefined;
+  /**
+   * Present when the token's liveness is still to be read (a self-contained person token: its
+   * signature holds, and it ends with its grant, not on its own): whoever acts on the token reads
+   * it first, with `isLive`, or in the statement that acts (oidc/store.ts `livenessStep`).
+   */
+  liveness: TokenLiveness | undefined;
 };
 
 export function createOidcStorage(db: Database, accessTokens: AccessTokens) {
@@ -110,19 +116,20 @@ export function createOidcStorage(db: Database, accessTokens: AccessTokens) {
     },
 
     /**
-     * A live access token by its value: unknown, expired, revoked, or issued under a grant that
-     * ended → `undefined`. App tokens and person tokens for record rules are self-contained
-     * (access-tokens.ts), a person's token for identity alone is stored; either way, an ending is
-     * effective at once (RFC 6750, RFC 7662 §2.2).
+     * An access token by its value: unknown, expired, revoked, or issued under a grant that ended →
+     * `undefined`. App tokens and person tokens for record rules are self-contained
+     * (access-tokens.ts): an app's is read for liveness here, a person's comes with its `liveness`
+     * still to be read; a person's token for identity alone is stored, and live when found. Either
+     * way an ending is effective at once (RFC 6750, RFC 7662 §2.2).
      */
     async findAccessToken(value: string): Promise<AccessTokenFacts | undefined> {
       if (isSelfContained(value)) {
-        const token = await accessTokens.find(value);
+        const token = await accessTokens.signed(value);
         if (!token) return undefined;
         const { kind, clientId, scopes, jkt } = token;
         return kind === 'app'
-          ? { kind, clientId, scopes, recordId: undefined, jkt, grantId: undefined }
-          : { kind, clientId, scopes, recordId: token.recordId, jkt, grantId: token.grantId };
+          ? { kind, clientId, scopes, recordId: undefined, jkt, grantId: undefined, liveness: undefined }
+          : { kind, clientId, scopes, recordId: token.recordId, jkt, grantId: token.grantId, liveness: token.liveness };
       }
       if (!/^[\w-]{20,200}$/.test(value)) return undefined;
       const payload = (await models.findAccessToken(credentialKey(value))) as
@@ -136,7 +143,13 @@ export function createOidcStorage(db: Database, accessTokens: AccessTokens) {
         recordId: typeof payload.extra?.patient === 'string' ? payload.extra.patient : undefined,
         jkt: typeof payload.jkt === 'string' ? payload.jkt : undefined,
         grantId: typeof payload.grantId === 'string' ? payload.grantId : undefined,
+        liveness: undefined,
       };
+    },
+
+    /** Whether a self-contained person token whose `liveness` was still to be read is live now: one read. */
+    isLive(liveness: TokenLiveness): Promise<boolean> {
+      return accessTokens.isLive(liveness);
     },
 
     /**

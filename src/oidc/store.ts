@@ -16,6 +16,50 @@ export type ModelRow = {
 /** A row found by `find`: also whether it was consumed within the grace (a use racing this one). */
 export type FoundRow = ModelRow & { justConsumed: boolean };
 
+/**
+ * What a self-contained person token's liveness is read by (access-tokens.ts): the grant it was
+ * issued under, its `jti`, the key of the refresh token a refresh issued it with, and the rules it
+ * names that its grant must still hold (not offline or online access, which end refresh tokens only).
+ */
+export type TokenLiveness = { grantId: string; jti: string; refreshTokenKey: string | undefined; rules: readonly string[] };
+
+/** The values of `liveGrant`'s four parameters, in its order. */
+export function livenessValues(liveness: TokenLiveness): unknown[] {
+  return [liveness.grantId, liveness.jti, liveness.refreshTokenKey ?? null, liveness.rules];
+}
+
+/**
+ * The condition on the grant row `g` under which a self-contained person token is live: its grant
+ * (`grant`) is there and unexpired — Remove access, a replayed refresh token, sign-out for online
+ * access, revoking and closing the account delete it — and still holds every rule the token names
+ * (`rules`, a text[]); the token (`jti`) was not revoked; the refresh token it was issued with
+ * (`refreshToken`, null when none) was not withdrawn; and the person who allowed the app still
+ * holds the record, so a share past its expiry ends its apps' tokens at once. One indexed row of
+ * oidc_models, and the record's authorization when there is one. Each parameter appears once, in
+ * `livenessValues` order, so the condition takes knex's `?` bindings as well as positional ones.
+ */
+function liveGrant([grant, jti, refreshToken, rules]: readonly [string, string, string, string]): string {
+  return `g.model = 'Grant' and g.id = ${grant}::text and (g.expires_at is null or g.expires_at > now())
+       and not exists (select 1 from oidc_models r where r.model = 'RevokedAccessToken' and r.id = ${jti}::text)
+       and exists (select 1 from (select ${refreshToken}::text as id) k
+         where k.id is null or exists (select 1 from oidc_models p where p.model = 'RefreshToken' and p.id = k.id))
+       and not exists (select 1 from authorizations a where a.grant_id = g.id and a.revoked_at is null
+         and not exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
+           and (c.expires_at is null or c.expires_at > now())))
+       and string_to_array(coalesce(g.payload #>> '{openid,scope}', ''), ' ') @> ${rules}::text[]`;
+}
+
+/**
+ * The step `live` (one row, `live` true or false) that reads a self-contained person token's
+ * liveness inside a statement of the record's (fhir/store.ts), so that its data steps act only
+ * when the token is live: one round trip for both. Its four parameters are `livenessValues`,
+ * positional from `$<first>` on, or knex's `?` bindings (`first: '?'`).
+ */
+export function livenessStep(first: number | '?'): string {
+  const at = (index: number) => (first === '?' ? '?' : `$${first + index}`);
+  return `live as (select exists (select 1 from oidc_models g where ${liveGrant([at(0), at(1), at(2), at(3)])}) as live)`;
+}
+
 export type StoredModel = {
   model: string;
   id: string;
@@ -139,20 +183,10 @@ const SQL = {
      where c.model = 'Client' and c.id = $1
        and not exists (select 1 from oidc_models r where r.model = 'RevokedAccessToken' and r.id = $2)`,
   ),
-  /**
-   * A self-contained person token's liveness: its grant (`$1`) with its person and rules, when the
-   * token (`$2`, its jti) was not revoked, the refresh token it was issued with (`$3`, when a
-   * refresh issued it) was not withdrawn, and the person who allowed the app still holds the record.
-   */
-  livePersonGrant: statement(
-    `select g.payload from oidc_models g
-     where g.model = 'Grant' and g.id = $1 and (g.expires_at is null or g.expires_at > now())
-       and not exists (select 1 from oidc_models r where r.model = 'RevokedAccessToken' and r.id = $2)
-       and ($3::text is null or exists (select 1 from oidc_models p where p.model = 'RefreshToken' and p.id = $3))
-       and not exists (select 1 from authorizations a where a.grant_id = g.id and a.revoked_at is null
-         and not exists (select 1 from custodianships c where c.person_id = a.person_id and c.record_id = a.record_id
-           and (c.expires_at is null or c.expires_at > now())))`,
-  ),
+  /** A self-contained person token's grant payload, when the token is live (see `liveGrant`): what introspection hands oidc-provider. */
+  livePersonGrant: statement(`select g.payload from oidc_models g where ${liveGrant(['$1', '$2', '$3', '$4'])}`),
+  /** Whether a self-contained person token is live (see `liveGrant`), when no statement of the record's reads it with its data. */
+  personTokenLive: statement(`select exists (select 1 from oidc_models g where ${liveGrant(['$1', '$2', '$3', '$4'])}) as live`),
   revokeSelfContained: statement(
     `insert into oidc_models (model, id, payload, expires_at) values ('RevokedAccessToken', $1, '{}', $2)
      on conflict (model, id) do nothing`,
@@ -392,10 +426,16 @@ export function createModelStore(db: Database) {
       return Array.isArray(row.capabilities) ? row.capabilities.filter((item): item is string => typeof item === 'string') : [];
     },
 
-    /** The payload of a live grant, for a self-contained person token (see SQL.livePersonGrant). */
-    async livePersonGrant(grantId: string, jti: string, refreshTokenKey: string | undefined): Promise<Record<string, unknown> | undefined> {
-      const [row] = await db.query<{ payload: Record<string, unknown> }>(SQL.livePersonGrant, [grantId, jti, refreshTokenKey ?? null]);
+    /** The payload of a self-contained person token's grant when the token is live (see `liveGrant`). */
+    async livePersonGrant(liveness: TokenLiveness): Promise<Record<string, unknown> | undefined> {
+      const [row] = await db.query<{ payload: Record<string, unknown> }>(SQL.livePersonGrant, livenessValues(liveness));
       return row?.payload;
+    },
+
+    /** Whether a self-contained person token is live (see `liveGrant`). */
+    async personTokenLive(liveness: TokenLiveness): Promise<boolean> {
+      const [row] = await db.query<{ live: boolean }>(SQL.personTokenLive, livenessValues(liveness));
+      return row?.live === true;
     },
 
     /** Keeps a revoked self-contained token's `jti` until the token would have expired (the sweep removes it then). */

@@ -133,3 +133,57 @@ test('a token altered after signing, or one for the app APIs, does not reach a r
   });
   expect(created.status).toBe(201);
 });
+
+test('a token that ended reads and writes nothing: every interaction is refused with 401 before its work, with no audit line and nothing written', async () => {
+  const holder = await authorizedApp(server, 'Enid Ended');
+  const bearer = { authorization: `Bearer ${holder.accessToken}` };
+  const json = { ...bearer, 'content-type': 'application/fhir+json' };
+  const kept = (await (await fetch(`${server.issuer}/fhir/Observation`, { method: 'POST', headers: json, body: JSON.stringify(weight(70)) })).json()) as {
+    id: string;
+  };
+  const { gid } = decodeJwt(asJws(holder.accessToken));
+  await server.db
+    .knex('oidc_models')
+    .where({ model: 'Grant', id: gid as string })
+    .delete();
+  const before = {
+    audit: await server.db.knex('audit_events').where({ record_id: holder.record }).count({ n: '*' }),
+    resources: await server.db.knex('resources').where({ record_id: holder.record }).count({ n: '*' }),
+    versions: await server.db.knex('resource_versions').where({ record_id: holder.record }).count({ n: '*' }),
+  };
+
+  const attempts: [string, string, RequestInit?][] = [
+    ['read', `/fhir/Observation/${kept.id}`],
+    ['read of what is not there (else 404)', '/fhir/Observation/not-there'],
+    ['search', '/fhir/Observation?_count=5'],
+    [
+      'search by POST',
+      '/fhir/Observation/_search',
+      { method: 'POST', headers: { ...bearer, 'content-type': 'application/x-www-form-urlencoded' }, body: '_count=5' },
+    ],
+    ['search of a type not allowed (else 403)', '/fhir/Condition'],
+    ['create', '/fhir/Observation', { method: 'POST', headers: json, body: JSON.stringify(weight(71)) }],
+    ['create of a bad resource (else 400)', '/fhir/Observation', { method: 'POST', headers: json, body: JSON.stringify({ resourceType: 'Observation' }) }],
+    ['create of a type not allowed (else 403)', '/fhir/Condition', { method: 'POST', headers: json, body: JSON.stringify({ resourceType: 'Condition' }) }],
+    ['create as text (else 415)', '/fhir/Observation', { method: 'POST', headers: { ...bearer, 'content-type': 'text/plain' }, body: 'weight 71' }],
+    ['conditional create', '/fhir/Observation', { method: 'POST', headers: { ...json, 'if-none-exist': 'code=29463-7' }, body: JSON.stringify(weight(72)) }],
+    ['update', `/fhir/Observation/${kept.id}`, { method: 'PUT', headers: json, body: JSON.stringify({ ...weight(73), id: kept.id }) }],
+    ['delete', `/fhir/Observation/${kept.id}`, { method: 'DELETE', headers: bearer }],
+    ['history', `/fhir/Observation/${kept.id}/_history`],
+    ['everything', `/fhir/Patient/${holder.record}/$everything`],
+  ];
+  for (const [what, path, init] of attempts) {
+    const res = await fetch(`${server.issuer}${path}`, { headers: bearer, ...init });
+    expect({ what, status: res.status, challenge: res.headers.get('www-authenticate') }).toEqual({
+      what,
+      status: 401,
+      challenge: expect.stringContaining('error="invalid_token"'),
+    });
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  }
+  expect({
+    audit: await server.db.knex('audit_events').where({ record_id: holder.record }).count({ n: '*' }),
+    resources: await server.db.knex('resources').where({ record_id: holder.record }).count({ n: '*' }),
+    versions: await server.db.knex('resource_versions').where({ record_id: holder.record }).count({ n: '*' }),
+  }).toEqual(before);
+});
