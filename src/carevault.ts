@@ -53,6 +53,20 @@ function checkIssuerScheme(config: Config): void {
   }
 }
 
+/**
+ * Without KEY_ENCRYPTION_SECRET the signing keys and the other server secrets lie in the database
+ * in clear, and the access tokens carevault checks are signed with keys derived from those signing
+ * keys: a copy of the database (a backup, a replica, a dump) could sign tokens carevault accepts.
+ * Nothing fails, so say it once at every start, where an operator reads the log.
+ */
+function warnOfUnsealedKeys(config: Config): void {
+  if (config.keyEncryptionSecret) return;
+  log.warn(
+    'KEY_ENCRYPTION_SECRET is not set, so the signing keys and server secrets are stored unencrypted in the database: anyone with a copy of it (a backup, a replica, a dump) can sign access and ID tokens that carevault accepts. Set KEY_ENCRYPTION_SECRET to a random secret of at least 32 characters (openssl rand -base64 48) and restart; the stored keys are encrypted at that start. Keep the secret: carevault cannot start on the database without it.',
+    { setting: 'KEY_ENCRYPTION_SECRET' },
+  );
+}
+
 /** `features`: the connectivity options to run (the server's list unless a test gives another). */
 export async function startCarevault(config: Config, features: readonly FeatureDefinition[] = FEATURES): Promise<Carevault> {
   setLogLevel(config.logLevel);
@@ -89,6 +103,7 @@ export async function startCarevault(config: Config, features: readonly FeatureD
     const { port } = web.server.address() as AddressInfo;
     const url = `http://localhost:${port}`;
     log.info('carevault is serving', { url, issuer: config.issuer, database: db.kind });
+    warnOfUnsealedKeys(config);
 
     const runtime = oidc;
     let closing: Promise<void> | undefined;

@@ -40,6 +40,29 @@ const ROTATION = requestEntry('refresh token being rotated', (): { key: string }
 
 const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
 
+/** What the token endpoint exchanges for tokens, using each up as it does. */
+const GRANT_SOURCES: readonly string[] = Object.keys(labelOf);
+
+/** The resources (RFC 8707) the code, device code or refresh token this token request presented was issued for, by model and id. */
+const PRESENTED_RESOURCES = requestEntry('resources of the presented code or token', () => new Map<string, unknown>());
+
+/**
+ * Why a token request naming `named` may not use a code, device code or refresh token issued for
+ * `granted`, or `undefined` when it may. RFC 8707 §2.2 answers such a request `invalid_target`;
+ * oidc-provider checks only after it used the code or token up, so the app's corrected retry
+ * would find it used, and a used one presented again ends the person's authorization.
+ */
+function ungrantedResource(model: string, granted: unknown, named: unknown): string | undefined {
+  if (named === undefined) return undefined;
+  const grantedResources = [granted].flat().filter((resource): resource is string => typeof resource === 'string');
+  const namedResources = [named].flat();
+  if (namedResources.length === 1 && grantedResources.includes(namedResources[0] as string)) return undefined;
+  const what = labelOf[model] ?? 'grant';
+  return grantedResources.length
+    ? `the resource indicator for this ${what} is ${grantedResources.join(' ')}`
+    : `this ${what} was issued for no resource: send no resource indicator`;
+}
+
 /** oidc-provider's view of a stored row, found by `presented`: its payload, marked when it was consumed. */
 function payloadOf(model: string, row: ModelRow, presented: { id: string } | { userCode: string } | undefined): AdapterPayload | undefined {
   const payload = fromStored(model, row.payload, presented);
@@ -134,9 +157,10 @@ export function createAdapterClass(
       if (isSelfContained(id)) return this.model === 'ClientCredentials' || this.model === 'AccessToken' ? this.findSelfContained(id) : undefined;
       if (this.model === 'ClientCredentials') return undefined;
       const planned = lookups.find(this.model, id);
-      if (!planned) return this.findBy('id', id);
-      const row = await planned;
-      return row ? payloadOf(this.model, row, { id }) : undefined;
+      const payload = planned ? await planned.then((row) => (row ? payloadOf(this.model, row, { id }) : undefined)) : await this.findBy('id', id);
+      const req = currentRoute() === 'token' && GRANT_SOURCES.includes(this.model) ? Provider.ctx?.req : undefined;
+      if (req && payload) entryOf(req, PRESENTED_RESOURCES).set(`${this.model} ${id}`, payload.resource);
+      return payload;
     }
 
     /**
@@ -181,10 +205,17 @@ export function createAdapterClass(
      * A refresh token presented again within the grace is an app retrying after a lost response:
      * the first retry goes through (its lost pair is withdrawn), later ones are refused. A refresh
      * token at the token endpoint is consumed later, with its successor (ROTATION, `rotate`).
+     * A token request naming a resource the code or token was not issued for is refused first,
+     * leaving it unused (`ungrantedResource`): oidc-provider has made every other check by now.
      */
     async consume(id: string): Promise<void> {
       const key = storedKeyOf(this.model, id);
       const req = currentRoute() === 'token' ? Provider.ctx?.req : undefined;
+      const presented = req ? entryOf(req, PRESENTED_RESOURCES) : undefined;
+      if (presented?.has(`${this.model} ${id}`)) {
+        const refusal = ungrantedResource(this.model, presented.get(`${this.model} ${id}`), Provider.ctx?.oidc.params?.resource);
+        if (refusal) throw new errors.InvalidTarget(refusal);
+      }
       if (this.model === 'RefreshToken' && req) {
         setEntry(req, ROTATION, { key });
         return;

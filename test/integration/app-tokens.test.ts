@@ -2,7 +2,8 @@
  * An app's client-credentials token is self-contained (RFC 9068, signed with an HMAC key derived
  * from the server's signing key, stored nowhere): issuing one writes nothing, and what a stored token gave for free still
  * holds at once — revocation (RFC 7009), the app's removal, the loss of a capability — through the
- * one liveness read on every use; introspection (RFC 7662) answers for it like for any token.
+ * one liveness read on every use; introspection (RFC 7662) answers for it like for any token. It
+ * is for the app APIs only: a request naming another resource (RFC 8707) is refused.
  */
 import * as oidc from 'openid-client';
 import { randomBytes } from 'node:crypto';
@@ -60,6 +61,20 @@ test('a client-credentials token is signed by the server for the app APIs, under
     token_type: 'Bearer',
     aud: `${server.issuer}/api`,
   });
+});
+
+test('a client-credentials request naming a resource other than the app APIs is 400 invalid_target, naming the app APIs', async () => {
+  const app = await clinicApp(server, 'Targeting Clinic');
+  for (const resource of ['https://elsewhere.example/api', `${server.issuer}/fhir`]) {
+    const refused = oidc.clientCredentialsGrant(app.config, { scope: 'dopu', resource });
+    await expect(refused).rejects.toMatchObject({ status: 400, error: 'invalid_target' });
+    await expect(refused).rejects.toMatchObject({ error_description: expect.stringContaining(`${server.issuer}/api`) });
+  }
+  // Naming the app APIs is what naming none means.
+  const issued = await oidc.clientCredentialsGrant(app.config, { scope: 'dopu', resource: `${server.issuer}/api` });
+  const { payload } = await jwtVerify(asJws(issued.access_token), await serverKeyOf(issued.access_token), { audience: `${server.issuer}/api` });
+  expect(payload.scope).toBe('dopu');
+  expect((await fetch(`${server.issuer}/api/dopu/packages`, { headers: { authorization: `Bearer ${issued.access_token}` } })).status).toBe(200);
 });
 
 test('a revoked token ends at once, for the API and introspection, and only its own app may revoke or introspect it', async () => {

@@ -1,8 +1,9 @@
 /**
  * Web-based authorization when something is wrong: unknown apps and redirect URIs stop at an error
  * page (never a redirect), PKCE is required and checked, codes work once, scopes are limited to the
- * app's rules, Deny reaches the app, expired interactions and bad forms get friendly answers, and
- * every page carries the security headers.
+ * app's rules, a person's tokens are for the FHIR API only (RFC 8707 resource indicators), Deny
+ * reaches the app, expired interactions and bad forms get friendly answers, and every page carries
+ * the security headers.
  */
 import * as oidc from 'openid-client';
 import { Browser, textOf, type PageResponse } from '../support/browser';
@@ -234,6 +235,116 @@ describe('the token endpoint', () => {
 
     expect((await oidc.tokenIntrospection(app.config, tokens.access_token)).active).toBe(false);
     expect((await oidc.tokenIntrospection(app.config, tokens.refresh_token ?? '')).active).toBe(false);
+  });
+});
+
+describe("resource indicators (RFC 8707): a person's tokens are for the FHIR API", () => {
+  const elsewhere = 'https://elsewhere.example/fhir';
+  const fhir = () => `${server.issuer}/fhir`;
+
+  test.each([
+    ['another server', () => elsewhere],
+    ['the app APIs', () => `${server.issuer}/api`],
+  ])('an authorization request naming %s as its resource gets error=invalid_target, naming the FHIR API', async (_label, resource) => {
+    const { url, state } = await authorizationUrl(app, { resource: resource() });
+    const res = await get(url);
+    expect(res.status).toBe(303);
+    const params = callbackParams(res.location);
+    expect(params.get('error')).toBe('invalid_target');
+    expect(params.get('error_description')).toContain(fhir());
+    expect(params.get('state')).toBe(state);
+    expect(params.get('code')).toBeNull();
+  });
+
+  test('an authorization request naming the FHIR API goes on to sign-in (the refusals above are about the resource)', async () => {
+    const { url } = await authorizationUrl(app, { resource: fhir() });
+    const res = await get(url);
+    expect(res.status).toBe(303);
+    expect(res.location).toMatch(/^\/interaction\/[^/]+$/);
+  });
+
+  test('a pushed authorization request (RFC 9126) naming another resource is 400 invalid_target; naming the FHIR API it is accepted', async () => {
+    const push = async (resource: string) => {
+      const credentials = `${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`;
+      const res = await fetch(`${server.issuer}/par`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(credentials).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({
+          client_id: app.clientId,
+          response_type: 'code',
+          redirect_uri: CALLBACK,
+          scope: 'openid patient/Observation.rs',
+          code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+          code_challenge_method: 'S256',
+          resource,
+        }).toString(),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const refused = await push(elsewhere);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_target');
+    expect(refused.body.error_description).toContain(fhir());
+    expect(refused.body.request_uri).toBeUndefined();
+    const accepted = await push(fhir());
+    expect(accepted.status).toBe(201);
+    expect(accepted.body.request_uri).toEqual(expect.any(String));
+  });
+
+  test('a code exchange naming another resource is invalid_target, and the code still works without it', async () => {
+    const { authorization, code } = await codeFor(new Browser(server.issuer), newPerson('Cora Target'), { register: true });
+    const exchange = { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: authorization.verifier };
+    for (const resource of [elsewhere, `${server.issuer}/api`]) {
+      const refused = await tokenRequest(app, { ...exchange, resource });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toBe('invalid_target');
+      expect(refused.body.error_description).toContain(fhir());
+      expect(refused.body.access_token).toBeUndefined();
+    }
+    // Refused before the code was used up: the app asks again and gets its tokens.
+    const tokens = await tokenRequest(app, exchange);
+    expect(tokens.status).toBe(200);
+    const read = await fetch(`${server.issuer}/fhir/Observation`, { headers: { authorization: `Bearer ${String(tokens.body.access_token)}` } });
+    expect(read.status).toBe(200);
+  });
+
+  test('a code for identity alone is for no resource: naming the FHIR API is invalid_target, and the code still works without it', async () => {
+    const browser = new Browser(server.issuer);
+    const authorization = await startAuthorization(app, { scope: 'openid profile' });
+    const back = await authorizeInBrowser(browser, authorization.url, newPerson('Ida Only'), { register: true });
+    const code = callbackParams(back.location).get('code') ?? '';
+    const exchange = { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: authorization.verifier };
+    const refused = await tokenRequest(app, { ...exchange, resource: fhir() });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_target');
+    expect(refused.body.error_description).toBe('this authorization code was issued for no resource: send no resource indicator');
+    const tokens = await tokenRequest(app, exchange);
+    expect(tokens.status).toBe(200);
+    expect(tokens.body.scope).toBe('openid profile');
+  });
+
+  test('a refresh naming another resource is invalid_target, and the refresh token still works', async () => {
+    const { authorization, callback } = await codeFor(new Browser(server.issuer), newPerson('Rory Target'), { register: true });
+    const refreshToken = (await exchangeCode(app, authorization, callback)).refresh_token ?? '';
+    expect(refreshToken).not.toBe('');
+    // Twice, as an app retrying would: the grace for a lost response (REFRESH_REUSE_GRACE) covers one retry only.
+    for (const resource of [elsewhere, `${server.issuer}/api`]) {
+      const refused = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshToken, resource });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toBe('invalid_target');
+      expect(refused.body.error_description).toContain(fhir());
+      expect(refused.body.access_token).toBeUndefined();
+    }
+    // Refused before the refresh token was used up: the authorization goes on.
+    const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshToken, resource: fhir() });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.refresh_token).toEqual(expect.any(String));
+    const read = await fetch(`${server.issuer}/fhir/Observation`, { headers: { authorization: `Bearer ${String(refreshed.body.access_token)}` } });
+    expect(read.status).toBe(200);
   });
 });
 

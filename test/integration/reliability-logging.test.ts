@@ -4,11 +4,13 @@
  * routes — is logged exactly once as a JSON line with that id, the path and the cause, nothing on
  * stderr is unstructured, and the log of a whole authorization (debug level) never carries the
  * password, client secret, code or tokens it used. An https issuer without TRUST_PROXY is refused
- * at start with one line saying why.
+ * at start with one line saying why, and a start without KEY_ENCRYPTION_SECRET warns once that the
+ * keys lie in the database in clear.
  */
 import * as oidc from 'openid-client';
 import { startCarevault } from '../../src/carevault';
 import { ConfigError, loadConfig } from '../../src/config';
+import { setLogLevel } from '../../src/log';
 import { authorizeInBrowser, exchangeCode, newPerson, registerTestApp, startAuthorization } from '../support/app';
 import { Browser } from '../support/browser';
 import { captureLogs, type CapturedLogs } from '../support/logs';
@@ -121,6 +123,33 @@ test('an https issuer without TRUST_PROXY is refused at start, naming the settin
   const config = loadConfig({ ISSUER: 'https://vault.example.org', TRUST_PROXY: 'false', PORT: '0', DATABASE_URL: '' });
   await expect(startCarevault(config)).rejects.toThrow(ConfigError);
   await expect(startCarevault(config)).rejects.toThrow(/TRUST_PROXY/);
+});
+
+test('a start without KEY_ENCRYPTION_SECRET warns once that the keys are stored in clear, saying what to set; a start with it does not', async () => {
+  const unsealedWarnings = (captured: CapturedLogs) => captured.entries().filter((entry) => entry.setting === 'KEY_ENCRYPTION_SECRET');
+  let captured = captureLogs();
+  let target: TestServer | undefined;
+  try {
+    target = await startTestServer({ LOG_LEVEL: 'warn' });
+    const warnings = unsealedWarnings(captured);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn' });
+    expect(warnings[0]?.message).toEqual(expect.stringContaining('KEY_ENCRYPTION_SECRET is not set'));
+    expect(warnings[0]?.message).toEqual(expect.stringContaining('can sign access and ID tokens'));
+    expect(warnings[0]?.message).toEqual(expect.stringContaining('at least 32 characters'));
+    captured.stop();
+
+    // The operator sets it and restarts on the same data: the keys are sealed, and nothing is said.
+    captured = captureLogs();
+    target = await target.restart({ KEY_ENCRYPTION_SECRET: 'a-key-encryption-secret-for-this-test-0123456789' });
+    expect((await fetch(`${target.issuer}/healthz`)).status).toBe(200);
+    expect(unsealedWarnings(captured)).toEqual([]);
+    expect(captured.entries().filter((entry) => entry.level === 'warn')).toEqual([]);
+  } finally {
+    captured.stop();
+    await target?.stop();
+    setLogLevel(server.config.logLevel);
+  }
 });
 
 test("every test server's log is searched for the tokens it issued when it stops (so the whole suite checks it)", async () => {
