@@ -68,6 +68,20 @@ export class InteractionExpired extends Invalid {
   }
 }
 
+/**
+ * An answer from a browser whose sign-in id is no longer live while the interaction's sign-in is
+ * (another tab's step renewed it while this answer was on its way): the answer is not taken, and
+ * the person is told so, never shown the question again as if they had not answered.
+ */
+export class SignInRenewed extends Invalid {
+  constructor() {
+    super(
+      'Your sign-in in this browser changed in another tab while you answered, so this answer was not taken. Go back to the app and start again.',
+      'interaction_expired',
+    );
+  }
+}
+
 /** A second submission of an interaction that already has its answer (a double click, two tabs). */
 export class AlreadyAnswered extends Conflict {
   constructor(

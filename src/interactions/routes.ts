@@ -14,7 +14,7 @@ import type { Csrf } from '../security/csrf';
 import { consentDecision } from './consent';
 import { consentPage } from './consent-page';
 import { endedSteps, type StepOver } from './ended';
-import { InteractionExpired, type PendingInteraction } from './pending';
+import { InteractionExpired, SignInRenewed, type PendingInteraction } from './pending';
 import { signInPages } from './sign-in-pages';
 import { signInRoutes } from './sign-in-routes';
 import { interactionSteps, stepRoutes } from './steps';
@@ -74,9 +74,11 @@ export function interactionRoutes({ interactions, accounts, records, authorizati
     if (!pending.accountId) throw new InteractionExpired('not signed in');
     // The interaction belongs to the session, so its person is the one signed in.
     const person = personOf(res);
+    // The interaction's sign-in is live (it loaded), but this request's sign-in id is not.
+    if (!person) throw new SignInRenewed();
     const held = await records.recordsOf(pending.accountId);
     const decision = consentDecision(req.body, pending.rules, held);
-    if (!person || person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
+    if (person.id !== pending.accountId) throw new InteractionExpired('signed in as someone else');
     if (decision.kind === 'invalid' && decision.missing === 'record') {
       // Back to the question, with what the person had ticked, and why it was not taken.
       res.redirect(303, `${base(pending)}?${new URLSearchParams([['missing', 'record'], ...decision.ticked.map((scope) => ['rules', scope])])}`);

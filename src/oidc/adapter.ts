@@ -38,6 +38,22 @@ const DEVICE_CODE_RACE_WINDOW = 30;
  */
 const ROTATION = requestEntry('refresh token being rotated', (): { key: string } | null => null);
 
+/**
+ * A sign-in session whose id oidc-provider is renewing (every resume, and a sign-out from one app):
+ * it removes the old id, then stores the session under the new one. Other tabs of the same browser
+ * look the session up by its uid meanwhile (every interaction page and answer does, and a resume of
+ * a tab that answered): between two statements they would find no session and be told to start
+ * again, or shown a step they had already answered. The removal is held until the new id is stored,
+ * and both are done in one statement (ModelStore.renewSession).
+ */
+const RENEWED_SESSION = requestEntry('sign-in session id being renewed', (): { key: string } | null => null);
+
+/** Whether `id` is the id oidc-provider is renewing the current request's sign-in session away from. */
+function isRenewedSessionId(id: string): boolean {
+  const session = Provider.ctx?.oidc?.entities.Session as { oldId?: unknown } | undefined;
+  return session?.oldId === id;
+}
+
 const labelOf: Readonly<Record<string, string>> = { RefreshToken: 'refresh token', AuthorizationCode: 'authorization code', DeviceCode: 'device code' };
 
 /** What the token endpoint exchanges for tokens, using each up as it does. */
@@ -122,6 +138,12 @@ export function createAdapterClass(
         setEntry(req, ROTATION, null);
         await this.rotate(rotation.key, row);
         lookups.forget(id);
+        return;
+      }
+      const renewed = this.model === 'Session' && Provider.ctx ? entryOf(Provider.ctx.req, RENEWED_SESSION) : null;
+      if (renewed && Provider.ctx) {
+        setEntry(Provider.ctx.req, RENEWED_SESSION, null);
+        await store.renewSession(row, renewed.key);
         return;
       }
       const written = await store.upsert(row);
@@ -254,11 +276,17 @@ export function createAdapterClass(
     /**
      * Ends a row. A self-contained token, stored nowhere, is ended by its `jti` (access-tokens.ts);
      * oidc-provider names a person's access token by that id whichever it is, so both are ended.
+     * The old id of a sign-in session being renewed goes when the new one is stored (RENEWED_SESSION).
      */
     async destroy(id: string): Promise<void> {
       if (this.model === 'Client') lookups.forgetClient(id);
       if (this.model === 'ClientCredentials' && selfContained) return selfContained.revoke(id);
       if (this.model === 'AccessToken' && selfContained) await selfContained.revoke(id);
+      const req = Provider.ctx?.req;
+      if (this.model === 'Session' && req && isRenewedSessionId(id)) {
+        setEntry(req, RENEWED_SESSION, { key: storedKeyOf(this.model, id) });
+        return;
+      }
       lookups.forget(id);
       await store.destroy(this.model, storedKeyOf(this.model, id));
     }

@@ -124,6 +124,15 @@ const SQL = {
     `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
      on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
   ),
+  /**
+   * A sign-in session stored under its new id and removed from its old one in one statement, so a
+   * lookup by uid at any moment finds it under one id or the other.
+   */
+  renewSession: statement(
+    `with renewed as (delete from oidc_models where model = 'Session' and id = $8)
+     insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
+     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
+  ),
   /** A device code is approved once: once it carries a grant, a save under another grant (or none) writes nothing. */
   upsertApprovedDeviceCode: statement(
     `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
@@ -207,6 +216,20 @@ export function createModelStore(db: Database) {
         return true;
       }
       return (await db.query(SQL.upsertApprovedDeviceCode, values)).length > 0;
+    },
+
+    /** Writes sign-in session `row` under its new id and removes the row under `previousId`, in one statement. */
+    async renewSession(row: StoredModel, previousId: string): Promise<void> {
+      await db.query(SQL.renewSession, [
+        row.model,
+        row.id,
+        row.payload,
+        row.grantId ?? null,
+        row.userCode ?? null,
+        row.uid ?? null,
+        row.expiresAt ?? null,
+        previousId,
+      ]);
     },
 
     /**
