@@ -5,7 +5,8 @@
  * looked up in the token models one after another; at all three the client is read. The adapter's
  * other route-aware steps rely on it too: a rotated refresh token is stored before the access token
  * issued with it, and an app polling with a device code is known (its client read) before the code
- * is looked up. Each request's
+ * is looked up; and a resume that renews the sign-in session's id removes the old id before it
+ * stores the new one, which the adapter turns into one statement. Each request's
  * adapter calls are recorded and compared with the sequence seen on the oidc-provider version
  * carevault ships with: after an upgrade that changes one, check route-lookups.ts against the new
  * order before updating the sequence here. The queries show the planned lookups were made.
@@ -161,6 +162,38 @@ test('token, refresh, introspection, revocation and client credentials call the 
     'revocation Grant.destroy',
   ]);
   expect(inModels(revocation.statements)).toBe(1);
+});
+
+test("a resume removes the sign-in session's old id before it stores the new one, and the adapter does both in one statement", async () => {
+  const app = await appFromRegistration(
+    server.issuer,
+    await server.registerApp({
+      client_name: 'Call Order Renewal',
+      redirect_uris: [CALLBACK],
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code'],
+      rules: [{ scope: 'patient/Observation.rs', required: true, reason: 'Chart your weight' }],
+    }),
+  );
+  const browser = new Browser(server.issuer);
+  const person = newPerson('Ren Ewal');
+  await authorizeInBrowser(browser, (await startAuthorization(app, { scope: 'openid patient/Observation.rs' })).url, person, { register: true });
+
+  // Signed in already: the consent's answer resumes the session, which gets a new id.
+  const again = await startAuthorization(app, { scope: 'openid patient/Observation.rs', prompt: 'consent' });
+  const { calls, statements } = await recorded(() => authorizeInBrowser(browser, again.url, person));
+  const resumed = calls.filter((call) => call.route === 'resume' && call.call.startsWith('Session.'));
+  console.log(`resume:\n  ${resumed.map(({ call, id }) => `${call} ${id.slice(0, 6)}…`).join('\n  ')}`);
+  const removed = resumed.findIndex((call) => call.call === 'Session.destroy');
+  const stored = resumed.findIndex((call, index) => index > removed && call.call === 'Session.upsert');
+  expect(removed).toBeGreaterThanOrEqual(0);
+  expect(stored).toBeGreaterThan(removed);
+  expect(resumed[stored]?.id).not.toBe(resumed[removed]?.id);
+  // No statement removes a session on its own: the old id goes with the new one's write.
+  const deletes = statements.filter((sql) => /^delete from "oidc_models"/i.test(sql.trim())).length;
+  const otherDestroys = calls.filter((call) => call.call.endsWith('.destroy') && !call.call.startsWith('Session.')).length;
+  expect(deletes).toBe(otherDestroys);
+  expect(statements.filter((sql) => sql.includes("delete from oidc_models where model = 'Session' and id = $8"))).toHaveLength(1);
 });
 
 test('a device code poll reads the polling app before the device code (its pace is counted for that app)', async () => {
