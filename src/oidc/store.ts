@@ -365,15 +365,20 @@ export function createModelStore(db: Database) {
       return rows.flatMap((row) => (row.uid ? [row.uid] : []));
     },
 
-    /** A person's live sign-in sessions: uid and when they signed in (oidc-provider's `loginTs`, seconds). */
+    /**
+     * A person's live sign-in sessions: uid and when they signed in (oidc-provider's `loginTs`,
+     * seconds), each once — two tabs renewing one session at the same moment each store it under an
+     * id of their own, with the same uid, and the one the browser did not keep lasts until it expires.
+     */
     async sessionsOf(accountId: string): Promise<{ uid: string; login_ts: string | null }[]> {
-      const rows: { uid: string | null; login_ts: string | null }[] = await db
+      return db
         .table('oidc_models')
         .where({ model: 'Session' })
         .whereRaw("payload->>'accountId' = ?", [accountId])
         .whereRaw(LIVE)
-        .select('uid', db.raw("payload->>'loginTs' as login_ts"));
-      return rows.flatMap((row) => (row.uid ? [{ uid: row.uid, login_ts: row.login_ts }] : []));
+        .whereNotNull('uid')
+        .groupBy('uid')
+        .select('uid', db.raw("max(payload->>'loginTs') as login_ts"));
     },
 
     /** Deletes one sign-in session of a person, by its uid; whether it was there. */

@@ -207,9 +207,17 @@ test('devices are listed with their browser; Sign out ends one, Sign out everywh
 
   // Sign out on the phone, from the laptop: the phone is asked to sign in; the others stay.
   const phoneSession = listed.find((device) => device.text.includes('Safari on iPhone'))?.session ?? '';
+  // Two tabs renewing one session at once store it under two ids with one uid: still one device.
+  await server.db.knex.raw(
+    `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at)
+     select model, 'renewed-twice-' || id, payload, grant_id, user_code, uid, expires_at from oidc_models where model = 'Session' and uid = ?`,
+    [phoneSession],
+  );
+  expect(devicesOf(await laptop.visit('/account'))).toHaveLength(3);
   const after = await send(laptop, '/account/devices/sign-out', { session: phoneSession });
   expect(statusOf(after)).toBe('That device is signed out.');
   expect(devicesOf(after)).toHaveLength(2);
+  expect(await server.db.knex('oidc_models').where({ model: 'Session', uid: phoneSession })).toEqual([]);
   expect((await phone.request('/account')).location).toMatch(/\/login/);
   expect((await desktop.request('/account')).status).toBe(200);
   // Again, or another person's session, is refused in words.
