@@ -10,6 +10,7 @@
 
 /** Thrown when another server already serves the directory. */
 class EmbeddedDatabaseBusy extends Error {}
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -83,6 +84,29 @@ function claimOwnership(pidFile: string, role: EmbeddedRole): Owner | 'claimed' 
 }
 
 /**
+ * Creates a new PostgreSQL data directory (initdb) in a child process that exits. Creating one runs
+ * initdb's WebAssembly and a second PGlite beside the one that serves, and what they allocate stays
+ * resident in the process after they are gone (about 170 MB: malloc keeps what they free), so the
+ * serving process only opens a directory that exists.
+ */
+function initializeDataDirectory(pgdata: string): Promise<void> {
+  const script =
+    `require(${JSON.stringify(require.resolve('@electric-sql/pglite'))}).PGlite.create(process.argv[1]).then((db) => db.close()).catch((error) => {` +
+    ' process.stderr.write(error instanceof Error ? error.message : JSON.stringify(error)); process.exit(1); })';
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, pgdata], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`initializing the embedded database in ${pgdata} failed (${signal ?? code}): ${stderr.trim()}`)),
+    );
+  });
+}
+
+/**
  * Opens the embedded database in `dataDir`: serves it when no other process does, otherwise
  * returns the socket of the process that serves it.
  */
@@ -108,12 +132,14 @@ export async function openEmbeddedDatabase(dataDir: string, maxConnections: numb
   }
 
   try {
+    const pgdata = path.join(dataDir, 'pgdata');
+    if (!fs.existsSync(path.join(pgdata, 'PG_VERSION'))) await initializeDataDirectory(pgdata);
     const { PGlite } = await import('@electric-sql/pglite');
     const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
     // PGlite's memory is WebAssembly memory in this process, which grows and is never given back:
     // PostgreSQL's default 128 MB of shared buffers fills under load and stays. 32 MB measured the
     // same CPU per request (16 MB cost more).
-    const db = await PGlite.create(path.join(dataDir, 'pgdata'), { postgresqlconf: ['shared_buffers=32MB'] });
+    const db = await PGlite.create(pgdata, { postgresqlconf: ['shared_buffers=32MB'] });
     fs.rmSync(socketPath, { force: true });
     const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections });
     await server.start();
