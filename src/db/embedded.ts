@@ -8,13 +8,14 @@
  * ("portal cannot be run"); several instances need a PostgreSQL server.
  */
 
-/** Thrown when another server already serves the directory. */
-class EmbeddedDatabaseBusy extends Error {}
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Thrown when another server already serves the directory. */
+class EmbeddedDatabaseBusy extends Error {}
 
 /** The socket file name `pg` expects when given a directory as `host`. */
 const SOCKET_NAME = '.s.PGSQL.5432';
