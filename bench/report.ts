@@ -10,7 +10,11 @@ import type { NotificationLag } from './notifications';
 /** With the measured process's resident memory (carevault only) and CPU ms per request. */
 export type Figures = Measurement & { rssMb?: number; cpuMsPerRequest?: number };
 
-type Target = { kind: 'ratio' | 'perSecond'; value: number; met: boolean };
+/**
+ * What a path must reach: a ratio to its reference (and, where given, `databaseValue`, a ratio to
+ * bare oidc-provider on the same PostgreSQL), or a rate; `met` when it did.
+ */
+type Target = { kind: 'ratio' | 'perSecond'; value: number; databaseValue?: number; met: boolean };
 
 export type Row = {
   database: BenchDatabase;
@@ -67,21 +71,23 @@ export type BenchReport = {
   front?: FrontReport;
 };
 
-/** The targets: ratios on PostgreSQL (and one on the embedded database), refresh rate. */
-const TARGETS: Record<BenchDatabase, Record<string, { kind: Target['kind']; value: number }>> = {
+/** The targets: ratios on PostgreSQL to the in-memory reference and to bare oidc-provider on the same database (and one on the embedded database). */
+const TARGETS: Record<BenchDatabase, Record<string, Omit<Target, 'met'>>> = {
   postgres: {
-    client_credentials: { kind: 'ratio', value: 0.8 },
-    introspection: { kind: 'ratio', value: 0.8 },
+    client_credentials: { kind: 'ratio', value: 0.6, databaseValue: 1.0 },
+    introspection: { kind: 'ratio', value: 0.6, databaseValue: 1.0 },
     'FHIR read': { kind: 'ratio', value: 0.8 },
     'FHIR search (20)': { kind: 'ratio', value: 0.5 },
-    'refresh (rotating)': { kind: 'perSecond', value: 1000 },
+    'FHIR create': { kind: 'ratio', value: 0.5 },
+    'refresh (rotating)': { kind: 'ratio', value: 0.6 },
   },
   embedded: {
     client_credentials: { kind: 'ratio', value: 0.5 },
   },
 };
 
-export const RSS_TARGET_MB = 250;
+/** Resident memory under load, at most: the embedded database lives in carevault's own process. */
+export const RSS_TARGET_MB: Readonly<Record<BenchDatabase, number>> = { postgres: 250, embedded: 400 };
 
 export function row(
   database: BenchDatabase,
@@ -94,7 +100,13 @@ export function row(
   const ratio = over(reference);
   const databaseRatio = over(databaseReference);
   const wanted = TARGETS[database][path];
-  const target = wanted ? { ...wanted, met: wanted.kind === 'ratio' ? ratio !== null && ratio >= wanted.value : carevault.perSecond >= wanted.value } : null;
+  const reached = (value: number | null, wantedValue: number | undefined) => wantedValue === undefined || (value !== null && value >= wantedValue);
+  const target = wanted
+    ? {
+        ...wanted,
+        met: wanted.kind === 'ratio' ? reached(ratio, wanted.value) && reached(databaseRatio, wanted.databaseValue) : carevault.perSecond >= wanted.value,
+      }
+    : null;
   return { database, path, carevault, reference, ratio, databaseReference, databaseRatio, target };
 }
 
@@ -116,7 +128,7 @@ export function table(report: BenchReport): string {
   for (const db of report.databases) {
     for (const r of db.rows) {
       const target = r.target
-        ? `${r.target.kind === 'ratio' ? `≥ ${r.target.value}×` : `≥ ${n0(r.target.value)} /s`} ${r.target.met ? 'met' : '**missed**'}`
+        ? `${r.target.kind === 'ratio' ? `≥ ${r.target.value}×` : `≥ ${n0(r.target.value)} /s`}${r.target.databaseValue === undefined ? '' : ` and ≥ ${r.target.databaseValue}× on PostgreSQL`} ${r.target.met ? 'met' : '**missed**'}`
         : '';
       lines.push(
         `| ${r.database} | ${r.path} | ${n0(r.carevault.perSecond)} | ${ms(r.carevault.p50)} | ${ms(r.carevault.p99)} | ${r.carevault.errors} | ${cpu(r.carevault)} | ` +
@@ -126,7 +138,7 @@ export function table(report: BenchReport): string {
       );
     }
     lines.push(
-      `| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | < ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} | | | |`,
+      `| ${db.database} | resident memory under load (max) | ${db.rssMaxMb.toFixed(0)} MB | | | | | | | | | ≤ ${db.rssTargetMb} MB ${db.rssMet ? 'met' : '**missed**'} | | | |`,
     );
     const lag = db.notificationLag;
     if (lag) {

@@ -276,7 +276,16 @@ async function benchDatabase(database: BenchDatabase, options: BenchOptions, log
       const empty = emptyP99.get(r.path);
       return empty === undefined ? [] : [growth(r.path, empty, r.carevault.p99)];
     });
-    return { database, rssMaxMb, rssTargetMb: RSS_TARGET_MB, rssMet: rssMaxMb < RSS_TARGET_MB, rows, p99Growth, notificationLag, databaseReferenceSkipped };
+    return {
+      database,
+      rssMaxMb,
+      rssTargetMb: RSS_TARGET_MB[database],
+      rssMet: rssMaxMb <= RSS_TARGET_MB[database],
+      rows,
+      p99Growth,
+      notificationLag,
+      databaseReferenceSkipped,
+    };
   } finally {
     for (const child of children.reverse()) await child.stop();
     await scratch?.drop().catch(() => undefined);
