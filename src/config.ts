@@ -119,7 +119,7 @@ const schema = z
         group: 'Secrets and registration',
         unset: 'stored in clear',
         description:
-          'At least 32 characters (generate one with `openssl rand -base64 48`). When set, the secrets kept in the database — the signing keys, and in the table `server_secrets` the generated cookie key (`cookie_key`), the pairwise salt (`pairwise_salt`) and the DOPU package-key pepper (`dopu_pepper`) — are encrypted under it (ones stored earlier in clear are encrypted at the next start). Keep it: without it, or with another one, carevault cannot start on that database.',
+          'At least 32 characters (generate one with `openssl rand -base64 48`). When set, the secrets kept in the database — the signing keys, and in the table `server_secrets` the generated cookie key (`cookie_key`), the pairwise salt (`pairwise_salt`) and the DOPU package-key pepper (`dopu_pepper`) — are encrypted under it (ones stored earlier in clear are encrypted at the next start). Keep it: without it, or with another one, carevault cannot start on that database. Unset, anyone with a copy of the database can sign access and ID tokens carevault accepts, and the server says so in a warning at every start.',
       }),
     ),
     COOKIE_KEYS: optionalText
