@@ -45,6 +45,8 @@ function describe(detail: string, grantType: string): string | undefined {
       return 'the refresh token has expired: start the authorization again';
     case 'refresh token not found':
       return 'the refresh token is unknown, already used, or its access was removed';
+    case 'refresh token already used':
+      return 'the refresh token was already used (each refresh returns the one to use next): presenting it again ended the authorization, and every token issued under it is revoked';
     case 'grant not found':
     case 'grant is expired':
       return 'the authorization behind this grant has ended (removed by the person or the app)';

@@ -54,7 +54,10 @@ test('a retry within the grace gets a working pair once; reuse after the grace e
 
   // After the grace, presenting a rotated token is a replay: the whole authorization ends.
   await new Promise((resolve) => setTimeout(resolve, (GRACE + 0.5) * 1000));
-  await expect(refresh(retried.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
+  await expect(refresh(retried.refresh_token ?? '')).rejects.toMatchObject({
+    error: 'invalid_grant',
+    error_description: expect.stringContaining('the refresh token was already used'),
+  });
   expect(await authorizationLive()).toBe(false);
   expect(await readsRecord(next.access_token)).toBe(401);
   await expect(refresh(next.refresh_token ?? '')).rejects.toMatchObject({ error: 'invalid_grant' });
