@@ -10,7 +10,7 @@ import type { TokenLiveness } from '../oidc/store';
 import type { InvalidToken } from './errors';
 
 /** The values a statement reads liveness by, and what it found. */
-export type LiveWork<T> = (liveness: TokenLiveness | undefined) => Promise<{ live: boolean; result: T }>;
+type LiveWork<T> = (liveness: TokenLiveness | undefined) => Promise<{ live: boolean; result: T }>;
 
 export type RecordLiveness = {
   /**
