@@ -30,6 +30,22 @@ export type BenchOptions = {
   jsonFile: string | undefined;
 };
 
+/** What `npm run bench -- --help` prints: every option, each also an environment variable (BENCH_<NAME>). */
+export const USAGE = `npm run bench -- [options]   (each option is also an environment variable: --seconds 10 or BENCH_SECONDS=10)
+
+  --seconds N       how long each measurement lasts (default 5; a warm-up of a fifth of it, at most 2 s, comes first)
+  --connections N   concurrent connections for the single-request paths (default 20)
+  --chains N        independent refresh chains, one person each (default 20)
+  --flows N         concurrent browsers walking sign-in → consent → code (default 4)
+  --bulk N          rows of each kind (refresh tokens, resources) added before the lookups are measured again (default 0)
+  --db WHICH        embedded, postgres or both (default: both when DATABASE_URL is set, else embedded)
+  --paths A,B       only these paths, named as in the table (e.g. "FHIR read,front layers")
+  --json FILE       also write the JSON document to FILE
+  --help            print this and exit
+`;
+
+const OPTIONS = new Set(['seconds', 'connections', 'chains', 'flows', 'bulk', 'db', 'paths', 'json']);
+
 function positive(name: string, text: string | undefined, fallback: number, min = 1): number {
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
@@ -37,13 +53,16 @@ function positive(name: string, text: string | undefined, fallback: number, min 
   return value;
 }
 
-export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
+/** The options `argv` and `env` give, or `help` when `--help` was asked for; an unknown option is an error naming the known ones. */
+export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
+  if (argv.includes('--help') || argv.includes('-h')) return 'help';
+  const known = [...OPTIONS].map((name) => `--${name}`).join(', ');
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--'))
-      throw new Error(`unexpected argument "${arg}" (options are --seconds, --connections, --chains, --flows, --bulk, --db, --paths, --json)`);
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (options are ${known}; --help says what each does)`);
     const [key = '', inline] = arg.slice(2).split('=', 2);
+    if (!OPTIONS.has(key)) throw new Error(`unknown option --${key} (options are ${known}; --help says what each does)`);
     args.set(key, inline ?? argv[(i += 1)] ?? '');
   }
   const pick = (key: string) => args.get(key) ?? env[`BENCH_${key.toUpperCase()}`];

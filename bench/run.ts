@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import type { LoadSpec } from './load';
 import { subscribe, type NotificationLag } from './notifications';
-import { readOptions, type BenchDatabase, type BenchOptions } from './options';
+import { USAGE, readOptions, type BenchDatabase, type BenchOptions } from './options';
 import { SERVER_NODE_ARGS, SERVER_SCRIPT, residentMb, runLoad, startChild, waitReady, type Child } from './processes';
 import type { ReferenceHandlerReady } from './reference-handler';
 import type { ReferenceFrontReady } from './reference-front';
@@ -325,6 +325,10 @@ async function benchFront(options: BenchOptions, log: (line: string) => void): P
 
 async function main(): Promise<void> {
   const options = readOptions(process.argv.slice(2), process.env);
+  if (options === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
   const report: BenchReport = {
