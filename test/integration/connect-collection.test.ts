@@ -4,7 +4,8 @@
  * tokens once, the other polls `invalid_grant`, and the winner's access and refresh tokens keep
  * working, so the person's approval is not lost while the request lists as authorized. A device
  * code presented again long after it was collected is a replay, and ends the authorization as
- * oidc-provider does for any used grant source. The clinic is openid-client; the person validates
+ * oidc-provider does for any used grant source; a poll naming a resource the code was not issued for
+ * is refused before it uses the code up. The clinic is openid-client; the person validates
  * the request through carevault's pages.
  */
 import * as oidc from 'openid-client';
@@ -59,15 +60,15 @@ async function approvedRequest(name: string) {
   return { request, who, since };
 }
 
-/** One poll of the token endpoint with `deviceCode`, as the clinic (raw, so every answer is seen). */
-async function poll(issuer: string, deviceCode: string): Promise<{ status: number; body: Record<string, unknown> }> {
+/** One poll of the token endpoint with `deviceCode` (and any `extra` parameters), as the clinic (raw, so every answer is seen). */
+async function poll(issuer: string, deviceCode: string, extra: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${issuer}/token`, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${clinic.clientId}:${clinic.clientSecret}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
-    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode }).toString(),
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, ...extra }).toString(),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
@@ -112,6 +113,19 @@ test('two polls of one approved device_code at once: one gets the tokens, the ot
   for (let round = 0; round < 3; round += 1) {
     await collectAtOnce([server.issuer], 2, await approvedRequest(`Rory Twice${round}`));
   }
+});
+
+test('a poll naming another resource (RFC 8707) is invalid_target and collects nothing: the next poll without it gets the tokens', async () => {
+  const approved = await approvedRequest('Ria Source');
+  for (const resource of ['https://elsewhere.example/fhir', `${server.issuer}/api`]) {
+    const refused = await poll(server.issuer, approved.request.device_code, { resource });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: 'invalid_target', error_description: expect.stringContaining(`${server.issuer}/fhir`) });
+  }
+  const collected = await poll(server.issuer, approved.request.device_code);
+  expect(collected.status).toBe(200);
+  expect(collected.body.patient).toBe(approved.who.record);
+  expect(await readsRecord(String(collected.body.access_token))).toBe(200);
 });
 
 test('eight polls at once: exactly one collects, and nothing the winner holds is revoked', async () => {
