@@ -119,24 +119,25 @@ function rotation(withEvent: boolean) {
 }
 
 /** The statements of every token request (db.query): issuing, finding and consuming. */
+/** Writes a row (`rowValues`, $1–$7), replacing the one under its model and id. */
+const UPSERT = `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
+     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`;
+
+/** A row's values in UPSERT's order. */
+function rowValues(row: StoredModel): unknown[] {
+  return [row.model, row.id, row.payload, row.grantId ?? null, row.userCode ?? null, row.uid ?? null, row.expiresAt ?? null];
+}
+
 const SQL = {
-  upsert: statement(
-    `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
-     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
-  ),
+  upsert: statement(UPSERT),
   /**
-   * A sign-in session stored under its new id and removed from its old one in one statement, so a
-   * lookup by uid at any moment finds it under one id or the other.
+   * A sign-in session stored under its new id and removed from its old one (`$8`) in one statement,
+   * so a lookup by uid at any moment finds it under one id or the other.
    */
-  renewSession: statement(
-    `with renewed as (delete from oidc_models where model = 'Session' and id = $8)
-     insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
-     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`,
-  ),
+  renewSession: statement(`with renewed as (delete from oidc_models where model = 'Session' and id = $8)\n     ${UPSERT}`),
   /** A device code is approved once: once it carries a grant, a save under another grant (or none) writes nothing. */
   upsertApprovedDeviceCode: statement(
-    `insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7)
-     on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at
+    `${UPSERT}
      where oidc_models.grant_id is null or oidc_models.grant_id = excluded.grant_id
      returning id`,
   ),
@@ -195,7 +196,7 @@ const SQL = {
   /** A self-contained person token's grant payload, when the token is live (see `liveGrant`): what introspection hands oidc-provider. */
   livePersonGrant: statement(`select g.payload from oidc_models g where ${liveGrant(['$1', '$2', '$3', '$4'])}`),
   /** Whether a self-contained person token is live (see `liveGrant`), when no statement of the record's reads it with its data. */
-  personTokenLive: statement(`select exists (select 1 from oidc_models g where ${liveGrant(['$1', '$2', '$3', '$4'])}) as live`),
+  personTokenLive: statement(`with ${livenessStep(1)} select live from live`),
   revokeSelfContained: statement(
     `insert into oidc_models (model, id, payload, expires_at) values ('RevokedAccessToken', $1, '{}', $2)
      on conflict (model, id) do nothing`,
@@ -210,7 +211,7 @@ export function createModelStore(db: Database) {
      * stays); `false` when it was not.
      */
     async upsert(row: StoredModel): Promise<boolean> {
-      const values = [row.model, row.id, row.payload, row.grantId ?? null, row.userCode ?? null, row.uid ?? null, row.expiresAt ?? null];
+      const values = rowValues(row);
       if (row.model !== 'DeviceCode') {
         await db.query(SQL.upsert, values);
         return true;
@@ -220,16 +221,7 @@ export function createModelStore(db: Database) {
 
     /** Writes sign-in session `row` under its new id and removes the row under `previousId`, in one statement. */
     async renewSession(row: StoredModel, previousId: string): Promise<void> {
-      await db.query(SQL.renewSession, [
-        row.model,
-        row.id,
-        row.payload,
-        row.grantId ?? null,
-        row.userCode ?? null,
-        row.uid ?? null,
-        row.expiresAt ?? null,
-        previousId,
-      ]);
+      await db.query(SQL.renewSession, [...rowValues(row), previousId]);
     },
 
     /**

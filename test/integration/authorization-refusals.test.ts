@@ -55,9 +55,18 @@ async function get(url: string | URL): Promise<{ status: number; location: strin
 }
 
 /** The token endpoint, called by hand with client_secret_basic (form-encoded id and secret). */
-async function tokenRequest(testApp: TestApp, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+function tokenRequest(testApp: TestApp, form: Record<string, string> | URLSearchParams): Promise<{ status: number; body: Record<string, unknown> }> {
+  return formRequest(testApp, '/token', form);
+}
+
+/** One of the app's endpoints (`/token`, `/par`), called by hand with a form and client_secret_basic. */
+async function formRequest(
+  testApp: TestApp,
+  path: string,
+  form: Record<string, string> | URLSearchParams,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const credentials = `${encodeURIComponent(testApp.clientId)}:${encodeURIComponent(testApp.clientSecret ?? '')}`;
-  const res = await fetch(`${server.issuer}/token`, {
+  const res = await fetch(`${server.issuer}${path}`, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(credentials).toString('base64')}`,
@@ -264,27 +273,16 @@ describe("resource indicators (RFC 8707): a person's tokens are for the FHIR API
   });
 
   test('a pushed authorization request (RFC 9126) naming another resource is 400 invalid_target; naming the FHIR API it is accepted', async () => {
-    const push = async (resource: string) => {
-      const credentials = `${encodeURIComponent(app.clientId)}:${encodeURIComponent(app.clientSecret ?? '')}`;
-      const res = await fetch(`${server.issuer}/par`, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(credentials).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body: new URLSearchParams({
-          client_id: app.clientId,
-          response_type: 'code',
-          redirect_uri: CALLBACK,
-          scope: 'openid patient/Observation.rs',
-          code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-          code_challenge_method: 'S256',
-          resource,
-        }).toString(),
+    const push = async (resource: string) =>
+      formRequest(app, '/par', {
+        client_id: app.clientId,
+        response_type: 'code',
+        redirect_uri: CALLBACK,
+        scope: 'openid patient/Observation.rs',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+        resource,
       });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    };
     const refused = await push(elsewhere);
     expect(refused.status).toBe(400);
     expect(refused.body.error).toBe('invalid_target');
@@ -339,6 +337,12 @@ describe("resource indicators (RFC 8707): a person's tokens are for the FHIR API
       expect(refused.body.error_description).toContain(fhir());
       expect(refused.body.access_token).toBeUndefined();
     }
+    // Several resources at once, the right one among them, are refused the same way.
+    const several = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, resource: fhir() });
+    several.append('resource', elsewhere);
+    const refusedSeveral = await tokenRequest(app, several);
+    expect(refusedSeveral.status).toBe(400);
+    expect(refusedSeveral.body.error).toBe('invalid_target');
     // Refused before the refresh token was used up: the authorization goes on.
     const refreshed = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: refreshToken, resource: fhir() });
     expect(refreshed.status).toBe(200);
